@@ -1,0 +1,44 @@
+# Thin wrapper over CMake. Build dir: build/ (server binary build/vstor).
+BUILD ?= build
+TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps configure build check serve asan tsan fuzz clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(TYPE) $(CMAKE_FLAGS)
+
+configure: deps $(BUILD)/CMakeCache.txt
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Everything: unit, conformance, interop, fuzz (bounded), plus the sanitizer builds' unit tests.
+check: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) asan tsan
+
+# ASan+UBSan build in build-asan/, running the unit tests.
+asan: deps
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVSTOR_SANITIZE=address
+	cmake --build build-asan -j $(JOBS) --target vstor_unit_tests
+	cd build-asan && ctest --output-on-failure -L unit -j $(JOBS)
+
+# TSan build in build-tsan/, running the threaded tests.
+tsan: deps
+	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVSTOR_SANITIZE=thread
+	cmake --build build-tsan -j $(JOBS) --target vstor_unit_tests
+	cd build-tsan && ctest --output-on-failure -L unit -j $(JOBS)
+
+serve: build
+	@mkdir -p data
+	$(BUILD)/vstor serve
+
+clean:
+	rm -rf $(BUILD) build-asan build-tsan

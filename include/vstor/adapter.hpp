@@ -1,0 +1,102 @@
+// The virtual adapter (HBA): targets, LUNs and I_T nexuses. What front ends and embedders use.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vstor/backend.hpp"
+#include "vstor/command.hpp"
+#include "vstor/lun_address.hpp"
+
+namespace vstor {
+
+struct LunOptions {
+    bool read_only = false;    // write-protected (DATA PROTECT), in addition to the backend's own
+    bool removable = false;    // RMB=1, START STOP UNIT may eject
+    std::string vendor = "VSTOR";     // INQUIRY T10 vendor (8 chars)
+    std::string product = "";         // INQUIRY product (16 chars); default by backend kind
+    std::string serial = "";          // unit serial; default derived from target + LUN
+    std::string pr_state_path = "";   // where APTPL persistent reservations are kept ("" = none)
+};
+
+struct LunInfo {
+    std::uint16_t lun;
+    std::string backend_kind;
+    std::uint32_t block_size;
+    std::uint64_t block_count;
+    bool read_only;
+    bool removable;
+    bool thin;
+};
+
+struct TargetInfo {
+    std::uint16_t id;
+    std::string name;
+    std::vector<LunInfo> luns;
+};
+
+// Errors from control operations (add/remove/resize): a value and a message, never a throw.
+struct AdapterError {
+    std::string message;
+};
+
+template <typename T>
+struct Result {
+    std::optional<T> value;
+    std::string error;  // non-empty on failure
+    explicit operator bool() const { return value.has_value(); }
+};
+using Status = Result<bool>;
+inline Status ok_status() { return Status{true, {}}; }
+inline Status error_status(std::string msg) { return Status{std::nullopt, std::move(msg)}; }
+
+// An I_T nexus: one initiator port talking to one target port. Unit attentions and
+// reservations are kept per nexus. Obtained from Adapter::open_nexus; closed when released.
+class Nexus {
+public:
+    virtual ~Nexus() = default;
+    virtual const std::string& initiator_port() const = 0;  // e.g. "iqn.x,i,0x23d000000001"
+    virtual std::uint16_t target_id() const = 0;
+    virtual std::uint16_t relative_port() const = 0;
+};
+
+class Adapter {
+public:
+    virtual ~Adapter() = default;
+
+    static std::unique_ptr<Adapter> create(std::string name = "vstor");
+
+    // Targets. A target name is the iSCSI IQN (or any unique string).
+    virtual Result<std::uint16_t> add_target(const std::string& name) = 0;
+    virtual Status remove_target(std::uint16_t target_id) = 0;
+    virtual std::optional<std::uint16_t> find_target(const std::string& name) const = 0;
+
+    // LUNs: hot add, remove and resize while I/O runs; the nexuses of the target get the unit
+    // attentions SPC requires (REPORTED LUNS DATA HAS CHANGED, CAPACITY DATA HAS CHANGED).
+    virtual Status add_lun(std::uint16_t target_id, std::uint16_t lun,
+                           std::shared_ptr<Backend> backend, LunOptions opts = {}) = 0;
+    virtual Status remove_lun(std::uint16_t target_id, std::uint16_t lun, bool force = false) = 0;
+    virtual Status resize_lun(std::uint16_t target_id, std::uint16_t lun,
+                              std::uint64_t new_block_count) = 0;
+    virtual std::vector<TargetInfo> targets() const = 0;
+
+    // StorPort addressing: PathId (bus) / TargetId / Lun. Bus 0 only; target = target id.
+    virtual std::optional<LunAddress> storport_address(std::uint8_t path_id, std::uint8_t target,
+                                                       std::uint8_t lun) const;
+
+    virtual std::shared_ptr<Nexus> open_nexus(std::uint16_t target_id,
+                                              const std::string& initiator_port,
+                                              std::uint16_t relative_port = 1) = 0;
+
+    // Submit a command; `done` is called exactly once, inline or from another thread.
+    virtual void submit(Command cmd, CompletionCallback done) = 0;
+    virtual TmfResponse task_management(const TmfRequest& req) = 0;
+
+    // Flush every backend (orderly shutdown).
+    virtual void flush_all() = 0;
+};
+
+}  // namespace vstor

@@ -1,0 +1,210 @@
+#include "adapter/adapter_impl.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include "scsi/dispatch.hpp"
+#include "scsi/logical_unit.hpp"
+#include "scsi/persistent_reservations.hpp"
+#include "util/sync_io.hpp"
+
+namespace vstor {
+
+std::unique_ptr<Adapter> Adapter::create(std::string name) {
+    return std::make_unique<adapter::AdapterImpl>(std::move(name));
+}
+
+std::optional<LunAddress> Adapter::storport_address(std::uint8_t path_id, std::uint8_t target,
+                                                    std::uint8_t lun) const {
+    if (path_id != 0) return std::nullopt;
+    return LunAddress{target, lun};
+}
+
+namespace adapter {
+
+AdapterImpl::AdapterImpl(std::string name)
+    : name_(std::move(name)), pool_(std::max(2u, std::thread::hardware_concurrency())) {}
+
+AdapterImpl::~AdapterImpl() = default;
+
+std::shared_ptr<scsi::Target> AdapterImpl::target(std::uint16_t id) const {
+    std::lock_guard lk(mu_);
+    auto it = targets_.find(id);
+    return it == targets_.end() ? nullptr : it->second;
+}
+
+Result<std::uint16_t> AdapterImpl::add_target(const std::string& name) {
+    if (name.empty()) return {std::nullopt, "target name must not be empty"};
+    std::lock_guard lk(mu_);
+    std::uint16_t id = 0;
+    for (const auto& [tid, t] : targets_) {
+        if (t->name() == name) return {std::nullopt, "target '" + name + "' already exists"};
+        if (tid >= id) id = static_cast<std::uint16_t>(tid + 1);
+    }
+    targets_.emplace(id, std::make_shared<scsi::Target>(id, name));
+    return {id, {}};
+}
+
+Status AdapterImpl::remove_target(std::uint16_t target_id) {
+    std::lock_guard lk(mu_);
+    auto it = targets_.find(target_id);
+    if (it == targets_.end()) return error_status("no target with id " + std::to_string(target_id));
+    if (!it->second->lun_ids().empty()) return error_status("target still has LUNs; remove them first");
+    targets_.erase(it);
+    return ok_status();
+}
+
+std::optional<std::uint16_t> AdapterImpl::find_target(const std::string& name) const {
+    std::lock_guard lk(mu_);
+    for (const auto& [id, t] : targets_)
+        if (t->name() == name) return id;
+    return std::nullopt;
+}
+
+Status AdapterImpl::add_lun(std::uint16_t target_id, std::uint16_t lun,
+                            std::shared_ptr<Backend> backend, LunOptions opts) {
+    auto t = target(target_id);
+    if (!t) return error_status("no target with id " + std::to_string(target_id));
+    if (!backend) return error_status("no backend given");
+    if (lun >= 16384) return error_status("LUN number must be below 16384");
+    const auto bs = backend->block_size();
+    if (bs < 512 || bs > 65536 || (bs & (bs - 1)))
+        return error_status("block size must be a power of two between 512 and 65536");
+    if (backend->block_count() == 0) return error_status("backend has zero blocks");
+    auto lu = std::make_shared<scsi::LogicalUnit>(t.get(), lun, std::move(backend), std::move(opts));
+    if (!t->insert_lun(lun, lu)) return error_status("LUN " + std::to_string(lun) + " already exists");
+    t->broadcast_ua_all_luns(scsi::sense::ua_reported_luns_changed());
+    return ok_status();
+}
+
+Status AdapterImpl::remove_lun(std::uint16_t target_id, std::uint16_t lun, bool force) {
+    auto t = target(target_id);
+    if (!t) return error_status("no target with id " + std::to_string(target_id));
+    auto lu = t->find_lun(lun);
+    if (!lu) return error_status("no LUN " + std::to_string(lun));
+    if (!force && lu->in_flight.load() > 0)
+        return error_status("LUN " + std::to_string(lun) + " has commands in flight (use force)");
+    t->erase_lun(lun);
+    for (const auto& n : t->nexuses()) n->clear_ua(lun);
+    t->broadcast_ua_all_luns(scsi::sense::ua_reported_luns_changed());
+    return ok_status();
+}
+
+Status AdapterImpl::resize_lun(std::uint16_t target_id, std::uint16_t lun,
+                               std::uint64_t new_block_count) {
+    auto t = target(target_id);
+    if (!t) return error_status("no target with id " + std::to_string(target_id));
+    auto lu = t->find_lun(lun);
+    if (!lu) return error_status("no LUN " + std::to_string(lun));
+    if (new_block_count == 0) return error_status("size must be at least one block");
+    const auto st = lu->backend().resize(new_block_count);
+    if (st != IoStatus::ok)
+        return error_status(std::string("backend cannot resize: ") + to_string(st));
+    lu->refresh_capacity();
+    t->broadcast_ua(lun, scsi::sense::ua_capacity_changed());
+    return ok_status();
+}
+
+std::vector<TargetInfo> AdapterImpl::targets() const {
+    std::vector<TargetInfo> out;
+    std::lock_guard lk(mu_);
+    for (const auto& [id, t] : targets_) {
+        TargetInfo ti{id, t->name(), {}};
+        for (const auto& lu : t->luns())
+            ti.luns.push_back(LunInfo{lu->lun(), lu->backend().kind(), lu->block_size(),
+                                      lu->block_count(), lu->read_only(), lu->removable(), lu->thin()});
+        out.push_back(std::move(ti));
+    }
+    return out;
+}
+
+std::shared_ptr<Nexus> AdapterImpl::open_nexus(std::uint16_t target_id,
+                                               const std::string& initiator_port,
+                                               std::uint16_t relative_port) {
+    auto t = target(target_id);
+    if (!t) return nullptr;
+    auto n = std::make_shared<scsi::NexusState>(initiator_port, target_id, relative_port,
+                                                next_nexus_id_.fetch_add(1));
+    // SAM-5: a new I_T nexus starts with POWER ON, RESET, OR BUS DEVICE RESET OCCURRED.
+    for (auto id : t->lun_ids()) n->add_ua(id, scsi::sense::ua_power_on_reset());
+    t->attach(n);
+    return n;
+}
+
+void AdapterImpl::submit(Command cmd, CompletionCallback done) {
+    auto task = std::make_shared<scsi::Task>();
+    task->cmd = std::move(cmd);
+    task->done = std::move(done);
+    task->nexus = static_cast<scsi::NexusState*>(task->cmd.nexus.get());
+    if (task->nexus) task->target = target(task->nexus->target_id());
+    if (const auto lun = decode_sam_lun(task->cmd.lun); lun && task->target) {
+        task->lun_id = *lun;
+        task->lu = task->target->find_lun(*lun);
+    } else {
+        task->lun_id = 0xffff;
+    }
+    if (!task->target) {
+        Completion c;
+        c.status = scsi_status::check_condition;
+        c.sense_len = scsi::encode_fixed(scsi::sense::invalid_lun(), c.sense.data(), c.sense.size());
+        c.residual = task->cmd.expected_length;
+        task->completed = true;
+        task->done(c);
+        return;
+    }
+    scsi::dispatch(task, pool_);
+}
+
+TmfResponse AdapterImpl::task_management(const TmfRequest& req) {
+    auto* nexus = static_cast<scsi::NexusState*>(req.nexus.get());
+    if (!nexus) return TmfResponse::rejected;
+    auto t = target(nexus->target_id());
+    if (!t) return TmfResponse::rejected;
+    const auto lun = decode_sam_lun(req.lun);
+    switch (req.function) {
+        case TmfFunction::lun_reset: {
+            auto lu = lun ? t->find_lun(*lun) : nullptr;
+            if (!lu) return TmfResponse::incorrect_lun;
+            lu->reservations().reset();
+            t->broadcast_ua(*lun, scsi::sense::ua_bus_reset(), nullptr);
+            return TmfResponse::complete;
+        }
+        case TmfFunction::target_warm_reset:
+        case TmfFunction::target_cold_reset:
+            for (const auto& lu : t->luns()) {
+                lu->reservations().reset();
+                t->broadcast_ua(lu->lun(), scsi::sense::ua_power_on_reset(), nullptr);
+            }
+            return TmfResponse::complete;
+        case TmfFunction::i_t_nexus_reset:
+            for (const auto& lu : t->luns()) {
+                lu->reservations().nexus_lost(nexus->initiator_port());
+                nexus->add_ua(lu->lun(), scsi::sense::ua_i_t_nexus_loss());
+            }
+            return TmfResponse::complete;
+        case TmfFunction::abort_task:
+        case TmfFunction::abort_task_set:
+        case TmfFunction::clear_task_set:
+            // Commands complete synchronously or are already in the backend; nothing queued to drop.
+            return TmfResponse::complete;
+        case TmfFunction::query_task:
+            return TmfResponse::task_not_exist;
+        case TmfFunction::clear_aca:
+            return TmfResponse::not_supported;
+    }
+    return TmfResponse::not_supported;
+}
+
+void AdapterImpl::flush_all() {
+    std::vector<std::shared_ptr<scsi::LogicalUnit>> all;
+    {
+        std::lock_guard lk(mu_);
+        for (const auto& [id, t] : targets_)
+            for (auto& lu : t->luns()) all.push_back(lu);
+    }
+    for (const auto& lu : all)
+        util::wait_io([&](IoCallback cb) { lu->backend().flush(std::move(cb)); });
+}
+
+}  // namespace adapter
+}  // namespace vstor

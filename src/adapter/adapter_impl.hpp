@@ -1,0 +1,48 @@
+// The virtual HBA: owns targets (and through them LUNs) and the worker pool for slow commands.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "scsi/target.hpp"
+#include "util/thread_pool.hpp"
+#include "vstor/adapter.hpp"
+
+namespace vstor::adapter {
+
+class AdapterImpl final : public Adapter {
+public:
+    explicit AdapterImpl(std::string name);
+    ~AdapterImpl() override;
+
+    Result<std::uint16_t> add_target(const std::string& name) override;
+    Status remove_target(std::uint16_t target_id) override;
+    std::optional<std::uint16_t> find_target(const std::string& name) const override;
+
+    Status add_lun(std::uint16_t target_id, std::uint16_t lun, std::shared_ptr<Backend> backend,
+                   LunOptions opts) override;
+    Status remove_lun(std::uint16_t target_id, std::uint16_t lun, bool force) override;
+    Status resize_lun(std::uint16_t target_id, std::uint16_t lun,
+                      std::uint64_t new_block_count) override;
+    std::vector<TargetInfo> targets() const override;
+
+    std::shared_ptr<Nexus> open_nexus(std::uint16_t target_id, const std::string& initiator_port,
+                                      std::uint16_t relative_port) override;
+
+    void submit(Command cmd, CompletionCallback done) override;
+    TmfResponse task_management(const TmfRequest& req) override;
+    void flush_all() override;
+
+private:
+    std::shared_ptr<scsi::Target> target(std::uint16_t id) const;
+
+    const std::string name_;
+    mutable std::mutex mu_;  // guards targets_ (the map, not the targets)
+    std::map<std::uint16_t, std::shared_ptr<scsi::Target>> targets_;
+    std::atomic<std::uint64_t> next_nexus_id_{1};
+    util::ThreadPool pool_;
+};
+
+}  // namespace vstor::adapter

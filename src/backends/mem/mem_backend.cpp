@@ -1,0 +1,137 @@
+#include "backends/mem/mem_backend.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace vstor::backends {
+
+MemBackend::MemBackend(std::uint64_t size_bytes, std::uint32_t block_size, bool read_only)
+    : block_size_(block_size), read_only_(read_only), blocks_(size_bytes / block_size) {}
+
+BackendCaps MemBackend::caps() const {
+    BackendCaps c;
+    c.read_only = read_only_;
+    c.thin = true;
+    c.allocation_status = true;
+    return c;
+}
+
+void MemBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) {
+    std::uint64_t off = lba * block_size_;
+    std::size_t pos = 0;
+    while (pos < buf.size()) {
+        const std::uint64_t chunk = off / kChunkBytes;
+        const std::size_t in = off % kChunkBytes;
+        const std::size_t n = std::min<std::size_t>(kChunkBytes - in, buf.size() - pos);
+        auto& sh = shard(chunk);
+        {
+            std::lock_guard lk(sh.mu);
+            auto it = sh.chunks.find(chunk);
+            if (it == sh.chunks.end())
+                std::memset(buf.data() + pos, 0, n);
+            else
+                std::memcpy(buf.data() + pos, it->second.get() + in, n);
+        }
+        pos += n;
+        off += n;
+    }
+    done(IoStatus::ok);
+}
+
+void MemBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool, IoCallback done) {
+    if (read_only_) return done(IoStatus::read_only);
+    std::uint64_t off = lba * block_size_;
+    std::size_t pos = 0;
+    while (pos < buf.size()) {
+        const std::uint64_t chunk = off / kChunkBytes;
+        const std::size_t in = off % kChunkBytes;
+        const std::size_t n = std::min<std::size_t>(kChunkBytes - in, buf.size() - pos);
+        auto& sh = shard(chunk);
+        {
+            std::lock_guard lk(sh.mu);
+            auto& c = sh.chunks[chunk];
+            if (!c) {
+                c.reset(new (std::nothrow) std::byte[kChunkBytes]);
+                if (!c) {
+                    sh.chunks.erase(chunk);
+                    return done(IoStatus::no_space);
+                }
+                std::memset(c.get(), 0, kChunkBytes);
+            }
+            std::memcpy(c.get() + in, buf.data() + pos, n);
+        }
+        pos += n;
+        off += n;
+    }
+    done(IoStatus::ok);
+}
+
+void MemBackend::zero_range(std::uint64_t off, std::uint64_t len) {
+    const std::uint64_t end = off + len;
+    while (off < end) {
+        const std::uint64_t chunk = off / kChunkBytes;
+        const std::size_t in = off % kChunkBytes;
+        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kChunkBytes - in, end - off));
+        auto& sh = shard(chunk);
+        std::lock_guard lk(sh.mu);
+        auto it = sh.chunks.find(chunk);
+        if (it != sh.chunks.end()) {
+            if (n == kChunkBytes)
+                sh.chunks.erase(it);
+            else
+                std::memset(it->second.get() + in, 0, n);
+        }
+        off += n;
+    }
+}
+
+void MemBackend::unmap(std::uint64_t lba, std::uint64_t count, IoCallback done) {
+    if (read_only_) return done(IoStatus::read_only);
+    zero_range(lba * block_size_, count * block_size_);
+    done(IoStatus::ok);
+}
+
+void MemBackend::write_zeroes(std::uint64_t lba, std::uint64_t count, IoCallback done) {
+    unmap(lba, count, std::move(done));  // unmapped blocks read as zeroes
+}
+
+std::vector<Extent> MemBackend::allocation_status(std::uint64_t lba, std::uint64_t count) {
+    std::vector<Extent> out;
+    const std::uint64_t blocks_per_chunk = kChunkBytes / block_size_;
+    std::uint64_t cur = lba;
+    const std::uint64_t end = lba + count;
+    while (cur < end) {
+        const std::uint64_t chunk = cur / blocks_per_chunk;
+        const std::uint64_t chunk_end = std::min(end, (chunk + 1) * blocks_per_chunk);
+        bool mapped;
+        {
+            auto& sh = shard(chunk);
+            std::lock_guard lk(sh.mu);
+            mapped = sh.chunks.count(chunk) != 0;
+        }
+        if (!out.empty() && out.back().mapped == mapped)
+            out.back().count += chunk_end - cur;
+        else
+            out.push_back(Extent{cur, chunk_end - cur, mapped});
+        cur = chunk_end;
+    }
+    return out;
+}
+
+IoStatus MemBackend::resize(std::uint64_t new_block_count) {
+    const std::uint64_t old = blocks_.load();
+    if (new_block_count < old) zero_range(new_block_count * block_size_, (old - new_block_count) * block_size_);
+    blocks_.store(new_block_count, std::memory_order_release);
+    return IoStatus::ok;
+}
+
+std::size_t MemBackend::allocated_bytes() const {
+    std::size_t n = 0;
+    for (const auto& sh : shards_) {
+        std::lock_guard lk(sh.mu);
+        n += sh.chunks.size() * kChunkBytes;
+    }
+    return n;
+}
+
+}  // namespace vstor::backends

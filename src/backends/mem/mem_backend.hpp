@@ -1,0 +1,54 @@
+// Sparse RAM disk: memory is taken on first write in fixed chunks and given back on unmap.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "vstor/backend.hpp"
+
+namespace vstor::backends {
+
+class MemBackend final : public Backend {
+public:
+    static constexpr std::size_t kChunkBytes = 64 * 1024;
+
+    MemBackend(std::uint64_t size_bytes, std::uint32_t block_size = 512, bool read_only = false);
+
+    std::string kind() const override { return "mem"; }
+    std::uint32_t block_size() const override { return block_size_; }
+    std::uint64_t block_count() const override { return blocks_.load(std::memory_order_acquire); }
+    BackendCaps caps() const override;
+
+    void read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) override;
+    void write(std::uint64_t lba, std::span<const std::byte> buf, bool fua, IoCallback done) override;
+    void flush(IoCallback done) override { done(IoStatus::ok); }
+    void unmap(std::uint64_t lba, std::uint64_t count, IoCallback done) override;
+    void write_zeroes(std::uint64_t lba, std::uint64_t count, IoCallback done) override;
+    std::vector<Extent> allocation_status(std::uint64_t lba, std::uint64_t count) override;
+    IoStatus resize(std::uint64_t new_block_count) override;
+
+    std::size_t allocated_bytes() const;
+
+private:
+    using Chunk = std::unique_ptr<std::byte[]>;
+    // Chunks are spread over shards so concurrent I/O to different chunks does not contend.
+    struct Shard {
+        mutable std::mutex mu;  // guards chunks
+        std::unordered_map<std::uint64_t, Chunk> chunks;
+    };
+    static constexpr std::size_t kShards = 64;
+    Shard& shard(std::uint64_t chunk) const { return shards_[chunk % kShards]; }
+    // Zero [offset, offset+len) of the device: whole chunks are freed, partial ones zeroed.
+    void zero_range(std::uint64_t offset, std::uint64_t len);
+
+    const std::uint32_t block_size_;
+    const bool read_only_;
+    std::atomic<std::uint64_t> blocks_;
+    mutable std::array<Shard, kShards> shards_;
+};
+
+}  // namespace vstor::backends

@@ -1,0 +1,64 @@
+// The one table of implemented commands. Dispatch, CDB reserved-bit checks and REPORT SUPPORTED
+// OPERATION CODES all read it, so what is reported cannot drift from what is implemented.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "scsi/task.hpp"
+
+namespace vstor::scsi {
+
+using Handler = void (*)(const TaskPtr&);
+
+namespace cmd_flag {
+inline constexpr std::uint32_t none = 0;
+inline constexpr std::uint32_t needs_medium = 1u << 0;    // NOT READY when no medium / stopped / sanitizing
+inline constexpr std::uint32_t no_unit_attention = 1u << 1;  // INQUIRY, REPORT LUNS, REQUEST SENSE
+inline constexpr std::uint32_t blocking = 1u << 2;        // run on the engine's worker pool
+inline constexpr std::uint32_t writes_medium = 1u << 3;   // DATA PROTECT on a read-only LUN
+inline constexpr std::uint32_t reservation_read = 1u << 4;  // allowed for non-holders under Write Exclusive
+inline constexpr std::uint32_t reservation_any = 1u << 5;   // always allowed under any reservation (SPC-5 table 68)
+inline constexpr std::uint32_t no_lun_needed = 1u << 6;   // valid for a LUN that does not exist
+inline constexpr std::uint32_t allowed_while_sanitizing = 1u << 7;
+}  // namespace cmd_flag
+
+struct CommandInfo {
+    std::uint8_t opcode;
+    std::optional<std::uint16_t> service_action;  // in CDB byte 1 bits 4..0 (or bytes 8-9 for 0x7F)
+    const char* name;
+    std::uint8_t cdb_len;
+    // CDB usage data (SPC-5 6.35.3): which bits the initiator may set. Byte 0 = opcode.
+    std::array<std::uint8_t, 16> usage;
+    Handler handler;
+    std::uint32_t flags;
+    std::uint32_t timeout_s = 0;  // nominal timeout for the timeouts descriptor (0 = none)
+};
+
+class CommandTable {
+public:
+    static const CommandTable& instance();
+
+    void add(const CommandInfo& info);
+    // nullptr if the opcode (or its service action) is not implemented.
+    const CommandInfo* find(std::uint8_t opcode, std::optional<std::uint16_t> sa) const;
+    bool opcode_has_service_actions(std::uint8_t opcode) const;
+    const std::vector<CommandInfo>& all() const { return entries_; }
+
+private:
+    std::vector<CommandInfo> entries_;
+};
+
+// Service action of a CDB for opcodes that have them (per table), nullopt otherwise.
+std::optional<std::uint16_t> service_action_of(std::uint8_t opcode, const std::uint8_t* cdb);
+
+// First CDB bit set outside `usage` -> INVALID FIELD IN CDB pointing at it.
+std::optional<Sense> check_reserved_bits(const CommandInfo& info, const std::uint8_t* cdb);
+
+// Each family registers its commands (spc_*.cpp, sbc_*.cpp, ...).
+void register_spc_commands(CommandTable& t);
+void register_sbc_commands(CommandTable& t);
+
+}  // namespace vstor::scsi

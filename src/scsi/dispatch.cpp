@@ -1,0 +1,90 @@
+#include "scsi/dispatch.hpp"
+
+#include "scsi/command_table.hpp"
+#include "scsi/logical_unit.hpp"
+#include "scsi/nexus_state.hpp"
+#include "scsi/persistent_reservations.hpp"
+#include "util/thread_pool.hpp"
+
+namespace vstor::scsi {
+
+namespace {
+
+constexpr std::uint8_t kInquiry = 0x12;
+constexpr std::uint8_t kRequestSense = 0x03;
+
+// SPC-5 4.5: a command to a LUN that does not exist.
+bool reject_missing_lun(const TaskPtr& t) {
+    if (t->lu) return false;
+    if (t->info && (t->info->flags & cmd_flag::no_lun_needed)) return false;
+    t->complete_sense(sense::invalid_lun());
+    return true;
+}
+
+std::optional<Sense> readiness(const Task& t) {
+    const auto& lu = *t.lu;
+    const auto flags = t.info->flags;
+    const int progress = lu.sanitize_progress.load();
+    if (progress >= 0 && !(flags & cmd_flag::allowed_while_sanitizing))
+        return sense::not_ready_sanitize_in_progress(static_cast<std::uint16_t>(progress));
+    if (!(flags & cmd_flag::needs_medium)) return std::nullopt;
+    if (!lu.medium_present.load()) return sense::medium_not_present();
+    if (lu.stopped.load()) return sense::not_ready_start_unit_required();
+    return std::nullopt;
+}
+
+}  // namespace
+
+void dispatch(const TaskPtr& t, util::ThreadPool& pool) {
+    const std::uint8_t* cdb = t->cdb();
+    const std::uint8_t opcode = cdb[0];
+    const auto& table = CommandTable::instance();
+    t->info = table.find(opcode, service_action_of(opcode, cdb));
+    if (t->lu) t->lu->in_flight.fetch_add(1, std::memory_order_relaxed);
+
+    if (!t->info) {
+        if (reject_missing_lun(t)) return;
+        // Known opcode with an unknown service action: the field in error is the service action.
+        if (table.opcode_has_service_actions(opcode))
+            t->complete_sense(sense::invalid_field_in_cdb(opcode == 0x7f ? 8 : 1, opcode == 0x7f ? 7 : 4));
+        else
+            t->complete_sense(sense::invalid_opcode());
+        return;
+    }
+    if (reject_missing_lun(t)) return;
+    if (auto bad = check_reserved_bits(*t->info, cdb)) {
+        t->complete_sense(*bad);
+        return;
+    }
+    if (t->lu) {
+        // SAM-5 5.14: a pending unit attention is reported to the next command, except INQUIRY,
+        // REPORT LUNS and REQUEST SENSE (which does report it, as its sense data).
+        if (!(t->info->flags & cmd_flag::no_unit_attention) && t->nexus) {
+            if (auto ua = t->nexus->take_ua(t->lun_id)) {
+                t->complete_sense(*ua);
+                return;
+            }
+        }
+        if (t->lu->reservations().conflicts(*t)) {
+            t->complete_status(scsi_status::reservation_conflict);
+            return;
+        }
+        if (auto nr = readiness(*t)) {
+            t->complete_sense(*nr);
+            return;
+        }
+        if ((t->info->flags & cmd_flag::writes_medium) && t->lu->read_only()) {
+            t->complete_sense(sense::write_protected());
+            return;
+        }
+    }
+    (void)kInquiry;
+    (void)kRequestSense;
+    if (t->info->flags & cmd_flag::blocking) {
+        pool.post([t] { t->info->handler(t); });
+    } else {
+        t->info->handler(t);
+    }
+}
+
+}  // namespace vstor::scsi

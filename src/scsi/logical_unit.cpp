@@ -1,0 +1,51 @@
+#include "scsi/logical_unit.hpp"
+
+#include <fmt/format.h>
+
+#include "scsi/persistent_reservations.hpp"
+#include "scsi/target.hpp"
+
+namespace vstor::scsi {
+
+LogicalUnit::LogicalUnit(Target* target, std::uint16_t lun, std::shared_ptr<Backend> backend,
+                         LunOptions opts)
+    : target_(target),
+      lun_(lun),
+      backend_(std::move(backend)),
+      opts_(std::move(opts)),
+      block_size_(backend_->block_size()),
+      block_count_(backend_->block_count()),
+      reservations_(std::make_unique<Reservations>(opts_.pr_state_path)) {
+    mode_.wce = backend_->caps().write_cache;
+}
+
+LogicalUnit::~LogicalUnit() = default;
+
+bool LogicalUnit::read_only() const {
+    return opts_.read_only || backend_->caps().read_only || mode().swp;
+}
+
+ModeState LogicalUnit::mode() const {
+    std::lock_guard lk(mode_mu_);
+    return mode_;
+}
+
+void LogicalUnit::set_mode(const ModeState& m) {
+    std::lock_guard lk(mode_mu_);
+    mode_ = m;
+}
+
+std::string LogicalUnit::serial() const {
+    if (!opts_.serial.empty()) return opts_.serial;
+    // Stable across restarts for the same target name and LUN.
+    std::uint32_t h = 2166136261u;
+    for (unsigned char c : target_->name()) h = (h ^ c) * 16777619u;
+    return fmt::format("{:08x}{:04x}", h, lun_);
+}
+
+std::string LogicalUnit::product() const {
+    if (!opts_.product.empty()) return opts_.product;
+    return "VIRTUAL-DISK";
+}
+
+}  // namespace vstor::scsi

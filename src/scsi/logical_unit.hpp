@@ -1,0 +1,79 @@
+// A logical unit: one backend plus the SCSI state SPC/SBC keep for it (mode pages, medium,
+// reservations). Commands reach it through dispatch.cpp.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "scsi/sense.hpp"
+#include "vstor/adapter.hpp"
+#include "vstor/backend.hpp"
+
+namespace vstor::scsi {
+
+class Target;
+class Reservations;
+
+// Mode parameters that the initiator can change (MODE SELECT). Guarded by LogicalUnit::mode_mu.
+struct ModeState {
+    bool wce = true;        // caching page 08h: write cache enable
+    bool rcd = false;       // read cache disable
+    bool d_sense = false;   // control page 0Ah: descriptor-format sense
+    bool swp = false;       // control page: software write protect
+    std::uint8_t queue_alg = 1;  // control page: unrestricted reordering allowed
+    bool tas = true;        // task aborted status
+    std::uint8_t mrie = 0;  // IEC page 1Ch
+};
+
+class LogicalUnit {
+public:
+    LogicalUnit(Target* target, std::uint16_t lun, std::shared_ptr<Backend> backend, LunOptions opts);
+    ~LogicalUnit();
+
+    Target& target() const { return *target_; }
+    std::uint16_t lun() const { return lun_; }
+    Backend& backend() const { return *backend_; }
+    const std::shared_ptr<Backend>& backend_ptr() const { return backend_; }
+    const LunOptions& options() const { return opts_; }
+
+    std::uint32_t block_size() const { return block_size_; }
+    std::uint64_t block_count() const { return block_count_.load(std::memory_order_acquire); }
+    void refresh_capacity() { block_count_.store(backend_->block_count(), std::memory_order_release); }
+
+    bool read_only() const;  // option, backend capability or SWP
+    bool removable() const { return opts_.removable || backend_->caps().removable; }
+    bool thin() const { return backend_->caps().thin; }
+
+    ModeState mode() const;
+    void set_mode(const ModeState& m);
+    bool descriptor_sense() const { return mode().d_sense; }
+
+    // Removable medium state (START STOP UNIT / PREVENT ALLOW MEDIUM REMOVAL).
+    std::atomic<bool> medium_present{true};
+    std::atomic<bool> stopped{false};
+    std::atomic<int> prevent_removal{0};
+    // SANITIZE in progress: progress 0..65535 for REQUEST SENSE; -1 when idle.
+    std::atomic<int> sanitize_progress{-1};
+
+    Reservations& reservations() { return *reservations_; }
+
+    std::atomic<std::uint64_t> in_flight{0};
+    std::string serial() const;
+    std::string product() const;
+
+private:
+    Target* const target_;
+    const std::uint16_t lun_;
+    const std::shared_ptr<Backend> backend_;
+    const LunOptions opts_;
+    const std::uint32_t block_size_;
+    std::atomic<std::uint64_t> block_count_;
+    mutable std::mutex mode_mu_;  // guards mode_
+    ModeState mode_;
+    std::unique_ptr<Reservations> reservations_;
+};
+
+}  // namespace vstor::scsi

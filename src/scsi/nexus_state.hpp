@@ -1,0 +1,45 @@
+// Per-I_T-nexus state kept by the engine: pending unit attentions per LUN.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "scsi/sense.hpp"
+#include "vstor/adapter.hpp"
+
+namespace vstor::scsi {
+
+class NexusState final : public Nexus {
+public:
+    NexusState(std::string initiator_port, std::uint16_t target_id, std::uint16_t rel_port,
+               std::uint64_t id)
+        : initiator_port_(std::move(initiator_port)),
+          target_id_(target_id),
+          rel_port_(rel_port),
+          id_(id) {}
+
+    const std::string& initiator_port() const override { return initiator_port_; }
+    std::uint16_t target_id() const override { return target_id_; }
+    std::uint16_t relative_port() const override { return rel_port_; }
+    std::uint64_t id() const { return id_; }
+
+    // SAM-5 5.14: unit attentions are queued per LUN; a new one replaces a duplicate.
+    void add_ua(std::uint16_t lun, const Sense& s);
+    std::optional<Sense> take_ua(std::uint16_t lun);
+    std::optional<Sense> peek_ua(std::uint16_t lun) const;
+    void clear_ua(std::uint16_t lun);
+
+private:
+    const std::string initiator_port_;
+    const std::uint16_t target_id_;
+    const std::uint16_t rel_port_;
+    const std::uint64_t id_;
+    mutable std::mutex mu_;  // guards ua_
+    std::map<std::uint16_t, std::deque<Sense>> ua_;
+};
+
+}  // namespace vstor::scsi

@@ -1,0 +1,160 @@
+#include "scsi/sense.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "util/endian.hpp"
+
+namespace vstor::scsi {
+namespace sense {
+namespace {
+Sense make(std::uint8_t key, std::uint8_t asc, std::uint8_t ascq) {
+    Sense s;
+    s.key = key;
+    s.asc = asc;
+    s.ascq = ascq;
+    return s;
+}
+Sense with_pointer(Sense s, bool in_cdb, std::uint16_t byte, std::optional<std::uint8_t> bit) {
+    s.has_field_pointer = true;
+    s.in_cdb = in_cdb;
+    s.field_byte = byte;
+    s.bit_valid = bit.has_value();
+    s.bit = bit.value_or(0);
+    return s;
+}
+}  // namespace
+
+using namespace sense_key;
+Sense invalid_opcode() { return make(illegal_request, 0x20, 0x00); }
+Sense invalid_field_in_cdb(std::uint16_t byte, std::optional<std::uint8_t> bit) {
+    return with_pointer(make(illegal_request, 0x24, 0x00), true, byte, bit);
+}
+Sense invalid_field_in_param(std::uint16_t byte, std::optional<std::uint8_t> bit) {
+    return with_pointer(make(illegal_request, 0x26, 0x00), false, byte, bit);
+}
+Sense param_list_length_error() { return make(illegal_request, 0x1a, 0x00); }
+Sense lba_out_of_range() { return make(illegal_request, 0x21, 0x00); }
+Sense invalid_lun() { return make(illegal_request, 0x25, 0x00); }
+Sense write_protected() { return make(data_protect, 0x27, 0x00); }
+Sense medium_not_present() { return make(not_ready, 0x3a, 0x00); }
+Sense not_ready_manual_intervention() { return make(not_ready, 0x04, 0x03); }
+Sense not_ready_start_unit_required() { return make(not_ready, 0x04, 0x02); }
+Sense not_ready_sanitize_in_progress(std::uint16_t progress) {
+    Sense s = make(not_ready, 0x04, 0x1b);
+    s.progress = progress;
+    return s;
+}
+Sense not_ready_format_in_progress(std::uint16_t progress) {
+    Sense s = make(not_ready, 0x04, 0x04);
+    s.progress = progress;
+    return s;
+}
+Sense medium_removal_prevented() { return make(illegal_request, 0x53, 0x02); }
+Sense unrecovered_read_error() { return make(medium_error, 0x11, 0x00); }
+Sense write_error() { return make(medium_error, 0x0c, 0x00); }
+Sense space_allocation_failed() { return make(data_protect, 0x27, 0x07); }
+Sense miscompare_during_verify(std::uint64_t offset) {
+    Sense s = make(miscompare, 0x1d, 0x00);
+    s.information = offset;
+    return s;
+}
+Sense aborted_command() { return make(sense_key::aborted_command, 0x00, 0x00); }
+Sense internal_target_failure() { return make(hardware_error, 0x44, 0x00); }
+Sense saving_parameters_not_supported() { return make(illegal_request, 0x39, 0x00); }
+Sense insufficient_registration_resources() { return make(illegal_request, 0x55, 0x04); }
+Sense invalid_release_of_persistent_reservation() { return make(illegal_request, 0x26, 0x04); }
+Sense copy_target_device_not_reachable() { return make(0x0a /* COPY ABORTED */, 0x0d, 0x02); }
+Sense unreachable_copy_target() { return make(illegal_request, 0x08, 0x04); }
+Sense too_many_segment_descriptors() { return make(illegal_request, 0x26, 0x08); }
+Sense too_many_target_descriptors() { return make(illegal_request, 0x26, 0x06); }
+Sense unsupported_segment_descriptor_type() { return make(illegal_request, 0x26, 0x09); }
+Sense unsupported_target_descriptor_type() { return make(illegal_request, 0x26, 0x07); }
+Sense sanitize_failed() { return make(sense_key::medium_error, 0x31, 0x03); }
+Sense medium_format_corrupted() { return make(sense_key::medium_error, 0x31, 0x00); }
+Sense ua_power_on_reset() { return make(unit_attention, 0x29, 0x00); }
+Sense ua_bus_reset() { return make(unit_attention, 0x29, 0x02); }
+Sense ua_i_t_nexus_loss() { return make(unit_attention, 0x29, 0x07); }
+Sense ua_capacity_changed() { return make(unit_attention, 0x2a, 0x09); }
+Sense ua_mode_parameters_changed() { return make(unit_attention, 0x2a, 0x01); }
+Sense ua_reservations_preempted() { return make(unit_attention, 0x2a, 0x03); }
+Sense ua_reservations_released() { return make(unit_attention, 0x2a, 0x04); }
+Sense ua_registrations_preempted() { return make(unit_attention, 0x2a, 0x05); }
+Sense ua_reported_luns_changed() { return make(unit_attention, 0x3f, 0x0e); }
+Sense ua_medium_may_have_changed() { return make(unit_attention, 0x28, 0x00); }
+Sense ua_commands_cleared_by_another_initiator() { return make(unit_attention, 0x2f, 0x00); }
+Sense ua_inquiry_data_changed() { return make(unit_attention, 0x3f, 0x03); }
+
+Sense from_io_status(IoStatus s, bool is_write) {
+    switch (s) {
+        case IoStatus::ok: return make(no_sense, 0, 0);
+        case IoStatus::medium_error: return is_write ? write_error() : unrecovered_read_error();
+        case IoStatus::out_of_range: return lba_out_of_range();
+        case IoStatus::no_space: return space_allocation_failed();
+        case IoStatus::read_only: return write_protected();
+        case IoStatus::not_supported: return invalid_opcode();
+        case IoStatus::not_ready: return medium_not_present();
+        case IoStatus::aborted: return aborted_command();
+    }
+    return internal_target_failure();
+}
+}  // namespace sense
+
+namespace {
+void sense_key_specific(const Sense& s, std::uint8_t* p /* 3 bytes */) {
+    if (s.has_field_pointer) {
+        p[0] = static_cast<std::uint8_t>(0x80 | (s.in_cdb ? 0x40 : 0) | (s.bit_valid ? 0x08 : 0) |
+                                         (s.bit & 0x07));
+        util::store_be16(p + 1, s.field_byte);
+    } else if (s.progress) {
+        p[0] = 0x80;
+        util::store_be16(p + 1, *s.progress);
+    }
+}
+bool has_sks(const Sense& s) { return s.has_field_pointer || s.progress.has_value(); }
+}  // namespace
+
+std::uint8_t encode_fixed(const Sense& s, std::uint8_t* out, std::size_t cap) {
+    std::uint8_t b[18] = {};
+    b[0] = 0x70;  // current error, fixed format
+    b[2] = s.key & 0x0f;
+    if (s.information) {
+        b[0] |= 0x80;  // VALID
+        util::store_be32(b + 3, static_cast<std::uint32_t>(*s.information));
+    }
+    b[7] = 10;  // additional sense length
+    b[12] = s.asc;
+    b[13] = s.ascq;
+    if (has_sks(s)) sense_key_specific(s, b + 15);
+    const auto n = static_cast<std::uint8_t>(std::min<std::size_t>(sizeof b, cap));
+    std::memcpy(out, b, n);
+    return n;
+}
+
+std::uint8_t encode_descriptor(const Sense& s, std::uint8_t* out, std::size_t cap) {
+    std::uint8_t b[8 + 12 + 8] = {};
+    b[0] = 0x72;
+    b[1] = s.key & 0x0f;
+    b[2] = s.asc;
+    b[3] = s.ascq;
+    std::size_t n = 8;
+    if (s.information) {  // information descriptor (type 0)
+        b[n] = 0x00;
+        b[n + 1] = 0x0a;
+        b[n + 2] = 0x80;
+        util::store_be64(b + n + 4, *s.information);
+        n += 12;
+    }
+    if (has_sks(s)) {  // sense key specific descriptor (type 2)
+        b[n] = 0x02;
+        b[n + 1] = 0x06;
+        sense_key_specific(s, b + n + 4);
+        n += 8;
+    }
+    b[7] = static_cast<std::uint8_t>(n - 8);
+    const auto m = static_cast<std::uint8_t>(std::min<std::size_t>(n, cap));
+    std::memcpy(out, b, m);
+    return m;
+}
+
+}  // namespace vstor::scsi

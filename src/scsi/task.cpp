@@ -1,0 +1,58 @@
+#include "scsi/task.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include "scsi/logical_unit.hpp"
+
+namespace vstor::scsi {
+
+namespace {
+void finish(Task& t, Completion& c) {
+    assert(!t.completed && "a task completes exactly once");
+    t.completed = true;
+    if (t.lu) t.lu->in_flight.fetch_sub(1, std::memory_order_relaxed);
+    auto done = std::move(t.done);
+    done(c);
+}
+}  // namespace
+
+void Task::complete_data_in(std::uint32_t produced) {
+    Completion c;
+    c.data_in_len = std::min(produced, cmd.expected_length);
+    c.residual = static_cast<std::int64_t>(cmd.expected_length) - produced;
+    finish(*this, c);
+}
+
+void Task::complete_with(std::span<const std::uint8_t> bytes) {
+    const auto n = std::min<std::size_t>(bytes.size(), cmd.data.size());
+    if (n) std::memcpy(cmd.data.data(), bytes.data(), n);
+    complete_data_in(static_cast<std::uint32_t>(bytes.size()));
+}
+
+void Task::complete_good(std::uint32_t needed) {
+    Completion c;
+    c.residual = static_cast<std::int64_t>(cmd.expected_length) - needed;
+    finish(*this, c);
+}
+
+void Task::complete_sense(const Sense& s) {
+    Completion c;
+    c.status = scsi_status::check_condition;
+    const bool desc = lu && lu->descriptor_sense();
+    c.sense_len = desc ? encode_descriptor(s, c.sense.data(), c.sense.size())
+                       : encode_fixed(s, c.sense.data(), c.sense.size());
+    // No data moved on CHECK CONDITION: report the whole expected length as residual.
+    c.residual = cmd.expected_length;
+    finish(*this, c);
+}
+
+void Task::complete_status(std::uint8_t status) {
+    Completion c;
+    c.status = status;
+    c.residual = cmd.expected_length;
+    finish(*this, c);
+}
+
+}  // namespace vstor::scsi

@@ -1,0 +1,50 @@
+// A command in flight inside the engine: the front end's Command plus where it is going.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "scsi/sense.hpp"
+#include "vstor/command.hpp"
+
+namespace vstor::scsi {
+
+class LogicalUnit;
+class Target;
+class NexusState;
+struct CommandInfo;
+
+// Thread rule: a Task is touched by one thread at a time (the submitter, then whichever
+// thread runs the backend completion). complete_*() must be called exactly once.
+struct Task {
+    Command cmd;
+    CompletionCallback done;
+    std::shared_ptr<Target> target;
+    std::shared_ptr<LogicalUnit> lu;  // null for commands to a LUN that does not exist
+    NexusState* nexus = nullptr;      // kept alive by cmd.nexus
+    const CommandInfo* info = nullptr;
+    std::uint16_t lun_id = 0;
+    std::atomic<bool> aborted{false};
+    bool completed = false;
+
+    const std::uint8_t* cdb() const { return cmd.cdb.data(); }
+
+    // Data-in buffer the initiator gave room for.
+    std::span<std::byte> data() const { return cmd.data; }
+
+    // Data-in command that produced `produced` bytes into data() (bytes past expected_length
+    // are not copied); residual per SAM: expected - produced.
+    void complete_data_in(std::uint32_t produced);
+    // Copy `bytes` (already clipped by the caller to the allocation length) to data-in and complete.
+    void complete_with(std::span<const std::uint8_t> bytes);
+    // Command that needed `needed` bytes of data-out (or 0): GOOD with residual expected - needed.
+    void complete_good(std::uint32_t needed = 0);
+    void complete_sense(const Sense& s);
+    void complete_status(std::uint8_t status);  // e.g. RESERVATION CONFLICT, TASK ABORTED, BUSY
+};
+
+using TaskPtr = std::shared_ptr<Task>;
+
+}  // namespace vstor::scsi

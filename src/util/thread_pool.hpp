@@ -1,0 +1,31 @@
+// A small fixed pool of worker threads for blocking work (slow-path SCSI commands, file I/O).
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace vstor::util {
+
+class ThreadPool {
+public:
+    explicit ThreadPool(unsigned threads);
+    ~ThreadPool();  // drains queued work, then joins
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+
+    void post(std::function<void()> fn);
+
+private:
+    void run();
+    std::mutex mu_;  // guards queue_ and stop_
+    std::condition_variable cv_;
+    std::deque<std::function<void()>> queue_;
+    bool stop_ = false;
+    std::vector<std::thread> threads_;
+};
+
+}  // namespace vstor::util

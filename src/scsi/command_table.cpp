@@ -1,5 +1,6 @@
 #include "scsi/command_table.hpp"
 
+#include "scsi/families.hpp"
 #include "util/endian.hpp"
 
 namespace vstor::scsi {
@@ -7,8 +8,19 @@ namespace vstor::scsi {
 const CommandTable& CommandTable::instance() {
     static const CommandTable table = [] {
         CommandTable t;
-        register_spc_commands(t);
-        register_sbc_commands(t);
+        register_spc_basic(t);
+        register_spc_inquiry(t);
+        register_spc_mode(t);
+        register_spc_report_supported(t);
+        register_reservations(t);
+        register_extended_copy(t);
+        register_sbc_capacity(t);
+        register_sbc_read_write(t);
+        register_sbc_verify(t);
+        register_sbc_write_same_unmap(t);
+        register_sbc_compare_and_write(t);
+        register_sbc_cache(t);
+        register_sbc_medium(t);
         return t;
     }();
     return table;

@@ -57,8 +57,4 @@ std::optional<std::uint16_t> service_action_of(std::uint8_t opcode, const std::u
 // First CDB bit set outside `usage` -> INVALID FIELD IN CDB pointing at it.
 std::optional<Sense> check_reserved_bits(const CommandInfo& info, const std::uint8_t* cdb);
 
-// Each family registers its commands (spc_*.cpp, sbc_*.cpp, ...).
-void register_spc_commands(CommandTable& t);
-void register_sbc_commands(CommandTable& t);
-
 }  // namespace vstor::scsi

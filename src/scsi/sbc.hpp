@@ -26,7 +26,4 @@ std::optional<Sense> check_range(const Task& t, std::uint64_t lba, std::uint64_t
 // Transfer length against MAXIMUM TRANSFER LENGTH; field pointer at the CDB's length field.
 std::optional<Sense> check_transfer_length(const Task& t, std::uint64_t blocks, std::uint16_t len_byte);
 
-void register_sbc_capacity(CommandTable& t);    // sbc_capacity.cpp
-void register_sbc_read_write(CommandTable& t);  // sbc_read_write.cpp
-
 }  // namespace vstor::scsi

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "scsi/families.hpp"
 #include "scsi/command_table.hpp"
 #include "scsi/logical_unit.hpp"
 #include "scsi/sbc.hpp"

@@ -3,6 +3,7 @@
 #include <memory>
 #include <vector>
 
+#include "scsi/families.hpp"
 #include "scsi/command_table.hpp"
 #include "scsi/logical_unit.hpp"
 #include "scsi/sbc.hpp"

@@ -6,7 +6,7 @@
 
 #include "scsi/command_table.hpp"
 #include "scsi/logical_unit.hpp"
-#include "scsi/spc.hpp"
+#include "scsi/families.hpp"
 #include "scsi/target.hpp"
 #include "util/endian.hpp"
 

@@ -16,9 +16,4 @@ std::optional<Sense> check_transfer_length(const Task& t, std::uint64_t blocks, 
     return std::nullopt;
 }
 
-void register_sbc_commands(CommandTable& t) {
-    register_sbc_capacity(t);
-    register_sbc_read_write(t);
-}
-
 }  // namespace vstor::scsi

@@ -1,0 +1,63 @@
+// iSCSI target server (RFC 7143): the contract between the protocol code (src/iscsi/) and the
+// command line / config (src/cli/). The CLI builds a ServerConfig and an Adapter, then runs this.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vstor/adapter.hpp"
+
+namespace vstor::iscsi {
+
+struct ChapCredentials {
+    std::string user;    // initiator must authenticate as user/secret (one-way CHAP)
+    std::string secret;  // 12..16+ bytes recommended; RFC 7143 requires >= 12 for CHAP
+    std::string mutual_user;    // optional: target authenticates back (mutual CHAP)
+    std::string mutual_secret;
+    bool enabled() const { return !user.empty(); }
+};
+
+struct TargetConfig {
+    std::string name;                  // IQN, e.g. iqn.2026-11.org.vstor:disk
+    std::string alias;                 // TargetAlias (optional)
+    std::uint16_t adapter_target_id;   // target in the Adapter that holds its LUNs
+    ChapCredentials chap;              // empty = no authentication
+    std::vector<std::string> allowed_initiators;  // empty = everyone may log in
+    // LUN masking: initiator IQN -> LUNs it may see (absent = all LUNs of the target).
+    std::vector<std::pair<std::string, std::vector<std::uint16_t>>> lun_masks;
+};
+
+struct PortalConfig {
+    std::string address = "127.0.0.1";
+    std::uint16_t port = 3260;
+    std::uint16_t portal_group_tag = 1;
+};
+
+struct ServerConfig {
+    std::vector<PortalConfig> portals;
+    std::vector<TargetConfig> targets;
+    ChapCredentials discovery_chap;    // for SendTargets discovery sessions (empty = none)
+    unsigned event_loops = 0;          // 0 = one per core
+    std::uint32_t nop_in_interval_s = 30;  // target NOP-In keepalive; 0 = off
+    std::uint32_t nop_timeout_s = 30;      // connection dropped if no answer within this
+};
+
+class Server {
+public:
+    virtual ~Server() = default;
+    // Validates the config and binds every portal; returns nullptr and sets `error` on failure
+    // (e.g. "cannot listen on 127.0.0.1:3260: Address already in use").
+    static std::unique_ptr<Server> create(ServerConfig config, Adapter& adapter, std::string& error);
+
+    // Starts the event loops (returns at once).
+    virtual void start() = 0;
+    // Orderly stop: stop accepting, send Async Message logout requests, abort or drain
+    // in-flight commands, close connections, join the loops. Idempotent.
+    virtual void stop() = 0;
+    // Actual bound port of portal i (useful when port 0 was asked for in tests).
+    virtual std::uint16_t bound_port(std::size_t portal_index) const = 0;
+};
+
+}  // namespace vstor::iscsi

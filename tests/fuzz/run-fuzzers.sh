@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds every tests/fuzz/fuzz_*.cpp with clang-14 (libFuzzer + ASan + UBSan) and runs each for a
+# bounded time. Fails if a fuzzer finds a crash, leak or sanitizer error.
+set -euo pipefail
+src=${1:?source dir}
+out=${2:?build dir}
+seconds=${3:-20}
+
+cmake -S "$src" -B "$out" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+  -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+  -DVSTOR_FUZZ=ON -DVSTOR_WERROR=OFF -DVSTOR_SANITIZE=address \
+  -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link" >/dev/null
+targets=$(cd "$src/tests/fuzz" && ls fuzz_*.cpp | sed 's/\.cpp$//')
+# shellcheck disable=SC2086
+cmake --build "$out" -j "$(nproc)" --target $targets
+
+status=0
+for t in $targets; do
+  corpus="$out/corpus/$t"
+  mkdir -p "$corpus"
+  echo "== $t: ${seconds}s"
+  if ! "$out/tests/fuzz/$t" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
+        -rss_limit_mb=4096 -print_final_stats=1 "$corpus" >"$out/$t.log" 2>&1; then
+    echo "FAIL: $t (log: $out/$t.log)"
+    tail -40 "$out/$t.log"
+    status=1
+  else
+    grep -E "stat::number_of_executed_units|Done" "$out/$t.log" | tail -2 || true
+  fi
+done
+exit $status

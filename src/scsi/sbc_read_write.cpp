@@ -72,7 +72,7 @@ void read(const TaskPtr& t) {
     auto tmp = std::make_shared<std::vector<std::byte>>(bytes);
     t->lu->backend().read(rw.lba, *tmp, [t, tmp, bytes](IoStatus s) {
         if (s != IoStatus::ok) return t->complete_sense(sense::from_io_status(s, false));
-        std::memcpy(t->cmd.data.data(), tmp->data(), t->cmd.data.size());
+        if (!t->cmd.data.empty()) std::memcpy(t->cmd.data.data(), tmp->data(), t->cmd.data.size());
         t->complete_data_in(bytes);
     });
 }

@@ -35,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     cmd.nexus = rig.nexus;
     cmd.lun = vstor::encode_sam_lun(data[0] & 1);
     const bool write = data[1] & 0x80;
-    const std::uint32_t alloc = (std::uint32_t{data[1] & 0x7f} << 8) | 0xff;  // up to 32 KiB of data-in
+    const std::uint32_t alloc = (static_cast<std::uint32_t>(data[1] & 0x7f) << 8) | 0xff;  // up to 32 KiB of data-in
     std::memcpy(cmd.cdb.data(), data + 2, 16);
     cmd.cdb_len = 16;
     std::vector<std::uint8_t> buf;

@@ -20,7 +20,7 @@ for t in $targets; do
   mkdir -p "$corpus"
   echo "== $t: ${seconds}s"
   if ! "$out/tests/fuzz/$t" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
-        -rss_limit_mb=4096 -print_final_stats=1 "$corpus" >"$out/$t.log" 2>&1; then
+        -rss_limit_mb=4096 -artifact_prefix="$out/$t-" -print_final_stats=1 "$corpus" >"$out/$t.log" 2>&1; then
     echo "FAIL: $t (log: $out/$t.log)"
     tail -40 "$out/$t.log"
     status=1

@@ -48,6 +48,10 @@ struct Completion {
     std::uint32_t data_in_len = 0;  // bytes of data-in written to Command::data
     // SAM residual: >0 underflow (fewer bytes moved than expected), <0 overflow (more needed).
     std::int64_t residual = 0;
+    // The task was aborted by a task management function of its own initiator: the front end
+    // sends no response for it (SAM-5 7.2). Aborts by another initiator with TAS=1 arrive instead
+    // as status TASK ABORTED.
+    bool aborted = false;
 
     std::span<const std::uint8_t> sense_bytes() const { return {sense.data(), sense_len}; }
 };

@@ -6,6 +6,7 @@
 #include "scsi/dispatch.hpp"
 #include "scsi/logical_unit.hpp"
 #include "scsi/persistent_reservations.hpp"
+#include "scsi/task_set.hpp"
 #include "util/sync_io.hpp"
 
 namespace vstor {
@@ -161,36 +162,65 @@ TmfResponse AdapterImpl::task_management(const TmfRequest& req) {
     auto t = target(nexus->target_id());
     if (!t) return TmfResponse::rejected;
     const auto lun = decode_sam_lun(req.lun);
+    auto lu = lun ? t->find_lun(*lun) : nullptr;
+    using Scope = scsi::TaskSet::Scope;
+
+    // LUN-scoped functions need an existing LUN.
     switch (req.function) {
-        case TmfFunction::lun_reset: {
-            auto lu = lun ? t->find_lun(*lun) : nullptr;
-            if (!lu) return TmfResponse::incorrect_lun;
-            lu->reservations().reset();
-            t->broadcast_ua(*lun, scsi::sense::ua_bus_reset(), nullptr);
-            return TmfResponse::complete;
-        }
-        case TmfFunction::target_warm_reset:
-        case TmfFunction::target_cold_reset:
-            for (const auto& lu : t->luns()) {
-                lu->reservations().reset();
-                t->broadcast_ua(lu->lun(), scsi::sense::ua_power_on_reset(), nullptr);
-            }
-            return TmfResponse::complete;
-        case TmfFunction::i_t_nexus_reset:
-            for (const auto& lu : t->luns()) {
-                lu->reservations().nexus_lost(nexus->initiator_port());
-                nexus->add_ua(lu->lun(), scsi::sense::ua_i_t_nexus_loss());
-            }
-            return TmfResponse::complete;
         case TmfFunction::abort_task:
         case TmfFunction::abort_task_set:
         case TmfFunction::clear_task_set:
-            // Commands complete synchronously or are already in the backend; nothing queued to drop.
-            return TmfResponse::complete;
-        case TmfFunction::query_task:
-            return TmfResponse::task_not_exist;
         case TmfFunction::clear_aca:
-            return TmfResponse::not_supported;
+        case TmfFunction::lun_reset:
+        case TmfFunction::query_task:
+            if (!lu) return TmfResponse::incorrect_lun;
+            break;
+        default:
+            break;
+    }
+    // Every LUN's state is reset the same way by LUN RESET and the target resets (SAM-5 6.3).
+    auto reset_lu = [&](scsi::LogicalUnit& unit, const scsi::Sense& ua) {
+        unit.task_set().abort(Scope{}, nexus, unit.mode().tas);
+        unit.reservations().reset();
+        unit.prevent_removal = 0;
+        t->broadcast_ua(unit.lun(), ua, nullptr);
+    };
+    switch (req.function) {
+        case TmfFunction::abort_task: {
+            const Scope scope{nexus, req.referenced_tag};
+            if (!lu->task_set().contains(scope)) return TmfResponse::task_not_exist;
+            lu->task_set().abort(scope, nexus, false);
+            return TmfResponse::complete;
+        }
+        case TmfFunction::query_task:
+            return lu->task_set().contains(Scope{nexus, req.referenced_tag}) ? TmfResponse::succeeded
+                                                                               : TmfResponse::complete;
+        case TmfFunction::abort_task_set:
+            lu->task_set().abort(Scope{nexus, std::nullopt}, nexus, false);
+            return TmfResponse::complete;
+        case TmfFunction::clear_task_set: {
+            const bool tas = lu->mode().tas;
+            lu->task_set().abort(Scope{}, nexus, tas);
+            // SAM-5 7.4: with TAS=0 the other initiators learn through a unit attention.
+            if (!tas) t->broadcast_ua(*lun, scsi::sense::ua_commands_cleared_by_another_initiator(), nexus);
+            return TmfResponse::complete;
+        }
+        case TmfFunction::lun_reset:
+            reset_lu(*lu, scsi::sense::ua_lun_reset());
+            return TmfResponse::complete;
+        case TmfFunction::target_warm_reset:
+        case TmfFunction::target_cold_reset:
+            for (const auto& unit : t->luns()) reset_lu(*unit, scsi::sense::ua_power_on_reset());
+            return TmfResponse::complete;
+        case TmfFunction::i_t_nexus_reset:
+            for (const auto& unit : t->luns()) {
+                unit->task_set().abort(Scope{nexus, std::nullopt}, nexus, false);
+                unit->reservations().nexus_lost(nexus->initiator_port());
+                nexus->add_ua(unit->lun(), scsi::sense::ua_i_t_nexus_loss());
+            }
+            return TmfResponse::complete;
+        case TmfFunction::clear_aca:
+            return TmfResponse::not_supported;  // NACA=1 is refused in every CDB, so no ACA exists
     }
     return TmfResponse::not_supported;
 }

@@ -4,14 +4,12 @@
 #include "scsi/logical_unit.hpp"
 #include "scsi/nexus_state.hpp"
 #include "scsi/persistent_reservations.hpp"
+#include "scsi/task_set.hpp"
 #include "util/thread_pool.hpp"
 
 namespace vstor::scsi {
 
 namespace {
-
-constexpr std::uint8_t kInquiry = 0x12;
-constexpr std::uint8_t kRequestSense = 0x03;
 
 // SPC-5 4.5: a command to a LUN that does not exist.
 bool reject_missing_lun(const TaskPtr& t) {
@@ -33,9 +31,18 @@ std::optional<Sense> readiness(const Task& t) {
     return std::nullopt;
 }
 
+
+void run(const TaskPtr& t) {
+    if (t->info->flags & cmd_flag::blocking)
+        t->pool->post([t] { t->info->handler(t); });
+    else
+        t->info->handler(t);
+}
+
 }  // namespace
 
 void dispatch(const TaskPtr& t, util::ThreadPool& pool) {
+    t->pool = &pool;
     const std::uint8_t* cdb = t->cdb();
     const std::uint8_t opcode = cdb[0];
     const auto& table = CommandTable::instance();
@@ -78,13 +85,10 @@ void dispatch(const TaskPtr& t, util::ThreadPool& pool) {
             return;
         }
     }
-    (void)kInquiry;
-    (void)kRequestSense;
-    if (t->info->flags & cmd_flag::blocking) {
-        pool.post([t] { t->info->handler(t); });
-    } else {
-        t->info->handler(t);
-    }
+    if (!t->lu) return run(t);
+    t->in_task_set = true;
+    t->lu->task_set().enter(t, run);
 }
+
 
 }  // namespace vstor::scsi

@@ -4,6 +4,7 @@
 
 #include "scsi/persistent_reservations.hpp"
 #include "scsi/target.hpp"
+#include "scsi/task_set.hpp"
 
 namespace vstor::scsi {
 
@@ -15,7 +16,8 @@ LogicalUnit::LogicalUnit(Target* target, std::uint16_t lun, std::shared_ptr<Back
       opts_(std::move(opts)),
       block_size_(backend_->block_size()),
       block_count_(backend_->block_count()),
-      reservations_(std::make_unique<Reservations>(opts_.pr_state_path)) {
+      reservations_(std::make_unique<Reservations>(opts_.pr_state_path)),
+      task_set_(std::make_unique<TaskSet>()) {
     mode_.wce = backend_->caps().write_cache;
 }
 

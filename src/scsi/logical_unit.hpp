@@ -16,6 +16,7 @@ namespace vstor::scsi {
 
 class Target;
 class Reservations;
+class TaskSet;
 
 // Mode parameters that the initiator can change (MODE SELECT). Guarded by LogicalUnit::mode_mu.
 struct ModeState {
@@ -59,6 +60,7 @@ public:
     std::atomic<int> sanitize_progress{-1};
 
     Reservations& reservations() { return *reservations_; }
+    TaskSet& task_set() { return *task_set_; }
 
     std::atomic<std::uint64_t> in_flight{0};
     std::string serial() const;
@@ -74,6 +76,7 @@ private:
     mutable std::mutex mode_mu_;  // guards mode_
     ModeState mode_;
     std::unique_ptr<Reservations> reservations_;
+    std::unique_ptr<TaskSet> task_set_;
 };
 
 }  // namespace vstor::scsi

@@ -74,6 +74,7 @@ Sense sanitize_failed() { return make(sense_key::medium_error, 0x31, 0x03); }
 Sense medium_format_corrupted() { return make(sense_key::medium_error, 0x31, 0x00); }
 Sense ua_power_on_reset() { return make(unit_attention, 0x29, 0x00); }
 Sense ua_bus_reset() { return make(unit_attention, 0x29, 0x02); }
+Sense ua_lun_reset() { return make(unit_attention, 0x29, 0x03); }
 Sense ua_i_t_nexus_loss() { return make(unit_attention, 0x29, 0x07); }
 Sense ua_capacity_changed() { return make(unit_attention, 0x2a, 0x09); }
 Sense ua_mode_parameters_changed() { return make(unit_attention, 0x2a, 0x01); }

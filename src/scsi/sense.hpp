@@ -73,6 +73,7 @@ Sense medium_format_corrupted();                          // 3/31/00
 // Unit attentions.
 Sense ua_power_on_reset();                                // 6/29/00
 Sense ua_bus_reset();                                     // 6/29/02
+Sense ua_lun_reset();                                     // 6/29/03 BUS DEVICE RESET FUNCTION OCCURRED
 Sense ua_i_t_nexus_loss();                                // 6/29/07
 Sense ua_capacity_changed();                              // 6/2A/09
 Sense ua_mode_parameters_changed();                       // 6/2A/01

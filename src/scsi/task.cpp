@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "scsi/logical_unit.hpp"
+#include "scsi/task_set.hpp"
 
 namespace vstor::scsi {
 
@@ -12,9 +13,21 @@ namespace {
 void finish(Task& t, Completion& c) {
     assert(!t.completed && "a task completes exactly once");
     t.completed = true;
-    if (t.lu) t.lu->in_flight.fetch_sub(1, std::memory_order_relaxed);
+    if (t.aborted.load()) {
+        if (t.abort_reported) {
+            c = Completion{};
+            c.status = scsi_status::task_aborted;
+            c.residual = t.cmd.expected_length;
+        } else {
+            c.aborted = true;
+        }
+    }
     auto done = std::move(t.done);
     done(c);
+    if (t.lu) {
+        t.lu->in_flight.fetch_sub(1, std::memory_order_relaxed);
+        if (t.in_task_set) t.lu->task_set().leave(&t);
+    }
 }
 }  // namespace
 

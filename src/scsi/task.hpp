@@ -9,6 +9,10 @@
 #include "scsi/sense.hpp"
 #include "vstor/command.hpp"
 
+namespace vstor::util {
+class ThreadPool;
+}
+
 namespace vstor::scsi {
 
 class LogicalUnit;
@@ -25,8 +29,11 @@ struct Task {
     std::shared_ptr<LogicalUnit> lu;  // null for commands to a LUN that does not exist
     NexusState* nexus = nullptr;      // kept alive by cmd.nexus
     const CommandInfo* info = nullptr;
+    util::ThreadPool* pool = nullptr;  // the adapter's worker pool (for blocking handlers)
     std::uint16_t lun_id = 0;
     std::atomic<bool> aborted{false};
+    bool abort_reported = false;  // aborted by another nexus with TAS=1: answer TASK ABORTED
+    bool in_task_set = false;     // admitted to the LU's task set (leave() on completion)
     bool completed = false;
 
     const std::uint8_t* cdb() const { return cmd.cdb.data(); }

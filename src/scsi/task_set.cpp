@@ -1,0 +1,126 @@
+#include "scsi/task_set.hpp"
+
+#include <algorithm>
+
+#include "scsi/nexus_state.hpp"
+
+namespace vstor::scsi {
+
+void TaskSet::enter(const TaskPtr& t, Runner run) {
+    bool now = false;
+    {
+        std::lock_guard lk(mu_);
+        run_ = run;
+        const auto attr = t->cmd.attr;
+        if (attr == TaskAttribute::head_of_queue) {
+            now = true;
+        } else if (!blocked_.empty() || ordered_running_ > 0 ||
+                   (attr == TaskAttribute::ordered && !running_.empty())) {
+            blocked_.push_back(t);
+        } else {
+            now = true;
+            if (attr == TaskAttribute::ordered) ++ordered_running_;
+        }
+        if (now) running_.push_back(t);
+    }
+    if (now) run(t);
+}
+
+void TaskSet::drain_locked(std::vector<TaskPtr>& to_run) {
+    while (!blocked_.empty() && ordered_running_ == 0) {
+        auto& front = blocked_.front();
+        if (front->cmd.attr == TaskAttribute::ordered) {
+            if (!running_.empty()) break;
+            ++ordered_running_;
+            running_.push_back(front);
+            to_run.push_back(front);
+            blocked_.pop_front();
+            break;
+        }
+        running_.push_back(front);
+        to_run.push_back(front);
+        blocked_.pop_front();
+    }
+}
+
+void TaskSet::leave(Task* t) {
+    std::vector<TaskPtr> to_run;
+    TaskPtr keep;  // the task may be destroyed when it leaves running_; release it outside the lock
+    Runner run;
+    {
+        std::lock_guard lk(mu_);
+        auto it = std::find_if(running_.begin(), running_.end(), [t](const TaskPtr& p) { return p.get() == t; });
+        if (it == running_.end()) return;
+        keep = std::move(*it);
+        running_.erase(it);
+        if (t->cmd.attr == TaskAttribute::ordered && ordered_running_ > 0) --ordered_running_;
+        drain_locked(to_run);
+        run = run_;
+        if (running_.empty()) idle_cv_.notify_all();
+        else idle_cv_.notify_all();
+    }
+    for (const auto& r : to_run) {
+        if (r->aborted.load())
+            r->complete_status(scsi_status::task_aborted);
+        else
+            run(r);
+    }
+}
+
+bool TaskSet::matches(const Task& t, const Scope& s) const {
+    if (s.nexus && t.cmd.nexus.get() != s.nexus) return false;
+    if (s.tag && t.cmd.tag != *s.tag) return false;
+    return true;
+}
+
+std::size_t TaskSet::abort(const Scope& scope, const void* by, bool tas) {
+    std::vector<TaskPtr> dropped;
+    std::size_t matched = 0;
+    std::unique_lock lk(mu_);
+    for (auto it = blocked_.begin(); it != blocked_.end();) {
+        if (matches(**it, scope)) {
+            (*it)->aborted = true;
+            (*it)->abort_reported = tas && (*it)->cmd.nexus.get() != by;
+            dropped.push_back(std::move(*it));
+            it = blocked_.erase(it);
+            ++matched;
+        } else {
+            ++it;
+        }
+    }
+    std::vector<Task*> waiting;
+    for (const auto& t : running_) {
+        if (!matches(*t, scope)) continue;
+        t->aborted = true;
+        t->abort_reported = tas && t->cmd.nexus.get() != by;
+        waiting.push_back(t.get());
+        ++matched;
+    }
+    lk.unlock();
+    for (const auto& t : dropped) t->complete_status(scsi_status::task_aborted);
+    lk.lock();
+    // SAM-5 7.1: the TMF completes only after the affected tasks are terminated. Running tasks
+    // cannot be cancelled inside a backend, so wait for them (their results are discarded).
+    idle_cv_.wait(lk, [&] {
+        return std::none_of(waiting.begin(), waiting.end(), [&](Task* w) {
+            return std::any_of(running_.begin(), running_.end(), [w](const TaskPtr& p) { return p.get() == w; });
+        });
+    });
+    return matched;
+}
+
+bool TaskSet::contains(const Scope& scope) const {
+    std::lock_guard lk(mu_);
+    for (const auto& t : running_)
+        if (matches(*t, scope)) return true;
+    for (const auto& t : blocked_)
+        if (matches(*t, scope)) return true;
+    return false;
+}
+
+std::size_t TaskSet::size() const {
+    std::lock_guard lk(mu_);
+    return running_.size() + blocked_.size();
+}
+
+}  // namespace vstor::scsi

@@ -1,0 +1,50 @@
+// The task set of one logical unit (SAM-5 8): task attributes and task management.
+// SIMPLE tasks run concurrently; an ORDERED task waits for every older task and blocks every
+// newer non-HEAD OF QUEUE task until it completes; HEAD OF QUEUE runs at once.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "scsi/task.hpp"
+
+namespace vstor::scsi {
+
+class TaskSet {
+public:
+    using Runner = void (*)(const TaskPtr&);
+
+    // Admit a checked task: runs it now via `run` or queues it behind an ORDERED barrier.
+    void enter(const TaskPtr& t, Runner run);
+    // Called once when a task completes; starts whatever the completion unblocks.
+    void leave(Task* t);
+
+    // Which tasks a task management function affects.
+    struct Scope {
+        const void* nexus = nullptr;  // only this nexus's tasks (nullptr = every nexus)
+        std::optional<std::uint64_t> tag;  // only this tag (ABORT TASK / QUERY TASK)
+    };
+    // Marks matching tasks aborted (queued ones complete at once), waits until every running
+    // match has completed, and returns how many matched. `by` is the nexus asking, so tasks of
+    // other nexuses can be reported with TASK ABORTED when TAS=1.
+    std::size_t abort(const Scope& scope, const void* by, bool tas);
+    bool contains(const Scope& scope) const;
+    std::size_t size() const;
+
+private:
+    bool matches(const Task& t, const Scope& s) const;
+    void drain_locked(std::vector<TaskPtr>& to_run);
+
+    mutable std::mutex mu_;  // guards everything below
+    std::condition_variable idle_cv_;
+    std::vector<TaskPtr> running_;
+    std::deque<TaskPtr> blocked_;
+    std::size_t ordered_running_ = 0;
+    Runner run_ = nullptr;
+};
+
+}  // namespace vstor::scsi

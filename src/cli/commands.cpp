@@ -1,21 +1,22 @@
 #include "cli/commands.hpp"
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
+
+#include "cli/serve.hpp"
 
 namespace vstor::cli {
 
 int run(int argc, char** argv) {
-    CLI::App app{"vstor: a virtual SCSI storage adapter"};
+    CLI::App app{"vstor: a virtual SCSI storage adapter (iSCSI target)"};
     app.require_subcommand(1);
-    auto* serve = app.add_subcommand("serve", "serve LUNs to initiators");
-    (void)serve;
+    ServeOptions serve;
+    add_serve_command(app, serve);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     }
-    fmt::print(stderr, "vstor: serve is not available yet (the iSCSI front end is in progress)\n");
+    if (app.got_subcommand("serve")) return run_serve(serve);
     return 2;
 }
 

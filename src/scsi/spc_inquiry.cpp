@@ -33,8 +33,7 @@ std::vector<std::uint8_t> standard_inquiry(const Task& t) {
     d[2] = 0x07;         // SPC-5
     d[3] = 0x02 | 0x10;  // response data format 2, HISUP
     d[4] = static_cast<std::uint8_t>(d.size() - 5);
-    d[5] = 0x08 | 0x10;  // 3PC? no: bit 3 = 3PC, bits 5..4 = TPGS (0). Set 3PC for EXTENDED COPY.
-    d[5] = 0x08;
+    d[5] = 0x00;  // TPGS 0; 3PC (bit 3) only once EXTENDED COPY is implemented
     d[6] = 0x00;
     d[7] = 0x02;  // CMDQUE
     const std::string vendor = t.lu ? t.lu->options().vendor : "VSTOR";

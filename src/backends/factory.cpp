@@ -1,0 +1,35 @@
+#include "backends/factory.hpp"
+
+#include "backends/file/file_backend.hpp"
+#include "backends/mem/mem_backend.hpp"
+#include "backends/null/null_backend.hpp"
+
+namespace vstor::backends {
+
+std::shared_ptr<Backend> open_backend(const BackendSpec& spec, std::string& error) {
+    if (spec.block_size != 512 && spec.block_size != 4096) {
+        error = "block size must be 512 or 4096";
+        return nullptr;
+    }
+    if (spec.kind == "mem" || spec.kind == "null") {
+        if (spec.size_bytes < spec.block_size || spec.size_bytes % spec.block_size) {
+            error = spec.kind + " LUN size must be a non-zero multiple of " + std::to_string(spec.block_size);
+            return nullptr;
+        }
+        if (spec.kind == "null") return std::make_shared<NullBackend>(spec.size_bytes, spec.block_size);
+        return std::make_shared<MemBackend>(spec.size_bytes, spec.block_size, spec.read_only);
+    }
+    if (spec.kind == "file") {
+        FileOptions o;
+        o.path = spec.path;
+        o.size_bytes = spec.size_bytes;
+        o.block_size = spec.block_size;
+        o.read_only = spec.read_only;
+        o.thick = spec.thick;
+        return FileBackend::open(o, error);
+    }
+    error = "unknown backend kind '" + spec.kind + "'";
+    return nullptr;
+}
+
+}  // namespace vstor::backends

@@ -1,0 +1,53 @@
+// Raw image file or block device. I/O runs on the backend's own worker threads (never on the
+// caller's event loop); flush is fdatasync, FUA writes are durable before they complete, unmap
+// punches holes. An flock keeps two servers from opening one image read-write.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "util/thread_pool.hpp"
+#include "vstor/backend.hpp"
+
+namespace vstor::backends {
+
+struct FileOptions {
+    std::string path;
+    std::uint64_t size_bytes = 0;  // create with this size if absent; 0 = existing size
+    std::uint32_t block_size = 512;
+    bool read_only = false;
+    bool thick = false;   // allocate every block at creation; unmap not offered
+    unsigned threads = 4;
+};
+
+class FileBackend final : public Backend {
+public:
+    // Opens (or creates) the image. nullptr with `error` set on failure.
+    static std::unique_ptr<FileBackend> open(const FileOptions& opts, std::string& error);
+    ~FileBackend() override;
+
+    std::string kind() const override { return "file"; }
+    std::uint32_t block_size() const override { return opts_.block_size; }
+    std::uint64_t block_count() const override;
+    BackendCaps caps() const override;
+
+    void read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) override;
+    void write(std::uint64_t lba, std::span<const std::byte> buf, bool fua, IoCallback done) override;
+    void flush(IoCallback done) override;
+    void unmap(std::uint64_t lba, std::uint64_t count, IoCallback done) override;
+    void write_zeroes(std::uint64_t lba, std::uint64_t count, IoCallback done) override;
+    std::vector<Extent> allocation_status(std::uint64_t lba, std::uint64_t count) override;
+    IoStatus resize(std::uint64_t new_block_count) override;
+
+private:
+    FileBackend(int fd, FileOptions opts, std::uint64_t size, bool block_device);
+
+    const int fd_;
+    const FileOptions opts_;
+    std::atomic<std::uint64_t> size_bytes_;
+    const bool block_device_;
+    util::ThreadPool pool_;
+};
+
+}  // namespace vstor::backends

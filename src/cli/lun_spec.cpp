@@ -1,0 +1,94 @@
+#include "cli/lun_spec.hpp"
+
+#include <charconv>
+#include <sstream>
+#include <vector>
+
+namespace vstor::cli {
+
+std::optional<std::uint64_t> parse_size(const std::string& s) {
+    if (s.empty()) return std::nullopt;
+    std::uint64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p == s.data()) return std::nullopt;
+    std::string suffix(p, s.data() + s.size());
+    unsigned shift = 0;
+    if (suffix.empty() || suffix == "B") shift = 0;
+    else if (suffix == "K" || suffix == "k" || suffix == "KiB") shift = 10;
+    else if (suffix == "M" || suffix == "MiB") shift = 20;
+    else if (suffix == "G" || suffix == "GiB") shift = 30;
+    else if (suffix == "T" || suffix == "TiB") shift = 40;
+    else return std::nullopt;
+    if (shift && v > (~std::uint64_t{0} >> shift)) return std::nullopt;
+    return v << shift;
+}
+
+std::optional<LunSpec> parse_lun_spec(const std::string& text, std::string& error) {
+    const auto colon = text.find(':');
+    if (colon == std::string::npos) {
+        error = "--lun '" + text + "': expected KIND:ARG (mem:1G, null:1G, file:/path/disk.img[,size=8G])";
+        return std::nullopt;
+    }
+    LunSpec spec;
+    spec.kind = text.substr(0, colon);
+    std::vector<std::string> parts;
+    std::stringstream ss(text.substr(colon + 1));
+    std::string item;
+    while (std::getline(ss, item, ',')) parts.push_back(item);
+    if (parts.empty() || parts[0].empty()) {
+        error = "--lun '" + text + "': missing argument after '" + spec.kind + ":'";
+        return std::nullopt;
+    }
+    if (spec.kind == "mem" || spec.kind == "null") {
+        auto size = parse_size(parts[0]);
+        if (!size || *size == 0) {
+            error = "--lun '" + text + "': bad size '" + parts[0] + "'";
+            return std::nullopt;
+        }
+        spec.size_bytes = *size;
+    } else if (spec.kind == "file") {
+        spec.path = parts[0];
+    } else {
+        error = "--lun '" + text + "': unknown backend '" + spec.kind + "' (mem, null, file)";
+        return std::nullopt;
+    }
+    for (std::size_t i = 1; i < parts.size(); ++i) {
+        const auto& opt = parts[i];
+        const auto eq = opt.find('=');
+        const std::string key = opt.substr(0, eq);
+        const std::string val = eq == std::string::npos ? "" : opt.substr(eq + 1);
+        if (key == "ro" && eq == std::string::npos) spec.read_only = true;
+        else if (key == "removable" && eq == std::string::npos) spec.removable = true;
+        else if (key == "thick" && eq == std::string::npos) spec.thick = true;
+        else if (key == "size") {
+            auto size = parse_size(val);
+            if (!size || *size == 0) {
+                error = "--lun '" + text + "': bad size '" + val + "'";
+                return std::nullopt;
+            }
+            spec.size_bytes = *size;
+        } else if (key == "bs") {
+            if (val != "512" && val != "4096") {
+                error = "--lun '" + text + "': block size must be 512 or 4096, not '" + val + "'";
+                return std::nullopt;
+            }
+            spec.block_size = static_cast<std::uint32_t>(std::stoul(val));
+        } else if (key == "name" && !val.empty()) {
+            spec.name = val;
+        } else {
+            error = "--lun '" + text + "': unknown option '" + opt + "' (ro, removable, thick, size=, bs=, name=)";
+            return std::nullopt;
+        }
+    }
+    if (spec.size_bytes % spec.block_size) {
+        error = "--lun '" + text + "': size is not a multiple of the block size " + std::to_string(spec.block_size);
+        return std::nullopt;
+    }
+    if (spec.kind == "mem" && spec.thick) {
+        error = "--lun '" + text + "': 'thick' applies to file LUNs only";
+        return std::nullopt;
+    }
+    return spec;
+}
+
+}  // namespace vstor::cli

@@ -1,0 +1,28 @@
+// `vstor serve`: build the adapter and front ends from flags (or a config file) and run until
+// SIGINT/SIGTERM.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+namespace vstor::cli {
+
+struct ServeOptions {
+    std::vector<std::string> listen;  // host:port, repeatable
+    std::vector<std::string> luns;    // --lun specs, numbered from 0
+    std::string target = "iqn.2026-11.org.vstor:disk0";
+    std::string alias;
+    std::string chap;         // USER:SECRET
+    std::string mutual_chap;  // USER:SECRET
+    std::vector<std::string> allow;
+    std::string config;       // TOML file
+    unsigned loops = 0;
+    std::string log_level = "info";
+};
+
+void add_serve_command(CLI::App& app, ServeOptions& opts);
+int run_serve(const ServeOptions& opts);
+
+}  // namespace vstor::cli

@@ -1,0 +1,328 @@
+// Connection I/O, login and PDU routing. SCSI command/data handling is in connection_scsi.cpp,
+// the other full-feature requests in connection_control.cpp.
+#include "iscsi/connection.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "iscsi/connection_cmd.hpp"
+#include "iscsi/server_impl.hpp"
+
+namespace vstor::iscsi {
+
+Connection::Connection(asio::ip::tcp::socket socket, ServerImpl& server, const PortalConfig& portal)
+    : socket_(std::move(socket)), keepalive_(socket_.get_executor()), server_(server), portal_(portal) {
+    asio::error_code ec;
+    const auto ep = socket_.remote_endpoint(ec);
+    peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+    login_.emplace(server_.config(), portal_.portal_group_tag);
+}
+
+Connection::~Connection() = default;
+
+void Connection::start() {
+    spdlog::debug("iscsi: connection from {}", peer_);
+    last_rx_ = std::chrono::steady_clock::now();
+    read_header();
+}
+
+void Connection::read_header() {
+    auto self = shared_from_this();
+    asio::async_read(socket_, asio::buffer(header_), [this, self](std::error_code ec, std::size_t) {
+        if (ec) return close(ec == asio::error::eof ? "peer closed the connection" : ec.message());
+        const bool hd = session_ ? params_.header_digest : false;
+        const bool dd = session_ ? params_.data_digest : false;
+        const std::size_t dl = data_segment_length(header_);
+        // Login PDUs may carry up to 8192 bytes before MaxRecvDataSegmentLength is known.
+        const std::size_t limit = session_ ? params_.max_recv_data_segment_length_target
+                                           : std::max<std::size_t>(8192, TargetLimits::max_recv_data_segment_length);
+        if (dl > limit) {
+            spdlog::warn("iscsi {}: data segment of {} bytes exceeds MaxRecvDataSegmentLength {}", peer_, dl, limit);
+            Pdu p;
+            p.bhs = header_;
+            reject(p, reject_reason::protocol_error);
+            return close("oversized data segment");
+        }
+        rest_.resize(rest_length(header_, hd, dd));
+        if (rest_.empty()) {
+            Pdu p;
+            p.bhs = header_;
+            return on_pdu(std::move(p));
+        }
+        read_rest();
+    });
+}
+
+void Connection::read_rest() {
+    auto self = shared_from_this();
+    asio::async_read(socket_, asio::buffer(rest_), [this, self](std::error_code ec, std::size_t) {
+        if (ec) return close(ec.message());
+        Pdu p;
+        p.bhs = header_;
+        const bool hd = session_ ? params_.header_digest : false;
+        const bool dd = session_ ? params_.data_digest : false;
+        switch (decode_rest(p, rest_, hd, dd, 1u << 24)) {
+            case DecodeError::none:
+                return on_pdu(std::move(p));
+            case DecodeError::header_digest:
+                // RFC 7143 7.8: a header digest error means the PDU boundaries cannot be trusted.
+                return close("header digest error");
+            case DecodeError::data_digest:
+                spdlog::warn("iscsi {}: data digest error on {}", peer_, opcode_name(p.opcode()));
+                reject(p, reject_reason::data_digest_error);
+                if (p.opcode() == op::data_out) {
+                    // ERL 0 cannot recover lost Data-Out: the connection must go (RFC 7143 7.9).
+                    return close("data digest error on Data-Out");
+                }
+                return read_header();
+            default:
+                return close("malformed PDU");
+        }
+    });
+}
+
+void Connection::on_pdu(Pdu pdu) {
+    last_rx_ = std::chrono::steady_clock::now();
+    if (closed_) return;
+    if (login_) {
+        on_login(pdu);
+    } else {
+        on_full_feature(pdu);
+    }
+    if (!closed_) read_header();
+}
+
+void Connection::send(Pdu& pdu) {
+    std::vector<std::uint8_t> bytes;
+    const bool ff = !login_.has_value();
+    encode(pdu, ff && params_.header_digest, ff && params_.data_digest, bytes);
+    send_bytes(std::move(bytes));
+}
+
+void Connection::send_bytes(std::vector<std::uint8_t> bytes) {
+    if (closed_) return;
+    write_queue_.push_back(std::move(bytes));
+    if (!writing_) flush_writes();
+}
+
+void Connection::flush_writes() {
+    if (write_queue_.empty() || closed_) {
+        writing_ = false;
+        if (logout_after_flush_ && !closed_) close("logged out");
+        return;
+    }
+    writing_ = true;
+    // Batch everything queued into one gathered write.
+    auto batch = std::make_shared<std::vector<std::vector<std::uint8_t>>>();
+    while (!write_queue_.empty()) {
+        batch->push_back(std::move(write_queue_.front()));
+        write_queue_.pop_front();
+    }
+    std::vector<asio::const_buffer> bufs;
+    bufs.reserve(batch->size());
+    for (const auto& b : *batch) bufs.emplace_back(asio::buffer(b));
+    auto self = shared_from_this();
+    asio::async_write(socket_, bufs, [this, self, batch](std::error_code ec, std::size_t) {
+        if (ec) return close("write failed: " + ec.message());
+        flush_writes();
+    });
+}
+
+void Connection::close(const std::string& why) {
+    if (closed_) return;
+    closed_ = true;
+    spdlog::debug("iscsi {}: closing connection: {}", peer_, why);
+    asio::error_code ec;
+    keepalive_.cancel();
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    for (auto& [itt, cmd] : cmds_) cmd->dead = true;
+    cmds_.clear();
+    if (session_) {
+        session_->remove_connection(this);
+        if (session_->connection_count() == 0) server_.sessions().remove(session_.get());
+    }
+    server_.untrack(this);
+}
+
+void Connection::close_async(const std::string& why) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), why] { self->close(why); });
+}
+
+void Connection::fill_sn(Pdu& pdu, bool with_status) {
+    if (with_status) pdu.set_u32(24, statsn_++);
+    if (session_) {
+        pdu.set_u32(28, session_->exp_cmdsn());
+        pdu.set_u32(32, session_->max_cmdsn());
+    }
+}
+
+void Connection::reject(const Pdu& bad, std::uint8_t reason) {
+    Pdu r;
+    r.bhs[0] = op::reject;
+    r.bhs[1] = 0x80;
+    r.bhs[2] = reason;
+    r.set_u32(16, kReservedTag);
+    fill_sn(r, true);
+    r.data.assign(bad.bhs.begin(), bad.bhs.end());
+    send(r);
+}
+
+// ---- Login -------------------------------------------------------------------------------
+
+void Connection::on_login(const Pdu& pdu) {
+    if (pdu.opcode() != op::login_request) {
+        spdlog::warn("iscsi {}: {} during login", peer_, opcode_name(pdu.opcode()));
+        return close("non-login PDU before login completed");
+    }
+    auto step = login_->on_pdu(pdu);
+    switch (step.outcome) {
+        case Login::Outcome::respond:
+            return send(step.response);
+        case Login::Outcome::fail: {
+            const auto status = util::load_be16(&step.response.bhs[36]);
+            spdlog::info("iscsi {}: login of '{}' to '{}' refused (status {:04x})", peer_,
+                         login_->keys().initiator_name, login_->keys().target_name, status);
+            send(step.response);
+            logout_after_flush_ = true;
+            return;
+        }
+        case Login::Outcome::ready_to_bind:
+            if (!bind_session()) logout_after_flush_ = true;
+            return;
+    }
+}
+
+// Leading login creates (or reinstates) a session; a non-zero TSIH adds a connection (MC/S).
+bool Connection::bind_session() {
+    auto& reg = server_.sessions();
+    const auto& keys = login_->keys();
+    std::shared_ptr<Session> session;
+    std::uint16_t status = login_status::success;
+    if (login_->requested_tsih() != 0) {
+        session = reg.find(login_->requested_tsih());
+        if (!session || session->keys().initiator_name != keys.initiator_name ||
+            std::memcmp(session->isid(), login_->isid(), 6) != 0)
+            status = login_status::session_does_not_exist;
+        else if (session->connection_count() >= session->params().max_connections)
+            status = login_status::too_many_connections;
+        else {
+            // Connection reinstatement: a login with the CID of a live connection replaces it.
+            for (auto& c : session->connections())
+                if (c->cid() == login_->cid()) c->close_async("connection reinstated");
+        }
+    } else {
+        if (auto old = reg.find_same_nexus(keys.initiator_name, login_->isid(), login_->target())) {
+            // Session reinstatement (RFC 7143 6.3.5): the old session's connections are closed.
+            spdlog::info("iscsi {}: reinstating session {:#x} of {}", peer_, old->tsih(), keys.initiator_name);
+            for (auto& c : old->connections()) c->close_async("session reinstated");
+            reg.remove(old.get());
+        }
+        std::shared_ptr<Nexus> nexus;
+        if (keys.session_type == SessionType::normal) {
+            char isid[16];
+            const auto* i = login_->isid();
+            std::snprintf(isid, sizeof isid, "%02x%02x%02x%02x%02x%02x", i[0], i[1], i[2], i[3], i[4], i[5]);
+            nexus = server_.adapter().open_nexus(login_->target()->adapter_target_id,
+                                                 keys.initiator_name + ",i,0x" + isid, portal_.portal_group_tag);
+            if (!nexus) status = login_status::not_found;
+        }
+        if (status == login_status::success) {
+            session = std::make_shared<Session>(reg.allocate_tsih(), login_->isid(), keys, login_->target(),
+                                                login_->params(), nexus, login_->initial_cmdsn());
+            reg.add(session);
+        }
+    }
+    Pdu resp = login_->finish(session ? session->tsih() : 0, status);
+    if (status != login_status::success) {
+        spdlog::info("iscsi {}: login refused at bind (status {:04x})", peer_, status);
+        send(resp);
+        return false;
+    }
+    session_ = session;
+    cid_ = login_->cid();
+    statsn_ = login_->next_statsn();
+    params_ = session_->params();
+    // Digests are per connection (RFC 7143 13.1): take this connection's negotiated values.
+    params_.header_digest = login_->params().header_digest;
+    params_.data_digest = login_->params().data_digest;
+    params_.max_recv_data_segment_length_initiator = login_->params().max_recv_data_segment_length_initiator;
+    resp.set_u32(24, statsn_++);
+    resp.set_u32(28, session_->exp_cmdsn());
+    resp.set_u32(32, session_->max_cmdsn());
+    // The last login response still goes out without digests.
+    std::vector<std::uint8_t> bytes;
+    encode(resp, false, false, bytes);
+    send_bytes(std::move(bytes));
+    session_->add_connection(shared_from_this());
+    spdlog::info("iscsi {}: {} session {:#x} for {} to {}", peer_, session_->discovery() ? "discovery" : "normal",
+                 session_->tsih(), keys.initiator_name, keys.target_name);
+    login_.reset();
+    arm_keepalive();
+    return true;
+}
+
+// ---- Full feature phase ------------------------------------------------------------------
+
+void Connection::on_full_feature(const Pdu& pdu) {
+    const auto opcode = pdu.opcode();
+    // Requests that carry a CmdSN go through the window first (Data-Out and SNACK do not).
+    if (opcode != op::data_out && opcode != op::snack) {
+        if (!session_->accept_cmdsn(pdu.u32(24), pdu.immediate())) {
+            spdlog::debug("iscsi {}: CmdSN {} outside the window [{}..{}], dropped", peer_, pdu.u32(24),
+                          session_->exp_cmdsn(), session_->max_cmdsn());
+            return;
+        }
+    }
+    if (session_->discovery() && opcode != op::text_request && opcode != op::logout_request &&
+        opcode != op::nop_out) {
+        reject(pdu, reject_reason::protocol_error);
+        return close("only Text and Logout are allowed in a discovery session");
+    }
+    switch (opcode) {
+        case op::scsi_command: return on_scsi_command(pdu);
+        case op::data_out: return on_data_out(pdu);
+        case op::nop_out: return on_nop_out(pdu);
+        case op::tmf_request: return on_tmf(pdu);
+        case op::text_request: return on_text(pdu);
+        case op::logout_request: return on_logout(pdu);
+        case op::login_request:
+            reject(pdu, reject_reason::protocol_error);
+            return close("Login Request in full feature phase");
+        case op::snack:
+            return reject(pdu, reject_reason::command_not_supported);  // ERL 0: no SNACK
+        default:
+            spdlog::warn("iscsi {}: unknown opcode {:#x}", peer_, opcode);
+            return reject(pdu, reject_reason::command_not_supported);
+    }
+}
+
+void Connection::arm_keepalive() {
+    const auto interval = server_.config().nop_in_interval_s;
+    if (!interval || closed_) return;
+    keepalive_.expires_after(std::chrono::seconds(interval));
+    auto self = shared_from_this();
+    keepalive_.async_wait([this, self, interval](std::error_code ec) {
+        if (ec || closed_) return;
+        const auto now = std::chrono::steady_clock::now();
+        if (nop_ttt_pending_ != kReservedTag &&
+            now - last_rx_ > std::chrono::seconds(interval + server_.config().nop_timeout_s)) {
+            spdlog::warn("iscsi {}: no answer to NOP-In keepalive, dropping connection", peer_);
+            return close("keepalive timeout");
+        }
+        if (now - last_rx_ >= std::chrono::seconds(interval) && nop_ttt_pending_ == kReservedTag) {
+            Pdu nop;
+            nop.bhs[0] = op::nop_in;
+            nop.bhs[1] = 0x80;
+            nop.set_u32(16, kReservedTag);
+            nop_ttt_pending_ = next_ttt_++;
+            if (nop_ttt_pending_ == kReservedTag) nop_ttt_pending_ = next_ttt_++;
+            nop.set_u32(20, nop_ttt_pending_);
+            nop.set_u32(24, statsn_);  // not a status: StatSN is not advanced
+            fill_sn(nop, false);
+            send(nop);
+        }
+        arm_keepalive();
+    });
+}
+
+}  // namespace vstor::iscsi

@@ -1,0 +1,102 @@
+// One iSCSI connection: reads PDUs from its socket on one event loop, runs the login state
+// machine, then the full feature phase (commands, data, task management, text, logout, NOP).
+// Thread rule: everything here runs on the connection's io_context, except the adapter
+// completion callbacks, which only post back to it.
+#pragma once
+
+#include <asio.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "iscsi/login.hpp"
+#include "iscsi/pdu.hpp"
+#include "iscsi/session.hpp"
+#include "vstor/adapter.hpp"
+
+namespace vstor::iscsi {
+
+class ServerImpl;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+    Connection(asio::ip::tcp::socket socket, ServerImpl& server, const PortalConfig& portal);
+    ~Connection();
+
+    void start();
+    // Close from any thread (posts to the connection's loop).
+    void close_async(const std::string& why);
+    // Ask the initiator to log out (Async Message, event 1) — used on shutdown.
+    void request_logout_async();
+    // SCSI asynchronous event (Async Message event 0) with the given sense, e.g. REPORTED LUNS
+    // DATA HAS CHANGED.
+    void send_async_event_async(std::uint64_t lun, std::vector<std::uint8_t> sense);
+    std::uint16_t cid() const { return cid_; }
+    const std::string& peer() const { return peer_; }
+
+private:
+    struct Cmd;  // a SCSI command in flight on this connection (connection.cpp)
+
+    // I/O.
+    void read_header();
+    void read_rest();
+    void on_pdu(Pdu pdu);
+    void send(Pdu& pdu);
+    void send_bytes(std::vector<std::uint8_t> bytes);
+    void flush_writes();
+    void close(const std::string& why);
+
+    // Phases.
+    void on_login(const Pdu& pdu);
+    bool bind_session();
+    void on_full_feature(const Pdu& pdu);
+
+    // Full feature phase handlers.
+    void on_scsi_command(const Pdu& pdu);
+    void on_data_out(const Pdu& pdu);
+    void on_nop_out(const Pdu& pdu);
+    void on_tmf(const Pdu& pdu);
+    void on_text(const Pdu& pdu);
+    void on_logout(const Pdu& pdu);
+    void reject(const Pdu& pdu, std::uint8_t reason);
+
+    // SCSI command helpers.
+    void send_r2ts(Cmd& cmd);
+    void submit(const std::shared_ptr<Cmd>& cmd);
+    void complete(const std::shared_ptr<Cmd>& cmd, const Completion& c);
+    void send_check_condition(std::uint32_t itt, std::uint32_t edtl, const std::vector<std::uint8_t>& sense);
+    void fill_sn(Pdu& pdu, bool with_status);
+
+    // Keepalive.
+    void arm_keepalive();
+
+    asio::ip::tcp::socket socket_;
+    asio::steady_timer keepalive_;
+    ServerImpl& server_;
+    const PortalConfig portal_;
+    std::string peer_;
+
+    std::array<std::uint8_t, kBhsLength> header_{};
+    std::vector<std::uint8_t> rest_;
+    std::deque<std::vector<std::uint8_t>> write_queue_;
+    bool writing_ = false;
+    bool closed_ = false;
+    bool logout_after_flush_ = false;
+
+    std::optional<Login> login_;
+    std::shared_ptr<Session> session_;
+    SessionParams params_;  // session params plus this connection's digests/limits
+    std::uint16_t cid_ = 0;
+    std::uint32_t statsn_ = 0;
+    std::map<std::uint32_t, std::shared_ptr<Cmd>> cmds_;  // by ITT
+    std::uint32_t next_ttt_ = 1;
+    std::uint32_t nop_ttt_pending_ = kReservedTag;
+    std::chrono::steady_clock::time_point last_rx_;
+};
+
+}  // namespace vstor::iscsi

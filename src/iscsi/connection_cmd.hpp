@@ -1,0 +1,35 @@
+// State of one SCSI command on a connection: its data buffer and the Data-Out/R2T bookkeeping.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "iscsi/connection.hpp"
+
+namespace vstor::iscsi {
+
+struct Connection::Cmd {
+    struct R2t {
+        std::uint32_t offset;
+        std::uint32_t length;
+        std::uint32_t received = 0;
+    };
+    std::uint32_t itt = 0;
+    std::uint32_t cmdsn = 0;
+    std::uint32_t edtl = 0;
+    bool read = false;
+    bool write = false;
+    Command command;
+    std::vector<std::uint8_t> buffer;  // data-out being collected, or room for data-in
+    std::uint32_t received = 0;        // data-out bytes received so far
+    std::uint32_t unsolicited_end = 0; // unsolicited Data-Out may fill [0, unsolicited_end)
+    std::uint32_t r2t_next = 0;        // next offset to ask for with an R2T
+    std::uint32_t r2tsn = 0;
+    std::uint32_t data_pdus_sent = 0;  // R2Ts and Data-Ins, for ExpDataSN
+    std::map<std::uint32_t, R2t> r2ts; // outstanding R2Ts by target transfer tag
+    bool submitted = false;
+    bool dead = false;  // connection gone or task aborted: completion is dropped
+};
+
+}  // namespace vstor::iscsi

@@ -1,0 +1,210 @@
+// NOP, Task Management, Text (SendTargets), Logout and Async Message (RFC 7143 11.5-11.19).
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "iscsi/connection.hpp"
+#include "iscsi/connection_cmd.hpp"
+#include "iscsi/server_impl.hpp"
+
+namespace vstor::iscsi {
+
+void Connection::on_nop_out(const Pdu& pdu) {
+    const std::uint32_t ttt = pdu.u32(20);
+    if (ttt != kReservedTag) {
+        // Answer to our keepalive NOP-In.
+        if (ttt == nop_ttt_pending_) nop_ttt_pending_ = kReservedTag;
+        return;
+    }
+    if (pdu.itt() == kReservedTag) return;  // a ping that wants no answer
+    Pdu r;
+    r.bhs[0] = op::nop_in;
+    r.bhs[1] = 0x80;
+    r.set_lun(pdu.lun());
+    r.set_u32(16, pdu.itt());
+    r.set_u32(20, kReservedTag);
+    fill_sn(r, true);
+    r.data = pdu.data;  // ping data is echoed
+    send(r);
+}
+
+void Connection::on_tmf(const Pdu& pdu) {
+    const std::uint8_t function = pdu.bhs[1] & 0x7f;
+    const std::uint32_t itt = pdu.itt();
+    const std::uint32_t ref_tag = pdu.u32(20);
+    const std::uint32_t cmdsn = pdu.u32(24);
+    const std::uint32_t ref_cmdsn = pdu.u32(32);
+    TmfRequest req;
+    req.nexus = session_->nexus();
+    req.lun = pdu.lun();
+    req.referenced_tag = ref_tag;
+    std::optional<std::uint8_t> immediate;  // response decided without the engine
+    switch (function) {
+        case 1: req.function = TmfFunction::abort_task; break;
+        case 2: req.function = TmfFunction::abort_task_set; break;
+        case 3: req.function = TmfFunction::clear_aca; break;
+        case 4: req.function = TmfFunction::clear_task_set; break;
+        case 5: req.function = TmfFunction::lun_reset; break;
+        case 6: req.function = TmfFunction::target_warm_reset; break;
+        case 7: req.function = TmfFunction::target_cold_reset; break;
+        case 8: immediate = 4; break;  // TASK REASSIGN needs ERL 2
+        default: immediate = 5; break;  // not supported
+    }
+    if (!immediate && function == 1) {
+        // A task still collecting Data-Out never reached the engine: abort it here.
+        auto it = cmds_.find(ref_tag);
+        if (it != cmds_.end() && !it->second->submitted) {
+            it->second->dead = true;
+            cmds_.erase(it);
+            immediate = 0;
+        } else if (it == cmds_.end() && sn_lt(ref_cmdsn, cmdsn)) {
+            // RFC 7143 11.5.1: an unknown task with RefCmdSN below the TMF's CmdSN has
+            // completed (or never arrived): the function is complete.
+            immediate = 0;
+        }
+    }
+    auto respond = [this](std::uint32_t itt, std::uint8_t response) {
+        Pdu r;
+        r.bhs[0] = op::tmf_response;
+        r.bhs[1] = 0x80;
+        r.bhs[2] = response;
+        r.set_u32(16, itt);
+        fill_sn(r, true);
+        send(r);
+    };
+    if (immediate) return respond(itt, *immediate);
+    // Task management waits for affected tasks to terminate: run it off the event loop.
+    auto weak = weak_from_this();
+    auto exec = socket_.get_executor();
+    Adapter& adapter = server_.adapter();
+    server_.slow_pool().post([weak, exec, req, itt, respond, &adapter] {
+        const TmfResponse res = adapter.task_management(req);
+        std::uint8_t code = 255;
+        switch (res) {
+            case TmfResponse::complete:
+            case TmfResponse::succeeded: code = 0; break;
+            case TmfResponse::task_not_exist: code = 1; break;
+            case TmfResponse::incorrect_lun: code = 2; break;
+            case TmfResponse::not_supported: code = 5; break;
+            case TmfResponse::rejected: code = 255; break;
+        }
+        asio::post(exec, [weak, respond, itt, code] {
+            if (auto self = weak.lock()) respond(itt, code);
+        });
+    });
+}
+
+void Connection::on_text(const Pdu& pdu) {
+    KeyValues in;
+    if (!parse_text(pdu.data, in).empty()) return reject(pdu, reject_reason::protocol_error);
+    Pdu r;
+    r.bhs[0] = op::text_response;
+    r.bhs[1] = 0x80;  // final
+    r.set_u32(16, pdu.itt());
+    r.set_u32(20, kReservedTag);
+    for (const auto& [key, value] : in) {
+        if (key != "SendTargets") {
+            append_text(r.data, key, "NotUnderstood");
+            continue;
+        }
+        // Discovery sessions see every target this initiator may log in to; normal sessions
+        // only their own (RFC 7143 13.21 / appendix D).
+        for (const auto& t : server_.config().targets) {
+            if (!session_->discovery() && &t != session_->target()) continue;
+            if (value != "All" && value != t.name && !(value.empty() && &t == session_->target())) continue;
+            if (!t.allowed_initiators.empty() &&
+                std::find(t.allowed_initiators.begin(), t.allowed_initiators.end(),
+                          session_->keys().initiator_name) == t.allowed_initiators.end())
+                continue;
+            append_text(r.data, "TargetName", t.name);
+            for (const auto& p : server_.config().portals) {
+                std::string addr = p.address;
+                if (addr == "0.0.0.0" || addr == "::") {
+                    asio::error_code ec;
+                    addr = socket_.local_endpoint(ec).address().to_string();
+                }
+                if (addr.find(':') != std::string::npos) addr = "[" + addr + "]";
+                append_text(r.data, "TargetAddress",
+                            addr + ":" + std::to_string(p.port) + "," + std::to_string(p.portal_group_tag));
+            }
+        }
+    }
+    if (r.data.size() > params_.max_recv_data_segment_length_initiator) {
+        // Long answers would need continuation (C bit); keep within one PDU instead.
+        r.data.resize(params_.max_recv_data_segment_length_initiator);
+        while (!r.data.empty() && r.data.back() != 0) r.data.pop_back();
+    }
+    fill_sn(r, true);
+    send(r);
+}
+
+void Connection::on_logout(const Pdu& pdu) {
+    const std::uint8_t reason = pdu.bhs[1] & 0x7f;
+    const std::uint16_t cid = util::load_be16(&pdu.bhs[20]);
+    std::uint8_t response = 0;
+    bool close_self = false;
+    if (reason == 0) {  // close the session: every connection goes
+        for (auto& c : session_->connections())
+            if (c.get() != this) c->close_async("session logged out");
+        close_self = true;
+    } else if (reason == 1) {  // close one connection
+        if (cid == cid_) {
+            close_self = true;
+        } else {
+            bool found = false;
+            for (auto& c : session_->connections())
+                if (c->cid() == cid && c.get() != this) {
+                    c->close_async("connection logged out");
+                    found = true;
+                }
+            if (!found) response = 1;  // CID not found
+        }
+    } else if (reason == 2) {
+        response = 2;  // connection recovery is not supported at ERL 0
+    } else {
+        return reject(pdu, reject_reason::protocol_error);
+    }
+    Pdu r;
+    r.bhs[0] = op::logout_response;
+    r.bhs[1] = 0x80;
+    r.bhs[2] = response;
+    r.set_u32(16, pdu.itt());
+    fill_sn(r, true);
+    util::store_be16(&r.bhs[40], static_cast<std::uint16_t>(params_.default_time2wait));
+    util::store_be16(&r.bhs[42], static_cast<std::uint16_t>(params_.default_time2retain));
+    send(r);
+    if (close_self) logout_after_flush_ = true;
+}
+
+void Connection::request_logout_async() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+        if (self->closed_ || self->login_) return;
+        Pdu a;
+        a.bhs[0] = op::async_message;
+        a.bhs[1] = 0x80;
+        a.set_u32(16, kReservedTag);
+        self->fill_sn(a, true);
+        a.bhs[36] = 1;  // AsyncEvent 1: target requests logout
+        util::store_be16(&a.bhs[42], 2);  // Parameter3: seconds until the target drops it
+        self->send(a);
+    });
+}
+
+void Connection::send_async_event_async(std::uint64_t lun, std::vector<std::uint8_t> sense) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), lun, sense = std::move(sense)] {
+        if (self->closed_ || self->login_ || !self->session_ || self->session_->discovery()) return;
+        Pdu a;
+        a.bhs[0] = op::async_message;
+        a.bhs[1] = 0x80;
+        a.set_lun(lun);
+        a.set_u32(16, kReservedTag);
+        self->fill_sn(a, true);
+        a.bhs[36] = 0;  // AsyncEvent 0: SCSI asynchronous event, sense data attached
+        a.data.resize(2 + sense.size());
+        util::store_be16(a.data.data(), static_cast<std::uint16_t>(sense.size()));
+        std::memcpy(a.data.data() + 2, sense.data(), sense.size());
+        self->send(a);
+    });
+}
+
+}  // namespace vstor::iscsi

@@ -1,0 +1,238 @@
+// SCSI Command, Data-Out/R2T and Data-In/SCSI Response handling (RFC 7143 11.2-11.8).
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "iscsi/connection.hpp"
+#include "iscsi/connection_cmd.hpp"
+#include "iscsi/server_impl.hpp"
+
+namespace vstor::iscsi {
+
+namespace {
+constexpr std::uint32_t kMaxCommandBytes = 64u << 20;  // larger transfers are refused
+
+TaskAttribute task_attribute(std::uint8_t bits) {
+    switch (bits & 7) {
+        case 2: return TaskAttribute::ordered;
+        case 3: return TaskAttribute::head_of_queue;
+        case 4: return TaskAttribute::aca;
+        default: return TaskAttribute::simple;  // 0 untagged, 1 simple
+    }
+}
+
+// Fixed-format ILLEGAL REQUEST / INVALID FIELD IN CDB pointing at the EDTL-limited field.
+std::vector<std::uint8_t> invalid_field_sense() {
+    std::vector<std::uint8_t> s(18, 0);
+    s[0] = 0x70;
+    s[2] = 0x05;
+    s[7] = 10;
+    s[12] = 0x24;
+    return s;
+}
+}  // namespace
+
+void Connection::on_scsi_command(const Pdu& pdu) {
+    const std::uint8_t flags = pdu.bhs[1];
+    const std::uint32_t itt = pdu.itt();
+    if (cmds_.count(itt)) return reject(pdu, reject_reason::task_in_progress);
+    auto cmd = std::make_shared<Cmd>();
+    cmd->itt = itt;
+    cmd->cmdsn = pdu.u32(24);
+    cmd->edtl = pdu.u32(20);
+    cmd->read = flags & 0x40;
+    cmd->write = flags & 0x20;
+    auto& c = cmd->command;
+    c.nexus = session_->nexus();
+    c.lun = pdu.lun();
+    c.tag = itt;
+    c.attr = task_attribute(flags);
+    std::memcpy(c.cdb.data(), &pdu.bhs[32], 16);
+    c.cdb_len = 16;
+    // Extended CDB AHS (type 1) carries CDB bytes beyond 16 (RFC 7143 11.3.4).
+    for (std::size_t pos = 0; pos + 4 <= pdu.ahs.size();) {
+        const std::size_t len = util::load_be16(&pdu.ahs[pos]);
+        const std::uint8_t type = pdu.ahs[pos + 2];
+        if (pos + 3 + len > pdu.ahs.size()) return reject(pdu, reject_reason::invalid_pdu_field);
+        if (type == 1 && len > 1) {
+            const std::size_t extra = std::min<std::size_t>(len - 1, c.cdb.size() - 16);
+            std::memcpy(c.cdb.data() + 16, &pdu.ahs[pos + 4], extra);
+            c.cdb_len = static_cast<std::uint8_t>(16 + extra);
+        }
+        pos += padded(3 + len);
+    }
+    if (cmd->read && cmd->write) {
+        // Bidirectional commands are not implemented by any vstor command.
+        return send_check_condition(itt, cmd->edtl, invalid_field_sense());
+    }
+    if (!cmd->write && !pdu.data.empty()) return reject(pdu, reject_reason::protocol_error);
+    if (cmd->edtl > kMaxCommandBytes) {
+        spdlog::warn("iscsi {}: command with {} bytes expected refused", peer_, cmd->edtl);
+        return send_check_condition(itt, cmd->edtl, invalid_field_sense());
+    }
+    c.expected_length = cmd->edtl;
+    c.dir = cmd->write ? DataDirection::write : (cmd->read ? DataDirection::read : DataDirection::none);
+    cmd->buffer.resize(cmd->edtl);
+    c.data = std::as_writable_bytes(std::span(cmd->buffer));
+
+    if (cmd->write && cmd->edtl > 0) {
+        const std::uint32_t immediate = static_cast<std::uint32_t>(pdu.data.size());
+        if (immediate > cmd->edtl || immediate > params_.first_burst_length ||
+            (immediate && !params_.immediate_data))
+            return reject(pdu, reject_reason::protocol_error);
+        std::memcpy(cmd->buffer.data(), pdu.data.data(), immediate);
+        cmd->received = immediate;
+        const std::uint32_t first_burst = std::min(params_.first_burst_length, cmd->edtl);
+        // Unsolicited data: with InitialR2T=No (and the F bit clear), Data-Out may follow up to
+        // FirstBurstLength without an R2T.
+        cmd->unsolicited_end = (!params_.initial_r2t && !(flags & 0x80)) ? first_burst : immediate;
+        cmd->r2t_next = cmd->unsolicited_end;
+        cmds_[itt] = cmd;
+        send_r2ts(*cmd);
+        if (cmd->received >= cmd->edtl) submit(cmd);
+        return;
+    }
+    cmds_[itt] = cmd;
+    submit(cmd);
+}
+
+void Connection::send_r2ts(Cmd& cmd) {
+    while (cmd.r2ts.size() < params_.max_outstanding_r2t && cmd.r2t_next < cmd.edtl) {
+        const std::uint32_t len = std::min(params_.max_burst_length, cmd.edtl - cmd.r2t_next);
+        std::uint32_t ttt = next_ttt_++;
+        if (ttt == kReservedTag) ttt = next_ttt_++;
+        cmd.r2ts[ttt] = Cmd::R2t{cmd.r2t_next, len};
+        Pdu r;
+        r.bhs[0] = op::r2t;
+        r.bhs[1] = 0x80;
+        r.set_lun(cmd.command.lun);
+        r.set_u32(16, cmd.itt);
+        r.set_u32(20, ttt);
+        r.set_u32(24, statsn_);
+        fill_sn(r, false);
+        r.set_u32(36, cmd.r2tsn++);
+        r.set_u32(40, cmd.r2t_next);
+        r.set_u32(44, len);
+        ++cmd.data_pdus_sent;
+        cmd.r2t_next += len;
+        send(r);
+    }
+}
+
+void Connection::on_data_out(const Pdu& pdu) {
+    auto it = cmds_.find(pdu.itt());
+    if (it == cmds_.end() || !it->second->write || it->second->submitted) {
+        spdlog::warn("iscsi {}: Data-Out for unknown task {:#x}", peer_, pdu.itt());
+        return reject(pdu, reject_reason::invalid_pdu_field);
+    }
+    auto cmd = it->second;
+    const std::uint32_t ttt = pdu.u32(20);
+    const std::uint32_t offset = pdu.u32(40);
+    const auto len = static_cast<std::uint32_t>(pdu.data.size());
+    const std::uint64_t end = std::uint64_t{offset} + len;
+    if (end > cmd->edtl) return reject(pdu, reject_reason::protocol_error);
+    if (ttt == kReservedTag) {
+        if (end > cmd->unsolicited_end) return reject(pdu, reject_reason::protocol_error);
+    } else {
+        auto r = cmd->r2ts.find(ttt);
+        if (r == cmd->r2ts.end() || offset < r->second.offset ||
+            end > std::uint64_t{r->second.offset} + r->second.length)
+            return reject(pdu, reject_reason::invalid_pdu_field);
+        r->second.received += len;
+        if (pdu.final_bit() || r->second.received >= r->second.length) cmd->r2ts.erase(r);
+    }
+    std::memcpy(cmd->buffer.data() + offset, pdu.data.data(), len);
+    cmd->received += len;
+    send_r2ts(*cmd);
+    if (cmd->received >= cmd->edtl && cmd->r2ts.empty() && cmd->r2t_next >= cmd->edtl) submit(cmd);
+}
+
+void Connection::submit(const std::shared_ptr<Cmd>& cmd) {
+    cmd->submitted = true;
+    session_->task_started();
+    auto weak = weak_from_this();
+    auto session = session_;
+    auto exec = socket_.get_executor();
+    server_.adapter().submit(cmd->command, [weak, cmd, session, exec](const Completion& c) {
+        session->task_finished();
+        asio::post(exec, [weak, cmd, c] {
+            if (auto self = weak.lock()) self->complete(cmd, c);
+        });
+    });
+}
+
+void Connection::complete(const std::shared_ptr<Cmd>& cmd, const Completion& c) {
+    if (cmd->dead || closed_) return;
+    cmds_.erase(cmd->itt);
+    if (c.aborted) return;  // aborted by a TMF of this initiator: no response (RFC 7143 11.5.1)
+    const bool underflow = c.residual > 0;
+    const bool overflow = c.residual < 0;
+    const auto residual = static_cast<std::uint32_t>(overflow ? -c.residual : c.residual);
+    const bool collapse = c.status == scsi_status::good && c.sense_len == 0;
+    std::uint32_t datasn = 0;
+    if (cmd->read && c.data_in_len > 0) {
+        const std::uint32_t seg = params_.max_recv_data_segment_length_initiator;
+        const std::uint32_t burst = params_.max_burst_length;
+        std::uint32_t off = 0;
+        while (off < c.data_in_len) {
+            const std::uint32_t burst_end = std::min<std::uint32_t>(c.data_in_len, (off / burst + 1) * burst);
+            const std::uint32_t n = std::min(seg, burst_end - off);
+            const bool last = off + n == c.data_in_len;
+            Pdu d;
+            d.bhs[0] = op::data_in;
+            std::uint8_t f = 0;
+            if (off + n == burst_end) f |= 0x80;  // F: end of a sequence (burst)
+            if (last && collapse) {
+                f |= 0x01;  // S: status in this PDU (phase collapse)
+                if (overflow) f |= 0x04;
+                if (underflow) f |= 0x02;
+                d.bhs[3] = c.status;
+                d.set_u32(44, residual);
+            }
+            d.bhs[1] = f;
+            d.set_lun(cmd->command.lun);
+            d.set_u32(16, cmd->itt);
+            d.set_u32(20, kReservedTag);
+            fill_sn(d, last && collapse);
+            d.set_u32(36, datasn++);
+            d.set_u32(40, off);
+            d.data.assign(cmd->buffer.begin() + off, cmd->buffer.begin() + off + n);
+            send(d);
+            off += n;
+        }
+        cmd->data_pdus_sent += datasn;
+        if (collapse) return;
+    }
+    Pdu r;
+    r.bhs[0] = op::scsi_response;
+    r.bhs[1] = static_cast<std::uint8_t>(0x80 | (overflow ? 0x04 : 0) | (underflow ? 0x02 : 0));
+    r.bhs[2] = 0x00;  // command completed at target
+    r.bhs[3] = c.status;
+    r.set_u32(16, cmd->itt);
+    fill_sn(r, true);
+    r.set_u32(36, cmd->data_pdus_sent);
+    r.set_u32(44, residual);
+    if (c.sense_len) {
+        r.data.resize(2 + c.sense_len);
+        util::store_be16(r.data.data(), c.sense_len);
+        std::memcpy(r.data.data() + 2, c.sense.data(), c.sense_len);
+    }
+    send(r);
+}
+
+void Connection::send_check_condition(std::uint32_t itt, std::uint32_t edtl, const std::vector<std::uint8_t>& sense) {
+    Pdu r;
+    r.bhs[0] = op::scsi_response;
+    r.bhs[1] = static_cast<std::uint8_t>(0x80 | (edtl ? 0x02 : 0));
+    r.bhs[3] = scsi_status::check_condition;
+    r.set_u32(16, itt);
+    fill_sn(r, true);
+    r.set_u32(44, edtl);
+    r.data.resize(2 + sense.size());
+    util::store_be16(r.data.data(), static_cast<std::uint16_t>(sense.size()));
+    std::memcpy(r.data.data() + 2, sense.data(), sense.size());
+    send(r);
+}
+
+}  // namespace vstor::iscsi

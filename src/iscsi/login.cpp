@@ -1,0 +1,223 @@
+#include "iscsi/login.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "iscsi/chap.hpp"
+
+namespace vstor::iscsi {
+
+Login::Login(const ServerConfig& config, std::uint16_t portal_group_tag)
+    : config_(config), tpgt_(portal_group_tag) {}
+
+Pdu Login::make_response(bool transit, Stage csg, Stage nsg, std::uint16_t status) {
+    Pdu r;
+    r.bhs[0] = op::login_response;
+    r.bhs[1] = static_cast<std::uint8_t>((transit ? 0x80 : 0) | (static_cast<int>(csg) << 2) |
+                                         (transit ? static_cast<int>(nsg) : 0));
+    r.bhs[2] = 0x00;  // version max
+    r.bhs[3] = 0x00;  // version active
+    std::memcpy(&r.bhs[8], isid_, 6);
+    util::store_be16(&r.bhs[14], tsih_);
+    r.set_u32(16, itt_);
+    r.set_u32(24, statsn_);
+    r.set_u32(28, cmdsn_);
+    r.set_u32(32, cmdsn_ + TargetLimits::cmd_window - 1);
+    util::store_be16(&r.bhs[36], status);
+    return r;
+}
+
+Login::Step Login::fail(std::uint16_t status) {
+    return {Outcome::fail, make_response(false, csg_, csg_, status)};
+}
+
+const ChapCredentials* Login::required_chap() const {
+    if (keys_.session_type == SessionType::discovery)
+        return config_.discovery_chap.enabled() ? &config_.discovery_chap : nullptr;
+    return target_ && target_->chap.enabled() ? &target_->chap : nullptr;
+}
+
+// Security stage (RFC 7143 12.1): AuthMethod, then the CHAP exchange when credentials are set.
+std::string Login::authenticate(const KeyValues& in, KeyValues& out, bool& done) {
+    const ChapCredentials* creds = required_chap();
+    done = false;
+    if (auth_ == AuthState::start) {
+        auto methods = find_key(in, "AuthMethod");
+        if (!methods) {
+            if (creds) return "authentication required";
+            auth_ = AuthState::done;
+            done = true;
+            return {};
+        }
+        bool offers_chap = false, offers_none = false;
+        std::size_t pos = 0;
+        const std::string& m = *methods;
+        while (pos <= m.size()) {
+            const auto end = std::min(m.find(',', pos), m.size());
+            const auto item = m.substr(pos, end - pos);
+            offers_chap |= item == "CHAP";
+            offers_none |= item == "None";
+            pos = end + 1;
+        }
+        if (creds) {
+            if (!offers_chap) return "authentication required";
+            out.emplace_back("AuthMethod", "CHAP");
+            use_chap_ = true;
+            auth_ = AuthState::wait_chap_a;
+            return {};
+        }
+        if (!offers_none) {
+            out.emplace_back("AuthMethod", "Reject");
+            return "no acceptable AuthMethod";
+        }
+        out.emplace_back("AuthMethod", "None");
+        auth_ = AuthState::done;
+        done = true;
+        return {};
+    }
+    if (auth_ == AuthState::wait_chap_a) {
+        auto algs = find_key(in, "CHAP_A");
+        if (!algs) return "expected CHAP_A";
+        bool md5 = false;
+        std::size_t pos = 0;
+        while (pos <= algs->size()) {
+            const auto end = std::min(algs->find(',', pos), algs->size());
+            md5 |= algs->substr(pos, end - pos) == "5";
+            pos = end + 1;
+        }
+        if (!md5) {
+            out.emplace_back("CHAP_A", "Reject");
+            return "CHAP algorithm MD5 (5) not offered";
+        }
+        chap_id_ = chap::random_id();
+        chap_challenge_ = chap::random_challenge();
+        out.emplace_back("CHAP_A", "5");
+        out.emplace_back("CHAP_I", std::to_string(chap_id_));
+        out.emplace_back("CHAP_C", chap::encode_hex(chap_challenge_));
+        auth_ = AuthState::wait_chap_response;
+        return {};
+    }
+    if (auth_ == AuthState::wait_chap_response) {
+        auto name = find_key(in, "CHAP_N");
+        auto resp = find_key(in, "CHAP_R");
+        if (!name || !resp) return "expected CHAP_N and CHAP_R";
+        auto got = chap::decode_binary(*resp);
+        if (!got || *name != creds->user || *got != chap::response(chap_id_, creds->secret, chap_challenge_))
+            return "CHAP authentication failed for user '" + *name + "'";
+        // Mutual CHAP: the initiator challenges the target back.
+        auto id = find_key(in, "CHAP_I");
+        auto challenge = find_key(in, "CHAP_C");
+        if (id || challenge) {
+            if (!id || !challenge || creds->mutual_user.empty()) return "mutual CHAP not configured";
+            auto n = parse_number(*id);
+            auto c = chap::decode_binary(*challenge);
+            if (!n || *n > 255 || !c || c->empty()) return "bad mutual CHAP challenge";
+            // A reflected challenge would let an attacker use us as an oracle (RFC 7143 12.1.3).
+            if (*c == chap_challenge_) return "reflected CHAP challenge";
+            out.emplace_back("CHAP_N", creds->mutual_user);
+            out.emplace_back("CHAP_R", chap::encode_hex(chap::response(static_cast<std::uint8_t>(*n),
+                                                                        creds->mutual_secret, *c)));
+        } else if (!creds->mutual_user.empty()) {
+            return "target requires mutual CHAP";
+        }
+        auth_ = AuthState::done;
+        done = true;
+        return {};
+    }
+    done = true;
+    return {};
+}
+
+Login::Step Login::on_pdu(const Pdu& req) {
+    const std::uint8_t flags = req.bhs[1];
+    const bool transit = flags & 0x80;
+    const bool cont = flags & 0x40;
+    const auto csg = static_cast<Stage>((flags >> 2) & 3);
+    const auto nsg = static_cast<Stage>(flags & 3);
+    if (first_pdu_) {
+        std::memcpy(isid_, &req.bhs[8], 6);
+        tsih_ = util::load_be16(&req.bhs[14]);
+        cid_ = util::load_be16(&req.bhs[20]);
+        cmdsn_ = req.u32(24);
+        csg_ = csg;
+        if (req.bhs[3] != 0x00) return fail(login_status::unsupported_version);  // version-min must be 0
+    }
+    itt_ = req.itt();
+    statsn_ = req.u32(28);  // each login response carries the StatSN the initiator expects
+    if (transit && cont) return fail(login_status::initiator_error);  // RFC 7143 11.12.2
+    if (csg == Stage::full_feature || csg != csg_ ||
+        (transit && (nsg == Stage::security || static_cast<int>(nsg) == 2 ||
+                     static_cast<int>(nsg) <= static_cast<int>(csg))))
+        return fail(login_status::initiator_error);
+    if (req.immediate() == false && !first_pdu_) {
+        // Login PDUs are always immediate; tolerate initiators that do not set the bit.
+    }
+
+    pending_text_.insert(pending_text_.end(), req.data.begin(), req.data.end());
+    if (cont) {  // more text follows: acknowledge with an empty response
+        first_pdu_ = false;
+        return {Outcome::respond, make_response(false, csg, csg, login_status::success)};
+    }
+    KeyValues in;
+    if (!parse_text(pending_text_, in).empty()) return fail(login_status::initiator_error);
+    pending_text_.clear();
+
+    KeyValues out;
+    if (auto err = negotiate_keys(in, out, params_, keys_, csg == Stage::operational); !err.empty())
+        return fail(login_status::initiator_error);
+    if (first_pdu_) {
+        first_pdu_ = false;
+        if (keys_.initiator_name.empty()) return fail(login_status::missing_parameter);
+        if (keys_.session_type == SessionType::normal) {
+            if (keys_.target_name.empty()) return fail(login_status::missing_parameter);
+            for (const auto& t : config_.targets)
+                if (t.name == keys_.target_name) target_ = &t;
+            if (!target_) return fail(login_status::not_found);
+            if (!target_->allowed_initiators.empty() &&
+                std::find(target_->allowed_initiators.begin(), target_->allowed_initiators.end(),
+                          keys_.initiator_name) == target_->allowed_initiators.end())
+                return fail(login_status::authorization_failure);
+        }
+    } else if (!keys_.target_name.empty() && target_ && keys_.target_name != target_->name) {
+        return fail(login_status::initiator_error);  // declarative key changed mid-login
+    }
+
+    bool may_transit = true;
+    if (csg == Stage::security) {
+        bool done = false;
+        if (!authenticate(in, out, done).empty()) return fail(login_status::authentication_failure);
+        may_transit = done;
+    } else if (auth_ != AuthState::done) {
+        // Skipping the security stage is only allowed when no authentication is required.
+        if (required_chap()) return fail(login_status::authentication_failure);
+        auth_ = AuthState::done;
+    }
+    if (keys_.session_type == SessionType::normal && target_ && !tpgt_sent_) {
+        out.emplace_back("TargetPortalGroupTag", std::to_string(tpgt_));
+        if (!target_->alias.empty()) out.emplace_back("TargetAlias", target_->alias);
+        tpgt_sent_ = true;
+    }
+
+    const bool will_transit = transit && may_transit;
+    Pdu r = make_response(will_transit, csg, nsg, login_status::success);
+    for (const auto& [k, v] : out) append_text(r.data, k, v);
+    if (will_transit) {
+        csg_ = nsg;
+        if (nsg == Stage::full_feature) {
+            final_nsg_ = nsg;
+            pending_response_ = std::move(r);
+            return {Outcome::ready_to_bind, {}};
+        }
+    }
+    return {Outcome::respond, std::move(r)};
+}
+
+Pdu Login::finish(std::uint16_t tsih, std::uint16_t status) {
+    if (status != login_status::success) return make_response(false, Stage::operational, Stage::operational, status);
+    tsih_ = tsih;
+    Pdu r = std::move(pending_response_);
+    util::store_be16(&r.bhs[14], tsih_);
+    return r;
+}
+
+}  // namespace vstor::iscsi

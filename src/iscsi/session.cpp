@@ -1,0 +1,139 @@
+#include "iscsi/session.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "iscsi/connection.hpp"
+
+namespace vstor::iscsi {
+
+Session::Session(std::uint16_t tsih, const std::uint8_t* isid, LoginKeys keys, const TargetConfig* target,
+                 SessionParams params, std::shared_ptr<Nexus> nexus, std::uint32_t exp_cmdsn)
+    : tsih_(tsih),
+      keys_(std::move(keys)),
+      target_(target),
+      params_(params),
+      nexus_(std::move(nexus)),
+      exp_cmdsn_(exp_cmdsn) {
+    std::memcpy(isid_, isid, 6);
+}
+
+std::string Session::isid_hex() const {
+    return fmt::format("{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}", isid_[0], isid_[1], isid_[2], isid_[3], isid_[4],
+                       isid_[5]);
+}
+
+bool Session::accept_cmdsn(std::uint32_t cmdsn, bool immediate) {
+    std::lock_guard lk(mu_);
+    if (immediate) return true;
+    const std::uint32_t max = exp_cmdsn_ + TargetLimits::cmd_window - 1;
+    if (sn_lt(cmdsn, exp_cmdsn_) || sn_lt(max, cmdsn)) return false;
+    if (cmdsn != exp_cmdsn_) {
+        if (!ahead_.insert(cmdsn).second) return false;  // duplicate
+        return true;
+    }
+    ++exp_cmdsn_;
+    while (!ahead_.empty() && ahead_.count(exp_cmdsn_)) {
+        ahead_.erase(exp_cmdsn_);
+        ++exp_cmdsn_;
+    }
+    return true;
+}
+
+std::uint32_t Session::exp_cmdsn() const {
+    std::lock_guard lk(mu_);
+    return exp_cmdsn_;
+}
+
+std::uint32_t Session::max_cmdsn() const {
+    std::lock_guard lk(mu_);
+    // Queue-depth flow control: the window shrinks while commands are outstanding.
+    const std::uint32_t room = in_flight_ >= TargetLimits::cmd_window ? 0 : TargetLimits::cmd_window - in_flight_;
+    return exp_cmdsn_ + room - 1;
+}
+
+void Session::task_started() {
+    std::lock_guard lk(mu_);
+    ++in_flight_;
+}
+
+void Session::task_finished() {
+    std::lock_guard lk(mu_);
+    if (in_flight_) --in_flight_;
+}
+
+void Session::add_connection(const std::shared_ptr<Connection>& c) {
+    std::lock_guard lk(mu_);
+    connections_.push_back(c);
+}
+
+void Session::remove_connection(const Connection* c) {
+    std::lock_guard lk(mu_);
+    std::erase_if(connections_, [c](const auto& w) {
+        auto s = w.lock();
+        return !s || s.get() == c;
+    });
+}
+
+std::vector<std::shared_ptr<Connection>> Session::connections() const {
+    std::lock_guard lk(mu_);
+    std::vector<std::shared_ptr<Connection>> v;
+    for (const auto& w : connections_)
+        if (auto s = w.lock()) v.push_back(std::move(s));
+    return v;
+}
+
+std::size_t Session::connection_count() const { return connections().size(); }
+
+bool Session::lun_visible(std::uint16_t lun) const {
+    if (!target_) return false;
+    for (const auto& [initiator, luns] : target_->lun_masks)
+        if (initiator == keys_.initiator_name) return std::find(luns.begin(), luns.end(), lun) != luns.end();
+    return true;
+}
+
+std::uint16_t SessionRegistry::allocate_tsih() {
+    std::lock_guard lk(mu_);
+    for (;;) {
+        const std::uint16_t t = next_tsih_++;
+        if (next_tsih_ == 0) next_tsih_ = 1;  // TSIH 0 is reserved for "new session"
+        if (t != 0 && !sessions_.count(t)) return t;
+    }
+}
+
+void SessionRegistry::add(const std::shared_ptr<Session>& s) {
+    std::lock_guard lk(mu_);
+    sessions_[s->tsih()] = s;
+}
+
+void SessionRegistry::remove(const Session* s) {
+    std::lock_guard lk(mu_);
+    auto it = sessions_.find(s->tsih());
+    if (it != sessions_.end() && it->second.get() == s) sessions_.erase(it);
+}
+
+std::shared_ptr<Session> SessionRegistry::find(std::uint16_t tsih) const {
+    std::lock_guard lk(mu_);
+    auto it = sessions_.find(tsih);
+    return it == sessions_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Session> SessionRegistry::find_same_nexus(const std::string& initiator, const std::uint8_t* isid,
+                                                          const TargetConfig* target) const {
+    std::lock_guard lk(mu_);
+    for (const auto& [tsih, s] : sessions_)
+        if (s->keys().initiator_name == initiator && std::memcmp(s->isid(), isid, 6) == 0 && s->target() == target)
+            return s;
+    return nullptr;
+}
+
+std::vector<std::shared_ptr<Session>> SessionRegistry::all() const {
+    std::lock_guard lk(mu_);
+    std::vector<std::shared_ptr<Session>> v;
+    for (const auto& [t, s] : sessions_) v.push_back(s);
+    return v;
+}
+
+}  // namespace vstor::iscsi

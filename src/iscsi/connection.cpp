@@ -82,6 +82,8 @@ void Connection::read_rest() {
 
 void Connection::on_pdu(Pdu pdu) {
     last_rx_ = std::chrono::steady_clock::now();
+    spdlog::trace("iscsi {}: rx {} itt {:#x} sn {} cdb0 {:#x} dsl {}", peer_, opcode_name(pdu.opcode()), pdu.itt(),
+                  pdu.u32(24), pdu.bhs[32], pdu.data.size());
     if (closed_) return;
     if (login_) {
         on_login(pdu);
@@ -92,6 +94,8 @@ void Connection::on_pdu(Pdu pdu) {
 }
 
 void Connection::send(Pdu& pdu) {
+    spdlog::trace("iscsi {}: tx op {:#x} itt {:#x} statsn {} expcmdsn {} maxcmdsn {}", peer_, pdu.opcode(), pdu.itt(),
+                  pdu.u32(24), pdu.u32(28), pdu.u32(32));
     std::vector<std::uint8_t> bytes;
     const bool ff = !login_.has_value();
     encode(pdu, ff && params_.header_digest, ff && params_.data_digest, bytes);

@@ -1,9 +1,57 @@
-// SBC-4 SYNCHRONIZE CACHE (10/16), PRE-FETCH (10/16).
+// SBC-4 SYNCHRONIZE CACHE (10/16) and PRE-FETCH (10/16).
 #include "scsi/command_table.hpp"
 #include "scsi/families.hpp"
+#include "scsi/logical_unit.hpp"
+#include "scsi/sbc.hpp"
+#include "util/endian.hpp"
 
 namespace vstor::scsi {
 
-void register_sbc_cache(CommandTable&) {}
+namespace {
+
+struct Range {
+    std::uint64_t lba;
+    std::uint64_t blocks;
+};
+
+Range decode(const std::uint8_t* cdb) {
+    if (cdb[0] == 0x35 || cdb[0] == 0x34) return {util::load_be32(cdb + 2), util::load_be16(cdb + 7)};
+    return {util::load_be64(cdb + 2), util::load_be32(cdb + 10)};
+}
+
+// SBC-4 5.24/5.25: the range is checked even though the whole cache is flushed; zero blocks
+// means "to the end of the medium".
+void synchronize_cache(const TaskPtr& t) {
+    const Range r = decode(t->cdb());
+    if (auto s = check_range(*t, r.lba, r.blocks)) return t->complete_sense(*s);
+    t->lu->backend().flush([t](IoStatus s) {
+        if (s != IoStatus::ok) return t->complete_sense(sense::from_io_status(s, true));
+        t->complete_good();
+    });
+}
+
+// SBC-4 5.9/5.10: every block fits in the (virtual) cache, so the answer is CONDITION MET.
+void pre_fetch(const TaskPtr& t) {
+    const Range r = decode(t->cdb());
+    if (auto s = check_range(*t, r.lba, r.blocks)) return t->complete_sense(*s);
+    t->complete_status(scsi_status::condition_met);
+}
+
+}  // namespace
+
+void register_sbc_cache(CommandTable& tab) {
+    using namespace cmd_flag;
+    const auto f = needs_medium | reservation_read;
+    tab.add({0x35, std::nullopt, "SYNCHRONIZE CACHE(10)", 10, {0x35, 0x02, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0},
+             synchronize_cache, f});
+    tab.add({0x91, std::nullopt, "SYNCHRONIZE CACHE(16)", 16,
+             {0x91, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0},
+             synchronize_cache, f});
+    tab.add({0x34, std::nullopt, "PRE-FETCH(10)", 10, {0x34, 0x02, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0},
+             pre_fetch, f});
+    tab.add({0x90, std::nullopt, "PRE-FETCH(16)", 16,
+             {0x90, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0},
+             pre_fetch, f});
+}
 
 }  // namespace vstor::scsi

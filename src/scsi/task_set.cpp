@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
+
 #include "scsi/nexus_state.hpp"
 
 namespace vstor::scsi {
@@ -17,6 +19,11 @@ void TaskSet::enter(const TaskPtr& t, Runner run) {
         } else if (!blocked_.empty() || ordered_running_ > 0 ||
                    (attr == TaskAttribute::ordered && !running_.empty())) {
             blocked_.push_back(t);
+            spdlog::debug("task set: tag {:#x} (attr {}) waits: {} running, {} ordered, {} queued", t->cmd.tag,
+                          static_cast<int>(attr), running_.size(), ordered_running_, blocked_.size());
+            for (const auto& r : running_)
+                spdlog::debug("task set:   running tag {:#x} op {:#x} attr {} aborted {}", r->cmd.tag, r->cmd.cdb[0],
+                              static_cast<int>(r->cmd.attr), r->aborted.load());
         } else {
             now = true;
             if (attr == TaskAttribute::ordered) ++ordered_running_;

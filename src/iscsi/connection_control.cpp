@@ -57,9 +57,10 @@ void Connection::on_tmf(const Pdu& pdu) {
             it->second->dead = true;
             cmds_.erase(it);
             immediate = 0;
-        } else if (it == cmds_.end() && sn_lt(ref_cmdsn, cmdsn)) {
-            // RFC 7143 11.5.1: an unknown task with RefCmdSN below the TMF's CmdSN has
-            // completed (or never arrived): the function is complete.
+        } else if (it == cmds_.end() && !sn_lt(ref_cmdsn, session_->exp_cmdsn()) && sn_lt(ref_cmdsn, cmdsn)) {
+            // RFC 7143 11.5.1: a referenced command that has not arrived yet (RefCmdSN still
+            // ahead of ExpCmdSN) counts as received and aborted: the function is complete. A
+            // command that already completed is reported by the engine as not existing.
             immediate = 0;
         }
     }

@@ -12,7 +12,7 @@ namespace vstor::scsi {
 class CommandTable;
 
 namespace limits {
-inline constexpr std::uint32_t kMaxTransferBytes = 8u << 20;      // per READ/WRITE
+inline constexpr std::uint32_t kMaxTransferBytes = 32u << 20;     // per READ/WRITE
 inline constexpr std::uint32_t kOptimalTransferBytes = 1u << 20;
 inline constexpr std::uint32_t kMaxUnmapBlocks = 1u << 22;        // per descriptor set
 inline constexpr std::uint32_t kMaxUnmapDescriptors = 256;

@@ -63,6 +63,9 @@ public:
     TaskSet& task_set() { return *task_set_; }
 
     std::atomic<std::uint64_t> in_flight{0};
+    // Serializes read-modify-write commands (COMPARE AND WRITE, ORWRITE, WRITE ATOMIC) with each
+    // other; they run on the worker pool, so holding it across backend calls blocks no event loop.
+    std::mutex atomic_mu;
     std::string serial() const;
     std::string product() const;
 

@@ -25,5 +25,9 @@ inline constexpr std::uint32_t kMaxAtomicBlocksBytes = 1u << 20;
 std::optional<Sense> check_range(const Task& t, std::uint64_t lba, std::uint64_t count);
 // Transfer length against MAXIMUM TRANSFER LENGTH; field pointer at the CDB's length field.
 std::optional<Sense> check_transfer_length(const Task& t, std::uint64_t blocks, std::uint16_t len_byte);
+// SAM-5 5.4.3: with less data-out than the CDB describes, the whole blocks that did arrive are
+// written and the shortfall is reported as residual overflow. Returns the bytes to write, or
+// nullopt when not even whole blocks arrived (INVALID FIELD IN INFORMATION UNIT).
+std::optional<std::uint32_t> writable_bytes(const Task& t, std::uint32_t needed);
 
 }  // namespace vstor::scsi

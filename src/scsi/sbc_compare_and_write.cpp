@@ -1,9 +1,100 @@
-// SBC-4 COMPARE AND WRITE, ORWRITE(16), WRITE ATOMIC(16).
+// SBC-4 COMPARE AND WRITE, ORWRITE(16) and WRITE ATOMIC(16): read-modify-write commands that are
+// atomic with respect to each other (LogicalUnit::atomic_mu).
+#include <cstring>
+#include <mutex>
+#include <vector>
+
 #include "scsi/command_table.hpp"
 #include "scsi/families.hpp"
+#include "scsi/logical_unit.hpp"
+#include "scsi/sbc.hpp"
+#include "scsi/sbc_blocking_io.hpp"
+#include "util/endian.hpp"
 
 namespace vstor::scsi {
 
-void register_sbc_compare_and_write(CommandTable&) {}
+namespace {
+
+bool fua_of(const std::uint8_t* cdb, const LogicalUnit& lu) { return (cdb[1] & 0x08) || !lu.mode().wce; }
+
+// SBC-4 5.3: data-out holds N verify blocks then N write blocks.
+void compare_and_write(const TaskPtr& t) {
+    const std::uint8_t* cdb = t->cdb();
+    LogicalUnit& lu = *t->lu;
+    const std::uint64_t lba = util::load_be64(cdb + 2);
+    const std::uint32_t blocks = cdb[13];
+    if (cdb[1] & 0xe0) return t->complete_sense(sense::invalid_field_in_cdb(1, 7));
+    // The data-out must hold exactly the verify and write blocks the CDB describes.
+    if (t->cmd.data.size() != 2ull * blocks * lu.block_size()) return t->complete_sense(sense::invalid_field_in_cdb(13, 7));
+    if (blocks == 0) return t->complete_good();
+    if (blocks > limits::kMaxCompareAndWriteBlocks) return t->complete_sense(sense::invalid_field_in_cdb(13, 7));
+    if (auto s = check_range(*t, lba, blocks)) return t->complete_sense(*s);
+    const std::size_t bytes = std::size_t{blocks} * lu.block_size();
+    if (t->cmd.data.size() < 2 * bytes) return t->complete_sense(sense::invalid_field_in_cdb(13, 7));
+    const auto verify = t->cmd.data.first(bytes);
+    const auto data = t->cmd.data.subspan(bytes, bytes);
+    std::lock_guard lk(lu.atomic_mu);
+    std::vector<std::byte> medium(bytes);
+    if (auto st = read_blocks(lu, lba, medium); st != IoStatus::ok)
+        return t->complete_sense(sense::from_io_status(st, false));
+    for (std::size_t i = 0; i < bytes; ++i)
+        if (medium[i] != verify[i]) return t->complete_sense(sense::miscompare_during_verify(i));
+    if (auto st = write_blocks(lu, lba, data, fua_of(cdb, lu)); st != IoStatus::ok)
+        return t->complete_sense(sense::from_io_status(st, true));
+    t->complete_good(static_cast<std::uint32_t>(2 * bytes));
+}
+
+void orwrite(const TaskPtr& t) {
+    const std::uint8_t* cdb = t->cdb();
+    LogicalUnit& lu = *t->lu;
+    const std::uint64_t lba = util::load_be64(cdb + 2);
+    const std::uint32_t blocks = util::load_be32(cdb + 10);
+    if (cdb[1] & 0xe0) return t->complete_sense(sense::invalid_field_in_cdb(1, 7));  // ORPROTECT: no PI
+    if (auto s = check_range(*t, lba, blocks)) return t->complete_sense(*s);
+    if (auto s = check_transfer_length(*t, blocks, 10)) return t->complete_sense(*s);
+    if (blocks == 0) return t->complete_good();
+    const std::size_t bytes = std::size_t{blocks} * lu.block_size();
+    if (t->cmd.data.size() < bytes) return t->complete_sense(sense::invalid_field_in_cdb(10, 7));
+    std::lock_guard lk(lu.atomic_mu);
+    std::vector<std::byte> medium(bytes);
+    if (auto st = read_blocks(lu, lba, medium); st != IoStatus::ok)
+        return t->complete_sense(sense::from_io_status(st, false));
+    for (std::size_t i = 0; i < bytes; ++i) medium[i] |= t->cmd.data[i];
+    if (auto st = write_blocks(lu, lba, medium, fua_of(cdb, lu)); st != IoStatus::ok)
+        return t->complete_sense(sense::from_io_status(st, true));
+    t->complete_good(static_cast<std::uint32_t>(bytes));
+}
+
+// SBC-4 5.48: all of the blocks or none become visible.
+void write_atomic(const TaskPtr& t) {
+    const std::uint8_t* cdb = t->cdb();
+    LogicalUnit& lu = *t->lu;
+    const std::uint64_t lba = util::load_be64(cdb + 2);
+    const std::uint32_t blocks = util::load_be16(cdb + 12);
+    if (cdb[1] & 0xe0) return t->complete_sense(sense::invalid_field_in_cdb(1, 7));
+    if (auto s = check_range(*t, lba, blocks)) return t->complete_sense(*s);
+    if (std::uint64_t{blocks} * lu.block_size() > limits::kMaxAtomicBlocksBytes)
+        return t->complete_sense(sense::invalid_field_in_cdb(12, 7));
+    if (blocks == 0) return t->complete_good();
+    const std::size_t bytes = std::size_t{blocks} * lu.block_size();
+    if (t->cmd.data.size() < bytes) return t->complete_sense(sense::invalid_field_in_cdb(12, 7));
+    std::lock_guard lk(lu.atomic_mu);
+    if (auto st = write_blocks(lu, lba, t->cmd.data.first(bytes), fua_of(cdb, lu)); st != IoStatus::ok)
+        return t->complete_sense(sense::from_io_status(st, true));
+    t->complete_good(static_cast<std::uint32_t>(bytes));
+}
+
+}  // namespace
+
+void register_sbc_compare_and_write(CommandTable& tab) {
+    using namespace cmd_flag;
+    const auto wr = needs_medium | writes_medium | blocking;
+    tab.add({0x89, std::nullopt, "COMPARE AND WRITE", 16,
+             {0x89, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0xff, 0x1f, 0}, compare_and_write, wr});
+    tab.add({0x8b, std::nullopt, "ORWRITE(16)", 16,
+             {0x8b, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0}, orwrite, wr});
+    tab.add({0x9c, std::nullopt, "WRITE ATOMIC(16)", 16,
+             {0x9c, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0xff, 0xff, 0x1f, 0}, write_atomic, wr});
+}
 
 }  // namespace vstor::scsi

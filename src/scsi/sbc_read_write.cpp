@@ -82,13 +82,11 @@ void write(const TaskPtr& t) {
     if (auto s = check_rw(*t, rw)) return t->complete_sense(*s);
     const std::uint32_t bytes = static_cast<std::uint32_t>(rw.blocks * t->lu->block_size());
     if (bytes == 0) return t->complete_good();
-    if (t->cmd.data.size() < bytes) {
-        // Fewer data-out bytes than the CDB describes: writing part of the range would be a
-        // silent truncation, so nothing is written (overflow residual reported with the error).
-        return t->complete_sense(sense::invalid_field_in_cdb(rw.len_byte, 7));
-    }
+    const auto n = writable_bytes(*t, bytes);
+    if (!n) return t->complete_sense(sense::invalid_field_in_information_unit(), bytes);
+    if (*n == 0) return t->complete_good(bytes);
     const bool fua = rw.fua || !t->lu->mode().wce;
-    t->lu->backend().write(rw.lba, t->cmd.data.first(bytes), fua, [t, bytes](IoStatus s) {
+    t->lu->backend().write(rw.lba, t->cmd.data.first(*n), fua, [t, bytes](IoStatus s) {
         if (s != IoStatus::ok) return t->complete_sense(sense::from_io_status(s, true));
         t->complete_good(bytes);
     });

@@ -34,6 +34,7 @@ Sense invalid_field_in_param(std::uint16_t byte, std::optional<std::uint8_t> bit
     return with_pointer(make(illegal_request, 0x26, 0x00), false, byte, bit);
 }
 Sense param_list_length_error() { return make(illegal_request, 0x1a, 0x00); }
+Sense invalid_field_in_information_unit() { return make(illegal_request, 0x0e, 0x03); }
 Sense lba_out_of_range() { return make(illegal_request, 0x21, 0x00); }
 Sense invalid_lun() { return make(illegal_request, 0x25, 0x00); }
 Sense write_protected() { return make(data_protect, 0x27, 0x00); }

@@ -44,6 +44,7 @@ Sense invalid_opcode();                                   // 5/20/00
 Sense invalid_field_in_cdb(std::uint16_t byte, std::optional<std::uint8_t> bit = std::nullopt);  // 5/24/00
 Sense invalid_field_in_param(std::uint16_t byte, std::optional<std::uint8_t> bit = std::nullopt); // 5/26/00
 Sense param_list_length_error();                          // 5/1A/00
+Sense invalid_field_in_information_unit();                // 5/0E/03
 Sense lba_out_of_range();                                 // 5/21/00
 Sense invalid_lun();                                      // 5/25/00
 Sense write_protected();                                  // 7/27/00

@@ -61,6 +61,16 @@ void Task::complete_sense(const Sense& s) {
     finish(*this, c);
 }
 
+void Task::complete_sense(const Sense& s, std::uint32_t needed) {
+    Completion c;
+    c.status = scsi_status::check_condition;
+    const bool desc = lu && lu->descriptor_sense();
+    c.sense_len = desc ? encode_descriptor(s, c.sense.data(), c.sense.size())
+                       : encode_fixed(s, c.sense.data(), c.sense.size());
+    c.residual = static_cast<std::int64_t>(cmd.expected_length) - needed;
+    finish(*this, c);
+}
+
 void Task::complete_status(std::uint8_t status) {
     Completion c;
     c.status = status;

@@ -49,6 +49,8 @@ struct Task {
     // Command that needed `needed` bytes of data-out (or 0): GOOD with residual expected - needed.
     void complete_good(std::uint32_t needed = 0);
     void complete_sense(const Sense& s);
+    // CHECK CONDITION for a command that needed `needed` bytes of data (residual expected - needed).
+    void complete_sense(const Sense& s, std::uint32_t needed);
     void complete_status(std::uint8_t status);  // e.g. RESERVATION CONFLICT, TASK ABORTED, BUSY
 };
 

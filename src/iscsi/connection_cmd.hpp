@@ -14,6 +14,7 @@ struct Connection::Cmd {
         std::uint32_t offset;
         std::uint32_t length;
         std::uint32_t received = 0;
+        std::uint32_t next_datasn = 0;  // DataSN restarts at 0 for each R2T's sequence
     };
     std::uint32_t itt = 0;
     std::uint32_t cmdsn = 0;
@@ -26,6 +27,7 @@ struct Connection::Cmd {
     std::uint32_t unsolicited_end = 0; // unsolicited Data-Out may fill [0, unsolicited_end)
     std::uint32_t r2t_next = 0;        // next offset to ask for with an R2T
     std::uint32_t r2tsn = 0;
+    std::uint32_t unsolicited_datasn = 0;
     std::uint32_t data_pdus_sent = 0;  // R2Ts and Data-Ins, for ExpDataSN
     std::map<std::uint32_t, R2t> r2ts; // outstanding R2Ts by target transfer tag
     bool submitted = false;

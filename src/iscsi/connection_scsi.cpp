@@ -31,6 +31,15 @@ std::vector<std::uint8_t> invalid_field_sense() {
     s[12] = 0x24;
     return s;
 }
+// ABORTED COMMAND / DATA PHASE ERROR (4Bh/00h).
+std::vector<std::uint8_t> data_phase_error_sense() {
+    std::vector<std::uint8_t> s(18, 0);
+    s[0] = 0x70;
+    s[2] = 0x0b;
+    s[7] = 10;
+    s[12] = 0x4b;
+    return s;
+}
 }  // namespace
 
 void Connection::on_scsi_command(const Pdu& pdu) {
@@ -132,13 +141,24 @@ void Connection::on_data_out(const Pdu& pdu) {
     const auto len = static_cast<std::uint32_t>(pdu.data.size());
     const std::uint64_t end = std::uint64_t{offset} + len;
     if (end > cmd->edtl) return reject(pdu, reject_reason::protocol_error);
+    const std::uint32_t datasn = pdu.u32(36);
+    // ERL 0 cannot recover a lost or misordered Data-Out (RFC 7143 7.1.4.1): the command ends
+    // with ABORTED COMMAND / DATA PHASE ERROR and its remaining Data-Out PDUs are rejected.
+    auto datasn_error = [&] {
+        spdlog::warn("iscsi {}: Data-Out DataSN {} out of order for task {:#x}", peer_, datasn, cmd->itt);
+        cmd->dead = true;
+        cmds_.erase(cmd->itt);
+        send_check_condition(cmd->itt, cmd->edtl, data_phase_error_sense());
+    };
     if (ttt == kReservedTag) {
         if (end > cmd->unsolicited_end) return reject(pdu, reject_reason::protocol_error);
+        if (datasn != cmd->unsolicited_datasn++) return datasn_error();
     } else {
         auto r = cmd->r2ts.find(ttt);
         if (r == cmd->r2ts.end() || offset < r->second.offset ||
             end > std::uint64_t{r->second.offset} + r->second.length)
             return reject(pdu, reject_reason::invalid_pdu_field);
+        if (datasn != r->second.next_datasn++) return datasn_error();
         r->second.received += len;
         if (pdu.final_bit() || r->second.received >= r->second.length) cmd->r2ts.erase(r);
     }

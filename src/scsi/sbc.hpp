@@ -14,7 +14,7 @@ class CommandTable;
 namespace limits {
 inline constexpr std::uint32_t kMaxTransferBytes = 32u << 20;     // per READ/WRITE
 inline constexpr std::uint32_t kOptimalTransferBytes = 1u << 20;
-inline constexpr std::uint32_t kMaxUnmapBlocks = 1u << 22;        // per descriptor set
+inline constexpr std::uint32_t kMaxUnmapBlocks = 1u << 20;        // per UNMAP descriptor
 inline constexpr std::uint32_t kMaxUnmapDescriptors = 256;
 inline constexpr std::uint64_t kMaxWriteSameBlocks = 1u << 22;
 inline constexpr std::uint8_t kMaxCompareAndWriteBlocks = 255;

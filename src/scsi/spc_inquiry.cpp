@@ -30,7 +30,7 @@ std::vector<std::uint8_t> standard_inquiry(const Task& t) {
         d[0] = 0x00;  // direct access block device
         d[1] = t.lu->removable() ? 0x80 : 0x00;
     }
-    d[2] = 0x07;         // SPC-5
+    d[2] = 0x06;  // SPC-4: the newest version code current initiators (libiscsi 1.19) accept
     d[3] = 0x02 | 0x10;  // response data format 2, HISUP
     d[4] = static_cast<std::uint8_t>(d.size() - 5);
     d[5] = 0x00;  // TPGS 0; 3PC (bit 3) only once EXTENDED COPY is implemented
@@ -40,8 +40,8 @@ std::vector<std::uint8_t> standard_inquiry(const Task& t) {
     put_padded(&d[8], vendor, 8);
     put_padded(&d[16], t.lu ? t.lu->product() : "NO-LUN", 16);
     put_padded(&d[32], "0001", 4);
-    // Version descriptors (SPC-5 table 150): SAM-5, SPC-5, SBC-4, iSCSI.
-    const std::uint16_t versions[] = {0x00a0, 0x05c0, 0x0600, 0x0960};
+    // Version descriptors (SPC-5 table 150): SAM-5, SPC-4, SPC-5, SBC-3, SBC-4, iSCSI.
+    const std::uint16_t versions[] = {0x00a0, 0x0460, 0x05c0, 0x04c0, 0x0600, 0x0960};
     for (std::size_t i = 0; i < std::size(versions); ++i) store_be16(&d[58 + 2 * i], versions[i]);
     return d;
 }

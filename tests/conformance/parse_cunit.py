@@ -11,7 +11,8 @@ def parse(text):
     results = []
     suite = None
     pos = 0
-    token = re.compile(r"^Suite: (\S+)|^  Test: (.+?) \.\.\.|(passed|FAILED)", re.M)
+    # "[FAILED] ..." lines are a test's own log messages, not its result.
+    token = re.compile(r"^Suite: (\S+)|^  Test: (.+?) \.\.\.|(?<!\[)\b(passed|FAILED)\b(?!\])", re.M)
     current = None
     start = 0
     for m in token.finditer(text):

@@ -91,6 +91,10 @@ public:
                                               const std::string& initiator_port,
                                               std::uint16_t relative_port = 1) = 0;
 
+    // The front end lost this I_T nexus (logout, connection drop): its tasks are aborted and its
+    // SPC-2 reservations released (SPC-5 5.14.2); persistent reservations stay.
+    virtual void nexus_lost(const std::shared_ptr<Nexus>& nexus) = 0;
+
     // Submit a command; `done` is called exactly once, inline or from another thread.
     virtual void submit(Command cmd, CompletionCallback done) = 0;
     virtual TmfResponse task_management(const TmfRequest& req) = 0;

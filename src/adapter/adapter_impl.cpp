@@ -132,6 +132,16 @@ std::shared_ptr<Nexus> AdapterImpl::open_nexus(std::uint16_t target_id,
     return n;
 }
 
+void AdapterImpl::nexus_lost(const std::shared_ptr<Nexus>& nexus) {
+    if (!nexus) return;
+    auto t = target(nexus->target_id());
+    if (!t) return;
+    for (const auto& lu : t->luns()) {
+        lu->task_set().abort(scsi::TaskSet::Scope{nexus.get(), std::nullopt}, nexus.get(), false);
+        lu->reservations().nexus_lost(nexus->initiator_port());
+    }
+}
+
 void AdapterImpl::submit(Command cmd, CompletionCallback done) {
     auto task = std::make_shared<scsi::Task>();
     task->cmd = std::move(cmd);

@@ -31,6 +31,7 @@ public:
     std::shared_ptr<Nexus> open_nexus(std::uint16_t target_id, const std::string& initiator_port,
                                       std::uint16_t relative_port) override;
 
+    void nexus_lost(const std::shared_ptr<Nexus>& nexus) override;
     void submit(Command cmd, CompletionCallback done) override;
     TmfResponse task_management(const TmfRequest& req) override;
     void flush_all() override;

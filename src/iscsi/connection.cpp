@@ -143,7 +143,15 @@ void Connection::close(const std::string& why) {
     cmds_.clear();
     if (session_) {
         session_->remove_connection(this);
-        if (session_->connection_count() == 0) server_.sessions().remove(session_.get());
+        if (session_->connection_count() == 0) {
+            server_.sessions().remove(session_.get());
+            // The I_T nexus ends with its last connection. Aborting its tasks may wait for the
+            // backend, so it runs off the event loop.
+            if (auto nexus = session_->nexus()) {
+                Adapter& adapter = server_.adapter();
+                server_.slow_pool().post([&adapter, nexus] { adapter.nexus_lost(nexus); });
+            }
+        }
     }
     server_.untrack(this);
 }

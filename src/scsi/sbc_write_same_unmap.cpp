@@ -76,8 +76,9 @@ void unmap(const TaskPtr& t) {
             return t->complete_sense(sense::invalid_field_in_param(static_cast<std::uint16_t>(8 + 16 * i + 8), 7));
         if (count) ranges.emplace_back(lba, count);
     }
-    for (const auto& [lba, count] : ranges) {
-        const IoStatus st = util::wait_io([&](IoCallback cb) { lu.backend().unmap(lba, count, std::move(cb)); });
+    for (const auto& range : ranges) {
+        const IoStatus st =
+            util::wait_io([&](IoCallback cb) { lu.backend().unmap(range.first, range.second, std::move(cb)); });
         if (st != IoStatus::ok) return t->complete_sense(sense::from_io_status(st, true));
     }
     t->complete_good(len);

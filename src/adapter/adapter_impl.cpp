@@ -126,8 +126,8 @@ std::shared_ptr<Nexus> AdapterImpl::open_nexus(std::uint16_t target_id,
     if (!t) return nullptr;
     auto n = std::make_shared<scsi::NexusState>(initiator_port, target_id, relative_port,
                                                 next_nexus_id_.fetch_add(1));
-    // SAM-5: a new I_T nexus starts with POWER ON, RESET, OR BUS DEVICE RESET OCCURRED.
-    for (auto id : t->lun_ids()) n->add_ua(id, scsi::sense::ua_power_on_reset());
+    // A new nexus starts without unit attentions: nothing happened to it yet. (Initiators such as
+    // libiscsi expect the first command of a fresh login to succeed.)
     t->attach(n);
     return n;
 }
@@ -138,7 +138,9 @@ void AdapterImpl::nexus_lost(const std::shared_ptr<Nexus>& nexus) {
     if (!t) return;
     for (const auto& lu : t->luns()) {
         lu->task_set().abort(scsi::TaskSet::Scope{nexus.get(), std::nullopt}, nexus.get(), false);
-        lu->reservations().nexus_lost(nexus->initiator_port());
+        const auto key = static_cast<scsi::NexusState&>(*nexus).instance_key();
+        lu->reservations().nexus_lost(key);
+        lu->clear_prevent(&key);
     }
 }
 
@@ -192,14 +194,14 @@ TmfResponse AdapterImpl::task_management(const TmfRequest& req) {
     auto reset_lu = [&](scsi::LogicalUnit& unit, const scsi::Sense& ua) {
         unit.task_set().abort(Scope{}, nexus, unit.mode().tas);
         unit.reservations().reset();
-        unit.prevent_removal = 0;
+        unit.clear_prevent(nullptr);
         t->broadcast_ua(unit.lun(), ua, nullptr);
     };
     switch (req.function) {
         case TmfFunction::abort_task: {
-            const Scope scope{nexus, req.referenced_tag};
-            if (!lu->task_set().contains(scope)) return TmfResponse::task_not_exist;
-            lu->task_set().abort(scope, nexus, false);
+            // A task that completed before the abort took hold no longer exists.
+            if (lu->task_set().abort(Scope{nexus, req.referenced_tag}, nexus, false) == 0)
+                return TmfResponse::task_not_exist;
             return TmfResponse::complete;
         }
         case TmfFunction::query_task:
@@ -225,7 +227,9 @@ TmfResponse AdapterImpl::task_management(const TmfRequest& req) {
         case TmfFunction::i_t_nexus_reset:
             for (const auto& unit : t->luns()) {
                 unit->task_set().abort(Scope{nexus, std::nullopt}, nexus, false);
-                unit->reservations().nexus_lost(nexus->initiator_port());
+                const auto key = nexus->instance_key();
+                unit->reservations().nexus_lost(key);
+                unit->clear_prevent(&key);
                 nexus->add_ua(unit->lun(), scsi::sense::ua_i_t_nexus_loss());
             }
             return TmfResponse::complete;

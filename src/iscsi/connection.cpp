@@ -145,12 +145,9 @@ void Connection::close(const std::string& why) {
         session_->remove_connection(this);
         if (session_->connection_count() == 0) {
             server_.sessions().remove(session_.get());
-            // The I_T nexus ends with its last connection. Aborting its tasks may wait for the
-            // backend, so it runs off the event loop.
-            if (auto nexus = session_->nexus()) {
-                Adapter& adapter = server_.adapter();
-                server_.slow_pool().post([&adapter, nexus] { adapter.nexus_lost(nexus); });
-            }
+            // The I_T nexus ends with its last connection. Done at once so that a new session
+            // of the same initiator never races with the cleanup of the old one.
+            if (auto nexus = session_->nexus()) server_.adapter().nexus_lost(nexus);
         }
     }
     server_.untrack(this);

@@ -27,7 +27,6 @@ std::optional<Sense> readiness(const Task& t) {
         return sense::not_ready_sanitize_in_progress(static_cast<std::uint16_t>(progress));
     if (!(flags & cmd_flag::needs_medium)) return std::nullopt;
     if (!lu.medium_present.load()) return sense::medium_not_present();
-    if (lu.stopped.load()) return sense::not_ready_start_unit_required();
     return std::nullopt;
 }
 

@@ -37,6 +37,25 @@ void LogicalUnit::set_mode(const ModeState& m) {
     mode_ = m;
 }
 
+void LogicalUnit::set_prevent(const std::string& initiator_port, bool prevent) {
+    std::lock_guard lk(prevent_mu_);
+    std::erase(preventers_, initiator_port);
+    if (prevent) preventers_.push_back(initiator_port);
+}
+
+bool LogicalUnit::removal_prevented() const {
+    std::lock_guard lk(prevent_mu_);
+    return !preventers_.empty();
+}
+
+void LogicalUnit::clear_prevent(const std::string* initiator_port) {
+    std::lock_guard lk(prevent_mu_);
+    if (initiator_port)
+        std::erase(preventers_, *initiator_port);
+    else
+        preventers_.clear();
+}
+
 std::string LogicalUnit::serial() const {
     if (!opts_.serial.empty()) return opts_.serial;
     // Stable across restarts for the same target name and LUN.

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "scsi/sense.hpp"
 #include "vstor/adapter.hpp"
@@ -54,8 +55,10 @@ public:
 
     // Removable medium state (START STOP UNIT / PREVENT ALLOW MEDIUM REMOVAL).
     std::atomic<bool> medium_present{true};
-    std::atomic<bool> stopped{false};
-    std::atomic<int> prevent_removal{0};
+    // PREVENT ALLOW MEDIUM REMOVAL is per I_T nexus (SBC-4 5.14): the initiator ports preventing.
+    void set_prevent(const std::string& nexus_key, bool prevent);  // NexusState::instance_key()
+    bool removal_prevented() const;
+    void clear_prevent(const std::string* initiator_port);  // nullptr: every nexus (reset)
     // SANITIZE in progress: progress 0..65535 for REQUEST SENSE; -1 when idle.
     std::atomic<int> sanitize_progress{-1};
 
@@ -76,6 +79,8 @@ private:
     const LunOptions opts_;
     const std::uint32_t block_size_;
     std::atomic<std::uint64_t> block_count_;
+    mutable std::mutex prevent_mu_;  // guards preventers_
+    std::vector<std::string> preventers_;
     mutable std::mutex mode_mu_;  // guards mode_
     ModeState mode_;
     std::unique_ptr<Reservations> reservations_;

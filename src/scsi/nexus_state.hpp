@@ -26,6 +26,9 @@ public:
     std::uint16_t target_id() const override { return target_id_; }
     std::uint16_t relative_port() const override { return rel_port_; }
     std::uint64_t id() const { return id_; }
+    // Names this nexus instance: a new session from the same initiator port is a new instance,
+    // so state tied to the old one (SPC-2 reservation, PREVENT) cannot leak into it.
+    std::string instance_key() const { return initiator_port_ + "#" + std::to_string(id_); }
 
     // SAM-5 5.14: unit attentions are queued per LUN; a new one replaces a duplicate.
     void add_ua(std::uint16_t lun, const Sense& s);

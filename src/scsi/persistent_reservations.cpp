@@ -54,7 +54,7 @@ bool Reservations::conflicts(const Task& t) const {
     const auto op = t.cdb()[0];
     const auto flags = t.info->flags;
     const std::string me = nexus_id(t);
-    if (legacy_holder_ && t.nexus && *legacy_holder_ != t.nexus->initiator_port()) {
+    if (legacy_holder_ && t.nexus && *legacy_holder_ != t.nexus->instance_key()) {
         // SPC-2 reservation: other initiators get only the commands that never conflict, and
         // RELEASE (which is then a no-op for them).
         if (op == kRelease6 || op == kRelease10) return false;
@@ -74,9 +74,9 @@ bool Reservations::conflicts(const Task& t) const {
     return true;
 }
 
-void Reservations::nexus_lost(const std::string& initiator_port) {
+void Reservations::nexus_lost(const std::string& instance_key) {
     std::lock_guard lk(mu_);
-    if (legacy_holder_ && *legacy_holder_ == initiator_port) legacy_holder_.reset();
+    if (legacy_holder_ && *legacy_holder_ == instance_key) legacy_holder_.reset();
 }
 
 void Reservations::reset() {
@@ -89,7 +89,7 @@ void Reservations::reset() {
 void Reservations::reserve(const TaskPtr& t) {
     auto& r = t->lu->reservations();
     std::lock_guard lk(r.mu_);
-    const auto& me = t->nexus->initiator_port();
+    const auto me = t->nexus->instance_key();
     if (r.legacy_holder_ && *r.legacy_holder_ != me) return t->complete_status(scsi_status::reservation_conflict);
     r.legacy_holder_ = me;
     t->complete_good();
@@ -98,7 +98,7 @@ void Reservations::reserve(const TaskPtr& t) {
 void Reservations::release(const TaskPtr& t) {
     auto& r = t->lu->reservations();
     std::lock_guard lk(r.mu_);
-    if (r.legacy_holder_ && *r.legacy_holder_ == t->nexus->initiator_port()) r.legacy_holder_.reset();
+    if (r.legacy_holder_ && *r.legacy_holder_ == t->nexus->instance_key()) r.legacy_holder_.reset();
     t->complete_good();  // releasing a reservation one does not hold is not an error
 }
 

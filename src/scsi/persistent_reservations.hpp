@@ -26,7 +26,7 @@ public:
     static void pr_out(const TaskPtr& t);
 
     // A nexus went away (I_T NEXUS RESET, logout): SPC-2 reservations through it end.
-    void nexus_lost(const std::string& initiator_port);
+    void nexus_lost(const std::string& instance_key);  // NexusState::instance_key()
     // LOGICAL UNIT RESET / target reset: SPC-2 reservations end; persistent ones stay (SPC-5 5.14.11).
     void reset();
 

@@ -77,7 +77,7 @@ std::vector<std::uint8_t> vpd_block_limits(const Task& t) {
 std::vector<std::uint8_t> vpd_block_characteristics(const Task&) {
     std::vector<std::uint8_t> d(64, 0);
     store_be16(&d[4], 0x0001);  // medium rotation rate: non-rotating (solid state)
-    d[8] = 0x00;
+    d[7] = 0x40;                // WABEREQ 01b: reads after SANITIZE BLOCK ERASE succeed (zeroes)
     vpd_header(d, 0xb1);
     return d;
 }

@@ -1,9 +1,139 @@
-// SBC-4 START STOP UNIT, PREVENT ALLOW MEDIUM REMOVAL, READ DEFECT DATA, SANITIZE, FORMAT UNIT.
+// SBC-4 START STOP UNIT, PREVENT ALLOW MEDIUM REMOVAL, READ DEFECT DATA (10/12) and SANITIZE.
+#include <algorithm>
+#include <vector>
+
 #include "scsi/command_table.hpp"
 #include "scsi/families.hpp"
+#include "scsi/logical_unit.hpp"
+#include "scsi/nexus_state.hpp"
+#include "scsi/sbc_blocking_io.hpp"
+#include "scsi/target.hpp"
+#include "util/endian.hpp"
 
 namespace vstor::scsi {
 
-void register_sbc_medium(CommandTable&) {}
+namespace {
+
+// SBC-4 5.27. A virtual disk has no spindle: START=0 without LOEJ only flushes. LOEJ moves the
+// medium of a removable LUN.
+void start_stop_unit(const TaskPtr& t) {
+    const std::uint8_t* cdb = t->cdb();
+    const std::uint8_t power_condition = cdb[4] >> 4;
+    const bool no_flush = cdb[4] & 0x04;
+    const bool loej = cdb[4] & 0x02;
+    const bool start = cdb[4] & 0x01;
+    LogicalUnit& lu = *t->lu;
+    // A virtual disk has no power states to enter: any power condition is accepted as done, and
+    // START and LOEJ are then ignored (SBC-4 5.27).
+    if (power_condition != 0) return t->complete_good();
+    if (!start && !no_flush) {
+        if (auto st = util::wait_io([&](IoCallback cb) { lu.backend().flush(std::move(cb)); }); st != IoStatus::ok)
+            return t->complete_sense(sense::from_io_status(st, true));
+    }
+    if (loej) {
+        if (!lu.removable()) return t->complete_sense(sense::invalid_field_in_cdb(4, 1));
+        // SBC-4 5.14: while removal is prevented the medium can be neither ejected nor loaded.
+        if (lu.removal_prevented()) return t->complete_sense(sense::medium_removal_prevented());
+        if (!start) {
+            lu.medium_present = false;
+        } else if (!lu.medium_present.exchange(true)) {
+            lu.target().broadcast_ua(lu.lun(), sense::ua_medium_may_have_changed(), t->nexus);
+        }
+    }
+    t->complete_good();
+}
+
+void prevent_allow(const TaskPtr& t) {
+    const std::uint8_t prevent = t->cdb()[4] & 0x03;
+    if (prevent > 1) return t->complete_sense(sense::invalid_field_in_cdb(4, 1));
+    if (!t->lu->removable() && prevent) {
+        // Nothing can be removed from a fixed LUN; remembering the request is harmless and
+        // lets the same initiator code run against both kinds.
+    }
+    t->lu->set_prevent(t->nexus ? t->nexus->instance_key() : std::string(), prevent == 1);
+    t->complete_good();
+}
+
+// No defects are ever reported: an empty list in the format asked for.
+void read_defect_data(const TaskPtr& t) {
+    const std::uint8_t* cdb = t->cdb();
+    const bool twelve = cdb[0] == 0xb7;
+    const std::uint8_t flags = twelve ? cdb[1] : cdb[2];
+    const std::uint32_t alloc = twelve ? util::load_be32(cdb + 6) : util::load_be16(cdb + 7);
+    std::vector<std::uint8_t> d(twelve ? 8 : 4, 0);
+    d[1] = flags & 0x1f;  // PLISTV/GLISTV echo what was asked, FORMAT as requested
+    d.resize(std::min<std::size_t>(d.size(), alloc));
+    t->complete_with(d);
+}
+
+// SBC-4 5.30. Runs on the worker pool; with IMMED the command completes first and the progress
+// shows through REQUEST SENSE (NOT READY, SANITIZE IN PROGRESS) until it is done.
+void sanitize(const TaskPtr& t) {
+    const std::uint8_t* cdb = t->cdb();
+    const bool immed = cdb[1] & 0x80;
+    const std::uint8_t sa = cdb[1] & 0x1f;
+    const std::uint16_t len = util::load_be16(cdb + 7);
+    LogicalUnit& lu = *t->lu;
+    const std::uint32_t bs = lu.block_size();
+    std::vector<std::byte> pattern;
+    if (sa == 0x1f) {  // EXIT FAILURE MODE: takes no parameter list; no failure mode is ever entered
+        if (len != 0) return t->complete_sense(sense::invalid_field_in_cdb(7, 7));
+        return t->complete_good();
+    }
+    if (sa == 0x01) {  // OVERWRITE
+        if (len == 0) return t->complete_sense(sense::invalid_field_in_cdb(7, 7));
+        if (len < 5) return t->complete_sense(sense::invalid_field_in_cdb(7, 7));
+        if (t->cmd.data.size() < len) return t->complete_sense(sense::param_list_length_error());
+        const auto* p = reinterpret_cast<const std::uint8_t*>(t->cmd.data.data());
+        const std::uint16_t plen = util::load_be16(p + 2);
+        if ((p[0] & 0x1f) == 0) return t->complete_sense(sense::invalid_field_in_param(0, 4));  // OWCOUNT
+        if (plen == 0 || plen > bs) return t->complete_sense(sense::invalid_field_in_param(2, 7));
+        if (4u + plen != len) return t->complete_sense(sense::invalid_field_in_cdb(7, 7));
+        pattern.resize(bs);
+        for (std::size_t i = 0; i < bs; ++i) pattern[i] = t->cmd.data[4 + i % plen];
+        if (p[0] & 0x80) {  // INVERT between passes: the last pass writes the inverted pattern
+            for (auto& b : pattern) b = ~b;
+        }
+    } else if (sa == 0x02) {  // BLOCK ERASE
+        if (len != 0) return t->complete_sense(sense::invalid_field_in_cdb(7, 7));
+    } else {
+        return t->complete_sense(sense::invalid_field_in_cdb(1, 4));
+    }
+    lu.sanitize_progress = 0;
+    if (immed) t->complete_good(len);
+    const std::uint64_t blocks = lu.block_count();
+    const std::uint64_t step = std::max<std::uint64_t>(1, blocks / 64);
+    IoStatus st = IoStatus::ok;
+    for (std::uint64_t lba = 0; lba < blocks && st == IoStatus::ok; lba += step) {
+        const std::uint64_t n = std::min(step, blocks - lba);
+        if (pattern.empty())
+            st = util::wait_io([&](IoCallback cb) {
+                lu.thin() ? lu.backend().unmap(lba, n, std::move(cb)) : lu.backend().write_zeroes(lba, n, std::move(cb));
+            });
+        else
+            st = write_pattern(lu, lba, n, pattern, false);
+        lu.sanitize_progress = static_cast<int>((lba + n) * 65535 / blocks);
+    }
+    if (st == IoStatus::ok) st = util::wait_io([&](IoCallback cb) { lu.backend().flush(std::move(cb)); });
+    lu.sanitize_progress = -1;
+    if (immed) return;
+    if (st != IoStatus::ok) return t->complete_sense(sense::sanitize_failed());
+    t->complete_good(len);
+}
+
+}  // namespace
+
+void register_sbc_medium(CommandTable& tab) {
+    using namespace cmd_flag;
+    tab.add({0x1b, std::nullopt, "START STOP UNIT", 6, {0x1b, 0x01, 0, 0x0f, 0xf7, 0}, start_stop_unit, blocking});
+    tab.add({0x1e, std::nullopt, "PREVENT ALLOW MEDIUM REMOVAL", 6, {0x1e, 0, 0, 0, 0x03, 0}, prevent_allow, none});
+    tab.add({0x37, std::nullopt, "READ DEFECT DATA(10)", 10, {0x37, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0},
+             read_defect_data, needs_medium | reservation_read});
+    tab.add({0xb7, std::nullopt, "READ DEFECT DATA(12)", 12, {0xb7, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0},
+             read_defect_data, needs_medium | reservation_read});
+    const auto san = needs_medium | writes_medium | blocking;
+    for (std::uint16_t sa : {0x01, 0x02, 0x1f})
+        tab.add({0x48, sa, "SANITIZE", 10, {0x48, 0xbf, 0, 0, 0, 0, 0, 0xff, 0xff, 0}, sanitize, san, 3600});
+}
 
 }  // namespace vstor::scsi

@@ -33,8 +33,6 @@ void request_sense(const TaskPtr& t) {
         s = sense::not_ready_sanitize_in_progress(static_cast<std::uint16_t>(p));
     } else if (!t->lu->medium_present.load()) {
         s = sense::medium_not_present();
-    } else if (t->lu->stopped.load()) {
-        s = sense::not_ready_start_unit_required();
     }
     std::uint8_t buf[252];
     const auto n = desc ? encode_descriptor(s, buf, sizeof buf) : encode_fixed(s, buf, sizeof buf);

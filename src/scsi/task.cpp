@@ -13,6 +13,9 @@ namespace {
 void finish(Task& t, Completion& c) {
     assert(!t.completed && "a task completes exactly once");
     t.completed = true;
+    // Leave the task set before looking at the abort flag: a TMF that found this task running
+    // has set the flag by now, and one that comes later will not find it.
+    TaskPtr keep = (t.lu && t.in_task_set) ? t.lu->task_set().leave(&t) : nullptr;
     if (t.aborted.load()) {
         if (t.abort_reported) {
             c = Completion{};
@@ -23,11 +26,8 @@ void finish(Task& t, Completion& c) {
         }
     }
     auto done = std::move(t.done);
+    if (t.lu) t.lu->in_flight.fetch_sub(1, std::memory_order_relaxed);
     done(c);
-    if (t.lu) {
-        t.lu->in_flight.fetch_sub(1, std::memory_order_relaxed);
-        if (t.in_task_set) t.lu->task_set().leave(&t);
-    }
 }
 }  // namespace
 

@@ -50,21 +50,20 @@ void TaskSet::drain_locked(std::vector<TaskPtr>& to_run) {
     }
 }
 
-void TaskSet::leave(Task* t) {
+TaskPtr TaskSet::leave(Task* t) {
     std::vector<TaskPtr> to_run;
-    TaskPtr keep;  // the task may be destroyed when it leaves running_; release it outside the lock
+    TaskPtr keep;
     Runner run;
     {
         std::lock_guard lk(mu_);
         auto it = std::find_if(running_.begin(), running_.end(), [t](const TaskPtr& p) { return p.get() == t; });
-        if (it == running_.end()) return;
+        if (it == running_.end()) return nullptr;
         keep = std::move(*it);
         running_.erase(it);
         if (t->cmd.attr == TaskAttribute::ordered && ordered_running_ > 0) --ordered_running_;
         drain_locked(to_run);
         run = run_;
-        if (running_.empty()) idle_cv_.notify_all();
-        else idle_cv_.notify_all();
+        idle_cv_.notify_all();
     }
     for (const auto& r : to_run) {
         if (r->aborted.load())
@@ -72,6 +71,7 @@ void TaskSet::leave(Task* t) {
         else
             run(r);
     }
+    return keep;
 }
 
 bool TaskSet::matches(const Task& t, const Scope& s) const {

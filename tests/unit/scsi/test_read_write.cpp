@@ -67,12 +67,13 @@ TEST_F(ReadWrite, UnknownOpcodeIsInvalidCommandOperationCode) {
     EXPECT_EQ(r.asc(), 0x20);
 }
 
-TEST_F(ReadWrite, FirstCommandOnNewNexusGetsPowerOnUnitAttention) {
-    auto other = adapter->open_nexus(tid, "iqn.x:other,i,0x2");
-    auto r = send({0x00, 0, 0, 0, 0, 0}, 0, 0, {}, other);
+TEST_F(ReadWrite, NewLunGivesReportedLunsChangedToExistingNexus) {
+    ASSERT_TRUE(adapter->add_lun(tid, 1, std::make_shared<backends::MemBackend>(1u << 20, 512)));
+    auto r = send({0x00, 0, 0, 0, 0, 0});
     EXPECT_EQ(r.key(), 0x6);
-    EXPECT_EQ(r.asc(), 0x29);
-    EXPECT_EQ(send({0x00, 0, 0, 0, 0, 0}, 0, 0, {}, other).status(), 0);
+    EXPECT_EQ(r.asc(), 0x3f);
+    EXPECT_EQ(r.ascq(), 0x0e);
+    EXPECT_EQ(send({0x00, 0, 0, 0, 0, 0}).status(), 0);
 }
 
 }  // namespace

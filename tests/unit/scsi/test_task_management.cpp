@@ -56,9 +56,9 @@ protected:
         gate = std::make_shared<GateBackend>();
         ASSERT_TRUE(adapter->add_lun(tid, 0, gate));
         nexus = adapter->open_nexus(tid, "iqn.test:a,i,0x1");
-        // Consume the power-on unit attention.
+        // A fresh nexus has no unit attention pending.
         auto p = submit(0x00, TaskAttribute::simple, 99);
-        ASSERT_EQ(p->f.get().status, scsi_status::check_condition);
+        ASSERT_EQ(p->f.get().status, scsi_status::good);
     }
 
     std::unique_ptr<Pending> submit(std::uint8_t opcode, TaskAttribute attr, std::uint64_t tag,
@@ -132,8 +132,8 @@ TEST_F(TaskManagement, QueuedTaskBehindOrderedIsAbortedAtOnce) {
 
 TEST_F(TaskManagement, LunResetAbortsOtherInitiatorsTasksWithTaskAbortedAndSetsUnitAttention) {
     auto other = adapter->open_nexus(tid, "iqn.test:b,i,0x2");
-    auto first = submit(0x00, TaskAttribute::simple, 1, other);  // consume its power-on UA
-    ASSERT_EQ(first->f.get().status, scsi_status::check_condition);
+    auto first = submit(0x00, TaskAttribute::simple, 1, other);
+    ASSERT_EQ(first->f.get().status, scsi_status::good);
     auto theirs = submit(0x28, TaskAttribute::simple, 5, other);
     TmfRequest req{nexus, TmfFunction::lun_reset, encode_sam_lun(0), 0};
     auto tmf = std::async(std::launch::async, [&] { return adapter->task_management(req); });

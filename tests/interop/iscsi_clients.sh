@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Interop: real iSCSI clients against `vstor serve` — libiscsi's tools, qemu-img/qemu-io through
+# QEMU's iSCSI driver, CHAP accepted and refused, and an initiator ACL.
+set -euo pipefail
+vstor=${1:?path to vstor binary}
+out=${2:?work directory}
+mkdir -p "$out"
+rm -f "$out"/*.img
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+fail() { echo "FAIL: $*"; exit 1; }
+start() {  # start PORT ARGS...: serve and wait until the portal answers
+  local port=$1; shift
+  "$vstor" serve --listen 127.0.0.1:$port --log-level warn "$@" >>"$out/vstor.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 50); do
+    if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  fail "vstor did not start on port $port"
+}
+
+iqn=iqn.2026-11.org.vstor:interop
+port=$(free_port)
+start $port --target $iqn --lun mem:256M --lun "file:$out/disk1.img,size=64M"
+url=iscsi://127.0.0.1:$port/$iqn
+
+echo "== iscsi-ls sees the target and both LUNs"
+ls_out=$(iscsi-ls -s iscsi://127.0.0.1:$port)
+echo "$ls_out"
+grep -q "Target:$iqn" <<<"$ls_out" || fail "target not listed"
+[ "$(grep -c '^Lun:' <<<"$ls_out")" -eq 2 ] || fail "expected 2 LUNs"
+
+echo "== iscsi-inq / iscsi-readcapacity16"
+iscsi-inq "$url/0" | grep -q "Vendor:VSTOR" || fail "INQUIRY vendor"
+cap=$(iscsi-readcapacity16 "$url/0")
+grep -q "Total size:268435456" <<<"$cap" || fail "capacity: $cap"
+grep -q "LBPME:1" <<<"$cap" || fail "thin LUN must report LBPME"
+
+echo "== qemu-img convert + compare of 64 MiB of random data"
+head -c 64M /dev/urandom >"$out/random.img"
+qemu-img convert -n -f raw -O raw "$out/random.img" "$url/1"
+qemu-img compare -f raw -F raw "$out/random.img" "$url/1" || fail "data differs after qemu-img convert"
+
+echo "== qemu-io write/read pattern"
+io=$(qemu-io -f raw -c 'write -P 0xab 1M 1M' -c 'read -P 0xab 1M 1M' -c 'flush' "$url/0" 2>&1)
+echo "$io"
+grep -q "Pattern verification failed" <<<"$io" && fail "qemu-io pattern mismatch"
+grep -q "read 1048576/1048576" <<<"$io" || fail "qemu-io read"
+
+echo "== CHAP: right secret accepted, wrong secret refused"
+cport=$(free_port)
+start $cport --target $iqn --lun mem:16M --chap alice:correct-horse-battery
+iscsi-inq "iscsi://alice%correct-horse-battery@127.0.0.1:$cport/$iqn/0" >/dev/null || fail "CHAP with the right secret refused"
+if iscsi-inq "iscsi://alice%wrong-secret-123@127.0.0.1:$cport/$iqn/0" >/dev/null 2>&1; then fail "CHAP with a wrong secret accepted"; fi
+if iscsi-inq "iscsi://127.0.0.1:$cport/$iqn/0" >/dev/null 2>&1; then fail "login without CHAP accepted"; fi
+
+echo "== ACL: allowed initiator accepted, unknown refused"
+aport=$(free_port)
+start $aport --target $iqn --lun mem:16M --allow iqn.2026-11.org.test:allowed
+iscsi-inq -i iqn.2026-11.org.test:allowed "iscsi://127.0.0.1:$aport/$iqn/0" >/dev/null || fail "allowed initiator refused"
+if iscsi-inq -i iqn.2026-11.org.test:stranger "iscsi://127.0.0.1:$aport/$iqn/0" >/dev/null 2>&1; then fail "unknown initiator accepted"; fi
+
+echo "== bad command line: one clear error, non-zero exit"
+if err=$("$vstor" serve --lun mem:12Q 2>&1); then fail "bad --lun accepted"; fi
+grep -q "bad size '12Q'" <<<"$err" || fail "unclear error: $err"
+
+echo "== SIGTERM: exit 0 after flushing"
+kill -TERM "${pids[0]}"
+wait "${pids[0]}" || fail "vstor did not exit 0 on SIGTERM"
+pids=("${pids[@]:1}")
+echo "interop: all checks passed"

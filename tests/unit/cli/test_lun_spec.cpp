@@ -1,0 +1,51 @@
+// `--lun` parsing: every accepted form and a clear error for each bad one.
+#include <gtest/gtest.h>
+
+#include "cli/lun_spec.hpp"
+
+namespace vstor::cli {
+namespace {
+
+TEST(LunSpec, MemWithSuffixes) {
+    std::string err;
+    auto s = parse_lun_spec("mem:1G", err);
+    ASSERT_TRUE(s) << err;
+    EXPECT_EQ(s->kind, "mem");
+    EXPECT_EQ(s->size_bytes, 1ull << 30);
+    EXPECT_EQ(s->block_size, 512u);
+}
+
+TEST(LunSpec, FileWithOptions) {
+    std::string err;
+    auto s = parse_lun_spec("file:/tmp/x.img,size=8G,ro,removable,bs=4096,name=disk", err);
+    ASSERT_TRUE(s) << err;
+    EXPECT_EQ(s->path, "/tmp/x.img");
+    EXPECT_EQ(s->size_bytes, 8ull << 30);
+    EXPECT_TRUE(s->read_only);
+    EXPECT_TRUE(s->removable);
+    EXPECT_EQ(s->block_size, 4096u);
+    EXPECT_EQ(s->name, "disk");
+}
+
+TEST(LunSpec, ErrorsNameTheProblem) {
+    std::string err;
+    EXPECT_FALSE(parse_lun_spec("mem:12Q", err));
+    EXPECT_NE(err.find("bad size '12Q'"), std::string::npos);
+    EXPECT_FALSE(parse_lun_spec("tape:1G", err));
+    EXPECT_NE(err.find("unknown backend 'tape'"), std::string::npos);
+    EXPECT_FALSE(parse_lun_spec("mem", err));
+    EXPECT_FALSE(parse_lun_spec("mem:1G,sparkly", err));
+    EXPECT_NE(err.find("unknown option 'sparkly'"), std::string::npos);
+    EXPECT_FALSE(parse_lun_spec("mem:1000,bs=512", err));  // not a multiple of the block size
+    EXPECT_FALSE(parse_lun_spec("mem:1G,bs=1000", err));
+    EXPECT_FALSE(parse_lun_spec("mem:1G,thick", err));
+}
+
+TEST(LunSpec, SizeOverflowIsRefused) {
+    EXPECT_FALSE(parse_size("99999999999T"));
+    EXPECT_EQ(parse_size("512"), 512u);
+    EXPECT_EQ(parse_size("4K"), 4096u);
+}
+
+}  // namespace
+}  // namespace vstor::cli

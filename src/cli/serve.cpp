@@ -7,25 +7,23 @@
 #include <filesystem>
 
 #include "backends/factory.hpp"
-#include "cli/lun_spec.hpp"
+#include "cli/serve_plan.hpp"
 #include "iscsi/server.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::cli {
 
-namespace {
-
-bool split_credentials(const std::string& s, const char* flag, std::string& user, std::string& secret,
+bool parse_credentials(const std::string& s, const std::string& what, std::string& user, std::string& secret,
                        std::string& error) {
     const auto colon = s.find(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == s.size()) {
-        error = fmt::format("{} '{}': expected USER:SECRET", flag, s);
+        error = fmt::format("{} '{}': expected USER:SECRET", what, s);
         return false;
     }
     user = s.substr(0, colon);
     secret = s.substr(colon + 1);
     if (secret.size() < 12) {
-        error = fmt::format("{}: the secret must be at least 12 characters (RFC 7143 12.1.3)", flag);
+        error = fmt::format("{}: the secret must be at least 12 characters (RFC 7143 12.1.3)", what);
         return false;
     }
     return true;
@@ -49,6 +47,77 @@ bool parse_listen(const std::string& s, iscsi::PortalConfig& p, std::string& err
     return true;
 }
 
+namespace {
+
+std::optional<ServePlan> plan_from_flags(const ServeOptions& o, std::string& error) {
+    ServePlan plan;
+    plan.loops = o.loops;
+    for (const auto& l : o.listen.empty() ? std::vector<std::string>{"127.0.0.1:3260"} : o.listen) {
+        iscsi::PortalConfig p;
+        if (!parse_listen(l, p, error)) return std::nullopt;
+        plan.portals.push_back(p);
+    }
+    TargetPlan tp;
+    tp.config.name = o.target;
+    tp.config.alias = o.alias;
+    tp.config.allowed_initiators = o.allow;
+    for (const auto& text : o.luns.empty() ? std::vector<std::string>{"file:data/disk0.img,size=1G"} : o.luns) {
+        auto spec = parse_lun_spec(text, error);
+        if (!spec) return std::nullopt;
+        tp.luns.push_back(*spec);
+    }
+    if (!o.chap.empty() && !parse_credentials(o.chap, "--chap", tp.config.chap.user, tp.config.chap.secret, error))
+        return std::nullopt;
+    if (!o.mutual_chap.empty()) {
+        if (o.chap.empty()) {
+            error = "--mutual-chap needs --chap as well";
+            return std::nullopt;
+        }
+        if (!parse_credentials(o.mutual_chap, "--mutual-chap", tp.config.chap.mutual_user,
+                               tp.config.chap.mutual_secret, error))
+            return std::nullopt;
+    }
+    plan.targets.push_back(std::move(tp));
+    return plan;
+}
+
+// Opens every backend and registers targets and LUNs; the first failure is reported.
+bool build_adapter(ServePlan& plan, Adapter& adapter, std::string& error) {
+    for (auto& tp : plan.targets) {
+        auto tid = adapter.add_target(tp.config.name);
+        if (!tid) {
+            error = tid.error;
+            return false;
+        }
+        tp.config.adapter_target_id = *tid.value;
+        for (std::size_t i = 0; i < tp.luns.size(); ++i) {
+            const auto& s = tp.luns[i];
+            if (s.kind == "file") {
+                const auto dir = std::filesystem::path(s.path).parent_path();
+                std::error_code ec;
+                if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+            }
+            const backends::BackendSpec bs{s.kind,      s.path,  s.size_bytes, s.block_size,
+                                           s.read_only, s.thick, s.removable,  false};
+            auto backend = backends::open_backend(bs, error);
+            if (!backend) {
+                error = fmt::format("{} LUN {}: {}", tp.config.name, i, error);
+                return false;
+            }
+            LunOptions lo;
+            lo.read_only = s.read_only;
+            lo.removable = s.removable;
+            if (s.kind == "file") lo.pr_state_path = s.path + ".pr";  // APTPL reservations
+            if (auto st = adapter.add_lun(tp.config.adapter_target_id, static_cast<std::uint16_t>(i), backend, lo);
+                !st) {
+                error = fmt::format("{} LUN {}: {}", tp.config.name, i, st.error);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 }  // namespace
 
 void add_serve_command(CLI::App& app, ServeOptions& o) {
@@ -64,7 +133,7 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
     serve->add_option("--allow", o.allow, "initiator IQN allowed to log in (repeatable; default: everyone)");
     serve->add_option("--loops", o.loops, "event-loop threads (default: one per core)");
     serve->add_option("--log-level", o.log_level, "trace, debug, info, warn, error")->capture_default_str();
-    serve->add_option("--config", o.config, "TOML configuration file");
+    serve->add_option("--config", o.config, "TOML configuration file (docs/config.md); excludes the target/LUN flags");
 }
 
 int run_serve(const ServeOptions& o) {
@@ -76,77 +145,24 @@ int run_serve(const ServeOptions& o) {
     spdlog::set_level(level);
 
     std::string error;
-    iscsi::ServerConfig cfg;
-    for (const auto& l : o.listen.empty() ? std::vector<std::string>{"127.0.0.1:3260"} : o.listen) {
-        iscsi::PortalConfig p;
-        if (!parse_listen(l, p, error)) {
-            fmt::print(stderr, "vstor: {}\n", error);
-            return 2;
-        }
-        cfg.portals.push_back(p);
+    if (!o.config.empty() && (!o.luns.empty() || !o.listen.empty() || !o.chap.empty() || !o.allow.empty())) {
+        fmt::print(stderr, "vstor: --config cannot be combined with --listen, --lun, --chap or --allow\n");
+        return 2;
     }
-    cfg.event_loops = o.loops;
-
-    std::vector<LunSpec> specs;
-    for (const auto& text : o.luns.empty() ? std::vector<std::string>{"file:data/disk0.img,size=1G"} : o.luns) {
-        auto spec = parse_lun_spec(text, error);
-        if (!spec) {
-            fmt::print(stderr, "vstor: {}\n", error);
-            return 2;
-        }
-        specs.push_back(*spec);
-    }
-
-    iscsi::TargetConfig tc;
-    tc.name = o.target;
-    tc.alias = o.alias;
-    tc.allowed_initiators = o.allow;
-    if (!o.chap.empty() && !split_credentials(o.chap, "--chap", tc.chap.user, tc.chap.secret, error)) {
+    auto plan = o.config.empty() ? plan_from_flags(o, error) : load_config_file(o.config, error);
+    if (!plan) {
         fmt::print(stderr, "vstor: {}\n", error);
         return 2;
     }
-    if (!o.mutual_chap.empty()) {
-        if (o.chap.empty()) {
-            fmt::print(stderr, "vstor: --mutual-chap needs --chap as well\n");
-            return 2;
-        }
-        if (!split_credentials(o.mutual_chap, "--mutual-chap", tc.chap.mutual_user, tc.chap.mutual_secret, error)) {
-            fmt::print(stderr, "vstor: {}\n", error);
-            return 2;
-        }
-    }
-
     auto adapter = Adapter::create();
-    auto tid = adapter->add_target(tc.name);
-    if (!tid) {
-        fmt::print(stderr, "vstor: {}\n", tid.error);
+    if (!build_adapter(*plan, *adapter, error)) {
+        fmt::print(stderr, "vstor: {}\n", error);
         return 2;
     }
-    tc.adapter_target_id = *tid.value;
-    for (std::size_t i = 0; i < specs.size(); ++i) {
-        const auto& s = specs[i];
-        if (s.kind == "file") {
-            const auto dir = std::filesystem::path(s.path).parent_path();
-            std::error_code ec;
-            if (!dir.empty()) std::filesystem::create_directories(dir, ec);
-        }
-        backends::BackendSpec bs{s.kind, s.path, s.size_bytes, s.block_size, s.read_only, s.thick, s.removable, false};
-        auto backend = backends::open_backend(bs, error);
-        if (!backend) {
-            fmt::print(stderr, "vstor: LUN {}: {}\n", i, error);
-            return 2;
-        }
-        LunOptions lo;
-        lo.read_only = s.read_only;
-        lo.removable = s.removable;
-        if (s.kind == "file") lo.pr_state_path = s.path + ".pr";
-        auto st = adapter->add_lun(tc.adapter_target_id, static_cast<std::uint16_t>(i), backend, lo);
-        if (!st) {
-            fmt::print(stderr, "vstor: LUN {}: {}\n", i, st.error);
-            return 2;
-        }
-    }
-    cfg.targets.push_back(tc);
+    iscsi::ServerConfig cfg;
+    cfg.portals = plan->portals;
+    cfg.event_loops = plan->loops;
+    for (const auto& tp : plan->targets) cfg.targets.push_back(tp.config);
 
     // Block the signals before any thread starts so only sigwait below sees them.
     sigset_t sigs;
@@ -164,11 +180,14 @@ int run_serve(const ServeOptions& o) {
     for (std::size_t i = 0; i < cfg.portals.size(); ++i) {
         const auto& p = cfg.portals[i];
         const std::string host = p.address == "0.0.0.0" ? "127.0.0.1" : p.address;
-        fmt::print("vstor: serving {} LUN(s) of {} on iscsi://{}:{}/{}/0\n", specs.size(), tc.name, host,
-                   server->bound_port(i), tc.name);
-        fmt::print("  try: iscsi-ls -s iscsi://{}:{}\n", host, server->bound_port(i));
-        fmt::print("       iscsiadm -m discovery -t st -p {}:{} && iscsiadm -m node -T {} -l\n", host,
-                   server->bound_port(i), tc.name);
+        const auto port = server->bound_port(i);
+        for (const auto& tp : plan->targets)
+            fmt::print("vstor: serving {} LUN(s) of {} on iscsi://{}:{}/{}/0\n", tp.luns.size(), tp.config.name, host,
+                       port, tp.config.name);
+        fmt::print("  try: iscsi-ls -s iscsi://{}:{}\n", host, port);
+        fmt::print("       qemu-img info iscsi://{}:{}/{}/0\n", host, port, plan->targets[0].config.name);
+        fmt::print("       iscsiadm -m discovery -t st -p {}:{} && iscsiadm -m node -T {} -l\n", host, port,
+                   plan->targets[0].config.name);
     }
     std::fflush(stdout);
 

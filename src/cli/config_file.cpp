@@ -1,0 +1,140 @@
+// TOML configuration for `vstor serve --config FILE`:
+//
+//   [[portal]]
+//   listen = "127.0.0.1:3260"
+//   [[target]]
+//   name = "iqn.2026-11.org.example:disks"
+//   alias = "disks"                      # optional
+//   chap = "user:secret-of-12+"          # optional
+//   mutual_chap = "tgt:another-secret"   # optional
+//   allow = ["iqn.1993-08.org.debian:01:host1"]   # optional
+//   luns = ["mem:1G", "file:/srv/disk.img,size=8G"]
+#include <toml++/toml.h>
+
+#include "cli/serve_plan.hpp"
+
+namespace vstor::cli {
+
+namespace {
+std::optional<std::string> get_string(const toml::table& t, const char* key, const std::string& where,
+                                      std::string& error, bool required) {
+    const auto* node = t.get(key);
+    if (!node) {
+        if (required) error = where + ": missing '" + key + "'";
+        return std::nullopt;
+    }
+    if (!node->is_string()) {
+        error = where + ": '" + key + "' must be a string";
+        return std::nullopt;
+    }
+    return node->as_string()->get();
+}
+
+bool get_string_list(const toml::table& t, const char* key, const std::string& where, std::vector<std::string>& out,
+                     std::string& error) {
+    const auto* node = t.get(key);
+    if (!node) return true;
+    const auto* arr = node->as_array();
+    if (!arr) {
+        error = where + ": '" + key + "' must be a list of strings";
+        return false;
+    }
+    for (const auto& item : *arr) {
+        if (!item.is_string()) {
+            error = where + ": '" + key + "' must be a list of strings";
+            return false;
+        }
+        out.push_back(item.as_string()->get());
+    }
+    return true;
+}
+}  // namespace
+
+std::optional<ServePlan> load_config_file(const std::string& path, std::string& error) {
+    toml::table root;
+    try {
+        root = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+        error = path + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description());
+        return std::nullopt;
+    }
+    static const char* known_top[] = {"portal", "target", "loops"};
+    for (const auto& [k, v] : root) {
+        (void)v;
+        if (std::find(std::begin(known_top), std::end(known_top), k.str()) == std::end(known_top)) {
+            error = path + ": unknown key '" + std::string(k.str()) + "'";
+            return std::nullopt;
+        }
+    }
+    ServePlan plan;
+    if (auto loops = root["loops"].value<std::int64_t>()) plan.loops = static_cast<unsigned>(*loops);
+    if (const auto* portals = root["portal"].as_array()) {
+        for (std::size_t i = 0; i < portals->size(); ++i) {
+            const auto* t = (*portals)[i].as_table();
+            const std::string where = path + ": portal " + std::to_string(i + 1);
+            if (!t) {
+                error = where + ": must be a table";
+                return std::nullopt;
+            }
+            auto listen = get_string(*t, "listen", where, error, true);
+            if (!listen) return std::nullopt;
+            iscsi::PortalConfig p;
+            if (!parse_listen(*listen, p, error)) return std::nullopt;
+            p.portal_group_tag = static_cast<std::uint16_t>(i + 1);
+            plan.portals.push_back(p);
+        }
+    }
+    if (plan.portals.empty()) plan.portals.push_back(iscsi::PortalConfig{});
+    const auto* targets = root["target"].as_array();
+    if (!targets || targets->empty()) {
+        error = path + ": no [[target]]";
+        return std::nullopt;
+    }
+    for (std::size_t i = 0; i < targets->size(); ++i) {
+        const auto* t = (*targets)[i].as_table();
+        const std::string where = path + ": target " + std::to_string(i + 1);
+        if (!t) {
+            error = where + ": must be a table";
+            return std::nullopt;
+        }
+        TargetPlan tp;
+        auto name = get_string(*t, "name", where, error, true);
+        if (!name) return std::nullopt;
+        tp.config.name = *name;
+        if (auto a = get_string(*t, "alias", where, error, false)) tp.config.alias = *a;
+        if (!error.empty()) return std::nullopt;
+        if (auto c = get_string(*t, "chap", where, error, false)) {
+            if (!parse_credentials(*c, where + ": chap", tp.config.chap.user, tp.config.chap.secret, error))
+                return std::nullopt;
+        }
+        if (auto c = get_string(*t, "mutual_chap", where, error, false)) {
+            if (tp.config.chap.user.empty()) {
+                error = where + ": mutual_chap needs chap as well";
+                return std::nullopt;
+            }
+            if (!parse_credentials(*c, where + ": mutual_chap", tp.config.chap.mutual_user,
+                                   tp.config.chap.mutual_secret, error))
+                return std::nullopt;
+        }
+        if (!error.empty()) return std::nullopt;
+        if (!get_string_list(*t, "allow", where, tp.config.allowed_initiators, error)) return std::nullopt;
+        std::vector<std::string> luns;
+        if (!get_string_list(*t, "luns", where, luns, error)) return std::nullopt;
+        if (luns.empty()) {
+            error = where + ": no luns";
+            return std::nullopt;
+        }
+        for (const auto& l : luns) {
+            auto spec = parse_lun_spec(l, error);
+            if (!spec) {
+                error = where + ": " + error;
+                return std::nullopt;
+            }
+            tp.luns.push_back(*spec);
+        }
+        plan.targets.push_back(std::move(tp));
+    }
+    return plan;
+}
+
+}  // namespace vstor::cli

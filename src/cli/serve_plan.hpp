@@ -1,0 +1,32 @@
+// What `vstor serve` is asked to run, from flags or from a TOML file: portals, targets, LUNs.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/lun_spec.hpp"
+#include "iscsi/server.hpp"
+
+namespace vstor::cli {
+
+struct TargetPlan {
+    iscsi::TargetConfig config;  // adapter_target_id is filled in when the adapter is built
+    std::vector<LunSpec> luns;   // LUN i is luns[i]
+};
+
+struct ServePlan {
+    std::vector<iscsi::PortalConfig> portals;
+    std::vector<TargetPlan> targets;
+    unsigned loops = 0;
+};
+
+// Shared by the flag and file front doors so both validate the same way.
+bool parse_listen(const std::string& s, iscsi::PortalConfig& p, std::string& error);
+bool parse_credentials(const std::string& s, const std::string& what, std::string& user, std::string& secret,
+                       std::string& error);
+
+// TOML configuration file (docs/config.md). nullopt with `error` naming file, key and problem.
+std::optional<ServePlan> load_config_file(const std::string& path, std::string& error);
+
+}  // namespace vstor::cli

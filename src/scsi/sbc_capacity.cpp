@@ -56,7 +56,7 @@ std::vector<std::uint8_t> vpd_extended_inquiry(const Task&) {
 std::vector<std::uint8_t> vpd_block_limits(const Task& t) {
     std::vector<std::uint8_t> d(64, 0);
     const std::uint32_t bs = t.lu->block_size();
-    d[4] = 0x01;  // WSNZ: WRITE SAME with zero blocks is not "whole medium"
+    d[4] = 0x00;  // WSNZ = 0: WRITE SAME with zero blocks runs to the end of the medium
     d[5] = limits::kMaxCompareAndWriteBlocks;
     store_be16(&d[6], 1);                                   // optimal transfer length granularity
     store_be32(&d[8], limits::kMaxTransferBytes / bs);      // maximum transfer length

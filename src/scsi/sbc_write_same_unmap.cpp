@@ -22,7 +22,7 @@ void write_same(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
     const bool sixteen = cdb[0] == 0x93;
     const std::uint64_t lba = sixteen ? util::load_be64(cdb + 2) : util::load_be32(cdb + 2);
-    const std::uint32_t blocks = sixteen ? util::load_be32(cdb + 10) : util::load_be16(cdb + 7);
+    std::uint64_t blocks = sixteen ? util::load_be32(cdb + 10) : util::load_be16(cdb + 7);
     const std::uint16_t len_byte = sixteen ? 10 : 7;
     const bool unmap = cdb[1] & 0x08;
     const bool anchor = cdb[1] & 0x10;
@@ -31,15 +31,23 @@ void write_same(const TaskPtr& t) {
     const std::uint32_t bs = lu.block_size();
     if (cdb[1] & 0xe0) return t->complete_sense(sense::invalid_field_in_cdb(1, 7));  // WRPROTECT: no PI
     if (anchor) return t->complete_sense(sense::invalid_field_in_cdb(1, 4));          // ANC_SUP = 0
-    if (blocks == 0) return t->complete_sense(sense::invalid_field_in_cdb(len_byte, 7));  // WSNZ = 1
-    if (blocks > limits::kMaxWriteSameBlocks) return t->complete_sense(sense::invalid_field_in_cdb(len_byte, 7));
+    // WSNZ = 0: zero blocks means every block from LBA to the end of the medium (SBC-4 5.50).
+    if (blocks == 0) {
+        if (lba >= lu.block_count()) return t->complete_sense(sense::lba_out_of_range());
+        blocks = lu.block_count() - lba;
+    } else if (blocks > limits::kMaxWriteSameBlocks) {
+        return t->complete_sense(sense::invalid_field_in_cdb(len_byte, 7));
+    }
     if (auto s = check_range(*t, lba, blocks)) return t->complete_sense(*s);
-    if (!ndob && t->cmd.data.size() < bs) return t->complete_sense(sense::param_list_length_error());
+    // The data-out buffer is exactly one block (none with NDOB).
+    if (t->cmd.data.size() != (ndob ? 0u : bs)) return t->complete_sense(sense::invalid_field_in_cdb(len_byte, 7));
     const std::span<const std::byte> pattern = ndob ? std::span<const std::byte>() : t->cmd.data.first(bs);
     const bool zeroes = ndob || all_zero(pattern);
     IoStatus st;
-    if (unmap && zeroes && lu.thin()) {
-        // LBPRZ=1: unmapped blocks read back as zeroes, so unmapping is what was asked for.
+    if (unmap && lu.thin()) {
+        // UNMAP=1 on a thin LUN deallocates the range; with LBPRZ=1 it then reads as zeroes
+        // whatever the data-out block held (as libiscsi's WriteSame*.UnmapUntilEnd and Linux
+        // expect; SBC-4 4.7.3.4).
         st = util::wait_io([&](IoCallback cb) { lu.backend().unmap(lba, blocks, std::move(cb)); });
     } else if (zeroes) {
         st = util::wait_io([&](IoCallback cb) { lu.backend().write_zeroes(lba, blocks, std::move(cb)); });

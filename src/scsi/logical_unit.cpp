@@ -64,6 +64,15 @@ std::string LogicalUnit::serial() const {
     return fmt::format("{:08x}{:04x}", h, lun_);
 }
 
+// NAA IEEE Registered (type 5) from a hash of target name and LUN: stable across restarts.
+std::uint64_t LogicalUnit::naa_id() const {
+    std::uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : target_->name()) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ lun_) * 1099511628211ull;
+    // NAA 5, IEEE company id 0x001405 (used here as a locally-assigned example OUI), vendor part.
+    return (0x5ull << 60) | (0x001405ull << 36) | (h & 0xfffffffffull);
+}
+
 std::string LogicalUnit::product() const {
     if (!opts_.product.empty()) return opts_.product;
     return "VIRTUAL-DISK";

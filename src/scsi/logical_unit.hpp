@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,18 @@ public:
     // other; they run on the worker pool, so holding it across backend calls blocks no event loop.
     std::mutex atomic_mu;
     std::string serial() const;
+    // NAA designator of VPD page 83h (also how EXTENDED COPY finds its copy targets).
+    std::uint64_t naa_id() const;
+
+    // EXTENDED COPY results kept for RECEIVE COPY RESULTS, per I_T nexus and list identifier
+    // (SPC-4 6.4.3: a list identifier is scoped to the nexus that sent it).
+    struct CopyResult {
+        std::uint8_t status;  // 01h completed without error, 02h with error
+        std::uint16_t segments;
+        std::uint64_t blocks;
+    };
+    std::mutex copy_mu;  // guards copy_results
+    std::map<std::pair<std::string, std::uint8_t>, CopyResult> copy_results;
     std::string product() const;
 
 private:

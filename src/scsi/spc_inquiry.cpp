@@ -33,7 +33,7 @@ std::vector<std::uint8_t> standard_inquiry(const Task& t) {
     d[2] = 0x06;  // SPC-4: the newest version code current initiators (libiscsi 1.19) accept
     d[3] = 0x02 | 0x10;  // response data format 2, HISUP
     d[4] = static_cast<std::uint8_t>(d.size() - 5);
-    d[5] = 0x00;  // TPGS 0; 3PC (bit 3) only once EXTENDED COPY is implemented
+    d[5] = 0x08;  // 3PC: EXTENDED COPY is supported; TPGS 0
     d[6] = 0x00;
     d[7] = 0x02;  // CMDQUE
     const std::string vendor = t.lu ? t.lu->options().vendor : "VSTOR";
@@ -62,15 +62,6 @@ std::vector<std::uint8_t> vpd_serial(const Task& t) {
     return d;
 }
 
-// NAA IEEE Registered (type 5) from a hash of target name and LUN: stable across restarts.
-std::uint64_t naa_id(const LogicalUnit& lu) {
-    std::uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : lu.target().name()) h = (h ^ c) * 1099511628211ull;
-    h = (h ^ lu.lun()) * 1099511628211ull;
-    // NAA 5, IEEE company id 0x001405 (used here as a locally-assigned example OUI), vendor part.
-    return (0x5ull << 60) | (0x001405ull << 36) | (h & 0xfffffffffull);
-}
-
 std::vector<std::uint8_t> vpd_device_id(const Task& t) {
     std::vector<std::uint8_t> d(4, 0);
     auto add = [&](std::uint8_t code_set, std::uint8_t piv_assoc_type, const std::vector<std::uint8_t>& id) {
@@ -82,7 +73,7 @@ std::vector<std::uint8_t> vpd_device_id(const Task& t) {
     };
     // NAA, binary, associated with the logical unit.
     std::vector<std::uint8_t> naa(8);
-    util::store_be64(naa.data(), naa_id(*t.lu));
+    util::store_be64(naa.data(), t.lu->naa_id());
     add(0x01, 0x03, naa);
     // T10 vendor id: vendor (8) + serial, ASCII.
     std::vector<std::uint8_t> t10(8, ' ');

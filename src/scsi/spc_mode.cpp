@@ -160,8 +160,10 @@ void mode_select(const TaskPtr& t) {
     if (hdr + desc_len > len) return t->complete_sense(sense::param_list_length_error());
     LogicalUnit& lu = *t->lu;
     // A block descriptor may restate the block size but not change it.
-    for (std::size_t d = hdr; d + 8 <= hdr + desc_len; d += (ten && (p[4] & 1)) ? 16 : 8) {
-        const bool longlba = ten && (p[4] & 1);
+    const bool longlba = ten && (p[4] & 1);
+    const std::size_t step = longlba ? 16 : 8;
+    if (desc_len % step) return t->complete_sense(sense::invalid_field_in_param(ten ? 6 : 3, 7));
+    for (std::size_t d = hdr; d + step <= hdr + desc_len; d += step) {
         const std::uint32_t bl = longlba ? util::load_be32(p + d + 12) : util::load_be24(p + d + 5);
         if (bl != lu.block_size())
             return t->complete_sense(sense::invalid_field_in_param(static_cast<std::uint16_t>(d + (longlba ? 12 : 5)), 7));

@@ -4,7 +4,7 @@ TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build check serve asan tsan fuzz clean
+.PHONY: all deps configure build check serve asan tsan bench clean
 
 all: build
 
@@ -35,6 +35,11 @@ tsan: deps
 	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVSTOR_SANITIZE=thread
 	cmake --build build-tsan -j $(JOBS) --target vstor_unit_tests
 	cd build-tsan && ctest --output-on-failure -L unit -j $(JOBS)
+
+# Benchmarks against tgt and the loopback ceiling (not part of check; a few minutes).
+bench: build
+	@scripts/install-deps --bench
+	bench/run-bench.sh $(BUILD)/vstor $(BUILD)/bench
 
 serve: build
 	@mkdir -p data

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# `make bench`: vstor and its peers measured in the same run on loopback, driven by the same
+# clients, printed as a table of ratios and written to build/bench/results.json.
+#   iSCSI: vstor (mem LUN) vs tgt (Debian's tgtd, file LUN in /dev/shm, bs rdwr), iscsi-perf
+#          4 KiB random read at QD 1/32 and 1 MiB sequential read at QD 8; qemu-img bench 4 KiB
+#          writes at QD 32.
+#   Ceiling: iperf3 single stream on loopback.
+set -euo pipefail
+vstor=${1:?path to vstor}
+out=${2:?output directory}
+secs=${BENCH_SECONDS:-10}
+mkdir -p "$out"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -f /dev/shm/vstor-bench-tgt.img
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# --- peers -------------------------------------------------------------------------------------
+vport=$(free_port)
+"$vstor" serve --listen 127.0.0.1:$vport --target iqn.2026-11.org.vstor:bench --lun mem:1G --log-level warn \
+  >"$out/vstor.log" 2>&1 &
+pids+=($!)
+vurl=iscsi://127.0.0.1:$vport/iqn.2026-11.org.vstor:bench/0
+
+tport=$(free_port)
+truncate -s 1G /dev/shm/vstor-bench-tgt.img
+tgtd -f --iscsi portal=127.0.0.1:$tport --control-port 7 >"$out/tgt.log" 2>&1 &
+pids+=($!)
+sleep 1
+tgtadm -C 7 --lld iscsi --op new --mode target --tid 1 -T iqn.2026-11.org.vstor:tgt-peer
+tgtadm -C 7 --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b /dev/shm/vstor-bench-tgt.img --bstype rdwr
+tgtadm -C 7 --lld iscsi --op bind --mode target --tid 1 -I ALL
+turl=iscsi://127.0.0.1:$tport/iqn.2026-11.org.vstor:tgt-peer/1
+sleep 0.5
+
+# iscsi-perf prints "iops average N (M MB/s)" when its timeout ends.
+perf() {  # perf URL QD BLOCKS [-r] -> "IOPS MBps"
+  local url=$1 qd=$2 blocks=$3; shift 3
+  iscsi-perf -m "$qd" -b "$blocks" -t "$secs" "$@" "$url" 2>&1 | tr '\r' '\n' |
+    awk '/iops average/ {i=$3; m=$4} END {gsub(/\(/,"",m); print i+0, m+0}'
+}
+qemu_write_iops() {  # 4 KiB writes at QD 32 through QEMU's iSCSI driver
+  local url=$1 n=200000
+  local t
+  t=$(qemu-img bench -f raw -w -t none -c $n -d 32 -s 4k "$url" 2>&1 | awk '/Run completed in/ {print $4}')
+  python3 -c "print(round($n / $t))"
+}
+
+echo "measuring (each ${secs}s)..."
+read -r v_rr32 _ < <(perf "$vurl" 32 8 -r)
+read -r t_rr32 _ < <(perf "$turl" 32 8 -r)
+read -r v_rr1 _ < <(perf "$vurl" 1 8 -r)
+read -r t_rr1 _ < <(perf "$turl" 1 8 -r)
+read -r _ v_seq < <(perf "$vurl" 8 2048)
+read -r _ t_seq < <(perf "$turl" 8 2048)
+v_w32=$(qemu_write_iops "$vurl")
+t_w32=$(qemu_write_iops "$turl")
+ipport=$(free_port)
+iperf3 -s -1 -p "$ipport" >/dev/null 2>&1 &
+pids+=($!)
+sleep 0.3
+ceiling_mbs=$(iperf3 -c 127.0.0.1 -p "$ipport" -t "$secs" -J | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/8e6))')
+
+python3 - "$out/results.json" <<PY
+import json, platform, os, sys
+def row(name, unit, v, peers, goal):
+    ref = list(peers.values())[0]
+    ratio = round(v / ref, 2) if ref else 0.0
+    return {"name": name, "unit": unit, "vstor": v, "peers": peers, "ratio": ratio, "goal": goal, "met": ratio >= goal}
+rows = [
+  row("iscsi-4k-randread-qd32", "IOPS", $v_rr32, {"tgt": $t_rr32}, 3.0),
+  row("iscsi-4k-randread-qd1", "IOPS", $v_rr1, {"tgt": $t_rr1}, 1.0),
+  row("iscsi-4k-write-qd32", "IOPS", $v_w32, {"tgt": $t_w32}, 3.0),
+  row("iscsi-1m-seqread-qd8", "MB/s", $v_seq, {"tgt": $t_seq}, 1.7),
+  row("iscsi-1m-seqread-qd8-vs-loopback", "MB/s", $v_seq, {"iperf3-loopback": $ceiling_mbs}, 0.9),
+]
+machine = f"{platform.machine()} {os.cpu_count()} cores, {platform.release()}"
+json.dump({"machine": machine, "scenarios": rows}, open(sys.argv[1], "w"), indent=2)
+print(f"{'scenario':36} {'unit':5} {'vstor':>9} {'peer':>9} {'ratio':>6} {'goal':>5} met")
+for r in rows:
+    peer = list(r["peers"].values())[0]
+    print(f"{r['name']:36} {r['unit']:5} {r['vstor']:>9} {peer:>9} {r['ratio']:>6} {r['goal']:>5} {'yes' if r['met'] else 'no'}")
+PY

@@ -12,7 +12,8 @@ secs=${BENCH_SECONDS:-10}
 mkdir -p "$out"
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  # tgtd ignores SIGTERM while it has targets configured: stop everything with SIGKILL.
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   rm -f /dev/shm/vstor-bench-tgt.img
 }
 trap cleanup EXIT
@@ -26,6 +27,7 @@ pids+=($!)
 vurl=iscsi://127.0.0.1:$vport/iqn.2026-11.org.vstor:bench/0
 
 tport=$(free_port)
+pkill -9 -f -- "--control-port 7" 2>/dev/null || true  # a tgtd left over from an interrupted run
 truncate -s 1G /dev/shm/vstor-bench-tgt.img
 tgtd -f --iscsi portal=127.0.0.1:$tport --control-port 7 >"$out/tgt.log" 2>&1 &
 pids+=($!)

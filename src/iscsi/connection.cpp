@@ -103,8 +103,14 @@ void Connection::send(Pdu& pdu) {
 }
 
 void Connection::send_bytes(std::vector<std::uint8_t> bytes) {
+    OutBuf out;
+    out.head = std::move(bytes);
+    send_out(std::move(out));
+}
+
+void Connection::send_out(OutBuf out) {
     if (closed_) return;
-    write_queue_.push_back(std::move(bytes));
+    write_queue_.push_back(std::move(out));
     if (!writing_) flush_writes();
 }
 
@@ -116,14 +122,18 @@ void Connection::flush_writes() {
     }
     writing_ = true;
     // Batch everything queued into one gathered write.
-    auto batch = std::make_shared<std::vector<std::vector<std::uint8_t>>>();
+    auto batch = std::make_shared<std::vector<OutBuf>>();
     while (!write_queue_.empty()) {
         batch->push_back(std::move(write_queue_.front()));
         write_queue_.pop_front();
     }
     std::vector<asio::const_buffer> bufs;
-    bufs.reserve(batch->size());
-    for (const auto& b : *batch) bufs.emplace_back(asio::buffer(b));
+    bufs.reserve(batch->size() * 3);
+    for (const auto& b : *batch) {
+        bufs.emplace_back(asio::buffer(b.head));
+        if (b.data_len) bufs.emplace_back(b.data, b.data_len);
+        if (!b.tail.empty()) bufs.emplace_back(asio::buffer(b.tail));
+    }
     auto self = shared_from_this();
     asio::async_write(socket_, bufs, [this, self, batch](std::error_code ec, std::size_t) {
         if (ec) return close("write failed: " + ec.message());

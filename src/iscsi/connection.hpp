@@ -83,7 +83,17 @@ private:
 
     std::array<std::uint8_t, kBhsLength> header_{};
     std::vector<std::uint8_t> rest_;
-    std::deque<std::vector<std::uint8_t>> write_queue_;
+    // One queued PDU: header bytes, then optionally a span of data owned elsewhere (a command's
+    // buffer, kept alive by `keep` — Data-In goes out without a copy), then padding/digest.
+    struct OutBuf {
+        std::vector<std::uint8_t> head;
+        std::shared_ptr<const void> keep;
+        const std::uint8_t* data = nullptr;
+        std::size_t data_len = 0;
+        std::vector<std::uint8_t> tail;
+    };
+    void send_out(OutBuf out);
+    std::deque<OutBuf> write_queue_;
     bool writing_ = false;
     bool closed_ = false;
     bool logout_after_flush_ = false;

@@ -217,8 +217,14 @@ void Connection::complete(const std::shared_ptr<Cmd>& cmd, const Completion& c) 
             fill_sn(d, last && collapse);
             d.set_u32(36, datasn++);
             d.set_u32(40, off);
-            d.data.assign(cmd->buffer.begin() + off, cmd->buffer.begin() + off + n);
-            send(d);
+            // The data goes out straight from the command's buffer (no copy).
+            OutBuf out;
+            encode_split(d, std::span<const std::uint8_t>(cmd->buffer.data() + off, n), params_.header_digest,
+                         params_.data_digest, out.head, out.tail);
+            out.keep = cmd;
+            out.data = cmd->buffer.data() + off;
+            out.data_len = n;
+            send_out(std::move(out));
             off += n;
         }
         cmd->data_pdus_sent += datasn;

@@ -45,6 +45,10 @@ head -c 64M /dev/urandom >"$out/random.img"
 qemu-img convert -n -f raw -O raw "$out/random.img" "$url/1"
 qemu-img compare -f raw -F raw "$out/random.img" "$url/1" || fail "data differs after qemu-img convert"
 
+echo "== the same compare with CRC32C header digests negotiated"
+json="json:{\"file.driver\":\"iscsi\",\"file.transport\":\"tcp\",\"file.portal\":\"127.0.0.1:$port\",\"file.target\":\"$iqn\",\"file.lun\":1,\"file.header-digest\":\"crc32c\"}"
+qemu-img compare -f raw -F raw "$out/random.img" "$json" || fail "data differs with header digests"
+
 echo "== qemu-io write/read pattern"
 io=$(qemu-io -f raw -c 'write -P 0xab 1M 1M' -c 'read -P 0xab 1M 1M' -c 'flush' "$url/0" 2>&1)
 echo "$io"

@@ -17,6 +17,7 @@
 #include "iscsi/login.hpp"
 #include "iscsi/pdu.hpp"
 #include "iscsi/session.hpp"
+#include "scsi/sense.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::iscsi {
@@ -69,7 +70,7 @@ private:
     void send_r2ts(Cmd& cmd);
     void submit(const std::shared_ptr<Cmd>& cmd);
     void complete(const std::shared_ptr<Cmd>& cmd, const Completion& c);
-    void send_check_condition(std::uint32_t itt, std::uint32_t edtl, const std::vector<std::uint8_t>& sense);
+    void send_check_condition(std::uint32_t itt, std::uint32_t edtl, const scsi::Sense& sense);
     void fill_sn(Pdu& pdu, bool with_status);
 
     // Keepalive.

@@ -7,6 +7,7 @@
 #include "iscsi/connection.hpp"
 #include "iscsi/connection_cmd.hpp"
 #include "iscsi/server_impl.hpp"
+#include "scsi/sense.hpp"
 
 namespace vstor::iscsi {
 
@@ -22,24 +23,6 @@ TaskAttribute task_attribute(std::uint8_t bits) {
     }
 }
 
-// Fixed-format ILLEGAL REQUEST / INVALID FIELD IN CDB pointing at the EDTL-limited field.
-std::vector<std::uint8_t> invalid_field_sense() {
-    std::vector<std::uint8_t> s(18, 0);
-    s[0] = 0x70;
-    s[2] = 0x05;
-    s[7] = 10;
-    s[12] = 0x24;
-    return s;
-}
-// ABORTED COMMAND / DATA PHASE ERROR (4Bh/00h).
-std::vector<std::uint8_t> data_phase_error_sense() {
-    std::vector<std::uint8_t> s(18, 0);
-    s[0] = 0x70;
-    s[2] = 0x0b;
-    s[7] = 10;
-    s[12] = 0x4b;
-    return s;
-}
 }  // namespace
 
 void Connection::on_scsi_command(const Pdu& pdu) {
@@ -73,12 +56,12 @@ void Connection::on_scsi_command(const Pdu& pdu) {
     }
     if (cmd->read && cmd->write) {
         // Bidirectional commands are not implemented by any vstor command.
-        return send_check_condition(itt, cmd->edtl, invalid_field_sense());
+        return send_check_condition(itt, cmd->edtl, scsi::sense::invalid_field_in_cdb(0));
     }
     if (!cmd->write && !pdu.data.empty()) return reject(pdu, reject_reason::protocol_error);
     if (cmd->edtl > kMaxCommandBytes) {
         spdlog::warn("iscsi {}: command with {} bytes expected refused", peer_, cmd->edtl);
-        return send_check_condition(itt, cmd->edtl, invalid_field_sense());
+        return send_check_condition(itt, cmd->edtl, scsi::sense::invalid_field_in_information_unit());
     }
     c.expected_length = cmd->edtl;
     c.dir = cmd->write ? DataDirection::write : (cmd->read ? DataDirection::read : DataDirection::none);
@@ -148,7 +131,7 @@ void Connection::on_data_out(const Pdu& pdu) {
         spdlog::warn("iscsi {}: Data-Out DataSN {} out of order for task {:#x}", peer_, datasn, cmd->itt);
         cmd->dead = true;
         cmds_.erase(cmd->itt);
-        send_check_condition(cmd->itt, cmd->edtl, data_phase_error_sense());
+        send_check_condition(cmd->itt, cmd->edtl, scsi::sense::data_phase_error());
     };
     if (ttt == kReservedTag) {
         if (end > cmd->unsolicited_end) return reject(pdu, reject_reason::protocol_error);
@@ -247,7 +230,9 @@ void Connection::complete(const std::shared_ptr<Cmd>& cmd, const Completion& c) 
     send(r);
 }
 
-void Connection::send_check_condition(std::uint32_t itt, std::uint32_t edtl, const std::vector<std::uint8_t>& sense) {
+void Connection::send_check_condition(std::uint32_t itt, std::uint32_t edtl, const scsi::Sense& s) {
+    std::uint8_t sense[32];
+    const std::uint8_t sense_len = scsi::encode_fixed(s, sense, sizeof sense);
     Pdu r;
     r.bhs[0] = op::scsi_response;
     r.bhs[1] = static_cast<std::uint8_t>(0x80 | (edtl ? 0x02 : 0));
@@ -255,9 +240,9 @@ void Connection::send_check_condition(std::uint32_t itt, std::uint32_t edtl, con
     r.set_u32(16, itt);
     fill_sn(r, true);
     r.set_u32(44, edtl);
-    r.data.resize(2 + sense.size());
-    util::store_be16(r.data.data(), static_cast<std::uint16_t>(sense.size()));
-    std::memcpy(r.data.data() + 2, sense.data(), sense.size());
+    r.data.resize(2u + sense_len);
+    util::store_be16(r.data.data(), sense_len);
+    std::memcpy(r.data.data() + 2, sense, sense_len);
     send(r);
 }
 

@@ -61,6 +61,7 @@ Sense miscompare_during_verify(std::uint64_t offset) {
     return s;
 }
 Sense aborted_command() { return make(sense_key::aborted_command, 0x00, 0x00); }
+Sense data_phase_error() { return make(sense_key::aborted_command, 0x4b, 0x00); }
 Sense internal_target_failure() { return make(hardware_error, 0x44, 0x00); }
 Sense saving_parameters_not_supported() { return make(illegal_request, 0x39, 0x00); }
 Sense insufficient_registration_resources() { return make(illegal_request, 0x55, 0x04); }

@@ -59,6 +59,7 @@ Sense write_error();                                      // 3/0C/00
 Sense space_allocation_failed();                          // 7/27/07
 Sense miscompare_during_verify(std::uint64_t offset);     // E/1D/00 with INFORMATION
 Sense aborted_command();                                  // B/00/00
+Sense data_phase_error();                                 // B/4B/00
 Sense internal_target_failure();                          // 4/44/00
 Sense saving_parameters_not_supported();                  // 5/39/00
 Sense insufficient_registration_resources();              // 5/55/04

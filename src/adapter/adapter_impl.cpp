@@ -72,6 +72,8 @@ Status AdapterImpl::add_lun(std::uint16_t target_id, std::uint16_t lun,
     if (bs < 512 || bs > 65536 || (bs & (bs - 1)))
         return error_status("block size must be a power of two between 512 and 65536");
     if (backend->block_count() == 0) return error_status("backend has zero blocks");
+    if (const auto p = opts.physical_block_size; p && (p < bs || (p & (p - 1)) || p > (bs << 15)))
+        return error_status("physical block size must be a power of two of at least the block size");
     auto lu = std::make_shared<scsi::LogicalUnit>(t.get(), lun, std::move(backend), std::move(opts));
     if (!t->insert_lun(lun, lu)) return error_status("LUN " + std::to_string(lun) + " already exists");
     t->broadcast_ua_all_luns(scsi::sense::ua_reported_luns_changed());

@@ -73,10 +73,17 @@ std::optional<LunSpec> parse_lun_spec(const std::string& text, std::string& erro
                 return std::nullopt;
             }
             spec.block_size = static_cast<std::uint32_t>(std::stoul(val));
+        } else if (key == "pbs") {
+            const auto v = parse_size(val);
+            if (!v || *v > 65536 || (*v & (*v - 1))) {
+                error = "--lun '" + text + "': physical block size must be a power of two up to 64K, not '" + val + "'";
+                return std::nullopt;
+            }
+            spec.physical_block_size = static_cast<std::uint32_t>(*v);
         } else if (key == "name" && !val.empty()) {
             spec.name = val;
         } else {
-            error = "--lun '" + text + "': unknown option '" + opt + "' (ro, removable, thick, size=, bs=, name=)";
+            error = "--lun '" + text + "': unknown option '" + opt + "' (ro, removable, thick, size=, bs=, pbs=, name=)";
             return std::nullopt;
         }
     }

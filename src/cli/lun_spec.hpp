@@ -12,6 +12,7 @@ struct LunSpec {
     std::string path;  // file only
     std::uint64_t size_bytes = 0;  // 0 = use the existing file's size
     std::uint32_t block_size = 512;
+    std::uint32_t physical_block_size = 0;  // pbs=4096: reported physical block size
     bool read_only = false;
     bool removable = false;
     bool thick = false;

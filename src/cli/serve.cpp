@@ -107,6 +107,7 @@ bool build_adapter(ServePlan& plan, Adapter& adapter, std::string& error) {
             LunOptions lo;
             lo.read_only = s.read_only;
             lo.removable = s.removable;
+            lo.physical_block_size = s.physical_block_size;
             if (s.kind == "file") lo.pr_state_path = s.path + ".pr";  // APTPL reservations
             if (auto st = adapter.add_lun(tp.config.adapter_target_id, static_cast<std::uint16_t>(i), backend, lo);
                 !st) {
@@ -125,7 +126,7 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
     serve->add_option("--listen", o.listen, "iSCSI portal HOST:PORT (repeatable; default 127.0.0.1:3260)");
     serve->add_option("--lun", o.luns,
                       "LUN spec, numbered from 0 in order: mem:SIZE | null:SIZE | file:PATH[,size=SIZE]"
-                      " with options ro, removable, thick, bs=512|4096, name=NAME (default: file:data/disk0.img,size=1G)");
+                      " with options ro, removable, thick, bs=512|4096, pbs=4096, name=NAME (default: file:data/disk0.img,size=1G)");
     serve->add_option("--target", o.target, "target IQN")->capture_default_str();
     serve->add_option("--alias", o.alias, "TargetAlias");
     serve->add_option("--chap", o.chap, "require CHAP: USER:SECRET (secret of 12+ characters)");

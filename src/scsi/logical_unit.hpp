@@ -43,6 +43,11 @@ public:
     const LunOptions& options() const { return opts_; }
 
     std::uint32_t block_size() const { return block_size_; }
+    // Logical blocks per physical block (a power of two, 1 unless LunOptions asks otherwise).
+    std::uint32_t blocks_per_physical_block() const {
+        const auto p = opts_.physical_block_size;
+        return p > block_size_ ? p / block_size_ : 1;
+    }
     std::uint64_t block_count() const { return block_count_.load(std::memory_order_acquire); }
     void refresh_capacity() { block_count_.store(backend_->block_count(), std::memory_order_release); }
 

@@ -1,5 +1,6 @@
 // SBC-4 READ CAPACITY (10/16) and the block VPD pages (86h, B0h, B1h, B2h).
 #include <algorithm>
+#include <bit>
 #include <vector>
 
 #include "scsi/families.hpp"
@@ -37,6 +38,7 @@ void read_capacity16(const TaskPtr& t) {
     std::uint8_t d[32] = {};
     store_be64(d, t->lu->block_count() - 1);
     store_be32(d + 8, t->lu->block_size());
+    d[13] = static_cast<std::uint8_t>(std::countr_zero(t->lu->blocks_per_physical_block()));  // LBPPB exponent
     if (t->lu->thin()) {
         d[14] = 0x80 | 0x40;  // LBPME, LBPRZ: unmapped blocks read as zeroes
     }
@@ -64,7 +66,7 @@ std::vector<std::uint8_t> vpd_block_limits(const Task& t) {
     if (t.lu->thin()) {
         store_be32(&d[20], limits::kMaxUnmapBlocks);        // maximum unmap LBA count
         store_be32(&d[24], limits::kMaxUnmapDescriptors);   // maximum unmap block descriptor count
-        store_be32(&d[28], 1);                              // optimal unmap granularity
+        store_be32(&d[28], t.lu->blocks_per_physical_block());  // optimal unmap granularity
     }
     store_be64(&d[36], limits::kMaxWriteSameBlocks);        // maximum write same length
     store_be32(&d[44], limits::kMaxAtomicBlocksBytes / bs); // maximum atomic transfer length
@@ -77,7 +79,7 @@ std::vector<std::uint8_t> vpd_block_limits(const Task& t) {
 std::vector<std::uint8_t> vpd_block_characteristics(const Task&) {
     std::vector<std::uint8_t> d(64, 0);
     store_be16(&d[4], 0x0001);  // medium rotation rate: non-rotating (solid state)
-    d[7] = 0x40;                // WABEREQ 01b: reads after SANITIZE BLOCK ERASE succeed (zeroes)
+    d[7] = 0x40 | 0x10;         // WABEREQ/WACEREQ 01b: reads after block/crypto erase succeed (zeroes)
     vpd_header(d, 0xb1);
     return d;
 }

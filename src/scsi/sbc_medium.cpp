@@ -94,7 +94,9 @@ void sanitize(const TaskPtr& t) {
         if (p[0] & 0x80) {  // INVERT between passes: the last pass writes the inverted pattern
             for (auto& b : pattern) b = ~b;
         }
-    } else if (sa == 0x02) {  // BLOCK ERASE
+    } else if (sa == 0x02 || sa == 0x03) {
+        // BLOCK ERASE, and CRYPTOGRAPHIC ERASE: vstor keeps no encrypted data, so it makes the
+        // old data irretrievable the same way, by deallocating (or zeroing) every block.
         if (len != 0) return t->complete_sense(sense::invalid_field_in_cdb(7, 7));
     } else {
         return t->complete_sense(sense::invalid_field_in_cdb(1, 4));
@@ -132,7 +134,7 @@ void register_sbc_medium(CommandTable& tab) {
     tab.add({0xb7, std::nullopt, "READ DEFECT DATA(12)", 12, {0xb7, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0},
              read_defect_data, needs_medium | reservation_read});
     const auto san = needs_medium | writes_medium | blocking;
-    for (std::uint16_t sa : {0x01, 0x02, 0x1f})
+    for (std::uint16_t sa : {0x01, 0x02, 0x03, 0x1f})
         tab.add({0x48, sa, "SANITIZE", 10, {0x48, 0xbf, 0, 0, 0, 0, 0, 0xff, 0xff, 0}, sanitize, san, 3600});
 }
 

@@ -13,12 +13,14 @@ rm -f "$out"/*.img "$out"/*.pr "$out"/*.log
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 iqn=iqn.2026-11.org.vstor:conformance
 # The configurations the suite needs: a thin LUN (most tests), a removable one (START STOP UNIT,
-# PREVENT ALLOW, no-media tests) and a read-only one (write-protect tests).
+# PREVENT ALLOW, no-media tests), a read-only one (write-protect tests) and one with 4 KiB physical
+# blocks (the unaligned-UNMAP and data-out-size tests skip unless LBPPB > 1).
 truncate -s 64M "$out/ro.img"
 "$vstor" serve --listen 127.0.0.1:$port --target $iqn --log-level warn \
   --lun "file:$out/thin.img,size=256M" \
   --lun "mem:64M,removable" \
   --lun "file:$out/ro.img,ro" \
+  --lun "mem:64M,pbs=4096" \
   >"$out/vstor.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
@@ -30,7 +32,8 @@ done
 : >"$out/results.txt"
 # config:LUN:suites — ALL on the thin LUN; on the others only the suites written for them (the
 # rest of ALL assumes a writable disk with its medium present).
-for config in "thin:0:ALL" "removable:1:SCSI.StartStopUnit SCSI.PreventAllow SCSI.NoMedia" "readonly:2:SCSI.ReadOnly"; do
+for config in "thin:0:ALL" "removable:1:SCSI.StartStopUnit SCSI.PreventAllow SCSI.NoMedia" "readonly:2:SCSI.ReadOnly SCSI.Sanitize.Readonly" \
+              "physical4k:3:SCSI.WriteSame10 SCSI.WriteSame16 SCSI.CompareAndWrite"; do
   IFS=: read -r name lun suites <<<"$config"
   url=iscsi://127.0.0.1:$port/$iqn/$lun
   : >"$out/$name.log"

@@ -1,7 +1,9 @@
 // The virtual adapter (HBA): targets, LUNs and I_T nexuses. What front ends and embedders use.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,7 +33,25 @@ struct LunInfo {
     bool read_only;
     bool removable;
     bool thin;
+    bool medium_present = true;
+    bool reserved = false;            // an SPC-2 or persistent reservation is held
+    std::string reservation_holder;   // initiator port of the holder ("" for all-registrants types)
+    std::uint64_t in_flight = 0;      // commands inside the engine now
 };
+
+// Per-LUN counters since the LUN was added (Adapter::lun_stats).
+struct LunStats {
+    std::uint64_t reads = 0, writes = 0, other = 0;  // commands completed, by data direction
+    std::uint64_t bytes_read = 0, bytes_written = 0;
+    std::uint64_t errors = 0;                        // completed with a status other than GOOD
+    // Completion latency percentiles in microseconds (upper bound of a power-of-two bucket).
+    std::uint64_t p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
+};
+
+// What changed on a target, for front ends that tell their initiators (iSCSI Async Message,
+// NBD export list, StorPort BusChangeDetected).
+enum class LunEvent : std::uint8_t { added, removed, resized, medium_changed };
+using LunEventListener = std::function<void(std::uint16_t target_id, std::uint16_t lun, LunEvent)>;
 
 struct TargetInfo {
     std::uint16_t id;
@@ -83,6 +103,15 @@ public:
     virtual Status resize_lun(std::uint16_t target_id, std::uint16_t lun,
                               std::uint64_t new_block_count) = 0;
     virtual std::vector<TargetInfo> targets() const = 0;
+
+    // Administrative write protection (in addition to the backend's own and the mode page's SWP).
+    virtual Status set_lun_read_only(std::uint16_t target_id, std::uint16_t lun, bool read_only) = 0;
+    // Eject (present=false) or insert the medium of a removable LUN, as an operator at the drive
+    // would. Refused while an initiator prevents removal, unless force.
+    virtual Status set_medium(std::uint16_t target_id, std::uint16_t lun, bool present, bool force = false) = 0;
+    virtual std::optional<LunStats> lun_stats(std::uint16_t target_id, std::uint16_t lun) const = 0;
+    // Called (from the thread making the change) after every LUN add/remove/resize/medium change.
+    virtual void add_lun_listener(LunEventListener listener) = 0;
 
     // StorPort addressing: PathId (bus) / TargetId / Lun. Bus 0 only; target = target id.
     virtual std::optional<LunAddress> storport_address(std::uint8_t path_id, std::uint8_t target,

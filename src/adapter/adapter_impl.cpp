@@ -77,35 +77,91 @@ Status AdapterImpl::add_lun(std::uint16_t target_id, std::uint16_t lun,
     auto lu = std::make_shared<scsi::LogicalUnit>(t.get(), lun, std::move(backend), std::move(opts));
     if (!t->insert_lun(lun, lu)) return error_status("LUN " + std::to_string(lun) + " already exists");
     t->broadcast_ua_all_luns(scsi::sense::ua_reported_luns_changed());
+    notify(target_id, lun, LunEvent::added);
     return ok_status();
 }
 
-Status AdapterImpl::remove_lun(std::uint16_t target_id, std::uint16_t lun, bool force) {
+Result<std::shared_ptr<scsi::LogicalUnit>> AdapterImpl::find_lu(std::uint16_t target_id, std::uint16_t lun) const {
     auto t = target(target_id);
-    if (!t) return error_status("no target with id " + std::to_string(target_id));
+    if (!t) return {std::nullopt, "no target with id " + std::to_string(target_id)};
     auto lu = t->find_lun(lun);
-    if (!lu) return error_status("no LUN " + std::to_string(lun));
+    if (!lu) return {std::nullopt, "no LUN " + std::to_string(lun) + " on target " + t->name()};
+    return {lu, {}};
+}
+
+Status AdapterImpl::remove_lun(std::uint16_t target_id, std::uint16_t lun, bool force) {
+    auto found = find_lu(target_id, lun);
+    if (!found) return error_status(found.error);
+    auto& lu = *found.value;
+    auto t = target(target_id);
     if (!force && lu->in_flight.load() > 0)
         return error_status("LUN " + std::to_string(lun) + " has commands in flight (use force)");
+    if (!force && lu->reservations().holder())
+        return error_status("LUN " + std::to_string(lun) + " is reserved by " + *lu->reservations().holder() +
+                            " (use force)");
     t->erase_lun(lun);
+    // Forced removal: commands still running end with TASK ABORTED (TAS) for their initiators.
+    if (force) lu->task_set().abort(scsi::TaskSet::Scope{}, nullptr, true);
     for (const auto& n : t->nexuses()) n->clear_ua(lun);
     t->broadcast_ua_all_luns(scsi::sense::ua_reported_luns_changed());
+    notify(target_id, lun, LunEvent::removed);
     return ok_status();
 }
 
 Status AdapterImpl::resize_lun(std::uint16_t target_id, std::uint16_t lun,
                                std::uint64_t new_block_count) {
-    auto t = target(target_id);
-    if (!t) return error_status("no target with id " + std::to_string(target_id));
-    auto lu = t->find_lun(lun);
-    if (!lu) return error_status("no LUN " + std::to_string(lun));
+    auto found = find_lu(target_id, lun);
+    if (!found) return error_status(found.error);
+    auto& lu = *found.value;
     if (new_block_count == 0) return error_status("size must be at least one block");
     const auto st = lu->backend().resize(new_block_count);
     if (st != IoStatus::ok)
         return error_status(std::string("backend cannot resize: ") + to_string(st));
     lu->refresh_capacity();
-    t->broadcast_ua(lun, scsi::sense::ua_capacity_changed());
+    target(target_id)->broadcast_ua(lun, scsi::sense::ua_capacity_changed());
+    notify(target_id, lun, LunEvent::resized);
     return ok_status();
+}
+
+Status AdapterImpl::set_lun_read_only(std::uint16_t target_id, std::uint16_t lun, bool read_only) {
+    auto found = find_lu(target_id, lun);
+    if (!found) return error_status(found.error);
+    (*found.value)->set_admin_read_only(read_only);
+    return ok_status();
+}
+
+Status AdapterImpl::set_medium(std::uint16_t target_id, std::uint16_t lun, bool present, bool force) {
+    auto found = find_lu(target_id, lun);
+    if (!found) return error_status(found.error);
+    auto& lu = *found.value;
+    if (!lu->removable()) return error_status("LUN " + std::to_string(lun) + " is not removable");
+    if (!present && !force && lu->removal_prevented())
+        return error_status("an initiator prevents medium removal from LUN " + std::to_string(lun) + " (use force)");
+    if (lu->medium_present.exchange(present) == present) return ok_status();
+    // SBC-4: a medium change is reported to every initiator as NOT READY TO READY CHANGE.
+    if (present) target(target_id)->broadcast_ua(lun, scsi::sense::ua_medium_may_have_changed());
+    notify(target_id, lun, LunEvent::medium_changed);
+    return ok_status();
+}
+
+std::optional<LunStats> AdapterImpl::lun_stats(std::uint16_t target_id, std::uint16_t lun) const {
+    auto found = find_lu(target_id, lun);
+    if (!found) return std::nullopt;
+    return (*found.value)->counters.snapshot();
+}
+
+void AdapterImpl::add_lun_listener(LunEventListener listener) {
+    std::lock_guard lk(listeners_mu_);
+    listeners_.push_back(std::move(listener));
+}
+
+void AdapterImpl::notify(std::uint16_t target_id, std::uint16_t lun, LunEvent e) {
+    std::vector<LunEventListener> copy;
+    {
+        std::lock_guard lk(listeners_mu_);
+        copy = listeners_;
+    }
+    for (const auto& l : copy) l(target_id, lun, e);
 }
 
 std::vector<TargetInfo> AdapterImpl::targets() const {
@@ -114,8 +170,12 @@ std::vector<TargetInfo> AdapterImpl::targets() const {
     for (const auto& [id, t] : targets_) {
         TargetInfo ti{id, t->name(), {}};
         for (const auto& lu : t->luns())
-            ti.luns.push_back(LunInfo{lu->lun(), lu->backend().kind(), lu->block_size(),
-                                      lu->block_count(), lu->read_only(), lu->removable(), lu->thin()});
+        {
+            const auto holder = lu->reservations().holder();
+            ti.luns.push_back(LunInfo{lu->lun(), lu->backend().kind(), lu->block_size(), lu->block_count(),
+                                      lu->read_only(), lu->removable(), lu->thin(), lu->medium_present.load(),
+                                      holder.has_value(), holder.value_or(""), lu->in_flight.load()});
+        }
         out.push_back(std::move(ti));
     }
     return out;

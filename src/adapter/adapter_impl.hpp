@@ -27,6 +27,10 @@ public:
     Status resize_lun(std::uint16_t target_id, std::uint16_t lun,
                       std::uint64_t new_block_count) override;
     std::vector<TargetInfo> targets() const override;
+    Status set_lun_read_only(std::uint16_t target_id, std::uint16_t lun, bool read_only) override;
+    Status set_medium(std::uint16_t target_id, std::uint16_t lun, bool present, bool force) override;
+    std::optional<LunStats> lun_stats(std::uint16_t target_id, std::uint16_t lun) const override;
+    void add_lun_listener(LunEventListener listener) override;
 
     std::shared_ptr<Nexus> open_nexus(std::uint16_t target_id, const std::string& initiator_port,
                                       std::uint16_t relative_port) override;
@@ -38,12 +42,17 @@ public:
 
 private:
     std::shared_ptr<scsi::Target> target(std::uint16_t id) const;
+    // The LUN, or an error naming what is missing.
+    Result<std::shared_ptr<scsi::LogicalUnit>> find_lu(std::uint16_t target_id, std::uint16_t lun) const;
+    void notify(std::uint16_t target_id, std::uint16_t lun, LunEvent e);
 
     const std::string name_;
     mutable std::mutex mu_;  // guards targets_ (the map, not the targets)
     std::map<std::uint16_t, std::shared_ptr<scsi::Target>> targets_;
     std::atomic<std::uint64_t> next_nexus_id_{1};
     util::ThreadPool pool_;
+    mutable std::mutex listeners_mu_;  // guards listeners_
+    std::vector<LunEventListener> listeners_;
 };
 
 }  // namespace vstor::adapter

@@ -14,7 +14,7 @@ Connection::Connection(asio::ip::tcp::socket socket, ServerImpl& server, const P
     asio::error_code ec;
     const auto ep = socket_.remote_endpoint(ec);
     peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
-    login_.emplace(server_.config(), portal_.portal_group_tag);
+    login_.emplace(server_.config(), server_.targets(), portal_.portal_group_tag);
 }
 
 Connection::~Connection() = default;
@@ -230,7 +230,7 @@ bool Connection::bind_session() {
                 if (c->cid() == login_->cid()) c->close_async("connection reinstated");
         }
     } else {
-        if (auto old = reg.find_same_nexus(keys.initiator_name, login_->isid(), login_->target())) {
+        if (auto old = reg.find_same_nexus(keys.initiator_name, login_->isid(), login_->target().get())) {
             // Session reinstatement (RFC 7143 6.3.5): the old session's connections are closed.
             spdlog::info("iscsi {}: reinstating session {:#x} of {}", peer_, old->tsih(), keys.initiator_name);
             for (auto& c : old->connections()) c->close_async("session reinstated");

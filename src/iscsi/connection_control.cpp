@@ -110,9 +110,12 @@ void Connection::on_text(const Pdu& pdu) {
         }
         // Discovery sessions see every target this initiator may log in to; normal sessions
         // only their own (RFC 7143 13.21 / appendix D).
-        for (const auto& t : server_.config().targets) {
-            if (!session_->discovery() && &t != session_->target()) continue;
-            if (value != "All" && value != t.name && !(value.empty() && &t == session_->target())) continue;
+        const auto targets = server_.targets();
+        for (const auto& tp : *targets) {
+            const TargetConfig& t = *tp;
+            const bool own = session_->target() && session_->target()->name == t.name;
+            if (!session_->discovery() && !own) continue;
+            if (value != "All" && value != t.name && !(value.empty() && own)) continue;
             if (!t.allowed_initiators.empty() &&
                 std::find(t.allowed_initiators.begin(), t.allowed_initiators.end(),
                           session_->keys().initiator_name) == t.allowed_initiators.end())

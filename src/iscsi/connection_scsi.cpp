@@ -169,6 +169,15 @@ void Connection::complete(const std::shared_ptr<Cmd>& cmd, const Completion& c) 
     if (cmd->dead || closed_) return;
     cmds_.erase(cmd->itt);
     if (c.aborted) return;  // aborted by a TMF of this initiator: no response (RFC 7143 11.5.1)
+    if (session_) {
+        auto& st = session_->stats;
+        st.commands.fetch_add(1, std::memory_order_relaxed);
+        if (cmd->read) st.bytes_out.fetch_add(c.data_in_len, std::memory_order_relaxed);
+        else if (c.status == scsi_status::good)
+            st.bytes_in.fetch_add(cmd->command.expected_length - static_cast<std::uint32_t>(std::max<std::int64_t>(c.residual, 0)),
+                                  std::memory_order_relaxed);
+        if (c.status != scsi_status::good) st.errors.fetch_add(1, std::memory_order_relaxed);
+    }
     const bool underflow = c.residual > 0;
     const bool overflow = c.residual < 0;
     const auto residual = static_cast<std::uint32_t>(overflow ? -c.residual : c.residual);

@@ -7,8 +7,8 @@
 
 namespace vstor::iscsi {
 
-Login::Login(const ServerConfig& config, std::uint16_t portal_group_tag)
-    : config_(config), tpgt_(portal_group_tag) {}
+Login::Login(const ServerConfig& config, std::shared_ptr<const TargetList> targets, std::uint16_t portal_group_tag)
+    : config_(config), targets_(std::move(targets)), tpgt_(portal_group_tag) {}
 
 Pdu Login::make_response(bool transit, Stage csg, Stage nsg, std::uint16_t status) {
     Pdu r;
@@ -170,8 +170,8 @@ Login::Step Login::on_pdu(const Pdu& req) {
         if (keys_.initiator_name.empty()) return fail(login_status::missing_parameter);
         if (keys_.session_type == SessionType::normal) {
             if (keys_.target_name.empty()) return fail(login_status::missing_parameter);
-            for (const auto& t : config_.targets)
-                if (t.name == keys_.target_name) target_ = &t;
+            for (const auto& t : *targets_)
+                if (t->name == keys_.target_name) target_ = t;
             if (!target_) return fail(login_status::not_found);
             if (!target_->allowed_initiators.empty() &&
                 std::find(target_->allowed_initiators.begin(), target_->allowed_initiators.end(),

@@ -45,7 +45,7 @@ public:
         Pdu response;
     };
 
-    Login(const ServerConfig& config, std::uint16_t portal_group_tag);
+    Login(const ServerConfig& config, std::shared_ptr<const TargetList> targets, std::uint16_t portal_group_tag);
 
     Step on_pdu(const Pdu& req);
     // Final response once the session is bound (status success, or e.g. session_does_not_exist).
@@ -53,7 +53,7 @@ public:
 
     const LoginKeys& keys() const { return keys_; }
     const SessionParams& params() const { return params_; }
-    const TargetConfig* target() const { return target_; }
+    const TargetPtr& target() const { return target_; }
     const std::uint8_t* isid() const { return isid_; }
     std::uint16_t requested_tsih() const { return tsih_; }
     std::uint16_t cid() const { return cid_; }
@@ -69,10 +69,11 @@ private:
     enum class AuthState { start, wait_chap_a, wait_chap_response, done };
 
     const ServerConfig& config_;
+    const std::shared_ptr<const TargetList> targets_;  // as they were when the login started
     const std::uint16_t tpgt_;
     LoginKeys keys_;
     SessionParams params_;
-    const TargetConfig* target_ = nullptr;
+    TargetPtr target_;
     AuthState auth_ = AuthState::start;
     bool use_chap_ = false;
     std::uint8_t chap_id_ = 0;

@@ -29,6 +29,9 @@ struct TargetConfig {
     std::vector<std::pair<std::string, std::vector<std::uint16_t>>> lun_masks;
 };
 
+using TargetPtr = std::shared_ptr<const TargetConfig>;
+using TargetList = std::vector<TargetPtr>;
+
 struct PortalConfig {
     std::string address = "127.0.0.1";
     std::uint16_t port = 3260;
@@ -42,6 +45,17 @@ struct ServerConfig {
     unsigned event_loops = 0;          // 0 = one per core
     std::uint32_t nop_in_interval_s = 30;  // target NOP-In keepalive; 0 = off
     std::uint32_t nop_timeout_s = 30;      // connection dropped if no answer within this
+};
+
+// A logged-in session as `vstor ctl status` shows it.
+struct SessionInfo {
+    std::string initiator;
+    std::string isid;  // hex
+    std::uint16_t tsih = 0;
+    std::string target;  // empty for discovery sessions
+    bool discovery = false;
+    std::vector<std::string> connections;  // peer address:port of each connection
+    std::uint64_t commands = 0, bytes_in = 0, bytes_out = 0, errors = 0;
 };
 
 class Server {
@@ -58,6 +72,15 @@ public:
     virtual void stop() = 0;
     // Actual bound port of portal i (useful when port 0 was asked for in tests).
     virtual std::uint16_t bound_port(std::size_t portal_index) const = 0;
+
+    // Runtime changes (the control plane). New logins and discovery see the change at once;
+    // sessions keep the configuration they logged in with, except that removing a target
+    // closes its sessions. Errors leave everything unchanged.
+    virtual Status add_target(TargetConfig target) = 0;
+    virtual Status update_target(TargetConfig target) = 0;  // matched by name
+    virtual Status remove_target(const std::string& name) = 0;
+    virtual std::vector<TargetConfig> target_configs() const = 0;
+    virtual std::vector<SessionInfo> sessions() const = 0;
 };
 
 }  // namespace vstor::iscsi

@@ -2,11 +2,26 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "iscsi/connection.hpp"
+#include "scsi/sense.hpp"
+#include "vstor/lun_address.hpp"
 
 namespace vstor::iscsi {
+
+namespace {
+std::string validate_target(const TargetConfig& t) {
+    if (t.name.empty()) return "target with an empty name";
+    if (!t.chap.secret.empty() && t.chap.secret.size() < 12)
+        return "CHAP secret for " + t.name + " must be at least 12 characters (RFC 7143 12.1.3)";
+    if (!t.chap.mutual_secret.empty() && t.chap.mutual_secret.size() < 12)
+        return "mutual CHAP secret for " + t.name + " must be at least 12 characters (RFC 7143 12.1.3)";
+    if (!t.chap.mutual_user.empty() && t.chap.user.empty()) return "mutual CHAP for " + t.name + " needs CHAP as well";
+    return {};
+}
+}  // namespace
 
 std::unique_ptr<Server> Server::create(ServerConfig config, Adapter& adapter, std::string& error) {
     if (config.portals.empty()) {
@@ -14,12 +29,10 @@ std::unique_ptr<Server> Server::create(ServerConfig config, Adapter& adapter, st
         return nullptr;
     }
     for (const auto& t : config.targets) {
-        if (t.name.empty()) {
-            error = "target with an empty name";
-            return nullptr;
-        }
-        if (!t.chap.secret.empty() && t.chap.secret.size() < 12) {
-            error = "CHAP secret for " + t.name + " must be at least 12 characters (RFC 7143 12.1.3)";
+        if (error = validate_target(t); !error.empty()) return nullptr;
+        if (std::count_if(config.targets.begin(), config.targets.end(),
+                          [&](const TargetConfig& o) { return o.name == t.name; }) > 1) {
+            error = "target " + t.name + " is configured twice";
             return nullptr;
         }
     }
@@ -29,6 +42,15 @@ std::unique_ptr<Server> Server::create(ServerConfig config, Adapter& adapter, st
 }
 
 ServerImpl::ServerImpl(ServerConfig config, Adapter& adapter) : config_(std::move(config)), adapter_(adapter) {
+    auto list = std::make_shared<TargetList>();
+    for (const auto& t : config_.targets) list->push_back(std::make_shared<const TargetConfig>(t));
+    targets_ = std::move(list);
+    listener_guard_ = std::make_shared<ListenerGuard>();
+    listener_guard_->server = this;
+    adapter_.add_lun_listener([g = listener_guard_](std::uint16_t target_id, std::uint16_t lun, LunEvent e) {
+        std::lock_guard lk(g->mu);
+        if (g->server) g->server->on_lun_event(target_id, lun, e);
+    });
     unsigned n = config_.event_loops ? config_.event_loops : std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; ++i) {
         loops_.push_back(std::make_unique<asio::io_context>(1));
@@ -36,7 +58,97 @@ ServerImpl::ServerImpl(ServerConfig config, Adapter& adapter) : config_(std::mov
     }
 }
 
-ServerImpl::~ServerImpl() { stop(); }
+ServerImpl::~ServerImpl() {
+    {
+        std::lock_guard lk(listener_guard_->mu);
+        listener_guard_->server = nullptr;
+    }
+    stop();
+}
+
+std::shared_ptr<const TargetList> ServerImpl::targets() const {
+    std::lock_guard lk(targets_mu_);
+    return targets_;
+}
+
+Status ServerImpl::add_target(TargetConfig target) {
+    if (auto err = validate_target(target); !err.empty()) return error_status(err);
+    std::lock_guard lk(targets_mu_);
+    for (const auto& t : *targets_)
+        if (t->name == target.name) return error_status("target " + target.name + " already exists");
+    auto list = std::make_shared<TargetList>(*targets_);
+    list->push_back(std::make_shared<const TargetConfig>(std::move(target)));
+    targets_ = std::move(list);
+    return ok_status();
+}
+
+Status ServerImpl::update_target(TargetConfig target) {
+    if (auto err = validate_target(target); !err.empty()) return error_status(err);
+    std::lock_guard lk(targets_mu_);
+    auto list = std::make_shared<TargetList>(*targets_);
+    for (auto& t : *list) {
+        if (t->name != target.name) continue;
+        t = std::make_shared<const TargetConfig>(std::move(target));
+        targets_ = std::move(list);
+        return ok_status();
+    }
+    return error_status("no target " + target.name);
+}
+
+Status ServerImpl::remove_target(const std::string& name) {
+    {
+        std::lock_guard lk(targets_mu_);
+        auto list = std::make_shared<TargetList>(*targets_);
+        if (std::erase_if(*list, [&](const TargetPtr& t) { return t->name == name; }) == 0)
+            return error_status("no target " + name);
+        targets_ = std::move(list);
+    }
+    for (const auto& s : sessions_.all())
+        if (s->target() && s->target()->name == name)
+            for (const auto& c : s->connections()) c->close_async("target " + name + " removed");
+    return ok_status();
+}
+
+std::vector<TargetConfig> ServerImpl::target_configs() const {
+    std::vector<TargetConfig> out;
+    for (const auto& t : *targets()) out.push_back(*t);
+    return out;
+}
+
+std::vector<SessionInfo> ServerImpl::sessions() const {
+    std::vector<SessionInfo> out;
+    for (const auto& s : sessions_.all()) {
+        SessionInfo i;
+        i.initiator = s->keys().initiator_name;
+        i.isid = s->isid_hex();
+        i.tsih = s->tsih();
+        i.discovery = s->discovery();
+        if (s->target()) i.target = s->target()->name;
+        for (const auto& c : s->connections()) i.connections.push_back(c->peer());
+        i.commands = s->stats.commands.load(std::memory_order_relaxed);
+        i.bytes_in = s->stats.bytes_in.load(std::memory_order_relaxed);
+        i.bytes_out = s->stats.bytes_out.load(std::memory_order_relaxed);
+        i.errors = s->stats.errors.load(std::memory_order_relaxed);
+        out.push_back(std::move(i));
+    }
+    return out;
+}
+
+void ServerImpl::on_lun_event(std::uint16_t target_id, std::uint16_t lun, LunEvent e) {
+    // RFC 7143 11.9.1 AsyncEvent 0: a SCSI asynchronous event, its sense data in the data
+    // segment. The unit attention itself is also queued by the engine for the next command.
+    const auto sense = e == LunEvent::resized ? scsi::sense::ua_capacity_changed()
+                       : e == LunEvent::medium_changed ? scsi::sense::ua_medium_may_have_changed()
+                                                       : scsi::sense::ua_reported_luns_changed();
+    std::vector<std::uint8_t> bytes(18);
+    bytes.resize(scsi::encode_fixed(sense, bytes.data(), bytes.size()));
+    for (const auto& s : sessions_.all()) {
+        if (s->discovery() || !s->target() || s->target()->adapter_target_id != target_id) continue;
+        if (!s->lun_visible(lun)) continue;
+        const auto conns = s->connections();
+        if (!conns.empty()) conns.front()->send_async_event_async(encode_sam_lun(lun), bytes);
+    }
+}
 
 bool ServerImpl::bind(std::string& error) {
     for (const auto& pc : config_.portals) {

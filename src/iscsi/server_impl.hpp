@@ -26,6 +26,14 @@ public:
     void start() override;
     void stop() override;
     std::uint16_t bound_port(std::size_t portal_index) const override;
+    Status add_target(TargetConfig target) override;
+    Status update_target(TargetConfig target) override;
+    Status remove_target(const std::string& name) override;
+    std::vector<TargetConfig> target_configs() const override;
+    std::vector<SessionInfo> sessions() const override;
+
+    // The current targets: a snapshot that stays valid (and unchanged) while it is held.
+    std::shared_ptr<const TargetList> targets() const;
 
     const ServerConfig& config() const { return config_; }
     Adapter& adapter() { return adapter_; }
@@ -42,6 +50,8 @@ private:
         std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
     };
     void accept(Portal& portal);
+    // Tell every session of the target that its LUN inventory or a LUN changed.
+    void on_lun_event(std::uint16_t target_id, std::uint16_t lun, LunEvent e);
     asio::io_context& next_loop();
 
     ServerConfig config_;
@@ -57,6 +67,14 @@ private:
     std::mutex conns_mu_;  // guards conns_
     std::vector<std::weak_ptr<Connection>> conns_;
     util::ThreadPool slow_pool_{2};
+    mutable std::mutex targets_mu_;  // guards targets_ (the pointer; the list is immutable)
+    std::shared_ptr<const TargetList> targets_;
+    // Lets the adapter's LUN listener outlive this server safely: cleared in the destructor.
+    struct ListenerGuard {
+        std::mutex mu;
+        ServerImpl* server;
+    };
+    std::shared_ptr<ListenerGuard> listener_guard_;
 };
 
 }  // namespace vstor::iscsi

@@ -9,11 +9,11 @@
 
 namespace vstor::iscsi {
 
-Session::Session(std::uint16_t tsih, const std::uint8_t* isid, LoginKeys keys, const TargetConfig* target,
+Session::Session(std::uint16_t tsih, const std::uint8_t* isid, LoginKeys keys, TargetPtr target,
                  SessionParams params, std::shared_ptr<Nexus> nexus, std::uint32_t exp_cmdsn)
     : tsih_(tsih),
       keys_(std::move(keys)),
-      target_(target),
+      target_(std::move(target)),
       params_(params),
       nexus_(std::move(nexus)),
       exp_cmdsn_(exp_cmdsn) {
@@ -124,7 +124,7 @@ std::shared_ptr<Session> SessionRegistry::find_same_nexus(const std::string& ini
                                                           const TargetConfig* target) const {
     std::lock_guard lk(mu_);
     for (const auto& [tsih, s] : sessions_)
-        if (s->keys().initiator_name == initiator && std::memcmp(s->isid(), isid, 6) == 0 && s->target() == target)
+        if (s->keys().initiator_name == initiator && std::memcmp(s->isid(), isid, 6) == 0 && (s->target() ? s->target()->name : std::string()) == (target ? target->name : std::string()))
             return s;
     return nullptr;
 }

@@ -2,6 +2,7 @@
 // connections (MC/S), and the registry that finds sessions for reinstatement and MC/S logins.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -20,13 +21,13 @@ class Connection;
 
 class Session {
 public:
-    Session(std::uint16_t tsih, const std::uint8_t* isid, LoginKeys keys, const TargetConfig* target,
+    Session(std::uint16_t tsih, const std::uint8_t* isid, LoginKeys keys, TargetPtr target,
             SessionParams params, std::shared_ptr<Nexus> nexus, std::uint32_t exp_cmdsn);
 
     std::uint16_t tsih() const { return tsih_; }
     const std::uint8_t* isid() const { return isid_; }
     const LoginKeys& keys() const { return keys_; }
-    const TargetConfig* target() const { return target_; }
+    const TargetConfig* target() const { return target_.get(); }
     const SessionParams& params() const { return params_; }
     const std::shared_ptr<Nexus>& nexus() const { return nexus_; }
     bool discovery() const { return keys_.session_type == SessionType::discovery; }
@@ -45,6 +46,11 @@ public:
     std::vector<std::shared_ptr<Connection>> connections() const;
     std::size_t connection_count() const;
 
+    // Counters for `vstor ctl status/stats` (updated by the session's connections).
+    struct Stats {
+        std::atomic<std::uint64_t> commands{0}, bytes_in{0}, bytes_out{0}, errors{0};
+    } stats;
+
     // Is `lun` visible to this session's initiator (LUN masking)?
     bool lun_visible(std::uint16_t lun) const;
 
@@ -52,7 +58,7 @@ private:
     const std::uint16_t tsih_;
     std::uint8_t isid_[6];
     const LoginKeys keys_;
-    const TargetConfig* const target_;
+    const TargetPtr target_;  // the configuration it logged in with
     const SessionParams params_;
     const std::shared_ptr<Nexus> nexus_;
 

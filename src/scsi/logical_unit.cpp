@@ -14,6 +14,7 @@ LogicalUnit::LogicalUnit(Target* target, std::uint16_t lun, std::shared_ptr<Back
       lun_(lun),
       backend_(std::move(backend)),
       opts_(std::move(opts)),
+      admin_read_only_(opts_.read_only),
       block_size_(backend_->block_size()),
       block_count_(backend_->block_count()),
       reservations_(std::make_unique<Reservations>(opts_.pr_state_path)),
@@ -24,7 +25,7 @@ LogicalUnit::LogicalUnit(Target* target, std::uint16_t lun, std::shared_ptr<Back
 LogicalUnit::~LogicalUnit() = default;
 
 bool LogicalUnit::read_only() const {
-    return opts_.read_only || backend_->caps().read_only || mode().swp;
+    return admin_read_only_.load(std::memory_order_acquire) || backend_->caps().read_only || mode().swp;
 }
 
 ModeState LogicalUnit::mode() const {

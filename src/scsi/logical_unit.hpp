@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "scsi/sense.hpp"
+#include "scsi/lun_stats.hpp"
 #include "vstor/adapter.hpp"
 #include "vstor/backend.hpp"
 
@@ -72,6 +73,9 @@ public:
     TaskSet& task_set() { return *task_set_; }
 
     std::atomic<std::uint64_t> in_flight{0};
+    LunCounters counters;  // what `vstor ctl stats` shows
+    // Administrative write protection (`vstor ctl lun set-ro`), initially the LUN option.
+    void set_admin_read_only(bool ro) { admin_read_only_.store(ro, std::memory_order_release); }
     // Serializes read-modify-write commands (COMPARE AND WRITE, ORWRITE, WRITE ATOMIC) with each
     // other; they run on the worker pool, so holding it across backend calls blocks no event loop.
     std::mutex atomic_mu;
@@ -95,6 +99,7 @@ private:
     const std::uint16_t lun_;
     const std::shared_ptr<Backend> backend_;
     const LunOptions opts_;
+    std::atomic<bool> admin_read_only_;
     const std::uint32_t block_size_;
     std::atomic<std::uint64_t> block_count_;
     mutable std::mutex prevent_mu_;  // guards preventers_

@@ -79,6 +79,13 @@ void Reservations::nexus_lost(const std::string& instance_key) {
     if (legacy_holder_ && *legacy_holder_ == instance_key) legacy_holder_.reset();
 }
 
+std::optional<std::string> Reservations::holder() const {
+    std::lock_guard lk(mu_);
+    if (legacy_holder_) return *legacy_holder_;
+    if (holder_) return holder_->nexus;
+    return std::nullopt;
+}
+
 void Reservations::reset() {
     std::lock_guard lk(mu_);
     legacy_holder_.reset();

@@ -27,6 +27,8 @@ public:
 
     // A nexus went away (I_T NEXUS RESET, logout): SPC-2 reservations through it end.
     void nexus_lost(const std::string& instance_key);  // NexusState::instance_key()
+    // For status displays: is any reservation held, and by which initiator port ("" = all registrants).
+    std::optional<std::string> holder() const;
     // LOGICAL UNIT RESET / target reset: SPC-2 reservations end; persistent ones stay (SPC-5 5.14.11).
     void reset();
 

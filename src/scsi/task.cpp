@@ -26,7 +26,14 @@ void finish(Task& t, Completion& c) {
         }
     }
     auto done = std::move(t.done);
-    if (t.lu) t.lu->in_flight.fetch_sub(1, std::memory_order_relaxed);
+    if (t.lu) {
+        t.lu->in_flight.fetch_sub(1, std::memory_order_relaxed);
+        const bool ok = c.status == scsi_status::good || c.status == scsi_status::condition_met;
+        const std::uint64_t moved = t.cmd.dir == DataDirection::read ? c.data_in_len
+                                    : ok ? t.cmd.expected_length - static_cast<std::uint64_t>(std::max<std::int64_t>(c.residual, 0))
+                                         : 0;
+        t.lu->counters.record(t.cmd.dir, moved, ok, std::chrono::steady_clock::now() - t.started);
+    }
     done(c);
 }
 }  // namespace

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -35,6 +36,7 @@ struct Task {
     bool abort_reported = false;  // aborted by another nexus with TAS=1: answer TASK ABORTED
     bool in_task_set = false;     // admitted to the LU's task set (leave() on completion)
     bool completed = false;
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
     const std::uint8_t* cdb() const { return cmd.cdb.data(); }
 

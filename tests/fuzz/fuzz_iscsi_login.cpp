@@ -21,7 +21,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         c.portals.push_back(PortalConfig{});
         return c;
     }();
-    Login login(config, 1);
+    static const auto targets = [] {
+        auto l = std::make_shared<TargetList>();
+        for (const auto& t : config.targets) l->push_back(std::make_shared<const TargetConfig>(t));
+        return std::shared_ptr<const TargetList>(l);
+    }();
+    Login login(config, targets, 1);
     std::size_t pos = 0;
     // Each PDU: a 2-byte data length, 48 BHS bytes, then that much data.
     while (pos + 2 + kBhsLength <= size) {

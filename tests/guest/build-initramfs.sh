@@ -2,7 +2,7 @@
 # Builds what the guest-kernel test boots, cached under OUT (a build directory):
 #   OUT/vmlinuz         Debian's cloud kernel (linux-image-cloud-amd64), unpacked from its .deb
 #   OUT/initramfs.cpio.gz  busybox-static, the kernel modules the guest loads (with their
-#                       dependencies from modules.dep), sg3-utils, e2fsprogs, util-linux fstrim
+#                       dependencies from modules.dep), sg3-utils, e2fsprogs, util-linux fstrim and blkdiscard
 #                       with the shared libraries ldd reports, and tests/guest/init as /init.
 # Nothing is installed on the host: the kernel package is fetched with `apt-get download` and
 # unpacked with `dpkg-deb -x`. Each step is skipped when its inputs have not changed.
@@ -65,7 +65,7 @@ want_modules=(virtio_pci virtio_scsi sd_mod sg virtio_blk)
 for m in ext4 jbd2 mbcache crc16 crc32c_generic; do
   if ! grep -q "/$m.ko" "$moddir/modules.builtin"; then want_modules+=("$m"); fi
 done
-tools=(sg_inq sg_vpd sg_readcap sg_get_lba_status mkfs.ext4 e2fsck fstrim)
+tools=(sg_inq sg_vpd sg_readcap sg_get_lba_status mkfs.ext4 e2fsck fstrim blkdiscard)
 
 declare -A seen=()
 ordered=()

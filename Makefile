@@ -19,7 +19,7 @@ configure: deps $(BUILD)/CMakeCache.txt
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Everything: unit, conformance, interop, fuzz (bounded), plus the sanitizer builds' unit tests.
+# Everything: unit, conformance, interop, guest (QEMU TCG), fuzz (bounded), plus the sanitizer builds' unit tests.
 check: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) asan tsan

@@ -120,7 +120,8 @@ grep -q '^VSTOR-GUEST START' "$console" || fail "the guest's /init never started
 if grep -q '^VSTOR-GUEST FAIL' "$console"; then fail "the guest reported failures"; fi
 grep -q '^VSTOR-GUEST DONE ok' "$console" || fail "the guest did not finish (no 'DONE ok' marker)"
 expected=(attach discard-enabled raw-write raw-verify write-zeroes-enabled blkdiscard-zeroout
-          zeroout-reads-zero raw-rewrite raw-reverify blkdiscard discard-reads-zero mkfs mount write sync umount fsck-after-write remount checksums
+          zeroout-reads-zero raw-rewrite raw-reverify blkdiscard discard-reads-zero
+          parallel-direct-io mkfs mount write sync umount fsck-after-write remount checksums
           fstrim fstrim-bytes umount-final fsck-final kernel-log)
 if [ "$transport" = iscsi ]; then
   expected+=(sd-provisioning-mode sg-node sg_inq inq-vendor inq-disk sg_inq_vpd83 vpd83-naa

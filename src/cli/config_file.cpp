@@ -9,6 +9,9 @@
 //   mutual_chap = "tgt:another-secret"   # optional
 //   allow = ["iqn.1993-08.org.debian:01:host1"]   # optional
 //   luns = ["mem:1G", "file:/srv/disk.img,size=8G"]
+//   nbd = false                          # optional: keep this target's LUNs off NBD
+//   [nbd]
+//   listen = ["127.0.0.1:10809"]         # optional: serve the LUNs over NBD too
 #include <toml++/toml.h>
 
 #include "cli/serve_plan.hpp"
@@ -58,7 +61,7 @@ std::optional<ServePlan> load_config_file(const std::string& path, std::string& 
         error = path + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description());
         return std::nullopt;
     }
-    static const char* known_top[] = {"portal", "target", "loops"};
+    static const char* known_top[] = {"portal", "target", "loops", "nbd"};
     for (const auto& [k, v] : root) {
         (void)v;
         if (std::find(std::begin(known_top), std::end(known_top), k.str()) == std::end(known_top)) {
@@ -85,6 +88,21 @@ std::optional<ServePlan> load_config_file(const std::string& path, std::string& 
         }
     }
     if (plan.portals.empty()) plan.portals.push_back(iscsi::PortalConfig{});
+    if (const auto* nbd = root.get("nbd")) {
+        const auto* t = nbd->as_table();
+        if (!t) {
+            error = path + ": [nbd] must be a table";
+            return std::nullopt;
+        }
+        for (const auto& [k, v] : *t) {
+            (void)v;
+            if (k.str() != "listen") {
+                error = path + ": [nbd]: unknown key '" + std::string(k.str()) + "'";
+                return std::nullopt;
+            }
+        }
+        if (!get_string_list(*t, "listen", path + ": [nbd]", plan.nbd_listen, error)) return std::nullopt;
+    }
     const auto* targets = root["target"].as_array();
     if (!targets || targets->empty()) {
         error = path + ": no [[target]]";
@@ -118,6 +136,13 @@ std::optional<ServePlan> load_config_file(const std::string& path, std::string& 
         }
         if (!error.empty()) return std::nullopt;
         if (!get_string_list(*t, "allow", where, tp.config.allowed_initiators, error)) return std::nullopt;
+        if (const auto* nbd = t->get("nbd")) {
+            if (!nbd->is_boolean()) {
+                error = where + ": 'nbd' must be true or false";
+                return std::nullopt;
+            }
+            tp.nbd_export = nbd->as_boolean()->get();
+        }
         std::vector<std::string> luns;
         if (!get_string_list(*t, "luns", where, luns, error)) return std::nullopt;
         if (luns.empty()) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "backends/factory.hpp"
+#include "cli/serve_nbd.hpp"
 #include "cli/serve_plan.hpp"
 #include "iscsi/server.hpp"
 #include "vstor/adapter.hpp"
@@ -124,6 +125,7 @@ bool build_adapter(ServePlan& plan, Adapter& adapter, std::string& error) {
 void add_serve_command(CLI::App& app, ServeOptions& o) {
     auto* serve = app.add_subcommand("serve", "Serve LUNs over iSCSI until SIGINT/SIGTERM");
     serve->add_option("--listen", o.listen, "iSCSI portal HOST:PORT (repeatable; default 127.0.0.1:3260)");
+    serve->add_option("--nbd-listen", o.nbd_listen, "NBD server HOST:PORT (repeatable; NBD is off unless given)");
     serve->add_option("--lun", o.luns,
                       "LUN spec, numbered from 0 in order: mem:SIZE | null:SIZE | file:PATH[,size=SIZE]"
                       " with options ro, removable, thick, bs=512|4096, pbs=4096, name=NAME (default: file:data/disk0.img,size=1G)");
@@ -178,6 +180,12 @@ int run_serve(const ServeOptions& o) {
         return 2;
     }
     server->start();
+    auto nbd_server = start_nbd(o.nbd_listen, *plan, *adapter, error);
+    if (!nbd_server && !error.empty()) {
+        fmt::print(stderr, "vstor: {}\n", error);
+        server->stop();
+        return 2;
+    }
     for (std::size_t i = 0; i < cfg.portals.size(); ++i) {
         const auto& p = cfg.portals[i];
         const std::string host = p.address == "0.0.0.0" ? "127.0.0.1" : p.address;
@@ -195,6 +203,7 @@ int run_serve(const ServeOptions& o) {
     int sig = 0;
     sigwait(&sigs, &sig);
     spdlog::info("vstor: {} received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (nbd_server) nbd_server->stop();
     server->stop();
     adapter->flush_all();
     return 0;

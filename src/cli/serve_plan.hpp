@@ -13,12 +13,14 @@ namespace vstor::cli {
 struct TargetPlan {
     iscsi::TargetConfig config;  // adapter_target_id is filled in when the adapter is built
     std::vector<LunSpec> luns;   // LUN i is luns[i]
+    bool nbd_export = true;      // its LUNs are NBD exports when NBD is on ([[target]] nbd = false)
 };
 
 struct ServePlan {
     std::vector<iscsi::PortalConfig> portals;
     std::vector<TargetPlan> targets;
     unsigned loops = 0;
+    std::vector<std::string> nbd_listen;  // [nbd] listen = ["HOST:PORT", ...]; empty = NBD off
 };
 
 // Shared by the flag and file front doors so both validate the same way.

@@ -1,0 +1,558 @@
+#include "nbd/connection.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "nbd/protocol.hpp"
+#include "nbd/server_impl.hpp"
+#include "util/endian.hpp"
+#include "vstor/lun_address.hpp"
+
+namespace vstor::nbd {
+
+namespace {
+constexpr std::size_t kReceiveBuffer = 64u << 10;
+constexpr std::size_t kMaxInflight = 128;                 // requests per connection before reading pauses
+constexpr std::uint64_t kMaxInflightBytes = 256ull << 20; // READ/WRITE payload bytes likewise
+constexpr std::size_t kKeepBufferCapacity = 8u << 20;     // larger buffers go back to the heap
+constexpr int kMaxRetries = 64;                           // UNIT ATTENTION / BUSY resubmissions
+constexpr std::size_t kLbaStatusDescriptors = 128;
+constexpr std::uint16_t kProbe = 0xffff;                  // internal: Block Limits VPD at start
+}  // namespace
+
+struct Connection::Req {
+    RequestHeader h;
+    Command cmd;
+    std::vector<std::byte> buf;  // payload in, data-in out, UNMAP/GET LBA STATUS parameter data
+    std::size_t data_len = 0;    // bytes of buf sent after head
+    Completion done;             // written by the completion callback before it posts
+    std::shared_ptr<Connection> owner;  // set while a command is in the engine
+    std::array<std::uint8_t, 160> head{};
+    std::size_t head_len = 0;
+    std::uint64_t next_lba = 0, remaining = 0, step_blocks = 0;
+    std::uint64_t bytes = 0;       // counted in inflight_bytes_
+    std::uint32_t pending_error = 0;
+    const char* pending_why = "";
+    int retries = 0;
+    bool final_flush = false;      // TRIM/WRITE_ZEROES with FUA: SYNCHRONIZE CACHE at the end
+    bool flushing = false;
+};
+
+Connection::Connection(asio::ip::tcp::socket socket, ServerImpl& server, std::uint64_t id)
+    : socket_(std::move(socket)), exec_(socket_.get_executor()), server_(server), id_(id) {
+    asio::error_code ec;
+    const auto ep = socket_.remote_endpoint(ec);
+    peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+    rbuf_.resize(kReceiveBuffer);
+}
+
+Connection::~Connection() = default;
+
+// ---- Handshake ---------------------------------------------------------------------------
+
+void Connection::start() {
+    spdlog::debug("nbd {}: connection", peer_);
+    handshake_.emplace(server_);
+    Handshake::greeting(hs_out_);
+    handshake_write(true);
+}
+
+void Connection::handshake_write(bool then_read) {
+    auto self = shared_from_this();
+    asio::async_write(socket_, asio::buffer(hs_out_), [this, self, then_read](std::error_code ec, std::size_t) {
+        hs_out_.clear();
+        if (closed_) return;
+        if (ec) return close("write failed: " + ec.message());
+        if (!handshake_) return;
+        switch (handshake_->state()) {
+            case Handshake::State::haggling:
+                if (then_read) handshake_read();
+                return;
+            case Handshake::State::transmission:
+                return enter_transmission();
+            case Handshake::State::aborted:
+                return close("client aborted the handshake");
+            case Handshake::State::failed:
+                return close(handshake_->error());
+        }
+    });
+}
+
+void Connection::handshake_read() {
+    auto self = shared_from_this();
+    if (shutting_down_) return close("server shutting down");
+    socket_.async_read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
+                            [this, self](std::error_code ec, std::size_t n) {
+        if (closed_) return;
+        if (ec) return close(ec == asio::error::eof ? "peer closed during the handshake" : ec.message());
+        rlen_ += n;
+        const std::size_t used =
+            handshake_->feed(std::span<const std::uint8_t>(rbuf_.data() + rpos_, rlen_ - rpos_), hs_out_);
+        rpos_ += used;
+        if (rpos_ == rlen_) rpos_ = rlen_ = 0;
+        const auto st = handshake_->state();
+        if (st == Handshake::State::failed) {
+            spdlog::info("nbd {}: handshake failed: {}", peer_, handshake_->error());
+            return close(handshake_->error());
+        }
+        if (!hs_out_.empty()) return handshake_write(true);
+        if (st == Handshake::State::haggling) handshake_read();
+    });
+}
+
+void Connection::enter_transmission() {
+    const Negotiated n = handshake_->result();
+    handshake_.reset();
+    limits_.size_bytes = n.exp.size_bytes;
+    limits_.block_size = n.exp.block_size;
+    limits_.read_only = n.exp.read_only;
+    limits_.thin = n.exp.thin;
+    limits_.structured = n.structured;
+    limits_.base_allocation = n.base_allocation;
+    lun_ = n.exp.lun;
+    sam_lun_ = encode_sam_lun(n.exp.lun);
+    zero_block_.assign(n.exp.block_size, std::byte{0});
+    nexus_ = server_.adapter().open_nexus(n.exp.target_id, "nbd:" + peer_ + ",c" + std::to_string(id_),
+                                          server_.relative_port());
+    if (!nexus_) return close("cannot open an I_T nexus to target " + std::to_string(n.exp.target_id));
+    spdlog::info("nbd {}: export '{}' (target {} LUN {}, {} bytes, flags {:#x}{})", peer_, n.exp.name,
+                 n.exp.target_id, n.exp.lun, n.exp.size_bytes, n.flags, n.structured ? ", structured replies" : "");
+    transmission_ = true;
+    if (shutting_down_) {
+        draining_ = true;
+        return maybe_finish();
+    }
+    // Learn the UNMAP / WRITE SAME limits from the Block Limits VPD page before serving.
+    Req* r = get_req();
+    r->h.type = kProbe;
+    r->buf.resize(64);
+    cdb_inquiry_vpd(r->cmd, 0xb0, std::span(r->buf));
+    submit(r);
+}
+
+void Connection::on_probe_done(Req* r) {
+    if (r->done.status == scsi_status::good)
+        block_limits_ = parse_block_limits(
+            std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(r->buf.data()), r->done.data_in_len));
+    recycle(r);
+    pump();
+}
+
+// ---- Receive side ------------------------------------------------------------------------
+
+void Connection::read_more() {
+    if (rpos_ > 0) {
+        std::memmove(rbuf_.data(), rbuf_.data() + rpos_, rlen_ - rpos_);
+        rlen_ -= rpos_;
+        rpos_ = 0;
+    }
+    read_pending_ = true;
+    auto self = shared_from_this();
+    socket_.async_read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
+                            [this, self](std::error_code ec, std::size_t n) {
+        read_pending_ = false;
+        if (closed_) return;
+        if (ec) {
+            // The peer went away (or the server stops): answer what is in flight, then close.
+            spdlog::debug("nbd {}: receive side ended: {}", peer_, ec.message());
+            draining_ = true;
+            return maybe_finish();
+        }
+        rlen_ += n;
+        pump();
+    });
+}
+
+void Connection::pump() {
+    while (!closed_ && transmission_ && !read_pending_) {
+        if (discard_left_) {
+            const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(discard_left_, rlen_ - rpos_));
+            rpos_ += n;
+            discard_left_ -= n;
+            if (discard_left_) return read_more();
+            Req* r = std::exchange(discard_req_, nullptr);
+            reply_error(r, r->pending_error, r->pending_why);
+            continue;
+        }
+        if (draining_) return maybe_finish();
+        if (inflight_ >= kMaxInflight || inflight_bytes_ >= kMaxInflightBytes) return;  // resumed on replies
+        if (rlen_ - rpos_ < kRequestHeaderSize) return read_more();
+        const auto parsed =
+            parse_request(std::span<const std::uint8_t, kRequestHeaderSize>(rbuf_.data() + rpos_, kRequestHeaderSize));
+        if (!parsed) {
+            spdlog::warn("nbd {}: bad request magic {:#010x}, disconnecting", peer_, util::load_be32(&rbuf_[rpos_]));
+            return close("bad request magic");
+        }
+        rpos_ += kRequestHeaderSize;
+        const RequestHeader h = *parsed;
+        const Verdict v = validate(h, limits_);
+        spdlog::trace("nbd {}: {} flags {:#x} offset {} length {}", peer_, command_name(h.type), h.flags, h.offset,
+                      h.length);
+        switch (v.action) {
+            case Action::disc:
+                draining_ = true;
+                return maybe_finish();
+            case Action::disconnect:
+                spdlog::warn("nbd {}: {} ({} bytes), disconnecting", peer_, v.why, h.length);
+                return close(v.why);
+            case Action::reply_error: {
+                Req* r = get_req();
+                r->h = h;
+                if (has_payload(h) && h.length) {
+                    r->pending_error = v.error;
+                    r->pending_why = v.why;
+                    discard_req_ = r;
+                    discard_left_ = h.length;
+                    continue;
+                }
+                reply_error(r, v.error, v.why);
+                continue;
+            }
+            case Action::execute:
+                break;
+        }
+        Req* r = get_req();
+        r->h = h;
+        if (h.type == cmd::read || h.type == cmd::write) {
+            r->bytes = h.length;
+            inflight_bytes_ += h.length;
+        }
+        if (h.type == cmd::write && h.length) {
+            r->buf.resize(h.length);
+            const std::size_t n = std::min<std::size_t>(h.length, rlen_ - rpos_);
+            std::memcpy(r->buf.data(), rbuf_.data() + rpos_, n);
+            rpos_ += n;
+            if (n < h.length) {
+                // The rest of the payload goes straight into the buffer the SCSI command uses.
+                read_pending_ = true;
+                auto self = shared_from_this();
+                asio::async_read(socket_, asio::buffer(r->buf.data() + n, h.length - n),
+                                 [this, self, r](std::error_code ec, std::size_t) {
+                    read_pending_ = false;
+                    if (closed_ || ec) {
+                        recycle(r);
+                        if (closed_) return;
+                        draining_ = true;
+                        return maybe_finish();
+                    }
+                    on_payload_read(r);
+                });
+                return;
+            }
+        }
+        execute(r);
+    }
+}
+
+void Connection::on_payload_read(Req* r) {
+    execute(r);
+    pump();
+}
+
+// ---- Requests ----------------------------------------------------------------------------
+
+Connection::Req* Connection::get_req() {
+    Req* r;
+    if (free_reqs_.empty()) {
+        all_reqs_.push_back(std::make_unique<Req>());
+        r = all_reqs_.back().get();
+    } else {
+        r = free_reqs_.back();
+        free_reqs_.pop_back();
+    }
+    r->h = RequestHeader{};
+    r->data_len = r->head_len = 0;
+    r->next_lba = r->remaining = r->step_blocks = r->bytes = 0;
+    r->pending_error = 0;
+    r->retries = 0;
+    r->final_flush = r->flushing = false;
+    ++inflight_;
+    return r;
+}
+
+void Connection::recycle(Req* r) {
+    --inflight_;
+    inflight_bytes_ -= r->bytes;
+    r->bytes = 0;
+    r->cmd.nexus.reset();
+    if (r->buf.capacity() > kKeepBufferCapacity) std::vector<std::byte>().swap(r->buf);
+    free_reqs_.push_back(r);
+}
+
+void Connection::execute(Req* r) {
+    const RequestHeader& h = r->h;
+    const std::uint32_t bs = limits_.block_size;
+    const std::uint64_t lba = h.offset / bs;
+    const auto blocks = static_cast<std::uint32_t>(h.length / bs);
+    switch (h.type) {
+        case cmd::read:
+            if (!blocks) return reply_read(r);
+            r->buf.resize(h.length);
+            cdb_read16(r->cmd, lba, blocks, std::span(r->buf.data(), h.length));
+            return submit(r);
+        case cmd::write:
+            if (!blocks) return reply_ok(r);
+            cdb_write16(r->cmd, lba, blocks, h.flags & cmd_flag::fua, std::span(r->buf.data(), h.length));
+            return submit(r);
+        case cmd::flush:
+            cdb_synchronize_cache16(r->cmd);
+            return submit(r);
+        case cmd::cache:
+            if (!blocks) return reply_ok(r);
+            cdb_pre_fetch16(r->cmd, lba, blocks);
+            return submit(r);
+        case cmd::write_zeroes:
+            // Fast only when it becomes a deallocation (thin LUN, holes allowed); a zero write
+            // of every block is not fast, and the client asked to be told instead.
+            if ((h.flags & cmd_flag::fast_zero) && !(limits_.thin && !(h.flags & cmd_flag::no_hole)))
+                return reply_error(r, err::notsup, "zeroing would not be fast on this LUN");
+            [[fallthrough]];
+        case cmd::trim:
+            r->next_lba = lba;
+            r->remaining = blocks;
+            r->final_flush = h.flags & cmd_flag::fua;
+            return next_step(r);
+        case cmd::block_status:
+            r->buf.resize(8 + 16 * kLbaStatusDescriptors);
+            cdb_get_lba_status16(r->cmd, lba, std::span(r->buf));
+            return submit(r);
+        default:
+            return reply_error(r, err::inval, "unknown command");
+    }
+}
+
+void Connection::next_step(Req* r) {
+    if (r->remaining > 0) {
+        if (r->h.type == cmd::trim) {
+            r->buf.resize(8 + 16 * std::min<std::size_t>(block_limits_.max_unmap_descriptors, 256));
+            r->step_blocks = cdb_unmap(r->cmd, r->next_lba, r->remaining, block_limits_, std::span(r->buf));
+        } else {
+            const std::uint32_t n = write_same_chunk(block_limits_, r->remaining);
+            cdb_write_same16(r->cmd, r->next_lba, n, !(r->h.flags & cmd_flag::no_hole), std::span(zero_block_));
+            r->step_blocks = n;
+        }
+        return submit(r);
+    }
+    if (r->final_flush && !r->flushing) {
+        r->flushing = true;
+        cdb_synchronize_cache16(r->cmd);
+        return submit(r);
+    }
+    reply_ok(r);
+}
+
+void Connection::submit(Req* r) {
+    Command& c = r->cmd;
+    c.nexus = nexus_;
+    c.lun = sam_lun_;
+    c.tag = next_tag_++;
+    c.attr = TaskAttribute::simple;
+    r->owner = shared_from_this();
+    auto* in_engine = &server_.commands_in_engine();
+    in_engine->fetch_add(1);
+    // Two pointers: the std::function keeps them inline (no allocation per command).
+    server_.adapter().submit(c, [r, in_engine](const Completion& done) {
+        r->done = done;
+        asio::post(r->owner->exec_, [r] { r->owner->on_complete(r); });
+        in_engine->fetch_sub(1);
+    });
+}
+
+void Connection::on_complete(Req* r) {
+    const auto self = std::move(r->owner);
+    if (closed_) return recycle(r);
+    if (r->h.type == kProbe) return on_probe_done(r);
+    const std::uint16_t t = r->h.type;
+    const bool write = t == cmd::write || t == cmd::trim || t == cmd::write_zeroes;
+    const Mapped m = map_completion(r->done, write);
+    if (m.outcome == Outcome::retry) {
+        // NBD cannot report a UNIT ATTENTION; the command did not run, so it runs again.
+        if (++r->retries <= kMaxRetries) return submit(r);
+        return reply_error(r, err::io, "target kept answering UNIT ATTENTION or BUSY");
+    }
+    if (m.outcome == Outcome::error) {
+        const SenseKey s = decode_sense(r->done);
+        spdlog::debug("nbd {}: {} failed: status {:#x} sense {:x}/{:02x}/{:02x} -> error {}", peer_, command_name(t),
+                      r->done.status, s.key, s.asc, s.ascq, m.error);
+        const char* why = r->done.status == scsi_status::reservation_conflict ? "reservation conflict"
+                          : m.error == err::perm                               ? "write protected"
+                          : m.error == err::io                                 ? "I/O error"
+                                                                               : "request refused by the LUN";
+        return reply_error(r, m.error, why);
+    }
+    switch (t) {
+        case cmd::read:
+            return reply_read(r);
+        case cmd::block_status:
+            return reply_block_status(r);
+        case cmd::trim:
+        case cmd::write_zeroes:
+            if (!r->flushing) {
+                r->next_lba += r->step_blocks;
+                r->remaining -= r->step_blocks;
+            }
+            return next_step(r);
+        default:
+            return reply_ok(r);
+    }
+}
+
+// ---- Replies -----------------------------------------------------------------------------
+
+namespace {
+std::size_t simple_header(std::uint8_t* p, std::uint32_t error, std::uint64_t cookie) {
+    util::store_be32(p, kSimpleReplyMagic);
+    util::store_be32(p + 4, error);
+    util::store_be64(p + 8, cookie);
+    return kSimpleReplySize;
+}
+std::size_t chunk_header(std::uint8_t* p, std::uint16_t flags, std::uint16_t type, std::uint64_t cookie,
+                         std::uint32_t length) {
+    util::store_be32(p, kStructuredReplyMagic);
+    util::store_be16(p + 4, flags);
+    util::store_be16(p + 6, type);
+    util::store_be64(p + 8, cookie);
+    util::store_be32(p + 16, length);
+    return kStructuredReplyHeaderSize;
+}
+}  // namespace
+
+void Connection::reply_ok(Req* r) {
+    r->head_len = simple_header(r->head.data(), err::ok, r->h.cookie);
+    r->data_len = 0;
+    queue(r);
+}
+
+void Connection::reply_error(Req* r, std::uint32_t error, const char* why) {
+    spdlog::debug("nbd {}: {} offset {} length {}: error {} ({})", peer_, command_name(r->h.type), r->h.offset,
+                  r->h.length, error, why);
+    r->data_len = 0;
+    if (limits_.structured) {
+        // NBD_REPLY_TYPE_ERROR: u32 error, u16 message length, message.
+        const std::size_t msg = std::min(std::strlen(why), r->head.size() - kStructuredReplyHeaderSize - 6);
+        std::uint8_t* p = r->head.data();
+        const std::size_t n =
+            chunk_header(p, reply_flag::done, chunk::error, r->h.cookie, static_cast<std::uint32_t>(6 + msg));
+        util::store_be32(p + n, error);
+        util::store_be16(p + n + 4, static_cast<std::uint16_t>(msg));
+        std::memcpy(p + n + 6, why, msg);
+        r->head_len = n + 6 + msg;
+    } else {
+        r->head_len = simple_header(r->head.data(), error, r->h.cookie);
+    }
+    queue(r);
+}
+
+void Connection::reply_read(Req* r) {
+    const std::uint32_t len = r->h.length;
+    std::uint8_t* p = r->head.data();
+    if (limits_.structured) {
+        if (len == 0) {
+            r->head_len = chunk_header(p, reply_flag::done, chunk::none, r->h.cookie, 0);
+        } else {
+            // One OFFSET_DATA chunk: header and offset, then the data straight from the buffer.
+            const std::size_t n = chunk_header(p, reply_flag::done, chunk::offset_data, r->h.cookie, 8 + len);
+            util::store_be64(p + n, r->h.offset);
+            r->head_len = n + 8;
+        }
+    } else {
+        r->head_len = simple_header(p, err::ok, r->h.cookie);
+    }
+    r->data_len = len;
+    queue(r);
+}
+
+void Connection::reply_block_status(Req* r) {
+    const std::uint32_t bs = limits_.block_size;
+    const std::uint64_t lba = r->h.offset / bs;
+    const std::uint64_t end = lba + r->h.length / bs;
+    lba_status_to_extents(
+        std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(r->buf.data()), r->done.data_in_len),
+        lba, end, bs, limits_.thin, r->h.flags & cmd_flag::req_one, extents_);
+    // proto.md allows status 0 for the whole range when nothing better is known.
+    if (extents_.empty()) extents_.emplace_back(r->h.length, 0u);
+    r->buf.resize(8 * extents_.size());
+    auto* d = reinterpret_cast<std::uint8_t*>(r->buf.data());
+    for (std::size_t i = 0; i < extents_.size(); ++i) {
+        util::store_be32(d + 8 * i, extents_[i].first);
+        util::store_be32(d + 8 * i + 4, extents_[i].second);
+    }
+    std::uint8_t* p = r->head.data();
+    const std::size_t n = chunk_header(p, reply_flag::done, chunk::block_status, r->h.cookie,
+                                       static_cast<std::uint32_t>(4 + r->buf.size()));
+    util::store_be32(p + n, kBaseAllocationId);
+    r->head_len = n + 4;
+    r->data_len = r->buf.size();
+    queue(r);
+}
+
+void Connection::queue(Req* r) {
+    if (closed_) return recycle(r);
+    wq_.push_back(r);
+    if (!write_pending_) flush_writes();
+}
+
+void Connection::flush_writes() {
+    if (wq_.empty() || closed_) return;
+    std::swap(writing_, wq_);
+    iov_.clear();
+    for (Req* r : writing_) {
+        iov_.emplace_back(r->head.data(), r->head_len);
+        if (r->data_len) iov_.emplace_back(r->buf.data(), r->data_len);
+    }
+    write_pending_ = true;
+    auto self = shared_from_this();
+    asio::async_write(socket_, iov_, [this, self](std::error_code ec, std::size_t) {
+        write_pending_ = false;
+        for (Req* r : writing_) recycle(r);
+        writing_.clear();
+        if (closed_) return;
+        if (ec) return close("write failed: " + ec.message());
+        flush_writes();
+        pump();
+        maybe_finish();
+    });
+}
+
+// ---- Ending ------------------------------------------------------------------------------
+
+void Connection::maybe_finish() {
+    if (closed_ || !draining_) return;
+    if (inflight_ == 0 && !write_pending_ && wq_.empty()) close(shutting_down_ ? "server shutting down" : "client done");
+}
+
+void Connection::shutdown_async() {
+    asio::post(exec_, [self = shared_from_this()] {
+        if (self->closed_) return;
+        self->shutting_down_ = true;
+        if (!self->transmission_) return self->close("server shutting down");
+        self->draining_ = true;
+        asio::error_code ec;
+        self->socket_.shutdown(asio::ip::tcp::socket::shutdown_receive, ec);
+        self->maybe_finish();
+    });
+}
+
+void Connection::close_async(std::string why) {
+    asio::post(exec_, [self = shared_from_this(), why = std::move(why)] { self->close(why); });
+}
+
+void Connection::close(const std::string& why) {
+    if (closed_) return;
+    closed_ = true;
+    finished_ = true;
+    spdlog::debug("nbd {}: closing: {}", peer_, why);
+    asio::error_code ec;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    if (discard_req_) recycle(std::exchange(discard_req_, nullptr));
+    for (Req* r : wq_) recycle(r);
+    wq_.clear();
+    // SPC-2 reservations of this nexus end with it; its tasks are aborted.
+    if (nexus_) server_.adapter().nexus_lost(nexus_);
+    server_.untrack(this);
+}
+
+}  // namespace vstor::nbd

@@ -1,0 +1,116 @@
+// One NBD connection: option haggling (nbd/handshake.hpp), then the transmission phase. Each
+// request becomes one or more SCSI commands on this connection's own I_T nexus.
+// Thread rule: everything runs on the connection's io_context; the adapter's completion
+// callbacks only store the completion and post back to it.
+#pragma once
+
+#include <asio.hpp>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nbd/handshake.hpp"
+#include "nbd/request.hpp"
+#include "nbd/scsi_translate.hpp"
+#include "vstor/adapter.hpp"
+
+namespace vstor::nbd {
+
+class ServerImpl;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+    Connection(asio::ip::tcp::socket socket, ServerImpl& server, std::uint64_t id);
+    ~Connection();
+
+    void start();
+    void close_async(std::string why);
+    // Server stop: no new requests (ESHUTDOWN), finish what is in flight, then close.
+    void shutdown_async();
+    // Closed, or draining with nothing left in flight (any thread).
+    bool finished() const { return finished_.load(); }
+
+private:
+    struct Req;  // one request in flight (connection.cpp); pooled, never freed per I/O
+
+    // Handshake.
+    void handshake_read();
+    void handshake_write(bool then_read);
+    void enter_transmission();
+    void on_probe_done(Req* r);
+
+    // Transmission: receive side.
+    void read_more();
+    void pump();
+    void on_payload_read(Req* r);
+
+    // Requests.
+    Req* get_req();
+    void recycle(Req* r);
+    void execute(Req* r);
+    void next_step(Req* r);  // TRIM / WRITE_ZEROES chunks, then a final flush for FUA
+    void submit(Req* r);
+    void on_complete(Req* r);
+
+    // Replies.
+    void reply_ok(Req* r);
+    void reply_error(Req* r, std::uint32_t error, const char* why);
+    void reply_read(Req* r);
+    void reply_block_status(Req* r);
+    void queue(Req* r);
+    void flush_writes();
+
+    void maybe_finish();
+    void close(const std::string& why);
+
+    asio::ip::tcp::socket socket_;
+    asio::any_io_executor exec_;
+    ServerImpl& server_;
+    const std::uint64_t id_;
+    std::string peer_;
+    std::shared_ptr<Nexus> nexus_;
+
+    // Handshake state.
+    std::optional<Handshake> handshake_;
+    std::vector<std::uint8_t> hs_out_;
+
+    // Receive buffer: request headers (and small payloads) are parsed from here.
+    std::vector<std::uint8_t> rbuf_;
+    std::size_t rpos_ = 0, rlen_ = 0;
+    bool read_pending_ = false;    // an async read into rbuf_ or a payload is outstanding
+    std::uint64_t discard_left_ = 0;  // payload bytes of a refused WRITE still to drop
+    Req* discard_req_ = nullptr;      // ... answered once they are gone
+
+    // Transmission state.
+    ExportLimits limits_;
+    BlockLimits block_limits_;
+    std::uint16_t lun_ = 0;
+    std::uint64_t sam_lun_ = 0;
+    std::vector<std::byte> zero_block_;  // WRITE SAME data-out
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> extents_;  // scratch for BLOCK_STATUS
+    std::uint64_t next_tag_ = 1;
+    std::size_t inflight_ = 0;        // accepted requests not yet answered on the wire
+    std::uint64_t inflight_bytes_ = 0;
+    bool transmission_ = false;
+    bool draining_ = false;   // DISC, EOF or server stop: read no more requests
+    bool shutting_down_ = false;
+    bool closed_ = false;
+    std::atomic<bool> finished_{false};
+
+    // Request pool.
+    std::vector<std::unique_ptr<Req>> all_reqs_;
+    std::vector<Req*> free_reqs_;
+
+    // Send side: replies queued, and the batch being written.
+    std::vector<Req*> wq_;
+    std::vector<Req*> writing_;
+    std::vector<asio::const_buffer> iov_;
+    bool write_pending_ = false;
+};
+
+}  // namespace vstor::nbd

@@ -1,0 +1,57 @@
+// NBD server (the upstream protocol document, proto.md): the contract between the protocol code
+// (src/nbd/) and the command line (src/cli/). Every NBD command becomes a SCSI command submitted
+// to the Adapter through a per-connection I_T nexus, so NBD sees what iSCSI sees (data,
+// reservations, write protection). See docs/nbd.md.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vstor/adapter.hpp"
+
+namespace vstor::nbd {
+
+struct ListenConfig {
+    std::string address = "127.0.0.1";
+    std::uint16_t port = 10809;
+};
+
+struct ExportConfig {
+    std::string name;                 // export name clients ask for (nbd://host:port/NAME)
+    std::string description;          // optional; default describes the LUN
+    std::uint16_t adapter_target_id = 0;
+    std::uint16_t lun = 0;
+};
+
+struct ServerConfig {
+    std::vector<ListenConfig> listen;
+    // The empty name "" selects the export literally named "" if there is one, else the first
+    // export in this list (the CLI puts LUN 0 of the first target first).
+    std::vector<ExportConfig> exports;
+    unsigned event_loops = 0;              // 0 = one per core
+    std::uint16_t relative_port = 0x4e42;  // SCSI relative target port id of NBD nexuses ("NB")
+};
+
+class Server {
+public:
+    virtual ~Server() = default;
+    // Validates the config (non-empty listen list, unique export names) and binds every
+    // address; nullptr with `error` set on failure.
+    static std::unique_ptr<Server> create(ServerConfig config, Adapter& adapter, std::string& error);
+
+    virtual void start() = 0;  // starts the event loops (returns at once)
+    // Stops accepting, lets in-flight requests finish (ESHUTDOWN for new ones), closes every
+    // connection and joins the loops. Idempotent.
+    virtual void stop() = 0;
+    virtual std::uint16_t bound_port(std::size_t listen_index) const = 0;
+
+    // Thread-safe, for a control plane: new connections see the change at once; connections
+    // already in transmission keep their export until they disconnect.
+    virtual Status add_export(ExportConfig e) = 0;
+    virtual Status remove_export(const std::string& name) = 0;
+    virtual std::vector<ExportConfig> exports() const = 0;
+};
+
+}  // namespace vstor::nbd

@@ -1,0 +1,216 @@
+#include "nbd/server_impl.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <set>
+
+#include "nbd/connection.hpp"
+#include "nbd/protocol.hpp"
+
+namespace vstor::nbd {
+
+std::unique_ptr<Server> Server::create(ServerConfig config, Adapter& adapter, std::string& error) {
+    if (config.listen.empty()) {
+        error = "nbd: no address to listen on";
+        return nullptr;
+    }
+    std::set<std::string> names;
+    for (const auto& e : config.exports) {
+        if (e.name.size() > kMaxStringLength) {
+            error = "nbd: export name longer than 4096 bytes";
+            return nullptr;
+        }
+        if (!names.insert(e.name).second) {
+            error = "nbd: export name '" + e.name + "' used twice";
+            return nullptr;
+        }
+    }
+    auto s = std::make_unique<ServerImpl>(std::move(config), adapter);
+    if (!s->bind(error)) return nullptr;
+    return s;
+}
+
+ServerImpl::ServerImpl(ServerConfig config, Adapter& adapter) : config_(std::move(config)), adapter_(adapter) {
+    const unsigned n =
+        config_.event_loops ? config_.event_loops : std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < n; ++i) {
+        loops_.push_back(std::make_unique<asio::io_context>(1));
+        guards_.push_back(asio::make_work_guard(*loops_.back()));
+    }
+}
+
+ServerImpl::~ServerImpl() { stop(); }
+
+bool ServerImpl::bind(std::string& error) {
+    for (const auto& l : config_.listen) {
+        asio::error_code ec;
+        const auto addr = asio::ip::make_address(l.address, ec);
+        if (ec) {
+            error = "nbd: bad listen address '" + l.address + "'";
+            return false;
+        }
+        auto acc = std::make_unique<asio::ip::tcp::acceptor>(*loops_[0]);
+        const asio::ip::tcp::endpoint ep(addr, l.port);
+        acc->open(ep.protocol(), ec);
+        if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) acc->bind(ep, ec);
+        if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) {
+            error = "nbd: cannot listen on " + l.address + ":" + std::to_string(l.port) + ": " + ec.message();
+            return false;
+        }
+        acceptors_.push_back(std::move(acc));
+    }
+    return true;
+}
+
+std::uint16_t ServerImpl::bound_port(std::size_t i) const {
+    if (i >= acceptors_.size()) return 0;
+    asio::error_code ec;
+    return acceptors_[i]->local_endpoint(ec).port();
+}
+
+asio::io_context& ServerImpl::next_loop() { return *loops_[next_loop_++ % loops_.size()]; }
+
+void ServerImpl::accept(std::size_t i) {
+    acceptors_[i]->async_accept(next_loop(), [this, i](std::error_code ec, asio::ip::tcp::socket sock) {
+        if (ec) {
+            if (ec != asio::error::operation_aborted && !stopping_) {
+                spdlog::warn("nbd: accept failed: {}", ec.message());
+                accept(i);
+            }
+            return;
+        }
+        if (stopping_) return;
+        sock.set_option(asio::ip::tcp::no_delay(true), ec);
+        auto conn = std::make_shared<Connection>(std::move(sock), *this, next_conn_id_++);
+        {
+            std::lock_guard lk(conns_mu_);
+            std::erase_if(conns_, [](const auto& w) { return w.expired(); });
+            conns_.push_back(conn);
+        }
+        conn->start();
+        accept(i);
+    });
+}
+
+void ServerImpl::start() {
+    if (started_) return;
+    started_ = true;
+    for (std::size_t i = 0; i < acceptors_.size(); ++i) accept(i);
+    for (auto& loop : loops_) threads_.emplace_back([l = loop.get()] { l->run(); });
+}
+
+void ServerImpl::untrack(const Connection* c) {
+    std::lock_guard lk(conns_mu_);
+    std::erase_if(conns_, [c](const auto& w) {
+        auto s = w.lock();
+        return !s || s.get() == c;
+    });
+}
+
+void ServerImpl::stop() {
+    if (stopping_.exchange(true)) return;
+    for (auto& a : acceptors_) {
+        asio::post(*loops_[0], [acc = a.get()] {
+            asio::error_code ec;
+            acc->close(ec);
+        });
+    }
+    std::vector<std::shared_ptr<Connection>> conns;
+    {
+        std::lock_guard lk(conns_mu_);
+        for (auto& w : conns_)
+            if (auto c = w.lock()) conns.push_back(std::move(c));
+    }
+    // proto.md: wait for in-flight requests before the hard disconnect; new ones get ESHUTDOWN.
+    for (auto& c : conns) c->shutdown_async();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    if (started_) {
+        while (std::chrono::steady_clock::now() < deadline) {
+            bool busy = false;
+            for (auto& c : conns) busy = busy || !c->finished();
+            if (!busy) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
+    for (auto& c : conns) c->close_async("server shutting down");
+    conns.clear();
+    // Completions still inside the engine must be posted while the loops run.
+    const auto engine_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (in_engine_.load() > 0 && std::chrono::steady_clock::now() < engine_deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    guards_.clear();
+    if (started_)
+        for (auto& t : threads_) t.join();
+    threads_.clear();
+}
+
+Status ServerImpl::add_export(ExportConfig e) {
+    if (e.name.size() > kMaxStringLength) return error_status("export name longer than 4096 bytes");
+    std::lock_guard lk(exports_mu_);
+    for (const auto& x : config_.exports)
+        if (x.name == e.name) return error_status("export '" + e.name + "' exists");
+    config_.exports.push_back(std::move(e));
+    return ok_status();
+}
+
+Status ServerImpl::remove_export(const std::string& name) {
+    std::lock_guard lk(exports_mu_);
+    const auto n = std::erase_if(config_.exports, [&](const ExportConfig& x) { return x.name == name; });
+    if (!n) return error_status("no export '" + name + "'");
+    return ok_status();
+}
+
+std::vector<ExportConfig> ServerImpl::exports() const {
+    std::lock_guard lk(exports_mu_);
+    return config_.exports;
+}
+
+std::optional<ExportInfo> ServerImpl::describe(const ExportConfig& e, const std::vector<TargetInfo>& targets) const {
+    for (const auto& t : targets) {
+        if (t.id != e.adapter_target_id) continue;
+        for (const auto& l : t.luns) {
+            if (l.lun != e.lun) continue;
+            ExportInfo info;
+            info.name = e.name;
+            info.description = e.description.empty()
+                                   ? t.name + " LUN " + std::to_string(l.lun) + " (" + l.backend_kind + ")"
+                                   : e.description;
+            info.target_id = t.id;
+            info.lun = l.lun;
+            info.block_size = l.block_size;
+            info.size_bytes = l.block_count * l.block_size;
+            info.read_only = l.read_only;
+            info.thin = l.thin;
+            return info;
+        }
+    }
+    return std::nullopt;  // the LUN is gone (hot removed)
+}
+
+std::optional<ExportInfo> ServerImpl::lookup(std::string_view name) const {
+    ExportConfig chosen;
+    {
+        std::lock_guard lk(exports_mu_);
+        const ExportConfig* found = nullptr;
+        for (const auto& e : config_.exports)
+            if (e.name == name) found = &e;
+        if (!found && name.empty() && !config_.exports.empty()) found = &config_.exports.front();
+        if (!found) return std::nullopt;
+        chosen = *found;
+    }
+    return describe(chosen, adapter_.targets());
+}
+
+std::vector<ExportInfo> ServerImpl::list() const {
+    const auto all = exports();
+    const auto targets = adapter_.targets();
+    std::vector<ExportInfo> out;
+    for (const auto& e : all)
+        if (auto info = describe(e, targets)) out.push_back(std::move(*info));
+    return out;
+}
+
+}  // namespace vstor::nbd

@@ -1,0 +1,68 @@
+// The NBD server: event loops, listeners, the export table (also the handshake's catalog) and
+// the connection registry. Mirrors iscsi/server_impl.hpp: one io_context per loop thread, a
+// connection lives on one loop.
+#pragma once
+
+#include <asio.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "nbd/handshake.hpp"
+#include "nbd/server.hpp"
+
+namespace vstor::nbd {
+
+class Connection;
+
+class ServerImpl final : public Server, public ExportCatalog {
+public:
+    ServerImpl(ServerConfig config, Adapter& adapter);
+    ~ServerImpl() override;
+
+    bool bind(std::string& error);
+    void start() override;
+    void stop() override;
+    std::uint16_t bound_port(std::size_t i) const override;
+    Status add_export(ExportConfig e) override;
+    Status remove_export(const std::string& name) override;
+    std::vector<ExportConfig> exports() const override;
+
+    // ExportCatalog (any thread).
+    std::optional<ExportInfo> lookup(std::string_view name) const override;
+    std::vector<ExportInfo> list() const override;
+
+    Adapter& adapter() { return adapter_; }
+    std::uint16_t relative_port() const { return config_.relative_port; }
+    bool stopping() const { return stopping_.load(); }
+    // Engine commands submitted and not yet posted back to a loop: stop() waits for zero so
+    // no completion is posted to a loop that has already returned.
+    std::atomic<std::int64_t>& commands_in_engine() { return in_engine_; }
+
+    void untrack(const Connection* c);
+
+private:
+    std::optional<ExportInfo> describe(const ExportConfig& e, const std::vector<TargetInfo>& targets) const;
+    void accept(std::size_t i);
+    asio::io_context& next_loop();
+
+    ServerConfig config_;
+    Adapter& adapter_;
+    mutable std::mutex exports_mu_;  // guards config_.exports
+    std::vector<std::unique_ptr<asio::io_context>> loops_;
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
+    std::vector<std::thread> threads_;
+    std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
+    std::atomic<std::size_t> next_loop_{0};
+    std::atomic<std::uint64_t> next_conn_id_{1};
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::int64_t> in_engine_{0};
+    bool started_ = false;
+    std::mutex conns_mu_;  // guards conns_
+    std::vector<std::weak_ptr<Connection>> conns_;
+};
+
+}  // namespace vstor::nbd

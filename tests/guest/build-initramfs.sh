@@ -37,21 +37,30 @@ if [ -z "$pkg" ]; then
   fi
 fi
 kver=${pkg#linux-image-}
+download() {  # download PKG DIR: apt-get download into DIR (as root, apt's _apt sandbox cannot
+  # write there: only a warning)
+  (cd "$2" && apt-get download "$1" 2>&1 | grep -v 'unsandboxed as root') || true
+  ls "$2/$1"_*.deb >/dev/null 2>&1
+}
 if [ ! -f "$kdir/root/boot/vmlinuz-$kver" ] || [ "$(cat "$kdir/package" 2>/dev/null)" != "$pkg" ]; then
   log "fetching $pkg"
-  rm -rf "$kdir"
-  mkdir -p "$kdir/dl"
-  # apt-get download writes into the current directory; as root its _apt sandbox cannot write
-  # there, which is only a warning.
-  (cd "$kdir/dl" && apt-get download "$pkg" 2>&1 | grep -v 'unsandboxed as root' || true)
-  deb=$(ls "$kdir"/dl/"$pkg"_*.deb 2>/dev/null | head -n1)
-  [ -n "$deb" ] || die "apt-get download $pkg failed"
-  mv "$deb" "$kdir/"
-  rmdir "$kdir/dl"
-  dpkg-deb -x "$kdir"/"$pkg"_*.deb "$kdir/root"
+  new=$out/kernel.new
+  rm -rf "$new"
+  mkdir -p "$new"
+  if ! download "$pkg" "$new"; then
+    # stale package lists name a version the mirror no longer has
+    log "apt-get download failed; updating the package lists and retrying"
+    as_root apt-get update -qq
+    pkg=$(kernel_pkg)
+    kver=${pkg#linux-image-}
+    download "$pkg" "$new" || die "apt-get download $pkg failed"
+  fi
+  dpkg-deb -x "$new"/"$pkg"_*.deb "$new/root"
   # The .deb carries no modules.dep (depmod runs at install time); busybox's depmod builds it.
-  busybox depmod -b "$kdir/root" "$kver"
-  echo "$pkg" >"$kdir/package"
+  busybox depmod -b "$new/root" "$kver"
+  echo "$pkg" >"$new/package"
+  rm -rf "$kdir"
+  mv "$new" "$kdir"
 fi
 ln -sf "kernel/root/boot/vmlinuz-$kver" "$out/vmlinuz"
 moddir=$kdir/root/lib/modules/$kver

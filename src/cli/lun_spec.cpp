@@ -82,8 +82,16 @@ std::optional<LunSpec> parse_lun_spec(const std::string& text, std::string& erro
             spec.physical_block_size = static_cast<std::uint32_t>(*v);
         } else if (key == "name" && !val.empty()) {
             spec.name = val;
+        } else if (key == "lun") {
+            std::uint16_t n = 0;
+            auto [p, ec] = std::from_chars(val.data(), val.data() + val.size(), n);
+            if (ec != std::errc() || p != val.data() + val.size() || val.empty() || n >= 16384) {
+                error = "--lun '" + text + "': LUN number must be 0..16383, not '" + val + "'";
+                return std::nullopt;
+            }
+            spec.lun = n;
         } else {
-            error = "--lun '" + text + "': unknown option '" + opt + "' (ro, removable, thick, size=, bs=, pbs=, name=)";
+            error = "--lun '" + text + "': unknown option '" + opt + "' (ro, removable, thick, size=, bs=, pbs=, name=, lun=)";
             return std::nullopt;
         }
     }
@@ -96,6 +104,34 @@ std::optional<LunSpec> parse_lun_spec(const std::string& text, std::string& erro
         return std::nullopt;
     }
     return spec;
+}
+
+std::string format_size(std::uint64_t bytes) {
+    static const char* suffix[] = {"", "K", "M", "G", "T"};
+    unsigned i = 0;
+    while (i < 4 && bytes && bytes % 1024 == 0) {
+        bytes /= 1024;
+        ++i;
+    }
+    return std::to_string(bytes) + suffix[i];
+}
+
+std::string format_lun_spec(const LunSpec& s) {
+    std::string out = s.kind + ":";
+    if (s.kind == "file") {
+        out += s.path;
+        if (s.size_bytes) out += ",size=" + format_size(s.size_bytes);
+    } else {
+        out += format_size(s.size_bytes);
+    }
+    if (s.read_only) out += ",ro";
+    if (s.removable) out += ",removable";
+    if (s.thick) out += ",thick";
+    if (s.block_size != 512) out += ",bs=" + std::to_string(s.block_size);
+    if (s.physical_block_size) out += ",pbs=" + std::to_string(s.physical_block_size);
+    if (!s.name.empty()) out += ",name=" + s.name;
+    if (s.lun) out += ",lun=" + std::to_string(*s.lun);
+    return out;
 }
 
 }  // namespace vstor::cli

@@ -17,6 +17,7 @@ struct LunSpec {
     bool removable = false;
     bool thick = false;
     std::string name;  // export name (NBD) / free label
+    std::optional<std::uint16_t> lun;  // lun=N: explicit LUN number (default: position in the list)
 };
 
 // Sizes: plain bytes or with K/M/G/T suffix (powers of 1024), e.g. 512, 64M, 1G, 1.5T is refused.
@@ -24,5 +25,11 @@ std::optional<std::uint64_t> parse_size(const std::string& s);
 
 // Returns the spec, or nullopt with `error` naming the problem.
 std::optional<LunSpec> parse_lun_spec(const std::string& text, std::string& error);
+
+// The spec as text that parse_lun_spec reads back to the same spec (for `vstor ctl save`).
+std::string format_lun_spec(const LunSpec& spec);
+
+// Sizes as the shortest exact K/M/G/T form: 1073741824 -> "1G".
+std::string format_size(std::uint64_t bytes);
 
 }  // namespace vstor::cli

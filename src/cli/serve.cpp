@@ -6,9 +6,11 @@
 #include <csignal>
 #include <filesystem>
 
-#include "backends/factory.hpp"
+#include "cli/lun_builder.hpp"
 #include "cli/serve_nbd.hpp"
 #include "cli/serve_plan.hpp"
+#include "control/control_service.hpp"
+#include "control/rpc_server.hpp"
 #include "iscsi/server.hpp"
 #include "vstor/adapter.hpp"
 
@@ -92,27 +94,10 @@ bool build_adapter(ServePlan& plan, Adapter& adapter, std::string& error) {
         }
         tp.config.adapter_target_id = *tid.value;
         for (std::size_t i = 0; i < tp.luns.size(); ++i) {
-            const auto& s = tp.luns[i];
-            if (s.kind == "file") {
-                const auto dir = std::filesystem::path(s.path).parent_path();
-                std::error_code ec;
-                if (!dir.empty()) std::filesystem::create_directories(dir, ec);
-            }
-            const backends::BackendSpec bs{s.kind,      s.path,  s.size_bytes, s.block_size,
-                                           s.read_only, s.thick, s.removable,  false};
-            auto backend = backends::open_backend(bs, error);
-            if (!backend) {
-                error = fmt::format("{} LUN {}: {}", tp.config.name, i, error);
-                return false;
-            }
-            LunOptions lo;
-            lo.read_only = s.read_only;
-            lo.removable = s.removable;
-            lo.physical_block_size = s.physical_block_size;
-            if (s.kind == "file") lo.pr_state_path = s.path + ".pr";  // APTPL reservations
-            if (auto st = adapter.add_lun(tp.config.adapter_target_id, static_cast<std::uint16_t>(i), backend, lo);
-                !st) {
-                error = fmt::format("{} LUN {}: {}", tp.config.name, i, st.error);
+            auto& s = tp.luns[i];
+            if (!s.lun) s.lun = static_cast<std::uint16_t>(i);  // LUNs are numbered in order unless lun=N
+            if (!add_lun_from_spec(adapter, tp.config.adapter_target_id, *s.lun, s, error)) {
+                error = fmt::format("{} LUN {}: {}", tp.config.name, *s.lun, error);
                 return false;
             }
         }
@@ -136,6 +121,8 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
     serve->add_option("--allow", o.allow, "initiator IQN allowed to log in (repeatable; default: everyone)");
     serve->add_option("--loops", o.loops, "event-loop threads (default: one per core)");
     serve->add_option("--log-level", o.log_level, "trace, debug, info, warn, error")->capture_default_str();
+    serve->add_option("--control", o.control,
+                      "control socket for `vstor ctl` (default: " + control::default_control_path() + "; 'off' for none)");
     serve->add_option("--config", o.config, "TOML configuration file (docs/config.md); excludes the target/LUN flags");
 }
 
@@ -198,11 +185,27 @@ int run_serve(const ServeOptions& o) {
         fmt::print("       iscsiadm -m discovery -t st -p {}:{} && iscsiadm -m node -T {} -l\n", host, port,
                    plan->targets[0].config.name);
     }
+    // The control plane: `vstor ctl` changes LUNs, targets, ACLs and CHAP while clients stay connected.
+    std::unique_ptr<control::ControlService> ctl_service;
+    std::unique_ptr<control::RpcServer> ctl_server;
+    if (o.control != "off") {
+        const auto path = o.control.empty() ? control::default_control_path() : o.control;
+        ctl_service = std::make_unique<control::ControlService>(*adapter, *server, *plan, o.config);
+        ctl_server = control::RpcServer::start(path, *ctl_service, error);
+        if (!ctl_server) {
+            fmt::print(stderr, "vstor: {}\n", error);
+            if (nbd_server) nbd_server->stop();
+            server->stop();
+            return 2;
+        }
+        fmt::print("  control: vstor ctl --control {} status\n", path);
+    }
     std::fflush(stdout);
 
     int sig = 0;
     sigwait(&sigs, &sig);
     spdlog::info("vstor: {} received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (ctl_server) ctl_server->stop();
     if (nbd_server) nbd_server->stop();
     server->stop();
     adapter->flush_all();

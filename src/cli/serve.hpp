@@ -19,6 +19,7 @@ struct ServeOptions {
     std::string mutual_chap;  // USER:SECRET
     std::vector<std::string> allow;
     std::string config;       // TOML file
+    std::string control;      // control socket path ("" = default; "off" = none)
     unsigned loops = 0;
     std::string log_level = "info";
 };

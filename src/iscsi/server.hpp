@@ -81,6 +81,8 @@ public:
     virtual Status remove_target(const std::string& name) = 0;
     virtual std::vector<TargetConfig> target_configs() const = 0;
     virtual std::vector<SessionInfo> sessions() const = 0;
+    // Closes the sessions `initiator` has with `target` (after its access was revoked).
+    virtual std::size_t close_sessions(const std::string& target, const std::string& initiator) = 0;
 };
 
 }  // namespace vstor::iscsi

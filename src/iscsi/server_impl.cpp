@@ -134,6 +134,16 @@ std::vector<SessionInfo> ServerImpl::sessions() const {
     return out;
 }
 
+std::size_t ServerImpl::close_sessions(const std::string& target, const std::string& initiator) {
+    std::size_t n = 0;
+    for (const auto& s : sessions_.all()) {
+        if (!s->target() || s->target()->name != target || s->keys().initiator_name != initiator) continue;
+        for (const auto& c : s->connections()) c->close_async("access revoked for " + initiator);
+        ++n;
+    }
+    return n;
+}
+
 void ServerImpl::on_lun_event(std::uint16_t target_id, std::uint16_t lun, LunEvent e) {
     // RFC 7143 11.9.1 AsyncEvent 0: a SCSI asynchronous event, its sense data in the data
     // segment. The unit attention itself is also queued by the engine for the next command.

@@ -31,6 +31,7 @@ public:
     Status remove_target(const std::string& name) override;
     std::vector<TargetConfig> target_configs() const override;
     std::vector<SessionInfo> sessions() const override;
+    std::size_t close_sessions(const std::string& target, const std::string& initiator) override;
 
     // The current targets: a snapshot that stays valid (and unchanged) while it is held.
     std::shared_ptr<const TargetList> targets() const;

@@ -65,7 +65,10 @@ std::vector<std::uint8_t> u32(std::uint32_t x) {
 }
 
 std::vector<std::uint8_t> option(std::uint32_t opt, const std::vector<std::uint8_t>& data) {
-    std::vector<std::uint8_t> b(16);
+    // Sized up front: g++ 12 at -O2 misreads insert() into a 16-byte vector (-Warray-bounds).
+    std::vector<std::uint8_t> b;
+    b.reserve(16 + data.size());
+    b.resize(16);
     util::store_be64(b.data(), kOptMagic);
     util::store_be32(&b[8], opt);
     util::store_be32(&b[12], static_cast<std::uint32_t>(data.size()));

@@ -1,0 +1,28 @@
+// JSON-RPC 2.0 over a Unix stream socket, one JSON text per line, for `vstor ctl`.
+// The socket is created mode 0600 and only the same user (or root) may talk to it.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "control/control_service.hpp"
+
+namespace vstor::control {
+
+class RpcServer {
+public:
+    virtual ~RpcServer() = default;
+    // Binds `path` (refusing if another live server answers there; a stale socket file is
+    // replaced) and starts serving on its own thread. nullptr and `error` on failure.
+    static std::unique_ptr<RpcServer> start(const std::string& path, ControlService& service, std::string& error);
+    virtual void stop() = 0;  // idempotent; removes the socket file
+};
+
+// One JSON-RPC request text in, the response text out ("" for a notification). Public so that
+// tests and the fuzzer can drive it without a socket.
+std::string handle_rpc_text(ControlService& service, const std::string& text);
+
+// The default control socket path: $XDG_RUNTIME_DIR/vstor.sock, else /tmp/vstor-UID.sock.
+std::string default_control_path();
+
+}  // namespace vstor::control

@@ -1,0 +1,273 @@
+// The control plane: every JSON-RPC method refuses bad input without changing anything; hot-plug
+// changes reach a connected libiscsi initiator as the unit attentions SPC requires; the socket
+// is owner-only; `save` writes a file that `serve --config` reads back to the same LUNs.
+#include <gtest/gtest.h>
+#include <iscsi/iscsi.h>
+#include <iscsi/scsi-lowlevel.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cli/lun_builder.hpp"
+#include "cli/serve_plan.hpp"
+#include "control/control_service.hpp"
+#include "control/rpc_client.hpp"
+#include "control/rpc_server.hpp"
+#include "iscsi/server.hpp"
+
+namespace vstor::control {
+namespace {
+
+using nlohmann::json;
+constexpr const char* kIqn = "iqn.2026-12.org.vstor:ctl";
+
+class ControlPlane : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir = std::filesystem::temp_directory_path() / ("vstor-ctl-" + std::to_string(::getpid()));
+        std::filesystem::create_directories(dir);
+        std::string err;
+        auto spec = cli::parse_lun_spec("mem:16M", err);
+        ASSERT_TRUE(spec) << err;
+        spec->lun = 0;
+        cli::ServePlan plan;
+        plan.portals.push_back(iscsi::PortalConfig{"127.0.0.1", 0, 1});
+        cli::TargetPlan tp;
+        tp.config.name = kIqn;
+        tp.luns.push_back(*spec);
+        plan.targets.push_back(tp);
+
+        adapter = Adapter::create();
+        plan.targets[0].config.adapter_target_id = *adapter->add_target(kIqn).value;
+        ASSERT_TRUE(cli::add_lun_from_spec(*adapter, plan.targets[0].config.adapter_target_id, 0, *spec, err)) << err;
+        iscsi::ServerConfig cfg;
+        cfg.portals = plan.portals;
+        cfg.targets.push_back(plan.targets[0].config);
+        cfg.event_loops = 1;
+        server = iscsi::Server::create(cfg, *adapter, err);
+        ASSERT_TRUE(server) << err;
+        server->start();
+        port = server->bound_port(0);
+        service = std::make_unique<ControlService>(*adapter, *server, plan, "");
+    }
+    void TearDown() override {
+        if (server) server->stop();
+        std::filesystem::remove_all(dir);
+    }
+    json call(const std::string& method, json params = json::object()) { return service->call(method, params); }
+    std::string snapshot() { return call("status").dump() + service->render_config(); }
+
+    iscsi_context* login() {
+        auto* ctx = iscsi_create_context("iqn.2026-12.org.test:ctl-initiator");
+        iscsi_set_targetname(ctx, kIqn);
+        iscsi_set_session_type(ctx, ISCSI_SESSION_NORMAL);
+        iscsi_set_header_digest(ctx, ISCSI_HEADER_DIGEST_NONE);
+        const auto portal = "127.0.0.1:" + std::to_string(port);
+        EXPECT_EQ(iscsi_full_connect_sync(ctx, portal.c_str(), 0), 0) << iscsi_get_error(ctx);
+        return ctx;
+    }
+
+    std::filesystem::path dir;
+    std::unique_ptr<Adapter> adapter;
+    std::unique_ptr<iscsi::Server> server;
+    std::unique_ptr<ControlService> service;
+    std::uint16_t port = 0;
+};
+
+TEST_F(ControlPlane, BadInputIsRefusedAndChangesNothing) {
+    call("lun.add", {{"spec", "mem:4M,removable,name=spare"}});  // LUN 1, to have something to refuse on
+    const auto before = snapshot();
+    const std::vector<std::pair<std::string, json>> bad = {
+        {"no.such.method", json::object()},
+        {"status", json::array({1})},
+        {"lun.add", json::object()},
+        {"lun.add", {{"spec", "tape:1G"}}},
+        {"lun.add", {{"spec", "mem:1G"}, {"lun", 1}}},
+        {"lun.add", {{"spec", "mem:1G"}, {"lun", "two"}}},
+        {"lun.add", {{"spec", "mem:1G"}, {"lun", 20000}}},
+        {"lun.add", {{"spec", "mem:1000"}}},
+        {"lun.add", {{"spec", "file:/proc/vstor-cannot/x.img,size=1M"}}},
+        {"lun.add", {{"spec", "mem:1M,name=spare"}}},
+        {"lun.add", {{"spec", "mem:1M"}, {"target", "iqn.2026-12.org.vstor:nope"}}},
+        {"lun.remove", {{"lun", 7}}},
+        {"lun.remove", json::object()},
+        {"lun.resize", {{"lun", 1}, {"size", "1000"}}},
+        {"lun.resize", {{"lun", 1}, {"size", "lots"}}},
+        {"lun.resize", {{"lun", 1}, {"size", "1M"}}},  // shrink without force
+        {"lun.resize", {{"lun", 9}, {"size", "8M"}}},
+        {"lun.set_ro", {{"lun", 1}}},
+        {"lun.set_ro", {{"lun", 1}, {"read_only", "yes"}}},
+        {"lun.eject", {{"lun", 0}}},  // not removable
+        {"lun.insert", {{"lun", 5}}},
+        {"target.add", {{"name", kIqn}}},
+        {"target.add", {{"name", "iqn.2026-12.org.vstor:b"}, {"chap", "user:short"}}},
+        {"target.add", {{"name", "iqn.2026-12.org.vstor:b"}, {"allow", json::array({"not an iqn"})}}},
+        {"target.remove", {{"name", "iqn.2026-12.org.vstor:nope"}}},
+        {"acl.allow", {{"initiator", "bogus"}}},
+        {"acl.deny", {{"initiator", "iqn.2026-12.org.test:absent"}}},
+        {"chap.set", {{"chap", "user:short"}}},
+        {"chap.set", {{"chap", "user:long-enough-secret"}, {"mutual_chap", "tgt:short"}}},
+        {"save", json::object()},
+        {"save", {{"path", "/proc/vstor-cannot/x.toml"}}},
+    };
+    for (const auto& [method, params] : bad) {
+        EXPECT_THROW(call(method, params), RpcError) << method << " " << params.dump();
+        EXPECT_EQ(snapshot(), before) << "state changed by refused " << method << " " << params.dump();
+    }
+    // The ACL cannot be emptied by deny (an empty ACL admits everyone).
+    call("acl.allow", {{"initiator", "iqn.2026-12.org.test:only"}});
+    EXPECT_THROW(call("acl.deny", {{"initiator", "iqn.2026-12.org.test:only"}}), RpcError);
+}
+
+TEST_F(ControlPlane, HotPlugReachesAConnectedInitiator) {
+    auto* ctx = login();
+    ASSERT_NE(ctx, nullptr);
+    auto expect_ua = [&](int lun, int asc, int ascq) {
+        auto* t = iscsi_testunitready_sync(ctx, lun);
+        ASSERT_NE(t, nullptr);
+        EXPECT_EQ(t->status, SCSI_STATUS_CHECK_CONDITION);
+        EXPECT_EQ(t->sense.key, SCSI_SENSE_UNIT_ATTENTION);
+        EXPECT_EQ(t->sense.ascq, (asc << 8) | ascq) << std::hex << t->sense.ascq;
+        scsi_free_scsi_task(t);
+        t = iscsi_testunitready_sync(ctx, lun);  // reported once, then gone
+        ASSERT_NE(t, nullptr);
+        EXPECT_EQ(t->status, SCSI_STATUS_GOOD);
+        scsi_free_scsi_task(t);
+    };
+    auto luns = [&] {
+        std::vector<int> out;
+        auto* t = iscsi_reportluns_sync(ctx, 0, 256);
+        auto* list = static_cast<scsi_reportluns_list*>(scsi_datain_unmarshall(t));
+        for (std::uint32_t i = 0; list && i < list->num; ++i) out.push_back(list->luns[i]);
+        scsi_free_scsi_task(t);
+        return out;
+    };
+    call("lun.add", {{"spec", "mem:8M"}});
+    expect_ua(0, 0x3f, 0x0e);  // REPORTED LUNS DATA HAS CHANGED, on every LUN of the target
+    expect_ua(1, 0x3f, 0x0e);
+    EXPECT_EQ(luns(), (std::vector<int>{0, 1}));
+
+    call("lun.resize", {{"lun", 1}, {"size", "12M"}});
+    expect_ua(1, 0x2a, 0x09);  // CAPACITY DATA HAS CHANGED
+    auto* rc = iscsi_readcapacity16_sync(ctx, 1);
+    auto* cap = static_cast<scsi_readcapacity16*>(scsi_datain_unmarshall(rc));
+    ASSERT_NE(cap, nullptr);
+    EXPECT_EQ(cap->returned_lba + 1, (12u << 20) / 512);
+    scsi_free_scsi_task(rc);
+
+    call("lun.remove", {{"lun", 1}});
+    expect_ua(0, 0x3f, 0x0e);
+    EXPECT_EQ(luns(), (std::vector<int>{0}));
+
+    // Write protection takes effect at once: DATA PROTECT on the next write.
+    call("lun.set_ro", {{"lun", 0}, {"read_only", true}});
+    unsigned char block[512] = {};
+    auto* w = iscsi_write10_sync(ctx, 0, 0, block, sizeof block, 512, 0, 0, 0, 0, 0);
+    ASSERT_NE(w, nullptr);
+    EXPECT_EQ(w->sense.key, SCSI_SENSE_DATA_PROTECTION);
+    scsi_free_scsi_task(w);
+    call("lun.set_ro", {{"lun", 0}, {"read_only", false}});
+    w = iscsi_write10_sync(ctx, 0, 0, block, sizeof block, 512, 0, 0, 0, 0, 0);
+    EXPECT_EQ(w->status, SCSI_STATUS_GOOD);
+    scsi_free_scsi_task(w);
+
+    const auto st = call("stats");
+    EXPECT_GE(st["luns"][0]["writes"].get<int>(), 2);
+    EXPECT_EQ(st["sessions"].size(), 1u);
+    iscsi_logout_sync(ctx);
+    iscsi_destroy_context(ctx);
+}
+
+TEST_F(ControlPlane, DenyClosesTheInitiatorsSession) {
+    call("acl.allow", {{"initiator", "iqn.2026-12.org.test:ctl-initiator"}});
+    call("acl.allow", {{"initiator", "iqn.2026-12.org.test:other"}});
+    auto* ctx = login();
+    ASSERT_EQ(call("status")["sessions"].size(), 1u);
+    const auto r = call("acl.deny", {{"initiator", "iqn.2026-12.org.test:ctl-initiator"}});
+    EXPECT_EQ(r["sessions_closed"], 1);
+    for (int i = 0; i < 50 && !call("status")["sessions"].empty(); ++i) usleep(20000);
+    EXPECT_TRUE(call("status")["sessions"].empty());
+    iscsi_destroy_context(ctx);
+}
+
+TEST_F(ControlPlane, SocketIsOwnerOnly) {
+    const auto path = (dir / "c.sock").string();
+    std::string err;
+    auto rpc = RpcServer::start(path, *service, err);
+    ASSERT_TRUE(rpc) << err;
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_TRUE(call_control(path, "status", json::object()).result.has_value());
+    // A second server on the same path is refused while the first lives.
+    EXPECT_FALSE(RpcServer::start(path, *service, err));
+    EXPECT_NE(err.find("already"), std::string::npos) << err;
+    if (::geteuid() == 0) {
+        // Another user cannot connect.
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+            if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+            const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+            sockaddr_un a{};
+            a.sun_family = AF_UNIX;
+            std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+            const int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+            ::_exit(rc == 0 ? 1 : (errno == EACCES ? 0 : 2));
+        }
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        EXPECT_TRUE(WIFEXITED(status));
+        EXPECT_EQ(WEXITSTATUS(status), 0) << "1: connected, 2: other error, 3: setuid failed";
+    }
+    rpc->stop();
+    EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST_F(ControlPlane, JsonRpcFraming) {
+    auto parse = [](const std::string& s) { return json::parse(s); };
+    EXPECT_EQ(parse(handle_rpc_text(*service, "{nope"))["error"]["code"], rpc_code::parse_error);
+    EXPECT_EQ(parse(handle_rpc_text(*service, R"({"id":1,"method":"status"})"))["error"]["code"], rpc_code::invalid_request);
+    EXPECT_EQ(parse(handle_rpc_text(*service, R"({"jsonrpc":"2.0","id":1,"method":7})"))["error"]["code"],
+              rpc_code::invalid_request);
+    EXPECT_EQ(parse(handle_rpc_text(*service, R"({"jsonrpc":"2.0","id":2,"method":"nope"})"))["error"]["code"],
+              rpc_code::method_not_found);
+    EXPECT_EQ(handle_rpc_text(*service, R"({"jsonrpc":"2.0","method":"status"})"), "");  // notification
+    const auto batch = parse(handle_rpc_text(
+        *service, R"([{"jsonrpc":"2.0","id":1,"method":"status"},{"jsonrpc":"2.0","id":2,"method":"lun.remove","params":{"lun":9}}])"));
+    ASSERT_EQ(batch.size(), 2u);
+    EXPECT_TRUE(batch[0].contains("result"));
+    EXPECT_EQ(batch[1]["error"]["code"], rpc_code::failed);
+    EXPECT_EQ(parse(handle_rpc_text(*service, "[]"))["error"]["code"], rpc_code::invalid_request);
+}
+
+TEST_F(ControlPlane, SaveWritesAConfigThatLoadsBack) {
+    call("lun.add", {{"spec", "mem:4M,removable"}, {"lun", 3}});
+    call("lun.add", {{"spec", "file:" + (dir / "d.img").string() + ",size=2M,name=disk"}});
+    call("target.add", {{"name", "iqn.2026-12.org.vstor:second"}, {"chap", "alice:twelve-chars-ok"}});
+    call("lun.add", {{"spec", "mem:1M"}, {"target", "iqn.2026-12.org.vstor:second"}});
+    call("lun.set_ro", {{"lun", 3}, {"read_only", true}});
+    const auto path = (dir / "saved.toml").string();
+    call("save", {{"path", path}});
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);  // it holds CHAP secrets
+    std::string err;
+    auto plan = cli::load_config_file(path, err);
+    ASSERT_TRUE(plan) << err;
+    ASSERT_EQ(plan->targets.size(), 2u);
+    const auto& luns = plan->targets[0].luns;
+    ASSERT_EQ(luns.size(), 3u);
+    EXPECT_EQ(cli::format_lun_spec(luns[0]), "mem:16M");
+    EXPECT_EQ(cli::format_lun_spec(luns[1]), "file:" + (dir / "d.img").string() + ",size=2M,name=disk");  // LUN 1
+    EXPECT_EQ(cli::format_lun_spec(luns[2]), "mem:4M,ro,removable,lun=3");
+    EXPECT_EQ(plan->targets[1].config.chap.secret, "twelve-chars-ok");
+    EXPECT_EQ(plan->targets[1].luns.size(), 1u);
+}
+
+}  // namespace
+}  // namespace vstor::control

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Interop: `vstor ctl` changes a running target while qemu-io keeps writing and verifying LUN 0:
+# add LUN 1 (iscsi-ls sees it), resize it (READ CAPACITY shows it), fill and remove it (gone),
+# add it back, `ctl save`, restart from the saved file: same LUNs, same bytes. LUN 0's I/O never
+# fails. (The unit attentions a connected initiator gets are checked in tests/unit/control.)
+set -euo pipefail
+vstor=${1:?path to vstor binary}
+out=${2:?work directory}
+rm -rf "$out"; mkdir -p "$out"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; tail -20 "$out/vstor.log" || true; exit 1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+iqn=iqn.2026-12.org.vstor:ctl
+port=$(free_port)
+sock="$out/control.sock"
+ctl() { "$vstor" ctl --control "$sock" "$@"; }
+cat >"$out/vstor.toml" <<TOML
+[[portal]]
+listen = "127.0.0.1:$port"
+[[target]]
+name = "$iqn"
+luns = ["file:$out/lun0.img,size=64M"]
+TOML
+serve() {
+  "$vstor" serve --config "$1" --control "$sock" --log-level info >>"$out/vstor.log" 2>&1 &
+  server=$!
+  pids+=($server)
+  for _ in $(seq 50); do
+    if ctl status >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  fail "vstor did not start"
+}
+serve "$out/vstor.toml"
+url=iscsi://127.0.0.1:$port/$iqn
+
+echo "== background I/O on LUN 0 (write + verified read, rotating patterns)"
+: >"$out/io.failed"
+rm -f "$out/io.stop"
+(
+  i=0
+  while [ ! -e "$out/io.stop" ]; do
+    p=$(( (i % 200) + 1 )); off=$(( (i % 32) * 1048576 ))
+    if ! qemu-io -f raw -c "write -P $p $off 1M" -c "read -P $p $off 1M" "$url/0" >>"$out/io.log" 2>&1; then
+      echo "round $i failed" >>"$out/io.failed"
+    fi
+    i=$((i + 1))
+  done
+  echo "$i" >"$out/io.rounds"
+) &
+io=$!
+pids+=($io)
+sleep 1
+
+echo "== add LUN 1"
+ctl lun add "file:$out/lun1.img,size=32M,name=scratch"
+iscsi-ls -s "iscsi://127.0.0.1:$port" | tee "$out/ls1.txt"
+grep -q '^Lun:1 ' "$out/ls1.txt" || fail "LUN 1 not in REPORT LUNS"
+
+echo "== resize LUN 1 to 48M"
+ctl lun resize 1 48M
+iscsi-readcapacity16 "$url/1" | grep -q "Total size:50331648" || fail "capacity after resize"
+if ctl lun resize 1 16M 2>"$out/err.txt"; then fail "shrink without --force accepted"; fi
+grep -q "force" "$out/err.txt" || fail "shrink refusal does not say why: $(cat "$out/err.txt")"
+
+echo "== fill LUN 1, remove it, see it gone"
+qemu-io -f raw -c "write -P 0xa7 0 48M" "$url/1" >/dev/null
+ctl lun remove 1
+iscsi-ls -s "iscsi://127.0.0.1:$port" | tee "$out/ls2.txt"
+if grep -q '^Lun:1 ' "$out/ls2.txt"; then fail "LUN 1 still listed after remove"; fi
+
+echo "== add it back (same image), check the bytes survived"
+ctl lun add "file:$out/lun1.img,name=scratch"
+qemu-io -f raw -c "read -P 0xa7 0 48M" "$url/1" | grep -q "read 50331648/50331648" || fail "LUN 1 data after re-add"
+ctl status
+
+echo "== stop the background I/O: it never failed"
+touch "$out/io.stop"
+wait $io
+rounds=$(cat "$out/io.rounds")
+[ -s "$out/io.failed" ] && fail "I/O on LUN 0 failed: $(cat "$out/io.failed")"
+[ "$rounds" -ge 3 ] || fail "only $rounds I/O rounds ran"
+echo "$rounds write+verify rounds on LUN 0, none failed"
+last=$(( ((rounds - 1) % 200) + 1 )); last_off=$(( ((rounds - 1) % 32) * 1048576 ))
+
+echo "== save, restart from the saved file, same LUNs and data"
+ctl save "$out/saved.toml"
+[ "$(stat -c %a "$out/saved.toml")" = 600 ] || fail "saved config is not mode 600"
+cat "$out/saved.toml"
+ctl stats
+kill -TERM $server; wait $server || fail "serve did not exit 0 on SIGTERM"
+serve "$out/saved.toml"
+iscsi-ls -s "iscsi://127.0.0.1:$port" | tee "$out/ls3.txt"
+[ "$(grep -c '^Lun:' "$out/ls3.txt")" -eq 2 ] || fail "restart from the saved file: expected 2 LUNs"
+qemu-io -f raw -c "read -P 0xa7 0 48M" "$url/1" | grep -q "read 50331648/50331648" || fail "LUN 1 data after restart"
+qemu-io -f raw -c "read -P $last $last_off 1M" "$url/0" | grep -q "read 1048576/1048576" || fail "LUN 0 data after restart"
+echo "control plane interop: OK"

@@ -1,0 +1,201 @@
+#include "bridge/service.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+
+#include "vstor_bridge.h"
+
+namespace vstor::bridge {
+
+namespace {
+
+bool nt_success(std::int32_t s) { return s >= 0; }
+
+void write_header(std::uint8_t* buf, std::uint16_t op, std::uint32_t session, std::uint32_t flags) {
+    vstor_bridge_header h{};
+    h.magic = VSTOR_BRIDGE_MAGIC;
+    h.version = VSTOR_BRIDGE_VERSION;
+    h.op = op;
+    h.session = session;
+    h.flags = flags;
+    std::memcpy(buf, &h, sizeof(h));
+}
+
+// Waits for the engine's completion callback (which may run inline or on another thread).
+struct Waiter {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    Completion result;
+};
+
+}  // namespace
+
+Service::Service(Adapter& adapter, Channel& channel, ServiceOptions opts)
+    : adapter_(adapter), channel_(channel), opts_(std::move(opts)) {}
+
+Service::~Service() { stop(); }
+
+Status Service::start() {
+    vstor_bridge_connect c{};
+    std::uint8_t buf[sizeof(vstor_bridge_connect_reply)] = {};
+    write_header(reinterpret_cast<std::uint8_t*>(&c), VSTOR_OP_CONNECT, 0, 0);
+    c.buffer_size = VSTOR_TRANSACT_MIN_BUFFER;
+    std::memcpy(buf, &c, sizeof(c));
+    const auto r = channel_.ioctl(buf, sizeof(c), sizeof(buf));
+    if (!nt_success(r.status) || r.information < sizeof(vstor_bridge_connect_reply))
+        return error_status("bridge: CONNECT failed, status " + std::to_string(r.status));
+    vstor_bridge_connect_reply reply;
+    std::memcpy(&reply, buf, sizeof(reply));
+    if (reply.hdr.magic != VSTOR_BRIDGE_MAGIC || reply.hdr.version != VSTOR_BRIDGE_VERSION || reply.session == 0)
+        return error_status("bridge: driver speaks another protocol version");
+    if (reply.min_buffer_size > VSTOR_TRANSACT_MIN_BUFFER)
+        return error_status("bridge: driver wants larger buffers than this service posts");
+    session_ = reply.session;
+    stopping_ = false;
+    for (const auto& t : adapter_.targets())
+        for (const auto& l : t.luns)
+            if (auto st = announce(t.id, l.lun, true); !st) return st;
+    for (unsigned i = 0; i < std::max(1u, opts_.threads); ++i) threads_.emplace_back([this] { dispatcher(); });
+    return ok_status();
+}
+
+Status Service::announce(std::uint16_t target_id, std::uint16_t lun, bool present) {
+    if (target_id >= VSTOR_BRIDGE_MAX_TARGETS || lun >= VSTOR_BRIDGE_MAX_LUNS)
+        return error_status("bridge: StorPort addresses targets 0-7 and LUNs 0-7 only");
+    std::uint8_t buf[sizeof(vstor_bridge_lun)] = {};
+    vstor_bridge_lun m{};
+    write_header(reinterpret_cast<std::uint8_t*>(&m), VSTOR_OP_LUN, session_, 0);
+    m.path_id = 0;
+    m.target_id = static_cast<std::uint8_t>(target_id);
+    m.lun = static_cast<std::uint8_t>(lun);
+    m.present = present ? 1 : 0;
+    std::memcpy(buf, &m, sizeof(m));
+    const auto r = channel_.ioctl(buf, sizeof(m), sizeof(buf));
+    if (!nt_success(r.status)) return error_status("bridge: LUN announcement failed, status " + std::to_string(r.status));
+    return ok_status();
+}
+
+void Service::stop() {
+    if (threads_.empty()) return;
+    stopping_ = true;
+    std::uint8_t buf[sizeof(vstor_bridge_header)];
+    write_header(buf, VSTOR_OP_DISCONNECT, session_, 0);
+    channel_.ioctl(buf, sizeof(buf), sizeof(buf));  // parked IRPs come back with an error
+    join();
+}
+
+void Service::join() {
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    std::lock_guard lk(nexus_mu_);
+    for (auto& [id, n] : nexuses_) adapter_.nexus_lost(n);
+    nexuses_.clear();
+}
+
+std::shared_ptr<Nexus> Service::nexus_for(std::uint16_t target_id) {
+    std::lock_guard lk(nexus_mu_);
+    auto& n = nexuses_[target_id];
+    if (!n) n = adapter_.open_nexus(target_id, opts_.initiator_port);
+    return n;
+}
+
+void Service::dispatcher() {
+    // One buffer per thread, reused: the request arrives in it, the engine reads data-out from it
+    // and writes data-in into it, and the completion goes back in it.
+    std::vector<std::uint8_t> buf(VSTOR_TRANSACT_MIN_BUFFER);
+    std::uint32_t in_len = sizeof(vstor_bridge_header);
+    std::uint32_t flags = 0;
+    while (!stopping_) {
+        write_header(buf.data(), VSTOR_OP_TRANSACT, session_, flags);
+        const auto r = channel_.ioctl(buf.data(), in_len, static_cast<std::uint32_t>(buf.size()));
+        in_len = sizeof(vstor_bridge_header);
+        flags = 0;
+        if (!nt_success(r.status)) return;  // session over: disconnected, replaced, removed, or we died
+        if (r.information < VSTOR_TRANSACT_OUT_DATA_OFFSET) {
+            ++stats_.bad_requests;
+            continue;
+        }
+        vstor_bridge_request req;
+        std::memcpy(&req, buf.data() + sizeof(vstor_bridge_header), sizeof(req));
+        switch (req.kind) {
+            case VSTOR_REQ_NONE:
+                continue;
+            case VSTOR_REQ_SHUTDOWN:
+                return;
+            case VSTOR_REQ_BUS_RESET:
+            case VSTOR_REQ_LUN_RESET: {
+                // The driver already failed the SRBs; make the engine drop the tasks too.
+                const bool lun = req.kind == VSTOR_REQ_LUN_RESET;
+                ++(lun ? stats_.lun_resets : stats_.bus_resets);
+                for (const auto& t : adapter_.targets()) {
+                    if (req.target_id != 0xFF && t.id != req.target_id) continue;
+                    TmfRequest tmf;
+                    tmf.nexus = nexus_for(t.id);
+                    tmf.function = lun ? TmfFunction::lun_reset : TmfFunction::target_warm_reset;
+                    tmf.lun = encode_sam_lun(lun ? req.lun : 0);
+                    adapter_.task_management(tmf);
+                }
+                continue;
+            }
+            case VSTOR_REQ_SCSI:
+                break;
+            default:
+                ++stats_.bad_requests;
+                continue;
+        }
+        const bool out = req.direction == VSTOR_DIR_OUT;
+        if (req.data_length > VSTOR_BRIDGE_MAX_TRANSFER || req.cdb_length == 0 || req.cdb_length > VSTOR_BRIDGE_MAX_CDB ||
+            (out && r.information < VSTOR_TRANSACT_OUT_DATA_OFFSET + req.data_length)) {
+            ++stats_.bad_requests;
+            continue;  // the driver's watchdog or a reset will finish that SRB
+        }
+        ++stats_.commands;
+        Command cmd;
+        cmd.nexus = nexus_for(req.target_id);
+        cmd.lun = encode_sam_lun(req.lun);
+        std::memcpy(cmd.cdb.data(), req.cdb, req.cdb_length);
+        cmd.cdb_len = req.cdb_length;
+        cmd.tag = req.tag;
+        cmd.attr = req.attribute == VSTOR_ATTR_HEAD_OF_QUEUE ? TaskAttribute::head_of_queue
+                   : req.attribute == VSTOR_ATTR_ORDERED     ? TaskAttribute::ordered
+                                                             : TaskAttribute::simple;
+        cmd.dir = req.direction == VSTOR_DIR_IN ? DataDirection::read : out ? DataDirection::write : DataDirection::none;
+        cmd.expected_length = req.data_length;
+        // Zero copies in the service: data-out is read where the driver put it, data-in is written
+        // where the completion's data goes.
+        std::uint8_t* data = buf.data() + (out ? VSTOR_TRANSACT_OUT_DATA_OFFSET : VSTOR_TRANSACT_IN_DATA_OFFSET);
+        cmd.data = std::span<std::byte>(reinterpret_cast<std::byte*>(data), req.data_length);
+
+        auto w = std::make_shared<Waiter>();
+        adapter_.submit(std::move(cmd), [w](const Completion& c) {
+            std::lock_guard lk(w->mu);
+            w->result = c;
+            w->done = true;
+            w->cv.notify_one();
+        });
+        std::unique_lock lk(w->mu);
+        w->cv.wait(lk, [&] { return w->done; });
+        const Completion& c = w->result;
+
+        vstor_bridge_completion comp{};
+        comp.tag = req.tag;
+        comp.result = c.aborted ? VSTOR_RESULT_ABORTED : VSTOR_RESULT_OK;
+        comp.scsi_status = c.status;
+        comp.sense_length = static_cast<std::uint8_t>(std::min<std::size_t>(c.sense_len, VSTOR_BRIDGE_MAX_SENSE));
+        std::memcpy(comp.sense, c.sense.data(), comp.sense_length);
+        if (req.direction == VSTOR_DIR_IN) {
+            comp.data_length = std::min(c.data_in_len, req.data_length);
+        } else if (out) {
+            const std::int64_t residual = std::clamp<std::int64_t>(c.residual, 0, req.data_length);
+            comp.data_length = req.data_length - static_cast<std::uint32_t>(residual);
+        }
+        std::memcpy(buf.data() + sizeof(vstor_bridge_header), &comp, sizeof(comp));
+        in_len = static_cast<std::uint32_t>(VSTOR_TRANSACT_IN_DATA_OFFSET) +
+                 (req.direction == VSTOR_DIR_IN ? comp.data_length : 0);
+        flags = VSTOR_FLAG_HAS_COMPLETION;
+    }
+}
+
+}  // namespace vstor::bridge

@@ -1,0 +1,243 @@
+// Adapter life cycle: HwFindAdapter, HwInitialize, HwAdapterControl, HwResetBus,
+// HwFreeAdapterResources, the service watchdog timer, and the abort paths they share.
+#include "miniport.h"
+
+namespace vs {
+
+namespace {
+
+void set_if_covered(PPORT_CONFIGURATION_INFORMATION ci, size_t offset, size_t size, ULONG value) {
+    if (ci->Length >= offset + size) {
+        RtlCopyMemory(reinterpret_cast<UCHAR*>(ci) + offset, &value, sizeof(value));
+    }
+}
+
+}  // namespace
+
+void init_adapter(Adapter* a) {
+    RtlZeroMemory(a, sizeof(*a));
+    KeInitializeSpinLock(&a->lock);
+    for (ULONG i = 0; i < kMaxSlots; ++i) a->slots[i].next = static_cast<USHORT>(i + 1 < kMaxSlots ? i + 1 : kNone);
+    a->free_head = 0;
+    a->queue_head = a->queue_tail = kNone;
+}
+
+void arm_timer(Adapter* a) {
+    if (a->timer_armed) return;
+    a->timer_armed = TRUE;
+    StorPortNotification(RequestTimerCall, a, VsHwTimer, kTimerMicroseconds);
+}
+
+void complete_srb(Adapter* a, PSCSI_REQUEST_BLOCK srb, UCHAR srb_status) {
+    srb->SrbStatus = srb_status;
+    StorPortNotification(RequestComplete, a, srb);
+}
+
+void queue_notice(Adapter* a, ULONG kind, UCHAR path, UCHAR target, UCHAR lun) {
+    if (!a->connected) return;
+    if (a->notice_count == kMaxNotices) {
+        // Coalesce: a bus reset covers everything queued before it.
+        a->notice_head = 0;
+        a->notice_count = 0;
+        kind = VSTOR_REQ_BUS_RESET;
+    }
+    Notice& n = a->notices[(a->notice_head + a->notice_count) % kMaxNotices];
+    n.kind = kind;
+    n.path = path;
+    n.target = target;
+    n.lun = lun;
+    ++a->notice_count;
+}
+
+void abort_matching(Adapter* a, UCHAR path, UCHAR target, UCHAR lun, UCHAR srb_status) {
+    // Unlink matching queued slots, then fail every matching slot (queued or with the service).
+    USHORT prev = kNone;
+    for (USHORT i = a->queue_head; i != kNone;) {
+        Slot& s = a->slots[i];
+        const USHORT next = s.next;
+        const bool match = (path == 0xFF || s.path == path) && (target == 0xFF || s.target == target) &&
+                           (lun == 0xFF || s.lun == lun);
+        if (match) {
+            if (prev == kNone) a->queue_head = next; else a->slots[prev].next = next;
+            if (a->queue_tail == i) a->queue_tail = prev;
+            s.state = kSlotSent;  // finished below with the others
+            --a->queued_count;
+            ++a->sent_count;
+        } else {
+            prev = i;
+        }
+        i = next;
+    }
+    for (ULONG i = 0; i < kMaxSlots; ++i) {
+        Slot& s = a->slots[i];
+        if (s.state != kSlotSent) continue;
+        if ((path != 0xFF && s.path != path) || (target != 0xFF && s.target != target) ||
+            (lun != 0xFF && s.lun != lun)) continue;
+        PSCSI_REQUEST_BLOCK srb = s.srb;
+        s.state = kSlotFree;
+        s.srb = nullptr;
+        s.next = a->free_head;
+        a->free_head = static_cast<USHORT>(i);
+        --a->sent_count;
+        --a->lun_outstanding[s.target][s.lun];
+        srb->DataTransferLength = 0;
+        complete_srb(a, srb, srb_status);
+    }
+}
+
+bool drop_service(Adapter* a) {
+    ++a->stats.disconnects;
+    a->connected = FALSE;
+    a->session = 0;
+    a->notice_count = 0;
+    abort_matching(a, 0xFF, 0xFF, 0xFF, SRB_STATUS_NO_DEVICE);
+    bool any = false;
+    for (ULONG t = 0; t < VSTOR_BRIDGE_MAX_TARGETS; ++t)
+        for (ULONG l = 0; l < VSTOR_BRIDGE_MAX_LUNS; ++l) {
+            if (a->lun_present[t][l]) any = true;
+            a->lun_present[t][l] = 0;
+        }
+    return any;
+}
+
+}  // namespace vs
+
+using vs::Adapter;
+
+extern "C" ULONG VS_API VsHwFindAdapter(PVOID DeviceExtension, PVOID HwContext, PVOID BusInformation,
+                                        PVOID LowerDevice, PCHAR ArgumentString,
+                                        PPORT_CONFIGURATION_INFORMATION ci, PBOOLEAN Again) {
+    (void)HwContext;
+    (void)BusInformation;
+    (void)LowerDevice;
+    (void)ArgumentString;
+    auto* a = static_cast<Adapter*>(DeviceExtension);
+    vs::init_adapter(a);
+
+    ci->AdapterInterfaceType = Internal;
+    ci->MaximumTransferLength = VSTOR_BRIDGE_MAX_TRANSFER;
+    ci->NumberOfPhysicalBreaks = VSTOR_BRIDGE_MAX_TRANSFER / 4096 + 1;
+    ci->AlignmentMask = 0;
+    ci->NumberOfAccessRanges = 0;
+    ci->NumberOfBuses = 1;
+    ci->InitiatorBusId[0] = static_cast<CCHAR>(VSTOR_BRIDGE_MAX_TARGETS);  // not a target id
+    ci->ScatterGather = TRUE;
+    ci->Master = TRUE;
+    ci->CachesData = FALSE;  // the engine reports its write cache; disk.sys sends SYNCHRONIZE CACHE
+    ci->MapBuffers = STOR_MAP_ALL_BUFFERS;
+    ci->TaggedQueuing = TRUE;
+    ci->AutoRequestSense = TRUE;
+    ci->MultipleRequestPerLu = TRUE;
+    ci->MaximumNumberOfTargets = VSTOR_BRIDGE_MAX_TARGETS;
+    ci->MaximumNumberOfLogicalUnits = VSTOR_BRIDGE_MAX_LUNS;
+    ci->Dma64BitAddresses = SCSI_DMA64_MINIPORT_SUPPORTED;
+    ci->ResetTargetSupported = TRUE;
+    ci->WmiDataProvider = FALSE;
+    ci->SynchronizationModel = StorSynchronizeFullDuplex;
+    ci->VirtualDevice = TRUE;
+    vs::set_if_covered(ci, offsetof(PORT_CONFIGURATION_INFORMATION, MaxNumberOfIO), sizeof(ULONG), vs::kMaxSlots);
+    vs::set_if_covered(ci, offsetof(PORT_CONFIGURATION_INFORMATION, MaxIOsPerLun), sizeof(ULONG), vs::kLunQueueDepth);
+    vs::set_if_covered(ci, offsetof(PORT_CONFIGURATION_INFORMATION, InitialLunQueueDepth), sizeof(ULONG), vs::kLunQueueDepth);
+    *Again = FALSE;
+    return SP_RETURN_FOUND;
+}
+
+extern "C" BOOLEAN VS_API VsHwInitialize(PVOID DeviceExtension) {
+    auto* a = static_cast<Adapter*>(DeviceExtension);
+    vs::arm_timer(a);
+    return TRUE;
+}
+
+// The watchdog: a service that vanished (killed, crashed) leaves no IRP parked and sends no more.
+// Its outstanding SRBs then fail with SRB_STATUS_NO_DEVICE and Windows is told the LUNs are gone,
+// long before disk.sys's timeout would start a reset storm.
+extern "C" VOID VS_API VsHwTimer(PVOID DeviceExtension) {
+    auto* a = static_cast<Adapter*>(DeviceExtension);
+    PIRP irps[vs::kMaxParked];
+    ULONG nirps = 0;
+    bool bus_change = false;
+    bool rearm = false;
+    {
+        vs::Locked lock(a);
+        a->timer_armed = FALSE;
+        ++a->tick;
+        if (a->connected && a->parked_count == 0 &&
+            a->tick - a->last_service_tick >= vs::kServiceGraceTicks) {
+            bus_change = vs::drop_service(a);
+            if (bus_change) ++a->stats.bus_changes;
+            nirps = vs::unpark_all(a, irps, vs::kMaxParked, STATUS_DEVICE_NOT_CONNECTED);
+        }
+        rearm = !a->stopped && !a->removed;
+        if (rearm) a->timer_armed = TRUE;
+    }
+    if (rearm) StorPortNotification(RequestTimerCall, a, VsHwTimer, vs::kTimerMicroseconds);
+    vs::complete_service_irps(a, irps, nirps);
+    if (bus_change) StorPortNotification(BusChangeDetected, a, static_cast<UCHAR>(0));
+}
+
+extern "C" BOOLEAN VS_API VsHwResetBus(PVOID DeviceExtension, ULONG PathId) {
+    auto* a = static_cast<Adapter*>(DeviceExtension);
+    PIRP irps[vs::kMaxParked];
+    ULONG n = 0;
+    {
+        vs::Locked lock(a);
+        vs::abort_matching(a, static_cast<UCHAR>(PathId), 0xFF, 0xFF, SRB_STATUS_BUS_RESET);
+        vs::queue_notice(a, VSTOR_REQ_BUS_RESET, static_cast<UCHAR>(PathId), 0xFF, 0xFF);
+        n = vs::dispatch_parked(a, irps, vs::kMaxParked);
+    }
+    vs::complete_service_irps(a, irps, n);
+    return TRUE;
+}
+
+extern "C" SCSI_ADAPTER_CONTROL_STATUS VS_API VsHwAdapterControl(PVOID DeviceExtension,
+                                                                 SCSI_ADAPTER_CONTROL_TYPE type,
+                                                                 PVOID Parameters) {
+    auto* a = static_cast<Adapter*>(DeviceExtension);
+    switch (type) {
+        case ScsiQuerySupportedControlTypes: {
+            auto* list = static_cast<PSCSI_SUPPORTED_CONTROL_TYPE_LIST>(Parameters);
+            const SCSI_ADAPTER_CONTROL_TYPE supported[] = {ScsiQuerySupportedControlTypes, ScsiStopAdapter,
+                                                           ScsiRestartAdapter, ScsiAdapterPower,
+                                                           ScsiAdapterSurpriseRemoval};
+            for (SCSI_ADAPTER_CONTROL_TYPE t : supported)
+                if (static_cast<ULONG>(t) < list->MaxControlType) list->SupportedTypeList[t] = TRUE;
+            return ScsiAdapterControlSuccess;
+        }
+        case ScsiStopAdapter:
+        case ScsiAdapterSurpriseRemoval: {
+            // Stop with I/O outstanding: every SRB completes now; the service is told to stop.
+            PIRP irps[vs::kMaxParked];
+            ULONG n = 0;
+            {
+                vs::Locked lock(a);
+                a->stopped = TRUE;
+                vs::abort_matching(a, 0xFF, 0xFF, 0xFF, SRB_STATUS_NO_DEVICE);
+                vs::queue_notice(a, VSTOR_REQ_SHUTDOWN, 0xFF, 0xFF, 0xFF);
+                n = vs::dispatch_parked(a, irps, vs::kMaxParked);
+            }
+            vs::complete_service_irps(a, irps, n);
+            return ScsiAdapterControlSuccess;
+        }
+        case ScsiRestartAdapter: {
+            {
+                vs::Locked lock(a);
+                a->stopped = FALSE;
+                a->timer_armed = TRUE;
+            }
+            StorPortNotification(RequestTimerCall, a, VsHwTimer, vs::kTimerMicroseconds);
+            return ScsiAdapterControlSuccess;
+        }
+        case ScsiAdapterPower:
+            return ScsiAdapterControlSuccess;  // no hardware: every power state is fine
+        default:
+            return ScsiAdapterControlUnsuccessful;
+    }
+}
+
+extern "C" VOID VS_API VsHwFreeAdapterResources(PVOID DeviceExtension) {
+    // Nothing was allocated outside the device extension; make sure nothing can use it any more.
+    auto* a = static_cast<Adapter*>(DeviceExtension);
+    vs::Locked lock(a);
+    a->removed = TRUE;
+    a->stopped = TRUE;
+}

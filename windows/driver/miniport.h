@@ -1,0 +1,119 @@
+// vstor.sys internals: the adapter's device extension and the routines the callback files share.
+// Freestanding C++: no exceptions, RTTI, STL, global constructors or heap; everything the adapter
+// needs lives in the device extension StorPort allocates (non-paged) before HwFindAdapter.
+//
+// Locking: one spin lock (Adapter::lock) guards every field below it. HwStartIo runs with no
+// StorPort lock held and may run on several CPUs at once; HwProcessServiceRequest runs at
+// PASSIVE_LEVEL on the service's threads; the timer at DISPATCH_LEVEL. SRBs are completed with
+// StorPortNotification(RequestComplete) while the lock is held, so that a reset, a disconnect and a
+// service reply can never both complete one SRB. Service IRPs are completed after the lock is dropped.
+#pragma once
+
+#include "storport_decl.h"
+#include "../common/vstor_bridge.h"
+
+namespace vs {
+
+constexpr ULONG kMaxSlots = 1024;          // outstanding SRBs per adapter (4 LUNs x 250 + spare)
+constexpr ULONG kLunQueueDepth = 250;      // StorPort's default for a virtual miniport
+constexpr ULONG kMaxParked = 64;           // service IRPs waiting for work
+constexpr ULONG kMaxNotices = 16;          // reset notices waiting for a service IRP
+constexpr ULONG kTimerMicroseconds = 250000;
+// The service counts as gone when no service IRP is parked and none arrived for this long:
+// an idle live service always keeps one parked. 16 x 250 ms = 4 s, well inside disk.sys's timeout.
+constexpr ULONG kServiceGraceTicks = 16;
+constexpr USHORT kNone = 0xFFFF;
+
+enum SlotState : UCHAR { kSlotFree = 0, kSlotQueued = 1, kSlotSent = 2 };
+
+struct Slot {
+    PSCSI_REQUEST_BLOCK srb;
+    PVOID buffer;            // system address of the SRB's data (StorPortGetSystemAddress)
+    ULONG transfer_length;   // the SRB's DataTransferLength when it arrived
+    ULONG generation;        // bumped on every allocation; half of the tag
+    UCHAR state;
+    UCHAR path, target, lun;
+    UCHAR direction;         // VSTOR_DIR_*
+    UCHAR reserved[1];
+    USHORT next;             // free list or queue link
+};
+
+struct Notice {
+    ULONG kind;  // VSTOR_REQ_BUS_RESET / VSTOR_REQ_LUN_RESET / VSTOR_REQ_SHUTDOWN
+    UCHAR path, target, lun, reserved;
+};
+
+struct Stats {
+    ULONG stale_replies;     // replies to requests already completed (reset, abort, disconnect)
+    ULONG rejected_replies;  // malformed replies (bad tag, bad lengths)
+    ULONG disconnects;       // service lost or gone
+    ULONG bus_changes;       // BusChangeDetected raised
+};
+
+struct Adapter {
+    KSPIN_LOCK lock;
+    BOOLEAN stopped;         // ScsiStopAdapter until ScsiRestartAdapter
+    BOOLEAN removed;         // HwCompleteServiceIrp ran: refuse every service IRP
+    BOOLEAN timer_armed;
+    BOOLEAN connected;
+    ULONG session;
+    ULONG session_counter;
+    ULONG tick;
+    ULONG last_service_tick;
+    UCHAR lun_present[VSTOR_BRIDGE_MAX_TARGETS][VSTOR_BRIDGE_MAX_LUNS];
+    USHORT lun_outstanding[VSTOR_BRIDGE_MAX_TARGETS][VSTOR_BRIDGE_MAX_LUNS];
+    USHORT free_head;
+    USHORT queue_head, queue_tail;
+    ULONG queued_count;
+    ULONG sent_count;
+    PIRP parked[kMaxParked];
+    ULONG parked_count;
+    Notice notices[kMaxNotices];
+    ULONG notice_head, notice_count;
+    Stats stats;
+    Slot slots[kMaxSlots];
+};
+
+class Locked {
+public:
+    explicit Locked(Adapter* a) { KeAcquireInStackQueuedSpinLock(&a->lock, &h_); }
+    ~Locked() { KeReleaseInStackQueuedSpinLock(&h_); }
+    Locked(const Locked&) = delete;
+    Locked& operator=(const Locked&) = delete;
+
+private:
+    KLOCK_QUEUE_HANDLE h_;
+};
+
+// adapter.cpp
+void init_adapter(Adapter* a);
+void arm_timer(Adapter* a);
+// Completes every outstanding SRB matching (path, target, lun) with `srb_status`; 0xFF matches any.
+// Lock held.
+void abort_matching(Adapter* a, UCHAR path, UCHAR target, UCHAR lun, UCHAR srb_status);
+// The service is gone (or said goodbye): fail its work, forget its LUNs, tell PnP. Lock held.
+// Returns whether any LUN disappeared (caller raises BusChangeDetected after dropping the lock).
+bool drop_service(Adapter* a);
+void queue_notice(Adapter* a, ULONG kind, UCHAR path, UCHAR target, UCHAR lun);  // lock held
+void complete_srb(Adapter* a, PSCSI_REQUEST_BLOCK srb, UCHAR srb_status);        // no slot involved
+
+// service_channel.cpp
+// Hands queued work to parked service IRPs; collects the IRPs to complete in `out` (lock held).
+ULONG dispatch_parked(Adapter* a, PIRP* out, ULONG out_cap);
+void complete_service_irps(Adapter* a, PIRP* irps, ULONG n);  // lock not held
+// Takes every parked IRP out for completion with `status` (lock held).
+ULONG unpark_all(Adapter* a, PIRP* out, ULONG out_cap, NTSTATUS status);
+
+}  // namespace vs
+
+extern "C" {
+HW_INITIALIZE VsHwInitialize;
+HW_STARTIO VsHwStartIo;
+VIRTUAL_HW_FIND_ADAPTER VsHwFindAdapter;
+HW_RESET_BUS VsHwResetBus;
+HW_ADAPTER_CONTROL VsHwAdapterControl;
+HW_FREE_ADAPTER_RESOURCES VsHwFreeAdapterResources;
+HW_PROCESS_SERVICE_REQUEST VsHwProcessServiceRequest;
+HW_COMPLETE_SERVICE_IRP VsHwCompleteServiceIrp;
+HW_TIMER VsHwTimer;
+}

@@ -1,0 +1,355 @@
+// The inverted-call channel to the user-mode service (IOCTL_MINIPORT_PROCESS_SERVICE_IRP, handed
+// to HwProcessServiceRequest at PASSIVE_LEVEL). Every reply is validated before it touches an SRB:
+// the tag must name a slot the service holds, lengths must fit both the SRB and the IRP buffer.
+#include "miniport.h"
+
+namespace vs {
+namespace {
+
+constexpr ULONG kInData = VSTOR_TRANSACT_IN_DATA_OFFSET;
+constexpr ULONG kOutData = VSTOR_TRANSACT_OUT_DATA_OFFSET;
+
+VOID cancel_parked(PDEVICE_OBJECT, PIRP irp);
+
+void finish_irp(PIRP irp, NTSTATUS status, ULONG_PTR info) {
+    irp->IoStatus.Status = status;
+    irp->IoStatus.Information = info;
+}
+
+void write_header(vstor_bridge_header* h, ULONG op, ULONG session) {
+    h->magic = VSTOR_BRIDGE_MAGIC;
+    h->version = VSTOR_BRIDGE_VERSION;
+    h->op = static_cast<uint16_t>(op);
+    h->session = session;
+    h->flags = 0;
+}
+
+// Fill `irp` with the next piece of work (a notice, or the oldest queued SRB). Lock held.
+// Returns false when there is none.
+bool fill_next(Adapter* a, PIRP irp) {
+    auto* buf = static_cast<UCHAR*>(irp->AssociatedIrp.SystemBuffer);
+    auto* hdr = reinterpret_cast<vstor_bridge_header*>(buf);
+    auto* req = reinterpret_cast<vstor_bridge_request*>(buf + sizeof(vstor_bridge_header));
+    if (a->notice_count != 0) {
+        const Notice& n = a->notices[a->notice_head];
+        a->notice_head = (a->notice_head + 1) % kMaxNotices;
+        --a->notice_count;
+        write_header(hdr, VSTOR_OP_TRANSACT, a->session);
+        RtlZeroMemory(req, sizeof(*req));
+        req->kind = n.kind;
+        req->path_id = n.path;
+        req->target_id = n.target;
+        req->lun = n.lun;
+        finish_irp(irp, STATUS_SUCCESS, kOutData);
+        return true;
+    }
+    if (a->queue_head == kNone) return false;
+    const USHORT idx = a->queue_head;
+    Slot& s = a->slots[idx];
+    a->queue_head = s.next;
+    if (a->queue_head == kNone) a->queue_tail = kNone;
+    s.next = kNone;
+    s.state = kSlotSent;
+    --a->queued_count;
+    ++a->sent_count;
+
+    PSCSI_REQUEST_BLOCK srb = s.srb;
+    write_header(hdr, VSTOR_OP_TRANSACT, a->session);
+    RtlZeroMemory(req, sizeof(*req));
+    req->tag = (static_cast<uint64_t>(s.generation) << 32) | idx;
+    req->kind = VSTOR_REQ_SCSI;
+    req->path_id = s.path;
+    req->target_id = s.target;
+    req->lun = s.lun;
+    req->cdb_length = srb->CdbLength;
+    req->direction = s.direction;
+    req->attribute = srb->QueueAction == SRB_HEAD_OF_QUEUE_TAG_REQUEST ? VSTOR_ATTR_HEAD_OF_QUEUE
+                     : srb->QueueAction == SRB_ORDERED_QUEUE_TAG_REQUEST ? VSTOR_ATTR_ORDERED
+                                                                        : VSTOR_ATTR_SIMPLE;
+    req->data_length = s.transfer_length;
+    req->timeout_s = srb->TimeOutValue;
+    RtlCopyMemory(req->cdb, srb->Cdb, srb->CdbLength);
+    ULONG info = kOutData;
+    if (s.direction == VSTOR_DIR_OUT && s.transfer_length != 0) {
+        RtlCopyMemory(buf + kOutData, s.buffer, s.transfer_length);
+        info += s.transfer_length;
+    }
+    finish_irp(irp, STATUS_SUCCESS, info);
+    return true;
+}
+
+// Take `irp` out of the parked list if it is there (lock held). False when the cancel routine
+// already owns it.
+bool unpark(Adapter* a, PIRP irp) {
+    for (ULONG i = 0; i < a->parked_count; ++i) {
+        if (a->parked[i] != irp) continue;
+        a->parked[i] = a->parked[--a->parked_count];
+        return true;
+    }
+    return false;
+}
+
+VOID cancel_parked(PDEVICE_OBJECT, PIRP irp) {
+    IoReleaseCancelSpinLock(irp->CancelIrql);
+    auto* a = static_cast<Adapter*>(VsIrpDriverContext(irp)[0]);
+    bool mine = false;
+    {
+        Locked lock(a);
+        mine = unpark(a, irp);
+        // A live service re-posts at once; a dying one does not. The watchdog decides.
+    }
+    if (mine) {
+        finish_irp(irp, STATUS_CANCELLED, 0);
+        StorPortCompleteServiceIrp(a, irp);
+    }
+}
+
+// Apply a completion from the service. Lock held. Returns STATUS_SUCCESS (applied or stale) or
+// an error for a malformed reply (the named SRB, if any, is failed so it cannot hang).
+NTSTATUS apply_completion(Adapter* a, const UCHAR* buf, ULONG in_len) {
+    if (in_len < kInData) return STATUS_INVALID_PARAMETER;
+    vstor_bridge_completion c;
+    RtlCopyMemory(&c, buf + sizeof(vstor_bridge_header), sizeof(c));  // one read of user-written data
+    const ULONG idx = static_cast<ULONG>(c.tag & 0xFFFFFFFFu);
+    const ULONG gen = static_cast<ULONG>(c.tag >> 32);
+    if (idx >= kMaxSlots) {
+        ++a->stats.rejected_replies;
+        return STATUS_INVALID_PARAMETER;
+    }
+    Slot& s = a->slots[idx];
+    if (s.state != kSlotSent || s.generation != gen) {
+        ++a->stats.stale_replies;  // completed meanwhile by a reset, an abort or a disconnect
+        return STATUS_SUCCESS;
+    }
+    PSCSI_REQUEST_BLOCK srb = s.srb;
+    const bool bad = c.result > VSTOR_RESULT_ERROR || c.sense_length > VSTOR_BRIDGE_MAX_SENSE ||
+                     c.data_length > s.transfer_length ||
+                     (s.direction == VSTOR_DIR_IN && c.data_length > in_len - kInData);
+    s.state = kSlotFree;
+    s.srb = nullptr;
+    s.next = a->free_head;
+    a->free_head = static_cast<USHORT>(idx);
+    --a->sent_count;
+    --a->lun_outstanding[s.target][s.lun];
+    if (bad) {
+        ++a->stats.rejected_replies;
+        srb->DataTransferLength = 0;
+        complete_srb(a, srb, SRB_STATUS_ERROR);
+        return STATUS_INVALID_PARAMETER;
+    }
+    UCHAR status = SRB_STATUS_ERROR;
+    switch (c.result) {
+        case VSTOR_RESULT_OK: {
+            srb->ScsiStatus = c.scsi_status;
+            if (s.direction == VSTOR_DIR_IN && c.data_length != 0) RtlCopyMemory(s.buffer, buf + kInData, c.data_length);
+            if (c.scsi_status == 0x00 /* GOOD */ || c.scsi_status == 0x04 /* CONDITION MET */) {
+                // A short transfer is reported as DATA_OVERRUN with the real length (StorPort's underrun).
+                status = c.data_length < s.transfer_length ? SRB_STATUS_DATA_OVERRUN : SRB_STATUS_SUCCESS;
+            } else {
+                status = SRB_STATUS_ERROR;
+                if (c.sense_length != 0 && srb->SenseInfoBuffer != nullptr && srb->SenseInfoBufferLength != 0 &&
+                    !(srb->SrbFlags & SRB_FLAGS_DISABLE_AUTOSENSE)) {
+                    const UCHAR n = c.sense_length < srb->SenseInfoBufferLength ? c.sense_length
+                                                                                : srb->SenseInfoBufferLength;
+                    RtlCopyMemory(srb->SenseInfoBuffer, c.sense, n);
+                    srb->SenseInfoBufferLength = n;
+                    status |= SRB_STATUS_AUTOSENSE_VALID;
+                }
+            }
+            srb->DataTransferLength = c.data_length;
+            break;
+        }
+        case VSTOR_RESULT_NO_DEVICE: status = SRB_STATUS_NO_DEVICE; srb->DataTransferLength = 0; break;
+        case VSTOR_RESULT_ABORTED: status = SRB_STATUS_ABORTED; srb->DataTransferLength = 0; break;
+        default: status = SRB_STATUS_ERROR; srb->DataTransferLength = 0; break;
+    }
+    complete_srb(a, srb, status);
+    return STATUS_SUCCESS;
+}
+
+// Returns true when the IRP was parked (not to be completed now).
+bool park(Adapter* a, PIRP irp) {
+    if (a->parked_count == kMaxParked) {
+        finish_irp(irp, STATUS_DEVICE_BUSY, 0);
+        return false;
+    }
+    VsIrpDriverContext(irp)[0] = a;
+    IoSetCancelRoutine(irp, cancel_parked);
+    if (irp->Cancel && IoSetCancelRoutine(irp, nullptr) != nullptr) {
+        finish_irp(irp, STATUS_CANCELLED, 0);  // cancelled before the routine was set
+        return false;
+    }
+    a->parked[a->parked_count++] = irp;
+    return true;
+}
+
+}  // namespace
+
+ULONG dispatch_parked(Adapter* a, PIRP* out, ULONG out_cap) {
+    ULONG n = 0;
+    while (a->parked_count != 0 && n < out_cap && (a->notice_count != 0 || a->queue_head != kNone)) {
+        PIRP irp = a->parked[a->parked_count - 1];
+        if (IoSetCancelRoutine(irp, nullptr) == nullptr) {
+            // Being cancelled: the cancel routine completes it; forget it here.
+            --a->parked_count;
+            continue;
+        }
+        --a->parked_count;
+        fill_next(a, irp);
+        out[n++] = irp;
+    }
+    return n;
+}
+
+ULONG unpark_all(Adapter* a, PIRP* out, ULONG out_cap, NTSTATUS status) {
+    ULONG n = 0;
+    while (a->parked_count != 0 && n < out_cap) {
+        PIRP irp = a->parked[--a->parked_count];
+        if (IoSetCancelRoutine(irp, nullptr) == nullptr) continue;  // cancel routine owns it
+        finish_irp(irp, status, 0);
+        out[n++] = irp;
+    }
+    return n;
+}
+
+void complete_service_irps(Adapter* a, PIRP* irps, ULONG n) {
+    for (ULONG i = 0; i < n; ++i) StorPortCompleteServiceIrp(a, irps[i]);
+}
+
+}  // namespace vs
+
+using vs::Adapter;
+
+extern "C" VOID VS_API VsHwProcessServiceRequest(PVOID DeviceExtension, PVOID IrpPtr) {
+    auto* a = static_cast<Adapter*>(DeviceExtension);
+    auto* irp = static_cast<PIRP>(IrpPtr);
+    auto* buf = static_cast<UCHAR*>(irp->AssociatedIrp.SystemBuffer);
+    const ULONG in_len = VsIrpInputLength(irp);
+    const ULONG out_len = VsIrpOutputLength(irp);
+
+    vstor_bridge_header h;
+    if (VsIrpIoControlCode(irp) != VS_IOCTL_MINIPORT_PROCESS_SERVICE_IRP || buf == nullptr ||
+        in_len < sizeof(h)) {
+        irp->IoStatus.Status = STATUS_INVALID_DEVICE_REQUEST;
+        irp->IoStatus.Information = 0;
+        StorPortCompleteServiceIrp(a, irp);
+        return;
+    }
+    RtlCopyMemory(&h, buf, sizeof(h));
+    PIRP extra[vs::kMaxParked];
+    ULONG nextra = 0;
+    bool bus_change = false;
+    bool parked = false;
+    NTSTATUS status = STATUS_SUCCESS;
+    ULONG_PTR info = 0;
+    {
+        vs::Locked lock(a);
+        if (h.magic != VSTOR_BRIDGE_MAGIC || h.version != VSTOR_BRIDGE_VERSION) {
+            status = STATUS_REVISION_MISMATCH;
+        } else if (a->removed || a->stopped) {
+            status = STATUS_DEVICE_REMOVED;
+        } else if (h.op == VSTOR_OP_CONNECT) {
+            vstor_bridge_connect c;
+            if (in_len < sizeof(c) || out_len < sizeof(vstor_bridge_connect_reply)) {
+                status = STATUS_BUFFER_TOO_SMALL;
+            } else {
+                RtlCopyMemory(&c, buf, sizeof(c));
+                if (c.buffer_size < VSTOR_TRANSACT_MIN_BUFFER) {
+                    status = STATUS_BUFFER_TOO_SMALL;
+                } else {
+                    // A new service replaces a stale one (crashed before the watchdog noticed).
+                    if (a->connected) {
+                        bus_change = vs::drop_service(a);
+                        nextra = vs::unpark_all(a, extra, vs::kMaxParked, STATUS_DEVICE_NOT_CONNECTED);
+                    }
+                    if (++a->session_counter == 0) ++a->session_counter;
+                    a->session = a->session_counter;
+                    a->connected = TRUE;
+                    a->last_service_tick = a->tick;
+                    vstor_bridge_connect_reply r;
+                    RtlZeroMemory(&r, sizeof(r));
+                    vs::write_header(&r.hdr, VSTOR_OP_CONNECT, a->session);
+                    r.session = a->session;
+                    r.max_transfer = VSTOR_BRIDGE_MAX_TRANSFER;
+                    r.max_outstanding = vs::kMaxSlots;
+                    r.min_buffer_size = VSTOR_TRANSACT_MIN_BUFFER;
+                    r.max_targets = VSTOR_BRIDGE_MAX_TARGETS;
+                    r.max_luns = VSTOR_BRIDGE_MAX_LUNS;
+                    RtlCopyMemory(buf, &r, sizeof(r));
+                    info = sizeof(r);
+                }
+            }
+        } else if (!a->connected || h.session != a->session) {
+            status = STATUS_DEVICE_NOT_CONNECTED;  // an IRP from a service that was replaced or dropped
+        } else if (h.op == VSTOR_OP_DISCONNECT) {
+            bus_change = vs::drop_service(a);
+            nextra = vs::unpark_all(a, extra, vs::kMaxParked, STATUS_DEVICE_NOT_CONNECTED);
+        } else if (h.op == VSTOR_OP_LUN) {
+            vstor_bridge_lun l;
+            if (in_len < sizeof(l)) {
+                status = STATUS_INVALID_PARAMETER;
+            } else {
+                RtlCopyMemory(&l, buf, sizeof(l));
+                if (l.path_id != 0 || l.target_id >= VSTOR_BRIDGE_MAX_TARGETS || l.lun >= VSTOR_BRIDGE_MAX_LUNS) {
+                    status = STATUS_INVALID_PARAMETER;
+                } else {
+                    const UCHAR now = l.present ? 1 : 0;
+                    if (a->lun_present[l.target_id][l.lun] != now) {
+                        a->lun_present[l.target_id][l.lun] = now;
+                        if (!now) vs::abort_matching(a, 0, l.target_id, l.lun, SRB_STATUS_NO_DEVICE);
+                        bus_change = true;
+                    }
+                }
+            }
+        } else if (h.op == VSTOR_OP_TRANSACT) {
+            a->last_service_tick = a->tick;
+            if (out_len < VSTOR_TRANSACT_MIN_BUFFER || in_len > out_len) {
+                status = STATUS_BUFFER_TOO_SMALL;
+            } else {
+                if (h.flags & VSTOR_FLAG_HAS_COMPLETION) status = vs::apply_completion(a, buf, in_len);
+                if (status == STATUS_SUCCESS) {
+                    if (vs::fill_next(a, irp)) {
+                        status = irp->IoStatus.Status;
+                        info = irp->IoStatus.Information;
+                    } else if (h.flags & VSTOR_FLAG_NO_WAIT) {
+                        auto* req = reinterpret_cast<vstor_bridge_request*>(buf + sizeof(vstor_bridge_header));
+                        vs::write_header(reinterpret_cast<vstor_bridge_header*>(buf), VSTOR_OP_TRANSACT, a->session);
+                        RtlZeroMemory(req, sizeof(*req));
+                        req->kind = VSTOR_REQ_NONE;
+                        info = VSTOR_TRANSACT_OUT_DATA_OFFSET;
+                    } else {
+                        parked = vs::park(a, irp);
+                        if (!parked) {
+                            status = irp->IoStatus.Status;
+                            info = 0;
+                        }
+                    }
+                }
+            }
+        } else {
+            status = STATUS_INVALID_PARAMETER;
+        }
+        if (bus_change) ++a->stats.bus_changes;
+    }
+    if (!parked) {
+        irp->IoStatus.Status = status;
+        irp->IoStatus.Information = NT_SUCCESS(status) ? info : 0;
+        StorPortCompleteServiceIrp(a, irp);
+    }
+    vs::complete_service_irps(a, extra, nextra);
+    if (bus_change) StorPortNotification(BusChangeDetected, a, static_cast<UCHAR>(0));
+}
+
+// StorPort removes the adapter: every parked service IRP must be completed now.
+extern "C" VOID VS_API VsHwCompleteServiceIrp(PVOID DeviceExtension) {
+    auto* a = static_cast<Adapter*>(DeviceExtension);
+    PIRP irps[vs::kMaxParked];
+    ULONG n = 0;
+    {
+        vs::Locked lock(a);
+        a->removed = TRUE;
+        if (a->connected) vs::drop_service(a);
+        n = vs::unpark_all(a, irps, vs::kMaxParked, STATUS_DEVICE_REMOVED);
+    }
+    vs::complete_service_irps(a, irps, n);
+}

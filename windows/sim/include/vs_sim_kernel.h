@@ -1,0 +1,97 @@
+// The slice of the Windows kernel (wdm.h) that vstor.sys uses, declared for the Linux StorPort
+// emulator. Sizes follow Windows: ULONG/LONG are 32-bit (LLP64), pointers are native. Only the
+// IRP fields the driver touches exist; the emulator (windows/sim) implements the functions.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef void VOID;
+typedef void* PVOID;
+typedef uint8_t UCHAR, *PUCHAR;
+typedef char CHAR, CCHAR, *PCHAR;
+typedef uint16_t USHORT, *PUSHORT;
+typedef int16_t SHORT;
+typedef uint32_t ULONG, *PULONG;
+typedef int32_t LONG, *PLONG;
+typedef uint64_t ULONGLONG;
+typedef int64_t LONGLONG;
+typedef uintptr_t ULONG_PTR;
+typedef UCHAR BOOLEAN, *PBOOLEAN;
+typedef LONG NTSTATUS;
+typedef UCHAR KIRQL;
+typedef ULONG_PTR KSPIN_LOCK, *PKSPIN_LOCK;
+
+#define TRUE 1
+#define FALSE 0
+#define NTAPI
+#define NT_SUCCESS(s) (((NTSTATUS)(s)) >= 0)
+
+#define STATUS_SUCCESS ((NTSTATUS)0x00000000L)
+#define STATUS_PENDING ((NTSTATUS)0x00000103L)
+#define STATUS_UNSUCCESSFUL ((NTSTATUS)0xC0000001L)
+#define STATUS_INVALID_PARAMETER ((NTSTATUS)0xC000000DL)
+#define STATUS_INVALID_DEVICE_REQUEST ((NTSTATUS)0xC0000010L)
+#define STATUS_BUFFER_TOO_SMALL ((NTSTATUS)0xC0000023L)
+#define STATUS_REVISION_MISMATCH ((NTSTATUS)0xC0000059L)
+#define STATUS_INSUFFICIENT_RESOURCES ((NTSTATUS)0xC000009AL)
+#define STATUS_DEVICE_BUSY ((NTSTATUS)0x80000011L)
+#define STATUS_CANCELLED ((NTSTATUS)0xC0000120L)
+#define STATUS_DEVICE_NOT_CONNECTED ((NTSTATUS)0xC000009DL)
+#define STATUS_DEVICE_REMOVED ((NTSTATUS)0xC00002B6L)
+
+typedef enum _INTERFACE_TYPE { InterfaceTypeUndefined = -1, Internal = 0, Isa, Eisa } INTERFACE_TYPE;
+typedef enum _KINTERRUPT_MODE { LevelSensitive, Latched } KINTERRUPT_MODE;
+typedef enum _DMA_WIDTH { Width8Bits, Width16Bits, Width32Bits, MaximumDmaWidth } DMA_WIDTH;
+typedef enum _DMA_SPEED { Compatible, TypeA, TypeB, TypeC, TypeF, MaximumDmaSpeed } DMA_SPEED;
+typedef union _LARGE_INTEGER {
+    struct { ULONG LowPart; LONG HighPart; } u;
+    LONGLONG QuadPart;
+} LARGE_INTEGER, PHYSICAL_ADDRESS;
+
+typedef struct _UNICODE_STRING { USHORT Length; USHORT MaximumLength; uint16_t* Buffer; } UNICODE_STRING, *PUNICODE_STRING;
+typedef struct _DRIVER_OBJECT { PVOID sim_owner; } DRIVER_OBJECT, *PDRIVER_OBJECT;
+typedef struct _DEVICE_OBJECT { PVOID sim_owner; } DEVICE_OBJECT, *PDEVICE_OBJECT;
+
+struct _IRP;
+typedef VOID DRIVER_CANCEL(PDEVICE_OBJECT DeviceObject, struct _IRP* Irp);
+typedef DRIVER_CANCEL* PDRIVER_CANCEL;
+
+typedef struct _IO_STATUS_BLOCK { NTSTATUS Status; ULONG_PTR Information; } IO_STATUS_BLOCK;
+
+// The emulator's IRP: the fields the driver reads under the names wdm.h gives them, plus the
+// IOCTL parameters that live in the stack location on Windows.
+typedef struct _IRP {
+    IO_STATUS_BLOCK IoStatus;
+    struct { PVOID SystemBuffer; } AssociatedIrp;
+    BOOLEAN Cancel;
+    KIRQL CancelIrql;
+    PDRIVER_CANCEL volatile CancelRoutine;
+    PVOID DriverContext[4];
+    ULONG SimIoControlCode;
+    ULONG SimInputBufferLength;
+    ULONG SimOutputBufferLength;
+} IRP, *PIRP;
+
+typedef struct _KLOCK_QUEUE_HANDLE { PKSPIN_LOCK Lock; KIRQL OldIrql; } KLOCK_QUEUE_HANDLE, *PKLOCK_QUEUE_HANDLE;
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+VOID KeInitializeSpinLock(PKSPIN_LOCK SpinLock);
+VOID KeAcquireInStackQueuedSpinLock(PKSPIN_LOCK SpinLock, PKLOCK_QUEUE_HANDLE LockHandle);
+VOID KeReleaseInStackQueuedSpinLock(PKLOCK_QUEUE_HANDLE LockHandle);
+VOID IoReleaseCancelSpinLock(KIRQL Irql);
+PDRIVER_CANCEL IoSetCancelRoutine(PIRP Irp, PDRIVER_CANCEL CancelRoutine);
+#ifdef __cplusplus
+}
+#endif
+
+#define RtlCopyMemory(d, s, n) memcpy((d), (s), (n))
+#define RtlZeroMemory(d, n) memset((d), 0, (n))
+
+static inline ULONG VsIrpIoControlCode(PIRP irp) { return irp->SimIoControlCode; }
+static inline ULONG VsIrpInputLength(PIRP irp) { return irp->SimInputBufferLength; }
+static inline ULONG VsIrpOutputLength(PIRP irp) { return irp->SimOutputBufferLength; }
+static inline PVOID* VsIrpDriverContext(PIRP irp) { return irp->DriverContext; }

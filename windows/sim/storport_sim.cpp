@@ -1,0 +1,580 @@
+// The user-mode StorPort emulator (see storport_sim.hpp) and the StorPort/kernel functions the
+// driver imports, implemented over it.
+#include "storport_sim.hpp"
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstring>
+
+#include "miniport.h"
+
+extern "C" NTSTATUS DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING RegistryPath);
+
+namespace vstor::storport_sim {
+
+namespace {
+Emulator* g_emulator = nullptr;
+constexpr std::size_t kGuard = 64;
+constexpr std::uint8_t kGuardByte = 0xA5;
+}  // namespace
+
+bool Request::guard_intact() const {
+    return std::all_of(data.begin() + requested_length, data.end(), [](std::uint8_t b) { return b == kGuardByte; });
+}
+
+struct Emulator::ServiceIrp {
+    IRP irp{};
+    std::vector<std::uint8_t> system_buffer;
+    int process = 0;
+    bool done = false;
+    std::condition_variable cv;
+};
+
+Emulator::Emulator() {
+    g_emulator = this;
+    driver_.sim_owner = this;
+    fdo_.sim_owner = this;
+    pdo_.sim_owner = this;
+    timer_thread_ = std::thread([this] { timer_loop(); });
+    pnp_thread_ = std::thread([this] { pnp_loop(); });
+    watchdog_thread_ = std::thread([this] { watchdog_loop(); });
+}
+
+Emulator::~Emulator() {
+    {
+        std::lock_guard lk(mu_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    timer_thread_.join();
+    pnp_thread_.join();
+    watchdog_thread_.join();
+    g_emulator = nullptr;
+}
+
+void Emulator::violation(std::string what) {
+    std::lock_guard lk(mu_);
+    violations_.push_back(std::move(what));
+}
+
+std::vector<std::string> Emulator::violations() const {
+    std::lock_guard lk(mu_);
+    return violations_;
+}
+
+NTSTATUS Emulator::load_driver() {
+    UNICODE_STRING path{};
+    return DriverEntry(&driver_, &path);
+}
+
+ULONG Emulator::on_initialize(const VIRTUAL_HW_INITIALIZATION_DATA* d) {
+    // StorPort's checks on a virtual miniport's registration.
+    if (d->HwInitializationDataSize != sizeof(VIRTUAL_HW_INITIALIZATION_DATA)) return STATUS_REVISION_MISMATCH;
+    if (d->AdapterInterfaceType != Internal) return STATUS_INVALID_PARAMETER;
+    if (!d->HwFindAdapter || !d->HwInitialize || !d->HwStartIo || !d->HwResetBus || !d->HwAdapterControl ||
+        !d->HwFreeAdapterResources)
+        return STATUS_INVALID_PARAMETER;
+    if (d->HwProcessServiceRequest && !d->HwCompleteServiceIrp) return STATUS_INVALID_PARAMETER;
+    if (d->HwInterrupt || d->HwDmaStarted || d->HwAdapterState || d->NumberOfAccessRanges) return STATUS_INVALID_PARAMETER;
+    init_ = *d;
+    initialized_ = true;
+    return STATUS_SUCCESS;
+}
+
+bool Emulator::start_adapter(std::string* why) {
+    if (!initialized_) {
+        *why = "StorPortInitialize was not called";
+        return false;
+    }
+    extension_.assign(std::max<ULONG>(init_.DeviceExtensionSize, 16) + 64, 0xCD);  // not zeroed: HwFindAdapter must
+    std::memset(extension_.data(), 0, init_.DeviceExtensionSize);  // StorPort zeroes the extension
+    std::memset(&config_, 0, sizeof(config_));
+    config_.Length = sizeof(config_);
+    config_.AdapterInterfaceType = Internal;
+    config_.DeviceExtensionSize = init_.DeviceExtensionSize;
+    config_.SpecificLuExtensionSize = init_.SpecificLuExtensionSize;
+    config_.SrbExtensionSize = init_.SrbExtensionSize;
+    config_.MapBuffers = init_.MapBuffers;
+    config_.TaggedQueuing = init_.TaggedQueuing;
+    config_.AutoRequestSense = init_.AutoRequestSense;
+    config_.MultipleRequestPerLu = init_.MultipleRequestPerLu;
+    config_.MaximumNumberOfTargets = 128;
+    config_.MaximumNumberOfLogicalUnits = 255;
+    config_.NumberOfBuses = 1;
+    BOOLEAN again = TRUE;
+    // Virtual HwFindAdapter: HwContext = PDO, BusInformation = FDO, LowerDevice = next lower device.
+    const ULONG found = init_.HwFindAdapter(extension_.data(), &pdo_, &fdo_, &pdo_, nullptr, &config_, &again);
+    if (found != SP_RETURN_FOUND) {
+        *why = "HwFindAdapter returned " + std::to_string(found);
+        return false;
+    }
+    if (!config_.VirtualDevice || config_.MaximumTransferLength == 0 || config_.NumberOfBuses == 0 ||
+        config_.MaximumNumberOfTargets == 0 || config_.MaximumNumberOfLogicalUnits == 0 ||
+        config_.AdapterInterfaceType != Internal) {
+        *why = "HwFindAdapter left PORT_CONFIGURATION_INFORMATION unusable for a virtual adapter";
+        return false;
+    }
+    if (!init_.HwInitialize(extension_.data())) {
+        *why = "HwInitialize failed";
+        return false;
+    }
+    std::vector<std::uint8_t> list(sizeof(ULONG) + ScsiAdapterControlMax, 0);
+    ULONG max = ScsiAdapterControlMax;
+    std::memcpy(list.data(), &max, sizeof(max));
+    init_.HwAdapterControl(extension_.data(), ScsiQuerySupportedControlTypes, list.data());
+    supported_controls_.assign(ScsiAdapterControlMax, false);
+    for (ULONG i = 0; i < ScsiAdapterControlMax; ++i) supported_controls_[i] = list[sizeof(ULONG) + i] != 0;
+    {
+        std::lock_guard lk(mu_);
+        started_ = true;
+    }
+    scan_bus();
+    return true;
+}
+
+void Emulator::stop_adapter() {
+    if (!started_) return;
+    {
+        std::unique_lock lk(mu_);
+        adapter_stopping_ = true;
+        cv_.notify_all();
+        cv_.wait(lk, [&] { return in_start_io_ == 0; });
+    }
+    if (supported_controls_[ScsiStopAdapter])
+        init_.HwAdapterControl(extension_.data(), ScsiStopAdapter, nullptr);
+    {
+        std::lock_guard lk(mu_);
+        if (!outstanding_.empty())
+            violations_.push_back(std::to_string(outstanding_.size()) + " SRBs outstanding after ScsiStopAdapter");
+    }
+    init_.HwCompleteServiceIrp(extension_.data());
+    {
+        std::lock_guard lk(mu_);
+        for (auto& [irp, s] : service_irps_)
+            if (!s->done) violations_.push_back("service IRP still pending after HwCompleteServiceIrp");
+        timer_fn_ = nullptr;
+    }
+    init_.HwFreeAdapterResources(extension_.data());
+    std::lock_guard lk(mu_);
+    started_ = false;
+    adapter_stopping_ = false;
+}
+
+std::vector<LogicalUnit> Emulator::scan_bus() {
+    std::vector<LogicalUnit> found;
+    const std::uint8_t inquiry[6] = {0x12, 0, 0, 0, 96, 0};
+    auto probe = [&](std::uint8_t t, std::uint8_t l) -> bool {
+        auto r = execute(t, l, inquiry, SRB_FLAGS_DATA_IN, 96);
+        const auto st = r->status();
+        if ((st == SRB_STATUS_SUCCESS || st == SRB_STATUS_DATA_OVERRUN) && r->srb.DataTransferLength >= 5 &&
+            (r->data[0] >> 5) == 0) {
+            found.push_back({t, l, std::vector<std::uint8_t>(r->data.begin(), r->data.begin() + r->srb.DataTransferLength)});
+            return true;
+        }
+        return false;
+    };
+    for (std::uint8_t t = 0; t < config_.MaximumNumberOfTargets; ++t) {
+        const bool lun0 = probe(t, 0);
+        std::vector<std::uint8_t> luns;
+        if (lun0) {
+            const std::uint8_t report_luns[12] = {0xA0, 0, 0, 0, 0, 0, 0, 0, 0x04, 0x00, 0, 0};  // 1 KiB
+            auto r = execute(t, 0, report_luns, SRB_FLAGS_DATA_IN, 1024);
+            if (r->status() == SRB_STATUS_SUCCESS || r->status() == SRB_STATUS_DATA_OVERRUN) {
+                const std::uint32_t len = (std::uint32_t{r->data[0]} << 24) | (r->data[1] << 16) | (r->data[2] << 8) | r->data[3];
+                for (std::uint32_t off = 8; off + 8 <= 8 + len && off + 8 <= r->srb.DataTransferLength; off += 8)
+                    if ((r->data[off] >> 6) == 0 && r->data[off + 1] != 0 && r->data[off + 1] < config_.MaximumNumberOfLogicalUnits)
+                        luns.push_back(r->data[off + 1]);
+            }
+        } else {
+            for (std::uint8_t l = 1; l < config_.MaximumNumberOfLogicalUnits; ++l) luns.push_back(l);  // sequential scan
+        }
+        for (auto l : luns) probe(t, l);
+    }
+    std::lock_guard lk(mu_);
+    devices_ = found;
+    return found;
+}
+
+std::vector<LogicalUnit> Emulator::devices() const {
+    std::lock_guard lk(mu_);
+    return devices_;
+}
+
+bool Emulator::wait_for_rescan(unsigned count, std::chrono::milliseconds timeout) {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, timeout, [&] { return rescans_.load() >= count && pending_bus_changes_ == 0; });
+}
+
+RequestPtr Emulator::start(std::uint8_t target, std::uint8_t lun, std::span<const std::uint8_t> cdb,
+                           ULONG direction_flags, std::uint32_t length, const void* data_out, ULONG timeout_s,
+                           std::function<void(Request&)> on_complete) {
+    auto r = std::make_shared<Request>();
+    r->requested_length = length;
+    r->data.assign(length + kGuard, 0);
+    std::fill(r->data.begin() + length, r->data.end(), kGuardByte);
+    if (data_out && length) std::memcpy(r->data.data(), data_out, length);
+    r->on_complete = std::move(on_complete);
+    SCSI_REQUEST_BLOCK& s = r->srb;
+    s.Length = sizeof(SCSI_REQUEST_BLOCK);
+    s.Function = SRB_FUNCTION_EXECUTE_SCSI;
+    s.PathId = 0;
+    s.TargetId = target;
+    s.Lun = lun;
+    s.QueueAction = SRB_SIMPLE_TAG_REQUEST;
+    s.CdbLength = static_cast<UCHAR>(std::min<std::size_t>(cdb.size(), sizeof(s.Cdb)));
+    std::memcpy(s.Cdb, cdb.data(), s.CdbLength);
+    s.SenseInfoBufferLength = static_cast<UCHAR>(r->sense.size());
+    s.SenseInfoBuffer = r->sense.data();
+    s.SrbFlags = direction_flags;
+    s.DataTransferLength = length;
+    s.DataBuffer = length ? r->data.data() : nullptr;
+    s.TimeOutValue = timeout_s;
+    s.OriginalRequest = r.get();
+    {
+        std::unique_lock lk(mu_);
+        const auto key = std::make_pair(int{target}, int{lun});
+        cv_.wait(lk, [&] { return per_lun_[key] < queue_depth() || adapter_stopping_; });  // StorPort holds the rest
+        if (adapter_stopping_ || !started_) {
+            // The device is being removed: the port driver fails the request itself.
+            s.SrbStatus = SRB_STATUS_NO_DEVICE;
+            r->completed = true;
+            return r;
+        }
+        ++per_lun_[key];
+        per_lun_max_[key] = std::max(per_lun_max_[key], per_lun_[key]);
+        r->issued = std::chrono::steady_clock::now();
+        outstanding_[&r->srb] = r;
+        ++in_start_io_;
+    }
+    init_.HwStartIo(extension_.data(), &r->srb);  // no StorPort lock held (virtual miniport)
+    {
+        std::lock_guard lk(mu_);
+        --in_start_io_;
+    }
+    cv_.notify_all();
+    return r;
+}
+
+RequestPtr Emulator::start_function(std::uint8_t function, std::uint8_t target, std::uint8_t lun,
+                                    PSCSI_REQUEST_BLOCK next) {
+    auto r = std::make_shared<Request>();
+    r->data.assign(kGuard, kGuardByte);
+    r->srb.Length = sizeof(SCSI_REQUEST_BLOCK);
+    r->srb.Function = function;
+    r->srb.TargetId = target;
+    r->srb.Lun = lun;
+    r->srb.NextSrb = next;
+    r->srb.TimeOutValue = 30;
+    {
+        std::lock_guard lk(mu_);
+        r->issued = std::chrono::steady_clock::now();
+        outstanding_[&r->srb] = r;
+        ++per_lun_[{target, lun}];
+    }
+    init_.HwStartIo(extension_.data(), &r->srb);
+    return r;
+}
+
+bool Emulator::wait(const RequestPtr& r, std::chrono::milliseconds timeout) {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, timeout, [&] { return r->completed.load(); });
+}
+
+RequestPtr Emulator::execute(std::uint8_t target, std::uint8_t lun, std::span<const std::uint8_t> cdb,
+                             ULONG direction_flags, std::uint32_t length, const void* data_out) {
+    auto r = start(target, lun, cdb, direction_flags, length, data_out);
+    if (!wait(r, std::chrono::seconds(60))) violation("SRB not completed within 60 s");
+    return r;
+}
+
+void Emulator::on_request_complete(PSCSI_REQUEST_BLOCK srb) {
+    RequestPtr r;
+    {
+        std::lock_guard lk(mu_);
+        auto it = outstanding_.find(srb);
+        if (it == outstanding_.end()) {
+            violations_.push_back("RequestComplete for an SRB that is not outstanding (completed twice?)");
+            return;
+        }
+        r = it->second;
+        outstanding_.erase(it);
+        --per_lun_[{srb->TargetId, srb->Lun}];
+        if (SRB_STATUS(srb->SrbStatus) == SRB_STATUS_PENDING)
+            violations_.push_back("SRB completed with SRB_STATUS_PENDING");
+        if (srb->DataTransferLength > r->requested_length)
+            violations_.push_back("DataTransferLength grew on completion");
+        r->completed_at = std::chrono::steady_clock::now();
+    }
+    if (r->on_complete) r->on_complete(*r);
+    {
+        std::lock_guard lk(mu_);
+        r->completed = true;
+    }
+    cv_.notify_all();
+}
+
+void Emulator::reset_bus(std::uint8_t path_id) {
+    init_.HwResetBus(extension_.data(), path_id);
+    std::lock_guard lk(mu_);
+    for (auto& [srb, r] : outstanding_)
+        if (srb->PathId == path_id && srb->Function == SRB_FUNCTION_EXECUTE_SCSI)
+            violations_.push_back("SRB still outstanding after HwResetBus returned");
+}
+
+std::size_t Emulator::outstanding() const {
+    std::lock_guard lk(mu_);
+    return outstanding_.size();
+}
+
+std::size_t Emulator::outstanding(std::uint8_t target, std::uint8_t lun) const {
+    std::lock_guard lk(mu_);
+    auto it = per_lun_.find({target, lun});
+    return it == per_lun_.end() ? 0 : it->second;
+}
+
+std::size_t Emulator::max_outstanding_seen(std::uint8_t target, std::uint8_t lun) const {
+    std::lock_guard lk(mu_);
+    auto it = per_lun_max_.find({target, lun});
+    return it == per_lun_max_.end() ? 0 : it->second;
+}
+
+void Emulator::on_timer_request(HW_TIMER* timer, ULONG microseconds) {
+    {
+        std::lock_guard lk(mu_);
+        timer_fn_ = microseconds ? timer : nullptr;
+        timer_due_ = std::chrono::steady_clock::now() + std::chrono::microseconds(microseconds);
+    }
+    cv_.notify_all();
+}
+
+void Emulator::timer_loop() {
+    std::unique_lock lk(mu_);
+    while (!stopping_) {
+        if (!timer_fn_) {
+            cv_.wait(lk);
+            continue;
+        }
+        if (std::chrono::steady_clock::now() < timer_due_) {
+            cv_.wait_until(lk, timer_due_);
+            continue;
+        }
+        HW_TIMER* fn = timer_fn_;
+        timer_fn_ = nullptr;  // one-shot: the miniport re-arms
+        lk.unlock();
+        fn(extension_.data());
+        lk.lock();
+    }
+}
+
+void Emulator::on_bus_change() {
+    bus_changes_.fetch_add(1);
+    {
+        std::lock_guard lk(mu_);
+        ++pending_bus_changes_;
+    }
+    cv_.notify_all();
+}
+
+void Emulator::pnp_loop() {
+    std::unique_lock lk(mu_);
+    while (!stopping_) {
+        if (pending_bus_changes_ == 0 || !started_) {
+            cv_.wait_for(lk, std::chrono::milliseconds(50));
+            continue;
+        }
+        pending_bus_changes_ = 0;
+        lk.unlock();
+        scan_bus();  // IOCTL_SCSI_RESCAN_BUS / QueryDeviceRelations
+        lk.lock();
+        rescans_.fetch_add(1);
+        cv_.notify_all();
+    }
+}
+
+void Emulator::watchdog_loop() {
+    std::unique_lock lk(mu_);
+    while (!stopping_) {
+        cv_.wait_for(lk, std::chrono::milliseconds(100));
+        const auto now = std::chrono::steady_clock::now();
+        for (auto& [srb, r] : outstanding_) {
+            if (srb->TimeOutValue && now - r->issued > std::chrono::seconds(srb->TimeOutValue) && !r->completed) {
+                violations_.push_back("SRB exceeded its TimeOutValue (StorPort would reset the bus)");
+                r->issued = now + std::chrono::hours(1);  // report once
+            }
+        }
+    }
+}
+
+// ---- service IRPs ---------------------------------------------------------------------------------
+
+IoctlResult Emulator::device_ioctl(int process, ULONG code, void* buffer, ULONG in_len, ULONG out_len) {
+    auto s = std::make_shared<ServiceIrp>();
+    s->process = process;
+    s->system_buffer.assign(std::max(in_len, out_len), 0);  // METHOD_BUFFERED: one system buffer
+    if (in_len) std::memcpy(s->system_buffer.data(), buffer, in_len);
+    s->irp.AssociatedIrp.SystemBuffer = s->system_buffer.empty() ? nullptr : s->system_buffer.data();
+    s->irp.SimIoControlCode = code;
+    s->irp.SimInputBufferLength = in_len;
+    s->irp.SimOutputBufferLength = out_len;
+    s->irp.IoStatus.Status = STATUS_PENDING;
+    {
+        std::lock_guard lk(mu_);
+        if (std::find(dead_processes_.begin(), dead_processes_.end(), process) != dead_processes_.end())
+            return {STATUS_CANCELLED, 0};  // a dead process issues nothing
+        if (!started_) return {STATUS_DEVICE_NOT_CONNECTED, 0};
+        service_irps_[&s->irp] = s;
+    }
+    init_.HwProcessServiceRequest(extension_.data(), &s->irp);  // PASSIVE_LEVEL, caller's thread
+    IoctlResult res;
+    {
+        std::unique_lock lk(mu_);
+        s->cv.wait(lk, [&] { return s->done; });
+        service_irps_.erase(&s->irp);
+        res.status = s->irp.IoStatus.Status;
+        res.information = static_cast<ULONG>(s->irp.IoStatus.Information);
+    }
+    if (NT_SUCCESS(res.status)) {
+        if (res.information > out_len) {
+            violation("service IRP Information exceeds the output buffer");
+            res.information = out_len;
+        }
+        std::memcpy(buffer, s->system_buffer.data(), res.information);  // the I/O manager's copy-out
+    }
+    return res;
+}
+
+void Emulator::on_complete_service_irp(PIRP irp) {
+    std::shared_ptr<ServiceIrp> s;
+    {
+        std::lock_guard lk(mu_);
+        auto it = service_irps_.find(irp);
+        if (it == service_irps_.end() || it->second->done) {
+            violations_.push_back("StorPortCompleteServiceIrp on an IRP that is not pending");
+            return;
+        }
+        s = it->second;
+        if (irp->IoStatus.Status == STATUS_PENDING) violations_.push_back("service IRP completed with STATUS_PENDING");
+        s->done = true;
+    }
+    s->cv.notify_all();
+}
+
+void Emulator::cancel(ServiceIrp& s) {
+    cancel_mu_.lock();  // IoAcquireCancelSpinLock
+    s.irp.Cancel = TRUE;
+    PDRIVER_CANCEL routine = IoSetCancelRoutine(&s.irp, nullptr);
+    if (routine) {
+        s.irp.CancelIrql = 0;
+        routine(&fdo_, &s.irp);  // releases the cancel lock (IoReleaseCancelSpinLock)
+    } else {
+        cancel_mu_.unlock();
+    }
+}
+
+void Emulator::kill_process(int process) {
+    std::vector<std::shared_ptr<ServiceIrp>> victims;
+    {
+        std::lock_guard lk(mu_);
+        dead_processes_.push_back(process);
+        for (auto& [irp, s] : service_irps_)
+            if (s->process == process && !s->done) victims.push_back(s);
+    }
+    for (auto& s : victims) cancel(*s);  // the I/O manager cancels a dying thread's IRPs
+}
+
+std::size_t Emulator::pending_service_irps() const {
+    std::lock_guard lk(mu_);
+    std::size_t n = 0;
+    for (auto& [irp, s] : service_irps_) n += !s->done;
+    return n;
+}
+
+}  // namespace vstor::storport_sim
+
+// ---- The StorPort and kernel exports vstor.sys imports --------------------------------------------
+using vstor::storport_sim::g_emulator;
+
+extern "C" {
+
+ULONG StorPortInitialize(PVOID, PVOID, VIRTUAL_HW_INITIALIZATION_DATA* data, PVOID) {
+    return g_emulator->on_initialize(data);
+}
+
+VOID StorPortNotification(SCSI_NOTIFICATION_TYPE type, PVOID extension, ...) {
+    va_list args;
+    va_start(args, extension);
+    switch (type) {
+        case RequestComplete: {
+            auto* srb = va_arg(args, PSCSI_REQUEST_BLOCK);
+            g_emulator->on_request_complete(srb);
+            break;
+        }
+        case RequestTimerCall: {
+            auto* fn = va_arg(args, HW_TIMER*);
+            const ULONG us = va_arg(args, ULONG);
+            g_emulator->on_timer_request(fn, us);
+            break;
+        }
+        case BusChangeDetected:
+            (void)va_arg(args, int);  // PathId (UCHAR, promoted)
+            g_emulator->on_bus_change();
+            break;
+        default:
+            break;
+    }
+    va_end(args);
+}
+
+ULONG StorPortExtendedFunction(STORPORT_FUNCTION_CODE code, PVOID extension, ...) {
+    va_list args;
+    va_start(args, extension);
+    ULONG rc = STOR_STATUS_NOT_IMPLEMENTED;
+    switch (code) {
+        case ExtFunctionGetSystemAddress: {
+            auto* srb = va_arg(args, PSCSI_REQUEST_BLOCK);
+            auto** va = va_arg(args, PVOID*);
+            *va = srb->DataBuffer;  // buffers are mapped (STOR_MAP_ALL_BUFFERS)
+            rc = STOR_STATUS_SUCCESS;
+            break;
+        }
+        case ExtFunctionCompleteServiceIrp: {
+            auto* irp = va_arg(args, PIRP);
+            if (irp == nullptr) {
+                rc = STOR_STATUS_INVALID_PARAMETER;
+                break;
+            }
+            g_emulator->on_complete_service_irp(irp);
+            rc = STOR_STATUS_SUCCESS;
+            break;
+        }
+        default:
+            break;
+    }
+    va_end(args);
+    return rc;
+}
+
+VOID KeInitializeSpinLock(PKSPIN_LOCK lock) { *lock = 0; }
+
+VOID KeAcquireInStackQueuedSpinLock(PKSPIN_LOCK lock, PKLOCK_QUEUE_HANDLE handle) {
+    std::atomic_ref<ULONG_PTR> word(*lock);
+    while (word.exchange(1, std::memory_order_acquire) != 0) {
+        while (word.load(std::memory_order_relaxed) != 0) std::this_thread::yield();
+    }
+    handle->Lock = lock;
+    handle->OldIrql = 0;
+}
+
+VOID KeReleaseInStackQueuedSpinLock(PKLOCK_QUEUE_HANDLE handle) {
+    std::atomic_ref<ULONG_PTR> word(*handle->Lock);
+    word.store(0, std::memory_order_release);
+}
+
+VOID IoReleaseCancelSpinLock(KIRQL) { g_emulator->release_cancel_lock(); }
+
+PDRIVER_CANCEL IoSetCancelRoutine(PIRP irp, PDRIVER_CANCEL routine) {
+    std::atomic_ref<PDRIVER_CANCEL> slot(const_cast<PDRIVER_CANCEL&>(irp->CancelRoutine));
+    return slot.exchange(routine, std::memory_order_acq_rel);
+}
+
+}  // extern "C"

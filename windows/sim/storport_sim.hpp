@@ -1,0 +1,162 @@
+// A user-mode StorPort for Linux: runs the unmodified vstor.sys sources the way storport.sys
+// drives a virtual miniport, and checks the rules StorPort relies on.
+//
+// What it does (WINDOWS-NOTES "order of calls"): DriverEntry -> StorPortInitialize (validates the
+// VIRTUAL_HW_INITIALIZATION_DATA) -> start: HwFindAdapter (virtual, 7 arguments) -> HwInitialize
+// -> HwAdapterControl(ScsiQuerySupportedControlTypes) -> bus scan (INQUIRY, REPORT LUNS) -> SRBs
+// through HwStartIo from any thread, at most 250 outstanding per LUN -> RequestComplete ->
+// BusChangeDetected rescans (on its own "PnP" thread) -> HwResetBus -> stop: ScsiStopAdapter ->
+// HwCompleteServiceIrp -> HwFreeAdapterResources. RequestTimerCall runs on a timer thread. The
+// service's DeviceIoControl becomes an IRP handed to HwProcessServiceRequest on the caller's
+// thread, which then waits for StorPortCompleteServiceIrp; killing a "process" cancels its IRPs.
+//
+// Rules checked (violations()): every SRB completes exactly once and never with SRB_STATUS_PENDING;
+// no RequestComplete for an SRB that is not outstanding; none outstanding on a path after HwResetBus
+// returns, or at all after ScsiStopAdapter; no SRB outlives its TimeOutValue; every service IRP is
+// completed exactly once, and none is left after HwCompleteServiceIrp.
+//
+// Not emulated: IRQLs and DPCs (callbacks run on ordinary threads), physical addresses, MDLs,
+// the IRP stack, power IRPs, WMI, disk.sys/classpnp retry policy (a completed SRB is reported to
+// the caller as is, including SRB_STATUS_BUSY).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "storport_decl.h"
+
+namespace vstor::storport_sim {
+
+struct Request {
+    SCSI_REQUEST_BLOCK srb{};
+    std::vector<std::uint8_t> data;           // DataTransferLength bytes, then guard bytes
+    std::array<std::uint8_t, 255> sense{};
+    std::uint32_t requested_length = 0;
+    std::chrono::steady_clock::time_point issued{};
+    std::chrono::steady_clock::time_point completed_at{};
+    std::atomic<bool> completed{false};
+    std::function<void(Request&)> on_complete;  // runs inside RequestComplete: must not call the driver
+
+    std::uint8_t status() const { return SRB_STATUS(srb.SrbStatus); }
+    std::span<std::uint8_t> bytes() { return {data.data(), requested_length}; }
+    bool guard_intact() const;  // the bytes after the buffer were not written
+};
+using RequestPtr = std::shared_ptr<Request>;
+
+struct LogicalUnit {
+    std::uint8_t target = 0;
+    std::uint8_t lun = 0;
+    std::vector<std::uint8_t> inquiry;
+};
+
+struct IoctlResult {
+    NTSTATUS status = STATUS_SUCCESS;
+    ULONG information = 0;
+};
+
+class Emulator {
+public:
+    Emulator();
+    ~Emulator();
+    Emulator(const Emulator&) = delete;
+    Emulator& operator=(const Emulator&) = delete;
+
+    // ---- PnP -------------------------------------------------------------------------------
+    NTSTATUS load_driver();                    // DriverEntry
+    bool start_adapter(std::string* why);      // AddDevice + IRP_MN_START_DEVICE
+    void stop_adapter();                       // IRP_MN_REMOVE_DEVICE with whatever is outstanding
+    std::vector<LogicalUnit> scan_bus();       // what the port driver's bus enumeration finds
+    std::vector<LogicalUnit> devices() const;  // result of the latest scan (initial or rescan)
+    unsigned rescans() const { return rescans_.load(); }
+    unsigned bus_changes() const { return bus_changes_.load(); }
+    bool wait_for_rescan(unsigned count, std::chrono::milliseconds timeout);
+
+    // ---- I/O (the storage stack's side) -----------------------------------------------------
+    // Builds an SRB and calls HwStartIo on this thread. Blocks while the LUN already has
+    // queue_depth() SRBs outstanding, as StorPort holds requests beyond the queue depth.
+    RequestPtr start(std::uint8_t target, std::uint8_t lun, std::span<const std::uint8_t> cdb,
+                     ULONG direction_flags, std::uint32_t length, const void* data_out = nullptr,
+                     ULONG timeout_s = 60, std::function<void(Request&)> on_complete = {});
+    RequestPtr start_function(std::uint8_t function, std::uint8_t target, std::uint8_t lun,
+                              PSCSI_REQUEST_BLOCK next = nullptr);
+    bool wait(const RequestPtr& r, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+    RequestPtr execute(std::uint8_t target, std::uint8_t lun, std::span<const std::uint8_t> cdb,
+                       ULONG direction_flags, std::uint32_t length, const void* data_out = nullptr);
+    void reset_bus(std::uint8_t path_id);  // what StorPort does when an SRB times out
+    std::size_t outstanding() const;
+    std::size_t outstanding(std::uint8_t target, std::uint8_t lun) const;
+    std::size_t max_outstanding_seen(std::uint8_t target, std::uint8_t lun) const;
+    static constexpr std::size_t queue_depth() { return 250; }
+
+    // ---- The service's side: DeviceIoControl on the adapter ----------------------------------
+    IoctlResult device_ioctl(int process, ULONG code, void* buffer, ULONG in_len, ULONG out_len);
+    void kill_process(int process);  // the process dies: its pending IRPs are cancelled
+    std::size_t pending_service_irps() const;
+
+    // ---- Observation -----------------------------------------------------------------------
+    std::vector<std::string> violations() const;
+    void* device_extension() { return extension_.data(); }
+    const PORT_CONFIGURATION_INFORMATION& config() const { return config_; }
+    const std::vector<bool>& supported_controls() const { return supported_controls_; }
+    const VIRTUAL_HW_INITIALIZATION_DATA& init_data() const { return init_; }
+
+    // ---- Called by the StorPort/kernel API the driver imports ---------------------------------
+    ULONG on_initialize(const VIRTUAL_HW_INITIALIZATION_DATA* data);
+    void on_request_complete(PSCSI_REQUEST_BLOCK srb);
+    void on_timer_request(HW_TIMER* timer, ULONG microseconds);
+    void on_bus_change();
+    void on_complete_service_irp(PIRP irp);
+    void release_cancel_lock() { cancel_mu_.unlock(); }
+
+private:
+    struct ServiceIrp;
+    void violation(std::string what);
+    void timer_loop();
+    void pnp_loop();
+    void watchdog_loop();
+    void cancel(ServiceIrp& s);
+
+    VIRTUAL_HW_INITIALIZATION_DATA init_{};
+    bool initialized_ = false;
+    bool started_ = false;
+    std::vector<std::uint8_t> extension_;
+    PORT_CONFIGURATION_INFORMATION config_{};
+    std::vector<bool> supported_controls_;
+    DRIVER_OBJECT driver_{};
+    DEVICE_OBJECT fdo_{}, pdo_{};
+
+    mutable std::mutex mu_;  // everything below; never held while calling into the driver
+    std::condition_variable cv_;
+    std::unordered_map<PSCSI_REQUEST_BLOCK, RequestPtr> outstanding_;
+    std::map<std::pair<int, int>, std::size_t> per_lun_, per_lun_max_;
+    std::vector<std::string> violations_;
+    std::vector<LogicalUnit> devices_;
+    std::unordered_map<PIRP, std::shared_ptr<ServiceIrp>> service_irps_;
+    std::vector<int> dead_processes_;
+    bool stopping_ = false;
+    bool adapter_stopping_ = false;  // remove in progress: the port driver issues no new SRBs
+    unsigned in_start_io_ = 0;       // threads between registering an SRB and HwStartIo returning
+
+    std::mutex cancel_mu_;  // the I/O manager's cancel spin lock
+
+    // timer (RequestTimerCall): one pending call at a time, a new request replaces it
+    HW_TIMER* timer_fn_ = nullptr;
+    std::chrono::steady_clock::time_point timer_due_{};
+    std::atomic<unsigned> bus_changes_{0}, rescans_{0};
+    unsigned pending_bus_changes_ = 0;
+    std::thread timer_thread_, pnp_thread_, watchdog_thread_;
+};
+
+}  // namespace vstor::storport_sim

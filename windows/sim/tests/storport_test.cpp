@@ -1,0 +1,658 @@
+// vstor.sys under the user-mode StorPort emulator, with the real engine behind the bridge service.
+// The emulator records every broken StorPort rule (double or missing completion, SRBs left after a
+// reset or stop, timeouts, leaked service IRPs); each test ends by asserting there were none.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "backends/factory.hpp"
+#include "bridge/service.hpp"
+#include "miniport.h"
+#include "storport_sim.hpp"
+
+using namespace std::chrono_literals;
+using vstor::storport_sim::Emulator;
+using vstor::storport_sim::Request;
+using vstor::storport_sim::RequestPtr;
+
+namespace {
+
+constexpr std::uint32_t kBlock = 512;
+
+std::shared_ptr<vstor::Backend> mem_backend(std::uint64_t bytes) {
+    vstor::backends::BackendSpec spec;
+    spec.kind = "mem";
+    spec.size_bytes = bytes;
+    spec.block_size = kBlock;
+    std::string err;
+    auto b = vstor::backends::open_backend(spec, err);
+    EXPECT_TRUE(b) << err;
+    return b;
+}
+
+// Holds backend I/O while closed, so requests stay inside the service (a slow or hung backend).
+class GatedBackend final : public vstor::Backend {
+public:
+    explicit GatedBackend(std::shared_ptr<vstor::Backend> inner) : inner_(std::move(inner)) {}
+    std::string kind() const override { return "gated"; }
+    std::uint32_t block_size() const override { return inner_->block_size(); }
+    std::uint64_t block_count() const override { return inner_->block_count(); }
+    vstor::BackendCaps caps() const override { return inner_->caps(); }
+    void read(std::uint64_t lba, std::span<std::byte> buf, vstor::IoCallback done) override {
+        if (hold([=, this] { inner_->read(lba, buf, done); })) return;
+        inner_->read(lba, buf, std::move(done));
+    }
+    void write(std::uint64_t lba, std::span<const std::byte> buf, bool fua, vstor::IoCallback done) override {
+        if (hold([=, this] { inner_->write(lba, buf, fua, done); })) return;
+        inner_->write(lba, buf, fua, std::move(done));
+    }
+    void flush(vstor::IoCallback done) override { inner_->flush(std::move(done)); }
+    void close() {
+        std::lock_guard lk(mu_);
+        closed_ = true;
+    }
+    void open() {
+        std::vector<std::function<void()>> run;
+        {
+            std::lock_guard lk(mu_);
+            closed_ = false;
+            run.swap(held_);
+        }
+        for (auto& f : run) f();
+    }
+    std::size_t held() {
+        std::lock_guard lk(mu_);
+        return held_.size();
+    }
+
+private:
+    bool hold(std::function<void()> f) {
+        std::lock_guard lk(mu_);
+        if (!closed_) return false;
+        held_.push_back(std::move(f));
+        return true;
+    }
+    std::shared_ptr<vstor::Backend> inner_;
+    std::mutex mu_;
+    bool closed_ = false;
+    std::vector<std::function<void()>> held_;
+};
+
+// DeviceIoControl on the adapter from "process" `pid`.
+class SimChannel final : public vstor::bridge::Channel {
+public:
+    SimChannel(Emulator& emu, int pid) : emu_(emu), pid_(pid) {}
+    vstor::bridge::IoctlResult ioctl(void* buf, std::uint32_t in_len, std::uint32_t out_len) override {
+        auto r = emu_.device_ioctl(pid_, VS_IOCTL_MINIPORT_PROCESS_SERVICE_IRP, buf, in_len, out_len);
+        return {r.status, r.information};
+    }
+    void kill() { emu_.kill_process(pid_); }
+
+private:
+    Emulator& emu_;
+    int pid_;
+};
+
+std::vector<std::uint8_t> cdb_rw10(bool write, std::uint32_t lba, std::uint16_t blocks) {
+    return {static_cast<std::uint8_t>(write ? 0x2A : 0x28), 0, static_cast<std::uint8_t>(lba >> 24),
+            static_cast<std::uint8_t>(lba >> 16), static_cast<std::uint8_t>(lba >> 8), static_cast<std::uint8_t>(lba),
+            0, static_cast<std::uint8_t>(blocks >> 8), static_cast<std::uint8_t>(blocks), 0};
+}
+
+bool ok(const RequestPtr& r) { return r->status() == SRB_STATUS_SUCCESS; }
+
+bool unit_attention(const RequestPtr& r) {
+    return r->status() == SRB_STATUS_ERROR && (r->srb.SrbStatus & SRB_STATUS_AUTOSENSE_VALID) &&
+           (r->sense[2] & 0x0F) == 0x06;
+}
+
+// What classpnp does with a UNIT ATTENTION (after a reset, a LUN change): note it and retry.
+RequestPtr execute_as_disk(Emulator& emu, std::uint8_t lun, std::vector<std::uint8_t> cdb, ULONG flags,
+                           std::uint32_t len, const void* out = nullptr, int* attentions = nullptr) {
+    for (int i = 0;; ++i) {
+        auto r = emu.execute(0, lun, cdb, flags, len, out);
+        if (!unit_attention(r) || i == 4) return r;
+        if (attentions) ++*attentions;
+    }
+}
+
+vs::Adapter& driver_state(Emulator& emu) { return *static_cast<vs::Adapter*>(emu.device_extension()); }
+
+// An emulated Windows with vstor.sys started and a vstor service connected to it.
+struct Rig {
+    Emulator emu;
+    std::unique_ptr<vstor::Adapter> adapter = vstor::Adapter::create("storport-test");
+    SimChannel channel{emu, 1};
+    std::unique_ptr<vstor::bridge::Service> service;
+    std::uint16_t tid = 0;
+
+    explicit Rig(std::vector<std::pair<std::uint16_t, std::shared_ptr<vstor::Backend>>> luns, unsigned threads = 8) {
+        EXPECT_EQ(emu.load_driver(), STATUS_SUCCESS);
+        std::string why;
+        EXPECT_TRUE(emu.start_adapter(&why)) << why;
+        auto t = adapter->add_target("iqn.2026-12.org.vstor:storport");
+        EXPECT_TRUE(t);
+        tid = *t.value;
+        for (auto& [lun, b] : luns) EXPECT_TRUE(adapter->add_lun(tid, lun, b)) << "lun " << lun;
+        vstor::bridge::ServiceOptions opts;
+        opts.threads = threads;
+        service = std::make_unique<vstor::bridge::Service>(*adapter, channel, opts);
+        auto st = service->start();
+        EXPECT_TRUE(st) << st.error;
+        // The LUN announcements raised BusChangeDetected; wait for the rescan that finds them.
+        for (int i = 0; i < 200 && emu.devices().size() < luns.size(); ++i) std::this_thread::sleep_for(10ms);
+    }
+    ~Rig() {
+        service->stop();
+        emu.stop_adapter();
+    }
+    std::vector<std::string> violations() { return emu.violations(); }
+};
+
+}  // namespace
+
+TEST(StorPort, EnumerationAndConfiguration) {
+    Rig rig({{0, mem_backend(8 << 20)}, {1, mem_backend(4 << 20)}});
+    Emulator& emu = rig.emu;
+
+    // What DriverEntry registered and HwFindAdapter reported.
+    EXPECT_EQ(emu.init_data().HwInitializationDataSize, sizeof(VIRTUAL_HW_INITIALIZATION_DATA));
+    EXPECT_TRUE(emu.init_data().MultipleRequestPerLu);
+    EXPECT_EQ(emu.init_data().DeviceExtensionSize, sizeof(vs::Adapter));
+    EXPECT_TRUE(emu.config().VirtualDevice);
+    EXPECT_EQ(emu.config().MaximumTransferLength, VSTOR_BRIDGE_MAX_TRANSFER);
+    EXPECT_EQ(emu.config().NumberOfBuses, 1);
+    EXPECT_EQ(emu.config().MaximumNumberOfTargets, VSTOR_BRIDGE_MAX_TARGETS);
+    EXPECT_EQ(emu.config().MaximumNumberOfLogicalUnits, VSTOR_BRIDGE_MAX_LUNS);
+    EXPECT_EQ(emu.config().SynchronizationModel, StorSynchronizeFullDuplex);
+    EXPECT_EQ(emu.config().MaxIOsPerLun, 250u);
+    EXPECT_FALSE(emu.config().CachesData);
+    EXPECT_TRUE(emu.supported_controls()[ScsiStopAdapter]);
+    EXPECT_TRUE(emu.supported_controls()[ScsiRestartAdapter]);
+    EXPECT_FALSE(emu.supported_controls()[ScsiSetBootConfig]);
+
+    // The bus scan found exactly the engine's two LUNs, with the engine's INQUIRY data.
+    auto devs = emu.devices();
+    ASSERT_EQ(devs.size(), 2u);
+    EXPECT_EQ(devs[0].target, 0);
+    EXPECT_EQ(devs[0].lun, 0);
+    EXPECT_EQ(devs[1].lun, 1);
+    EXPECT_EQ(std::string(devs[0].inquiry.begin() + 8, devs[0].inquiry.begin() + 13), "VSTOR");
+    EXPECT_EQ(devs[0].inquiry[0] & 0x1F, 0);  // direct-access block device
+
+    const std::uint8_t report_luns[12] = {0xA0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0};
+    auto rl = emu.execute(0, 0, report_luns, SRB_FLAGS_DATA_IN, 64);
+    ASSERT_TRUE(ok(rl) || rl->status() == SRB_STATUS_DATA_OVERRUN);
+    EXPECT_EQ(rl->data[3], 16);  // two 8-byte entries
+
+    const std::uint8_t cap10[10] = {0x25};
+    auto rc = emu.execute(0, 0, cap10, SRB_FLAGS_DATA_IN, 8);
+    ASSERT_TRUE(ok(rc));
+    EXPECT_EQ(rc->srb.DataTransferLength, 8u);
+    const std::uint32_t last = (rc->data[0] << 24) | (rc->data[1] << 16) | (rc->data[2] << 8) | rc->data[3];
+    EXPECT_EQ(last, (8u << 20) / kBlock - 1);
+    EXPECT_EQ(rc->data[6], 0x02);  // 512-byte blocks
+
+    // READ CAPACITY(16) into the 12-byte buffer Windows uses: truncated data, not an error.
+    const std::uint8_t cap16[16] = {0x9E, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0};
+    auto r16 = emu.execute(0, 1, cap16, SRB_FLAGS_DATA_IN, 12);
+    EXPECT_TRUE(ok(r16)) << int(r16->status());
+    EXPECT_EQ(r16->srb.DataTransferLength, 12u);
+    EXPECT_EQ(r16->data[7] + (r16->data[6] << 8), ((4u << 20) / kBlock - 1) & 0xFFFF);
+    EXPECT_TRUE(r16->guard_intact());
+
+    // A command the engine rejects comes back as CHECK CONDITION with autosense.
+    auto bad = emu.execute(0, 1, cdb_rw10(false, (4u << 20) / kBlock, 1), SRB_FLAGS_DATA_IN, kBlock);
+    EXPECT_EQ(bad->status(), SRB_STATUS_ERROR);
+    EXPECT_TRUE(bad->srb.SrbStatus & SRB_STATUS_AUTOSENSE_VALID);
+    EXPECT_EQ(bad->srb.ScsiStatus, 0x02);
+    EXPECT_EQ(bad->sense[2] & 0x0F, 0x05);  // ILLEGAL REQUEST
+    EXPECT_EQ(bad->sense[12], 0x21);        // LBA OUT OF RANGE
+
+    // No such LUN / target: SRB_STATUS_NO_DEVICE, which the port driver treats as "nothing there".
+    const std::uint8_t inquiry[6] = {0x12, 0, 0, 0, 36, 0};
+    EXPECT_EQ(emu.execute(0, 5, inquiry, SRB_FLAGS_DATA_IN, 36)->status(), SRB_STATUS_NO_DEVICE);
+    EXPECT_EQ(emu.execute(3, 0, inquiry, SRB_FLAGS_DATA_IN, 36)->status(), SRB_STATUS_NO_DEVICE);
+    EXPECT_EQ(emu.execute(VSTOR_BRIDGE_MAX_TARGETS, 0, inquiry, SRB_FLAGS_DATA_IN, 36)->status(), SRB_STATUS_NO_DEVICE);
+
+    // Not a dump target; unknown functions refused; flush/shutdown are no-ops (CachesData = FALSE).
+    auto dump = rig.emu.start_function(SRB_FUNCTION_DUMP_POINTERS, 0, 0);
+    ASSERT_TRUE(emu.wait(dump));
+    EXPECT_EQ(dump->status(), SRB_STATUS_INVALID_REQUEST);
+    auto flush = rig.emu.start_function(SRB_FUNCTION_FLUSH, 0, 0);
+    ASSERT_TRUE(emu.wait(flush));
+    EXPECT_EQ(flush->status(), SRB_STATUS_SUCCESS);
+    EXPECT_TRUE(rig.violations().empty()) << rig.violations().front();
+}
+
+TEST(StorPort, MaximumTransferAndBeyond) {
+    Rig rig({{0, mem_backend(8 << 20)}});
+    std::vector<std::uint8_t> pattern(VSTOR_BRIDGE_MAX_TRANSFER);
+    std::mt19937 rng(7);
+    for (auto& b : pattern) b = static_cast<std::uint8_t>(rng());
+    const std::uint16_t blocks = VSTOR_BRIDGE_MAX_TRANSFER / kBlock;
+    auto w = rig.emu.execute(0, 0, cdb_rw10(true, 100, blocks), SRB_FLAGS_DATA_OUT, VSTOR_BRIDGE_MAX_TRANSFER, pattern.data());
+    ASSERT_TRUE(ok(w)) << int(w->status());
+    auto r = rig.emu.execute(0, 0, cdb_rw10(false, 100, blocks), SRB_FLAGS_DATA_IN, VSTOR_BRIDGE_MAX_TRANSFER);
+    ASSERT_TRUE(ok(r));
+    EXPECT_EQ(r->srb.DataTransferLength, VSTOR_BRIDGE_MAX_TRANSFER);
+    EXPECT_EQ(0, std::memcmp(r->data.data(), pattern.data(), pattern.size()));
+    EXPECT_TRUE(r->guard_intact());
+    // Past MaximumTransferLength (StorPort would have split it): refused, not truncated.
+    auto big = rig.emu.execute(0, 0, cdb_rw10(false, 0, blocks + 1), SRB_FLAGS_DATA_IN, VSTOR_BRIDGE_MAX_TRANSFER + kBlock);
+    EXPECT_EQ(big->status(), SRB_STATUS_INVALID_REQUEST);
+    EXPECT_TRUE(rig.violations().empty());
+}
+
+// Random patterns through 250 outstanding SRBs per LUN and 8 dispatcher threads: every byte read
+// back is the byte written last, and no SRB waits long (WinSpd issues 10 and 13: corruption and
+// minute-long stalls with several dispatcher threads).
+TEST(StorPort, WriteReadVerifyWith250OutstandingAnd8Threads) {
+    constexpr std::uint64_t kLunBytes = 32 << 20;
+    constexpr std::uint32_t kChunk = 32 << 10;  // each chunk has one writer at a time
+    constexpr std::uint32_t kChunks = kLunBytes / kChunk;
+    auto lun0 = std::make_shared<GatedBackend>(mem_backend(kLunBytes));
+    auto lun1 = std::make_shared<GatedBackend>(mem_backend(kLunBytes));
+    Rig rig({{0, lun0}, {1, lun1}}, 8);
+    Emulator& emu = rig.emu;
+    // Hold the first writes in the backends until both LUNs have the full queue depth outstanding,
+    // so the deep-queue path is certainly exercised, then let everything run.
+    lun0->close();
+    lun1->close();
+    std::thread opener([&] {
+        for (int i = 0; i < 2000; ++i) {
+            if (emu.max_outstanding_seen(0, 0) >= Emulator::queue_depth() &&
+                emu.max_outstanding_seen(0, 1) >= Emulator::queue_depth())
+                break;
+            std::this_thread::sleep_for(5ms);
+        }
+        lun0->open();
+        lun1->open();
+    });
+    std::vector<std::vector<std::uint8_t>> expected(2, std::vector<std::uint8_t>(kLunBytes, 0));
+    std::atomic<long> max_latency_ms{0};
+    std::atomic<int> failures{0}, mismatches{0};
+
+    auto track = [&](Request& r) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(r.completed_at - r.issued).count();
+        long prev = max_latency_ms.load();
+        while (ms > prev && !max_latency_ms.compare_exchange_weak(prev, ms)) {}
+        if (r.status() != SRB_STATUS_SUCCESS) ++failures;
+    };
+    // Two submitting threads per LUN (HwStartIo runs concurrently), each owning half the chunks.
+    auto run_phase = [&](bool write, unsigned round) {
+        std::vector<std::thread> submitters;
+        for (std::uint8_t lun = 0; lun < 2; ++lun) {
+            for (unsigned half = 0; half < 2; ++half) {
+                submitters.emplace_back([&, lun, half, write, round] {
+                    std::mt19937 rng(round * 131 + lun * 17 + half);
+                    std::vector<std::uint32_t> order;
+                    for (std::uint32_t c = half; c < kChunks; c += 2) order.push_back(c);
+                    std::shuffle(order.begin(), order.end(), rng);
+                    std::vector<RequestPtr> mine;
+                    for (std::uint32_t c : order) {
+                        const std::uint32_t off_blocks = write ? rng() % (kChunk / kBlock) : 0;
+                        const std::uint32_t max_blocks = kChunk / kBlock - off_blocks;
+                        const std::uint32_t nblocks = write ? 1 + rng() % max_blocks : kChunk / kBlock;
+                        const std::uint64_t byte_off = std::uint64_t{c} * kChunk + off_blocks * kBlock;
+                        const std::uint32_t len = nblocks * kBlock;
+                        const std::uint32_t lba = static_cast<std::uint32_t>(byte_off / kBlock);
+                        if (write) {
+                            std::uint8_t* dst = expected[lun].data() + byte_off;
+                            for (std::uint32_t i = 0; i < len; ++i) dst[i] = static_cast<std::uint8_t>(rng());
+                            mine.push_back(emu.start(0, lun, cdb_rw10(true, lba, nblocks), SRB_FLAGS_DATA_OUT, len, dst, 30, track));
+                        } else {
+                            const std::uint8_t* want = expected[lun].data() + byte_off;
+                            mine.push_back(emu.start(0, lun, cdb_rw10(false, lba, nblocks), SRB_FLAGS_DATA_IN, len, nullptr, 30,
+                                                     [&, want, len](Request& r) {
+                                                         track(r);
+                                                         if (std::memcmp(r.data.data(), want, len) != 0 || !r.guard_intact())
+                                                             ++mismatches;
+                                                     }));
+                        }
+                    }
+                    for (auto& r : mine) EXPECT_TRUE(emu.wait(r, 60s));
+                });
+            }
+        }
+        for (auto& t : submitters) t.join();
+    };
+    for (unsigned round = 0; round < 2; ++round) {
+        run_phase(true, round);
+        if (round == 0) opener.join();
+        run_phase(false, round);
+    }
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_EQ(mismatches.load(), 0);
+    EXPECT_EQ(emu.max_outstanding_seen(0, 0), Emulator::queue_depth());  // the queue really was full
+    EXPECT_EQ(emu.max_outstanding_seen(0, 1), Emulator::queue_depth());
+    EXPECT_LT(max_latency_ms.load(), 10000) << "an SRB waited " << max_latency_ms.load() << " ms";
+    EXPECT_GE(rig.service->stats().commands.load(), 4u * kChunks * 2);
+    EXPECT_EQ(driver_state(emu).stats.rejected_replies, 0u);
+    auto v = rig.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}
+
+// The service process dies with 250 SRBs outstanding (8 inside the engine, the rest queued in the
+// driver): every SRB completes with an error well inside its timeout, Windows is told the LUN is
+// gone, and nothing is completed twice when the dead service's work finally finishes.
+TEST(StorPort, ServiceKilledMidIoFailsEverySrbQuickly) {
+    auto gated = std::make_shared<GatedBackend>(mem_backend(8 << 20));
+    Rig rig({{0, gated}}, 8);
+    Emulator& emu = rig.emu;
+    ASSERT_EQ(emu.devices().size(), 1u);
+    gated->close();
+    std::vector<RequestPtr> reqs;
+    std::vector<std::uint8_t> block(kBlock, 0x5A);
+    for (unsigned i = 0; i < 250; ++i)
+        reqs.push_back(emu.start(0, 0, cdb_rw10(true, i, 1), SRB_FLAGS_DATA_OUT, kBlock, block.data(), 20));
+    for (int i = 0; i < 500 && gated->held() < 8; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(gated->held(), 8u);  // every dispatcher thread is inside the engine
+
+    const auto killed = std::chrono::steady_clock::now();
+    const unsigned rescans = emu.rescans();
+    rig.channel.kill();
+    for (auto& r : reqs) ASSERT_TRUE(emu.wait(r, 15s));
+    const auto took = std::chrono::steady_clock::now() - killed;
+    EXPECT_LT(took, 10s);
+    for (auto& r : reqs) EXPECT_EQ(r->status(), SRB_STATUS_NO_DEVICE);
+    EXPECT_GE(driver_state(emu).stats.disconnects, 1u);
+    EXPECT_TRUE(emu.wait_for_rescan(rescans + 1, 10s));
+    EXPECT_TRUE(emu.devices().empty());  // the disk is gone, not hung
+
+    gated->open();  // the dead service's engine work completes; nobody may complete an SRB again
+    rig.service->join();
+    const std::uint8_t tur[6] = {0};
+    EXPECT_EQ(emu.execute(0, 0, tur, 0, 0)->status(), SRB_STATUS_NO_DEVICE);
+    auto v = rig.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}
+
+// Killed while idle: its parked IRPs are cancelled (the process can exit) and the watchdog drops it.
+TEST(StorPort, ServiceKilledWhileIdleCancelsParkedIrps) {
+    Rig rig({{0, mem_backend(1 << 20)}}, 4);
+    Emulator& emu = rig.emu;
+    for (int i = 0; i < 200 && emu.pending_service_irps() < 4; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(emu.pending_service_irps(), 4u);
+    rig.channel.kill();
+    EXPECT_EQ(emu.pending_service_irps(), 0u);
+    rig.service->join();
+    for (int i = 0; i < 1000 && driver_state(emu).stats.disconnects == 0; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(driver_state(emu).stats.disconnects, 1u);
+    const std::uint8_t tur[6] = {0};
+    EXPECT_EQ(emu.execute(0, 0, tur, 0, 0)->status(), SRB_STATUS_NO_DEVICE);
+
+    // A new service instance connects and serves again.
+    SimChannel fresh(emu, 2);
+    vstor::bridge::Service again(*rig.adapter, fresh, {});
+    ASSERT_TRUE(again.start());
+    EXPECT_TRUE(emu.execute(0, 0, tur, 0, 0)->status() == SRB_STATUS_SUCCESS);
+    again.stop();
+    auto v = rig.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}
+
+// HwResetBus with work queued and inside the service: everything completes with BUS_RESET before
+// HwResetBus returns, the service is told, and its late replies are ignored.
+TEST(StorPort, BusResetAbortsOutstandingWork) {
+    auto gated = std::make_shared<GatedBackend>(mem_backend(8 << 20));
+    Rig rig({{0, gated}}, 8);
+    Emulator& emu = rig.emu;
+    gated->close();
+    std::vector<RequestPtr> reqs;
+    for (unsigned i = 0; i < 100; ++i)
+        reqs.push_back(emu.start(0, 0, cdb_rw10(false, i, 1), SRB_FLAGS_DATA_IN, kBlock));
+    for (int i = 0; i < 500 && gated->held() < 8; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(gated->held(), 8u);
+
+    emu.reset_bus(0);  // the emulator checks nothing is outstanding when it returns
+    for (auto& r : reqs) {
+        ASSERT_TRUE(r->completed.load());
+        EXPECT_EQ(r->status(), SRB_STATUS_BUS_RESET);
+        EXPECT_TRUE(r->guard_intact());
+    }
+    gated->open();
+    for (int i = 0; i < 500 && (driver_state(emu).stats.stale_replies < 8 || rig.service->stats().bus_resets == 0); ++i)
+        std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(driver_state(emu).stats.stale_replies, 8u);
+    EXPECT_EQ(rig.service->stats().bus_resets.load(), 1u);
+
+    // Still serving after the reset (the engine reports the reset as a UNIT ATTENTION first).
+    std::vector<std::uint8_t> block(kBlock, 0xC3);
+    int attentions = 0;
+    ASSERT_TRUE(ok(execute_as_disk(emu, 0, cdb_rw10(true, 9, 1), SRB_FLAGS_DATA_OUT, kBlock, block.data(), &attentions)));
+    EXPECT_EQ(attentions, 1);
+    auto r = emu.execute(0, 0, cdb_rw10(false, 9, 1), SRB_FLAGS_DATA_IN, kBlock);
+    ASSERT_TRUE(ok(r));
+    EXPECT_EQ(0, std::memcmp(r->data.data(), block.data(), kBlock));
+    auto v = rig.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}
+
+// LUN reset touches only its LUN; ABORT_COMMAND takes exactly the named SRB.
+TEST(StorPort, LunResetAndAbortCommand) {
+    auto gated0 = std::make_shared<GatedBackend>(mem_backend(1 << 20));
+    auto gated1 = std::make_shared<GatedBackend>(mem_backend(1 << 20));
+    Rig rig({{0, gated0}, {1, gated1}}, 2);
+    Emulator& emu = rig.emu;
+    gated0->close();
+    gated1->close();
+    std::vector<RequestPtr> l0, l1;
+    for (unsigned i = 0; i < 10; ++i) {
+        l0.push_back(emu.start(0, 0, cdb_rw10(false, i, 1), SRB_FLAGS_DATA_IN, kBlock));
+        l1.push_back(emu.start(0, 1, cdb_rw10(false, i, 1), SRB_FLAGS_DATA_IN, kBlock));
+    }
+    for (int i = 0; i < 500 && gated0->held() + gated1->held() < 2; ++i) std::this_thread::sleep_for(10ms);
+
+    auto reset = emu.start_function(SRB_FUNCTION_RESET_LOGICAL_UNIT, 0, 1);
+    ASSERT_TRUE(emu.wait(reset));
+    EXPECT_EQ(reset->status(), SRB_STATUS_SUCCESS);
+    for (auto& r : l1) {
+        ASSERT_TRUE(r->completed.load());
+        EXPECT_EQ(r->status(), SRB_STATUS_BUS_RESET);
+    }
+    for (auto& r : l0) EXPECT_FALSE(r->completed.load());
+
+    // Abort the last SRB queued for LUN 0 (still in the driver's queue).
+    auto abort = emu.start_function(SRB_FUNCTION_ABORT_COMMAND, 0, 0, &l0.back()->srb);
+    ASSERT_TRUE(emu.wait(abort));
+    EXPECT_EQ(abort->status(), SRB_STATUS_SUCCESS);
+    EXPECT_EQ(l0.back()->status(), SRB_STATUS_ABORTED);
+    auto again = emu.start_function(SRB_FUNCTION_ABORT_COMMAND, 0, 0, &l0.back()->srb);
+    ASSERT_TRUE(emu.wait(again));
+    EXPECT_EQ(again->status(), SRB_STATUS_ABORT_FAILED);
+
+    gated0->open();
+    gated1->open();
+    for (std::size_t i = 0; i + 1 < l0.size(); ++i) {
+        ASSERT_TRUE(emu.wait(l0[i]));
+        EXPECT_TRUE(ok(l0[i])) << i;
+    }
+    for (int i = 0; i < 500 && rig.service->stats().lun_resets == 0; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(rig.service->stats().lun_resets.load(), 1u);
+    auto v = rig.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}
+
+// Adding a LUN in the service raises BusChangeDetected and the rescan finds it; removing it does
+// the reverse and its SRBs get SRB_STATUS_NO_DEVICE.
+TEST(StorPort, LunHotAddAndRemove) {
+    Rig rig({{0, mem_backend(1 << 20)}});
+    Emulator& emu = rig.emu;
+    ASSERT_EQ(emu.devices().size(), 1u);
+    const unsigned changes = emu.bus_changes();
+    const unsigned rescans = emu.rescans();
+    ASSERT_TRUE(rig.adapter->add_lun(rig.tid, 3, mem_backend(2 << 20)));
+    ASSERT_TRUE(rig.service->announce(rig.tid, 3, true));
+    EXPECT_EQ(emu.bus_changes(), changes + 1);
+    ASSERT_TRUE(emu.wait_for_rescan(rescans + 1, 10s));
+    auto devs = emu.devices();
+    ASSERT_EQ(devs.size(), 2u);
+    EXPECT_EQ(devs[1].lun, 3);
+
+    std::vector<std::uint8_t> block(kBlock, 0x3C);
+    ASSERT_TRUE(ok(execute_as_disk(emu, 3, cdb_rw10(true, 1, 1), SRB_FLAGS_DATA_OUT, kBlock, block.data())));
+    auto r = emu.execute(0, 3, cdb_rw10(false, 1, 1), SRB_FLAGS_DATA_IN, kBlock);
+    ASSERT_TRUE(ok(r));
+    EXPECT_EQ(0, std::memcmp(r->data.data(), block.data(), kBlock));
+
+    ASSERT_TRUE(rig.service->announce(rig.tid, 3, false));
+    ASSERT_TRUE(rig.adapter->remove_lun(rig.tid, 3));
+    EXPECT_EQ(emu.bus_changes(), changes + 2);
+    ASSERT_TRUE(emu.wait_for_rescan(rescans + 2, 10s));
+    EXPECT_EQ(emu.devices().size(), 1u);
+    EXPECT_EQ(emu.execute(0, 3, cdb_rw10(false, 1, 1), SRB_FLAGS_DATA_IN, kBlock)->status(), SRB_STATUS_NO_DEVICE);
+    auto v = rig.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}
+
+// Stop/remove with I/O outstanding: every SRB completes, every parked service IRP is returned by
+// HwCompleteServiceIrp (the emulator checks both).
+TEST(StorPort, StopWithIoOutstanding) {
+    auto gated = std::make_shared<GatedBackend>(mem_backend(1 << 20));
+    Rig rig({{0, gated}}, 8);
+    Emulator& emu = rig.emu;
+    gated->close();
+    std::vector<RequestPtr> reqs;
+    for (unsigned i = 0; i < 50; ++i) reqs.push_back(emu.start(0, 0, cdb_rw10(false, i, 1), SRB_FLAGS_DATA_IN, kBlock));
+    for (int i = 0; i < 500 && gated->held() < 8; ++i) std::this_thread::sleep_for(10ms);
+    emu.stop_adapter();
+    for (auto& r : reqs) {
+        ASSERT_TRUE(r->completed.load());
+        EXPECT_EQ(r->status(), SRB_STATUS_NO_DEVICE);
+    }
+    gated->open();
+    rig.service->join();
+    EXPECT_EQ(emu.pending_service_irps(), 0u);
+    auto v = rig.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}
+
+// A hand-driven service that sends malformed replies: each is refused without touching memory the
+// reply does not own (the SRB buffer's guard bytes stay intact), and an SRB is completed once.
+TEST(StorPort, MalformedRepliesAreRejected) {
+    Emulator emu;
+    ASSERT_EQ(emu.load_driver(), STATUS_SUCCESS);
+    std::string why;
+    ASSERT_TRUE(emu.start_adapter(&why)) << why;
+    std::vector<std::uint8_t> buf(VSTOR_TRANSACT_MIN_BUFFER);
+    auto ioctl = [&](std::uint32_t in_len) {
+        return emu.device_ioctl(1, VS_IOCTL_MINIPORT_PROCESS_SERVICE_IRP, buf.data(), in_len,
+                                static_cast<ULONG>(buf.size()));
+    };
+    auto header = [&](std::uint16_t op, std::uint32_t session, std::uint32_t flags) {
+        vstor_bridge_header h{VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, op, session, flags};
+        std::memcpy(buf.data(), &h, sizeof(h));
+    };
+    vstor_bridge_connect c{};
+    c.hdr = {VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, VSTOR_OP_CONNECT, 0, 0};
+    c.buffer_size = VSTOR_TRANSACT_MIN_BUFFER;
+    std::memcpy(buf.data(), &c, sizeof(c));
+    ASSERT_EQ(ioctl(sizeof(c)).status, STATUS_SUCCESS);
+    vstor_bridge_connect_reply reply;
+    std::memcpy(&reply, buf.data(), sizeof(reply));
+    const std::uint32_t session = reply.session;
+    ASSERT_NE(session, 0u);
+    vstor_bridge_lun l{};
+    l.hdr = {VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, VSTOR_OP_LUN, session, 0};
+    l.present = 1;
+    std::memcpy(buf.data(), &l, sizeof(l));
+    ASSERT_EQ(ioctl(sizeof(l)).status, STATUS_SUCCESS);
+
+    // Fetch the request for a 4 KiB READ issued by the storage stack.
+    auto fetch = [&](RequestPtr& r) -> std::uint64_t {
+        r = emu.start(0, 0, cdb_rw10(false, 0, 8), SRB_FLAGS_DATA_IN, 4096);
+        header(VSTOR_OP_TRANSACT, session, VSTOR_FLAG_NO_WAIT);
+        vstor_bridge_request req{};
+        std::uint32_t in_len = sizeof(vstor_bridge_header);
+        for (int i = 0; i < 1000; ++i) {
+            EXPECT_EQ(ioctl(in_len).status, STATUS_SUCCESS);
+            std::memcpy(&req, buf.data() + sizeof(vstor_bridge_header), sizeof(req));
+            if (req.kind == VSTOR_REQ_SCSI && req.cdb[0] == 0x28) break;
+            // Something else (the PnP rescan's INQUIRY): answer "no device" and ask again.
+            header(VSTOR_OP_TRANSACT, session, VSTOR_FLAG_NO_WAIT);
+            in_len = sizeof(vstor_bridge_header);
+            if (req.kind == VSTOR_REQ_SCSI) {
+                vstor_bridge_completion comp{};
+                comp.tag = req.tag;
+                comp.result = VSTOR_RESULT_NO_DEVICE;
+                std::memcpy(buf.data() + sizeof(vstor_bridge_header), &comp, sizeof(comp));
+                header(VSTOR_OP_TRANSACT, session, VSTOR_FLAG_NO_WAIT | VSTOR_FLAG_HAS_COMPLETION);
+                in_len = VSTOR_TRANSACT_IN_DATA_OFFSET;
+            }
+        }
+        EXPECT_EQ(req.kind, VSTOR_REQ_SCSI);
+        EXPECT_EQ(req.data_length, 4096u);
+        EXPECT_EQ(req.direction, VSTOR_DIR_IN);
+        return req.tag;
+    };
+    auto reply_with = [&](std::uint64_t tag, std::uint32_t data_length, std::uint32_t in_len, std::uint8_t sense_len = 0,
+                          std::uint32_t session_override = 0, std::uint32_t magic = VSTOR_BRIDGE_MAGIC) {
+        header(VSTOR_OP_TRANSACT, session_override ? session_override : session,
+               VSTOR_FLAG_HAS_COMPLETION | VSTOR_FLAG_NO_WAIT);
+        std::memcpy(buf.data(), &magic, sizeof(magic));
+        vstor_bridge_completion comp{};
+        comp.tag = tag;
+        comp.result = VSTOR_RESULT_OK;
+        comp.data_length = data_length;
+        comp.sense_length = sense_len;
+        std::memcpy(buf.data() + sizeof(vstor_bridge_header), &comp, sizeof(comp));
+        std::memset(buf.data() + VSTOR_TRANSACT_IN_DATA_OFFSET, 0xEE, 8192);
+        return ioctl(in_len).status;
+    };
+    const std::uint32_t full = VSTOR_TRANSACT_IN_DATA_OFFSET + 4096;
+
+    RequestPtr r1;
+    const std::uint64_t t1 = fetch(r1);
+    EXPECT_EQ(reply_with(vs::kMaxSlots + 5, 4096, full), STATUS_INVALID_PARAMETER);             // no such slot
+    EXPECT_EQ(reply_with(t1, 4096, full, 0, 0, 0x12345678), STATUS_REVISION_MISMATCH);           // bad magic
+    EXPECT_EQ(reply_with(t1, 4096, full, 0, session + 7), STATUS_DEVICE_NOT_CONNECTED);         // other session
+    EXPECT_FALSE(r1->completed.load());  // none of those touched the SRB
+    EXPECT_EQ(reply_with(t1, 4096, VSTOR_TRANSACT_IN_DATA_OFFSET + 100), STATUS_INVALID_PARAMETER);  // data missing
+    ASSERT_TRUE(emu.wait(r1));
+    EXPECT_EQ(r1->status(), SRB_STATUS_ERROR);
+    EXPECT_TRUE(std::all_of(r1->data.begin(), r1->data.begin() + 4096, [](std::uint8_t b) { return b == 0; }));
+    EXPECT_TRUE(r1->guard_intact());
+
+    RequestPtr r2;
+    const std::uint64_t t2 = fetch(r2);
+    EXPECT_EQ(reply_with(t2, 8192, VSTOR_TRANSACT_IN_DATA_OFFSET + 8192), STATUS_INVALID_PARAMETER);  // longer than the SRB
+    ASSERT_TRUE(emu.wait(r2));
+    EXPECT_EQ(r2->status(), SRB_STATUS_ERROR);
+    EXPECT_TRUE(r2->guard_intact());
+
+    RequestPtr r3;
+    const std::uint64_t t3 = fetch(r3);
+    EXPECT_EQ(reply_with(t3, 0, full, 253), STATUS_INVALID_PARAMETER);  // sense longer than the protocol allows
+    ASSERT_TRUE(emu.wait(r3));
+    EXPECT_EQ(r3->status(), SRB_STATUS_ERROR);
+
+    RequestPtr r4;
+    const std::uint64_t t4 = fetch(r4);
+    EXPECT_EQ(reply_with(t4, 4096, full), STATUS_SUCCESS);
+    ASSERT_TRUE(emu.wait(r4));
+    EXPECT_EQ(r4->status(), SRB_STATUS_SUCCESS);
+    EXPECT_TRUE(std::all_of(r4->data.begin(), r4->data.begin() + 4096, [](std::uint8_t b) { return b == 0xEE; }));
+    EXPECT_TRUE(r4->guard_intact());
+    const auto stale_before = driver_state(emu).stats.stale_replies;
+    EXPECT_EQ(reply_with(t4, 4096, full), STATUS_SUCCESS);  // a second reply to a finished request: ignored
+    EXPECT_EQ(driver_state(emu).stats.stale_replies, stale_before + 1);
+    EXPECT_EQ(driver_state(emu).stats.rejected_replies, 4u);
+
+    header(99, session, 0);
+    EXPECT_EQ(ioctl(sizeof(vstor_bridge_header)).status, STATUS_INVALID_PARAMETER);  // unknown op
+    EXPECT_EQ(emu.device_ioctl(1, 0x12345, buf.data(), 16, 16).status, STATUS_INVALID_DEVICE_REQUEST);
+    header(VSTOR_OP_TRANSACT, session, 0);
+    EXPECT_EQ(emu.device_ioctl(1, VS_IOCTL_MINIPORT_PROCESS_SERVICE_IRP, buf.data(), 16, 1024).status,
+              STATUS_BUFFER_TOO_SMALL);  // buffer cannot hold a maximum transfer
+    emu.stop_adapter();
+    auto v = emu.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}

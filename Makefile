@@ -4,7 +4,7 @@ TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build check serve asan tsan bench clean
+.PHONY: all deps configure build check serve asan tsan bench install clean
 
 all: build
 
@@ -40,6 +40,13 @@ tsan: deps
 bench: build
 	@scripts/install-deps --bench
 	bench/run-bench.sh $(BUILD)/vstor $(BUILD)/bench
+
+# Installs under PREFIX (default /usr/local): bin/vstor, the systemd unit, docs. DESTDIR works too.
+PREFIX ?= /usr/local
+install: configure
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build $(BUILD) -j $(JOBS) --target vstor
+	cmake --install $(BUILD)
 
 serve: build
 	@mkdir -p data

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/ctl.hpp"
+#include "cli/image.hpp"
 #include "cli/serve.hpp"
 
 namespace vstor::cli {
@@ -14,6 +15,8 @@ int run(int argc, char** argv) {
     add_serve_command(app, serve);
     CtlOptions ctl;
     add_ctl_command(app, ctl);
+    ImageOptions image;
+    add_image_command(app, image);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -21,6 +24,7 @@ int run(int argc, char** argv) {
     }
     if (app.got_subcommand("serve")) return run_serve(serve);
     if (app.got_subcommand("ctl")) return run_ctl(ctl);
+    if (app.got_subcommand("image")) return run_image_create(image);
     return 2;
 }
 

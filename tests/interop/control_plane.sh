@@ -55,8 +55,14 @@ io=$!
 pids+=($io)
 sleep 1
 
+echo "== vstor image create: a thick 32M image, progress as plain lines when not a terminal"
+"$vstor" image create "$out/lun1.img" --size 32M --thick 2>"$out/progress.txt"
+grep -q "100%" "$out/progress.txt" || fail "no progress shown: $(cat "$out/progress.txt")"
+[ "$(du -k "$out/lun1.img" | cut -f1)" -ge 32768 ] || fail "thick image is not allocated"
+if "$vstor" image create "$out/lun1.img" --size 32M 2>/dev/null; then fail "image create overwrote a file"; fi
+
 echo "== add LUN 1"
-ctl lun add "file:$out/lun1.img,size=32M,name=scratch"
+ctl lun add "file:$out/lun1.img,name=scratch"
 iscsi-ls -s "iscsi://127.0.0.1:$port" | tee "$out/ls1.txt"
 grep -q '^Lun:1 ' "$out/ls1.txt" || fail "LUN 1 not in REPORT LUNS"
 
@@ -97,4 +103,14 @@ iscsi-ls -s "iscsi://127.0.0.1:$port" | tee "$out/ls3.txt"
 [ "$(grep -c '^Lun:' "$out/ls3.txt")" -eq 2 ] || fail "restart from the saved file: expected 2 LUNs"
 qemu-io -f raw -c "read -P 0xa7 0 48M" "$url/1" | grep -q "read 50331648/50331648" || fail "LUN 1 data after restart"
 qemu-io -f raw -c "read -P $last $last_off 1M" "$url/0" | grep -q "read 1048576/1048576" || fail "LUN 0 data after restart"
+
+if [ -n "${3:-}" ]; then
+  echo "== make install's files (staged with DESTDIR)"
+  DESTDIR="$out/stage" cmake --install "$3" >/dev/null
+  unit=$(find "$out/stage" -name vstor.service)
+  bin=$(find "$out/stage" -path '*/bin/vstor')
+  [ -n "$unit" ] && [ -x "$bin" ] || fail "install did not stage bin/vstor and vstor.service"
+  grep -q "^ExecStart=${bin#"$out/stage"} serve --config /etc/vstor/vstor.toml" "$unit" || fail "unit ExecStart: $(grep Exec "$unit")"
+  "$bin" ctl --help | grep -q "lun" || fail "installed vstor ctl --help"
+fi
 echo "control plane interop: OK"

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Interop: real NBD clients against `vstor serve --nbd-listen` — nbdinfo (size, flags, export
+# list, base:allocation map), nbdcopy round trip of 256 MiB with a checksum, qemu-img/qemu-io
+# through QEMU's NBD driver, fio's nbd engine with crc32c verification, and coherence with the
+# iSCSI view of the same LUNs in both directions.
+set -euo pipefail
+vstor=${1:?path to vstor binary}
+out=${2:?work directory}
+mkdir -p "$out"
+rm -f "$out"/nbd*.img "$out"/nbd*.img.pr
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+fail() { echo "FAIL: $*"; exit 1; }
+wait_port() {
+  for _ in $(seq 100); do
+    if (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  fail "nothing listens on port $1"
+}
+json_field() { python3 -c "import json,sys; d=json.load(sys.stdin); e=[x for x in d['exports'] if x['export-name']==sys.argv[1]][0]; print(e[sys.argv[2]])" "$@"; }
+
+iqn=iqn.2026-11.org.vstor:nbdinterop
+iport=$(free_port)
+nport=$(free_port)
+"$vstor" serve --listen 127.0.0.1:$iport --nbd-listen 127.0.0.1:$nport --log-level warn --target $iqn \
+  --lun mem:512M --lun "file:$out/nbd1.img,size=256M,name=img" --lun "mem:16M,ro,name=golden" \
+  --lun "file:$out/nbd3.img,size=64M,thick,name=thick" >>"$out/vstor-nbd.log" 2>&1 &
+pids+=($!)
+wait_port $iport
+wait_port $nport
+nbd=nbd://127.0.0.1:$nport
+iscsi=iscsi://127.0.0.1:$iport/$iqn
+
+echo "== nbdinfo: default export, size and flags"
+info=$(nbdinfo "$nbd")
+echo "$info"
+grep -q 'export-size: 536870912' <<<"$info" || fail "default export size"
+grep -q 'is_read_only: false' <<<"$info" || fail "default export must be writable"
+grep -q 'can_trim: true' <<<"$info" || fail "thin LUN must offer trim"
+grep -q 'can_flush: true' <<<"$info" || fail "flush"
+grep -q 'can_fua: true' <<<"$info" || fail "fua"
+grep -q 'can_zero: true' <<<"$info" || fail "write zeroes"
+grep -q 'can_fast_zero: true' <<<"$info" || fail "fast zero"
+grep -q 'can_multi_conn: true' <<<"$info" || fail "multi-conn"
+grep -q 'can_cache: true' <<<"$info" || fail "cache"
+grep -q 'block_size_minimum: 512' <<<"$info" || fail "minimum block size"
+grep -q 'block_size_maximum: 33554432' <<<"$info" || fail "maximum block size"
+grep -q 'base:allocation' <<<"$info" || fail "base:allocation context"
+
+echo "== nbdinfo --list: every LUN is an export, flags per LUN"
+list=$(nbdinfo --list --json "$nbd")
+for name in lun0 img golden thick; do
+  [ -n "$(json_field "$name" export-name <<<"$list")" ] || fail "export $name not listed"
+done
+[ "$(json_field golden is_read_only <<<"$list")" = True ] || fail "golden must be read-only"
+[ "$(json_field golden can_zero <<<"$list")" = False ] || fail "read-only export must not offer zero"
+[ "$(json_field thick can_trim <<<"$list")" = False ] || fail "thick LUN must not offer trim"
+[ "$(json_field thick export-size <<<"$list")" = 67108864 ] || fail "thick size"
+[ "$(json_field img export-size <<<"$list")" = 268435456 ] || fail "img size"
+if nbdinfo "$nbd/no-such-export" >/dev/null 2>&1; then fail "unknown export accepted"; fi
+
+echo "== nbdinfo --map: a fresh thin LUN is one hole"
+map=$(nbdinfo --map "$nbd/img")
+echo "$map"
+[ "$(wc -l <<<"$map")" -eq 1 ] && grep -q 'hole,zero' <<<"$map" || fail "fresh LUN map: $map"
+
+echo "== nbdcopy: 256 MiB of random data there and back"
+head -c 256M /dev/urandom >"$out/nbd-random.img"
+want=$(sha256sum <"$out/nbd-random.img" | cut -d' ' -f1)
+nbdcopy "$out/nbd-random.img" "$nbd/img"
+nbdcopy "$nbd/img" "$out/nbd-back.img"
+got=$(sha256sum <"$out/nbd-back.img" | cut -d' ' -f1)
+[ "$want" = "$got" ] || fail "nbdcopy round trip checksum $got != $want"
+map=$(nbdinfo --map "$nbd/img")
+grep -q ' data' <<<"$map" || fail "map after writing: $map"
+
+echo "== the same bytes through iSCSI (coherence NBD -> iSCSI)"
+qemu-img compare -f raw -F raw "$out/nbd-random.img" "$iscsi/1" || fail "iSCSI view differs from what NBD wrote"
+qemu-img compare -f raw -F raw "$nbd/img" "$iscsi/1" || fail "nbd:// and iscsi:// of the same LUN differ"
+
+echo "== qemu-img convert/compare over nbd://, written through iSCSI first (coherence iSCSI -> NBD)"
+head -c 64M /dev/urandom >"$out/nbd-random64.img"
+qemu-img convert -n -f raw -O raw "$out/nbd-random64.img" "$iscsi/0"
+qemu-img compare -f raw -F raw "$out/nbd-random64.img" "$nbd" || fail "NBD view differs from what iSCSI wrote"
+head -c 64M /dev/urandom >"$out/nbd-random64b.img"
+qemu-img convert -n -f raw -O raw "$out/nbd-random64b.img" "$nbd/lun0"
+qemu-img compare -f raw -F raw "$out/nbd-random64b.img" "$nbd/lun0" || fail "qemu-img convert over NBD"
+qemu-img compare -f raw -F raw "$iscsi/0" "$nbd/lun0" || fail "iscsi:// and nbd:// differ after an NBD write"
+
+echo "== qemu-io: pattern write/read, zero, discard, flush"
+io=$(qemu-io -f raw -c 'write -P 0xab 1M 1M' -c 'read -P 0xab 1M 1M' -c 'write -z 4M 1M' -c 'read -P 0 4M 1M' \
+  -c 'discard 8M 2M' -c 'read -P 0 8M 2M' -c 'write -P 0xcd -f 12M 64k' -c 'read -P 0xcd 12M 64k' -c flush "$nbd/lun0" 2>&1)
+echo "$io"
+grep -q "Pattern verification failed" <<<"$io" && fail "qemu-io pattern mismatch"
+[ "$(grep -c '^read ' <<<"$io")" -eq 4 ] || fail "qemu-io reads"
+grep -qi "error\|failed" <<<"$io" && fail "qemu-io reported an error"
+io=$(qemu-io -f raw -r -c 'read 0 64k' "$nbd/golden" 2>&1) || fail "read-only export read: $io"
+if qemu-io -f raw -c 'write 0 64k' "$nbd/golden" 2>&1 | grep -q '^wrote'; then fail "write to a read-only export"; fi
+
+echo "== fio nbd engine: 4K random writes at QD32 with crc32c verification"
+fio --name=nbdverify --ioengine=nbd --uri="$nbd/lun0" --rw=randwrite --bs=4k --iodepth=32 --size=64M \
+    --verify=crc32c --do_verify=1 --verify_fatal=1 --output="$out/fio-nbd.txt" || fail "fio (see $out/fio-nbd.txt)"
+grep -q "err= 0" "$out/fio-nbd.txt" || fail "fio errors: $(cat "$out/fio-nbd.txt")"
+fio --name=nbdseq --ioengine=nbd --uri="$nbd/img" --rw=write --bs=1M --iodepth=8 --size=128M \
+    --verify=crc32c --do_verify=1 --verify_fatal=1 --output="$out/fio-nbd-seq.txt" || fail "fio sequential"
+
+echo "== several connections at once (multi-conn): nbdcopy with 4 connections"
+nbdcopy --connections=4 "$out/nbd-random.img" "$nbd/img"
+nbdcopy --connections=4 "$nbd/img" "$out/nbd-back2.img"
+cmp -s "$out/nbd-random.img" "$out/nbd-back2.img" || fail "multi-connection round trip"
+
+echo "== trim through NBD shows as a hole through both protocols"
+qemu-io -f raw -c 'discard 0 256M' "$nbd/img" >/dev/null
+map=$(nbdinfo --map "$nbd/img")
+[ "$(wc -l <<<"$map")" -eq 1 ] && grep -q 'hole,zero' <<<"$map" || fail "map after trim: $map"
+# GET LBA STATUS through iSCSI (qemu-img map) sees the same deallocation, and the data reads as zeroes.
+imap=$(qemu-img map --output=json -f raw "$iscsi/1")
+echo "$imap"
+python3 -c 'import json,sys; m=json.load(sys.stdin); sys.exit(0 if len(m)==1 and not m[0]["data"] and m[0]["zero"] else 1)' <<<"$imap" \
+  || fail "iSCSI map of the NBD-trimmed LUN: $imap"
+truncate -s 256M "$out/nbd-zero.img"
+qemu-img compare -f raw -F raw "$out/nbd-zero.img" "$iscsi/1" || fail "trimmed LUN does not read as zeroes over iSCSI"
+
+echo "== SIGTERM with NBD clients connected (one mid-handshake, one idle in transmission): exit 0"
+exec 4<>/dev/tcp/127.0.0.1/$nport
+fio --name=idle --ioengine=nbd --uri="$nbd/lun0" --rw=read --bs=4k --size=4k --thinktime=20s --time_based --runtime=30 \
+    --output=/dev/null >/dev/null 2>&1 &
+fio_pid=$!
+sleep 1
+kill -TERM "${pids[0]}"
+wait "${pids[0]}" || fail "vstor did not exit 0 on SIGTERM"
+pids=("${pids[@]:1}")
+exec 4<&-
+kill "$fio_pid" 2>/dev/null || true
+wait "$fio_pid" 2>/dev/null || true
+echo "interop nbd: all checks passed"

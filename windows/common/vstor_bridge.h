@@ -32,6 +32,16 @@
 #define VSTOR_BRIDGE_MAGIC 0x52545356u /* "VSTR" little-endian */
 #define VSTOR_BRIDGE_VERSION 1u
 
+/* Device interface the driver registers on the adapter's PDO; the service finds the adapter by it
+ * (SetupDiGetClassDevs(DIGCF_DEVICEINTERFACE)) instead of guessing a \\.\ScsiN: number.
+ * {F5380434-4819-4069-B548-A84189B35B61} */
+#define VSTOR_BRIDGE_INTERFACE_GUID_INIT \
+    { 0xf5380434, 0x4819, 0x4069, { 0xb5, 0x48, 0xa8, 0x41, 0x89, 0xb3, 0x5b, 0x61 } }
+
+/* IOCTL_MINIPORT_PROCESS_SERVICE_IRP = CTL_CODE(IOCTL_SCSI_BASE, 0x040e, METHOD_BUFFERED,
+ * FILE_READ_ACCESS | FILE_WRITE_ACCESS): StorPort passes it to HwProcessServiceRequest. */
+#define VSTOR_BRIDGE_IOCTL 0x0004D038u
+
 /* Limits the driver announces to StorPort and the service must size its buffers for. */
 #define VSTOR_BRIDGE_MAX_TRANSFER (1024u * 1024u) /* PORT_CONFIGURATION_INFORMATION.MaximumTransferLength */
 #define VSTOR_BRIDGE_MAX_CDB 32u

@@ -107,12 +107,18 @@ using vs::Adapter;
 extern "C" ULONG VS_API VsHwFindAdapter(PVOID DeviceExtension, PVOID HwContext, PVOID BusInformation,
                                         PVOID LowerDevice, PCHAR ArgumentString,
                                         PPORT_CONFIGURATION_INFORMATION ci, PBOOLEAN Again) {
-    (void)HwContext;
     (void)BusInformation;
     (void)LowerDevice;
     (void)ArgumentString;
     auto* a = static_cast<Adapter*>(DeviceExtension);
     vs::init_adapter(a);
+    // The service opens the adapter through this interface. StorPort passes a virtual miniport's
+    // PDO as HwContext. Without it the adapter still works (reachable as \\.\ScsiN:).
+    static const GUID interface_guid = VSTOR_BRIDGE_INTERFACE_GUID_INIT;
+    if (HwContext != nullptr &&
+        NT_SUCCESS(IoRegisterDeviceInterface(static_cast<PDEVICE_OBJECT>(HwContext), &interface_guid, nullptr,
+                                             &a->interface_name)))
+        a->interface_enabled = NT_SUCCESS(IoSetDeviceInterfaceState(&a->interface_name, TRUE));
 
     ci->AdapterInterfaceType = Internal;
     ci->MaximumTransferLength = VSTOR_BRIDGE_MAX_TRANSFER;
@@ -237,7 +243,13 @@ extern "C" SCSI_ADAPTER_CONTROL_STATUS VS_API VsHwAdapterControl(PVOID DeviceExt
 extern "C" VOID VS_API VsHwFreeAdapterResources(PVOID DeviceExtension) {
     // Nothing was allocated outside the device extension; make sure nothing can use it any more.
     auto* a = static_cast<Adapter*>(DeviceExtension);
-    vs::Locked lock(a);
-    a->removed = TRUE;
-    a->stopped = TRUE;
+    {
+        vs::Locked lock(a);
+        a->removed = TRUE;
+        a->stopped = TRUE;
+    }
+    if (a->interface_enabled) IoSetDeviceInterfaceState(&a->interface_name, FALSE);
+    a->interface_enabled = FALSE;
+    if (a->interface_name.Buffer != nullptr) RtlFreeUnicodeString(&a->interface_name);
+    a->interface_name.Buffer = nullptr;
 }

@@ -51,6 +51,10 @@ struct Stats {
 };
 
 struct Adapter {
+    // Set in HwFindAdapter, cleared in HwFreeAdapterResources (both PASSIVE_LEVEL); not locked.
+    UNICODE_STRING interface_name;  // the device interface's symbolic link (IoRegisterDeviceInterface)
+    BOOLEAN interface_enabled;
+
     KSPIN_LOCK lock;
     BOOLEAN stopped;         // ScsiStopAdapter until ScsiRestartAdapter
     BOOLEAN removed;         // HwCompleteServiceIrp ran: refuse every service IRP

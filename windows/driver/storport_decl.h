@@ -311,6 +311,8 @@ static inline ULONG StorPortCompleteServiceIrp(PVOID HwDeviceExtension, PIRP Irp
 // IOCTL_MINIPORT_PROCESS_SERVICE_IRP = CTL_CODE(IOCTL_SCSI_BASE, 0x040e, METHOD_BUFFERED,
 // FILE_READ_ACCESS | FILE_WRITE_ACCESS)
 #define VS_IOCTL_MINIPORT_PROCESS_SERVICE_IRP 0x0004D038UL
+static_assert(VS_IOCTL_MINIPORT_PROCESS_SERVICE_IRP == ((0x4UL << 16) | (3UL << 14) | (0x040eUL << 2) | 0UL),
+              "CTL_CODE(IOCTL_SCSI_BASE, 0x40e, METHOD_BUFFERED, FILE_READ_ACCESS | FILE_WRITE_ACCESS)");
 
 // Documented x64 layout (the 64-bit builds: Windows x64 and the Linux emulator).
 #if defined(_WIN64) || defined(__LP64__)

@@ -405,6 +405,47 @@ void Emulator::watchdog_loop() {
     }
 }
 
+// ---- device interfaces ------------------------------------------------------------------------------
+
+NTSTATUS Emulator::on_register_interface(PDEVICE_OBJECT pdo, const GUID* guid, PUNICODE_STRING link) {
+    std::lock_guard lk(mu_);
+    if (pdo != &pdo_) {
+        violations_.push_back("IoRegisterDeviceInterface on a device that is not the adapter's PDO");
+        return STATUS_INVALID_PARAMETER;
+    }
+    interfaces_.push_back(*guid);
+    const std::string name = "\\??\\ROOT#SCSIADAPTER#0000#{vstor}";
+    auto* buf = new std::uint16_t[name.size() + 1];
+    for (std::size_t i = 0; i <= name.size(); ++i) buf[i] = i < name.size() ? static_cast<std::uint8_t>(name[i]) : 0;
+    link->Buffer = buf;
+    link->Length = static_cast<USHORT>(name.size() * 2);
+    link->MaximumLength = static_cast<USHORT>(link->Length + 2);
+    interface_link_.assign(buf, buf + name.size());
+    return STATUS_SUCCESS;
+}
+
+NTSTATUS Emulator::on_interface_state(PUNICODE_STRING link, BOOLEAN enable) {
+    std::lock_guard lk(mu_);
+    if (link == nullptr || link->Buffer == nullptr ||
+        std::vector<std::uint16_t>(link->Buffer, link->Buffer + link->Length / 2) != interface_link_) {
+        violations_.push_back("IoSetDeviceInterfaceState on a link that was not registered");
+        return STATUS_INVALID_PARAMETER;
+    }
+    interface_enabled_ = enable != 0;
+    return STATUS_SUCCESS;
+}
+
+bool Emulator::interface_registered(const GUID& guid) const {
+    std::lock_guard lk(mu_);
+    return std::any_of(interfaces_.begin(), interfaces_.end(),
+                       [&](const GUID& g) { return std::memcmp(&g, &guid, sizeof(GUID)) == 0; });
+}
+
+bool Emulator::interface_enabled() const {
+    std::lock_guard lk(mu_);
+    return interface_enabled_;
+}
+
 // ---- service IRPs ---------------------------------------------------------------------------------
 
 IoctlResult Emulator::device_ioctl(int process, ULONG code, void* buffer, ULONG in_len, ULONG out_len) {
@@ -568,6 +609,20 @@ VOID KeAcquireInStackQueuedSpinLock(PKSPIN_LOCK lock, PKLOCK_QUEUE_HANDLE handle
 VOID KeReleaseInStackQueuedSpinLock(PKLOCK_QUEUE_HANDLE handle) {
     std::atomic_ref<ULONG_PTR> word(*handle->Lock);
     word.store(0, std::memory_order_release);
+}
+
+NTSTATUS IoRegisterDeviceInterface(PDEVICE_OBJECT pdo, const GUID* guid, PUNICODE_STRING, PUNICODE_STRING link) {
+    return g_emulator->on_register_interface(pdo, guid, link);
+}
+
+NTSTATUS IoSetDeviceInterfaceState(PUNICODE_STRING link, BOOLEAN enable) {
+    return g_emulator->on_interface_state(link, enable);
+}
+
+VOID RtlFreeUnicodeString(PUNICODE_STRING s) {
+    delete[] s->Buffer;
+    s->Buffer = nullptr;
+    s->Length = s->MaximumLength = 0;
 }
 
 VOID IoReleaseCancelSpinLock(KIRQL) { g_emulator->release_cancel_lock(); }

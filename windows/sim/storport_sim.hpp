@@ -111,6 +111,9 @@ public:
     const PORT_CONFIGURATION_INFORMATION& config() const { return config_; }
     const std::vector<bool>& supported_controls() const { return supported_controls_; }
     const VIRTUAL_HW_INITIALIZATION_DATA& init_data() const { return init_; }
+    // The device interface the driver registered on the PDO, and whether it is enabled.
+    bool interface_registered(const GUID& guid) const;
+    bool interface_enabled() const;
 
     // ---- Called by the StorPort/kernel API the driver imports ---------------------------------
     ULONG on_initialize(const VIRTUAL_HW_INITIALIZATION_DATA* data);
@@ -119,6 +122,8 @@ public:
     void on_bus_change();
     void on_complete_service_irp(PIRP irp);
     void release_cancel_lock() { cancel_mu_.unlock(); }
+    NTSTATUS on_register_interface(PDEVICE_OBJECT pdo, const GUID* guid, PUNICODE_STRING link);
+    NTSTATUS on_interface_state(PUNICODE_STRING link, BOOLEAN enable);
 
 private:
     struct ServiceIrp;
@@ -148,6 +153,10 @@ private:
     bool stopping_ = false;
     bool adapter_stopping_ = false;  // remove in progress: the port driver issues no new SRBs
     unsigned in_start_io_ = 0;       // threads between registering an SRB and HwStartIo returning
+
+    std::vector<GUID> interfaces_;
+    std::vector<std::uint16_t> interface_link_;  // the symbolic link name handed out
+    bool interface_enabled_ = false;
 
     std::mutex cancel_mu_;  // the I/O manager's cancel spin lock
 

@@ -50,6 +50,14 @@ typedef union _LARGE_INTEGER {
     LONGLONG QuadPart;
 } LARGE_INTEGER, PHYSICAL_ADDRESS;
 
+typedef struct _GUID {
+    ULONG Data1;
+    USHORT Data2;
+    USHORT Data3;
+    UCHAR Data4[8];
+} GUID;
+typedef const GUID* LPCGUID;
+
 typedef struct _UNICODE_STRING { USHORT Length; USHORT MaximumLength; uint16_t* Buffer; } UNICODE_STRING, *PUNICODE_STRING;
 typedef struct _DRIVER_OBJECT { PVOID sim_owner; } DRIVER_OBJECT, *PDRIVER_OBJECT;
 typedef struct _DEVICE_OBJECT { PVOID sim_owner; } DEVICE_OBJECT, *PDEVICE_OBJECT;
@@ -84,6 +92,10 @@ VOID KeAcquireInStackQueuedSpinLock(PKSPIN_LOCK SpinLock, PKLOCK_QUEUE_HANDLE Lo
 VOID KeReleaseInStackQueuedSpinLock(PKLOCK_QUEUE_HANDLE LockHandle);
 VOID IoReleaseCancelSpinLock(KIRQL Irql);
 PDRIVER_CANCEL IoSetCancelRoutine(PIRP Irp, PDRIVER_CANCEL CancelRoutine);
+NTSTATUS IoRegisterDeviceInterface(PDEVICE_OBJECT PhysicalDeviceObject, const GUID* InterfaceClassGuid,
+                                   PUNICODE_STRING ReferenceString, PUNICODE_STRING SymbolicLinkName);
+NTSTATUS IoSetDeviceInterfaceState(PUNICODE_STRING SymbolicLinkName, BOOLEAN Enable);
+VOID RtlFreeUnicodeString(PUNICODE_STRING UnicodeString);
 #ifdef __cplusplus
 }
 #endif

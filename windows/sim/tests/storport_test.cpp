@@ -90,7 +90,7 @@ class SimChannel final : public vstor::bridge::Channel {
 public:
     SimChannel(Emulator& emu, int pid) : emu_(emu), pid_(pid) {}
     vstor::bridge::IoctlResult ioctl(void* buf, std::uint32_t in_len, std::uint32_t out_len) override {
-        auto r = emu_.device_ioctl(pid_, VS_IOCTL_MINIPORT_PROCESS_SERVICE_IRP, buf, in_len, out_len);
+        auto r = emu_.device_ioctl(pid_, VSTOR_BRIDGE_IOCTL, buf, in_len, out_len);
         return {r.status, r.information};
     }
     void kill() { emu_.kill_process(pid_); }
@@ -177,6 +177,9 @@ TEST(StorPort, EnumerationAndConfiguration) {
     EXPECT_TRUE(emu.supported_controls()[ScsiStopAdapter]);
     EXPECT_TRUE(emu.supported_controls()[ScsiRestartAdapter]);
     EXPECT_FALSE(emu.supported_controls()[ScsiSetBootConfig]);
+    const GUID vstor_interface = VSTOR_BRIDGE_INTERFACE_GUID_INIT;
+    EXPECT_TRUE(emu.interface_registered(vstor_interface));  // how the service finds the adapter
+    EXPECT_TRUE(emu.interface_enabled());
 
     // The bus scan found exactly the engine's two LUNs, with the engine's INQUIRY data.
     auto devs = emu.devices();
@@ -531,6 +534,7 @@ TEST(StorPort, StopWithIoOutstanding) {
     gated->open();
     rig.service->join();
     EXPECT_EQ(emu.pending_service_irps(), 0u);
+    EXPECT_FALSE(emu.interface_enabled());  // disabled and freed in HwFreeAdapterResources
     auto v = rig.violations();
     EXPECT_TRUE(v.empty()) << v.front();
 }
@@ -544,7 +548,7 @@ TEST(StorPort, MalformedRepliesAreRejected) {
     ASSERT_TRUE(emu.start_adapter(&why)) << why;
     std::vector<std::uint8_t> buf(VSTOR_TRANSACT_MIN_BUFFER);
     auto ioctl = [&](std::uint32_t in_len) {
-        return emu.device_ioctl(1, VS_IOCTL_MINIPORT_PROCESS_SERVICE_IRP, buf.data(), in_len,
+        return emu.device_ioctl(1, VSTOR_BRIDGE_IOCTL, buf.data(), in_len,
                                 static_cast<ULONG>(buf.size()));
     };
     auto header = [&](std::uint16_t op, std::uint32_t session, std::uint32_t flags) {
@@ -650,7 +654,7 @@ TEST(StorPort, MalformedRepliesAreRejected) {
     EXPECT_EQ(ioctl(sizeof(vstor_bridge_header)).status, STATUS_INVALID_PARAMETER);  // unknown op
     EXPECT_EQ(emu.device_ioctl(1, 0x12345, buf.data(), 16, 16).status, STATUS_INVALID_DEVICE_REQUEST);
     header(VSTOR_OP_TRANSACT, session, 0);
-    EXPECT_EQ(emu.device_ioctl(1, VS_IOCTL_MINIPORT_PROCESS_SERVICE_IRP, buf.data(), 16, 1024).status,
+    EXPECT_EQ(emu.device_ioctl(1, VSTOR_BRIDGE_IOCTL, buf.data(), 16, 1024).status,
               STATUS_BUFFER_TOO_SMALL);  // buffer cannot hold a maximum transfer
     emu.stop_adapter();
     auto v = emu.violations();

@@ -58,10 +58,10 @@ bool nbd_exports(const ServePlan& plan, std::vector<nbd::ExportConfig>& out, std
         for (std::size_t i = 0; i < tp.luns.size(); ++i) {
             nbd::ExportConfig e;
             e.adapter_target_id = tp.config.adapter_target_id;
-            e.lun = static_cast<std::uint16_t>(i);  // LUN i is luns[i] (serve_plan.hpp)
+            e.lun = tp.luns[i].lun.value_or(static_cast<std::uint16_t>(i));  // lun=N, else position
             e.name = !tp.luns[i].name.empty() ? tp.luns[i].name
-                     : t == 0                 ? fmt::format("lun{}", i)
-                                              : fmt::format("{}/lun{}", tp.config.name, i);
+                     : t == 0                 ? fmt::format("lun{}", e.lun)
+                                              : fmt::format("{}/lun{}", tp.config.name, e.lun);
             if (!seen.insert(e.name).second) {
                 error = fmt::format("NBD export name '{}' is used twice", e.name);
                 return false;

@@ -1,6 +1,6 @@
 // `vstor serve` NBD front end: listen addresses from --nbd-listen or the [nbd] table, one export
 // per LUN (named by the LUN spec's name=, else lun<N> for the first target and
-// <target name>/lun<N> for the others), "" = LUN 0 of the first target. See docs/nbd.md.
+// <target name>/lun<N> for the others), "" = the first LUN of the first target. See docs/nbd.md.
 #pragma once
 
 #include <memory>

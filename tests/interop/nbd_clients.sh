@@ -26,9 +26,9 @@ json_field() { python3 -c "import json,sys; d=json.load(sys.stdin); e=[x for x i
 iqn=iqn.2026-11.org.vstor:nbdinterop
 iport=$(free_port)
 nport=$(free_port)
-"$vstor" serve --listen 127.0.0.1:$iport --nbd-listen 127.0.0.1:$nport --log-level warn --target $iqn \
+"$vstor" serve --control off --listen 127.0.0.1:$iport --nbd-listen 127.0.0.1:$nport --log-level warn --target $iqn \
   --lun mem:512M --lun "file:$out/nbd1.img,size=256M,name=img" --lun "mem:16M,ro,name=golden" \
-  --lun "file:$out/nbd3.img,size=64M,thick,name=thick" >>"$out/vstor-nbd.log" 2>&1 &
+  --lun "file:$out/nbd3.img,size=64M,thick,name=thick" --lun mem:8M,lun=7 >>"$out/vstor-nbd.log" 2>&1 &
 pids+=($!)
 wait_port $iport
 wait_port $nport
@@ -53,7 +53,7 @@ grep -q 'base:allocation' <<<"$info" || fail "base:allocation context"
 
 echo "== nbdinfo --list: every LUN is an export, flags per LUN"
 list=$(nbdinfo --list --json "$nbd")
-for name in lun0 img golden thick; do
+for name in lun0 img golden thick lun7; do
   [ -n "$(json_field "$name" export-name <<<"$list")" ] || fail "export $name not listed"
 done
 [ "$(json_field golden is_read_only <<<"$list")" = True ] || fail "golden must be read-only"
@@ -61,6 +61,7 @@ done
 [ "$(json_field thick can_trim <<<"$list")" = False ] || fail "thick LUN must not offer trim"
 [ "$(json_field thick export-size <<<"$list")" = 67108864 ] || fail "thick size"
 [ "$(json_field img export-size <<<"$list")" = 268435456 ] || fail "img size"
+[ "$(json_field lun7 export-size <<<"$list")" = 8388608 ] || fail "lun=7 export size"
 if nbdinfo "$nbd/no-such-export" >/dev/null 2>&1; then fail "unknown export accepted"; fi
 
 echo "== nbdinfo --map: a fresh thin LUN is one hole"

@@ -1,0 +1,94 @@
+// `vstor serve` NBD options: --nbd-listen parsing, export names from LUN specs, [nbd] in TOML.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "cli/serve_nbd.hpp"
+#include "cli/serve_plan.hpp"
+
+namespace vstor::cli {
+namespace {
+
+TEST(NbdListen, Forms) {
+    std::string err;
+    nbd::ListenConfig l;
+    ASSERT_TRUE(parse_nbd_listen("127.0.0.1:10810", l, err)) << err;
+    EXPECT_EQ(l.address, "127.0.0.1");
+    EXPECT_EQ(l.port, 10810);
+    ASSERT_TRUE(parse_nbd_listen("127.0.0.1", l, err));
+    EXPECT_EQ(l.port, 10809);
+    ASSERT_TRUE(parse_nbd_listen("[::1]:99", l, err));
+    EXPECT_EQ(l.address, "::1");
+    EXPECT_EQ(l.port, 99);
+    ASSERT_TRUE(parse_nbd_listen(":0", l, err));
+    EXPECT_EQ(l.address, "0.0.0.0");
+    EXPECT_EQ(l.port, 0);
+    EXPECT_FALSE(parse_nbd_listen("host:99999", l, err));
+    EXPECT_NE(err.find("bad port"), std::string::npos);
+    EXPECT_FALSE(parse_nbd_listen("host:", l, err));
+    EXPECT_FALSE(parse_nbd_listen("[::1", l, err));
+    EXPECT_FALSE(parse_nbd_listen("host:12ab", l, err));
+}
+
+TEST(NbdExports, NamesFromSpecsAndDefaults) {
+    std::string err;
+    ServePlan plan;
+    TargetPlan a, b, c;
+    a.config.name = "iqn.a";
+    a.config.adapter_target_id = 0;
+    a.luns = {*parse_lun_spec("mem:1M", err), *parse_lun_spec("mem:1M,name=golden", err),
+              *parse_lun_spec("mem:1M,lun=9", err)};
+    b.config.name = "iqn.b";
+    b.config.adapter_target_id = 1;
+    b.luns = {*parse_lun_spec("mem:1M", err)};
+    c.config.name = "iqn.c";
+    c.nbd_export = false;
+    c.luns = {*parse_lun_spec("mem:1M", err)};
+    plan.targets = {a, b, c};
+    std::vector<nbd::ExportConfig> ex;
+    ASSERT_TRUE(nbd_exports(plan, ex, err)) << err;
+    ASSERT_EQ(ex.size(), 4u);
+    EXPECT_EQ(ex[0].name, "lun0");  // first: what "" selects
+    EXPECT_EQ(ex[1].name, "golden");
+    EXPECT_EQ(ex[1].lun, 1);
+    EXPECT_EQ(ex[2].name, "lun9");
+    EXPECT_EQ(ex[2].lun, 9);
+    EXPECT_EQ(ex[3].name, "iqn.b/lun0");
+    EXPECT_EQ(ex[3].adapter_target_id, 1);
+    // Two LUNs named alike is refused.
+    plan.targets[1].luns[0].name = "golden";
+    ex.clear();
+    EXPECT_FALSE(nbd_exports(plan, ex, err));
+    EXPECT_NE(err.find("golden"), std::string::npos);
+}
+
+TEST(NbdConfigFile, ListenAndPerTargetSwitch) {
+    const std::string path = ::testing::TempDir() + "/nbd.toml";
+    {
+        std::ofstream f(path);
+        f << "[nbd]\nlisten = [\"127.0.0.1:10809\", \"[::1]:10810\"]\n"
+             "[[target]]\nname = \"iqn.x\"\nluns = [\"mem:1M\"]\n"
+             "[[target]]\nname = \"iqn.y\"\nluns = [\"mem:1M\"]\nnbd = false\n";
+    }
+    std::string err;
+    auto plan = load_config_file(path, err);
+    ASSERT_TRUE(plan) << err;
+    EXPECT_EQ(plan->nbd_listen, (std::vector<std::string>{"127.0.0.1:10809", "[::1]:10810"}));
+    EXPECT_TRUE(plan->targets[0].nbd_export);
+    EXPECT_FALSE(plan->targets[1].nbd_export);
+    {
+        std::ofstream f(path);
+        f << "[nbd]\nlisten = \"127.0.0.1\"\n[[target]]\nname = \"iqn.x\"\nluns = [\"mem:1M\"]\n";
+    }
+    EXPECT_FALSE(load_config_file(path, err));
+    EXPECT_NE(err.find("listen"), std::string::npos) << err;
+    {
+        std::ofstream f(path);
+        f << "[nbd]\nport = 1\n[[target]]\nname = \"iqn.x\"\nluns = [\"mem:1M\"]\n";
+    }
+    EXPECT_FALSE(load_config_file(path, err));
+    EXPECT_NE(err.find("unknown key 'port'"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace vstor::cli

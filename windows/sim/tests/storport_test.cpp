@@ -123,7 +123,12 @@ RequestPtr execute_as_disk(Emulator& emu, std::uint8_t lun, std::vector<std::uin
     }
 }
 
-vs::Adapter& driver_state(Emulator& emu) { return *static_cast<vs::Adapter*>(emu.device_extension()); }
+// The driver's counters, read under its lock (as a debugger extension would, not racing the driver).
+vs::Stats driver_stats(Emulator& emu) {
+    auto* a = static_cast<vs::Adapter*>(emu.device_extension());
+    vs::Locked lock(a);
+    return a->stats;
+}
 
 // An emulated Windows with vstor.sys started and a vstor service connected to it.
 struct Rig {
@@ -338,7 +343,7 @@ TEST(StorPort, WriteReadVerifyWith250OutstandingAnd8Threads) {
     EXPECT_EQ(emu.max_outstanding_seen(0, 1), Emulator::queue_depth());
     EXPECT_LT(max_latency_ms.load(), 10000) << "an SRB waited " << max_latency_ms.load() << " ms";
     EXPECT_GE(rig.service->stats().commands.load(), 4u * kChunks * 2);
-    EXPECT_EQ(driver_state(emu).stats.rejected_replies, 0u);
+    EXPECT_EQ(driver_stats(emu).rejected_replies, 0u);
     auto v = rig.violations();
     EXPECT_TRUE(v.empty()) << v.front();
 }
@@ -366,7 +371,7 @@ TEST(StorPort, ServiceKilledMidIoFailsEverySrbQuickly) {
     const auto took = std::chrono::steady_clock::now() - killed;
     EXPECT_LT(took, 10s);
     for (auto& r : reqs) EXPECT_EQ(r->status(), SRB_STATUS_NO_DEVICE);
-    EXPECT_GE(driver_state(emu).stats.disconnects, 1u);
+    EXPECT_GE(driver_stats(emu).disconnects, 1u);
     EXPECT_TRUE(emu.wait_for_rescan(rescans + 1, 10s));
     EXPECT_TRUE(emu.devices().empty());  // the disk is gone, not hung
 
@@ -387,8 +392,8 @@ TEST(StorPort, ServiceKilledWhileIdleCancelsParkedIrps) {
     rig.channel.kill();
     EXPECT_EQ(emu.pending_service_irps(), 0u);
     rig.service->join();
-    for (int i = 0; i < 1000 && driver_state(emu).stats.disconnects == 0; ++i) std::this_thread::sleep_for(10ms);
-    EXPECT_EQ(driver_state(emu).stats.disconnects, 1u);
+    for (int i = 0; i < 1000 && driver_stats(emu).disconnects == 0; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(driver_stats(emu).disconnects, 1u);
     const std::uint8_t tur[6] = {0};
     EXPECT_EQ(emu.execute(0, 0, tur, 0, 0)->status(), SRB_STATUS_NO_DEVICE);
 
@@ -422,9 +427,9 @@ TEST(StorPort, BusResetAbortsOutstandingWork) {
         EXPECT_TRUE(r->guard_intact());
     }
     gated->open();
-    for (int i = 0; i < 500 && (driver_state(emu).stats.stale_replies < 8 || rig.service->stats().bus_resets == 0); ++i)
+    for (int i = 0; i < 500 && (driver_stats(emu).stale_replies < 8 || rig.service->stats().bus_resets == 0); ++i)
         std::this_thread::sleep_for(10ms);
-    EXPECT_EQ(driver_state(emu).stats.stale_replies, 8u);
+    EXPECT_EQ(driver_stats(emu).stale_replies, 8u);
     EXPECT_EQ(rig.service->stats().bus_resets.load(), 1u);
 
     // Still serving after the reset (the engine reports the reset as a UNIT ATTENTION first).
@@ -645,10 +650,10 @@ TEST(StorPort, MalformedRepliesAreRejected) {
     EXPECT_EQ(r4->status(), SRB_STATUS_SUCCESS);
     EXPECT_TRUE(std::all_of(r4->data.begin(), r4->data.begin() + 4096, [](std::uint8_t b) { return b == 0xEE; }));
     EXPECT_TRUE(r4->guard_intact());
-    const auto stale_before = driver_state(emu).stats.stale_replies;
+    const auto stale_before = driver_stats(emu).stale_replies;
     EXPECT_EQ(reply_with(t4, 4096, full), STATUS_SUCCESS);  // a second reply to a finished request: ignored
-    EXPECT_EQ(driver_state(emu).stats.stale_replies, stale_before + 1);
-    EXPECT_EQ(driver_state(emu).stats.rejected_replies, 4u);
+    EXPECT_EQ(driver_stats(emu).stale_replies, stale_before + 1);
+    EXPECT_EQ(driver_stats(emu).rejected_replies, 4u);
 
     header(99, session, 0);
     EXPECT_EQ(ioctl(sizeof(vstor_bridge_header)).status, STATUS_INVALID_PARAMETER);  // unknown op

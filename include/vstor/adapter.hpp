@@ -117,9 +117,12 @@ public:
     virtual std::optional<LunAddress> storport_address(std::uint8_t path_id, std::uint8_t target,
                                                        std::uint8_t lun) const;
 
+    // `visible_luns`: LUN masking — the only LUNs this nexus may see and address (others answer
+    // LOGICAL UNIT NOT SUPPORTED and are left out of REPORT LUNS); nullopt = every LUN.
     virtual std::shared_ptr<Nexus> open_nexus(std::uint16_t target_id,
                                               const std::string& initiator_port,
-                                              std::uint16_t relative_port = 1) = 0;
+                                              std::uint16_t relative_port = 1,
+                                              std::optional<std::vector<std::uint16_t>> visible_luns = std::nullopt) = 0;
 
     // The front end lost this I_T nexus (logout, connection drop): its tasks are aborted and its
     // SPC-2 reservations released (SPC-5 5.14.2); persistent reservations stay.

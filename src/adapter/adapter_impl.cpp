@@ -183,11 +183,12 @@ std::vector<TargetInfo> AdapterImpl::targets() const {
 
 std::shared_ptr<Nexus> AdapterImpl::open_nexus(std::uint16_t target_id,
                                                const std::string& initiator_port,
-                                               std::uint16_t relative_port) {
+                                               std::uint16_t relative_port,
+                                               std::optional<std::vector<std::uint16_t>> visible_luns) {
     auto t = target(target_id);
     if (!t) return nullptr;
     auto n = std::make_shared<scsi::NexusState>(initiator_port, target_id, relative_port,
-                                                next_nexus_id_.fetch_add(1));
+                                                next_nexus_id_.fetch_add(1), std::move(visible_luns));
     // A new nexus starts without unit attentions: nothing happened to it yet. (Initiators such as
     // libiscsi expect the first command of a fresh login to succeed.)
     t->attach(n);
@@ -214,7 +215,7 @@ void AdapterImpl::submit(Command cmd, CompletionCallback done) {
     if (task->nexus) task->target = target(task->nexus->target_id());
     if (const auto lun = decode_sam_lun(task->cmd.lun); lun && task->target) {
         task->lun_id = *lun;
-        task->lu = task->target->find_lun(*lun);
+        task->lu = task->nexus && !task->nexus->sees(*lun) ? nullptr : task->target->find_lun(*lun);
     } else {
         task->lun_id = 0xffff;
     }
@@ -236,7 +237,7 @@ TmfResponse AdapterImpl::task_management(const TmfRequest& req) {
     auto t = target(nexus->target_id());
     if (!t) return TmfResponse::rejected;
     const auto lun = decode_sam_lun(req.lun);
-    auto lu = lun ? t->find_lun(*lun) : nullptr;
+    auto lu = lun && nexus->sees(*lun) ? t->find_lun(*lun) : nullptr;
     using Scope = scsi::TaskSet::Scope;
 
     // LUN-scoped functions need an existing LUN.

@@ -33,7 +33,8 @@ public:
     void add_lun_listener(LunEventListener listener) override;
 
     std::shared_ptr<Nexus> open_nexus(std::uint16_t target_id, const std::string& initiator_port,
-                                      std::uint16_t relative_port) override;
+                                      std::uint16_t relative_port,
+                                      std::optional<std::vector<std::uint16_t>> visible_luns) override;
 
     void nexus_lost(const std::shared_ptr<Nexus>& nexus) override;
     void submit(Command cmd, CompletionCallback done) override;

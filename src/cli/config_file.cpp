@@ -8,6 +8,7 @@
 //   chap = "user:secret-of-12+"          # optional
 //   mutual_chap = "tgt:another-secret"   # optional
 //   allow = ["iqn.1993-08.org.debian:01:host1"]   # optional
+//   masks = ["iqn.1993-08.org.debian:01:host1=0,2"] # optional LUN masking
 //   luns = ["mem:1G", "file:/srv/disk.img,size=8G"]
 //   nbd = false                          # optional: keep this target's LUNs off NBD
 //   [nbd]
@@ -136,6 +137,15 @@ std::optional<ServePlan> load_config_file(const std::string& path, std::string& 
         }
         if (!error.empty()) return std::nullopt;
         if (!get_string_list(*t, "allow", where, tp.config.allowed_initiators, error)) return std::nullopt;
+        std::vector<std::string> masks;
+        if (!get_string_list(*t, "masks", where, masks, error)) return std::nullopt;
+        for (const auto& m : masks) {
+            tp.config.lun_masks.emplace_back();
+            if (!parse_mask(m, tp.config.lun_masks.back(), error)) {
+                error = where + ": " + error;
+                return std::nullopt;
+            }
+        }
         if (const auto* nbd = t->get("nbd")) {
             if (!nbd->is_boolean()) {
                 error = where + ": 'nbd' must be true or false";

@@ -1,6 +1,7 @@
 #include "cli/serve.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -30,6 +31,35 @@ bool parse_credentials(const std::string& s, const std::string& what, std::strin
         return false;
     }
     return true;
+}
+
+bool parse_mask(const std::string& s, std::pair<std::string, std::vector<std::uint16_t>>& out, std::string& error) {
+    const auto eq = s.rfind('=');
+    if (eq == std::string::npos || eq == 0) {
+        error = fmt::format("mask '{}': expected INITIATOR-IQN=LUN[,LUN...]", s);
+        return false;
+    }
+    out.first = s.substr(0, eq);
+    out.second.clear();
+    std::string rest = s.substr(eq + 1);
+    std::size_t pos = 0;
+    while (pos <= rest.size()) {
+        const auto comma = std::min(rest.find(',', pos), rest.size());
+        const std::string item = rest.substr(pos, comma - pos);
+        char* end = nullptr;
+        const unsigned long v = std::strtoul(item.c_str(), &end, 10);
+        if (item.empty() || *end || v >= 16384) {
+            error = fmt::format("mask '{}': '{}' is not a LUN number", s, item);
+            return false;
+        }
+        out.second.push_back(static_cast<std::uint16_t>(v));
+        pos = comma + 1;
+    }
+    return true;
+}
+
+std::string format_mask(const std::pair<std::string, std::vector<std::uint16_t>>& mask) {
+    return fmt::format("{}={}", mask.first, fmt::join(mask.second, ","));
 }
 
 bool parse_listen(const std::string& s, iscsi::PortalConfig& p, std::string& error) {
@@ -64,6 +94,10 @@ std::optional<ServePlan> plan_from_flags(const ServeOptions& o, std::string& err
     tp.config.name = o.target;
     tp.config.alias = o.alias;
     tp.config.allowed_initiators = o.allow;
+    for (const auto& m : o.masks) {
+        tp.config.lun_masks.emplace_back();
+        if (!parse_mask(m, tp.config.lun_masks.back(), error)) return std::nullopt;
+    }
     for (const auto& text : o.luns.empty() ? std::vector<std::string>{"file:data/disk0.img,size=1G"} : o.luns) {
         auto spec = parse_lun_spec(text, error);
         if (!spec) return std::nullopt;
@@ -119,6 +153,7 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
     serve->add_option("--chap", o.chap, "require CHAP: USER:SECRET (secret of 12+ characters)");
     serve->add_option("--mutual-chap", o.mutual_chap, "target's own CHAP credentials USER:SECRET (mutual CHAP)");
     serve->add_option("--allow", o.allow, "initiator IQN allowed to log in (repeatable; default: everyone)");
+    serve->add_option("--mask", o.masks, "LUN masking IQN=LUN[,LUN...]: that initiator sees only these LUNs (repeatable)");
     serve->add_option("--loops", o.loops, "event-loop threads (default: one per core)");
     serve->add_option("--log-level", o.log_level, "trace, debug, info, warn, error")->capture_default_str();
     serve->add_option("--control", o.control,
@@ -135,8 +170,9 @@ int run_serve(const ServeOptions& o) {
     spdlog::set_level(level);
 
     std::string error;
-    if (!o.config.empty() && (!o.luns.empty() || !o.listen.empty() || !o.chap.empty() || !o.allow.empty())) {
-        fmt::print(stderr, "vstor: --config cannot be combined with --listen, --lun, --chap or --allow\n");
+    if (!o.config.empty() && (!o.luns.empty() || !o.listen.empty() || !o.chap.empty() || !o.allow.empty() ||
+                              !o.masks.empty())) {
+        fmt::print(stderr, "vstor: --config cannot be combined with --listen, --lun, --chap, --allow or --mask\n");
         return 2;
     }
     auto plan = o.config.empty() ? plan_from_flags(o, error) : load_config_file(o.config, error);

@@ -18,6 +18,7 @@ struct ServeOptions {
     std::string chap;         // USER:SECRET
     std::string mutual_chap;  // USER:SECRET
     std::vector<std::string> allow;
+    std::vector<std::string> masks;  // IQN=LUN,LUN
     std::string config;       // TOML file
     std::string control;      // control socket path ("" = default; "off" = none)
     unsigned loops = 0;

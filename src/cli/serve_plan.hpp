@@ -28,6 +28,10 @@ bool parse_listen(const std::string& s, iscsi::PortalConfig& p, std::string& err
 bool parse_credentials(const std::string& s, const std::string& what, std::string& user, std::string& secret,
                        std::string& error);
 
+// LUN masking entry IQN=LUN[,LUN...]: the LUNs that initiator sees (the others are hidden).
+bool parse_mask(const std::string& s, std::pair<std::string, std::vector<std::uint16_t>>& out, std::string& error);
+std::string format_mask(const std::pair<std::string, std::vector<std::uint16_t>>& mask);
+
 // TOML configuration file (docs/config.md). nullopt with `error` naming file, key and problem.
 std::optional<ServePlan> load_config_file(const std::string& path, std::string& error);
 

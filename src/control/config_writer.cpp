@@ -35,6 +35,11 @@ std::string render_toml(const cli::ServePlan& plan) {
             for (const auto& a : tp.config.allowed_initiators) allow.push_back(a);
             t.insert("allow", std::move(allow));
         }
+        if (!tp.config.lun_masks.empty()) {
+            toml::array masks;
+            for (const auto& m : tp.config.lun_masks) masks.push_back(cli::format_mask(m));
+            t.insert("masks", std::move(masks));
+        }
         toml::array luns;
         std::size_t position = 0;
         for (auto spec : tp.luns) {

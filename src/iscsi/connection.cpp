@@ -242,7 +242,8 @@ bool Connection::bind_session() {
             const auto* i = login_->isid();
             std::snprintf(isid, sizeof isid, "%02x%02x%02x%02x%02x%02x", i[0], i[1], i[2], i[3], i[4], i[5]);
             nexus = server_.adapter().open_nexus(login_->target()->adapter_target_id,
-                                                 keys.initiator_name + ",i,0x" + isid, portal_.portal_group_tag);
+                                                 keys.initiator_name + ",i,0x" + isid, portal_.portal_group_tag,
+                                                 login_->target()->visible_luns(keys.initiator_name));
             if (!nexus) status = login_status::not_found;
         }
         if (status == login_status::success) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,12 @@ struct TargetConfig {
     std::vector<std::string> allowed_initiators;  // empty = everyone may log in
     // LUN masking: initiator IQN -> LUNs it may see (absent = all LUNs of the target).
     std::vector<std::pair<std::string, std::vector<std::uint16_t>>> lun_masks;
+    // The LUNs `initiator` may see, or nullopt for all of them.
+    std::optional<std::vector<std::uint16_t>> visible_luns(const std::string& initiator) const {
+        for (const auto& [name, luns] : lun_masks)
+            if (name == initiator) return luns;
+        return std::nullopt;
+    }
 };
 
 using TargetPtr = std::shared_ptr<const TargetConfig>;

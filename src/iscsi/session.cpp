@@ -89,9 +89,8 @@ std::size_t Session::connection_count() const { return connections().size(); }
 
 bool Session::lun_visible(std::uint16_t lun) const {
     if (!target_) return false;
-    for (const auto& [initiator, luns] : target_->lun_masks)
-        if (initiator == keys_.initiator_name) return std::find(luns.begin(), luns.end(), lun) != luns.end();
-    return true;
+    const auto visible = target_->visible_luns(keys_.initiator_name);
+    return !visible || std::find(visible->begin(), visible->end(), lun) != visible->end();
 }
 
 std::uint16_t SessionRegistry::allocate_tsih() {

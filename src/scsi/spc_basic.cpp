@@ -53,7 +53,8 @@ void report_luns(const TaskPtr& t) {
     }
     std::vector<std::uint64_t> luns;
     if (select == 0x00 || select == 0x02 || select == 0x11) {
-        for (auto id : t->target->lun_ids()) luns.push_back(encode_sam_lun(id));
+        for (auto id : t->target->lun_ids())
+            if (!t->nexus || t->nexus->sees(id)) luns.push_back(encode_sam_lun(id));
     }
     if (select == 0x01 || select == 0x02) luns.push_back(kReportLunsWellKnownLun);
     std::vector<std::uint8_t> out(8 + 8 * luns.size());

@@ -57,6 +57,13 @@ Status Service::start() {
     for (const auto& t : adapter_.targets())
         for (const auto& l : t.luns)
             if (auto st = announce(t.id, l.lun, true); !st) return st;
+    if (opts_.hold_liveness_irp) {
+        liveness_ = std::thread([this] {
+            std::uint8_t buf[sizeof(vstor_bridge_header)];
+            write_header(buf, VSTOR_OP_HOLD, session_, 0);
+            channel_.ioctl(buf, sizeof(buf), sizeof(buf));  // returns when the session ends
+        });
+    }
     for (unsigned i = 0; i < std::max(1u, opts_.threads); ++i) threads_.emplace_back([this] { dispatcher(); });
     return ok_status();
 }
@@ -78,7 +85,7 @@ Status Service::announce(std::uint16_t target_id, std::uint16_t lun, bool presen
 }
 
 void Service::stop() {
-    if (threads_.empty()) return;
+    if (threads_.empty() && !liveness_.joinable()) return;
     stopping_ = true;
     std::uint8_t buf[sizeof(vstor_bridge_header)];
     write_header(buf, VSTOR_OP_DISCONNECT, session_, 0);
@@ -89,6 +96,7 @@ void Service::stop() {
 void Service::join() {
     for (auto& t : threads_) t.join();
     threads_.clear();
+    if (liveness_.joinable()) liveness_.join();
     std::lock_guard lk(nexus_mu_);
     for (auto& [id, n] : nexuses_) adapter_.nexus_lost(n);
     nexuses_.clear();

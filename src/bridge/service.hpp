@@ -34,6 +34,9 @@ public:
 struct ServiceOptions {
     unsigned threads = 8;  // dispatcher threads, each with one IRP in the driver at a time
     std::string initiator_port = "vstor-storport";
+    // Keep a VSTOR_OP_HOLD IRP in the driver from a thread that lives as long as the service: if
+    // the process dies the driver learns it at once, and a slow request is never taken for death.
+    bool hold_liveness_irp = true;
 };
 
 struct ServiceStats {
@@ -73,6 +76,7 @@ private:
     std::uint32_t session_ = 0;
     std::atomic<bool> stopping_{false};
     std::vector<std::thread> threads_;
+    std::thread liveness_;
     std::mutex nexus_mu_;  // guards nexuses_
     std::map<std::uint16_t, std::shared_ptr<Nexus>> nexuses_;
     ServiceStats stats_;

@@ -54,6 +54,9 @@
 #define VSTOR_OP_TRANSACT 2u   /* in: [completion] [data-in]; out: request [data-out]. May park. */
 #define VSTOR_OP_LUN 3u        /* in: lun (present/absent); raises BusChangeDetected. */
 #define VSTOR_OP_DISCONNECT 4u /* orderly end: outstanding SRBs fail at once, parked IRPs return. */
+#define VSTOR_OP_HOLD 5u       /* in: header. Parked until the session ends. Issued from a thread that
+                                  lives as long as the service: when the process dies the I/O manager
+                                  cancels it, and the driver fails the service's SRBs at once. */
 
 /* vstor_bridge_header.flags for VSTOR_OP_TRANSACT */
 #define VSTOR_FLAG_HAS_COMPLETION 0x1u /* a vstor_bridge_completion follows the header */

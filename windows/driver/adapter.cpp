@@ -159,7 +159,7 @@ extern "C" BOOLEAN VS_API VsHwInitialize(PVOID DeviceExtension) {
 // long before disk.sys's timeout would start a reset storm.
 extern "C" VOID VS_API VsHwTimer(PVOID DeviceExtension) {
     auto* a = static_cast<Adapter*>(DeviceExtension);
-    PIRP irps[vs::kMaxParked];
+    PIRP irps[vs::kIrpBatch];
     ULONG nirps = 0;
     bool bus_change = false;
     bool rearm = false;
@@ -167,11 +167,13 @@ extern "C" VOID VS_API VsHwTimer(PVOID DeviceExtension) {
         vs::Locked lock(a);
         a->timer_armed = FALSE;
         ++a->tick;
-        if (a->connected && a->parked_count == 0 &&
+        // With a liveness IRP held the process is known to be alive (its death cancels the IRP),
+        // however long its requests take; without one, silence means death.
+        if (a->connected && a->liveness == nullptr && a->parked_count == 0 &&
             a->tick - a->last_service_tick >= vs::kServiceGraceTicks) {
             bus_change = vs::drop_service(a);
             if (bus_change) ++a->stats.bus_changes;
-            nirps = vs::unpark_all(a, irps, vs::kMaxParked, STATUS_DEVICE_NOT_CONNECTED);
+            nirps = vs::unpark_all(a, irps, vs::kIrpBatch, STATUS_DEVICE_NOT_CONNECTED);
         }
         rearm = !a->stopped && !a->removed;
         if (rearm) a->timer_armed = TRUE;
@@ -183,13 +185,13 @@ extern "C" VOID VS_API VsHwTimer(PVOID DeviceExtension) {
 
 extern "C" BOOLEAN VS_API VsHwResetBus(PVOID DeviceExtension, ULONG PathId) {
     auto* a = static_cast<Adapter*>(DeviceExtension);
-    PIRP irps[vs::kMaxParked];
+    PIRP irps[vs::kIrpBatch];
     ULONG n = 0;
     {
         vs::Locked lock(a);
         vs::abort_matching(a, static_cast<UCHAR>(PathId), 0xFF, 0xFF, SRB_STATUS_BUS_RESET);
         vs::queue_notice(a, VSTOR_REQ_BUS_RESET, static_cast<UCHAR>(PathId), 0xFF, 0xFF);
-        n = vs::dispatch_parked(a, irps, vs::kMaxParked);
+        n = vs::dispatch_parked(a, irps, vs::kIrpBatch);
     }
     vs::complete_service_irps(a, irps, n);
     return TRUE;
@@ -212,14 +214,14 @@ extern "C" SCSI_ADAPTER_CONTROL_STATUS VS_API VsHwAdapterControl(PVOID DeviceExt
         case ScsiStopAdapter:
         case ScsiAdapterSurpriseRemoval: {
             // Stop with I/O outstanding: every SRB completes now; the service is told to stop.
-            PIRP irps[vs::kMaxParked];
+            PIRP irps[vs::kIrpBatch];
             ULONG n = 0;
             {
                 vs::Locked lock(a);
                 a->stopped = TRUE;
                 vs::abort_matching(a, 0xFF, 0xFF, 0xFF, SRB_STATUS_NO_DEVICE);
                 vs::queue_notice(a, VSTOR_REQ_SHUTDOWN, 0xFF, 0xFF, 0xFF);
-                n = vs::dispatch_parked(a, irps, vs::kMaxParked);
+                n = vs::dispatch_parked(a, irps, vs::kIrpBatch);
             }
             vs::complete_service_irps(a, irps, n);
             return ScsiAdapterControlSuccess;

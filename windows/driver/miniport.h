@@ -17,6 +17,7 @@ namespace vs {
 constexpr ULONG kMaxSlots = 1024;          // outstanding SRBs per adapter (4 LUNs x 250 + spare)
 constexpr ULONG kLunQueueDepth = 250;      // StorPort's default for a virtual miniport
 constexpr ULONG kMaxParked = 64;           // service IRPs waiting for work
+constexpr ULONG kIrpBatch = kMaxParked + 1; // the parked IRPs and the liveness IRP
 constexpr ULONG kMaxNotices = 16;          // reset notices waiting for a service IRP
 constexpr ULONG kTimerMicroseconds = 250000;
 // The service counts as gone when no service IRP is parked and none arrived for this long:
@@ -72,6 +73,7 @@ struct Adapter {
     ULONG sent_count;
     PIRP parked[kMaxParked];
     ULONG parked_count;
+    PIRP liveness;           // VSTOR_OP_HOLD: the service process is alive while this is not cancelled
     Notice notices[kMaxNotices];
     ULONG notice_head, notice_count;
     Stats stats;
@@ -105,7 +107,7 @@ void complete_srb(Adapter* a, PSCSI_REQUEST_BLOCK srb, UCHAR srb_status);       
 // Hands queued work to parked service IRPs; collects the IRPs to complete in `out` (lock held).
 ULONG dispatch_parked(Adapter* a, PIRP* out, ULONG out_cap);
 void complete_service_irps(Adapter* a, PIRP* irps, ULONG n);  // lock not held
-// Takes every parked IRP out for completion with `status` (lock held).
+// Takes every parked IRP (and the liveness IRP) out for completion with `status` (lock held).
 ULONG unpark_all(Adapter* a, PIRP* out, ULONG out_cap, NTSTATUS status);
 
 }  // namespace vs

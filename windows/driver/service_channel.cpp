@@ -92,16 +92,29 @@ bool unpark(Adapter* a, PIRP irp) {
 VOID cancel_parked(PDEVICE_OBJECT, PIRP irp) {
     IoReleaseCancelSpinLock(irp->CancelIrql);
     auto* a = static_cast<Adapter*>(VsIrpDriverContext(irp)[0]);
-    bool mine = false;
+    bool bus_change = false;
+    PIRP others[kIrpBatch];
+    ULONG nothers = 0;
     {
+        // The cancel routine owns the IRP: whoever takes an IRP out of the lists and finds its cancel
+        // routine already gone leaves it to us. Remove it from the lists if it is still there.
         Locked lock(a);
-        mine = unpark(a, irp);
-        // A live service re-posts at once; a dying one does not. The watchdog decides.
+        unpark(a, irp);
+        // A cancelled work IRP: a live service re-posts at once, a dying one does not (the watchdog
+        // decides). A cancelled liveness IRP: the service process is gone, now.
+        if (a->liveness == irp) {
+            a->liveness = nullptr;
+            if (a->connected) {
+                bus_change = drop_service(a);
+                if (bus_change) ++a->stats.bus_changes;
+                nothers = unpark_all(a, others, kIrpBatch, STATUS_DEVICE_NOT_CONNECTED);
+            }
+        }
     }
-    if (mine) {
-        finish_irp(irp, STATUS_CANCELLED, 0);
-        StorPortCompleteServiceIrp(a, irp);
-    }
+    finish_irp(irp, STATUS_CANCELLED, 0);
+    StorPortCompleteServiceIrp(a, irp);
+    complete_service_irps(a, others, nothers);
+    if (bus_change) StorPortNotification(BusChangeDetected, a, static_cast<UCHAR>(0));
 }
 
 // Apply a completion from the service. Lock held. Returns STATUS_SUCCESS (applied or stale) or
@@ -167,9 +180,10 @@ NTSTATUS apply_completion(Adapter* a, const UCHAR* buf, ULONG in_len) {
     return STATUS_SUCCESS;
 }
 
-// Returns true when the IRP was parked (not to be completed now).
-bool park(Adapter* a, PIRP irp) {
-    if (a->parked_count == kMaxParked) {
+// Returns true when the IRP was parked (not to be completed now). `liveness`: park it as the
+// session's liveness IRP rather than as a work IRP.
+bool park(Adapter* a, PIRP irp, bool liveness = false) {
+    if (liveness ? a->liveness != nullptr : a->parked_count == kMaxParked) {
         finish_irp(irp, STATUS_DEVICE_BUSY, 0);
         return false;
     }
@@ -179,7 +193,7 @@ bool park(Adapter* a, PIRP irp) {
         finish_irp(irp, STATUS_CANCELLED, 0);  // cancelled before the routine was set
         return false;
     }
-    a->parked[a->parked_count++] = irp;
+    if (liveness) a->liveness = irp; else a->parked[a->parked_count++] = irp;
     return true;
 }
 
@@ -190,7 +204,7 @@ ULONG dispatch_parked(Adapter* a, PIRP* out, ULONG out_cap) {
     while (a->parked_count != 0 && n < out_cap && (a->notice_count != 0 || a->queue_head != kNone)) {
         PIRP irp = a->parked[a->parked_count - 1];
         if (IoSetCancelRoutine(irp, nullptr) == nullptr) {
-            // Being cancelled: the cancel routine completes it; forget it here.
+            // Being cancelled: the cancel routine completes it (it always does); forget it here.
             --a->parked_count;
             continue;
         }
@@ -203,6 +217,14 @@ ULONG dispatch_parked(Adapter* a, PIRP* out, ULONG out_cap) {
 
 ULONG unpark_all(Adapter* a, PIRP* out, ULONG out_cap, NTSTATUS status) {
     ULONG n = 0;
+    if (a->liveness != nullptr && n < out_cap) {
+        PIRP irp = a->liveness;
+        a->liveness = nullptr;
+        if (IoSetCancelRoutine(irp, nullptr) != nullptr) {  // else the cancel routine owns it
+            finish_irp(irp, status, 0);
+            out[n++] = irp;
+        }
+    }
     while (a->parked_count != 0 && n < out_cap) {
         PIRP irp = a->parked[--a->parked_count];
         if (IoSetCancelRoutine(irp, nullptr) == nullptr) continue;  // cancel routine owns it
@@ -236,7 +258,7 @@ extern "C" VOID VS_API VsHwProcessServiceRequest(PVOID DeviceExtension, PVOID Ir
         return;
     }
     RtlCopyMemory(&h, buf, sizeof(h));
-    PIRP extra[vs::kMaxParked];
+    PIRP extra[vs::kIrpBatch];
     ULONG nextra = 0;
     bool bus_change = false;
     bool parked = false;
@@ -260,7 +282,7 @@ extern "C" VOID VS_API VsHwProcessServiceRequest(PVOID DeviceExtension, PVOID Ir
                     // A new service replaces a stale one (crashed before the watchdog noticed).
                     if (a->connected) {
                         bus_change = vs::drop_service(a);
-                        nextra = vs::unpark_all(a, extra, vs::kMaxParked, STATUS_DEVICE_NOT_CONNECTED);
+                        nextra = vs::unpark_all(a, extra, vs::kIrpBatch, STATUS_DEVICE_NOT_CONNECTED);
                     }
                     if (++a->session_counter == 0) ++a->session_counter;
                     a->session = a->session_counter;
@@ -283,7 +305,10 @@ extern "C" VOID VS_API VsHwProcessServiceRequest(PVOID DeviceExtension, PVOID Ir
             status = STATUS_DEVICE_NOT_CONNECTED;  // an IRP from a service that was replaced or dropped
         } else if (h.op == VSTOR_OP_DISCONNECT) {
             bus_change = vs::drop_service(a);
-            nextra = vs::unpark_all(a, extra, vs::kMaxParked, STATUS_DEVICE_NOT_CONNECTED);
+            nextra = vs::unpark_all(a, extra, vs::kIrpBatch, STATUS_DEVICE_NOT_CONNECTED);
+        } else if (h.op == VSTOR_OP_HOLD) {
+            parked = vs::park(a, irp, true);
+            if (!parked) status = irp->IoStatus.Status;
         } else if (h.op == VSTOR_OP_LUN) {
             vstor_bridge_lun l;
             if (in_len < sizeof(l)) {
@@ -343,13 +368,13 @@ extern "C" VOID VS_API VsHwProcessServiceRequest(PVOID DeviceExtension, PVOID Ir
 // StorPort removes the adapter: every parked service IRP must be completed now.
 extern "C" VOID VS_API VsHwCompleteServiceIrp(PVOID DeviceExtension) {
     auto* a = static_cast<Adapter*>(DeviceExtension);
-    PIRP irps[vs::kMaxParked];
+    PIRP irps[vs::kIrpBatch];
     ULONG n = 0;
     {
         vs::Locked lock(a);
         a->removed = TRUE;
         if (a->connected) vs::drop_service(a);
-        n = vs::unpark_all(a, irps, vs::kMaxParked, STATUS_DEVICE_REMOVED);
+        n = vs::unpark_all(a, irps, vs::kIrpBatch, STATUS_DEVICE_REMOVED);
     }
     vs::complete_service_irps(a, irps, n);
 }

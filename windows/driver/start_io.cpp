@@ -51,7 +51,7 @@ UCHAR queue_scsi(vs::Adapter* a, PSCSI_REQUEST_BLOCK srb, PIRP* irps, ULONG* nir
     a->queue_tail = idx;
     ++a->queued_count;
     ++a->lun_outstanding[s.target][s.lun];
-    *nirps = vs::dispatch_parked(a, irps, vs::kMaxParked);
+    *nirps = vs::dispatch_parked(a, irps, vs::kIrpBatch);
     return SRB_STATUS_PENDING;
 }
 
@@ -65,7 +65,7 @@ vs::Slot* find_slot(vs::Adapter* a, PSCSI_REQUEST_BLOCK srb) {
 
 extern "C" BOOLEAN VS_API VsHwStartIo(PVOID DeviceExtension, PSCSI_REQUEST_BLOCK srb) {
     auto* a = static_cast<vs::Adapter*>(DeviceExtension);
-    PIRP irps[vs::kMaxParked];
+    PIRP irps[vs::kIrpBatch];
     ULONG nirps = 0;
     UCHAR status = SRB_STATUS_INVALID_REQUEST;
     switch (srb->Function) {
@@ -112,7 +112,7 @@ extern "C" BOOLEAN VS_API VsHwStartIo(PVOID DeviceExtension, PSCSI_REQUEST_BLOCK
             vs::abort_matching(a, srb->PathId, srb->TargetId, lun_reset ? srb->Lun : 0xFF, SRB_STATUS_BUS_RESET);
             vs::queue_notice(a, lun_reset ? VSTOR_REQ_LUN_RESET : VSTOR_REQ_BUS_RESET, srb->PathId,
                              srb->TargetId, lun_reset ? srb->Lun : 0xFF);
-            nirps = vs::dispatch_parked(a, irps, vs::kMaxParked);
+            nirps = vs::dispatch_parked(a, irps, vs::kIrpBatch);
             status = SRB_STATUS_SUCCESS;
             break;
         }

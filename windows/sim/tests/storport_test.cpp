@@ -138,7 +138,8 @@ struct Rig {
     std::unique_ptr<vstor::bridge::Service> service;
     std::uint16_t tid = 0;
 
-    explicit Rig(std::vector<std::pair<std::uint16_t, std::shared_ptr<vstor::Backend>>> luns, unsigned threads = 8) {
+    explicit Rig(std::vector<std::pair<std::uint16_t, std::shared_ptr<vstor::Backend>>> luns, unsigned threads = 8,
+                 bool liveness_irp = true) {
         EXPECT_EQ(emu.load_driver(), STATUS_SUCCESS);
         std::string why;
         EXPECT_TRUE(emu.start_adapter(&why)) << why;
@@ -148,6 +149,7 @@ struct Rig {
         for (auto& [lun, b] : luns) EXPECT_TRUE(adapter->add_lun(tid, lun, b)) << "lun " << lun;
         vstor::bridge::ServiceOptions opts;
         opts.threads = threads;
+        opts.hold_liveness_irp = liveness_irp;
         service = std::make_unique<vstor::bridge::Service>(*adapter, channel, opts);
         auto st = service->start();
         EXPECT_TRUE(st) << st.error;
@@ -351,9 +353,11 @@ TEST(StorPort, WriteReadVerifyWith250OutstandingAnd8Threads) {
 // The service process dies with 250 SRBs outstanding (8 inside the engine, the rest queued in the
 // driver): every SRB completes with an error well inside its timeout, Windows is told the LUN is
 // gone, and nothing is completed twice when the dead service's work finally finishes.
-TEST(StorPort, ServiceKilledMidIoFailsEverySrbQuickly) {
+// With the liveness IRP the driver learns of the death from its cancellation; without it, from the
+// watchdog (no IRP parked, none arriving, for 4 s).
+void kill_mid_io(bool liveness_irp, std::chrono::milliseconds bound) {
     auto gated = std::make_shared<GatedBackend>(mem_backend(8 << 20));
-    Rig rig({{0, gated}}, 8);
+    Rig rig({{0, gated}}, 8, liveness_irp);
     Emulator& emu = rig.emu;
     ASSERT_EQ(emu.devices().size(), 1u);
     gated->close();
@@ -369,11 +373,12 @@ TEST(StorPort, ServiceKilledMidIoFailsEverySrbQuickly) {
     rig.channel.kill();
     for (auto& r : reqs) ASSERT_TRUE(emu.wait(r, 15s));
     const auto took = std::chrono::steady_clock::now() - killed;
-    EXPECT_LT(took, 10s);
+    EXPECT_LT(took, bound);
     for (auto& r : reqs) EXPECT_EQ(r->status(), SRB_STATUS_NO_DEVICE);
-    EXPECT_GE(driver_stats(emu).disconnects, 1u);
+    EXPECT_EQ(driver_stats(emu).disconnects, 1u);
     EXPECT_TRUE(emu.wait_for_rescan(rescans + 1, 10s));
     EXPECT_TRUE(emu.devices().empty());  // the disk is gone, not hung
+    EXPECT_EQ(emu.pending_service_irps(), 0u);  // the dead process holds no IRP: it can exit
 
     gated->open();  // the dead service's engine work completes; nobody may complete an SRB again
     rig.service->join();
@@ -383,17 +388,41 @@ TEST(StorPort, ServiceKilledMidIoFailsEverySrbQuickly) {
     EXPECT_TRUE(v.empty()) << v.front();
 }
 
+TEST(StorPort, ServiceKilledMidIoFailsEverySrbAtOnce) { kill_mid_io(true, 1s); }
+
+TEST(StorPort, ServiceKilledMidIoWithoutLivenessIrpFailsEverySrbWithinTheGrace) { kill_mid_io(false, 6s); }
+
+// A backend that stalls longer than the watchdog's grace, with every dispatcher thread waiting on
+// it, is not mistaken for a dead service: the liveness IRP says the process is alive.
+TEST(StorPort, SlowBackendIsNotTakenForADeadService) {
+    auto gated = std::make_shared<GatedBackend>(mem_backend(1 << 20));
+    Rig rig({{0, gated}}, 4);
+    Emulator& emu = rig.emu;
+    gated->close();
+    std::vector<RequestPtr> reqs;
+    for (unsigned i = 0; i < 20; ++i) reqs.push_back(emu.start(0, 0, cdb_rw10(false, i, 1), SRB_FLAGS_DATA_IN, kBlock));
+    std::this_thread::sleep_for(std::chrono::milliseconds(vs::kServiceGraceTicks * vs::kTimerMicroseconds / 1000 + 1500));
+    EXPECT_EQ(gated->held(), 4u);
+    EXPECT_EQ(driver_stats(emu).disconnects, 0u);
+    gated->open();
+    for (auto& r : reqs) {
+        ASSERT_TRUE(emu.wait(r));
+        EXPECT_TRUE(ok(r));
+    }
+    auto v = rig.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}
+
 // Killed while idle: its parked IRPs are cancelled (the process can exit) and the watchdog drops it.
 TEST(StorPort, ServiceKilledWhileIdleCancelsParkedIrps) {
     Rig rig({{0, mem_backend(1 << 20)}}, 4);
     Emulator& emu = rig.emu;
-    for (int i = 0; i < 200 && emu.pending_service_irps() < 4; ++i) std::this_thread::sleep_for(10ms);
-    ASSERT_EQ(emu.pending_service_irps(), 4u);
+    for (int i = 0; i < 200 && emu.pending_service_irps() < 5; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(emu.pending_service_irps(), 5u);  // 4 dispatchers and the liveness IRP
     rig.channel.kill();
     EXPECT_EQ(emu.pending_service_irps(), 0u);
+    EXPECT_EQ(driver_stats(emu).disconnects, 1u);  // the liveness IRP's cancellation said so
     rig.service->join();
-    for (int i = 0; i < 1000 && driver_stats(emu).disconnects == 0; ++i) std::this_thread::sleep_for(10ms);
-    EXPECT_EQ(driver_stats(emu).disconnects, 1u);
     const std::uint8_t tur[6] = {0};
     EXPECT_EQ(emu.execute(0, 0, tur, 0, 0)->status(), SRB_STATUS_NO_DEVICE);
 

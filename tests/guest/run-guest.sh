@@ -25,8 +25,16 @@ console=$out/console.log
 iqn=iqn.2026-11.org.vstor:guest
 
 pids=()
+stop() {  # stop PID: SIGTERM, then SIGKILL if it is still there after 5 s (a QEMU whose iSCSI
+  # or NBD server went away can hang in its reconnect loop and ignore SIGTERM)
+  [ -n "$1" ] || return 0
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do stop "$p"; done
   exec 3>&- 2>/dev/null || true
 }
 trap cleanup EXIT

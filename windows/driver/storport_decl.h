@@ -343,6 +343,23 @@ static_assert(offsetof(VIRTUAL_HW_INITIALIZATION_DATA, HwProcessServiceRequest) 
 static_assert(offsetof(VIRTUAL_HW_INITIALIZATION_DATA, HwCompleteServiceIrp) == 152, "VHID.HwCompleteServiceIrp");
 static_assert(sizeof(VIRTUAL_HW_INITIALIZATION_DATA) == 176, "VHID size");
 #else
+// x86, derived from the same documented declarations with 4-byte pointers and 8-byte aligned
+// LARGE_INTEGER (MS struct layout).
 static_assert(sizeof(SCSI_REQUEST_BLOCK) == 64, "SRB size (x86)");
+static_assert(offsetof(SCSI_REQUEST_BLOCK, DataBuffer) == 24, "SRB.DataBuffer (x86)");
 static_assert(offsetof(SCSI_REQUEST_BLOCK, Cdb) == 48, "SRB.Cdb (x86)");
+static_assert(offsetof(PORT_CONFIGURATION_INFORMATION, NumberOfBuses) == 64, "PCI.NumberOfBuses (x86)");
+static_assert(offsetof(PORT_CONFIGURATION_INFORMATION, MapBuffers) == 81, "PCI.MapBuffers (x86)");
+static_assert(offsetof(PORT_CONFIGURATION_INFORMATION, SlotNumber) == 92, "PCI.SlotNumber (x86)");
+static_assert(offsetof(PORT_CONFIGURATION_INFORMATION, DeviceExtensionSize) == 124, "PCI.DeviceExtensionSize (x86)");
+static_assert(offsetof(PORT_CONFIGURATION_INFORMATION, SynchronizationModel) == 140, "PCI.SynchronizationModel (x86)");
+static_assert(offsetof(PORT_CONFIGURATION_INFORMATION, DumpRegion) == 152, "PCI.DumpRegion (x86)");
+static_assert(offsetof(PORT_CONFIGURATION_INFORMATION, VirtualDevice) == 180, "PCI.VirtualDevice (x86)");
+static_assert(offsetof(PORT_CONFIGURATION_INFORMATION, MaxNumberOfIO) == 188, "PCI.MaxNumberOfIO (x86)");
+static_assert(sizeof(PORT_CONFIGURATION_INFORMATION) == 208, "PCI size (x86)");
+static_assert(offsetof(VIRTUAL_HW_INITIALIZATION_DATA, DeviceExtensionSize) == 36, "VHID.DeviceExtensionSize (x86)");
+static_assert(offsetof(VIRTUAL_HW_INITIALIZATION_DATA, MapBuffers) == 56, "VHID.MapBuffers (x86)");
+static_assert(offsetof(VIRTUAL_HW_INITIALIZATION_DATA, HwAdapterControl) == 76, "VHID.HwAdapterControl (x86)");
+static_assert(offsetof(VIRTUAL_HW_INITIALIZATION_DATA, HwCompleteServiceIrp) == 92, "VHID.HwCompleteServiceIrp (x86)");
+static_assert(sizeof(VIRTUAL_HW_INITIALIZATION_DATA) == 104, "VHID size (x86)");
 #endif

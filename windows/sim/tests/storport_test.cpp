@@ -694,3 +694,50 @@ TEST(StorPort, MalformedRepliesAreRejected) {
     auto v = emu.violations();
     EXPECT_TRUE(v.empty()) << v.front();
 }
+
+// Persistent reservations pass through the bridge untouched (wnbd 61: none, hence no CSV there).
+TEST(StorPort, PersistentReservationsPassThrough) {
+    Rig rig({{0, mem_backend(1 << 20)}});
+    Emulator& emu = rig.emu;
+    const std::uint8_t key[8] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88};
+    std::vector<std::uint8_t> params(24, 0);
+    std::memcpy(params.data() + 8, key, 8);  // REGISTER: service action reservation key
+    const std::vector<std::uint8_t> reg = {0x5F, 0x00, 0x00, 0, 0, 0, 0, 0, 24, 0};
+    ASSERT_TRUE(ok(execute_as_disk(emu, 0, reg, SRB_FLAGS_DATA_OUT, 24, params.data())));
+    std::fill(params.begin(), params.end(), 0);
+    std::memcpy(params.data(), key, 8);  // RESERVE, WRITE EXCLUSIVE
+    const std::vector<std::uint8_t> reserve = {0x5F, 0x01, 0x01, 0, 0, 0, 0, 0, 24, 0};
+    ASSERT_TRUE(ok(execute_as_disk(emu, 0, reserve, SRB_FLAGS_DATA_OUT, 24, params.data())));
+    const std::vector<std::uint8_t> read_reservation = {0x5E, 0x01, 0, 0, 0, 0, 0, 0, 24, 0};
+    auto r = execute_as_disk(emu, 0, read_reservation, SRB_FLAGS_DATA_IN, 24);
+    ASSERT_TRUE(ok(r) || r->status() == SRB_STATUS_DATA_OVERRUN);
+    EXPECT_EQ(r->data[7], 16);  // one reservation
+    EXPECT_EQ(0, std::memcmp(r->data.data() + 8, key, 8));
+    EXPECT_EQ(r->data[21] & 0x0F, 0x01);  // WRITE EXCLUSIVE
+    auto v = rig.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}
+
+// The emulator's rule checks themselves: a second RequestComplete for a finished SRB and an SRB
+// outliving its TimeOutValue are both reported (so the "no violations" assertions above can fail).
+TEST(StorPortEmulator, ReportsBrokenRules) {
+    auto gated = std::make_shared<GatedBackend>(mem_backend(1 << 20));
+    Rig rig({{0, gated}}, 2);
+    Emulator& emu = rig.emu;
+    const std::uint8_t tur[6] = {0};
+    auto r = emu.execute(0, 0, tur, 0, 0);
+    ASSERT_TRUE(r->completed.load());
+    ASSERT_TRUE(rig.violations().empty());
+    StorPortNotification(RequestComplete, emu.device_extension(), &r->srb);  // what a buggy miniport does
+    ASSERT_EQ(rig.violations().size(), 1u);
+    EXPECT_NE(rig.violations()[0].find("not outstanding"), std::string::npos);
+
+    gated->close();
+    auto slow = emu.start(0, 0, cdb_rw10(false, 0, 1), SRB_FLAGS_DATA_IN, kBlock, nullptr, 1);
+    std::this_thread::sleep_for(1500ms);
+    gated->open();
+    ASSERT_TRUE(emu.wait(slow));
+    auto v = rig.violations();
+    ASSERT_EQ(v.size(), 2u);
+    EXPECT_NE(v[1].find("TimeOutValue"), std::string::npos);
+}

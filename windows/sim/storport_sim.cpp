@@ -16,6 +16,34 @@ namespace {
 Emulator* g_emulator = nullptr;
 constexpr std::size_t kGuard = 64;
 constexpr std::uint8_t kGuardByte = 0xA5;
+
+// A model of the IRQL, per thread: the emulator calls each miniport routine at the level StorPort
+// uses (or the more restrictive one where the documentation leaves it open), spin locks raise to
+// DISPATCH_LEVEL, and PASSIVE_LEVEL-only kernel routines check it. A routine must return at the
+// level it was called at (a spin lock left held would not).
+constexpr KIRQL kPassive = 0;
+constexpr KIRQL kDispatch = 2;
+thread_local KIRQL t_irql = kPassive;
+
+class AtIrql {
+public:
+    AtIrql(KIRQL level, const char* routine) : old_(t_irql), level_(level), routine_(routine) { t_irql = level; }
+    ~AtIrql() {
+        if (t_irql != level_ && g_emulator)
+            g_emulator->report(std::string(routine_) + " returned at another IRQL (a spin lock left held?)");
+        t_irql = old_;
+    }
+    AtIrql(const AtIrql&) = delete;
+    AtIrql& operator=(const AtIrql&) = delete;
+
+private:
+    KIRQL old_, level_;
+    const char* routine_;
+};
+
+void require_passive(const char* routine) {
+    if (t_irql != kPassive && g_emulator) g_emulator->report(std::string(routine) + " called above PASSIVE_LEVEL");
+}
 }  // namespace
 
 bool Request::guard_intact() const {
@@ -103,7 +131,11 @@ bool Emulator::start_adapter(std::string* why) {
     config_.NumberOfBuses = 1;
     BOOLEAN again = TRUE;
     // Virtual HwFindAdapter: HwContext = PDO, BusInformation = FDO, LowerDevice = next lower device.
-    const ULONG found = init_.HwFindAdapter(extension_.data(), &pdo_, &fdo_, &pdo_, nullptr, &config_, &again);
+    ULONG found = SP_RETURN_NOT_FOUND;
+    {
+        AtIrql irql(kPassive, "HwFindAdapter");
+        found = init_.HwFindAdapter(extension_.data(), &pdo_, &fdo_, &pdo_, nullptr, &config_, &again);
+    }
     if (found != SP_RETURN_FOUND) {
         *why = "HwFindAdapter returned " + std::to_string(found);
         return false;
@@ -114,14 +146,20 @@ bool Emulator::start_adapter(std::string* why) {
         *why = "HwFindAdapter left PORT_CONFIGURATION_INFORMATION unusable for a virtual adapter";
         return false;
     }
-    if (!init_.HwInitialize(extension_.data())) {
+    if (![&] {
+            AtIrql irql(kDispatch, "HwInitialize");
+            return init_.HwInitialize(extension_.data());
+        }()) {
         *why = "HwInitialize failed";
         return false;
     }
     std::vector<std::uint8_t> list(sizeof(ULONG) + ScsiAdapterControlMax, 0);
     ULONG max = ScsiAdapterControlMax;
     std::memcpy(list.data(), &max, sizeof(max));
-    init_.HwAdapterControl(extension_.data(), ScsiQuerySupportedControlTypes, list.data());
+    {
+        AtIrql irql(kDispatch, "HwAdapterControl");
+        init_.HwAdapterControl(extension_.data(), ScsiQuerySupportedControlTypes, list.data());
+    }
     supported_controls_.assign(ScsiAdapterControlMax, false);
     for (ULONG i = 0; i < ScsiAdapterControlMax; ++i) supported_controls_[i] = list[sizeof(ULONG) + i] != 0;
     {
@@ -140,21 +178,29 @@ void Emulator::stop_adapter() {
         cv_.notify_all();
         cv_.wait(lk, [&] { return in_start_io_ == 0; });
     }
-    if (supported_controls_[ScsiStopAdapter])
+    if (supported_controls_[ScsiStopAdapter]) {
+        AtIrql irql(kDispatch, "HwAdapterControl");
         init_.HwAdapterControl(extension_.data(), ScsiStopAdapter, nullptr);
+    }
     {
         std::lock_guard lk(mu_);
         if (!outstanding_.empty())
             violations_.push_back(std::to_string(outstanding_.size()) + " SRBs outstanding after ScsiStopAdapter");
     }
-    init_.HwCompleteServiceIrp(extension_.data());
+    {
+        AtIrql irql(kDispatch, "HwCompleteServiceIrp");
+        init_.HwCompleteServiceIrp(extension_.data());
+    }
     {
         std::lock_guard lk(mu_);
         for (auto& [irp, s] : service_irps_)
             if (!s->done) violations_.push_back("service IRP still pending after HwCompleteServiceIrp");
         timer_fn_ = nullptr;
     }
-    init_.HwFreeAdapterResources(extension_.data());
+    {
+        AtIrql irql(kPassive, "HwFreeAdapterResources");  // documented: PASSIVE_LEVEL
+        init_.HwFreeAdapterResources(extension_.data());
+    }
     std::lock_guard lk(mu_);
     started_ = false;
     adapter_stopping_ = false;
@@ -246,7 +292,10 @@ RequestPtr Emulator::start(std::uint8_t target, std::uint8_t lun, std::span<cons
         outstanding_[&r->srb] = r;
         ++in_start_io_;
     }
-    init_.HwStartIo(extension_.data(), &r->srb);  // no StorPort lock held (virtual miniport)
+    {
+        AtIrql irql(kDispatch, "HwStartIo");
+        init_.HwStartIo(extension_.data(), &r->srb);  // no StorPort lock held (virtual miniport)
+    }
     {
         std::lock_guard lk(mu_);
         --in_start_io_;
@@ -271,7 +320,10 @@ RequestPtr Emulator::start_function(std::uint8_t function, std::uint8_t target, 
         outstanding_[&r->srb] = r;
         ++per_lun_[{target, lun}];
     }
-    init_.HwStartIo(extension_.data(), &r->srb);
+    {
+        AtIrql irql(kDispatch, "HwStartIo");
+        init_.HwStartIo(extension_.data(), &r->srb);
+    }
     return r;
 }
 
@@ -314,7 +366,10 @@ void Emulator::on_request_complete(PSCSI_REQUEST_BLOCK srb) {
 }
 
 void Emulator::reset_bus(std::uint8_t path_id) {
-    init_.HwResetBus(extension_.data(), path_id);
+    {
+        AtIrql irql(kDispatch, "HwResetBus");
+        init_.HwResetBus(extension_.data(), path_id);
+    }
     std::lock_guard lk(mu_);
     for (auto& [srb, r] : outstanding_)
         if (srb->PathId == path_id && srb->Function == SRB_FUNCTION_EXECUTE_SCSI)
@@ -361,7 +416,10 @@ void Emulator::timer_loop() {
         HW_TIMER* fn = timer_fn_;
         timer_fn_ = nullptr;  // one-shot: the miniport re-arms
         lk.unlock();
-        fn(extension_.data());
+        {
+            AtIrql irql(kDispatch, "HwTimer");
+            fn(extension_.data());
+        }
         lk.lock();
     }
 }
@@ -465,7 +523,10 @@ IoctlResult Emulator::device_ioctl(int process, ULONG code, void* buffer, ULONG 
         if (!started_) return {STATUS_DEVICE_NOT_CONNECTED, 0};
         service_irps_[&s->irp] = s;
     }
-    init_.HwProcessServiceRequest(extension_.data(), &s->irp);  // PASSIVE_LEVEL, caller's thread
+    {
+        AtIrql irql(kPassive, "HwProcessServiceRequest");
+        init_.HwProcessServiceRequest(extension_.data(), &s->irp);  // PASSIVE_LEVEL, caller's thread
+    }
     IoctlResult res;
     {
         std::unique_lock lk(mu_);
@@ -505,8 +566,12 @@ void Emulator::cancel(ServiceIrp& s) {
     s.irp.Cancel = TRUE;
     PDRIVER_CANCEL routine = IoSetCancelRoutine(&s.irp, nullptr);
     if (routine) {
-        s.irp.CancelIrql = 0;
+        s.irp.CancelIrql = t_irql;
+        t_irql = kDispatch;  // the cancel spin lock raises; IoReleaseCancelSpinLock restores CancelIrql
+        const KIRQL before = s.irp.CancelIrql;
         routine(&fdo_, &s.irp);  // releases the cancel lock (IoReleaseCancelSpinLock)
+        if (t_irql != before) report("cancel routine returned at another IRQL");
+        t_irql = before;
     } else {
         cancel_mu_.unlock();
     }
@@ -603,29 +668,37 @@ VOID KeAcquireInStackQueuedSpinLock(PKSPIN_LOCK lock, PKLOCK_QUEUE_HANDLE handle
         while (word.load(std::memory_order_relaxed) != 0) std::this_thread::yield();
     }
     handle->Lock = lock;
-    handle->OldIrql = 0;
+    handle->OldIrql = vstor::storport_sim::t_irql;
+    vstor::storport_sim::t_irql = vstor::storport_sim::kDispatch;
 }
 
 VOID KeReleaseInStackQueuedSpinLock(PKLOCK_QUEUE_HANDLE handle) {
     std::atomic_ref<ULONG_PTR> word(*handle->Lock);
     word.store(0, std::memory_order_release);
+    vstor::storport_sim::t_irql = handle->OldIrql;
 }
 
 NTSTATUS IoRegisterDeviceInterface(PDEVICE_OBJECT pdo, const GUID* guid, PUNICODE_STRING, PUNICODE_STRING link) {
+    vstor::storport_sim::require_passive("IoRegisterDeviceInterface");
     return g_emulator->on_register_interface(pdo, guid, link);
 }
 
 NTSTATUS IoSetDeviceInterfaceState(PUNICODE_STRING link, BOOLEAN enable) {
+    vstor::storport_sim::require_passive("IoSetDeviceInterfaceState");
     return g_emulator->on_interface_state(link, enable);
 }
 
 VOID RtlFreeUnicodeString(PUNICODE_STRING s) {
+    vstor::storport_sim::require_passive("RtlFreeUnicodeString");
     delete[] s->Buffer;
     s->Buffer = nullptr;
     s->Length = s->MaximumLength = 0;
 }
 
-VOID IoReleaseCancelSpinLock(KIRQL) { g_emulator->release_cancel_lock(); }
+VOID IoReleaseCancelSpinLock(KIRQL irql) {
+    vstor::storport_sim::t_irql = irql;
+    g_emulator->release_cancel_lock();
+}
 
 PDRIVER_CANCEL IoSetCancelRoutine(PIRP irp, PDRIVER_CANCEL routine) {
     std::atomic_ref<PDRIVER_CANCEL> slot(const_cast<PDRIVER_CANCEL&>(irp->CancelRoutine));

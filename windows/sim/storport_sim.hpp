@@ -15,7 +15,10 @@
 // returns, or at all after ScsiStopAdapter; no SRB outlives its TimeOutValue; every service IRP is
 // completed exactly once, and none is left after HwCompleteServiceIrp.
 //
-// Not emulated: IRQLs and DPCs (callbacks run on ordinary threads), physical addresses, MDLs,
+// IRQL is modelled per thread: each routine is called at StorPort's level (DISPATCH_LEVEL where the
+// documentation leaves it open), spin locks raise to DISPATCH_LEVEL, PASSIVE_LEVEL-only kernel
+// routines check it, and a routine must return at the level it was called at.
+// Not emulated: DPCs and interrupts (callbacks run on ordinary threads), physical addresses, MDLs,
 // the IRP stack, power IRPs, WMI, disk.sys/classpnp retry policy (a completed SRB is reported to
 // the caller as is, including SRB_STATUS_BUSY).
 #pragma once
@@ -122,6 +125,7 @@ public:
     void on_bus_change();
     void on_complete_service_irp(PIRP irp);
     void release_cancel_lock() { cancel_mu_.unlock(); }
+    void report(std::string what) { violation(std::move(what)); }
     NTSTATUS on_register_interface(PDEVICE_OBJECT pdo, const GUID* guid, PUNICODE_STRING link);
     NTSTATUS on_interface_state(PUNICODE_STRING link, BOOLEAN enable);
 

@@ -718,8 +718,9 @@ TEST(StorPort, PersistentReservationsPassThrough) {
     EXPECT_TRUE(v.empty()) << v.front();
 }
 
-// The emulator's rule checks themselves: a second RequestComplete for a finished SRB and an SRB
-// outliving its TimeOutValue are both reported (so the "no violations" assertions above can fail).
+// The emulator's rule checks themselves: a second RequestComplete for a finished SRB, an SRB
+// outliving its TimeOutValue and a PASSIVE_LEVEL routine called under a spin lock are all reported
+// (so the "no violations" assertions above can fail).
 TEST(StorPortEmulator, ReportsBrokenRules) {
     auto gated = std::make_shared<GatedBackend>(mem_backend(1 << 20));
     Rig rig({{0, gated}}, 2);
@@ -740,4 +741,14 @@ TEST(StorPortEmulator, ReportsBrokenRules) {
     auto v = rig.violations();
     ASSERT_EQ(v.size(), 2u);
     EXPECT_NE(v[1].find("TimeOutValue"), std::string::npos);
+
+    {
+        // A PASSIVE_LEVEL-only routine under the driver's spin lock (DISPATCH_LEVEL).
+        vs::Locked lock(static_cast<vs::Adapter*>(emu.device_extension()));
+        UNICODE_STRING empty{};
+        RtlFreeUnicodeString(&empty);
+    }
+    v = rig.violations();
+    ASSERT_EQ(v.size(), 3u);
+    EXPECT_NE(v[2].find("above PASSIVE_LEVEL"), std::string::npos);
 }

@@ -752,3 +752,98 @@ TEST(StorPortEmulator, ReportsBrokenRules) {
     ASSERT_EQ(v.size(), 3u);
     EXPECT_NE(v[2].find("above PASSIVE_LEVEL"), std::string::npos);
 }
+
+// Thousands of random replies (real, stale and invented tags; lengths that fit, overflow or lie;
+// random results, sense lengths and flags) against live SRBs: the driver never writes outside an
+// SRB's buffer, never completes an SRB twice, and every SRB still completes. Run it under ASan too.
+TEST(StorPort, RandomRepliesNeverCorruptMemoryOrCompleteTwice) {
+    Emulator emu;
+    ASSERT_EQ(emu.load_driver(), STATUS_SUCCESS);
+    std::string why;
+    ASSERT_TRUE(emu.start_adapter(&why)) << why;
+    std::vector<std::uint8_t> buf(VSTOR_TRANSACT_MIN_BUFFER);
+    auto ioctl = [&](std::uint32_t in_len, std::uint32_t out_len) {
+        return emu.device_ioctl(1, VSTOR_BRIDGE_IOCTL, buf.data(), in_len, out_len);
+    };
+    vstor_bridge_connect c{};
+    c.hdr = {VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, VSTOR_OP_CONNECT, 0, 0};
+    c.buffer_size = VSTOR_TRANSACT_MIN_BUFFER;
+    std::memcpy(buf.data(), &c, sizeof(c));
+    ASSERT_EQ(ioctl(sizeof(c), sizeof(vstor_bridge_connect_reply)).status, STATUS_SUCCESS);
+    vstor_bridge_connect_reply reply;
+    std::memcpy(&reply, buf.data(), sizeof(reply));
+    vstor_bridge_lun l{};
+    l.hdr = {VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, VSTOR_OP_LUN, reply.session, 0};
+    l.present = 1;
+    std::memcpy(buf.data(), &l, sizeof(l));
+    ASSERT_EQ(ioctl(sizeof(l), sizeof(l)).status, STATUS_SUCCESS);
+
+    std::mt19937_64 rng(20261201);
+    std::vector<RequestPtr> all;
+    std::vector<vstor_bridge_request> handed;  // requests the "service" received
+    std::vector<std::uint8_t> payload(8 * kBlock);
+    for (int iter = 0; iter < 4000; ++iter) {
+        if (emu.outstanding() < 32) {
+            const std::uint16_t blocks = static_cast<std::uint16_t>(rng() % 9);
+            const bool write = rng() & 1;
+            for (auto& b : payload) b = static_cast<std::uint8_t>(rng());
+            all.push_back(emu.start(0, 0, cdb_rw10(write, static_cast<std::uint32_t>(rng() % 1000), blocks),
+                                    blocks ? (write ? SRB_FLAGS_DATA_OUT : SRB_FLAGS_DATA_IN) : 0, blocks * kBlock,
+                                    write ? payload.data() : nullptr));
+        }
+        vstor_bridge_header h{VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, VSTOR_OP_TRANSACT, reply.session,
+                              VSTOR_FLAG_NO_WAIT};
+        std::uint32_t in_len = sizeof(h);
+        if (rng() % 4 != 0) {  // a completion, usually malformed in some way
+            h.flags |= VSTOR_FLAG_HAS_COMPLETION;
+            vstor_bridge_completion comp{};
+            const vstor_bridge_request* real = handed.empty() ? nullptr : &handed[rng() % handed.size()];
+            switch (rng() % 4) {
+                case 0: comp.tag = rng(); break;                                               // invented
+                case 1: comp.tag = real ? real->tag + (std::uint64_t{1} << 32) : rng(); break;  // wrong generation
+                default: comp.tag = real ? real->tag : rng() % vs::kMaxSlots; break;          // real (maybe finished)
+            }
+            const std::uint32_t want = real ? real->data_length : 4096;
+            switch (rng() % 4) {
+                case 0: comp.data_length = want; break;
+                case 1: comp.data_length = want + 1 + static_cast<std::uint32_t>(rng() % 4096); break;
+                case 2: comp.data_length = static_cast<std::uint32_t>(rng()); break;
+                default: comp.data_length = want ? static_cast<std::uint32_t>(rng() % want) : 0; break;
+            }
+            comp.result = static_cast<std::uint32_t>(rng() % 6);
+            comp.scsi_status = static_cast<std::uint8_t>(rng() % 3 == 0 ? 0x02 : 0);
+            comp.sense_length = static_cast<std::uint8_t>(rng() % 3 == 0 ? rng() : 18);
+            std::memcpy(buf.data() + sizeof(h), &comp, sizeof(comp));
+            in_len = static_cast<std::uint32_t>(rng() % 3 == 0 ? rng() % buf.size() : VSTOR_TRANSACT_IN_DATA_OFFSET + comp.data_length);
+            in_len = std::min<std::uint32_t>(in_len, static_cast<std::uint32_t>(buf.size()));
+        }
+        if (rng() % 50 == 0) h.magic ^= 1;
+        if (rng() % 50 == 0) h.session += 1;
+        std::memcpy(buf.data(), &h, sizeof(h));
+        const std::uint32_t out_len = rng() % 20 == 0 ? static_cast<std::uint32_t>(rng() % buf.size()) : static_cast<std::uint32_t>(buf.size());
+        const auto r = ioctl(std::max<std::uint32_t>(in_len, 16), std::max<std::uint32_t>(out_len, std::max<std::uint32_t>(in_len, 16)));
+        if (r.status == STATUS_SUCCESS && r.information >= VSTOR_TRANSACT_OUT_DATA_OFFSET) {
+            vstor_bridge_request req;
+            std::memcpy(&req, buf.data() + sizeof(vstor_bridge_header), sizeof(req));
+            if (req.kind == VSTOR_REQ_SCSI) handed.push_back(req);
+        }
+    }
+    // An orderly goodbye fails whatever is left; every SRB has completed exactly once.
+    vstor_bridge_header bye{VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, VSTOR_OP_DISCONNECT, reply.session, 0};
+    std::memcpy(buf.data(), &bye, sizeof(bye));
+    EXPECT_EQ(ioctl(sizeof(bye), sizeof(bye)).status, STATUS_SUCCESS);
+    std::size_t succeeded = 0;
+    for (auto& r : all) {
+        ASSERT_TRUE(emu.wait(r, 5s));
+        EXPECT_TRUE(r->guard_intact());
+        succeeded += ok(r);
+    }
+    EXPECT_GT(handed.size(), 100u);
+    EXPECT_GT(driver_stats(emu).rejected_replies, 100u);
+    EXPECT_GT(driver_stats(emu).stale_replies, 100u);
+    emu.stop_adapter();
+    auto v = emu.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+    std::printf("%zu SRBs, %zu handed to the service, %zu succeeded, %u replies rejected, %u stale\n", all.size(),
+                handed.size(), succeeded, driver_stats(emu).rejected_replies, driver_stats(emu).stale_replies);
+}

@@ -213,15 +213,19 @@ extern "C" SCSI_ADAPTER_CONTROL_STATUS VS_API VsHwAdapterControl(PVOID DeviceExt
         }
         case ScsiStopAdapter:
         case ScsiAdapterSurpriseRemoval: {
-            // Stop with I/O outstanding: every SRB completes now; the service is told to stop.
+            // StorPort drains I/O before an orderly stop (power down, removal); anything still here
+            // completes now. A stop for power keeps the service session: ScsiRestartAdapter resumes it.
+            // A surprise removal tells the service to go; HwCompleteServiceIrp follows on removal.
             PIRP irps[vs::kIrpBatch];
             ULONG n = 0;
             {
                 vs::Locked lock(a);
                 a->stopped = TRUE;
                 vs::abort_matching(a, 0xFF, 0xFF, 0xFF, SRB_STATUS_NO_DEVICE);
-                vs::queue_notice(a, VSTOR_REQ_SHUTDOWN, 0xFF, 0xFF, 0xFF);
-                n = vs::dispatch_parked(a, irps, vs::kIrpBatch);
+                if (type == ScsiAdapterSurpriseRemoval) {
+                    vs::queue_notice(a, VSTOR_REQ_SHUTDOWN, 0xFF, 0xFF, 0xFF);
+                    n = vs::dispatch_parked(a, irps, vs::kIrpBatch);
+                }
             }
             vs::complete_service_irps(a, irps, n);
             return ScsiAdapterControlSuccess;

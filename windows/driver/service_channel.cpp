@@ -268,7 +268,7 @@ extern "C" VOID VS_API VsHwProcessServiceRequest(PVOID DeviceExtension, PVOID Ir
         vs::Locked lock(a);
         if (h.magic != VSTOR_BRIDGE_MAGIC || h.version != VSTOR_BRIDGE_VERSION) {
             status = STATUS_REVISION_MISMATCH;
-        } else if (a->removed || a->stopped) {
+        } else if (a->removed) {
             status = STATUS_DEVICE_REMOVED;
         } else if (h.op == VSTOR_OP_CONNECT) {
             vstor_bridge_connect c;

@@ -206,6 +206,34 @@ void Emulator::stop_adapter() {
     adapter_stopping_ = false;
 }
 
+void Emulator::power_cycle() {
+    {
+        std::unique_lock lk(mu_);
+        paused_ = true;
+        cv_.wait(lk, [&] { return in_start_io_ == 0; });
+        // StorPort waits for outstanding requests before powering the adapter down.
+        cv_.wait_for(lk, std::chrono::seconds(30), [&] { return outstanding_.empty(); });
+    }
+    {
+        AtIrql irql(kDispatch, "HwAdapterControl");
+        init_.HwAdapterControl(extension_.data(), ScsiStopAdapter, nullptr);
+    }
+    {
+        std::lock_guard lk(mu_);
+        if (!outstanding_.empty()) violations_.push_back("SRBs outstanding after ScsiStopAdapter (power)");
+    }
+    {
+        AtIrql irql(kDispatch, "HwAdapterControl");
+        if (!supported_controls_[ScsiRestartAdapter]) violation("ScsiRestartAdapter not supported");
+        init_.HwAdapterControl(extension_.data(), ScsiRestartAdapter, nullptr);
+    }
+    {
+        std::lock_guard lk(mu_);
+        paused_ = false;
+    }
+    cv_.notify_all();
+}
+
 std::vector<LogicalUnit> Emulator::scan_bus() {
     std::vector<LogicalUnit> found;
     const std::uint8_t inquiry[6] = {0x12, 0, 0, 0, 96, 0};
@@ -279,7 +307,8 @@ RequestPtr Emulator::start(std::uint8_t target, std::uint8_t lun, std::span<cons
     {
         std::unique_lock lk(mu_);
         const auto key = std::make_pair(int{target}, int{lun});
-        cv_.wait(lk, [&] { return per_lun_[key] < queue_depth() || adapter_stopping_; });  // StorPort holds the rest
+        // StorPort holds requests beyond the queue depth, and all of them while powered down.
+        cv_.wait(lk, [&] { return (per_lun_[key] < queue_depth() && !paused_) || adapter_stopping_; });
         if (adapter_stopping_ || !started_) {
             // The device is being removed: the port driver fails the request itself.
             s.SrbStatus = SRB_STATUS_NO_DEVICE;

@@ -80,6 +80,7 @@ public:
     NTSTATUS load_driver();                    // DriverEntry
     bool start_adapter(std::string* why);      // AddDevice + IRP_MN_START_DEVICE
     void stop_adapter();                       // IRP_MN_REMOVE_DEVICE with whatever is outstanding
+    void power_cycle();                        // D3 and back: ScsiStopAdapter, ScsiRestartAdapter
     std::vector<LogicalUnit> scan_bus();       // what the port driver's bus enumeration finds
     std::vector<LogicalUnit> devices() const;  // result of the latest scan (initial or rescan)
     unsigned rescans() const { return rescans_.load(); }
@@ -156,6 +157,7 @@ private:
     std::vector<int> dead_processes_;
     bool stopping_ = false;
     bool adapter_stopping_ = false;  // remove in progress: the port driver issues no new SRBs
+    bool paused_ = false;            // powered down: new SRBs wait
     unsigned in_start_io_ = 0;       // threads between registering an SRB and HwStartIo returning
 
     std::vector<GUID> interfaces_;

@@ -573,6 +573,26 @@ TEST(StorPort, StopWithIoOutstanding) {
     EXPECT_TRUE(v.empty()) << v.front();
 }
 
+// Sleep/hibernate: StorPort stops the adapter (ScsiStopAdapter) and restarts it on resume. The
+// service session survives, and requests issued meanwhile wait and then succeed.
+TEST(StorPort, PowerCycleKeepsTheService) {
+    Rig rig({{0, mem_backend(1 << 20)}});
+    Emulator& emu = rig.emu;
+    std::vector<std::uint8_t> block(kBlock, 0x77);
+    ASSERT_TRUE(ok(execute_as_disk(emu, 0, cdb_rw10(true, 5, 1), SRB_FLAGS_DATA_OUT, kBlock, block.data())));
+    std::thread resume([&] { emu.power_cycle(); });
+    auto during = emu.execute(0, 0, cdb_rw10(false, 5, 1), SRB_FLAGS_DATA_IN, kBlock);
+    resume.join();
+    ASSERT_TRUE(ok(during));
+    EXPECT_EQ(0, std::memcmp(during->data.data(), block.data(), kBlock));
+    auto after = emu.execute(0, 0, cdb_rw10(false, 5, 1), SRB_FLAGS_DATA_IN, kBlock);
+    ASSERT_TRUE(ok(after));
+    EXPECT_EQ(driver_stats(emu).disconnects, 0u);
+    EXPECT_EQ(emu.devices().size(), 1u);
+    auto v = rig.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}
+
 // A hand-driven service that sends malformed replies: each is refused without touching memory the
 // reply does not own (the SRB buffer's guard bytes stay intact), and an SRB is completed once.
 TEST(StorPort, MalformedRepliesAreRejected) {

@@ -160,9 +160,19 @@ void Service::dispatcher() {
             continue;  // the driver's watchdog or a reset will finish that SRB
         }
         ++stats_.commands;
+        const auto addr = adapter_.storport_address(req.path_id, req.target_id, req.lun);
+        if (!addr) {
+            vstor_bridge_completion comp{};
+            comp.tag = req.tag;
+            comp.result = VSTOR_RESULT_NO_DEVICE;
+            std::memcpy(buf.data() + sizeof(vstor_bridge_header), &comp, sizeof(comp));
+            in_len = static_cast<std::uint32_t>(VSTOR_TRANSACT_IN_DATA_OFFSET);
+            flags = VSTOR_FLAG_HAS_COMPLETION;
+            continue;
+        }
         Command cmd;
-        cmd.nexus = nexus_for(req.target_id);
-        cmd.lun = encode_sam_lun(req.lun);
+        cmd.nexus = nexus_for(addr->target_id);
+        cmd.lun = encode_sam_lun(addr->lun);
         std::memcpy(cmd.cdb.data(), req.cdb, req.cdb_length);
         cmd.cdb_len = req.cdb_length;
         cmd.tag = req.tag;

@@ -73,7 +73,7 @@ case $transport in
   *) fail "unknown transport '$transport'" ;;
 esac
 
-"$vstor" serve "${serve_args[@]}" --target $iqn --lun "file:$img,size=256M" --log-level info \
+"$vstor" serve "${serve_args[@]}" --target $iqn --lun "file:$img,size=256M" --log-level info --control off \
   >"$out/vstor.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do

@@ -78,8 +78,7 @@ bool fill_next(Adapter* a, PIRP irp) {
     return true;
 }
 
-// Take `irp` out of the parked list if it is there (lock held). False when the cancel routine
-// already owns it.
+// Take `irp` out of the parked list if it is there (lock held). False when it is not there.
 bool unpark(Adapter* a, PIRP irp) {
     for (ULONG i = 0; i < a->parked_count; ++i) {
         if (a->parked[i] != irp) continue;

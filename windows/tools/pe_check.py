@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 
+sys.dont_write_bytecode = True  # nothing written into the source tree
 sys.path.insert(0, os.path.dirname(__file__))
 from pe_image import IMAGE_FILE_DLL, MACHINE_AMD64, MACHINE_I386, PeImage  # noqa: E402
 

@@ -4,6 +4,7 @@ by the WDK do not have it) and write the PE checksum, which Windows checks for k
 import struct
 import sys
 
+sys.dont_write_bytecode = True  # nothing written into the source tree
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 from pe_image import IMAGE_FILE_DLL, PeImage  # noqa: E402
 

@@ -1,0 +1,107 @@
+// vstor-storport.exe: the vstor engine serving RAM disks to vstor.sys on Windows, through the bridge
+// service (src/bridge) and the device-interface channel. A stand-in for `vstor.exe serve --storport`
+// until the CLI builds for Windows: same engine, `mem` backends only (the file backend needs
+// liburing), no iSCSI/NBD. Cross-built with mingw-w64; never run on Windows yet.
+//
+//   vstor-storport.exe [--threads N] --mem SIZE [--mem SIZE ...]     SIZE: bytes, or with K/M/G/T
+#include <windows.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends/mem/mem_backend.hpp"
+#include "bridge/service.hpp"
+#include "bridge/win32_channel.hpp"
+#include "vstor/adapter.hpp"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+BOOL WINAPI on_console_event(DWORD) {
+    g_stop = true;
+    return TRUE;
+}
+
+bool parse_size(const std::string& s, std::uint64_t& out) {
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+    if (end == s.c_str()) return false;
+    std::uint64_t mult = 1;
+    switch (*end) {
+        case '\0': break;
+        case 'K': case 'k': mult = 1ull << 10; ++end; break;
+        case 'M': case 'm': mult = 1ull << 20; ++end; break;
+        case 'G': case 'g': mult = 1ull << 30; ++end; break;
+        case 'T': case 't': mult = 1ull << 40; ++end; break;
+        default: return false;
+    }
+    if (*end != '\0' || v == 0) return false;
+    out = v * mult;
+    return true;
+}
+
+int usage() {
+    std::fprintf(stderr, "usage: vstor-storport [--threads N] --mem SIZE [--mem SIZE ...]\n");
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    unsigned threads = 8;
+    std::vector<std::uint64_t> sizes;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--threads" && i + 1 < argc) {
+            threads = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
+        } else if (arg == "--mem" && i + 1 < argc) {
+            std::uint64_t size = 0;
+            if (!parse_size(argv[++i], size) || size % 512 != 0) return usage();
+            sizes.push_back(size);
+        } else {
+            return usage();
+        }
+    }
+    if (sizes.empty() || sizes.size() > 8 || threads == 0) return usage();
+
+    auto adapter = vstor::Adapter::create("vstor-storport");
+    auto target = adapter->add_target("iqn.2026-12.org.vstor:storport");
+    if (!target || *target.value != 0) {
+        std::fprintf(stderr, "vstor-storport: cannot create the target: %s\n", target.error.c_str());
+        return 1;
+    }
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        auto st = adapter->add_lun(0, static_cast<std::uint16_t>(i),
+                                   std::make_shared<vstor::backends::MemBackend>(sizes[i]));
+        if (!st) {
+            std::fprintf(stderr, "vstor-storport: LUN %zu: %s\n", i, st.error.c_str());
+            return 1;
+        }
+    }
+    std::string error;
+    auto channel = vstor::bridge::Win32Channel::open(error);
+    if (!channel) {
+        std::fprintf(stderr, "vstor-storport: %s\n", error.c_str());
+        return 1;
+    }
+    vstor::bridge::ServiceOptions opts;
+    opts.threads = threads;
+    vstor::bridge::Service service(*adapter, *channel, opts);
+    if (auto st = service.start(); !st) {
+        std::fprintf(stderr, "vstor-storport: %s\n", st.error.c_str());
+        return 1;
+    }
+    std::printf("vstor-storport: serving %zu LUN(s), session %u; Ctrl+C to stop\n", sizes.size(), service.session());
+    SetConsoleCtrlHandler(on_console_event, TRUE);
+    while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    service.stop();
+    adapter->flush_all();
+    return 0;
+}

@@ -60,7 +60,10 @@ bool write_file_atomically(const std::string& path, const std::string& content, 
     namespace fs = std::filesystem;
     const fs::path target(path);
     const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-    std::string tmp = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
+    // Built by append: g++ 12 -O3 misreports `"." + name` as an overlapping copy (-Wrestrict).
+    std::string name = ".";
+    name.append(target.filename().string()).append(".XXXXXX");
+    std::string tmp = (dir / name).string();
     const int fd = mkstemp(tmp.data());
     if (fd < 0) {
         error = "cannot create a temporary file in " + dir.string() + ": " + std::strerror(errno);

@@ -13,6 +13,7 @@
 //   nbd = false                          # optional: keep this target's LUNs off NBD
 //   [nbd]
 //   listen = ["127.0.0.1:10809"]         # optional: serve the LUNs over NBD too
+//   tls = "require,cert=server.pem,key=server.key"   # optional, as --nbd-tls
 #include <toml++/toml.h>
 
 #include "cli/serve_plan.hpp"
@@ -97,12 +98,14 @@ std::optional<ServePlan> load_config_file(const std::string& path, std::string& 
         }
         for (const auto& [k, v] : *t) {
             (void)v;
-            if (k.str() != "listen") {
+            if (k.str() != "listen" && k.str() != "tls") {
                 error = path + ": [nbd]: unknown key '" + std::string(k.str()) + "'";
                 return std::nullopt;
             }
         }
         if (!get_string_list(*t, "listen", path + ": [nbd]", plan.nbd_listen, error)) return std::nullopt;
+        if (auto tls = get_string(*t, "tls", path + ": [nbd]", error, false)) plan.nbd_tls = *tls;
+        if (!error.empty()) return std::nullopt;
     }
     const auto* targets = root["target"].as_array();
     if (!targets || targets->empty()) {

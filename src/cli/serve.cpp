@@ -145,6 +145,8 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
     auto* serve = app.add_subcommand("serve", "Serve LUNs over iSCSI until SIGINT/SIGTERM");
     serve->add_option("--listen", o.listen, "iSCSI portal HOST:PORT (repeatable; default 127.0.0.1:3260)");
     serve->add_option("--nbd-listen", o.nbd_listen, "NBD server HOST:PORT (repeatable; NBD is off unless given)");
+    serve->add_option("--nbd-tls", o.nbd_tls,
+                      "NBD TLS: on|require,cert=PEM,key=PEM[,ca=PEM] and/or psk=FILE (docs/nbd.md)");
     serve->add_option("--lun", o.luns,
                       "LUN spec, numbered from 0 in order: mem:SIZE | null:SIZE | file:PATH[,size=SIZE]"
                       " with options ro, removable, thick, bs=512|4096, pbs=4096, name=NAME (default: file:data/disk0.img,size=1G)");
@@ -203,7 +205,7 @@ int run_serve(const ServeOptions& o) {
         return 2;
     }
     server->start();
-    auto nbd_server = start_nbd(o.nbd_listen, *plan, *adapter, error);
+    auto nbd_server = start_nbd(o.nbd_listen, o.nbd_tls, *plan, *adapter, error);
     if (!nbd_server && !error.empty()) {
         fmt::print(stderr, "vstor: {}\n", error);
         server->stop();

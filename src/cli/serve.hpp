@@ -12,6 +12,7 @@ namespace vstor::cli {
 struct ServeOptions {
     std::vector<std::string> listen;  // host:port, repeatable
     std::vector<std::string> nbd_listen;  // --nbd-listen host:port, repeatable; NBD off if empty
+    std::string nbd_tls;                  // --nbd-tls on|require,cert=,key=,ca=,psk=
     std::vector<std::string> luns;    // --lun specs, numbered from 0
     std::string target = "iqn.2026-11.org.vstor:disk0";
     std::string alias;

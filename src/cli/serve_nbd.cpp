@@ -50,6 +50,48 @@ bool parse_nbd_listen(const std::string& s, nbd::ListenConfig& out, std::string&
     return true;
 }
 
+bool parse_nbd_tls(const std::string& s, nbd::TlsConfig& out, std::string& error) {
+    out = nbd::TlsConfig{};
+    std::size_t pos = 0;
+    bool first = true;
+    while (pos <= s.size()) {
+        const auto comma = s.find(',', pos);
+        const std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        pos = comma == std::string::npos ? s.size() + 1 : comma + 1;
+        if (first) {
+            first = false;
+            if (item == "off") out.mode = nbd::TlsConfig::Mode::off;
+            else if (item == "on") out.mode = nbd::TlsConfig::Mode::on;
+            else if (item == "require") out.mode = nbd::TlsConfig::Mode::require;
+            else {
+                error = fmt::format("--nbd-tls '{}': expected off, on or require first", s);
+                return false;
+            }
+            continue;
+        }
+        const auto eq = item.find('=');
+        const std::string key = item.substr(0, eq);
+        const std::string val = eq == std::string::npos ? "" : item.substr(eq + 1);
+        if (val.empty()) {
+            error = fmt::format("--nbd-tls '{}': '{}' needs a value (cert=, key=, ca=, psk=)", s, item);
+            return false;
+        }
+        if (key == "cert") out.cert_file = val;
+        else if (key == "key") out.key_file = val;
+        else if (key == "ca") out.ca_file = val;
+        else if (key == "psk") out.psk_file = val;
+        else {
+            error = fmt::format("--nbd-tls '{}': unknown option '{}' (cert=, key=, ca=, psk=)", s, key);
+            return false;
+        }
+    }
+    if (out.mode != nbd::TlsConfig::Mode::off && out.cert_file.empty() && out.psk_file.empty()) {
+        error = fmt::format("--nbd-tls '{}': needs cert= and key=, or psk=", s);
+        return false;
+    }
+    return true;
+}
+
 bool nbd_exports(const ServePlan& plan, std::vector<nbd::ExportConfig>& out, std::string& error) {
     std::set<std::string> seen;
     for (std::size_t t = 0; t < plan.targets.size(); ++t) {
@@ -72,12 +114,18 @@ bool nbd_exports(const ServePlan& plan, std::vector<nbd::ExportConfig>& out, std
     return true;
 }
 
-std::unique_ptr<nbd::Server> start_nbd(const std::vector<std::string>& listen_flags, const ServePlan& plan,
-                                       Adapter& adapter, std::string& error) {
+std::unique_ptr<nbd::Server> start_nbd(const std::vector<std::string>& listen_flags, const std::string& tls_flag,
+                                       const ServePlan& plan, Adapter& adapter, std::string& error) {
     const auto& listen = listen_flags.empty() ? plan.nbd_listen : listen_flags;
-    if (listen.empty()) return nullptr;
+    const auto& tls = tls_flag.empty() ? plan.nbd_tls : tls_flag;
+    if (listen.empty()) {
+        if (!tls.empty()) error = "--nbd-tls needs --nbd-listen (or [nbd] listen)";
+        return nullptr;
+    }
     nbd::ServerConfig cfg;
     cfg.event_loops = plan.loops;
+    if (!tls.empty() && !parse_nbd_tls(tls, cfg.tls, error)) return nullptr;
+    const char* scheme = cfg.tls.mode == nbd::TlsConfig::Mode::require ? "nbds" : "nbd";
     for (const auto& l : listen) {
         nbd::ListenConfig lc;
         if (!parse_nbd_listen(l, lc, error)) return nullptr;
@@ -85,6 +133,7 @@ std::unique_ptr<nbd::Server> start_nbd(const std::vector<std::string>& listen_fl
     }
     if (!nbd_exports(plan, cfg.exports, error)) return nullptr;
     const auto exports = cfg.exports;
+    const auto tls_mode = cfg.tls.mode;
     auto server = nbd::Server::create(std::move(cfg), adapter, error);
     if (!server) return nullptr;
     server->start();
@@ -93,10 +142,13 @@ std::unique_ptr<nbd::Server> start_nbd(const std::vector<std::string>& listen_fl
         parse_nbd_listen(listen[i], lc, error);
         const std::string host = lc.address == "0.0.0.0" ? "127.0.0.1" : lc.address;
         const auto port = server->bound_port(i);
-        fmt::print("vstor: serving {} NBD export(s) on nbd://{}:{} (default export: {})\n", exports.size(), host,
-                   port, exports.empty() ? "none" : exports.front().name);
-        for (const auto& e : exports) fmt::print("  nbd://{}:{}/{}\n", host, port, e.name);
-        fmt::print("  try: nbdinfo --list nbd://{}:{}\n", host, port);
+        fmt::print("vstor: serving {} NBD export(s) on {}://{}:{} (default export: {}{})\n", exports.size(), scheme,
+                   host, port, exports.empty() ? "none" : exports.front().name,
+                   tls_mode == nbd::TlsConfig::Mode::off       ? ""
+                   : tls_mode == nbd::TlsConfig::Mode::require ? "; TLS required"
+                                                                    : "; TLS offered");
+        for (const auto& e : exports) fmt::print("  {}://{}:{}/{}\n", scheme, host, port, e.name);
+        fmt::print("  try: nbdinfo --list {}://{}:{}\n", scheme, host, port);
     }
     error.clear();
     return server;

@@ -16,13 +16,17 @@ namespace vstor::cli {
 // HOST:PORT, HOST (port 10809) or [V6]:PORT.
 bool parse_nbd_listen(const std::string& s, nbd::ListenConfig& out, std::string& error);
 
+// off | on | require, then comma-separated cert=FILE, key=FILE, ca=FILE, psk=FILE.
+bool parse_nbd_tls(const std::string& s, nbd::TlsConfig& out, std::string& error);
+
 // Exports for every LUN of every target that is exported over NBD (after the adapter is built,
 // so target ids are known). Fails on a duplicate name.
 bool nbd_exports(const ServePlan& plan, std::vector<nbd::ExportConfig>& out, std::string& error);
 
 // Starts the NBD server if `listen` (flags, else the plan's [nbd] listen) is non-empty and
-// prints where it serves. Returns nullptr with `error` empty when NBD is off.
-std::unique_ptr<nbd::Server> start_nbd(const std::vector<std::string>& listen_flags, const ServePlan& plan,
-                                       Adapter& adapter, std::string& error);
+// prints where it serves; `tls_flag` (else the plan's [nbd] tls) configures TLS. Returns nullptr
+// with `error` empty when NBD is off.
+std::unique_ptr<nbd::Server> start_nbd(const std::vector<std::string>& listen_flags, const std::string& tls_flag,
+                                       const ServePlan& plan, Adapter& adapter, std::string& error);
 
 }  // namespace vstor::cli

@@ -21,6 +21,7 @@ struct ServePlan {
     std::vector<TargetPlan> targets;
     unsigned loops = 0;
     std::vector<std::string> nbd_listen;  // [nbd] listen = ["HOST:PORT", ...]; empty = NBD off
+    std::string nbd_tls;                  // [nbd] tls = "require,cert=...,key=..." (as --nbd-tls)
 };
 
 // Shared by the flag and file front doors so both validate the same way.

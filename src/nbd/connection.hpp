@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 #include "nbd/handshake.hpp"
 #include "nbd/request.hpp"
 #include "nbd/scsi_translate.hpp"
+#include "nbd/tls.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::nbd {
@@ -37,6 +39,22 @@ public:
 
 private:
     struct Req;  // one request in flight (connection.cpp); pooled, never freed per I/O
+
+    // Socket I/O: plain Asio, or through the TLS session once NBD_OPT_STARTTLS succeeded.
+    using IoHandler = std::function<void(std::error_code, std::size_t)>;
+    template <class H>
+    void io_read_some(asio::mutable_buffer b, H&& h);
+    template <class H>
+    void io_read(asio::mutable_buffer b, H&& h);
+    template <class Buffers, class H>
+    void io_write(const Buffers& bufs, H&& h);
+    void tls_read_some(asio::mutable_buffer b, IoHandler h);
+    void tls_read(asio::mutable_buffer b, std::size_t done, IoHandler h);
+    void tls_write(std::shared_ptr<std::vector<asio::const_buffer>> bufs, std::size_t i, std::size_t off,
+                   std::size_t total, IoHandler h);
+    void tls_wait(IoHandler retry);  // waits for the direction GnuTLS asked for
+    void start_tls();
+    void tls_handshake_step();
 
     // Handshake.
     void handshake_read();
@@ -74,6 +92,7 @@ private:
     const std::uint64_t id_;
     std::string peer_;
     std::shared_ptr<Nexus> nexus_;
+    std::unique_ptr<TlsSession> tls_;
 
     // Handshake state.
     std::optional<Handshake> handshake_;

@@ -155,7 +155,18 @@ void Handshake::on_client_flags() {
         return fail("unknown client flags");
     }
     no_zeroes_ = flags & kClientFlagNoZeroes;
+    fixed_newstyle_ = flags & kClientFlagFixedNewstyle;
     step_ = Step::option_header;
+}
+
+void Handshake::tls_started() {
+    if (state_ != State::starttls) return;
+    tls_active_ = true;
+    // Nothing negotiated in plain text carries over into the TLS session.
+    structured_ = false;
+    meta_selected_ = false;
+    meta_export_.clear();
+    state_ = State::haggling;
 }
 
 void Handshake::reply(std::vector<std::uint8_t>& out, std::uint32_t type, std::span<const std::uint8_t> data) {
@@ -171,6 +182,12 @@ void Handshake::reply_error(std::vector<std::uint8_t>& out, std::uint32_t type, 
 }
 
 void Handshake::on_option(std::vector<std::uint8_t>& out) {
+    // FORCEDTLS: only STARTTLS and ABORT before the upgrade; EXPORT_NAME cannot be refused with
+    // an error, so it ends the session.
+    if (tls_policy_ == TlsPolicy::required && !tls_active_ && option_ != opt::starttls && option_ != opt::abort) {
+        if (option_ == opt::export_name) return fail("NBD_OPT_EXPORT_NAME before TLS on a TLS-only server");
+        return reply_error(out, rep::err_tls_reqd, "TLS is required: send NBD_OPT_STARTTLS first");
+    }
     switch (option_) {
         case opt::export_name:
             return on_export_name(out);
@@ -193,7 +210,13 @@ void Handshake::on_option(std::vector<std::uint8_t>& out) {
         case opt::set_meta_context:
             return on_meta_context(out, true);
         case opt::starttls:
-            return reply_error(out, rep::err_unsup, "TLS is not supported by this server");
+            if (tls_policy_ == TlsPolicy::off) return reply_error(out, rep::err_unsup, "TLS is not configured");
+            if (tls_active_) return reply_error(out, rep::err_invalid, "TLS is already active");
+            if (option_len_ != 0) return reply_error(out, rep::err_invalid, "NBD_OPT_STARTTLS takes no data");
+            if (!fixed_newstyle_) return reply_error(out, rep::err_invalid, "TLS needs fixed newstyle negotiation");
+            reply(out, rep::ack);
+            state_ = State::starttls;
+            return;
         default:
             return reply_error(out, rep::err_unsup, "option not supported");
     }

@@ -35,6 +35,11 @@ public:
     virtual std::vector<ExportInfo> list() const = 0;
 };
 
+// TLS as the handshake sees it (proto.md "TLS support"): off (NOTLS: STARTTLS is unsupported),
+// offered (the client may upgrade) or required (FORCEDTLS: every option but STARTTLS and ABORT is
+// answered NBD_REP_ERR_TLS_REQD until it does).
+enum class TlsPolicy : std::uint8_t { off, offered, required };
+
 // Transmission flags that tell the truth about an export (see docs/nbd.md).
 std::uint16_t transmission_flags(const ExportInfo& e, bool structured_replies);
 
@@ -54,9 +59,15 @@ public:
         transmission,  // NBD_OPT_GO / EXPORT_NAME answered: result() is valid
         aborted,       // NBD_OPT_ABORT answered: close after sending the output
         failed,        // protocol violation or unknown EXPORT_NAME: hard disconnect (error())
+        starttls,      // NBD_OPT_STARTTLS acknowledged: run the TLS handshake, then tls_started()
     };
 
-    explicit Handshake(const ExportCatalog& catalog) : catalog_(catalog) {}
+    explicit Handshake(const ExportCatalog& catalog, TlsPolicy tls = TlsPolicy::off)
+        : catalog_(catalog), tls_policy_(tls) {}
+
+    // The TLS handshake after `starttls` succeeded: haggling goes on, encrypted.
+    void tls_started();
+    bool tls_active() const { return tls_active_; }
 
     // The server's opening bytes (NBDMAGIC, IHAVEOPT, handshake flags).
     static void greeting(std::vector<std::uint8_t>& out);
@@ -85,6 +96,9 @@ private:
     void fail(std::string why);
 
     const ExportCatalog& catalog_;
+    const TlsPolicy tls_policy_;
+    bool tls_active_ = false;
+    bool fixed_newstyle_ = false;
     State state_ = State::haggling;
     Step step_ = Step::client_flags;
     std::string error_;

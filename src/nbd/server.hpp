@@ -25,6 +25,18 @@ struct ExportConfig {
     std::uint16_t lun = 0;
 };
 
+// TLS (GnuTLS): `on` lets clients upgrade with NBD_OPT_STARTTLS, `require` refuses every option
+// but STARTTLS and ABORT until they do. X.509 (cert + key, optional CA to require client
+// certificates) and/or PSK ("identity:hexkey" lines, psktool's format).
+struct TlsConfig {
+    enum class Mode : std::uint8_t { off, on, require };
+    Mode mode = Mode::off;
+    std::string cert_file;
+    std::string key_file;
+    std::string ca_file;
+    std::string psk_file;
+};
+
 struct ServerConfig {
     std::vector<ListenConfig> listen;
     // The empty name "" selects the export literally named "" if there is one, else the first
@@ -32,6 +44,7 @@ struct ServerConfig {
     std::vector<ExportConfig> exports;
     unsigned event_loops = 0;              // 0 = one per core
     std::uint16_t relative_port = 0x4e42;  // SCSI relative target port id of NBD nexuses ("NB")
+    TlsConfig tls;
 };
 
 class Server {

@@ -27,8 +27,16 @@ std::unique_ptr<Server> Server::create(ServerConfig config, Adapter& adapter, st
         }
     }
     auto s = std::make_unique<ServerImpl>(std::move(config), adapter);
-    if (!s->bind(error)) return nullptr;
+    if (!s->init_tls(error) || !s->bind(error)) return nullptr;
     return s;
+}
+
+bool ServerImpl::init_tls(std::string& error) {
+    if (config_.tls.mode == TlsConfig::Mode::off) return true;
+    tls_ = TlsCredentials::create(config_.tls, error);
+    if (!tls_) return false;
+    tls_policy_ = config_.tls.mode == TlsConfig::Mode::require ? TlsPolicy::required : TlsPolicy::offered;
+    return true;
 }
 
 ServerImpl::ServerImpl(ServerConfig config, Adapter& adapter) : config_(std::move(config)), adapter_(adapter) {

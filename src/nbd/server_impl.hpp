@@ -13,6 +13,7 @@
 
 #include "nbd/handshake.hpp"
 #include "nbd/server.hpp"
+#include "nbd/tls.hpp"
 
 namespace vstor::nbd {
 
@@ -36,6 +37,9 @@ public:
     std::vector<ExportInfo> list() const override;
 
     Adapter& adapter() { return adapter_; }
+    TlsPolicy tls_policy() const { return tls_policy_; }
+    const TlsCredentials* tls_credentials() const { return tls_.get(); }
+    bool init_tls(std::string& error);
     std::uint16_t relative_port() const { return config_.relative_port; }
     bool stopping() const { return stopping_.load(); }
     // Engine commands submitted and not yet posted back to a loop: stop() waits for zero so
@@ -51,6 +55,8 @@ private:
 
     ServerConfig config_;
     Adapter& adapter_;
+    TlsPolicy tls_policy_ = TlsPolicy::off;
+    std::unique_ptr<TlsCredentials> tls_;
     mutable std::mutex exports_mu_;  // guards config_.exports
     std::vector<std::unique_ptr<asio::io_context>> loops_;
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;

@@ -40,12 +40,14 @@ void check_replies(const std::vector<std::uint8_t>& out, std::size_t from) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace vstor::nbd;
     static const Catalog catalog;
-    if (size < 1) return 0;
-    // First byte: chunk size for feeding (1..256), to exercise every split point.
+    if (size < 2) return 0;
+    // First byte: chunk size for feeding (1..256), to exercise every split point; second: TLS
+    // policy (off, offered, required). A STARTTLS is taken as a successful TLS handshake.
     const std::size_t chunk = std::size_t{data[0]} + 1;
-    ++data;
-    --size;
-    Handshake hs(catalog);
+    const auto policy = static_cast<TlsPolicy>(data[1] % 3);
+    data += 2;
+    size -= 2;
+    Handshake hs(catalog, policy);
     std::vector<std::uint8_t> out;
     std::size_t pos = 0;
     while (pos < size && hs.state() == Handshake::State::haggling) {
@@ -58,6 +60,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             check_replies(out, before);
         }
         pos += used;
+        if (hs.state() == Handshake::State::starttls) {
+            if (policy == TlsPolicy::off || hs.tls_active()) std::abort();
+            check_replies(out, before);
+            hs.tls_started();
+            if (!hs.tls_active() || hs.state() != Handshake::State::haggling) std::abort();
+            continue;
+        }
         if (used < n) break;
     }
     if (hs.state() == Handshake::State::transmission) {
@@ -65,6 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (r.base_allocation && !r.structured) std::abort();
         if (!(r.flags & tflag::has_flags)) std::abort();
         if (r.exp.read_only != bool(r.flags & tflag::read_only)) std::abort();
+        if (policy == TlsPolicy::required && !hs.tls_active()) std::abort();  // no way around FORCEDTLS
     }
     // Once haggling is over nothing more is consumed.
     if (hs.state() != Handshake::State::haggling) {

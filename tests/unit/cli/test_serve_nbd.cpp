@@ -92,3 +92,45 @@ TEST(NbdConfigFile, ListenAndPerTargetSwitch) {
 
 }  // namespace
 }  // namespace vstor::cli
+
+namespace vstor::cli {
+namespace {
+
+TEST(NbdTls, SpecParsing) {
+    std::string err;
+    nbd::TlsConfig t;
+    ASSERT_TRUE(parse_nbd_tls("require,cert=/a.pem,key=/a.key,ca=/ca.pem", t, err)) << err;
+    EXPECT_EQ(t.mode, nbd::TlsConfig::Mode::require);
+    EXPECT_EQ(t.cert_file, "/a.pem");
+    EXPECT_EQ(t.key_file, "/a.key");
+    EXPECT_EQ(t.ca_file, "/ca.pem");
+    ASSERT_TRUE(parse_nbd_tls("on,psk=/k.psk", t, err)) << err;
+    EXPECT_EQ(t.mode, nbd::TlsConfig::Mode::on);
+    EXPECT_EQ(t.psk_file, "/k.psk");
+    ASSERT_TRUE(parse_nbd_tls("off", t, err));
+    EXPECT_EQ(t.mode, nbd::TlsConfig::Mode::off);
+    EXPECT_FALSE(parse_nbd_tls("maybe,cert=x,key=y", t, err));
+    EXPECT_NE(err.find("off, on or require"), std::string::npos);
+    EXPECT_FALSE(parse_nbd_tls("on", t, err));  // no credentials
+    EXPECT_FALSE(parse_nbd_tls("on,cert=", t, err));
+    EXPECT_FALSE(parse_nbd_tls("on,pass=x", t, err));
+    EXPECT_NE(err.find("unknown option 'pass'"), std::string::npos);
+}
+
+TEST(NbdTls, ServerRefusesMissingFiles) {
+    auto adapter = Adapter::create();
+    nbd::ServerConfig cfg;
+    cfg.listen.push_back(nbd::ListenConfig{"127.0.0.1", 0});
+    cfg.tls.mode = nbd::TlsConfig::Mode::require;
+    cfg.tls.cert_file = "/nonexistent/cert.pem";
+    cfg.tls.key_file = "/nonexistent/key.pem";
+    std::string err;
+    EXPECT_FALSE(nbd::Server::create(cfg, *adapter, err));
+    EXPECT_NE(err.find("cannot read"), std::string::npos) << err;
+    cfg.tls.cert_file.clear();
+    EXPECT_FALSE(nbd::Server::create(cfg, *adapter, err));
+    EXPECT_NE(err.find("go together"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace vstor::cli

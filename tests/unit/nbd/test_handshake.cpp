@@ -383,3 +383,105 @@ TEST(TransmissionFlags, TellTheTruth) {
 
 }  // namespace
 }  // namespace vstor::nbd
+
+namespace vstor::nbd {
+namespace {
+
+class HandshakeTlsTest : public ::testing::Test {
+protected:
+    std::vector<std::uint8_t> feed(Handshake& hs, const std::vector<std::uint8_t>& bytes) {
+        std::vector<std::uint8_t> out;
+        hs.feed(bytes, out);
+        return out;
+    }
+    std::vector<std::uint8_t> flags() {
+        std::vector<std::uint8_t> f(4);
+        util::store_be32(f.data(), 3);
+        return f;
+    }
+    FakeCatalog cat;
+};
+
+TEST_F(HandshakeTlsTest, StarttlsUnsupportedWithoutTls) {
+    Handshake hs(cat);
+    feed(hs, flags());
+    auto reps = parse_replies(feed(hs, option(opt::starttls, {})));
+    ASSERT_EQ(reps.size(), 1u);
+    EXPECT_EQ(reps[0].type, rep::err_unsup);
+    EXPECT_EQ(hs.state(), Handshake::State::haggling);
+}
+
+TEST_F(HandshakeTlsTest, RequiredRefusesOptionsUntilStarttls) {
+    Handshake hs(cat, TlsPolicy::required);
+    feed(hs, flags());
+    for (auto o : {opt::list, opt::go, opt::info, opt::structured_reply}) {
+        auto reps = parse_replies(feed(hs, option(o, o == opt::go || o == opt::info ? name_data("disk")
+                                                                                      : std::vector<std::uint8_t>{})));
+        ASSERT_EQ(reps.size(), 1u) << option_name(o);
+        EXPECT_EQ(reps[0].type, rep::err_tls_reqd) << option_name(o);
+    }
+    // STARTTLS: ACK, then the connection runs the TLS handshake; bytes after it are not consumed.
+    auto b = option(opt::starttls, {});
+    const std::size_t n = b.size();
+    b.push_back(0x16);  // a TLS record would follow
+    std::vector<std::uint8_t> out;
+    EXPECT_EQ(hs.feed(b, out), n);
+    auto reps = parse_replies(out);
+    ASSERT_EQ(reps.size(), 1u);
+    EXPECT_EQ(reps[0].type, rep::ack);
+    EXPECT_EQ(hs.state(), Handshake::State::starttls);
+    hs.tls_started();
+    EXPECT_TRUE(hs.tls_active());
+    EXPECT_EQ(hs.state(), Handshake::State::haggling);
+    // Over TLS everything works; a second STARTTLS is invalid.
+    reps = parse_replies(feed(hs, option(opt::starttls, {})));
+    ASSERT_EQ(reps.size(), 1u);
+    EXPECT_EQ(reps[0].type, rep::err_invalid);
+    reps = parse_replies(feed(hs, option(opt::go, name_data("disk"))));
+    EXPECT_EQ(reps.back().type, rep::ack);
+    EXPECT_EQ(hs.state(), Handshake::State::transmission);
+}
+
+TEST_F(HandshakeTlsTest, RequiredExportNameBeforeTlsDisconnects) {
+    Handshake hs(cat, TlsPolicy::required);
+    feed(hs, flags());
+    const std::string n = "disk";
+    feed(hs, option(opt::export_name, std::vector<std::uint8_t>(n.begin(), n.end())));
+    EXPECT_EQ(hs.state(), Handshake::State::failed);
+}
+
+TEST_F(HandshakeTlsTest, RequiredStillAllowsAbort) {
+    Handshake hs(cat, TlsPolicy::required);
+    feed(hs, flags());
+    auto reps = parse_replies(feed(hs, option(opt::abort, {})));
+    ASSERT_EQ(reps.size(), 1u);
+    EXPECT_EQ(reps[0].type, rep::ack);
+    EXPECT_EQ(hs.state(), Handshake::State::aborted);
+}
+
+TEST_F(HandshakeTlsTest, OfferedAllowsPlainAndForgetsPlainNegotiationAfterUpgrade) {
+    Handshake hs(cat, TlsPolicy::offered);
+    feed(hs, flags());
+    auto reps = parse_replies(feed(hs, option(opt::structured_reply, {})));
+    EXPECT_EQ(reps[0].type, rep::ack);
+    reps = parse_replies(feed(hs, option(opt::starttls, {1})));  // with data: invalid
+    EXPECT_EQ(reps[0].type, rep::err_invalid);
+    feed(hs, option(opt::starttls, {}));
+    ASSERT_EQ(hs.state(), Handshake::State::starttls);
+    hs.tls_started();
+    feed(hs, option(opt::go, name_data("disk")));
+    ASSERT_EQ(hs.state(), Handshake::State::transmission);
+    EXPECT_FALSE(hs.result().structured);  // negotiated before TLS: does not count
+}
+
+TEST_F(HandshakeTlsTest, StarttlsNeedsFixedNewstyle) {
+    Handshake hs(cat, TlsPolicy::offered);
+    std::vector<std::uint8_t> f(4, 0);  // no client flags
+    feed(hs, f);
+    auto reps = parse_replies(feed(hs, option(opt::starttls, {})));
+    ASSERT_EQ(reps.size(), 1u);
+    EXPECT_EQ(reps[0].type, rep::err_invalid);
+}
+
+}  // namespace
+}  // namespace vstor::nbd

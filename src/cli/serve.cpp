@@ -230,13 +230,17 @@ int run_serve(const ServeOptions& o) {
         const auto path = o.control.empty() ? control::default_control_path() : o.control;
         ctl_service = std::make_unique<control::ControlService>(*adapter, *server, *plan, o.config);
         ctl_server = control::RpcServer::start(path, *ctl_service, error);
-        if (!ctl_server) {
+        if (ctl_server) {
+            fmt::print("  control: vstor ctl --control {} status\n", path);
+        } else if (o.control.empty()) {
+            // Several servers may run with the default path; only the first gets the socket.
+            spdlog::warn("vstor: {}; this server has no control socket (give it one with --control PATH)", error);
+        } else {
             fmt::print(stderr, "vstor: {}\n", error);
             if (nbd_server) nbd_server->stop();
             server->stop();
             return 2;
         }
-        fmt::print("  control: vstor ctl --control {} status\n", path);
     }
     std::fflush(stdout);
 

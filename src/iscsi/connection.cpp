@@ -22,62 +22,75 @@ Connection::~Connection() = default;
 void Connection::start() {
     spdlog::debug("iscsi: connection from {}", peer_);
     last_rx_ = std::chrono::steady_clock::now();
-    read_header();
+    read_more();
 }
 
-void Connection::read_header() {
+// Receiving: bytes are read in as large pieces as the socket has (one read often carries many
+// PDUs at queue depth > 1) and every complete PDU in the buffer is handled before reading again.
+void Connection::read_more() {
+    if (closed_) return;
+    // Compact, and grow only when one PDU is larger than the whole buffer.
+    if (rx_begin_ > 0) {
+        std::memmove(rx_.data(), rx_.data() + rx_begin_, rx_end_ - rx_begin_);
+        rx_end_ -= rx_begin_;
+        rx_begin_ = 0;
+    }
+    if (rx_end_ == rx_.size()) rx_.resize(rx_.size() * 2);
     auto self = shared_from_this();
-    asio::async_read(socket_, asio::buffer(header_), [this, self](std::error_code ec, std::size_t) {
-        if (ec) return close(ec == asio::error::eof ? "peer closed the connection" : ec.message());
+    socket_.async_read_some(asio::buffer(rx_.data() + rx_end_, rx_.size() - rx_end_),
+                            [this, self](std::error_code ec, std::size_t n) {
+                                if (ec) return close(ec == asio::error::eof ? "peer closed the connection" : ec.message());
+                                rx_end_ += n;
+                                handle_received();
+                            });
+}
+
+void Connection::handle_received() {
+    while (!closed_) {
+        const std::size_t avail = rx_end_ - rx_begin_;
+        if (avail < kBhsLength) break;
+        const std::span<const std::uint8_t, kBhsLength> bhs(rx_.data() + rx_begin_, kBhsLength);
         const bool hd = session_ ? params_.header_digest : false;
         const bool dd = session_ ? params_.data_digest : false;
-        const std::size_t dl = data_segment_length(header_);
+        const std::size_t dl = data_segment_length(bhs);
         // Login PDUs may carry up to 8192 bytes before MaxRecvDataSegmentLength is known.
         const std::size_t limit = session_ ? params_.max_recv_data_segment_length_target
                                            : std::max<std::size_t>(8192, TargetLimits::max_recv_data_segment_length);
         if (dl > limit) {
             spdlog::warn("iscsi {}: data segment of {} bytes exceeds MaxRecvDataSegmentLength {}", peer_, dl, limit);
             Pdu p;
-            p.bhs = header_;
+            std::copy(bhs.begin(), bhs.end(), p.bhs.begin());
             reject(p, reject_reason::protocol_error);
             return close("oversized data segment");
         }
-        rest_.resize(rest_length(header_, hd, dd));
-        if (rest_.empty()) {
-            Pdu p;
-            p.bhs = header_;
-            return on_pdu(std::move(p));
+        const std::size_t rest = rest_length(bhs, hd, dd);
+        if (avail < kBhsLength + rest) {
+            if (kBhsLength + rest > rx_.size()) rx_.resize(kBhsLength + rest);  // room for this PDU
+            break;
         }
-        read_rest();
-    });
-}
-
-void Connection::read_rest() {
-    auto self = shared_from_this();
-    asio::async_read(socket_, asio::buffer(rest_), [this, self](std::error_code ec, std::size_t) {
-        if (ec) return close(ec.message());
         Pdu p;
-        p.bhs = header_;
-        const bool hd = session_ ? params_.header_digest : false;
-        const bool dd = session_ ? params_.data_digest : false;
-        switch (decode_rest(p, rest_, hd, dd, 1u << 24)) {
+        std::copy(bhs.begin(), bhs.end(), p.bhs.begin());
+        const std::span<const std::uint8_t> rest_bytes(rx_.data() + rx_begin_ + kBhsLength, rest);
+        rx_begin_ += kBhsLength + rest;
+        switch (decode_rest(p, rest_bytes, hd, dd, 1u << 24)) {
             case DecodeError::none:
-                return on_pdu(std::move(p));
+                on_pdu(std::move(p));
+                break;
             case DecodeError::header_digest:
                 // RFC 7143 7.8: a header digest error means the PDU boundaries cannot be trusted.
                 return close("header digest error");
             case DecodeError::data_digest:
                 spdlog::warn("iscsi {}: data digest error on {}", peer_, opcode_name(p.opcode()));
                 reject(p, reject_reason::data_digest_error);
-                if (p.opcode() == op::data_out) {
-                    // ERL 0 cannot recover lost Data-Out: the connection must go (RFC 7143 7.9).
-                    return close("data digest error on Data-Out");
-                }
-                return read_header();
+                // ERL 0 cannot recover lost Data-Out: the connection must go (RFC 7143 7.9).
+                if (p.opcode() == op::data_out) return close("data digest error on Data-Out");
+                break;
             default:
                 return close("malformed PDU");
         }
-    });
+    }
+    if (rx_begin_ == rx_end_) rx_begin_ = rx_end_ = 0;
+    read_more();
 }
 
 void Connection::on_pdu(Pdu pdu) {
@@ -90,7 +103,6 @@ void Connection::on_pdu(Pdu pdu) {
     } else {
         on_full_feature(pdu);
     }
-    if (!closed_) read_header();
 }
 
 void Connection::send(Pdu& pdu) {

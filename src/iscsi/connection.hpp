@@ -44,8 +44,8 @@ private:
     struct Cmd;  // a SCSI command in flight on this connection (connection.cpp)
 
     // I/O.
-    void read_header();
-    void read_rest();
+    void read_more();         // read what the socket has into rx_
+    void handle_received();   // handle every complete PDU in rx_, then read_more()
     void on_pdu(Pdu pdu);
     void send(Pdu& pdu);
     void send_bytes(std::vector<std::uint8_t> bytes);
@@ -82,8 +82,8 @@ private:
     const PortalConfig portal_;
     std::string peer_;
 
-    std::array<std::uint8_t, kBhsLength> header_{};
-    std::vector<std::uint8_t> rest_;
+    std::vector<std::uint8_t> rx_ = std::vector<std::uint8_t>(64 * 1024);  // received, not yet handled (grows to the largest PDU)
+    std::size_t rx_begin_ = 0, rx_end_ = 0;
     // One queued PDU: header bytes, then optionally a span of data owned elsewhere (a command's
     // buffer, kept alive by `keep` — Data-In goes out without a copy), then padding/digest.
     struct OutBuf {

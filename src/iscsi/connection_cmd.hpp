@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "iscsi/connection.hpp"
+#include "util/uninit_buffer.hpp"
 
 namespace vstor::iscsi {
 
@@ -22,7 +23,7 @@ struct Connection::Cmd {
     bool read = false;
     bool write = false;
     Command command;
-    std::vector<std::uint8_t> buffer;  // data-out being collected, or room for data-in
+    util::UninitBytes buffer;  // data-out being collected, or room for data-in (not zeroed)
     std::uint32_t received = 0;        // data-out bytes received so far
     std::uint32_t unsolicited_end = 0; // unsolicited Data-Out may fill [0, unsolicited_end)
     std::uint32_t r2t_next = 0;        // next offset to ask for with an R2T

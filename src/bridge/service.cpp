@@ -1,10 +1,7 @@
 #include "bridge/service.hpp"
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstring>
-
-#include "vstor_bridge.h"
 
 namespace vstor::bridge {
 
@@ -22,15 +19,20 @@ void write_header(std::uint8_t* buf, std::uint16_t op, std::uint32_t session, st
     std::memcpy(buf, &h, sizeof(h));
 }
 
-// Waits for the engine's completion callback (which may run inline or on another thread).
-struct Waiter {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    Completion result;
-};
+constexpr std::uint32_t kHeader = sizeof(vstor_bridge_header);
+constexpr std::uint32_t kInData = VSTOR_TRANSACT_IN_DATA_OFFSET;
+constexpr std::uint32_t kOutData = VSTOR_TRANSACT_OUT_DATA_OFFSET;
 
 }  // namespace
+
+// A request in the engine. Its buffer is laid out as the TRANSACT input that will carry the answer
+// (header | completion | data-in), so the engine writes data-in where it is sent from; data-out is
+// the same region, copied once out of the dispatcher's buffer so that buffer can fetch more work.
+struct Service::Pending {
+    vstor_bridge_request req{};
+    std::vector<std::uint8_t> buf;
+    std::uint32_t in_len = kInData;
+};
 
 Service::Service(Adapter& adapter, Channel& channel, ServiceOptions opts)
     : adapter_(adapter), channel_(channel), opts_(std::move(opts)) {}
@@ -59,11 +61,12 @@ Status Service::start() {
             if (auto st = announce(t.id, l.lun, true); !st) return st;
     if (opts_.hold_liveness_irp) {
         liveness_ = std::thread([this] {
-            std::uint8_t buf[sizeof(vstor_bridge_header)];
-            write_header(buf, VSTOR_OP_HOLD, session_, 0);
-            channel_.ioctl(buf, sizeof(buf), sizeof(buf));  // returns when the session ends
+            std::uint8_t hold[kHeader];
+            write_header(hold, VSTOR_OP_HOLD, session_, 0);
+            channel_.ioctl(hold, sizeof(hold), sizeof(hold));  // returns when the session ends
         });
     }
+    for (unsigned i = 0; i < std::max(1u, opts_.completers); ++i) completers_.emplace_back([this] { completer(); });
     for (unsigned i = 0; i < std::max(1u, opts_.threads); ++i) threads_.emplace_back([this] { dispatcher(); });
     return ok_status();
 }
@@ -85,9 +88,9 @@ Status Service::announce(std::uint16_t target_id, std::uint16_t lun, bool presen
 }
 
 void Service::stop() {
-    if (threads_.empty() && !liveness_.joinable()) return;
+    if (threads_.empty() && completers_.empty() && !liveness_.joinable()) return;
     stopping_ = true;
-    std::uint8_t buf[sizeof(vstor_bridge_header)];
+    std::uint8_t buf[kHeader];
     write_header(buf, VSTOR_OP_DISCONNECT, session_, 0);
     channel_.ioctl(buf, sizeof(buf), sizeof(buf));  // parked IRPs come back with an error
     join();
@@ -97,6 +100,20 @@ void Service::join() {
     for (auto& t : threads_) t.join();
     threads_.clear();
     if (liveness_.joinable()) liveness_.join();
+    {
+        // No dispatcher is left to submit. The completers finish when the engine has returned every
+        // request (a stalled backend may still hold some: their callbacks need this object).
+        std::lock_guard lk(done_mu_);
+        stopping_ = true;
+        completers_stop_ = true;
+    }
+    done_cv_.notify_all();
+    for (auto& t : completers_) t.join();
+    completers_.clear();
+    {
+        std::lock_guard lk(done_mu_);
+        completers_stop_ = false;
+    }
     std::lock_guard lk(nexus_mu_);
     for (auto& [id, n] : nexuses_) adapter_.nexus_lost(n);
     nexuses_.clear();
@@ -110,110 +127,146 @@ std::shared_ptr<Nexus> Service::nexus_for(std::uint16_t target_id) {
 }
 
 void Service::dispatcher() {
-    // One buffer per thread, reused: the request arrives in it, the engine reads data-out from it
-    // and writes data-in into it, and the completion goes back in it.
+    // Fetches work and hands it on; never waits for the engine.
     std::vector<std::uint8_t> buf(VSTOR_TRANSACT_MIN_BUFFER);
-    std::uint32_t in_len = sizeof(vstor_bridge_header);
-    std::uint32_t flags = 0;
     while (!stopping_) {
-        write_header(buf.data(), VSTOR_OP_TRANSACT, session_, flags);
-        const auto r = channel_.ioctl(buf.data(), in_len, static_cast<std::uint32_t>(buf.size()));
-        in_len = sizeof(vstor_bridge_header);
-        flags = 0;
+        write_header(buf.data(), VSTOR_OP_TRANSACT, session_, 0);
+        const auto r = channel_.ioctl(buf.data(), kHeader, static_cast<std::uint32_t>(buf.size()));
         if (!nt_success(r.status)) return;  // session over: disconnected, replaced, removed, or we died
-        if (r.information < VSTOR_TRANSACT_OUT_DATA_OFFSET) {
-            ++stats_.bad_requests;
-            continue;
+        if (!handle(buf.data(), r.information)) return;
+    }
+}
+
+void Service::completer() {
+    // Sends completions back without parking; whatever request the driver returns with the answer
+    // goes to the engine like any other.
+    std::vector<std::uint8_t> out(VSTOR_TRANSACT_MIN_BUFFER);
+    for (;;) {
+        std::unique_ptr<Pending> p;
+        {
+            std::unique_lock lk(done_mu_);
+            done_cv_.wait(lk, [&] { return !done_.empty() || (completers_stop_ && stats_.in_flight.load() == 0); });
+            if (done_.empty()) return;
+            p = std::move(done_.front());
+            done_.pop_front();
         }
-        vstor_bridge_request req;
-        std::memcpy(&req, buf.data() + sizeof(vstor_bridge_header), sizeof(req));
-        switch (req.kind) {
-            case VSTOR_REQ_NONE:
-                continue;
-            case VSTOR_REQ_SHUTDOWN:
-                return;
-            case VSTOR_REQ_BUS_RESET:
-            case VSTOR_REQ_LUN_RESET: {
-                // The driver already failed the SRBs; make the engine drop the tasks too.
-                const bool lun = req.kind == VSTOR_REQ_LUN_RESET;
-                ++(lun ? stats_.lun_resets : stats_.bus_resets);
-                for (const auto& t : adapter_.targets()) {
-                    if (req.target_id != 0xFF && t.id != req.target_id) continue;
-                    TmfRequest tmf;
-                    tmf.nexus = nexus_for(t.id);
-                    tmf.function = lun ? TmfFunction::lun_reset : TmfFunction::target_warm_reset;
-                    tmf.lun = encode_sam_lun(lun ? req.lun : 0);
-                    adapter_.task_management(tmf);
-                }
-                continue;
+        write_header(p->buf.data(), VSTOR_OP_TRANSACT, session_, VSTOR_FLAG_HAS_COMPLETION | VSTOR_FLAG_NO_WAIT);
+        const auto r = channel_.ioctl(p->buf.data(), p->in_len, out.data(), static_cast<std::uint32_t>(out.size()));
+        {
+            std::lock_guard lk(done_mu_);
+            --stats_.in_flight;
+        }
+        done_cv_.notify_all();
+        if (nt_success(r.status) && !stopping_) handle(out.data(), r.information);
+    }
+}
+
+bool Service::handle(const std::uint8_t* buf, std::uint32_t info) {
+    if (info < kOutData) {
+        ++stats_.bad_requests;
+        return true;
+    }
+    vstor_bridge_request req;
+    std::memcpy(&req, buf + kHeader, sizeof(req));
+    switch (req.kind) {
+        case VSTOR_REQ_NONE:
+            return true;
+        case VSTOR_REQ_SHUTDOWN:
+            return false;
+        case VSTOR_REQ_BUS_RESET:
+        case VSTOR_REQ_LUN_RESET: {
+            // The driver already failed the SRBs; make the engine drop the tasks too.
+            const bool lun = req.kind == VSTOR_REQ_LUN_RESET;
+            ++(lun ? stats_.lun_resets : stats_.bus_resets);
+            for (const auto& t : adapter_.targets()) {
+                if (req.target_id != 0xFF && t.id != req.target_id) continue;
+                TmfRequest tmf;
+                tmf.nexus = nexus_for(t.id);
+                tmf.function = lun ? TmfFunction::lun_reset : TmfFunction::target_warm_reset;
+                tmf.lun = encode_sam_lun(lun ? req.lun : 0);
+                adapter_.task_management(tmf);
             }
-            case VSTOR_REQ_SCSI:
-                break;
-            default:
-                ++stats_.bad_requests;
-                continue;
+            return true;
         }
-        const bool out = req.direction == VSTOR_DIR_OUT;
-        if (req.data_length > VSTOR_BRIDGE_MAX_TRANSFER || req.cdb_length == 0 || req.cdb_length > VSTOR_BRIDGE_MAX_CDB ||
-            (out && r.information < VSTOR_TRANSACT_OUT_DATA_OFFSET + req.data_length)) {
+        case VSTOR_REQ_SCSI:
+            break;
+        default:
             ++stats_.bad_requests;
-            continue;  // the driver's watchdog or a reset will finish that SRB
-        }
-        ++stats_.commands;
-        const auto addr = adapter_.storport_address(req.path_id, req.target_id, req.lun);
-        if (!addr) {
-            vstor_bridge_completion comp{};
-            comp.tag = req.tag;
-            comp.result = VSTOR_RESULT_NO_DEVICE;
-            std::memcpy(buf.data() + sizeof(vstor_bridge_header), &comp, sizeof(comp));
-            in_len = static_cast<std::uint32_t>(VSTOR_TRANSACT_IN_DATA_OFFSET);
-            flags = VSTOR_FLAG_HAS_COMPLETION;
-            continue;
-        }
-        Command cmd;
-        cmd.nexus = nexus_for(addr->target_id);
-        cmd.lun = encode_sam_lun(addr->lun);
-        std::memcpy(cmd.cdb.data(), req.cdb, req.cdb_length);
-        cmd.cdb_len = req.cdb_length;
-        cmd.tag = req.tag;
-        cmd.attr = req.attribute == VSTOR_ATTR_HEAD_OF_QUEUE ? TaskAttribute::head_of_queue
-                   : req.attribute == VSTOR_ATTR_ORDERED     ? TaskAttribute::ordered
-                                                             : TaskAttribute::simple;
-        cmd.dir = req.direction == VSTOR_DIR_IN ? DataDirection::read : out ? DataDirection::write : DataDirection::none;
-        cmd.expected_length = req.data_length;
-        // Zero copies in the service: data-out is read where the driver put it, data-in is written
-        // where the completion's data goes.
-        std::uint8_t* data = buf.data() + (out ? VSTOR_TRANSACT_OUT_DATA_OFFSET : VSTOR_TRANSACT_IN_DATA_OFFSET);
-        cmd.data = std::span<std::byte>(reinterpret_cast<std::byte*>(data), req.data_length);
+            return true;
+    }
+    const bool out = req.direction == VSTOR_DIR_OUT;
+    if (req.data_length > VSTOR_BRIDGE_MAX_TRANSFER || req.cdb_length == 0 || req.cdb_length > VSTOR_BRIDGE_MAX_CDB ||
+        (out && info < kOutData + req.data_length)) {
+        ++stats_.bad_requests;
+        return true;  // the driver's watchdog or a reset will finish that SRB
+    }
+    submit(buf, info, req);
+    return true;
+}
 
-        auto w = std::make_shared<Waiter>();
-        adapter_.submit(std::move(cmd), [w](const Completion& c) {
-            std::lock_guard lk(w->mu);
-            w->result = c;
-            w->done = true;
-            w->cv.notify_one();
-        });
-        std::unique_lock lk(w->mu);
-        w->cv.wait(lk, [&] { return w->done; });
-        const Completion& c = w->result;
-
+void Service::submit(const std::uint8_t* buf, std::uint32_t, const vstor_bridge_request& req) {
+    ++stats_.commands;
+    auto p = std::make_unique<Pending>();
+    p->req = req;
+    p->buf.assign(kInData + req.data_length, 0);
+    {
+        std::lock_guard lk(done_mu_);
+        ++stats_.in_flight;
+    }
+    const auto addr = adapter_.storport_address(req.path_id, req.target_id, req.lun);
+    if (!addr) {
         vstor_bridge_completion comp{};
         comp.tag = req.tag;
+        comp.result = VSTOR_RESULT_NO_DEVICE;
+        std::memcpy(p->buf.data() + kHeader, &comp, sizeof(comp));
+        p->in_len = kInData;
+        finished(std::move(p));
+        return;
+    }
+    const bool out = req.direction == VSTOR_DIR_OUT;
+    std::uint8_t* data = p->buf.data() + kInData;
+    if (out) std::memcpy(data, buf + kOutData, req.data_length);
+
+    Command cmd;
+    cmd.nexus = nexus_for(addr->target_id);
+    cmd.lun = encode_sam_lun(addr->lun);
+    std::memcpy(cmd.cdb.data(), req.cdb, req.cdb_length);
+    cmd.cdb_len = req.cdb_length;
+    cmd.tag = req.tag;
+    cmd.attr = req.attribute == VSTOR_ATTR_HEAD_OF_QUEUE ? TaskAttribute::head_of_queue
+               : req.attribute == VSTOR_ATTR_ORDERED     ? TaskAttribute::ordered
+                                                         : TaskAttribute::simple;
+    cmd.dir = req.direction == VSTOR_DIR_IN ? DataDirection::read : out ? DataDirection::write : DataDirection::none;
+    cmd.expected_length = req.data_length;
+    cmd.data = std::span<std::byte>(reinterpret_cast<std::byte*>(data), req.data_length);
+
+    Pending* raw = p.release();  // owned by the callback until it runs (exactly once)
+    adapter_.submit(std::move(cmd), [this, raw](const Completion& c) {
+        std::unique_ptr<Pending> p(raw);
+        vstor_bridge_completion comp{};
+        comp.tag = p->req.tag;
         comp.result = c.aborted ? VSTOR_RESULT_ABORTED : VSTOR_RESULT_OK;
         comp.scsi_status = c.status;
         comp.sense_length = static_cast<std::uint8_t>(std::min<std::size_t>(c.sense_len, VSTOR_BRIDGE_MAX_SENSE));
         std::memcpy(comp.sense, c.sense.data(), comp.sense_length);
-        if (req.direction == VSTOR_DIR_IN) {
-            comp.data_length = std::min(c.data_in_len, req.data_length);
-        } else if (out) {
-            const std::int64_t residual = std::clamp<std::int64_t>(c.residual, 0, req.data_length);
-            comp.data_length = req.data_length - static_cast<std::uint32_t>(residual);
+        if (p->req.direction == VSTOR_DIR_IN) {
+            comp.data_length = std::min(c.data_in_len, p->req.data_length);
+        } else if (p->req.direction == VSTOR_DIR_OUT) {
+            const std::int64_t residual = std::clamp<std::int64_t>(c.residual, 0, p->req.data_length);
+            comp.data_length = p->req.data_length - static_cast<std::uint32_t>(residual);
         }
-        std::memcpy(buf.data() + sizeof(vstor_bridge_header), &comp, sizeof(comp));
-        in_len = static_cast<std::uint32_t>(VSTOR_TRANSACT_IN_DATA_OFFSET) +
-                 (req.direction == VSTOR_DIR_IN ? comp.data_length : 0);
-        flags = VSTOR_FLAG_HAS_COMPLETION;
+        std::memcpy(p->buf.data() + kHeader, &comp, sizeof(comp));
+        p->in_len = kInData + (p->req.direction == VSTOR_DIR_IN ? comp.data_length : 0);
+        finished(std::move(p));
+    });
+}
+
+void Service::finished(std::unique_ptr<Pending> p) {
+    {
+        std::lock_guard lk(done_mu_);
+        done_.push_back(std::move(p));
     }
+    done_cv_.notify_all();
 }
 
 }  // namespace vstor::bridge

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "vstor/adapter.hpp"
+#include "vstor_bridge.h"
 
 namespace vstor::bridge {
 
@@ -22,17 +25,23 @@ struct IoctlResult {
     std::uint32_t information = 0;
 };
 
-// One DeviceIoControl(IOCTL_MINIPORT_PROCESS_SERVICE_IRP) on the adapter: `buf` holds `in_len`
-// bytes of input and has room for `out_len` bytes of output. May block (the driver parks the IRP).
-// Called from several threads at once.
+// One DeviceIoControl(IOCTL_MINIPORT_PROCESS_SERVICE_IRP) on the adapter: `in_len` bytes of input,
+// room for `out_len` bytes of output (METHOD_BUFFERED: the two may be the same buffer). May block
+// (the driver parks the IRP). Called from several threads at once.
 class Channel {
 public:
     virtual ~Channel() = default;
-    virtual IoctlResult ioctl(void* buf, std::uint32_t in_len, std::uint32_t out_len) = 0;
+    virtual IoctlResult ioctl(const void* in, std::uint32_t in_len, void* out, std::uint32_t out_len) = 0;
+    IoctlResult ioctl(void* buf, std::uint32_t in_len, std::uint32_t out_len) { return ioctl(buf, in_len, buf, out_len); }
 };
 
+// Threads: `threads` dispatchers each keep one TRANSACT parked in the driver and hand what they get
+// to the engine without waiting for it; `completers` send the engine's completions back (TRANSACT
+// with NO_WAIT, so they never park, and submit whatever request comes back with the answer). No
+// thread ever waits on the engine, so one slow or hung LUN cannot starve the others.
 struct ServiceOptions {
-    unsigned threads = 8;  // dispatcher threads, each with one IRP in the driver at a time
+    unsigned threads = 8;     // dispatcher threads
+    unsigned completers = 2;  // completion senders
     std::string initiator_port = "vstor-storport";
     // Keep a VSTOR_OP_HOLD IRP in the driver from a thread that lives as long as the service: if
     // the process dies the driver learns it at once, and a slow request is never taken for death.
@@ -41,6 +50,7 @@ struct ServiceOptions {
 
 struct ServiceStats {
     std::atomic<std::uint64_t> commands{0};
+    std::atomic<std::uint64_t> in_flight{0};  // submitted to the engine, completion not yet sent
     std::atomic<std::uint64_t> bus_resets{0};
     std::atomic<std::uint64_t> lun_resets{0};
     std::atomic<std::uint64_t> bad_requests{0};  // malformed output from the driver
@@ -67,7 +77,14 @@ public:
     std::uint32_t session() const { return session_; }
 
 private:
+    struct Pending;  // one request in the engine: its own buffer, sized to it
     void dispatcher();
+    void completer();
+    // Acts on what the driver returned in `buf` (`info` bytes): runs a request or a notice.
+    // Returns false when the session is over.
+    bool handle(const std::uint8_t* buf, std::uint32_t info);
+    void submit(const std::uint8_t* buf, std::uint32_t info, const vstor_bridge_request& req);
+    void finished(std::unique_ptr<Pending> p);
     std::shared_ptr<Nexus> nexus_for(std::uint16_t target_id);
 
     Adapter& adapter_;
@@ -76,7 +93,12 @@ private:
     std::uint32_t session_ = 0;
     std::atomic<bool> stopping_{false};
     std::vector<std::thread> threads_;
+    std::vector<std::thread> completers_;
     std::thread liveness_;
+    std::mutex done_mu_;  // guards done_ and in_flight changes the joiner waits on
+    std::condition_variable done_cv_;
+    std::deque<std::unique_ptr<Pending>> done_;  // completions waiting for a completer, oldest first
+    bool completers_stop_ = false;  // set once no dispatcher can submit any more
     std::mutex nexus_mu_;  // guards nexuses_
     std::map<std::uint16_t, std::shared_ptr<Nexus>> nexuses_;
     ServiceStats stats_;

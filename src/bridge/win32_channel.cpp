@@ -53,12 +53,13 @@ std::unique_ptr<Win32Channel> Win32Channel::open(std::string& error) {
 
 Win32Channel::~Win32Channel() { CloseHandle(static_cast<HANDLE>(handle_)); }
 
-IoctlResult Win32Channel::ioctl(void* buf, std::uint32_t in_len, std::uint32_t out_len) {
+IoctlResult Win32Channel::ioctl(const void* in, std::uint32_t in_len, void* out, std::uint32_t out_len) {
     OVERLAPPED ov{};
     ov.hEvent = CreateEventW(nullptr, TRUE, FALSE, nullptr);
     if (ov.hEvent == nullptr) return {static_cast<std::int32_t>(0xC000009A) /* INSUFFICIENT_RESOURCES */, 0};
     DWORD bytes = 0;
-    BOOL ok = DeviceIoControl(static_cast<HANDLE>(handle_), VSTOR_BRIDGE_IOCTL, buf, in_len, buf, out_len, nullptr, &ov);
+    BOOL ok = DeviceIoControl(static_cast<HANDLE>(handle_), VSTOR_BRIDGE_IOCTL, const_cast<void*>(in), in_len, out,
+                              out_len, nullptr, &ov);
     if (!ok && GetLastError() == ERROR_IO_PENDING) ok = GetOverlappedResult(static_cast<HANDLE>(handle_), &ov, &bytes, TRUE);
     else if (ok) GetOverlappedResult(static_cast<HANDLE>(handle_), &ov, &bytes, FALSE);
     CloseHandle(ov.hEvent);

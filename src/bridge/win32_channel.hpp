@@ -18,7 +18,8 @@ public:
     ~Win32Channel() override;
     // Thread-safe: the handle is opened for overlapped I/O, so several threads can each have an
     // IRP parked in the driver at once (a synchronous handle would serialize them).
-    IoctlResult ioctl(void* buf, std::uint32_t in_len, std::uint32_t out_len) override;
+    using Channel::ioctl;
+    IoctlResult ioctl(const void* in, std::uint32_t in_len, void* out, std::uint32_t out_len) override;
     const std::wstring& path() const { return path_; }
 
 private:

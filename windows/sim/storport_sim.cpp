@@ -535,11 +535,11 @@ bool Emulator::interface_enabled() const {
 
 // ---- service IRPs ---------------------------------------------------------------------------------
 
-IoctlResult Emulator::device_ioctl(int process, ULONG code, void* buffer, ULONG in_len, ULONG out_len) {
+IoctlResult Emulator::device_ioctl(int process, ULONG code, const void* in, ULONG in_len, void* out, ULONG out_len) {
     auto s = std::make_shared<ServiceIrp>();
     s->process = process;
     s->system_buffer.assign(std::max(in_len, out_len), 0);  // METHOD_BUFFERED: one system buffer
-    if (in_len) std::memcpy(s->system_buffer.data(), buffer, in_len);
+    if (in_len) std::memcpy(s->system_buffer.data(), in, in_len);
     s->irp.AssociatedIrp.SystemBuffer = s->system_buffer.empty() ? nullptr : s->system_buffer.data();
     s->irp.SimIoControlCode = code;
     s->irp.SimInputBufferLength = in_len;
@@ -569,7 +569,7 @@ IoctlResult Emulator::device_ioctl(int process, ULONG code, void* buffer, ULONG 
             violation("service IRP Information exceeds the output buffer");
             res.information = out_len;
         }
-        std::memcpy(buffer, s->system_buffer.data(), res.information);  // the I/O manager's copy-out
+        std::memcpy(out, s->system_buffer.data(), res.information);  // the I/O manager's copy-out
     }
     return res;
 }

@@ -105,7 +105,10 @@ public:
     static constexpr std::size_t queue_depth() { return 250; }
 
     // ---- The service's side: DeviceIoControl on the adapter ----------------------------------
-    IoctlResult device_ioctl(int process, ULONG code, void* buffer, ULONG in_len, ULONG out_len);
+    IoctlResult device_ioctl(int process, ULONG code, const void* in, ULONG in_len, void* out, ULONG out_len);
+    IoctlResult device_ioctl(int process, ULONG code, void* buffer, ULONG in_len, ULONG out_len) {
+        return device_ioctl(process, code, buffer, in_len, buffer, out_len);
+    }
     void kill_process(int process);  // the process dies: its pending IRPs are cancelled
     std::size_t pending_service_irps() const;
 

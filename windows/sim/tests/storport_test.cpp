@@ -89,8 +89,9 @@ private:
 class SimChannel final : public vstor::bridge::Channel {
 public:
     SimChannel(Emulator& emu, int pid) : emu_(emu), pid_(pid) {}
-    vstor::bridge::IoctlResult ioctl(void* buf, std::uint32_t in_len, std::uint32_t out_len) override {
-        auto r = emu_.device_ioctl(pid_, VSTOR_BRIDGE_IOCTL, buf, in_len, out_len);
+    using vstor::bridge::Channel::ioctl;
+    vstor::bridge::IoctlResult ioctl(const void* in, std::uint32_t in_len, void* out, std::uint32_t out_len) override {
+        auto r = emu_.device_ioctl(pid_, VSTOR_BRIDGE_IOCTL, in, in_len, out, out_len);
         return {r.status, r.information};
     }
     void kill() { emu_.kill_process(pid_); }
@@ -350,8 +351,7 @@ TEST(StorPort, WriteReadVerifyWith250OutstandingAnd8Threads) {
     EXPECT_TRUE(v.empty()) << v.front();
 }
 
-// The service process dies with 250 SRBs outstanding (8 inside the engine, the rest queued in the
-// driver): every SRB completes with an error well inside its timeout, Windows is told the LUN is
+// The service process dies with 250 SRBs outstanding, all inside a stalled engine: every SRB completes with an error well inside its timeout, Windows is told the LUN is
 // gone, and nothing is completed twice when the dead service's work finally finishes.
 // With the liveness IRP the driver learns of the death from its cancellation; without it, from the
 // watchdog (no IRP parked, none arriving, for 4 s).
@@ -365,8 +365,8 @@ void kill_mid_io(bool liveness_irp, std::chrono::milliseconds bound) {
     std::vector<std::uint8_t> block(kBlock, 0x5A);
     for (unsigned i = 0; i < 250; ++i)
         reqs.push_back(emu.start(0, 0, cdb_rw10(true, i, 1), SRB_FLAGS_DATA_OUT, kBlock, block.data(), 20));
-    for (int i = 0; i < 500 && gated->held() < 8; ++i) std::this_thread::sleep_for(10ms);
-    ASSERT_EQ(gated->held(), 8u);  // every dispatcher thread is inside the engine
+    for (int i = 0; i < 500 && gated->held() < 250; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(gated->held(), 250u);  // all of them inside the engine
 
     const auto killed = std::chrono::steady_clock::now();
     const unsigned rescans = emu.rescans();
@@ -392,8 +392,7 @@ TEST(StorPort, ServiceKilledMidIoFailsEverySrbAtOnce) { kill_mid_io(true, 1s); }
 
 TEST(StorPort, ServiceKilledMidIoWithoutLivenessIrpFailsEverySrbWithinTheGrace) { kill_mid_io(false, 6s); }
 
-// A backend that stalls longer than the watchdog's grace, with every dispatcher thread waiting on
-// it, is not mistaken for a dead service: the liveness IRP says the process is alive.
+// A backend that stalls longer than the watchdog's grace is not mistaken for a dead service.
 TEST(StorPort, SlowBackendIsNotTakenForADeadService) {
     auto gated = std::make_shared<GatedBackend>(mem_backend(1 << 20));
     Rig rig({{0, gated}}, 4);
@@ -402,7 +401,7 @@ TEST(StorPort, SlowBackendIsNotTakenForADeadService) {
     std::vector<RequestPtr> reqs;
     for (unsigned i = 0; i < 20; ++i) reqs.push_back(emu.start(0, 0, cdb_rw10(false, i, 1), SRB_FLAGS_DATA_IN, kBlock));
     std::this_thread::sleep_for(std::chrono::milliseconds(vs::kServiceGraceTicks * vs::kTimerMicroseconds / 1000 + 1500));
-    EXPECT_EQ(gated->held(), 4u);
+    EXPECT_EQ(gated->held(), 20u);
     EXPECT_EQ(driver_stats(emu).disconnects, 0u);
     gated->open();
     for (auto& r : reqs) {
@@ -436,8 +435,8 @@ TEST(StorPort, ServiceKilledWhileIdleCancelsParkedIrps) {
     EXPECT_TRUE(v.empty()) << v.front();
 }
 
-// HwResetBus with work queued and inside the service: everything completes with BUS_RESET before
-// HwResetBus returns, the service is told, and its late replies are ignored.
+// HwResetBus with work inside the service: everything completes with BUS_RESET before HwResetBus
+// returns, the service is told, and its 100 late replies are ignored.
 TEST(StorPort, BusResetAbortsOutstandingWork) {
     auto gated = std::make_shared<GatedBackend>(mem_backend(8 << 20));
     Rig rig({{0, gated}}, 8);
@@ -446,8 +445,8 @@ TEST(StorPort, BusResetAbortsOutstandingWork) {
     std::vector<RequestPtr> reqs;
     for (unsigned i = 0; i < 100; ++i)
         reqs.push_back(emu.start(0, 0, cdb_rw10(false, i, 1), SRB_FLAGS_DATA_IN, kBlock));
-    for (int i = 0; i < 500 && gated->held() < 8; ++i) std::this_thread::sleep_for(10ms);
-    ASSERT_EQ(gated->held(), 8u);
+    for (int i = 0; i < 500 && gated->held() < 100; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(gated->held(), 100u);
 
     emu.reset_bus(0);  // the emulator checks nothing is outstanding when it returns
     for (auto& r : reqs) {
@@ -456,9 +455,9 @@ TEST(StorPort, BusResetAbortsOutstandingWork) {
         EXPECT_TRUE(r->guard_intact());
     }
     gated->open();
-    for (int i = 0; i < 500 && (driver_stats(emu).stale_replies < 8 || rig.service->stats().bus_resets == 0); ++i)
+    for (int i = 0; i < 500 && (driver_stats(emu).stale_replies < 100 || rig.service->stats().bus_resets == 0); ++i)
         std::this_thread::sleep_for(10ms);
-    EXPECT_EQ(driver_stats(emu).stale_replies, 8u);
+    EXPECT_EQ(driver_stats(emu).stale_replies, 100u);
     EXPECT_EQ(rig.service->stats().bus_resets.load(), 1u);
 
     // Still serving after the reset (the engine reports the reset as a UNIT ATTENTION first).
@@ -486,7 +485,8 @@ TEST(StorPort, LunResetAndAbortCommand) {
         l0.push_back(emu.start(0, 0, cdb_rw10(false, i, 1), SRB_FLAGS_DATA_IN, kBlock));
         l1.push_back(emu.start(0, 1, cdb_rw10(false, i, 1), SRB_FLAGS_DATA_IN, kBlock));
     }
-    for (int i = 0; i < 500 && gated0->held() + gated1->held() < 2; ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 500 && gated0->held() + gated1->held() < 20; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(gated0->held() + gated1->held(), 20u);
 
     auto reset = emu.start_function(SRB_FUNCTION_RESET_LOGICAL_UNIT, 0, 1);
     ASSERT_TRUE(emu.wait(reset));
@@ -497,7 +497,7 @@ TEST(StorPort, LunResetAndAbortCommand) {
     }
     for (auto& r : l0) EXPECT_FALSE(r->completed.load());
 
-    // Abort the last SRB queued for LUN 0 (still in the driver's queue).
+    // Abort the last SRB sent for LUN 0 (inside the engine; its late reply will be stale).
     auto abort = emu.start_function(SRB_FUNCTION_ABORT_COMMAND, 0, 0, &l0.back()->srb);
     ASSERT_TRUE(emu.wait(abort));
     EXPECT_EQ(abort->status(), SRB_STATUS_SUCCESS);
@@ -550,6 +550,68 @@ TEST(StorPort, LunHotAddAndRemove) {
     EXPECT_TRUE(v.empty()) << v.front();
 }
 
+// A LUN whose backend hangs with a full queue (250 SRBs) does not hold up another LUN: the service
+// never waits on the engine, so the other LUN's I/O flows (a dispatcher per request would starve).
+TEST(StorPort, HungLunDoesNotStallOtherLuns) {
+    auto hung = std::make_shared<GatedBackend>(mem_backend(1 << 20));
+    Rig rig({{0, mem_backend(4 << 20)}, {1, hung}}, 8);
+    Emulator& emu = rig.emu;
+    hung->close();
+    std::vector<RequestPtr> stuck;
+    for (unsigned i = 0; i < Emulator::queue_depth(); ++i)
+        stuck.push_back(emu.start(0, 1, cdb_rw10(false, i, 1), SRB_FLAGS_DATA_IN, kBlock));
+    for (int i = 0; i < 500 && hung->held() < Emulator::queue_depth(); ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(hung->held(), Emulator::queue_depth());
+
+    const auto t0 = std::chrono::steady_clock::now();
+    std::mt19937 rng(3);
+    for (unsigned i = 0; i < 200; ++i) {
+        std::vector<std::uint8_t> data(8 * kBlock);
+        for (auto& b : data) b = static_cast<std::uint8_t>(rng());
+        ASSERT_TRUE(ok(execute_as_disk(emu, 0, cdb_rw10(true, i * 8, 8), SRB_FLAGS_DATA_OUT, 8 * kBlock, data.data())));
+        auto r = emu.execute(0, 0, cdb_rw10(false, i * 8, 8), SRB_FLAGS_DATA_IN, 8 * kBlock);
+        ASSERT_TRUE(ok(r));
+        ASSERT_EQ(0, std::memcmp(r->data.data(), data.data(), data.size()));
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+    for (auto& r : stuck) EXPECT_FALSE(r->completed.load());
+    hung->open();
+    for (auto& r : stuck) {
+        ASSERT_TRUE(emu.wait(r));
+        EXPECT_TRUE(ok(r));
+    }
+    auto v = rig.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}
+
+// A LUN withdrawn by the service while its SRBs are queued and inside the engine: they complete
+// with NO_DEVICE at once, the other LUN is untouched, and the late replies are ignored.
+TEST(StorPort, LunWithdrawnWithIoOutstanding) {
+    auto gated = std::make_shared<GatedBackend>(mem_backend(1 << 20));
+    Rig rig({{0, mem_backend(1 << 20)}, {1, gated}}, 4);
+    Emulator& emu = rig.emu;
+    gated->close();
+    std::vector<RequestPtr> reqs;
+    for (unsigned i = 0; i < 40; ++i) reqs.push_back(emu.start(0, 1, cdb_rw10(false, i, 1), SRB_FLAGS_DATA_IN, kBlock));
+    for (int i = 0; i < 500 && gated->held() < 40; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(gated->held(), 40u);
+    const unsigned rescans = emu.rescans();
+    ASSERT_TRUE(rig.service->announce(rig.tid, 1, false));
+    for (auto& r : reqs) {
+        ASSERT_TRUE(r->completed.load());
+        EXPECT_EQ(r->status(), SRB_STATUS_NO_DEVICE);
+    }
+    ASSERT_TRUE(emu.wait_for_rescan(rescans + 1, 10s));
+    EXPECT_EQ(emu.devices().size(), 1u);
+    gated->open();
+    for (int i = 0; i < 500 && driver_stats(emu).stale_replies < 40; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(driver_stats(emu).stale_replies, 40u);
+    std::vector<std::uint8_t> block(kBlock, 0x42);
+    EXPECT_TRUE(ok(execute_as_disk(emu, 0, cdb_rw10(true, 0, 1), SRB_FLAGS_DATA_OUT, kBlock, block.data())));
+    auto v = rig.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}
+
 // Stop/remove with I/O outstanding: every SRB completes, every parked service IRP is returned by
 // HwCompleteServiceIrp (the emulator checks both).
 TEST(StorPort, StopWithIoOutstanding) {
@@ -559,7 +621,8 @@ TEST(StorPort, StopWithIoOutstanding) {
     gated->close();
     std::vector<RequestPtr> reqs;
     for (unsigned i = 0; i < 50; ++i) reqs.push_back(emu.start(0, 0, cdb_rw10(false, i, 1), SRB_FLAGS_DATA_IN, kBlock));
-    for (int i = 0; i < 500 && gated->held() < 8; ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 500 && gated->held() < 50; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(gated->held(), 50u);
     emu.stop_adapter();
     for (auto& r : reqs) {
         ASSERT_TRUE(r->completed.load());

@@ -6,7 +6,10 @@
 namespace vstor::backends {
 
 MemBackend::MemBackend(std::uint64_t size_bytes, std::uint32_t block_size, bool read_only)
-    : block_size_(block_size), read_only_(read_only), blocks_(size_bytes / block_size) {}
+    : block_size_(block_size),
+      chunk_bytes_(std::max<std::size_t>(kMinChunkBytes, block_size)),
+      read_only_(read_only),
+      blocks_(size_bytes / block_size) {}
 
 BackendCaps MemBackend::caps() const {
     BackendCaps c;
@@ -20,9 +23,9 @@ void MemBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback do
     std::uint64_t off = lba * block_size_;
     std::size_t pos = 0;
     while (pos < buf.size()) {
-        const std::uint64_t chunk = off / kChunkBytes;
-        const std::size_t in = off % kChunkBytes;
-        const std::size_t n = std::min<std::size_t>(kChunkBytes - in, buf.size() - pos);
+        const std::uint64_t chunk = off / chunk_bytes_;
+        const std::size_t in = off % chunk_bytes_;
+        const std::size_t n = std::min<std::size_t>(chunk_bytes_ - in, buf.size() - pos);
         auto& sh = shard(chunk);
         {
             std::lock_guard lk(sh.mu);
@@ -43,20 +46,20 @@ void MemBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool, 
     std::uint64_t off = lba * block_size_;
     std::size_t pos = 0;
     while (pos < buf.size()) {
-        const std::uint64_t chunk = off / kChunkBytes;
-        const std::size_t in = off % kChunkBytes;
-        const std::size_t n = std::min<std::size_t>(kChunkBytes - in, buf.size() - pos);
+        const std::uint64_t chunk = off / chunk_bytes_;
+        const std::size_t in = off % chunk_bytes_;
+        const std::size_t n = std::min<std::size_t>(chunk_bytes_ - in, buf.size() - pos);
         auto& sh = shard(chunk);
         {
             std::lock_guard lk(sh.mu);
             auto& c = sh.chunks[chunk];
             if (!c) {
-                c.reset(new (std::nothrow) std::byte[kChunkBytes]);
+                c.reset(new (std::nothrow) std::byte[chunk_bytes_]);
                 if (!c) {
                     sh.chunks.erase(chunk);
                     return done(IoStatus::no_space);
                 }
-                std::memset(c.get(), 0, kChunkBytes);
+                std::memset(c.get(), 0, chunk_bytes_);
             }
             std::memcpy(c.get() + in, buf.data() + pos, n);
         }
@@ -69,14 +72,14 @@ void MemBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool, 
 void MemBackend::zero_range(std::uint64_t off, std::uint64_t len) {
     const std::uint64_t end = off + len;
     while (off < end) {
-        const std::uint64_t chunk = off / kChunkBytes;
-        const std::size_t in = off % kChunkBytes;
-        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kChunkBytes - in, end - off));
+        const std::uint64_t chunk = off / chunk_bytes_;
+        const std::size_t in = off % chunk_bytes_;
+        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes_ - in, end - off));
         auto& sh = shard(chunk);
         std::lock_guard lk(sh.mu);
         auto it = sh.chunks.find(chunk);
         if (it != sh.chunks.end()) {
-            if (n == kChunkBytes)
+            if (n == chunk_bytes_)
                 sh.chunks.erase(it);
             else
                 std::memset(it->second.get() + in, 0, n);
@@ -97,7 +100,7 @@ void MemBackend::write_zeroes(std::uint64_t lba, std::uint64_t count, IoCallback
 
 std::vector<Extent> MemBackend::allocation_status(std::uint64_t lba, std::uint64_t count) {
     std::vector<Extent> out;
-    const std::uint64_t blocks_per_chunk = kChunkBytes / block_size_;
+    const std::uint64_t blocks_per_chunk = chunk_bytes_ / block_size_;
     std::uint64_t cur = lba;
     const std::uint64_t end = lba + count;
     while (cur < end) {
@@ -129,7 +132,7 @@ std::size_t MemBackend::allocated_bytes() const {
     std::size_t n = 0;
     for (const auto& sh : shards_) {
         std::lock_guard lk(sh.mu);
-        n += sh.chunks.size() * kChunkBytes;
+        n += sh.chunks.size() * chunk_bytes_;
     }
     return n;
 }

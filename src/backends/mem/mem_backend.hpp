@@ -14,7 +14,10 @@ namespace vstor::backends {
 
 class MemBackend final : public Backend {
 public:
-    static constexpr std::size_t kChunkBytes = 64 * 1024;
+    // Allocation unit: 4 KiB (or one block if larger), so that scattered small writes cost about
+    // what they write — 100 MiB of random 4 KiB writes take ~100 MiB, not the whole LUN.
+    static constexpr std::size_t kMinChunkBytes = 4096;
+    std::size_t chunk_bytes() const { return chunk_bytes_; }
 
     MemBackend(std::uint64_t size_bytes, std::uint32_t block_size = 512, bool read_only = false);
 
@@ -46,6 +49,7 @@ private:
     void zero_range(std::uint64_t offset, std::uint64_t len);
 
     const std::uint32_t block_size_;
+    const std::size_t chunk_bytes_;
     const bool read_only_;
     std::atomic<std::uint64_t> blocks_;
     mutable std::array<Shard, kShards> shards_;

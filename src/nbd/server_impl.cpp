@@ -46,6 +46,7 @@ ServerImpl::ServerImpl(ServerConfig config, Adapter& adapter) : config_(std::mov
         loops_.push_back(std::make_unique<asio::io_context>(1));
         guards_.push_back(asio::make_work_guard(*loops_.back()));
     }
+    offload_ = std::make_unique<util::ThreadPool>(n);
 }
 
 ServerImpl::~ServerImpl() { stop(); }

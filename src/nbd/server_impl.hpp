@@ -14,6 +14,7 @@
 #include "nbd/handshake.hpp"
 #include "nbd/server.hpp"
 #include "nbd/tls.hpp"
+#include "util/thread_pool.hpp"
 
 namespace vstor::nbd {
 
@@ -37,6 +38,9 @@ public:
     std::vector<ExportInfo> list() const override;
 
     Adapter& adapter() { return adapter_; }
+    // Large READs are submitted from here so the backend's copy into the command buffer runs
+    // beside the connection's loop, which meanwhile sends earlier replies.
+    util::ThreadPool& offload_pool() { return *offload_; }
     TlsPolicy tls_policy() const { return tls_policy_; }
     const TlsCredentials* tls_credentials() const { return tls_.get(); }
     bool init_tls(std::string& error);
@@ -66,6 +70,7 @@ private:
     std::atomic<std::uint64_t> next_conn_id_{1};
     std::atomic<bool> stopping_{false};
     std::atomic<std::int64_t> in_engine_{0};
+    std::unique_ptr<util::ThreadPool> offload_;
     bool started_ = false;
     std::mutex conns_mu_;  // guards conns_
     std::vector<std::weak_ptr<Connection>> conns_;

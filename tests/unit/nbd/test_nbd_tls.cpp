@@ -1,0 +1,209 @@
+// NBD over TLS against a live in-process server with a PSK: a GnuTLS client upgrades with
+// NBD_OPT_STARTTLS and moves data; garbage instead of a TLS handshake or a wrong key ends only that
+// connection; FORCEDTLS refuses plain options.
+#include <gnutls/gnutls.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+
+#include "backends/mem/mem_backend.hpp"
+#include "nbd/server.hpp"
+#include "nbd_raw_client.hpp"
+
+namespace vstor::nbd {
+namespace {
+
+using test::OptReply;
+using test::RawClient;
+
+constexpr const char* kKeyHex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+// A blocking GnuTLS PSK client on a RawClient's socket.
+class TlsClient {
+public:
+    TlsClient(int fd, const char* user, const char* hex_key) {
+        gnutls_psk_allocate_client_credentials(&cred_);
+        const gnutls_datum_t key{reinterpret_cast<unsigned char*>(const_cast<char*>(hex_key)),
+                                 static_cast<unsigned>(std::strlen(hex_key))};
+        gnutls_psk_set_client_credentials(cred_, user, &key, GNUTLS_PSK_KEY_HEX);
+        gnutls_init(&s_, GNUTLS_CLIENT);
+        gnutls_priority_set_direct(s_, "NORMAL:+ECDHE-PSK:+PSK", nullptr);
+        gnutls_credentials_set(s_, GNUTLS_CRD_PSK, cred_);
+        gnutls_transport_set_int(s_, fd);
+        gnutls_handshake_set_timeout(s_, 5000);
+    }
+    ~TlsClient() {
+        gnutls_deinit(s_);
+        gnutls_psk_free_client_credentials(cred_);
+    }
+    bool handshake() {
+        int r;
+        do r = gnutls_handshake(s_);
+        while (r < 0 && !gnutls_error_is_fatal(r));
+        return r == 0;
+    }
+    bool send_all(const void* p, std::size_t n) {
+        const auto* b = static_cast<const std::uint8_t*>(p);
+        while (n) {
+            const ssize_t w = gnutls_record_send(s_, b, n);
+            if (w <= 0) return false;
+            b += w;
+            n -= static_cast<std::size_t>(w);
+        }
+        return true;
+    }
+    bool recv_all(void* p, std::size_t n) {
+        auto* b = static_cast<std::uint8_t*>(p);
+        while (n) {
+            const ssize_t r = gnutls_record_recv(s_, b, n);
+            if (r <= 0) return false;
+            b += r;
+            n -= static_cast<std::size_t>(r);
+        }
+        return true;
+    }
+    // One option over TLS, replies up to the final one.
+    std::vector<OptReply> option(std::uint32_t o, const std::vector<std::uint8_t>& data) {
+        std::vector<std::uint8_t> b(16);
+        util::store_be64(b.data(), kOptMagic);
+        util::store_be32(&b[8], o);
+        util::store_be32(&b[12], static_cast<std::uint32_t>(data.size()));
+        b.insert(b.end(), data.begin(), data.end());
+        std::vector<OptReply> out;
+        if (!send_all(b.data(), b.size())) return out;
+        for (;;) {
+            std::uint8_t h[20];
+            if (!recv_all(h, 20)) return out;
+            OptReply r{util::load_be32(h + 8), util::load_be32(h + 12), {}};
+            r.data.resize(util::load_be32(h + 16));
+            if (!r.data.empty() && !recv_all(r.data.data(), r.data.size())) return out;
+            out.push_back(r);
+            if (r.type == rep::ack || (r.type & 0x80000000u)) return out;
+        }
+    }
+
+private:
+    gnutls_psk_client_credentials_t cred_ = nullptr;
+    gnutls_session_t s_ = nullptr;
+};
+
+class NbdTlsTest : public ::testing::Test {
+protected:
+    void start(TlsConfig::Mode mode) {
+        psk_path = ::testing::TempDir() + "/vstor-nbd-test.psk";
+        std::ofstream(psk_path) << "alice:" << kKeyHex << "\n";
+        adapter = Adapter::create();
+        const auto tid = *adapter->add_target("iqn.2026-11.org.vstor:tls").value;
+        ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<backends::MemBackend>(8u << 20)));
+        ServerConfig cfg;
+        cfg.listen.push_back(ListenConfig{"127.0.0.1", 0});
+        cfg.exports.push_back(ExportConfig{"disk", "", tid, 0});
+        cfg.event_loops = 2;
+        cfg.tls.mode = mode;
+        cfg.tls.psk_file = psk_path;
+        std::string err;
+        server = Server::create(cfg, *adapter, err);
+        ASSERT_TRUE(server) << err;
+        server->start();
+        port = server->bound_port(0);
+    }
+    void TearDown() override {
+        if (server) server->stop();
+    }
+    std::string psk_path;
+    std::unique_ptr<Adapter> adapter;
+    std::unique_ptr<Server> server;
+    std::uint16_t port = 0;
+};
+
+TEST_F(NbdTlsTest, PskClientMovesDataOverTls) {
+    start(TlsConfig::Mode::require);
+    RawClient c;
+    ASSERT_TRUE(c.connect(port));
+    ASSERT_TRUE(c.greet());
+    auto refused = c.option(opt::go, RawClient::go_data("disk"));
+    ASSERT_EQ(refused.size(), 1u);
+    EXPECT_EQ(refused[0].type, rep::err_tls_reqd);
+    auto ack = c.option(opt::starttls);
+    ASSERT_EQ(ack.size(), 1u);
+    ASSERT_EQ(ack[0].type, rep::ack);
+    TlsClient t(c.fd(), "alice", kKeyHex);
+    ASSERT_TRUE(t.handshake());
+    auto sr = t.option(opt::structured_reply, {});
+    ASSERT_EQ(sr.size(), 1u);
+    EXPECT_EQ(sr[0].type, rep::ack);
+    auto go = t.option(opt::go, RawClient::go_data("disk"));
+    ASSERT_FALSE(go.empty());
+    ASSERT_EQ(go.back().type, rep::ack);
+
+    // WRITE 64 KiB, then READ it back (one OFFSET_DATA chunk), all encrypted.
+    std::vector<std::uint8_t> data(65536);
+    std::mt19937 g(5);
+    for (auto& b : data) b = static_cast<std::uint8_t>(g());
+    std::array<std::uint8_t, kRequestHeaderSize> h{};
+    encode_request(RequestHeader{0, cmd::write, 1, 4096, 65536}, h);
+    ASSERT_TRUE(t.send_all(h.data(), h.size()));
+    ASSERT_TRUE(t.send_all(data.data(), data.size()));
+    std::uint8_t simple[16];
+    ASSERT_TRUE(t.recv_all(simple, 16));
+    EXPECT_EQ(util::load_be32(simple), kSimpleReplyMagic);
+    EXPECT_EQ(util::load_be32(simple + 4), 0u);
+    encode_request(RequestHeader{0, cmd::read, 2, 4096, 65536}, h);
+    ASSERT_TRUE(t.send_all(h.data(), h.size()));
+    std::uint8_t chunk[28];
+    ASSERT_TRUE(t.recv_all(chunk, 28));
+    EXPECT_EQ(util::load_be32(chunk), kStructuredReplyMagic);
+    EXPECT_EQ(util::load_be16(chunk + 6), chunk::offset_data);
+    EXPECT_EQ(util::load_be32(chunk + 16), 8u + 65536u);
+    EXPECT_EQ(util::load_be64(chunk + 20), 4096u);
+    std::vector<std::uint8_t> back(65536);
+    ASSERT_TRUE(t.recv_all(back.data(), back.size()));
+    EXPECT_TRUE(back == data);
+    encode_request(RequestHeader{0, cmd::disc, 3, 0, 0}, h);
+    ASSERT_TRUE(t.send_all(h.data(), h.size()));
+}
+
+TEST_F(NbdTlsTest, GarbageInsteadOfTlsHandshakeDropsOnlyThatConnection) {
+    start(TlsConfig::Mode::on);
+    RawClient bad;
+    ASSERT_TRUE(bad.connect(port));
+    ASSERT_TRUE(bad.greet());
+    auto ack = bad.option(opt::starttls);
+    ASSERT_EQ(ack.size(), 1u);
+    ASSERT_EQ(ack[0].type, rep::ack);
+    std::vector<std::uint8_t> junk(600, 0x5a);  // not a ClientHello
+    ASSERT_TRUE(bad.send_all(junk.data(), junk.size()));
+    EXPECT_TRUE(bad.closed_by_server());
+    // TLS is only offered: a plain client still gets its export and data.
+    RawClient plain;
+    ASSERT_TRUE(plain.connect(port));
+    ASSERT_TRUE(plain.handshake("disk", true));
+    ASSERT_TRUE(plain.request(cmd::read, 0, 1, 0, 4096));
+    auto r = plain.reply();
+    EXPECT_TRUE(r.ok);
+    EXPECT_EQ(r.data.size(), 4096u);
+}
+
+TEST_F(NbdTlsTest, WrongKeyFailsTheHandshake) {
+    start(TlsConfig::Mode::require);
+    RawClient c;
+    ASSERT_TRUE(c.connect(port));
+    ASSERT_TRUE(c.greet());
+    ASSERT_EQ(c.option(opt::starttls).at(0).type, rep::ack);
+    TlsClient t(c.fd(), "alice", "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff");
+    EXPECT_FALSE(t.handshake());
+    // The right key on a new connection works.
+    RawClient d;
+    ASSERT_TRUE(d.connect(port));
+    ASSERT_TRUE(d.greet());
+    ASSERT_EQ(d.option(opt::starttls).at(0).type, rep::ack);
+    TlsClient u(d.fd(), "alice", kKeyHex);
+    EXPECT_TRUE(u.handshake());
+    auto list = u.option(opt::list, {});
+    ASSERT_FALSE(list.empty());
+    EXPECT_EQ(list.back().type, rep::ack);
+}
+
+}  // namespace
+}  // namespace vstor::nbd

@@ -8,7 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace vstor::backends {
@@ -124,9 +128,17 @@ std::unique_ptr<FileBackend> FileBackend::open(const FileOptions& opts, std::str
 }
 
 FileBackend::FileBackend(int fd, FileOptions opts, std::uint64_t size, bool block_device)
-    : fd_(fd), opts_(std::move(opts)), size_bytes_(size), block_device_(block_device), pool_(opts_.threads) {}
+    : fd_(fd), opts_(std::move(opts)), size_bytes_(size), block_device_(block_device), pool_(opts_.threads) {
+    const char* env = std::getenv("VSTOR_IO_URING");  // VSTOR_IO_URING=0 forces the worker threads
+    if (opts_.io_uring && !(env && std::strcmp(env, "0") == 0)) {
+        std::string why;
+        uring_ = UringQueue::create(256, why);
+        if (!uring_) spdlog::debug("file {}: {}; using worker threads", opts_.path, why);
+    }
+}
 
 FileBackend::~FileBackend() {
+    uring_.reset();  // stops the reaper; no I/O is in flight once the last LUN reference is gone
     ::fdatasync(fd_);
     ::close(fd_);
 }
@@ -142,7 +154,32 @@ BackendCaps FileBackend::caps() const {
     return c;
 }
 
+void FileBackend::finish_read(std::span<std::byte> buf, off_t off, int res, IoCallback done) {
+    if (res < 0 && res != -EINTR && res != -EAGAIN) return done(from_errno(-res));
+    const auto did = static_cast<std::size_t>(std::max(res, 0));
+    if (did == buf.size()) return done(IoStatus::ok);
+    pool_.post([this, buf, off, did, done = std::move(done)] {
+        done(pread_all(fd_, buf.data() + did, buf.size() - did, off + static_cast<off_t>(did)));
+    });
+}
+
+void FileBackend::finish_write(std::span<const std::byte> buf, off_t off, bool fua, int res, IoCallback done) {
+    if (res < 0 && res != -EINTR && res != -EAGAIN) return done(from_errno(-res));
+    const auto did = static_cast<std::size_t>(std::max(res, 0));
+    if (did == buf.size()) return done(IoStatus::ok);
+    pool_.post([this, buf, off, did, fua, done = std::move(done)] {
+        IoStatus s = pwrite_all(fd_, buf.data() + did, buf.size() - did, off + static_cast<off_t>(did));
+        if (s == IoStatus::ok && fua && ::fdatasync(fd_) != 0) s = from_errno(errno);
+        done(s);
+    });
+}
+
 void FileBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) {
+    const auto off = static_cast<off_t>(lba * opts_.block_size);
+    if (uring_ && buf.size() <= (1u << 30)) {
+        UringQueue::Done d = [this, buf, off, done](int res) mutable { finish_read(buf, off, res, std::move(done)); };
+        if (uring_->read(fd_, buf.data(), buf.size(), off, d)) return;
+    }
     pool_.post([this, lba, buf, done = std::move(done)] {
         done(pread_all(fd_, buf.data(), buf.size(), static_cast<off_t>(lba * opts_.block_size)));
     });
@@ -150,6 +187,13 @@ void FileBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback d
 
 void FileBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool fua, IoCallback done) {
     if (opts_.read_only) return done(IoStatus::read_only);
+    if (uring_ && buf.size() <= (1u << 30)) {
+        const auto off = static_cast<off_t>(lba * opts_.block_size);
+        UringQueue::Done d = [this, buf, off, fua, done](int res) mutable {
+            finish_write(buf, off, fua, res, std::move(done));
+        };
+        if (uring_->write(fd_, buf.data(), buf.size(), off, fua, d)) return;
+    }
     pool_.post([this, lba, buf, fua, done = std::move(done)] {
         IoStatus s = pwrite_all(fd_, buf.data(), buf.size(), static_cast<off_t>(lba * opts_.block_size));
         // FUA: durable before completion (SBC-4 5.x); fdatasync covers this write and earlier ones.
@@ -159,6 +203,10 @@ void FileBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool 
 }
 
 void FileBackend::flush(IoCallback done) {
+    if (uring_) {
+        UringQueue::Done d = [done](int res) { done(res == 0 ? IoStatus::ok : from_errno(-res)); };
+        if (uring_->fdatasync(fd_, d)) return;
+    }
     pool_.post([this, done = std::move(done)] { done(::fdatasync(fd_) == 0 ? IoStatus::ok : from_errno(errno)); });
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "backends/file/uring_queue.hpp"
 #include "util/thread_pool.hpp"
 #include "vstor/backend.hpp"
 
@@ -19,6 +20,7 @@ struct FileOptions {
     bool read_only = false;
     bool thick = false;   // allocate every block at creation; unmap not offered
     unsigned threads = 4;
+    bool io_uring = true;  // reads/writes/flush through io_uring when the kernel allows it
 };
 
 class FileBackend final : public Backend {
@@ -47,7 +49,15 @@ private:
     const FileOptions opts_;
     std::atomic<std::uint64_t> size_bytes_;
     const bool block_device_;
-    util::ThreadPool pool_;
+    util::ThreadPool pool_;              // unmap, write-zeroes, and I/O when io_uring is absent or full
+    std::unique_ptr<UringQueue> uring_;  // null: everything goes through pool_
+
+    // The rest of a read/write that io_uring did only partly (or that asked to be retried).
+    void finish_read(std::span<std::byte> buf, off_t off, int res, IoCallback done);
+    void finish_write(std::span<const std::byte> buf, off_t off, bool fua, int res, IoCallback done);
+
+public:
+    bool uses_io_uring() const { return uring_ != nullptr; }
 };
 
 }  // namespace vstor::backends

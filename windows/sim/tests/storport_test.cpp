@@ -573,7 +573,9 @@ TEST(StorPort, HungLunDoesNotStallOtherLuns) {
         ASSERT_TRUE(ok(r));
         ASSERT_EQ(0, std::memcmp(r->data.data(), data.data(), data.size()));
     }
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+    // Milliseconds normally; the bound only separates "flows" from "stalled behind the hung LUN"
+    // (which never completes) and leaves room for sanitizer builds.
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 30s);
     for (auto& r : stuck) EXPECT_FALSE(r->completed.load());
     hung->open();
     for (auto& r : stuck) {

@@ -64,6 +64,7 @@ private:
     void on_tmf(const Pdu& pdu);
     void on_text(const Pdu& pdu);
     void on_logout(const Pdu& pdu);
+    void send_text_part();
     void reject(const Pdu& pdu, std::uint8_t reason);
 
     // SCSI command helpers.
@@ -107,6 +108,13 @@ private:
     std::map<std::uint32_t, std::shared_ptr<Cmd>> cmds_;  // by ITT
     std::uint32_t next_ttt_ = 1;
     std::uint32_t nop_ttt_pending_ = kReservedTag;
+    struct TextExchange {  // a Text Request/Response exchange spanning several PDUs
+        std::uint32_t itt = kReservedTag;
+        std::uint32_t ttt = kReservedTag;  // the tag the initiator must echo to continue
+        std::vector<std::uint8_t> in;      // request parts received so far (C=1)
+        std::vector<std::uint8_t> out;     // the whole answer
+        std::size_t sent = 0;              // bytes of `out` already sent
+    } text_;
     std::chrono::steady_clock::time_point last_rx_;
 };
 

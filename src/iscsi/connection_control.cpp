@@ -95,17 +95,46 @@ void Connection::on_tmf(const Pdu& pdu) {
     });
 }
 
+// Text negotiation with continuation both ways (RFC 7143 11.10, 11.11): a request with C=1 is
+// collected until its last part; an answer longer than the initiator's MaxRecvDataSegmentLength
+// goes out in parts with C=1 and a Target Transfer Tag, each asked for by an empty Text Request
+// carrying that tag.
 void Connection::on_text(const Pdu& pdu) {
+    const std::uint32_t ttt = pdu.u32(20);
+    const bool continued = pdu.bhs[1] & 0x40;
+    if (ttt != kReservedTag) {
+        if (ttt != text_.ttt || pdu.itt() != text_.itt) return reject(pdu, reject_reason::invalid_pdu_field);
+        if (!text_.out.empty()) return send_text_part();
+    } else if (text_.ttt != kReservedTag || (!text_.in.empty() && pdu.itt() != text_.itt)) {
+        text_ = {};  // a new request resets an unfinished exchange (RFC 7143 11.10.2)
+    }
+    text_.itt = pdu.itt();
+    if (text_.in.size() + pdu.data.size() > 64 * 1024) {
+        text_ = {};
+        return reject(pdu, reject_reason::protocol_error);
+    }
+    text_.in.insert(text_.in.end(), pdu.data.begin(), pdu.data.end());
+    if (continued) {  // more of the request follows: acknowledge with an empty, non-final response
+        Pdu r;
+        r.bhs[0] = op::text_response;
+        r.set_u32(16, pdu.itt());
+        text_.ttt = next_ttt_++;
+        if (text_.ttt == kReservedTag) text_.ttt = next_ttt_++;
+        r.set_u32(20, text_.ttt);
+        fill_sn(r, true);
+        return send(r);
+    }
     KeyValues in;
-    if (!parse_text(pdu.data, in).empty()) return reject(pdu, reject_reason::protocol_error);
-    Pdu r;
-    r.bhs[0] = op::text_response;
-    r.bhs[1] = 0x80;  // final
-    r.set_u32(16, pdu.itt());
-    r.set_u32(20, kReservedTag);
+    const auto request = std::move(text_.in);
+    text_.in.clear();
+    if (!parse_text(request, in).empty()) {
+        text_ = {};
+        return reject(pdu, reject_reason::protocol_error);
+    }
+    std::vector<std::uint8_t> answer;
     for (const auto& [key, value] : in) {
         if (key != "SendTargets") {
-            append_text(r.data, key, "NotUnderstood");
+            append_text(answer, key, "NotUnderstood");
             continue;
         }
         // Discovery sessions see every target this initiator may log in to; normal sessions
@@ -120,7 +149,7 @@ void Connection::on_text(const Pdu& pdu) {
                 std::find(t.allowed_initiators.begin(), t.allowed_initiators.end(),
                           session_->keys().initiator_name) == t.allowed_initiators.end())
                 continue;
-            append_text(r.data, "TargetName", t.name);
+            append_text(answer, "TargetName", t.name);
             for (const auto& p : server_.config().portals) {
                 std::string addr = p.address;
                 if (addr == "0.0.0.0" || addr == "::") {
@@ -128,15 +157,34 @@ void Connection::on_text(const Pdu& pdu) {
                     addr = socket_.local_endpoint(ec).address().to_string();
                 }
                 if (addr.find(':') != std::string::npos) addr = "[" + addr + "]";
-                append_text(r.data, "TargetAddress",
+                append_text(answer, "TargetAddress",
                             addr + ":" + std::to_string(p.port) + "," + std::to_string(p.portal_group_tag));
             }
         }
     }
-    if (r.data.size() > params_.max_recv_data_segment_length_initiator) {
-        // Long answers would need continuation (C bit); keep within one PDU instead.
-        r.data.resize(params_.max_recv_data_segment_length_initiator);
-        while (!r.data.empty() && r.data.back() != 0) r.data.pop_back();
+    text_.out = std::move(answer);
+    text_.sent = 0;
+    send_text_part();
+}
+
+void Connection::send_text_part() {
+    Pdu r;
+    r.bhs[0] = op::text_response;
+    r.set_u32(16, text_.itt);
+    const std::size_t limit = params_.max_recv_data_segment_length_initiator;
+    const std::size_t n = std::min(limit, text_.out.size() - text_.sent);
+    r.data.assign(text_.out.begin() + static_cast<std::ptrdiff_t>(text_.sent),
+                  text_.out.begin() + static_cast<std::ptrdiff_t>(text_.sent + n));
+    text_.sent += n;
+    if (text_.sent < text_.out.size()) {
+        r.bhs[1] = 0x40;  // C: more follows when the initiator asks with this tag
+        text_.ttt = next_ttt_++;
+        if (text_.ttt == kReservedTag) text_.ttt = next_ttt_++;
+        r.set_u32(20, text_.ttt);
+    } else {
+        r.bhs[1] = 0x80;  // F: the whole answer has been sent
+        r.set_u32(20, kReservedTag);
+        text_ = {};
     }
     fill_sn(r, true);
     send(r);

@@ -228,7 +228,27 @@ int run_serve(const ServeOptions& o) {
     std::unique_ptr<control::RpcServer> ctl_server;
     if (o.control != "off") {
         const auto path = o.control.empty() ? control::default_control_path() : o.control;
+        if (!o.nbd_listen.empty()) plan->nbd_listen = o.nbd_listen;  // so that `ctl save` keeps them
+        if (!o.nbd_tls.empty()) plan->nbd_tls = o.nbd_tls;
         ctl_service = std::make_unique<control::ControlService>(*adapter, *server, *plan, o.config);
+        if (nbd_server) {
+            // LUNs added or removed at run time appear and disappear as NBD exports.
+            ctl_service->on_lun_change([&nbd = *nbd_server](const TargetPlan& tp, bool first, std::uint16_t lun,
+                                                            const LunSpec* spec) {
+                if (!tp.nbd_export) return;
+                if (spec) {
+                    nbd::ExportConfig e;
+                    e.name = nbd_export_name(first, tp, *spec, lun);
+                    e.adapter_target_id = tp.config.adapter_target_id;
+                    e.lun = lun;
+                    if (auto st = nbd.add_export(e); !st)
+                        spdlog::warn("nbd: LUN {} of {} is not exported: {}", lun, tp.config.name, st.error);
+                    return;
+                }
+                for (const auto& e : nbd.exports())
+                    if (e.adapter_target_id == tp.config.adapter_target_id && e.lun == lun) nbd.remove_export(e.name);
+            });
+        }
         ctl_server = control::RpcServer::start(path, *ctl_service, error);
         if (ctl_server) {
             fmt::print("  control: vstor ctl --control {} status\n", path);

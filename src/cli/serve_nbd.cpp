@@ -92,6 +92,11 @@ bool parse_nbd_tls(const std::string& s, nbd::TlsConfig& out, std::string& error
     return true;
 }
 
+std::string nbd_export_name(bool first_target, const TargetPlan& target, const LunSpec& lun, std::uint16_t number) {
+    if (!lun.name.empty()) return lun.name;
+    return first_target ? fmt::format("lun{}", number) : fmt::format("{}/lun{}", target.config.name, number);
+}
+
 bool nbd_exports(const ServePlan& plan, std::vector<nbd::ExportConfig>& out, std::string& error) {
     std::set<std::string> seen;
     for (std::size_t t = 0; t < plan.targets.size(); ++t) {
@@ -101,9 +106,7 @@ bool nbd_exports(const ServePlan& plan, std::vector<nbd::ExportConfig>& out, std
             nbd::ExportConfig e;
             e.adapter_target_id = tp.config.adapter_target_id;
             e.lun = tp.luns[i].lun.value_or(static_cast<std::uint16_t>(i));  // lun=N, else position
-            e.name = !tp.luns[i].name.empty() ? tp.luns[i].name
-                     : t == 0                 ? fmt::format("lun{}", e.lun)
-                                              : fmt::format("{}/lun{}", tp.config.name, e.lun);
+            e.name = nbd_export_name(t == 0, tp, tp.luns[i], e.lun);
             if (!seen.insert(e.name).second) {
                 error = fmt::format("NBD export name '{}' is used twice", e.name);
                 return false;

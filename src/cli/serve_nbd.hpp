@@ -19,6 +19,10 @@ bool parse_nbd_listen(const std::string& s, nbd::ListenConfig& out, std::string&
 // off | on | require, then comma-separated cert=FILE, key=FILE, ca=FILE, psk=FILE.
 bool parse_nbd_tls(const std::string& s, nbd::TlsConfig& out, std::string& error);
 
+// The export name of a LUN: its name= option, else lun<N> on the first target and
+// <target name>/lun<N> on the others.
+std::string nbd_export_name(bool first_target, const TargetPlan& target, const LunSpec& lun, std::uint16_t number);
+
 // Exports for every LUN of every target that is exported over NBD (after the adapter is built,
 // so target ids are known). Fails on a duplicate name.
 bool nbd_exports(const ServePlan& plan, std::vector<nbd::ExportConfig>& out, std::string& error);

@@ -27,6 +27,7 @@ std::string render_toml(const cli::ServePlan& plan) {
         toml::table t;
         t.insert("name", tp.config.name);
         if (!tp.config.alias.empty()) t.insert("alias", tp.config.alias);
+        if (!tp.nbd_export) t.insert("nbd", false);
         if (tp.config.chap.enabled()) t.insert("chap", tp.config.chap.user + ":" + tp.config.chap.secret);
         if (!tp.config.chap.mutual_user.empty())
             t.insert("mutual_chap", tp.config.chap.mutual_user + ":" + tp.config.chap.mutual_secret);
@@ -51,6 +52,14 @@ std::string render_toml(const cli::ServePlan& plan) {
         targets.push_back(std::move(t));
     }
     root.insert("target", std::move(targets));
+    if (!plan.nbd_listen.empty() || !plan.nbd_tls.empty()) {
+        toml::table nbd;
+        toml::array listen;
+        for (const auto& l : plan.nbd_listen) listen.push_back(l);
+        if (!listen.empty()) nbd.insert("listen", std::move(listen));
+        if (!plan.nbd_tls.empty()) nbd.insert("tls", plan.nbd_tls);
+        root.insert("nbd", std::move(nbd));
+    }
     std::ostringstream out;
     out << "# vstor configuration, written by `vstor ctl save` (docs/config.md)\n" << root << "\n";
     return out.str();

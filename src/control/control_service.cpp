@@ -188,7 +188,8 @@ json ControlService::lun_add(const json& p) {
     if (!cli::add_lun_from_spec(adapter_, tp.config.adapter_target_id, *spec->lun, *spec, error)) refuse(error);
     tp.luns.push_back(*spec);
     std::sort(tp.luns.begin(), tp.luns.end(), [](const auto& a, const auto& b) { return *a.lun < *b.lun; });
-    for (const auto& h : hooks_) h(tp.config.name, *spec->lun, &tp.luns.back());
+    const auto& added = *std::find_if(tp.luns.begin(), tp.luns.end(), [&](const auto& s) { return s.lun == spec->lun; });
+    for (const auto& h : hooks_) h(tp, &tp == &plan_.targets.front(), *spec->lun, &added);
     spdlog::info("control: added LUN {} of {}: {}", *spec->lun, tp.config.name, cli::format_lun_spec(*spec));
     return json{{"target", tp.config.name}, {"lun", *spec->lun}};
 }
@@ -200,7 +201,7 @@ json ControlService::lun_remove(const json& p) {
     if (auto st = adapter_.remove_lun(tp.config.adapter_target_id, lun, opt_bool(p, "force")); !st) refuse(st.error);
     std::erase_if(tp.luns, [&](const cli::LunSpec& s) { return s.lun == lun; });
     admin_read_only_.erase({tp.config.name, lun});
-    for (const auto& h : hooks_) h(tp.config.name, lun, nullptr);
+    for (const auto& h : hooks_) h(tp, &tp == &plan_.targets.front(), lun, nullptr);
     spdlog::info("control: removed LUN {} of {}", lun, tp.config.name);
     return json{{"target", tp.config.name}, {"lun", lun}};
 }
@@ -301,7 +302,7 @@ json ControlService::target_remove(const json& p) {
     iscsi_.remove_target(name);  // closes its sessions
     for (const auto& s : it->luns) {
         adapter_.remove_lun(it->config.adapter_target_id, *s.lun, true);
-        for (const auto& h : hooks_) h(name, *s.lun, nullptr);
+        for (const auto& h : hooks_) h(*it, it == plan_.targets.begin(), *s.lun, nullptr);
     }
     adapter_.remove_target(it->config.adapter_target_id);
     plan_.targets.erase(it);

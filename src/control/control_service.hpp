@@ -41,8 +41,10 @@ public:
     nlohmann::json call(const std::string& method, const nlohmann::json& params);
 
     // Other front ends (NBD) follow LUN changes through this: called after a LUN is added
-    // (spec non-null) or removed (spec null), with the control lock held.
-    using LunHook = std::function<void(const std::string& target, std::uint16_t lun, const cli::LunSpec* spec)>;
+    // (spec non-null) or removed (spec null), with the control lock held. `first_target` says
+    // whether the LUN belongs to the first target (its exports have the short names).
+    using LunHook = std::function<void(const cli::TargetPlan& target, bool first_target, std::uint16_t lun,
+                                       const cli::LunSpec* spec)>;
     void on_lun_change(LunHook hook) { hooks_.push_back(std::move(hook)); }
 
     // The running configuration as TOML (what `save` writes).

@@ -15,11 +15,14 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 iqn=iqn.2026-12.org.vstor:ctl
 port=$(free_port)
+nport=$(free_port)
 sock="$out/control.sock"
 ctl() { "$vstor" ctl --control "$sock" "$@"; }
 cat >"$out/vstor.toml" <<TOML
 [[portal]]
 listen = "127.0.0.1:$port"
+[nbd]
+listen = ["127.0.0.1:$nport"]
 [[target]]
 name = "$iqn"
 luns = ["file:$out/lun0.img,size=64M"]
@@ -65,6 +68,8 @@ echo "== add LUN 1"
 ctl lun add "file:$out/lun1.img,name=scratch"
 iscsi-ls -s "iscsi://127.0.0.1:$port" | tee "$out/ls1.txt"
 grep -q '^Lun:1 ' "$out/ls1.txt" || fail "LUN 1 not in REPORT LUNS"
+nbdinfo --list "nbd://127.0.0.1:$nport" | tee "$out/nbd1.txt" | grep -q "export=\"scratch\"" ||
+  fail "LUN 1 is not an NBD export: $(cat "$out/nbd1.txt")"
 
 echo "== resize LUN 1 to 48M"
 ctl lun resize 1 48M
@@ -77,6 +82,7 @@ qemu-io -f raw -c "write -P 0xa7 0 48M" "$url/1" >/dev/null
 ctl lun remove 1
 iscsi-ls -s "iscsi://127.0.0.1:$port" | tee "$out/ls2.txt"
 if grep -q '^Lun:1 ' "$out/ls2.txt"; then fail "LUN 1 still listed after remove"; fi
+if nbdinfo --list "nbd://127.0.0.1:$nport" | grep -q "scratch"; then fail "NBD export of LUN 1 outlived it"; fi
 
 echo "== add it back (same image), check the bytes survived"
 ctl lun add "file:$out/lun1.img,name=scratch"
@@ -102,6 +108,8 @@ serve "$out/saved.toml"
 iscsi-ls -s "iscsi://127.0.0.1:$port" | tee "$out/ls3.txt"
 [ "$(grep -c '^Lun:' "$out/ls3.txt")" -eq 2 ] || fail "restart from the saved file: expected 2 LUNs"
 qemu-io -f raw -c "read -P 0xa7 0 48M" "$url/1" | grep -q "read 50331648/50331648" || fail "LUN 1 data after restart"
+qemu-io -f raw -c "read -P 0xa7 0 48M" "nbd://127.0.0.1:$nport/scratch" | grep -q "read 50331648/50331648" ||
+  fail "LUN 1 over NBD after restart"
 qemu-io -f raw -c "read -P $last $last_off 1M" "$url/0" | grep -q "read 1048576/1048576" || fail "LUN 0 data after restart"
 
 if [ -n "${3:-}" ]; then

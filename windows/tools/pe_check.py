@@ -21,6 +21,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--arch", choices=["x64", "x86"], required=True)
     ap.add_argument("--objdump")
+    ap.add_argument("--nm", help="binutils nm: check the entry point is DriverEntry")
     ap.add_argument("image")
     args = ap.parse_args()
     with open(args.image, "rb") as f:
@@ -57,6 +58,13 @@ def main() -> int:
         check("(NT native)" in out, "objdump: subsystem is not NT native")
         objdump_dlls = {m.lower() for m in re.findall(r"DLL Name: (\S+)", out)}
         check(objdump_dlls == dlls, "objdump DLLs %s != %s" % (sorted(objdump_dlls), sorted(dlls)))
+    if args.nm:
+        want = "DriverEntry" if args.arch == "x64" else "_DriverEntry@8"
+        syms = subprocess.run([args.nm, args.image], capture_output=True, text=True, check=True).stdout
+        addrs = [int(line.split()[0], 16) for line in syms.splitlines()
+                 if len(line.split()) == 3 and line.split()[2] == want]
+        check(addrs == [img.image_base + img.entry_point],
+              "entry point %#x is not %s (%s)" % (img.image_base + img.entry_point, want, [hex(a) for a in addrs]))
     for dll, names in sorted(imports.items()):
         print("%s: %s" % (dll, ", ".join(names)))
     print("size %d bytes, checksum %#x, entry %#x" % (len(img.data), img.checksum, img.entry_point))

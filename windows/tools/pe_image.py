@@ -28,6 +28,8 @@ class PeImage:
             raise ValueError("unknown optional header magic %#x" % self.magic)
         self.pe32plus = self.magic == 0x20B
         self.entry_point = struct.unpack_from("<I", self.data, self.opt + 16)[0]
+        self.image_base = (struct.unpack_from("<Q", self.data, self.opt + 24)[0] if self.pe32plus
+                           else struct.unpack_from("<I", self.data, self.opt + 28)[0])
         self.checksum_offset = self.opt + 64
         self.subsystem = struct.unpack_from("<H", self.data, self.opt + 68)[0]
         self.dll_characteristics = struct.unpack_from("<H", self.data, self.opt + 70)[0]

@@ -5,6 +5,8 @@
 //
 //   vstor-storport.exe [--threads N] --mem SIZE [--mem SIZE ...]     SIZE: bytes, or with K/M/G/T
 //   vstor-storport.exe --self-test --mem SIZE    run CDBs through the engine, no driver (Wine smoke test)
+//   vstor-storport.exe --connect 127.0.0.1:PORT --mem SIZE   IOCTLs over TCP to the Linux StorPort
+//                                                            emulator (tests under Wine only)
 #include <windows.h>
 
 #include <atomic>
@@ -19,6 +21,7 @@
 
 #include "backends/mem/mem_backend.hpp"
 #include "bridge/service.hpp"
+#include "bridge/tcp_channel.hpp"
 #include "bridge/win32_channel.hpp"
 #include "vstor/adapter.hpp"
 
@@ -99,11 +102,14 @@ int usage() {
 int main(int argc, char** argv) {
     unsigned threads = 8;
     bool self = false;
+    std::string connect;
     std::vector<std::uint64_t> sizes;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg == "--self-test") {
             self = true;
+        } else if (arg == "--connect" && i + 1 < argc) {
+            connect = argv[++i];
         } else if (arg == "--threads" && i + 1 < argc) {
             threads = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
         } else if (arg == "--mem" && i + 1 < argc) {
@@ -132,7 +138,16 @@ int main(int argc, char** argv) {
     }
     if (self) return self_test(*adapter);
     std::string error;
-    auto channel = vstor::bridge::Win32Channel::open(error);
+    std::unique_ptr<vstor::bridge::Channel> channel;
+    if (connect.empty()) {
+        channel = vstor::bridge::Win32Channel::open(error);
+    } else {
+        const auto colon = connect.rfind(':');
+        if (colon == std::string::npos) return usage();
+        channel = vstor::bridge::TcpChannel::connect(
+            connect.substr(0, colon), static_cast<std::uint16_t>(std::strtoul(connect.c_str() + colon + 1, nullptr, 10)),
+            error);
+    }
     if (!channel) {
         std::fprintf(stderr, "vstor-storport: %s\n", error.c_str());
         return 1;
@@ -145,6 +160,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     std::printf("vstor-storport: serving %zu LUN(s), session %u; Ctrl+C to stop\n", sizes.size(), service.session());
+    std::fflush(stdout);
     SetConsoleCtrlHandler(on_console_event, TRUE);
     while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(200));
     service.stop();

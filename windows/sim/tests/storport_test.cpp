@@ -12,9 +12,14 @@
 #include <random>
 #include <thread>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "backends/factory.hpp"
 #include "bridge/service.hpp"
 #include "miniport.h"
+#include "ioctl_server.hpp"
 #include "storport_sim.hpp"
 
 using namespace std::chrono_literals;
@@ -931,4 +936,79 @@ TEST(StorPort, RandomRepliesNeverCorruptMemoryOrCompleteTwice) {
     EXPECT_TRUE(v.empty()) << v.front();
     std::printf("%zu SRBs, %zu handed to the service, %zu succeeded, %u replies rejected, %u stale\n", all.size(),
                 handed.size(), succeeded, driver_stats(emu).rejected_replies, driver_stats(emu).stale_replies);
+}
+
+// The Windows build of the service (vstor-storport.exe: engine + bridge service, cross-built with
+// mingw-w64) running under Wine, its IOCTLs carried over TCP to this process's emulated vstor.sys:
+// the LUNs appear on the emulated bus, verified I/O runs through the Windows binary, and killing the
+// Wine process mid-I/O fails what it held and removes the disks. Skipped without wine64 or the exe.
+TEST(StorPortWine, WindowsServiceBuildServesTheEmulatedDriver) {
+    const std::string exe = VSTOR_STORPORT_EXE_PATH;
+    std::string wine = "/usr/lib/wine/wine64";
+    if (::access(wine.c_str(), X_OK) != 0) wine = "/usr/bin/wine64";
+    if (::access(exe.c_str(), R_OK) != 0 || ::access(wine.c_str(), X_OK) != 0)
+        GTEST_SKIP() << "needs wine64 and " << exe << " (ninja vstor_storport_exe)";
+    Emulator emu;
+    ASSERT_EQ(emu.load_driver(), STATUS_SUCCESS);
+    std::string why;
+    ASSERT_TRUE(emu.start_adapter(&why)) << why;
+    vstor::storport_sim::IoctlServer server(emu, 7);
+    ASSERT_NE(server.port(), 0);
+    const std::string endpoint = "127.0.0.1:" + std::to_string(server.port());
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        ::setenv("WINEPREFIX", VSTOR_WINEPREFIX_PATH, 1);
+        ::setenv("WINEDEBUG", "-all", 1);
+        ::setenv("WINEDLLOVERRIDES", "mscoree,mshtml=", 1);
+        ::execl(wine.c_str(), wine.c_str(), exe.c_str(), "--connect", endpoint.c_str(), "--threads", "4", "--mem",
+                "16M", "--mem", "8M", static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    for (int i = 0; i < 1200 && emu.devices().size() < 2; ++i) std::this_thread::sleep_for(100ms);
+    ASSERT_EQ(emu.devices().size(), 2u) << "the Windows service did not bring its LUNs up";
+
+    const std::uint8_t cap10[10] = {0x25};
+    auto cap = execute_as_disk(emu, 1, {cap10, cap10 + 10}, SRB_FLAGS_DATA_IN, 8);
+    ASSERT_TRUE(ok(cap));
+    EXPECT_EQ((cap->data[0] << 24) | (cap->data[1] << 16) | (cap->data[2] << 8) | cap->data[3], (8 << 20) / 512 - 1);
+    std::mt19937 rng(11);
+    for (unsigned i = 0; i < 100; ++i) {
+        const std::uint8_t lun = i & 1;
+        const std::uint16_t blocks = static_cast<std::uint16_t>(1 + rng() % 64);
+        const std::uint32_t lba = static_cast<std::uint32_t>(rng() % (8000 - blocks));
+        std::vector<std::uint8_t> data(blocks * kBlock);
+        for (auto& b : data) b = static_cast<std::uint8_t>(rng());
+        ASSERT_TRUE(ok(execute_as_disk(emu, lun, cdb_rw10(true, lba, blocks), SRB_FLAGS_DATA_OUT, data.size(), data.data())));
+        auto r = emu.execute(0, lun, cdb_rw10(false, lba, blocks), SRB_FLAGS_DATA_IN, data.size());
+        ASSERT_TRUE(ok(r));
+        ASSERT_EQ(0, std::memcmp(r->data.data(), data.data(), data.size())) << "op " << i;
+    }
+
+    // Kill the Wine process with writes in flight.
+    std::vector<RequestPtr> inflight;
+    std::vector<std::uint8_t> block(64 * kBlock, 0x99);
+    for (unsigned i = 0; i < 200; ++i)
+        inflight.push_back(emu.start(0, i & 1, cdb_rw10(true, i * 64, 64), SRB_FLAGS_DATA_OUT, block.size(), block.data(), 30));
+    const unsigned rescans = emu.rescans();
+    ::kill(pid, SIGKILL);
+    int wstatus = 0;
+    ::waitpid(pid, &wstatus, 0);
+    unsigned failed = 0;
+    for (auto& r : inflight) {
+        ASSERT_TRUE(emu.wait(r, 15s));
+        EXPECT_TRUE(r->status() == SRB_STATUS_SUCCESS || r->status() == SRB_STATUS_NO_DEVICE) << int(r->status());
+        EXPECT_TRUE(r->guard_intact());
+        failed += r->status() == SRB_STATUS_NO_DEVICE;
+    }
+    std::printf("killed with %zu writes issued: %u failed with NO_DEVICE, %zu had completed\n", inflight.size(), failed,
+                inflight.size() - failed);
+    EXPECT_TRUE(server.process_gone());
+    EXPECT_EQ(driver_stats(emu).disconnects, 1u);
+    EXPECT_TRUE(emu.wait_for_rescan(rescans + 1, 10s));
+    EXPECT_TRUE(emu.devices().empty());
+    EXPECT_EQ(emu.pending_service_irps(), 0u);
+    emu.stop_adapter();
+    auto v = emu.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
 }

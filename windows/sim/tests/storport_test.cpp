@@ -114,6 +114,12 @@ std::vector<std::uint8_t> cdb_rw10(bool write, std::uint32_t lba, std::uint16_t 
 
 bool ok(const RequestPtr& r) { return r->status() == SRB_STATUS_SUCCESS; }
 
+// Service IRPs still pending, once those in the middle of HwProcessServiceRequest have finished.
+std::size_t settled_service_irps(Emulator& emu) {
+    for (int i = 0; i < 500 && emu.pending_service_irps() != 0; ++i) std::this_thread::sleep_for(10ms);
+    return emu.pending_service_irps();
+}
+
 bool unit_attention(const RequestPtr& r) {
     return r->status() == SRB_STATUS_ERROR && (r->srb.SrbStatus & SRB_STATUS_AUTOSENSE_VALID) &&
            (r->sense[2] & 0x0F) == 0x06;
@@ -342,14 +348,19 @@ TEST(StorPort, WriteReadVerifyWith250OutstandingAnd8Threads) {
     };
     for (unsigned round = 0; round < 2; ++round) {
         run_phase(true, round);
-        if (round == 0) opener.join();
+        if (round == 0) {
+            opener.join();
+            max_latency_ms = 0;  // the first writes were held on purpose until the queues were full
+        }
         run_phase(false, round);
     }
     EXPECT_EQ(failures.load(), 0);
     EXPECT_EQ(mismatches.load(), 0);
     EXPECT_EQ(emu.max_outstanding_seen(0, 0), Emulator::queue_depth());  // the queue really was full
     EXPECT_EQ(emu.max_outstanding_seen(0, 1), Emulator::queue_depth());
-    EXPECT_LT(max_latency_ms.load(), 10000) << "an SRB waited " << max_latency_ms.load() << " ms";
+    // Milliseconds here; the bound (generous for sanitizer builds) is what rules out the stalls of
+    // WinSpd issue 10.
+    EXPECT_LT(max_latency_ms.load(), 30000) << "an SRB waited " << max_latency_ms.load() << " ms";
     EXPECT_GE(rig.service->stats().commands.load(), 4u * kChunks * 2);
     EXPECT_EQ(driver_stats(emu).rejected_replies, 0u);
     auto v = rig.violations();
@@ -383,7 +394,7 @@ void kill_mid_io(bool liveness_irp, std::chrono::milliseconds bound) {
     EXPECT_EQ(driver_stats(emu).disconnects, 1u);
     EXPECT_TRUE(emu.wait_for_rescan(rescans + 1, 10s));
     EXPECT_TRUE(emu.devices().empty());  // the disk is gone, not hung
-    EXPECT_EQ(emu.pending_service_irps(), 0u);  // the dead process holds no IRP: it can exit
+    EXPECT_EQ(settled_service_irps(emu), 0u);  // the dead process holds no IRP: it can exit
 
     gated->open();  // the dead service's engine work completes; nobody may complete an SRB again
     rig.service->join();
@@ -424,7 +435,7 @@ TEST(StorPort, ServiceKilledWhileIdleCancelsParkedIrps) {
     for (int i = 0; i < 200 && emu.pending_service_irps() < 5; ++i) std::this_thread::sleep_for(10ms);
     ASSERT_EQ(emu.pending_service_irps(), 5u);  // 4 dispatchers and the liveness IRP
     rig.channel.kill();
-    EXPECT_EQ(emu.pending_service_irps(), 0u);
+    EXPECT_EQ(settled_service_irps(emu), 0u);
     EXPECT_EQ(driver_stats(emu).disconnects, 1u);  // the liveness IRP's cancellation said so
     rig.service->join();
     const std::uint8_t tur[6] = {0};
@@ -637,7 +648,7 @@ TEST(StorPort, StopWithIoOutstanding) {
     }
     gated->open();
     rig.service->join();
-    EXPECT_EQ(emu.pending_service_irps(), 0u);
+    EXPECT_EQ(settled_service_irps(emu), 0u);
     EXPECT_FALSE(emu.interface_enabled());  // disabled and freed in HwFreeAdapterResources
     auto v = rig.violations();
     EXPECT_TRUE(v.empty()) << v.front();
@@ -1007,7 +1018,7 @@ TEST(StorPortWine, WindowsServiceBuildServesTheEmulatedDriver) {
     EXPECT_EQ(driver_stats(emu).disconnects, 1u);
     EXPECT_TRUE(emu.wait_for_rescan(rescans + 1, 10s));
     EXPECT_TRUE(emu.devices().empty());
-    EXPECT_EQ(emu.pending_service_irps(), 0u);
+    EXPECT_EQ(settled_service_irps(emu), 0u);
     emu.stop_adapter();
     auto v = emu.violations();
     EXPECT_TRUE(v.empty()) << v.front();

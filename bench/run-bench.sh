@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # `make bench`: vstor and its peers measured in the same run on loopback, driven by the same
 # clients, printed as a table of ratios and written to build/bench/results.json.
-#   iSCSI: vstor (mem LUN) vs tgt (Debian's tgtd, file LUN in /dev/shm, bs rdwr), iscsi-perf
-#          4 KiB random read at QD 1/32 and 1 MiB sequential read at QD 8; qemu-img bench 4 KiB
-#          writes at QD 32.
+#   iSCSI: vstor (mem and null LUNs) vs tgt (Debian's tgtd, file LUN in /dev/shm, bs rdwr):
+#          iscsi-perf 4 KiB random read at QD 1/8/32/128 and 1 MiB sequential read at QD 8;
+#          qemu-img bench 4 KiB writes at QD 32; vstor-bench-iscsi (bench/iscsi_mixed.cpp) 64 KiB
+#          random 70/30 read/write at QD 32; 1, 4 and 16 concurrent sessions.
 #   NBD:   vstor (--nbd-listen on the same mem LUN) vs `nbdkit memory`, fio's nbd engine: 4 KiB
 #          random read and random write at QD 32, 1 MiB sequential read at QD 8.
 #   Ceiling: iperf3 single stream on loopback.
+#   Memory: peak RSS of vstor serving a 1 GiB mem LUN after 100 MiB of scattered 4 KiB writes;
+#          RSS per idle session.
+#   Scaling: vstor with 2 event-loop threads vs 1, four sessions.
 set -euo pipefail
 vstor=${1:?path to vstor}
-out=${2:?output directory}
+mkdir -p "${2:?output directory}"
+out=$(cd "$2" && pwd)
+client=${3:-$(dirname "$vstor")/vstor-bench-iscsi}
 secs=${BENCH_SECONDS:-10}
-mkdir -p "$out"
 pids=()
 cleanup() {
   # tgtd ignores SIGTERM while it has targets configured: stop everything with SIGKILL.
@@ -20,14 +25,22 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+iqn=iqn.2026-11.org.vstor:bench
+serve_vstor() {  # serve_vstor PORT EXTRA... -> pid in $served
+  local port=$1; shift
+  "$vstor" serve --control off --listen 127.0.0.1:$port --target $iqn --log-level warn "$@" >>"$out/vstor.log" 2>&1 &
+  served=$!
+  pids+=($served)
+  wait_port "$port"
+}
 
 # --- peers -------------------------------------------------------------------------------------
 vport=$(free_port)
 vnport=$(free_port)
-"$vstor" serve --control off --listen 127.0.0.1:$vport --nbd-listen 127.0.0.1:$vnport \
-  --target iqn.2026-11.org.vstor:bench --lun mem:1G --log-level warn >"$out/vstor.log" 2>&1 &
-pids+=($!)
-vurl=iscsi://127.0.0.1:$vport/iqn.2026-11.org.vstor:bench/0
+serve_vstor $vport --nbd-listen 127.0.0.1:$vnport --lun mem:1G --lun null:1G
+vurl=iscsi://127.0.0.1:$vport/$iqn/0
+vnull=iscsi://127.0.0.1:$vport/$iqn/1
 
 tport=$(free_port)
 pkill -9 -f -- "--control-port 7" 2>/dev/null || true  # a tgtd left over from an interrupted run
@@ -50,26 +63,45 @@ perf() {  # perf URL QD BLOCKS [-r] -> "IOPS MBps"
   iscsi-perf -m "$qd" -b "$blocks" -t "$secs" "$@" "$url" 2>&1 | tr '\r' '\n' |
     awk '/iops average/ {i=$3; m=$4} END {gsub(/\(/,"",m); print i+0, m+0}'
 }
+sessions() {  # sessions URL N: N concurrent iscsi-perf sessions, 4 KiB random read at QD 8 each -> total IOPS
+  local url=$1 n=$2 i
+  for i in $(seq "$n"); do
+    iscsi-perf -i "iqn.2026-12.org.vstor:bench-s$i" -m 8 -b 8 -t "$secs" -r "$url" >"$out/sess-$i.txt" 2>&1 &
+  done
+  wait $(jobs -p | tail -n "$n")
+  for i in $(seq "$n"); do tr '\r' '\n' <"$out/sess-$i.txt" | awk '/iops average/ {v=$3} END {print v+0}'; done |
+    awk '{s+=$1} END {print s+0}'
+}
 qemu_write_iops() {  # 4 KiB writes at QD 32 through QEMU's iSCSI driver
   local url=$1 n=200000
   local t
   t=$(qemu-img bench -f raw -w -t none -c $n -d 32 -s 4k "$url" 2>&1 | awk '/Run completed in/ {print $4}')
   python3 -c "print(round($n / $t))"
 }
+mixed() { "$client" "$1" 65536 32 70 "$secs"; }  # -> "IOPS MBps"
+rss_kib() { awk '/VmRSS/ {print $2}' /proc/$1/status; }
 
 echo "measuring (each ${secs}s)..."
-read -r v_rr32 _ < <(perf "$vurl" 32 8 -r)
-read -r t_rr32 _ < <(perf "$turl" 32 8 -r)
-read -r v_rr1 _ < <(perf "$vurl" 1 8 -r)
-read -r t_rr1 _ < <(perf "$turl" 1 8 -r)
+for qd in 1 8 32 128; do
+  read -r v "_" < <(perf "$vurl" $qd 8 -r); eval "v_rr$qd=$v"
+  read -r t "_" < <(perf "$turl" $qd 8 -r); eval "t_rr$qd=$t"
+done
+read -r v_null32 _ < <(perf "$vnull" 32 8 -r)
 read -r _ v_seq < <(perf "$vurl" 8 2048)
 read -r _ t_seq < <(perf "$turl" 8 2048)
 v_w32=$(qemu_write_iops "$vurl")
 t_w32=$(qemu_write_iops "$turl")
+read -r v_mix _ < <(mixed "$vurl")
+read -r t_mix _ < <(mixed "$turl")
+for n in 1 4 16; do
+  eval "v_s$n=$(sessions "$vurl" $n)"
+  eval "t_s$n=$(sessions "$turl" $n)"
+done
+
 # fio's nbd engine (libnbd): prints IOPS and MB/s of the one job.
 nbd_fio() {  # nbd_fio URI RW BS QD -> "IOPS MBps"
-  fio --name=bench --ioengine=nbd --uri="$1" --rw="$2" --bs="$3" --iodepth="$4" --size=1G \
-      --time_based --runtime="$secs" --output-format=json --output="$out/fio-nbd.json" >/dev/null 2>&1
+  (cd "$out" && fio --name=bench --ioengine=nbd --uri="$1" --rw="$2" --bs="$3" --iodepth="$4" --size=1G \
+      --time_based --runtime="$secs" --output-format=json --output="$out/fio-nbd.json" >/dev/null 2>&1)
   python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; d=j["write"] if j["write"]["io_bytes"] else j["read"]; print(round(d["iops"]), round(d["bw_bytes"]/1e6))' "$out/fio-nbd.json"
 }
 read -r v_nw32 _ < <(nbd_fio "nbd://127.0.0.1:$vnport" randwrite 4k 32)
@@ -84,26 +116,62 @@ pids+=($!)
 sleep 0.3
 ceiling_mbs=$(iperf3 -c 127.0.0.1 -p "$ipport" -t "$secs" -J | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/8e6))')
 
+echo "memory..."
+mport=$(free_port)
+serve_vstor $mport --lun mem:1G --loops 1
+mpid=$served
+murl=iscsi://127.0.0.1:$mport/$iqn/0
+# 25,600 writes of 4 KiB, 40 KiB apart: 100 MiB written, scattered over the whole 1 GiB.
+qemu-img bench -f raw -w -t none -c 25600 -d 32 -s 4k -S 40960 "$murl" >/dev/null 2>&1
+m_peak=$(( $(awk '/VmHWM/ {print $2}' /proc/$mpid/status) / 1024 ))
+idle0=$(rss_kib $mpid)
+for i in $(seq 16); do "$client" "$murl" 4096 1 idle $((secs + 5)) >/dev/null 2>&1 & done
+sleep 3
+idle16=$(rss_kib $mpid)
+m_per_conn=$(( (idle16 - idle0) / 16 ))
+wait $(jobs -p | tail -n 16) 2>/dev/null || true
+
+echo "event-loop scaling..."
+for loops in 1 2; do
+  lport=$(free_port)
+  serve_vstor $lport --lun mem:1G --loops $loops
+  eval "v_loops$loops=$(sessions "iscsi://127.0.0.1:$lport/$iqn/0" 4)"
+  kill $served; wait $served 2>/dev/null || true
+done
+
 python3 - "$out/results.json" <<PY
 import json, platform, os, sys
-def row(name, unit, v, peers, goal):
+def row(name, unit, v, peers, goal, lower_is_better=False):
     ref = list(peers.values())[0]
     ratio = round(v / ref, 2) if ref else 0.0
-    return {"name": name, "unit": unit, "vstor": v, "peers": peers, "ratio": ratio, "goal": goal, "met": ratio >= goal}
+    met = None if goal is None else (ratio <= goal if lower_is_better else ratio >= goal)
+    return {"name": name, "unit": unit, "vstor": v, "peers": peers, "ratio": ratio, "goal": goal, "met": met}
 rows = [
-  row("iscsi-4k-randread-qd32", "IOPS", $v_rr32, {"tgt": $t_rr32}, 3.0),
   row("iscsi-4k-randread-qd1", "IOPS", $v_rr1, {"tgt": $t_rr1}, 1.0),
+  row("iscsi-4k-randread-qd8", "IOPS", $v_rr8, {"tgt": $t_rr8}, None),
+  row("iscsi-4k-randread-qd32", "IOPS", $v_rr32, {"tgt": $t_rr32}, 3.0),
+  row("iscsi-4k-randread-qd128", "IOPS", $v_rr128, {"tgt": $t_rr128}, None),
+  row("iscsi-4k-randread-qd32-null-lun", "IOPS", $v_null32, {"tgt": $t_rr32}, 3.0),
   row("iscsi-4k-write-qd32", "IOPS", $v_w32, {"tgt": $t_w32}, 3.0),
+  row("iscsi-64k-randrw-70-30-qd32", "IOPS", $v_mix, {"tgt": $t_mix}, None),
   row("iscsi-1m-seqread-qd8", "MB/s", $v_seq, {"tgt": $t_seq}, 1.7),
   row("iscsi-1m-seqread-qd8-vs-loopback", "MB/s", $v_seq, {"iperf3-loopback": $ceiling_mbs}, 0.9),
-  row("nbd-4k-randread-qd32", "IOPS", $v_nr32, {"nbdkit-memory": $k_nr32}, 1.0),
-  row("nbd-4k-randwrite-qd32", "IOPS", $v_nw32, {"nbdkit-memory": $k_nw32}, 1.0),
-  row("nbd-1m-seqread-qd8", "MB/s", $v_nseq, {"nbdkit-memory": $k_nseq}, 1.0),
+  row("iscsi-4k-randread-1-session", "IOPS", $v_s1, {"tgt": $t_s1}, None),
+  row("iscsi-4k-randread-4-sessions", "IOPS", $v_s4, {"tgt": $t_s4}, None),
+  row("iscsi-4k-randread-16-sessions", "IOPS", $v_s16, {"tgt": $t_s16}, None),
+  row("iscsi-4-sessions-2-loops-vs-1-loop", "IOPS", $v_loops2, {"vstor-1-loop": $v_loops1}, None),
+  row("nbd-4k-randread-qd32", "IOPS", $v_nr32, {"nbdkit-memory": $k_nr32}, 1.2),
+  row("nbd-4k-randwrite-qd32", "IOPS", $v_nw32, {"nbdkit-memory": $k_nw32}, 1.2),
+  row("nbd-1m-seqread-qd8", "MB/s", $v_nseq, {"nbdkit-memory": $k_nseq}, 1.2),
+  row("memory-peak-rss-1g-mem-lun-100m-written", "MiB", $m_peak, {"data-written": 100}, 1.5, lower_is_better=True),
+  row("memory-rss-per-idle-session", "KiB", $m_per_conn, {"1-MiB": 1024}, 1.0, lower_is_better=True),
 ]
 machine = f"{platform.machine()} {os.cpu_count()} cores, {platform.release()}"
 json.dump({"machine": machine, "scenarios": rows}, open(sys.argv[1], "w"), indent=2)
-print(f"{'scenario':36} {'unit':5} {'vstor':>9} {'peer':>9} {'ratio':>6} {'goal':>5} met")
+print(f"{'scenario':42} {'unit':5} {'vstor':>9} {'peer':>9} {'ratio':>6} {'goal':>5} met")
 for r in rows:
     peer = list(r["peers"].values())[0]
-    print(f"{r['name']:36} {r['unit']:5} {r['vstor']:>9} {peer:>9} {r['ratio']:>6} {r['goal']:>5} {'yes' if r['met'] else 'no'}")
+    goal = "-" if r["goal"] is None else r["goal"]
+    met = "-" if r["met"] is None else ("yes" if r["met"] else "no")
+    print(f"{r['name']:42} {r['unit']:5} {r['vstor']:>9} {peer:>9} {r['ratio']:>6} {goal:>5} {met}")
 PY

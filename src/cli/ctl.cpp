@@ -2,7 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+#include <thread>
+
 #include "cli/lun_spec.hpp"
+#include "cli/progress.hpp"
 #include "control/rpc_client.hpp"
 #include "control/rpc_server.hpp"
 
@@ -123,6 +127,13 @@ void add_ctl_command(CLI::App& app, CtlOptions& o) {
     target_opt(in);
     method(in, "lun.insert");
 
+    auto* san = lun->add_subcommand("sanitize", "SANITIZE a LUN (all its data is destroyed), showing progress");
+    san->add_option("lun", o.lun, "LUN number")->required();
+    san->add_option("--method", o.state, "block-erase (default), overwrite or crypto-erase")
+        ->check(CLI::IsMember({"block-erase", "overwrite", "crypto-erase"}));
+    target_opt(san);
+    method(san, "lun.sanitize");
+
     auto* tgt = ctl->add_subcommand("target", "add or remove a target");
     tgt->require_subcommand(1);
     auto* tadd = tgt->add_subcommand("add", "add a target (then `lun add --target`)");
@@ -187,12 +198,35 @@ int run_ctl(const CtlOptions& o) {
         put("mutual_chap", o.mutual);
     }
     if (m == "save") put("path", o.path);
+    if (m == "lun.sanitize") {
+        params.erase("force");
+        put("method", o.state);
+    }
 
     const auto path = o.control.empty() ? control::default_control_path() : o.control;
     const auto r = control::call_control(path, m, params);
     if (!r.result) {
         fmt::print(stderr, "vstor ctl: {}\n", r.error);
         return 1;
+    }
+    if (m == "lun.sanitize") {  // follow it through REQUEST SENSE until it is done
+        Progress progress(fmt::format("sanitizing LUN {}", *o.lun), 100);
+        json q = json::object();
+        if (!o.target.empty()) q["target"] = o.target;
+        q["lun"] = *o.lun;
+        for (;;) {
+            const auto s = control::call_control(path, "lun.progress", q);
+            if (!s.result) {
+                fmt::print(stderr, "\nvstor ctl: {}\n", s.error);
+                return 1;
+            }
+            if (!(*s.result)["in_progress"].get<bool>()) break;
+            progress.update(static_cast<std::uint64_t>((*s.result).value("percent", 0.0)));
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+        progress.finish();
+        fmt::print("LUN {} sanitized\n", *o.lun);
+        return 0;
     }
     if (o.json) {
         fmt::print("{}\n", r.result->dump(2));

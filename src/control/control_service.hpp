@@ -63,6 +63,11 @@ private:
     nlohmann::json acl_change(const nlohmann::json& p, bool allow);
     nlohmann::json chap_set(const nlohmann::json& p);
     nlohmann::json save(const nlohmann::json& p);
+    nlohmann::json lun_sanitize(const nlohmann::json& p);
+    nlohmann::json lun_progress(const nlohmann::json& p);
+    // Runs one SCSI command on the LUN through the control plane's own I_T nexus and waits.
+    Completion run_command(const cli::TargetPlan& tp, std::uint16_t lun, std::vector<std::uint8_t> cdb,
+                           std::vector<std::uint8_t>& data, DataDirection dir);
 
     cli::TargetPlan& target_plan(const nlohmann::json& p);  // "target" param, default the first
     cli::LunSpec& lun_plan(cli::TargetPlan& tp, std::uint16_t lun);
@@ -74,7 +79,8 @@ private:
     cli::ServePlan plan_;
     std::string config_path_;
     std::vector<LunHook> hooks_;
-    std::map<std::pair<std::string, std::uint16_t>, bool> admin_read_only_;  // `lun set-ro` by target/LUN
+    std::map<std::pair<std::string, std::uint16_t>, bool> admin_read_only_;
+    std::map<std::uint16_t, std::shared_ptr<Nexus>> nexus_;  // the control plane's nexus per adapter target  // `lun set-ro` by target/LUN
     mutable std::mutex mu_;  // one call at a time
 };
 

@@ -112,6 +112,14 @@ qemu-io -f raw -c "read -P 0xa7 0 48M" "nbd://127.0.0.1:$nport/scratch" | grep -
   fail "LUN 1 over NBD after restart"
 qemu-io -f raw -c "read -P $last $last_off 1M" "$url/0" | grep -q "read 1048576/1048576" || fail "LUN 0 data after restart"
 
+echo "== ctl lun sanitize: progress while it runs (from REQUEST SENSE), then zeroes"
+ctl lun sanitize 1 --method overwrite 2>"$out/sanitize.txt" | tee -a "$out/sanitize.txt"
+grep -q "sanitizing LUN 1: 100%" "$out/sanitize.txt" || fail "no sanitize progress: $(cat "$out/sanitize.txt")"
+qemu-io -f raw -c "read -P 0 0 48M" "$url/1" | grep -q "read 50331648/50331648" || fail "LUN 1 not zero after SANITIZE"
+ctl lun set-ro 0 on
+if ctl lun sanitize 0 2>"$out/err.txt"; then fail "SANITIZE of a write-protected LUN accepted"; fi
+grep -q "write-protected" "$out/err.txt" || fail "refusal does not say why: $(cat "$out/err.txt")"
+
 if [ -n "${3:-}" ]; then
   echo "== make install's files (staged with DESTDIR)"
   DESTDIR="$out/stage" cmake --install "$3" >/dev/null

@@ -113,6 +113,9 @@ TEST_F(ControlPlane, BadInputIsRefusedAndChangesNothing) {
         {"chap.set", {{"chap", "user:short"}}},
         {"chap.set", {{"chap", "user:long-enough-secret"}, {"mutual_chap", "tgt:short"}}},
         {"save", json::object()},
+        {"lun.sanitize", {{"lun", 1}, {"method", "shred"}}},
+        {"lun.sanitize", {{"lun", 4}}},
+        {"lun.progress", {{"lun", 4}}},
         {"save", {{"path", "/proc/vstor-cannot/x.toml"}}},
     };
     for (const auto& [method, params] : bad) {

@@ -11,6 +11,7 @@
 #include "cli/serve_nbd.hpp"
 #include "cli/serve_plan.hpp"
 #include "control/control_service.hpp"
+#include "control/metrics_server.hpp"
 #include "control/rpc_server.hpp"
 #include "iscsi/server.hpp"
 #include "vstor/adapter.hpp"
@@ -158,6 +159,7 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
     serve->add_option("--mask", o.masks, "LUN masking IQN=LUN[,LUN...]: that initiator sees only these LUNs (repeatable)");
     serve->add_option("--loops", o.loops, "event-loop threads (default: one per core)");
     serve->add_option("--log-level", o.log_level, "trace, debug, info, warn, error")->capture_default_str();
+    serve->add_option("--metrics", o.metrics, "Prometheus text endpoint HOST:PORT (GET /metrics; off unless given)");
     serve->add_option("--control", o.control,
                       "control socket for `vstor ctl` (default: " + control::default_control_path() + "; 'off' for none)");
     serve->add_option("--config", o.config, "TOML configuration file (docs/config.md); excludes the target/LUN flags");
@@ -224,32 +226,35 @@ int run_serve(const ServeOptions& o) {
                    plan->targets[0].config.name);
     }
     // The control plane: `vstor ctl` changes LUNs, targets, ACLs and CHAP while clients stay connected.
-    std::unique_ptr<control::ControlService> ctl_service;
+    if (!o.nbd_listen.empty()) plan->nbd_listen = o.nbd_listen;  // so that `ctl save` keeps them
+    if (!o.nbd_tls.empty()) plan->nbd_tls = o.nbd_tls;
+    control::ControlService ctl_service(*adapter, *server, *plan, o.config);
+    if (nbd_server) {
+        // LUNs added or removed at run time appear and disappear as NBD exports.
+        ctl_service.on_lun_change([&nbd = *nbd_server](const TargetPlan& tp, bool first, std::uint16_t lun,
+                                                       const LunSpec* spec) {
+            if (!tp.nbd_export) return;
+            if (spec) {
+                nbd::ExportConfig e;
+                e.name = nbd_export_name(first, tp, *spec, lun);
+                e.adapter_target_id = tp.config.adapter_target_id;
+                e.lun = lun;
+                if (auto st = nbd.add_export(e); !st)
+                    spdlog::warn("nbd: LUN {} of {} is not exported: {}", lun, tp.config.name, st.error);
+                return;
+            }
+            for (const auto& e : nbd.exports())
+                if (e.adapter_target_id == tp.config.adapter_target_id && e.lun == lun) nbd.remove_export(e.name);
+        });
+    }
+    auto stop_front_ends = [&] {
+        if (nbd_server) nbd_server->stop();
+        server->stop();
+    };
     std::unique_ptr<control::RpcServer> ctl_server;
     if (o.control != "off") {
         const auto path = o.control.empty() ? control::default_control_path() : o.control;
-        if (!o.nbd_listen.empty()) plan->nbd_listen = o.nbd_listen;  // so that `ctl save` keeps them
-        if (!o.nbd_tls.empty()) plan->nbd_tls = o.nbd_tls;
-        ctl_service = std::make_unique<control::ControlService>(*adapter, *server, *plan, o.config);
-        if (nbd_server) {
-            // LUNs added or removed at run time appear and disappear as NBD exports.
-            ctl_service->on_lun_change([&nbd = *nbd_server](const TargetPlan& tp, bool first, std::uint16_t lun,
-                                                            const LunSpec* spec) {
-                if (!tp.nbd_export) return;
-                if (spec) {
-                    nbd::ExportConfig e;
-                    e.name = nbd_export_name(first, tp, *spec, lun);
-                    e.adapter_target_id = tp.config.adapter_target_id;
-                    e.lun = lun;
-                    if (auto st = nbd.add_export(e); !st)
-                        spdlog::warn("nbd: LUN {} of {} is not exported: {}", lun, tp.config.name, st.error);
-                    return;
-                }
-                for (const auto& e : nbd.exports())
-                    if (e.adapter_target_id == tp.config.adapter_target_id && e.lun == lun) nbd.remove_export(e.name);
-            });
-        }
-        ctl_server = control::RpcServer::start(path, *ctl_service, error);
+        ctl_server = control::RpcServer::start(path, ctl_service, error);
         if (ctl_server) {
             fmt::print("  control: vstor ctl --control {} status\n", path);
         } else if (o.control.empty()) {
@@ -257,19 +262,30 @@ int run_serve(const ServeOptions& o) {
             spdlog::warn("vstor: {}; this server has no control socket (give it one with --control PATH)", error);
         } else {
             fmt::print(stderr, "vstor: {}\n", error);
-            if (nbd_server) nbd_server->stop();
-            server->stop();
+            stop_front_ends();
             return 2;
         }
+    }
+    std::unique_ptr<control::MetricsServer> metrics;
+    if (!o.metrics.empty()) {
+        iscsi::PortalConfig where;
+        if (!parse_listen(o.metrics, where, error) ||
+            !(metrics = control::MetricsServer::start(where.address, where.port, ctl_service, error))) {
+            fmt::print(stderr, "vstor: {}\n", error);
+            if (ctl_server) ctl_server->stop();
+            stop_front_ends();
+            return 2;
+        }
+        fmt::print("  metrics: http://{}:{}/metrics\n", where.address, metrics->port());
     }
     std::fflush(stdout);
 
     int sig = 0;
     sigwait(&sigs, &sig);
     spdlog::info("vstor: {} received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (metrics) metrics->stop();
     if (ctl_server) ctl_server->stop();
-    if (nbd_server) nbd_server->stop();
-    server->stop();
+    stop_front_ends();
     adapter->flush_all();
     return 0;
 }

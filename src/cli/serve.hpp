@@ -22,6 +22,7 @@ struct ServeOptions {
     std::vector<std::string> masks;  // IQN=LUN,LUN
     std::string config;       // TOML file
     std::string control;      // control socket path ("" = default; "off" = none)
+    std::string metrics;      // Prometheus endpoint HOST:PORT ("" = none)
     unsigned loops = 0;
     std::string log_level = "info";
 };

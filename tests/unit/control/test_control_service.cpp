@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -16,6 +18,7 @@
 #include "cli/lun_builder.hpp"
 #include "cli/serve_plan.hpp"
 #include "control/control_service.hpp"
+#include "control/metrics_server.hpp"
 #include "control/rpc_client.hpp"
 #include "control/rpc_server.hpp"
 #include "iscsi/server.hpp"
@@ -270,6 +273,44 @@ TEST_F(ControlPlane, SaveWritesAConfigThatLoadsBack) {
     EXPECT_EQ(cli::format_lun_spec(luns[2]), "mem:4M,ro,removable,lun=3");
     EXPECT_EQ(plan->targets[1].config.chap.secret, "twelve-chars-ok");
     EXPECT_EQ(plan->targets[1].luns.size(), 1u);
+}
+
+TEST_F(ControlPlane, PrometheusEndpointServesTheStats) {
+    std::string err;
+    auto m = MetricsServer::start("127.0.0.1", 0, *service, err);
+    ASSERT_TRUE(m) << err;
+    auto get = [&](const std::string& path) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(m->port());
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        const std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+        EXPECT_EQ(::write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+        std::string resp;
+        char buf[4096];
+        for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) resp.append(buf, static_cast<std::size_t>(n));
+        ::close(fd);
+        return resp;
+    };
+    auto* ctx = login();
+    unsigned char block[512] = {};
+    scsi_free_scsi_task(iscsi_write10_sync(ctx, 0, 0, block, sizeof block, 512, 0, 0, 0, 0, 0));
+    const auto r = get("/metrics");
+    EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
+    EXPECT_NE(r.find("# TYPE vstor_lun_writes_total counter"), std::string::npos);
+    EXPECT_NE(r.find("vstor_lun_writes_total{target=\"iqn.2026-12.org.vstor:ctl\",lun=\"0\"} 1\n"), std::string::npos) << r;
+    EXPECT_NE(r.find("vstor_session_commands_total{initiator=\"iqn.2026-12.org.test:ctl-initiator\""), std::string::npos);
+    EXPECT_EQ(get("/other").rfind("HTTP/1.1 404", 0), 0u);
+    iscsi_logout_sync(ctx);
+    iscsi_destroy_context(ctx);
+    // Label values are escaped.
+    const json stats{{"luns", json::array({json{{"target", "a\"b\\c\nd"}, {"lun", 1}, {"reads", 1}, {"writes", 0}, {"other", 0},
+                                               {"bytes_read", 0}, {"bytes_written", 0}, {"errors", 0},
+                                               {"latency_us", {{"p50", 1}, {"p90", 1}, {"p99", 1}, {"p99.9", 1}, {"max", 1}}}}})},
+                     {"sessions", json::array()}};
+    EXPECT_NE(render_prometheus(stats).find("target=\"a\\\"b\\\\c\\nd\""), std::string::npos);
 }
 
 }  // namespace

@@ -4,7 +4,7 @@ TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build check serve asan tsan bench install clean
+.PHONY: all deps configure build check serve asan tsan bench install windows clean
 
 all: build
 
@@ -47,6 +47,10 @@ install: configure
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 	cmake --build $(BUILD) -j $(JOBS) --target vstor
 	cmake --install $(BUILD)
+
+# Cross-built Windows driver (x64 and x86 vstor.sys, vstor.inf) and service into build/dist/windows/ (docs/windows.md).
+windows: configure
+	cmake --build $(BUILD) -j $(JOBS) --target windows
 
 serve: build
 	@mkdir -p data

@@ -35,9 +35,25 @@ struct Service::Pending {
 };
 
 Service::Service(Adapter& adapter, Channel& channel, ServiceOptions opts)
-    : adapter_(adapter), channel_(channel), opts_(std::move(opts)) {}
+    : adapter_(adapter), channel_(channel), opts_(std::move(opts)) {
+    listener_guard_ = std::make_shared<ListenerGuard>();
+    listener_guard_->service = this;
+    adapter_.add_lun_listener([g = listener_guard_](std::uint16_t target_id, std::uint16_t lun, LunEvent e) {
+        if (e != LunEvent::added && e != LunEvent::removed) return;  // capacity/medium: SCSI unit attentions
+        std::lock_guard lk(g->mu);
+        Service* s = g->service;
+        if (!s || s->session_ == 0 || s->stopping_) return;
+        (void)s->announce(target_id, lun, e == LunEvent::added);  // fails only when the driver is gone
+    });
+}
 
-Service::~Service() { stop(); }
+Service::~Service() {
+    {
+        std::lock_guard lk(listener_guard_->mu);
+        listener_guard_->service = nullptr;
+    }
+    stop();
+}
 
 Status Service::start() {
     vstor_bridge_connect c{};

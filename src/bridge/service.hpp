@@ -66,7 +66,9 @@ public:
     // CONNECT, announce every LUN of the adapter's targets (target id < 8, LUN < 8), start the
     // dispatcher threads. The adapter's target ids are the StorPort TargetIds.
     Status start();
-    // Tell the driver a LUN appeared or went away (it raises BusChangeDetected).
+    // Tell the driver a LUN appeared or went away (it raises BusChangeDetected). LUNs added to or
+    // removed from the adapter while the service runs (e.g. by `vstor ctl`) are announced
+    // automatically through the adapter's LUN listener.
     Status announce(std::uint16_t target_id, std::uint16_t lun, bool present);
     // DISCONNECT (every outstanding SRB fails at once) and join the threads.
     void stop();
@@ -91,6 +93,12 @@ private:
     Channel& channel_;
     ServiceOptions opts_;
     std::uint32_t session_ = 0;
+    // Lets the adapter's LUN listener outlive this service: cleared by the destructor.
+    struct ListenerGuard {
+        std::mutex mu;
+        Service* service;
+    };
+    std::shared_ptr<ListenerGuard> listener_guard_;
     std::atomic<bool> stopping_{false};
     std::vector<std::thread> threads_;
     std::vector<std::thread> completers_;

@@ -542,8 +542,8 @@ TEST(StorPort, LunHotAddAndRemove) {
     ASSERT_EQ(emu.devices().size(), 1u);
     const unsigned changes = emu.bus_changes();
     const unsigned rescans = emu.rescans();
+    // The service follows the adapter: adding the LUN (as `vstor ctl lun add` does) announces it.
     ASSERT_TRUE(rig.adapter->add_lun(rig.tid, 3, mem_backend(2 << 20)));
-    ASSERT_TRUE(rig.service->announce(rig.tid, 3, true));
     EXPECT_EQ(emu.bus_changes(), changes + 1);
     ASSERT_TRUE(emu.wait_for_rescan(rescans + 1, 10s));
     auto devs = emu.devices();
@@ -556,7 +556,6 @@ TEST(StorPort, LunHotAddAndRemove) {
     ASSERT_TRUE(ok(r));
     EXPECT_EQ(0, std::memcmp(r->data.data(), block.data(), kBlock));
 
-    ASSERT_TRUE(rig.service->announce(rig.tid, 3, false));
     ASSERT_TRUE(rig.adapter->remove_lun(rig.tid, 3));
     EXPECT_EQ(emu.bus_changes(), changes + 2);
     ASSERT_TRUE(emu.wait_for_rescan(rescans + 2, 10s));

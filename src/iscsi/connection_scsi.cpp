@@ -73,7 +73,7 @@ void Connection::on_scsi_command(const Pdu& pdu) {
         if (immediate > cmd->edtl || immediate > params_.first_burst_length ||
             (immediate && !params_.immediate_data))
             return reject(pdu, reject_reason::protocol_error);
-        std::memcpy(cmd->buffer.data(), pdu.data.data(), immediate);
+        if (immediate) std::memcpy(cmd->buffer.data(), pdu.data.data(), immediate);
         cmd->received = immediate;
         const std::uint32_t first_burst = std::min(params_.first_burst_length, cmd->edtl);
         // Unsolicited data: with InitialR2T=No (and the F bit clear), Data-Out may follow up to
@@ -145,7 +145,7 @@ void Connection::on_data_out(const Pdu& pdu) {
         r->second.received += len;
         if (pdu.final_bit() || r->second.received >= r->second.length) cmd->r2ts.erase(r);
     }
-    std::memcpy(cmd->buffer.data() + offset, pdu.data.data(), len);
+    if (len) std::memcpy(cmd->buffer.data() + offset, pdu.data.data(), len);
     cmd->received += len;
     send_r2ts(*cmd);
     if (cmd->received >= cmd->edtl && cmd->r2ts.empty() && cmd->r2t_next >= cmd->edtl) submit(cmd);

@@ -24,11 +24,12 @@ check: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) asan tsan
 
-# ASan+UBSan build in build-asan/, running the unit tests.
+# ASan+UBSan build in build-asan/: the unit tests, and the conformance suite and real clients
+# against the sanitized server (a sanitizer report makes the server exit non-zero: the test fails).
 asan: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVSTOR_SANITIZE=address
-	cmake --build build-asan -j $(JOBS) --target vstor_unit_tests
-	cd build-asan && ctest --output-on-failure -L unit -j $(JOBS)
+	cmake --build build-asan -j $(JOBS) --target vstor vstor_unit_tests
+	cd build-asan && ctest --output-on-failure -L 'unit|conformance|interop' -j $(JOBS)
 
 # TSan build in build-tsan/, running the threaded tests.
 tsan: deps

@@ -84,7 +84,16 @@ std::unique_ptr<FileBackend> FileBackend::open(const FileOptions& opts, std::str
         error = "cannot open image " + opts.path + ": " + std::strerror(errno);
         return nullptr;
     }
-    if (::flock(fd, (opts.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+    // A server that was just killed can hold the lock a little longer than its life: the kernel
+    // tears down its io_uring (and with it the last reference to the file) asynchronously. Give
+    // that a moment before calling the image busy, so a restart after a crash does not fail.
+    bool locked = false;
+    for (int attempt = 0; attempt < 20 && !locked; ++attempt) {
+        locked = ::flock(fd, (opts.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0;
+        if (!locked && errno != EWOULDBLOCK) break;
+        if (!locked) ::usleep(100 * 1000);
+    }
+    if (!locked) {
         error = "image " + opts.path + " is in use by another process";
         ::close(fd);
         return nullptr;

@@ -28,7 +28,7 @@ CallResult call_control(const std::string& socket_path, const std::string& metho
     nlohmann::json resp;
     try {
         resp = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error&) {
+    } catch (const nlohmann::json::exception&) {  // parse_error, or out_of_range for numbers like 3e347
         out.error = "control socket " + socket_path + ": the answer is not JSON";
         return out;
     }

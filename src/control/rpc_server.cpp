@@ -165,7 +165,7 @@ std::string handle_rpc_text(ControlService& service, const std::string& text) {
     json req;
     try {
         req = json::parse(text);
-    } catch (const json::parse_error&) {
+    } catch (const json::exception&) {  // parse_error, or out_of_range for numbers like 3e347
         return error_response(nullptr, rpc_code::parse_error, "the request is not valid JSON").dump();
     }
     if (req.is_array()) {  // batch (JSON-RPC 2.0 section 6)

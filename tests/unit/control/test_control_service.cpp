@@ -237,6 +237,7 @@ TEST_F(ControlPlane, SocketIsOwnerOnly) {
 TEST_F(ControlPlane, JsonRpcFraming) {
     auto parse = [](const std::string& s) { return json::parse(s); };
     EXPECT_EQ(parse(handle_rpc_text(*service, "{nope"))["error"]["code"], rpc_code::parse_error);
+    EXPECT_EQ(parse(handle_rpc_text(*service, "3e347"))["error"]["code"], rpc_code::parse_error);  // fuzzer: out_of_range
     EXPECT_EQ(parse(handle_rpc_text(*service, R"({"id":1,"method":"status"})"))["error"]["code"], rpc_code::invalid_request);
     EXPECT_EQ(parse(handle_rpc_text(*service, R"({"jsonrpc":"2.0","id":1,"method":7})"))["error"]["code"],
               rpc_code::invalid_request);

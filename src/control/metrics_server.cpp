@@ -1,9 +1,12 @@
 #include "control/metrics_server.hpp"
 
+#include "util/tcp_listen.hpp"
+
 #include <asio.hpp>
 #include <fmt/format.h>
 
 #include <atomic>
+#include <memory>
 #include <thread>
 
 namespace vstor::control {
@@ -80,22 +83,9 @@ public:
     ~MetricsServerImpl() override { stop(); }
 
     bool bind(const std::string& host, std::uint16_t port, std::string& error) {
-        asio::error_code ec;
-        const auto addr = asio::ip::make_address(host, ec);
-        if (ec) {
-            error = "--metrics: bad address '" + host + "'";
-            return false;
-        }
-        const asio::ip::tcp::endpoint ep(addr, port);
-        acceptor_.open(ep.protocol(), ec);
-        if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-        if (!ec) acceptor_.bind(ep, ec);
-        if (!ec) acceptor_.listen(16, ec);
-        if (ec) {
-            error = fmt::format("--metrics: cannot listen on {}:{}: {}", host, port, ec.message());
-            return false;
-        }
-        return true;
+        acceptor_ = util::listen_tcp(io_, host, port, error);
+        if (!acceptor_) error = "--metrics: " + error;
+        return acceptor_ != nullptr;
     }
     void run() {
         accept();
@@ -103,7 +93,7 @@ public:
     }
     std::uint16_t port() const override {
         asio::error_code ec;
-        return acceptor_.local_endpoint(ec).port();
+        return acceptor_->local_endpoint(ec).port();
     }
     void stop() override {
         if (stopped_.exchange(true)) return;
@@ -119,7 +109,7 @@ private:
         std::string reply;
     };
     void accept() {
-        acceptor_.async_accept([this](std::error_code ec, asio::ip::tcp::socket sock) {
+        acceptor_->async_accept([this](std::error_code ec, asio::ip::tcp::socket sock) {
             if (ec) return;
             auto c = std::make_shared<Client>(std::move(sock));
             asio::async_read_until(c->sock, c->buf, "\r\n\r\n", [this, c](std::error_code rec, std::size_t) {
@@ -149,7 +139,7 @@ private:
 
     ControlService& service_;
     asio::io_context io_;
-    asio::ip::tcp::acceptor acceptor_{io_};
+    std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
     std::thread thread_;
     std::atomic<bool> stopped_{false};
 };

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "util/tcp_listen.hpp"
+
 #include <algorithm>
 #include <chrono>
 
@@ -162,22 +164,8 @@ void ServerImpl::on_lun_event(std::uint16_t target_id, std::uint16_t lun, LunEve
 
 bool ServerImpl::bind(std::string& error) {
     for (const auto& pc : config_.portals) {
-        asio::error_code ec;
-        const auto addr = asio::ip::make_address(pc.address, ec);
-        if (ec) {
-            error = "bad listen address '" + pc.address + "'";
-            return false;
-        }
-        auto acc = std::make_unique<asio::ip::tcp::acceptor>(*loops_[0]);
-        const asio::ip::tcp::endpoint ep(addr, pc.port);
-        acc->open(ep.protocol(), ec);
-        if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
-        if (!ec) acc->bind(ep, ec);
-        if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) {
-            error = "cannot listen on " + pc.address + ":" + std::to_string(pc.port) + ": " + ec.message();
-            return false;
-        }
+        auto acc = util::listen_tcp(*loops_[0], pc.address, pc.port, error);
+        if (!acc) return false;
         portals_.push_back(Portal{pc, std::move(acc)});
     }
     return true;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "util/tcp_listen.hpp"
+
 #include <chrono>
 #include <set>
 
@@ -53,20 +55,9 @@ ServerImpl::~ServerImpl() { stop(); }
 
 bool ServerImpl::bind(std::string& error) {
     for (const auto& l : config_.listen) {
-        asio::error_code ec;
-        const auto addr = asio::ip::make_address(l.address, ec);
-        if (ec) {
-            error = "nbd: bad listen address '" + l.address + "'";
-            return false;
-        }
-        auto acc = std::make_unique<asio::ip::tcp::acceptor>(*loops_[0]);
-        const asio::ip::tcp::endpoint ep(addr, l.port);
-        acc->open(ep.protocol(), ec);
-        if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
-        if (!ec) acc->bind(ep, ec);
-        if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) {
-            error = "nbd: cannot listen on " + l.address + ":" + std::to_string(l.port) + ": " + ec.message();
+        auto acc = util::listen_tcp(*loops_[0], l.address, l.port, error);
+        if (!acc) {
+            error = "nbd: " + error;
             return false;
         }
         acceptors_.push_back(std::move(acc));

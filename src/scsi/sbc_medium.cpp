@@ -76,6 +76,8 @@ void sanitize(const TaskPtr& t) {
     LogicalUnit& lu = *t->lu;
     const std::uint32_t bs = lu.block_size();
     std::vector<std::byte> pattern;
+    unsigned passes = 1;
+    bool invert = false;
     if (sa == 0x1f) {  // EXIT FAILURE MODE: takes no parameter list; no failure mode is ever entered
         if (len != 0) return t->complete_sense(sense::invalid_field_in_cdb(7, 7));
         return t->complete_good();
@@ -86,14 +88,14 @@ void sanitize(const TaskPtr& t) {
         if (t->cmd.data.size() < len) return t->complete_sense(sense::param_list_length_error());
         const auto* p = reinterpret_cast<const std::uint8_t*>(t->cmd.data.data());
         const std::uint16_t plen = util::load_be16(p + 2);
-        if ((p[0] & 0x1f) == 0) return t->complete_sense(sense::invalid_field_in_param(0, 4));  // OWCOUNT
+        passes = p[0] & 0x1f;                                                                   // OWCOUNT
+        if (passes == 0) return t->complete_sense(sense::invalid_field_in_param(0, 4));
+        if (p[0] & 0x60) return t->complete_sense(sense::invalid_field_in_param(0, 6));  // TEST: none defined
         if (plen == 0 || plen > bs) return t->complete_sense(sense::invalid_field_in_param(2, 7));
         if (4u + plen != len) return t->complete_sense(sense::invalid_field_in_cdb(7, 7));
         pattern.resize(bs);
         for (std::size_t i = 0; i < bs; ++i) pattern[i] = t->cmd.data[4 + i % plen];
-        if (p[0] & 0x80) {  // INVERT between passes: the last pass writes the inverted pattern
-            for (auto& b : pattern) b = ~b;
-        }
+        invert = p[0] & 0x80;  // INVERT: the pattern is inverted between consecutive passes
     } else if (sa == 0x02 || sa == 0x03) {
         // BLOCK ERASE, and CRYPTOGRAPHIC ERASE: vstor keeps no encrypted data, so it makes the
         // old data irretrievable the same way, by deallocating (or zeroing) every block.
@@ -105,18 +107,25 @@ void sanitize(const TaskPtr& t) {
     if (immed) t->complete_good(len);
     const std::uint64_t blocks = lu.block_count();
     const std::uint64_t step = std::max<std::uint64_t>(1, blocks / 64);
+    const std::uint64_t total = blocks * passes;
     IoStatus st = IoStatus::ok;
-    for (std::uint64_t lba = 0; lba < blocks && st == IoStatus::ok; lba += step) {
-        const std::uint64_t n = std::min(step, blocks - lba);
-        if (pattern.empty())
-            st = util::wait_io([&](IoCallback cb) {
-                lu.thin() ? lu.backend().unmap(lba, n, std::move(cb)) : lu.backend().write_zeroes(lba, n, std::move(cb));
-            });
-        else
-            st = write_pattern(lu, lba, n, pattern, false);
-        lu.sanitize_progress = static_cast<int>((lba + n) * 65535 / blocks);
+    for (unsigned pass = 0; pass < passes && st == IoStatus::ok; ++pass) {
+        if (pass > 0 && invert)
+            for (auto& b : pattern) b = ~b;
+        for (std::uint64_t lba = 0; lba < blocks && st == IoStatus::ok; lba += step) {
+            const std::uint64_t n = std::min(step, blocks - lba);
+            if (pattern.empty())
+                st = util::wait_io([&](IoCallback cb) {
+                    lu.thin() ? lu.backend().unmap(lba, n, std::move(cb)) : lu.backend().write_zeroes(lba, n, std::move(cb));
+                });
+            else
+                st = write_pattern(lu, lba, n, pattern, false);
+            lu.sanitize_progress = static_cast<int>((pass * blocks + lba + n) * 65535 / total);
+        }
+        // Each pass reaches the medium before the next starts: otherwise a cache would merge
+        // the passes and only the last would ever be written.
+        if (st == IoStatus::ok) st = util::wait_io([&](IoCallback cb) { lu.backend().flush(std::move(cb)); });
     }
-    if (st == IoStatus::ok) st = util::wait_io([&](IoCallback cb) { lu.backend().flush(std::move(cb)); });
     lu.sanitize_progress = -1;
     if (immed) return;
     if (st != IoStatus::ok) return t->complete_sense(sense::sanitize_failed());

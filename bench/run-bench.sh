@@ -39,6 +39,7 @@ serve_vstor() {  # serve_vstor PORT EXTRA... -> pid in $served
 vport=$(free_port)
 vnport=$(free_port)
 serve_vstor $vport --nbd-listen 127.0.0.1:$vnport --lun mem:1G --lun null:1G
+vpid=$served
 vurl=iscsi://127.0.0.1:$vport/$iqn/0
 vnull=iscsi://127.0.0.1:$vport/$iqn/1
 
@@ -46,7 +47,8 @@ tport=$(free_port)
 pkill -9 -f -- "--control-port 7" 2>/dev/null || true  # a tgtd left over from an interrupted run
 truncate -s 1G /dev/shm/vstor-bench-tgt.img
 tgtd -f --iscsi portal=127.0.0.1:$tport --control-port 7 >"$out/tgt.log" 2>&1 &
-pids+=($!)
+tpid=$!
+pids+=($tpid)
 sleep 1
 tgtadm -C 7 --lld iscsi --op new --mode target --tid 1 -T iqn.2026-11.org.vstor:tgt-peer
 tgtadm -C 7 --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b /dev/shm/vstor-bench-tgt.img --bstype rdwr
@@ -54,13 +56,30 @@ tgtadm -C 7 --lld iscsi --op bind --mode target --tid 1 -I ALL
 turl=iscsi://127.0.0.1:$tport/iqn.2026-11.org.vstor:tgt-peer/1
 knport=$(free_port)
 nbdkit -f -i 127.0.0.1 -p "$knport" memory 1G >"$out/nbdkit.log" 2>&1 &
-pids+=($!)
+kpid=$!
+pids+=($kpid)
 sleep 0.5
 
+# CPU of both sides, so a missed goal shows where the time went: `metered KEY SERVER_PID CMD...`
+# runs CMD (its stdout passes through) and appends "KEY client-cores target-cores" to cpu.txt —
+# cores = CPU seconds / wall seconds, so 1.0 is one core kept busy for the whole run.
+: >"$out/cpu.txt"
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+metered() {
+  local key=$1 spid=$2; shift 2
+  local s0 t0 s1 t1
+  s0=$(ticks "$spid"); t0=$(date +%s.%N)
+  /usr/bin/time -f '%U %S' -o "$out/time-$key.txt" "$@"
+  s1=$(ticks "$spid"); t1=$(date +%s.%N)
+  python3 -c 'import sys; u, s = map(float, open(sys.argv[1]).read().split()[-2:]); w = float(sys.argv[4]) - float(sys.argv[3])
+print(sys.argv[2], round((u + s) / w, 2), round((int(sys.argv[6]) - int(sys.argv[5])) / int(sys.argv[7]) / w, 2))' \
+    "$out/time-$key.txt" "$key" "$t0" "$t1" "$s0" "$s1" "$(getconf CLK_TCK)" >>"$out/cpu.txt"
+}
+
 # iscsi-perf prints "iops average N (M MB/s)" when its timeout ends.
-perf() {  # perf URL QD BLOCKS [-r] -> "IOPS MBps"
-  local url=$1 qd=$2 blocks=$3; shift 3
-  iscsi-perf -m "$qd" -b "$blocks" -t "$secs" "$@" "$url" 2>&1 | tr '\r' '\n' |
+perf() {  # perf KEY SERVER_PID URL QD BLOCKS [-r] -> "IOPS MBps"
+  local key=$1 spid=$2 url=$3 qd=$4 blocks=$5; shift 5
+  metered "$key" "$spid" iscsi-perf -m "$qd" -b "$blocks" -t "$secs" "$@" "$url" 2>&1 | tr '\r' '\n' |
     awk '/iops average/ {i=$3; m=$4} END {gsub(/\(/,"",m); print i+0, m+0}'
 }
 sessions() {  # sessions URL N: N concurrent iscsi-perf sessions, 4 KiB random read at QD 8 each -> total IOPS
@@ -72,44 +91,45 @@ sessions() {  # sessions URL N: N concurrent iscsi-perf sessions, 4 KiB random r
   for i in $(seq "$n"); do tr '\r' '\n' <"$out/sess-$i.txt" | awk '/iops average/ {v=$3} END {print v+0}'; done |
     awk '{s+=$1} END {print s+0}'
 }
-qemu_write_iops() {  # 4 KiB writes at QD 32 through QEMU's iSCSI driver
-  local url=$1 n=200000
+qemu_write_iops() {  # qemu_write_iops KEY SERVER_PID URL: 4 KiB writes at QD 32 through QEMU's iSCSI driver
+  local key=$1 spid=$2 url=$3 n=200000
   local t
-  t=$(qemu-img bench -f raw -w -t none -c $n -d 32 -s 4k "$url" 2>&1 | awk '/Run completed in/ {print $4}')
+  t=$(metered "$key" "$spid" qemu-img bench -f raw -w -t none -c $n -d 32 -s 4k "$url" 2>&1 | awk '/Run completed in/ {print $4}')
   python3 -c "print(round($n / $t))"
 }
-mixed() { "$client" "$1" 65536 32 70 "$secs"; }  # -> "IOPS MBps"
+mixed() { metered "$1" "$2" "$client" "$3" 65536 32 70 "$secs"; }  # mixed KEY SERVER_PID URL -> "IOPS MBps"
 rss_kib() { awk '/VmRSS/ {print $2}' /proc/$1/status; }
 
 echo "measuring (each ${secs}s)..."
 for qd in 1 8 32 128; do
-  read -r v "_" < <(perf "$vurl" $qd 8 -r); eval "v_rr$qd=$v"
-  read -r t "_" < <(perf "$turl" $qd 8 -r); eval "t_rr$qd=$t"
+  read -r v "_" < <(perf v_rr$qd $vpid "$vurl" $qd 8 -r); eval "v_rr$qd=$v"
+  read -r t "_" < <(perf t_rr$qd $tpid "$turl" $qd 8 -r); eval "t_rr$qd=$t"
 done
-read -r v_null32 _ < <(perf "$vnull" 32 8 -r)
-read -r _ v_seq < <(perf "$vurl" 8 2048)
-read -r _ t_seq < <(perf "$turl" 8 2048)
-v_w32=$(qemu_write_iops "$vurl")
-t_w32=$(qemu_write_iops "$turl")
-read -r v_mix _ < <(mixed "$vurl")
-read -r t_mix _ < <(mixed "$turl")
+read -r v_null32 _ < <(perf v_null32 $vpid "$vnull" 32 8 -r)
+read -r _ v_seq < <(perf v_seq $vpid "$vurl" 8 2048)
+read -r _ t_seq < <(perf t_seq $tpid "$turl" 8 2048)
+v_w32=$(qemu_write_iops v_w32 $vpid "$vurl")
+t_w32=$(qemu_write_iops t_w32 $tpid "$turl")
+read -r v_mix _ < <(mixed v_mix $vpid "$vurl")
+read -r t_mix _ < <(mixed t_mix $tpid "$turl")
 for n in 1 4 16; do
   eval "v_s$n=$(sessions "$vurl" $n)"
   eval "t_s$n=$(sessions "$turl" $n)"
 done
 
 # fio's nbd engine (libnbd): prints IOPS and MB/s of the one job.
-nbd_fio() {  # nbd_fio URI RW BS QD -> "IOPS MBps"
-  (cd "$out" && fio --name=bench --ioengine=nbd --uri="$1" --rw="$2" --bs="$3" --iodepth="$4" --size=1G \
+nbd_fio() {  # nbd_fio KEY SERVER_PID URI RW BS QD -> "IOPS MBps"
+  local key=$1 spid=$2; shift 2
+  (cd "$out" && metered "$key" "$spid" fio --name=bench --ioengine=nbd --uri="$1" --rw="$2" --bs="$3" --iodepth="$4" --size=1G \
       --time_based --runtime="$secs" --output-format=json --output="$out/fio-nbd.json" >/dev/null 2>&1)
   python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; d=j["write"] if j["write"]["io_bytes"] else j["read"]; print(round(d["iops"]), round(d["bw_bytes"]/1e6))' "$out/fio-nbd.json"
 }
-read -r v_nw32 _ < <(nbd_fio "nbd://127.0.0.1:$vnport" randwrite 4k 32)
-read -r k_nw32 _ < <(nbd_fio "nbd://127.0.0.1:$knport" randwrite 4k 32)
-read -r v_nr32 _ < <(nbd_fio "nbd://127.0.0.1:$vnport" randread 4k 32)
-read -r k_nr32 _ < <(nbd_fio "nbd://127.0.0.1:$knport" randread 4k 32)
-read -r _ v_nseq < <(nbd_fio "nbd://127.0.0.1:$vnport" read 1M 8)
-read -r _ k_nseq < <(nbd_fio "nbd://127.0.0.1:$knport" read 1M 8)
+read -r v_nw32 _ < <(nbd_fio v_nw32 $vpid "nbd://127.0.0.1:$vnport" randwrite 4k 32)
+read -r k_nw32 _ < <(nbd_fio k_nw32 $kpid "nbd://127.0.0.1:$knport" randwrite 4k 32)
+read -r v_nr32 _ < <(nbd_fio v_nr32 $vpid "nbd://127.0.0.1:$vnport" randread 4k 32)
+read -r k_nr32 _ < <(nbd_fio k_nr32 $kpid "nbd://127.0.0.1:$knport" randread 4k 32)
+read -r _ v_nseq < <(nbd_fio v_nseq $vpid "nbd://127.0.0.1:$vnport" read 1M 8)
+read -r _ k_nseq < <(nbd_fio k_nseq $kpid "nbd://127.0.0.1:$knport" read 1M 8)
 ipport=$(free_port)
 iperf3 -s -1 -p "$ipport" >/dev/null 2>&1 &
 pids+=($!)
@@ -139,39 +159,56 @@ for loops in 1 2; do
   kill $served; wait $served 2>/dev/null || true
 done
 
-python3 - "$out/results.json" <<PY
+python3 - "$out/results.json" "$out/cpu.txt" <<PY
 import json, platform, os, sys
-def row(name, unit, v, peers, goal, lower_is_better=False):
+cpu = {}
+for line in open(sys.argv[2]):
+    key, client, target = line.split()
+    cpu[key] = {"client_cores": float(client), "target_cores": float(target)}
+def row(name, unit, v, peers, goal, lower_is_better=False, keys=None):
     ref = list(peers.values())[0]
     ratio = round(v / ref, 2) if ref else 0.0
     met = None if goal is None else (ratio <= goal if lower_is_better else ratio >= goal)
-    return {"name": name, "unit": unit, "vstor": v, "peers": peers, "ratio": ratio, "goal": goal, "met": met}
+    r = {"name": name, "unit": unit, "vstor": v, "peers": peers, "ratio": ratio, "goal": goal, "met": met}
+    if keys:  # CPU of client and target in the vstor run and in the peer's run
+        r["cpu"] = {side: cpu[k] for side, k in zip(["vstor"] + list(peers), keys) if k in cpu}
+        # A single-threaded client using (nearly) a whole core cannot go faster whatever the target does.
+        vc = r["cpu"].get("vstor", {}).get("client_cores", 0)
+        r["bound"] = "client" if vc >= 0.9 else None
+    return r
 rows = [
-  row("iscsi-4k-randread-qd1", "IOPS", $v_rr1, {"tgt": $t_rr1}, 1.0),
-  row("iscsi-4k-randread-qd8", "IOPS", $v_rr8, {"tgt": $t_rr8}, None),
-  row("iscsi-4k-randread-qd32", "IOPS", $v_rr32, {"tgt": $t_rr32}, 3.0),
-  row("iscsi-4k-randread-qd128", "IOPS", $v_rr128, {"tgt": $t_rr128}, None),
-  row("iscsi-4k-randread-qd32-null-lun", "IOPS", $v_null32, {"tgt": $t_rr32}, 3.0),
-  row("iscsi-4k-write-qd32", "IOPS", $v_w32, {"tgt": $t_w32}, 3.0),
-  row("iscsi-64k-randrw-70-30-qd32", "IOPS", $v_mix, {"tgt": $t_mix}, None),
-  row("iscsi-1m-seqread-qd8", "MB/s", $v_seq, {"tgt": $t_seq}, 1.7),
-  row("iscsi-1m-seqread-qd8-vs-loopback", "MB/s", $v_seq, {"iperf3-loopback": $ceiling_mbs}, 0.9),
+  row("iscsi-4k-randread-qd1", "IOPS", $v_rr1, {"tgt": $t_rr1}, 1.0, keys=["v_rr1", "t_rr1"]),
+  row("iscsi-4k-randread-qd8", "IOPS", $v_rr8, {"tgt": $t_rr8}, None, keys=["v_rr8", "t_rr8"]),
+  row("iscsi-4k-randread-qd32", "IOPS", $v_rr32, {"tgt": $t_rr32}, 3.0, keys=["v_rr32", "t_rr32"]),
+  row("iscsi-4k-randread-qd128", "IOPS", $v_rr128, {"tgt": $t_rr128}, None, keys=["v_rr128", "t_rr128"]),
+  row("iscsi-4k-randread-qd32-null-lun", "IOPS", $v_null32, {"tgt": $t_rr32}, 3.0, keys=["v_null32", "t_rr32"]),
+  row("iscsi-4k-write-qd32", "IOPS", $v_w32, {"tgt": $t_w32}, 3.0, keys=["v_w32", "t_w32"]),
+  row("iscsi-64k-randrw-70-30-qd32", "IOPS", $v_mix, {"tgt": $t_mix}, None, keys=["v_mix", "t_mix"]),
+  row("iscsi-1m-seqread-qd8", "MB/s", $v_seq, {"tgt": $t_seq}, 1.7, keys=["v_seq", "t_seq"]),
+  row("iscsi-1m-seqread-qd8-vs-loopback", "MB/s", $v_seq, {"iperf3-loopback": $ceiling_mbs}, 0.9, keys=["v_seq"]),
   row("iscsi-4k-randread-1-session", "IOPS", $v_s1, {"tgt": $t_s1}, None),
   row("iscsi-4k-randread-4-sessions", "IOPS", $v_s4, {"tgt": $t_s4}, None),
   row("iscsi-4k-randread-16-sessions", "IOPS", $v_s16, {"tgt": $t_s16}, None),
   row("iscsi-4-sessions-2-loops-vs-1-loop", "IOPS", $v_loops2, {"vstor-1-loop": $v_loops1}, None),
-  row("nbd-4k-randread-qd32", "IOPS", $v_nr32, {"nbdkit-memory": $k_nr32}, 1.2),
-  row("nbd-4k-randwrite-qd32", "IOPS", $v_nw32, {"nbdkit-memory": $k_nw32}, 1.2),
-  row("nbd-1m-seqread-qd8", "MB/s", $v_nseq, {"nbdkit-memory": $k_nseq}, 1.2),
+  row("nbd-4k-randread-qd32", "IOPS", $v_nr32, {"nbdkit-memory": $k_nr32}, 1.2, keys=["v_nr32", "k_nr32"]),
+  row("nbd-4k-randwrite-qd32", "IOPS", $v_nw32, {"nbdkit-memory": $k_nw32}, 1.2, keys=["v_nw32", "k_nw32"]),
+  row("nbd-1m-seqread-qd8", "MB/s", $v_nseq, {"nbdkit-memory": $k_nseq}, 1.2, keys=["v_nseq", "k_nseq"]),
   row("memory-peak-rss-1g-mem-lun-100m-written", "MiB", $m_peak, {"data-written": 100}, 1.5, lower_is_better=True),
   row("memory-rss-per-idle-session", "KiB", $m_per_conn, {"1-MiB": 1024}, 1.0, lower_is_better=True),
 ]
 machine = f"{platform.machine()} {os.cpu_count()} cores, {platform.release()}"
 json.dump({"machine": machine, "scenarios": rows}, open(sys.argv[1], "w"), indent=2)
-print(f"{'scenario':42} {'unit':5} {'vstor':>9} {'peer':>9} {'ratio':>6} {'goal':>5} met")
+def cores(r, side):
+    c = r.get("cpu", {}).get(side)
+    return f"{c['client_cores']:.2f}/{c['target_cores']:.2f}" if c else "-"
+print(f"{'scenario':42} {'unit':5} {'vstor':>9} {'peer':>9} {'ratio':>6} {'goal':>5} {'met':4} "
+      f"{'cpu c/t':>9} {'peer c/t':>9}")
 for r in rows:
     peer = list(r["peers"].values())[0]
     goal = "-" if r["goal"] is None else r["goal"]
     met = "-" if r["met"] is None else ("yes" if r["met"] else "no")
-    print(f"{r['name']:42} {r['unit']:5} {r['vstor']:>9} {peer:>9} {r['ratio']:>6} {goal:>5} {met}")
+    note = "  client-bound" if r.get("bound") == "client" and r["met"] is False else ""
+    print(f"{r['name']:42} {r['unit']:5} {r['vstor']:>9} {peer:>9} {r['ratio']:>6} {goal:>5} {met:4} "
+          f"{cores(r, 'vstor'):>9} {cores(r, list(r['peers'])[0]):>9}{note}")
+print("cpu c/t: cores used by the client / by the target during the run (1.00 = one core busy all along)")
 PY

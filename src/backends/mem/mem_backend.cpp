@@ -9,7 +9,9 @@ MemBackend::MemBackend(std::uint64_t size_bytes, std::uint32_t block_size, bool 
     : block_size_(block_size),
       chunk_bytes_(std::max<std::size_t>(kMinChunkBytes, block_size)),
       read_only_(read_only),
-      blocks_(size_bytes / block_size) {}
+      blocks_(size_bytes / block_size) {
+    for (auto& sh : shards_) sh.arena.emplace(chunk_bytes_);
+}
 
 BackendCaps MemBackend::caps() const {
     BackendCaps c;
@@ -20,6 +22,11 @@ BackendCaps MemBackend::caps() const {
 }
 
 void MemBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) {
+    copy_out(lba, buf);
+    done(IoStatus::ok);
+}
+
+void MemBackend::copy_out(std::uint64_t lba, std::span<std::byte> buf) const {
     std::uint64_t off = lba * block_size_;
     std::size_t pos = 0;
     while (pos < buf.size()) {
@@ -33,16 +40,19 @@ void MemBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback do
             if (it == sh.chunks.end())
                 std::memset(buf.data() + pos, 0, n);
             else
-                std::memcpy(buf.data() + pos, it->second.get() + in, n);
+                std::memcpy(buf.data() + pos, it->second + in, n);
         }
         pos += n;
         off += n;
     }
-    done(IoStatus::ok);
 }
 
 void MemBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool, IoCallback done) {
     if (read_only_) return done(IoStatus::read_only);
+    done(copy_in(lba, buf));
+}
+
+IoStatus MemBackend::copy_in(std::uint64_t lba, std::span<const std::byte> buf) {
     std::uint64_t off = lba * block_size_;
     std::size_t pos = 0;
     while (pos < buf.size()) {
@@ -54,23 +64,24 @@ void MemBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool, 
             std::lock_guard lk(sh.mu);
             auto& c = sh.chunks[chunk];
             if (!c) {
-                c.reset(new (std::nothrow) std::byte[chunk_bytes_]);
+                c = sh.arena->alloc();  // zero-filled
                 if (!c) {
                     sh.chunks.erase(chunk);
-                    return done(IoStatus::no_space);
+                    return IoStatus::no_space;
                 }
-                std::memset(c.get(), 0, chunk_bytes_);
             }
-            std::memcpy(c.get() + in, buf.data() + pos, n);
+            std::memcpy(c + in, buf.data() + pos, n);
         }
         pos += n;
         off += n;
     }
-    done(IoStatus::ok);
+    return IoStatus::ok;
 }
 
 void MemBackend::zero_range(std::uint64_t off, std::uint64_t len) {
+    static_assert(kShards <= 64);
     const std::uint64_t end = off + len;
+    std::uint64_t released = 0;  // shards that released a chunk
     while (off < end) {
         const std::uint64_t chunk = off / chunk_bytes_;
         const std::size_t in = off % chunk_bytes_;
@@ -79,12 +90,21 @@ void MemBackend::zero_range(std::uint64_t off, std::uint64_t len) {
         std::lock_guard lk(sh.mu);
         auto it = sh.chunks.find(chunk);
         if (it != sh.chunks.end()) {
-            if (n == chunk_bytes_)
+            if (n == chunk_bytes_) {
+                sh.arena->release(it->second);
                 sh.chunks.erase(it);
-            else
-                std::memset(it->second.get() + in, 0, n);
+                released |= std::uint64_t{1} << (chunk % kShards);
+            } else {
+                std::memset(it->second + in, 0, n);
+            }
         }
         off += n;
+    }
+    // The memory goes back once per call, in runs of neighbouring slots.
+    for (std::size_t i = 0; i < kShards; ++i) {
+        if (!(released >> i & 1)) continue;
+        std::lock_guard lk(shards_[i].mu);
+        shards_[i].arena->trim();
     }
 }
 

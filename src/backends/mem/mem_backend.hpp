@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
+#include "backends/mem/chunk_arena.hpp"
 #include "vstor/backend.hpp"
 
 namespace vstor::backends {
@@ -37,14 +39,16 @@ public:
     std::size_t allocated_bytes() const;
 
 private:
-    using Chunk = std::unique_ptr<std::byte[]>;
     // Chunks are spread over shards so concurrent I/O to different chunks does not contend.
     struct Shard {
-        mutable std::mutex mu;  // guards chunks
-        std::unordered_map<std::uint64_t, Chunk> chunks;
+        mutable std::mutex mu;  // guards chunks and arena
+        std::unordered_map<std::uint64_t, std::byte*> chunks;  // chunk number -> slot in arena
+        std::optional<ChunkArena> arena;
     };
-    static constexpr std::size_t kShards = 64;
+    static constexpr std::size_t kShards = 64;  // zero_range keeps one bit per shard in a uint64
     Shard& shard(std::uint64_t chunk) const { return shards_[chunk % kShards]; }
+    void copy_out(std::uint64_t lba, std::span<std::byte> buf) const;
+    IoStatus copy_in(std::uint64_t lba, std::span<const std::byte> buf);
     // Zero [offset, offset+len) of the device: whole chunks are freed, partial ones zeroed.
     void zero_range(std::uint64_t offset, std::uint64_t len);
 

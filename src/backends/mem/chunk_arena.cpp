@@ -1,0 +1,113 @@
+#include "backends/mem/chunk_arena.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
+namespace vstor::backends {
+
+namespace {
+
+constexpr std::size_t kFirstSlabSlots = 64;
+constexpr std::size_t kMaxSlabBytes = 64u << 20;
+
+std::size_t page_bytes() {
+#ifdef _WIN32
+    SYSTEM_INFO si;
+    GetSystemInfo(&si);
+    return si.dwPageSize;
+#else
+    return static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+#endif
+}
+
+// Address space only: pages are taken when first written.
+std::byte* reserve(std::size_t bytes) {
+#ifdef _WIN32
+    return static_cast<std::byte*>(VirtualAlloc(nullptr, bytes, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE));
+#else
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? nullptr : static_cast<std::byte*>(p);
+#endif
+}
+
+void unreserve(std::byte* p, std::size_t bytes) {
+#ifdef _WIN32
+    (void)bytes;
+    VirtualFree(p, 0, MEM_RELEASE);
+#else
+    ::munmap(p, bytes);
+#endif
+}
+
+// The pages of [p, p+bytes) go back to the system and read as zeroes afterwards.
+void give_back(std::byte* p, std::size_t bytes) {
+#ifdef _WIN32
+    VirtualAlloc(p, bytes, MEM_RESET, PAGE_READWRITE);  // contents become undefined, not zero
+    std::memset(p, 0, bytes);
+#else
+    ::madvise(p, bytes, MADV_DONTNEED);
+#endif
+}
+
+}  // namespace
+
+ChunkArena::ChunkArena(std::size_t slot_bytes)
+    : slot_(slot_bytes),
+      page_multiple_(slot_bytes % page_bytes() == 0),
+      next_slab_bytes_(slot_bytes * kFirstSlabSlots) {}
+
+ChunkArena::~ChunkArena() {
+    for (const auto& s : slabs_) unreserve(s.base, s.bytes);
+}
+
+std::byte* ChunkArena::alloc() {
+    if (!clean_.empty()) {
+        std::byte* p = clean_.back();
+        clean_.pop_back();
+        return p;
+    }
+    if (!dirty_.empty()) {
+        std::byte* p = dirty_.back();
+        dirty_.pop_back();
+        std::memset(p, 0, slot_);
+        return p;
+    }
+    if (bump_ == bump_end_) {
+        const std::size_t bytes = next_slab_bytes_;
+        std::byte* base = reserve(bytes);
+        if (!base) return nullptr;
+        slabs_.push_back({base, bytes});
+        bump_ = base;
+        bump_end_ = base + bytes;
+        next_slab_bytes_ = std::max(slot_, std::min(kMaxSlabBytes / slot_ * slot_, bytes * 2));
+    }
+    std::byte* p = bump_;
+    bump_ += slot_;
+    return p;
+}
+
+void ChunkArena::release(std::byte* slot) { dirty_.push_back(slot); }
+
+void ChunkArena::trim() {
+    if (dirty_.empty()) return;
+    if (!page_multiple_) return;  // cannot give back part of a page: dirty slots get a memset on reuse
+    std::sort(dirty_.begin(), dirty_.end());
+    std::size_t i = 0;
+    while (i < dirty_.size()) {
+        std::size_t j = i + 1;
+        while (j < dirty_.size() && dirty_[j] == dirty_[j - 1] + slot_) ++j;
+        give_back(dirty_[i], (j - i) * slot_);
+        i = j;
+    }
+    clean_.insert(clean_.end(), dirty_.begin(), dirty_.end());
+    dirty_.clear();
+}
+
+}  // namespace vstor::backends

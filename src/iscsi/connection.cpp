@@ -6,7 +6,7 @@
 
 #include "iscsi/connection_cmd.hpp"
 #include "iscsi/server_impl.hpp"
-#include "util/write_all.hpp"
+#include "util/transfer_all.hpp"
 
 namespace vstor::iscsi {
 
@@ -148,7 +148,7 @@ void Connection::flush_writes() {
         if (!b.tail.empty()) bufs.emplace_back(asio::buffer(b.tail));
     }
     auto self = shared_from_this();
-    asio::async_write(socket_, bufs, util::WriteAll{}, [this, self, batch](std::error_code ec, std::size_t) {
+    asio::async_write(socket_, bufs, util::TransferAllAtOnce{}, [this, self, batch](std::error_code ec, std::size_t) {
         if (ec) return close("write failed: " + ec.message());
         flush_writes();
     });

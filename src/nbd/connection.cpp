@@ -8,7 +8,7 @@
 #include "nbd/protocol.hpp"
 #include "nbd/server_impl.hpp"
 #include "util/endian.hpp"
-#include "util/write_all.hpp"
+#include "util/transfer_all.hpp"
 #include "vstor/lun_address.hpp"
 
 namespace vstor::nbd {
@@ -52,13 +52,13 @@ void Connection::io_read_some(asio::mutable_buffer b, H&& h) {
 
 template <class H>
 void Connection::io_read(asio::mutable_buffer b, H&& h) {
-    if (!tls_) return asio::async_read(socket_, b, std::forward<H>(h));
+    if (!tls_) return asio::async_read(socket_, b, util::TransferAllAtOnce{}, std::forward<H>(h));
     tls_read(b, 0, IoHandler(std::forward<H>(h)));
 }
 
 template <class Buffers, class H>
 void Connection::io_write(const Buffers& bufs, H&& h) {
-    if (!tls_) return asio::async_write(socket_, bufs, util::WriteAll{}, std::forward<H>(h));
+    if (!tls_) return asio::async_write(socket_, bufs, util::TransferAllAtOnce{}, std::forward<H>(h));
     auto v = std::make_shared<std::vector<asio::const_buffer>>(asio::buffer_sequence_begin(bufs),
                                                                asio::buffer_sequence_end(bufs));
     tls_write(std::move(v), 0, 0, 0, IoHandler(std::forward<H>(h)));

@@ -43,7 +43,8 @@ std::unique_ptr<Server> Server::create(ServerConfig config, Adapter& adapter, st
     return s;
 }
 
-ServerImpl::ServerImpl(ServerConfig config, Adapter& adapter) : config_(std::move(config)), adapter_(adapter) {
+ServerImpl::ServerImpl(ServerConfig config, Adapter& adapter)
+    : config_(std::move(config)), adapter_(adapter), loops_(config_.event_loops) {
     auto list = std::make_shared<TargetList>();
     for (const auto& t : config_.targets) list->push_back(std::make_shared<const TargetConfig>(t));
     targets_ = std::move(list);
@@ -53,11 +54,6 @@ ServerImpl::ServerImpl(ServerConfig config, Adapter& adapter) : config_(std::mov
         std::lock_guard lk(g->mu);
         if (g->server) g->server->on_lun_event(target_id, lun, e);
     });
-    unsigned n = config_.event_loops ? config_.event_loops : std::max(1u, std::thread::hardware_concurrency());
-    for (unsigned i = 0; i < n; ++i) {
-        loops_.push_back(std::make_unique<asio::io_context>(1));
-        guards_.push_back(asio::make_work_guard(*loops_.back()));
-    }
 }
 
 ServerImpl::~ServerImpl() {
@@ -164,7 +160,7 @@ void ServerImpl::on_lun_event(std::uint16_t target_id, std::uint16_t lun, LunEve
 
 bool ServerImpl::bind(std::string& error) {
     for (const auto& pc : config_.portals) {
-        auto acc = util::listen_tcp(*loops_[0], pc.address, pc.port, error);
+        auto acc = util::listen_tcp(loops_.first(), pc.address, pc.port, error);
         if (!acc) return false;
         portals_.push_back(Portal{pc, std::move(acc)});
     }
@@ -177,10 +173,8 @@ std::uint16_t ServerImpl::bound_port(std::size_t i) const {
     return portals_[i].acceptor->local_endpoint(ec).port();
 }
 
-asio::io_context& ServerImpl::next_loop() { return *loops_[next_loop_++ % loops_.size()]; }
-
 void ServerImpl::accept(Portal& portal) {
-    portal.acceptor->async_accept(next_loop(), [this, &portal](std::error_code ec, asio::ip::tcp::socket sock) {
+    portal.acceptor->async_accept(loops_.next(), [this, &portal](std::error_code ec, asio::ip::tcp::socket sock) {
         if (ec) {
             if (ec != asio::error::operation_aborted && !stopping_) {
                 spdlog::warn("iscsi: accept failed: {}", ec.message());
@@ -201,48 +195,28 @@ void ServerImpl::start() {
     if (started_) return;
     started_ = true;
     for (auto& p : portals_) accept(p);
-    for (auto& loop : loops_) threads_.emplace_back([l = loop.get()] { l->run(); });
+    loops_.start();
 }
 
-void ServerImpl::track(const std::shared_ptr<Connection>& c) {
-    std::lock_guard lk(conns_mu_);
-    std::erase_if(conns_, [](const auto& w) { return w.expired(); });
-    conns_.push_back(c);
-}
+void ServerImpl::track(const std::shared_ptr<Connection>& c) { conns_.add(c); }
 
-void ServerImpl::untrack(const Connection* c) {
-    std::lock_guard lk(conns_mu_);
-    std::erase_if(conns_, [c](const auto& w) {
-        auto s = w.lock();
-        return !s || s.get() == c;
-    });
-}
+void ServerImpl::untrack(const Connection* c) { conns_.remove(c); }
 
 void ServerImpl::stop() {
     if (stopping_.exchange(true)) return;
     for (auto& p : portals_) {
-        asio::post(*loops_[0], [acc = p.acceptor.get()] {
+        asio::post(loops_.first(), [acc = p.acceptor.get()] {
             asio::error_code ec;
             acc->close(ec);
         });
     }
-    std::vector<std::shared_ptr<Connection>> conns;
-    {
-        std::lock_guard lk(conns_mu_);
-        for (auto& w : conns_)
-            if (auto c = w.lock()) conns.push_back(std::move(c));
-    }
+    auto conns = conns_.snapshot();
     // Ask initiators to log out, give them a moment, then close what is left.
     for (auto& c : conns) c->request_logout_async();
     if (!conns.empty() && started_) std::this_thread::sleep_for(std::chrono::milliseconds(200));
     for (auto& c : conns) c->close_async("target shutting down");
     conns.clear();
-    guards_.clear();
-    if (started_) {
-        // Let the loops finish their queued work (closing sockets, completions), then join.
-        for (auto& t : threads_) t.join();
-    }
-    threads_.clear();
+    loops_.join();  // the loops finish their queued work (closing sockets, completions) first
 }
 
 }  // namespace vstor::iscsi

@@ -11,6 +11,8 @@
 
 #include "iscsi/server.hpp"
 #include "iscsi/session.hpp"
+#include "util/connection_registry.hpp"
+#include "util/event_loops.hpp"
 #include "util/thread_pool.hpp"
 
 namespace vstor::iscsi {
@@ -53,20 +55,15 @@ private:
     void accept(Portal& portal);
     // Tell every session of the target that its LUN inventory or a LUN changed.
     void on_lun_event(std::uint16_t target_id, std::uint16_t lun, LunEvent e);
-    asio::io_context& next_loop();
 
     ServerConfig config_;
     Adapter& adapter_;
     SessionRegistry sessions_;
-    std::vector<std::unique_ptr<asio::io_context>> loops_;
-    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
-    std::vector<std::thread> threads_;
+    util::EventLoops loops_;
     std::vector<Portal> portals_;
-    std::atomic<std::size_t> next_loop_{0};
     std::atomic<bool> stopping_{false};
     bool started_ = false;
-    std::mutex conns_mu_;  // guards conns_
-    std::vector<std::weak_ptr<Connection>> conns_;
+    util::ConnectionRegistry<Connection> conns_;
     util::ThreadPool slow_pool_{2};
     mutable std::mutex targets_mu_;  // guards targets_ (the pointer; the list is immutable)
     std::shared_ptr<const TargetList> targets_;

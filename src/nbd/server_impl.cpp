@@ -41,21 +41,16 @@ bool ServerImpl::init_tls(std::string& error) {
     return true;
 }
 
-ServerImpl::ServerImpl(ServerConfig config, Adapter& adapter) : config_(std::move(config)), adapter_(adapter) {
-    const unsigned n =
-        config_.event_loops ? config_.event_loops : std::max(1u, std::thread::hardware_concurrency());
-    for (unsigned i = 0; i < n; ++i) {
-        loops_.push_back(std::make_unique<asio::io_context>(1));
-        guards_.push_back(asio::make_work_guard(*loops_.back()));
-    }
-    offload_ = std::make_unique<util::ThreadPool>(n);
+ServerImpl::ServerImpl(ServerConfig config, Adapter& adapter)
+    : config_(std::move(config)), adapter_(adapter), loops_(config_.event_loops) {
+    offload_ = std::make_unique<util::ThreadPool>(static_cast<unsigned>(loops_.size()));
 }
 
 ServerImpl::~ServerImpl() { stop(); }
 
 bool ServerImpl::bind(std::string& error) {
     for (const auto& l : config_.listen) {
-        auto acc = util::listen_tcp(*loops_[0], l.address, l.port, error);
+        auto acc = util::listen_tcp(loops_.first(), l.address, l.port, error);
         if (!acc) {
             error = "nbd: " + error;
             return false;
@@ -71,10 +66,8 @@ std::uint16_t ServerImpl::bound_port(std::size_t i) const {
     return acceptors_[i]->local_endpoint(ec).port();
 }
 
-asio::io_context& ServerImpl::next_loop() { return *loops_[next_loop_++ % loops_.size()]; }
-
 void ServerImpl::accept(std::size_t i) {
-    acceptors_[i]->async_accept(next_loop(), [this, i](std::error_code ec, asio::ip::tcp::socket sock) {
+    acceptors_[i]->async_accept(loops_.next(), [this, i](std::error_code ec, asio::ip::tcp::socket sock) {
         if (ec) {
             if (ec != asio::error::operation_aborted && !stopping_) {
                 spdlog::warn("nbd: accept failed: {}", ec.message());
@@ -85,11 +78,7 @@ void ServerImpl::accept(std::size_t i) {
         if (stopping_) return;
         sock.set_option(asio::ip::tcp::no_delay(true), ec);
         auto conn = std::make_shared<Connection>(std::move(sock), *this, next_conn_id_++);
-        {
-            std::lock_guard lk(conns_mu_);
-            std::erase_if(conns_, [](const auto& w) { return w.expired(); });
-            conns_.push_back(conn);
-        }
+        conns_.add(conn);
         conn->start();
         accept(i);
     });
@@ -99,31 +88,20 @@ void ServerImpl::start() {
     if (started_) return;
     started_ = true;
     for (std::size_t i = 0; i < acceptors_.size(); ++i) accept(i);
-    for (auto& loop : loops_) threads_.emplace_back([l = loop.get()] { l->run(); });
+    loops_.start();
 }
 
-void ServerImpl::untrack(const Connection* c) {
-    std::lock_guard lk(conns_mu_);
-    std::erase_if(conns_, [c](const auto& w) {
-        auto s = w.lock();
-        return !s || s.get() == c;
-    });
-}
+void ServerImpl::untrack(const Connection* c) { conns_.remove(c); }
 
 void ServerImpl::stop() {
     if (stopping_.exchange(true)) return;
     for (auto& a : acceptors_) {
-        asio::post(*loops_[0], [acc = a.get()] {
+        asio::post(loops_.first(), [acc = a.get()] {
             asio::error_code ec;
             acc->close(ec);
         });
     }
-    std::vector<std::shared_ptr<Connection>> conns;
-    {
-        std::lock_guard lk(conns_mu_);
-        for (auto& w : conns_)
-            if (auto c = w.lock()) conns.push_back(std::move(c));
-    }
+    auto conns = conns_.snapshot();
     // proto.md: wait for in-flight requests before the hard disconnect; new ones get ESHUTDOWN.
     for (auto& c : conns) c->shutdown_async();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -141,10 +119,7 @@ void ServerImpl::stop() {
     const auto engine_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (in_engine_.load() > 0 && std::chrono::steady_clock::now() < engine_deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    guards_.clear();
-    if (started_)
-        for (auto& t : threads_) t.join();
-    threads_.clear();
+    loops_.join();
 }
 
 Status ServerImpl::add_export(ExportConfig e) {

@@ -14,6 +14,8 @@
 #include "nbd/handshake.hpp"
 #include "nbd/server.hpp"
 #include "nbd/tls.hpp"
+#include "util/connection_registry.hpp"
+#include "util/event_loops.hpp"
 #include "util/thread_pool.hpp"
 
 namespace vstor::nbd {
@@ -55,25 +57,20 @@ public:
 private:
     std::optional<ExportInfo> describe(const ExportConfig& e, const std::vector<TargetInfo>& targets) const;
     void accept(std::size_t i);
-    asio::io_context& next_loop();
 
     ServerConfig config_;
     Adapter& adapter_;
     TlsPolicy tls_policy_ = TlsPolicy::off;
     std::unique_ptr<TlsCredentials> tls_;
     mutable std::mutex exports_mu_;  // guards config_.exports
-    std::vector<std::unique_ptr<asio::io_context>> loops_;
-    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
-    std::vector<std::thread> threads_;
+    util::EventLoops loops_;
     std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
-    std::atomic<std::size_t> next_loop_{0};
     std::atomic<std::uint64_t> next_conn_id_{1};
     std::atomic<bool> stopping_{false};
     std::atomic<std::int64_t> in_engine_{0};
     std::unique_ptr<util::ThreadPool> offload_;
     bool started_ = false;
-    std::mutex conns_mu_;  // guards conns_
-    std::vector<std::weak_ptr<Connection>> conns_;
+    util::ConnectionRegistry<Connection> conns_;
 };
 
 }  // namespace vstor::nbd

@@ -21,7 +21,6 @@ constexpr std::size_t kKeepBufferCapacity = 8u << 20;     // larger buffers go b
 constexpr int kMaxRetries = 64;                           // UNIT ATTENTION / BUSY resubmissions
 constexpr std::size_t kLbaStatusDescriptors = 128;
 constexpr std::uint16_t kProbe = 0xffff;                  // internal: Block Limits VPD at start
-constexpr std::uint32_t kOffloadReadBytes = 256u << 10;   // READs this large are submitted off the loop
 }  // namespace
 
 struct Connection::Req {
@@ -478,13 +477,6 @@ void Connection::submit(Req* r) {
         asio::post(r->owner->exec_, [r] { r->owner->on_complete(r); });
         in_engine->fetch_sub(1);
     };
-    if (r->h.type == cmd::read && r->h.length >= kOffloadReadBytes) {
-        // The engine runs READ inline and the mem backend copies inline: for large reads that
-        // copy happens on a pool thread while this loop keeps sending. Nothing here touches `r`
-        // until the completion is posted back.
-        Adapter* adapter = &server_.adapter();
-        return server_.offload_pool().post([adapter, r, done] { adapter->submit(r->cmd, done); });
-    }
     server_.adapter().submit(c, done);
 }
 

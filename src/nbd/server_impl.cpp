@@ -42,9 +42,7 @@ bool ServerImpl::init_tls(std::string& error) {
 }
 
 ServerImpl::ServerImpl(ServerConfig config, Adapter& adapter)
-    : config_(std::move(config)), adapter_(adapter), loops_(config_.event_loops) {
-    offload_ = std::make_unique<util::ThreadPool>(static_cast<unsigned>(loops_.size()));
-}
+    : config_(std::move(config)), adapter_(adapter), loops_(config_.event_loops) {}
 
 ServerImpl::~ServerImpl() { stop(); }
 

@@ -16,7 +16,6 @@
 #include "nbd/tls.hpp"
 #include "util/connection_registry.hpp"
 #include "util/event_loops.hpp"
-#include "util/thread_pool.hpp"
 
 namespace vstor::nbd {
 
@@ -40,9 +39,6 @@ public:
     std::vector<ExportInfo> list() const override;
 
     Adapter& adapter() { return adapter_; }
-    // Large READs are submitted from here so the backend's copy into the command buffer runs
-    // beside the connection's loop, which meanwhile sends earlier replies.
-    util::ThreadPool& offload_pool() { return *offload_; }
     TlsPolicy tls_policy() const { return tls_policy_; }
     const TlsCredentials* tls_credentials() const { return tls_.get(); }
     bool init_tls(std::string& error);
@@ -68,7 +64,6 @@ private:
     std::atomic<std::uint64_t> next_conn_id_{1};
     std::atomic<bool> stopping_{false};
     std::atomic<std::int64_t> in_engine_{0};
-    std::unique_ptr<util::ThreadPool> offload_;
     bool started_ = false;
     util::ConnectionRegistry<Connection> conns_;
 };

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <random>
 #include <set>
 #include <vector>
@@ -85,6 +86,22 @@ TEST(MemBackendMemory, UnmappedChunksLeaveTheProcess) {
     std::vector<std::byte> out(4096, std::byte{1});
     m.read(*lbas.begin(), out, [](IoStatus s) { ASSERT_EQ(s, IoStatus::ok); });
     EXPECT_TRUE(all_zero(out.data(), out.size()));
+}
+
+// Reads of 256 KiB and more complete on a copy thread: the data must still be exact.
+TEST(MemBackendMemory, LargeReadsCompleteWithTheData) {
+    MemBackend m(64ull << 20, 512);
+    std::vector<std::byte> data(1u << 20);
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::byte>(i * 131 + i / 4096);
+    m.write(2048, data, false, [](IoStatus s) { ASSERT_EQ(s, IoStatus::ok); });
+    for (int round = 0; round < 8; ++round) {
+        std::vector<std::byte> out(data.size() + 4096, std::byte{0xee});
+        std::promise<IoStatus> done;
+        m.read(2048 - 8, out, [&](IoStatus s) { done.set_value(s); });  // 4 KiB of zeroes first
+        ASSERT_EQ(done.get_future().get(), IoStatus::ok);
+        EXPECT_TRUE(all_zero(out.data(), 4096));
+        EXPECT_EQ(std::memcmp(out.data() + 4096, data.data(), data.size()), 0);
+    }
 }
 
 }  // namespace

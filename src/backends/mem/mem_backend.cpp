@@ -50,24 +50,17 @@ void MemBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback do
 }
 
 void MemBackend::copy_out(std::uint64_t lba, std::span<std::byte> buf) const {
-    std::uint64_t off = lba * block_size_;
-    std::size_t pos = 0;
-    while (pos < buf.size()) {
-        const std::uint64_t chunk = off / chunk_bytes_;
-        const std::size_t in = off % chunk_bytes_;
-        const std::size_t n = std::min<std::size_t>(chunk_bytes_ - in, buf.size() - pos);
+    for_each_piece(lba * block_size_, buf.size(), [&](std::uint64_t chunk, std::size_t in, std::size_t pos,
+                                                      std::size_t n) {
         auto& sh = shard(chunk);
-        {
-            std::lock_guard lk(sh.mu);
-            auto it = sh.chunks.find(chunk);
-            if (it == sh.chunks.end())
-                std::memset(buf.data() + pos, 0, n);
-            else
-                std::memcpy(buf.data() + pos, it->second + in, n);
-        }
-        pos += n;
-        off += n;
-    }
+        std::lock_guard lk(sh.mu);
+        auto it = sh.chunks.find(chunk);
+        if (it == sh.chunks.end())
+            std::memset(buf.data() + pos, 0, n);
+        else
+            std::memcpy(buf.data() + pos, it->second + in, n);
+        return true;
+    });
 }
 
 void MemBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool, IoCallback done) {
@@ -76,53 +69,41 @@ void MemBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool, 
 }
 
 IoStatus MemBackend::copy_in(std::uint64_t lba, std::span<const std::byte> buf) {
-    std::uint64_t off = lba * block_size_;
-    std::size_t pos = 0;
-    while (pos < buf.size()) {
-        const std::uint64_t chunk = off / chunk_bytes_;
-        const std::size_t in = off % chunk_bytes_;
-        const std::size_t n = std::min<std::size_t>(chunk_bytes_ - in, buf.size() - pos);
+    const bool ok = for_each_piece(lba * block_size_, buf.size(), [&](std::uint64_t chunk, std::size_t in,
+                                                                      std::size_t pos, std::size_t n) {
         auto& sh = shard(chunk);
-        {
-            std::lock_guard lk(sh.mu);
-            auto& c = sh.chunks[chunk];
+        std::lock_guard lk(sh.mu);
+        auto& c = sh.chunks[chunk];
+        if (!c) {
+            c = sh.arena->alloc();  // zero-filled
             if (!c) {
-                c = sh.arena->alloc();  // zero-filled
-                if (!c) {
-                    sh.chunks.erase(chunk);
-                    return IoStatus::no_space;
-                }
+                sh.chunks.erase(chunk);
+                return false;
             }
-            std::memcpy(c + in, buf.data() + pos, n);
         }
-        pos += n;
-        off += n;
-    }
-    return IoStatus::ok;
+        std::memcpy(c + in, buf.data() + pos, n);
+        return true;
+    });
+    return ok ? IoStatus::ok : IoStatus::no_space;
 }
 
 void MemBackend::zero_range(std::uint64_t off, std::uint64_t len) {
     static_assert(kShards <= 64);
-    const std::uint64_t end = off + len;
     std::uint64_t released = 0;  // shards that released a chunk
-    while (off < end) {
-        const std::uint64_t chunk = off / chunk_bytes_;
-        const std::size_t in = off % chunk_bytes_;
-        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes_ - in, end - off));
+    for_each_piece(off, len, [&](std::uint64_t chunk, std::size_t in, std::size_t, std::size_t n) {
         auto& sh = shard(chunk);
         std::lock_guard lk(sh.mu);
         auto it = sh.chunks.find(chunk);
-        if (it != sh.chunks.end()) {
-            if (n == chunk_bytes_) {
-                sh.arena->release(it->second);
-                sh.chunks.erase(it);
-                released |= std::uint64_t{1} << (chunk % kShards);
-            } else {
-                std::memset(it->second + in, 0, n);
-            }
+        if (it == sh.chunks.end()) return true;
+        if (n == chunk_bytes_) {
+            sh.arena->release(it->second);
+            sh.chunks.erase(it);
+            released |= std::uint64_t{1} << (chunk % kShards);
+        } else {
+            std::memset(it->second + in, 0, n);
         }
-        off += n;
-    }
+        return true;
+    });
     // The memory goes back once per call, in runs of neighbouring slots.
     for (std::size_t i = 0; i < kShards; ++i) {
         if (!(released >> i & 1)) continue;

@@ -1,6 +1,7 @@
 // Sparse RAM disk: memory is taken on first write in fixed chunks and given back on unmap.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -47,6 +48,19 @@ private:
     };
     static constexpr std::size_t kShards = 64;  // zero_range keeps one bit per shard in a uint64
     Shard& shard(std::uint64_t chunk) const { return shards_[chunk % kShards]; }
+    // Calls fn(chunk, offset in chunk, offset in range, length) for each chunk-sized piece of the
+    // byte range [off, off+len), in order, until fn returns false; returns whether all ran.
+    template <class Fn>
+    bool for_each_piece(std::uint64_t off, std::uint64_t len, Fn&& fn) const {
+        for (std::uint64_t pos = 0; pos < len;) {
+            const std::uint64_t chunk = (off + pos) / chunk_bytes_;
+            const std::size_t in = (off + pos) % chunk_bytes_;
+            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes_ - in, len - pos));
+            if (!fn(chunk, in, static_cast<std::size_t>(pos), n)) return false;
+            pos += n;
+        }
+        return true;
+    }
     void copy_out(std::uint64_t lba, std::span<std::byte> buf) const;
     IoStatus copy_in(std::uint64_t lba, std::span<const std::byte> buf);
     // Zero [offset, offset+len) of the device: whole chunks are freed, partial ones zeroed.

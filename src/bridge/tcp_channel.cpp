@@ -7,6 +7,7 @@
 #include <ws2tcpip.h>
 using sock_t = SOCKET;
 #define VSTOR_CLOSESOCKET closesocket
+constexpr int kSendFlags = 0;
 #else
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -15,6 +16,7 @@ using sock_t = SOCKET;
 #include <unistd.h>
 using sock_t = int;
 #define VSTOR_CLOSESOCKET ::close
+constexpr int kSendFlags = MSG_NOSIGNAL;  // a vanished peer is an error, not SIGPIPE
 #endif
 
 namespace vstor::bridge {
@@ -26,7 +28,7 @@ constexpr std::int32_t kStatusUnsuccessful = static_cast<std::int32_t>(0xC000000
 bool send_all(sock_t s, const void* p, std::size_t n) {
     const char* c = static_cast<const char*>(p);
     while (n) {
-        const auto k = ::send(s, c, static_cast<int>(n), 0);
+        const auto k = ::send(s, c, static_cast<int>(n), kSendFlags);
         if (k <= 0) return false;
         c += k;
         n -= static_cast<std::size_t>(k);

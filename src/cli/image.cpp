@@ -1,16 +1,8 @@
 #include "cli/image.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
 
-#include <cerrno>
-#include <cstring>
-#include <vector>
-
 #include "cli/lun_spec.hpp"
-#include "cli/progress.hpp"
 
 namespace vstor::cli {
 
@@ -36,42 +28,11 @@ int run_image_create(const ImageOptions& o) {
         fmt::print(stderr, "vstor image create: {} bytes is not a multiple of the block size {}\n", *size, o.block_size);
         return 2;
     }
-    const int fd = ::open(o.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        fmt::print(stderr, "vstor image create: {}: {}\n", o.path, std::strerror(errno));
+    std::string error;
+    if (!create_image_file(o.path, *size, o.thick, error)) {
+        fmt::print(stderr, "{}vstor image create: {}\n", o.thick ? "\n" : "", error);
         return 1;
     }
-    auto fail = [&](const char* what) {
-        fmt::print(stderr, "\nvstor image create: {} {}: {}\n", what, o.path, std::strerror(errno));
-        ::close(fd);
-        ::unlink(o.path.c_str());  // never leave a half-made image behind
-        return 1;
-    };
-    if (::ftruncate(fd, static_cast<off_t>(*size)) != 0) return fail("cannot size");
-    if (o.thick) {
-        Progress progress("allocating " + format_size(*size), *size);
-        constexpr std::uint64_t kStep = 64ull << 20;
-        std::vector<char> zeroes;  // only if the filesystem cannot fallocate
-        for (std::uint64_t off = 0; off < *size; off += kStep) {
-            const auto len = std::min(kStep, *size - off);
-            if (zeroes.empty() && ::fallocate(fd, 0, static_cast<off_t>(off), static_cast<off_t>(len)) == 0) {
-                progress.update(off + len);
-                continue;
-            }
-            if (errno != EOPNOTSUPP && zeroes.empty()) return fail("cannot allocate");
-            zeroes.assign(kStep, 0);
-            for (std::uint64_t done = 0; done < len;) {
-                const auto n = ::pwrite(fd, zeroes.data(), len - done, static_cast<off_t>(off + done));
-                if (n < 0 && errno == EINTR) continue;
-                if (n <= 0) return fail("cannot write");
-                done += static_cast<std::uint64_t>(n);
-            }
-            progress.update(off + len);
-        }
-        progress.finish();
-    }
-    if (::fsync(fd) != 0) return fail("cannot sync");
-    ::close(fd);
     fmt::print("created {} ({} bytes, {}); serve it with --lun file:{}\n", o.path, *size, o.thick ? "thick" : "sparse",
                o.path);
     return 0;

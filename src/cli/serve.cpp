@@ -4,12 +4,13 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
-#include <csignal>
 #include <filesystem>
 
 #include "cli/lun_builder.hpp"
 #include "cli/serve_nbd.hpp"
 #include "cli/serve_plan.hpp"
+#include "cli/serve_storport.hpp"
+#include "cli/shutdown_signal.hpp"
 #include "control/control_service.hpp"
 #include "control/metrics_server.hpp"
 #include "control/rpc_server.hpp"
@@ -86,7 +87,9 @@ namespace {
 std::optional<ServePlan> plan_from_flags(const ServeOptions& o, std::string& error) {
     ServePlan plan;
     plan.loops = o.loops;
-    for (const auto& l : o.listen.empty() ? std::vector<std::string>{"127.0.0.1:3260"} : o.listen) {
+    // iSCSI listens on 127.0.0.1:3260 unless told otherwise; with StorPort only where --listen says.
+    const bool storport = o.storport || !o.storport_connect.empty();
+    for (const auto& l : o.listen.empty() && !storport ? std::vector<std::string>{"127.0.0.1:3260"} : o.listen) {
         iscsi::PortalConfig p;
         if (!parse_listen(l, p, error)) return std::nullopt;
         plan.portals.push_back(p);
@@ -143,8 +146,9 @@ bool build_adapter(ServePlan& plan, Adapter& adapter, std::string& error) {
 }  // namespace
 
 void add_serve_command(CLI::App& app, ServeOptions& o) {
-    auto* serve = app.add_subcommand("serve", "Serve LUNs over iSCSI until SIGINT/SIGTERM");
-    serve->add_option("--listen", o.listen, "iSCSI portal HOST:PORT (repeatable; default 127.0.0.1:3260)");
+    auto* serve = app.add_subcommand("serve", "Serve LUNs over iSCSI, NBD or StorPort until SIGINT/SIGTERM");
+    serve->add_option("--listen", o.listen,
+                      "iSCSI portal HOST:PORT (repeatable; default 127.0.0.1:3260, none with --storport)");
     serve->add_option("--nbd-listen", o.nbd_listen, "NBD server HOST:PORT (repeatable; NBD is off unless given)");
     serve->add_option("--nbd-tls", o.nbd_tls,
                       "NBD TLS: on|require,cert=PEM,key=PEM[,ca=PEM] and/or psk=FILE (docs/nbd.md)");
@@ -163,6 +167,12 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
     serve->add_option("--control", o.control,
                       "control socket for `vstor ctl` (default: " + control::default_control_path() + "; 'off' for none)");
     serve->add_option("--config", o.config, "TOML configuration file (docs/config.md); excludes the target/LUN flags");
+    serve->add_flag("--storport", o.storport,
+                    "serve the LUNs to the vstor.sys StorPort adapter (Windows; docs/windows.md)");
+    serve->add_option("--storport-connect", o.storport_connect,
+                      "HOST:PORT: carry the StorPort IOCTLs over TCP to the Linux StorPort emulator (tests)");
+    serve->add_option("--storport-threads", o.storport_threads, "StorPort bridge dispatcher threads")
+        ->capture_default_str();
 }
 
 int run_serve(const ServeOptions& o) {
@@ -174,6 +184,15 @@ int run_serve(const ServeOptions& o) {
     spdlog::set_level(level);
 
     std::string error;
+    const std::string no_control = control::control_socket_unavailable_reason();
+    if (!no_control.empty() && !o.control.empty() && o.control != "off") {
+        fmt::print(stderr, "vstor: {}\n", no_control);
+        return 2;
+    }
+    if (o.storport && !o.storport_connect.empty()) {
+        fmt::print(stderr, "vstor: --storport and --storport-connect exclude each other\n");
+        return 2;
+    }
     if (!o.config.empty() && (!o.luns.empty() || !o.listen.empty() || !o.chap.empty() || !o.allow.empty() ||
                               !o.masks.empty())) {
         fmt::print(stderr, "vstor: --config cannot be combined with --listen, --lun, --chap, --allow or --mask\n");
@@ -192,14 +211,11 @@ int run_serve(const ServeOptions& o) {
     iscsi::ServerConfig cfg;
     cfg.portals = plan->portals;
     cfg.event_loops = plan->loops;
+    cfg.portals_optional = o.storport || !o.storport_connect.empty();
+    if (cfg.portals.empty() && !cfg.event_loops) cfg.event_loops = 1;  // the target registry only
     for (const auto& tp : plan->targets) cfg.targets.push_back(tp.config);
 
-    // Block the signals before any thread starts so only sigwait below sees them.
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+    prepare_shutdown_signals();  // before any thread starts
 
     auto server = iscsi::Server::create(cfg, *adapter, error);
     if (!server) {
@@ -247,12 +263,25 @@ int run_serve(const ServeOptions& o) {
                 if (e.adapter_target_id == tp.config.adapter_target_id && e.lun == lun) nbd.remove_export(e.name);
         });
     }
+    // StorPort: the same LUN objects, handed to vstor.sys (or the emulator) by the bridge service.
+    std::unique_ptr<StorportFrontEnd> storport;
+    if (o.storport || !o.storport_connect.empty()) {
+        storport = StorportFrontEnd::start(o.storport_connect, o.storport_threads, *adapter, error);
+        if (!storport) {
+            fmt::print(stderr, "vstor: {}\n", error);
+            if (nbd_server) nbd_server->stop();
+            server->stop();
+            return 2;
+        }
+        fmt::print("vstor: serving the LUNs to {} (StorPort session {})\n", storport->where(), storport->session());
+    }
     auto stop_front_ends = [&] {
+        if (storport) storport->stop();
         if (nbd_server) nbd_server->stop();
         server->stop();
     };
     std::unique_ptr<control::RpcServer> ctl_server;
-    if (o.control != "off") {
+    if (o.control != "off" && no_control.empty()) {
         const auto path = o.control.empty() ? control::default_control_path() : o.control;
         ctl_server = control::RpcServer::start(path, ctl_service, error);
         if (ctl_server) {
@@ -280,9 +309,8 @@ int run_serve(const ServeOptions& o) {
     }
     std::fflush(stdout);
 
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    spdlog::info("vstor: {} received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    const std::string why = wait_for_shutdown();
+    spdlog::info("vstor: {} received, shutting down", why);
     if (metrics) metrics->stop();
     if (ctl_server) ctl_server->stop();
     stop_front_ends();

@@ -1,5 +1,5 @@
-// `vstor serve`: build the adapter and front ends from flags (or a config file) and run until
-// SIGINT/SIGTERM.
+// `vstor serve`: build the adapter and front ends (iSCSI, NBD, StorPort) from flags (or a config
+// file) and run until SIGINT/SIGTERM (Ctrl+C and the other console events on Windows).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -25,6 +25,9 @@ struct ServeOptions {
     std::string metrics;      // Prometheus endpoint HOST:PORT ("" = none)
     unsigned loops = 0;
     std::string log_level = "info";
+    bool storport = false;         // serve the LUNs to vstor.sys (Windows)
+    std::string storport_connect;  // HOST:PORT of the StorPort emulator's IOCTL server (tests)
+    unsigned storport_threads = 8; // bridge dispatcher threads
 };
 
 void add_serve_command(CLI::App& app, ServeOptions& opts);

@@ -5,13 +5,13 @@
 #include <string>
 
 #include "cli/serve_plan.hpp"
+#include "util/durable_file.hpp"
 
 namespace vstor::control {
 
 std::string render_toml(const cli::ServePlan& plan);
 
-// Replaces `path` atomically: a temporary file in the same directory (mode 0600: it may hold
-// CHAP secrets), fsync, rename over the old one, fsync of the directory.
-bool write_file_atomically(const std::string& path, const std::string& content, std::string& error);
+// Replaces `path` atomically (util/durable_file.hpp).
+using util::write_file_atomically;
 
 }  // namespace vstor::control

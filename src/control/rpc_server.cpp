@@ -179,6 +179,8 @@ std::string handle_rpc_text(ControlService& service, const std::string& text) {
     return resp.is_null() ? "" : resp.dump();
 }
 
+std::string control_socket_unavailable_reason() { return {}; }
+
 std::string default_control_path() {
     if (const char* run = std::getenv("XDG_RUNTIME_DIR"); run && *run) return std::string(run) + "/vstor.sock";
     return "/tmp/vstor-" + std::to_string(::geteuid()) + ".sock";

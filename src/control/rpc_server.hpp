@@ -25,4 +25,8 @@ std::string handle_rpc_text(ControlService& service, const std::string& text);
 // The default control socket path: $XDG_RUNTIME_DIR/vstor.sock, else /tmp/vstor-UID.sock.
 std::string default_control_path();
 
+// Empty where the control socket exists; otherwise the one-line reason (the Windows build, whose
+// rpc_win32.cpp stands in for rpc_server.cpp and rpc_client.cpp).
+std::string control_socket_unavailable_reason();
+
 }  // namespace vstor::control

@@ -1,7 +1,5 @@
 #include "iscsi/chap.hpp"
 
-#include <nettle/md5.h>
-
 #include <random>
 
 namespace vstor::iscsi::chap {
@@ -67,18 +65,6 @@ std::string encode_hex(const std::vector<std::uint8_t>& bytes) {
         s.push_back(digits[b & 15]);
     }
     return s;
-}
-
-std::vector<std::uint8_t> response(std::uint8_t id, const std::string& secret,
-                                   const std::vector<std::uint8_t>& challenge) {
-    md5_ctx ctx;
-    md5_init(&ctx);
-    md5_update(&ctx, 1, &id);
-    md5_update(&ctx, secret.size(), reinterpret_cast<const std::uint8_t*>(secret.data()));
-    md5_update(&ctx, challenge.size(), challenge.data());
-    std::vector<std::uint8_t> digest(MD5_DIGEST_SIZE);
-    md5_digest(&ctx, MD5_DIGEST_SIZE, digest.data());
-    return digest;
 }
 
 std::vector<std::uint8_t> random_challenge(std::size_t n) {

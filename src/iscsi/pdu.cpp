@@ -1,6 +1,6 @@
 #include "iscsi/pdu.hpp"
 
-#include <isa-l/crc.h>
+#include "util/crc32c.hpp"
 
 namespace vstor::iscsi {
 
@@ -16,7 +16,7 @@ std::size_t rest_length(std::span<const std::uint8_t, kBhsLength> bhs, bool head
 }
 
 std::uint32_t crc32c(const std::uint8_t* p, std::size_t n) {
-    return crc32_iscsi(const_cast<std::uint8_t*>(p), static_cast<int>(n), 0xffffffffu) ^ 0xffffffffu;
+    return util::crc32c_update(p, n, 0xffffffffu) ^ 0xffffffffu;
 }
 
 namespace {
@@ -29,16 +29,16 @@ void append_le32(std::vector<std::uint8_t>& out, std::uint32_t v) {
     for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
 }
 std::uint32_t header_crc(const Pdu& pdu) {
-    std::uint32_t crc = crc32_iscsi(const_cast<std::uint8_t*>(pdu.bhs.data()), kBhsLength, 0xffffffffu);
+    std::uint32_t crc = util::crc32c_update(pdu.bhs.data(), kBhsLength, 0xffffffffu);
     if (!pdu.ahs.empty())
-        crc = crc32_iscsi(const_cast<std::uint8_t*>(pdu.ahs.data()), static_cast<int>(pdu.ahs.size()), crc);
+        crc = util::crc32c_update(pdu.ahs.data(), pdu.ahs.size(), crc);
     return crc ^ 0xffffffffu;
 }
 std::uint32_t data_crc(std::span<const std::uint8_t> data) {
     static const std::uint8_t zeros[4] = {};
-    std::uint32_t crc = crc32_iscsi(const_cast<std::uint8_t*>(data.data()), static_cast<int>(data.size()), 0xffffffffu);
+    std::uint32_t crc = util::crc32c_update(data.data(), data.size(), 0xffffffffu);
     const std::size_t pad = padded(data.size()) - data.size();
-    if (pad) crc = crc32_iscsi(const_cast<std::uint8_t*>(zeros), static_cast<int>(pad), crc);
+    if (pad) crc = util::crc32c_update(zeros, pad, crc);
     return crc ^ 0xffffffffu;
 }
 void set_lengths(Pdu& pdu, std::size_t data_len) {

@@ -52,6 +52,8 @@ struct ServerConfig {
     unsigned event_loops = 0;          // 0 = one per core
     std::uint32_t nop_in_interval_s = 30;  // target NOP-In keepalive; 0 = off
     std::uint32_t nop_timeout_s = 30;      // connection dropped if no answer within this
+    // No portal is then allowed: the server only keeps the targets (`serve --storport` without --listen).
+    bool portals_optional = false;
 };
 
 // A logged-in session as `vstor ctl status` shows it.

@@ -26,7 +26,7 @@ std::string validate_target(const TargetConfig& t) {
 }  // namespace
 
 std::unique_ptr<Server> Server::create(ServerConfig config, Adapter& adapter, std::string& error) {
-    if (config.portals.empty()) {
+    if (config.portals.empty() && !config.portals_optional) {
         error = "no portal to listen on";
         return nullptr;
     }

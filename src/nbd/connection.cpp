@@ -70,14 +70,14 @@ void Connection::tls_wait(IoHandler retry) {
 }
 
 namespace {
-bool tls_retry(ssize_t r) { return r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED; }
+bool tls_retry(ssize_t r) { return r == kTlsAgain || r == kTlsInterrupted; }
 }  // namespace
 
 void Connection::tls_read_some(asio::mutable_buffer b, IoHandler h) {
     if (closed_) return asio::post(exec_, [h = std::move(h)] { h(asio::error::operation_aborted, 0); });
     const ssize_t n = tls_->recv(b.data(), b.size());
     if (n > 0) return asio::post(exec_, [h = std::move(h), n] { h({}, static_cast<std::size_t>(n)); });
-    if (n == 0 || n == GNUTLS_E_PREMATURE_TERMINATION)
+    if (n == 0 || n == kTlsPrematureTermination)
         return asio::post(exec_, [h = std::move(h)] { h(asio::error::eof, 0); });
     if (tls_retry(n)) {
         return tls_wait([this, b, h = std::move(h)](std::error_code ec, std::size_t) {
@@ -85,7 +85,7 @@ void Connection::tls_read_some(asio::mutable_buffer b, IoHandler h) {
             tls_read_some(b, h);
         });
     }
-    spdlog::debug("nbd {}: TLS receive: {}", peer_, gnutls_strerror(static_cast<int>(n)));
+    spdlog::debug("nbd {}: TLS receive: {}", peer_, tls_strerror(static_cast<int>(n)));
     asio::post(exec_, [h = std::move(h)] { h(asio::error::connection_aborted, 0); });
 }
 
@@ -107,7 +107,7 @@ void Connection::tls_write(std::shared_ptr<std::vector<asio::const_buffer>> bufs
             off = 0;
             continue;
         }
-        // After GNUTLS_E_AGAIN the same call is repeated with the same pointer and size.
+        // After kTlsAgain (GNUTLS_E_AGAIN) the same call is repeated with the same pointer and size.
         const std::size_t chunk = std::min<std::size_t>(b.size() - off, 16384);
         const ssize_t n = tls_->send(static_cast<const std::uint8_t*>(b.data()) + off, chunk);
         if (n > 0) {
@@ -121,7 +121,7 @@ void Connection::tls_write(std::shared_ptr<std::vector<asio::const_buffer>> bufs
                 tls_write(bufs, i, off, total, h);
             });
         }
-        spdlog::debug("nbd {}: TLS send: {}", peer_, gnutls_strerror(static_cast<int>(n)));
+        spdlog::debug("nbd {}: TLS send: {}", peer_, tls_strerror(static_cast<int>(n)));
         return asio::post(exec_, [h = std::move(h), total] { h(asio::error::connection_aborted, total); });
     }
     asio::post(exec_, [h = std::move(h), total] { h({}, total); });
@@ -150,8 +150,8 @@ void Connection::tls_handshake_step() {
                 tls_handshake_step();
             });
         }
-        if (gnutls_error_is_fatal(r)) {
-            spdlog::warn("nbd {}: TLS handshake failed: {}", peer_, gnutls_strerror(r));
+        if (tls_error_is_fatal(r)) {
+            spdlog::warn("nbd {}: TLS handshake failed: {}", peer_, tls_strerror(r));
             return close("TLS handshake failed");
         }
     }

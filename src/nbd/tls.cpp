@@ -1,8 +1,17 @@
 #include "nbd/tls.hpp"
 
+#include <gnutls/gnutls.h>
+
 #include <fstream>
 
 namespace vstor::nbd {
+
+static_assert(kTlsAgain == GNUTLS_E_AGAIN && kTlsInterrupted == GNUTLS_E_INTERRUPTED &&
+              kTlsPrematureTermination == GNUTLS_E_PREMATURE_TERMINATION);
+
+std::string tls_unavailable_reason() { return {}; }
+bool tls_error_is_fatal(int code) { return gnutls_error_is_fatal(code) != 0; }
+const char* tls_strerror(int code) { return gnutls_strerror(code); }
 
 namespace {
 bool readable(const std::string& path) { return std::ifstream(path).good(); }

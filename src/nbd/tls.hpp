@@ -2,9 +2,9 @@
 // optionally a CA to verify client certificates; and/or a PSK file in psktool's
 // "identity:hexkey" format) and a per-connection session over the connection's non-blocking
 // socket. The connection drives it: on GNUTLS_E_AGAIN it waits for the socket with Asio.
+// GnuTLS is Linux-only: the Windows build links tls_win32.cpp instead, which refuses TLS with one
+// clear error, and this header names GnuTLS's handle types without including GnuTLS.
 #pragma once
-
-#include <gnutls/gnutls.h>
 
 #include <cstddef>
 #include <memory>
@@ -13,7 +13,22 @@
 
 #include "nbd/server.hpp"
 
+// GnuTLS's opaque handle types (gnutls_session_t and friends point to these).
+struct gnutls_session_int;
+struct gnutls_certificate_credentials_st;
+struct gnutls_psk_server_credentials_st;
+
 namespace vstor::nbd {
+
+// Empty where TLS is built in; otherwise the one-line reason (the Windows build).
+std::string tls_unavailable_reason();
+
+// TLS error codes the connection acts on, GnuTLS's values (checked in tls.cpp).
+inline constexpr int kTlsAgain = -28;                  // GNUTLS_E_AGAIN
+inline constexpr int kTlsInterrupted = -52;            // GNUTLS_E_INTERRUPTED
+inline constexpr int kTlsPrematureTermination = -110;  // GNUTLS_E_PREMATURE_TERMINATION
+bool tls_error_is_fatal(int code);
+const char* tls_strerror(int code);
 
 class TlsCredentials {
 public:
@@ -26,8 +41,8 @@ public:
 private:
     TlsCredentials() = default;
     friend class TlsSession;
-    gnutls_certificate_credentials_t x509_ = nullptr;
-    gnutls_psk_server_credentials_t psk_ = nullptr;
+    gnutls_certificate_credentials_st* x509_ = nullptr;
+    gnutls_psk_server_credentials_st* psk_ = nullptr;
     bool verify_clients_ = false;
     std::string priority_;
 };
@@ -41,7 +56,7 @@ public:
     TlsSession& operator=(const TlsSession&) = delete;
 
     bool ok() const { return session_ != nullptr; }
-    // 0 when done; GNUTLS_E_AGAIN / GNUTLS_E_INTERRUPTED to be called again once the socket is
+    // 0 when done; kTlsAgain / kTlsInterrupted to be called again once the socket is
     // ready in the direction wants_write() says; another negative value is fatal.
     int handshake();
     // Like recv/send: bytes moved, 0 on a clean close (recv), or a negative GnuTLS code.
@@ -52,7 +67,7 @@ public:
     std::string describe() const;  // "TLS1.3 X.509" / "TLS1.2 PSK alice"
 
 private:
-    gnutls_session_t session_ = nullptr;
+    gnutls_session_int* session_ = nullptr;
 };
 
 }  // namespace vstor::nbd

@@ -1,10 +1,8 @@
 #include "scsi/persistent_reservations.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -12,6 +10,7 @@
 #include "scsi/logical_unit.hpp"
 #include "scsi/nexus_state.hpp"
 #include "scsi/target.hpp"
+#include "util/durable_file.hpp"
 #include "util/endian.hpp"
 
 namespace vstor::scsi {
@@ -330,21 +329,17 @@ void Reservations::pr_out_locked(const TaskPtr& t, std::uint8_t sa, std::uint8_t
 void Reservations::save_locked() const {
     if (aptpl_path_.empty()) return;
     if (!aptpl_) {
-        ::unlink(aptpl_path_.c_str());
+        std::error_code ec;
+        std::filesystem::remove(aptpl_path_, ec);
         return;
     }
     std::ostringstream out;
     out << "generation " << generation_ << "\n";
     if (holder_) out << "holder " << int(holder_->type) << " " << (holder_->nexus.empty() ? "-" : holder_->nexus) << "\n";
     for (const auto& r : regs_) out << "reg " << r.key << " " << r.relative_port << " " << r.initiator_port << "\n";
-    // Write a temporary file, fsync it, then rename over the old state (atomic replace).
-    const std::string tmp = aptpl_path_ + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return;
-    const std::string s = out.str();
-    const bool ok = ::write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size()) && ::fsync(fd) == 0;
-    ::close(fd);
-    if (ok) std::rename(tmp.c_str(), aptpl_path_.c_str());
+    // A temporary file made durable, then renamed over the old state (atomic replace).
+    std::string error;
+    util::write_file_atomically(aptpl_path_, out.str(), error);
 }
 
 void Reservations::load() {

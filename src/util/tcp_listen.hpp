@@ -21,7 +21,16 @@ inline std::unique_ptr<asio::ip::tcp::acceptor> listen_tcp(asio::io_context& io,
     auto acc = std::make_unique<asio::ip::tcp::acceptor>(io);
     const asio::ip::tcp::endpoint ep(addr, port);
     acc->open(ep.protocol(), ec);
+#ifdef _WIN32
+    // Windows' SO_REUSEADDR would let a second server take a port in use; SO_EXCLUSIVEADDRUSE keeps
+    // it off (best effort), and Windows needs nothing to listen again over TIME_WAIT connections.
+    if (!ec) {
+        asio::error_code ignored;
+        acc->set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_EXCLUSIVEADDRUSE>(true), ignored);
+    }
+#else
     if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+#endif
     if (!ec) acc->bind(ep, ec);
     if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {

@@ -1,5 +1,7 @@
 #include "backends/file/file_backend.hpp"
 
+#include "backends/file/uring_queue.hpp"
+
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>

@@ -1,17 +1,24 @@
 // Raw image file or block device. I/O runs on the backend's own worker threads (never on the
 // caller's event loop); flush is fdatasync, FUA writes are durable before they complete, unmap
 // punches holes. An flock keeps two servers from opening one image read-write.
+// Linux: file_backend.cpp (io_uring when the kernel allows it, else the worker threads).
+// Windows: file_backend_win32.cpp (worker threads, positional ReadFile/WriteFile, FlushFileBuffers,
+// FSCTL_SET_ZERO_DATA, LockFileEx); `fd_` is then a CRT descriptor wrapping the file's HANDLE.
 #pragma once
 
+#include <sys/types.h>
+
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 
-#include "backends/file/uring_queue.hpp"
 #include "util/thread_pool.hpp"
 #include "vstor/backend.hpp"
 
 namespace vstor::backends {
+
+class UringQueue;  // backends/file/uring_queue.hpp (Linux only)
 
 struct FileOptions {
     std::string path;

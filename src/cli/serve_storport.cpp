@@ -1,0 +1,59 @@
+#include "cli/serve_storport.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+
+#include "bridge/tcp_channel.hpp"
+
+namespace vstor::cli {
+
+std::unique_ptr<StorportFrontEnd> StorportFrontEnd::start(const std::string& connect, unsigned threads,
+                                                         Adapter& adapter, std::string& error) {
+    std::unique_ptr<StorportFrontEnd> fe(new StorportFrontEnd);
+    if (connect.empty()) {
+        fe->channel_ = open_storport_adapter(error);
+        if (!fe->channel_) {
+            error = "--storport: " + error;
+            return nullptr;
+        }
+        fe->where_ = "vstor.sys (StorPort)";
+    } else {
+        const auto colon = connect.rfind(':');
+        char* end = nullptr;
+        const unsigned long port = colon == std::string::npos ? 0 : std::strtoul(connect.c_str() + colon + 1, &end, 10);
+        if (colon == std::string::npos || colon == 0 || port == 0 || port > 65535 || *end) {
+            error = "--storport-connect '" + connect + "': expected HOST:PORT";
+            return nullptr;
+        }
+        fe->channel_ = bridge::TcpChannel::connect(connect.substr(0, colon), static_cast<std::uint16_t>(port), error);
+        if (!fe->channel_) {
+            error = "--storport-connect: " + error;
+            return nullptr;
+        }
+        fe->where_ = "the StorPort emulator at " + connect;
+    }
+    for (const auto& t : adapter.targets())
+        for (const auto& lun : t.luns)
+            if (t.id >= 8 || lun.lun >= 8)
+                spdlog::warn("storport: target {} LUN {} is not announced (StorPort sees targets 0-7, LUNs 0-7)", t.id,
+                             lun.lun);
+    bridge::ServiceOptions opts;
+    opts.threads = threads ? threads : 8;
+    fe->service_ = std::make_unique<bridge::Service>(adapter, *fe->channel_, opts);
+    if (auto st = fe->service_->start(); !st) {
+        error = (connect.empty() ? "--storport: " : "--storport-connect: ") + st.error;
+        return nullptr;
+    }
+    return fe;
+}
+
+StorportFrontEnd::~StorportFrontEnd() { stop(); }
+
+void StorportFrontEnd::stop() {
+    if (stopped_ || !service_) return;
+    stopped_ = true;
+    service_->stop();
+}
+
+}  // namespace vstor::cli

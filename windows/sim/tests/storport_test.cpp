@@ -12,7 +12,10 @@
 #include <random>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -948,16 +951,32 @@ TEST(StorPort, RandomRepliesNeverCorruptMemoryOrCompleteTwice) {
                 handed.size(), succeeded, driver_stats(emu).rejected_replies, driver_stats(emu).stale_replies);
 }
 
-// The Windows build of the service (vstor-storport.exe: engine + bridge service, cross-built with
-// mingw-w64) running under Wine, its IOCTLs carried over TCP to this process's emulated vstor.sys:
-// the LUNs appear on the emulated bus, verified I/O runs through the Windows binary, and killing the
-// Wine process mid-I/O fails what it held and removes the disks. Skipped without wine64 or the exe.
-TEST(StorPortWine, WindowsServiceBuildServesTheEmulatedDriver) {
-    const std::string exe = VSTOR_STORPORT_EXE_PATH;
-    std::string wine = "/usr/lib/wine/wine64";
-    if (::access(wine.c_str(), X_OK) != 0) wine = "/usr/bin/wine64";
-    if (::access(exe.c_str(), R_OK) != 0 || ::access(wine.c_str(), X_OK) != 0)
-        GTEST_SKIP() << "needs wine64 and " << exe << " (ninja vstor_storport_exe)";
+// `vstor serve --storport-connect` as a separate process: the service side of the bridge inside the
+// real CLI, its IOCTLs carried over TCP to this process's emulated vstor.sys (windows/sim/ioctl_server).
+// Run twice: the Linux `vstor`, and the Windows `vstor.exe` under Wine. The LUNs appear on the
+// emulated bus, READ CAPACITY and 100 verified random writes/reads go through the external service,
+// a pattern written through StorPort is read back over iSCSI from the same server (the same LUN
+// objects; qemu-io), then the process is killed with 200 writes issued: each either completed or
+// failed with NO_DEVICE, the disks disappear, no IRP is left.
+struct ExternalService {
+    std::vector<std::string> argv;  // before "serve ..."
+    bool wine = false;
+};
+
+std::uint16_t free_tcp_port() {
+    const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+        a.sin_port = 0;
+    ::close(s);
+    return ntohs(a.sin_port);
+}
+
+void serve_emulated_driver_from(const ExternalService& svc) {
     Emulator emu;
     ASSERT_EQ(emu.load_driver(), STATUS_SUCCESS);
     std::string why;
@@ -965,18 +984,40 @@ TEST(StorPortWine, WindowsServiceBuildServesTheEmulatedDriver) {
     vstor::storport_sim::IoctlServer server(emu, 7);
     ASSERT_NE(server.port(), 0);
     const std::string endpoint = "127.0.0.1:" + std::to_string(server.port());
+    const std::uint16_t iscsi_port = free_tcp_port();
+    ASSERT_NE(iscsi_port, 0);
+    const std::string iqn = "iqn.2026-12.org.vstor:storport";
+    std::vector<std::string> args = svc.argv;
+    for (const char* a : {"serve", "--storport-connect"}) args.emplace_back(a);
+    args.push_back(endpoint);
+    for (const char* a : {"--storport-threads", "4", "--lun", "mem:16M", "--lun", "mem:8M", "--control", "off",
+                          "--target"})
+        args.emplace_back(a);
+    args.push_back(iqn);
+    args.push_back("--listen");
+    args.push_back("127.0.0.1:" + std::to_string(iscsi_port));
     const pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
-        ::setenv("WINEPREFIX", VSTOR_WINEPREFIX_PATH, 1);
-        ::setenv("WINEDEBUG", "-all", 1);
-        ::setenv("WINEDLLOVERRIDES", "mscoree,mshtml=", 1);
-        ::execl(wine.c_str(), wine.c_str(), exe.c_str(), "--connect", endpoint.c_str(), "--threads", "4", "--mem",
-                "16M", "--mem", "8M", static_cast<char*>(nullptr));
+        if (svc.wine) {
+            ::setenv("WINEPREFIX", VSTOR_WINEPREFIX_PATH, 1);
+            ::setenv("WINEDEBUG", "-all", 1);
+            ::setenv("WINEDLLOVERRIDES", "mscoree,mshtml=", 1);
+        }
+        std::vector<char*> cargs;
+        for (auto& a : args) cargs.push_back(a.data());
+        cargs.push_back(nullptr);
+        ::execv(cargs[0], cargs.data());
         ::_exit(127);
     }
+    struct Reaper {  // the child never outlives a failed assertion
+        pid_t pid;
+        ~Reaper() {
+            if (pid > 0 && ::kill(pid, SIGKILL) == 0) ::waitpid(pid, nullptr, 0);
+        }
+    } reaper{pid};
     for (int i = 0; i < 1200 && emu.devices().size() < 2; ++i) std::this_thread::sleep_for(100ms);
-    ASSERT_EQ(emu.devices().size(), 2u) << "the Windows service did not bring its LUNs up";
+    ASSERT_EQ(emu.devices().size(), 2u) << "the service did not bring its LUNs up";
 
     const std::uint8_t cap10[10] = {0x25};
     auto cap = execute_as_disk(emu, 1, {cap10, cap10 + 10}, SRB_FLAGS_DATA_IN, 8);
@@ -995,7 +1036,23 @@ TEST(StorPortWine, WindowsServiceBuildServesTheEmulatedDriver) {
         ASSERT_EQ(0, std::memcmp(r->data.data(), data.data(), data.size())) << "op " << i;
     }
 
-    // Kill the Wine process with writes in flight.
+    // Written through StorPort at 4 MiB on LUN 1, read over iSCSI from the same server.
+    std::vector<std::uint8_t> pattern(256 * kBlock, 0xc3);
+    ASSERT_TRUE(ok(execute_as_disk(emu, 1, cdb_rw10(true, 8192, 256), SRB_FLAGS_DATA_OUT, pattern.size(), pattern.data())));
+    if (::access("/usr/bin/qemu-io", X_OK) == 0) {
+        const std::string cmd = "qemu-io -f raw -c 'read -P 0xc3 4M 128k' iscsi://127.0.0.1:" +
+                                std::to_string(iscsi_port) + "/" + iqn + "/1 2>&1";
+        std::string out;
+        if (FILE* f = ::popen(cmd.c_str(), "r")) {
+            char line[512];
+            while (std::fgets(line, sizeof line, f)) out += line;
+            EXPECT_EQ(::pclose(f), 0) << out;
+        }
+        EXPECT_NE(out.find("read 131072/131072 bytes"), std::string::npos) << out;
+        EXPECT_EQ(out.find("Pattern verification failed"), std::string::npos) << out;
+    }
+
+    // Kill the service with writes in flight.
     std::vector<RequestPtr> inflight;
     std::vector<std::uint8_t> block(64 * kBlock, 0x99);
     for (unsigned i = 0; i < 200; ++i)
@@ -1004,6 +1061,7 @@ TEST(StorPortWine, WindowsServiceBuildServesTheEmulatedDriver) {
     ::kill(pid, SIGKILL);
     int wstatus = 0;
     ::waitpid(pid, &wstatus, 0);
+    reaper.pid = 0;
     unsigned failed = 0;
     for (auto& r : inflight) {
         ASSERT_TRUE(emu.wait(r, 15s));
@@ -1022,3 +1080,18 @@ TEST(StorPortWine, WindowsServiceBuildServesTheEmulatedDriver) {
     auto v = emu.violations();
     EXPECT_TRUE(v.empty()) << v.front();
 }
+
+TEST(StorPortExternal, VstorServeStorportConnectServesTheEmulatedDriver) {
+    serve_emulated_driver_from({{VSTOR_CLI_PATH}, false});
+}
+
+// The Windows build (vstor.exe, under Wine). Built by storport.windows_build (a CTest fixture).
+TEST(StorPortWine, VstorExeServeStorportConnectServesTheEmulatedDriver) {
+    const std::string exe = VSTOR_EXE_PATH;
+    std::string wine = "/usr/lib/wine/wine64";
+    if (::access(wine.c_str(), X_OK) != 0) wine = "/usr/bin/wine64";
+    if (::access(wine.c_str(), X_OK) != 0) GTEST_SKIP() << "needs wine64";
+    ASSERT_EQ(::access(exe.c_str(), R_OK), 0) << exe << " missing (cmake --build BUILD --target vstor_exe)";
+    serve_emulated_driver_from({{wine, exe}, true});
+}
+

@@ -49,7 +49,8 @@ install: configure
 	cmake --build $(BUILD) -j $(JOBS) --target vstor
 	cmake --install $(BUILD)
 
-# Cross-built Windows driver (x64 and x86 vstor.sys, vstor.inf) and service into build/dist/windows/ (docs/windows.md).
+# Cross-built Windows driver (x64 and x86 vstor.sys, vstor.inf), vstor.exe and vstor-bridge-probe.exe
+# into build/dist/windows/ (docs/windows.md).
 windows: configure
 	cmake --build $(BUILD) -j $(JOBS) --target windows
 

@@ -229,6 +229,18 @@ int run_serve(const ServeOptions& o) {
         server->stop();
         return 2;
     }
+    // StorPort: the same LUN objects, handed to vstor.sys (or the emulator) by the bridge service.
+    std::unique_ptr<StorportFrontEnd> storport;
+    if (o.storport || !o.storport_connect.empty()) {
+        storport = StorportFrontEnd::start(o.storport_connect, o.storport_threads, *adapter, error);
+        if (!storport) {
+            fmt::print(stderr, "vstor: {}\n", error);
+            if (nbd_server) nbd_server->stop();
+            server->stop();
+            return 2;
+        }
+        fmt::print("vstor: serving the LUNs to {} (StorPort session {})\n", storport->where(), storport->session());
+    }
     for (std::size_t i = 0; i < cfg.portals.size(); ++i) {
         const auto& p = cfg.portals[i];
         const std::string host = p.address == "0.0.0.0" ? "127.0.0.1" : p.address;
@@ -262,18 +274,6 @@ int run_serve(const ServeOptions& o) {
             for (const auto& e : nbd.exports())
                 if (e.adapter_target_id == tp.config.adapter_target_id && e.lun == lun) nbd.remove_export(e.name);
         });
-    }
-    // StorPort: the same LUN objects, handed to vstor.sys (or the emulator) by the bridge service.
-    std::unique_ptr<StorportFrontEnd> storport;
-    if (o.storport || !o.storport_connect.empty()) {
-        storport = StorportFrontEnd::start(o.storport_connect, o.storport_threads, *adapter, error);
-        if (!storport) {
-            fmt::print(stderr, "vstor: {}\n", error);
-            if (nbd_server) nbd_server->stop();
-            server->stop();
-            return 2;
-        }
-        fmt::print("vstor: serving the LUNs to {} (StorPort session {})\n", storport->where(), storport->session());
     }
     auto stop_front_ends = [&] {
         if (storport) storport->stop();

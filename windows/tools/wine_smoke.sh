@@ -141,6 +141,19 @@ assert d[44 * M:46 * M] == bytes(2 * M), "unmapped/zeroed 44M..46M"
 assert d[50 * M:50 * M + 65536] == b"\x66" * 65536, "FUA write at 50M"
 EOF
 
+echo "== CHAP (MD5 from CNG on Windows): right secret logs in, wrong one does not"
+cport=$(free_port)
+"$wine" "$exe" serve --listen "127.0.0.1:$cport" --target "$iqn" --lun mem:16M --chap alice:a-long-secret1 \
+  >"$work/chap.log" 2>&1 &
+cpid=$!
+trap 'kill -9 $cpid 2>/dev/null || true' EXIT
+for _ in $(seq 1 600); do grep -q "serving" "$work/chap.log" 2>/dev/null && break; sleep 0.2; done
+iscsi-inq "iscsi://alice%a-long-secret1@127.0.0.1:$cport/$iqn/0" | grep -q "Vendor:VSTOR" || fail "CHAP login"
+if iscsi-inq "iscsi://alice%wrong-secret-xx@127.0.0.1:$cport/$iqn/0" >/dev/null 2>&1; then fail "CHAP wrong secret accepted"; fi
+kill -INT $cpid
+wait $cpid || fail "CHAP server exit code $?"
+trap - EXIT
+
 echo "== what is not available on Windows says so"
 expect_refusal "not available on Windows" serve --listen 127.0.0.1:0 --lun mem:1M --control 'C:\vstor.sock'
 expect_refusal "not available on Windows" serve --listen 127.0.0.1:0 --lun mem:1M --nbd-listen 127.0.0.1:0 \

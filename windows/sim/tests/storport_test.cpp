@@ -1085,6 +1085,21 @@ TEST(StorPortExternal, VstorServeStorportConnectServesTheEmulatedDriver) {
     serve_emulated_driver_from({{VSTOR_CLI_PATH}, false});
 }
 
+// Outside Windows there is no adapter: `serve --storport` says so in one line and exits 2.
+TEST(StorPortExternal, StorportWithoutAnAdapterFailsWithOneLine) {
+    const std::string cmd = std::string(VSTOR_CLI_PATH) + " serve --storport --lun mem:1M --control off 2>&1";
+    std::string out;
+    FILE* f = ::popen(cmd.c_str(), "r");
+    ASSERT_NE(f, nullptr);
+    char line[512];
+    while (std::fgets(line, sizeof line, f)) out += line;
+    const int status = ::pclose(f);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 2);
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+    EXPECT_NE(out.find("vstor: --storport: the vstor.sys adapter exists only on Windows"), std::string::npos) << out;
+}
+
 // The Windows build (vstor.exe, under Wine). Built by storport.windows_build (a CTest fixture).
 TEST(StorPortWine, VstorExeServeStorportConnectServesTheEmulatedDriver) {
     const std::string exe = VSTOR_EXE_PATH;

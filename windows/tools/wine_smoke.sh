@@ -7,7 +7,8 @@
 # nbd://, a second server refused the image (LockFileEx), GET /metrics; SIGINT (Wine turns it into
 # Ctrl+C) must end the server with exit 0, and the image file on the Linux side must hold the
 # written bytes. Also: the flags that are not available on Windows fail with one line, and
-# `--storport` fails because Wine has no StorPort. Skips (77) without wine64.
+# `--storport` fails because Wine has no StorPort; CHAP logins and `image create` work. Skips (77)
+# without wine64.
 #
 # usage: wine_smoke.sh BUILD_DIR VSTOR_EXE
 set -euo pipefail
@@ -107,7 +108,8 @@ out=$(qemu-io -f raw -c 'read -P 0x3c 48M 64k' "$url/1" 2>&1)  # written over NB
 echo "$out" | grep -qi "fail\|error" && fail "NBD write not seen over iSCSI"
 
 echo "== metrics"
-curl -sf "http://127.0.0.1:$mport/metrics" >"$work/metrics.txt" || fail "GET /metrics"
+python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=30).read().decode())' \
+  "http://127.0.0.1:$mport/metrics" >"$work/metrics.txt" || fail "GET /metrics"
 grep -q "^vstor_" "$work/metrics.txt" || fail "no vstor_ metrics"
 head -3 "$work/metrics.txt"
 
@@ -153,6 +155,18 @@ if iscsi-inq "iscsi://alice%wrong-secret-xx@127.0.0.1:$cport/$iqn/0" >/dev/null 
 kill -INT $cpid
 wait $cpid || fail "CHAP server exit code $?"
 trap - EXIT
+
+echo "== vstor.exe image create: sparse and thick images"
+timeout 120 "$wine" "$exe" image create "Z:${work//\//\\}\\thin.img" --size 16M >/dev/null || fail "image create"
+timeout 120 "$wine" "$exe" image create "Z:${work//\//\\}\\thick.img" --size 16M --thick >/dev/null 2>&1 ||
+  fail "image create --thick"
+for f in thin thick; do
+  [ "$(stat -c %s "$work/$f.img")" -eq $((16 << 20)) ] || fail "$f.img size"
+  cmp -n $((16 << 20)) "$work/$f.img" /dev/zero || fail "$f.img is not all zeroes"
+done
+if timeout 120 "$wine" "$exe" image create "Z:${work//\//\\}\\thin.img" --size 16M >/dev/null 2>&1; then
+  fail "image create overwrote a file"
+fi
 
 echo "== what is not available on Windows says so"
 expect_refusal "not available on Windows" serve --listen 127.0.0.1:0 --lun mem:1M --control 'C:\vstor.sock'

@@ -206,11 +206,13 @@ std::unique_ptr<FileBackend> FileBackend::open(const FileOptions& opts, std::str
             spdlog::debug("file {}: not sparse ({})", opts.path, util::win32_error_text(GetLastError()));
     }
     if (!blockdev && (!exists || (opts.size_bytes && size == 0))) {
-        if (opts.thick) {  // reserve the space up front, as posix_fallocate does
+        // Thick: a file that is not sparse has its clusters allocated when its end is set (NTFS);
+        // reserving them first is a hint (Wine, for one, does not implement FileAllocationInfo).
+        if (opts.thick) {
             FILE_ALLOCATION_INFO alloc{};
             alloc.AllocationSize.QuadPart = static_cast<LONGLONG>(opts.size_bytes);
             if (!SetFileInformationByHandle(h, FileAllocationInfo, &alloc, sizeof alloc))
-                return fail("cannot allocate image " + opts.path + ": " + util::win32_error_text(GetLastError()));
+                spdlog::debug("file {}: no allocation hint ({})", opts.path, util::win32_error_text(GetLastError()));
         }
         if (!set_end_of_file(h, opts.size_bytes))
             return fail("cannot size image " + opts.path + ": " + util::win32_error_text(GetLastError()));

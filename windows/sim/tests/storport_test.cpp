@@ -1071,6 +1071,10 @@ void serve_emulated_driver_from(const ExternalService& svc) {
     }
     std::printf("killed with %zu writes issued: %u failed with NO_DEVICE, %zu had completed\n", inflight.size(), failed,
                 inflight.size() - failed);
+    // The IOCTL server notices the closed connections on its own threads (all writes may have
+    // completed before the kill, so nothing above waited for that).
+    for (int i = 0; i < 1000 && (!server.process_gone() || driver_stats(emu).disconnects == 0); ++i)
+        std::this_thread::sleep_for(10ms);
     EXPECT_TRUE(server.process_gone());
     EXPECT_EQ(driver_stats(emu).disconnects, 1u);
     EXPECT_TRUE(emu.wait_for_rescan(rescans + 1, 10s));

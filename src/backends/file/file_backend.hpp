@@ -1,7 +1,7 @@
 // Raw image file or block device. I/O runs on the backend's own worker threads (never on the
 // caller's event loop); flush is fdatasync, FUA writes are durable before they complete, unmap
 // punches holes. An flock keeps two servers from opening one image read-write.
-// Linux: file_backend.cpp (io_uring when the kernel allows it, else the worker threads).
+// Linux: file_backend_posix.cpp (io_uring when the kernel allows it, else the worker threads).
 // Windows: file_backend_win32.cpp (worker threads, positional ReadFile/WriteFile, FlushFileBuffers,
 // FSCTL_SET_ZERO_DATA, LockFileEx); `fd_` is then a CRT descriptor wrapping the file's HANDLE.
 #pragma once

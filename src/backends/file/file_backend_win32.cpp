@@ -1,4 +1,4 @@
-// The file backend on Windows. Same contract as the Linux file_backend.cpp, with the worker-thread
+// The file backend on Windows. Same contract as the Linux file_backend_posix.cpp, with the worker-thread
 // path only (io_uring is Linux's): positional ReadFile/WriteFile on an overlapped handle (so the
 // workers' I/O runs concurrently), FlushFileBuffers for SYNCHRONIZE CACHE and after FUA writes,
 // sparse images (FSCTL_SET_SPARSE), FSCTL_SET_ZERO_DATA for unmap and write-zeroes (written zeroes
@@ -234,17 +234,6 @@ FileBackend::~FileBackend() {
     // No I/O is in flight once the last LUN reference is gone.
     FlushFileBuffers(handle_of(fd_));
     _close(fd_);  // closes the handle, and with it the lock
-}
-
-std::uint64_t FileBackend::block_count() const { return size_bytes_.load() / opts_.block_size; }
-
-BackendCaps FileBackend::caps() const {
-    BackendCaps c;
-    c.read_only = opts_.read_only;
-    c.thin = !opts_.thick && !block_device_;
-    c.write_cache = true;
-    c.allocation_status = c.thin;
-    return c;
 }
 
 void FileBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) {

@@ -1,0 +1,271 @@
+#include "backends/file/file_backend.hpp"
+
+#include "backends/file/uring_queue.hpp"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace vstor::backends {
+
+namespace {
+IoStatus from_errno(int e) {
+    switch (e) {
+        case ENOSPC:
+        case EDQUOT: return IoStatus::no_space;
+        case EROFS:
+        case EBADF: return IoStatus::read_only;
+        case EOPNOTSUPP: return IoStatus::not_supported;
+        default: return IoStatus::medium_error;
+    }
+}
+
+// Full-length pread/pwrite, retrying on EINTR and short transfers.
+IoStatus pread_all(int fd, std::byte* p, std::size_t n, off_t off) {
+    while (n) {
+        const ssize_t r = ::pread(fd, p, n, off);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return from_errno(errno);
+        }
+        if (r == 0) {  // past EOF of a file that shrank: reads as zeroes
+            std::memset(p, 0, n);
+            return IoStatus::ok;
+        }
+        p += r;
+        n -= static_cast<std::size_t>(r);
+        off += r;
+    }
+    return IoStatus::ok;
+}
+
+IoStatus pwrite_all(int fd, const std::byte* p, std::size_t n, off_t off) {
+    while (n) {
+        const ssize_t r = ::pwrite(fd, p, n, off);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return from_errno(errno);
+        }
+        p += r;
+        n -= static_cast<std::size_t>(r);
+        off += r;
+    }
+    return IoStatus::ok;
+}
+}  // namespace
+
+std::unique_ptr<FileBackend> FileBackend::open(const FileOptions& opts, std::string& error) {
+    if (opts.path.empty()) {
+        error = "file backend needs a path";
+        return nullptr;
+    }
+    struct stat st {};
+    const bool exists = ::stat(opts.path.c_str(), &st) == 0;
+    if (!exists && opts.read_only) {
+        error = "image " + opts.path + " does not exist (read-only LUNs are not created)";
+        return nullptr;
+    }
+    if (!exists && opts.size_bytes == 0) {
+        error = "image " + opts.path + " does not exist: give size= to create it";
+        return nullptr;
+    }
+    const int flags = (opts.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (exists ? 0 : O_CREAT | O_EXCL);
+    const int fd = ::open(opts.path.c_str(), flags, 0644);
+    if (fd < 0) {
+        error = "cannot open image " + opts.path + ": " + std::strerror(errno);
+        return nullptr;
+    }
+    // A server that was just killed can hold the lock a little longer than its life: the kernel
+    // tears down its io_uring (and with it the last reference to the file) asynchronously. Give
+    // that a moment before calling the image busy, so a restart after a crash does not fail.
+    bool locked = false;
+    for (int attempt = 0; attempt < 20 && !locked; ++attempt) {
+        locked = ::flock(fd, (opts.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0;
+        if (!locked && errno != EWOULDBLOCK) break;
+        if (!locked) ::usleep(100 * 1000);
+    }
+    if (!locked) {
+        error = "image " + opts.path + " is in use by another process";
+        ::close(fd);
+        return nullptr;
+    }
+    if (::fstat(fd, &st) != 0) {
+        error = "cannot stat image " + opts.path + ": " + std::strerror(errno);
+        ::close(fd);
+        return nullptr;
+    }
+    const bool blockdev = S_ISBLK(st.st_mode);
+    std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+    if (blockdev) {
+        if (::ioctl(fd, BLKGETSIZE64, &size) != 0) {
+            error = "cannot get the size of block device " + opts.path;
+            ::close(fd);
+            return nullptr;
+        }
+    } else if (!exists || (opts.size_bytes && size == 0)) {
+        // New image: sparse unless thick was asked for.
+        const int rc = opts.thick ? ::posix_fallocate(fd, 0, static_cast<off_t>(opts.size_bytes))
+                                  : (::ftruncate(fd, static_cast<off_t>(opts.size_bytes)) ? errno : 0);
+        if (rc != 0) {
+            error = "cannot size image " + opts.path + ": " + std::strerror(rc);
+            ::close(fd);
+            ::unlink(opts.path.c_str());
+            return nullptr;
+        }
+        size = opts.size_bytes;
+    } else if (opts.size_bytes && opts.size_bytes != size) {
+        error = "image " + opts.path + " is " + std::to_string(size) + " bytes, not the " +
+                std::to_string(opts.size_bytes) + " asked for (leave size= out to use it as it is)";
+        ::close(fd);
+        return nullptr;
+    }
+    if (size < opts.block_size) {
+        error = "image " + opts.path + " is smaller than one block";
+        ::close(fd);
+        return nullptr;
+    }
+    return std::unique_ptr<FileBackend>(new FileBackend(fd, opts, size, blockdev));
+}
+
+FileBackend::FileBackend(int fd, FileOptions opts, std::uint64_t size, bool block_device)
+    : fd_(fd), opts_(std::move(opts)), size_bytes_(size), block_device_(block_device), pool_(opts_.threads) {
+    const char* env = std::getenv("VSTOR_IO_URING");  // VSTOR_IO_URING=0 forces the worker threads
+    if (opts_.io_uring && !(env && std::strcmp(env, "0") == 0)) {
+        std::string why;
+        uring_ = UringQueue::create(256, why);
+        if (!uring_) spdlog::debug("file {}: {}; using worker threads", opts_.path, why);
+    }
+}
+
+FileBackend::~FileBackend() {
+    uring_.reset();  // stops the reaper; no I/O is in flight once the last LUN reference is gone
+    ::fdatasync(fd_);
+    ::close(fd_);
+}
+
+void FileBackend::finish_read(std::span<std::byte> buf, off_t off, int res, IoCallback done) {
+    if (res < 0 && res != -EINTR && res != -EAGAIN) return done(from_errno(-res));
+    const auto did = static_cast<std::size_t>(std::max(res, 0));
+    if (did == buf.size()) return done(IoStatus::ok);
+    pool_.post([this, buf, off, did, done = std::move(done)] {
+        done(pread_all(fd_, buf.data() + did, buf.size() - did, off + static_cast<off_t>(did)));
+    });
+}
+
+void FileBackend::finish_write(std::span<const std::byte> buf, off_t off, bool fua, int res, IoCallback done) {
+    if (res < 0 && res != -EINTR && res != -EAGAIN) return done(from_errno(-res));
+    const auto did = static_cast<std::size_t>(std::max(res, 0));
+    if (did == buf.size()) return done(IoStatus::ok);
+    pool_.post([this, buf, off, did, fua, done = std::move(done)] {
+        IoStatus s = pwrite_all(fd_, buf.data() + did, buf.size() - did, off + static_cast<off_t>(did));
+        if (s == IoStatus::ok && fua && ::fdatasync(fd_) != 0) s = from_errno(errno);
+        done(s);
+    });
+}
+
+void FileBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) {
+    const auto off = static_cast<off_t>(lba * opts_.block_size);
+    if (uring_ && buf.size() <= (1u << 30)) {
+        UringQueue::Done d = [this, buf, off, done](int res) mutable { finish_read(buf, off, res, std::move(done)); };
+        if (uring_->read(fd_, buf.data(), buf.size(), off, d)) return;
+    }
+    pool_.post([this, lba, buf, done = std::move(done)] {
+        done(pread_all(fd_, buf.data(), buf.size(), static_cast<off_t>(lba * opts_.block_size)));
+    });
+}
+
+void FileBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool fua, IoCallback done) {
+    if (opts_.read_only) return done(IoStatus::read_only);
+    if (uring_ && buf.size() <= (1u << 30)) {
+        const auto off = static_cast<off_t>(lba * opts_.block_size);
+        UringQueue::Done d = [this, buf, off, fua, done](int res) mutable {
+            finish_write(buf, off, fua, res, std::move(done));
+        };
+        if (uring_->write(fd_, buf.data(), buf.size(), off, fua, d)) return;
+    }
+    pool_.post([this, lba, buf, fua, done = std::move(done)] {
+        IoStatus s = pwrite_all(fd_, buf.data(), buf.size(), static_cast<off_t>(lba * opts_.block_size));
+        // FUA: durable before completion (SBC-4 5.x); fdatasync covers this write and earlier ones.
+        if (s == IoStatus::ok && fua && ::fdatasync(fd_) != 0) s = from_errno(errno);
+        done(s);
+    });
+}
+
+void FileBackend::flush(IoCallback done) {
+    if (uring_) {
+        UringQueue::Done d = [done](int res) { done(res == 0 ? IoStatus::ok : from_errno(-res)); };
+        if (uring_->fdatasync(fd_, d)) return;
+    }
+    pool_.post([this, done = std::move(done)] { done(::fdatasync(fd_) == 0 ? IoStatus::ok : from_errno(errno)); });
+}
+
+void FileBackend::unmap(std::uint64_t lba, std::uint64_t count, IoCallback done) {
+    if (opts_.read_only) return done(IoStatus::read_only);
+    if (!caps().thin) return done(IoStatus::not_supported);
+    pool_.post([this, lba, count, done = std::move(done)] {
+        const auto off = static_cast<off_t>(lba * opts_.block_size);
+        const auto len = static_cast<off_t>(count * opts_.block_size);
+        done(::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0 ? IoStatus::ok
+                                                                                          : from_errno(errno));
+    });
+}
+
+void FileBackend::write_zeroes(std::uint64_t lba, std::uint64_t count, IoCallback done) {
+    if (opts_.read_only) return done(IoStatus::read_only);
+    pool_.post([this, lba, count, done = std::move(done)]() mutable {
+        const auto off = static_cast<off_t>(lba * opts_.block_size);
+        const auto len = static_cast<off_t>(count * opts_.block_size);
+        // Thin: a hole reads as zeroes. Thick: ZERO_RANGE keeps the blocks allocated.
+        const int mode = caps().thin ? (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) : FALLOC_FL_ZERO_RANGE;
+        if (::fallocate(fd_, mode, off, len) == 0) return done(IoStatus::ok);
+        Backend::write_zeroes(lba, count, std::move(done));  // filesystem without fallocate modes
+    });
+}
+
+std::vector<Extent> FileBackend::allocation_status(std::uint64_t lba, std::uint64_t count) {
+    const std::uint64_t bs = opts_.block_size;
+    if (!caps().thin) return {Extent{lba, count, true}};
+    std::vector<Extent> out;
+    auto pos = static_cast<off_t>(lba * bs);
+    const auto end = static_cast<off_t>((lba + count) * bs);
+    while (pos < end) {
+        off_t data = ::lseek(fd_, pos, SEEK_DATA);
+        if (data < 0 || data > end) data = end;  // ENXIO: only a hole remains
+        if (data > pos) {
+            out.push_back(Extent{static_cast<std::uint64_t>(pos) / bs,
+                                 static_cast<std::uint64_t>(data - pos) / bs, false});
+            pos = data;
+            if (pos >= end) break;
+        }
+        off_t hole = ::lseek(fd_, pos, SEEK_HOLE);
+        if (hole < 0 || hole > end) hole = end;
+        // Round partially-allocated blocks up: a block with any data counts as mapped.
+        const off_t hole_aligned = std::min<off_t>(end, (hole + static_cast<off_t>(bs) - 1) / static_cast<off_t>(bs) * static_cast<off_t>(bs));
+        out.push_back(Extent{static_cast<std::uint64_t>(pos) / bs,
+                             static_cast<std::uint64_t>(hole_aligned - pos) / bs, true});
+        pos = hole_aligned;
+    }
+    std::erase_if(out, [](const Extent& e) { return e.count == 0; });
+    return out;
+}
+
+IoStatus FileBackend::resize(std::uint64_t new_block_count) {
+    if (opts_.read_only || block_device_) return IoStatus::not_supported;
+    const auto bytes = static_cast<off_t>(new_block_count * opts_.block_size);
+    if (::ftruncate(fd_, bytes) != 0) return from_errno(errno);
+    size_bytes_.store(static_cast<std::uint64_t>(bytes));
+    return IoStatus::ok;
+}
+
+}  // namespace vstor::backends

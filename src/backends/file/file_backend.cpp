@@ -4,6 +4,18 @@
 
 namespace vstor::backends {
 
+bool FileBackend::may_create(const FileOptions& opts, bool exists, std::string& error) {
+    if (!exists && opts.read_only) {
+        error = "image " + opts.path + " does not exist (read-only LUNs are not created)";
+        return false;
+    }
+    if (!exists && opts.size_bytes == 0) {
+        error = "image " + opts.path + " does not exist: give size= to create it";
+        return false;
+    }
+    return true;
+}
+
 std::uint64_t FileBackend::block_count() const { return size_bytes_.load() / opts_.block_size; }
 
 BackendCaps FileBackend::caps() const {

@@ -50,6 +50,8 @@ public:
     IoStatus resize(std::uint64_t new_block_count) override;
 
 private:
+    // An image that does not exist is created only for a writable LUN with a size.
+    static bool may_create(const FileOptions& opts, bool exists, std::string& error);
     FileBackend(int fd, FileOptions opts, std::uint64_t size, bool block_device);
 
     const int fd_;

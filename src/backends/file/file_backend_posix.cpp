@@ -72,14 +72,7 @@ std::unique_ptr<FileBackend> FileBackend::open(const FileOptions& opts, std::str
     }
     struct stat st {};
     const bool exists = ::stat(opts.path.c_str(), &st) == 0;
-    if (!exists && opts.read_only) {
-        error = "image " + opts.path + " does not exist (read-only LUNs are not created)";
-        return nullptr;
-    }
-    if (!exists && opts.size_bytes == 0) {
-        error = "image " + opts.path + " does not exist: give size= to create it";
-        return nullptr;
-    }
+    if (!may_create(opts, exists, error)) return nullptr;
     const int flags = (opts.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (exists ? 0 : O_CREAT | O_EXCL);
     const int fd = ::open(opts.path.c_str(), flags, 0644);
     if (fd < 0) {

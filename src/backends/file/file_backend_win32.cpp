@@ -156,14 +156,7 @@ std::unique_ptr<FileBackend> FileBackend::open(const FileOptions& opts, std::str
     // \\.\PhysicalDriveN, \\.\X: — a disk or volume rather than an image file.
     const bool blockdev = opts.path.rfind("\\\\.\\", 0) == 0;
     const bool exists = blockdev || GetFileAttributesW(wpath.c_str()) != INVALID_FILE_ATTRIBUTES;
-    if (!exists && opts.read_only) {
-        error = "image " + opts.path + " does not exist (read-only LUNs are not created)";
-        return nullptr;
-    }
-    if (!exists && opts.size_bytes == 0) {
-        error = "image " + opts.path + " does not exist: give size= to create it";
-        return nullptr;
-    }
+    if (!may_create(opts, exists, error)) return nullptr;
     // Sharing stays open so that the lock below, not a sharing violation, says who has the image.
     HANDLE h = CreateFileW(wpath.c_str(), GENERIC_READ | (opts.read_only ? 0 : GENERIC_WRITE),
                            FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,

@@ -2,26 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <thread>
-
-#include "util/thread_pool.hpp"
 
 namespace vstor::backends {
-
-namespace {
-
-// Reads this large copy on a worker thread, so the front end's event loop, which called in,
-// goes on sending earlier replies while the copy runs on another core: a 1 MiB read otherwise
-// costs the one loop thread of its connection the copy and the socket send back to back. The
-// engine has already admitted the command, so task ordering is unaffected.
-constexpr std::size_t kOffloadBytes = 256u << 10;
-
-util::ThreadPool& copy_pool() {
-    static util::ThreadPool pool(std::max(2u, std::thread::hardware_concurrency()));
-    return pool;
-}
-
-}  // namespace
 
 MemBackend::MemBackend(std::uint64_t size_bytes, std::uint32_t block_size, bool read_only)
     : block_size_(block_size),
@@ -40,11 +22,6 @@ BackendCaps MemBackend::caps() const {
 }
 
 void MemBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) {
-    if (buf.size() >= kOffloadBytes)
-        return copy_pool().post([this, lba, buf, done = std::move(done)] {
-            copy_out(lba, buf);
-            done(IoStatus::ok);
-        });
     copy_out(lba, buf);
     done(IoStatus::ok);
 }

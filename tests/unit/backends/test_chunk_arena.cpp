@@ -91,7 +91,7 @@ TEST(MemBackendMemory, UnmappedChunksLeaveTheProcess) {
     EXPECT_TRUE(all_zero(out.data(), out.size()));
 }
 
-// Reads of 256 KiB and more complete on a copy thread: the data must still be exact.
+// A 1 MiB read across chunks, written and unwritten: the data must be exact.
 TEST(MemBackendMemory, LargeReadsCompleteWithTheData) {
     MemBackend m(64ull << 20, 512);
     std::vector<std::byte> data(1u << 20);

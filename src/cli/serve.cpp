@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "cli/host_port.hpp"
 #include "cli/lun_builder.hpp"
 #include "cli/serve_nbd.hpp"
 #include "cli/serve_plan.hpp"
@@ -65,20 +66,10 @@ std::string format_mask(const std::pair<std::string, std::vector<std::uint16_t>>
 }
 
 bool parse_listen(const std::string& s, iscsi::PortalConfig& p, std::string& error) {
-    const auto colon = s.rfind(':');
-    std::string host = colon == std::string::npos ? s : s.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    p.address = host.empty() ? "0.0.0.0" : host;
-    if (colon != std::string::npos) {
-        const std::string port = s.substr(colon + 1);
-        char* end = nullptr;
-        const unsigned long v = std::strtoul(port.c_str(), &end, 10);
-        if (port.empty() || *end || v > 65535) {
-            error = fmt::format("--listen '{}': bad port '{}'", s, port);
-            return false;
-        }
-        p.port = static_cast<std::uint16_t>(v);
-    }
+    HostPort hp;
+    if (!parse_host_port("--listen", s, p.port, hp, error)) return false;
+    p.address = hp.address;
+    p.port = hp.port;
     return true;
 }
 
@@ -88,8 +79,9 @@ std::optional<ServePlan> plan_from_flags(const ServeOptions& o, std::string& err
     ServePlan plan;
     plan.loops = o.loops;
     // iSCSI listens on 127.0.0.1:3260 unless told otherwise; with StorPort only where --listen says.
-    const bool storport = o.storport || !o.storport_connect.empty();
-    for (const auto& l : o.listen.empty() && !storport ? std::vector<std::string>{"127.0.0.1:3260"} : o.listen) {
+    const auto listen =
+        o.listen.empty() && !o.uses_storport() ? std::vector<std::string>{"127.0.0.1:3260"} : o.listen;
+    for (const auto& l : listen) {
         iscsi::PortalConfig p;
         if (!parse_listen(l, p, error)) return std::nullopt;
         plan.portals.push_back(p);
@@ -211,7 +203,7 @@ int run_serve(const ServeOptions& o) {
     iscsi::ServerConfig cfg;
     cfg.portals = plan->portals;
     cfg.event_loops = plan->loops;
-    cfg.portals_optional = o.storport || !o.storport_connect.empty();
+    cfg.portals_optional = o.uses_storport();
     if (cfg.portals.empty() && !cfg.event_loops) cfg.event_loops = 1;  // the target registry only
     for (const auto& tp : plan->targets) cfg.targets.push_back(tp.config);
 
@@ -231,7 +223,7 @@ int run_serve(const ServeOptions& o) {
     }
     // StorPort: the same LUN objects, handed to vstor.sys (or the emulator) by the bridge service.
     std::unique_ptr<StorportFrontEnd> storport;
-    if (o.storport || !o.storport_connect.empty()) {
+    if (o.uses_storport()) {
         storport = StorportFrontEnd::start(o.storport_connect, o.storport_threads, *adapter, error);
         if (!storport) {
             fmt::print(stderr, "vstor: {}\n", error);

@@ -28,6 +28,7 @@ struct ServeOptions {
     bool storport = false;         // serve the LUNs to vstor.sys (Windows)
     std::string storport_connect;  // HOST:PORT of the StorPort emulator's IOCTL server (tests)
     unsigned storport_threads = 8; // bridge dispatcher threads
+    bool uses_storport() const { return storport || !storport_connect.empty(); }
 };
 
 void add_serve_command(CLI::App& app, ServeOptions& opts);

@@ -1,5 +1,7 @@
 #include "cli/serve_nbd.hpp"
 
+#include "cli/host_port.hpp"
+
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -8,45 +10,10 @@
 namespace vstor::cli {
 
 bool parse_nbd_listen(const std::string& s, nbd::ListenConfig& out, std::string& error) {
-    std::string host = s;
-    std::string port;
-    if (!s.empty() && s.front() == '[') {  // [v6]:port
-        const auto close = s.find(']');
-        if (close == std::string::npos) {
-            error = fmt::format("--nbd-listen '{}': missing ']'", s);
-            return false;
-        }
-        host = s.substr(1, close - 1);
-        if (close + 1 < s.size()) {
-            if (s[close + 1] != ':') {
-                error = fmt::format("--nbd-listen '{}': expected ':' after ']'", s);
-                return false;
-            }
-            port = s.substr(close + 2);
-            if (port.empty()) {
-                error = fmt::format("--nbd-listen '{}': empty port", s);
-                return false;
-            }
-        }
-    } else if (const auto colon = s.rfind(':'); colon != std::string::npos) {
-        host = s.substr(0, colon);
-        port = s.substr(colon + 1);
-        if (port.empty()) {
-            error = fmt::format("--nbd-listen '{}': empty port", s);
-            return false;
-        }
-    }
-    out.address = host.empty() ? "0.0.0.0" : host;
-    out.port = 10809;
-    if (!port.empty()) {
-        char* end = nullptr;
-        const unsigned long v = std::strtoul(port.c_str(), &end, 10);
-        if (*end || v > 65535 || port[0] == '-' || port[0] == '+') {
-            error = fmt::format("--nbd-listen '{}': bad port '{}'", s, port);
-            return false;
-        }
-        out.port = static_cast<std::uint16_t>(v);
-    }
+    HostPort hp;
+    if (!parse_host_port("--nbd-listen", s, nbd::ListenConfig{}.port, hp, error)) return false;
+    out.address = hp.address;
+    out.port = hp.port;
     return true;
 }
 

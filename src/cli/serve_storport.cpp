@@ -2,9 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cstdlib>
-
 #include "bridge/tcp_channel.hpp"
+#include "cli/host_port.hpp"
 
 namespace vstor::cli {
 
@@ -19,14 +18,13 @@ std::unique_ptr<StorportFrontEnd> StorportFrontEnd::start(const std::string& con
         }
         fe->where_ = "vstor.sys (StorPort)";
     } else {
-        const auto colon = connect.rfind(':');
-        char* end = nullptr;
-        const unsigned long port = colon == std::string::npos ? 0 : std::strtoul(connect.c_str() + colon + 1, &end, 10);
-        if (colon == std::string::npos || colon == 0 || port == 0 || port > 65535 || *end) {
+        HostPort hp;
+        if (!parse_host_port("--storport-connect", connect, 0, hp, error)) return nullptr;
+        if (hp.port == 0 || connect.front() == ':') {
             error = "--storport-connect '" + connect + "': expected HOST:PORT";
             return nullptr;
         }
-        fe->channel_ = bridge::TcpChannel::connect(connect.substr(0, colon), static_cast<std::uint16_t>(port), error);
+        fe->channel_ = bridge::TcpChannel::connect(hp.address, hp.port, error);
         if (!fe->channel_) {
             error = "--storport-connect: " + error;
             return nullptr;

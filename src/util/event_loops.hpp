@@ -27,7 +27,6 @@ public:
     EventLoops(const EventLoops&) = delete;
     EventLoops& operator=(const EventLoops&) = delete;
 
-    std::size_t size() const { return loops_.size(); }
     asio::io_context& first() { return *loops_.front(); }  // listeners live here
     asio::io_context& next() { return *loops_[next_++ % loops_.size()]; }
 

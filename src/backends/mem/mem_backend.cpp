@@ -22,11 +22,6 @@ BackendCaps MemBackend::caps() const {
 }
 
 void MemBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) {
-    copy_out(lba, buf);
-    done(IoStatus::ok);
-}
-
-void MemBackend::copy_out(std::uint64_t lba, std::span<std::byte> buf) const {
     for_each_piece(lba * block_size_, buf.size(), [&](std::uint64_t chunk, std::size_t in, std::size_t pos,
                                                       std::size_t n) {
         auto& sh = shard(chunk);
@@ -38,14 +33,11 @@ void MemBackend::copy_out(std::uint64_t lba, std::span<std::byte> buf) const {
             std::memcpy(buf.data() + pos, it->second + in, n);
         return true;
     });
+    done(IoStatus::ok);
 }
 
 void MemBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool, IoCallback done) {
     if (read_only_) return done(IoStatus::read_only);
-    done(copy_in(lba, buf));
-}
-
-IoStatus MemBackend::copy_in(std::uint64_t lba, std::span<const std::byte> buf) {
     const bool ok = for_each_piece(lba * block_size_, buf.size(), [&](std::uint64_t chunk, std::size_t in,
                                                                       std::size_t pos, std::size_t n) {
         auto& sh = shard(chunk);
@@ -61,7 +53,7 @@ IoStatus MemBackend::copy_in(std::uint64_t lba, std::span<const std::byte> buf) 
         std::memcpy(c + in, buf.data() + pos, n);
         return true;
     });
-    return ok ? IoStatus::ok : IoStatus::no_space;
+    done(ok ? IoStatus::ok : IoStatus::no_space);
 }
 
 void MemBackend::zero_range(std::uint64_t off, std::uint64_t len) {

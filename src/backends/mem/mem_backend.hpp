@@ -61,8 +61,6 @@ private:
         }
         return true;
     }
-    void copy_out(std::uint64_t lba, std::span<std::byte> buf) const;
-    IoStatus copy_in(std::uint64_t lba, std::span<const std::byte> buf);
     // Zero [offset, offset+len) of the device: whole chunks are freed, partial ones zeroed.
     void zero_range(std::uint64_t offset, std::uint64_t len);
 

@@ -19,6 +19,9 @@ struct LunOptions {
     bool read_only = false;    // write-protected (DATA PROTECT), in addition to the backend's own
     bool removable = false;    // RMB=1, START STOP UNIT may eject
     std::uint32_t physical_block_size = 0;  // reported physical block (READ CAPACITY(16) LBPPB); 0 = logical
+    // SANITIZE OVERWRITE writes at most this many bytes per second (0 = as fast as the backend
+    // takes them), so that sanitizing one LUN leaves the shared disk's bandwidth to the others.
+    std::uint64_t sanitize_rate = 0;
     std::string vendor = "VSTOR";     // INQUIRY T10 vendor (8 chars)
     std::string product = "";         // INQUIRY product (16 chars); default by backend kind
     std::string serial = "";          // unit serial; default derived from target + LUN

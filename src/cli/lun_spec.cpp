@@ -80,6 +80,13 @@ std::optional<LunSpec> parse_lun_spec(const std::string& text, std::string& erro
                 return std::nullopt;
             }
             spec.physical_block_size = static_cast<std::uint32_t>(*v);
+        } else if (key == "sanitize_rate") {
+            const auto v = parse_size(val);
+            if (!v || *v == 0) {
+                error = "--lun '" + text + "': sanitize_rate is bytes per second (e.g. 64M), not '" + val + "'";
+                return std::nullopt;
+            }
+            spec.sanitize_rate = *v;
         } else if (key == "name" && !val.empty()) {
             spec.name = val;
         } else if (key == "lun") {
@@ -91,7 +98,7 @@ std::optional<LunSpec> parse_lun_spec(const std::string& text, std::string& erro
             }
             spec.lun = n;
         } else {
-            error = "--lun '" + text + "': unknown option '" + opt + "' (ro, removable, thick, size=, bs=, pbs=, name=, lun=)";
+            error = "--lun '" + text + "': unknown option '" + opt + "' (ro, removable, thick, size=, bs=, pbs=, sanitize_rate=, name=, lun=)";
             return std::nullopt;
         }
     }
@@ -129,6 +136,7 @@ std::string format_lun_spec(const LunSpec& s) {
     if (s.thick) out += ",thick";
     if (s.block_size != 512) out += ",bs=" + std::to_string(s.block_size);
     if (s.physical_block_size) out += ",pbs=" + std::to_string(s.physical_block_size);
+    if (s.sanitize_rate) out += ",sanitize_rate=" + format_size(s.sanitize_rate);
     if (!s.name.empty()) out += ",name=" + s.name;
     if (s.lun) out += ",lun=" + std::to_string(*s.lun);
     return out;

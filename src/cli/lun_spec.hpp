@@ -13,6 +13,7 @@ struct LunSpec {
     std::uint64_t size_bytes = 0;  // 0 = use the existing file's size
     std::uint32_t block_size = 512;
     std::uint32_t physical_block_size = 0;  // pbs=4096: reported physical block size
+    std::uint64_t sanitize_rate = 0;        // sanitize_rate=64M: SANITIZE OVERWRITE bytes per second
     bool read_only = false;
     bool removable = false;
     bool thick = false;

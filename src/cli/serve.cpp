@@ -146,7 +146,7 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
                       "NBD TLS: on|require,cert=PEM,key=PEM[,ca=PEM] and/or psk=FILE (docs/nbd.md)");
     serve->add_option("--lun", o.luns,
                       "LUN spec, numbered from 0 in order: mem:SIZE | null:SIZE | file:PATH[,size=SIZE]"
-                      " with options ro, removable, thick, bs=512|4096, pbs=4096, name=NAME (default: file:data/disk0.img,size=1G)");
+                      " with options ro, removable, thick, bs=512|4096, pbs=4096, sanitize_rate=RATE, name=NAME (default: file:data/disk0.img,size=1G)");
     serve->add_option("--target", o.target, "target IQN")->capture_default_str();
     serve->add_option("--alias", o.alias, "TargetAlias");
     serve->add_option("--chap", o.chap, "require CHAP: USER:SECRET (secret of 12+ characters)");

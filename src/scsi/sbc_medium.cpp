@@ -1,5 +1,6 @@
 // SBC-4 START STOP UNIT, PREVENT ALLOW MEDIUM REMOVAL, READ DEFECT DATA (10/12) and SANITIZE.
 #include <algorithm>
+#include <chrono>
 #include <vector>
 
 #include "scsi/command_table.hpp"
@@ -9,6 +10,7 @@
 #include "scsi/sbc_blocking_io.hpp"
 #include "scsi/target.hpp"
 #include "util/endian.hpp"
+#include "util/thread_pool.hpp"
 
 namespace vstor::scsi {
 
@@ -105,10 +107,29 @@ void sanitize(const TaskPtr& t) {
     }
     lu.sanitize_progress = 0;
     if (immed) t->complete_good(len);
+    // SBC-4 4.11: a task management function (ABORT TASK, LOGICAL UNIT RESET, I_T nexus loss, …)
+    // ends the SANITIZE command but not the sanitize operation, which goes on with TEST UNIT
+    // READY reporting its progress. So an aborted command is answered (finish() turns it into
+    // TASK ABORTED or no response) within one step and the loop carries on without it.
+    bool answered = immed;
+    const auto let_go_if_aborted = [&] {
+        if (!answered && t->aborted.load()) {
+            answered = true;
+            t->complete_good(len);
+        }
+    };
     const std::uint64_t blocks = lu.block_count();
-    const std::uint64_t step = std::max<std::uint64_t>(1, blocks / 64);
+    // Steps of at most 4 MiB: progress moves visibly and an abort is noticed quickly.
+    const std::uint64_t step = std::min(std::max<std::uint64_t>(1, blocks / 64), std::max<std::uint64_t>(1, (4u << 20) / bs));
     const std::uint64_t total = blocks * passes;
     IoStatus st = IoStatus::ok;
+    // sanitize_rate paces OVERWRITE: after each step, wait until the bytes written so far fit
+    // the rate. Once the server is stopping the pacing ends and the rest is written at full
+    // speed: a sanitize that was started is finished, not left half done.
+    const std::uint64_t rate = pattern.empty() ? 0 : lu.options().sanitize_rate;
+    const auto started = std::chrono::steady_clock::now();
+    std::uint64_t written = 0;
+    bool unpaced = rate == 0 || t->pool == nullptr;
     for (unsigned pass = 0; pass < passes && st == IoStatus::ok; ++pass) {
         if (pass > 0 && invert)
             for (auto& b : pattern) b = ~b;
@@ -121,13 +142,23 @@ void sanitize(const TaskPtr& t) {
             else
                 st = write_pattern(lu, lba, n, pattern, false);
             lu.sanitize_progress = static_cast<int>((pass * blocks + lba + n) * 65535 / total);
+            written += n * bs;
+            const auto due = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                           std::chrono::duration<double>(static_cast<double>(written) / static_cast<double>(rate ? rate : 1)));
+            for (;;) {
+                let_go_if_aborted();
+                const auto now = std::chrono::steady_clock::now();
+                if (unpaced || now >= due) break;
+                unpaced = t->pool->sleep_until(std::min(due, now + std::chrono::milliseconds(100)));
+            }
         }
         // Each pass reaches the medium before the next starts: otherwise a cache would merge
         // the passes and only the last would ever be written.
         if (st == IoStatus::ok) st = util::wait_io([&](IoCallback cb) { lu.backend().flush(std::move(cb)); });
     }
     lu.sanitize_progress = -1;
-    if (immed) return;
+    let_go_if_aborted();
+    if (answered) return;
     if (st != IoStatus::ok) return t->complete_sense(sense::sanitize_failed());
     t->complete_good(len);
 }

@@ -13,6 +13,7 @@ ThreadPool::~ThreadPool() {
         stop_ = true;
     }
     cv_.notify_all();
+    stop_cv_.notify_all();
     for (auto& t : threads_) t.join();
 }
 
@@ -22,6 +23,11 @@ void ThreadPool::post(std::function<void()> fn) {
         queue_.push_back(std::move(fn));
     }
     cv_.notify_one();
+}
+
+bool ThreadPool::sleep_until(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock lk(mu_);
+    return stop_cv_.wait_until(lk, deadline, [this] { return stop_; });
 }
 
 void ThreadPool::run() {

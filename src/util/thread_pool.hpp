@@ -1,6 +1,7 @@
 // A small fixed pool of worker threads for blocking work (slow-path SCSI commands, file I/O).
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -19,10 +20,15 @@ public:
 
     void post(std::function<void()> fn);
 
+    // For long work that paces itself (a rate-limited SANITIZE): sleeps until `deadline`, or
+    // returns early once the pool is being destroyed. Returns true if the pool is stopping.
+    bool sleep_until(std::chrono::steady_clock::time_point deadline);
+
 private:
     void run();
     std::mutex mu_;  // guards queue_ and stop_
     std::condition_variable cv_;
+    std::condition_variable stop_cv_;  // sleep_until waiters (apart from cv_: a post must wake a worker)
     std::deque<std::function<void()>> queue_;
     bool stop_ = false;
     std::vector<std::thread> threads_;

@@ -41,6 +41,17 @@ TEST(LunSpec, ErrorsNameTheProblem) {
     EXPECT_FALSE(parse_lun_spec("mem:1G,thick", err));
 }
 
+TEST(LunSpec, SanitizeRateReadsAndFormatsBack) {
+    std::string err;
+    auto s = parse_lun_spec("mem:256M,sanitize_rate=32M", err);
+    ASSERT_TRUE(s) << err;
+    EXPECT_EQ(s->sanitize_rate, 32ull << 20);
+    EXPECT_EQ(format_lun_spec(*s), "mem:256M,sanitize_rate=32M");
+    EXPECT_FALSE(parse_lun_spec("mem:256M,sanitize_rate=0", err));
+    EXPECT_NE(err.find("sanitize_rate is bytes per second"), std::string::npos) << err;
+    EXPECT_FALSE(parse_lun_spec("mem:256M,sanitize_rate=fast", err));
+}
+
 TEST(LunSpec, SizeOverflowIsRefused) {
     EXPECT_FALSE(parse_size("99999999999T"));
     EXPECT_EQ(parse_size("512"), 512u);

@@ -22,15 +22,16 @@ BackendCaps MemBackend::caps() const {
 }
 
 void MemBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) {
-    for_each_piece(lba * block_size_, buf.size(), [&](std::uint64_t chunk, std::size_t in, std::size_t pos,
-                                                      std::size_t n) {
-        auto& sh = shard(chunk);
-        std::lock_guard lk(sh.mu);
-        auto it = sh.chunks.find(chunk);
-        if (it == sh.chunks.end())
-            std::memset(buf.data() + pos, 0, n);
-        else
-            std::memcpy(buf.data() + pos, it->second + in, n);
+    for_each_page(lba * block_size_, buf.size(), [&](Shard& sh, std::uint64_t page, std::span<const Piece> pieces) {
+        auto it = sh.pages.find(page);
+        const Page* pg = it == sh.pages.end() ? nullptr : it->second.get();
+        for (const Piece& p : pieces) {
+            const std::byte* c = pg ? pg->slot[p.slot] : nullptr;
+            if (c)
+                std::memcpy(buf.data() + p.pos, c + p.in, p.n);
+            else
+                std::memset(buf.data() + p.pos, 0, p.n);
+        }
         return true;
     });
     done(IoStatus::ok);
@@ -38,19 +39,22 @@ void MemBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback do
 
 void MemBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool, IoCallback done) {
     if (read_only_) return done(IoStatus::read_only);
-    const bool ok = for_each_piece(lba * block_size_, buf.size(), [&](std::uint64_t chunk, std::size_t in,
-                                                                      std::size_t pos, std::size_t n) {
-        auto& sh = shard(chunk);
-        std::lock_guard lk(sh.mu);
-        auto& c = sh.chunks[chunk];
-        if (!c) {
-            c = sh.arena->alloc();  // zero-filled
+    const bool ok = for_each_page(lba * block_size_, buf.size(), [&](Shard& sh, std::uint64_t page,
+                                                                     std::span<const Piece> pieces) {
+        auto& pg = sh.pages[page];
+        if (!pg) pg = std::make_unique<Page>();
+        for (const Piece& p : pieces) {
+            std::byte*& c = pg->slot[p.slot];
             if (!c) {
-                sh.chunks.erase(chunk);
-                return false;
+                c = sh.arena->alloc();  // zero-filled
+                if (!c) {
+                    if (pg->used == 0) sh.pages.erase(page);
+                    return false;
+                }
+                ++pg->used;
             }
+            std::memcpy(c + p.in, buf.data() + p.pos, p.n);
         }
-        std::memcpy(c + in, buf.data() + pos, n);
         return true;
     });
     done(ok ? IoStatus::ok : IoStatus::no_space);
@@ -59,18 +63,23 @@ void MemBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool, 
 void MemBackend::zero_range(std::uint64_t off, std::uint64_t len) {
     static_assert(kShards <= 64);
     std::uint64_t released = 0;  // shards that released a chunk
-    for_each_piece(off, len, [&](std::uint64_t chunk, std::size_t in, std::size_t, std::size_t n) {
-        auto& sh = shard(chunk);
-        std::lock_guard lk(sh.mu);
-        auto it = sh.chunks.find(chunk);
-        if (it == sh.chunks.end()) return true;
-        if (n == chunk_bytes_) {
-            sh.arena->release(it->second);
-            sh.chunks.erase(it);
-            released |= std::uint64_t{1} << (chunk % kShards);
-        } else {
-            std::memset(it->second + in, 0, n);
+    for_each_page(off, len, [&](Shard& sh, std::uint64_t page, std::span<const Piece> pieces) {
+        auto it = sh.pages.find(page);
+        if (it == sh.pages.end()) return true;
+        Page& pg = *it->second;
+        for (const Piece& p : pieces) {
+            std::byte*& c = pg.slot[p.slot];
+            if (!c) continue;
+            if (p.n == chunk_bytes_) {
+                sh.arena->release(c);
+                c = nullptr;
+                --pg.used;
+                released |= std::uint64_t{1} << (page % kShards);
+            } else {
+                std::memset(c + p.in, 0, p.n);
+            }
         }
+        if (pg.used == 0) sh.pages.erase(it);
         return true;
     });
     // The memory goes back once per call, in runs of neighbouring slots.
@@ -93,24 +102,23 @@ void MemBackend::write_zeroes(std::uint64_t lba, std::uint64_t count, IoCallback
 
 std::vector<Extent> MemBackend::allocation_status(std::uint64_t lba, std::uint64_t count) {
     std::vector<Extent> out;
-    const std::uint64_t blocks_per_chunk = chunk_bytes_ / block_size_;
-    std::uint64_t cur = lba;
-    const std::uint64_t end = lba + count;
-    while (cur < end) {
-        const std::uint64_t chunk = cur / blocks_per_chunk;
-        const std::uint64_t chunk_end = std::min(end, (chunk + 1) * blocks_per_chunk);
-        bool mapped;
-        {
-            auto& sh = shard(chunk);
-            std::lock_guard lk(sh.mu);
-            mapped = sh.chunks.count(chunk) != 0;
-        }
+    const auto add = [&](std::uint64_t first, std::uint64_t n, bool mapped) {
         if (!out.empty() && out.back().mapped == mapped)
-            out.back().count += chunk_end - cur;
+            out.back().count += n;
         else
-            out.push_back(Extent{cur, chunk_end - cur, mapped});
-        cur = chunk_end;
-    }
+            out.push_back(Extent{first, n, mapped});
+    };
+    std::uint64_t cur = lba;
+    for_each_page(lba * block_size_, count * block_size_, [&](Shard& sh, std::uint64_t page, std::span<const Piece> pieces) {
+        auto it = sh.pages.find(page);
+        for (const Piece& p : pieces) {
+            const bool mapped = it != sh.pages.end() && it->second->slot[p.slot] != nullptr;
+            const std::uint64_t n = p.n / block_size_;
+            add(cur, n, mapped);
+            cur += n;
+        }
+        return true;
+    });
     return out;
 }
 
@@ -125,7 +133,7 @@ std::size_t MemBackend::allocated_bytes() const {
     std::size_t n = 0;
     for (const auto& sh : shards_) {
         std::lock_guard lk(sh.mu);
-        n += sh.chunks.size() * chunk_bytes_;
+        for (const auto& [number, page] : sh.pages) n += page->used * chunk_bytes_;
     }
     return n;
 }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <unordered_map>
 
 #include "backends/mem/chunk_arena.hpp"
@@ -40,24 +41,50 @@ public:
     std::size_t allocated_bytes() const;
 
 private:
-    // Chunks are spread over shards so concurrent I/O to different chunks does not contend.
+    // Chunk pointers live in pages of kChunksPerPage slots (2 MiB of LUN with 4 KiB chunks), and
+    // pages are spread over shards so concurrent I/O to different regions does not contend. A
+    // large read or write takes one lock and one lookup per page, not per 4 KiB chunk (which was
+    // a tenth of the target's CPU on 1 MiB reads).
+    static constexpr std::size_t kChunksPerPage = 512;
+    struct Page {
+        std::array<std::byte*, kChunksPerPage> slot{};  // nullptr = never written or unmapped
+        std::size_t used = 0;                           // non-null slots
+    };
     struct Shard {
-        mutable std::mutex mu;  // guards chunks and arena
-        std::unordered_map<std::uint64_t, std::byte*> chunks;  // chunk number -> slot in arena
+        mutable std::mutex mu;  // guards pages and arena
+        std::unordered_map<std::uint64_t, std::unique_ptr<Page>> pages;  // page number -> page
         std::optional<ChunkArena> arena;
     };
     static constexpr std::size_t kShards = 64;  // zero_range keeps one bit per shard in a uint64
-    Shard& shard(std::uint64_t chunk) const { return shards_[chunk % kShards]; }
-    // Calls fn(chunk, offset in chunk, offset in range, length) for each chunk-sized piece of the
-    // byte range [off, off+len), in order, until fn returns false; returns whether all ran.
+    Shard& shard(std::uint64_t page) const { return shards_[page % kShards]; }
+    // One chunk-sized piece of a byte range: its chunk's slot in a page, where in the chunk it
+    // starts, where in the range, and how long it is.
+    struct Piece {
+        std::size_t slot;
+        std::size_t in;
+        std::size_t pos;
+        std::size_t n;
+    };
+    // Calls fn(shard, page number, pieces) for each page the byte range [off, off+len) touches,
+    // in order, with that page's shard locked, until fn returns false; returns whether all ran.
     template <class Fn>
-    bool for_each_piece(std::uint64_t off, std::uint64_t len, Fn&& fn) const {
+    bool for_each_page(std::uint64_t off, std::uint64_t len, Fn&& fn) const {
+        const std::uint64_t page_bytes = chunk_bytes_ * kChunksPerPage;
+        std::array<Piece, kChunksPerPage> pieces;
         for (std::uint64_t pos = 0; pos < len;) {
-            const std::uint64_t chunk = (off + pos) / chunk_bytes_;
-            const std::size_t in = (off + pos) % chunk_bytes_;
-            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes_ - in, len - pos));
-            if (!fn(chunk, in, static_cast<std::size_t>(pos), n)) return false;
-            pos += n;
+            const std::uint64_t page = (off + pos) / page_bytes;
+            std::size_t count = 0;
+            while (pos < len && (off + pos) / page_bytes == page) {
+                const std::uint64_t at = off + pos;
+                const std::size_t in = static_cast<std::size_t>(at % chunk_bytes_);
+                const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes_ - in, len - pos));
+                pieces[count++] = Piece{static_cast<std::size_t>(at / chunk_bytes_ % kChunksPerPage), in,
+                                        static_cast<std::size_t>(pos), n};
+                pos += n;
+            }
+            auto& sh = shard(page);
+            std::lock_guard lk(sh.mu);
+            if (!fn(sh, page, std::span<const Piece>(pieces.data(), count))) return false;
         }
         return true;
     }

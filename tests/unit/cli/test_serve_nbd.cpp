@@ -1,6 +1,9 @@
 // `vstor serve` NBD options: --nbd-listen parsing, export names from LUN specs, [nbd] in TOML.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <fstream>
 
 #include "cli/serve_nbd.hpp"
@@ -63,7 +66,8 @@ TEST(NbdExports, NamesFromSpecsAndDefaults) {
 }
 
 TEST(NbdConfigFile, ListenAndPerTargetSwitch) {
-    const std::string path = ::testing::TempDir() + "/nbd.toml";
+    // One file per process: ctest -j and parallel builds' runs share TempDir().
+    const std::string path = ::testing::TempDir() + "vstor-nbd-" + std::to_string(::getpid()) + ".toml";
     {
         std::ofstream f(path);
         f << "[nbd]\nlisten = [\"127.0.0.1:10809\", \"[::1]:10810\"]\n"
@@ -88,6 +92,7 @@ TEST(NbdConfigFile, ListenAndPerTargetSwitch) {
     }
     EXPECT_FALSE(load_config_file(path, err));
     EXPECT_NE(err.find("unknown key 'port'"), std::string::npos) << err;
+    std::remove(path.c_str());
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
 #include <gnutls/gnutls.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <fstream>
 #include <random>
 
@@ -38,11 +41,11 @@ public:
         gnutls_psk_free_client_credentials(cred_);
     }
     bool handshake() {
-        int r;
-        do r = gnutls_handshake(s_);
-        while (r < 0 && !gnutls_error_is_fatal(r));
-        return r == 0;
+        do last_ = gnutls_handshake(s_);
+        while (last_ < 0 && !gnutls_error_is_fatal(last_));
+        return last_ == 0;
     }
+    const char* error() const { return gnutls_strerror(last_); }
     bool send_all(const void* p, std::size_t n) {
         const auto* b = static_cast<const std::uint8_t*>(p);
         while (n) {
@@ -86,12 +89,16 @@ public:
 private:
     gnutls_psk_client_credentials_t cred_ = nullptr;
     gnutls_session_t s_ = nullptr;
+    int last_ = 0;
 };
 
 class NbdTlsTest : public ::testing::Test {
 protected:
     void start(TlsConfig::Mode mode) {
-        psk_path = ::testing::TempDir() + "/vstor-nbd-test.psk";
+        // One file per process: GnuTLS reads the PSK file at every handshake, and ctest -j runs
+        // these tests in parallel processes; a shared path let one test's rewrite (truncate, then
+        // write) empty the file under another's handshake (unknown user: binder mismatch).
+        psk_path = ::testing::TempDir() + "vstor-nbd-test-" + std::to_string(::getpid()) + ".psk";
         std::ofstream(psk_path) << "alice:" << kKeyHex << "\n";
         adapter = Adapter::create();
         const auto tid = *adapter->add_target("iqn.2026-11.org.vstor:tls").value;
@@ -110,6 +117,7 @@ protected:
     }
     void TearDown() override {
         if (server) server->stop();
+        if (!psk_path.empty()) std::remove(psk_path.c_str());
     }
     std::string psk_path;
     std::unique_ptr<Adapter> adapter;
@@ -129,7 +137,7 @@ TEST_F(NbdTlsTest, PskClientMovesDataOverTls) {
     ASSERT_EQ(ack.size(), 1u);
     ASSERT_EQ(ack[0].type, rep::ack);
     TlsClient t(c.fd(), "alice", kKeyHex);
-    ASSERT_TRUE(t.handshake());
+    ASSERT_TRUE(t.handshake()) << t.error();
     auto sr = t.option(opt::structured_reply, {});
     ASSERT_EQ(sr.size(), 1u);
     EXPECT_EQ(sr[0].type, rep::ack);
@@ -199,7 +207,7 @@ TEST_F(NbdTlsTest, WrongKeyFailsTheHandshake) {
     ASSERT_TRUE(d.greet());
     ASSERT_EQ(d.option(opt::starttls).at(0).type, rep::ack);
     TlsClient u(d.fd(), "alice", kKeyHex);
-    EXPECT_TRUE(u.handshake());
+    EXPECT_TRUE(u.handshake()) << u.error();
     auto list = u.option(opt::list, {});
     ASSERT_FALSE(list.empty());
     EXPECT_EQ(list.back().type, rep::ack);

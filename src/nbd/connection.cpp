@@ -152,6 +152,7 @@ void Connection::tls_handshake_step() {
         }
         if (tls_error_is_fatal(r)) {
             spdlog::warn("nbd {}: TLS handshake failed: {}", peer_, tls_strerror(r));
+            tls_->alert(r);
             return close("TLS handshake failed");
         }
     }

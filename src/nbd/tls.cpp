@@ -105,6 +105,7 @@ ssize_t TlsSession::recv(void* p, std::size_t n) { return gnutls_record_recv(ses
 ssize_t TlsSession::send(const void* p, std::size_t n) { return gnutls_record_send(session_, p, n); }
 bool TlsSession::wants_write() const { return gnutls_record_get_direction(session_) == 1; }
 void TlsSession::bye() { gnutls_bye(session_, GNUTLS_SHUT_WR); }
+void TlsSession::alert(int gnutls_error) { gnutls_alert_send_appropriate(session_, gnutls_error); }
 
 std::string TlsSession::describe() const {
     const char* v = gnutls_protocol_get_name(gnutls_protocol_get_version(session_));

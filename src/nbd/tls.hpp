@@ -64,6 +64,9 @@ public:
     ssize_t send(const void* p, std::size_t n);
     bool wants_write() const;
     void bye();  // best effort close_notify (never blocks)
+    // Best effort alert for a failed handshake (never blocks), so the client is told why
+    // rather than seeing the connection just close.
+    void alert(int gnutls_error);
     std::string describe() const;  // "TLS1.3 X.509" / "TLS1.2 PSK alice"
 
 private:

@@ -16,6 +16,8 @@ namespace {
 
 constexpr std::size_t kFirstSlabSlots = 64;
 constexpr std::size_t kMaxSlabBytes = 64u << 20;
+// Fresh slots are prefaulted this much at a time (see prefault()).
+constexpr std::size_t kPrefaultBytes = 128u << 10;
 
 std::size_t page_bytes() {
 #ifdef _WIN32
@@ -57,6 +59,19 @@ void give_back(std::byte* p, std::size_t bytes) {
 #endif
 }
 
+// Makes [p, p+bytes) resident and writable in one call. A stream of first writes otherwise takes
+// one page fault per 4 KiB chunk, and in a VM each fault's exception is costly: on this machine's
+// hypervisor the faults were over a quarter of the target's CPU on 4 KiB writes to a fresh LUN.
+// Best effort: without MADV_POPULATE_WRITE (Linux < 5.14, Windows) the pages fault in as before.
+void prefault(std::byte* p, std::size_t bytes) {
+#if defined(MADV_POPULATE_WRITE)
+    ::madvise(p, bytes, MADV_POPULATE_WRITE);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
 }  // namespace
 
 ChunkArena::ChunkArena(std::size_t slot_bytes)
@@ -87,10 +102,17 @@ std::byte* ChunkArena::alloc() {
         slabs_.push_back({base, bytes});
         bump_ = base;
         bump_end_ = base + bytes;
+        prefaulted_ = base;
         next_slab_bytes_ = std::max(slot_, std::min(kMaxSlabBytes / slot_ * slot_, bytes * 2));
     }
     std::byte* p = bump_;
     bump_ += slot_;
+    if (bump_ > prefaulted_) {
+        // At most kPrefaultBytes ahead of what is handed out, so RSS stays near what is stored.
+        const std::size_t ahead = std::min<std::size_t>(std::max(kPrefaultBytes, slot_), static_cast<std::size_t>(bump_end_ - p));
+        prefault(p, ahead);
+        prefaulted_ = p + ahead;
+    }
     return p;
 }
 
@@ -98,6 +120,11 @@ void ChunkArena::release(std::byte* slot) { dirty_.push_back(slot); }
 
 void ChunkArena::trim() {
     if (dirty_.empty()) return;
+    // The prefaulted slots not handed out yet go back too: RSS follows what is stored.
+    if (prefaulted_ > bump_) {
+        give_back(bump_, static_cast<std::size_t>(prefaulted_ - bump_));
+        prefaulted_ = bump_;
+    }
     if (!page_multiple_) return;  // cannot give back part of a page: dirty slots get a memset on reuse
     std::sort(dirty_.begin(), dirty_.end());
     std::size_t i = 0;

@@ -42,6 +42,7 @@ private:
     std::vector<Slab> slabs_;
     std::byte* bump_ = nullptr;        // next never-used slot of the newest slab
     std::byte* bump_end_ = nullptr;
+    std::byte* prefaulted_ = nullptr;  // end of the newest slab's prefaulted part
     std::size_t next_slab_bytes_;      // slabs double up to a cap, so few mappings are made
     std::vector<std::byte*> clean_;    // released and given back: reads as zeroes
     std::vector<std::byte*> dirty_;    // released, still holding old data

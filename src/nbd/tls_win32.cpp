@@ -22,6 +22,7 @@ ssize_t TlsSession::recv(void*, std::size_t) { return -1; }
 ssize_t TlsSession::send(const void*, std::size_t) { return -1; }
 bool TlsSession::wants_write() const { return false; }
 void TlsSession::bye() {}
+void TlsSession::alert(int) {}
 std::string TlsSession::describe() const { return "none"; }
 
 }  // namespace vstor::nbd

@@ -130,6 +130,16 @@ void sanitize(const TaskPtr& t) {
     const auto started = std::chrono::steady_clock::now();
     std::uint64_t written = 0;
     bool unpaced = rate == 0 || t->pool == nullptr;
+    const auto keep_to_rate = [&] {
+        let_go_if_aborted();
+        if (unpaced) return;
+        const auto due = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                       std::chrono::duration<double>(static_cast<double>(written) / static_cast<double>(rate)));
+        for (auto now = std::chrono::steady_clock::now(); !unpaced && now < due; now = std::chrono::steady_clock::now()) {
+            unpaced = t->pool->sleep_until(std::min(due, now + std::chrono::milliseconds(100)));
+            let_go_if_aborted();
+        }
+    };
     for (unsigned pass = 0; pass < passes && st == IoStatus::ok; ++pass) {
         if (pass > 0 && invert)
             for (auto& b : pattern) b = ~b;
@@ -143,14 +153,7 @@ void sanitize(const TaskPtr& t) {
                 st = write_pattern(lu, lba, n, pattern, false);
             lu.sanitize_progress = static_cast<int>((pass * blocks + lba + n) * 65535 / total);
             written += n * bs;
-            const auto due = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                           std::chrono::duration<double>(static_cast<double>(written) / static_cast<double>(rate ? rate : 1)));
-            for (;;) {
-                let_go_if_aborted();
-                const auto now = std::chrono::steady_clock::now();
-                if (unpaced || now >= due) break;
-                unpaced = t->pool->sleep_until(std::min(due, now + std::chrono::milliseconds(100)));
-            }
+            keep_to_rate();
         }
         // Each pass reaches the medium before the next starts: otherwise a cache would merge
         // the passes and only the last would ever be written.

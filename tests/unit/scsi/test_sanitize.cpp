@@ -24,12 +24,22 @@ protected:
     }
 
     // SANITIZE OVERWRITE with parameter byte 0 = `flags` (INVERT | TEST | OWCOUNT) and `pattern`.
-    Reply overwrite(std::uint8_t flags, std::vector<std::uint8_t> pattern, bool immed = false) {
+    Reply overwrite(std::uint8_t flags, std::vector<std::uint8_t> pattern, bool immed = false, std::uint16_t lun = 0) {
         std::vector<std::uint8_t> param{flags, 0, 0, static_cast<std::uint8_t>(pattern.size())};
         param.insert(param.end(), pattern.begin(), pattern.end());
         const auto len = static_cast<std::uint8_t>(param.size());
-        return send({0x48, static_cast<std::uint8_t>(0x01 | (immed ? 0x80 : 0)), 0, 0, 0, 0, 0, 0, len, 0}, 0, 0,
+        return send({0x48, static_cast<std::uint8_t>(0x01 | (immed ? 0x80 : 0)), 0, 0, 0, 0, 0, 0, len, 0}, lun, 0,
                     param);
+    }
+
+    // LUN 1: a mem LUN of `bytes` whose SANITIZE OVERWRITE is paced at `rate` bytes per second.
+    std::shared_ptr<backends::MemBackend> add_paced_lun(std::uint64_t bytes, std::uint64_t rate) {
+        auto paced = std::make_shared<backends::MemBackend>(bytes, 512);
+        LunOptions lo;
+        lo.sanitize_rate = rate;
+        EXPECT_TRUE(adapter->add_lun(tid, 1, paced, lo));
+        clear_ua(1);
+        return paced;
     }
 
     // Every byte of blocks [lba, lba + 8) equals `want`.
@@ -107,13 +117,9 @@ TEST_F(SanitizeTest, ImmedCompletesFirstAndTheMediumComesBack) {
 // LunOptions::sanitize_rate paces OVERWRITE: 4 MiB at 8 MiB/s takes at least half a second, with
 // the progress REQUEST SENSE reports moving forward meanwhile, and ends with the pattern written.
 TEST_F(SanitizeTest, SanitizeRatePacesOverwrite) {
-    auto paced = std::make_shared<backends::MemBackend>(4ull << 20, 512);
-    LunOptions lo;
-    lo.sanitize_rate = 8ull << 20;
-    ASSERT_TRUE(adapter->add_lun(tid, 1, paced, lo));
-    clear_ua(1);
+    auto paced = add_paced_lun(4ull << 20, 8ull << 20);
     const auto start = std::chrono::steady_clock::now();
-    ASSERT_EQ(send({0x48, 0x81, 0, 0, 0, 0, 0, 0, 5, 0}, 1, 0, {0x01, 0, 0, 1, 0x3c}).status(), 0);
+    ASSERT_EQ(overwrite(0x01, {0x3c}, true, 1).status(), 0);
     int last_progress = -1, progress_steps = 0;
     for (;;) {
         const Reply rs = send({0x03, 0, 0, 0, 252, 0}, 1, 252);  // REQUEST SENSE
@@ -139,12 +145,8 @@ TEST_F(SanitizeTest, SanitizeRatePacesOverwrite) {
 // 1 MiB/s would take a minute) and does not leave the medium half sanitized either: the rest is
 // written at full speed.
 TEST_F(SanitizeTest, ShutdownFinishesAPacedSanitizeAtFullSpeed) {
-    auto paced = std::make_shared<backends::MemBackend>(64ull << 20, 512);
-    LunOptions lo;
-    lo.sanitize_rate = 1ull << 20;
-    ASSERT_TRUE(adapter->add_lun(tid, 1, paced, lo));
-    clear_ua(1);
-    ASSERT_EQ(send({0x48, 0x81, 0, 0, 0, 0, 0, 0, 5, 0}, 1, 0, {0x01, 0, 0, 1, 0x3c}).status(), 0);
+    auto paced = add_paced_lun(64ull << 20, 1ull << 20);
+    ASSERT_EQ(overwrite(0x01, {0x3c}, true, 1).status(), 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     EXPECT_LT(paced->allocated_bytes(), 64ull << 20) << "the pacing did not hold the sanitize back";
     const auto start = std::chrono::steady_clock::now();
@@ -159,11 +161,7 @@ TEST_F(SanitizeTest, ShutdownFinishesAPacedSanitizeAtFullSpeed) {
 // aborted command gets no status, and TEST UNIT READY still reports SANITIZE IN PROGRESS until
 // the overwrite is done and the pattern is everywhere.
 TEST_F(SanitizeTest, ResetEndsTheCommandButNotTheSanitize) {
-    auto paced = std::make_shared<backends::MemBackend>(8ull << 20, 512);
-    LunOptions lo;
-    lo.sanitize_rate = 4ull << 20;
-    ASSERT_TRUE(adapter->add_lun(tid, 1, paced, lo));
-    clear_ua(1);
+    auto paced = add_paced_lun(8ull << 20, 4ull << 20);
     std::vector<std::uint8_t> param{0x01, 0, 0, 1, 0x77};
     Command cmd;
     cmd.nexus = nexus;

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -42,6 +43,14 @@ struct Extent {
 
 using IoCallback = std::function<void(IoStatus)>;
 
+// Blocks lent by a backend instead of copied (Backend::read_view): the pieces, in order, cover
+// the requested range. They stay readable, and are not reused for other blocks, for as long as
+// the owning shared_ptr lives. A concurrent write to the same blocks may show through, as it
+// may when two overlapping commands run at once.
+struct DataView {
+    std::vector<std::span<const std::byte>> pieces;
+};
+
 // All calls may complete inline (on the caller's thread) or later on any thread. Buffers stay
 // valid until the callback runs. LBAs and counts are in the backend's logical blocks and are
 // already range-checked by the engine.
@@ -69,6 +78,11 @@ public:
 
     // Change the size (hot resize). Default: not_supported.
     virtual IoStatus resize(std::uint64_t new_block_count);
+
+    // Optional, for backends whose blocks already sit in memory: lend [lba, lba+count) so a
+    // front end can send it without a copy. nullptr (the default) means "use read()"; so may a
+    // backend answer whenever lending is not cheap. Must not block.
+    virtual std::shared_ptr<const DataView> read_view(std::uint64_t lba, std::uint64_t count);
 };
 
 }  // namespace vstor

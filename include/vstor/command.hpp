@@ -11,6 +11,8 @@
 
 namespace vstor {
 
+struct DataView;  // backend.hpp
+
 enum class DataDirection : std::uint8_t { none, read /* data-in */, write /* data-out */ };
 enum class TaskAttribute : std::uint8_t { simple, ordered, head_of_queue, aca };
 
@@ -39,6 +41,11 @@ struct Command {
     // For writes: the data-out bytes (expected_length of them). For reads: where data-in goes
     // (expected_length bytes of room). Owned by the front end until completion.
     std::span<std::byte> data;
+    // The front end can send data-in from memory the backend lends (Completion::data_view) and
+    // keeps that memory's owner until it is sent. Only for front ends whose protocol has no
+    // ordered tasks (NBD): the data is read when it is sent, after the engine has completed the
+    // command, so a later ORDERED write could otherwise show through.
+    bool accept_data_view = false;
 };
 
 struct Completion {
@@ -52,6 +59,9 @@ struct Completion {
     // sends no response for it (SAM-5 7.2). Aborts by another initiator with TAS=1 arrive instead
     // as status TASK ABORTED.
     bool aborted = false;
+    // Set only if Command::accept_data_view: the data_in_len bytes of data-in are these pieces,
+    // not Command::data. Hold it until they are sent.
+    std::shared_ptr<const DataView> data_view;
 
     std::span<const std::uint8_t> sense_bytes() const { return {sense.data(), sense_len}; }
 };

@@ -62,4 +62,6 @@ std::vector<Extent> Backend::allocation_status(std::uint64_t lba, std::uint64_t 
 
 IoStatus Backend::resize(std::uint64_t) { return IoStatus::not_supported; }
 
+std::shared_ptr<const DataView> Backend::read_view(std::uint64_t, std::uint64_t) { return nullptr; }
+
 }  // namespace vstor

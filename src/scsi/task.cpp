@@ -23,6 +23,7 @@ void finish(Task& t, Completion& c) {
             c.residual = t.cmd.expected_length;
         } else {
             c.aborted = true;
+            c.data_view.reset();
         }
     }
     auto done = std::move(t.done);
@@ -42,6 +43,14 @@ void Task::complete_data_in(std::uint32_t produced) {
     Completion c;
     c.data_in_len = std::min(produced, cmd.expected_length);
     c.residual = static_cast<std::int64_t>(cmd.expected_length) - produced;
+    finish(*this, c);
+}
+
+void Task::complete_data_view(std::shared_ptr<const DataView> view, std::uint32_t produced) {
+    Completion c;
+    c.data_in_len = std::min(produced, cmd.expected_length);
+    c.residual = static_cast<std::int64_t>(cmd.expected_length) - produced;
+    c.data_view = std::move(view);
     finish(*this, c);
 }
 

@@ -63,6 +63,7 @@ void MemBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool, 
 void MemBackend::zero_range(std::uint64_t off, std::uint64_t len) {
     static_assert(kShards <= 64);
     std::uint64_t released = 0;  // shards that released a chunk
+    bool parked = false;
     for_each_page(off, len, [&](Shard& sh, std::uint64_t page, std::span<const Piece> pieces) {
         auto it = sh.pages.find(page);
         if (it == sh.pages.end()) return true;
@@ -71,10 +72,12 @@ void MemBackend::zero_range(std::uint64_t off, std::uint64_t len) {
             std::byte*& c = pg.slot[p.slot];
             if (!c) continue;
             if (p.n == chunk_bytes_) {
-                sh.arena->release(c);
+                if (release_chunk(sh, c))
+                    released |= std::uint64_t{1} << (page % kShards);
+                else
+                    parked = true;
                 c = nullptr;
                 --pg.used;
-                released |= std::uint64_t{1} << (page % kShards);
             } else {
                 std::memset(c + p.in, 0, p.n);
             }
@@ -88,6 +91,9 @@ void MemBackend::zero_range(std::uint64_t off, std::uint64_t len) {
         std::lock_guard lk(shards_[i].mu);
         shards_[i].arena->trim();
     }
+    // The last view may have ended between our look at pins_ and the parking, and seen nothing
+    // parked yet: look again now that the chunks are on the list.
+    if (parked) reclaim_parked();
 }
 
 void MemBackend::unmap(std::uint64_t lba, std::uint64_t count, IoCallback done) {
@@ -127,6 +133,106 @@ IoStatus MemBackend::resize(std::uint64_t new_block_count) {
     if (new_block_count < old) zero_range(new_block_count * block_size_, (old - new_block_count) * block_size_);
     blocks_.store(new_block_count, std::memory_order_release);
     return IoStatus::ok;
+}
+
+// ---- Lending ------------------------------------------------------------------------------
+
+namespace {
+// Unwritten chunks are lent from here: no memory per view, and neighbours merge into one piece.
+constexpr std::size_t kZeroArea = 64u << 10;
+alignas(4096) const std::byte kZeros[kZeroArea]{};
+
+void append_data(std::vector<std::span<const std::byte>>& out, const std::byte* p, std::size_t n) {
+    if (!out.empty() && out.back().data() != kZeros && out.back().data() + out.back().size() == p)
+        out.back() = {out.back().data(), out.back().size() + n};
+    else
+        out.emplace_back(p, n);
+}
+
+void append_zeros(std::vector<std::span<const std::byte>>& out, std::size_t n) {
+    while (n) {
+        if (!out.empty() && out.back().data() == kZeros && out.back().size() < kZeroArea) {
+            const std::size_t take = std::min(n, kZeroArea - out.back().size());
+            out.back() = {kZeros, out.back().size() + take};
+            n -= take;
+        } else {
+            const std::size_t take = std::min(n, kZeroArea);
+            out.emplace_back(kZeros, take);
+            n -= take;
+        }
+    }
+}
+}  // namespace
+
+struct MemBackend::LentView : DataView {
+    explicit LentView(std::shared_ptr<MemBackend> b) : owner(std::move(b)) {}
+    ~LentView() { owner->unpin(); }
+    LentView(const LentView&) = delete;
+    LentView& operator=(const LentView&) = delete;
+    std::shared_ptr<MemBackend> owner;
+};
+
+std::shared_ptr<const DataView> MemBackend::read_view(std::uint64_t lba, std::uint64_t count) {
+    // Too much memory waits for views to drain: copy instead until they have.
+    if (parked_bytes_.load(std::memory_order_relaxed) > kMaxParkedBytes) return nullptr;
+    auto self = weak_from_this().lock();
+    if (!self) return nullptr;
+    pins_.fetch_add(kOneView);  // before any chunk is looked at (see pins_)
+    auto view = std::make_shared<LentView>(std::move(self));
+    const std::uint64_t len = count * block_size_;
+    view->pieces.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(len / chunk_bytes_ + 2, 1024)));
+    for_each_page(lba * block_size_, len, [&](Shard& sh, std::uint64_t page, std::span<const Piece> pieces) {
+        auto it = sh.pages.find(page);
+        const Page* pg = it == sh.pages.end() ? nullptr : it->second.get();
+        for (const Piece& p : pieces) {
+            const std::byte* c = pg ? pg->slot[p.slot] : nullptr;
+            if (c)
+                append_data(view->pieces, c + p.in, p.n);
+            else
+                append_zeros(view->pieces, p.n);
+        }
+        return true;
+    });
+    return view;
+}
+
+bool MemBackend::release_chunk(Shard& sh, std::byte* chunk) {
+    const std::uint64_t pins = pins_.load();
+    if ((pins & 0xffffffffu) == 0) {
+        sh.arena->release(chunk);
+        return true;
+    }
+    sh.parked.emplace_back(chunk, static_cast<std::uint32_t>(pins >> 32));
+    parked_bytes_.fetch_add(chunk_bytes_);
+    return false;
+}
+
+void MemBackend::unpin() {
+    std::uint64_t now = pins_.fetch_sub(kOneView) - kOneView;
+    if ((now & 0xffffffffu) != 0) return;
+    // The last view of this generation is gone: start the next one (unless a new view came in
+    // meanwhile; its own end will), and free what was parked under the old one.
+    if (!pins_.compare_exchange_strong(now, now + (std::uint64_t{1} << 32))) return;
+    if (parked_bytes_.load() != 0) reclaim_parked();
+}
+
+void MemBackend::reclaim_parked() {
+    const auto gen = static_cast<std::uint32_t>(pins_.load() >> 32);
+    for (auto& sh : shards_) {
+        std::lock_guard lk(sh.mu);
+        if (sh.parked.empty()) continue;
+        std::size_t freed = 0;
+        std::erase_if(sh.parked, [&](const std::pair<std::byte*, std::uint32_t>& e) {
+            if (e.second == gen) return false;  // parked in this generation: a live view may hold it
+            sh.arena->release(e.first);
+            ++freed;
+            return true;
+        });
+        if (freed) {
+            parked_bytes_.fetch_sub(freed * chunk_bytes_);
+            sh.arena->trim();
+        }
+    }
 }
 
 std::size_t MemBackend::allocated_bytes() const {

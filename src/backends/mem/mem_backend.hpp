@@ -10,13 +10,15 @@
 #include <optional>
 #include <span>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "backends/mem/chunk_arena.hpp"
 #include "vstor/backend.hpp"
 
 namespace vstor::backends {
 
-class MemBackend final : public Backend {
+class MemBackend final : public Backend, public std::enable_shared_from_this<MemBackend> {
 public:
     // Allocation unit: 4 KiB (or one block if larger), so that scattered small writes cost about
     // what they write — 100 MiB of random 4 KiB writes take ~100 MiB, not the whole LUN.
@@ -37,8 +39,13 @@ public:
     void write_zeroes(std::uint64_t lba, std::uint64_t count, IoCallback done) override;
     std::vector<Extent> allocation_status(std::uint64_t lba, std::uint64_t count) override;
     IoStatus resize(std::uint64_t new_block_count) override;
+    // Lends the chunks themselves (unwritten ones as a shared zero area); only when this
+    // backend is owned by a shared_ptr, which the view keeps alive.
+    std::shared_ptr<const DataView> read_view(std::uint64_t lba, std::uint64_t count) override;
 
     std::size_t allocated_bytes() const;
+    // Chunks freed while views were alive, not yet reusable (see pins_).
+    std::size_t parked_bytes() const { return parked_bytes_.load(); }
 
 private:
     // Chunk pointers live in pages of kChunksPerPage slots (2 MiB of LUN with 4 KiB chunks), and
@@ -54,6 +61,7 @@ private:
         mutable std::mutex mu;  // guards pages and arena
         std::unordered_map<std::uint64_t, std::unique_ptr<Page>> pages;  // page number -> page
         std::optional<ChunkArena> arena;
+        std::vector<std::pair<std::byte*, std::uint32_t>> parked;  // chunk, generation when freed
     };
     static constexpr std::size_t kShards = 64;  // zero_range keeps one bit per shard in a uint64
     Shard& shard(std::uint64_t page) const { return shards_[page % kShards]; }
@@ -91,10 +99,27 @@ private:
     // Zero [offset, offset+len) of the device: whole chunks are freed, partial ones zeroed.
     void zero_range(std::uint64_t offset, std::uint64_t len);
 
+    // Lending. A lent chunk must not be reused for other blocks while its view lives, or a view
+    // could send blocks the client never asked for. pins_ holds (generation << 32 | views alive).
+    // A chunk freed while views are alive is parked with the generation of that moment instead
+    // of going back to the arena; the generation moves on only when the count of live views
+    // reaches zero, so a parked chunk of an older generation is in no view and can be reused.
+    // A reader sees a chunk only under its shard's lock, after pinning, so a free that follows
+    // (under the same lock) sees the pin.
+    struct LentView;
+    static constexpr std::uint64_t kOneView = 1;
+    static constexpr std::size_t kMaxParkedBytes = std::size_t{64} << 20;  // then reads copy until views drain
+    void unpin();
+    // Under sh.mu: the chunk goes back to the arena (true), or is parked (false).
+    bool release_chunk(Shard& sh, std::byte* chunk);
+    void reclaim_parked();
+
     const std::uint32_t block_size_;
     const std::size_t chunk_bytes_;
     const bool read_only_;
     std::atomic<std::uint64_t> blocks_;
+    std::atomic<std::uint64_t> pins_{0};
+    std::atomic<std::size_t> parked_bytes_{0};
     mutable std::array<Shard, kShards> shards_;
 };
 

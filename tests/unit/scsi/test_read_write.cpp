@@ -61,6 +61,43 @@ TEST_F(ReadWrite, LargeBufferReportsUnderflowResidual) {
     EXPECT_EQ(r.c.residual, 1536);
 }
 
+// A front end that accepts lent data-in (NBD) gets the mem LUN's own memory, not a copy; one
+// that does not (iSCSI) gets the bytes in its buffer.
+TEST_F(ReadWrite, ReadIntoLentMemoryOnlyWhenTheFrontEndAcceptsIt) {
+    std::vector<std::uint8_t> data(64 * 512);
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(i * 13 + 1);
+    ASSERT_EQ(send({0x2a, 0, 0, 0, 0, 100, 0, 0, 64, 0}, 0, 0, data).status(), 0);
+    for (bool accept : {true, false}) {
+        std::vector<std::byte> buf(data.size(), std::byte{0xee});
+        Command cmd;
+        cmd.nexus = nexus;
+        cmd.lun = encode_sam_lun(0);
+        const std::uint8_t cdb[16] = {0x88, 0, 0, 0, 0, 0, 0, 0, 0, 100, 0, 0, 0, 64, 0, 0};
+        std::memcpy(cmd.cdb.data(), cdb, sizeof cdb);
+        cmd.cdb_len = 16;
+        cmd.dir = DataDirection::read;
+        cmd.expected_length = static_cast<std::uint32_t>(buf.size());
+        cmd.data = buf;
+        cmd.accept_data_view = accept;
+        std::promise<Completion> p;
+        adapter->submit(cmd, [&](const Completion& c) { p.set_value(c); });
+        const Completion c = p.get_future().get();
+        ASSERT_EQ(c.status, 0);
+        EXPECT_EQ(c.data_in_len, data.size());
+        std::vector<std::uint8_t> got;
+        if (accept) {
+            ASSERT_TRUE(c.data_view);
+            for (const auto& piece : c.data_view->pieces)
+                for (std::byte b : piece) got.push_back(static_cast<std::uint8_t>(b));
+            EXPECT_EQ(buf[0], std::byte{0xee}) << "lent data-in must not be copied too";
+        } else {
+            EXPECT_FALSE(c.data_view);
+            for (std::byte b : buf) got.push_back(static_cast<std::uint8_t>(b));
+        }
+        EXPECT_EQ(got, data) << (accept ? "lent" : "copied");
+    }
+}
+
 TEST_F(ReadWrite, UnknownOpcodeIsInvalidCommandOperationCode) {
     auto r = send({0xc7, 0, 0, 0, 0, 0});
     EXPECT_EQ(r.key(), 0x5);

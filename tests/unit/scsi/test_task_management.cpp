@@ -134,15 +134,21 @@ TEST_F(TaskManagement, LunResetAbortsOtherInitiatorsTasksWithTaskAbortedAndSetsU
     auto other = adapter->open_nexus(tid, "iqn.test:b,i,0x2");
     auto first = submit(0x00, TaskAttribute::simple, 1, other);
     ASSERT_EQ(first->f.get().status, scsi_status::good);
-    auto theirs = submit(0x28, TaskAttribute::simple, 5, other);
+    auto theirs = submit(0x28, TaskAttribute::ordered, 5, other);  // running, held at the gate
+    ASSERT_EQ(gate->pending(), 1u);
+    auto queued = submit(0x00, TaskAttribute::simple, 6, other);   // waits behind the ORDERED read
+    EXPECT_FALSE(ready(*queued));
     TmfRequest req{nexus, TmfFunction::lun_reset, encode_sam_lun(0), 0};
     auto tmf = std::async(std::launch::async, [&] { return adapter->task_management(req); });
-    while (tmf.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready && gate->pending() == 0) {}
+    // The queued task is answered at once, and only after the reset has marked the running read:
+    // opening the gate any earlier would let the read finish before the reset got to it.
+    EXPECT_EQ(queued->f.get().status, scsi_status::task_aborted);  // TAS=1 by default
+    EXPECT_EQ(tmf.wait_for(std::chrono::milliseconds(20)), std::future_status::timeout);  // waits for the read
     gate->release_all();
     EXPECT_EQ(tmf.get(), TmfResponse::complete);
     const auto c = theirs->f.get();
-    EXPECT_EQ(c.status, scsi_status::task_aborted);  // TAS=1 by default
-    auto after = submit(0x00, TaskAttribute::simple, 6, other);
+    EXPECT_EQ(c.status, scsi_status::task_aborted);
+    auto after = submit(0x00, TaskAttribute::simple, 7, other);
     const auto ua = after->f.get();
     ASSERT_EQ(ua.status, scsi_status::check_condition);
     EXPECT_EQ(ua.sense[12], 0x29);

@@ -104,22 +104,25 @@ rss_kib() { awk '/VmRSS/ {print $2}' /proc/$1/status; }
 
 # This VM's speed drifts within minutes (see docs/performance.md), so every scenario with a goal
 # is measured BENCH_ROUNDS times (default 3), vstor and its peer back to back in each round (who
-# goes first alternates), and each side's best run counts; results.json keeps every run. `sample KEY VALUE` records one run.
+# goes first alternates), and each side's best run counts; results.json keeps every run.
 rounds=${BENCH_ROUNDS:-3}
 round=1
 : >"$out/samples.txt"
-sample() { echo "$1 $round ${2:-0}" >>"$out/samples.txt"; }
+sample() { echo "$1 $round ${2:-0}" >>"$out/samples.txt"; }  # sample KEY VALUE: one run
 order() { if [ $((round % 2)) = 1 ]; then echo "$1 $2"; else echo "$2 $1"; fi; }  # who goes first alternates
-iscsi_pair() {  # iscsi_pair NAME QD BLOCKS [-r]: vstor mem LUN, then tgt
-  local name=$1 qd=$2 blocks=$3 col=$([ "$3" = 8 ] && echo 1 || echo 2); shift 3
-  local side
-  for side in $(order v t); do
-    if [ $side = v ]; then
-      sample v_$name "$(perf v_$name.$round $vpid "$vurl" "$qd" "$blocks" "$@" | cut -d' ' -f$col)"
-    else
-      sample t_$name "$(perf t_$name.$round $tpid "$turl" "$qd" "$blocks" "$@" | cut -d' ' -f$col)"
-    fi
+# pair NAME PEER COLUMN FN VSTOR_URL PEER_URL ARGS...: runs `FN KEY PID URL ARGS...` against vstor
+# and against the peer (t = tgt, k = nbdkit) in this round's order, and samples column COLUMN of
+# its output as v_NAME and PEER_NAME.
+pair() {
+  local name=$1 peer=$2 col=$3 fn=$4 vu=$5 pu=$6 side pid url pidvar; shift 6
+  for side in $(order v "$peer"); do
+    if [ "$side" = v ]; then pid=$vpid url=$vu; else pidvar=${peer}pid; pid=${!pidvar} url=$pu; fi
+    sample "${side}_$name" "$("$fn" "${side}_$name.$round" "$pid" "$url" "$@" | cut -d' ' -f"$col")"
   done
+}
+iscsi_pair() {  # iscsi_pair NAME QD BLOCKS [-r]: iscsi-perf, IOPS for 4 KiB, MB/s otherwise
+  local name=$1 col=$([ "$3" = 8 ] && echo 1 || echo 2); shift
+  pair "$name" t "$col" perf "$vurl" "$turl" "$@"
 }
 ipport=$(free_port)
 iperf3 -s -p "$ipport" >/dev/null 2>&1 &
@@ -133,16 +136,12 @@ for round in $(seq "$rounds"); do
   sample v_null32 "$(perf v_null32.$round $vpid "$vnull" 32 8 -r | cut -d' ' -f1)"
   iscsi_pair seq 8 2048
   sample ceiling "$(ceiling)"  # next to the sequential read it is compared with
-  for side in $(order v t); do
-    if [ $side = v ]; then sample v_w32 "$(qemu_write_iops v_w32.$round $vpid "$vurl")"
-    else sample t_w32 "$(qemu_write_iops t_w32.$round $tpid "$turl")"; fi
-  done
+  pair w32 t 1 qemu_write_iops "$vurl" "$turl"
 done
 round=1
 iscsi_pair rr8 8 8 -r
 iscsi_pair rr128 128 8 -r
-sample v_mix "$(mixed v_mix.1 $vpid "$vurl" | cut -d' ' -f1)"
-sample t_mix "$(mixed t_mix.1 $tpid "$turl" | cut -d' ' -f1)"
+pair mix t 1 mixed "$vurl" "$turl"
 for n in 1 4 16; do
   sample v_s$n "$(sessions "$vurl" $n)"
   sample t_s$n "$(sessions "$turl" $n)"
@@ -155,16 +154,8 @@ nbd_fio() {  # nbd_fio KEY SERVER_PID URI RW BS QD -> "IOPS MBps"
       --time_based --runtime="$secs" --output-format=json --output="$out/fio-nbd.json" >/dev/null 2>&1)
   python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; d=j["write"] if j["write"]["io_bytes"] else j["read"]; print(round(d["iops"]), round(d["bw_bytes"]/1e6))' "$out/fio-nbd.json"
 }
-nbd_pair() {  # nbd_pair NAME RW BS QD COLUMN: vstor, then nbdkit
-  local name=$1 col=$5
-  local side
-  for side in $(order v k); do
-    if [ $side = v ]; then
-      sample v_$name "$(nbd_fio v_$name.$round $vpid "nbd://127.0.0.1:$vnport" "$2" "$3" "$4" | cut -d' ' -f$col)"
-    else
-      sample k_$name "$(nbd_fio k_$name.$round $kpid "nbd://127.0.0.1:$knport" "$2" "$3" "$4" | cut -d' ' -f$col)"
-    fi
-  done
+nbd_pair() {  # nbd_pair NAME RW BS QD COLUMN: fio against vstor and nbdkit
+  pair "$1" k "$5" nbd_fio "nbd://127.0.0.1:$vnport" "nbd://127.0.0.1:$knport" "$2" "$3" "$4"
 }
 for round in $(seq "$rounds"); do nbd_pair nw32 randwrite 4k 32 1; done
 # The reads below run on disks with the same content: the random writes above leave each server

@@ -631,7 +631,7 @@ void Connection::flush_writes() {
     for (Req* r : writing_) {
         iov_.emplace_back(r->head.data(), r->head_len);
         if (!r->data_len) continue;
-        if (r->h.type == cmd::read && r->done.data_view) {
+        if (r->done.data_view) {  // a read whose data the LUN lent
             for (const auto& piece : r->done.data_view->pieces) iov_.emplace_back(piece.data(), piece.size());
         } else {
             iov_.emplace_back(r->buf.data(), r->data_len);

@@ -61,7 +61,7 @@ void read(const TaskPtr& t) {
     const std::uint32_t bytes = static_cast<std::uint32_t>(rw.blocks * t->lu->block_size());
     if (bytes == 0) return t->complete_good();
     if (t->cmd.accept_data_view && t->cmd.expected_length >= bytes) {
-        if (auto view = t->lu->backend().read_view(rw.lba, rw.blocks)) return t->complete_data_view(std::move(view), bytes);
+        if (auto view = t->lu->backend().read_view(rw.lba, rw.blocks)) return t->complete_data_in(bytes, std::move(view));
     }
     if (t->cmd.data.size() >= bytes) {
         t->lu->backend().read(rw.lba, t->cmd.data.first(bytes), [t, bytes](IoStatus s) {

@@ -39,14 +39,7 @@ void finish(Task& t, Completion& c) {
 }
 }  // namespace
 
-void Task::complete_data_in(std::uint32_t produced) {
-    Completion c;
-    c.data_in_len = std::min(produced, cmd.expected_length);
-    c.residual = static_cast<std::int64_t>(cmd.expected_length) - produced;
-    finish(*this, c);
-}
-
-void Task::complete_data_view(std::shared_ptr<const DataView> view, std::uint32_t produced) {
+void Task::complete_data_in(std::uint32_t produced, std::shared_ptr<const DataView> view) {
     Completion c;
     c.data_in_len = std::min(produced, cmd.expected_length);
     c.residual = static_cast<std::int64_t>(cmd.expected_length) - produced;

@@ -44,10 +44,9 @@ struct Task {
     std::span<std::byte> data() const { return cmd.data; }
 
     // Data-in command that produced `produced` bytes into data() (bytes past expected_length
-    // are not copied); residual per SAM: expected - produced.
-    void complete_data_in(std::uint32_t produced);
-    // Data-in of `produced` bytes lent by the backend (Command::accept_data_view).
-    void complete_data_view(std::shared_ptr<const DataView> view, std::uint32_t produced);
+    // are not copied), or lent them as `view` (Command::accept_data_view); residual per SAM:
+    // expected - produced.
+    void complete_data_in(std::uint32_t produced, std::shared_ptr<const DataView> view = nullptr);
     // Copy `bytes` (already clipped by the caller to the allocation length) to data-in and complete.
     void complete_with(std::span<const std::uint8_t> bytes);
     // Command that needed `needed` bytes of data-out (or 0): GOOD with residual expected - needed.

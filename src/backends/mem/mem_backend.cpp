@@ -22,17 +22,11 @@ BackendCaps MemBackend::caps() const {
 }
 
 void MemBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) {
-    for_each_page(lba * block_size_, buf.size(), [&](Shard& sh, std::uint64_t page, std::span<const Piece> pieces) {
-        auto it = sh.pages.find(page);
-        const Page* pg = it == sh.pages.end() ? nullptr : it->second.get();
-        for (const Piece& p : pieces) {
-            const std::byte* c = pg ? pg->slot[p.slot] : nullptr;
-            if (c)
-                std::memcpy(buf.data() + p.pos, c + p.in, p.n);
-            else
-                std::memset(buf.data() + p.pos, 0, p.n);
-        }
-        return true;
+    for_each_stored(lba * block_size_, buf.size(), [&](const std::byte* c, const Piece& p) {
+        if (c)
+            std::memcpy(buf.data() + p.pos, c + p.in, p.n);
+        else
+            std::memset(buf.data() + p.pos, 0, p.n);
     });
     done(IoStatus::ok);
 }
@@ -115,15 +109,10 @@ std::vector<Extent> MemBackend::allocation_status(std::uint64_t lba, std::uint64
             out.push_back(Extent{first, n, mapped});
     };
     std::uint64_t cur = lba;
-    for_each_page(lba * block_size_, count * block_size_, [&](Shard& sh, std::uint64_t page, std::span<const Piece> pieces) {
-        auto it = sh.pages.find(page);
-        for (const Piece& p : pieces) {
-            const bool mapped = it != sh.pages.end() && it->second->slot[p.slot] != nullptr;
-            const std::uint64_t n = p.n / block_size_;
-            add(cur, n, mapped);
-            cur += n;
-        }
-        return true;
+    for_each_stored(lba * block_size_, count * block_size_, [&](const std::byte* c, const Piece& p) {
+        const std::uint64_t n = p.n / block_size_;
+        add(cur, n, c != nullptr);
+        cur += n;
     });
     return out;
 }
@@ -181,24 +170,18 @@ std::shared_ptr<const DataView> MemBackend::read_view(std::uint64_t lba, std::ui
     auto view = std::make_shared<LentView>(std::move(self));
     const std::uint64_t len = count * block_size_;
     view->pieces.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(len / chunk_bytes_ + 2, 1024)));
-    for_each_page(lba * block_size_, len, [&](Shard& sh, std::uint64_t page, std::span<const Piece> pieces) {
-        auto it = sh.pages.find(page);
-        const Page* pg = it == sh.pages.end() ? nullptr : it->second.get();
-        for (const Piece& p : pieces) {
-            const std::byte* c = pg ? pg->slot[p.slot] : nullptr;
-            if (c)
-                append_data(view->pieces, c + p.in, p.n);
-            else
-                append_zeros(view->pieces, p.n);
-        }
-        return true;
+    for_each_stored(lba * block_size_, len, [&](const std::byte* c, const Piece& p) {
+        if (c)
+            append_data(view->pieces, c + p.in, p.n);
+        else
+            append_zeros(view->pieces, p.n);
     });
     return view;
 }
 
 bool MemBackend::release_chunk(Shard& sh, std::byte* chunk) {
     const std::uint64_t pins = pins_.load();
-    if ((pins & 0xffffffffu) == 0) {
+    if (no_views(pins)) {
         sh.arena->release(chunk);
         return true;
     }
@@ -209,7 +192,7 @@ bool MemBackend::release_chunk(Shard& sh, std::byte* chunk) {
 
 void MemBackend::unpin() {
     std::uint64_t now = pins_.fetch_sub(kOneView) - kOneView;
-    if ((now & 0xffffffffu) != 0) return;
+    if (!no_views(now)) return;
     // The last view of this generation is gone: start the next one (unless a new view came in
     // meanwhile; its own end will), and free what was parked under the old one.
     if (!pins_.compare_exchange_strong(now, now + (std::uint64_t{1} << 32))) return;

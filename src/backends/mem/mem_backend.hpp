@@ -96,6 +96,17 @@ private:
         }
         return true;
     }
+    // The read side of for_each_page: fn(chunk or nullptr if never written, piece) for every
+    // piece of [off, off+len), in order, with its shard locked.
+    template <class Fn>
+    void for_each_stored(std::uint64_t off, std::uint64_t len, Fn&& fn) const {
+        for_each_page(off, len, [&](Shard& sh, std::uint64_t page, std::span<const Piece> pieces) {
+            auto it = sh.pages.find(page);
+            const Page* pg = it == sh.pages.end() ? nullptr : it->second.get();
+            for (const Piece& p : pieces) fn(pg ? pg->slot[p.slot] : nullptr, p);
+            return true;
+        });
+    }
     // Zero [offset, offset+len) of the device: whole chunks are freed, partial ones zeroed.
     void zero_range(std::uint64_t offset, std::uint64_t len);
 
@@ -108,6 +119,7 @@ private:
     // (under the same lock) sees the pin.
     struct LentView;
     static constexpr std::uint64_t kOneView = 1;
+    static bool no_views(std::uint64_t pins) { return (pins & 0xffffffffu) == 0; }
     static constexpr std::size_t kMaxParkedBytes = std::size_t{64} << 20;  // then reads copy until views drain
     void unpin();
     // Under sh.mu: the chunk goes back to the arena (true), or is parked (false).

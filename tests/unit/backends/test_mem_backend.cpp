@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "backends/mem/mem_backend.hpp"
+#include "backends/mem_sync.hpp"
 
 namespace vstor::backends {
 namespace {
@@ -15,11 +15,9 @@ namespace {
 constexpr std::uint64_t kBytes = 8ull << 20;  // four pages of 512 × 4 KiB chunks
 constexpr std::uint32_t kBlock = 512;
 
-IoStatus read_sync(MemBackend& m, std::uint64_t lba, std::span<std::byte> out) {
-    IoStatus st = IoStatus::medium_error;
-    m.read(lba, out, [&](IoStatus s) { st = s; });  // the mem backend completes inline
-    return st;
-}
+using test::read_sync;
+using test::unmap_sync;
+using test::write_sync;
 
 TEST(MemBackend, RandomIoAcrossPagesMatchesAByteArray) {
     MemBackend m(kBytes, kBlock);
@@ -39,17 +37,13 @@ TEST(MemBackend, RandomIoAcrossPagesMatchesAByteArray) {
                     const std::uint64_t v = rng() | 0x0101010101010101ull;  // no zero byte
                     std::memcpy(data.data() + i, &v, 8);
                 }
-                IoStatus st = IoStatus::medium_error;
-                m.write(lba, data, false, [&](IoStatus s) { st = s; });
-                ASSERT_EQ(st, IoStatus::ok);
+                ASSERT_EQ(write_sync(m, lba, data), IoStatus::ok);
                 std::memcpy(model.data() + off, data.data(), len);
                 for (std::size_t c = off / m.chunk_bytes(); c <= (off + len - 1) / m.chunk_bytes(); ++c) allocated[c] = true;
                 break;
             }
             case 1: {
-                IoStatus st = IoStatus::medium_error;
-                m.unmap(lba, n, [&](IoStatus s) { st = s; });
-                ASSERT_EQ(st, IoStatus::ok);
+                ASSERT_EQ(unmap_sync(m, lba, n), IoStatus::ok);
                 std::memset(model.data() + off, 0, len);
                 // Whole chunks go; a partly unmapped chunk stays, zeroed where unmapped.
                 for (std::size_t c = (off + m.chunk_bytes() - 1) / m.chunk_bytes(); (c + 1) * m.chunk_bytes() <= off + len; ++c)
@@ -77,9 +71,7 @@ TEST(MemBackend, RandomIoAcrossPagesMatchesAByteArray) {
     }
     EXPECT_EQ(next, blocks);
     // Everything unmapped: no chunk (and no page of slots) is left.
-    IoStatus st = IoStatus::medium_error;
-    m.unmap(0, blocks, [&](IoStatus s) { st = s; });
-    ASSERT_EQ(st, IoStatus::ok);
+    ASSERT_EQ(unmap_sync(m, 0, blocks), IoStatus::ok);
     EXPECT_EQ(m.allocated_bytes(), 0u);
     std::vector<std::byte> out(kBytes, std::byte{0xee});
     ASSERT_EQ(read_sync(m, 0, out), IoStatus::ok);

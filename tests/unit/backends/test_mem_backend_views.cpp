@@ -8,24 +8,15 @@
 #include <thread>
 #include <vector>
 
-#include "backends/mem/mem_backend.hpp"
+#include "backends/mem_sync.hpp"
 
 namespace vstor::backends {
 namespace {
 
 constexpr std::uint32_t kBlock = 512;
 
-IoStatus write_sync(MemBackend& m, std::uint64_t lba, std::span<const std::byte> data) {
-    IoStatus st = IoStatus::medium_error;
-    m.write(lba, data, false, [&](IoStatus s) { st = s; });  // the mem backend completes inline
-    return st;
-}
-
-IoStatus unmap_sync(MemBackend& m, std::uint64_t lba, std::uint64_t blocks) {
-    IoStatus st = IoStatus::medium_error;
-    m.unmap(lba, blocks, [&](IoStatus s) { st = s; });
-    return st;
-}
+using test::unmap_sync;
+using test::write_sync;
 
 std::vector<std::byte> flatten(const DataView& v) {
     std::vector<std::byte> out;

@@ -1,0 +1,154 @@
+"""Shared fixture for the abuse tests: start `vstor serve` on free ports, watch it, stop it.
+
+A test script does:
+
+    from vstor_fixture import Server, main
+    def run(args):
+        with Server(args, ["--lun", "mem:64M"], nbd=True) as srv:
+            ...  # srv.iscsi_port, srv.nbd_port, srv.control, srv.rss_kib(), srv.log_text()
+    main(run)
+
+`main` parses --vstor/--workdir, runs the test, prints PASS or the failure, exits 0/1.
+"""
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, message):
+    if not cond:
+        raise TestFailure(message)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for_port(port, timeout=10.0, proc=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise TestFailure(f"vstor exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TestFailure(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+class Server:
+    """A `vstor serve` child. extra: further serve arguments. nbd: also listen for NBD.
+    control: also open a control socket (srv.control is its path). The log goes to workdir/vstor.log."""
+
+    def __init__(self, args, extra, nbd=False, control=False, metrics=False, name="vstor", env=None,
+                 listen=True):
+        self.args = args
+        self.workdir = args.workdir
+        self.iscsi_port = free_port()
+        self.nbd_port = free_port() if nbd else None
+        self.metrics_port = free_port() if metrics else None
+        self.control = os.path.join(self.workdir, f"{name}.sock") if control else None
+        self.log_path = os.path.join(self.workdir, f"{name}.log")
+        cmd = [args.vstor, "serve", "--log-level", "info"]
+        if listen:
+            cmd += ["--listen", f"127.0.0.1:{self.iscsi_port}"]
+        if nbd:
+            cmd += ["--nbd-listen", f"127.0.0.1:{self.nbd_port}"]
+        cmd += ["--control", self.control if control else "off"]
+        if metrics:
+            cmd += ["--metrics", f"127.0.0.1:{self.metrics_port}"]
+        self.cmd = cmd + list(extra)
+        self.env = env
+        self.proc = None
+
+    def __enter__(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     cwd=self.workdir, env=self.env)
+        wait_for_port(self.iscsi_port, proc=self.proc)
+        if self.nbd_port:
+            wait_for_port(self.nbd_port, proc=self.proc)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def stop(self, timeout=20.0):
+        """SIGTERM, wait; returns the exit status (a hang past timeout is a failure)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise TestFailure(f"vstor did not stop within {timeout} s of SIGTERM")
+        self.log.close()
+        return self.proc.returncode
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def fd_count(self):
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+    def log_text(self):
+        self.log.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def ctl(self, *words, check_rc=True):
+        r = subprocess.run([self.args.vstor, "ctl", "--control", self.control, *words],
+                           capture_output=True, text=True, timeout=30)
+        if check_rc and r.returncode != 0:
+            raise TestFailure(f"vstor ctl {' '.join(words)} failed: {r.stderr.strip()}")
+        return r
+
+
+def run_tool(cmd, timeout=60, **kw):
+    """Runs a real client (iscsi-ls, qemu-io, nbdinfo, ...) and returns the CompletedProcess."""
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def main(run):
+    p = argparse.ArgumentParser()
+    p.add_argument("--vstor", required=True)
+    p.add_argument("--workdir", required=True)
+    args = p.parse_args()
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    os.makedirs(args.workdir)
+    start = time.monotonic()
+    try:
+        run(args)
+    except TestFailure as e:
+        print(f"FAIL: {e}")
+        for name in sorted(os.listdir(args.workdir)):
+            if name.endswith(".log"):
+                with open(os.path.join(args.workdir, name), "rb") as f:
+                    tail = f.read()[-3000:].decode(errors="replace")
+                print(f"--- last lines of {name}:\n{tail}")
+        sys.exit(1)
+    print(f"PASS ({time.monotonic() - start:.1f} s)")

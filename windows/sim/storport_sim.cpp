@@ -6,6 +6,8 @@
 #include <cstdarg>
 #include <cstring>
 
+#include "irql_model.hpp"
+#include "kernel_exports.hpp"
 #include "miniport.h"
 
 extern "C" NTSTATUS DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING RegistryPath);
@@ -16,14 +18,6 @@ namespace {
 Emulator* g_emulator = nullptr;
 constexpr std::size_t kGuard = 64;
 constexpr std::uint8_t kGuardByte = 0xA5;
-
-// A model of the IRQL, per thread: the emulator calls each miniport routine at the level StorPort
-// uses (or the more restrictive one where the documentation leaves it open), spin locks raise to
-// DISPATCH_LEVEL, and PASSIVE_LEVEL-only kernel routines check it. A routine must return at the
-// level it was called at (a spin lock left held would not).
-constexpr KIRQL kPassive = 0;
-constexpr KIRQL kDispatch = 2;
-thread_local KIRQL t_irql = kPassive;
 
 class AtIrql {
 public:
@@ -40,11 +34,13 @@ private:
     KIRQL old_, level_;
     const char* routine_;
 };
+}  // namespace
+
+Emulator* current_emulator() { return g_emulator; }
 
 void require_passive(const char* routine) {
     if (t_irql != kPassive && g_emulator) g_emulator->report(std::string(routine) + " called above PASSIVE_LEVEL");
 }
-}  // namespace
 
 bool Request::guard_intact() const {
     return std::all_of(data.begin() + requested_length, data.end(), [](std::uint8_t b) { return b == kGuardByte; });
@@ -626,112 +622,3 @@ std::size_t Emulator::pending_service_irps() const {
 
 }  // namespace vstor::storport_sim
 
-// ---- The StorPort and kernel exports vstor.sys imports --------------------------------------------
-using vstor::storport_sim::g_emulator;
-
-extern "C" {
-
-ULONG StorPortInitialize(PVOID, PVOID, VIRTUAL_HW_INITIALIZATION_DATA* data, PVOID) {
-    return g_emulator->on_initialize(data);
-}
-
-VOID StorPortNotification(SCSI_NOTIFICATION_TYPE type, PVOID extension, ...) {
-    va_list args;
-    va_start(args, extension);
-    switch (type) {
-        case RequestComplete: {
-            auto* srb = va_arg(args, PSCSI_REQUEST_BLOCK);
-            g_emulator->on_request_complete(srb);
-            break;
-        }
-        case RequestTimerCall: {
-            auto* fn = va_arg(args, HW_TIMER*);
-            const ULONG us = va_arg(args, ULONG);
-            g_emulator->on_timer_request(fn, us);
-            break;
-        }
-        case BusChangeDetected:
-            (void)va_arg(args, int);  // PathId (UCHAR, promoted)
-            g_emulator->on_bus_change();
-            break;
-        default:
-            break;
-    }
-    va_end(args);
-}
-
-ULONG StorPortExtendedFunction(STORPORT_FUNCTION_CODE code, PVOID extension, ...) {
-    va_list args;
-    va_start(args, extension);
-    ULONG rc = STOR_STATUS_NOT_IMPLEMENTED;
-    switch (code) {
-        case ExtFunctionGetSystemAddress: {
-            auto* srb = va_arg(args, PSCSI_REQUEST_BLOCK);
-            auto** va = va_arg(args, PVOID*);
-            *va = srb->DataBuffer;  // buffers are mapped (STOR_MAP_ALL_BUFFERS)
-            rc = STOR_STATUS_SUCCESS;
-            break;
-        }
-        case ExtFunctionCompleteServiceIrp: {
-            auto* irp = va_arg(args, PIRP);
-            if (irp == nullptr) {
-                rc = STOR_STATUS_INVALID_PARAMETER;
-                break;
-            }
-            g_emulator->on_complete_service_irp(irp);
-            rc = STOR_STATUS_SUCCESS;
-            break;
-        }
-        default:
-            break;
-    }
-    va_end(args);
-    return rc;
-}
-
-VOID KeInitializeSpinLock(PKSPIN_LOCK lock) { *lock = 0; }
-
-VOID KeAcquireInStackQueuedSpinLock(PKSPIN_LOCK lock, PKLOCK_QUEUE_HANDLE handle) {
-    std::atomic_ref<ULONG_PTR> word(*lock);
-    while (word.exchange(1, std::memory_order_acquire) != 0) {
-        while (word.load(std::memory_order_relaxed) != 0) std::this_thread::yield();
-    }
-    handle->Lock = lock;
-    handle->OldIrql = vstor::storport_sim::t_irql;
-    vstor::storport_sim::t_irql = vstor::storport_sim::kDispatch;
-}
-
-VOID KeReleaseInStackQueuedSpinLock(PKLOCK_QUEUE_HANDLE handle) {
-    std::atomic_ref<ULONG_PTR> word(*handle->Lock);
-    word.store(0, std::memory_order_release);
-    vstor::storport_sim::t_irql = handle->OldIrql;
-}
-
-NTSTATUS IoRegisterDeviceInterface(PDEVICE_OBJECT pdo, const GUID* guid, PUNICODE_STRING, PUNICODE_STRING link) {
-    vstor::storport_sim::require_passive("IoRegisterDeviceInterface");
-    return g_emulator->on_register_interface(pdo, guid, link);
-}
-
-NTSTATUS IoSetDeviceInterfaceState(PUNICODE_STRING link, BOOLEAN enable) {
-    vstor::storport_sim::require_passive("IoSetDeviceInterfaceState");
-    return g_emulator->on_interface_state(link, enable);
-}
-
-VOID RtlFreeUnicodeString(PUNICODE_STRING s) {
-    vstor::storport_sim::require_passive("RtlFreeUnicodeString");
-    delete[] s->Buffer;
-    s->Buffer = nullptr;
-    s->Length = s->MaximumLength = 0;
-}
-
-VOID IoReleaseCancelSpinLock(KIRQL irql) {
-    vstor::storport_sim::t_irql = irql;
-    g_emulator->release_cancel_lock();
-}
-
-PDRIVER_CANCEL IoSetCancelRoutine(PIRP irp, PDRIVER_CANCEL routine) {
-    std::atomic_ref<PDRIVER_CANCEL> slot(const_cast<PDRIVER_CANCEL&>(irp->CancelRoutine));
-    return slot.exchange(routine, std::memory_order_acq_rel);
-}
-
-}  // extern "C"

@@ -177,4 +177,7 @@ private:
     std::thread timer_thread_, pnp_thread_, watchdog_thread_;
 };
 
+// The emulator the kernel exports (kernel_exports.cpp) act on: the one constructed last.
+Emulator* current_emulator();
+
 }  // namespace vstor::storport_sim

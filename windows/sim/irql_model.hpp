@@ -1,0 +1,18 @@
+// The emulator's model of the IRQL, per thread: it calls each miniport routine at the level
+// StorPort uses (or the more restrictive one where the documentation leaves it open), spin locks
+// raise to DISPATCH_LEVEL, and PASSIVE_LEVEL-only kernel routines check it. A routine must return
+// at the level it was called at (a spin lock left held would not).
+#pragma once
+
+#include "vs_kernel.h"
+
+namespace vstor::storport_sim {
+
+inline constexpr KIRQL kPassive = 0;
+inline constexpr KIRQL kDispatch = 2;
+inline thread_local KIRQL t_irql = kPassive;
+
+// Reports (as a violation) a PASSIVE_LEVEL-only routine called above PASSIVE_LEVEL.
+void require_passive(const char* routine);
+
+}  // namespace vstor::storport_sim

@@ -1,0 +1,40 @@
+// The StorPort, ntoskrnl and HAL routines the emulator provides to vstor.sys, listed once.
+//
+// The native build links the driver's sources against these functions directly (their prototypes
+// come from the driver's own headers, vs_sim_kernel.h and storport_decl.h; the declarations below
+// must agree with them or kernel_exports.cpp does not compile). The loader for the cross-built
+// PE images binds the image's imports, by DLL and name, to Windows-convention wrappers made from
+// the same lists.
+#pragma once
+
+#include "storport_decl.h"
+
+// Exports with a fixed argument list:
+//   X(x64 DLL, x86 DLL, x86 convention, return type, name, (parameters), (argument names))
+// The DLL is the one a Windows image imports the routine from (the HAL's queued spin locks live in
+// ntoskrnl.exe on x64 and in hal.dll on x86).
+#define VS_SIM_FIXED_EXPORTS(X)                                                                            \
+    X(storport, storport, stdcall, ULONG, StorPortInitialize,                                             \
+      (PVOID argument1, PVOID argument2, VIRTUAL_HW_INITIALIZATION_DATA* data, PVOID context),             \
+      (argument1, argument2, data, context))                                                              \
+    X(ntoskrnl, hal, fastcall, VOID, KeAcquireInStackQueuedSpinLock,                                      \
+      (PKSPIN_LOCK lock, PKLOCK_QUEUE_HANDLE handle), (lock, handle))                                     \
+    X(ntoskrnl, hal, fastcall, VOID, KeReleaseInStackQueuedSpinLock, (PKLOCK_QUEUE_HANDLE handle), (handle)) \
+    X(ntoskrnl, ntoskrnl, stdcall, VOID, IoReleaseCancelSpinLock, (KIRQL irql), (irql))                   \
+    X(ntoskrnl, ntoskrnl, stdcall, NTSTATUS, IoRegisterDeviceInterface,                                   \
+      (PDEVICE_OBJECT pdo, const GUID* guid, PUNICODE_STRING reference, PUNICODE_STRING link),            \
+      (pdo, guid, reference, link))                                                                       \
+    X(ntoskrnl, ntoskrnl, stdcall, NTSTATUS, IoSetDeviceInterfaceState,                                   \
+      (PUNICODE_STRING link, BOOLEAN enable), (link, enable))                                             \
+    X(ntoskrnl, ntoskrnl, stdcall, VOID, RtlFreeUnicodeString, (PUNICODE_STRING string), (string))
+
+// Variadic exports (cdecl on x86): StorPortNotification, StorPortExtendedFunction. Declared in
+// storport_decl.h.
+
+// Routines that are inline functions or macros in the DDK headers, so a Windows image never
+// imports them, but the natively compiled driver calls: KeInitializeSpinLock, IoSetCancelRoutine.
+// Declared in vs_sim_kernel.h.
+
+#define VS_SIM_DECLARE_EXPORT(dll64, dll32, conv, ret, name, params, args) extern "C" ret name params;
+VS_SIM_FIXED_EXPORTS(VS_SIM_DECLARE_EXPORT)
+#undef VS_SIM_DECLARE_EXPORT

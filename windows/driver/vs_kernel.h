@@ -37,3 +37,5 @@ static inline ULONG VsIrpOutputLength(PIRP irp) {
 // The owner of a pending IRP may use Tail.Overlay.DriverContext (four pointers).
 static inline PVOID* VsIrpDriverContext(PIRP irp) { return irp->Tail.Overlay.DriverContext; }
 #endif
+
+#include "irp_layout.h"

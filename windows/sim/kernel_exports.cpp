@@ -78,13 +78,13 @@ VOID KeAcquireInStackQueuedSpinLock(PKSPIN_LOCK lock, PKLOCK_QUEUE_HANDLE handle
     while (word.exchange(1, std::memory_order_acquire) != 0) {
         while (word.load(std::memory_order_relaxed) != 0) std::this_thread::yield();
     }
-    handle->Lock = lock;
+    handle->LockQueue.Lock = lock;
     handle->OldIrql = vstor::storport_sim::t_irql;
     vstor::storport_sim::t_irql = vstor::storport_sim::kDispatch;
 }
 
 VOID KeReleaseInStackQueuedSpinLock(PKLOCK_QUEUE_HANDLE handle) {
-    std::atomic_ref<ULONG_PTR> word(*handle->Lock);
+    std::atomic_ref<ULONG_PTR> word(*handle->LockQueue.Lock);
     word.store(0, std::memory_order_release);
     vstor::storport_sim::t_irql = handle->OldIrql;
 }

@@ -48,6 +48,7 @@ bool Request::guard_intact() const {
 
 struct Emulator::ServiceIrp {
     IRP irp{};
+    IO_STACK_LOCATION stack{};
     std::vector<std::uint8_t> system_buffer;
     int process = 0;
     bool done = false;
@@ -537,9 +538,11 @@ IoctlResult Emulator::device_ioctl(int process, ULONG code, const void* in, ULON
     s->system_buffer.assign(std::max(in_len, out_len), 0);  // METHOD_BUFFERED: one system buffer
     if (in_len) std::memcpy(s->system_buffer.data(), in, in_len);
     s->irp.AssociatedIrp.SystemBuffer = s->system_buffer.empty() ? nullptr : s->system_buffer.data();
-    s->irp.SimIoControlCode = code;
-    s->irp.SimInputBufferLength = in_len;
-    s->irp.SimOutputBufferLength = out_len;
+    s->stack.MajorFunction = IRP_MJ_DEVICE_CONTROL;
+    s->stack.Parameters.DeviceIoControl.IoControlCode = code;
+    s->stack.Parameters.DeviceIoControl.InputBufferLength = in_len;
+    s->stack.Parameters.DeviceIoControl.OutputBufferLength = out_len;
+    s->irp.Tail.Overlay.CurrentStackLocation = &s->stack;
     s->irp.IoStatus.Status = STATUS_PENDING;
     {
         std::lock_guard lk(mu_);

@@ -45,7 +45,9 @@ typedef enum _INTERFACE_TYPE { InterfaceTypeUndefined = -1, Internal = 0, Isa, E
 typedef enum _KINTERRUPT_MODE { LevelSensitive, Latched } KINTERRUPT_MODE;
 typedef enum _DMA_WIDTH { Width8Bits, Width16Bits, Width32Bits, MaximumDmaWidth } DMA_WIDTH;
 typedef enum _DMA_SPEED { Compatible, TypeA, TypeB, TypeC, TypeF, MaximumDmaSpeed } DMA_SPEED;
-typedef union _LARGE_INTEGER {
+// 8-byte aligned as on Windows, also in the emulator's 32-bit build (i386 System V aligns 64-bit
+// integers in structures to 4).
+typedef union __attribute__((aligned(8))) _LARGE_INTEGER {
     struct { ULONG LowPart; LONG HighPart; } u;
     LONGLONG QuadPart;
 } LARGE_INTEGER, PHYSICAL_ADDRESS;
@@ -66,23 +68,78 @@ struct _IRP;
 typedef VOID DRIVER_CANCEL(PDEVICE_OBJECT DeviceObject, struct _IRP* Irp);
 typedef DRIVER_CANCEL* PDRIVER_CANCEL;
 
-typedef struct _IO_STATUS_BLOCK { NTSTATUS Status; ULONG_PTR Information; } IO_STATUS_BLOCK;
+typedef struct _IO_STATUS_BLOCK { union { NTSTATUS Status; PVOID Pointer; }; ULONG_PTR Information; } IO_STATUS_BLOCK;
+typedef struct _LIST_ENTRY { struct _LIST_ENTRY* Flink; struct _LIST_ENTRY* Blink; } LIST_ENTRY;
 
-// The emulator's IRP: the fields the driver reads under the names wdm.h gives them, plus the
-// IOCTL parameters that live in the stack location on Windows.
+// The IRP and its stack location with the field order and sizes of wdm.h, so the offsets are those
+// of Windows on each architecture (asserted in irp_layout.h against the DDK's own IRP in the cross
+// build): a cross-built vstor.sys loaded into the emulator (windows/sim/pe_*) reads the same IRPs
+// as the natively compiled driver. Unions whose other members the driver never uses are flattened
+// to their largest member.
+#define VS_POINTER_ALIGNMENT __attribute__((aligned(sizeof(void*))))
+typedef struct _IO_STACK_LOCATION {
+    UCHAR MajorFunction;
+    UCHAR MinorFunction;
+    UCHAR Flags;
+    UCHAR Control;
+    union {
+        struct {
+            ULONG OutputBufferLength;
+            ULONG VS_POINTER_ALIGNMENT InputBufferLength;
+            ULONG VS_POINTER_ALIGNMENT IoControlCode;
+            PVOID Type3InputBuffer;
+        } DeviceIoControl;
+        PVOID Others[4];
+    } Parameters;
+    PDEVICE_OBJECT DeviceObject;
+    PVOID FileObject;
+    PVOID CompletionRoutine;
+    PVOID Context;
+} IO_STACK_LOCATION, *PIO_STACK_LOCATION;
+#define IRP_MJ_DEVICE_CONTROL 0x0e
+
 typedef struct _IRP {
+    SHORT Type;
+    USHORT Size;
+    PVOID MdlAddress;
+    ULONG Flags;
+    union { struct _IRP* MasterIrp; LONG IrpCount; PVOID SystemBuffer; } AssociatedIrp;
+    LIST_ENTRY ThreadListEntry;
     IO_STATUS_BLOCK IoStatus;
-    struct { PVOID SystemBuffer; } AssociatedIrp;
+    CHAR RequestorMode;
+    BOOLEAN PendingReturned;
+    CHAR StackCount;
+    CHAR CurrentLocation;
     BOOLEAN Cancel;
     KIRQL CancelIrql;
+    CCHAR ApcEnvironment;
+    UCHAR AllocationFlags;
+    PVOID UserIosb;
+    PVOID UserEvent;
+    union {
+        struct { PVOID UserApcRoutine; PVOID UserApcContext; } AsynchronousParameters;
+        LARGE_INTEGER AllocationSize;
+    } Overlay;
     PDRIVER_CANCEL volatile CancelRoutine;
-    PVOID DriverContext[4];
-    ULONG SimIoControlCode;
-    ULONG SimInputBufferLength;
-    ULONG SimOutputBufferLength;
+    PVOID UserBuffer;
+    union {
+        struct {
+            PVOID DriverContext[4];  // the larger member of its union with KDEVICE_QUEUE_ENTRY
+            PVOID Thread;
+            PCHAR AuxiliaryBuffer;
+            LIST_ENTRY ListEntry;
+            PIO_STACK_LOCATION CurrentStackLocation;  // in a union with ULONG PacketType
+            PVOID OriginalFileObject;
+        } Overlay;
+        UCHAR Apc[sizeof(void*) == 8 ? 88 : 48];  // KAPC
+    } Tail;
 } IRP, *PIRP;
 
-typedef struct _KLOCK_QUEUE_HANDLE { PKSPIN_LOCK Lock; KIRQL OldIrql; } KLOCK_QUEUE_HANDLE, *PKLOCK_QUEUE_HANDLE;
+// KLOCK_QUEUE_HANDLE: a KSPIN_LOCK_QUEUE (next, lock) and the IRQL to return to.
+typedef struct _KLOCK_QUEUE_HANDLE {
+    struct { PVOID Next; PKSPIN_LOCK Lock; } LockQueue;
+    KIRQL OldIrql;
+} KLOCK_QUEUE_HANDLE, *PKLOCK_QUEUE_HANDLE;
 
 #ifdef __cplusplus
 extern "C" {
@@ -103,7 +160,13 @@ VOID RtlFreeUnicodeString(PUNICODE_STRING UnicodeString);
 #define RtlCopyMemory(d, s, n) memcpy((d), (s), (n))
 #define RtlZeroMemory(d, n) memset((d), 0, (n))
 
-static inline ULONG VsIrpIoControlCode(PIRP irp) { return irp->SimIoControlCode; }
-static inline ULONG VsIrpInputLength(PIRP irp) { return irp->SimInputBufferLength; }
-static inline ULONG VsIrpOutputLength(PIRP irp) { return irp->SimOutputBufferLength; }
-static inline PVOID* VsIrpDriverContext(PIRP irp) { return irp->DriverContext; }
+static inline ULONG VsIrpIoControlCode(PIRP irp) {
+    return irp->Tail.Overlay.CurrentStackLocation->Parameters.DeviceIoControl.IoControlCode;
+}
+static inline ULONG VsIrpInputLength(PIRP irp) {
+    return irp->Tail.Overlay.CurrentStackLocation->Parameters.DeviceIoControl.InputBufferLength;
+}
+static inline ULONG VsIrpOutputLength(PIRP irp) {
+    return irp->Tail.Overlay.CurrentStackLocation->Parameters.DeviceIoControl.OutputBufferLength;
+}
+static inline PVOID* VsIrpDriverContext(PIRP irp) { return irp->Tail.Overlay.DriverContext; }

@@ -189,7 +189,11 @@ void Emulator::stop_adapter() {
         init_.HwCompleteServiceIrp(extension_.data());
     }
     {
-        std::lock_guard lk(mu_);
+        // StorPort's remove lock: removal goes on only once every dispatch that entered before it
+        // (an IOCTL on its way into HwProcessServiceRequest, a cancel routine) has returned. Only
+        // an IRP still pending after that was really left parked by the miniport.
+        std::unique_lock lk(mu_);
+        cv_.wait(lk, [&] { return in_service_dispatch_ == 0; });
         for (auto& [irp, s] : service_irps_)
             if (!s->done) violations_.push_back("service IRP still pending after HwCompleteServiceIrp");
         timer_fn_ = nullptr;
@@ -550,11 +554,17 @@ IoctlResult Emulator::device_ioctl(int process, ULONG code, const void* in, ULON
             return {STATUS_CANCELLED, 0};  // a dead process issues nothing
         if (!started_) return {STATUS_DEVICE_NOT_CONNECTED, 0};
         service_irps_[&s->irp] = s;
+        ++in_service_dispatch_;
     }
     {
         AtIrql irql(kPassive, "HwProcessServiceRequest");
         init_.HwProcessServiceRequest(extension_.data(), &s->irp);  // PASSIVE_LEVEL, caller's thread
     }
+    {
+        std::lock_guard lk(mu_);
+        --in_service_dispatch_;
+    }
+    cv_.notify_all();
     IoctlResult res;
     {
         std::unique_lock lk(mu_);
@@ -612,8 +622,14 @@ void Emulator::kill_process(int process) {
         dead_processes_.push_back(process);
         for (auto& [irp, s] : service_irps_)
             if (s->process == process && !s->done) victims.push_back(s);
+        in_service_dispatch_ += victims.size();
     }
-    for (auto& s : victims) cancel(*s);  // the I/O manager cancels a dying thread's IRPs
+    for (auto& s : victims) {
+        cancel(*s);  // the I/O manager cancels a dying thread's IRPs
+        std::lock_guard lk(mu_);
+        --in_service_dispatch_;
+    }
+    cv_.notify_all();
 }
 
 std::size_t Emulator::pending_service_irps() const {

@@ -162,6 +162,9 @@ private:
     bool adapter_stopping_ = false;  // remove in progress: the port driver issues no new SRBs
     bool paused_ = false;            // powered down: new SRBs wait
     unsigned in_start_io_ = 0;       // threads between registering an SRB and HwStartIo returning
+    // IOCTLs between registering their IRP and HwProcessServiceRequest returning, and cancel
+    // routines running: what StorPort's remove lock waits for before the adapter goes away.
+    std::size_t in_service_dispatch_ = 0;
 
     std::vector<GUID> interfaces_;
     std::vector<std::uint16_t> interface_link_;  // the symbolic link name handed out

@@ -25,12 +25,12 @@ void init_adapter(Adapter* a) {
 void arm_timer(Adapter* a) {
     if (a->timer_armed) return;
     a->timer_armed = TRUE;
-    StorPortNotification(RequestTimerCall, a, VsHwTimer, kTimerMicroseconds);
+    VsRequestTimerCall(a, VsHwTimer, kTimerMicroseconds);
 }
 
 void complete_srb(Adapter* a, PSCSI_REQUEST_BLOCK srb, UCHAR srb_status) {
     srb->SrbStatus = srb_status;
-    StorPortNotification(RequestComplete, a, srb);
+    VsRequestComplete(a, srb);
 }
 
 void queue_notice(Adapter* a, ULONG kind, UCHAR path, UCHAR target, UCHAR lun) {
@@ -178,9 +178,9 @@ extern "C" VOID VS_API VsHwTimer(PVOID DeviceExtension) {
         rearm = !a->stopped && !a->removed;
         if (rearm) a->timer_armed = TRUE;
     }
-    if (rearm) StorPortNotification(RequestTimerCall, a, VsHwTimer, vs::kTimerMicroseconds);
+    if (rearm) VsRequestTimerCall(a, VsHwTimer, vs::kTimerMicroseconds);
     vs::complete_service_irps(a, irps, nirps);
-    if (bus_change) StorPortNotification(BusChangeDetected, a, static_cast<UCHAR>(0));
+    if (bus_change) VsBusChangeDetected(a, 0);
 }
 
 extern "C" BOOLEAN VS_API VsHwResetBus(PVOID DeviceExtension, ULONG PathId) {
@@ -236,7 +236,7 @@ extern "C" SCSI_ADAPTER_CONTROL_STATUS VS_API VsHwAdapterControl(PVOID DeviceExt
                 a->stopped = FALSE;
                 a->timer_armed = TRUE;
             }
-            StorPortNotification(RequestTimerCall, a, VsHwTimer, vs::kTimerMicroseconds);
+            VsRequestTimerCall(a, VsHwTimer, vs::kTimerMicroseconds);
             return ScsiAdapterControlSuccess;
         }
         case ScsiAdapterPower:

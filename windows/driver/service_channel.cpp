@@ -9,7 +9,7 @@ namespace {
 constexpr ULONG kInData = VSTOR_TRANSACT_IN_DATA_OFFSET;
 constexpr ULONG kOutData = VSTOR_TRANSACT_OUT_DATA_OFFSET;
 
-VOID cancel_parked(PDEVICE_OBJECT, PIRP irp);
+DRIVER_CANCEL cancel_parked;  // NTAPI: stdcall on x86, like every cancel routine
 
 void finish_irp(PIRP irp, NTSTATUS status, ULONG_PTR info) {
     irp->IoStatus.Status = status;
@@ -88,7 +88,7 @@ bool unpark(Adapter* a, PIRP irp) {
     return false;
 }
 
-VOID cancel_parked(PDEVICE_OBJECT, PIRP irp) {
+VOID NTAPI cancel_parked(PDEVICE_OBJECT, PIRP irp) {
     IoReleaseCancelSpinLock(irp->CancelIrql);
     auto* a = static_cast<Adapter*>(VsIrpDriverContext(irp)[0]);
     bool bus_change = false;
@@ -113,7 +113,7 @@ VOID cancel_parked(PDEVICE_OBJECT, PIRP irp) {
     finish_irp(irp, STATUS_CANCELLED, 0);
     StorPortCompleteServiceIrp(a, irp);
     complete_service_irps(a, others, nothers);
-    if (bus_change) StorPortNotification(BusChangeDetected, a, static_cast<UCHAR>(0));
+    if (bus_change) VsBusChangeDetected(a, 0);
 }
 
 // Apply a completion from the service. Lock held. Returns STATUS_SUCCESS (applied or stale) or
@@ -361,7 +361,7 @@ extern "C" VOID VS_API VsHwProcessServiceRequest(PVOID DeviceExtension, PVOID Ir
         StorPortCompleteServiceIrp(a, irp);
     }
     vs::complete_service_irps(a, extra, nextra);
-    if (bus_change) StorPortNotification(BusChangeDetected, a, static_cast<UCHAR>(0));
+    if (bus_change) VsBusChangeDetected(a, 0);
 }
 
 // StorPort removes the adapter: every parked service IRP must be completed now.

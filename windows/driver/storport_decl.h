@@ -300,6 +300,20 @@ VS_STORPORT_IMPORT ULONG StorPortExtendedFunction(STORPORT_FUNCTION_CODE Functio
 }
 #endif
 
+// RequestTimerCall hands HwTimer to StorPort through StorPortNotification's varargs, where no
+// type is checked: a timer routine with the wrong calling convention (cdecl on x86) would compile.
+// Every call goes through this typed wrapper, and the raw name is hidden below so the compiler
+// refuses any other use.
+static inline VOID VsRequestTimerCall(PVOID HwDeviceExtension, HW_TIMER* Timer, ULONG Microseconds) {
+    StorPortNotification(RequestTimerCall, HwDeviceExtension, Timer, Microseconds);
+}
+static inline VOID VsRequestComplete(PVOID HwDeviceExtension, PSCSI_REQUEST_BLOCK Srb) {
+    StorPortNotification(RequestComplete, HwDeviceExtension, Srb);
+}
+static inline VOID VsBusChangeDetected(PVOID HwDeviceExtension, UCHAR PathId) {
+    StorPortNotification(BusChangeDetected, HwDeviceExtension, PathId);
+}
+
 // In the WDK these two are header wrappers over StorPortExtendedFunction, not exports.
 static inline ULONG StorPortGetSystemAddress(PVOID HwDeviceExtension, PSCSI_REQUEST_BLOCK Srb, PVOID* SystemAddress) {
     return StorPortExtendedFunction(ExtFunctionGetSystemAddress, HwDeviceExtension, Srb, SystemAddress);
@@ -307,6 +321,12 @@ static inline ULONG StorPortGetSystemAddress(PVOID HwDeviceExtension, PSCSI_REQU
 static inline ULONG StorPortCompleteServiceIrp(PVOID HwDeviceExtension, PIRP Irp) {
     return StorPortExtendedFunction(ExtFunctionCompleteServiceIrp, HwDeviceExtension, Irp);
 }
+
+#if !defined(VSTOR_STORPORT_SIM)
+// The driver's sources use only the typed wrappers above; the cross builds refuse anything else
+// (the emulator, which implements the export, keeps the name).
+#define StorPortNotification StorPortNotification_is_untyped_use_VsRequestTimerCall_VsRequestComplete_VsBusChangeDetected
+#endif
 
 // IOCTL_MINIPORT_PROCESS_SERVICE_IRP = CTL_CODE(IOCTL_SCSI_BASE, 0x040e, METHOD_BUFFERED,
 // FILE_READ_ACCESS | FILE_WRITE_ACCESS)

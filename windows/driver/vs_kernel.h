@@ -19,6 +19,9 @@
 #define __INTRINSIC_DEFINED_InterlockedBitTestAndReset
 #include <ddk/ntddk.h>
 // Miniport callbacks are __stdcall on x86, as the WDK compiles them (/Gz); x64 has one convention.
+// Every function handed to the kernel is declared through a typedef carrying its convention
+// (HW_* in storport_decl.h, DRIVER_CANCEL in wdm.h) and passed only through typed parameters
+// (never through a cast or a varargs call), so a mismatch fails the x86 build.
 #if defined(__i386__)
 #define VS_API __stdcall
 #else
@@ -36,6 +39,17 @@ static inline ULONG VsIrpOutputLength(PIRP irp) {
 }
 // The owner of a pending IRP may use Tail.Overlay.DriverContext (four pointers).
 static inline PVOID* VsIrpDriverContext(PIRP irp) { return irp->Tail.Overlay.DriverContext; }
+
+// wdm.h's IoSetCancelRoutine is a macro that casts the routine through ULONG_PTR, so a cancel
+// routine with the wrong calling convention (cdecl instead of NTAPI = stdcall on x86) compiled
+// silently and unbalanced the I/O manager's stack on every cancellation. This typed version makes
+// the x86 build reject such a routine (g++ treats the convention as part of the pointer's type).
+static inline PDRIVER_CANCEL VsIoSetCancelRoutine(PIRP irp, PDRIVER_CANCEL routine) {
+    return reinterpret_cast<PDRIVER_CANCEL>(
+        InterlockedExchangePointer(reinterpret_cast<PVOID volatile*>(&irp->CancelRoutine), reinterpret_cast<PVOID>(routine)));
+}
+#undef IoSetCancelRoutine
+#define IoSetCancelRoutine VsIoSetCancelRoutine
 #endif
 
 #include "irp_layout.h"

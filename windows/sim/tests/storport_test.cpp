@@ -832,7 +832,7 @@ TEST(StorPortEmulator, ReportsBrokenRules) {
     auto r = emu.execute(0, 0, tur, 0, 0);
     ASSERT_TRUE(r->completed.load());
     ASSERT_TRUE(rig.violations().empty());
-    StorPortNotification(RequestComplete, emu.device_extension(), &r->srb);  // what a buggy miniport does
+    VsRequestComplete(emu.device_extension(), &r->srb);  // what a buggy miniport does
     ASSERT_EQ(rig.violations().size(), 1u);
     EXPECT_NE(rig.violations()[0].find("not outstanding"), std::string::npos);
 

@@ -212,8 +212,10 @@ void Connection::on_login(const Pdu& pdu) {
             return send(step.response);
         case Login::Outcome::fail: {
             const auto status = util::load_be16(&step.response.bhs[36]);
-            spdlog::info("iscsi {}: login of '{}' to '{}' refused (status {:04x})", peer_,
-                         login_->keys().initiator_name, login_->keys().target_name, status);
+            const auto& why = login_->failure_reason();
+            spdlog::info("iscsi {}: login of '{}' to '{}' refused (status {:04x}{}{})", peer_,
+                         login_->keys().initiator_name, login_->keys().target_name, status, why.empty() ? "" : ": ",
+                         why);
             send(step.response);
             logout_after_flush_ = true;
             return;

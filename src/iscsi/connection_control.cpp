@@ -109,7 +109,7 @@ void Connection::on_text(const Pdu& pdu) {
         text_ = {};  // a new request resets an unfinished exchange (RFC 7143 11.10.2)
     }
     text_.itt = pdu.itt();
-    if (text_.in.size() + pdu.data.size() > 64 * 1024) {
+    if (text_.in.size() + pdu.data.size() > kMaxRequestText) {
         text_ = {};
         return reject(pdu, reject_reason::protocol_error);
     }

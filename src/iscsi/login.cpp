@@ -153,6 +153,11 @@ Login::Step Login::on_pdu(const Pdu& req) {
         // Login PDUs are always immediate; tolerate initiators that do not set the bit.
     }
 
+    if (pending_text_.size() + req.data.size() > kMaxRequestText) {
+        // Class 2 (initiator error): the request, not the target, is at fault (RFC 7143 11.13.5).
+        failure_ = "login text longer than " + std::to_string(kMaxRequestText) + " bytes";
+        return fail(login_status::initiator_error);
+    }
     pending_text_.insert(pending_text_.end(), req.data.begin(), req.data.end());
     if (cont) {  // more text follows: acknowledge with an empty response
         first_pdu_ = false;

@@ -59,6 +59,8 @@ public:
     std::uint16_t cid() const { return cid_; }
     std::uint32_t initial_cmdsn() const { return cmdsn_; }
     std::uint32_t next_statsn() const { return statsn_; }
+    // Why the last `fail` outcome happened, when there is more to say than the status ("" if not).
+    const std::string& failure_reason() const { return failure_; }
 
 private:
     Step fail(std::uint16_t status);
@@ -90,6 +92,7 @@ private:
     std::uint32_t statsn_ = 0;
     Stage final_nsg_ = Stage::full_feature;
     Pdu pending_response_;
+    std::string failure_;
 };
 
 }  // namespace vstor::iscsi

@@ -167,15 +167,24 @@ extern "C" VOID VS_API VsHwTimer(PVOID DeviceExtension) {
         vs::Locked lock(a);
         a->timer_armed = FALSE;
         ++a->tick;
+        // Work a callback at DIRQL left for a level where the lock may be taken.
+        if (__atomic_exchange_n(&a->deferred, 0u, __ATOMIC_SEQ_CST) & vs::kDeferSurpriseRemoval) {
+            vs::abort_matching(a, 0xFF, 0xFF, 0xFF, SRB_STATUS_NO_DEVICE);
+            vs::queue_notice(a, VSTOR_REQ_SHUTDOWN, 0xFF, 0xFF, 0xFF);
+            nirps = vs::dispatch_parked(a, irps, vs::kIrpBatch);
+        }
         // With a liveness IRP held the process is known to be alive (its death cancels the IRP),
-        // however long its requests take; without one, silence means death.
-        if (a->connected && a->liveness == nullptr && a->parked_count == 0 &&
+        // however long its requests take; without one, silence means death. Not while the adapter
+        // is stopped for power: the service may be asleep too.
+        if (!vs::is_stopped(a) && a->connected && a->liveness == nullptr && a->parked_count == 0 &&
             a->tick - a->last_service_tick >= vs::kServiceGraceTicks) {
             bus_change = vs::drop_service(a);
             if (bus_change) ++a->stats.bus_changes;
-            nirps = vs::unpark_all(a, irps, vs::kIrpBatch, STATUS_DEVICE_NOT_CONNECTED);
+            nirps += vs::unpark_all(a, irps + nirps, vs::kIrpBatch - nirps, STATUS_DEVICE_NOT_CONNECTED);
         }
-        rearm = !a->stopped && !a->removed;
+        // The timer runs from HwInitialize to HwFreeAdapterResources, stopped or not, so that
+        // ScsiRestartAdapter (DIRQL) need not re-arm it.
+        rearm = !a->removed;
         if (rearm) a->timer_armed = TRUE;
     }
     if (rearm) VsRequestTimerCall(a, VsHwTimer, vs::kTimerMicroseconds);
@@ -207,38 +216,28 @@ extern "C" SCSI_ADAPTER_CONTROL_STATUS VS_API VsHwAdapterControl(PVOID DeviceExt
             const SCSI_ADAPTER_CONTROL_TYPE supported[] = {ScsiQuerySupportedControlTypes, ScsiStopAdapter,
                                                            ScsiRestartAdapter, ScsiAdapterPower,
                                                            ScsiAdapterSurpriseRemoval};
+            // Not ScsiAdapterSystemPowerHints: a virtual adapter has nothing to do with the hints.
             for (SCSI_ADAPTER_CONTROL_TYPE t : supported)
                 if (static_cast<ULONG>(t) < list->MaxControlType) list->SupportedTypeList[t] = TRUE;
             return ScsiAdapterControlSuccess;
         }
         case ScsiStopAdapter:
-        case ScsiAdapterSurpriseRemoval: {
-            // StorPort drains I/O before an orderly stop (power down, removal); anything still here
-            // completes now. A stop for power keeps the service session: ScsiRestartAdapter resumes it.
-            // A surprise removal tells the service to go; HwCompleteServiceIrp follows on removal.
-            PIRP irps[vs::kIrpBatch];
-            ULONG n = 0;
-            {
-                vs::Locked lock(a);
-                a->stopped = TRUE;
-                vs::abort_matching(a, 0xFF, 0xFF, 0xFF, SRB_STATUS_NO_DEVICE);
-                if (type == ScsiAdapterSurpriseRemoval) {
-                    vs::queue_notice(a, VSTOR_REQ_SHUTDOWN, 0xFF, 0xFF, 0xFF);
-                    n = vs::dispatch_parked(a, irps, vs::kIrpBatch);
-                }
-            }
-            vs::complete_service_irps(a, irps, n);
+            // DIRQL with StorPort's interrupt lock held (HW_ADAPTER_CONTROL): no spin lock, no SRB or
+            // IRP completion, no pool here. StorPort completes every request before it stops the
+            // adapter, so there is nothing to fail; closing the door is one atomic store. A stop for
+            // power keeps the service session: ScsiRestartAdapter reopens. On removal,
+            // HwCompleteServiceIrp (PASSIVE_LEVEL) drops the session.
+            vs::set_stopped(a, true);
             return ScsiAdapterControlSuccess;
-        }
-        case ScsiRestartAdapter: {
-            {
-                vs::Locked lock(a);
-                a->stopped = FALSE;
-                a->timer_armed = TRUE;
-            }
-            VsRequestTimerCall(a, VsHwTimer, vs::kTimerMicroseconds);
+        case ScsiRestartAdapter:
+            vs::set_stopped(a, false);  // DIRQL as well; the timer never stopped (VsHwTimer)
             return ScsiAdapterControlSuccess;
-        }
+        case ScsiAdapterSurpriseRemoval:
+            // Its IRQL is not documented: do only what is legal at DIRQL and leave failing the
+            // outstanding SRBs and telling the service to go to the next timer tick (DISPATCH_LEVEL).
+            vs::set_stopped(a, true);
+            __atomic_or_fetch(&a->deferred, vs::kDeferSurpriseRemoval, __ATOMIC_SEQ_CST);
+            return ScsiAdapterControlSuccess;
         case ScsiAdapterPower:
             return ScsiAdapterControlSuccess;  // no hardware: every power state is fine
         default:
@@ -252,7 +251,7 @@ extern "C" VOID VS_API VsHwFreeAdapterResources(PVOID DeviceExtension) {
     {
         vs::Locked lock(a);
         a->removed = TRUE;
-        a->stopped = TRUE;
+        vs::set_stopped(a, true);
     }
     if (a->interface_enabled) IoSetDeviceInterfaceState(&a->interface_name, FALSE);
     a->interface_enabled = FALSE;

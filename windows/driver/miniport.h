@@ -56,8 +56,12 @@ struct Adapter {
     UNICODE_STRING interface_name;  // the device interface's symbolic link (IoRegisterDeviceInterface)
     BOOLEAN interface_enabled;
 
-    KSPIN_LOCK lock;
+    // Written at DIRQL by HwAdapterControl without the lock (a spin lock may not be taken there):
+    // atomic, through is_stopped/set_stopped only.
     BOOLEAN stopped;         // ScsiStopAdapter until ScsiRestartAdapter
+    ULONG deferred;          // kDefer* work left by a DIRQL callback for the timer (atomic)
+
+    KSPIN_LOCK lock;
     BOOLEAN removed;         // HwCompleteServiceIrp ran: refuse every service IRP
     BOOLEAN timer_armed;
     BOOLEAN connected;
@@ -79,6 +83,11 @@ struct Adapter {
     Stats stats;
     Slot slots[kMaxSlots];
 };
+
+constexpr ULONG kDeferSurpriseRemoval = 0x1;
+
+inline bool is_stopped(Adapter* a) { return __atomic_load_n(&a->stopped, __ATOMIC_ACQUIRE) != 0; }
+inline void set_stopped(Adapter* a, bool v) { __atomic_store_n(&a->stopped, v ? TRUE : FALSE, __ATOMIC_RELEASE); }
 
 class Locked {
 public:

@@ -31,7 +31,7 @@ UCHAR queue_scsi(vs::Adapter* a, PSCSI_REQUEST_BLOCK srb, PIRP* irps, ULONG* nir
 
     vs::Locked lock(a);
     // No service, or the service does not serve this LUN: the device is not there.
-    if (!a->connected || a->stopped || !a->lun_present[srb->TargetId][srb->Lun]) return SRB_STATUS_NO_DEVICE;
+    if (!a->connected || vs::is_stopped(a) || !a->lun_present[srb->TargetId][srb->Lun]) return SRB_STATUS_NO_DEVICE;
     if (a->free_head == vs::kNone || a->lun_outstanding[srb->TargetId][srb->Lun] >= vs::kLunQueueDepth)
         return SRB_STATUS_BUSY;  // StorPort retries; it never exceeds the queue depth it was given
     const USHORT idx = a->free_head;

@@ -182,6 +182,8 @@ typedef struct _PORT_CONFIGURATION_INFORMATION {
 #define SCSI_DMA64_MINIPORT_SUPPORTED 0x01
 
 // ---- Adapter control ---------------------------------------------------------------------------
+// Microsoft's values (storport.h, SCSI_ADAPTER_CONTROL_TYPE); a wrong number here makes the miniport
+// act on a control StorPort did not send.
 typedef enum _SCSI_ADAPTER_CONTROL_TYPE {
     ScsiQuerySupportedControlTypes = 0,
     ScsiStopAdapter = 1,
@@ -193,10 +195,14 @@ typedef enum _SCSI_ADAPTER_CONTROL_TYPE {
     ScsiAdapterPoFxPowerRequired = 7,
     ScsiAdapterPoFxPowerActive = 8,
     ScsiAdapterPoFxPowerSetFState = 9,
-    ScsiAdapterPoFxMaxOperationalPower = 10,
-    ScsiAdapterPoFxSetPerfState = 11,
-    ScsiAdapterSurpriseRemoval = 12,
-    ScsiAdapterControlMax = 13,
+    ScsiAdapterPoFxPowerControl = 10,
+    ScsiAdapterPrepareForBusReScan = 11,
+    ScsiAdapterSystemPowerHints = 12,  // Modern Standby machines: a hint, not a stop
+    ScsiAdapterFilterResourceRequirements = 13,
+    ScsiAdapterPoFxMaxOperationalPower = 14,
+    ScsiAdapterPoFxSetPerfState = 15,
+    ScsiAdapterSurpriseRemoval = 16,
+    ScsiAdapterControlMax = 17,  // Windows 10's storport.h; Windows 7's ended at 5 (after ScsiSetRunningConfig)
     MakeAdapterControlTypeSizeOfUlong = 0xffffffff
 } SCSI_ADAPTER_CONTROL_TYPE;
 

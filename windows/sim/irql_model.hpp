@@ -10,9 +10,15 @@ namespace vstor::storport_sim {
 
 inline constexpr KIRQL kPassive = 0;
 inline constexpr KIRQL kDispatch = 2;
+// A device interrupt level: ScsiStopAdapter and ScsiRestartAdapter run here with StorPort's
+// interrupt lock held (HW_ADAPTER_CONTROL's table), where no spin lock may be acquired and no IRP
+// completed.
+inline constexpr KIRQL kDirql = 5;
 inline thread_local KIRQL t_irql = kPassive;
 
 // Reports (as a violation) a PASSIVE_LEVEL-only routine called above PASSIVE_LEVEL.
 void require_passive(const char* routine);
+// Reports a routine that needs IRQL <= DISPATCH_LEVEL called above it (at DIRQL).
+void require_at_most_dispatch(const char* routine);
 
 }  // namespace vstor::storport_sim

@@ -55,6 +55,7 @@ ULONG StorPortExtendedFunction(STORPORT_FUNCTION_CODE code, PVOID extension, ...
             break;
         }
         case ExtFunctionCompleteServiceIrp: {
+            vstor::storport_sim::require_at_most_dispatch("StorPortCompleteServiceIrp");
             auto* irp = va_arg(args, PIRP);
             if (irp == nullptr) {
                 rc = STOR_STATUS_INVALID_PARAMETER;
@@ -74,6 +75,7 @@ ULONG StorPortExtendedFunction(STORPORT_FUNCTION_CODE code, PVOID extension, ...
 VOID KeInitializeSpinLock(PKSPIN_LOCK lock) { *lock = 0; }
 
 VOID KeAcquireInStackQueuedSpinLock(PKSPIN_LOCK lock, PKLOCK_QUEUE_HANDLE handle) {
+    vstor::storport_sim::require_at_most_dispatch("KeAcquireInStackQueuedSpinLock");
     std::atomic_ref<ULONG_PTR> word(*lock);
     while (word.exchange(1, std::memory_order_acquire) != 0) {
         while (word.load(std::memory_order_relaxed) != 0) std::this_thread::yield();

@@ -42,6 +42,10 @@ void require_passive(const char* routine) {
     if (t_irql != kPassive && g_emulator) g_emulator->report(std::string(routine) + " called above PASSIVE_LEVEL");
 }
 
+void require_at_most_dispatch(const char* routine) {
+    if (t_irql > kDispatch && g_emulator) g_emulator->report(std::string(routine) + " called above DISPATCH_LEVEL");
+}
+
 bool Request::guard_intact() const {
     return std::all_of(data.begin() + requested_length, data.end(), [](std::uint8_t b) { return b == kGuardByte; });
 }
@@ -55,7 +59,7 @@ struct Emulator::ServiceIrp {
     std::condition_variable cv;
 };
 
-Emulator::Emulator() {
+Emulator::Emulator(Options options) : options_(options) {
     g_emulator = this;
     driver_.sim_owner = this;
     fdo_.sim_owner = this;
@@ -114,7 +118,9 @@ bool Emulator::start_adapter(std::string* why) {
     extension_.assign(std::max<ULONG>(init_.DeviceExtensionSize, 16) + 64, 0xCD);  // not zeroed: HwFindAdapter must
     std::memset(extension_.data(), 0, init_.DeviceExtensionSize);  // StorPort zeroes the extension
     std::memset(&config_, 0, sizeof(config_));
-    config_.Length = sizeof(config_);
+    // Windows 7's structure ends at MaxNumberOfIO; the fields after it are Windows 8's.
+    config_.Length = options_.windows_version >= 8 ? sizeof(config_)
+                                                   : offsetof(PORT_CONFIGURATION_INFORMATION, MaxIOsPerLun);
     config_.AdapterInterfaceType = Internal;
     config_.DeviceExtensionSize = init_.DeviceExtensionSize;
     config_.SpecificLuExtensionSize = init_.SpecificLuExtensionSize;
@@ -150,15 +156,19 @@ bool Emulator::start_adapter(std::string* why) {
         *why = "HwInitialize failed";
         return false;
     }
-    std::vector<std::uint8_t> list(sizeof(ULONG) + ScsiAdapterControlMax, 0);
-    ULONG max = ScsiAdapterControlMax;
+    // Windows 7's StorPort knows control types 0-4 (through ScsiSetRunningConfig); Windows 10's up
+    // to ScsiAdapterSurpriseRemoval (16). A guard byte after the list catches a write beyond it.
+    const ULONG max = options_.windows_version >= 8 ? ULONG{ScsiAdapterControlMax} : ULONG{ScsiSetRunningConfig + 1};
+    std::vector<std::uint8_t> list(sizeof(ULONG) + max + 1, 0);
     std::memcpy(list.data(), &max, sizeof(max));
+    list[sizeof(ULONG) + max] = 0xA5;
     {
-        AtIrql irql(kDispatch, "HwAdapterControl");
+        AtIrql irql(kPassive, "HwAdapterControl");  // ScsiQuerySupportedControlTypes: PASSIVE_LEVEL
         init_.HwAdapterControl(extension_.data(), ScsiQuerySupportedControlTypes, list.data());
     }
+    if (list[sizeof(ULONG) + max] != 0xA5) violation("ScsiQuerySupportedControlTypes wrote beyond MaxControlType");
     supported_controls_.assign(ScsiAdapterControlMax, false);
-    for (ULONG i = 0; i < ScsiAdapterControlMax; ++i) supported_controls_[i] = list[sizeof(ULONG) + i] != 0;
+    for (ULONG i = 0; i < max; ++i) supported_controls_[i] = list[sizeof(ULONG) + i] != 0;
     {
         std::lock_guard lk(mu_);
         started_ = true;
@@ -175,8 +185,9 @@ void Emulator::stop_adapter() {
         cv_.notify_all();
         cv_.wait(lk, [&] { return in_start_io_ == 0; });
     }
+    drain();
     if (supported_controls_[ScsiStopAdapter]) {
-        AtIrql irql(kDispatch, "HwAdapterControl");
+        AtIrql irql(kDirql, "HwAdapterControl(ScsiStopAdapter)");
         init_.HwAdapterControl(extension_.data(), ScsiStopAdapter, nullptr);
     }
     {
@@ -185,7 +196,7 @@ void Emulator::stop_adapter() {
             violations_.push_back(std::to_string(outstanding_.size()) + " SRBs outstanding after ScsiStopAdapter");
     }
     {
-        AtIrql irql(kDispatch, "HwCompleteServiceIrp");
+        AtIrql irql(kPassive, "HwCompleteServiceIrp");  // documented: PASSIVE_LEVEL, no lock held
         init_.HwCompleteServiceIrp(extension_.data());
     }
     {
@@ -207,32 +218,71 @@ void Emulator::stop_adapter() {
     adapter_stopping_ = false;
 }
 
+// StorPort completes every request before it stops the adapter (ScsiStopAdapter's documentation):
+// it waits for them, and one that outlives its TimeOutValue makes it reset the bus (the watchdog,
+// with Options::reset_on_timeout). Bounded, so a driver that hangs an SRB fails the test instead.
+void Emulator::drain() {
+    std::unique_lock lk(mu_);
+    ULONG longest = 0;
+    for (auto& [srb, r] : outstanding_) longest = std::max(longest, srb->TimeOutValue);
+    cv_.wait_for(lk, std::chrono::seconds(longest + 5), [&] { return outstanding_.empty(); });
+}
+
 void Emulator::power_cycle() {
     {
         std::unique_lock lk(mu_);
         paused_ = true;
         cv_.wait(lk, [&] { return in_start_io_ == 0; });
-        // StorPort waits for outstanding requests before powering the adapter down.
-        cv_.wait_for(lk, std::chrono::seconds(30), [&] { return outstanding_.empty(); });
     }
-    {
-        AtIrql irql(kDispatch, "HwAdapterControl");
-        init_.HwAdapterControl(extension_.data(), ScsiStopAdapter, nullptr);
+    drain();
+    // Windows 8 and later send ScsiAdapterPower (<= DISPATCH_LEVEL) to a miniport that supports it,
+    // and then neither ScsiStopAdapter nor SRB_FUNCTION_POWER; Windows 7 stops and restarts it at DIRQL.
+    const bool adapter_power = options_.windows_version >= 8 && supported_controls_[ScsiAdapterPower];
+    auto control = [&](SCSI_ADAPTER_CONTROL_TYPE type, KIRQL level, const char* name, PVOID parameters) {
+        AtIrql irql(level, name);
+        init_.HwAdapterControl(extension_.data(), type, parameters);
+    };
+    StorAdapterControlPower power{};
+    power.Version = 1;
+    power.Size = sizeof(power);
+    if (adapter_power) {
+        power.PowerState = 4;  // StorPowerDeviceD3
+        control(ScsiAdapterPower, kDispatch, "HwAdapterControl(ScsiAdapterPower)", &power);
+    } else {
+        control(ScsiStopAdapter, kDirql, "HwAdapterControl(ScsiStopAdapter)", nullptr);
     }
     {
         std::lock_guard lk(mu_);
-        if (!outstanding_.empty()) violations_.push_back("SRBs outstanding after ScsiStopAdapter (power)");
+        if (!outstanding_.empty()) violations_.push_back("SRBs outstanding after the adapter was powered down");
+        ++power_cycles_;
     }
-    {
-        AtIrql irql(kDispatch, "HwAdapterControl");
+    if (adapter_power) {
+        power.PowerState = 1;  // StorPowerDeviceD0
+        control(ScsiAdapterPower, kDispatch, "HwAdapterControl(ScsiAdapterPower)", &power);
+    } else {
         if (!supported_controls_[ScsiRestartAdapter]) violation("ScsiRestartAdapter not supported");
-        init_.HwAdapterControl(extension_.data(), ScsiRestartAdapter, nullptr);
+        control(ScsiRestartAdapter, kDirql, "HwAdapterControl(ScsiRestartAdapter)", nullptr);
     }
     {
         std::lock_guard lk(mu_);
         paused_ = false;
     }
     cv_.notify_all();
+}
+
+void Emulator::system_power_hint() {
+    // Sent on Modern Standby (AoAC) machines, and only to a miniport that says it takes them.
+    if (options_.windows_version < 8 || !supported_controls_[ScsiAdapterSystemPowerHints]) return;
+    std::uint8_t hints[32] = {};  // STOR_SYSTEM_POWER_HINTS: Version, Size, States, ResumeLatencyMSec
+    AtIrql irql(kPassive, "HwAdapterControl(ScsiAdapterSystemPowerHints)");
+    init_.HwAdapterControl(extension_.data(), ScsiAdapterSystemPowerHints, hints);
+}
+
+void Emulator::surprise_remove() {
+    if (options_.windows_version >= 8 && supported_controls_[ScsiAdapterSurpriseRemoval]) {
+        AtIrql irql(kPassive, "HwAdapterControl(ScsiAdapterSurpriseRemoval)");
+        init_.HwAdapterControl(extension_.data(), ScsiAdapterSurpriseRemoval, nullptr);
+    }
 }
 
 std::vector<LogicalUnit> Emulator::scan_bus() {
@@ -484,11 +534,23 @@ void Emulator::watchdog_loop() {
     while (!stopping_) {
         cv_.wait_for(lk, std::chrono::milliseconds(100));
         const auto now = std::chrono::steady_clock::now();
+        bool timed_out = false;
         for (auto& [srb, r] : outstanding_) {
             if (srb->TimeOutValue && now - r->issued > std::chrono::seconds(srb->TimeOutValue) && !r->completed) {
-                violations_.push_back("SRB exceeded its TimeOutValue (StorPort would reset the bus)");
-                r->issued = now + std::chrono::hours(1);  // report once
+                if (options_.reset_on_timeout) {
+                    timed_out = true;
+                } else {
+                    violations_.push_back("SRB exceeded its TimeOutValue (StorPort would reset the bus)");
+                }
+                r->issued = now + std::chrono::hours(1);  // once
             }
+        }
+        if (timed_out) {
+            // What StorPort does with a request that timed out: reset the bus it is on.
+            ++timeouts_;
+            lk.unlock();
+            reset_bus(0);
+            lk.lock();
         }
     }
 }

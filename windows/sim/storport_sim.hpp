@@ -69,9 +69,30 @@ struct IoctlResult {
     ULONG information = 0;
 };
 
+// STOR_ADAPTER_CONTROL_POWER's leading fields (ScsiAdapterPower's parameter); the miniport
+// under test ignores the rest.
+struct StorAdapterControlPower {
+    ULONG Version;
+    ULONG Size;
+    ULONG PowerState;  // STOR_DEVICE_POWER_STATE: 1 = D0, 4 = D3
+    ULONG PowerAction;
+};
+
+struct EmulatorOptions {
+    // The StorPort to behave like. 7: PORT_CONFIGURATION_INFORMATION ends at MaxNumberOfIO,
+    // control types 0-4 only, power transitions by ScsiStopAdapter/ScsiRestartAdapter at DIRQL.
+    // 10: control types up to ScsiAdapterSurpriseRemoval (16), ScsiAdapterPower for power
+    // transitions when the miniport supports it.
+    unsigned windows_version = 10;
+    // An SRB that outlives its TimeOutValue makes the emulator reset the bus (HwResetBus), as
+    // StorPort does; otherwise it is reported as a violation.
+    bool reset_on_timeout = false;
+};
+
 class Emulator {
 public:
-    Emulator();
+    using Options = EmulatorOptions;
+    explicit Emulator(Options options = {});
     ~Emulator();
     Emulator(const Emulator&) = delete;
     Emulator& operator=(const Emulator&) = delete;
@@ -80,7 +101,11 @@ public:
     NTSTATUS load_driver();                    // DriverEntry
     bool start_adapter(std::string* why);      // AddDevice + IRP_MN_START_DEVICE
     void stop_adapter();                       // IRP_MN_REMOVE_DEVICE with whatever is outstanding
-    void power_cycle();                        // D3 and back: ScsiStopAdapter, ScsiRestartAdapter
+    void power_cycle();                        // D3 and back (ScsiAdapterPower, or Stop/Restart at DIRQL)
+    void system_power_hint();                  // ScsiAdapterSystemPowerHints, if supported (Windows 8+)
+    void surprise_remove();                    // ScsiAdapterSurpriseRemoval, if supported; then stop_adapter()
+    unsigned power_cycles() const { std::lock_guard lk(mu_); return power_cycles_; }
+    unsigned timeouts() const { std::lock_guard lk(mu_); return timeouts_; }  // SRBs that timed out (reset_on_timeout)
     std::vector<LogicalUnit> scan_bus();       // what the port driver's bus enumeration finds
     std::vector<LogicalUnit> devices() const;  // result of the latest scan (initial or rescan)
     unsigned rescans() const { return rescans_.load(); }
@@ -140,6 +165,10 @@ private:
     void pnp_loop();
     void watchdog_loop();
     void cancel(ServiceIrp& s);
+    void drain();
+
+    const Options options_;
+    unsigned power_cycles_ = 0, timeouts_ = 0;
 
     VIRTUAL_HW_INITIALIZATION_DATA init_{};
     bool initialized_ = false;

@@ -154,7 +154,8 @@ struct Rig {
     std::uint16_t tid = 0;
 
     explicit Rig(std::vector<std::pair<std::uint16_t, std::shared_ptr<vstor::Backend>>> luns, unsigned threads = 8,
-                 bool liveness_irp = true) {
+                 bool liveness_irp = true, Emulator::Options options = {})
+        : emu(options) {
         EXPECT_EQ(emu.load_driver(), STATUS_SUCCESS);
         std::string why;
         EXPECT_TRUE(emu.start_adapter(&why)) << why;
@@ -634,19 +635,26 @@ TEST(StorPort, LunWithdrawnWithIoOutstanding) {
 
 // Stop/remove with I/O outstanding: every SRB completes, every parked service IRP is returned by
 // HwCompleteServiceIrp (the emulator checks both).
+// Removal with requests stuck in the service: StorPort waits for them before ScsiStopAdapter, and
+// when they time out it resets the bus (HwResetBus), which completes them; then the adapter stops
+// (DIRQL: nothing to fail there) and HwCompleteServiceIrp returns the parked IRPs.
 TEST(StorPort, StopWithIoOutstanding) {
     auto gated = std::make_shared<GatedBackend>(mem_backend(1 << 20));
-    Rig rig({{0, gated}}, 8);
+    Emulator::Options options;
+    options.reset_on_timeout = true;
+    Rig rig({{0, gated}}, 8, true, options);
     Emulator& emu = rig.emu;
     gated->close();
     std::vector<RequestPtr> reqs;
-    for (unsigned i = 0; i < 50; ++i) reqs.push_back(emu.start(0, 0, cdb_rw10(false, i, 1), SRB_FLAGS_DATA_IN, kBlock));
+    for (unsigned i = 0; i < 50; ++i)
+        reqs.push_back(emu.start(0, 0, cdb_rw10(false, i, 1), SRB_FLAGS_DATA_IN, kBlock, nullptr, 2));
     for (int i = 0; i < 500 && gated->held() < 50; ++i) std::this_thread::sleep_for(10ms);
     ASSERT_EQ(gated->held(), 50u);
     emu.stop_adapter();
+    EXPECT_GE(emu.timeouts(), 1u);
     for (auto& r : reqs) {
         ASSERT_TRUE(r->completed.load());
-        EXPECT_EQ(r->status(), SRB_STATUS_NO_DEVICE);
+        EXPECT_EQ(r->status(), SRB_STATUS_BUS_RESET);
     }
     gated->open();
     rig.service->join();
@@ -672,6 +680,63 @@ TEST(StorPort, PowerCycleKeepsTheService) {
     ASSERT_TRUE(ok(after));
     EXPECT_EQ(driver_stats(emu).disconnects, 0u);
     EXPECT_EQ(emu.devices().size(), 1u);
+    auto v = rig.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}
+
+// Windows 7's StorPort: a PORT_CONFIGURATION_INFORMATION that ends at MaxNumberOfIO (nothing may be
+// written past it), control types 0-4 only, and power transitions by ScsiStopAdapter and
+// ScsiRestartAdapter at DIRQL, where a spin lock acquire or an IRP completion is a violation.
+TEST(StorPort, Windows7StopAndRestartAtDirql) {
+    Emulator::Options options;
+    options.windows_version = 7;
+    Rig rig({{0, mem_backend(1 << 20)}}, 8, true, options);
+    Emulator& emu = rig.emu;
+    EXPECT_EQ(emu.config().Length, offsetof(PORT_CONFIGURATION_INFORMATION, MaxIOsPerLun));
+    EXPECT_EQ(emu.config().MaxNumberOfIO, vs::kMaxSlots);
+    EXPECT_EQ(emu.config().MaxIOsPerLun, 0u);  // Windows 8's fields: not written
+    EXPECT_EQ(emu.config().InitialLunQueueDepth, 0u);
+    std::vector<std::uint8_t> block(kBlock, 0x5C);
+    ASSERT_TRUE(ok(execute_as_disk(emu, 0, cdb_rw10(true, 9, 1), SRB_FLAGS_DATA_OUT, kBlock, block.data())));
+    for (int cycle = 0; cycle < 3; ++cycle) {
+        std::thread resume([&] { emu.power_cycle(); });
+        auto during = emu.execute(0, 0, cdb_rw10(false, 9, 1), SRB_FLAGS_DATA_IN, kBlock);
+        resume.join();
+        ASSERT_TRUE(ok(during));
+        EXPECT_EQ(0, std::memcmp(during->data.data(), block.data(), kBlock));
+    }
+    EXPECT_EQ(emu.power_cycles(), 3u);
+    EXPECT_EQ(driver_stats(emu).disconnects, 0u);
+    auto v = rig.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}
+
+// Windows 10's control-type numbers: SystemPowerHints (12, Modern Standby) is not a stop, and
+// SurpriseRemoval is 16. A power transition goes through ScsiAdapterPower, not Stop/Restart.
+TEST(StorPort, ControlTypesUseMicrosoftsNumbers) {
+    auto gated = std::make_shared<GatedBackend>(mem_backend(1 << 20));
+    Rig rig({{0, gated}});
+    Emulator& emu = rig.emu;
+    const auto& supported = emu.supported_controls();
+    EXPECT_TRUE(supported[ScsiStopAdapter] && supported[ScsiRestartAdapter] && supported[ScsiAdapterPower]);
+    EXPECT_TRUE(supported[ScsiAdapterSurpriseRemoval]);
+    emu.system_power_hint();  // sent only if advertised; either way the adapter keeps working
+    const std::uint8_t tur[6] = {0};
+    ASSERT_TRUE(ok(emu.execute(0, 0, tur, 0, 0)));
+    emu.power_cycle();
+    ASSERT_TRUE(ok(emu.execute(0, 0, tur, 0, 0)));
+    EXPECT_EQ(driver_stats(emu).disconnects, 0u);
+
+    // Surprise removal with a read stuck in the service: the read fails with NO_DEVICE, the
+    // service is told to go, and removal finds nothing left.
+    gated->close();
+    auto stuck = emu.start(0, 0, cdb_rw10(false, 1, 1), SRB_FLAGS_DATA_IN, kBlock);
+    for (int i = 0; i < 500 && gated->held() < 1; ++i) std::this_thread::sleep_for(10ms);
+    emu.surprise_remove();
+    ASSERT_TRUE(emu.wait(stuck, 5s));
+    EXPECT_EQ(stuck->status(), SRB_STATUS_NO_DEVICE);
+    EXPECT_EQ(emu.execute(0, 0, tur, 0, 0)->status(), SRB_STATUS_NO_DEVICE);
+    gated->open();
     auto v = rig.violations();
     EXPECT_TRUE(v.empty()) << v.front();
 }

@@ -25,9 +25,11 @@ UCHAR queue_scsi(vs::Adapter* a, PSCSI_REQUEST_BLOCK srb, PIRP* irps, ULONG* nir
         srb->CdbLength > sizeof(srb->Cdb))
         return SRB_STATUS_INVALID_REQUEST;
     PVOID buffer = nullptr;
+    // Mapping the buffer fails only for want of system PTEs, a transient shortage: BUSY makes
+    // StorPort/classpnp retry later (INTERNAL_ERROR would fail the I/O up the stack).
     if (srb->DataTransferLength != 0 &&
         (StorPortGetSystemAddress(a, srb, &buffer) != STOR_STATUS_SUCCESS || buffer == nullptr))
-        return SRB_STATUS_INTERNAL_ERROR;
+        return SRB_STATUS_BUSY;
 
     vs::Locked lock(a);
     // No service, or the service does not serve this LUN: the device is not there.

@@ -50,6 +50,11 @@ ULONG StorPortExtendedFunction(STORPORT_FUNCTION_CODE code, PVOID extension, ...
         case ExtFunctionGetSystemAddress: {
             auto* srb = va_arg(args, PSCSI_REQUEST_BLOCK);
             auto** va = va_arg(args, PVOID*);
+            if (current_emulator()->system_address_fails()) {
+                *va = nullptr;  // no system PTEs left to map the buffer: a transient failure
+                rc = STOR_STATUS_INSUFFICIENT_RESOURCES;
+                break;
+            }
             *va = srb->DataBuffer;  // buffers are mapped (STOR_MAP_ALL_BUFFERS)
             rc = STOR_STATUS_SUCCESS;
             break;

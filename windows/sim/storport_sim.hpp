@@ -104,6 +104,9 @@ public:
     void power_cycle();                        // D3 and back (ScsiAdapterPower, or Stop/Restart at DIRQL)
     void system_power_hint();                  // ScsiAdapterSystemPowerHints, if supported (Windows 8+)
     void surprise_remove();                    // ScsiAdapterSurpriseRemoval, if supported; then stop_adapter()
+    // StorPortGetSystemAddress fails while set (no system PTEs to map an SRB's buffer).
+    void fail_system_address(bool on) { fail_system_address_ = on; }
+    bool system_address_fails() const { return fail_system_address_.load(); }
     unsigned power_cycles() const { std::lock_guard lk(mu_); return power_cycles_; }
     unsigned timeouts() const { std::lock_guard lk(mu_); return timeouts_; }  // SRBs that timed out (reset_on_timeout)
     std::vector<LogicalUnit> scan_bus();       // what the port driver's bus enumeration finds
@@ -169,6 +172,7 @@ private:
 
     const Options options_;
     unsigned power_cycles_ = 0, timeouts_ = 0;
+    std::atomic<bool> fail_system_address_{false};
 
     VIRTUAL_HW_INITIALIZATION_DATA init_{};
     bool initialized_ = false;

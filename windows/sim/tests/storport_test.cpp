@@ -741,6 +741,28 @@ TEST(StorPort, ControlTypesUseMicrosoftsNumbers) {
     EXPECT_TRUE(v.empty()) << v.front();
 }
 
+// StorPortGetSystemAddress can fail for want of system PTEs: the SRB comes back BUSY (retried),
+// not INTERNAL_ERROR, and nothing is left queued. A data SRB whose direction bits say nothing, or
+// both, is refused with INVALID_REQUEST; a TEST UNIT READY without data goes through.
+TEST(StorPort, GetSystemAddressFailureIsRetryable) {
+    Rig rig({{0, mem_backend(1 << 20)}});
+    Emulator& emu = rig.emu;
+    emu.fail_system_address(true);
+    auto r = emu.execute(0, 0, cdb_rw10(false, 0, 1), SRB_FLAGS_DATA_IN, kBlock);
+    EXPECT_EQ(r->status(), SRB_STATUS_BUSY);
+    EXPECT_TRUE(r->guard_intact());
+    emu.fail_system_address(false);
+    EXPECT_TRUE(ok(emu.execute(0, 0, cdb_rw10(false, 0, 1), SRB_FLAGS_DATA_IN, kBlock)));
+    EXPECT_EQ(emu.execute(0, 0, cdb_rw10(false, 0, 1), SRB_FLAGS_UNSPECIFIED_DIRECTION, kBlock)->status(),
+              SRB_STATUS_INVALID_REQUEST);
+    EXPECT_EQ(emu.execute(0, 0, cdb_rw10(false, 0, 1), 0, kBlock)->status(), SRB_STATUS_INVALID_REQUEST);
+    const std::uint8_t tur[6] = {0};
+    EXPECT_TRUE(ok(emu.execute(0, 0, tur, 0, 0)));
+    EXPECT_EQ(emu.outstanding(), 0u);
+    auto v = rig.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}
+
 // A hand-driven service that sends malformed replies: each is refused without touching memory the
 // reply does not own (the SRB buffer's guard bytes stay intact), and an SRB is completed once.
 TEST(StorPort, MalformedRepliesAreRejected) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -759,6 +760,41 @@ TEST(StorPort, GetSystemAddressFailureIsRetryable) {
     const std::uint8_t tur[6] = {0};
     EXPECT_TRUE(ok(emu.execute(0, 0, tur, 0, 0)));
     EXPECT_EQ(emu.outstanding(), 0u);
+    auto v = rig.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}
+
+// Throughput of the emulated path (HwStartIo -> parked service IRP -> engine -> reply) at StorPort's
+// queue depth: 250 outstanding 4 KiB reads on one mem LUN, 8 service threads. Prints the rate; no
+// timed assertion. Not part of the storport label (DISABLED_): run it with
+//   vstor_storport_tests --gtest_also_run_disabled_tests --gtest_filter='StorPortBench.*'
+TEST(StorPortBench, DISABLED_Qd250x8Threads4KiBReads) {
+    Rig rig({{0, mem_backend(256ull << 20)}}, 8);
+    Emulator& emu = rig.emu;
+    constexpr std::uint32_t kIo = 4096;
+    constexpr std::uint32_t kBlocks = (256u << 20) / kBlock;
+    std::atomic<std::uint64_t> done{0}, failed{0};
+    const auto seconds = std::chrono::seconds(std::getenv("VSTOR_BENCH_SECONDS") ? std::atoi(std::getenv("VSTOR_BENCH_SECONDS")) : 5);
+    const auto start = std::chrono::steady_clock::now();
+    const auto until = start + seconds;
+    // Four issuing threads; start() blocks while the LUN has 250 outstanding, as StorPort holds them.
+    std::vector<std::thread> issuers;
+    for (unsigned t = 0; t < 4; ++t)
+        issuers.emplace_back([&, t] {
+            std::uint32_t lba = t * 7919u * 8u;
+            while (std::chrono::steady_clock::now() < until) {
+                lba = (lba + 8u * 104729u) % (kBlocks - 8u);
+                emu.start(0, 0, cdb_rw10(false, lba, kIo / kBlock), SRB_FLAGS_DATA_IN, kIo, nullptr, 60,
+                          [&](Request& r) { (r.status() == SRB_STATUS_SUCCESS ? done : failed).fetch_add(1); });
+            }
+        });
+    for (auto& t : issuers) t.join();
+    for (int i = 0; i < 3000 && emu.outstanding() != 0; ++i) std::this_thread::sleep_for(10ms);
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_EQ(failed.load(), 0u);
+    EXPECT_EQ(emu.max_outstanding_seen(0, 0), Emulator::queue_depth());
+    std::printf("QD %zu x 8 service threads, 4 KiB reads: %.0f IOPS, %.1f MiB/s over %.1f s\n",
+                emu.max_outstanding_seen(0, 0), done.load() / elapsed, done.load() * 4096.0 / elapsed / (1 << 20), elapsed);
     auto v = rig.violations();
     EXPECT_TRUE(v.empty()) << v.front();
 }

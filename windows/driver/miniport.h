@@ -65,7 +65,8 @@ struct Adapter {
     BOOLEAN removed;         // HwCompleteServiceIrp ran: refuse every service IRP
     BOOLEAN timer_armed;
     BOOLEAN connected;
-    ULONG session;
+    ULONG session;           // unguessable (new_session_id), never 0
+    ULONG owner_pid;         // the process that CONNECTed: the only one whose IRPs are served
     ULONG session_counter;
     ULONG tick;
     ULONG last_service_tick;

@@ -233,6 +233,21 @@ ULONG unpark_all(Adapter* a, PIRP* out, ULONG out_cap, NTSTATUS status) {
     return n;
 }
 
+// A session id nobody can guess from the previous one (they were sequential): the cycle counter
+// and the adapter's address (randomised by ASLR) through a 64-bit mixer. The id is a second check;
+// the first is that only the CONNECTing process is served at all.
+ULONG new_session_id(Adapter* a) {
+    uint64_t x = __builtin_ia32_rdtsc() ^ (static_cast<uint64_t>(reinterpret_cast<ULONG_PTR>(a)) << 16) ^
+                 (static_cast<uint64_t>(++a->session_counter) << 40);
+    x ^= x >> 30;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 27;
+    x *= 0x94D049BB133111EBull;
+    x ^= x >> 31;
+    const ULONG id = static_cast<ULONG>(x ^ (x >> 32));
+    return id != 0 && id != a->session ? id : new_session_id(a);
+}
+
 void complete_service_irps(Adapter* a, PIRP* irps, ULONG n) {
     for (ULONG i = 0; i < n; ++i) StorPortCompleteServiceIrp(a, irps[i]);
 }
@@ -257,6 +272,8 @@ extern "C" VOID VS_API VsHwProcessServiceRequest(PVOID DeviceExtension, PVOID Ir
         return;
     }
     RtlCopyMemory(&h, buf, sizeof(h));
+    // HwProcessServiceRequest runs in the sender's thread; the session belongs to one process.
+    const ULONG pid = IoGetRequestorProcessId(irp);
     PIRP extra[vs::kIrpBatch];
     ULONG nextra = 0;
     bool bus_change = false;
@@ -277,14 +294,19 @@ extern "C" VOID VS_API VsHwProcessServiceRequest(PVOID DeviceExtension, PVOID Ir
                 RtlCopyMemory(&c, buf, sizeof(c));
                 if (c.buffer_size < VSTOR_TRANSACT_MIN_BUFFER) {
                     status = STATUS_BUFFER_TOO_SMALL;
+                } else if (a->connected && a->owner_pid != pid) {
+                    // Another process serves the adapter. It loses the session only by going away
+                    // (its liveness IRP is cancelled, or the watchdog finds it silent), by
+                    // DISCONNECT, or by removal: never because someone else asked.
+                    status = STATUS_DEVICE_BUSY;
                 } else {
-                    // A new service replaces a stale one (crashed before the watchdog noticed).
+                    // The same process reconnecting (a restarted service loop) replaces its session.
                     if (a->connected) {
                         bus_change = vs::drop_service(a);
                         nextra = vs::unpark_all(a, extra, vs::kIrpBatch, STATUS_DEVICE_NOT_CONNECTED);
                     }
-                    if (++a->session_counter == 0) ++a->session_counter;
-                    a->session = a->session_counter;
+                    a->session = vs::new_session_id(a);
+                    a->owner_pid = pid;
                     a->connected = TRUE;
                     a->last_service_tick = a->tick;
                     vstor_bridge_connect_reply r;
@@ -300,6 +322,8 @@ extern "C" VOID VS_API VsHwProcessServiceRequest(PVOID DeviceExtension, PVOID Ir
                     info = sizeof(r);
                 }
             }
+        } else if (a->connected && pid != a->owner_pid) {
+            status = STATUS_ACCESS_DENIED;  // not the process that holds the session
         } else if (!a->connected || h.session != a->session) {
             status = STATUS_DEVICE_NOT_CONNECTED;  // an IRP from a service that was replaced or dropped
         } else if (h.op == VSTOR_OP_DISCONNECT) {

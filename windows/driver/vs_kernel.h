@@ -28,6 +28,9 @@
 #define VS_API
 #endif
 
+// ntifs.h's, which the miniport does not otherwise need: the id of the process that sent the IRP.
+extern "C" __declspec(dllimport) ULONG NTAPI IoGetRequestorProcessId(PIRP Irp);
+
 static inline ULONG VsIrpIoControlCode(PIRP irp) {
     return IoGetCurrentIrpStackLocation(irp)->Parameters.DeviceIoControl.IoControlCode;
 }

@@ -113,6 +113,8 @@ VOID RtlFreeUnicodeString(PUNICODE_STRING s) {
     s->Length = s->MaximumLength = 0;
 }
 
+ULONG IoGetRequestorProcessId(PIRP irp) { return current_emulator()->requestor_process(irp); }
+
 VOID IoReleaseCancelSpinLock(KIRQL irql) {
     vstor::storport_sim::t_irql = irql;
     current_emulator()->release_cancel_lock();

@@ -26,7 +26,8 @@
       (pdo, guid, reference, link))                                                                       \
     X(ntoskrnl, ntoskrnl, stdcall, NTSTATUS, IoSetDeviceInterfaceState,                                   \
       (PUNICODE_STRING link, BOOLEAN enable), (link, enable))                                             \
-    X(ntoskrnl, ntoskrnl, stdcall, VOID, RtlFreeUnicodeString, (PUNICODE_STRING string), (string))
+    X(ntoskrnl, ntoskrnl, stdcall, VOID, RtlFreeUnicodeString, (PUNICODE_STRING string), (string))        \
+    X(ntoskrnl, ntoskrnl, stdcall, ULONG, IoGetRequestorProcessId, (PIRP irp), (irp))
 
 // Variadic exports (cdecl on x86): StorPortNotification, StorPortExtendedFunction. Declared in
 // storport_decl.h.

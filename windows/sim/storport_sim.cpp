@@ -694,6 +694,16 @@ void Emulator::kill_process(int process) {
     cv_.notify_all();
 }
 
+ULONG Emulator::requestor_process(PIRP irp) {
+    std::lock_guard lk(mu_);
+    auto it = service_irps_.find(irp);
+    if (it == service_irps_.end()) {
+        violations_.push_back("IoGetRequestorProcessId on an IRP that is not pending");
+        return 0;
+    }
+    return static_cast<ULONG>(it->second->process);
+}
+
 std::size_t Emulator::pending_service_irps() const {
     std::lock_guard lk(mu_);
     std::size_t n = 0;

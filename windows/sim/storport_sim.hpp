@@ -157,6 +157,7 @@ public:
     void on_bus_change();
     void on_complete_service_irp(PIRP irp);
     void release_cancel_lock() { cancel_mu_.unlock(); }
+    ULONG requestor_process(PIRP irp);  // IoGetRequestorProcessId
     void report(std::string what) { violation(std::move(what)); }
     NTSTATUS on_register_interface(PDEVICE_OBJECT pdo, const GUID* guid, PUNICODE_STRING link);
     NTSTATUS on_interface_state(PUNICODE_STRING link, BOOLEAN enable);

@@ -94,6 +94,14 @@ def main() -> int:
         copy = get(inst, "CopyFiles")
         check(copy is not None and "vstor.sys" in [e for _, e in s.get(copy.lower(), [])],
               "CopyFiles does not copy vstor.sys")
+        # The device's security descriptor: SYSTEM and Administrators only, secure open.
+        hw_addreg = get(inst + ".hw", "AddReg")
+        hw_regs = [fields(v) for k, v in s.get((hw_addreg or "").lower(), []) if k is None]
+        sddl = [r[4] for r in hw_regs if len(r) >= 5 and r[0].upper() == "HKR" and r[1] == "" and r[2] == "Security"]
+        check(sddl == ["D:P(A;;GA;;;SY)(A;;GA;;;BA)"],
+              "[%s.HW] does not set Security to SYSTEM and Administrators only: %r" % (inst, sddl))
+        chars = [r[4] for r in hw_regs if len(r) >= 5 and r[2] == "DeviceCharacteristics"]
+        check(len(chars) == 1 and int(chars[0], 0) & 0x100, "DeviceCharacteristics lacks FILE_DEVICE_SECURE_OPEN")
         services = s.get(inst + ".services", [])
         check(len(services) == 1 and services[0][0].lower() == "addservice", "[%s.Services]" % inst)
         if services:

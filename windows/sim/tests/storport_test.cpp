@@ -799,6 +799,59 @@ TEST(StorPortBench, DISABLED_Qd250x8Threads4KiBReads) {
     EXPECT_TRUE(v.empty()) << v.front();
 }
 
+// The service channel belongs to the process that CONNECTed: another process that opens the
+// adapter can neither take the session over (CONNECT: DEVICE_BUSY) nor act in it, even with the
+// right session id (ACCESS_DENIED), and the service's I/O goes on. Session ids are not sequential.
+TEST(StorPort, ServiceChannelBelongsToTheConnectingProcess) {
+    Rig rig({{0, mem_backend(1 << 20)}});
+    Emulator& emu = rig.emu;
+    const std::uint32_t session = [&] {
+        auto* a = static_cast<vs::Adapter*>(emu.device_extension());
+        vs::Locked lock(a);
+        return a->session;
+    }();
+    std::vector<std::uint8_t> buf(VSTOR_TRANSACT_MIN_BUFFER);
+    const int intruder = 2;
+    vstor_bridge_connect c{};
+    c.hdr = {VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, VSTOR_OP_CONNECT, 0, 0};
+    c.buffer_size = VSTOR_TRANSACT_MIN_BUFFER;
+    std::memcpy(buf.data(), &c, sizeof(c));
+    EXPECT_EQ(emu.device_ioctl(intruder, VSTOR_BRIDGE_IOCTL, buf.data(), sizeof(c), static_cast<ULONG>(buf.size())).status,
+              STATUS_DEVICE_BUSY);
+    for (std::uint16_t op : {VSTOR_OP_DISCONNECT, VSTOR_OP_LUN, VSTOR_OP_TRANSACT, VSTOR_OP_HOLD}) {
+        vstor_bridge_lun l{};
+        l.hdr = {VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, op, session, op == VSTOR_OP_TRANSACT ? VSTOR_FLAG_NO_WAIT : 0u};
+        std::memcpy(buf.data(), &l, sizeof(l));
+        EXPECT_EQ(emu.device_ioctl(intruder, VSTOR_BRIDGE_IOCTL, buf.data(), sizeof(l), static_cast<ULONG>(buf.size())).status,
+                  STATUS_ACCESS_DENIED) << "op " << op;
+    }
+    EXPECT_EQ(driver_stats(emu).disconnects, 0u);
+    EXPECT_TRUE(ok(emu.execute(0, 0, cdb_rw10(false, 0, 1), SRB_FLAGS_DATA_IN, kBlock)));
+    EXPECT_EQ(emu.devices().size(), 1u);
+
+    // Once the service has gone (DISCONNECT), another process may connect; ids never repeat a
+    // pattern a guesser could follow.
+    rig.service->stop();
+    std::vector<std::uint32_t> ids{session};
+    for (int i = 0; i < 8; ++i) {
+        std::memcpy(buf.data(), &c, sizeof(c));
+        ASSERT_EQ(emu.device_ioctl(3 + i, VSTOR_BRIDGE_IOCTL, buf.data(), sizeof(c), static_cast<ULONG>(buf.size())).status,
+                  STATUS_SUCCESS);
+        vstor_bridge_connect_reply reply;
+        std::memcpy(&reply, buf.data(), sizeof(reply));
+        ids.push_back(reply.session);
+        vstor_bridge_header bye{VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, VSTOR_OP_DISCONNECT, reply.session, 0};
+        std::memcpy(buf.data(), &bye, sizeof(bye));
+        ASSERT_EQ(emu.device_ioctl(3 + i, VSTOR_BRIDGE_IOCTL, buf.data(), sizeof(bye), sizeof(bye)).status, STATUS_SUCCESS);
+    }
+    for (std::size_t i = 1; i < ids.size(); ++i) {
+        EXPECT_NE(ids[i], 0u);
+        EXPECT_GT(ids[i] - ids[i - 1], 1000u) << "sequential session ids: " << ids[i - 1] << ", " << ids[i];
+    }
+    auto v = rig.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}
+
 // A hand-driven service that sends malformed replies: each is refused without touching memory the
 // reply does not own (the SRB buffer's guard bytes stay intact), and an SRB is completed once.
 TEST(StorPort, MalformedRepliesAreRejected) {

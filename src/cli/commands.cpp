@@ -1,6 +1,7 @@
 #include "cli/commands.hpp"
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "cli/ctl.hpp"
 #include "cli/image.hpp"
@@ -20,7 +21,11 @@ int run(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help
+        // Every bad command line: one line naming the problem and exit 2 (CLI11's own codes are
+        // 100-127, e.g. 104 for `--loops -1`, which scripts cannot tell from a crash).
+        fmt::print(stderr, "vstor: {}\n", e.what());
+        return 2;
     }
     if (app.got_subcommand("serve")) return run_serve(serve);
     if (app.got_subcommand("ctl")) return run_ctl(ctl);

@@ -16,6 +16,7 @@
 //   tls = "require,cert=server.pem,key=server.key"   # optional, as --nbd-tls
 #include <toml++/toml.h>
 
+#include "cli/config_schema.hpp"
 #include "cli/serve_plan.hpp"
 
 namespace vstor::cli {
@@ -63,14 +64,7 @@ std::optional<ServePlan> load_config_file(const std::string& path, std::string& 
         error = path + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description());
         return std::nullopt;
     }
-    static const char* known_top[] = {"portal", "target", "loops", "nbd"};
-    for (const auto& [k, v] : root) {
-        (void)v;
-        if (std::find(std::begin(known_top), std::end(known_top), k.str()) == std::end(known_top)) {
-            error = path + ": unknown key '" + std::string(k.str()) + "'";
-            return std::nullopt;
-        }
-    }
+    if (!check_config_keys(root, kTopLevelKeys, path, "", error)) return std::nullopt;
     ServePlan plan;
     if (auto loops = root["loops"].value<std::int64_t>()) plan.loops = static_cast<unsigned>(*loops);
     if (const auto* portals = root["portal"].as_array()) {
@@ -95,13 +89,6 @@ std::optional<ServePlan> load_config_file(const std::string& path, std::string& 
         if (!t) {
             error = path + ": [nbd] must be a table";
             return std::nullopt;
-        }
-        for (const auto& [k, v] : *t) {
-            (void)v;
-            if (k.str() != "listen" && k.str() != "tls") {
-                error = path + ": [nbd]: unknown key '" + std::string(k.str()) + "'";
-                return std::nullopt;
-            }
         }
         if (!get_string_list(*t, "listen", path + ": [nbd]", plan.nbd_listen, error)) return std::nullopt;
         if (auto tls = get_string(*t, "tls", path + ": [nbd]", error, false)) plan.nbd_tls = *tls;

@@ -153,7 +153,9 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
     serve->add_option("--mutual-chap", o.mutual_chap, "target's own CHAP credentials USER:SECRET (mutual CHAP)");
     serve->add_option("--allow", o.allow, "initiator IQN allowed to log in (repeatable; default: everyone)");
     serve->add_option("--mask", o.masks, "LUN masking IQN=LUN[,LUN...]: that initiator sees only these LUNs (repeatable)");
-    serve->add_option("--loops", o.loops, "event-loop threads (default: one per core)");
+    serve->add_option("--loops", o.loops,
+                      fmt::format("event-loop threads, at most {} (default 0: one per core)", kMaxEventLoops))
+        ->check(CLI::Range(0u, kMaxEventLoops));
     serve->add_option("--log-level", o.log_level, "trace, debug, info, warn, error")->capture_default_str();
     serve->add_option("--metrics", o.metrics, "Prometheus text endpoint HOST:PORT (GET /metrics; off unless given)");
     serve->add_option("--control", o.control,

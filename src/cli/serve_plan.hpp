@@ -10,6 +10,10 @@
 
 namespace vstor::cli {
 
+// Upper bound for --loops / `loops =`: each loop is a thread; more than this is a typo, not a
+// tuning (the default, one per core, is what the benchmarks use). docs/config.md.
+inline constexpr unsigned kMaxEventLoops = 256;
+
 struct TargetPlan {
     iscsi::TargetConfig config;  // adapter_target_id is filled in when the adapter is built
     std::vector<LunSpec> luns;   // LUN i is luns[i]

@@ -1,0 +1,53 @@
+"""Strict configuration (issue 13 section 6): a typo, a wrong type or an out-of-range value in the
+TOML file or on the command line is refused with exit 2 and one line naming the key or flag, and
+nothing starts. Before: unknown keys inside [[target]] were ignored (`cahp = ...` served the
+target without CHAP), `loops = "two"` was ignored, `loops = -3` grew memory until the OOM killer
+came, `--loops 100000` aborted with an uncaught std::system_error and `--loops -1` exited 104."""
+import os
+import subprocess
+
+from vstor_fixture import check, main
+
+TARGET = '[[target]]\nname = "iqn.2026-11.org.vstor:strict"\nluns = ["mem:1M"]\n'
+
+
+def refused(args, argv, expect, config=None):
+    """Runs `vstor serve ARGV` (with CONFIG written to a file and passed as --config) and checks:
+    exit 2 within seconds, exactly one output line, containing every string in EXPECT."""
+    cmd = [args.vstor, "serve", "--control", "off", "--listen", "127.0.0.1:0"] + list(argv)
+    if config is not None:
+        path = os.path.join(args.workdir, "strict.toml")
+        with open(path, "w") as f:
+            f.write(config)
+        cmd = [args.vstor, "serve", "--control", "off", "--config", path] + list(argv)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=10, cwd=args.workdir)
+    except subprocess.TimeoutExpired:
+        check(False, f"{cmd} did not exit within 10 s (it should refuse at once)")
+    out = (r.stdout + r.stderr).strip()
+    lines = [l for l in out.splitlines() if l.strip()]
+    what = config.strip().splitlines()[-1] if config else " ".join(argv)
+    check(r.returncode == 2, f"[{what}]: exit {r.returncode}, expected 2; output: {out!r}")
+    check(len(lines) == 1, f"[{what}]: expected one line, got {len(lines)}: {out!r}")
+    for e in expect:
+        check(e in lines[0], f"[{what}]: {lines[0]!r} does not say {e!r}")
+    print(f"ok: {what} -> {lines[0]}")
+
+
+def run(args):
+    # TOML: unknown keys anywhere, wrong types, out-of-range values.
+    refused(args, [], ["target 1", "unknown key 'cahp'", "did you mean 'chap'"],
+            config=TARGET + 'cahp = "user:a-long-secret1"\n')
+    refused(args, [], ["unknown key 'lops'"], config='lops = 2\n' + TARGET)
+    refused(args, [], ["[nbd]", "unknown key 'tsl'"], config=TARGET + '[nbd]\ntsl = "on"\n')
+    refused(args, [], ["'loops' must be a whole number", "not a string"], config='loops = "two"\n' + TARGET)
+    refused(args, [], ["'loops' = -3 is out of range"], config='loops = -3\n' + TARGET)
+    refused(args, [], ["'nbd' must be true or false"], config=TARGET + 'nbd = "yes"\n')
+    # Flags.
+    refused(args, ["--lun", "mem:1M", "--loops", "100000"], ["--loops", "100000"])
+    refused(args, ["--lun", "mem:1M", "--loops", "-1"], ["--loops"])
+    refused(args, ["--lun", "mem:1M", "--loops", "two"], ["--loops"])
+    refused(args, ["--lun", "mem:1M", "--no-such-flag"], ["--no-such-flag"])
+
+
+main(run)

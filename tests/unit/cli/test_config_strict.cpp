@@ -1,0 +1,103 @@
+// `vstor serve --config`: every unknown key, wrong type and out-of-range value is refused with one
+// message naming the file, line, section and key (a typo must never silently drop a setting such
+// as CHAP).
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "cli/config_schema.hpp"
+#include "cli/serve_plan.hpp"
+
+namespace vstor::cli {
+namespace {
+
+class ConfigStrict : public ::testing::Test {
+protected:
+    // One file per process: ctest -j and parallel builds' runs share TempDir().
+    const std::string path = ::testing::TempDir() + "vstor-strict-" + std::to_string(::getpid()) + ".toml";
+    void TearDown() override { std::remove(path.c_str()); }
+
+    // Loads `text`; returns the error ("" when it loaded).
+    std::string load(const std::string& text) {
+        {
+            std::ofstream f(path);
+            f << text;
+        }
+        std::string err;
+        auto plan = load_config_file(path, err);
+        if (plan) return "";
+        EXPECT_FALSE(err.empty());
+        return err;
+    }
+};
+
+const std::string kTarget = "[[target]]\nname = \"iqn.2026-11.org.vstor:t\"\nluns = [\"mem:1M\"]\n";
+
+TEST_F(ConfigStrict, GoodFileLoads) {
+    EXPECT_EQ(load("loops = 2\n[[portal]]\nlisten = \"127.0.0.1:3260\"\n" + kTarget +
+                   "alias = \"a\"\nchap = \"user:a-long-secret1\"\nallow = [\"iqn.1993-08.org.debian:01:h\"]\n"
+                   "nbd = true\n[nbd]\nlisten = [\"127.0.0.1:10809\"]\n"),
+              "");
+}
+
+TEST_F(ConfigStrict, UnknownKeyInTargetNamesItAndSuggests) {
+    EXPECT_EQ(load(kTarget + "cahp = \"user:a-long-secret1\"\n"),
+              path + ":4: target 1: unknown key 'cahp' (did you mean 'chap'?)");
+}
+
+TEST_F(ConfigStrict, UnknownKeysEverywhere) {
+    EXPECT_EQ(load("colour = 1\n" + kTarget), path + ":1: unknown key 'colour' (expected one of: loops, portal, target, nbd)");
+    EXPECT_EQ(load("[[portal]]\nlisten = \"127.0.0.1\"\nport = 3261\n" + kTarget),
+              path + ":3: portal 1: unknown key 'port' (expected one of: listen)");
+    EXPECT_EQ(load(kTarget + "[nbd]\nlisen = [\"127.0.0.1\"]\n"),
+              path + ":5: [nbd]: unknown key 'lisen' (did you mean 'listen'?)");
+    EXPECT_EQ(load(kTarget + kTarget + "mask = [\"iqn.2026-11.org.vstor:i=0\"]\n"),
+              path + ":7: target 2: unknown key 'mask' (did you mean 'masks'?)");
+}
+
+TEST_F(ConfigStrict, WrongTypes) {
+    EXPECT_EQ(load("loops = \"two\"\n" + kTarget),
+              path + ":1: 'loops' must be a whole number from 0 to 256, not a string");
+    EXPECT_EQ(load("loops = 2.5\n" + kTarget),
+              path + ":1: 'loops' must be a whole number from 0 to 256, not a number with a fraction");
+    EXPECT_EQ(load(kTarget + "nbd = \"no\"\n"), path + ":4: target 1: 'nbd' must be true or false, not a string");
+    EXPECT_EQ(load(kTarget + "chap = [\"a\"]\n"), path + ":4: target 1: 'chap' must be a string, not a list");
+    EXPECT_EQ(load(kTarget + "allow = \"iqn.1993-08.org.debian:01:h\"\n"),
+              path + ":4: target 1: 'allow' must be a list of strings, not a string");
+    EXPECT_EQ(load(kTarget + "allow = [\"iqn.1993-08.org.debian:01:h\", 7]\n"),
+              path + ":4: target 1: 'allow' must be a list of strings, but holds an integer");
+    EXPECT_EQ(load("nbd = 1\n" + kTarget), path + ":1: 'nbd' must be a table ([nbd]), not an integer");
+    EXPECT_EQ(load("[portal]\nlisten = \"127.0.0.1\"\n" + kTarget),
+              path + ":1: 'portal' must be a list of tables ([[portal]]), not a table");
+}
+
+TEST_F(ConfigStrict, LoopsOutOfRange) {
+    EXPECT_EQ(load("loops = -3\n" + kTarget), path + ":1: 'loops' = -3 is out of range (0 to 256)");
+    EXPECT_EQ(load("loops = 100000\n" + kTarget), path + ":1: 'loops' = 100000 is out of range (0 to 256)");
+    EXPECT_EQ(load("loops = 256\n" + kTarget), "");
+}
+
+// The table is what other keys get added to: every key named once, tables have fields.
+TEST(ConfigSchema, KeysAreUniqueAndTablesHaveFields) {
+    auto check = [](std::span<const ConfigKey> keys, auto& self) -> void {
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            for (std::size_t j = i + 1; j < keys.size(); ++j) {
+                EXPECT_NE(keys[i].name, keys[j].name);
+            }
+            if (keys[i].type == ConfigType::table || keys[i].type == ConfigType::table_list) {
+                EXPECT_FALSE(keys[i].fields.empty()) << keys[i].name;
+                self(keys[i].fields, self);
+            }
+            if (keys[i].type == ConfigType::integer) {
+                EXPECT_LE(keys[i].min, keys[i].max) << keys[i].name;
+            }
+        }
+    };
+    check(kTopLevelKeys, check);
+}
+
+}  // namespace
+}  // namespace vstor::cli

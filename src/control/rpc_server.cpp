@@ -162,9 +162,21 @@ private:
 }  // namespace
 
 std::string handle_rpc_text(ControlService& service, const std::string& text) {
+    struct TooDeep {};
     json req;
     try {
-        req = json::parse(text);
+        // The callback sees every array/object start with its depth (0 = the top level) and stops
+        // the parse before anything deeper is built.
+        req = json::parse(text, [](int depth, json::parse_event_t event, json&) {
+            if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+                depth >= kMaxJsonDepth)
+                throw TooDeep{};
+            return true;
+        });
+    } catch (const TooDeep&) {
+        return error_response(nullptr, rpc_code::parse_error,
+                              "the request nests arrays/objects deeper than " + std::to_string(kMaxJsonDepth) + " levels")
+            .dump();
     } catch (const json::exception&) {  // parse_error, or out_of_range for numbers like 3e347
         return error_response(nullptr, rpc_code::parse_error, "the request is not valid JSON").dump();
     }

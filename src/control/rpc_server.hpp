@@ -18,6 +18,11 @@ public:
     virtual void stop() = 0;  // idempotent; removes the socket file
 };
 
+// Deepest nesting of arrays/objects a request may have. Every method's params are at most three
+// levels deep; nesting is refused while parsing (a parse error) because copying, comparing and
+// printing a JSON value recurse once per level, and 100,000 levels overflowed the stack.
+inline constexpr int kMaxJsonDepth = 64;
+
 // One JSON-RPC request text in, the response text out ("" for a notification). Public so that
 // tests and the fuzzer can drive it without a socket.
 std::string handle_rpc_text(ControlService& service, const std::string& text);

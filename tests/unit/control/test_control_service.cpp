@@ -252,6 +252,28 @@ TEST_F(ControlPlane, JsonRpcFraming) {
     EXPECT_EQ(parse(handle_rpc_text(*service, "[]"))["error"]["code"], rpc_code::invalid_request);
 }
 
+// 100,000 levels of nesting (a 200 KB line) overflowed the stack and took the target down; past
+// kMaxJsonDepth the request is a parse error and the service keeps answering.
+TEST_F(ControlPlane, DeeplyNestedRequestIsAParseError) {
+    auto parse = [](const std::string& s) { return json::parse(s); };
+    const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    for (const auto& text : {R"({"jsonrpc":"2.0","id":1,"method":"status","params":)" + deep + "}",
+                             R"({"jsonrpc":"2.0","id":)" + deep + R"(,"method":"status"})", deep}) {
+        const auto reply = parse(handle_rpc_text(*service, text));
+        EXPECT_EQ(reply["error"]["code"], rpc_code::parse_error);
+        EXPECT_EQ(reply["error"]["message"], "the request nests arrays/objects deeper than 64 levels");
+    }
+    // The limit is exact: 64 levels (params nested 62 deep inside the request) still parse.
+    auto nested = [](int levels) {
+        std::string p = "1";
+        for (int i = 0; i < levels; ++i) p = "[" + p + "]";
+        return R"({"jsonrpc":"2.0","id":1,"method":"nope","params":{"x":)" + p + "}}";
+    };
+    EXPECT_EQ(parse(handle_rpc_text(*service, nested(62)))["error"]["code"], rpc_code::method_not_found);
+    EXPECT_EQ(parse(handle_rpc_text(*service, nested(63)))["error"]["code"], rpc_code::parse_error);
+    EXPECT_TRUE(parse(handle_rpc_text(*service, R"({"jsonrpc":"2.0","id":1,"method":"status"})")).contains("result"));
+}
+
 TEST_F(ControlPlane, SaveWritesAConfigThatLoadsBack) {
     call("lun.add", {{"spec", "mem:4M,removable"}, {"lun", 3}});
     call("lun.add", {{"spec", "file:" + (dir / "d.img").string() + ",size=2M,name=disk"}});

@@ -112,6 +112,7 @@ extern "C" ULONG VS_API VsHwFindAdapter(PVOID DeviceExtension, PVOID HwContext, 
     (void)ArgumentString;
     auto* a = static_cast<Adapter*>(DeviceExtension);
     vs::init_adapter(a);
+    if (!vs::register_adapter(a)) return SP_RETURN_ERROR;
     // The service opens the adapter through this interface. StorPort passes a virtual miniport's
     // PDO as HwContext. Without it the adapter still works (reachable as \\.\ScsiN:).
     static const GUID interface_guid = VSTOR_BRIDGE_INTERFACE_GUID_INIT;
@@ -253,6 +254,7 @@ extern "C" VOID VS_API VsHwFreeAdapterResources(PVOID DeviceExtension) {
         a->removed = TRUE;
         vs::set_stopped(a, true);
     }
+    vs::unregister_adapter(a);
     if (a->interface_enabled) IoSetDeviceInterfaceState(&a->interface_name, FALSE);
     a->interface_enabled = FALSE;
     if (a->interface_name.Buffer != nullptr) RtlFreeUnicodeString(&a->interface_name);

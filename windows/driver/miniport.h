@@ -79,6 +79,7 @@ struct Adapter {
     PIRP parked[kMaxParked];
     ULONG parked_count;
     PIRP liveness;           // VSTOR_OP_HOLD: the service process is alive while this is not cancelled
+    ULONG liveness_session;  // the session it was parked in
     Notice notices[kMaxNotices];
     ULONG notice_head, notice_count;
     Stats stats;
@@ -117,6 +118,10 @@ void complete_srb(Adapter* a, PSCSI_REQUEST_BLOCK srb, UCHAR srb_status);       
 // Hands queued work to parked service IRPs; collects the IRPs to complete in `out` (lock held).
 ULONG dispatch_parked(Adapter* a, PIRP* out, ULONG out_cap);
 void complete_service_irps(Adapter* a, PIRP* irps, ULONG n);  // lock not held
+// The driver's adapters, for the cancel routine (which may not use the IRP's DriverContext).
+// HwFindAdapter registers (false: too many adapters), HwFreeAdapterResources unregisters.
+bool register_adapter(Adapter* a);
+void unregister_adapter(Adapter* a);
 // Takes every parked IRP (and the liveness IRP) out for completion with `status` (lock held).
 ULONG unpark_all(Adapter* a, PIRP* out, ULONG out_cap, NTSTATUS status);
 

@@ -88,28 +88,48 @@ bool unpark(Adapter* a, PIRP irp) {
     return false;
 }
 
+// Every adapter of this driver, so that a cancel routine can find the one holding an IRP without
+// storing anything in the IRP: Tail.Overlay.DriverContext belongs to the IRP's owner, StorPort
+// (docs/windows.md). Zero-initialised, which is a valid KSPIN_LOCK. Lock order: registry, adapter.
+constexpr ULONG kMaxAdapters = 16;
+struct Registry {
+    KSPIN_LOCK lock;
+    Adapter* adapters[kMaxAdapters];
+};
+Registry g_registry;
+
 VOID NTAPI cancel_parked(PDEVICE_OBJECT, PIRP irp) {
     IoReleaseCancelSpinLock(irp->CancelIrql);
-    auto* a = static_cast<Adapter*>(VsIrpDriverContext(irp)[0]);
+    Adapter* a = nullptr;
     bool bus_change = false;
     PIRP others[kIrpBatch];
     ULONG nothers = 0;
     {
-        // The cancel routine owns the IRP: whoever takes an IRP out of the lists and finds its cancel
-        // routine already gone leaves it to us. Remove it from the lists if it is still there.
-        Locked lock(a);
-        unpark(a, irp);
-        // A cancelled work IRP: a live service re-posts at once, a dying one does not (the watchdog
-        // decides). A cancelled liveness IRP: the service process is gone, now.
-        if (a->liveness == irp) {
-            a->liveness = nullptr;
-            if (a->connected) {
-                bus_change = drop_service(a);
-                if (bus_change) ++a->stats.bus_changes;
-                nothers = unpark_all(a, others, kIrpBatch, STATUS_DEVICE_NOT_CONNECTED);
+        // The cancel routine owns the IRP: whoever finds its cancel routine already gone leaves it
+        // in its list for us (dispatch_parked, unpark_all), so it is always found here.
+        KLOCK_QUEUE_HANDLE registry;
+        KeAcquireInStackQueuedSpinLock(&g_registry.lock, &registry);
+        for (ULONG i = 0; i < kMaxAdapters && a == nullptr; ++i) {
+            Adapter* x = g_registry.adapters[i];
+            if (x == nullptr) continue;
+            Locked lock(x);
+            const bool held = x->liveness == irp;
+            if (!held && !unpark(x, irp)) continue;
+            a = x;
+            // A cancelled work IRP: a live service re-posts at once, a dying one does not (the
+            // watchdog decides). A cancelled liveness IRP: the service process is gone, now.
+            if (held) {
+                x->liveness = nullptr;
+                if (x->connected && x->session == x->liveness_session) {
+                    bus_change = drop_service(x);
+                    if (bus_change) ++x->stats.bus_changes;
+                    nothers = unpark_all(x, others, kIrpBatch, STATUS_DEVICE_NOT_CONNECTED);
+                }
             }
         }
+        KeReleaseInStackQueuedSpinLock(&registry);
     }
+    if (a == nullptr) return;  // cannot happen: a parked IRP stays listed until this routine runs
     finish_irp(irp, STATUS_CANCELLED, 0);
     StorPortCompleteServiceIrp(a, irp);
     complete_service_irps(a, others, nothers);
@@ -186,28 +206,30 @@ bool park(Adapter* a, PIRP irp, bool liveness = false) {
         finish_irp(irp, STATUS_DEVICE_BUSY, 0);
         return false;
     }
-    VsIrpDriverContext(irp)[0] = a;
     IoSetCancelRoutine(irp, cancel_parked);
     if (irp->Cancel && IoSetCancelRoutine(irp, nullptr) != nullptr) {
         finish_irp(irp, STATUS_CANCELLED, 0);  // cancelled before the routine was set
         return false;
     }
-    if (liveness) a->liveness = irp; else a->parked[a->parked_count++] = irp;
+    if (liveness) {
+        a->liveness = irp;
+        a->liveness_session = a->session;
+    } else {
+        a->parked[a->parked_count++] = irp;
+    }
     return true;
 }
 
 }  // namespace
 
+// An IRP whose cancel routine is already gone is being cancelled: it stays listed for its cancel
+// routine, which finds it there, takes it out and completes it (it always does).
 ULONG dispatch_parked(Adapter* a, PIRP* out, ULONG out_cap) {
     ULONG n = 0;
-    while (a->parked_count != 0 && n < out_cap && (a->notice_count != 0 || a->queue_head != kNone)) {
-        PIRP irp = a->parked[a->parked_count - 1];
-        if (IoSetCancelRoutine(irp, nullptr) == nullptr) {
-            // Being cancelled: the cancel routine completes it (it always does); forget it here.
-            --a->parked_count;
-            continue;
-        }
-        --a->parked_count;
+    for (ULONG i = a->parked_count; i-- > 0 && n < out_cap && (a->notice_count != 0 || a->queue_head != kNone);) {
+        PIRP irp = a->parked[i];
+        if (IoSetCancelRoutine(irp, nullptr) == nullptr) continue;
+        a->parked[i] = a->parked[--a->parked_count];
         fill_next(a, irp);
         out[n++] = irp;
     }
@@ -216,21 +238,40 @@ ULONG dispatch_parked(Adapter* a, PIRP* out, ULONG out_cap) {
 
 ULONG unpark_all(Adapter* a, PIRP* out, ULONG out_cap, NTSTATUS status) {
     ULONG n = 0;
-    if (a->liveness != nullptr && n < out_cap) {
-        PIRP irp = a->liveness;
+    if (a->liveness != nullptr && n < out_cap && IoSetCancelRoutine(a->liveness, nullptr) != nullptr) {
+        finish_irp(a->liveness, status, 0);
+        out[n++] = a->liveness;
         a->liveness = nullptr;
-        if (IoSetCancelRoutine(irp, nullptr) != nullptr) {  // else the cancel routine owns it
-            finish_irp(irp, status, 0);
-            out[n++] = irp;
-        }
     }
-    while (a->parked_count != 0 && n < out_cap) {
-        PIRP irp = a->parked[--a->parked_count];
-        if (IoSetCancelRoutine(irp, nullptr) == nullptr) continue;  // cancel routine owns it
+    for (ULONG i = a->parked_count; i-- > 0 && n < out_cap;) {
+        PIRP irp = a->parked[i];
+        if (IoSetCancelRoutine(irp, nullptr) == nullptr) continue;
+        a->parked[i] = a->parked[--a->parked_count];
         finish_irp(irp, status, 0);
         out[n++] = irp;
     }
     return n;
+}
+
+bool register_adapter(Adapter* a) {
+    KLOCK_QUEUE_HANDLE h;
+    KeAcquireInStackQueuedSpinLock(&g_registry.lock, &h);
+    bool done = false;
+    for (ULONG i = 0; i < kMaxAdapters && !done; ++i)
+        if (g_registry.adapters[i] == nullptr) {
+            g_registry.adapters[i] = a;
+            done = true;
+        }
+    KeReleaseInStackQueuedSpinLock(&h);
+    return done;
+}
+
+void unregister_adapter(Adapter* a) {
+    KLOCK_QUEUE_HANDLE h;
+    KeAcquireInStackQueuedSpinLock(&g_registry.lock, &h);
+    for (ULONG i = 0; i < kMaxAdapters; ++i)
+        if (g_registry.adapters[i] == a) g_registry.adapters[i] = nullptr;
+    KeReleaseInStackQueuedSpinLock(&h);
 }
 
 // A session id nobody can guess from the previous one (they were sequential): the cycle counter

@@ -40,8 +40,7 @@ static inline ULONG VsIrpInputLength(PIRP irp) {
 static inline ULONG VsIrpOutputLength(PIRP irp) {
     return IoGetCurrentIrpStackLocation(irp)->Parameters.DeviceIoControl.OutputBufferLength;
 }
-// The owner of a pending IRP may use Tail.Overlay.DriverContext (four pointers).
-static inline PVOID* VsIrpDriverContext(PIRP irp) { return irp->Tail.Overlay.DriverContext; }
+// Not Tail.Overlay.DriverContext: it belongs to the IRP's owner, StorPort (docs/windows.md).
 
 // wdm.h's IoSetCancelRoutine is a macro that casts the routine through ULONG_PTR, so a cancel
 // routine with the wrong calling convention (cdecl instead of NTAPI = stdcall on x86) compiled

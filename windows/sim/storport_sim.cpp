@@ -18,6 +18,8 @@ namespace {
 Emulator* g_emulator = nullptr;
 constexpr std::size_t kGuard = 64;
 constexpr std::uint8_t kGuardByte = 0xA5;
+// What the emulated StorPort keeps in a service IRP's Tail.Overlay.DriverContext.
+PVOID const kStorPortsContext = reinterpret_cast<PVOID>(static_cast<std::uintptr_t>(0x5354504F52540001ull));
 
 class AtIrql {
 public:
@@ -70,6 +72,9 @@ Emulator::Emulator(Options options) : options_(options) {
 }
 
 Emulator::~Emulator() {
+    // A test that ended early (a failed ASSERT) still removes the adapter, so the driver forgets
+    // this device extension before its memory goes.
+    if (started_) stop_adapter();
     {
         std::lock_guard lk(mu_);
         stopping_ = true;
@@ -618,6 +623,9 @@ IoctlResult Emulator::device_ioctl(int process, ULONG code, const void* in, ULON
         service_irps_[&s->irp] = s;
         ++in_service_dispatch_;
     }
+    // StorPort received the IRP (IRP_MJ_DEVICE_CONTROL on its FDO) and owns its DriverContext;
+    // the miniport must leave it alone (checked when the IRP completes).
+    for (auto& p : s->irp.Tail.Overlay.DriverContext) p = kStorPortsContext;
     {
         AtIrql irql(kPassive, "HwProcessServiceRequest");
         init_.HwProcessServiceRequest(extension_.data(), &s->irp);  // PASSIVE_LEVEL, caller's thread
@@ -656,6 +664,11 @@ void Emulator::on_complete_service_irp(PIRP irp) {
         }
         s = it->second;
         if (irp->IoStatus.Status == STATUS_PENDING) violations_.push_back("service IRP completed with STATUS_PENDING");
+        for (PVOID p : irp->Tail.Overlay.DriverContext)
+            if (p != kStorPortsContext) {
+                violations_.push_back("the miniport wrote Tail.Overlay.DriverContext of a service IRP (StorPort's)");
+                break;
+            }
         s->done = true;
     }
     s->cv.notify_all();

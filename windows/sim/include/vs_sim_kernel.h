@@ -171,4 +171,3 @@ static inline ULONG VsIrpInputLength(PIRP irp) {
 static inline ULONG VsIrpOutputLength(PIRP irp) {
     return irp->Tail.Overlay.CurrentStackLocation->Parameters.DeviceIoControl.OutputBufferLength;
 }
-static inline PVOID* VsIrpDriverContext(PIRP irp) { return irp->Tail.Overlay.DriverContext; }

@@ -10,46 +10,38 @@
 #include "storport_sim.hpp"
 
 using vstor::storport_sim::current_emulator;
+using vstor::storport_sim::VarArgs;
 
-extern "C" {
+namespace vstor::storport_sim {
 
-ULONG StorPortInitialize(PVOID, PVOID, VIRTUAL_HW_INITIALIZATION_DATA* data, PVOID) {
-    return current_emulator()->on_initialize(data);
-}
-
-VOID StorPortNotification(SCSI_NOTIFICATION_TYPE type, PVOID extension, ...) {
-    va_list args;
-    va_start(args, extension);
+VOID storport_notification(SCSI_NOTIFICATION_TYPE type, PVOID, VarArgs& args) {
     switch (type) {
         case RequestComplete: {
-            auto* srb = va_arg(args, PSCSI_REQUEST_BLOCK);
+            auto* srb = next_arg<PSCSI_REQUEST_BLOCK>(args);
             current_emulator()->on_request_complete(srb);
             break;
         }
         case RequestTimerCall: {
-            auto* fn = va_arg(args, HW_TIMER*);
-            const ULONG us = va_arg(args, ULONG);
+            auto* fn = next_arg<HW_TIMER*>(args);
+            const ULONG us = next_arg<ULONG>(args);
             current_emulator()->on_timer_request(fn, us);
             break;
         }
         case BusChangeDetected:
-            (void)va_arg(args, int);  // PathId (UCHAR, promoted)
+            (void)next_arg<ULONG>(args);  // PathId (UCHAR, promoted)
             current_emulator()->on_bus_change();
             break;
         default:
             break;
     }
-    va_end(args);
 }
 
-ULONG StorPortExtendedFunction(STORPORT_FUNCTION_CODE code, PVOID extension, ...) {
-    va_list args;
-    va_start(args, extension);
+ULONG storport_extended_function(STORPORT_FUNCTION_CODE code, PVOID, VarArgs& args) {
     ULONG rc = STOR_STATUS_NOT_IMPLEMENTED;
     switch (code) {
         case ExtFunctionGetSystemAddress: {
-            auto* srb = va_arg(args, PSCSI_REQUEST_BLOCK);
-            auto** va = va_arg(args, PVOID*);
+            auto* srb = next_arg<PSCSI_REQUEST_BLOCK>(args);
+            auto** va = next_arg<PVOID*>(args);
             if (current_emulator()->system_address_fails()) {
                 *va = nullptr;  // no system PTEs left to map the buffer: a transient failure
                 rc = STOR_STATUS_INSUFFICIENT_RESOURCES;
@@ -61,7 +53,7 @@ ULONG StorPortExtendedFunction(STORPORT_FUNCTION_CODE code, PVOID extension, ...
         }
         case ExtFunctionCompleteServiceIrp: {
             vstor::storport_sim::require_at_most_dispatch("StorPortCompleteServiceIrp");
-            auto* irp = va_arg(args, PIRP);
+            auto* irp = next_arg<PIRP>(args);
             if (irp == nullptr) {
                 rc = STOR_STATUS_INVALID_PARAMETER;
                 break;
@@ -73,7 +65,44 @@ ULONG StorPortExtendedFunction(STORPORT_FUNCTION_CODE code, PVOID extension, ...
         default:
             break;
     }
-    va_end(args);
+    return rc;
+}
+
+}  // namespace vstor::storport_sim
+
+// The C variadic exports the natively compiled driver calls.
+namespace {
+class VaListArgs final : public vstor::storport_sim::VarArgs {
+public:
+    explicit VaListArgs(va_list& ap) : ap_(ap) {}
+    std::uintptr_t word() override { return reinterpret_cast<std::uintptr_t>(va_arg(ap_, void*)); }
+    std::uint32_t u32() override { return va_arg(ap_, std::uint32_t); }
+
+private:
+    va_list& ap_;
+};
+}  // namespace
+
+extern "C" {
+
+ULONG StorPortInitialize(PVOID, PVOID, VIRTUAL_HW_INITIALIZATION_DATA* data, PVOID) {
+    return current_emulator()->on_initialize(data);
+}
+
+VOID StorPortNotification(SCSI_NOTIFICATION_TYPE type, PVOID extension, ...) {
+    va_list ap;
+    va_start(ap, extension);
+    VaListArgs args(ap);
+    vstor::storport_sim::storport_notification(type, extension, args);
+    va_end(ap);
+}
+
+ULONG StorPortExtendedFunction(STORPORT_FUNCTION_CODE code, PVOID extension, ...) {
+    va_list ap;
+    va_start(ap, extension);
+    VaListArgs args(ap);
+    const ULONG rc = vstor::storport_sim::storport_extended_function(code, extension, args);
+    va_end(ap);
     return rc;
 }
 

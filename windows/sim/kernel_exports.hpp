@@ -7,6 +7,9 @@
 // the same lists.
 #pragma once
 
+#include <cstdint>
+#include <type_traits>
+
 #include "storport_decl.h"
 
 // Exports with a fixed argument list:
@@ -30,7 +33,25 @@
     X(ntoskrnl, ntoskrnl, stdcall, ULONG, IoGetRequestorProcessId, (PIRP irp), (irp))
 
 // Variadic exports (cdecl on x86): StorPortNotification, StorPortExtendedFunction. Declared in
-// storport_decl.h.
+// storport_decl.h. Their work is done by the functions below once each caller has its arguments
+// in hand (a C va_list in the native build; the Windows x64 or x86 variadic convention for a PE
+// image, windows/sim/pe_exports.cpp).
+namespace vstor::storport_sim {
+class VarArgs {
+public:
+    virtual std::uintptr_t word() = 0;  // the next argument, pointer-sized
+    virtual std::uint32_t u32() = 0;    // the next argument, a 32-bit (or promoted smaller) integer
+protected:
+    ~VarArgs() = default;
+};
+template <class T>
+T next_arg(VarArgs& a) {
+    if constexpr (std::is_pointer_v<T>) return reinterpret_cast<T>(a.word());
+    else return static_cast<T>(a.u32());
+}
+VOID storport_notification(SCSI_NOTIFICATION_TYPE type, PVOID extension, VarArgs& args);
+ULONG storport_extended_function(STORPORT_FUNCTION_CODE code, PVOID extension, VarArgs& args);
+}  // namespace vstor::storport_sim
 
 // Routines that are inline functions or macros in the DDK headers, so a Windows image never
 // imports them, but the natively compiled driver calls: KeInitializeSpinLock, IoSetCancelRoutine.

@@ -10,8 +10,6 @@
 #include "kernel_exports.hpp"
 #include "miniport.h"
 
-extern "C" NTSTATUS DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING RegistryPath);
-
 namespace vstor::storport_sim {
 
 namespace {
@@ -61,7 +59,7 @@ struct Emulator::ServiceIrp {
     std::condition_variable cv;
 };
 
-Emulator::Emulator(Options options) : options_(options) {
+Emulator::Emulator(DriverCode& code, Options options) : options_(options), code_(code) {
     g_emulator = this;
     driver_.sim_owner = this;
     fdo_.sim_owner = this;
@@ -98,7 +96,7 @@ std::vector<std::string> Emulator::violations() const {
 
 NTSTATUS Emulator::load_driver() {
     UNICODE_STRING path{};
-    return DriverEntry(&driver_, &path);
+    return code_.driver_entry(&driver_, &path);
 }
 
 ULONG Emulator::on_initialize(const VIRTUAL_HW_INITIALIZATION_DATA* d) {
@@ -110,7 +108,7 @@ ULONG Emulator::on_initialize(const VIRTUAL_HW_INITIALIZATION_DATA* d) {
         return STATUS_INVALID_PARAMETER;
     if (d->HwProcessServiceRequest && !d->HwCompleteServiceIrp) return STATUS_INVALID_PARAMETER;
     if (d->HwInterrupt || d->HwDmaStarted || d->HwAdapterState || d->NumberOfAccessRanges) return STATUS_INVALID_PARAMETER;
-    init_ = *d;
+    init_ = code_.callable(*d);
     initialized_ = true;
     return STATUS_SUCCESS;
 }
@@ -481,7 +479,7 @@ std::size_t Emulator::max_outstanding_seen(std::uint8_t target, std::uint8_t lun
 void Emulator::on_timer_request(HW_TIMER* timer, ULONG microseconds) {
     {
         std::lock_guard lk(mu_);
-        timer_fn_ = microseconds ? timer : nullptr;
+        timer_fn_ = microseconds && timer ? code_.callable_timer(timer) : nullptr;
         timer_due_ = std::chrono::steady_clock::now() + std::chrono::microseconds(microseconds);
     }
     cv_.notify_all();
@@ -682,7 +680,7 @@ void Emulator::cancel(ServiceIrp& s) {
         s.irp.CancelIrql = t_irql;
         t_irql = kDispatch;  // the cancel spin lock raises; IoReleaseCancelSpinLock restores CancelIrql
         const KIRQL before = s.irp.CancelIrql;
-        routine(&fdo_, &s.irp);  // releases the cancel lock (IoReleaseCancelSpinLock)
+        code_.call_cancel(routine, &fdo_, &s.irp);  // releases the cancel lock (IoReleaseCancelSpinLock)
         if (t_irql != before) report("cancel routine returned at another IRQL");
         t_irql = before;
     } else {

@@ -69,6 +69,22 @@ struct IoctlResult {
     ULONG information = 0;
 };
 
+// The driver under test as the emulator calls it: the natively compiled sources (native_driver.cpp)
+// or a cross-built vstor.sys loaded from its PE file (pe_driver.hpp), whose routines need the
+// Windows calling convention.
+class DriverCode {
+public:
+    virtual ~DriverCode() = default;
+    virtual const char* name() const = 0;  // "native", "pe-x64", "pe-x86"
+    virtual NTSTATUS driver_entry(PDRIVER_OBJECT driver, PUNICODE_STRING registry_path) = 0;
+    // The routines StorPortInitialize (or RequestTimerCall) received, made callable from here.
+    virtual VIRTUAL_HW_INITIALIZATION_DATA callable(const VIRTUAL_HW_INITIALIZATION_DATA& registered) = 0;
+    virtual HW_TIMER* callable_timer(HW_TIMER* registered) = 0;
+    virtual void call_cancel(PDRIVER_CANCEL routine, PDEVICE_OBJECT device, PIRP irp) = 0;
+};
+DriverCode& native_driver();  // only in builds that link the driver's sources
+
+
 // STOR_ADAPTER_CONTROL_POWER's leading fields (ScsiAdapterPower's parameter); the miniport
 // under test ignores the rest.
 struct StorAdapterControlPower {
@@ -92,7 +108,7 @@ struct EmulatorOptions {
 class Emulator {
 public:
     using Options = EmulatorOptions;
-    explicit Emulator(Options options = {});
+    explicit Emulator(DriverCode& code, Options options = {});
     ~Emulator();
     Emulator(const Emulator&) = delete;
     Emulator& operator=(const Emulator&) = delete;
@@ -175,6 +191,7 @@ private:
     unsigned power_cycles_ = 0, timeouts_ = 0;
     std::atomic<bool> fail_system_address_{false};
 
+    DriverCode& code_;
     VIRTUAL_HW_INITIALIZATION_DATA init_{};
     bool initialized_ = false;
     bool started_ = false;

@@ -25,11 +25,13 @@
 #include "miniport.h"
 #include "ioctl_server.hpp"
 #include "storport_sim.hpp"
+#include "tests/driver_image.hpp"
 
 using namespace std::chrono_literals;
 using vstor::storport_sim::Emulator;
 using vstor::storport_sim::Request;
 using vstor::storport_sim::RequestPtr;
+using vstor::storport_sim::test::driver;
 
 namespace {
 
@@ -156,7 +158,7 @@ struct Rig {
 
     explicit Rig(std::vector<std::pair<std::uint16_t, std::shared_ptr<vstor::Backend>>> luns, unsigned threads = 8,
                  bool liveness_irp = true, Emulator::Options options = {})
-        : emu(options) {
+        : emu(driver(), options) {
         EXPECT_EQ(emu.load_driver(), STATUS_SUCCESS);
         std::string why;
         EXPECT_TRUE(emu.start_adapter(&why)) << why;
@@ -180,9 +182,21 @@ struct Rig {
     std::vector<std::string> violations() { return emu.violations(); }
 };
 
+// Each suite runs against the natively compiled driver and the cross-built x64 vstor.sys
+// (CTest: storport.StorPort.* and storport-pe.Pe/StorPort.*).
+class StorPort : public vstor::storport_sim::test::DriverImageTest {};
+class StorPortEmulator : public vstor::storport_sim::test::DriverImageTest {};
+class StorPortExternal : public vstor::storport_sim::test::DriverImageTest {};
+INSTANTIATE_TEST_SUITE_P(, StorPort, ::testing::Values("native"), vstor::storport_sim::test::image_name);
+INSTANTIATE_TEST_SUITE_P(Pe, StorPort, ::testing::Values("x64"), vstor::storport_sim::test::image_name);
+INSTANTIATE_TEST_SUITE_P(, StorPortEmulator, ::testing::Values("native"), vstor::storport_sim::test::image_name);
+INSTANTIATE_TEST_SUITE_P(Pe, StorPortEmulator, ::testing::Values("x64"), vstor::storport_sim::test::image_name);
+INSTANTIATE_TEST_SUITE_P(, StorPortExternal, ::testing::Values("native"), vstor::storport_sim::test::image_name);
+INSTANTIATE_TEST_SUITE_P(Pe, StorPortExternal, ::testing::Values("x64"), vstor::storport_sim::test::image_name);
+
 }  // namespace
 
-TEST(StorPort, EnumerationAndConfiguration) {
+TEST_P(StorPort, EnumerationAndConfiguration) {
     Rig rig({{0, mem_backend(8 << 20)}, {1, mem_backend(4 << 20)}});
     Emulator& emu = rig.emu;
 
@@ -259,7 +273,7 @@ TEST(StorPort, EnumerationAndConfiguration) {
     EXPECT_TRUE(rig.violations().empty()) << rig.violations().front();
 }
 
-TEST(StorPort, MaximumTransferAndBeyond) {
+TEST_P(StorPort, MaximumTransferAndBeyond) {
     Rig rig({{0, mem_backend(8 << 20)}});
     std::vector<std::uint8_t> pattern(VSTOR_BRIDGE_MAX_TRANSFER);
     std::mt19937 rng(7);
@@ -281,7 +295,7 @@ TEST(StorPort, MaximumTransferAndBeyond) {
 // Random patterns through 250 outstanding SRBs per LUN and 8 dispatcher threads: every byte read
 // back is the byte written last, and no SRB waits long (WinSpd issues 10 and 13: corruption and
 // minute-long stalls with several dispatcher threads).
-TEST(StorPort, WriteReadVerifyWith250OutstandingAnd8Threads) {
+TEST_P(StorPort, WriteReadVerifyWith250OutstandingAnd8Threads) {
     constexpr std::uint64_t kLunBytes = 32 << 20;
     constexpr std::uint32_t kChunk = 32 << 10;  // each chunk has one writer at a time
     constexpr std::uint32_t kChunks = kLunBytes / kChunk;
@@ -409,12 +423,12 @@ void kill_mid_io(bool liveness_irp, std::chrono::milliseconds bound) {
     EXPECT_TRUE(v.empty()) << v.front();
 }
 
-TEST(StorPort, ServiceKilledMidIoFailsEverySrbAtOnce) { kill_mid_io(true, 1s); }
+TEST_P(StorPort, ServiceKilledMidIoFailsEverySrbAtOnce) { kill_mid_io(true, 1s); }
 
-TEST(StorPort, ServiceKilledMidIoWithoutLivenessIrpFailsEverySrbWithinTheGrace) { kill_mid_io(false, 6s); }
+TEST_P(StorPort, ServiceKilledMidIoWithoutLivenessIrpFailsEverySrbWithinTheGrace) { kill_mid_io(false, 6s); }
 
 // A backend that stalls longer than the watchdog's grace is not mistaken for a dead service.
-TEST(StorPort, SlowBackendIsNotTakenForADeadService) {
+TEST_P(StorPort, SlowBackendIsNotTakenForADeadService) {
     auto gated = std::make_shared<GatedBackend>(mem_backend(1 << 20));
     Rig rig({{0, gated}}, 4);
     Emulator& emu = rig.emu;
@@ -434,7 +448,7 @@ TEST(StorPort, SlowBackendIsNotTakenForADeadService) {
 }
 
 // Killed while idle: its parked IRPs are cancelled (the process can exit) and the watchdog drops it.
-TEST(StorPort, ServiceKilledWhileIdleCancelsParkedIrps) {
+TEST_P(StorPort, ServiceKilledWhileIdleCancelsParkedIrps) {
     Rig rig({{0, mem_backend(1 << 20)}}, 4);
     Emulator& emu = rig.emu;
     for (int i = 0; i < 200 && emu.pending_service_irps() < 5; ++i) std::this_thread::sleep_for(10ms);
@@ -458,7 +472,7 @@ TEST(StorPort, ServiceKilledWhileIdleCancelsParkedIrps) {
 
 // HwResetBus with work inside the service: everything completes with BUS_RESET before HwResetBus
 // returns, the service is told, and its 100 late replies are ignored.
-TEST(StorPort, BusResetAbortsOutstandingWork) {
+TEST_P(StorPort, BusResetAbortsOutstandingWork) {
     auto gated = std::make_shared<GatedBackend>(mem_backend(8 << 20));
     Rig rig({{0, gated}}, 8);
     Emulator& emu = rig.emu;
@@ -494,7 +508,7 @@ TEST(StorPort, BusResetAbortsOutstandingWork) {
 }
 
 // LUN reset touches only its LUN; ABORT_COMMAND takes exactly the named SRB.
-TEST(StorPort, LunResetAndAbortCommand) {
+TEST_P(StorPort, LunResetAndAbortCommand) {
     auto gated0 = std::make_shared<GatedBackend>(mem_backend(1 << 20));
     auto gated1 = std::make_shared<GatedBackend>(mem_backend(1 << 20));
     Rig rig({{0, gated0}, {1, gated1}}, 2);
@@ -541,7 +555,7 @@ TEST(StorPort, LunResetAndAbortCommand) {
 
 // Adding a LUN in the service raises BusChangeDetected and the rescan finds it; removing it does
 // the reverse and its SRBs get SRB_STATUS_NO_DEVICE.
-TEST(StorPort, LunHotAddAndRemove) {
+TEST_P(StorPort, LunHotAddAndRemove) {
     Rig rig({{0, mem_backend(1 << 20)}});
     Emulator& emu = rig.emu;
     ASSERT_EQ(emu.devices().size(), 1u);
@@ -572,7 +586,7 @@ TEST(StorPort, LunHotAddAndRemove) {
 
 // A LUN whose backend hangs with a full queue (250 SRBs) does not hold up another LUN: the service
 // never waits on the engine, so the other LUN's I/O flows (a dispatcher per request would starve).
-TEST(StorPort, HungLunDoesNotStallOtherLuns) {
+TEST_P(StorPort, HungLunDoesNotStallOtherLuns) {
     auto hung = std::make_shared<GatedBackend>(mem_backend(1 << 20));
     Rig rig({{0, mem_backend(4 << 20)}, {1, hung}}, 8);
     Emulator& emu = rig.emu;
@@ -608,7 +622,7 @@ TEST(StorPort, HungLunDoesNotStallOtherLuns) {
 
 // A LUN withdrawn by the service while its SRBs are queued and inside the engine: they complete
 // with NO_DEVICE at once, the other LUN is untouched, and the late replies are ignored.
-TEST(StorPort, LunWithdrawnWithIoOutstanding) {
+TEST_P(StorPort, LunWithdrawnWithIoOutstanding) {
     auto gated = std::make_shared<GatedBackend>(mem_backend(1 << 20));
     Rig rig({{0, mem_backend(1 << 20)}, {1, gated}}, 4);
     Emulator& emu = rig.emu;
@@ -639,7 +653,7 @@ TEST(StorPort, LunWithdrawnWithIoOutstanding) {
 // Removal with requests stuck in the service: StorPort waits for them before ScsiStopAdapter, and
 // when they time out it resets the bus (HwResetBus), which completes them; then the adapter stops
 // (DIRQL: nothing to fail there) and HwCompleteServiceIrp returns the parked IRPs.
-TEST(StorPort, StopWithIoOutstanding) {
+TEST_P(StorPort, StopWithIoOutstanding) {
     auto gated = std::make_shared<GatedBackend>(mem_backend(1 << 20));
     Emulator::Options options;
     options.reset_on_timeout = true;
@@ -667,7 +681,7 @@ TEST(StorPort, StopWithIoOutstanding) {
 
 // Sleep/hibernate: StorPort stops the adapter (ScsiStopAdapter) and restarts it on resume. The
 // service session survives, and requests issued meanwhile wait and then succeed.
-TEST(StorPort, PowerCycleKeepsTheService) {
+TEST_P(StorPort, PowerCycleKeepsTheService) {
     Rig rig({{0, mem_backend(1 << 20)}});
     Emulator& emu = rig.emu;
     std::vector<std::uint8_t> block(kBlock, 0x77);
@@ -688,7 +702,7 @@ TEST(StorPort, PowerCycleKeepsTheService) {
 // Windows 7's StorPort: a PORT_CONFIGURATION_INFORMATION that ends at MaxNumberOfIO (nothing may be
 // written past it), control types 0-4 only, and power transitions by ScsiStopAdapter and
 // ScsiRestartAdapter at DIRQL, where a spin lock acquire or an IRP completion is a violation.
-TEST(StorPort, Windows7StopAndRestartAtDirql) {
+TEST_P(StorPort, Windows7StopAndRestartAtDirql) {
     Emulator::Options options;
     options.windows_version = 7;
     Rig rig({{0, mem_backend(1 << 20)}}, 8, true, options);
@@ -714,7 +728,7 @@ TEST(StorPort, Windows7StopAndRestartAtDirql) {
 
 // Windows 10's control-type numbers: SystemPowerHints (12, Modern Standby) is not a stop, and
 // SurpriseRemoval is 16. A power transition goes through ScsiAdapterPower, not Stop/Restart.
-TEST(StorPort, ControlTypesUseMicrosoftsNumbers) {
+TEST_P(StorPort, ControlTypesUseMicrosoftsNumbers) {
     auto gated = std::make_shared<GatedBackend>(mem_backend(1 << 20));
     Rig rig({{0, gated}});
     Emulator& emu = rig.emu;
@@ -745,7 +759,7 @@ TEST(StorPort, ControlTypesUseMicrosoftsNumbers) {
 // StorPortGetSystemAddress can fail for want of system PTEs: the SRB comes back BUSY (retried),
 // not INTERNAL_ERROR, and nothing is left queued. A data SRB whose direction bits say nothing, or
 // both, is refused with INVALID_REQUEST; a TEST UNIT READY without data goes through.
-TEST(StorPort, GetSystemAddressFailureIsRetryable) {
+TEST_P(StorPort, GetSystemAddressFailureIsRetryable) {
     Rig rig({{0, mem_backend(1 << 20)}});
     Emulator& emu = rig.emu;
     emu.fail_system_address(true);
@@ -802,7 +816,7 @@ TEST(StorPortBench, DISABLED_Qd250x8Threads4KiBReads) {
 // The service channel belongs to the process that CONNECTed: another process that opens the
 // adapter can neither take the session over (CONNECT: DEVICE_BUSY) nor act in it, even with the
 // right session id (ACCESS_DENIED), and the service's I/O goes on. Session ids are not sequential.
-TEST(StorPort, ServiceChannelBelongsToTheConnectingProcess) {
+TEST_P(StorPort, ServiceChannelBelongsToTheConnectingProcess) {
     Rig rig({{0, mem_backend(1 << 20)}});
     Emulator& emu = rig.emu;
     const std::uint32_t session = [&] {
@@ -854,8 +868,8 @@ TEST(StorPort, ServiceChannelBelongsToTheConnectingProcess) {
 
 // A hand-driven service that sends malformed replies: each is refused without touching memory the
 // reply does not own (the SRB buffer's guard bytes stay intact), and an SRB is completed once.
-TEST(StorPort, MalformedRepliesAreRejected) {
-    Emulator emu;
+TEST_P(StorPort, MalformedRepliesAreRejected) {
+    Emulator emu{driver()};
     ASSERT_EQ(emu.load_driver(), STATUS_SUCCESS);
     std::string why;
     ASSERT_TRUE(emu.start_adapter(&why)) << why;
@@ -975,7 +989,7 @@ TEST(StorPort, MalformedRepliesAreRejected) {
 }
 
 // Persistent reservations pass through the bridge untouched (wnbd 61: none, hence no CSV there).
-TEST(StorPort, PersistentReservationsPassThrough) {
+TEST_P(StorPort, PersistentReservationsPassThrough) {
     Rig rig({{0, mem_backend(1 << 20)}});
     Emulator& emu = rig.emu;
     const std::uint8_t key[8] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88};
@@ -1000,7 +1014,7 @@ TEST(StorPort, PersistentReservationsPassThrough) {
 // The emulator's rule checks themselves: a second RequestComplete for a finished SRB, an SRB
 // outliving its TimeOutValue and a PASSIVE_LEVEL routine called under a spin lock are all reported
 // (so the "no violations" assertions above can fail).
-TEST(StorPortEmulator, ReportsBrokenRules) {
+TEST_P(StorPortEmulator, ReportsBrokenRules) {
     auto gated = std::make_shared<GatedBackend>(mem_backend(1 << 20));
     Rig rig({{0, gated}}, 2);
     Emulator& emu = rig.emu;
@@ -1035,8 +1049,8 @@ TEST(StorPortEmulator, ReportsBrokenRules) {
 // Thousands of random replies (real, stale and invented tags; lengths that fit, overflow or lie;
 // random results, sense lengths and flags) against live SRBs: the driver never writes outside an
 // SRB's buffer, never completes an SRB twice, and every SRB still completes. Run it under ASan too.
-TEST(StorPort, RandomRepliesNeverCorruptMemoryOrCompleteTwice) {
-    Emulator emu;
+TEST_P(StorPort, RandomRepliesNeverCorruptMemoryOrCompleteTwice) {
+    Emulator emu{driver()};
     ASSERT_EQ(emu.load_driver(), STATUS_SUCCESS);
     std::string why;
     ASSERT_TRUE(emu.start_adapter(&why)) << why;
@@ -1153,7 +1167,7 @@ std::uint16_t free_tcp_port() {
 }
 
 void serve_emulated_driver_from(const ExternalService& svc) {
-    Emulator emu;
+    Emulator emu{driver()};
     ASSERT_EQ(emu.load_driver(), STATUS_SUCCESS);
     std::string why;
     ASSERT_TRUE(emu.start_adapter(&why)) << why;
@@ -1261,12 +1275,12 @@ void serve_emulated_driver_from(const ExternalService& svc) {
     EXPECT_TRUE(v.empty()) << v.front();
 }
 
-TEST(StorPortExternal, VstorServeStorportConnectServesTheEmulatedDriver) {
+TEST_P(StorPortExternal, VstorServeStorportConnectServesTheEmulatedDriver) {
     serve_emulated_driver_from({{VSTOR_CLI_PATH}, false});
 }
 
 // Outside Windows there is no adapter: `serve --storport` says so in one line and exits 2.
-TEST(StorPortExternal, StorportWithoutAnAdapterFailsWithOneLine) {
+TEST(StorPortCli, StorportWithoutAnAdapterFailsWithOneLine) {
     const std::string cmd = std::string(VSTOR_CLI_PATH) + " serve --storport --lun mem:1M --control off 2>&1";
     std::string out;
     FILE* f = ::popen(cmd.c_str(), "r");

@@ -1,5 +1,6 @@
 // TOML configuration for `vstor serve --config FILE`:
 //
+//   login_timeout = 15                   # optional: seconds to complete an iSCSI login
 //   [[portal]]
 //   listen = "127.0.0.1:3260"
 //   [[target]]
@@ -67,6 +68,8 @@ std::optional<ServePlan> load_config_file(const std::string& path, std::string& 
     if (!check_config_keys(root, kTopLevelKeys, path, "", error)) return std::nullopt;
     ServePlan plan;
     if (auto loops = root["loops"].value<std::int64_t>()) plan.loops = static_cast<unsigned>(*loops);
+    // Type and range (1..kMaxLoginTimeout) are checked by the schema.
+    if (auto lt = root["login_timeout"].value<std::int64_t>()) plan.login_timeout_s = static_cast<std::uint32_t>(*lt);
     if (const auto* portals = root["portal"].as_array()) {
         for (std::size_t i = 0; i < portals->size(); ++i) {
             const auto* t = (*portals)[i].as_table();

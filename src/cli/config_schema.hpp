@@ -43,6 +43,7 @@ inline constexpr ConfigKey kNbdKeys[] = {
 
 inline constexpr ConfigKey kTopLevelKeys[] = {
     {"loops", ConfigType::integer, 0, kMaxEventLoops},
+    {"login_timeout", ConfigType::integer, 1, iscsi::kMaxLoginTimeout},
     {"portal", ConfigType::table_list, 0, 0, kPortalKeys},
     {"target", ConfigType::table_list, 0, 0, kTargetKeys},
     {"nbd", ConfigType::table, 0, 0, kNbdKeys},

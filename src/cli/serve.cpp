@@ -36,6 +36,12 @@ bool parse_credentials(const std::string& s, const std::string& what, std::strin
     return true;
 }
 
+bool check_login_timeout(std::int64_t seconds, const std::string& what, std::string& error) {
+    if (seconds >= 1 && seconds <= iscsi::kMaxLoginTimeout) return true;
+    error = fmt::format("{}: {} is not a number of seconds from 1 to {}", what, seconds, iscsi::kMaxLoginTimeout);
+    return false;
+}
+
 bool parse_mask(const std::string& s, std::pair<std::string, std::vector<std::uint16_t>>& out, std::string& error) {
     const auto eq = s.rfind('=');
     if (eq == std::string::npos || eq == 0) {
@@ -78,6 +84,10 @@ namespace {
 std::optional<ServePlan> plan_from_flags(const ServeOptions& o, std::string& error) {
     ServePlan plan;
     plan.loops = o.loops;
+    if (o.login_timeout) {
+        if (!check_login_timeout(*o.login_timeout, "--login-timeout", error)) return std::nullopt;
+        plan.login_timeout_s = static_cast<std::uint32_t>(*o.login_timeout);
+    }
     // iSCSI listens on 127.0.0.1:3260 unless told otherwise; with StorPort only where --listen says.
     const auto listen =
         o.listen.empty() && !o.uses_storport() ? std::vector<std::string>{"127.0.0.1:3260"} : o.listen;
@@ -156,6 +166,8 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
     serve->add_option("--loops", o.loops,
                       fmt::format("event-loop threads, at most {} (default 0: one per core)", kMaxEventLoops))
         ->check(CLI::Range(0u, kMaxEventLoops));
+    serve->add_option("--login-timeout", o.login_timeout,
+                      "seconds an iSCSI connection may take to log in before it is closed (default 15, as LIO)");
     serve->add_option("--log-level", o.log_level, "trace, debug, info, warn, error")->capture_default_str();
     serve->add_option("--metrics", o.metrics, "Prometheus text endpoint HOST:PORT (GET /metrics; off unless given)");
     serve->add_option("--control", o.control,
@@ -188,8 +200,10 @@ int run_serve(const ServeOptions& o) {
         return 2;
     }
     if (!o.config.empty() && (!o.luns.empty() || !o.listen.empty() || !o.chap.empty() || !o.allow.empty() ||
-                              !o.masks.empty())) {
-        fmt::print(stderr, "vstor: --config cannot be combined with --listen, --lun, --chap, --allow or --mask\n");
+                              !o.masks.empty() || o.login_timeout)) {
+        fmt::print(stderr,
+                   "vstor: --config cannot be combined with --listen, --lun, --chap, --allow, --mask or "
+                   "--login-timeout\n");
         return 2;
     }
     auto plan = o.config.empty() ? plan_from_flags(o, error) : load_config_file(o.config, error);
@@ -205,6 +219,7 @@ int run_serve(const ServeOptions& o) {
     iscsi::ServerConfig cfg;
     cfg.portals = plan->portals;
     cfg.event_loops = plan->loops;
+    cfg.login_timeout_s = plan->login_timeout_s;
     cfg.portals_optional = o.uses_storport();
     if (cfg.portals.empty() && !cfg.event_loops) cfg.event_loops = 1;  // the target registry only
     for (const auto& tp : plan->targets) cfg.targets.push_back(tp.config);

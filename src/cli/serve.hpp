@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,7 @@ struct ServeOptions {
     std::string control;      // control socket path ("" = default; "off" = none)
     std::string metrics;      // Prometheus endpoint HOST:PORT ("" = none)
     unsigned loops = 0;
+    std::optional<std::int64_t> login_timeout;  // --login-timeout SECONDS (default 15, as LIO)
     std::string log_level = "info";
     bool storport = false;         // serve the LUNs to vstor.sys (Windows)
     std::string storport_connect;  // HOST:PORT of the StorPort emulator's IOCTL server (tests)

@@ -24,6 +24,7 @@ struct ServePlan {
     std::vector<iscsi::PortalConfig> portals;
     std::vector<TargetPlan> targets;
     unsigned loops = 0;
+    std::uint32_t login_timeout_s = iscsi::kDefaultLoginTimeout;  // login_timeout = SECONDS
     std::vector<std::string> nbd_listen;  // [nbd] listen = ["HOST:PORT", ...]; empty = NBD off
     std::string nbd_tls;                  // [nbd] tls = "require,cert=...,key=..." (as --nbd-tls)
 };
@@ -34,6 +35,9 @@ bool parse_credentials(const std::string& s, const std::string& what, std::strin
                        std::string& error);
 
 // LUN masking entry IQN=LUN[,LUN...]: the LUNs that initiator sees (the others are hidden).
+// Seconds a connection may take to log in: 1..iscsi::kMaxLoginTimeout.
+bool check_login_timeout(std::int64_t seconds, const std::string& what, std::string& error);
+
 bool parse_mask(const std::string& s, std::pair<std::string, std::vector<std::uint16_t>>& out, std::string& error);
 std::string format_mask(const std::pair<std::string, std::vector<std::uint16_t>>& mask);
 

@@ -9,6 +9,8 @@ namespace vstor::control {
 std::string render_toml(const cli::ServePlan& plan) {
     toml::table root;
     if (plan.loops) root.insert("loops", static_cast<std::int64_t>(plan.loops));
+    if (plan.login_timeout_s != iscsi::kDefaultLoginTimeout)
+        root.insert("login_timeout", static_cast<std::int64_t>(plan.login_timeout_s));
     toml::array portals;
     for (const auto& p : plan.portals) {
         const bool v6 = p.address.find(':') != std::string::npos;

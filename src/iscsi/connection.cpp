@@ -11,7 +11,11 @@
 namespace vstor::iscsi {
 
 Connection::Connection(asio::ip::tcp::socket socket, ServerImpl& server, const PortalConfig& portal)
-    : socket_(std::move(socket)), keepalive_(socket_.get_executor()), server_(server), portal_(portal) {
+    : socket_(std::move(socket)),
+      keepalive_(socket_.get_executor()),
+      login_deadline_(socket_.get_executor()),
+      server_(server),
+      portal_(portal) {
     asio::error_code ec;
     const auto ep = socket_.remote_endpoint(ec);
     peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -23,7 +27,17 @@ Connection::~Connection() = default;
 void Connection::start() {
     spdlog::debug("iscsi: connection from {}", peer_);
     last_rx_ = std::chrono::steady_clock::now();
+    arm_login_deadline();
     read_more();
+}
+
+void Connection::arm_login_deadline() {
+    const auto limit = server_.config().login_timeout_s;
+    login_deadline_.expires_after(std::chrono::seconds(limit));
+    login_deadline_.async_wait([this, self = shared_from_this(), limit](std::error_code ec) {
+        if (ec || closed_ || !login_) return;
+        close("login not completed within " + std::to_string(limit) + " s");
+    });
 }
 
 // Receiving: bytes are read in as large pieces as the socket has (one read often carries many
@@ -160,6 +174,7 @@ void Connection::close(const std::string& why) {
     spdlog::debug("iscsi {}: closing connection: {}", peer_, why);
     asio::error_code ec;
     keepalive_.cancel();
+    login_deadline_.cancel();
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     socket_.close(ec);
     for (auto& [itt, cmd] : cmds_) cmd->dead = true;
@@ -292,6 +307,7 @@ bool Connection::bind_session() {
     spdlog::info("iscsi {}: {} session {:#x} for {} to {}", peer_, session_->discovery() ? "discovery" : "normal",
                  session_->tsih(), keys.initiator_name, keys.target_name);
     login_.reset();
+    login_deadline_.cancel();
     arm_keepalive();
     return true;
 }

@@ -76,9 +76,12 @@ private:
 
     // Keepalive.
     void arm_keepalive();
+    // Closes the connection if login has not completed in time (ServerConfig::login_timeout_s).
+    void arm_login_deadline();
 
     asio::ip::tcp::socket socket_;
     asio::steady_timer keepalive_;
+    asio::steady_timer login_deadline_;
     ServerImpl& server_;
     const PortalConfig portal_;
     std::string peer_;

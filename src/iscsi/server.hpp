@@ -45,6 +45,9 @@ struct PortalConfig {
     std::uint16_t portal_group_tag = 1;
 };
 
+inline constexpr std::uint32_t kDefaultLoginTimeout = 15;
+inline constexpr std::uint32_t kMaxLoginTimeout = 3600;
+
 struct ServerConfig {
     std::vector<PortalConfig> portals;
     std::vector<TargetConfig> targets;
@@ -52,6 +55,9 @@ struct ServerConfig {
     unsigned event_loops = 0;          // 0 = one per core
     std::uint32_t nop_in_interval_s = 30;  // target NOP-In keepalive; 0 = off
     std::uint32_t nop_timeout_s = 30;      // connection dropped if no answer within this
+    // A connection that has not finished login within this many seconds is closed (LIO's 15 s),
+    // so half-done logins cannot pile up. 1..kMaxLoginTimeout.
+    std::uint32_t login_timeout_s = kDefaultLoginTimeout;
     // No portal is then allowed: the server only keeps the targets (`serve --storport` without --listen).
     bool portals_optional = false;
 };

@@ -26,6 +26,10 @@ std::string validate_target(const TargetConfig& t) {
 }  // namespace
 
 std::unique_ptr<Server> Server::create(ServerConfig config, Adapter& adapter, std::string& error) {
+    if (config.login_timeout_s < 1 || config.login_timeout_s > kMaxLoginTimeout) {
+        error = "login timeout must be 1.." + std::to_string(kMaxLoginTimeout) + " seconds";
+        return nullptr;
+    }
     if (config.portals.empty() && !config.portals_optional) {
         error = "no portal to listen on";
         return nullptr;

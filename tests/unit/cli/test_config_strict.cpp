@@ -49,7 +49,7 @@ TEST_F(ConfigStrict, UnknownKeyInTargetNamesItAndSuggests) {
 }
 
 TEST_F(ConfigStrict, UnknownKeysEverywhere) {
-    EXPECT_EQ(load("colour = 1\n" + kTarget), path + ":1: unknown key 'colour' (expected one of: loops, portal, target, nbd)");
+    EXPECT_EQ(load("colour = 1\n" + kTarget), path + ":1: unknown key 'colour' (expected one of: loops, login_timeout, portal, target, nbd)");
     EXPECT_EQ(load("[[portal]]\nlisten = \"127.0.0.1\"\nport = 3261\n" + kTarget),
               path + ":3: portal 1: unknown key 'port' (expected one of: listen)");
     EXPECT_EQ(load(kTarget + "[nbd]\nlisen = [\"127.0.0.1\"]\n"),
@@ -97,6 +97,16 @@ TEST(ConfigSchema, KeysAreUniqueAndTablesHaveFields) {
         }
     };
     check(kTopLevelKeys, check);
+}
+
+TEST_F(ConfigStrict, LoginTimeoutIsSecondsFromOneTo3600) {
+    EXPECT_EQ(load("login_timeout = 5\n" + kTarget), "");
+    EXPECT_EQ(load("login_timeout = 0\n" + kTarget), path + ":1: 'login_timeout' = 0 is out of range (1 to 3600)");
+    EXPECT_EQ(load("login_timeout = \"5\"\n" + kTarget),
+              path + ":1: 'login_timeout' must be a whole number from 1 to 3600, not a string");
+    std::string err;
+    std::ofstream(path) << "login_timeout = 7\n" + kTarget;
+    EXPECT_EQ(load_config_file(path, err)->login_timeout_s, 7u) << err;
 }
 
 }  // namespace

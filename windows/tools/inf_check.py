@@ -48,7 +48,12 @@ def fields(value: str):
 
 
 def main() -> int:
-    text = open(sys.argv[1], encoding="utf-8").read()
+    # inf_check.py --arch x64|x86 vstor.inf: the INF must offer the driver for that architecture only.
+    if len(sys.argv) != 4 or sys.argv[1] != "--arch" or sys.argv[2] not in ("x64", "x86"):
+        print("usage: inf_check.py --arch x64|x86 vstor.inf", file=sys.stderr)
+        return 2
+    want = {"x64": "ntamd64", "x86": "ntx86"}[sys.argv[2]]
+    text = open(sys.argv[3], encoding="utf-8").read()
     s = parse(text)
     errors = []
 
@@ -80,8 +85,9 @@ def main() -> int:
     if manufacturer:
         decl = fields(manufacturer[0][1])
         models, decorations = decl[0], [d.lower() for d in decl[1:]]
-        check("ntx86" in decorations and "ntamd64" in decorations, "Manufacturer lacks NTx86/NTamd64")
-        for deco in ("ntx86", "ntamd64"):
+        check(decorations == [want], "Manufacturer decorations %s, want only %s (a package for one "
+              "architecture: the wrong folder must offer nothing, not a wrong-architecture driver)" % (decorations, want))
+        for deco in decorations:
             entries = s.get("%s.%s" % (models.lower(), deco))
             check(bool(entries), "no [%s.%s] section" % (models, deco))
             for _, v in entries or []:
@@ -121,7 +127,7 @@ def main() -> int:
     for e in errors:
         print("FAIL: " + e)
     if not errors:
-        print("vstor.inf: ok (%d sections)" % len(s))
+        print("vstor.inf (%s): ok (%d sections)" % (want, len(s)))
     return 1 if errors else 0
 
 

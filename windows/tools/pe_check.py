@@ -22,6 +22,8 @@ def main() -> int:
     ap.add_argument("--arch", choices=["x64", "x86"], required=True)
     ap.add_argument("--objdump")
     ap.add_argument("--nm", help="binutils nm: check the entry point is DriverEntry")
+    ap.add_argument("--symbols", help="the image before pe_fixup stripped it, for --nm")
+    ap.add_argument("--osslsigncode", help="check `osslsigncode verify` computes the same PE checksum")
     ap.add_argument("image")
     args = ap.parse_args()
     with open(args.image, "rb") as f:
@@ -46,6 +48,9 @@ def main() -> int:
     check(len(text) == 1 and text[0][1] <= img.entry_point < text[0][1] + text[0][2],
           "entry point %#x not in .text" % img.entry_point)
     check(not any(s[0] == ".tls" for s in img.sections), "has a .tls section")
+    check(img.symtab_offset == 0 and img.nsymbols == 0, "COFF symbol table left in the image")
+    check(img.dirs[0] == (0, 0) and not any(s[0] == ".edata" for s in img.sections),
+          "has an export directory (a driver exports nothing)")
     check(img.ndirs <= 9 or img.dirs[9] == (0, 0), "has a TLS directory (needs a C runtime)")
     imports = img.imports()
     dlls = {d.lower() for d in imports}
@@ -60,11 +65,21 @@ def main() -> int:
         check(objdump_dlls == dlls, "objdump DLLs %s != %s" % (sorted(objdump_dlls), sorted(dlls)))
     if args.nm:
         want = "DriverEntry" if args.arch == "x64" else "_DriverEntry@8"
-        syms = subprocess.run([args.nm, args.image], capture_output=True, text=True, check=True).stdout
+        syms = subprocess.run([args.nm, args.symbols or args.image], capture_output=True, text=True,
+                              check=True).stdout
         addrs = [int(line.split()[0], 16) for line in syms.splitlines()
                  if len(line.split()) == 3 and line.split()[2] == want]
         check(addrs == [img.image_base + img.entry_point],
               "entry point %#x is not %s (%s)" % (img.image_base + img.entry_point, want, [hex(a) for a in addrs]))
+    if args.osslsigncode:
+        out = subprocess.run([args.osslsigncode, "verify", "-in", args.image], capture_output=True, text=True)
+        text = out.stdout + out.stderr
+        # Agreeing checksums print as one "PE checksum" line, a mismatch as "Current"/"Calculated".
+        cur = re.search(r"^(?:Current )?PE checksum\s*:\s*([0-9A-Fa-f]+)", text, re.M)
+        calc = re.search(r"^Calculated PE checksum\s*:\s*([0-9A-Fa-f]+)", text, re.M) or cur
+        check(cur is not None and int(cur.group(1), 16) == int(calc.group(1), 16)
+              == img.checksum, "osslsigncode verify: checksum %s, calculated %s, header %#x" % (
+                  cur and cur.group(1), calc and calc.group(1), img.checksum))
     for dll, names in sorted(imports.items()):
         print("%s: %s" % (dll, ", ".join(names)))
     print("size %d bytes, checksum %#x, entry %#x" % (len(img.data), img.checksum, img.entry_point))

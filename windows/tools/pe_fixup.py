@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Post-link fix-up of vstor.sys: clear IMAGE_FILE_DLL (GNU ld sets it for -shared; drivers built
-by the WDK do not have it) and write the PE checksum, which Windows checks for kernel images."""
+"""Post-link fix-up of vstor.sys: drop the COFF symbol table GNU ld appends (the checksum then agrees
+with `osslsigncode verify`), make sure IMAGE_FILE_DLL is clear (drivers built by the WDK do not have
+it) and write the PE checksum, which Windows checks for kernel images."""
 import struct
 import sys
 
@@ -15,6 +16,7 @@ def main() -> int:
         return 2
     with open(sys.argv[1], "rb") as f:
         img = PeImage(f.read())
+    img.strip_symbols()
     struct.pack_into("<H", img.data, img.characteristics_offset, img.characteristics & ~IMAGE_FILE_DLL)
     struct.pack_into("<I", img.data, img.checksum_offset, img.compute_checksum())
     with open(sys.argv[2], "wb") as f:

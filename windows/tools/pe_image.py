@@ -19,8 +19,9 @@ class PeImage:
         if self.data[self.pe:self.pe + 4] != b"PE\0\0":
             raise ValueError("no PE signature")
         coff = self.pe + 4
-        (self.machine, self.nsections, _, _, _, self.opt_size, self.characteristics) = struct.unpack_from(
-            "<HHIIIHH", self.data, coff)
+        (self.machine, self.nsections, _, self.symtab_offset, self.nsymbols, self.opt_size,
+         self.characteristics) = struct.unpack_from("<HHIIIHH", self.data, coff)
+        self.symtab_field_offset = coff + 8
         self.characteristics_offset = coff + 18
         self.opt = coff + 20
         self.magic = struct.unpack_from("<H", self.data, self.opt)[0]
@@ -41,6 +42,21 @@ class PeImage:
         for i in range(self.nsections):
             name, vsize, va, rawsize, rawptr = struct.unpack_from("<8sIIII", self.data, sec + 40 * i)
             self.sections.append((name.rstrip(b"\0").decode("ascii", "replace"), va, vsize, rawptr, rawsize))
+
+    def end_of_sections(self) -> int:
+        """The file offset just past the last section's raw data."""
+        return max((rawptr + rawsize for _, _, _, rawptr, rawsize in self.sections), default=0)
+
+    def strip_symbols(self) -> None:
+        """Drop the COFF symbol and string tables GNU ld appends after the sections (no loader maps
+        them, and `osslsigncode verify` disagrees with the checksum while they are there)."""
+        if self.symtab_offset == 0:
+            return
+        if self.symtab_offset < self.end_of_sections():
+            raise ValueError("symbol table inside the sections")
+        del self.data[self.symtab_offset:]
+        struct.pack_into("<II", self.data, self.symtab_field_offset, 0, 0)
+        self.symtab_offset = self.nsymbols = 0
 
     @property
     def checksum(self) -> int:

@@ -1,5 +1,6 @@
 #include "control/metrics_server.hpp"
 
+#include "util/accept_loop.hpp"
 #include "util/tcp_listen.hpp"
 
 #include <asio.hpp>
@@ -88,7 +89,9 @@ public:
         return acceptor_ != nullptr;
     }
     void run() {
-        accept();
+        accepting_ = std::make_unique<util::AcceptLoop<asio::ip::tcp>>(
+            *acceptor_, "metrics", [this](asio::ip::tcp::socket sock) { serve(std::move(sock)); });
+        accepting_->start();
         thread_ = std::thread([this] { io_.run(); });
     }
     std::uint16_t port() const override {
@@ -97,6 +100,7 @@ public:
     }
     void stop() override {
         if (stopped_.exchange(true)) return;
+        if (accepting_) accepting_->stop();
         io_.stop();
         if (thread_.joinable()) thread_.join();
     }
@@ -108,38 +112,35 @@ private:
         asio::streambuf buf;
         std::string reply;
     };
-    void accept() {
-        acceptor_->async_accept([this](std::error_code ec, asio::ip::tcp::socket sock) {
-            if (ec) return;
-            auto c = std::make_shared<Client>(std::move(sock));
-            asio::async_read_until(c->sock, c->buf, "\r\n\r\n", [this, c](std::error_code rec, std::size_t) {
-                if (rec && rec != asio::error::not_found) return;
-                std::string line;
-                std::istream is(&c->buf);
-                std::getline(is, line);
-                std::string status = "404 Not Found", type = "text/plain", body = "not found\n";
-                if (!rec && (line.rfind("GET /metrics ", 0) == 0 || line.rfind("GET /metrics\r", 0) == 0)) {
-                    status = "200 OK";
-                    type = "text/plain; version=0.0.4";
-                    body = render_prometheus(service_.call("stats", json::object()));
-                } else if (rec) {
-                    status = "431 Request Header Fields Too Large";
-                    body = "request too large\n";
-                }
-                c->reply = fmt::format("HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-                                       status, type, body.size(), body);
-                asio::async_write(c->sock, asio::buffer(c->reply), [c](std::error_code, std::size_t) {
-                    asio::error_code ignored;
-                    c->sock.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-                });
+    void serve(asio::ip::tcp::socket sock) {
+        auto c = std::make_shared<Client>(std::move(sock));
+        asio::async_read_until(c->sock, c->buf, "\r\n\r\n", [this, c](std::error_code rec, std::size_t) {
+            if (rec && rec != asio::error::not_found) return;
+            std::string line;
+            std::istream is(&c->buf);
+            std::getline(is, line);
+            std::string status = "404 Not Found", type = "text/plain", body = "not found\n";
+            if (!rec && (line.rfind("GET /metrics ", 0) == 0 || line.rfind("GET /metrics\r", 0) == 0)) {
+                status = "200 OK";
+                type = "text/plain; version=0.0.4";
+                body = render_prometheus(service_.call("stats", json::object()));
+            } else if (rec) {
+                status = "431 Request Header Fields Too Large";
+                body = "request too large\n";
+            }
+            c->reply = fmt::format("HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                                   status, type, body.size(), body);
+            asio::async_write(c->sock, asio::buffer(c->reply), [c](std::error_code, std::size_t) {
+                asio::error_code ignored;
+                c->sock.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
             });
-            accept();
         });
     }
 
     ControlService& service_;
     asio::io_context io_;
     std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
+    std::unique_ptr<util::AcceptLoop<asio::ip::tcp>> accepting_;  // from run()
     std::thread thread_;
     std::atomic<bool> stopped_{false};
 };

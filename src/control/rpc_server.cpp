@@ -9,6 +9,8 @@
 
 #include <thread>
 
+#include "util/accept_loop.hpp"
+
 namespace vstor::control {
 
 using nlohmann::json;
@@ -85,16 +87,13 @@ public:
     }
 
     void run() {
-        accept();
+        accepting_.start();
         thread_ = std::thread([this] { io_.run(); });
     }
 
     void stop() override {
         if (stopped_.exchange(true)) return;
-        asio::post(io_, [this] {
-            asio::error_code ec;
-            acceptor_.close(ec);
-        });
+        accepting_.stop();
         io_.stop();
         if (thread_.joinable()) thread_.join();
         if (bound_) ::unlink(path_.c_str());
@@ -107,15 +106,9 @@ private:
         asio::streambuf buf;
     };
 
-    void accept() {
-        acceptor_.async_accept([this](std::error_code ec, local::socket sock) {
-            if (ec) return;
-            if (peer_allowed(sock)) {
-                auto c = std::make_shared<Client>(std::move(sock));
-                read(c);
-            }
-            accept();
-        });
+    void on_accept(local::socket sock) {
+        if (!peer_allowed(sock)) return;
+        read(std::make_shared<Client>(std::move(sock)));
     }
 
     // Only the serving user or root: the socket mode is the first guard, this the second.
@@ -155,6 +148,7 @@ private:
     ControlService& service_;
     asio::io_context io_;
     local::acceptor acceptor_{io_};
+    util::AcceptLoop<local> accepting_{acceptor_, "control", [this](local::socket s) { on_accept(std::move(s)); }};
     std::thread thread_;
     std::atomic<bool> stopped_{false};
     bool bound_ = false;

@@ -166,7 +166,7 @@ bool ServerImpl::bind(std::string& error) {
     for (const auto& pc : config_.portals) {
         auto acc = util::listen_tcp(loops_.first(), pc.address, pc.port, error);
         if (!acc) return false;
-        portals_.push_back(Portal{pc, std::move(acc)});
+        portals_.push_back(Portal{pc, std::move(acc), nullptr});
     }
     return true;
 }
@@ -177,28 +177,26 @@ std::uint16_t ServerImpl::bound_port(std::size_t i) const {
     return portals_[i].acceptor->local_endpoint(ec).port();
 }
 
-void ServerImpl::accept(Portal& portal) {
-    portal.acceptor->async_accept(loops_.next(), [this, &portal](std::error_code ec, asio::ip::tcp::socket sock) {
-        if (ec) {
-            if (ec != asio::error::operation_aborted && !stopping_) {
-                spdlog::warn("iscsi: accept failed: {}", ec.message());
-                accept(portal);
-            }
-            return;
-        }
-        if (stopping_) return;
-        sock.set_option(asio::ip::tcp::no_delay(true), ec);
-        auto conn = std::make_shared<Connection>(std::move(sock), *this, portal.config);
-        track(conn);
-        conn->start();
-        accept(portal);
-    });
+void ServerImpl::on_accept(const Portal& portal, asio::ip::tcp::socket sock) {
+    asio::error_code ec;
+    sock.set_option(asio::ip::tcp::no_delay(true), ec);
+    auto conn = std::make_shared<Connection>(std::move(sock), *this, portal.config);
+    track(conn);
+    // stop() sets stopping_ before it takes its snapshot of the connections: one tracked after
+    // that snapshot is seen here and never started (it closes as the last reference goes).
+    if (stopping_) return;
+    conn->start();
 }
 
 void ServerImpl::start() {
     if (started_) return;
     started_ = true;
-    for (auto& p : portals_) accept(p);
+    for (auto& p : portals_) {
+        p.accepting = std::make_unique<util::AcceptLoop<asio::ip::tcp>>(
+            *p.acceptor, "iscsi", [this, &p](asio::ip::tcp::socket sock) { on_accept(p, std::move(sock)); },
+            [this] { return loops_.next().get_executor(); });
+        p.accepting->start();
+    }
     loops_.start();
 }
 
@@ -208,12 +206,8 @@ void ServerImpl::untrack(const Connection* c) { conns_.remove(c); }
 
 void ServerImpl::stop() {
     if (stopping_.exchange(true)) return;
-    for (auto& p : portals_) {
-        asio::post(loops_.first(), [acc = p.acceptor.get()] {
-            asio::error_code ec;
-            acc->close(ec);
-        });
-    }
+    for (auto& p : portals_)
+        if (p.accepting) p.accepting->stop();
     auto conns = conns_.snapshot();
     // Ask initiators to log out, give them a moment, then close what is left.
     for (auto& c : conns) c->request_logout_async();

@@ -11,6 +11,7 @@
 
 #include "iscsi/server.hpp"
 #include "iscsi/session.hpp"
+#include "util/accept_loop.hpp"
 #include "util/connection_registry.hpp"
 #include "util/event_loops.hpp"
 #include "util/thread_pool.hpp"
@@ -51,8 +52,9 @@ private:
     struct Portal {
         PortalConfig config;
         std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
+        std::unique_ptr<util::AcceptLoop<asio::ip::tcp>> accepting;  // from start()
     };
-    void accept(Portal& portal);
+    void on_accept(const Portal& portal, asio::ip::tcp::socket sock);
     // Tell every session of the target that its LUN inventory or a LUN changed.
     void on_lun_event(std::uint16_t target_id, std::uint16_t lun, LunEvent e);
 

@@ -64,28 +64,26 @@ std::uint16_t ServerImpl::bound_port(std::size_t i) const {
     return acceptors_[i]->local_endpoint(ec).port();
 }
 
-void ServerImpl::accept(std::size_t i) {
-    acceptors_[i]->async_accept(loops_.next(), [this, i](std::error_code ec, asio::ip::tcp::socket sock) {
-        if (ec) {
-            if (ec != asio::error::operation_aborted && !stopping_) {
-                spdlog::warn("nbd: accept failed: {}", ec.message());
-                accept(i);
-            }
-            return;
-        }
-        if (stopping_) return;
-        sock.set_option(asio::ip::tcp::no_delay(true), ec);
-        auto conn = std::make_shared<Connection>(std::move(sock), *this, next_conn_id_++);
-        conns_.add(conn);
-        conn->start();
-        accept(i);
-    });
+void ServerImpl::on_accept(asio::ip::tcp::socket sock) {
+    asio::error_code ec;
+    sock.set_option(asio::ip::tcp::no_delay(true), ec);
+    auto conn = std::make_shared<Connection>(std::move(sock), *this, next_conn_id_++);
+    conns_.add(conn);
+    // stop() sets stopping_ before it takes its snapshot of the connections: one tracked after
+    // that snapshot is seen here and never started (it closes as the last reference goes).
+    if (stopping_) return;
+    conn->start();
 }
 
 void ServerImpl::start() {
     if (started_) return;
     started_ = true;
-    for (std::size_t i = 0; i < acceptors_.size(); ++i) accept(i);
+    for (auto& a : acceptors_) {
+        accepting_.push_back(std::make_unique<util::AcceptLoop<asio::ip::tcp>>(
+            *a, "nbd", [this](asio::ip::tcp::socket sock) { on_accept(std::move(sock)); },
+            [this] { return loops_.next().get_executor(); }));
+        accepting_.back()->start();
+    }
     loops_.start();
 }
 
@@ -93,12 +91,7 @@ void ServerImpl::untrack(const Connection* c) { conns_.remove(c); }
 
 void ServerImpl::stop() {
     if (stopping_.exchange(true)) return;
-    for (auto& a : acceptors_) {
-        asio::post(loops_.first(), [acc = a.get()] {
-            asio::error_code ec;
-            acc->close(ec);
-        });
-    }
+    for (auto& a : accepting_) a->stop();
     auto conns = conns_.snapshot();
     // proto.md: wait for in-flight requests before the hard disconnect; new ones get ESHUTDOWN.
     for (auto& c : conns) c->shutdown_async();

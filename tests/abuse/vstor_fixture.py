@@ -12,6 +12,7 @@ A test script does:
 """
 import argparse
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -51,10 +52,12 @@ def wait_for_port(port, timeout=10.0, proc=None):
 
 class Server:
     """A `vstor serve` child. extra: further serve arguments. nbd: also listen for NBD.
-    control: also open a control socket (srv.control is its path). The log goes to workdir/vstor.log."""
+    control: also open a control socket (srv.control is its path). metrics: also serve /metrics
+    (srv.metrics_port). nofile: the child's RLIMIT_NOFILE (descriptor exhaustion tests).
+    The log goes to workdir/vstor.log."""
 
     def __init__(self, args, extra, nbd=False, control=False, metrics=False, name="vstor", env=None,
-                 listen=True):
+                 listen=True, nofile=None):
         self.args = args
         self.workdir = args.workdir
         self.iscsi_port = free_port()
@@ -72,15 +75,28 @@ class Server:
             cmd += ["--metrics", f"127.0.0.1:{self.metrics_port}"]
         self.cmd = cmd + list(extra)
         self.env = env
+        self.nofile = nofile
         self.proc = None
 
     def __enter__(self):
         self.log = open(self.log_path, "ab")
+        limit = None
+        if self.nofile is not None:
+            def limit():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
         self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT,
-                                     cwd=self.workdir, env=self.env)
+                                     cwd=self.workdir, env=self.env, preexec_fn=limit)
         wait_for_port(self.iscsi_port, proc=self.proc)
         if self.nbd_port:
             wait_for_port(self.nbd_port, proc=self.proc)
+        if self.metrics_port:
+            wait_for_port(self.metrics_port, proc=self.proc)
+        if self.control:
+            deadline = time.monotonic() + 10
+            while not os.path.exists(self.control):
+                check(time.monotonic() < deadline and self.proc.poll() is None,
+                      f"no control socket {self.control}")
+                time.sleep(0.05)
         return self
 
     def __exit__(self, *exc):
@@ -126,6 +142,27 @@ class Server:
         if check_rc and r.returncode != 0:
             raise TestFailure(f"vstor ctl {' '.join(words)} failed: {r.stderr.strip()}")
         return r
+
+
+def raise_own_nofile(n):
+    """Lets this test process hold n descriptors (many idle connections); fails if the hard limit is lower."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < n:
+        if hard != resource.RLIM_INFINITY and hard < n:
+            raise TestFailure(f"RLIMIT_NOFILE hard limit {hard} is below the {n} descriptors this test needs")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, hard))
+
+
+def http_get(port, path="/metrics", timeout=10):
+    """(status, body) of GET http://127.0.0.1:port/path."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read().decode(errors="replace")
+    finally:
+        c.close()
 
 
 def run_tool(cmd, timeout=60, **kw):

@@ -112,6 +112,7 @@ std::optional<ServePlan> load_config_file(const std::string& path, std::string& 
         TargetPlan tp;
         auto name = get_string(*t, "name", where, error, true);
         if (!name) return std::nullopt;
+        if (!check_iscsi_name(*name, where + ": name", error)) return std::nullopt;
         tp.config.name = *name;
         if (auto a = get_string(*t, "alias", where, error, false)) tp.config.alias = *a;
         if (!error.empty()) return std::nullopt;
@@ -130,6 +131,8 @@ std::optional<ServePlan> load_config_file(const std::string& path, std::string& 
         }
         if (!error.empty()) return std::nullopt;
         if (!get_string_list(*t, "allow", where, tp.config.allowed_initiators, error)) return std::nullopt;
+        for (const auto& a : tp.config.allowed_initiators)
+            if (!check_iscsi_name(a, where + ": allow", error)) return std::nullopt;
         std::vector<std::string> masks;
         if (!get_string_list(*t, "masks", where, masks, error)) return std::nullopt;
         for (const auto& m : masks) {
@@ -159,6 +162,10 @@ std::optional<ServePlan> load_config_file(const std::string& path, std::string& 
                 return std::nullopt;
             }
             tp.luns.push_back(*spec);
+        }
+        if (!check_masks(tp, error)) {
+            error = where + ": " + error;
+            return std::nullopt;
         }
         plan.targets.push_back(std::move(tp));
     }

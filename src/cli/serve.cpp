@@ -15,6 +15,7 @@
 #include "control/control_service.hpp"
 #include "control/metrics_server.hpp"
 #include "control/rpc_server.hpp"
+#include "iscsi/iscsi_name.hpp"
 #include "iscsi/server.hpp"
 #include "vstor/adapter.hpp"
 
@@ -50,6 +51,7 @@ bool parse_mask(const std::string& s, std::pair<std::string, std::vector<std::ui
     }
     out.first = s.substr(0, eq);
     out.second.clear();
+    if (!check_iscsi_name(out.first, fmt::format("mask '{}': initiator", s), error)) return false;
     std::string rest = s.substr(eq + 1);
     std::size_t pos = 0;
     while (pos <= rest.size()) {
@@ -63,6 +65,29 @@ bool parse_mask(const std::string& s, std::pair<std::string, std::vector<std::ui
         }
         out.second.push_back(static_cast<std::uint16_t>(v));
         pos = comma + 1;
+    }
+    return true;
+}
+
+bool check_iscsi_name(const std::string& name, const std::string& what, std::string& error) {
+    const auto why = iscsi::iscsi_name_problem(name);
+    if (why.empty()) return true;
+    error = fmt::format("{} '{}': {}", what, name, why);
+    return false;
+}
+
+bool check_masks(const TargetPlan& tp, std::string& error) {
+    for (const auto& [initiator, luns] : tp.config.lun_masks) {
+        for (const auto lun : luns) {
+            bool exists = false;
+            for (std::size_t i = 0; i < tp.luns.size(); ++i)
+                exists = exists || tp.luns[i].lun.value_or(static_cast<std::uint16_t>(i)) == lun;
+            if (!exists) {
+                error = fmt::format("mask '{}': target {} has no LUN {}",
+                                    format_mask({initiator, luns}), tp.config.name, lun);
+                return false;
+            }
+        }
     }
     return true;
 }
@@ -97,6 +122,9 @@ std::optional<ServePlan> plan_from_flags(const ServeOptions& o, std::string& err
         plan.portals.push_back(p);
     }
     TargetPlan tp;
+    if (!check_iscsi_name(o.target, "--target", error)) return std::nullopt;
+    for (const auto& a : o.allow)
+        if (!check_iscsi_name(a, "--allow", error)) return std::nullopt;
     tp.config.name = o.target;
     tp.config.alias = o.alias;
     tp.config.allowed_initiators = o.allow;
@@ -109,6 +137,7 @@ std::optional<ServePlan> plan_from_flags(const ServeOptions& o, std::string& err
         if (!spec) return std::nullopt;
         tp.luns.push_back(*spec);
     }
+    if (!check_masks(tp, error)) return std::nullopt;
     if (!o.chap.empty() && !parse_credentials(o.chap, "--chap", tp.config.chap.user, tp.config.chap.secret, error))
         return std::nullopt;
     if (!o.mutual_chap.empty()) {
@@ -157,12 +186,14 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
     serve->add_option("--lun", o.luns,
                       "LUN spec, numbered from 0 in order: mem:SIZE | null:SIZE | file:PATH[,size=SIZE]"
                       " with options ro, removable, thick, bs=512|4096, pbs=4096, sanitize_rate=RATE, name=NAME (default: file:data/disk0.img,size=1G)");
-    serve->add_option("--target", o.target, "target IQN")->capture_default_str();
+    serve->add_option("--target", o.target, "target name: iqn.YYYY-MM.reversed.domain[:id], eui.<16 hex> or naa.<16|32 hex>")
+        ->capture_default_str();
     serve->add_option("--alias", o.alias, "TargetAlias");
     serve->add_option("--chap", o.chap, "require CHAP: USER:SECRET (secret of 12+ characters)");
     serve->add_option("--mutual-chap", o.mutual_chap, "target's own CHAP credentials USER:SECRET (mutual CHAP)");
     serve->add_option("--allow", o.allow, "initiator IQN allowed to log in (repeatable; default: everyone)");
-    serve->add_option("--mask", o.masks, "LUN masking IQN=LUN[,LUN...]: that initiator sees only these LUNs (repeatable)");
+    serve->add_option("--mask", o.masks,
+                      "LUN masking IQN=LUN[,LUN...]: that initiator sees only these LUNs, which must exist (repeatable)");
     serve->add_option("--loops", o.loops,
                       fmt::format("event-loop threads, at most {} (default 0: one per core)", kMaxEventLoops))
         ->check(CLI::Range(0u, kMaxEventLoops));

@@ -34,10 +34,17 @@ bool parse_listen(const std::string& s, iscsi::PortalConfig& p, std::string& err
 bool parse_credentials(const std::string& s, const std::string& what, std::string& user, std::string& secret,
                        std::string& error);
 
-// LUN masking entry IQN=LUN[,LUN...]: the LUNs that initiator sees (the others are hidden).
 // Seconds a connection may take to log in: 1..iscsi::kMaxLoginTimeout.
 bool check_login_timeout(std::int64_t seconds, const std::string& what, std::string& error);
 
+// The iSCSI name rules (iscsi/iscsi_name.hpp) with the error "WHAT 'NAME': why".
+bool check_iscsi_name(const std::string& name, const std::string& what, std::string& error);
+
+// Every LUN that the target's masks name exists in it (a mask of a missing LUN is a typo).
+bool check_masks(const TargetPlan& tp, std::string& error);
+
+// LUN masking entry IQN=LUN[,LUN...] (the IQN is checked with check_iscsi_name): the LUNs that
+// initiator sees (the others are hidden).
 bool parse_mask(const std::string& s, std::pair<std::string, std::vector<std::uint16_t>>& out, std::string& error);
 std::string format_mask(const std::pair<std::string, std::vector<std::uint16_t>>& mask);
 

@@ -13,6 +13,7 @@
 #include "cli/lun_builder.hpp"
 #include "control/config_writer.hpp"
 #include "control/params.hpp"
+#include "iscsi/iscsi_name.hpp"
 
 namespace vstor::control {
 
@@ -21,10 +22,10 @@ using nlohmann::json;
 namespace {
 [[noreturn]] void refuse(const std::string& message) { throw RpcError(rpc_code::failed, message); }
 
-bool valid_initiator_name(const std::string& n) {
-    // RFC 7143 4.2.7.1: iqn., eui. or naa. names; vstor also accepts what its own ACLs hold.
-    return n.size() > 4 && n.size() <= 223 && (n.rfind("iqn.", 0) == 0 || n.rfind("eui.", 0) == 0 || n.rfind("naa.", 0) == 0) &&
-           std::none_of(n.begin(), n.end(), [](char c) { return c == ' ' || c == ',' || c == '"' || c < 0x20; });
+// The iSCSI name rules (iscsi/iscsi_name.hpp), the same check as serve's flags and TOML file.
+void require_iscsi_name(const std::string& name, const std::string& what) {
+    if (const auto why = iscsi::iscsi_name_problem(name); !why.empty())
+        throw RpcError(rpc_code::invalid_params, fmt::format("{} '{}': {}", what, name, why));
 }
 
 json lun_json(const LunInfo& l, const cli::LunSpec* spec) {
@@ -263,6 +264,7 @@ json ControlService::lun_medium(const json& p, bool present) {
 
 json ControlService::target_add(const json& p) {
     const auto name = req_string(p, "name");
+    require_iscsi_name(name, "target name");
     for (const auto& tp : plan_.targets)
         if (tp.config.name == name) refuse("target " + name + " already exists");
     cli::TargetPlan tp;
@@ -274,8 +276,8 @@ json ControlService::target_add(const json& p) {
     if (const auto* a = member(p, "allow")) {
         if (!a->is_array()) throw RpcError(rpc_code::invalid_params, "'allow' must be a list of initiator names");
         for (const auto& i : *a) {
-            if (!i.is_string() || !valid_initiator_name(i.get<std::string>()))
-                throw RpcError(rpc_code::invalid_params, "'allow' holds something that is not an iSCSI name");
+            if (!i.is_string()) throw RpcError(rpc_code::invalid_params, "'allow' must be a list of initiator names");
+            require_iscsi_name(i.get<std::string>(), "'allow' entry");
             tp.config.allowed_initiators.push_back(i.get<std::string>());
         }
     }
@@ -319,8 +321,7 @@ json ControlService::target_remove(const json& p) {
 json ControlService::acl_change(const json& p, bool allow) {
     auto& tp = target_plan(p);
     const auto initiator = req_string(p, "initiator");
-    if (!valid_initiator_name(initiator))
-        throw RpcError(rpc_code::invalid_params, "'" + initiator + "' is not an iSCSI name (iqn., eui. or naa.)");
+    require_iscsi_name(initiator, "initiator");
     auto cfg = iscsi_target(tp.config.name);
     auto& list = cfg.allowed_initiators;
     const bool present = std::find(list.begin(), list.end(), initiator) != list.end();

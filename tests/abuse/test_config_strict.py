@@ -6,7 +6,7 @@ came, `--loops 100000` aborted with an uncaught std::system_error and `--loops -
 import os
 import subprocess
 
-from vstor_fixture import check, main
+from vstor_fixture import Server, check, main
 
 TARGET = '[[target]]\nname = "iqn.2026-11.org.vstor:strict"\nluns = ["mem:1M"]\n'
 
@@ -34,6 +34,28 @@ def refused(args, argv, expect, config=None):
     print(f"ok: {what} -> {lines[0]}")
 
 
+def names(args):
+    """iSCSI names (RFC 7143 4.2.7) in --target, --allow, --mask, the file and `vstor ctl`; a mask
+    naming a LUN that does not exist. Before, all of these were accepted."""
+    refused(args, ["--lun", "mem:1M", "--target", "disk0"], ["--target 'disk0'", "'iqn.', 'eui.' or 'naa.'"])
+    refused(args, ["--lun", "mem:1M", "--target", "iqn.2026-11.org.vstor:Disk0"],
+            ["--target", "lower case", "iqn.2026-11.org.vstor:disk0"])
+    refused(args, ["--lun", "mem:1M", "--allow", "iqn.1993-08.org.debian:01:host 1"], ["--allow", "byte 0x20 at position 31"])
+    refused(args, ["--lun", "mem:1M", "--mask", "eui.1234=0"], ["mask 'eui.1234=0'", "16 hex digits"])
+    refused(args, ["--lun", "mem:1M", "--mask", "iqn.1993-08.org.debian:01:h=0,3"], ["has no LUN 3"])
+    refused(args, [], ["target 1: name 'strict'"], config='[[target]]\nname = "strict"\nluns = ["mem:1M"]\n')
+    refused(args, [], ["target 1: mask", "has no LUN 2"],
+            config=TARGET + 'masks = ["iqn.1993-08.org.debian:01:h=2"]\n')
+    with Server(args, ["--lun", "mem:1M"], control=True) as srv:
+        for words, expect in ((["target", "add", "disk2"], "target name 'disk2'"),
+                              (["acl", "allow", "iqn.x"], "initiator 'iqn.x'"),
+                              (["acl", "deny", "naa.12"], "initiator 'naa.12'")):
+            r = srv.ctl(*words, check_rc=False)
+            check(r.returncode == 1 and expect in r.stderr, f"ctl {' '.join(words)}: {r.returncode} {r.stderr!r}")
+            print(f"ok: ctl {' '.join(words)} -> {r.stderr.strip()}")
+        check("disk2" not in srv.ctl("status").stdout, "a refused target was added")
+
+
 def run(args):
     # TOML: unknown keys anywhere, wrong types, out-of-range values.
     refused(args, [], ["target 1", "unknown key 'cahp'", "did you mean 'chap'"],
@@ -48,6 +70,7 @@ def run(args):
     refused(args, ["--lun", "mem:1M", "--loops", "-1"], ["--loops"])
     refused(args, ["--lun", "mem:1M", "--loops", "two"], ["--loops"])
     refused(args, ["--lun", "mem:1M", "--no-such-flag"], ["--no-such-flag"])
+    names(args)
 
 
 main(run)

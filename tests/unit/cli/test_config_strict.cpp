@@ -80,6 +80,29 @@ TEST_F(ConfigStrict, LoopsOutOfRange) {
     EXPECT_EQ(load("loops = 256\n" + kTarget), "");
 }
 
+// Names follow the iSCSI rules (one validator, tests/unit/iscsi/test_iscsi_name.cpp has the table)
+// and a mask may only name LUNs the target has.
+TEST_F(ConfigStrict, NamesAndMasks) {
+    const std::string lun = "luns = [\"mem:1M\", \"mem:1M,lun=5\"]\n";
+    EXPECT_EQ(load("[[target]]\nname = \"disks\"\n" + lun),
+              path + ": target 1: name 'disks': iSCSI names start with 'iqn.', 'eui.' or 'naa.' (RFC 7143 4.2.7.1)");
+    EXPECT_EQ(load(kTarget + "allow = [\"iqn.1993-08.org.debian:01:Host1\"]\n"),
+              path + ": target 1: allow 'iqn.1993-08.org.debian:01:Host1': iSCSI names are lower case (RFC 3722); "
+                     "write 'iqn.1993-08.org.debian:01:host1'");
+    EXPECT_EQ(load(kTarget + "masks = [\"host1=0\"]\n"),
+              path + ": target 1: mask 'host1=0': initiator 'host1': iSCSI names start with 'iqn.', 'eui.' or 'naa.' "
+                     "(RFC 7143 4.2.7.1)");
+    EXPECT_EQ(load(kTarget + "masks = [\"iqn.1993-08.org.debian:01:h=0,1\"]\n"),
+              path + ": target 1: mask 'iqn.1993-08.org.debian:01:h=0,1': target iqn.2026-11.org.vstor:t has no LUN 1");
+    // LUN numbers are positions unless lun=N says otherwise.
+    EXPECT_EQ(load("[[target]]\nname = \"iqn.2026-11.org.vstor:t\"\n" + lun +
+                   "masks = [\"iqn.1993-08.org.debian:01:h=0,5\", \"eui.02004567a425678d=5\"]\n"),
+              "");
+    EXPECT_NE(load("[[target]]\nname = \"iqn.2026-11.org.vstor:t\"\n" + lun +
+                   "masks = [\"iqn.1993-08.org.debian:01:h=1\"]\n"),
+              "");
+}
+
 // The table is what other keys get added to: every key named once, tables have fields.
 TEST(ConfigSchema, KeysAreUniqueAndTablesHaveFields) {
     auto check = [](std::span<const ConfigKey> keys, auto& self) -> void {

@@ -71,8 +71,8 @@ TEST(NbdConfigFile, ListenAndPerTargetSwitch) {
     {
         std::ofstream f(path);
         f << "[nbd]\nlisten = [\"127.0.0.1:10809\", \"[::1]:10810\"]\n"
-             "[[target]]\nname = \"iqn.x\"\nluns = [\"mem:1M\"]\n"
-             "[[target]]\nname = \"iqn.y\"\nluns = [\"mem:1M\"]\nnbd = false\n";
+             "[[target]]\nname = \"iqn.2026-11.org.vstor:x\"\nluns = [\"mem:1M\"]\n"
+             "[[target]]\nname = \"iqn.2026-11.org.vstor:y\"\nluns = [\"mem:1M\"]\nnbd = false\n";
     }
     std::string err;
     auto plan = load_config_file(path, err);
@@ -82,13 +82,13 @@ TEST(NbdConfigFile, ListenAndPerTargetSwitch) {
     EXPECT_FALSE(plan->targets[1].nbd_export);
     {
         std::ofstream f(path);
-        f << "[nbd]\nlisten = \"127.0.0.1\"\n[[target]]\nname = \"iqn.x\"\nluns = [\"mem:1M\"]\n";
+        f << "[nbd]\nlisten = \"127.0.0.1\"\n[[target]]\nname = \"iqn.2026-11.org.vstor:x\"\nluns = [\"mem:1M\"]\n";
     }
     EXPECT_FALSE(load_config_file(path, err));
     EXPECT_NE(err.find("listen"), std::string::npos) << err;
     {
         std::ofstream f(path);
-        f << "[nbd]\nport = 1\n[[target]]\nname = \"iqn.x\"\nluns = [\"mem:1M\"]\n";
+        f << "[nbd]\nport = 1\n[[target]]\nname = \"iqn.2026-11.org.vstor:x\"\nluns = [\"mem:1M\"]\n";
     }
     EXPECT_FALSE(load_config_file(path, err));
     EXPECT_NE(err.find("unknown key 'port'"), std::string::npos) << err;

@@ -130,6 +130,35 @@ TEST_F(ControlPlane, BadInputIsRefusedAndChangesNothing) {
     EXPECT_THROW(call("acl.deny", {{"initiator", "iqn.2026-12.org.test:only"}}), RpcError);
 }
 
+// Target and initiator names go through the same iSCSI name rules as `serve`'s flags and file
+// (before: `target.add disk` and `acl.allow iqn.x` were accepted).
+TEST_F(ControlPlane, NamesFollowTheIscsiRules) {
+    auto refusal = [&](const std::string& method, const json& params) -> std::string {
+        try {
+            call(method, params);
+        } catch (const RpcError& e) {
+            EXPECT_EQ(e.code, rpc_code::invalid_params);
+            return e.what();
+        }
+        return "accepted";
+    };
+    EXPECT_EQ(refusal("target.add", {{"name", "disk"}}),
+              "target name 'disk': iSCSI names start with 'iqn.', 'eui.' or 'naa.' (RFC 7143 4.2.7.1)");
+    EXPECT_EQ(refusal("target.add", {{"name", "iqn.2026-12.org.vstor:Disk"}}),
+              "target name 'iqn.2026-12.org.vstor:Disk': iSCSI names are lower case (RFC 3722); write "
+              "'iqn.2026-12.org.vstor:disk'");
+    EXPECT_EQ(refusal("target.add", {{"name", "iqn.2026-12.org.vstor:b"}, {"allow", json::array({"iqn.x"})}}),
+              "'allow' entry 'iqn.x': 'iqn.' must be followed by a date YYYY-MM and a reversed domain name, e.g. "
+              "iqn.2026-11.org.example:disk0 (RFC 3720 3.2.6.3.1)");
+    EXPECT_EQ(refusal("acl.allow", {{"initiator", "iqn.x"}}),
+              "initiator 'iqn.x': 'iqn.' must be followed by a date YYYY-MM and a reversed domain name, e.g. "
+              "iqn.2026-11.org.example:disk0 (RFC 3720 3.2.6.3.1)");
+    EXPECT_EQ(refusal("acl.deny", {{"initiator", "eui.1234"}}),
+              "initiator 'eui.1234': 'eui.' must be followed by 16 hex digits (RFC 7143 4.2.7.2)");
+    EXPECT_EQ(refusal("acl.allow", {{"initiator", "eui.02004567a425678d"}}), "accepted");
+    EXPECT_EQ(refusal("target.add", {{"name", "naa.52004567ba64678d"}}), "accepted");
+}
+
 TEST_F(ControlPlane, HotPlugReachesAConnectedInitiator) {
     auto* ctx = login();
     ASSERT_NE(ctx, nullptr);

@@ -228,7 +228,7 @@ void Emulator::drain() {
     std::unique_lock lk(mu_);
     ULONG longest = 0;
     for (auto& [srb, r] : outstanding_) longest = std::max(longest, srb->TimeOutValue);
-    cv_.wait_for(lk, std::chrono::seconds(longest + 5), [&] { return outstanding_.empty(); });
+    cv_.wait_for(lk, std::chrono::seconds(longest + 5), [&] { return outstanding_.empty() && busy_.empty(); });
 }
 
 void Emulator::power_cycle() {
@@ -387,6 +387,44 @@ RequestPtr Emulator::start(std::uint8_t target, std::uint8_t lun, std::span<cons
     return r;
 }
 
+// A BUSY SRB issued again, as StorPort does (Options::retry_busy). During removal the port driver
+// fails it itself.
+void Emulator::reissue(const RequestPtr& r) {
+    SCSI_REQUEST_BLOCK& s = r->srb;
+    {
+        std::lock_guard lk(mu_);
+        if (adapter_stopping_ || !started_) {
+            s.SrbStatus = SRB_STATUS_NO_DEVICE;
+            s.DataTransferLength = 0;
+        } else {
+            s.SrbStatus = SRB_STATUS_PENDING;
+            s.ScsiStatus = 0;
+            s.DataTransferLength = r->requested_length;
+            ++per_lun_[{s.TargetId, s.Lun}];
+            outstanding_[&s] = r;
+            ++in_start_io_;
+        }
+    }
+    if (s.SrbStatus == SRB_STATUS_NO_DEVICE) {
+        if (r->on_complete) r->on_complete(*r);
+        {
+            std::lock_guard lk(mu_);
+            r->completed = true;
+        }
+        cv_.notify_all();
+        return;
+    }
+    {
+        AtIrql irql(kDispatch, "HwStartIo");
+        init_.HwStartIo(extension_.data(), &s);
+    }
+    {
+        std::lock_guard lk(mu_);
+        --in_start_io_;
+    }
+    cv_.notify_all();
+}
+
 RequestPtr Emulator::start_function(std::uint8_t function, std::uint8_t target, std::uint8_t lun,
                                     PSCSI_REQUEST_BLOCK next) {
     auto r = std::make_shared<Request>();
@@ -439,6 +477,16 @@ void Emulator::on_request_complete(PSCSI_REQUEST_BLOCK srb) {
         if (srb->DataTransferLength > r->requested_length)
             violations_.push_back("DataTransferLength grew on completion");
         r->completed_at = std::chrono::steady_clock::now();
+        if (options_.retry_busy && SRB_STATUS(srb->SrbStatus) == SRB_STATUS_BUSY &&
+            srb->Function == SRB_FUNCTION_EXECUTE_SCSI && r->busy_retries < kMaxBusyRetries) {
+            // StorPort keeps a BUSY request and issues it again a little later (watchdog_loop);
+            // the caller sees it complete only then.
+            ++r->busy_retries;
+            ++busy_retries_;
+            r->retry_at = r->completed_at + std::chrono::milliseconds(50);
+            busy_.push_back(r);
+            return;
+        }
     }
     if (r->on_complete) r->on_complete(*r);
     {
@@ -535,7 +583,7 @@ void Emulator::pnp_loop() {
 void Emulator::watchdog_loop() {
     std::unique_lock lk(mu_);
     while (!stopping_) {
-        cv_.wait_for(lk, std::chrono::milliseconds(100));
+        cv_.wait_for(lk, std::chrono::milliseconds(busy_.empty() ? 100 : 10));
         const auto now = std::chrono::steady_clock::now();
         bool timed_out = false;
         for (auto& [srb, r] : outstanding_) {
@@ -553,6 +601,20 @@ void Emulator::watchdog_loop() {
             ++timeouts_;
             lk.unlock();
             reset_bus(0);
+            lk.lock();
+        }
+        std::vector<RequestPtr> due;
+        for (auto it = busy_.begin(); it != busy_.end();) {
+            if ((*it)->retry_at <= now) {
+                due.push_back(*it);
+                it = busy_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        if (!due.empty()) {
+            lk.unlock();
+            for (auto& r : due) reissue(r);
             lk.lock();
         }
     }

@@ -50,6 +50,8 @@ struct Request {
     std::chrono::steady_clock::time_point issued{};
     std::chrono::steady_clock::time_point completed_at{};
     std::atomic<bool> completed{false};
+    unsigned busy_retries = 0;                       // times StorPort re-issued it after SRB_STATUS_BUSY
+    std::chrono::steady_clock::time_point retry_at{};
     std::function<void(Request&)> on_complete;  // runs inside RequestComplete: must not call the driver
 
     std::uint8_t status() const { return SRB_STATUS(srb.SrbStatus); }
@@ -103,6 +105,9 @@ struct EmulatorOptions {
     // An SRB that outlives its TimeOutValue makes the emulator reset the bus (HwResetBus), as
     // StorPort does; otherwise it is reported as a violation.
     bool reset_on_timeout = false;
+    // SRB_STATUS_BUSY makes the emulator re-issue the SRB after a pause (up to kMaxBusyRetries
+    // times), as StorPort does, instead of completing it to the caller.
+    bool retry_busy = true;
 };
 
 class Emulator {
@@ -124,6 +129,8 @@ public:
     void fail_system_address(bool on) { fail_system_address_ = on; }
     bool system_address_fails() const { return fail_system_address_.load(); }
     unsigned power_cycles() const { std::lock_guard lk(mu_); return power_cycles_; }
+    unsigned busy_retries() const { std::lock_guard lk(mu_); return busy_retries_; }  // re-issues after BUSY
+    static constexpr unsigned kMaxBusyRetries = 20;  // 50 ms apart (StorPort's own count is not documented)
     unsigned timeouts() const { std::lock_guard lk(mu_); return timeouts_; }  // SRBs that timed out (reset_on_timeout)
     std::vector<LogicalUnit> scan_bus();       // what the port driver's bus enumeration finds
     std::vector<LogicalUnit> devices() const;  // result of the latest scan (initial or rescan)
@@ -186,6 +193,9 @@ private:
     void watchdog_loop();
     void cancel(ServiceIrp& s);
     void drain();
+    void reissue(const RequestPtr& r);
+    std::vector<RequestPtr> busy_;  // completed BUSY, waiting to be re-issued
+    unsigned busy_retries_ = 0;
 
     const Options options_;
     unsigned power_cycles_ = 0, timeouts_ = 0;

@@ -756,16 +756,30 @@ TEST_P(StorPort, ControlTypesUseMicrosoftsNumbers) {
     EXPECT_TRUE(v.empty()) << v.front();
 }
 
-// StorPortGetSystemAddress can fail for want of system PTEs: the SRB comes back BUSY (retried),
-// not INTERNAL_ERROR, and nothing is left queued. A data SRB whose direction bits say nothing, or
-// both, is refused with INVALID_REQUEST; a TEST UNIT READY without data goes through.
+// StorPortGetSystemAddress can fail for want of system PTEs: the SRB comes back BUSY, not
+// INTERNAL_ERROR, so StorPort issues it again (the emulator does, 50 ms apart) and it succeeds once
+// the shortage is over. With StorPort's retries exhausted the
+// caller sees BUSY. A data SRB whose direction bits say nothing, or both, is refused with
+// INVALID_REQUEST; a TEST UNIT READY without data goes through.
 TEST_P(StorPort, GetSystemAddressFailureIsRetryable) {
     Rig rig({{0, mem_backend(1 << 20)}});
     Emulator& emu = rig.emu;
+    std::vector<std::uint8_t> block(kBlock, 0x3C);
+    ASSERT_TRUE(ok(emu.execute(0, 0, cdb_rw10(true, 0, 1), SRB_FLAGS_DATA_OUT, kBlock, block.data())));
     emu.fail_system_address(true);
-    auto r = emu.execute(0, 0, cdb_rw10(false, 0, 1), SRB_FLAGS_DATA_IN, kBlock);
-    EXPECT_EQ(r->status(), SRB_STATUS_BUSY);
+    auto r = emu.start(0, 0, cdb_rw10(false, 0, 1), SRB_FLAGS_DATA_IN, kBlock);
+    std::this_thread::sleep_for(300ms);
+    EXPECT_FALSE(r->completed.load());  // StorPort is retrying it
+    EXPECT_GE(emu.busy_retries(), 2u);
+    emu.fail_system_address(false);
+    ASSERT_TRUE(emu.wait(r, 5s));
+    EXPECT_TRUE(ok(r));
+    EXPECT_EQ(0, std::memcmp(r->data.data(), block.data(), kBlock));
     EXPECT_TRUE(r->guard_intact());
+    emu.fail_system_address(true);
+    auto exhausted = emu.execute(0, 0, cdb_rw10(false, 0, 1), SRB_FLAGS_DATA_IN, kBlock);
+    EXPECT_EQ(exhausted->status(), SRB_STATUS_BUSY);
+    EXPECT_EQ(exhausted->busy_retries, Emulator::kMaxBusyRetries);
     emu.fail_system_address(false);
     EXPECT_TRUE(ok(emu.execute(0, 0, cdb_rw10(false, 0, 1), SRB_FLAGS_DATA_IN, kBlock)));
     EXPECT_EQ(emu.execute(0, 0, cdb_rw10(false, 0, 1), SRB_FLAGS_UNSPECIFIED_DIRECTION, kBlock)->status(),

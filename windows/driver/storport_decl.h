@@ -56,6 +56,42 @@ typedef struct _SCSI_REQUEST_BLOCK {
 #define SRB_FUNCTION_DUMP_POINTERS 0x26
 #define SRB_FUNCTION_FREE_DUMP_POINTERS 0x27
 
+// SRB_FUNCTION_PNP's layout (srb.h): the same size as an SRB, the action where QueueTag is.
+typedef enum _STOR_PNP_ACTION {
+    StorStartDevice = 0x0,
+    StorRemoveDevice = 0x2,
+    StorStopDevice = 0x4,
+    StorQueryCapabilities = 0x9,
+    StorQueryResourceRequirements = 0xB,
+    StorFilterResourceRequirements = 0xD,
+    StorSurpriseRemoval = 0x17,
+} STOR_PNP_ACTION;
+#define SRB_PNP_FLAGS_ADAPTER_REQUEST 0x00000001
+
+typedef struct _SCSI_PNP_REQUEST_BLOCK {
+    USHORT Length;
+    UCHAR Function;
+    UCHAR SrbStatus;
+    UCHAR PnPSubFunction;
+    UCHAR PathId;
+    UCHAR TargetId;
+    UCHAR Lun;
+    STOR_PNP_ACTION PnPAction;
+    ULONG SrbFlags;
+    ULONG DataTransferLength;
+    ULONG TimeOutValue;
+    PVOID DataBuffer;
+    PVOID SenseInfoBuffer;
+    struct _SCSI_REQUEST_BLOCK* NextSrb;
+    PVOID OriginalRequest;
+    PVOID SrbExtension;
+    ULONG SrbPnPFlags;
+#if defined(_WIN64) || defined(__LP64__)
+    ULONG Reserved;
+#endif
+    UCHAR Reserved4[16];
+} SCSI_PNP_REQUEST_BLOCK;
+
 #define SRB_STATUS_PENDING 0x00
 #define SRB_STATUS_SUCCESS 0x01
 #define SRB_STATUS_ABORTED 0x02
@@ -340,6 +376,10 @@ static inline ULONG StorPortCompleteServiceIrp(PVOID HwDeviceExtension, PIRP Irp
 #define VS_IOCTL_MINIPORT_PROCESS_SERVICE_IRP 0x0004D038UL
 static_assert(VS_IOCTL_MINIPORT_PROCESS_SERVICE_IRP == ((0x4UL << 16) | (3UL << 14) | (0x040eUL << 2) | 0UL),
               "CTL_CODE(IOCTL_SCSI_BASE, 0x40e, METHOD_BUFFERED, FILE_READ_ACCESS | FILE_WRITE_ACCESS)");
+
+static_assert(sizeof(SCSI_PNP_REQUEST_BLOCK) == sizeof(SCSI_REQUEST_BLOCK), "PnP SRB size");
+static_assert(offsetof(SCSI_PNP_REQUEST_BLOCK, SrbPnPFlags) == offsetof(SCSI_REQUEST_BLOCK, InternalStatus),
+              "PnP SRB.SrbPnPFlags");
 
 // Documented x64 layout (the 64-bit builds: Windows x64 and the Linux emulator).
 #if defined(_WIN64) || defined(__LP64__)

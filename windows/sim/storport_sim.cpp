@@ -448,6 +448,37 @@ RequestPtr Emulator::start_function(std::uint8_t function, std::uint8_t target, 
     return r;
 }
 
+RequestPtr Emulator::start_pnp(std::uint8_t target, std::uint8_t lun, STOR_PNP_ACTION action, bool adapter_request,
+                               std::uint32_t length) {
+    auto r = std::make_shared<Request>();
+    r->requested_length = length;
+    r->data.assign(length + kGuard, 0);
+    std::fill(r->data.begin() + length, r->data.end(), kGuardByte);
+    SCSI_PNP_REQUEST_BLOCK pnp{};
+    pnp.Length = sizeof(SCSI_PNP_REQUEST_BLOCK);
+    pnp.Function = SRB_FUNCTION_PNP;
+    pnp.TargetId = target;
+    pnp.Lun = lun;
+    pnp.PnPAction = action;
+    pnp.SrbFlags = length ? SRB_FLAGS_DATA_IN : 0;
+    pnp.DataTransferLength = length;
+    pnp.DataBuffer = length ? r->data.data() : nullptr;
+    pnp.TimeOutValue = 30;
+    pnp.SrbPnPFlags = adapter_request ? SRB_PNP_FLAGS_ADAPTER_REQUEST : 0;
+    std::memcpy(&r->srb, &pnp, sizeof(pnp));
+    {
+        std::lock_guard lk(mu_);
+        r->issued = std::chrono::steady_clock::now();
+        outstanding_[&r->srb] = r;
+        ++per_lun_[{target, lun}];
+    }
+    {
+        AtIrql irql(kDispatch, "HwStartIo");
+        init_.HwStartIo(extension_.data(), &r->srb);
+    }
+    return r;
+}
+
 bool Emulator::wait(const RequestPtr& r, std::chrono::milliseconds timeout) {
     std::unique_lock lk(mu_);
     return cv_.wait_for(lk, timeout, [&] { return r->completed.load(); });

@@ -144,6 +144,10 @@ public:
     RequestPtr start(std::uint8_t target, std::uint8_t lun, std::span<const std::uint8_t> cdb,
                      ULONG direction_flags, std::uint32_t length, const void* data_out = nullptr,
                      ULONG timeout_s = 60, std::function<void(Request&)> on_complete = {});
+    // SRB_FUNCTION_PNP for a LUN (or the adapter), as StorPort sends it; StorQueryCapabilities
+    // carries a STOR_DEVICE_CAPABILITIES buffer (`length` bytes).
+    RequestPtr start_pnp(std::uint8_t target, std::uint8_t lun, STOR_PNP_ACTION action, bool adapter_request,
+                         std::uint32_t length = 0);
     RequestPtr start_function(std::uint8_t function, std::uint8_t target, std::uint8_t lun,
                               PSCSI_REQUEST_BLOCK next = nullptr);
     bool wait(const RequestPtr& r, std::chrono::milliseconds timeout = std::chrono::seconds(30));

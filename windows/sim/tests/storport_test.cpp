@@ -756,6 +756,35 @@ TEST_P(StorPort, ControlTypesUseMicrosoftsNumbers) {
     EXPECT_TRUE(v.empty()) << v.front();
 }
 
+// The PnP and power SRBs StorPort sends a LUN (and, flagged, the adapter) each complete once with a
+// final status, write nothing beyond their buffer, and leave the LUN working. vstor answers the PnP
+// actions it has nothing to add to with INVALID_REQUEST (StorPort then does its default) and power
+// SRBs with SUCCESS (Windows 7: it gets them; Windows 8+ does not once ScsiAdapterPower is supported).
+TEST_P(StorPort, PnpAndPowerSrbsCompleteOnce) {
+    Rig rig({{0, mem_backend(1 << 20)}});
+    Emulator& emu = rig.emu;
+    const struct {
+        STOR_PNP_ACTION action;
+        bool adapter;
+        std::uint32_t length;
+    } cases[] = {{StorQueryCapabilities, false, 16}, {StorQueryCapabilities, true, 16}, {StorStartDevice, false, 0},
+                 {StorStopDevice, false, 0},          {StorRemoveDevice, false, 0},     {StorSurpriseRemoval, false, 0}};
+    for (const auto& c : cases) {
+        auto r = emu.start_pnp(0, 0, c.action, c.adapter, c.length);
+        ASSERT_TRUE(emu.wait(r, 5s)) << "PnP action " << c.action;
+        EXPECT_TRUE(r->status() == SRB_STATUS_SUCCESS || r->status() == SRB_STATUS_INVALID_REQUEST)
+            << "PnP action " << c.action << ": status " << int{r->status()};
+        EXPECT_TRUE(r->guard_intact());
+    }
+    auto power = emu.start_function(SRB_FUNCTION_POWER, 0, 0);
+    ASSERT_TRUE(emu.wait(power, 5s));
+    EXPECT_EQ(power->status(), SRB_STATUS_SUCCESS);
+    EXPECT_TRUE(ok(emu.execute(0, 0, cdb_rw10(false, 0, 1), SRB_FLAGS_DATA_IN, kBlock)));
+    EXPECT_EQ(emu.outstanding(), 0u);
+    auto v = rig.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}
+
 // StorPortGetSystemAddress can fail for want of system PTEs: the SRB comes back BUSY, not
 // INTERNAL_ERROR, so StorPort issues it again (the emulator does, 50 ms apart) and it succeeds once
 // the shortage is over. With StorPort's retries exhausted the

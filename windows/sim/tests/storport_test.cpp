@@ -797,9 +797,9 @@ TEST_P(StorPort, GetSystemAddressFailureIsRetryable) {
     ASSERT_TRUE(ok(emu.execute(0, 0, cdb_rw10(true, 0, 1), SRB_FLAGS_DATA_OUT, kBlock, block.data())));
     emu.fail_system_address(true);
     auto r = emu.start(0, 0, cdb_rw10(false, 0, 1), SRB_FLAGS_DATA_IN, kBlock);
-    std::this_thread::sleep_for(300ms);
-    EXPECT_FALSE(r->completed.load());  // StorPort is retrying it
+    for (int i = 0; i < 500 && emu.busy_retries() < 2; ++i) std::this_thread::sleep_for(10ms);
     EXPECT_GE(emu.busy_retries(), 2u);
+    EXPECT_FALSE(r->completed.load());  // StorPort is still retrying it (20 tries, at least 50 ms apart)
     emu.fail_system_address(false);
     ASSERT_TRUE(emu.wait(r, 5s));
     EXPECT_TRUE(ok(r));

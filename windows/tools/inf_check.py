@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Parses windows/driver/vstor.inf and checks what makes it install vstor.sys as a root-enumerated
+"""Parses one architecture's vstor.inf (made from windows/driver/vstor.inf.in) and checks what makes it install vstor.sys as a root-enumerated
 StorPort virtual miniport: the SCSIAdapter class and its GUID, a catalog file, NTx86 and NTamd64
 model sections naming root\\vstor, an install section copying vstor.sys, the associated kernel
 service in LoadOrderGroup "SCSI Miniport" with BusType virtual (0xE), and every %string% defined."""

@@ -49,6 +49,9 @@ def main() -> int:
           "entry point %#x not in .text" % img.entry_point)
     check(not any(s[0] == ".tls" for s in img.sections), "has a .tls section")
     check(img.symtab_offset == 0 and img.nsymbols == 0, "COFF symbol table left in the image")
+    check(not any(s[0].startswith(".eh_fram") for s in img.sections), "has GCC's .eh_frame (unused by Windows)")
+    if args.arch == "x64":
+        check(any(s[0] == ".pdata" for s in img.sections), "no .pdata (x64 needs unwind data)")
     check(img.dirs[0] == (0, 0) and not any(s[0] == ".edata" for s in img.sections),
           "has an export directory (a driver exports nothing)")
     check(img.ndirs <= 9 or img.dirs[9] == (0, 0), "has a TLS directory (needs a C runtime)")

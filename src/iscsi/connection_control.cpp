@@ -145,10 +145,7 @@ void Connection::on_text(const Pdu& pdu) {
             const bool own = session_->target() && session_->target()->name == t.name;
             if (!session_->discovery() && !own) continue;
             if (value != "All" && value != t.name && !(value.empty() && own)) continue;
-            if (!t.allowed_initiators.empty() &&
-                std::find(t.allowed_initiators.begin(), t.allowed_initiators.end(),
-                          session_->keys().initiator_name) == t.allowed_initiators.end())
-                continue;
+            if (!t.admits(session_->keys().initiator_name)) continue;
             append_text(answer, "TargetName", t.name);
             for (const auto& p : server_.config().portals) {
                 std::string addr = p.address;

@@ -178,10 +178,7 @@ Login::Step Login::on_pdu(const Pdu& req) {
             for (const auto& t : *targets_)
                 if (t->name == keys_.target_name) target_ = t;
             if (!target_) return fail(login_status::not_found);
-            if (!target_->allowed_initiators.empty() &&
-                std::find(target_->allowed_initiators.begin(), target_->allowed_initiators.end(),
-                          keys_.initiator_name) == target_->allowed_initiators.end())
-                return fail(login_status::authorization_failure);
+            if (!target_->admits(keys_.initiator_name)) return fail(login_status::authorization_failure);
         }
     } else if (!keys_.target_name.empty() && target_ && keys_.target_name != target_->name) {
         return fail(login_status::initiator_error);  // declarative key changed mid-login

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "scsi/access_rules.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::iscsi {
@@ -27,12 +28,15 @@ struct TargetConfig {
     ChapCredentials chap;              // empty = no authentication
     std::vector<std::string> allowed_initiators;  // empty = everyone may log in
     // LUN masking: initiator IQN -> LUNs it may see (absent = all LUNs of the target).
-    std::vector<std::pair<std::string, std::vector<std::uint16_t>>> lun_masks;
+    std::vector<scsi::LunMask> lun_masks;
+    // The rules every front end applies (scsi/access_rules.hpp); these two are their iSCSI use.
+    scsi::AccessRules access_rules() const { return {chap.enabled(), allowed_initiators, lun_masks}; }
+    bool admits(const std::string& initiator) const {
+        return scsi::AccessRules::admits(allowed_initiators, initiator);
+    }
     // The LUNs `initiator` may see, or nullopt for all of them.
     std::optional<std::vector<std::uint16_t>> visible_luns(const std::string& initiator) const {
-        for (const auto& [name, luns] : lun_masks)
-            if (name == initiator) return luns;
-        return std::nullopt;
+        return scsi::AccessRules::visible_luns(lun_masks, initiator);
     }
 };
 

@@ -337,7 +337,16 @@ json ControlService::acl_change(const json& p, bool allow) {
     }
     if (auto st = iscsi_.update_target(cfg); !st) refuse(st.error);
     tp.config.allowed_initiators = list;
-    std::size_t closed = allow ? 0 : iscsi_.close_sessions(tp.config.name, initiator);
+    std::size_t closed = 0;
+    if (!allow) {
+        closed = iscsi_.close_sessions(tp.config.name, initiator);
+    } else if (list.size() == 1) {
+        // The first entry turns "everyone" into "only this initiator": the others' sessions end.
+        std::set<std::string> refused;
+        for (const auto& s : iscsi_.sessions())
+            if (s.target == tp.config.name && !cfg.admits(s.initiator)) refused.insert(s.initiator);
+        for (const auto& name : refused) closed += iscsi_.close_sessions(tp.config.name, name);
+    }
     return json{{"target", tp.config.name}, {"allow", list}, {"sessions_closed", closed}};
 }
 

@@ -230,6 +230,17 @@ TEST_F(ControlPlane, DenyClosesTheInitiatorsSession) {
     iscsi_destroy_context(ctx);
 }
 
+TEST_F(ControlPlane, FirstAllowClosesTheSessionsItNoLongerAdmits) {
+    auto* ctx = login();  // the ACL is empty: everyone may log in
+    ASSERT_EQ(call("status")["sessions"].size(), 1u);
+    // The first entry turns "everyone" into "only this initiator".
+    const auto r = call("acl.allow", {{"initiator", "iqn.2026-12.org.test:other"}});
+    EXPECT_EQ(r["sessions_closed"], 1);
+    for (int i = 0; i < 50 && !call("status")["sessions"].empty(); ++i) usleep(20000);
+    EXPECT_TRUE(call("status")["sessions"].empty());
+    iscsi_destroy_context(ctx);
+}
+
 TEST_F(ControlPlane, SocketIsOwnerOnly) {
     const auto path = (dir / "c.sock").string();
     std::string err;

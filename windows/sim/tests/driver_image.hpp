@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <unistd.h>
@@ -37,10 +38,15 @@ protected:
             return;
 #endif
         }
-        const std::string path = VSTOR_SYS_PATH;
+        // VSTOR_TEST_SYS (and VSTOR_TEST_SYS_SYMBOLS) run the suite against another build of the
+        // image, e.g. an older commit's, to show what the checks catch.
+        const char* other = std::getenv("VSTOR_TEST_SYS");
+        const std::string path = other ? other : VSTOR_SYS_PATH;
+        const char* other_symbols = std::getenv("VSTOR_TEST_SYS_SYMBOLS");
+        const std::string symbols = other_symbols ? other_symbols : other ? "" : VSTOR_SYS_SYMBOLS_PATH;
         if (::access(path.c_str(), R_OK) != 0) GTEST_SKIP() << path << " not built (needs the mingw-w64 cross compilers)";
         std::string why;
-        pe_ = PeDriver::load(path, VSTOR_SYS_SYMBOLS_PATH, &why);
+        pe_ = PeDriver::load(path, symbols, &why);
         ASSERT_TRUE(pe_) << why;
         current_driver_slot() = pe_.get();
     }
@@ -60,3 +66,9 @@ private:
 inline std::string image_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
 }  // namespace vstor::storport_sim::test
+
+// The parameterized suites (tests/storport_*_test.cpp), instantiated per binary in
+// tests/images_*.cpp: native and x64 in the 64-bit test binary, x86 in the 32-bit one.
+class StorPort : public vstor::storport_sim::test::DriverImageTest {};
+class StorPortEmulator : public vstor::storport_sim::test::DriverImageTest {};
+class StorPortExternal : public vstor::storport_sim::test::DriverImageTest {};

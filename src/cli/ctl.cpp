@@ -70,6 +70,9 @@ void print_stats(const json& s) {
                    l["errors"].get<std::uint64_t>(), lat["p50"].get<std::uint64_t>(), lat["p99"].get<std::uint64_t>(),
                    lat["max"].get<std::uint64_t>());
     }
+    if (s.contains("iscsi"))
+        fmt::print("\niscsi logins: {} CHAP failures, {} login timeouts\n", s["iscsi"]["chap_failures"].get<std::uint64_t>(),
+                   s["iscsi"]["login_timeouts"].get<std::uint64_t>());
     if (!s["sessions"].empty()) fmt::print("\n{:<50} {:>10} {:>10} {:>10} {:>6}\n", "session", "commands", "in", "out", "errors");
     for (const auto& x : s["sessions"]) {
         fmt::print("{:<50} {:>10} {:>10} {:>10} {:>6}\n", x["initiator"].get<std::string>() + " " + x["isid"].get<std::string>(),

@@ -135,6 +135,8 @@ json ControlService::status() const {
 
 json ControlService::stats() const {
     json out{{"luns", json::array()}, {"sessions", json::array()}};
+    const auto login = iscsi_.login_stats();
+    out["iscsi"] = json{{"chap_failures", login.chap_failures}, {"login_timeouts", login.login_timeouts}};
     for (const auto& ti : adapter_.targets()) {
         for (const auto& l : ti.luns) {
             const auto s = adapter_.lun_stats(ti.id, l.lun);

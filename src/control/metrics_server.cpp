@@ -74,6 +74,14 @@ std::string render_prometheus(const json& stats) {
                                label(s["initiator"].get<std::string>()), label(s["isid"].get<std::string>()),
                                label(s["target"].get<std::string>()), s[c.key].get<std::uint64_t>());
     }
+    if (const auto it = stats.find("iscsi"); it != stats.end()) {
+        family(out, "vstor_iscsi_chap_failures_total", "counter",
+               "CHAP responses with a wrong user name or secret (answers are delayed after a few)");
+        out += fmt::format("vstor_iscsi_chap_failures_total {}\n", (*it)["chap_failures"].get<std::uint64_t>());
+        family(out, "vstor_iscsi_login_timeouts_total", "counter",
+               "iSCSI connections closed for not completing login within the login timeout");
+        out += fmt::format("vstor_iscsi_login_timeouts_total {}\n", (*it)["login_timeouts"].get<std::uint64_t>());
+    }
     return out;
 }
 

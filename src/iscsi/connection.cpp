@@ -14,11 +14,13 @@ Connection::Connection(asio::ip::tcp::socket socket, ServerImpl& server, const P
     : socket_(std::move(socket)),
       keepalive_(socket_.get_executor()),
       login_deadline_(socket_.get_executor()),
+      auth_delay_(socket_.get_executor()),
       server_(server),
       portal_(portal) {
     asio::error_code ec;
     const auto ep = socket_.remote_endpoint(ec);
-    peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+    peer_address_ = ec ? "?" : ep.address().to_string();
+    peer_ = ec ? "?" : peer_address_ + ":" + std::to_string(ep.port());
     login_.emplace(server_.config(), server_.targets(), portal_.portal_group_tag);
 }
 
@@ -36,6 +38,7 @@ void Connection::arm_login_deadline() {
     login_deadline_.expires_after(std::chrono::seconds(limit));
     login_deadline_.async_wait([this, self = shared_from_this(), limit](std::error_code ec) {
         if (ec || closed_ || !login_) return;
+        server_.count_login_timeout();
         close("login not completed within " + std::to_string(limit) + " s");
     });
 }
@@ -61,7 +64,7 @@ void Connection::read_more() {
 }
 
 void Connection::handle_received() {
-    while (!closed_) {
+    while (!closed_ && !paused_) {
         const std::size_t avail = rx_end_ - rx_begin_;
         if (avail < kBhsLength) break;
         const std::span<const std::uint8_t, kBhsLength> bhs(rx_.data() + rx_begin_, kBhsLength);
@@ -105,7 +108,7 @@ void Connection::handle_received() {
         }
     }
     if (rx_begin_ == rx_end_) rx_begin_ = rx_end_ = 0;
-    read_more();
+    if (!paused_) read_more();  // else the CHAP delay timer resumes
 }
 
 void Connection::on_pdu(Pdu pdu) {
@@ -175,6 +178,7 @@ void Connection::close(const std::string& why) {
     asio::error_code ec;
     keepalive_.cancel();
     login_deadline_.cancel();
+    auth_delay_.cancel();
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     socket_.close(ec);
     for (auto& [itt, cmd] : cmds_) cmd->dead = true;
@@ -222,6 +226,27 @@ void Connection::on_login(const Pdu& pdu) {
         return close("non-login PDU before login completed");
     }
     auto step = login_->on_pdu(pdu);
+    if (step.chap != Login::ChapCheck::none) {
+        const auto delay = server_.on_chap_check(step.chap == Login::ChapCheck::passed, peer_address_,
+                                                 login_->keys().initiator_name, peer_, login_->failure_reason());
+        if (delay.count() > 0) {
+            // Hold the answer without blocking the loop: nothing more is read until it goes out.
+            paused_ = true;
+            auth_delay_.expires_after(delay);
+            auto held = std::make_shared<Login::Step>(std::move(step));
+            auth_delay_.async_wait([this, self = shared_from_this(), held](std::error_code ec) {
+                if (ec || closed_) return;
+                paused_ = false;
+                act_on_login_step(std::move(*held));
+                handle_received();
+            });
+            return;
+        }
+    }
+    act_on_login_step(std::move(step));
+}
+
+void Connection::act_on_login_step(Login::Step step) {
     switch (step.outcome) {
         case Login::Outcome::respond:
             return send(step.response);

@@ -54,6 +54,7 @@ private:
 
     // Phases.
     void on_login(const Pdu& pdu);
+    void act_on_login_step(Login::Step step);
     bool bind_session();
     void on_full_feature(const Pdu& pdu);
 
@@ -82,9 +83,11 @@ private:
     asio::ip::tcp::socket socket_;
     asio::steady_timer keepalive_;
     asio::steady_timer login_deadline_;
+    asio::steady_timer auth_delay_;  // holds the answer to a throttled CHAP response
     ServerImpl& server_;
     const PortalConfig portal_;
-    std::string peer_;
+    std::string peer_;          // address:port
+    std::string peer_address_;  // address only: what CHAP failures are counted by
 
     std::vector<std::uint8_t> rx_ = std::vector<std::uint8_t>(64 * 1024);  // received, not yet handled (grows to the largest PDU)
     std::size_t rx_begin_ = 0, rx_end_ = 0;
@@ -102,6 +105,7 @@ private:
     bool writing_ = false;
     bool closed_ = false;
     bool logout_after_flush_ = false;
+    bool paused_ = false;  // no PDU is handled (nor read) while a CHAP answer is held back
 
     std::optional<Login> login_;
     std::shared_ptr<Session> session_;

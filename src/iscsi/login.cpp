@@ -102,8 +102,11 @@ std::string Login::authenticate(const KeyValues& in, KeyValues& out, bool& done)
         auto resp = find_key(in, "CHAP_R");
         if (!name || !resp) return "expected CHAP_N and CHAP_R";
         auto got = chap::decode_binary(*resp);
-        if (!got || *name != creds->user || *got != chap::response(chap_id_, creds->secret, chap_challenge_))
+        if (!got || *name != creds->user || *got != chap::response(chap_id_, creds->secret, chap_challenge_)) {
+            chap_check_ = ChapCheck::failed;
             return "CHAP authentication failed for user '" + *name + "'";
+        }
+        chap_check_ = ChapCheck::passed;
         // Mutual CHAP: the initiator challenges the target back.
         auto id = find_key(in, "CHAP_I");
         auto challenge = find_key(in, "CHAP_C");
@@ -129,6 +132,13 @@ std::string Login::authenticate(const KeyValues& in, KeyValues& out, bool& done)
 }
 
 Login::Step Login::on_pdu(const Pdu& req) {
+    chap_check_ = ChapCheck::none;
+    Step s = step(req);
+    s.chap = chap_check_;
+    return s;
+}
+
+Login::Step Login::step(const Pdu& req) {
     const std::uint8_t flags = req.bhs[1];
     const bool transit = flags & 0x80;
     const bool cont = flags & 0x40;
@@ -187,7 +197,10 @@ Login::Step Login::on_pdu(const Pdu& req) {
     bool may_transit = true;
     if (csg == Stage::security) {
         bool done = false;
-        if (!authenticate(in, out, done).empty()) return fail(login_status::authentication_failure);
+        if (auto err = authenticate(in, out, done); !err.empty()) {
+            failure_ = std::move(err);
+            return fail(login_status::authentication_failure);
+        }
         may_transit = done;
     } else if (auth_ != AuthState::done) {
         // Skipping the security stage is only allowed when no authentication is required.

@@ -40,9 +40,13 @@ public:
         fail,            // send `response` (an error status) and close the connection
         ready_to_bind,   // negotiation done: bind the session, then call finish()
     };
+    // Whether this PDU carried a CHAP response and how it checked out: the connection throttles
+    // and counts failures (AuthThrottle) before it sends the answer.
+    enum class ChapCheck { none, passed, failed };
     struct Step {
         Outcome outcome;
         Pdu response;
+        ChapCheck chap = ChapCheck::none;
     };
 
     Login(const ServerConfig& config, std::shared_ptr<const TargetList> targets, std::uint16_t portal_group_tag);
@@ -63,6 +67,7 @@ public:
     const std::string& failure_reason() const { return failure_; }
 
 private:
+    Step step(const Pdu& req);
     Step fail(std::uint16_t status);
     Pdu make_response(bool transit, Stage csg, Stage nsg, std::uint16_t status);
     std::string authenticate(const KeyValues& in, KeyValues& out, bool& done);
@@ -93,6 +98,7 @@ private:
     Stage final_nsg_ = Stage::full_feature;
     Pdu pending_response_;
     std::string failure_;
+    ChapCheck chap_check_ = ChapCheck::none;  // of the PDU being handled
 };
 
 }  // namespace vstor::iscsi

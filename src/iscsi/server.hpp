@@ -77,6 +77,12 @@ struct SessionInfo {
     std::uint64_t commands = 0, bytes_in = 0, bytes_out = 0, errors = 0;
 };
 
+// Login-phase counters since start, for `vstor ctl stats` and /metrics.
+struct LoginStats {
+    std::uint64_t chap_failures = 0;   // CHAP responses with a wrong user or secret
+    std::uint64_t login_timeouts = 0;  // connections closed for not logging in within login_timeout_s
+};
+
 class Server {
 public:
     virtual ~Server() = default;
@@ -100,6 +106,7 @@ public:
     virtual Status remove_target(const std::string& name) = 0;
     virtual std::vector<TargetConfig> target_configs() const = 0;
     virtual std::vector<SessionInfo> sessions() const = 0;
+    virtual LoginStats login_stats() const = 0;
     // Closes the sessions `initiator` has with `target` (after its access was revoked).
     virtual std::size_t close_sessions(const std::string& target, const std::string& initiator) = 0;
 };

@@ -136,6 +136,28 @@ std::vector<SessionInfo> ServerImpl::sessions() const {
     return out;
 }
 
+LoginStats ServerImpl::login_stats() const {
+    return LoginStats{chap_failures_.load(std::memory_order_relaxed), login_timeouts_.load(std::memory_order_relaxed)};
+}
+
+std::chrono::milliseconds ServerImpl::on_chap_check(bool passed, const std::string& address,
+                                                    const std::string& initiator, const std::string& peer,
+                                                    const std::string& why) {
+    const auto now = AuthThrottle::Clock::now();
+    const auto delay = auth_throttle_.delay(address, initiator, now);
+    if (passed) {
+        auth_throttle_.record_success(address, initiator);
+        return delay;
+    }
+    chap_failures_.fetch_add(1, std::memory_order_relaxed);
+    const unsigned failures = auth_throttle_.record_failure(address, initiator, now);
+    if (const auto suppressed = chap_warnings_.admit(now))
+        spdlog::warn("iscsi {}: {} (initiator '{}'; failure {} from this address or initiator; answer delayed {} ms){}",
+                     peer, why, initiator, failures, delay.count(),
+                     *suppressed ? fmt::format(" [{} more CHAP failure warnings suppressed]", *suppressed) : "");
+    return delay;
+}
+
 std::size_t ServerImpl::close_sessions(const std::string& target, const std::string& initiator) {
     std::size_t n = 0;
     for (const auto& s : sessions_.all()) {

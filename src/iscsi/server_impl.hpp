@@ -9,11 +9,13 @@
 #include <thread>
 #include <vector>
 
+#include "iscsi/auth_throttle.hpp"
 #include "iscsi/server.hpp"
 #include "iscsi/session.hpp"
 #include "util/accept_loop.hpp"
 #include "util/connection_registry.hpp"
 #include "util/event_loops.hpp"
+#include "util/log_rate_limit.hpp"
 #include "util/thread_pool.hpp"
 
 namespace vstor::iscsi {
@@ -34,6 +36,7 @@ public:
     Status remove_target(const std::string& name) override;
     std::vector<TargetConfig> target_configs() const override;
     std::vector<SessionInfo> sessions() const override;
+    LoginStats login_stats() const override;
     std::size_t close_sessions(const std::string& target, const std::string& initiator) override;
 
     // The current targets: a snapshot that stays valid (and unchanged) while it is held.
@@ -44,6 +47,12 @@ public:
     SessionRegistry& sessions() { return sessions_; }
     util::ThreadPool& slow_pool() { return slow_pool_; }  // task management, which may wait
     bool stopping() const { return stopping_.load(); }
+
+    // Counts, logs (rate-limited) and throttles the outcome of a CHAP response from `address` as
+    // `initiator`; returns how long the connection holds its answer (AuthThrottle).
+    std::chrono::milliseconds on_chap_check(bool passed, const std::string& address, const std::string& initiator,
+                                            const std::string& peer, const std::string& why);
+    void count_login_timeout() { login_timeouts_.fetch_add(1, std::memory_order_relaxed); }
 
     void track(const std::shared_ptr<Connection>& c);
     void untrack(const Connection* c);
@@ -67,6 +76,10 @@ private:
     bool started_ = false;
     util::ConnectionRegistry<Connection> conns_;
     util::ThreadPool slow_pool_{2};
+    AuthThrottle auth_throttle_;
+    util::LogRateLimit chap_warnings_{5, std::chrono::seconds(10)};
+    std::atomic<std::uint64_t> chap_failures_{0};
+    std::atomic<std::uint64_t> login_timeouts_{0};
     mutable std::mutex targets_mu_;  // guards targets_ (the pointer; the list is immutable)
     std::shared_ptr<const TargetList> targets_;
     // Lets the adapter's LUN listener outlive this server safely: cleared in the destructor.

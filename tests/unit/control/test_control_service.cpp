@@ -365,6 +365,8 @@ TEST_F(ControlPlane, PrometheusEndpointServesTheStats) {
     EXPECT_NE(r.find("# TYPE vstor_lun_writes_total counter"), std::string::npos);
     EXPECT_NE(r.find("vstor_lun_writes_total{target=\"iqn.2026-12.org.vstor:ctl\",lun=\"0\"} 1\n"), std::string::npos) << r;
     EXPECT_NE(r.find("vstor_session_commands_total{initiator=\"iqn.2026-12.org.test:ctl-initiator\""), std::string::npos);
+    EXPECT_NE(r.find("vstor_iscsi_chap_failures_total 0\n"), std::string::npos) << r;
+    EXPECT_NE(r.find("vstor_iscsi_login_timeouts_total 0\n"), std::string::npos) << r;
     EXPECT_EQ(get("/other").rfind("HTTP/1.1 404", 0), 0u);
     iscsi_logout_sync(ctx);
     iscsi_destroy_context(ctx);

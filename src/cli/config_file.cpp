@@ -15,6 +15,9 @@
 //   [nbd]
 //   listen = ["127.0.0.1:10809"]         # optional: serve the LUNs over NBD too
 //   tls = "require,cert=server.pem,key=server.key"   # optional, as --nbd-tls
+//   identities = ["alice=iqn.1993-08.org.debian:01:host1"]  # optional, as --nbd-identity
+//   insecure_unauthenticated = false     # optional, as --nbd-insecure-unauthenticated
+//   handshake_timeout = 15               # optional, as --nbd-handshake-timeout
 #include <toml++/toml.h>
 
 #include "cli/config_schema.hpp"
@@ -95,6 +98,10 @@ std::optional<ServePlan> load_config_file(const std::string& path, std::string& 
         }
         if (!get_string_list(*t, "listen", path + ": [nbd]", plan.nbd_listen, error)) return std::nullopt;
         if (auto tls = get_string(*t, "tls", path + ": [nbd]", error, false)) plan.nbd_tls = *tls;
+        if (!get_string_list(*t, "identities", path + ": [nbd]", plan.nbd_identities, error)) return std::nullopt;
+        // Types and the timeout's range (1..3600) are checked by the schema.
+        if (auto v = (*t)["insecure_unauthenticated"].value<bool>()) plan.nbd_insecure_unauthenticated = *v;
+        if (auto v = (*t)["handshake_timeout"].value<std::int64_t>()) plan.nbd_handshake_timeout = *v;
         if (!error.empty()) return std::nullopt;
     }
     const auto* targets = root["target"].as_array();

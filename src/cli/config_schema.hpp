@@ -39,6 +39,9 @@ inline constexpr ConfigKey kTargetKeys[] = {
 inline constexpr ConfigKey kNbdKeys[] = {
     {"listen", ConfigType::string_list},
     {"tls", ConfigType::string},
+    {"identities", ConfigType::string_list},
+    {"insecure_unauthenticated", ConfigType::boolean},
+    {"handshake_timeout", ConfigType::integer, 1, 3600},
 };
 
 inline constexpr ConfigKey kTopLevelKeys[] = {

@@ -183,6 +183,15 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
     serve->add_option("--nbd-listen", o.nbd_listen, "NBD server HOST:PORT (repeatable; NBD is off unless given)");
     serve->add_option("--nbd-tls", o.nbd_tls,
                       "NBD TLS: on|require,cert=PEM,key=PEM[,ca=PEM] and/or psk=FILE (docs/nbd.md)");
+    serve->add_option("--nbd-identity", o.nbd_identities,
+                      "NBD TLS-ID=INITIATOR: a client proving this PSK identity or certificate CN is that "
+                      "initiator for --allow/--mask/ctl acl (repeatable; unlisted identities are their own name)");
+    serve->add_flag("--nbd-insecure-unauthenticated", o.nbd_insecure_unauthenticated,
+                    "INSECURE: NBD clients without a TLS identity get every LUN, ignoring --chap/--allow/--mask "
+                    "(without it, serve refuses guarded targets NBD cannot authenticate)");
+    serve->add_option("--nbd-handshake-timeout", o.nbd_handshake_timeout,
+                      "close NBD connections that have not finished option haggling within SECONDS "
+                      "(1-3600; default 15)");
     serve->add_option("--lun", o.luns,
                       "LUN spec, numbered from 0 in order: mem:SIZE | null:SIZE | file:PATH[,size=SIZE]"
                       " with options ro, removable, thick, bs=512|4096, pbs=4096, sanitize_rate=RATE, name=NAME (default: file:data/disk0.img,size=1G)");
@@ -242,6 +251,16 @@ int run_serve(const ServeOptions& o) {
         fmt::print(stderr, "vstor: {}\n", error);
         return 2;
     }
+    // NBD flags win over the file's [nbd] table (and are kept by `ctl save`).
+    if (!o.nbd_listen.empty()) plan->nbd_listen = o.nbd_listen;
+    if (!o.nbd_tls.empty()) plan->nbd_tls = o.nbd_tls;
+    if (!o.nbd_identities.empty()) plan->nbd_identities = o.nbd_identities;
+    if (o.nbd_insecure_unauthenticated) plan->nbd_insecure_unauthenticated = true;
+    if (o.nbd_handshake_timeout) plan->nbd_handshake_timeout = o.nbd_handshake_timeout;
+    if (nbd::ServerConfig nbd_cfg; !nbd_server_config(*plan, nbd_cfg, error)) {
+        fmt::print(stderr, "vstor: {}\n", error);  // before anything is built or listens
+        return 2;
+    }
     auto adapter = Adapter::create();
     if (!build_adapter(*plan, *adapter, error)) {
         fmt::print(stderr, "vstor: {}\n", error);
@@ -263,7 +282,13 @@ int run_serve(const ServeOptions& o) {
         return 2;
     }
     server->start();
-    auto nbd_server = start_nbd(o.nbd_listen, o.nbd_tls, *plan, *adapter, error);
+    // NBD applies the iSCSI server's live access rules, so `ctl acl` and `ctl chap` govern both.
+    auto rules = [&iscsi = *server](std::uint16_t target_id) -> std::optional<scsi::AccessRules> {
+        for (const auto& t : iscsi.target_configs())
+            if (t.adapter_target_id == target_id) return t.access_rules();
+        return std::nullopt;
+    };
+    auto nbd_server = start_nbd(*plan, *adapter, rules, error);
     if (!nbd_server && !error.empty()) {
         fmt::print(stderr, "vstor: {}\n", error);
         server->stop();
@@ -294,8 +319,6 @@ int run_serve(const ServeOptions& o) {
                    plan->targets[0].config.name);
     }
     // The control plane: `vstor ctl` changes LUNs, targets, ACLs and CHAP while clients stay connected.
-    if (!o.nbd_listen.empty()) plan->nbd_listen = o.nbd_listen;  // so that `ctl save` keeps them
-    if (!o.nbd_tls.empty()) plan->nbd_tls = o.nbd_tls;
     control::ControlService ctl_service(*adapter, *server, *plan, o.config);
     if (nbd_server) {
         // LUNs added or removed at run time appear and disappear as NBD exports.
@@ -314,6 +337,8 @@ int run_serve(const ServeOptions& o) {
             for (const auto& e : nbd.exports())
                 if (e.adapter_target_id == tp.config.adapter_target_id && e.lun == lun) nbd.remove_export(e.name);
         });
+        // ACL and CHAP changes: NBD connections the new rules refuse are closed.
+        ctl_service.on_access_change([&nbd = *nbd_server] { return nbd.recheck_access(); });
     }
     auto stop_front_ends = [&] {
         if (storport) storport->stop();

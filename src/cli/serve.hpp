@@ -15,6 +15,9 @@ struct ServeOptions {
     std::vector<std::string> listen;  // host:port, repeatable
     std::vector<std::string> nbd_listen;  // --nbd-listen host:port, repeatable; NBD off if empty
     std::string nbd_tls;                  // --nbd-tls on|require,cert=,key=,ca=,psk=
+    std::vector<std::string> nbd_identities;  // --nbd-identity TLS-ID=INITIATOR, repeatable
+    bool nbd_insecure_unauthenticated = false;  // --nbd-insecure-unauthenticated
+    std::optional<long long> nbd_handshake_timeout;  // --nbd-handshake-timeout SECONDS
     std::vector<std::string> luns;    // --lun specs, numbered from 0
     std::string target = "iqn.2026-11.org.vstor:disk0";
     std::string alias;

@@ -3,6 +3,7 @@
 #include "cli/host_port.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <cstdlib>
 #include <set>
@@ -84,23 +85,78 @@ bool nbd_exports(const ServePlan& plan, std::vector<nbd::ExportConfig>& out, std
     return true;
 }
 
-std::unique_ptr<nbd::Server> start_nbd(const std::vector<std::string>& listen_flags, const std::string& tls_flag,
-                                       const ServePlan& plan, Adapter& adapter, std::string& error) {
-    const auto& listen = listen_flags.empty() ? plan.nbd_listen : listen_flags;
-    const auto& tls = tls_flag.empty() ? plan.nbd_tls : tls_flag;
-    if (listen.empty()) {
-        if (!tls.empty()) error = "--nbd-tls needs --nbd-listen (or [nbd] listen)";
-        return nullptr;
+bool parse_nbd_identity(const std::string& s, std::pair<std::string, std::string>& out, std::string& error) {
+    // Split at the last '=': an initiator name has none, a certificate CN might.
+    const auto eq = s.rfind('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == s.size()) {
+        error = fmt::format("--nbd-identity '{}': expected TLS-IDENTITY=INITIATOR-NAME", s);
+        return false;
     }
-    nbd::ServerConfig cfg;
+    out = {s.substr(0, eq), s.substr(eq + 1)};
+    return check_iscsi_name(out.second, "--nbd-identity '" + s + "'", error);
+}
+
+bool check_nbd_handshake_timeout(long long seconds, std::string& error) {
+    if (seconds >= 1 && seconds <= 3600) return true;
+    error = fmt::format("--nbd-handshake-timeout {}: expected 1 to 3600 seconds", seconds);
+    return false;
+}
+
+std::string nbd_unenforceable_reason(const ServePlan& plan, const nbd::TlsConfig& tls) {
+    std::string why;
+    if (tls.mode != nbd::TlsConfig::Mode::require)
+        why = "NBD TLS is not required (--nbd-tls require)";
+    else if (!tls.cert_file.empty() && tls.ca_file.empty())
+        why = "NBD TLS takes certificates without verifying clients (no ca=)";
+    else
+        return {};
+    for (const auto& tp : plan.targets) {
+        if (!tp.nbd_export || !tp.config.access_rules().guarded()) continue;
+        return fmt::format("target {} is guarded (--chap, --allow or --mask) but {}, so NBD cannot tell who its "
+                           "clients are: use --nbd-tls require with psk= or ca=, keep the target off NBD "
+                           "([[target]] nbd = false), or accept the risk with --nbd-insecure-unauthenticated",
+                           tp.config.name, why);
+    }
+    return {};
+}
+
+bool nbd_server_config(const ServePlan& plan, nbd::ServerConfig& cfg, std::string& error) {
+    cfg = nbd::ServerConfig{};
+    error.clear();
+    if (plan.nbd_listen.empty()) {
+        if (!plan.nbd_tls.empty()) error = "--nbd-tls needs --nbd-listen (or [nbd] listen)";
+        return error.empty();
+    }
     cfg.event_loops = plan.loops;
-    if (!tls.empty() && !parse_nbd_tls(tls, cfg.tls, error)) return nullptr;
-    const char* scheme = cfg.tls.mode == nbd::TlsConfig::Mode::require ? "nbds" : "nbd";
-    for (const auto& l : listen) {
+    if (!plan.nbd_tls.empty() && !parse_nbd_tls(plan.nbd_tls, cfg.tls, error)) return false;
+    for (const auto& l : plan.nbd_listen) {
         nbd::ListenConfig lc;
-        if (!parse_nbd_listen(l, lc, error)) return nullptr;
+        if (!parse_nbd_listen(l, lc, error)) return false;
         cfg.listen.push_back(lc);
     }
+    for (const auto& text : plan.nbd_identities) {
+        cfg.access.identities.emplace_back();
+        if (!parse_nbd_identity(text, cfg.access.identities.back(), error)) return false;
+    }
+    if (plan.nbd_handshake_timeout) {
+        if (!check_nbd_handshake_timeout(*plan.nbd_handshake_timeout, error)) return false;
+        cfg.handshake_timeout_s = static_cast<unsigned>(*plan.nbd_handshake_timeout);
+    }
+    cfg.access.insecure_unauthenticated = plan.nbd_insecure_unauthenticated;
+    if (!plan.nbd_insecure_unauthenticated) error = nbd_unenforceable_reason(plan, cfg.tls);
+    return error.empty();
+}
+
+std::unique_ptr<nbd::Server> start_nbd(const ServePlan& plan, Adapter& adapter, AccessRulesSource rules,
+                                       std::string& error) {
+    nbd::ServerConfig cfg;
+    if (!nbd_server_config(plan, cfg, error) || cfg.listen.empty()) return nullptr;
+    const auto& listen = plan.nbd_listen;
+    cfg.access.rules = std::move(rules);
+    if (plan.nbd_insecure_unauthenticated)
+        spdlog::warn("vstor: --nbd-insecure-unauthenticated: NBD clients without a TLS identity get every "
+                     "exported LUN, whatever --chap, --allow and --mask say");
+    const char* scheme = cfg.tls.mode == nbd::TlsConfig::Mode::require ? "nbds" : "nbd";
     if (!nbd_exports(plan, cfg.exports, error)) return nullptr;
     const auto exports = cfg.exports;
     const auto tls_mode = cfg.tls.mode;

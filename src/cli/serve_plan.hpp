@@ -27,6 +27,9 @@ struct ServePlan {
     std::uint32_t login_timeout_s = iscsi::kDefaultLoginTimeout;  // login_timeout = SECONDS
     std::vector<std::string> nbd_listen;  // [nbd] listen = ["HOST:PORT", ...]; empty = NBD off
     std::string nbd_tls;                  // [nbd] tls = "require,cert=...,key=..." (as --nbd-tls)
+    std::vector<std::string> nbd_identities;      // [nbd] identities = ["TLS-ID=INITIATOR", ...]
+    bool nbd_insecure_unauthenticated = false;    // [nbd] insecure_unauthenticated = true
+    std::optional<long long> nbd_handshake_timeout;  // [nbd] handshake_timeout = SECONDS (default 15)
 };
 
 // Shared by the flag and file front doors so both validate the same way.

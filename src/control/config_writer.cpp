@@ -53,6 +53,14 @@ std::string render_toml(const cli::ServePlan& plan) {
         for (const auto& l : plan.nbd_listen) listen.push_back(l);
         if (!listen.empty()) nbd.insert("listen", std::move(listen));
         if (!plan.nbd_tls.empty()) nbd.insert("tls", plan.nbd_tls);
+        if (!plan.nbd_identities.empty()) {
+            toml::array ids;
+            for (const auto& i : plan.nbd_identities) ids.push_back(i);
+            nbd.insert("identities", std::move(ids));
+        }
+        if (plan.nbd_insecure_unauthenticated) nbd.insert("insecure_unauthenticated", true);
+        if (plan.nbd_handshake_timeout)
+            nbd.insert("handshake_timeout", static_cast<std::int64_t>(*plan.nbd_handshake_timeout));
         root.insert("nbd", std::move(nbd));
     }
     std::ostringstream out;

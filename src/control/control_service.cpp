@@ -349,7 +349,15 @@ json ControlService::acl_change(const json& p, bool allow) {
             if (s.target == tp.config.name && !cfg.admits(s.initiator)) refused.insert(s.initiator);
         for (const auto& name : refused) closed += iscsi_.close_sessions(tp.config.name, name);
     }
-    return json{{"target", tp.config.name}, {"allow", list}, {"sessions_closed", closed}};
+    const std::size_t nbd_closed = access_changed();
+    return json{{"target", tp.config.name}, {"allow", list}, {"sessions_closed", closed},
+                {"nbd_connections_closed", nbd_closed}};
+}
+
+std::size_t ControlService::access_changed() {
+    std::size_t closed = 0;
+    for (const auto& h : access_hooks_) closed += h();
+    return closed;
 }
 
 json ControlService::chap_set(const json& p) {
@@ -369,7 +377,11 @@ json ControlService::chap_set(const json& p) {
     }
     if (auto st = iscsi_.update_target(cfg); !st) refuse(st.error);
     tp.config.chap = cfg.chap;
-    return json{{"target", tp.config.name}, {"chap", cfg.chap.enabled()}, {"mutual_chap", !cfg.chap.mutual_user.empty()}};
+    // iSCSI sessions keep the login they made; an NBD client has no login to keep, so a target
+    // that now requires authentication ends its connections without a TLS identity.
+    const std::size_t nbd_closed = access_changed();
+    return json{{"target", tp.config.name}, {"chap", cfg.chap.enabled()}, {"mutual_chap", !cfg.chap.mutual_user.empty()},
+                {"nbd_connections_closed", nbd_closed}};
 }
 
 cli::ServePlan ControlService::effective_plan() const {

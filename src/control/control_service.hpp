@@ -46,6 +46,10 @@ public:
     using LunHook = std::function<void(const cli::TargetPlan& target, bool first_target, std::uint16_t lun,
                                        const cli::LunSpec* spec)>;
     void on_lun_change(LunHook hook) { hooks_.push_back(std::move(hook)); }
+    // ... and access rule changes (ACL, CHAP) through this: called after the change, with the
+    // control lock held; returns how many of its connections the new rules closed.
+    using AccessHook = std::function<std::size_t()>;
+    void on_access_change(AccessHook hook) { access_hooks_.push_back(std::move(hook)); }
 
     // The running configuration as TOML (what `save` writes).
     std::string render_config() const;
@@ -79,6 +83,8 @@ private:
     cli::ServePlan plan_;
     std::string config_path_;
     std::vector<LunHook> hooks_;
+    std::vector<AccessHook> access_hooks_;
+    std::size_t access_changed();  // runs access_hooks_, returns the connections they closed
     std::map<std::pair<std::string, std::uint16_t>, bool> admin_read_only_;
     std::map<std::uint16_t, std::shared_ptr<Nexus>> nexus_;  // the control plane's nexus per adapter target  // `lun set-ro` by target/LUN
     mutable std::mutex mu_;  // one call at a time

@@ -163,12 +163,21 @@ void Connection::tls_handshake_step() {
         }
     }
     spdlog::info("nbd {}: {} session established", peer_, tls_->describe());
+    if (auto id = tls_->client_identity()) {
+        catalog_.set_initiator(server_.access().initiator_for(*id));
+        spdlog::info("nbd {}: TLS identity '{}' acts as initiator {}", peer_, *id, *catalog_.initiator());
+    }
     handshake_->tls_started();
     handshake_read();
 }
 
 Connection::Connection(asio::ip::tcp::socket socket, ServerImpl& server, std::uint64_t id)
-    : socket_(std::move(socket)), exec_(socket_.get_executor()), server_(server), id_(id) {
+    : socket_(std::move(socket)),
+      exec_(socket_.get_executor()),
+      server_(server),
+      id_(id),
+      catalog_(server, server.access()),
+      handshake_timer_(exec_) {
     asio::error_code ec;
     const auto ep = socket_.remote_endpoint(ec);
     peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -181,9 +190,21 @@ Connection::~Connection() = default;
 
 void Connection::start() {
     spdlog::debug("nbd {}: connection", peer_);
-    handshake_.emplace(server_, server_.tls_policy());
+    arm_handshake_timer();
+    handshake_.emplace(catalog_, server_.tls_policy());
     Handshake::greeting(hs_out_);
     handshake_write(true);
+}
+
+void Connection::arm_handshake_timer() {
+    const unsigned seconds = server_.handshake_timeout_s();
+    if (seconds == 0) return;
+    handshake_timer_.expires_after(std::chrono::seconds(seconds));
+    handshake_timer_.async_wait([this, self = shared_from_this(), seconds](std::error_code ec) {
+        if (ec || closed_ || transmission_) return;
+        spdlog::info("nbd {}: handshake not finished within {} s, closing", peer_, seconds);
+        close("handshake timeout");
+    });
 }
 
 void Connection::handshake_write(bool then_read) {
@@ -242,8 +263,23 @@ void Connection::enter_transmission() {
     lun_ = n.exp.lun;
     sam_lun_ = encode_sam_lun(n.exp.lun);
     zero_block_.assign(n.exp.block_size, std::byte{0});
-    nexus_ = server_.adapter().open_nexus(n.exp.target_id, "nbd:" + peer_ + ",c" + std::to_string(id_),
-                                          server_.relative_port());
+    handshake_timer_.cancel();
+    // Publish first, then decide under the current rules: an access change either happens
+    // before this decision or finds this connection in its recheck (ServerImpl::recheck_access).
+    {
+        std::lock_guard lk(server_.access_mutex());
+        serving_ = Serving{peer_, catalog_.initiator(), n.exp.target_id, n.exp.lun};
+    }
+    const auto access = server_.access().decide(catalog_.initiator(), n.exp.target_id, n.exp.lun);
+    if (!access.allowed) {
+        spdlog::info("nbd {}: export '{}' refused: {}", peer_, n.exp.name, access.why);
+        return close("access refused: " + access.why);
+    }
+    // The initiator port names the client's initiator when TLS proved one, as an iSCSI
+    // session's does; the mask goes to the engine, which refuses any other LUN.
+    const std::string port = (catalog_.initiator() ? *catalog_.initiator() + ",nbd:" : std::string("nbd:")) + peer_ +
+                             ",c" + std::to_string(id_);
+    nexus_ = server_.adapter().open_nexus(n.exp.target_id, port, server_.relative_port(), access.visible_luns);
     if (!nexus_) return close("cannot open an I_T nexus to target " + std::to_string(n.exp.target_id));
     spdlog::info("nbd {}: export '{}' (target {} LUN {}, {} bytes, flags {:#x}{})", peer_, n.exp.name,
                  n.exp.target_id, n.exp.lun, n.exp.size_bytes, n.flags, n.structured ? ", structured replies" : "");
@@ -679,6 +715,11 @@ void Connection::close(const std::string& why) {
     closed_ = true;
     finished_ = true;
     spdlog::debug("nbd {}: closing: {}", peer_, why);
+    handshake_timer_.cancel();
+    if (serving_) {
+        std::lock_guard lk(server_.access_mutex());
+        serving_.reset();
+    }
     asio::error_code ec;
     if (tls_) tls_->bye();
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);

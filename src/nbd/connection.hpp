@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "nbd/access.hpp"
 #include "nbd/handshake.hpp"
 #include "nbd/request.hpp"
 #include "nbd/scsi_translate.hpp"
@@ -37,6 +38,16 @@ public:
     // Closed, or draining with nothing left in flight (any thread).
     bool finished() const { return finished_.load(); }
 
+    // The export this connection serves and who its client is, once in transmission (for
+    // ServerImpl::recheck_access). Written and read with the server's access_mutex() held.
+    struct Serving {
+        std::string peer;
+        std::optional<std::string> initiator;  // nullopt: no authenticated TLS identity
+        std::uint16_t target_id = 0;
+        std::uint16_t lun = 0;
+    };
+    const Serving* serving() const { return serving_ ? &*serving_ : nullptr; }
+
 private:
     struct Req;  // one request in flight (connection.cpp); pooled, never freed per I/O
 
@@ -57,6 +68,7 @@ private:
     void tls_handshake_step();
 
     // Handshake.
+    void arm_handshake_timer();
     void handshake_read();
     void handshake_write(bool then_read);
     void enter_transmission();
@@ -94,8 +106,12 @@ private:
     std::shared_ptr<Nexus> nexus_;
     std::unique_ptr<TlsSession> tls_;
 
-    // Handshake state.
+    // Handshake state. The catalog filters exports by what the client may see; the timer
+    // closes a connection that has not reached transmission in time (docs/nbd.md).
+    ClientCatalog catalog_;
+    asio::steady_timer handshake_timer_;
     std::optional<Handshake> handshake_;
+    std::optional<Serving> serving_;  // guarded by server_.access_mutex()
     std::vector<std::uint8_t> hs_out_;
 
     // Receive buffer: request headers (and small payloads) are parsed from here.

@@ -5,10 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "scsi/access_rules.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::nbd {
@@ -37,6 +40,20 @@ struct TlsConfig {
     std::string psk_file;
 };
 
+// Access control (docs/nbd.md "Access control"): the rules iSCSI applies (--chap, --allow,
+// --mask), applied to the initiator name a client's TLS identity maps to. A client without an
+// authenticated TLS identity gets nothing from a guarded target unless insecure_unauthenticated.
+struct AccessConfig {
+    // The current rules of an adapter target (read at every decision, so `vstor ctl` changes
+    // apply at once); nullopt or unset = unguarded. Called from any thread.
+    std::function<std::optional<scsi::AccessRules>(std::uint16_t target_id)> rules;
+    // TLS identity (PSK identity, or the CN of a client certificate verified against ca=) ->
+    // initiator name. An identity not listed is its own initiator name.
+    std::vector<std::pair<std::string, std::string>> identities;
+    // Clients without a TLS identity get every export, whatever the rules say (the old behaviour).
+    bool insecure_unauthenticated = false;
+};
+
 struct ServerConfig {
     std::vector<ListenConfig> listen;
     // The empty name "" selects the export literally named "" if there is one, else the first
@@ -45,6 +62,10 @@ struct ServerConfig {
     unsigned event_loops = 0;              // 0 = one per core
     std::uint16_t relative_port = 0x4e42;  // SCSI relative target port id of NBD nexuses ("NB")
     TlsConfig tls;
+    AccessConfig access;
+    // A connection that has not reached the transmission phase (option haggling and any TLS
+    // handshake done) within this many seconds is closed; 0 = never.
+    unsigned handshake_timeout_s = 15;
 };
 
 class Server {
@@ -65,6 +86,9 @@ public:
     virtual Status add_export(ExportConfig e) = 0;
     virtual Status remove_export(const std::string& name) = 0;
     virtual std::vector<ExportConfig> exports() const = 0;
+    // After the access rules changed (ctl acl/chap): closes every connection in transmission
+    // whose client the current rules no longer admit to its export. Returns how many.
+    virtual std::size_t recheck_access() = 0;
 };
 
 }  // namespace vstor::nbd

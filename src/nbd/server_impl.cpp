@@ -42,7 +42,7 @@ bool ServerImpl::init_tls(std::string& error) {
 }
 
 ServerImpl::ServerImpl(ServerConfig config, Adapter& adapter)
-    : config_(std::move(config)), adapter_(adapter), loops_(config_.event_loops) {}
+    : config_(std::move(config)), adapter_(adapter), access_(config_.access), loops_(config_.event_loops) {}
 
 ServerImpl::~ServerImpl() { stop(); }
 
@@ -127,6 +127,21 @@ Status ServerImpl::remove_export(const std::string& name) {
     const auto n = std::erase_if(config_.exports, [&](const ExportConfig& x) { return x.name == name; });
     if (!n) return error_status("no export '" + name + "'");
     return ok_status();
+}
+
+std::size_t ServerImpl::recheck_access() {
+    std::lock_guard lk(access_mu_);
+    std::size_t closed = 0;
+    for (const auto& c : conns_.snapshot()) {
+        const auto* s = c->serving();
+        if (!s) continue;
+        const auto d = access_.decide(s->initiator, s->target_id, s->lun);
+        if (d.allowed) continue;
+        spdlog::info("nbd {}: access revoked: {}", s->peer, d.why);
+        c->close_async("access revoked: " + d.why);
+        ++closed;
+    }
+    return closed;
 }
 
 std::vector<ExportConfig> ServerImpl::exports() const {

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "nbd/access.hpp"
 #include "nbd/handshake.hpp"
 #include "nbd/server.hpp"
 #include "nbd/tls.hpp"
@@ -34,12 +35,18 @@ public:
     Status add_export(ExportConfig e) override;
     Status remove_export(const std::string& name) override;
     std::vector<ExportConfig> exports() const override;
+    std::size_t recheck_access() override;
 
     // ExportCatalog (any thread).
     std::optional<ExportInfo> lookup(std::string_view name) const override;
     std::vector<ExportInfo> list() const override;
 
     Adapter& adapter() { return adapter_; }
+    const AccessPolicy& access() const { return access_; }
+    // Guards what connections publish when they start serving an export, so that
+    // recheck_access() either sees a connection or the connection decides under the new rules.
+    std::mutex& access_mutex() { return access_mu_; }
+    unsigned handshake_timeout_s() const { return config_.handshake_timeout_s; }
     TlsPolicy tls_policy() const { return tls_policy_; }
     const TlsCredentials* tls_credentials() const { return tls_.get(); }
     bool init_tls(std::string& error);
@@ -57,6 +64,8 @@ private:
 
     ServerConfig config_;
     Adapter& adapter_;
+    AccessPolicy access_;
+    std::mutex access_mu_;
     TlsPolicy tls_policy_ = TlsPolicy::off;
     std::unique_ptr<TlsCredentials> tls_;
     mutable std::mutex exports_mu_;  // guards config_.exports

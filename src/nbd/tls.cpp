@@ -1,6 +1,7 @@
 #include "nbd/tls.hpp"
 
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 
 #include <fstream>
 
@@ -83,6 +84,7 @@ TlsSession::TlsSession(const TlsCredentials& c, int fd) {
     bool ok = gnutls_priority_set_direct(session_, c.priority_.c_str(), nullptr) >= 0;
     if (ok && c.x509_) ok = gnutls_credentials_set(session_, GNUTLS_CRD_CERTIFICATE, c.x509_) >= 0;
     if (ok && c.psk_) ok = gnutls_credentials_set(session_, GNUTLS_CRD_PSK, c.psk_) >= 0;
+    verify_clients_ = c.verify_clients_;
     if (ok && c.verify_clients_) {
         gnutls_certificate_server_set_request(session_, GNUTLS_CERT_REQUIRE);
         gnutls_session_set_verify_cert(session_, nullptr, 0);
@@ -117,6 +119,32 @@ std::string TlsSession::describe() const {
         s += " X.509";
     }
     return s;
+}
+
+std::optional<std::string> TlsSession::client_identity() const {
+    if (gnutls_auth_get_type(session_) == GNUTLS_CRD_PSK) {
+        const char* user = gnutls_psk_server_get_username(session_);
+        if (user && *user) return std::string(user);
+        return std::nullopt;
+    }
+    // X.509: only a certificate the handshake required and verified against ca= names anyone.
+    if (!verify_clients_ || gnutls_certificate_type_get(session_) != GNUTLS_CRT_X509) return std::nullopt;
+    unsigned status = 1;
+    if (gnutls_certificate_verify_peers2(session_, &status) < 0 || status != 0) return std::nullopt;
+    unsigned count = 0;
+    const gnutls_datum_t* chain = gnutls_certificate_get_peers(session_, &count);
+    if (!chain || count == 0) return std::nullopt;
+    gnutls_x509_crt_t crt = nullptr;
+    if (gnutls_x509_crt_init(&crt) < 0) return std::nullopt;
+    std::optional<std::string> cn;
+    if (gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) >= 0) {
+        char buf[256];
+        std::size_t len = sizeof buf;
+        if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &len) >= 0 && len > 0)
+            cn = std::string(buf, len);
+    }
+    gnutls_x509_crt_deinit(crt);
+    return cn;
 }
 
 }  // namespace vstor::nbd

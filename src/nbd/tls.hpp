@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <sys/types.h>
 
@@ -68,9 +69,13 @@ public:
     // rather than seeing the connection just close.
     void alert(int gnutls_error);
     std::string describe() const;  // "TLS1.3 X.509" / "TLS1.2 PSK alice"
+    // Who the handshake proved the client to be: its PSK identity, or the CN of its certificate
+    // when client certificates are required and verified (ca=). nullopt otherwise.
+    std::optional<std::string> client_identity() const;
 
 private:
     gnutls_session_int* session_ = nullptr;
+    bool verify_clients_ = false;
 };
 
 }  // namespace vstor::nbd

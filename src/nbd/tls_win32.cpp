@@ -24,5 +24,6 @@ bool TlsSession::wants_write() const { return false; }
 void TlsSession::bye() {}
 void TlsSession::alert(int) {}
 std::string TlsSession::describe() const { return "none"; }
+std::optional<std::string> TlsSession::client_identity() const { return std::nullopt; }
 
 }  // namespace vstor::nbd

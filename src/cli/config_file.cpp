@@ -1,6 +1,8 @@
 // TOML configuration for `vstor serve --config FILE`:
 //
 //   login_timeout = 15                   # optional: seconds to complete an iSCSI login
+//   discovery_chap = "user:secret-of-12+"          # optional: CHAP for discovery sessions
+//   discovery_mutual_chap = "tgt:another-secret"   # optional
 //   [[portal]]
 //   listen = "127.0.0.1:3260"
 //   [[target]]
@@ -73,6 +75,11 @@ std::optional<ServePlan> load_config_file(const std::string& path, std::string& 
     if (auto loops = root["loops"].value<std::int64_t>()) plan.loops = static_cast<unsigned>(*loops);
     // Type and range (1..kMaxLoginTimeout) are checked by the schema.
     if (auto lt = root["login_timeout"].value<std::int64_t>()) plan.login_timeout_s = static_cast<std::uint32_t>(*lt);
+    if (!parse_chap_pair(root["discovery_chap"].value_or(std::string{}), root["discovery_mutual_chap"].value_or(std::string{}),
+                         "discovery_chap", "discovery_mutual_chap", plan.discovery_chap, error)) {
+        error = path + ": " + error;
+        return std::nullopt;
+    }
     if (const auto* portals = root["portal"].as_array()) {
         for (std::size_t i = 0; i < portals->size(); ++i) {
             const auto* t = (*portals)[i].as_table();

@@ -47,6 +47,8 @@ inline constexpr ConfigKey kNbdKeys[] = {
 inline constexpr ConfigKey kTopLevelKeys[] = {
     {"loops", ConfigType::integer, 0, kMaxEventLoops},
     {"login_timeout", ConfigType::integer, 1, iscsi::kMaxLoginTimeout},
+    {"discovery_chap", ConfigType::string},
+    {"discovery_mutual_chap", ConfigType::string},
     {"portal", ConfigType::table_list, 0, 0, kPortalKeys},
     {"target", ConfigType::table_list, 0, 0, kTargetKeys},
     {"nbd", ConfigType::table, 0, 0, kNbdKeys},

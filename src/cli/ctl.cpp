@@ -31,6 +31,10 @@ void print_status(const json& s) {
     std::string portals;
     for (const auto& p : s["portals"]) portals += (portals.empty() ? "" : ", ") + p.get<std::string>();
     fmt::print("portals: {}\n", portals);
+    if (s.contains("discovery_chap"))
+        fmt::print("discovery chap: {}\n", s["discovery_chap"]["chap"].get<bool>()
+                                               ? (s["discovery_chap"]["mutual_chap"].get<bool>() ? "mutual" : "on")
+                                               : "off");
     for (const auto& t : s["targets"]) {
         const auto& allow = t["allow"];
         std::string acl = allow.empty() ? "everyone" : "";
@@ -161,9 +165,10 @@ void add_ctl_command(CLI::App& app, CtlOptions& o) {
     target_opt(deny);
     method(deny, "acl.deny");
 
-    auto* chap = ctl->add_subcommand("chap", "CHAP credentials of a target");
+    auto* chap = ctl->add_subcommand("chap", "CHAP credentials of a target or of discovery sessions");
     chap->require_subcommand(1);
     auto* cset = chap->add_subcommand("set", "require CHAP USER:SECRET for new logins (or --clear)");
+    cset->add_flag("--discovery", o.discovery, "for discovery (SendTargets) sessions instead of a target");
     cset->add_option("credentials", o.chap, "USER:SECRET (secret of 12+ characters)");
     cset->add_option("--mutual", o.mutual, "target's own USER:SECRET (mutual CHAP)");
     cset->add_flag("--clear", o.clear, "stop requiring CHAP");
@@ -197,6 +202,13 @@ int run_ctl(const CtlOptions& o) {
             return 2;
         }
         if (o.clear) params["clear"] = true;
+        if (o.discovery) {
+            if (!o.target.empty()) {
+                fmt::print(stderr, "vstor ctl chap set: --discovery and --target exclude each other\n");
+                return 2;
+            }
+            params["discovery"] = true;
+        }
         put("chap", o.chap);
         put("mutual_chap", o.mutual);
     }

@@ -17,6 +17,7 @@ struct CtlOptions {
     std::vector<std::string> allow;
     std::optional<unsigned> lun;
     bool force = false, clear = false;
+    bool discovery = false;  // chap set --discovery
     std::string method;  // set by the chosen subcommand's callback
 };
 

@@ -37,6 +37,18 @@ bool parse_credentials(const std::string& s, const std::string& what, std::strin
     return true;
 }
 
+bool parse_chap_pair(const std::string& chap, const std::string& mutual, const std::string& what,
+                     const std::string& mutual_what, iscsi::ChapCredentials& c, std::string& error) {
+    c = {};
+    if (!chap.empty() && !parse_credentials(chap, what, c.user, c.secret, error)) return false;
+    if (mutual.empty()) return true;
+    if (chap.empty()) {
+        error = mutual_what + " needs " + what + " as well";
+        return false;
+    }
+    return parse_credentials(mutual, mutual_what, c.mutual_user, c.mutual_secret, error);
+}
+
 bool check_login_timeout(std::int64_t seconds, const std::string& what, std::string& error) {
     if (seconds >= 1 && seconds <= iscsi::kMaxLoginTimeout) return true;
     error = fmt::format("{}: {} is not a number of seconds from 1 to {}", what, seconds, iscsi::kMaxLoginTimeout);
@@ -150,6 +162,9 @@ std::optional<ServePlan> plan_from_flags(const ServeOptions& o, std::string& err
             return std::nullopt;
     }
     plan.targets.push_back(std::move(tp));
+    if (!parse_chap_pair(o.discovery_chap, o.discovery_mutual_chap, "--discovery-chap", "--discovery-mutual-chap",
+                         plan.discovery_chap, error))
+        return std::nullopt;
     return plan;
 }
 
@@ -200,6 +215,10 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
     serve->add_option("--alias", o.alias, "TargetAlias");
     serve->add_option("--chap", o.chap, "require CHAP: USER:SECRET (secret of 12+ characters)");
     serve->add_option("--mutual-chap", o.mutual_chap, "target's own CHAP credentials USER:SECRET (mutual CHAP)");
+    serve->add_option("--discovery-chap", o.discovery_chap,
+                      "discovery (SendTargets) sessions must authenticate with CHAP USER:SECRET (default: no CHAP)");
+    serve->add_option("--discovery-mutual-chap", o.discovery_mutual_chap,
+                      "target's own USER:SECRET for mutual CHAP on discovery sessions");
     serve->add_option("--allow", o.allow, "initiator IQN allowed to log in (repeatable; default: everyone)");
     serve->add_option("--mask", o.masks,
                       "LUN masking IQN=LUN[,LUN...]: that initiator sees only these LUNs, which must exist (repeatable)");
@@ -240,10 +259,11 @@ int run_serve(const ServeOptions& o) {
         return 2;
     }
     if (!o.config.empty() && (!o.luns.empty() || !o.listen.empty() || !o.chap.empty() || !o.allow.empty() ||
-                              !o.masks.empty() || o.login_timeout)) {
+                              !o.masks.empty() || o.login_timeout || !o.discovery_chap.empty() ||
+                              !o.discovery_mutual_chap.empty())) {
         fmt::print(stderr,
-                   "vstor: --config cannot be combined with --listen, --lun, --chap, --allow, --mask or "
-                   "--login-timeout\n");
+                   "vstor: --config cannot be combined with --listen, --lun, --chap, --allow, --mask, "
+                   "--login-timeout or --discovery-chap\n");
         return 2;
     }
     auto plan = o.config.empty() ? plan_from_flags(o, error) : load_config_file(o.config, error);
@@ -270,6 +290,7 @@ int run_serve(const ServeOptions& o) {
     cfg.portals = plan->portals;
     cfg.event_loops = plan->loops;
     cfg.login_timeout_s = plan->login_timeout_s;
+    cfg.discovery_chap = plan->discovery_chap;
     cfg.portals_optional = o.uses_storport();
     if (cfg.portals.empty() && !cfg.event_loops) cfg.event_loops = 1;  // the target registry only
     for (const auto& tp : plan->targets) cfg.targets.push_back(tp.config);

@@ -23,6 +23,8 @@ struct ServeOptions {
     std::string alias;
     std::string chap;         // USER:SECRET
     std::string mutual_chap;  // USER:SECRET
+    std::string discovery_chap;         // USER:SECRET discovery sessions must authenticate with
+    std::string discovery_mutual_chap;  // USER:SECRET the target answers discovery with
     std::vector<std::string> allow;
     std::vector<std::string> masks;  // IQN=LUN,LUN
     std::string config;       // TOML file

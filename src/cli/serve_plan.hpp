@@ -25,6 +25,7 @@ struct ServePlan {
     std::vector<TargetPlan> targets;
     unsigned loops = 0;
     std::uint32_t login_timeout_s = iscsi::kDefaultLoginTimeout;  // login_timeout = SECONDS
+    iscsi::ChapCredentials discovery_chap;  // discovery_chap / discovery_mutual_chap = "USER:SECRET"
     std::vector<std::string> nbd_listen;  // [nbd] listen = ["HOST:PORT", ...]; empty = NBD off
     std::string nbd_tls;                  // [nbd] tls = "require,cert=...,key=..." (as --nbd-tls)
     std::vector<std::string> nbd_identities;      // [nbd] identities = ["TLS-ID=INITIATOR", ...]
@@ -36,6 +37,11 @@ struct ServePlan {
 bool parse_listen(const std::string& s, iscsi::PortalConfig& p, std::string& error);
 bool parse_credentials(const std::string& s, const std::string& what, std::string& user, std::string& secret,
                        std::string& error);
+
+// CHAP "USER:SECRET" and optional mutual "USER:SECRET" into `c` (flags, TOML and ctl alike);
+// `what`/`mutual_what` name them in errors.
+bool parse_chap_pair(const std::string& chap, const std::string& mutual, const std::string& what,
+                     const std::string& mutual_what, iscsi::ChapCredentials& c, std::string& error);
 
 // Seconds a connection may take to log in: 1..iscsi::kMaxLoginTimeout.
 bool check_login_timeout(std::int64_t seconds, const std::string& what, std::string& error);

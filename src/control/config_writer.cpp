@@ -11,6 +11,10 @@ std::string render_toml(const cli::ServePlan& plan) {
     if (plan.loops) root.insert("loops", static_cast<std::int64_t>(plan.loops));
     if (plan.login_timeout_s != iscsi::kDefaultLoginTimeout)
         root.insert("login_timeout", static_cast<std::int64_t>(plan.login_timeout_s));
+    if (const auto& d = plan.discovery_chap; d.enabled()) {
+        root.insert("discovery_chap", d.user + ":" + d.secret);
+        if (!d.mutual_user.empty()) root.insert("discovery_mutual_chap", d.mutual_user + ":" + d.mutual_secret);
+    }
     toml::array portals;
     for (const auto& p : plan.portals) {
         const bool v6 = p.address.find(':') != std::string::npos;

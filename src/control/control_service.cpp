@@ -102,6 +102,8 @@ json ControlService::status() const {
     out["portals"] = json::array();
     for (const auto& p : plan_.portals) out["portals"].push_back(fmt::format("{}:{}", p.address, p.port));
     const auto infos = adapter_.targets();
+    const auto dc = iscsi_.discovery_chap();
+    out["discovery_chap"] = json{{"chap", dc.enabled()}, {"mutual_chap", !dc.mutual_user.empty()}};
     out["targets"] = json::array();
     for (const auto& tp : plan_.targets) {
         json t{{"name", tp.config.name}, {"alias", tp.config.alias}};
@@ -361,6 +363,7 @@ std::size_t ControlService::access_changed() {
 }
 
 json ControlService::chap_set(const json& p) {
+    if (opt_bool(p, "discovery")) return discovery_chap_set(p);
     auto& tp = target_plan(p);
     auto cfg = iscsi_target(tp.config.name);
     std::string error;
@@ -382,6 +385,22 @@ json ControlService::chap_set(const json& p) {
     const std::size_t nbd_closed = access_changed();
     return json{{"target", tp.config.name}, {"chap", cfg.chap.enabled()}, {"mutual_chap", !cfg.chap.mutual_user.empty()},
                 {"nbd_connections_closed", nbd_closed}};
+}
+
+// `chap set --discovery`: what discovery sessions must authenticate with, for new logins.
+json ControlService::discovery_chap_set(const json& p) {
+    if (member(p, "target")) throw RpcError(rpc_code::invalid_params, "'discovery' and 'target' exclude each other");
+    iscsi::ChapCredentials c;
+    if (!opt_bool(p, "clear")) {
+        std::string error;
+        if (!cli::parse_chap_pair(req_string(p, "chap"), opt_string(p, "mutual_chap").value_or(""), "chap", "mutual_chap",
+                                  c, error))
+            throw RpcError(rpc_code::invalid_params, error);
+    }
+    if (auto st = iscsi_.set_discovery_chap(c); !st) refuse(st.error);
+    plan_.discovery_chap = c;
+    spdlog::info("control: discovery CHAP {}", c.enabled() ? (c.mutual_user.empty() ? "on" : "on (mutual)") : "off");
+    return json{{"discovery", true}, {"chap", c.enabled()}, {"mutual_chap", !c.mutual_user.empty()}};
 }
 
 cli::ServePlan ControlService::effective_plan() const {

@@ -66,6 +66,7 @@ private:
     nlohmann::json target_remove(const nlohmann::json& p);
     nlohmann::json acl_change(const nlohmann::json& p, bool allow);
     nlohmann::json chap_set(const nlohmann::json& p);
+    nlohmann::json discovery_chap_set(const nlohmann::json& p);
     nlohmann::json save(const nlohmann::json& p);
     nlohmann::json lun_sanitize(const nlohmann::json& p);
     nlohmann::json lun_progress(const nlohmann::json& p);

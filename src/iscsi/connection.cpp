@@ -21,7 +21,7 @@ Connection::Connection(asio::ip::tcp::socket socket, ServerImpl& server, const P
     const auto ep = socket_.remote_endpoint(ec);
     peer_address_ = ec ? "?" : ep.address().to_string();
     peer_ = ec ? "?" : peer_address_ + ":" + std::to_string(ep.port());
-    login_.emplace(server_.config(), server_.targets(), portal_.portal_group_tag);
+    login_.emplace(server_.discovery_chap(), server_.targets(), portal_.portal_group_tag);
 }
 
 Connection::~Connection() = default;

@@ -7,8 +7,8 @@
 
 namespace vstor::iscsi {
 
-Login::Login(const ServerConfig& config, std::shared_ptr<const TargetList> targets, std::uint16_t portal_group_tag)
-    : config_(config), targets_(std::move(targets)), tpgt_(portal_group_tag) {}
+Login::Login(ChapCredentials discovery_chap, std::shared_ptr<const TargetList> targets, std::uint16_t portal_group_tag)
+    : discovery_chap_(std::move(discovery_chap)), targets_(std::move(targets)), tpgt_(portal_group_tag) {}
 
 Pdu Login::make_response(bool transit, Stage csg, Stage nsg, std::uint16_t status) {
     Pdu r;
@@ -33,7 +33,7 @@ Login::Step Login::fail(std::uint16_t status) {
 
 const ChapCredentials* Login::required_chap() const {
     if (keys_.session_type == SessionType::discovery)
-        return config_.discovery_chap.enabled() ? &config_.discovery_chap : nullptr;
+        return discovery_chap_.enabled() ? &discovery_chap_ : nullptr;
     return target_ && target_->chap.enabled() ? &target_->chap : nullptr;
 }
 

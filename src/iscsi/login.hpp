@@ -49,7 +49,11 @@ public:
         ChapCheck chap = ChapCheck::none;
     };
 
-    Login(const ServerConfig& config, std::shared_ptr<const TargetList> targets, std::uint16_t portal_group_tag);
+    // `discovery_chap`: what a discovery session must authenticate with (empty = nothing), as it
+    // was when the login started.
+    Login(ChapCredentials discovery_chap, std::shared_ptr<const TargetList> targets, std::uint16_t portal_group_tag);
+    Login(const ServerConfig& config, std::shared_ptr<const TargetList> targets, std::uint16_t portal_group_tag)
+        : Login(config.discovery_chap, std::move(targets), portal_group_tag) {}
 
     Step on_pdu(const Pdu& req);
     // Final response once the session is bound (status success, or e.g. session_does_not_exist).
@@ -75,7 +79,7 @@ private:
 
     enum class AuthState { start, wait_chap_a, wait_chap_response, done };
 
-    const ServerConfig& config_;
+    const ChapCredentials discovery_chap_;
     const std::shared_ptr<const TargetList> targets_;  // as they were when the login started
     const std::uint16_t tpgt_;
     LoginKeys keys_;

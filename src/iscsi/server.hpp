@@ -105,6 +105,10 @@ public:
     virtual Status update_target(TargetConfig target) = 0;  // matched by name
     virtual Status remove_target(const std::string& name) = 0;
     virtual std::vector<TargetConfig> target_configs() const = 0;
+    // CHAP that discovery (SendTargets) sessions must pass; empty credentials = none. New
+    // discovery logins see a change at once.
+    virtual Status set_discovery_chap(ChapCredentials chap) = 0;
+    virtual ChapCredentials discovery_chap() const = 0;
     virtual std::vector<SessionInfo> sessions() const = 0;
     virtual LoginStats login_stats() const = 0;
     // Closes the sessions `initiator` has with `target` (after its access was revoked).

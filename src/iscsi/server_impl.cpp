@@ -14,14 +14,18 @@
 namespace vstor::iscsi {
 
 namespace {
+std::string validate_chap(const ChapCredentials& c, const std::string& of) {
+    if (!c.secret.empty() && c.secret.size() < 12)
+        return "CHAP secret for " + of + " must be at least 12 characters (RFC 7143 12.1.3)";
+    if (!c.mutual_secret.empty() && c.mutual_secret.size() < 12)
+        return "mutual CHAP secret for " + of + " must be at least 12 characters (RFC 7143 12.1.3)";
+    if (!c.mutual_user.empty() && c.user.empty()) return "mutual CHAP for " + of + " needs CHAP as well";
+    return {};
+}
+
 std::string validate_target(const TargetConfig& t) {
     if (t.name.empty()) return "target with an empty name";
-    if (!t.chap.secret.empty() && t.chap.secret.size() < 12)
-        return "CHAP secret for " + t.name + " must be at least 12 characters (RFC 7143 12.1.3)";
-    if (!t.chap.mutual_secret.empty() && t.chap.mutual_secret.size() < 12)
-        return "mutual CHAP secret for " + t.name + " must be at least 12 characters (RFC 7143 12.1.3)";
-    if (!t.chap.mutual_user.empty() && t.chap.user.empty()) return "mutual CHAP for " + t.name + " needs CHAP as well";
-    return {};
+    return validate_chap(t.chap, t.name);
 }
 }  // namespace
 
@@ -30,6 +34,7 @@ std::unique_ptr<Server> Server::create(ServerConfig config, Adapter& adapter, st
         error = "login timeout must be 1.." + std::to_string(kMaxLoginTimeout) + " seconds";
         return nullptr;
     }
+    if (error = validate_chap(config.discovery_chap, "discovery"); !error.empty()) return nullptr;
     if (config.portals.empty() && !config.portals_optional) {
         error = "no portal to listen on";
         return nullptr;
@@ -52,6 +57,7 @@ ServerImpl::ServerImpl(ServerConfig config, Adapter& adapter)
     auto list = std::make_shared<TargetList>();
     for (const auto& t : config_.targets) list->push_back(std::make_shared<const TargetConfig>(t));
     targets_ = std::move(list);
+    discovery_chap_ = config_.discovery_chap;
     listener_guard_ = std::make_shared<ListenerGuard>();
     listener_guard_->server = this;
     adapter_.add_lun_listener([g = listener_guard_](std::uint16_t target_id, std::uint16_t lun, LunEvent e) {
@@ -109,6 +115,18 @@ Status ServerImpl::remove_target(const std::string& name) {
         if (s->target() && s->target()->name == name)
             for (const auto& c : s->connections()) c->close_async("target " + name + " removed");
     return ok_status();
+}
+
+Status ServerImpl::set_discovery_chap(ChapCredentials chap) {
+    if (auto err = validate_chap(chap, "discovery"); !err.empty()) return error_status(err);
+    std::lock_guard lk(targets_mu_);
+    discovery_chap_ = std::move(chap);
+    return ok_status();
+}
+
+ChapCredentials ServerImpl::discovery_chap() const {
+    std::lock_guard lk(targets_mu_);
+    return discovery_chap_;
 }
 
 std::vector<TargetConfig> ServerImpl::target_configs() const {

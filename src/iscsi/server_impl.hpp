@@ -35,6 +35,8 @@ public:
     Status update_target(TargetConfig target) override;
     Status remove_target(const std::string& name) override;
     std::vector<TargetConfig> target_configs() const override;
+    Status set_discovery_chap(ChapCredentials chap) override;
+    ChapCredentials discovery_chap() const override;
     std::vector<SessionInfo> sessions() const override;
     LoginStats login_stats() const override;
     std::size_t close_sessions(const std::string& target, const std::string& initiator) override;
@@ -80,8 +82,9 @@ private:
     util::LogRateLimit chap_warnings_{5, std::chrono::seconds(10)};
     std::atomic<std::uint64_t> chap_failures_{0};
     std::atomic<std::uint64_t> login_timeouts_{0};
-    mutable std::mutex targets_mu_;  // guards targets_ (the pointer; the list is immutable)
+    mutable std::mutex targets_mu_;  // guards targets_ (the pointer; the list is immutable) and discovery_chap_
     std::shared_ptr<const TargetList> targets_;
+    ChapCredentials discovery_chap_;
     // Lets the adapter's LUN listener outlive this server safely: cleared in the destructor.
     struct ListenerGuard {
         std::mutex mu;

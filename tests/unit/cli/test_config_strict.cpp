@@ -49,7 +49,7 @@ TEST_F(ConfigStrict, UnknownKeyInTargetNamesItAndSuggests) {
 }
 
 TEST_F(ConfigStrict, UnknownKeysEverywhere) {
-    EXPECT_EQ(load("colour = 1\n" + kTarget), path + ":1: unknown key 'colour' (expected one of: loops, login_timeout, portal, target, nbd)");
+    EXPECT_EQ(load("colour = 1\n" + kTarget), path + ":1: unknown key 'colour' (expected one of: loops, login_timeout, discovery_chap, discovery_mutual_chap, portal, target, nbd)");
     EXPECT_EQ(load("[[portal]]\nlisten = \"127.0.0.1\"\nport = 3261\n" + kTarget),
               path + ":3: portal 1: unknown key 'port' (expected one of: listen)");
     EXPECT_EQ(load(kTarget + "[nbd]\nlisen = [\"127.0.0.1\"]\n"),
@@ -130,6 +130,19 @@ TEST_F(ConfigStrict, LoginTimeoutIsSecondsFromOneTo3600) {
     std::string err;
     std::ofstream(path) << "login_timeout = 7\n" + kTarget;
     EXPECT_EQ(load_config_file(path, err)->login_timeout_s, 7u) << err;
+}
+
+TEST_F(ConfigStrict, DiscoveryChap) {
+    std::string err;
+    std::ofstream(path) << "discovery_chap = \"disco:adiscoverysecret1\"\n" + kTarget;
+    const auto plan = load_config_file(path, err);
+    ASSERT_TRUE(plan) << err;
+    EXPECT_EQ(plan->discovery_chap.user, "disco");
+    EXPECT_EQ(plan->discovery_chap.secret, "adiscoverysecret1");
+    EXPECT_EQ(load("discovery_chap = \"disco:short\"\n" + kTarget),
+              path + ": discovery_chap: the secret must be at least 12 characters (RFC 7143 12.1.3)");
+    EXPECT_EQ(load("discovery_mutual_chap = \"tgt:anothersecret12\"\n" + kTarget),
+              path + ": discovery_mutual_chap needs discovery_chap as well");
 }
 
 }  // namespace

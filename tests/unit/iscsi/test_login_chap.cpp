@@ -77,5 +77,37 @@ TEST_F(LoginChap, RightSecretIsReportedAsAPassedCheck) {
     EXPECT_EQ(util::load_be16(&s.response.bhs[36]), login_status::success);
 }
 
+// Discovery CHAP (serve --discovery-chap): a discovery session must pass it like a target's.
+TEST_F(LoginChap, DiscoveryWithoutChapIsRefusedWhenDiscoveryChapIsSet) {
+    Login login(ChapCredentials{"disco", "adiscoverysecret1", "", ""}, targets, 1);
+    const auto s = login.on_pdu(
+        login_pdu("InitiatorName=iqn.2026-12.org.test:i\0SessionType=Discovery\0AuthMethod=None\0"s, true));
+    EXPECT_EQ(s.outcome, Login::Outcome::fail);
+    EXPECT_EQ(util::load_be16(&s.response.bhs[36]), login_status::authentication_failure);
+}
+
+TEST_F(LoginChap, DiscoveryPassesWithTheDiscoveryCredentialsOnly) {
+    const std::string disco = "InitiatorName=iqn.2026-12.org.test:i\0SessionType=Discovery\0"s;
+    {
+        Login login(ChapCredentials{"disco", "adiscoverysecret1", "", ""}, targets, 1);
+        const auto s = answer_with(login, disco, "disco", "adiscoverysecret1");
+        EXPECT_EQ(s.chap, Login::ChapCheck::passed);
+        EXPECT_EQ(util::load_be16(&s.response.bhs[36]), login_status::success);
+    }
+    {
+        Login login(ChapCredentials{"disco", "adiscoverysecret1", "", ""}, targets, 1);
+        EXPECT_EQ(answer_with(login, disco, "user", "averylongsecret1").chap, Login::ChapCheck::failed)
+            << "a target's credentials are not the discovery credentials";
+    }
+}
+
+TEST_F(LoginChap, DiscoveryNeedsNoChapWhenNoneIsSet) {
+    Login login(ChapCredentials{}, targets, 1);
+    const auto s = login.on_pdu(
+        login_pdu("InitiatorName=iqn.2026-12.org.test:i\0SessionType=Discovery\0AuthMethod=None\0"s, true));
+    EXPECT_EQ(s.outcome, Login::Outcome::respond);
+    EXPECT_EQ(util::load_be16(&s.response.bhs[36]), login_status::success);
+}
+
 }  // namespace
 }  // namespace vstor::iscsi

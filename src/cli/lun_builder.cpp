@@ -7,15 +7,27 @@
 namespace vstor::cli {
 
 bool add_lun_from_spec(Adapter& adapter, std::uint16_t target_id, std::uint16_t lun, const LunSpec& s,
-                       std::string& error) {
+                       std::string& error, std::vector<std::string>* created) {
+    std::vector<std::string> made;  // what this call creates, outermost directory first
     if (s.kind == "file") {
-        const auto dir = std::filesystem::path(s.path).parent_path();
         std::error_code ec;
-        if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+        std::vector<std::string> missing_dirs;
+        for (auto dir = std::filesystem::path(s.path).parent_path(); !dir.empty() && !std::filesystem::exists(dir, ec);
+             dir = dir.parent_path()) {
+            missing_dirs.insert(missing_dirs.begin(), dir.string());
+            if (dir == dir.parent_path()) break;
+        }
+        if (!missing_dirs.empty()) std::filesystem::create_directories(missing_dirs.back(), ec);
+        made = missing_dirs;
+        if (!std::filesystem::exists(s.path, ec)) made.push_back(s.path);
     }
+    auto fail = [&] {
+        remove_created(made);
+        return false;
+    };
     const backends::BackendSpec bs{s.kind, s.path, s.size_bytes, s.block_size, s.read_only, s.thick, s.removable, false};
     auto backend = backends::open_backend(bs, error);
-    if (!backend) return false;
+    if (!backend) return fail();
     LunOptions lo;
     lo.read_only = s.read_only;
     lo.removable = s.removable;
@@ -24,9 +36,18 @@ bool add_lun_from_spec(Adapter& adapter, std::uint16_t target_id, std::uint16_t 
     if (s.kind == "file") lo.pr_state_path = s.path + ".pr";  // APTPL reservations
     if (auto st = adapter.add_lun(target_id, lun, backend, lo); !st) {
         error = st.error;
-        return false;
+        backend.reset();  // closes the image before it is removed
+        return fail();
     }
+    if (created) created->insert(created->end(), made.begin(), made.end());
     return true;
+}
+
+void remove_created(const std::vector<std::string>& created) {
+    for (auto it = created.rbegin(); it != created.rend(); ++it) {
+        std::error_code ec;
+        std::filesystem::remove(*it, ec);  // a directory only goes when empty
+    }
 }
 
 }  // namespace vstor::cli

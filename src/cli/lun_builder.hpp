@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "cli/lun_spec.hpp"
 #include "vstor/adapter.hpp"
@@ -11,8 +12,14 @@
 namespace vstor::cli {
 
 // Opens the backend (creating a file image and its directory if needed) and adds it as `lun` of
-// the target. On failure nothing is added and `error` says why.
+// the target. On failure nothing is added, nothing it created is left behind, and `error` says
+// why. On success the image file and directories it created are appended to `created` (when
+// given), deepest last, so that a start-up that fails later can remove them.
 bool add_lun_from_spec(Adapter& adapter, std::uint16_t target_id, std::uint16_t lun, const LunSpec& spec,
-                       std::string& error);
+                       std::string& error, std::vector<std::string>* created = nullptr);
+
+// Removes what add_lun_from_spec reported as created (files, then directories if empty), newest
+// first. Errors are ignored: this is cleanup after a failure that is reported already.
+void remove_created(const std::vector<std::string>& created);
 
 }  // namespace vstor::cli

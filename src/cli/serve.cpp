@@ -169,7 +169,7 @@ std::optional<ServePlan> plan_from_flags(const ServeOptions& o, std::string& err
 }
 
 // Opens every backend and registers targets and LUNs; the first failure is reported.
-bool build_adapter(ServePlan& plan, Adapter& adapter, std::string& error) {
+bool build_adapter(ServePlan& plan, Adapter& adapter, std::vector<std::string>& created, std::string& error) {
     for (auto& tp : plan.targets) {
         auto tid = adapter.add_target(tp.config.name);
         if (!tid) {
@@ -180,7 +180,7 @@ bool build_adapter(ServePlan& plan, Adapter& adapter, std::string& error) {
         for (std::size_t i = 0; i < tp.luns.size(); ++i) {
             auto& s = tp.luns[i];
             if (!s.lun) s.lun = static_cast<std::uint16_t>(i);  // LUNs are numbered in order unless lun=N
-            if (!add_lun_from_spec(adapter, tp.config.adapter_target_id, *s.lun, s, error)) {
+            if (!add_lun_from_spec(adapter, tp.config.adapter_target_id, *s.lun, s, error, &created)) {
                 error = fmt::format("{} LUN {}: {}", tp.config.name, *s.lun, error);
                 return false;
             }
@@ -281,8 +281,34 @@ int run_serve(const ServeOptions& o) {
         fmt::print(stderr, "vstor: {}\n", error);  // before anything is built or listens
         return 2;
     }
+    // The control socket is claimed first: a --control path that another vstor answers on fails
+    // the start before any port is opened or any image created.
+    std::unique_ptr<control::RpcServer> ctl_server;
+    std::string ctl_path;
+    if (o.control != "off" && no_control.empty()) {
+        ctl_path = o.control.empty() ? control::default_control_path() : o.control;
+        ctl_server = control::RpcServer::bind(ctl_path, error);
+        if (!ctl_server && !o.control.empty()) {
+            fmt::print(stderr, "vstor: {}\n", error);
+            return 2;
+        }
+        if (!ctl_server) {
+            // Several servers may run with the default path; only the first gets the socket.
+            spdlog::warn("vstor: {}; this server has no control socket (give it one with --control PATH)", error);
+            error.clear();
+        }
+    }
+    // A start that fails removes the images (and directories) it created; declared before the
+    // adapter so that the images are closed when it runs.
+    struct RemoveCreatedUnlessStarted {
+        std::vector<std::string> paths;
+        bool started = false;
+        ~RemoveCreatedUnlessStarted() {
+            if (!started) remove_created(paths);
+        }
+    } created;
     auto adapter = Adapter::create();
-    if (!build_adapter(*plan, *adapter, error)) {
+    if (!build_adapter(*plan, *adapter, created.paths, error)) {
         fmt::print(stderr, "vstor: {}\n", error);
         return 2;
     }
@@ -366,20 +392,9 @@ int run_serve(const ServeOptions& o) {
         if (nbd_server) nbd_server->stop();
         server->stop();
     };
-    std::unique_ptr<control::RpcServer> ctl_server;
-    if (o.control != "off" && no_control.empty()) {
-        const auto path = o.control.empty() ? control::default_control_path() : o.control;
-        ctl_server = control::RpcServer::start(path, ctl_service, error);
-        if (ctl_server) {
-            fmt::print("  control: vstor ctl --control {} status\n", path);
-        } else if (o.control.empty()) {
-            // Several servers may run with the default path; only the first gets the socket.
-            spdlog::warn("vstor: {}; this server has no control socket (give it one with --control PATH)", error);
-        } else {
-            fmt::print(stderr, "vstor: {}\n", error);
-            stop_front_ends();
-            return 2;
-        }
+    if (ctl_server) {
+        ctl_server->serve(ctl_service);
+        fmt::print("  control: vstor ctl --control {} status\n", ctl_path);
     }
     std::unique_ptr<control::MetricsServer> metrics;
     if (!o.metrics.empty()) {
@@ -394,6 +409,7 @@ int run_serve(const ServeOptions& o) {
         fmt::print("  metrics: http://{}:{}/metrics\n", where.address, metrics->port());
     }
     std::fflush(stdout);
+    created.started = true;  // from here on the images are the LUNs' data
 
     const std::string why = wait_for_shutdown();
     spdlog::info("vstor: {} received, shutting down", why);

@@ -48,7 +48,7 @@ json handle_one(ControlService& service, const json& req) {
 
 class RpcServerImpl final : public RpcServer {
 public:
-    RpcServerImpl(std::string path, ControlService& service) : path_(std::move(path)), service_(service) {}
+    explicit RpcServerImpl(std::string path) : path_(std::move(path)) {}
     ~RpcServerImpl() override { stop(); }
 
     bool bind(std::string& error) {
@@ -86,7 +86,9 @@ public:
         return true;
     }
 
-    void run() {
+    void serve(ControlService& service) override {
+        if (service_ || stopped_) return;
+        service_ = &service;
         accepting_.start();
         thread_ = std::thread([this] { io_.run(); });
     }
@@ -131,7 +133,7 @@ private:
             }
             std::string line(asio::buffers_begin(c->buf.data()), asio::buffers_begin(c->buf.data()) + static_cast<std::ptrdiff_t>(n));
             c->buf.consume(n);
-            const auto reply = handle_rpc_text(service_, line);
+            const auto reply = handle_rpc_text(*service_, line);
             if (reply.empty()) return read(c);
             write_line(c, reply, true);
         });
@@ -145,7 +147,7 @@ private:
     }
 
     const std::string path_;
-    ControlService& service_;
+    ControlService* service_ = nullptr;  // set by serve(); until then connections wait in the backlog
     asio::io_context io_;
     local::acceptor acceptor_{io_};
     util::AcceptLoop<local> accepting_{acceptor_, "control", [this](local::socket s) { on_accept(std::move(s)); }};
@@ -192,10 +194,15 @@ std::string default_control_path() {
     return "/tmp/vstor-" + std::to_string(::geteuid()) + ".sock";
 }
 
-std::unique_ptr<RpcServer> RpcServer::start(const std::string& path, ControlService& service, std::string& error) {
-    auto s = std::make_unique<RpcServerImpl>(path, service);
+std::unique_ptr<RpcServer> RpcServer::bind(const std::string& path, std::string& error) {
+    auto s = std::make_unique<RpcServerImpl>(path);
     if (!s->bind(error)) return nullptr;
-    s->run();
+    return s;
+}
+
+std::unique_ptr<RpcServer> RpcServer::start(const std::string& path, ControlService& service, std::string& error) {
+    auto s = bind(path, error);
+    if (s) s->serve(service);
     return s;
 }
 

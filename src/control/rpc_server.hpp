@@ -15,6 +15,10 @@ public:
     // Binds `path` (refusing if another live server answers there; a stale socket file is
     // replaced) and starts serving on its own thread. nullptr and `error` on failure.
     static std::unique_ptr<RpcServer> start(const std::string& path, ControlService& service, std::string& error);
+    // The same in two steps: bind() claims the path (so `serve` can fail on a busy path before it
+    // opens any port or creates any image), serve() starts answering once the service exists.
+    static std::unique_ptr<RpcServer> bind(const std::string& path, std::string& error);
+    virtual void serve(ControlService& service) = 0;
     virtual void stop() = 0;  // idempotent; removes the socket file
 };
 

@@ -12,6 +12,11 @@ std::string control_socket_unavailable_reason() {
 
 std::string default_control_path() { return "none on Windows"; }
 
+std::unique_ptr<RpcServer> RpcServer::bind(const std::string&, std::string& error) {
+    error = control_socket_unavailable_reason();
+    return nullptr;
+}
+
 std::unique_ptr<RpcServer> RpcServer::start(const std::string&, ControlService&, std::string& error) {
     error = control_socket_unavailable_reason();
     return nullptr;

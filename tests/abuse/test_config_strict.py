@@ -56,6 +56,35 @@ def names(args):
         check("disk2" not in srv.ctl("status").stdout, "a refused target was added")
 
 
+def failed_start(args):
+    """A failed start leaves nothing behind, and a busy --control path fails before any port or
+    image. Before, the images created for the earlier LUNs stayed, and the control socket was
+    tried last, after iSCSI already served (its "serving" lines were printed)."""
+    created = os.path.join(args.workdir, "new", "sub", "a.img")
+    refused(args, ["--lun", f"file:{created},size=1M", "--lun", "file:missing.img"],
+            ["missing.img", "does not exist"])
+    check(not os.path.exists(os.path.join(args.workdir, "new")),
+          "the image (and directories) created for LUN 0 were left behind by a failed start")
+    # A failure after the LUNs are built: the iSCSI port is taken.
+    with Server(args, ["--lun", "mem:1M"], control=True, name="first") as first:
+        late = os.path.join(args.workdir, "late.img")
+        refused(args, ["--lun", f"file:{late},size=1M", "--listen", f"127.0.0.1:{first.iscsi_port}"],
+                ["127.0.0.1"])
+        check(not os.path.exists(late), "the image created before the port failed was left behind")
+        # An explicit control path that another vstor answers on: refused first.
+        busy = os.path.join(args.workdir, "busy.img")
+        cmd_tail = ["--lun", f"file:{busy},size=1M", "--nbd-listen", "127.0.0.1:0"]
+        r = subprocess.run([args.vstor, "serve", "--listen", "127.0.0.1:0", "--control", first.control] + cmd_tail,
+                           capture_output=True, text=True, timeout=10, cwd=args.workdir)
+        out = (r.stdout + r.stderr).strip()
+        check(r.returncode == 2, f"busy control path: exit {r.returncode}: {out!r}")
+        check(len(out.splitlines()) == 1 and "already listening on control socket" in out,
+              f"busy control path: expected one line and no 'serving' lines: {out!r}")
+        check(not os.path.exists(busy), "an image was created although the control path was busy")
+        check("iqn.2026-11.org.vstor:disk0" in first.ctl("status").stdout, "the first server lost its socket")
+        print(f"ok: busy --control -> {out}")
+
+
 def run(args):
     # TOML: unknown keys anywhere, wrong types, out-of-range values.
     refused(args, [], ["target 1", "unknown key 'cahp'", "did you mean 'chap'"],
@@ -71,6 +100,7 @@ def run(args):
     refused(args, ["--lun", "mem:1M", "--loops", "two"], ["--loops"])
     refused(args, ["--lun", "mem:1M", "--no-such-flag"], ["--no-such-flag"])
     names(args)
+    failed_start(args)
 
 
 main(run)

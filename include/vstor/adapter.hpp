@@ -135,8 +135,9 @@ public:
     virtual void submit(Command cmd, CompletionCallback done) = 0;
     virtual TmfResponse task_management(const TmfRequest& req) = 0;
 
-    // Flush every backend (orderly shutdown).
-    virtual void flush_all() = 0;
+    // Flush every backend (orderly shutdown). False when any flush failed (each failure is logged
+    // at error level naming the LUN): data the initiators were told is written may not be durable.
+    virtual bool flush_all() = 0;
 };
 
 }  // namespace vstor

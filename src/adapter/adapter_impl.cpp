@@ -1,5 +1,7 @@
 #include "adapter/adapter_impl.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <thread>
 
@@ -302,15 +304,22 @@ TmfResponse AdapterImpl::task_management(const TmfRequest& req) {
     return TmfResponse::not_supported;
 }
 
-void AdapterImpl::flush_all() {
+bool AdapterImpl::flush_all() {
     std::vector<std::shared_ptr<scsi::LogicalUnit>> all;
     {
         std::lock_guard lk(mu_);
         for (const auto& [id, t] : targets_)
             for (auto& lu : t->luns()) all.push_back(lu);
     }
-    for (const auto& lu : all)
-        util::wait_io([&](IoCallback cb) { lu->backend().flush(std::move(cb)); });
+    bool all_flushed = true;
+    for (const auto& lu : all) {
+        const auto st = util::wait_io([&](IoCallback cb) { lu->backend().flush(std::move(cb)); });
+        if (st == IoStatus::ok) continue;
+        all_flushed = false;
+        spdlog::error("{} LUN {}: the final flush failed ({}): data written before it may not be durable",
+                      lu->target().name(), lu->lun(), to_string(st));
+    }
+    return all_flushed;
 }
 
 }  // namespace adapter

@@ -39,7 +39,7 @@ public:
     void nexus_lost(const std::shared_ptr<Nexus>& nexus) override;
     void submit(Command cmd, CompletionCallback done) override;
     TmfResponse task_management(const TmfRequest& req) override;
-    void flush_all() override;
+    bool flush_all() override;
 
 private:
     std::shared_ptr<scsi::Target> target(std::uint16_t id) const;

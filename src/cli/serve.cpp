@@ -416,7 +416,9 @@ int run_serve(const ServeOptions& o) {
     if (metrics) metrics->stop();
     if (ctl_server) ctl_server->stop();
     stop_front_ends();
-    adapter->flush_all();
+    // A failed final flush (logged per LUN) may have lost acknowledged writes: say so in the exit
+    // status, so that a service manager or script does not take the shutdown for a clean one.
+    if (!adapter->flush_all()) return 1;
     return 0;
 }
 

@@ -14,6 +14,7 @@ import argparse
 import os
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -54,10 +55,12 @@ class Server:
     """A `vstor serve` child. extra: further serve arguments. nbd: also listen for NBD.
     control: also open a control socket (srv.control is its path). metrics: also serve /metrics
     (srv.metrics_port). nofile: the child's RLIMIT_NOFILE (descriptor exhaustion tests).
+    fsize: the child's RLIMIT_FSIZE in bytes with SIGXFSZ ignored, so that writes past it fail with
+    EFBIG (backend I/O errors without root or a failing disk).
     The log goes to workdir/vstor.log."""
 
     def __init__(self, args, extra, nbd=False, control=False, metrics=False, name="vstor", env=None,
-                 listen=True, nofile=None):
+                 listen=True, nofile=None, fsize=None):
         self.args = args
         self.workdir = args.workdir
         self.iscsi_port = free_port()
@@ -76,14 +79,19 @@ class Server:
         self.cmd = cmd + list(extra)
         self.env = env
         self.nofile = nofile
+        self.fsize = fsize
         self.proc = None
 
     def __enter__(self):
         self.log = open(self.log_path, "ab")
         limit = None
-        if self.nofile is not None:
+        if self.nofile is not None or self.fsize is not None:
             def limit():
-                resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
+                if self.nofile is not None:
+                    resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
+                if self.fsize is not None:
+                    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an ignored signal survives exec
+                    resource.setrlimit(resource.RLIMIT_FSIZE, (self.fsize, self.fsize))
         self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      cwd=self.workdir, env=self.env, preexec_fn=limit)
         wait_for_port(self.iscsi_port, proc=self.proc)

@@ -9,10 +9,13 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
+#include "util/rate_limiter.hpp"
 #include "util/thread_pool.hpp"
 #include "vstor/backend.hpp"
 
@@ -64,6 +67,24 @@ private:
     // The rest of a read/write that io_uring did only partly (or that asked to be retried).
     void finish_read(std::span<std::byte> buf, off_t off, int res, IoCallback done);
     void finish_write(std::span<const std::byte> buf, off_t off, bool fua, int res, IoCallback done);
+    // Synchronous rest of a read/write from byte `did` on (on a worker thread).
+    void read_rest(std::span<std::byte> buf, off_t off, std::size_t did, IoCallback done);
+    void write_rest(std::span<const std::byte> buf, off_t off, std::size_t did, bool fua, IoCallback done);
+
+    // Faults are visible (docs/architecture.md "Backend faults"): every failed system call is
+    // logged at warn (rate-limited) with what, where and errno; the image itself is watched for
+    // being deleted (link count 0) or truncated (size below the LUN's) by something else.
+    IoStatus failed(const char* what, off_t off, std::size_t len, int err);
+    void check_image();       // fstat now; logs and records a change of state
+    void maybe_check_image();  // check_image() at most once per kImageCheckInterval
+    // The I/O touches bytes the image no longer has: MEDIUM ERROR (logged), never zeroes.
+    bool past_image_end(off_t off, std::size_t len, const char* what, IoCallback& done);
+    static constexpr std::chrono::seconds kImageCheckInterval{1};
+    std::atomic<std::uint64_t> image_end_;  // bytes the file still has (size_bytes_ unless truncated)
+    std::atomic<bool> deleted_{false};      // link count 0: writes are refused
+    std::atomic<std::int64_t> last_check_ns_{0};
+    std::mutex check_mu_;
+    util::RateLimiter error_log_{std::chrono::seconds(10), 5};
 
 public:
     bool uses_io_uring() const { return uring_ != nullptr; }

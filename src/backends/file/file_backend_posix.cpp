@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -31,37 +32,40 @@ IoStatus from_errno(int e) {
     }
 }
 
-// Full-length pread/pwrite, retrying on EINTR and short transfers.
-IoStatus pread_all(int fd, std::byte* p, std::size_t n, off_t off) {
+// Full-length pread/pwrite, retrying on EINTR and short transfers. The result is 0 or an errno;
+// for pread, -1 means end of file: the image is shorter than the LUN (truncated underneath).
+int pread_all(int fd, std::byte* p, std::size_t n, off_t off) {
     while (n) {
         const ssize_t r = ::pread(fd, p, n, off);
         if (r < 0) {
             if (errno == EINTR) continue;
-            return from_errno(errno);
+            return errno;
         }
-        if (r == 0) {  // past EOF of a file that shrank: reads as zeroes
-            std::memset(p, 0, n);
-            return IoStatus::ok;
-        }
+        if (r == 0) return -1;
         p += r;
         n -= static_cast<std::size_t>(r);
         off += r;
     }
-    return IoStatus::ok;
+    return 0;
 }
 
-IoStatus pwrite_all(int fd, const std::byte* p, std::size_t n, off_t off) {
+int pwrite_all(int fd, const std::byte* p, std::size_t n, off_t off) {
     while (n) {
         const ssize_t r = ::pwrite(fd, p, n, off);
         if (r < 0) {
             if (errno == EINTR) continue;
-            return from_errno(errno);
+            return errno;
         }
         p += r;
         n -= static_cast<std::size_t>(r);
         off += r;
     }
-    return IoStatus::ok;
+    return 0;
+}
+
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 }  // namespace
 
@@ -132,7 +136,13 @@ std::unique_ptr<FileBackend> FileBackend::open(const FileOptions& opts, std::str
 }
 
 FileBackend::FileBackend(int fd, FileOptions opts, std::uint64_t size, bool block_device)
-    : fd_(fd), opts_(std::move(opts)), size_bytes_(size), block_device_(block_device), pool_(opts_.threads) {
+    : fd_(fd),
+      opts_(std::move(opts)),
+      size_bytes_(size),
+      block_device_(block_device),
+      pool_(opts_.threads),
+      image_end_(size),
+      last_check_ns_(now_ns()) {
     const char* env = std::getenv("VSTOR_IO_URING");  // VSTOR_IO_URING=0 forces the worker threads
     if (opts_.io_uring && !(env && std::strcmp(env, "0") == 0)) {
         std::string why;
@@ -147,60 +157,151 @@ FileBackend::~FileBackend() {
     ::close(fd_);
 }
 
+IoStatus FileBackend::failed(const char* what, off_t off, std::size_t len, int err) {
+    std::uint64_t dropped = 0;
+    if (error_log_.allow(&dropped))
+        spdlog::warn("file {}: {} of {} bytes at offset {} failed: {}{}", opts_.path, what, len, off,
+                     std::strerror(err),
+                     dropped ? fmt::format(" ({} more I/O errors on this image since the last report)", dropped) : "");
+    if (err == EIO || err == ENOSPC || err == EDQUOT) check_image();  // was it deleted or truncated?
+    return from_errno(err);
+}
+
+void FileBackend::check_image() {
+    if (block_device_) return;
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) return;
+    std::lock_guard lk(check_mu_);
+    last_check_ns_.store(now_ns(), std::memory_order_relaxed);
+    const bool gone = st.st_nlink == 0;
+    if (gone != deleted_.load()) {
+        deleted_.store(gone);
+        if (gone)
+            spdlog::error("file {}: the image was deleted while being served; its data lives only until vstor "
+                          "exits, so writes are refused (DATA PROTECT) and flushes fail from now on. Reads still "
+                          "work: copy the data off (e.g. cp /proc/{}/fd/{} SOMEWHERE) and restore the image",
+                          opts_.path, ::getpid(), fd_);
+        else
+            spdlog::warn("file {}: the image has a name again; writes are accepted", opts_.path);
+    }
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    const auto lun_size = size_bytes_.load();
+    const auto end = std::min(size, lun_size);
+    const auto before = image_end_.exchange(end);
+    if (end < lun_size && end != before)
+        spdlog::error("file {}: the image shrank under the server to {} bytes (the LUN has {}): reads and writes "
+                      "past {} fail with MEDIUM ERROR instead of returning zeroes; restore the image or resize "
+                      "the LUN (vstor ctl lun resize)",
+                      opts_.path, size, lun_size, end);
+    else if (end == lun_size && before < lun_size)
+        spdlog::warn("file {}: the image is its full size ({} bytes) again", opts_.path, lun_size);
+}
+
+void FileBackend::maybe_check_image() {
+    if (block_device_) return;
+    const auto now = now_ns();
+    auto last = last_check_ns_.load(std::memory_order_relaxed);
+    const auto interval = std::chrono::duration_cast<std::chrono::nanoseconds>(kImageCheckInterval).count();
+    if (now - last < interval) return;
+    if (!last_check_ns_.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;  // another thread
+    check_image();
+}
+
+bool FileBackend::past_image_end(off_t off, std::size_t len, const char* what, IoCallback& done) {
+    const auto end = image_end_.load();
+    if (static_cast<std::uint64_t>(off) + len <= end) return false;
+    std::uint64_t dropped = 0;
+    if (error_log_.allow(&dropped))
+        spdlog::warn("file {}: {} of {} bytes at offset {} is past the image's end ({} bytes, truncated under the "
+                     "server): MEDIUM ERROR{}",
+                     opts_.path, what, len, off, end,
+                     dropped ? fmt::format(" ({} more I/O errors on this image since the last report)", dropped) : "");
+    done(IoStatus::medium_error);
+    return true;
+}
+
 void FileBackend::finish_read(std::span<std::byte> buf, off_t off, int res, IoCallback done) {
-    if (res < 0 && res != -EINTR && res != -EAGAIN) return done(from_errno(-res));
+    if (res < 0 && res != -EINTR && res != -EAGAIN) return done(failed("read", off, buf.size(), -res));
     const auto did = static_cast<std::size_t>(std::max(res, 0));
     if (did == buf.size()) return done(IoStatus::ok);
-    pool_.post([this, buf, off, did, done = std::move(done)] {
-        done(pread_all(fd_, buf.data() + did, buf.size() - did, off + static_cast<off_t>(did)));
-    });
+    pool_.post([this, buf, off, did, done = std::move(done)]() mutable { read_rest(buf, off, did, std::move(done)); });
+}
+
+void FileBackend::read_rest(std::span<std::byte> buf, off_t off, std::size_t did, IoCallback done) {
+    const int e = pread_all(fd_, buf.data() + did, buf.size() - did, off + static_cast<off_t>(did));
+    if (e < 0) {  // end of file inside the LUN: the image was truncated underneath
+        check_image();
+        if (!past_image_end(off, buf.size(), "read", done)) done(IoStatus::medium_error);
+        return;
+    }
+    done(e ? failed("read", off, buf.size(), e) : IoStatus::ok);
 }
 
 void FileBackend::finish_write(std::span<const std::byte> buf, off_t off, bool fua, int res, IoCallback done) {
-    if (res < 0 && res != -EINTR && res != -EAGAIN) return done(from_errno(-res));
+    if (res < 0 && res != -EINTR && res != -EAGAIN) return done(failed("write", off, buf.size(), -res));
     const auto did = static_cast<std::size_t>(std::max(res, 0));
     if (did == buf.size()) return done(IoStatus::ok);
-    pool_.post([this, buf, off, did, fua, done = std::move(done)] {
-        IoStatus s = pwrite_all(fd_, buf.data() + did, buf.size() - did, off + static_cast<off_t>(did));
-        if (s == IoStatus::ok && fua && ::fdatasync(fd_) != 0) s = from_errno(errno);
-        done(s);
+    pool_.post([this, buf, off, did, fua, done = std::move(done)]() mutable {
+        write_rest(buf, off, did, fua, std::move(done));
     });
+}
+
+void FileBackend::write_rest(std::span<const std::byte> buf, off_t off, std::size_t did, bool fua, IoCallback done) {
+    int e = pwrite_all(fd_, buf.data() + did, buf.size() - did, off + static_cast<off_t>(did));
+    // FUA: durable before completion (SBC-4 5.x); fdatasync covers this write and earlier ones.
+    if (!e && fua && ::fdatasync(fd_) != 0) e = errno;
+    done(e ? failed(fua ? "FUA write" : "write", off, buf.size(), e) : IoStatus::ok);
 }
 
 void FileBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) {
     const auto off = static_cast<off_t>(lba * opts_.block_size);
+    maybe_check_image();
+    if (past_image_end(off, buf.size(), "read", done)) return;
     if (uring_ && buf.size() <= (1u << 30)) {
         UringQueue::Done d = [this, buf, off, done](int res) mutable { finish_read(buf, off, res, std::move(done)); };
         if (uring_->read(fd_, buf.data(), buf.size(), off, d)) return;
     }
-    pool_.post([this, lba, buf, done = std::move(done)] {
-        done(pread_all(fd_, buf.data(), buf.size(), static_cast<off_t>(lba * opts_.block_size)));
-    });
+    pool_.post([this, buf, off, done = std::move(done)]() mutable { read_rest(buf, off, 0, std::move(done)); });
 }
 
 void FileBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool fua, IoCallback done) {
     if (opts_.read_only) return done(IoStatus::read_only);
+    const auto off = static_cast<off_t>(lba * opts_.block_size);
+    maybe_check_image();
+    if (deleted_.load()) {
+        std::uint64_t dropped = 0;
+        if (error_log_.allow(&dropped))
+            spdlog::warn("file {}: write of {} bytes at offset {} refused: the image was deleted{}", opts_.path,
+                         buf.size(), off,
+                         dropped ? fmt::format(" ({} more since the last report)", dropped) : "");
+        return done(IoStatus::read_only);
+    }
+    if (past_image_end(off, buf.size(), "write", done)) return;
     if (uring_ && buf.size() <= (1u << 30)) {
-        const auto off = static_cast<off_t>(lba * opts_.block_size);
         UringQueue::Done d = [this, buf, off, fua, done](int res) mutable {
             finish_write(buf, off, fua, res, std::move(done));
         };
         if (uring_->write(fd_, buf.data(), buf.size(), off, fua, d)) return;
     }
-    pool_.post([this, lba, buf, fua, done = std::move(done)] {
-        IoStatus s = pwrite_all(fd_, buf.data(), buf.size(), static_cast<off_t>(lba * opts_.block_size));
-        // FUA: durable before completion (SBC-4 5.x); fdatasync covers this write and earlier ones.
-        if (s == IoStatus::ok && fua && ::fdatasync(fd_) != 0) s = from_errno(errno);
-        done(s);
+    pool_.post([this, buf, off, fua, done = std::move(done)]() mutable {
+        write_rest(buf, off, 0, fua, std::move(done));
     });
 }
 
 void FileBackend::flush(IoCallback done) {
+    maybe_check_image();
+    if (deleted_.load()) {
+        // fdatasync would succeed, but nothing durable is left to sync to: the data goes with vstor.
+        spdlog::warn("file {}: flush failed: the image was deleted while being served", opts_.path);
+        return done(IoStatus::medium_error);
+    }
     if (uring_) {
-        UringQueue::Done d = [done](int res) { done(res == 0 ? IoStatus::ok : from_errno(-res)); };
+        UringQueue::Done d = [this, done](int res) { done(res == 0 ? IoStatus::ok : failed("flush", 0, 0, -res)); };
         if (uring_->fdatasync(fd_, d)) return;
     }
-    pool_.post([this, done = std::move(done)] { done(::fdatasync(fd_) == 0 ? IoStatus::ok : from_errno(errno)); });
+    pool_.post([this, done = std::move(done)] {
+        done(::fdatasync(fd_) == 0 ? IoStatus::ok : failed("flush", 0, 0, errno));
+    });
 }
 
 void FileBackend::unmap(std::uint64_t lba, std::uint64_t count, IoCallback done) {
@@ -209,8 +310,9 @@ void FileBackend::unmap(std::uint64_t lba, std::uint64_t count, IoCallback done)
     pool_.post([this, lba, count, done = std::move(done)] {
         const auto off = static_cast<off_t>(lba * opts_.block_size);
         const auto len = static_cast<off_t>(count * opts_.block_size);
-        done(::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0 ? IoStatus::ok
-                                                                                          : from_errno(errno));
+        done(::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0
+                 ? IoStatus::ok
+                 : failed("unmap", off, static_cast<std::size_t>(len), errno));
     });
 }
 
@@ -256,8 +358,9 @@ std::vector<Extent> FileBackend::allocation_status(std::uint64_t lba, std::uint6
 IoStatus FileBackend::resize(std::uint64_t new_block_count) {
     if (opts_.read_only || block_device_) return IoStatus::not_supported;
     const auto bytes = static_cast<off_t>(new_block_count * opts_.block_size);
-    if (::ftruncate(fd_, bytes) != 0) return from_errno(errno);
+    if (::ftruncate(fd_, bytes) != 0) return failed("resize", bytes, 0, errno);
     size_bytes_.store(static_cast<std::uint64_t>(bytes));
+    image_end_.store(static_cast<std::uint64_t>(bytes));
     return IoStatus::ok;
 }
 

@@ -183,6 +183,8 @@ void Connection::close(const std::string& why) {
     socket_.close(ec);
     for (auto& [itt, cmd] : cmds_) cmd->dead = true;
     cmds_.clear();
+    budget_wait_.clear();
+    if (session_ && session_->write_account()) session_->write_account()->forget_waiter(this);
     if (session_) {
         session_->remove_connection(this);
         if (session_->connection_count() == 0) {
@@ -303,7 +305,8 @@ bool Connection::bind_session() {
         }
         if (status == login_status::success) {
             session = std::make_shared<Session>(reg.allocate_tsih(), login_->isid(), keys, login_->target(),
-                                                login_->params(), nexus, login_->initial_cmdsn());
+                                                login_->params(), nexus, login_->initial_cmdsn(),
+                                                server_.write_budget()->open_account());
             reg.add(session);
         }
     }
@@ -345,7 +348,7 @@ void Connection::on_full_feature(const Pdu& pdu) {
     if (opcode != op::data_out && opcode != op::snack) {
         if (!session_->accept_cmdsn(pdu.u32(24), pdu.immediate())) {
             spdlog::debug("iscsi {}: CmdSN {} outside the window [{}..{}], dropped", peer_, pdu.u32(24),
-                          session_->exp_cmdsn(), session_->max_cmdsn());
+                          session_->exp_cmdsn(), session_->window_end());
             return;
         }
     }

@@ -70,6 +70,7 @@ private:
 
     // SCSI command helpers.
     void send_r2ts(Cmd& cmd);
+    void grant_waiting();  // writes waiting for the budget get it in order, then their R2Ts
     void submit(const std::shared_ptr<Cmd>& cmd);
     void complete(const std::shared_ptr<Cmd>& cmd, const Completion& c);
     void send_check_condition(std::uint32_t itt, std::uint32_t edtl, const scsi::Sense& sense);
@@ -113,6 +114,7 @@ private:
     std::uint16_t cid_ = 0;
     std::uint32_t statsn_ = 0;
     std::map<std::uint32_t, std::shared_ptr<Cmd>> cmds_;  // by ITT
+    std::deque<std::weak_ptr<Cmd>> budget_wait_;  // writes waiting for the write budget, oldest first
     std::uint32_t next_ttt_ = 1;
     std::uint32_t nop_ttt_pending_ = kReservedTag;
     struct TextExchange {  // a Text Request/Response exchange spanning several PDUs

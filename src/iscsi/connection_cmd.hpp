@@ -7,6 +7,7 @@
 
 #include "iscsi/connection.hpp"
 #include "util/uninit_buffer.hpp"
+#include "util/write_budget.hpp"
 
 namespace vstor::iscsi {
 
@@ -31,6 +32,10 @@ struct Connection::Cmd {
     std::uint32_t unsolicited_datasn = 0;
     std::uint32_t data_pdus_sent = 0;  // R2Ts and Data-Ins, for ExpDataSN
     std::map<std::uint32_t, R2t> r2ts; // outstanding R2Ts by target transfer tag
+    // Writes: the buffer's share of the write budget. Data that may come unasked (immediate,
+    // unsolicited) is counted at once; the rest is granted before the first R2T goes out.
+    util::WriteHold hold;
+    bool granted = false;  // R2Ts may be sent
     bool submitted = false;
     bool dead = false;  // connection gone or task aborted: completion is dropped
 };

@@ -80,8 +80,17 @@ void Connection::on_scsi_command(const Pdu& pdu) {
         // FirstBurstLength without an R2T.
         cmd->unsolicited_end = (!params_.initial_r2t && !(flags & 0x80)) ? first_burst : immediate;
         cmd->r2t_next = cmd->unsolicited_end;
+        // What may arrive unasked is counted now (it cannot be refused); the rest waits for the
+        // budget, behind any older write of this connection (docs/iscsi.md "Write buffer budget").
+        cmd->hold = util::WriteHold(session_->write_account());
+        cmd->hold.force(cmd->unsolicited_end);
         cmds_[itt] = cmd;
-        send_r2ts(*cmd);
+        if (cmd->unsolicited_end < cmd->edtl) {
+            budget_wait_.push_back(cmd);
+            grant_waiting();
+        } else {
+            cmd->granted = true;
+        }
         if (cmd->received >= cmd->edtl) submit(cmd);
         return;
     }
@@ -89,7 +98,29 @@ void Connection::on_scsi_command(const Pdu& pdu) {
     submit(cmd);
 }
 
+void Connection::grant_waiting() {
+    auto weak = weak_from_this();
+    auto exec = socket_.get_executor();
+    while (!budget_wait_.empty() && !closed_) {
+        auto cmd = budget_wait_.front().lock();
+        if (!cmd || cmd->dead) {
+            budget_wait_.pop_front();
+            continue;
+        }
+        const bool ok = cmd->hold.try_grant(cmd->edtl - cmd->unsolicited_end, this, [weak, exec] {
+            asio::post(exec, [weak] {
+                if (auto self = weak.lock()) self->grant_waiting();
+            });
+        });
+        if (!ok) return;  // woken when bytes are given back
+        budget_wait_.pop_front();
+        cmd->granted = true;
+        send_r2ts(*cmd);
+    }
+}
+
 void Connection::send_r2ts(Cmd& cmd) {
+    if (!cmd.granted) return;
     while (cmd.r2ts.size() < params_.max_outstanding_r2t && cmd.r2t_next < cmd.edtl) {
         const std::uint32_t len = std::min(params_.max_burst_length, cmd.edtl - cmd.r2t_next);
         std::uint32_t ttt = next_ttt_++;
@@ -131,6 +162,7 @@ void Connection::on_data_out(const Pdu& pdu) {
         spdlog::warn("iscsi {}: Data-Out DataSN {} out of order for task {:#x}", peer_, datasn, cmd->itt);
         cmd->dead = true;
         cmds_.erase(cmd->itt);
+        cmd->hold.release();
         send_check_condition(cmd->itt, cmd->edtl, scsi::sense::data_phase_error());
     };
     if (ttt == kReservedTag) {
@@ -168,6 +200,8 @@ void Connection::submit(const std::shared_ptr<Cmd>& cmd) {
 void Connection::complete(const std::shared_ptr<Cmd>& cmd, const Completion& c) {
     if (cmd->dead || closed_) return;
     cmds_.erase(cmd->itt);
+    // Given back before the response goes out, so that its MaxCmdSN reflects the room.
+    cmd->hold.release();
     if (c.aborted) return;  // aborted by a TMF of this initiator: no response (RFC 7143 11.5.1)
     if (session_) {
         auto& st = session_->stats;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "scsi/access_rules.hpp"
+#include "util/write_budget.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::iscsi {
@@ -62,6 +63,9 @@ struct ServerConfig {
     // A connection that has not finished login within this many seconds is closed (LIO's 15 s),
     // so half-done logins cannot pile up. 1..kMaxLoginTimeout.
     std::uint32_t login_timeout_s = kDefaultLoginTimeout;
+    // Write data buffered for commands still receiving it (shared with NBD; docs/iscsi.md).
+    // Null: a budget of its own with the default limits.
+    std::shared_ptr<util::WriteBudget> write_budget;
     // No portal is then allowed: the server only keeps the targets (`serve --storport` without --listen).
     bool portals_optional = false;
 };

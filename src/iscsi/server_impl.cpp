@@ -58,6 +58,9 @@ ServerImpl::ServerImpl(ServerConfig config, Adapter& adapter)
     for (const auto& t : config_.targets) list->push_back(std::make_shared<const TargetConfig>(t));
     targets_ = std::move(list);
     discovery_chap_ = config_.discovery_chap;
+    write_budget_ = config_.write_budget ? config_.write_budget
+                                         : util::WriteBudget::create(util::WriteBudget::kDefaultPerSession,
+                                                                     util::WriteBudget::kDefaultTotal);
     listener_guard_ = std::make_shared<ListenerGuard>();
     listener_guard_->server = this;
     adapter_.add_lun_listener([g = listener_guard_](std::uint16_t target_id, std::uint16_t lun, LunEvent e) {

@@ -47,6 +47,7 @@ public:
     const ServerConfig& config() const { return config_; }
     Adapter& adapter() { return adapter_; }
     SessionRegistry& sessions() { return sessions_; }
+    const std::shared_ptr<util::WriteBudget>& write_budget() const { return write_budget_; }
     util::ThreadPool& slow_pool() { return slow_pool_; }  // task management, which may wait
     bool stopping() const { return stopping_.load(); }
 
@@ -82,6 +83,7 @@ private:
     util::LogRateLimit chap_warnings_{5, std::chrono::seconds(10)};
     std::atomic<std::uint64_t> chap_failures_{0};
     std::atomic<std::uint64_t> login_timeouts_{0};
+    std::shared_ptr<util::WriteBudget> write_budget_;
     mutable std::mutex targets_mu_;  // guards targets_ (the pointer; the list is immutable) and discovery_chap_
     std::shared_ptr<const TargetList> targets_;
     ChapCredentials discovery_chap_;

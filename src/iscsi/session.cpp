@@ -10,13 +10,17 @@
 namespace vstor::iscsi {
 
 Session::Session(std::uint16_t tsih, const std::uint8_t* isid, LoginKeys keys, TargetPtr target,
-                 SessionParams params, std::shared_ptr<Nexus> nexus, std::uint32_t exp_cmdsn)
+                 SessionParams params, std::shared_ptr<Nexus> nexus, std::uint32_t exp_cmdsn,
+                 std::shared_ptr<util::WriteBudget::Account> writes)
     : tsih_(tsih),
       keys_(std::move(keys)),
       target_(std::move(target)),
       params_(params),
       nexus_(std::move(nexus)),
-      exp_cmdsn_(exp_cmdsn) {
+      exp_cmdsn_(exp_cmdsn),
+      // The login responses already offered a full window (login.cpp).
+      advertised_max_(exp_cmdsn + TargetLimits::cmd_window - 1),
+      writes_(std::move(writes)) {
     std::memcpy(isid_, isid, 6);
 }
 
@@ -28,8 +32,7 @@ std::string Session::isid_hex() const {
 bool Session::accept_cmdsn(std::uint32_t cmdsn, bool immediate) {
     std::lock_guard lk(mu_);
     if (immediate) return true;
-    const std::uint32_t max = exp_cmdsn_ + TargetLimits::cmd_window - 1;
-    if (sn_lt(cmdsn, exp_cmdsn_) || sn_lt(max, cmdsn)) return false;
+    if (sn_lt(cmdsn, exp_cmdsn_) || sn_lt(advertised_max_, cmdsn)) return false;
     if (cmdsn != exp_cmdsn_) {
         if (!ahead_.insert(cmdsn).second) return false;  // duplicate
         return true;
@@ -47,11 +50,32 @@ std::uint32_t Session::exp_cmdsn() const {
     return exp_cmdsn_;
 }
 
+std::uint32_t Session::window_end() const {
+    std::lock_guard lk(mu_);
+    return advertised_max_;
+}
+
+std::uint32_t Session::unsolicited_per_command() const {
+    if (!params_.initial_r2t) return params_.first_burst_length;
+    if (!params_.immediate_data) return 0;
+    return std::min(params_.first_burst_length, params_.max_recv_data_segment_length_target);
+}
+
 std::uint32_t Session::max_cmdsn() const {
     std::lock_guard lk(mu_);
     // Queue-depth flow control: the window shrinks while commands are outstanding.
-    const std::uint32_t room = in_flight_ >= TargetLimits::cmd_window ? 0 : TargetLimits::cmd_window - in_flight_;
-    return exp_cmdsn_ + room - 1;
+    std::uint32_t room = in_flight_ >= TargetLimits::cmd_window ? 0 : TargetLimits::cmd_window - in_flight_;
+    if (writes_) {
+        std::uint32_t budget_room = writes_->room_for(unsolicited_per_command());
+        // A session with nothing outstanding may always send one command: no PDU would come to
+        // tell its initiator when the window opens again.
+        if (budget_room == 0 && in_flight_ == 0 && writes_->idle()) budget_room = 1;
+        room = std::min(room, budget_room);
+    }
+    // Initiators ignore a MaxCmdSN lower than one they have seen (RFC 7143 4.2.2.1): keep the highest.
+    const std::uint32_t max = exp_cmdsn_ + room - 1;
+    if (sn_lt(advertised_max_, max)) advertised_max_ = max;
+    return advertised_max_;
 }
 
 void Session::task_started() {

@@ -14,6 +14,7 @@
 #include "iscsi/negotiation.hpp"
 #include "iscsi/server.hpp"
 #include "iscsi/session_params.hpp"
+#include "util/write_budget.hpp"
 
 namespace vstor::iscsi {
 
@@ -22,7 +23,8 @@ class Connection;
 class Session {
 public:
     Session(std::uint16_t tsih, const std::uint8_t* isid, LoginKeys keys, TargetPtr target,
-            SessionParams params, std::shared_ptr<Nexus> nexus, std::uint32_t exp_cmdsn);
+            SessionParams params, std::shared_ptr<Nexus> nexus, std::uint32_t exp_cmdsn,
+            std::shared_ptr<util::WriteBudget::Account> writes = nullptr);
 
     std::uint16_t tsih() const { return tsih_; }
     const std::uint8_t* isid() const { return isid_; }
@@ -34,10 +36,15 @@ public:
     std::string isid_hex() const;
 
     // CmdSN window (RFC 7143 4.2.2.1). Returns false for a non-immediate command outside the
-    // window (it is dropped). Immediate commands do not consume a CmdSN.
+    // window (it is dropped): beyond the highest MaxCmdSN sent. Immediate commands do not
+    // consume a CmdSN.
     bool accept_cmdsn(std::uint32_t cmdsn, bool immediate);
     std::uint32_t exp_cmdsn() const;
+    // The MaxCmdSN to send now. The window opens as commands finish, but no further than the
+    // write buffer budget allows: while it is used up (or a write waits for it) MaxCmdSN stops
+    // advancing, so that the unsolicited data new commands may bring stays bounded.
     std::uint32_t max_cmdsn() const;
+    std::uint32_t window_end() const;  // the highest MaxCmdSN sent so far
     void task_started();
     void task_finished();
 
@@ -50,6 +57,12 @@ public:
     struct Stats {
         std::atomic<std::uint64_t> commands{0}, bytes_in{0}, bytes_out{0}, errors{0};
     } stats;
+
+    // The session's share of the write buffer budget (null: no budget, in tests).
+    const std::shared_ptr<util::WriteBudget::Account>& write_account() const { return writes_; }
+    // Most data a command may bring before the target can refuse it: immediate data, or the first
+    // burst of unsolicited Data-Out with InitialR2T=No.
+    std::uint32_t unsolicited_per_command() const;
 
     // Is `lun` visible to this session's initiator (LUN masking)?
     bool lun_visible(std::uint16_t lun) const;
@@ -66,6 +79,8 @@ private:
     std::uint32_t exp_cmdsn_;
     std::set<std::uint32_t> ahead_;  // CmdSNs received beyond exp_cmdsn_ (MC/S reordering)
     std::uint32_t in_flight_ = 0;
+    mutable std::uint32_t advertised_max_;  // highest MaxCmdSN sent: the window commands may use
+    const std::shared_ptr<util::WriteBudget::Account> writes_;
     std::vector<std::weak_ptr<Connection>> connections_;
 };
 

@@ -28,7 +28,10 @@ struct TargetLimits {
     static constexpr std::uint32_t max_connections = 8;
     static constexpr std::uint32_t max_recv_data_segment_length = 262144;
     static constexpr std::uint32_t max_burst_length = 16u << 20;
-    static constexpr std::uint32_t first_burst_length = 16u << 20;
+    // Unsolicited data (immediate, or Data-Out before an R2T with InitialR2T=No) reaches the
+    // target before it can say no: it is what the write budget cannot hold back, so it is kept
+    // at open-iscsi's default (LIO offers 64 KiB). 128 commands x 256 KiB = 32 MiB per session.
+    static constexpr std::uint32_t first_burst_length = 256u << 10;
     static constexpr std::uint32_t max_outstanding_r2t = 16;
     static constexpr std::uint32_t cmd_window = 128;  // CmdSN window: queue depth per session
 };

@@ -1,0 +1,196 @@
+// A bare iSCSI initiator for write tests that need to misbehave or to watch the PDUs (half-
+// sent writes, R2Ts, MaxCmdSN): one connection, login straight into the operational stage with
+// the given keys, then hand-built SCSI Command / Data-Out PDUs. Blocking socket, 5 s timeouts.
+#pragma once
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "iscsi/pdu.hpp"
+#include "iscsi/text_keys.hpp"
+
+namespace vstor::iscsi::testing {
+
+class RawInitiator {
+public:
+    explicit RawInitiator(std::uint16_t port) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        timeval tv{5, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    }
+    ~RawInitiator() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    RawInitiator(const RawInitiator&) = delete;
+    RawInitiator& operator=(const RawInitiator&) = delete;
+
+    // Leading login of a normal session; `keys` are added to the mandatory ones. Returns the
+    // login response (status in bytes 36-37) or nullopt if nothing came back.
+    std::optional<Pdu> login(const std::string& target, const std::vector<std::pair<std::string, std::string>>& keys,
+                             std::uint8_t isid_last = 1) {
+        if (!connected_) return std::nullopt;
+        Pdu p;
+        p.bhs[0] = op::login_request | 0x40;
+        p.bhs[1] = 0x80 | (1 << 2) | 3;  // T, CSG operational, NSG full feature
+        const std::uint8_t isid[6] = {0x80, 0, 0, 0, 0, isid_last};
+        std::memcpy(&p.bhs[8], isid, 6);
+        p.set_u32(16, next_itt_++);
+        p.set_u32(24, cmdsn_);
+        append_text(p.data, "InitiatorName", "iqn.2026-11.org.test:raw");
+        append_text(p.data, "TargetName", target);
+        append_text(p.data, "SessionType", "Normal");
+        for (const auto& [k, v] : keys) append_text(p.data, k, v);
+        if (!send(p)) return std::nullopt;
+        auto r = recv();
+        if (r) note_sn(*r);
+        return r;
+    }
+
+    // WRITE(10) of `blocks` 512-byte blocks at `lba` with `immediate` leading bytes of `data` in
+    // the command PDU. F is set when no unsolicited Data-Out follows.
+    bool write10(std::uint32_t itt, std::uint32_t lba, const std::vector<std::uint8_t>& data, std::size_t immediate,
+                 bool final_bit = true) {
+        Pdu p;
+        p.bhs[0] = op::scsi_command;
+        p.bhs[1] = static_cast<std::uint8_t>((final_bit ? 0x80 : 0) | 0x20 | 1);  // W, simple
+        p.set_u32(16, itt);
+        p.set_u32(20, static_cast<std::uint32_t>(data.size()));
+        p.set_u32(24, cmdsn_++);
+        p.set_u32(28, exp_statsn_);
+        const auto blocks = static_cast<std::uint16_t>(data.size() / 512);
+        p.bhs[32] = 0x2a;
+        util::store_be32(&p.bhs[34], lba);
+        util::store_be16(&p.bhs[39], blocks);
+        p.data.assign(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(immediate));
+        return send(p);
+    }
+
+    std::optional<std::vector<std::uint8_t>> read10(std::uint32_t itt, std::uint32_t lba, std::uint32_t bytes) {
+        Pdu p;
+        p.bhs[0] = op::scsi_command;
+        p.bhs[1] = 0x80 | 0x40 | 1;
+        p.set_u32(16, itt);
+        p.set_u32(20, bytes);
+        p.set_u32(24, cmdsn_++);
+        p.set_u32(28, exp_statsn_);
+        p.bhs[32] = 0x28;
+        util::store_be32(&p.bhs[34], lba);
+        util::store_be16(&p.bhs[39], static_cast<std::uint16_t>(bytes / 512));
+        if (!send(p)) return std::nullopt;
+        std::vector<std::uint8_t> out(bytes);
+        for (;;) {
+            auto r = recv();
+            if (!r) return std::nullopt;
+            note_sn(*r);
+            if (r->opcode() == op::data_in && r->itt() == itt) {
+                const auto off = r->u32(40);
+                if (off + r->data.size() > bytes) return std::nullopt;
+                std::memcpy(out.data() + off, r->data.data(), r->data.size());
+                if (r->bhs[1] & 0x01) return r->bhs[3] == 0 ? std::optional(out) : std::nullopt;
+            } else if (r->opcode() == op::scsi_response && r->itt() == itt) {
+                return r->bhs[3] == 0 ? std::optional(out) : std::nullopt;
+            }
+        }
+    }
+
+    // Data-Out carrying data[offset, offset+len) in PDUs of at most `seg` bytes, answering the R2T
+    // `ttt` (or unsolicited with kReservedTag). DataSN counts from `datasn`.
+    bool data_out(std::uint32_t itt, std::uint32_t ttt, const std::vector<std::uint8_t>& data, std::uint32_t offset,
+                  std::uint32_t len, std::uint32_t seg = 65536, std::uint32_t datasn = 0) {
+        for (std::uint32_t done = 0; done < len;) {
+            const std::uint32_t n = std::min(seg, len - done);
+            Pdu p;
+            p.bhs[0] = op::data_out;
+            if (done + n == len) p.bhs[1] = 0x80;
+            p.set_u32(16, itt);
+            p.set_u32(20, ttt);
+            p.set_u32(28, exp_statsn_);
+            p.set_u32(36, datasn++);
+            p.set_u32(40, offset + done);
+            p.data.assign(data.begin() + offset + done, data.begin() + offset + done + n);
+            if (!send(p)) return false;
+            done += n;
+        }
+        return true;
+    }
+
+    // Next PDU from the target (nullopt on timeout or close); tracks StatSN and MaxCmdSN.
+    std::optional<Pdu> next() {
+        auto r = recv();
+        if (r) note_sn(*r);
+        return r;
+    }
+
+    // True if nothing arrives within `ms` milliseconds.
+    bool quiet(int ms) {
+        pollfd p{fd_, POLLIN, 0};
+        return ::poll(&p, 1, ms) == 0;
+    }
+
+    std::uint32_t cmdsn() const { return cmdsn_; }
+    std::uint32_t max_cmdsn() const { return max_cmdsn_; }
+    bool connected() const { return connected_; }
+
+private:
+    bool send(Pdu& p) {
+        std::vector<std::uint8_t> bytes;
+        encode(p, false, false, bytes);
+        std::size_t off = 0;
+        while (off < bytes.size()) {
+            const ssize_t n = ::write(fd_, bytes.data() + off, bytes.size() - off);
+            if (n <= 0) return false;
+            off += static_cast<std::size_t>(n);
+        }
+        return true;
+    }
+    bool read_exact(std::uint8_t* p, std::size_t n) {
+        while (n) {
+            const ssize_t r = ::read(fd_, p, n);
+            if (r <= 0) return false;
+            p += r;
+            n -= static_cast<std::size_t>(r);
+        }
+        return true;
+    }
+    std::optional<Pdu> recv() {
+        Pdu p;
+        if (!read_exact(p.bhs.data(), kBhsLength)) return std::nullopt;
+        std::vector<std::uint8_t> rest(rest_length(p.bhs, false, false));
+        if (!read_exact(rest.data(), rest.size())) return std::nullopt;
+        if (decode_rest(p, rest, false, false, 1u << 24) != DecodeError::none) return std::nullopt;
+        return p;
+    }
+    void note_sn(const Pdu& r) {
+        if (r.opcode() == op::scsi_response || r.opcode() == op::login_response ||
+            (r.opcode() == op::data_in && (r.bhs[1] & 0x01)))
+            exp_statsn_ = r.u32(24) + 1;
+        const std::uint32_t max = r.u32(32);
+        if (static_cast<std::int32_t>(max - max_cmdsn_) > 0 || !seen_max_) max_cmdsn_ = max;
+        seen_max_ = true;
+    }
+
+    int fd_ = -1;
+    bool connected_ = false;
+    std::uint32_t next_itt_ = 0x1000;
+    std::uint32_t cmdsn_ = 1;
+    std::uint32_t exp_statsn_ = 0;
+    std::uint32_t max_cmdsn_ = 0;
+    bool seen_max_ = false;
+};
+
+}  // namespace vstor::iscsi::testing

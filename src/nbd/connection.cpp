@@ -40,6 +40,7 @@ struct Connection::Req {
     std::size_t head_len = 0;
     std::uint64_t next_lba = 0, remaining = 0, step_blocks = 0;
     std::uint64_t bytes = 0;       // counted in inflight_bytes_
+    util::WriteHold hold;          // a WRITE payload's share of the write budget
     std::uint32_t pending_error = 0;
     const char* pending_why = "";
     int retries = 0;
@@ -182,6 +183,7 @@ Connection::Connection(asio::ip::tcp::socket socket, ServerImpl& server, std::ui
     const auto ep = socket_.remote_endpoint(ec);
     peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
     rbuf_.resize(kReceiveBuffer);
+    writes_ = server_.write_budget()->open_account();
 }
 
 Connection::~Connection() = default;
@@ -376,8 +378,22 @@ void Connection::pump() {
             case Action::execute:
                 break;
         }
+        // A WRITE's payload is read only once the budget has room for it; until then the
+        // request stays unread (the socket fills and TCP holds the client back).
+        util::WriteHold hold;
+        if (h.type == cmd::write && h.length) {
+            hold = util::WriteHold(writes_);
+            // No read is pending while it waits: the waiter keeps the connection alive (close()
+            // forgets it).
+            auto wake = [self = shared_from_this()] { asio::post(self->exec_, [self] { self->pump(); }); };
+            if (!hold.try_grant(h.length, this, std::move(wake))) {
+                rpos_ -= kRequestHeaderSize;
+                return;  // pump() runs again when bytes are given back
+            }
+        }
         Req* r = get_req();
         r->h = h;
+        r->hold = std::move(hold);
         if (h.type == cmd::read || h.type == cmd::write) {
             r->bytes = h.length;
             inflight_bytes_ += h.length;
@@ -439,6 +455,7 @@ void Connection::recycle(Req* r) {
     --inflight_;
     inflight_bytes_ -= r->bytes;
     r->bytes = 0;
+    r->hold.release();
     r->cmd.nexus.reset();
     r->done.data_view.reset();  // lent memory goes back once the reply is sent
     if (r->buf.capacity() > kKeepBufferCapacity) std::vector<std::byte>().swap(r->buf);
@@ -725,6 +742,7 @@ void Connection::close(const std::string& why) {
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     socket_.close(ec);
     if (discard_req_) recycle(std::exchange(discard_req_, nullptr));
+    writes_->forget_waiter(this);
     for (Req* r : wq_) recycle(r);
     wq_.clear();
     // SPC-2 reservations of this nexus end with it; its tasks are aborted.

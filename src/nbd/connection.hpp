@@ -104,6 +104,7 @@ private:
     const std::uint64_t id_;
     std::string peer_;
     std::shared_ptr<Nexus> nexus_;
+    std::shared_ptr<util::WriteBudget::Account> writes_;  // WRITE payloads read and not yet done
     std::unique_ptr<TlsSession> tls_;
 
     // Handshake state. The catalog filters exports by what the client may see; the timer

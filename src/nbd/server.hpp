@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "scsi/access_rules.hpp"
+#include "util/write_budget.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::nbd {
@@ -66,6 +67,10 @@ struct ServerConfig {
     // A connection that has not reached the transmission phase (option haggling and any TLS
     // handshake done) within this many seconds is closed; 0 = never.
     unsigned handshake_timeout_s = 15;
+    // WRITE payloads held in memory (shared with iSCSI; its per-session limit applies to each
+    // connection). A connection over it reads no further requests until data drains.
+    // Null: a budget of its own with the default limits.
+    std::shared_ptr<util::WriteBudget> write_budget;
 };
 
 class Server {

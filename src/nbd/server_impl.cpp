@@ -42,7 +42,13 @@ bool ServerImpl::init_tls(std::string& error) {
 }
 
 ServerImpl::ServerImpl(ServerConfig config, Adapter& adapter)
-    : config_(std::move(config)), adapter_(adapter), access_(config_.access), loops_(config_.event_loops) {}
+    : config_(std::move(config)),
+      adapter_(adapter),
+      access_(config_.access),
+      loops_(config_.event_loops),
+      write_budget_(config_.write_budget ? config_.write_budget
+                                         : util::WriteBudget::create(util::WriteBudget::kDefaultPerSession,
+                                                                     util::WriteBudget::kDefaultTotal)) {}
 
 ServerImpl::~ServerImpl() { stop(); }
 

@@ -50,6 +50,7 @@ public:
     TlsPolicy tls_policy() const { return tls_policy_; }
     const TlsCredentials* tls_credentials() const { return tls_.get(); }
     bool init_tls(std::string& error);
+    const std::shared_ptr<util::WriteBudget>& write_budget() const { return write_budget_; }
     std::uint16_t relative_port() const { return config_.relative_port; }
     bool stopping() const { return stopping_.load(); }
     // Engine commands submitted and not yet posted back to a loop: stop() waits for zero so
@@ -77,6 +78,7 @@ private:
     std::atomic<std::int64_t> in_engine_{0};
     bool started_ = false;
     util::ConnectionRegistry<Connection> conns_;
+    std::shared_ptr<util::WriteBudget> write_budget_;
 };
 
 }  // namespace vstor::nbd

@@ -1,0 +1,182 @@
+// The write buffer budget on NBD: a connection whose WRITE payloads in flight use up its share
+// (or the server's total) reads no further request until one finishes, then resumes by itself;
+// nothing is refused or lost. Writes are held in the backend by a gate so that they stay
+// unfinished as long as the test wants.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <future>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "nbd/server.hpp"
+#include "nbd_raw_client.hpp"
+
+namespace vstor::nbd {
+namespace {
+
+using test::RawClient;
+
+constexpr std::uint32_t MiB = 1u << 20;
+
+// Stores data like a memory disk, but a write completes only when the test opens the gate.
+class GatedWrites final : public Backend {
+public:
+    std::string kind() const override { return "gated"; }
+    std::uint32_t block_size() const override { return 512; }
+    std::uint64_t block_count() const override { return store.size() / 512; }
+    BackendCaps caps() const override { return {}; }
+    void read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) override {
+        {
+            std::lock_guard lk(mu);
+            std::memcpy(buf.data(), store.data() + lba * 512, buf.size());
+        }
+        done(IoStatus::ok);
+    }
+    void write(std::uint64_t lba, std::span<const std::byte> buf, bool, IoCallback done) override {
+        std::lock_guard lk(mu);
+        std::memcpy(store.data() + lba * 512, buf.data(), buf.size());
+        held.push_back(std::move(done));
+    }
+    void flush(IoCallback done) override { done(IoStatus::ok); }
+    std::size_t held_count() {
+        std::lock_guard lk(mu);
+        return held.size();
+    }
+    void release_one() {
+        IoCallback cb;
+        {
+            std::lock_guard lk(mu);
+            if (held.empty()) return;
+            cb = std::move(held.front());
+            held.erase(held.begin());
+        }
+        cb(IoStatus::ok);
+    }
+    // Waits until `n` writes are held (or 5 s pass) and reports how many there are.
+    std::size_t wait_held(std::size_t n) {
+        for (int i = 0; i < 500 && held_count() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        return held_count();
+    }
+
+    std::mutex mu;
+    std::vector<std::byte> store = std::vector<std::byte>(16 * MiB);
+    std::vector<IoCallback> held;
+};
+
+class NbdWriteBudget : public ::testing::Test {
+protected:
+    void start(std::uint64_t per_connection, std::uint64_t total) {
+        adapter = Adapter::create();
+        const auto tid = *adapter->add_target("iqn.2026-11.org.vstor:nbdbudget").value;
+        gate = std::make_shared<GatedWrites>();
+        ASSERT_TRUE(adapter->add_lun(tid, 0, gate));
+        ServerConfig cfg;
+        cfg.listen.push_back(ListenConfig{"127.0.0.1", 0});
+        cfg.exports.push_back(ExportConfig{"disk", "", tid, 0});
+        cfg.event_loops = 2;
+        cfg.write_budget = util::WriteBudget::create(per_connection, total);
+        std::string err;
+        server = Server::create(cfg, *adapter, err);
+        ASSERT_TRUE(server) << err;
+        server->start();
+        port = server->bound_port(0);
+    }
+    void TearDown() override {
+        if (gate)
+            while (gate->held_count()) gate->release_one();
+        if (server) server->stop();
+    }
+    std::unique_ptr<RawClient> client() {
+        auto c = std::make_unique<RawClient>();
+        EXPECT_TRUE(c->connect(port));
+        EXPECT_TRUE(c->handshake("disk", false));
+        return c;
+    }
+    // A short pause in which a write the server should not read would reach the backend.
+    static void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(250)); }
+
+    std::unique_ptr<Adapter> adapter;
+    std::shared_ptr<GatedWrites> gate;
+    std::unique_ptr<Server> server;
+    std::uint16_t port = 0;
+};
+
+std::vector<std::uint8_t> random_bytes(std::size_t n, unsigned seed) {
+    std::mt19937 g(seed);
+    std::vector<std::uint8_t> v(n);
+    for (auto& b : v) b = static_cast<std::uint8_t>(g());
+    return v;
+}
+
+TEST_F(NbdWriteBudget, ConnectionOverItsBudgetStopsReadingAndResumes) {
+    start(MiB, 16 * MiB);
+    auto c = client();
+    constexpr int kWrites = 4;
+    std::vector<std::vector<std::uint8_t>> data;
+    for (int i = 0; i < kWrites; ++i) data.push_back(random_bytes(MiB, static_cast<unsigned>(i + 1)));
+    // The payloads may not all fit in the socket buffers once the server stops reading: send
+    // them from another thread.
+    auto sent = std::async(std::launch::async, [&] {
+        for (int i = 0; i < kWrites; ++i)
+            if (!c->request(cmd::write, 0, 100 + i, std::uint64_t(i) * MiB, MiB, data[i])) return false;
+        return true;
+    });
+    for (int i = 0; i < kWrites; ++i) {
+        ASSERT_EQ(gate->wait_held(1), 1u) << "write " << i << " never reached the backend";
+        settle();
+        ASSERT_EQ(gate->held_count(), 1u) << "a second 1 MiB write was read over a 1 MiB budget";
+        gate->release_one();
+        auto r = c->reply();
+        ASSERT_TRUE(r.ok);
+        EXPECT_EQ(r.error, 0u);
+        EXPECT_EQ(r.cookie, 100u + i);
+    }
+    ASSERT_TRUE(sent.get());
+    for (int i = 0; i < kWrites; ++i) {
+        ASSERT_TRUE(c->request(cmd::read, 0, 200 + i, std::uint64_t(i) * MiB, MiB));
+        auto r = c->reply(MiB);
+        ASSERT_TRUE(r.ok);
+        EXPECT_TRUE(r.data == data[i]) << "write " << i << " reads back wrong";
+    }
+}
+
+// The total spans connections: the second connection's write waits for the first's to finish.
+TEST_F(NbdWriteBudget, TotalBudgetHoldsAnotherConnection) {
+    start(MiB, MiB);
+    auto a = client(), b = client();
+    const auto da = random_bytes(MiB, 7), db = random_bytes(MiB, 8);
+    ASSERT_TRUE(a->request(cmd::write, 0, 1, 0, MiB, da));
+    ASSERT_EQ(gate->wait_held(1), 1u);
+    auto sent = std::async(std::launch::async, [&] { return b->request(cmd::write, 0, 2, MiB, MiB, db); });
+    settle();
+    ASSERT_EQ(gate->held_count(), 1u) << "the second connection's write was read over the total budget";
+    gate->release_one();
+    EXPECT_EQ(a->reply().error, 0u);
+    ASSERT_EQ(gate->wait_held(1), 1u) << "the waiting connection did not resume";
+    gate->release_one();
+    EXPECT_EQ(b->reply().error, 0u);
+    ASSERT_TRUE(sent.get());
+    ASSERT_TRUE(b->request(cmd::read, 0, 3, 0, 2 * MiB));
+    auto r = b->reply(2 * MiB);
+    ASSERT_TRUE(r.ok);
+    EXPECT_TRUE(std::equal(da.begin(), da.end(), r.data.begin()));
+    EXPECT_TRUE(std::equal(db.begin(), db.end(), r.data.begin() + MiB));
+}
+
+// One write larger than the connection's whole budget still goes through (it is the only one).
+TEST_F(NbdWriteBudget, WriteLargerThanTheBudgetProceedsAlone) {
+    start(256 * 1024, 256 * 1024);
+    auto c = client();
+    const auto d = random_bytes(2 * MiB, 9);
+    ASSERT_TRUE(c->request(cmd::write, 0, 1, 0, 2 * MiB, d));
+    ASSERT_EQ(gate->wait_held(1), 1u);
+    gate->release_one();
+    EXPECT_EQ(c->reply().error, 0u);
+}
+
+}  // namespace
+}  // namespace vstor::nbd

@@ -14,6 +14,8 @@
 //   masks = ["iqn.1993-08.org.debian:01:host1=0,2"] # optional LUN masking
 //   luns = ["mem:1G", "file:/srv/disk.img,size=8G"]
 //   nbd = false                          # optional: keep this target's LUNs off NBD
+//   write_buffer_per_session = "256M"    # optional write buffer budget (docs/iscsi.md)
+//   write_buffer_total = "1G"
 //   [nbd]
 //   listen = ["127.0.0.1:10809"]         # optional: serve the LUNs over NBD too
 //   tls = "require,cert=server.pem,key=server.key"   # optional, as --nbd-tls
@@ -60,6 +62,19 @@ bool get_string_list(const toml::table& t, const char* key, const std::string& w
     }
     return true;
 }
+// A size as in --lun ("64M", "1G"; "0" = no limit). The schema already checked it is a string.
+bool get_size(const toml::table& t, const char* key, const std::string& where, std::uint64_t& out,
+              std::string& error) {
+    const auto* node = t.get(key);
+    if (!node || !node->is_string()) return true;
+    const auto v = parse_size(node->as_string()->get());
+    if (!v) {
+        error = where + ": '" + key + "' must be a size such as \"256M\" or \"1G\" (\"0\" = no limit)";
+        return false;
+    }
+    out = *v;
+    return true;
+}
 }  // namespace
 
 std::optional<ServePlan> load_config_file(const std::string& path, std::string& error) {
@@ -77,6 +92,13 @@ std::optional<ServePlan> load_config_file(const std::string& path, std::string& 
     if (auto lt = root["login_timeout"].value<std::int64_t>()) plan.login_timeout_s = static_cast<std::uint32_t>(*lt);
     if (!parse_chap_pair(root["discovery_chap"].value_or(std::string{}), root["discovery_mutual_chap"].value_or(std::string{}),
                          "discovery_chap", "discovery_mutual_chap", plan.discovery_chap, error)) {
+        error = path + ": " + error;
+        return std::nullopt;
+    }
+    if (!get_size(root, "write_buffer_per_session", path, plan.write_buffer_per_session, error) ||
+        !get_size(root, "write_buffer_total", path, plan.write_buffer_total, error))
+        return std::nullopt;
+    if (!check_write_buffer_sizes(plan, error)) {
         error = path + ": " + error;
         return std::nullopt;
     }

@@ -49,6 +49,8 @@ inline constexpr ConfigKey kTopLevelKeys[] = {
     {"login_timeout", ConfigType::integer, 1, iscsi::kMaxLoginTimeout},
     {"discovery_chap", ConfigType::string},
     {"discovery_mutual_chap", ConfigType::string},
+    {"write_buffer_per_session", ConfigType::string},  // sizes: "256M", "1G", "0" = no limit
+    {"write_buffer_total", ConfigType::string},
     {"portal", ConfigType::table_list, 0, 0, kPortalKeys},
     {"target", ConfigType::table_list, 0, 0, kTargetKeys},
     {"nbd", ConfigType::table, 0, 0, kNbdKeys},

@@ -189,7 +189,38 @@ bool build_adapter(ServePlan& plan, Adapter& adapter, std::vector<std::string>& 
     return true;
 }
 
+// --write-buffer-* flags override the config file's values; sizes as in --lun (64M, 1G).
+bool apply_write_buffer_flags(const ServeOptions& o, ServePlan& plan, std::string& error) {
+    auto size = [&](const std::string& flag, const std::string& text, std::uint64_t& out) {
+        if (text.empty()) return true;
+        const auto v = parse_size(text);
+        if (!v) {
+            error = fmt::format("{} '{}': expected a size such as 64M or 1G (0 = no limit)", flag, text);
+            return false;
+        }
+        out = *v;
+        return true;
+    };
+    if (!size("--write-buffer-per-session", o.write_buffer_per_session, plan.write_buffer_per_session) ||
+        !size("--write-buffer-total", o.write_buffer_total, plan.write_buffer_total))
+        return false;
+    return check_write_buffer_sizes(plan, error);
+}
+
 }  // namespace
+
+bool check_write_buffer_sizes(const ServePlan& plan, std::string& error) {
+    if (plan.write_buffer_total && plan.write_buffer_per_session > plan.write_buffer_total) {
+        error = fmt::format("write buffer per session ({}) exceeds the total ({})",
+                            format_size(plan.write_buffer_per_session), format_size(plan.write_buffer_total));
+        return false;
+    }
+    if (plan.write_buffer_total && !plan.write_buffer_per_session) {
+        error = "write buffer per session unlimited (0) but the total is limited: give both or neither";
+        return false;
+    }
+    return true;
+}
 
 void add_serve_command(CLI::App& app, ServeOptions& o) {
     auto* serve = app.add_subcommand("serve", "Serve LUNs over iSCSI, NBD or StorPort until SIGINT/SIGTERM");
@@ -227,6 +258,12 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
         ->check(CLI::Range(0u, kMaxEventLoops));
     serve->add_option("--login-timeout", o.login_timeout,
                       "seconds an iSCSI connection may take to log in before it is closed (default 15, as LIO)");
+    serve->add_option("--write-buffer-per-session", o.write_buffer_per_session,
+                      "SIZE of write data one iSCSI session or NBD connection may hold in memory while it "
+                      "arrives; beyond it writes wait (no R2T, MaxCmdSN held; NBD stops reading). 0 = no "
+                      "limit (default: 256M, four 64 MiB commands)");
+    serve->add_option("--write-buffer-total", o.write_buffer_total,
+                      "SIZE of such write data for the whole server (default: 1G; 0 = no limit)");
     serve->add_option("--log-level", o.log_level, "trace, debug, info, warn, error")->capture_default_str();
     serve->add_option("--metrics", o.metrics, "Prometheus text endpoint HOST:PORT (GET /metrics; off unless given)");
     serve->add_option("--control", o.control,
@@ -307,6 +344,10 @@ int run_serve(const ServeOptions& o) {
             if (!started) remove_created(paths);
         }
     } created;
+    if (!apply_write_buffer_flags(o, *plan, error)) {
+        fmt::print(stderr, "vstor: {}\n", error);
+        return 2;
+    }
     auto adapter = Adapter::create();
     if (!build_adapter(*plan, *adapter, created.paths, error)) {
         fmt::print(stderr, "vstor: {}\n", error);
@@ -318,6 +359,8 @@ int run_serve(const ServeOptions& o) {
     cfg.login_timeout_s = plan->login_timeout_s;
     cfg.discovery_chap = plan->discovery_chap;
     cfg.portals_optional = o.uses_storport();
+    // One budget for every front end: the total limit is the server's.
+    cfg.write_budget = util::WriteBudget::create(plan->write_buffer_per_session, plan->write_buffer_total);
     if (cfg.portals.empty() && !cfg.event_loops) cfg.event_loops = 1;  // the target registry only
     for (const auto& tp : plan->targets) cfg.targets.push_back(tp.config);
 
@@ -335,7 +378,7 @@ int run_serve(const ServeOptions& o) {
             if (t.adapter_target_id == target_id) return t.access_rules();
         return std::nullopt;
     };
-    auto nbd_server = start_nbd(*plan, *adapter, rules, error);
+    auto nbd_server = start_nbd(*plan, *adapter, rules, error, cfg.write_budget);
     if (!nbd_server && !error.empty()) {
         fmt::print(stderr, "vstor: {}\n", error);
         server->stop();

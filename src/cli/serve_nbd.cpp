@@ -148,9 +148,10 @@ bool nbd_server_config(const ServePlan& plan, nbd::ServerConfig& cfg, std::strin
 }
 
 std::unique_ptr<nbd::Server> start_nbd(const ServePlan& plan, Adapter& adapter, AccessRulesSource rules,
-                                       std::string& error) {
+                                       std::string& error, std::shared_ptr<util::WriteBudget> write_budget) {
     nbd::ServerConfig cfg;
     if (!nbd_server_config(plan, cfg, error) || cfg.listen.empty()) return nullptr;
+    cfg.write_budget = std::move(write_budget);
     const auto& listen = plan.nbd_listen;
     cfg.access.rules = std::move(rules);
     if (plan.nbd_insecure_unauthenticated)

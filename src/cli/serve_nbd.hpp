@@ -53,7 +53,8 @@ using AccessRulesSource = std::function<std::optional<scsi::AccessRules>(std::ui
 
 // Starts the NBD server if the plan's nbd_listen is non-empty and prints where it serves; the
 // insecure opt-in logs a warning. Returns nullptr with `error` empty when NBD is off.
+// `write_budget`: the write buffer budget shared with iSCSI (null: NBD's own, default limits).
 std::unique_ptr<nbd::Server> start_nbd(const ServePlan& plan, Adapter& adapter, AccessRulesSource rules,
-                                       std::string& error);
+                                       std::string& error, std::shared_ptr<util::WriteBudget> write_budget = nullptr);
 
 }  // namespace vstor::cli

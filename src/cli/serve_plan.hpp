@@ -7,6 +7,7 @@
 
 #include "cli/lun_spec.hpp"
 #include "iscsi/server.hpp"
+#include "util/write_budget.hpp"
 
 namespace vstor::cli {
 
@@ -26,6 +27,10 @@ struct ServePlan {
     unsigned loops = 0;
     std::uint32_t login_timeout_s = iscsi::kDefaultLoginTimeout;  // login_timeout = SECONDS
     iscsi::ChapCredentials discovery_chap;  // discovery_chap / discovery_mutual_chap = "USER:SECRET"
+    // Write buffer budget (docs/iscsi.md): per iSCSI session / NBD connection, and for the whole
+    // server; 0 = unlimited. Top-level write_buffer_per_session / write_buffer_total in TOML.
+    std::uint64_t write_buffer_per_session = util::WriteBudget::kDefaultPerSession;
+    std::uint64_t write_buffer_total = util::WriteBudget::kDefaultTotal;
     std::vector<std::string> nbd_listen;  // [nbd] listen = ["HOST:PORT", ...]; empty = NBD off
     std::string nbd_tls;                  // [nbd] tls = "require,cert=...,key=..." (as --nbd-tls)
     std::vector<std::string> nbd_identities;      // [nbd] identities = ["TLS-ID=INITIATOR", ...]
@@ -56,6 +61,9 @@ bool check_masks(const TargetPlan& tp, std::string& error);
 // initiator sees (the others are hidden).
 bool parse_mask(const std::string& s, std::pair<std::string, std::vector<std::uint16_t>>& out, std::string& error);
 std::string format_mask(const std::pair<std::string, std::vector<std::uint16_t>>& mask);
+
+// Per-session write buffer no larger than the total (0 = unlimited).
+bool check_write_buffer_sizes(const ServePlan& plan, std::string& error);
 
 // TOML configuration file (docs/config.md). nullopt with `error` naming file, key and problem.
 std::optional<ServePlan> load_config_file(const std::string& path, std::string& error);

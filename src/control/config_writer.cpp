@@ -15,6 +15,10 @@ std::string render_toml(const cli::ServePlan& plan) {
         root.insert("discovery_chap", d.user + ":" + d.secret);
         if (!d.mutual_user.empty()) root.insert("discovery_mutual_chap", d.mutual_user + ":" + d.mutual_secret);
     }
+    if (plan.write_buffer_per_session != util::WriteBudget::kDefaultPerSession)
+        root.insert("write_buffer_per_session", cli::format_size(plan.write_buffer_per_session));
+    if (plan.write_buffer_total != util::WriteBudget::kDefaultTotal)
+        root.insert("write_buffer_total", cli::format_size(plan.write_buffer_total));
     toml::array portals;
     for (const auto& p : plan.portals) {
         const bool v6 = p.address.find(':') != std::string::npos;

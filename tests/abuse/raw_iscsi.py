@@ -1,0 +1,294 @@
+"""A bare iSCSI initiator built from raw PDUs (RFC 7143), for tests and bench scenarios that
+must misbehave on purpose: half-sent writes, unanswered R2Ts, watching MaxCmdSN.
+
+    s = RawSession("127.0.0.1", port)
+    s.login("iqn....:disk0", InitialR2T="No", ImmediateData="Yes")
+    s.write16(itt, lba, total_len, immediate=b"...", final=False)
+    for pdu in s.poll(timeout):   # Pdu objects; s.max_cmdsn follows every PDU
+        ...
+    s.data_out(itt, ttt, offset, data, datasn, final)
+
+No digests, ERL 0, one connection per session. Big-endian fields are read with struct.
+"""
+import select
+import socket
+import struct
+
+OP_NOP_OUT, OP_SCSI_CMD, OP_LOGIN_REQ, OP_DATA_OUT = 0x00, 0x01, 0x03, 0x05
+OP_NOP_IN, OP_SCSI_RSP, OP_LOGIN_RSP, OP_DATA_IN, OP_R2T, OP_REJECT = 0x20, 0x21, 0x23, 0x25, 0x31, 0x3F
+RESERVED_TAG = 0xFFFFFFFF
+
+
+class Pdu:
+    def __init__(self, bhs, data):
+        self.bhs = bhs
+        self.data = data
+
+    @property
+    def opcode(self):
+        return self.bhs[0] & 0x3F
+
+    def u32(self, off):
+        return struct.unpack_from(">I", self.bhs, off)[0]
+
+    @property
+    def itt(self):
+        return self.u32(16)
+
+
+def _pad(n):
+    return (4 - n % 4) % 4
+
+
+def sn_gt(a, b):
+    """Serial number arithmetic (RFC 1982): a > b."""
+    return a != b and ((a - b) & 0xFFFFFFFF) < 0x80000000
+
+
+class RawSession:
+    def __init__(self, host, port, timeout=10.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.rx = bytearray()
+        self.cmdsn = 1
+        self.exp_statsn = 0
+        self.max_cmdsn = None      # highest MaxCmdSN seen (serial arithmetic)
+        self.login_max_cmdsn = None
+        self.params = {}
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    # ---- framing ----
+    def send_pdu(self, bhs, data=b""):
+        bhs = bytearray(bhs)
+        bhs[5:8] = len(data).to_bytes(3, "big")
+        self.sock.sendall(bytes(bhs) + data + b"\0" * _pad(len(data)))
+
+    def _take_pdu(self):
+        if len(self.rx) < 48:
+            return None
+        bhs = bytes(self.rx[:48])
+        ahs = bhs[4] * 4
+        dlen = int.from_bytes(bhs[5:8], "big")
+        total = 48 + ahs + dlen + _pad(dlen)
+        if len(self.rx) < total:
+            return None
+        data = bytes(self.rx[48 + ahs:48 + ahs + dlen])
+        del self.rx[:total]
+        pdu = Pdu(bhs, data)
+        self._note(pdu)
+        return pdu
+
+    def _note(self, pdu):
+        op = pdu.opcode
+        if op in (OP_SCSI_RSP, OP_LOGIN_RSP, OP_NOP_IN) or (op == OP_DATA_IN and pdu.bhs[1] & 1):
+            if op != OP_NOP_IN or pdu.itt != RESERVED_TAG:
+                self.exp_statsn = (pdu.u32(24) + 1) & 0xFFFFFFFF
+        m = pdu.u32(32)
+        if op in (OP_SCSI_RSP, OP_LOGIN_RSP, OP_NOP_IN, OP_DATA_IN, OP_R2T, OP_REJECT):
+            if self.max_cmdsn is None or sn_gt(m, self.max_cmdsn):
+                self.max_cmdsn = m
+
+    def recv_pdu(self, timeout=10.0):
+        """Next PDU, or None if none arrives within timeout."""
+        while True:
+            pdu = self._take_pdu()
+            if pdu is not None:
+                return pdu
+            r, _, _ = select.select([self.sock], [], [], timeout)
+            if not r:
+                return None
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("target closed the connection")
+            self.rx += chunk
+
+    def poll(self, timeout=0.0):
+        """Every PDU that is ready within timeout (the first wait only)."""
+        out = []
+        pdu = self.recv_pdu(timeout)
+        while pdu is not None:
+            out.append(pdu)
+            pdu = self.recv_pdu(0)
+        return out
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    # ---- login ----
+    def login(self, target, isid_last=1, **keys):
+        text = {
+            "InitiatorName": "iqn.2026-11.org.test:raw",
+            "TargetName": target,
+            "SessionType": "Normal",
+            "HeaderDigest": "None",
+            "DataDigest": "None",
+            "ErrorRecoveryLevel": "0",
+        }
+        text.update({k: str(v) for k, v in keys.items()})
+        data = b"".join(f"{k}={v}".encode() + b"\0" for k, v in text.items())
+        bhs = bytearray(48)
+        bhs[0] = OP_LOGIN_REQ | 0x40
+        bhs[1] = 0x80 | (1 << 2) | 3  # T, operational -> full feature
+        bhs[8:14] = bytes([0x80, 0, 0, 0, 0, isid_last & 0xFF])
+        struct.pack_into(">III", bhs, 16, 0x7000, 0, self.cmdsn)
+        self.send_pdu(bhs, data)
+        rsp = self.recv_pdu()
+        if rsp is None or rsp.opcode != OP_LOGIN_RSP or rsp.bhs[36] != 0:
+            raise ConnectionError(f"login failed: {rsp.bhs[36:38].hex() if rsp else 'no answer'}")
+        for item in rsp.data.split(b"\0"):
+            if b"=" in item:
+                k, v = item.decode().split("=", 1)
+                self.params[k] = v
+        self.login_max_cmdsn = self.max_cmdsn
+        return rsp
+
+    # ---- SCSI ----
+    def scsi_cmd(self, itt, cdb, length, write, immediate=b"", final=True):
+        bhs = bytearray(48)
+        bhs[0] = OP_SCSI_CMD
+        bhs[1] = (0x80 if final else 0) | (0x20 if write else (0x40 if length else 0)) | 1
+        struct.pack_into(">IIII", bhs, 16, itt, length, self.cmdsn, self.exp_statsn)
+        bhs[32:32 + len(cdb)] = cdb
+        self.cmdsn = (self.cmdsn + 1) & 0xFFFFFFFF
+        self.send_pdu(bhs, immediate)
+
+    def write16(self, itt, lba, length, immediate=b"", final=True, block=512):
+        cdb = struct.pack(">BBQIBB", 0x8A, 0, lba, length // block, 0, 0)
+        self.scsi_cmd(itt, cdb, length, True, immediate, final)
+
+    def read16(self, itt, lba, length, block=512):
+        cdb = struct.pack(">BBQIBB", 0x88, 0, lba, length // block, 0, 0)
+        self.scsi_cmd(itt, cdb, length, False)
+
+    def data_out(self, itt, ttt, offset, data, datasn=0, final=True, seg=None):
+        """Sends data at offset in Data-Out PDUs of at most seg bytes (the target's
+        MaxRecvDataSegmentLength); F on the last one if final. Returns the next DataSN."""
+        seg = seg or int(self.params.get("MaxRecvDataSegmentLength", 8192))
+        pos = 0
+        while pos < len(data) or (pos == 0 and not data):
+            n = min(seg, len(data) - pos)
+            bhs = bytearray(48)
+            bhs[0] = OP_DATA_OUT
+            last = pos + n >= len(data)
+            bhs[1] = 0x80 if (last and final) else 0
+            struct.pack_into(">II", bhs, 16, itt, ttt)
+            struct.pack_into(">I", bhs, 28, self.exp_statsn)
+            struct.pack_into(">II", bhs, 36, datasn, offset + pos)
+            self.send_pdu(bhs, bytes(data[pos:pos + n]))
+            datasn += 1
+            pos += n
+            if not data:
+                break
+        return datasn
+
+    def read_back(self, itt, lba, length, timeout=20.0):
+        """READ(16); returns the data (GOOD status) or raises."""
+        self.read16(itt, lba, length)
+        out = bytearray(length)
+        while True:
+            pdu = self.recv_pdu(timeout)
+            if pdu is None:
+                raise TimeoutError(f"no answer to READ itt {itt:#x}")
+            if pdu.itt != itt:
+                continue
+            if pdu.opcode == OP_DATA_IN:
+                off = pdu.u32(40)
+                out[off:off + len(pdu.data)] = pdu.data
+                if pdu.bhs[1] & 1:
+                    if pdu.bhs[3] != 0:
+                        raise IOError(f"READ itt {itt:#x}: status {pdu.bhs[3]:#x}")
+                    return bytes(out)
+            elif pdu.opcode == OP_SCSI_RSP:
+                if pdu.bhs[3] != 0:
+                    raise IOError(f"READ itt {itt:#x}: status {pdu.bhs[3]:#x}")
+                return bytes(out)
+
+
+def pattern(tag, offset, length):
+    """Deterministic data for write `tag`: every 512-byte sector names the write and itself, so
+    misplaced or lost sectors show."""
+    first = offset // 512
+    sectors = (length + offset % 512 + 511) // 512
+    filler = bytes((tag * 7 + i) & 0xFF for i in range(504))
+    blob = b"".join(struct.pack(">II", tag, first + s) + filler for s in range(sectors))
+    start = offset % 512
+    return blob[start:start + length]
+
+
+class HalfSentWrites:
+    """Drives writes of `length` bytes on a session: at first only up to `sent_limit` bytes of each
+    are sent (immediate data, the unsolicited first burst when InitialR2T=No, then whatever R2Ts
+    ask for below that offset); finish() sends the rest. Records which commands got R2Ts."""
+
+    def __init__(self, session, first_lba, count, length, tag_base, half=True):
+        self.s = session
+        self.length = length
+        self.count = count
+        self.tags = [tag_base + i for i in range(count)]
+        self.lba = {t: first_lba + i * (length // 512) for i, t in enumerate(self.tags)}
+        self.limit = length // 2 if half else length
+        self.r2ts = {}         # ttt -> [itt, offset, end, next offset to send, next datasn]
+        self.got_r2t = set()   # itts that were given an R2T (their buffer was granted)
+        self.status = {}       # itt -> SCSI status
+        p = session.params
+        self.immediate = min(int(p.get("FirstBurstLength", 65536)), int(p.get("MaxRecvDataSegmentLength", 8192)),
+                             length) if p.get("ImmediateData") == "Yes" else 0
+        self.unsolicited = min(int(p.get("FirstBurstLength", 65536)), length) if p.get("InitialR2T") == "No" else 0
+
+    def start(self):
+        for t in self.tags:
+            imm = pattern(t, 0, self.immediate)
+            more = self.unsolicited > self.immediate
+            self.s.write16(t, self.lba[t], self.length, immediate=imm, final=not more)
+            if more:
+                end = self.unsolicited
+                self.s.data_out(t, RESERVED_TAG, self.immediate, pattern(t, self.immediate, end - self.immediate))
+
+    def _send_r2t_data(self, ttt, limit):
+        itt, off, end, nxt, datasn = self.r2ts[ttt]
+        stop = min(end, max(limit, nxt))
+        if stop > nxt:
+            final = stop == end
+            datasn = self.s.data_out(itt, ttt, nxt, pattern(itt, nxt, stop - nxt), datasn, final)
+            self.r2ts[ttt] = [itt, off, end, stop, datasn]
+        if stop == end:
+            del self.r2ts[ttt]
+
+    def handle(self, pdu, finishing):
+        if pdu.opcode == OP_R2T and pdu.itt in self.lba:
+            ttt, off, ln = pdu.u32(20), pdu.u32(40), pdu.u32(44)
+            self.got_r2t.add(pdu.itt)
+            self.r2ts[ttt] = [pdu.itt, off, off + ln, off, 0]
+            self._send_r2t_data(ttt, self.length if finishing else self.limit)
+        elif pdu.opcode == OP_SCSI_RSP and pdu.itt in self.lba:
+            self.status[pdu.itt] = pdu.bhs[3]
+        elif pdu.opcode == OP_REJECT:
+            raise IOError(f"target rejected a PDU: {pdu.data[:48].hex()}")
+
+    def finish(self):
+        for ttt in list(self.r2ts):
+            self._send_r2t_data(ttt, self.length)
+
+    def done(self):
+        return len(self.status) == self.count
+
+
+def pump(drivers, timeout, finishing, until=None):
+    """Reads every session's PDUs for up to `timeout` seconds (or until until() is true)."""
+    import time
+    deadline = time.monotonic() + timeout
+    by_fd = {d.s.fileno(): d for d in drivers}
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or (until is not None and until()):
+            return
+        r, _, _ = select.select(list(by_fd), [], [], min(left, 0.2))
+        for fd in r:
+            d = by_fd[fd]
+            for pdu in d.s.poll(0):
+                d.handle(pdu, finishing)

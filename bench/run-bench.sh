@@ -9,7 +9,8 @@
 #          random read and random write at QD 32, 1 MiB sequential read at QD 8.
 #   Ceiling: iperf3 single stream on loopback.
 #   Memory: peak RSS of vstor serving a 1 GiB mem LUN after 100 MiB of scattered 4 KiB writes;
-#          RSS per idle session.
+#          RSS per idle session; peak RSS with 64 x 64 MiB half-sent writes against the write
+#          buffer budget + 100 MiB (bench/write_budget.py).
 #   Scaling: vstor with 2 event-loop threads vs 1, four sessions.
 # Every scenario with a goal runs BENCH_ROUNDS times (default 3), vstor and its peer back to
 # back, and each side's best run counts (all runs are in results.json): this VM drifts.
@@ -185,6 +186,10 @@ idle16=$(rss_kib $mpid)
 m_per_conn=$(( (idle16 - idle0) / 16 ))
 wait $(jobs -p | tail -n 16) 2>/dev/null || true
 
+echo "write buffer budget..."
+# 64 x 64 MiB WRITEs over 4 raw-PDU sessions, half their data sent: peak RSS vs the budget.
+python3 "$(dirname "$0")/write_budget.py" "$vstor" "$out/write-budget.json"
+
 echo "event-loop scaling..."
 for loops in 1 2; do
   lport=$(free_port)
@@ -193,7 +198,7 @@ for loops in 1 2; do
   kill $served; wait $served 2>/dev/null || true
 done
 
-python3 - "$out/results.json" "$out/cpu.txt" "$out/samples.txt" <<PY
+python3 - "$out/results.json" "$out/cpu.txt" "$out/samples.txt" "$out/write-budget.json" <<PY
 import json, platform, os, sys
 cpu = {}
 for line in open(sys.argv[2]):
@@ -246,6 +251,11 @@ rows = [
   row("memory-peak-rss-1g-mem-lun-100m-written", "MiB", $m_peak, {"data-written": 100}, 1.5, lower_is_better=True),
   row("memory-rss-per-idle-session", "KiB", $m_per_conn, {"1-MiB": 1024}, 1.0, lower_is_better=True),
 ]
+# Half-sent writes: peak RSS against the total write buffer budget + 100 MiB (bench/write_budget.py).
+wb = json.load(open(sys.argv[4]))
+rows.append(row("memory-peak-rss-64x64m-half-sent-writes", "MiB", round(wb["peak_rss_mib"]),
+                {"write-budget-plus-100-MiB": wb["limit_mib"]}, 1.0, lower_is_better=True))
+rows[-1]["write_budget"] = wb
 machine = f"{platform.machine()} {os.cpu_count()} cores, {platform.release()}"
 json.dump({"machine": machine, "scenarios": rows}, open(sys.argv[1], "w"), indent=2)
 def cores(r, side):

@@ -225,8 +225,9 @@ class HalfSentWrites:
     are sent (immediate data, the unsolicited first burst when InitialR2T=No, then whatever R2Ts
     ask for below that offset); finish() sends the rest. Records which commands got R2Ts."""
 
-    def __init__(self, session, first_lba, count, length, tag_base, half=True):
+    def __init__(self, session, first_lba, count, length, tag_base, half=True, data=pattern):
         self.s = session
+        self.data = data  # data(tag, offset, length) -> bytes
         self.length = length
         self.count = count
         self.tags = [tag_base + i for i in range(count)]
@@ -242,19 +243,19 @@ class HalfSentWrites:
 
     def start(self):
         for t in self.tags:
-            imm = pattern(t, 0, self.immediate)
+            imm = self.data(t, 0, self.immediate)
             more = self.unsolicited > self.immediate
             self.s.write16(t, self.lba[t], self.length, immediate=imm, final=not more)
             if more:
                 end = self.unsolicited
-                self.s.data_out(t, RESERVED_TAG, self.immediate, pattern(t, self.immediate, end - self.immediate))
+                self.s.data_out(t, RESERVED_TAG, self.immediate, self.data(t, self.immediate, end - self.immediate))
 
     def _send_r2t_data(self, ttt, limit):
         itt, off, end, nxt, datasn = self.r2ts[ttt]
         stop = min(end, max(limit, nxt))
         if stop > nxt:
             final = stop == end
-            datasn = self.s.data_out(itt, ttt, nxt, pattern(itt, nxt, stop - nxt), datasn, final)
+            datasn = self.s.data_out(itt, ttt, nxt, self.data(itt, nxt, stop - nxt), datasn, final)
             self.r2ts[ttt] = [itt, off, end, stop, datasn]
         if stop == end:
             del self.r2ts[ttt]

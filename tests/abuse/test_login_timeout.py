@@ -12,7 +12,7 @@ COUNT = 300
 
 def run(args):
     with Server(args, ["--lun", "mem:16M", "--login-timeout", str(TIMEOUT)]) as srv:
-        fds_before = srv.fd_count()
+        socks_before = srv.socket_count()
         conns = []
         start = time.monotonic()
         for i in range(COUNT):
@@ -21,7 +21,7 @@ def run(args):
                 c.send(login_request(kv(InitiatorName=INITIATOR, SessionType="Discovery", AuthMethod="None")))
                 check(c.recv().status == 0, "the first login PDU was refused")
             conns.append(c)
-        check(srv.fd_count() >= fds_before + COUNT // 2, "the target does not hold the connections at all")
+        check(srv.socket_count() >= socks_before + COUNT // 2, "the target does not hold the connections at all")
         # Every connection must be closed by the target within the timeout plus a margin.
         still_open = [c for c in conns if not c.closed_by_peer(max(0.05, start + TIMEOUT + 3 - time.monotonic()))]
         elapsed = time.monotonic() - start
@@ -29,9 +29,9 @@ def run(args):
         for c in conns:
             c.close()
         time.sleep(0.2)
-        fds_after = srv.fd_count()
-        print(f"{COUNT} half-done logins closed within {elapsed:.1f} s; target fds {fds_before} -> {fds_after}")
-        check(fds_after <= fds_before + 2, f"target holds {fds_after} descriptors, {fds_before} before")
+        socks_after = srv.socket_count()
+        print(f"{COUNT} half-done logins closed within {elapsed:.1f} s; target sockets {socks_before} -> {socks_after}")
+        check(socks_after <= socks_before + 2, f"target holds {socks_after} sockets, {socks_before} before")
         # A real initiator still logs in and is not cut off by the login timeout once logged in.
         with Conn(srv.iscsi_port) as c:
             r = c.login()

@@ -139,6 +139,19 @@ class Server:
     def fd_count(self):
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
+    def socket_count(self):
+        """Open sockets only: event loops open their epoll/eventfd/timerfd descriptors lazily, the
+        first time a connection lands on them, so whole descriptor counts drift by a few."""
+        base = f"/proc/{self.proc.pid}/fd"
+        n = 0
+        for name in os.listdir(base):
+            try:
+                if os.readlink(os.path.join(base, name)).startswith("socket:"):
+                    n += 1
+            except OSError:
+                pass
+        return n
+
     def log_text(self):
         self.log.flush()
         with open(self.log_path, "rb") as f:

@@ -54,6 +54,7 @@ void Connection::read_more() {
         rx_begin_ = 0;
     }
     if (rx_end_ == rx_.size()) rx_.resize(rx_.size() * 2);
+    if (!login_ && rx_.size() < kFullFeatureRxBuffer) rx_.resize(kFullFeatureRxBuffer);  // logged in: read in large pieces
     auto self = shared_from_this();
     socket_.async_read_some(asio::buffer(rx_.data() + rx_end_, rx_.size() - rx_end_),
                             [this, self](std::error_code ec, std::size_t n) {

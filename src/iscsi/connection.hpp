@@ -90,7 +90,11 @@ private:
     std::string peer_;          // address:port
     std::string peer_address_;  // address only: what CHAP failures are counted by
 
-    std::vector<std::uint8_t> rx_ = std::vector<std::uint8_t>(64 * 1024);  // received, not yet handled (grows to the largest PDU)
+    // Received, not yet handled; grows to the largest PDU. Small until login completes, so that
+    // idle connections that never log in cost little (docs/iscsi.md "Before login").
+    static constexpr std::size_t kLoginRxBuffer = 4 * 1024;
+    static constexpr std::size_t kFullFeatureRxBuffer = 64 * 1024;
+    std::vector<std::uint8_t> rx_ = std::vector<std::uint8_t>(kLoginRxBuffer);
     std::size_t rx_begin_ = 0, rx_end_ = 0;
     // One queued PDU: header bytes, then optionally a span of data owned elsewhere (a command's
     // buffer, kept alive by `keep` — Data-In goes out without a copy), then padding/digest.

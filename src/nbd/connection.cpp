@@ -15,7 +15,8 @@
 namespace vstor::nbd {
 
 namespace {
-constexpr std::size_t kReceiveBuffer = 64u << 10;
+constexpr std::size_t kHandshakeBuffer = 4u << 10;  // option haggling: options are gathered in the Handshake
+constexpr std::size_t kReceiveBuffer = 64u << 10;   // transmission
 constexpr std::size_t kMaxInflight = 128;                 // requests per connection before reading pauses
 constexpr std::uint64_t kMaxInflightBytes = 256ull << 20; // READ/WRITE payload bytes likewise
 constexpr std::size_t kKeepBufferCapacity = 8u << 20;     // larger buffers go back to the heap
@@ -182,7 +183,7 @@ Connection::Connection(asio::ip::tcp::socket socket, ServerImpl& server, std::ui
     asio::error_code ec;
     const auto ep = socket_.remote_endpoint(ec);
     peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
-    rbuf_.resize(kReceiveBuffer);
+    rbuf_.resize(kHandshakeBuffer);  // idle connections that never finish the handshake cost little
     writes_ = server_.write_budget()->open_account();
 }
 
@@ -266,6 +267,7 @@ void Connection::enter_transmission() {
     sam_lun_ = encode_sam_lun(n.exp.lun);
     zero_block_.assign(n.exp.block_size, std::byte{0});
     handshake_timer_.cancel();
+    rbuf_.resize(kReceiveBuffer);  // keeps bytes the client sent past the handshake
     // Publish first, then decide under the current rules: an access change either happens
     // before this decision or finds this connection in its recheck (ServerImpl::recheck_access).
     {

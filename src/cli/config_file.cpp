@@ -3,6 +3,8 @@
 //   login_timeout = 15                   # optional: seconds to complete an iSCSI login
 //   discovery_chap = "user:secret-of-12+"          # optional: CHAP for discovery sessions
 //   discovery_mutual_chap = "tgt:another-secret"   # optional
+//   max_connections = 1024               # optional: per iSCSI portal / NBD address (0 = no limit)
+//   max_connections_per_address = 256    # optional: likewise, from one client address
 //   [[portal]]
 //   listen = "127.0.0.1:3260"
 //   [[target]]
@@ -102,6 +104,9 @@ std::optional<ServePlan> load_config_file(const std::string& path, std::string& 
         error = path + ": " + error;
         return std::nullopt;
     }
+    if (auto n = root["max_connections"].value<std::int64_t>()) plan.limits.max_connections = static_cast<std::size_t>(*n);
+    if (auto n = root["max_connections_per_address"].value<std::int64_t>())
+        plan.limits.max_per_address = static_cast<std::size_t>(*n);
     if (const auto* portals = root["portal"].as_array()) {
         for (std::size_t i = 0; i < portals->size(); ++i) {
             const auto* t = (*portals)[i].as_table();

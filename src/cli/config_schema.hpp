@@ -51,6 +51,8 @@ inline constexpr ConfigKey kTopLevelKeys[] = {
     {"discovery_mutual_chap", ConfigType::string},
     {"write_buffer_per_session", ConfigType::string},  // sizes: "256M", "1G", "0" = no limit
     {"write_buffer_total", ConfigType::string},
+    {"max_connections", ConfigType::integer, 0, util::kMaxConnectionLimit},
+    {"max_connections_per_address", ConfigType::integer, 0, util::kMaxConnectionLimit},
     {"portal", ConfigType::table_list, 0, 0, kPortalKeys},
     {"target", ConfigType::table_list, 0, 0, kTargetKeys},
     {"nbd", ConfigType::table, 0, 0, kNbdKeys},

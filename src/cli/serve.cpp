@@ -125,6 +125,8 @@ std::optional<ServePlan> plan_from_flags(const ServeOptions& o, std::string& err
         if (!check_login_timeout(*o.login_timeout, "--login-timeout", error)) return std::nullopt;
         plan.login_timeout_s = static_cast<std::uint32_t>(*o.login_timeout);
     }
+    if (o.max_connections) plan.limits.max_connections = *o.max_connections;
+    if (o.max_connections_per_address) plan.limits.max_per_address = *o.max_connections_per_address;
     // iSCSI listens on 127.0.0.1:3260 unless told otherwise; with StorPort only where --listen says.
     const auto listen =
         o.listen.empty() && !o.uses_storport() ? std::vector<std::string>{"127.0.0.1:3260"} : o.listen;
@@ -264,6 +266,16 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
                       "limit (default: 256M, four 64 MiB commands)");
     serve->add_option("--write-buffer-total", o.write_buffer_total,
                       "SIZE of such write data for the whole server (default: 1G; 0 = no limit)");
+    serve->add_option("--max-connections", o.max_connections,
+                      fmt::format("connections each iSCSI portal and each NBD address serves at once; more are "
+                                  "closed at once (default {}, 0: no limit)",
+                                  util::kDefaultMaxConnections))
+        ->check(CLI::Range(std::size_t{0}, static_cast<std::size_t>(util::kMaxConnectionLimit)));
+    serve->add_option("--max-connections-per-address", o.max_connections_per_address,
+                      fmt::format("connections from one client address each iSCSI portal and each NBD address "
+                                  "serves at once (default {}, 0: no limit)",
+                                  util::kDefaultMaxConnectionsPerAddress))
+        ->check(CLI::Range(std::size_t{0}, static_cast<std::size_t>(util::kMaxConnectionLimit)));
     serve->add_option("--log-level", o.log_level, "trace, debug, info, warn, error")->capture_default_str();
     serve->add_option("--metrics", o.metrics, "Prometheus text endpoint HOST:PORT (GET /metrics; off unless given)");
     serve->add_option("--control", o.control,
@@ -297,10 +309,10 @@ int run_serve(const ServeOptions& o) {
     }
     if (!o.config.empty() && (!o.luns.empty() || !o.listen.empty() || !o.chap.empty() || !o.allow.empty() ||
                               !o.masks.empty() || o.login_timeout || !o.discovery_chap.empty() ||
-                              !o.discovery_mutual_chap.empty())) {
+                              !o.discovery_mutual_chap.empty() || o.max_connections || o.max_connections_per_address)) {
         fmt::print(stderr,
                    "vstor: --config cannot be combined with --listen, --lun, --chap, --allow, --mask, "
-                   "--login-timeout or --discovery-chap\n");
+                   "--login-timeout, --discovery-chap or --max-connections[-per-address]\n");
         return 2;
     }
     auto plan = o.config.empty() ? plan_from_flags(o, error) : load_config_file(o.config, error);
@@ -358,6 +370,7 @@ int run_serve(const ServeOptions& o) {
     cfg.event_loops = plan->loops;
     cfg.login_timeout_s = plan->login_timeout_s;
     cfg.discovery_chap = plan->discovery_chap;
+    cfg.limits = plan->limits;
     cfg.portals_optional = o.uses_storport();
     // One budget for every front end: the total limit is the server's.
     cfg.write_budget = util::WriteBudget::create(plan->write_buffer_per_session, plan->write_buffer_total);

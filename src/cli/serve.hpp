@@ -34,6 +34,8 @@ struct ServeOptions {
     std::optional<std::int64_t> login_timeout;  // --login-timeout SECONDS (default 15, as LIO)
     std::string write_buffer_per_session;  // SIZE; empty = from the config file, else the default
     std::string write_buffer_total;
+    std::optional<std::size_t> max_connections;              // --max-connections N (per listener)
+    std::optional<std::size_t> max_connections_per_address;  // --max-connections-per-address N
     std::string log_level = "info";
     bool storport = false;         // serve the LUNs to vstor.sys (Windows)
     std::string storport_connect;  // HOST:PORT of the StorPort emulator's IOCTL server (tests)

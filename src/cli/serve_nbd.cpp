@@ -128,6 +128,7 @@ bool nbd_server_config(const ServePlan& plan, nbd::ServerConfig& cfg, std::strin
         return error.empty();
     }
     cfg.event_loops = plan.loops;
+    cfg.limits = plan.limits;
     if (!plan.nbd_tls.empty() && !parse_nbd_tls(plan.nbd_tls, cfg.tls, error)) return false;
     for (const auto& l : plan.nbd_listen) {
         nbd::ListenConfig lc;

@@ -8,6 +8,7 @@
 #include "cli/lun_spec.hpp"
 #include "iscsi/server.hpp"
 #include "util/write_budget.hpp"
+#include "util/connection_limits.hpp"
 
 namespace vstor::cli {
 
@@ -31,6 +32,7 @@ struct ServePlan {
     // server; 0 = unlimited. Top-level write_buffer_per_session / write_buffer_total in TOML.
     std::uint64_t write_buffer_per_session = util::WriteBudget::kDefaultPerSession;
     std::uint64_t write_buffer_total = util::WriteBudget::kDefaultTotal;
+    util::ConnectionLimits limits;  // max_connections, max_connections_per_address (iSCSI and NBD)
     std::vector<std::string> nbd_listen;  // [nbd] listen = ["HOST:PORT", ...]; empty = NBD off
     std::string nbd_tls;                  // [nbd] tls = "require,cert=...,key=..." (as --nbd-tls)
     std::vector<std::string> nbd_identities;      // [nbd] identities = ["TLS-ID=INITIATOR", ...]

@@ -19,6 +19,10 @@ std::string render_toml(const cli::ServePlan& plan) {
         root.insert("write_buffer_per_session", cli::format_size(plan.write_buffer_per_session));
     if (plan.write_buffer_total != util::WriteBudget::kDefaultTotal)
         root.insert("write_buffer_total", cli::format_size(plan.write_buffer_total));
+    if (plan.limits.max_connections != util::kDefaultMaxConnections)
+        root.insert("max_connections", static_cast<std::int64_t>(plan.limits.max_connections));
+    if (plan.limits.max_per_address != util::kDefaultMaxConnectionsPerAddress)
+        root.insert("max_connections_per_address", static_cast<std::int64_t>(plan.limits.max_per_address));
     toml::array portals;
     for (const auto& p : plan.portals) {
         const bool v6 = p.address.find(':') != std::string::npos;

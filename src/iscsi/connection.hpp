@@ -18,6 +18,7 @@
 #include "iscsi/pdu.hpp"
 #include "iscsi/session.hpp"
 #include "scsi/sense.hpp"
+#include "util/connection_limiter.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::iscsi {
@@ -38,6 +39,8 @@ public:
     // DATA HAS CHANGED.
     void send_async_event_async(std::uint64_t lun, std::vector<std::uint8_t> sense);
     std::uint16_t cid() const { return cid_; }
+    // The connection's place under its portal's connection limits, given back when it ends.
+    void hold(util::ConnectionSlot slot) { slot_ = std::move(slot); }
     const std::string& peer() const { return peer_; }
 
 private:
@@ -81,6 +84,7 @@ private:
     // Closes the connection if login has not completed in time (ServerConfig::login_timeout_s).
     void arm_login_deadline();
 
+    util::ConnectionSlot slot_;
     asio::ip::tcp::socket socket_;
     asio::steady_timer keepalive_;
     asio::steady_timer login_deadline_;

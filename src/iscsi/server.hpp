@@ -10,6 +10,7 @@
 
 #include "scsi/access_rules.hpp"
 #include "util/write_budget.hpp"
+#include "util/connection_limits.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::iscsi {
@@ -66,6 +67,7 @@ struct ServerConfig {
     // Write data buffered for commands still receiving it (shared with NBD; docs/iscsi.md).
     // Null: a budget of its own with the default limits.
     std::shared_ptr<util::WriteBudget> write_budget;
+    util::ConnectionLimits limits;  // per portal: --max-connections, --max-connections-per-address
     // No portal is then allowed: the server only keeps the targets (`serve --storport` without --listen).
     bool portals_optional = false;
 };

@@ -209,7 +209,8 @@ bool ServerImpl::bind(std::string& error) {
     for (const auto& pc : config_.portals) {
         auto acc = util::listen_tcp(loops_.first(), pc.address, pc.port, error);
         if (!acc) return false;
-        portals_.push_back(Portal{pc, std::move(acc), nullptr});
+        portals_.push_back(
+            Portal{pc, std::move(acc), std::make_unique<util::ConnectionLimiter>("iscsi", config_.limits), nullptr});
     }
     return true;
 }
@@ -222,8 +223,13 @@ std::uint16_t ServerImpl::bound_port(std::size_t i) const {
 
 void ServerImpl::on_accept(const Portal& portal, asio::ip::tcp::socket sock) {
     asio::error_code ec;
+    const auto peer = sock.remote_endpoint(ec);
+    if (ec) return;  // reset before it was accepted
+    auto slot = portal.limiter->admit(peer.address());
+    if (!slot) return;  // over a limit: closed at once (counted and logged by the limiter)
     sock.set_option(asio::ip::tcp::no_delay(true), ec);
     auto conn = std::make_shared<Connection>(std::move(sock), *this, portal.config);
+    conn->hold(std::move(slot));
     track(conn);
     // stop() sets stopping_ before it takes its snapshot of the connections: one tracked after
     // that snapshot is seen here and never started (it closes as the last reference goes).

@@ -13,6 +13,7 @@
 #include "iscsi/server.hpp"
 #include "iscsi/session.hpp"
 #include "util/accept_loop.hpp"
+#include "util/connection_limiter.hpp"
 #include "util/connection_registry.hpp"
 #include "util/event_loops.hpp"
 #include "util/log_rate_limit.hpp"
@@ -64,6 +65,7 @@ private:
     struct Portal {
         PortalConfig config;
         std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
+        std::unique_ptr<util::ConnectionLimiter> limiter;
         std::unique_ptr<util::AcceptLoop<asio::ip::tcp>> accepting;  // from start()
     };
     void on_accept(const Portal& portal, asio::ip::tcp::socket sock);

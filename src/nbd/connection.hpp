@@ -20,6 +20,7 @@
 #include "nbd/request.hpp"
 #include "nbd/scsi_translate.hpp"
 #include "nbd/tls.hpp"
+#include "util/connection_limiter.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::nbd {
@@ -37,6 +38,8 @@ public:
     void shutdown_async();
     // Closed, or draining with nothing left in flight (any thread).
     bool finished() const { return finished_.load(); }
+    // The connection's place under its listener's connection limits, given back when it ends.
+    void hold(util::ConnectionSlot slot) { slot_ = std::move(slot); }
 
     // The export this connection serves and who its client is, once in transmission (for
     // ServerImpl::recheck_access). Written and read with the server's access_mutex() held.
@@ -98,6 +101,7 @@ private:
     void maybe_finish();
     void close(const std::string& why);
 
+    util::ConnectionSlot slot_;
     asio::ip::tcp::socket socket_;
     asio::any_io_executor exec_;
     ServerImpl& server_;

@@ -13,6 +13,7 @@
 
 #include "scsi/access_rules.hpp"
 #include "util/write_budget.hpp"
+#include "util/connection_limits.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::nbd {
@@ -71,6 +72,7 @@ struct ServerConfig {
     // connection). A connection over it reads no further requests until data drains.
     // Null: a budget of its own with the default limits.
     std::shared_ptr<util::WriteBudget> write_budget;
+    util::ConnectionLimits limits;  // per listen address: --max-connections, --max-connections-per-address
 };
 
 class Server {

@@ -70,10 +70,15 @@ std::uint16_t ServerImpl::bound_port(std::size_t i) const {
     return acceptors_[i]->local_endpoint(ec).port();
 }
 
-void ServerImpl::on_accept(asio::ip::tcp::socket sock) {
+void ServerImpl::on_accept(util::ConnectionLimiter& limiter, asio::ip::tcp::socket sock) {
     asio::error_code ec;
+    const auto peer = sock.remote_endpoint(ec);
+    if (ec) return;  // reset before it was accepted
+    auto slot = limiter.admit(peer.address());
+    if (!slot) return;  // over a limit: closed at once (counted and logged by the limiter)
     sock.set_option(asio::ip::tcp::no_delay(true), ec);
     auto conn = std::make_shared<Connection>(std::move(sock), *this, next_conn_id_++);
+    conn->hold(std::move(slot));
     conns_.add(conn);
     // stop() sets stopping_ before it takes its snapshot of the connections: one tracked after
     // that snapshot is seen here and never started (it closes as the last reference goes).
@@ -85,8 +90,9 @@ void ServerImpl::start() {
     if (started_) return;
     started_ = true;
     for (auto& a : acceptors_) {
+        auto& limiter = *limiters_.emplace_back(std::make_unique<util::ConnectionLimiter>("nbd", config_.limits));
         accepting_.push_back(std::make_unique<util::AcceptLoop<asio::ip::tcp>>(
-            *a, "nbd", [this](asio::ip::tcp::socket sock) { on_accept(std::move(sock)); },
+            *a, "nbd", [this, &limiter](asio::ip::tcp::socket sock) { on_accept(limiter, std::move(sock)); },
             [this] { return loops_.next().get_executor(); }));
         accepting_.back()->start();
     }

@@ -16,6 +16,7 @@
 #include "nbd/server.hpp"
 #include "nbd/tls.hpp"
 #include "util/accept_loop.hpp"
+#include "util/connection_limiter.hpp"
 #include "util/connection_registry.hpp"
 #include "util/event_loops.hpp"
 
@@ -61,7 +62,7 @@ public:
 
 private:
     std::optional<ExportInfo> describe(const ExportConfig& e, const std::vector<TargetInfo>& targets) const;
-    void on_accept(asio::ip::tcp::socket sock);
+    void on_accept(util::ConnectionLimiter& limiter, asio::ip::tcp::socket sock);
 
     ServerConfig config_;
     Adapter& adapter_;
@@ -72,6 +73,7 @@ private:
     mutable std::mutex exports_mu_;  // guards config_.exports
     util::EventLoops loops_;
     std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
+    std::vector<std::unique_ptr<util::ConnectionLimiter>> limiters_;  // one per acceptor
     std::vector<std::unique_ptr<util::AcceptLoop<asio::ip::tcp>>> accepting_;  // one per acceptor, from start()
     std::atomic<std::uint64_t> next_conn_id_{1};
     std::atomic<bool> stopping_{false};

@@ -49,7 +49,7 @@ TEST_F(ConfigStrict, UnknownKeyInTargetNamesItAndSuggests) {
 }
 
 TEST_F(ConfigStrict, UnknownKeysEverywhere) {
-    EXPECT_EQ(load("colour = 1\n" + kTarget), path + ":1: unknown key 'colour' (expected one of: loops, login_timeout, discovery_chap, discovery_mutual_chap, write_buffer_per_session, write_buffer_total, portal, target, nbd)");
+    EXPECT_EQ(load("colour = 1\n" + kTarget), path + ":1: unknown key 'colour' (expected one of: loops, login_timeout, discovery_chap, discovery_mutual_chap, write_buffer_per_session, write_buffer_total, max_connections, max_connections_per_address, portal, target, nbd)");
     EXPECT_EQ(load("[[portal]]\nlisten = \"127.0.0.1\"\nport = 3261\n" + kTarget),
               path + ":3: portal 1: unknown key 'port' (expected one of: listen)");
     EXPECT_EQ(load(kTarget + "[nbd]\nlisen = [\"127.0.0.1\"]\n"),
@@ -146,4 +146,19 @@ TEST_F(ConfigStrict, DiscoveryChap) {
 }
 
 }  // namespace
+TEST_F(ConfigStrict, ConnectionLimitsAreCountsWithZeroForNone) {
+    EXPECT_EQ(load("max_connections = -1\n" + kTarget),
+              path + ":1: 'max_connections' = -1 is out of range (0 to 1000000)");
+    EXPECT_EQ(load("max_connections_per_address = \"many\"\n" + kTarget),
+              path + ":1: 'max_connections_per_address' must be a whole number from 0 to 1000000, not a string");
+    std::string err;
+    std::ofstream(path) << "max_connections = 0\nmax_connections_per_address = 8\n" + kTarget;
+    const auto plan = load_config_file(path, err);
+    ASSERT_TRUE(plan) << err;
+    EXPECT_EQ(plan->limits.max_connections, 0u);
+    EXPECT_EQ(plan->limits.max_per_address, 8u);
+    std::ofstream(path) << kTarget;
+    EXPECT_EQ(load_config_file(path, err)->limits.max_connections, util::kDefaultMaxConnections);
+}
+
 }  // namespace vstor::cli

@@ -172,10 +172,10 @@ std::chrono::milliseconds ServerImpl::on_chap_check(bool passed, const std::stri
     }
     chap_failures_.fetch_add(1, std::memory_order_relaxed);
     const unsigned failures = auth_throttle_.record_failure(address, initiator, now);
-    if (const auto suppressed = chap_warnings_.admit(now))
+    if (std::uint64_t suppressed = 0; chap_warnings_.allow(&suppressed, now))
         spdlog::warn("iscsi {}: {} (initiator '{}'; failure {} from this address or initiator; answer delayed {} ms){}",
                      peer, why, initiator, failures, delay.count(),
-                     *suppressed ? fmt::format(" [{} more CHAP failure warnings suppressed]", *suppressed) : "");
+                     suppressed ? fmt::format(" [{} more CHAP failure warnings suppressed]", suppressed) : "");
     return delay;
 }
 

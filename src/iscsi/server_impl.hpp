@@ -16,7 +16,7 @@
 #include "util/connection_limiter.hpp"
 #include "util/connection_registry.hpp"
 #include "util/event_loops.hpp"
-#include "util/log_rate_limit.hpp"
+#include "util/rate_limiter.hpp"
 #include "util/thread_pool.hpp"
 
 namespace vstor::iscsi {
@@ -82,7 +82,7 @@ private:
     util::ConnectionRegistry<Connection> conns_;
     util::ThreadPool slow_pool_{2};
     AuthThrottle auth_throttle_;
-    util::LogRateLimit chap_warnings_{5, std::chrono::seconds(10)};
+    util::RateLimiter chap_warnings_{std::chrono::seconds(10), 5};
     std::atomic<std::uint64_t> chap_failures_{0};
     std::atomic<std::uint64_t> login_timeouts_{0};
     std::shared_ptr<util::WriteBudget> write_budget_;

@@ -131,7 +131,10 @@ bool check_value(const toml::node& v, const ConfigKey& k, const std::string& fil
 
 bool check_config_keys(const toml::table& t, std::span<const ConfigKey> keys, const std::string& file,
                        const std::string& where, std::string& error) {
-    for (const auto& [name, value] : t) {
+    for (const auto& entry : t) {
+        // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+        const auto& name = entry.first;
+        const auto& value = entry.second;
         const auto it = std::find_if(keys.begin(), keys.end(), [&](const ConfigKey& k) { return k.name == name.str(); });
         if (it == keys.end()) {
             const auto line = name.source().begin.line ? name.source().begin.line : value.source().begin.line;

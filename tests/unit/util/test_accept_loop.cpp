@@ -14,6 +14,15 @@
 namespace vstor::util {
 namespace {
 
+// These tests leave no descriptor free. UBSan's vptr check opens a pipe to see whether memory is
+// readable, fails with EMFILE and reports every virtual call as "invalid vptr" (seen in make asan).
+// abuse.accept_emfile covers the same behaviour through the real binary in the plain build.
+#if defined(__SANITIZE_ADDRESS__)
+#define VSTOR_SKIP_WITHOUT_DESCRIPTORS() GTEST_SKIP() << "sanitizer runtime needs a free descriptor"
+#else
+#define VSTOR_SKIP_WITHOUT_DESCRIPTORS() (void)0
+#endif
+
 using asio::ip::tcp;
 
 struct Fixture {
@@ -46,6 +55,7 @@ TEST(AcceptLoop, HandsOverEveryConnection) {
 }
 
 TEST(AcceptLoop, BacksOffWhileOutOfDescriptorsAndResumes) {
+    VSTOR_SKIP_WITHOUT_DESCRIPTORS();
     Fixture f;
     f.loop.start();
     auto client = f.connect();
@@ -69,6 +79,7 @@ TEST(AcceptLoop, BacksOffWhileOutOfDescriptorsAndResumes) {
 }
 
 TEST(AcceptLoop, StopEndsTheLoopDuringBackOff) {
+    VSTOR_SKIP_WITHOUT_DESCRIPTORS();
     Fixture f;
     f.loop.start();
     auto client = f.connect();

@@ -44,6 +44,18 @@ struct Fixture {
     }
 };
 
+// Lowers the soft descriptor limit to the lowest free number, so every accept fails with EMFILE;
+// `old` gets the limit to restore.
+bool starve_descriptors(rlimit& old) {
+    if (::getrlimit(RLIMIT_NOFILE, &old) != 0) return false;
+    const int lowest_free = ::dup(0);
+    if (lowest_free < 0) return false;
+    ::close(lowest_free);
+    rlimit tight = old;
+    tight.rlim_cur = static_cast<rlim_t>(lowest_free);
+    return ::setrlimit(RLIMIT_NOFILE, &tight) == 0;
+}
+
 TEST(AcceptLoop, HandsOverEveryConnection) {
     Fixture f;
     f.loop.start();
@@ -59,15 +71,8 @@ TEST(AcceptLoop, BacksOffWhileOutOfDescriptorsAndResumes) {
     Fixture f;
     f.loop.start();
     auto client = f.connect();
-    // No descriptor number is free below the soft limit: every accept fails with EMFILE.
     rlimit old{};
-    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
-    const int lowest_free = ::dup(0);
-    ASSERT_GE(lowest_free, 0);
-    ::close(lowest_free);
-    rlimit tight = old;
-    tight.rlim_cur = static_cast<rlim_t>(lowest_free);
-    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+    ASSERT_TRUE(starve_descriptors(old));
     f.io.run_for(std::chrono::milliseconds(300));
     ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
     EXPECT_TRUE(f.accepted.empty());
@@ -84,13 +89,7 @@ TEST(AcceptLoop, StopEndsTheLoopDuringBackOff) {
     f.loop.start();
     auto client = f.connect();
     rlimit old{};
-    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
-    const int lowest_free = ::dup(0);
-    ASSERT_GE(lowest_free, 0);
-    ::close(lowest_free);
-    rlimit tight = old;
-    tight.rlim_cur = static_cast<rlim_t>(lowest_free);
-    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+    ASSERT_TRUE(starve_descriptors(old));
     f.io.run_for(std::chrono::milliseconds(20));  // the first accept fails; the back-off timer waits
     ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
     ASSERT_GE(f.loop.failures(), 1u);

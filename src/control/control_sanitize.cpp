@@ -1,0 +1,103 @@
+// `vstor ctl lun sanitize` and `lun progress`: SCSI commands the control plane sends to a LUN on
+// a nexus of its own (SANITIZE, then REQUEST SENSE for its progress).
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <future>
+
+#include "control/control_service.hpp"
+#include "control/params.hpp"
+#include "util/endian.hpp"
+#include "vstor/lun_address.hpp"
+
+namespace vstor::control {
+
+using nlohmann::json;
+
+namespace {
+[[noreturn]] void refuse(const std::string& message) { throw RpcError(rpc_code::failed, message); }
+}  // namespace
+
+Completion ControlService::run_command(const cli::TargetPlan& tp, std::uint16_t lun, std::vector<std::uint8_t> cdb,
+                                       std::vector<std::uint8_t>& data, DataDirection dir) {
+    auto& nexus = nexus_[tp.config.adapter_target_id];
+    if (!nexus) nexus = adapter_.open_nexus(tp.config.adapter_target_id, "vstor-ctl,i,0x0");
+    if (!nexus) refuse("target " + tp.config.name + " is gone");
+    Command cmd;
+    cmd.nexus = nexus;
+    cmd.lun = encode_sam_lun(lun);
+    std::copy(cdb.begin(), cdb.end(), cmd.cdb.begin());
+    cmd.cdb_len = static_cast<std::uint8_t>(cdb.size());
+    cmd.dir = dir;
+    cmd.expected_length = static_cast<std::uint32_t>(data.size());
+    cmd.data = std::as_writable_bytes(std::span(data));
+    for (int attempt = 0; attempt < 4; ++attempt) {  // unit attentions are for initiators: pass them
+        std::promise<Completion> done;
+        adapter_.submit(cmd, [&](const Completion& c) { done.set_value(c); });
+        const auto c = done.get_future().get();
+        const bool ua = c.status == scsi_status::check_condition && c.sense_len > 2 && (c.sense[2] & 0x0f) == 0x06;
+        if (!ua) return c;
+    }
+    refuse("the LUN keeps reporting unit attentions");
+}
+
+namespace {
+std::string describe_failure(const Completion& c) {
+    if (c.status == scsi_status::reservation_conflict) return "another initiator holds a reservation on it";
+    if (c.status != scsi_status::check_condition || c.sense_len < 14) return fmt::format("SCSI status {:#04x}", c.status);
+    const int key = c.sense[2] & 0x0f, asc = c.sense[12], ascq = c.sense[13];
+    if (key == 0x07) return "it is write-protected";
+    if (key == 0x02 && asc == 0x04 && ascq == 0x1b) return "a SANITIZE is already running on it";
+    if (key == 0x02 && asc == 0x3a) return "its medium is ejected";
+    return fmt::format("sense key {:#x}, ASC/ASCQ {:02x}/{:02x}", key, asc, ascq);
+}
+}  // namespace
+
+json ControlService::lun_sanitize(const json& p) {
+    auto& tp = target_plan(p);
+    const auto lun = req_lun(p);
+    lun_plan(tp, lun);
+    const auto method = opt_string(p, "method").value_or("block-erase");
+    std::uint8_t sa = 0;
+    if (method == "overwrite") sa = 0x01;
+    else if (method == "block-erase") sa = 0x02;
+    else if (method == "crypto-erase") sa = 0x03;
+    else throw RpcError(rpc_code::invalid_params, "'method' must be overwrite, block-erase or crypto-erase");
+    std::uint32_t bs = 512;
+    for (const auto& ti : adapter_.targets())
+        if (ti.id == tp.config.adapter_target_id)
+            for (const auto& l : ti.luns)
+                if (l.lun == lun) bs = l.block_size;
+    std::vector<std::uint8_t> params;
+    if (sa == 0x01) {  // one pass of zeroes (SBC-4 5.30.2.2)
+        params.assign(4 + bs, 0);
+        params[0] = 0x01;  // OWCOUNT
+        util::store_be16(&params[2], static_cast<std::uint16_t>(bs));
+    }
+    std::vector<std::uint8_t> cdb(10, 0);
+    cdb[0] = 0x48;
+    cdb[1] = static_cast<std::uint8_t>(0x80 | sa);  // IMMED: progress shows in REQUEST SENSE
+    util::store_be16(&cdb[7], static_cast<std::uint16_t>(params.size()));
+    const auto c = run_command(tp, lun, cdb, params, params.empty() ? DataDirection::none : DataDirection::write);
+    if (c.status != scsi_status::good)
+        refuse(fmt::format("SANITIZE of LUN {} refused: {}", lun, describe_failure(c)));
+    spdlog::info("control: SANITIZE ({}) of LUN {} of {} started", method, lun, tp.config.name);
+    return json{{"target", tp.config.name}, {"lun", lun}, {"method", method}};
+}
+
+json ControlService::lun_progress(const json& p) {
+    auto& tp = target_plan(p);
+    const auto lun = req_lun(p);
+    lun_plan(tp, lun);
+    std::vector<std::uint8_t> sense(18, 0);
+    const auto c = run_command(tp, lun, {0x03, 0, 0, 0, 18, 0}, sense, DataDirection::read);
+    if (c.status != scsi_status::good) refuse("REQUEST SENSE failed: " + describe_failure(c));
+    // NOT READY, LOGICAL UNIT NOT READY, SANITIZE IN PROGRESS with the progress indication (SPC-5 4.4.1.7).
+    const bool running = (sense[2] & 0x0f) == 0x02 && sense[12] == 0x04 && sense[13] == 0x1b;
+    json out{{"target", tp.config.name}, {"lun", lun}, {"in_progress", running}};
+    if (running && (sense[15] & 0x80)) out["percent"] = util::load_be16(&sense[16]) * 100.0 / 65536.0;
+    return out;
+}
+
+}  // namespace vstor::control

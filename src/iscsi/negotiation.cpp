@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 namespace vstor::iscsi {
 
@@ -31,40 +32,131 @@ struct KeyRule {
     Kind kind;
     std::uint64_t lo, hi;  // valid numeric range
     bool leading_only;     // only in the leading login / not in discovery
+    std::uint64_t mine;    // the target's own value (booleans: 1 = Yes)
+    // Where the result goes (at most one is set; markers and declarative keys have none).
+    std::uint32_t SessionParams::*number;
+    bool SessionParams::*flag;
 };
 
-// RFC 7143 13: key, result function, valid range.
+// RFC 7143 13: key, result function, valid range, the value this target offers.
+// Booleans: InitialR2T=No (OR -> the initiator's value), ImmediateData=Yes (AND -> the
+// initiator's value), DataPDUInOrder/DataSequenceInOrder=Yes (OR -> Yes).
 const KeyRule kRules[] = {
-    {"HeaderDigest", Kind::digest, 0, 0, false},
-    {"DataDigest", Kind::digest, 0, 0, false},
-    {"MaxConnections", Kind::num_min, 1, 65535, true},
-    {"InitialR2T", Kind::bool_or, 0, 0, true},
-    {"ImmediateData", Kind::bool_and, 0, 0, true},
-    {"MaxRecvDataSegmentLength", Kind::declarative, 512, 16777215, false},
-    {"MaxBurstLength", Kind::num_min, 512, 16777215, true},
-    {"FirstBurstLength", Kind::num_min, 512, 16777215, true},
-    {"DefaultTime2Wait", Kind::num_max, 0, 3600, true},
-    {"DefaultTime2Retain", Kind::num_min, 0, 3600, true},
-    {"MaxOutstandingR2T", Kind::num_min, 1, 65535, true},
-    {"DataPDUInOrder", Kind::bool_or, 0, 0, true},
-    {"DataSequenceInOrder", Kind::bool_or, 0, 0, true},
-    {"ErrorRecoveryLevel", Kind::num_min, 0, 2, true},
-    {"InitiatorName", Kind::declarative, 0, 0, false},
-    {"InitiatorAlias", Kind::declarative, 0, 0, false},
-    {"TargetName", Kind::declarative, 0, 0, false},
-    {"SessionType", Kind::declarative, 0, 0, false},
-    {"AuthMethod", Kind::auth, 0, 0, false},
+    {"HeaderDigest", Kind::digest, 0, 0, false, 0, nullptr, &SessionParams::header_digest},
+    {"DataDigest", Kind::digest, 0, 0, false, 0, nullptr, &SessionParams::data_digest},
+    {"MaxConnections", Kind::num_min, 1, 65535, true, TargetLimits::max_connections, &SessionParams::max_connections,
+     nullptr},
+    {"InitialR2T", Kind::bool_or, 0, 0, true, 0, nullptr, &SessionParams::initial_r2t},
+    {"ImmediateData", Kind::bool_and, 0, 0, true, 1, nullptr, &SessionParams::immediate_data},
+    {"MaxRecvDataSegmentLength", Kind::declarative, 512, 16777215, false, 0, nullptr, nullptr},
+    {"MaxBurstLength", Kind::num_min, 512, 16777215, true, TargetLimits::max_burst_length,
+     &SessionParams::max_burst_length, nullptr},
+    {"FirstBurstLength", Kind::num_min, 512, 16777215, true, TargetLimits::first_burst_length,
+     &SessionParams::first_burst_length, nullptr},
+    {"DefaultTime2Wait", Kind::num_max, 0, 3600, true, 2, &SessionParams::default_time2wait, nullptr},
+    {"DefaultTime2Retain", Kind::num_min, 0, 3600, true, 20, &SessionParams::default_time2retain, nullptr},
+    {"MaxOutstandingR2T", Kind::num_min, 1, 65535, true, TargetLimits::max_outstanding_r2t,
+     &SessionParams::max_outstanding_r2t, nullptr},
+    {"DataPDUInOrder", Kind::bool_or, 0, 0, true, 1, nullptr, &SessionParams::data_pdu_in_order},
+    {"DataSequenceInOrder", Kind::bool_or, 0, 0, true, 1, nullptr, &SessionParams::data_sequence_in_order},
+    {"ErrorRecoveryLevel", Kind::num_min, 0, 2, true, 0, &SessionParams::error_recovery_level, nullptr},
+    {"InitiatorName", Kind::declarative, 0, 0, false, 0, nullptr, nullptr},
+    {"InitiatorAlias", Kind::declarative, 0, 0, false, 0, nullptr, nullptr},
+    {"TargetName", Kind::declarative, 0, 0, false, 0, nullptr, nullptr},
+    {"SessionType", Kind::declarative, 0, 0, false, 0, nullptr, nullptr},
+    {"AuthMethod", Kind::auth, 0, 0, false, 0, nullptr, nullptr},
     // RFC 7143 dropped markers; older initiators still send them: answer with the only value.
-    {"IFMarker", Kind::bool_and, 0, 0, false},
-    {"OFMarker", Kind::bool_and, 0, 0, false},
-    {"IFMarkInt", Kind::irrelevant_key, 0, 0, false},
-    {"OFMarkInt", Kind::irrelevant_key, 0, 0, false},
+    {"IFMarker", Kind::bool_and, 0, 0, false, 0, nullptr, nullptr},
+    {"OFMarker", Kind::bool_and, 0, 0, false, 0, nullptr, nullptr},
+    {"IFMarkInt", Kind::irrelevant_key, 0, 0, false, 0, nullptr, nullptr},
+    {"OFMarkInt", Kind::irrelevant_key, 0, 0, false, 0, nullptr, nullptr},
 };
 
 const KeyRule* find_rule(const std::string& key) {
     for (const auto& r : kRules)
         if (key == r.name) return &r;
     return nullptr;
+}
+
+// Declarative keys: the initiator states a value, the target takes it (MaxRecvDataSegmentLength
+// is declared by both sides). Returns an error that ends the login, else "".
+std::string take_declarative(const KeyRule& rule, const std::string& value, KeyValues& out, SessionParams& p,
+                             LoginKeys& keys) {
+    const std::string key = rule.name;
+    if (key == "InitiatorName") {
+        if (value.empty()) return "empty InitiatorName";
+        keys.initiator_name = value;
+    } else if (key == "InitiatorAlias") {
+        keys.initiator_alias = value;
+    } else if (key == "TargetName") {
+        keys.target_name = value;
+    } else if (key == "SessionType") {
+        if (value == "Normal") keys.session_type = SessionType::normal;
+        else if (value == "Discovery") keys.session_type = SessionType::discovery;
+        else {
+            out.emplace_back(key, "Reject");
+            return {};
+        }
+        keys.session_type_seen = true;
+    } else if (key == "MaxRecvDataSegmentLength") {
+        auto n = parse_number(value);
+        if (!n || *n < rule.lo || *n > rule.hi) {
+            out.emplace_back(key, "Reject");
+            return {};
+        }
+        p.max_recv_data_segment_length_initiator = static_cast<std::uint32_t>(*n);
+        // Declarative in each direction: the target states its own value.
+        out.emplace_back(key, std::to_string(p.max_recv_data_segment_length_target));
+    }
+    return {};
+}
+
+// Keys with no meaning here: marker intervals, and session keys in a discovery session (apart
+// from MaxConnections and ErrorRecoveryLevel, which apply to it too).
+bool irrelevant(const KeyRule& rule, bool discovery) {
+    if (rule.kind == Kind::irrelevant_key) return true;
+    const std::string_view key = rule.name;
+    return rule.leading_only && discovery && key != "MaxConnections" && key != "ErrorRecoveryLevel";
+}
+
+// Digests: the first of the initiator's list this target supports.
+std::string negotiate_digest(const KeyRule& rule, const std::string& value, SessionParams& p) {
+    for (const auto& v : split_list(value)) {
+        if (v == "None" || v == "CRC32C") {
+            p.*rule.flag = v == "CRC32C";
+            return v;
+        }
+    }
+    return "Reject";
+}
+
+std::string negotiate_bool(const KeyRule& rule, const std::string& value, SessionParams& p) {
+    bool b;
+    if (!parse_bool(value, b)) return "Reject";
+    const bool mine = rule.mine != 0;
+    const bool result = rule.kind == Kind::bool_or ? (b || mine) : (b && mine);
+    if (rule.flag) p.*rule.flag = result;
+    return yes_no(result);
+}
+
+std::string negotiate_number(const KeyRule& rule, const std::string& value, SessionParams& p) {
+    auto n = parse_number(value);
+    if (!n || *n < rule.lo || *n > rule.hi) return "Reject";
+    const std::uint64_t result = rule.kind == Kind::num_min ? std::min(*n, rule.mine) : std::max(*n, rule.mine);
+    p.*rule.number = static_cast<std::uint32_t>(result);
+    return std::to_string(result);
+}
+
+// The answer to one negotiated (not declarative) key, "" for none (authentication keys).
+std::string negotiate_value(const KeyRule& rule, const std::string& value, SessionParams& p) {
+    switch (rule.kind) {
+        case Kind::digest: return negotiate_digest(rule, value, p);
+        case Kind::bool_or:
+        case Kind::bool_and: return negotiate_bool(rule, value, p);
+        case Kind::num_min:
+        case Kind::num_max: return negotiate_number(rule, value, p);
+        default: return {};
+    }
 }
 
 }  // namespace
@@ -75,7 +167,9 @@ bool is_auth_key(const std::string& key) {
 
 std::string negotiate_keys(const KeyValues& in, KeyValues& out, SessionParams& p, LoginKeys& keys,
                            bool operational_stage) {
+    (void)operational_stage;
     std::set<std::string> seen;
+    // The session type as it was when this request arrived (a SessionType in it counts from the next).
     const bool discovery = keys.session_type == SessionType::discovery;
     for (const auto& [key, value] : in) {
         if (is_auth_key(key)) continue;
@@ -85,118 +179,15 @@ std::string negotiate_keys(const KeyValues& in, KeyValues& out, SessionParams& p
             out.emplace_back(key, "NotUnderstood");
             continue;
         }
-        if (key == "InitiatorName") {
-            if (value.empty()) return "empty InitiatorName";
-            keys.initiator_name = value;
+        if (rule->kind == Kind::declarative) {
+            if (auto err = take_declarative(*rule, value, out, p, keys); !err.empty()) return err;
             continue;
         }
-        if (key == "InitiatorAlias") {
-            keys.initiator_alias = value;
-            continue;
-        }
-        if (key == "TargetName") {
-            keys.target_name = value;
-            continue;
-        }
-        if (key == "SessionType") {
-            if (value == "Normal") keys.session_type = SessionType::normal;
-            else if (value == "Discovery") keys.session_type = SessionType::discovery;
-            else {
-                out.emplace_back(key, "Reject");
-                continue;
-            }
-            keys.session_type_seen = true;
-            continue;
-        }
-        if (key == "MaxRecvDataSegmentLength") {
-            auto n = parse_number(value);
-            if (!n || *n < rule->lo || *n > rule->hi) {
-                out.emplace_back(key, "Reject");
-                continue;
-            }
-            p.max_recv_data_segment_length_initiator = static_cast<std::uint32_t>(*n);
-            // Declarative in each direction: the target states its own value.
-            out.emplace_back(key, std::to_string(p.max_recv_data_segment_length_target));
-            continue;
-        }
-        if (rule->kind == Kind::irrelevant_key) {
+        if (irrelevant(*rule, discovery)) {
             out.emplace_back(key, "Irrelevant");
             continue;
         }
-        if (rule->leading_only && discovery && key != "MaxConnections" && key != "ErrorRecoveryLevel") {
-            out.emplace_back(key, "Irrelevant");
-            continue;
-        }
-        (void)operational_stage;
-        switch (rule->kind) {
-            case Kind::digest: {
-                std::string chosen;
-                for (const auto& v : split_list(value)) {
-                    if (v == "None" || v == "CRC32C") {
-                        chosen = v;
-                        break;
-                    }
-                }
-                if (chosen.empty()) {
-                    out.emplace_back(key, "Reject");
-                    break;
-                }
-                (key == "HeaderDigest" ? p.header_digest : p.data_digest) = chosen == "CRC32C";
-                out.emplace_back(key, chosen);
-                break;
-            }
-            case Kind::bool_or:
-            case Kind::bool_and: {
-                bool b;
-                if (!parse_bool(value, b)) {
-                    out.emplace_back(key, "Reject");
-                    break;
-                }
-                if (key == "IFMarker" || key == "OFMarker") {
-                    out.emplace_back(key, "No");
-                    break;
-                }
-                // Target preferences: InitialR2T=No (OR -> initiator's value), ImmediateData=Yes
-                // (AND -> initiator's value), DataPDUInOrder/DataSequenceInOrder=Yes (OR -> Yes).
-                bool result = b;
-                if (key == "DataPDUInOrder" || key == "DataSequenceInOrder") result = true;
-                if (key == "InitialR2T") p.initial_r2t = result;
-                if (key == "ImmediateData") p.immediate_data = result;
-                if (key == "DataPDUInOrder") p.data_pdu_in_order = result;
-                if (key == "DataSequenceInOrder") p.data_sequence_in_order = result;
-                out.emplace_back(key, yes_no(result));
-                break;
-            }
-            case Kind::num_min:
-            case Kind::num_max: {
-                auto n = parse_number(value);
-                if (!n || *n < rule->lo || *n > rule->hi) {
-                    out.emplace_back(key, "Reject");
-                    break;
-                }
-                std::uint64_t mine = 0;
-                if (key == "MaxConnections") mine = TargetLimits::max_connections;
-                else if (key == "MaxBurstLength") mine = TargetLimits::max_burst_length;
-                else if (key == "FirstBurstLength") mine = TargetLimits::first_burst_length;
-                else if (key == "DefaultTime2Wait") mine = 2;
-                else if (key == "DefaultTime2Retain") mine = 20;
-                else if (key == "MaxOutstandingR2T") mine = TargetLimits::max_outstanding_r2t;
-                else if (key == "ErrorRecoveryLevel") mine = 0;
-                const std::uint64_t result = rule->kind == Kind::num_min ? std::min(*n, mine) : std::max(*n, mine);
-                const auto r32 = static_cast<std::uint32_t>(result);
-                if (key == "MaxConnections") p.max_connections = r32;
-                else if (key == "MaxBurstLength") p.max_burst_length = r32;
-                else if (key == "FirstBurstLength") p.first_burst_length = r32;
-                else if (key == "DefaultTime2Wait") p.default_time2wait = r32;
-                else if (key == "DefaultTime2Retain") p.default_time2retain = r32;
-                else if (key == "MaxOutstandingR2T") p.max_outstanding_r2t = r32;
-                else if (key == "ErrorRecoveryLevel") p.error_recovery_level = r32;
-                out.emplace_back(key, std::to_string(result));
-                break;
-            }
-            default:
-                break;
-        }
+        if (auto answer = negotiate_value(*rule, value, p); !answer.empty()) out.emplace_back(key, std::move(answer));
     }
     // FirstBurstLength may not exceed MaxBurstLength (RFC 7143 13.14).
     p.first_burst_length = std::min(p.first_burst_length, p.max_burst_length);

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "nbd/protocol.hpp"
+#include "nbd/reply.hpp"
 #include "nbd/server_impl.hpp"
 #include "util/endian.hpp"
 #include "util/transfer_all.hpp"
@@ -37,7 +38,7 @@ struct Connection::Req {
     std::size_t data_len = 0;    // bytes of buf sent after head
     Completion done;             // written by the completion callback before it posts
     std::shared_ptr<Connection> owner;  // set while a command is in the engine
-    std::array<std::uint8_t, 160> head{};
+    ReplyHead head{};
     std::size_t head_len = 0;
     std::uint64_t next_lba = 0, remaining = 0, step_blocks = 0;
     std::uint64_t bytes = 0;       // counted in inflight_bytes_
@@ -584,28 +585,10 @@ void Connection::on_complete(Req* r) {
     }
 }
 
-// ---- Replies -----------------------------------------------------------------------------
-
-namespace {
-std::size_t simple_header(std::uint8_t* p, std::uint32_t error, std::uint64_t cookie) {
-    util::store_be32(p, kSimpleReplyMagic);
-    util::store_be32(p + 4, error);
-    util::store_be64(p + 8, cookie);
-    return kSimpleReplySize;
-}
-std::size_t chunk_header(std::uint8_t* p, std::uint16_t flags, std::uint16_t type, std::uint64_t cookie,
-                         std::uint32_t length) {
-    util::store_be32(p, kStructuredReplyMagic);
-    util::store_be16(p + 4, flags);
-    util::store_be16(p + 6, type);
-    util::store_be64(p + 8, cookie);
-    util::store_be32(p + 16, length);
-    return kStructuredReplyHeaderSize;
-}
-}  // namespace
+// ---- Replies (framing: nbd/reply.hpp) ------------------------------------------------------
 
 void Connection::reply_ok(Req* r) {
-    r->head_len = simple_header(r->head.data(), err::ok, r->h.cookie);
+    r->head_len = frame_ok(r->head, r->h.cookie);
     r->data_len = 0;
     queue(r);
 }
@@ -613,39 +596,14 @@ void Connection::reply_ok(Req* r) {
 void Connection::reply_error(Req* r, std::uint32_t error, const char* why) {
     spdlog::debug("nbd {}: {} offset {} length {}: error {} ({})", peer_, command_name(r->h.type), r->h.offset,
                   r->h.length, error, why);
+    r->head_len = frame_error(r->head, limits_.structured, r->h.cookie, error, why);
     r->data_len = 0;
-    if (limits_.structured) {
-        // NBD_REPLY_TYPE_ERROR: u32 error, u16 message length, message.
-        const std::size_t msg = std::min(std::strlen(why), r->head.size() - kStructuredReplyHeaderSize - 6);
-        std::uint8_t* p = r->head.data();
-        const std::size_t n =
-            chunk_header(p, reply_flag::done, chunk::error, r->h.cookie, static_cast<std::uint32_t>(6 + msg));
-        util::store_be32(p + n, error);
-        util::store_be16(p + n + 4, static_cast<std::uint16_t>(msg));
-        std::memcpy(p + n + 6, why, msg);
-        r->head_len = n + 6 + msg;
-    } else {
-        r->head_len = simple_header(r->head.data(), error, r->h.cookie);
-    }
     queue(r);
 }
 
 void Connection::reply_read(Req* r) {
-    const std::uint32_t len = r->h.length;
-    std::uint8_t* p = r->head.data();
-    if (limits_.structured) {
-        if (len == 0) {
-            r->head_len = chunk_header(p, reply_flag::done, chunk::none, r->h.cookie, 0);
-        } else {
-            // One OFFSET_DATA chunk: header and offset, then the data straight from the buffer.
-            const std::size_t n = chunk_header(p, reply_flag::done, chunk::offset_data, r->h.cookie, 8 + len);
-            util::store_be64(p + n, r->h.offset);
-            r->head_len = n + 8;
-        }
-    } else {
-        r->head_len = simple_header(p, err::ok, r->h.cookie);
-    }
-    r->data_len = len;
+    r->head_len = frame_read(r->head, limits_.structured, r->h.cookie, r->h.offset, r->h.length);
+    r->data_len = r->h.length;
     queue(r);
 }
 
@@ -658,17 +616,7 @@ void Connection::reply_block_status(Req* r) {
         lba, end, bs, limits_.thin, r->h.flags & cmd_flag::req_one, extents_);
     // proto.md allows status 0 for the whole range when nothing better is known.
     if (extents_.empty()) extents_.emplace_back(r->h.length, 0u);
-    r->buf.resize(8 * extents_.size());
-    auto* d = reinterpret_cast<std::uint8_t*>(r->buf.data());
-    for (std::size_t i = 0; i < extents_.size(); ++i) {
-        util::store_be32(d + 8 * i, extents_[i].first);
-        util::store_be32(d + 8 * i + 4, extents_[i].second);
-    }
-    std::uint8_t* p = r->head.data();
-    const std::size_t n = chunk_header(p, reply_flag::done, chunk::block_status, r->h.cookie,
-                                       static_cast<std::uint32_t>(4 + r->buf.size()));
-    util::store_be32(p + n, kBaseAllocationId);
-    r->head_len = n + 4;
+    r->head_len = frame_block_status(r->head, r->h.cookie, extents_, r->buf);
     r->data_len = r->buf.size();
     queue(r);
 }

@@ -295,18 +295,145 @@ void complete_service_irps(Adapter* a, PIRP* irps, ULONG n) {
 
 }  // namespace vs
 
+namespace vs {
+namespace {
+
+// What one service request did, for VsHwProcessServiceRequest to finish after the lock is dropped.
+struct Outcome {
+    NTSTATUS status = STATUS_SUCCESS;
+    ULONG_PTR info = 0;
+    bool parked = false;      // the IRP waits in the driver: not completed now
+    bool bus_change = false;  // raise BusChangeDetected
+    PIRP extra[kIrpBatch];    // other service IRPs to complete (a replaced or ended session's)
+    ULONG nextra = 0;
+};
+
+// CONNECT: start a session for process `pid` (or replace its own). Lock held.
+void op_connect(Adapter* a, UCHAR* buf, ULONG in_len, ULONG out_len, ULONG pid, Outcome& o) {
+    vstor_bridge_connect c;
+    if (in_len < sizeof(c) || out_len < sizeof(vstor_bridge_connect_reply)) {
+        o.status = STATUS_BUFFER_TOO_SMALL;
+        return;
+    }
+    RtlCopyMemory(&c, buf, sizeof(c));
+    if (c.buffer_size < VSTOR_TRANSACT_MIN_BUFFER) {
+        o.status = STATUS_BUFFER_TOO_SMALL;
+        return;
+    }
+    if (a->connected && a->owner_pid != pid) {
+        // Another process serves the adapter. It loses the session only by going away (its
+        // liveness IRP is cancelled, or the watchdog finds it silent), by DISCONNECT, or by
+        // removal: never because someone else asked.
+        o.status = STATUS_DEVICE_BUSY;
+        return;
+    }
+    // The same process reconnecting (a restarted service loop) replaces its session.
+    if (a->connected) {
+        o.bus_change = drop_service(a);
+        o.nextra = unpark_all(a, o.extra, kIrpBatch, STATUS_DEVICE_NOT_CONNECTED);
+    }
+    a->session = new_session_id(a);
+    a->owner_pid = pid;
+    a->connected = TRUE;
+    a->last_service_tick = a->tick;
+    vstor_bridge_connect_reply r;
+    RtlZeroMemory(&r, sizeof(r));
+    write_header(&r.hdr, VSTOR_OP_CONNECT, a->session);
+    r.session = a->session;
+    r.max_transfer = VSTOR_BRIDGE_MAX_TRANSFER;
+    r.max_outstanding = kMaxSlots;
+    r.min_buffer_size = VSTOR_TRANSACT_MIN_BUFFER;
+    r.max_targets = VSTOR_BRIDGE_MAX_TARGETS;
+    r.max_luns = VSTOR_BRIDGE_MAX_LUNS;
+    RtlCopyMemory(buf, &r, sizeof(r));
+    o.info = sizeof(r);
+}
+
+// LUN: a LUN announced present or absent. Lock held.
+void op_lun(Adapter* a, const UCHAR* buf, ULONG in_len, Outcome& o) {
+    vstor_bridge_lun l;
+    if (in_len < sizeof(l)) {
+        o.status = STATUS_INVALID_PARAMETER;
+        return;
+    }
+    RtlCopyMemory(&l, buf, sizeof(l));
+    if (l.path_id != 0 || l.target_id >= VSTOR_BRIDGE_MAX_TARGETS || l.lun >= VSTOR_BRIDGE_MAX_LUNS) {
+        o.status = STATUS_INVALID_PARAMETER;
+        return;
+    }
+    const UCHAR now = l.present ? 1 : 0;
+    if (a->lun_present[l.target_id][l.lun] == now) return;
+    a->lun_present[l.target_id][l.lun] = now;
+    if (!now) abort_matching(a, 0, l.target_id, l.lun, SRB_STATUS_NO_DEVICE);
+    o.bus_change = true;
+}
+
+// TRANSACT: apply the completion it carries, then hand back the next request, or park the IRP
+// until there is one (or answer "none" at once with VSTOR_FLAG_NO_WAIT). Lock held.
+void op_transact(Adapter* a, PIRP irp, UCHAR* buf, ULONG in_len, ULONG out_len, ULONG flags, Outcome& o) {
+    a->last_service_tick = a->tick;
+    if (out_len < VSTOR_TRANSACT_MIN_BUFFER || in_len > out_len) {
+        o.status = STATUS_BUFFER_TOO_SMALL;
+        return;
+    }
+    if (flags & VSTOR_FLAG_HAS_COMPLETION) o.status = apply_completion(a, buf, in_len);
+    if (o.status != STATUS_SUCCESS) return;
+    if (fill_next(a, irp)) {
+        o.status = irp->IoStatus.Status;
+        o.info = irp->IoStatus.Information;
+    } else if (flags & VSTOR_FLAG_NO_WAIT) {
+        auto* req = reinterpret_cast<vstor_bridge_request*>(buf + sizeof(vstor_bridge_header));
+        write_header(reinterpret_cast<vstor_bridge_header*>(buf), VSTOR_OP_TRANSACT, a->session);
+        RtlZeroMemory(req, sizeof(*req));
+        req->kind = VSTOR_REQ_NONE;
+        o.info = VSTOR_TRANSACT_OUT_DATA_OFFSET;
+    } else {
+        o.parked = park(a, irp);
+        if (!o.parked) o.status = irp->IoStatus.Status;
+    }
+}
+
+// Checks who is asking (the session belongs to one process) and runs the operation. Lock held.
+void run_op(Adapter* a, PIRP irp, UCHAR* buf, const vstor_bridge_header& h, ULONG pid, Outcome& o) {
+    const ULONG in_len = VsIrpInputLength(irp);
+    const ULONG out_len = VsIrpOutputLength(irp);
+    if (h.magic != VSTOR_BRIDGE_MAGIC || h.version != VSTOR_BRIDGE_VERSION) {
+        o.status = STATUS_REVISION_MISMATCH;
+    } else if (a->removed) {
+        o.status = STATUS_DEVICE_REMOVED;
+    } else if (h.op == VSTOR_OP_CONNECT) {
+        op_connect(a, buf, in_len, out_len, pid, o);
+    } else if (a->connected && pid != a->owner_pid) {
+        o.status = STATUS_ACCESS_DENIED;  // not the process that holds the session
+    } else if (!a->connected || h.session != a->session) {
+        o.status = STATUS_DEVICE_NOT_CONNECTED;  // an IRP from a service that was replaced or dropped
+    } else if (h.op == VSTOR_OP_DISCONNECT) {
+        o.bus_change = drop_service(a);
+        o.nextra = unpark_all(a, o.extra, kIrpBatch, STATUS_DEVICE_NOT_CONNECTED);
+    } else if (h.op == VSTOR_OP_HOLD) {
+        o.parked = park(a, irp, true);
+        if (!o.parked) o.status = irp->IoStatus.Status;
+    } else if (h.op == VSTOR_OP_LUN) {
+        op_lun(a, buf, in_len, o);
+    } else if (h.op == VSTOR_OP_TRANSACT) {
+        op_transact(a, irp, buf, in_len, out_len, h.flags, o);
+    } else {
+        o.status = STATUS_INVALID_PARAMETER;
+    }
+}
+
+}  // namespace
+}  // namespace vs
+
 using vs::Adapter;
 
 extern "C" VOID VS_API VsHwProcessServiceRequest(PVOID DeviceExtension, PVOID IrpPtr) {
     auto* a = static_cast<Adapter*>(DeviceExtension);
     auto* irp = static_cast<PIRP>(IrpPtr);
     auto* buf = static_cast<UCHAR*>(irp->AssociatedIrp.SystemBuffer);
-    const ULONG in_len = VsIrpInputLength(irp);
-    const ULONG out_len = VsIrpOutputLength(irp);
-
     vstor_bridge_header h;
     if (VsIrpIoControlCode(irp) != VS_IOCTL_MINIPORT_PROCESS_SERVICE_IRP || buf == nullptr ||
-        in_len < sizeof(h)) {
+        VsIrpInputLength(irp) < sizeof(h)) {
         irp->IoStatus.Status = STATUS_INVALID_DEVICE_REQUEST;
         irp->IoStatus.Information = 0;
         StorPortCompleteServiceIrp(a, irp);
@@ -315,118 +442,19 @@ extern "C" VOID VS_API VsHwProcessServiceRequest(PVOID DeviceExtension, PVOID Ir
     RtlCopyMemory(&h, buf, sizeof(h));
     // HwProcessServiceRequest runs in the sender's thread; the session belongs to one process.
     const ULONG pid = IoGetRequestorProcessId(irp);
-    PIRP extra[vs::kIrpBatch];
-    ULONG nextra = 0;
-    bool bus_change = false;
-    bool parked = false;
-    NTSTATUS status = STATUS_SUCCESS;
-    ULONG_PTR info = 0;
+    vs::Outcome o;
     {
         vs::Locked lock(a);
-        if (h.magic != VSTOR_BRIDGE_MAGIC || h.version != VSTOR_BRIDGE_VERSION) {
-            status = STATUS_REVISION_MISMATCH;
-        } else if (a->removed) {
-            status = STATUS_DEVICE_REMOVED;
-        } else if (h.op == VSTOR_OP_CONNECT) {
-            vstor_bridge_connect c;
-            if (in_len < sizeof(c) || out_len < sizeof(vstor_bridge_connect_reply)) {
-                status = STATUS_BUFFER_TOO_SMALL;
-            } else {
-                RtlCopyMemory(&c, buf, sizeof(c));
-                if (c.buffer_size < VSTOR_TRANSACT_MIN_BUFFER) {
-                    status = STATUS_BUFFER_TOO_SMALL;
-                } else if (a->connected && a->owner_pid != pid) {
-                    // Another process serves the adapter. It loses the session only by going away
-                    // (its liveness IRP is cancelled, or the watchdog finds it silent), by
-                    // DISCONNECT, or by removal: never because someone else asked.
-                    status = STATUS_DEVICE_BUSY;
-                } else {
-                    // The same process reconnecting (a restarted service loop) replaces its session.
-                    if (a->connected) {
-                        bus_change = vs::drop_service(a);
-                        nextra = vs::unpark_all(a, extra, vs::kIrpBatch, STATUS_DEVICE_NOT_CONNECTED);
-                    }
-                    a->session = vs::new_session_id(a);
-                    a->owner_pid = pid;
-                    a->connected = TRUE;
-                    a->last_service_tick = a->tick;
-                    vstor_bridge_connect_reply r;
-                    RtlZeroMemory(&r, sizeof(r));
-                    vs::write_header(&r.hdr, VSTOR_OP_CONNECT, a->session);
-                    r.session = a->session;
-                    r.max_transfer = VSTOR_BRIDGE_MAX_TRANSFER;
-                    r.max_outstanding = vs::kMaxSlots;
-                    r.min_buffer_size = VSTOR_TRANSACT_MIN_BUFFER;
-                    r.max_targets = VSTOR_BRIDGE_MAX_TARGETS;
-                    r.max_luns = VSTOR_BRIDGE_MAX_LUNS;
-                    RtlCopyMemory(buf, &r, sizeof(r));
-                    info = sizeof(r);
-                }
-            }
-        } else if (a->connected && pid != a->owner_pid) {
-            status = STATUS_ACCESS_DENIED;  // not the process that holds the session
-        } else if (!a->connected || h.session != a->session) {
-            status = STATUS_DEVICE_NOT_CONNECTED;  // an IRP from a service that was replaced or dropped
-        } else if (h.op == VSTOR_OP_DISCONNECT) {
-            bus_change = vs::drop_service(a);
-            nextra = vs::unpark_all(a, extra, vs::kIrpBatch, STATUS_DEVICE_NOT_CONNECTED);
-        } else if (h.op == VSTOR_OP_HOLD) {
-            parked = vs::park(a, irp, true);
-            if (!parked) status = irp->IoStatus.Status;
-        } else if (h.op == VSTOR_OP_LUN) {
-            vstor_bridge_lun l;
-            if (in_len < sizeof(l)) {
-                status = STATUS_INVALID_PARAMETER;
-            } else {
-                RtlCopyMemory(&l, buf, sizeof(l));
-                if (l.path_id != 0 || l.target_id >= VSTOR_BRIDGE_MAX_TARGETS || l.lun >= VSTOR_BRIDGE_MAX_LUNS) {
-                    status = STATUS_INVALID_PARAMETER;
-                } else {
-                    const UCHAR now = l.present ? 1 : 0;
-                    if (a->lun_present[l.target_id][l.lun] != now) {
-                        a->lun_present[l.target_id][l.lun] = now;
-                        if (!now) vs::abort_matching(a, 0, l.target_id, l.lun, SRB_STATUS_NO_DEVICE);
-                        bus_change = true;
-                    }
-                }
-            }
-        } else if (h.op == VSTOR_OP_TRANSACT) {
-            a->last_service_tick = a->tick;
-            if (out_len < VSTOR_TRANSACT_MIN_BUFFER || in_len > out_len) {
-                status = STATUS_BUFFER_TOO_SMALL;
-            } else {
-                if (h.flags & VSTOR_FLAG_HAS_COMPLETION) status = vs::apply_completion(a, buf, in_len);
-                if (status == STATUS_SUCCESS) {
-                    if (vs::fill_next(a, irp)) {
-                        status = irp->IoStatus.Status;
-                        info = irp->IoStatus.Information;
-                    } else if (h.flags & VSTOR_FLAG_NO_WAIT) {
-                        auto* req = reinterpret_cast<vstor_bridge_request*>(buf + sizeof(vstor_bridge_header));
-                        vs::write_header(reinterpret_cast<vstor_bridge_header*>(buf), VSTOR_OP_TRANSACT, a->session);
-                        RtlZeroMemory(req, sizeof(*req));
-                        req->kind = VSTOR_REQ_NONE;
-                        info = VSTOR_TRANSACT_OUT_DATA_OFFSET;
-                    } else {
-                        parked = vs::park(a, irp);
-                        if (!parked) {
-                            status = irp->IoStatus.Status;
-                            info = 0;
-                        }
-                    }
-                }
-            }
-        } else {
-            status = STATUS_INVALID_PARAMETER;
-        }
-        if (bus_change) ++a->stats.bus_changes;
+        vs::run_op(a, irp, buf, h, pid, o);
+        if (o.bus_change) ++a->stats.bus_changes;
     }
-    if (!parked) {
-        irp->IoStatus.Status = status;
-        irp->IoStatus.Information = NT_SUCCESS(status) ? info : 0;
+    if (!o.parked) {
+        irp->IoStatus.Status = o.status;
+        irp->IoStatus.Information = NT_SUCCESS(o.status) ? o.info : 0;
         StorPortCompleteServiceIrp(a, irp);
     }
-    vs::complete_service_irps(a, extra, nextra);
-    if (bus_change) VsBusChangeDetected(a, 0);
+    vs::complete_service_irps(a, o.extra, o.nextra);
+    if (o.bus_change) VsBusChangeDetected(a, 0);
 }
 
 // StorPort removes the adapter: every parked service IRP must be completed now.

@@ -9,7 +9,6 @@
 #include "nbd/reply.hpp"
 #include "nbd/server_impl.hpp"
 #include "util/endian.hpp"
-#include "util/transfer_all.hpp"
 #include "vstor/backend.hpp"
 #include "vstor/lun_address.hpp"
 
@@ -50,140 +49,30 @@ struct Connection::Req {
     bool flushing = false;
 };
 
-// ---- Socket I/O ----------------------------------------------------------------------------
-
-template <class H>
-void Connection::io_read_some(asio::mutable_buffer b, H&& h) {
-    if (!tls_) return socket_.async_read_some(b, std::forward<H>(h));
-    tls_read_some(b, IoHandler(std::forward<H>(h)));
-}
-
-template <class H>
-void Connection::io_read(asio::mutable_buffer b, H&& h) {
-    if (!tls_) return asio::async_read(socket_, b, util::TransferAllAtOnce{}, std::forward<H>(h));
-    tls_read(b, 0, IoHandler(std::forward<H>(h)));
-}
-
-template <class Buffers, class H>
-void Connection::io_write(const Buffers& bufs, H&& h) {
-    if (!tls_) return asio::async_write(socket_, bufs, util::TransferAllAtOnce{}, std::forward<H>(h));
-    auto v = std::make_shared<std::vector<asio::const_buffer>>(asio::buffer_sequence_begin(bufs),
-                                                               asio::buffer_sequence_end(bufs));
-    tls_write(std::move(v), 0, 0, 0, IoHandler(std::forward<H>(h)));
-}
-
-void Connection::tls_wait(IoHandler retry) {
-    auto self = shared_from_this();
-    socket_.async_wait(tls_->wants_write() ? asio::socket_base::wait_write : asio::socket_base::wait_read,
-                       [self, retry = std::move(retry)](std::error_code ec) { retry(ec, 0); });
-}
-
-namespace {
-bool tls_retry(ssize_t r) { return r == kTlsAgain || r == kTlsInterrupted; }
-}  // namespace
-
-void Connection::tls_read_some(asio::mutable_buffer b, IoHandler h) {
-    if (closed_) return asio::post(exec_, [h = std::move(h)] { h(asio::error::operation_aborted, 0); });
-    const ssize_t n = tls_->recv(b.data(), b.size());
-    if (n > 0) return asio::post(exec_, [h = std::move(h), n] { h({}, static_cast<std::size_t>(n)); });
-    if (n == 0 || n == kTlsPrematureTermination)
-        return asio::post(exec_, [h = std::move(h)] { h(asio::error::eof, 0); });
-    if (tls_retry(n)) {
-        return tls_wait([this, b, h = std::move(h)](std::error_code ec, std::size_t) {
-            if (ec) return h(ec, 0);
-            tls_read_some(b, h);
-        });
-    }
-    spdlog::debug("nbd {}: TLS receive: {}", peer_, tls_strerror(static_cast<int>(n)));
-    asio::post(exec_, [h = std::move(h)] { h(asio::error::connection_aborted, 0); });
-}
-
-void Connection::tls_read(asio::mutable_buffer b, std::size_t done, IoHandler h) {
-    if (done == b.size()) return h({}, done);
-    tls_read_some(b + done, [this, b, done, h = std::move(h)](std::error_code ec, std::size_t n) {
-        if (ec) return h(ec, done + n);
-        tls_read(b, done + n, h);
-    });
-}
-
-void Connection::tls_write(std::shared_ptr<std::vector<asio::const_buffer>> bufs, std::size_t i, std::size_t off,
-                           std::size_t total, IoHandler h) {
-    if (closed_) return asio::post(exec_, [h = std::move(h)] { h(asio::error::operation_aborted, 0); });
-    while (i < bufs->size()) {
-        const auto& b = (*bufs)[i];
-        if (off == b.size()) {
-            ++i;
-            off = 0;
-            continue;
-        }
-        // After kTlsAgain (GNUTLS_E_AGAIN) the same call is repeated with the same pointer and size.
-        const std::size_t chunk = std::min<std::size_t>(b.size() - off, 16384);
-        const ssize_t n = tls_->send(static_cast<const std::uint8_t*>(b.data()) + off, chunk);
-        if (n > 0) {
-            off += static_cast<std::size_t>(n);
-            total += static_cast<std::size_t>(n);
-            continue;
-        }
-        if (tls_retry(n)) {
-            return tls_wait([this, bufs, i, off, total, h = std::move(h)](std::error_code ec, std::size_t) {
-                if (ec) return h(ec, total);
-                tls_write(bufs, i, off, total, h);
-            });
-        }
-        spdlog::debug("nbd {}: TLS send: {}", peer_, tls_strerror(static_cast<int>(n)));
-        return asio::post(exec_, [h = std::move(h), total] { h(asio::error::connection_aborted, total); });
-    }
-    asio::post(exec_, [h = std::move(h), total] { h({}, total); });
-}
-
 void Connection::start_tls() {
     // The client may send nothing between NBD_OPT_STARTTLS and the TLS handshake.
     if (rpos_ != rlen_) return close("plain-text data after NBD_OPT_STARTTLS");
     rpos_ = rlen_ = 0;
-    asio::error_code ec;
-    socket_.native_non_blocking(true, ec);
-    if (ec || !server_.tls_credentials()) return close("cannot start TLS");
-    tls_ = std::make_unique<TlsSession>(*server_.tls_credentials(), socket_.native_handle());
-    if (!tls_->ok()) return close("cannot start a TLS session");
-    tls_handshake_step();
-}
-
-void Connection::tls_handshake_step() {
-    if (closed_) return;
-    for (;;) {
-        const int r = tls_->handshake();
-        if (r == 0) break;
-        if (tls_retry(r)) {
-            return tls_wait([this](std::error_code ec, std::size_t) {
-                if (ec) return close("TLS handshake: " + ec.message());
-                tls_handshake_step();
-            });
+    if (!server_.tls_credentials()) return close("cannot start TLS");
+    stream_.start_tls(*server_.tls_credentials(), [this, self = shared_from_this()](const std::string& failed) {
+        if (!failed.empty()) return close(failed);
+        if (auto id = stream_.tls()->client_identity()) {
+            catalog_.set_initiator(server_.access().initiator_for(*id));
+            spdlog::info("nbd {}: TLS identity '{}' acts as initiator {}", peer_, *id, *catalog_.initiator());
         }
-        if (tls_error_is_fatal(r)) {
-            spdlog::warn("nbd {}: TLS handshake failed: {}", peer_, tls_strerror(r));
-            tls_->alert(r);
-            return close("TLS handshake failed");
-        }
-    }
-    spdlog::info("nbd {}: {} session established", peer_, tls_->describe());
-    if (auto id = tls_->client_identity()) {
-        catalog_.set_initiator(server_.access().initiator_for(*id));
-        spdlog::info("nbd {}: TLS identity '{}' acts as initiator {}", peer_, *id, *catalog_.initiator());
-    }
-    handshake_->tls_started();
-    handshake_read();
+        handshake_->tls_started();
+        handshake_read();
+    });
 }
 
 Connection::Connection(asio::ip::tcp::socket socket, ServerImpl& server, std::uint64_t id)
-    : socket_(std::move(socket)),
-      exec_(socket_.get_executor()),
+    : stream_(std::move(socket)),
+      exec_(stream_.executor()),
       server_(server),
       id_(id),
+      peer_(stream_.peer()),
       catalog_(server, server.access()),
       handshake_timer_(exec_) {
-    asio::error_code ec;
-    const auto ep = socket_.remote_endpoint(ec);
-    peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
     rbuf_.resize(kHandshakeBuffer);  // idle connections that never finish the handshake cost little
     writes_ = server_.write_budget()->open_account();
 }
@@ -213,7 +102,7 @@ void Connection::arm_handshake_timer() {
 
 void Connection::handshake_write(bool then_read) {
     auto self = shared_from_this();
-    io_write(asio::buffer(hs_out_), [this, self, then_read](std::error_code ec, std::size_t) {
+    stream_.write(asio::buffer(hs_out_), [this, self, then_read](std::error_code ec, std::size_t) {
         hs_out_.clear();
         if (closed_) return;
         if (ec) return close("write failed: " + ec.message());
@@ -237,7 +126,7 @@ void Connection::handshake_write(bool then_read) {
 void Connection::handshake_read() {
     auto self = shared_from_this();
     if (shutting_down_) return close("server shutting down");
-    io_read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_), [this, self](std::error_code ec, std::size_t n) {
+    stream_.read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_), [this, self](std::error_code ec, std::size_t n) {
         if (closed_) return;
         if (ec) return close(ec == asio::error::eof ? "peer closed during the handshake" : ec.message());
         rlen_ += n;
@@ -319,7 +208,7 @@ void Connection::read_more() {
     }
     read_pending_ = true;
     auto self = shared_from_this();
-    io_read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_), [this, self](std::error_code ec, std::size_t n) {
+    stream_.read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_), [this, self](std::error_code ec, std::size_t n) {
         read_pending_ = false;
         if (closed_) return;
         if (ec) {
@@ -410,7 +299,7 @@ void Connection::pump() {
                 // The rest of the payload goes straight into the buffer the SCSI command uses.
                 read_pending_ = true;
                 auto self = shared_from_this();
-                io_read(asio::buffer(r->buf.data() + n, h.length - n), [this, self, r](std::error_code ec, std::size_t) {
+                stream_.read(asio::buffer(r->buf.data() + n, h.length - n), [this, self, r](std::error_code ec, std::size_t) {
                     read_pending_ = false;
                     if (closed_ || ec) {
                         recycle(r);
@@ -642,7 +531,7 @@ void Connection::flush_writes() {
     }
     write_pending_ = true;
     auto self = shared_from_this();
-    io_write(iov_, [this, self](std::error_code ec, std::size_t) {
+    stream_.write(iov_, [this, self](std::error_code ec, std::size_t) {
         write_pending_ = false;
         for (Req* r : writing_) recycle(r);
         writing_.clear();
@@ -667,8 +556,7 @@ void Connection::shutdown_async() {
         self->shutting_down_ = true;
         if (!self->transmission_) return self->close("server shutting down");
         self->draining_ = true;
-        asio::error_code ec;
-        self->socket_.shutdown(asio::ip::tcp::socket::shutdown_receive, ec);
+        self->stream_.shutdown_receive();
         self->maybe_finish();
     });
 }
@@ -687,10 +575,7 @@ void Connection::close(const std::string& why) {
         std::lock_guard lk(server_.access_mutex());
         serving_.reset();
     }
-    asio::error_code ec;
-    if (tls_) tls_->bye();
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
+    stream_.close();
     if (discard_req_) recycle(std::exchange(discard_req_, nullptr));
     writes_->forget_waiter(this);
     for (Req* r : wq_) recycle(r);

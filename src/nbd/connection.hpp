@@ -19,7 +19,7 @@
 #include "nbd/handshake.hpp"
 #include "nbd/request.hpp"
 #include "nbd/scsi_translate.hpp"
-#include "nbd/tls.hpp"
+#include "nbd/stream.hpp"
 #include "util/connection_limiter.hpp"
 #include "vstor/adapter.hpp"
 
@@ -54,21 +54,7 @@ public:
 private:
     struct Req;  // one request in flight (connection.cpp); pooled, never freed per I/O
 
-    // Socket I/O: plain Asio, or through the TLS session once NBD_OPT_STARTTLS succeeded.
-    using IoHandler = std::function<void(std::error_code, std::size_t)>;
-    template <class H>
-    void io_read_some(asio::mutable_buffer b, H&& h);
-    template <class H>
-    void io_read(asio::mutable_buffer b, H&& h);
-    template <class Buffers, class H>
-    void io_write(const Buffers& bufs, H&& h);
-    void tls_read_some(asio::mutable_buffer b, IoHandler h);
-    void tls_read(asio::mutable_buffer b, std::size_t done, IoHandler h);
-    void tls_write(std::shared_ptr<std::vector<asio::const_buffer>> bufs, std::size_t i, std::size_t off,
-                   std::size_t total, IoHandler h);
-    void tls_wait(IoHandler retry);  // waits for the direction GnuTLS asked for
     void start_tls();
-    void tls_handshake_step();
 
     // Handshake.
     void arm_handshake_timer();
@@ -102,14 +88,13 @@ private:
     void close(const std::string& why);
 
     util::ConnectionSlot slot_;
-    asio::ip::tcp::socket socket_;
+    Stream stream_;  // the socket, plain or TLS
     asio::any_io_executor exec_;
     ServerImpl& server_;
     const std::uint64_t id_;
-    std::string peer_;
+    const std::string peer_;
     std::shared_ptr<Nexus> nexus_;
     std::shared_ptr<util::WriteBudget::Account> writes_;  // WRITE payloads read and not yet done
-    std::unique_ptr<TlsSession> tls_;
 
     // Handshake state. The catalog filters exports by what the client may see; the timer
     // closes a connection that has not reached transmission in time (docs/nbd.md).

@@ -30,7 +30,7 @@ struct Task {
     std::shared_ptr<LogicalUnit> lu;  // null for commands to a LUN that does not exist
     NexusState* nexus = nullptr;      // kept alive by cmd.nexus
     const CommandInfo* info = nullptr;
-    util::ThreadPool* pool = nullptr;  // the adapter's worker pool (for blocking handlers)
+    util::ThreadPool* pool = nullptr;  // the adapter's workers: blocking handlers, released tasks
     std::uint16_t lun_id = 0;
     std::atomic<bool> aborted{false};
     bool abort_reported = false;  // aborted by another nexus with TAS=1: answer TASK ABORTED

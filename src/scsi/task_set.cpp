@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "scsi/nexus_state.hpp"
+#include "util/thread_pool.hpp"
 
 namespace vstor::scsi {
 
@@ -65,11 +66,18 @@ TaskPtr TaskSet::leave(Task* t) {
         run = run_;
         idle_cv_.notify_all();
     }
-    for (const auto& r : to_run) {
-        if (r->aborted.load())
-            r->complete_status(scsi_status::task_aborted);
-        else
-            run(r);
+    if (!to_run.empty()) {
+        // Never start them here: this is whichever thread completed `t`, often a backend's own
+        // thread inside its `done`, which must not be re-entered (nor a lock it holds retaken).
+        util::ThreadPool* pool = to_run.front()->pool;
+        pool->post([to_run = std::move(to_run), run] {
+            for (const auto& r : to_run) {
+                if (r->aborted.load())
+                    r->complete_status(scsi_status::task_aborted);
+                else
+                    run(r);
+            }
+        });
     }
     return keep;
 }

@@ -20,9 +20,10 @@ public:
 
     // Admit a checked task: runs it now via `run` or queues it behind an ORDERED barrier.
     void enter(const TaskPtr& t, Runner run);
-    // Called once when a task completes, before its response is built: starts whatever the
-    // completion unblocks and hands back the set's reference so the caller decides when the task
-    // dies. Reading Task::aborted after this is race-free against abort().
+    // Called once when a task completes, before its response is built: posts whatever the
+    // completion unblocks to the worker pool (Task::pool), never running it on the completing
+    // thread, and hands back the set's reference so the caller decides when the task dies.
+    // Reading Task::aborted after this is race-free against abort().
     TaskPtr leave(Task* t);
 
     // Which tasks a task management function affects.

@@ -1,0 +1,126 @@
+// Tasks released by a completing ORDERED task start on the engine's workers, never inside the
+// completing backend's own `done` (issue 15 §3): a backend that completes from its own thread
+// must not find itself re-entered on that thread.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "vstor/adapter.hpp"
+
+namespace vstor::test {
+namespace {
+
+// Runs every read on a thread of its own, one at a time, once the test opens it; notes any read
+// that arrives on that thread (from inside one of its own completions).
+class OwnThreadBackend final : public Backend {
+public:
+    OwnThreadBackend() : worker_([this] { work(); }) {}
+    ~OwnThreadBackend() override {
+        {
+            std::lock_guard lk(mu_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        worker_.join();
+    }
+    std::string kind() const override { return "own-thread"; }
+    std::uint32_t block_size() const override { return 512; }
+    std::uint64_t block_count() const override { return 1024; }
+    BackendCaps caps() const override { return {}; }
+    void read(std::uint64_t, std::span<std::byte> buf, IoCallback done) override {
+        if (std::this_thread::get_id() == worker_.get_id()) reentered = true;
+        std::memset(buf.data(), 0, buf.size());
+        {
+            std::lock_guard lk(mu_);
+            jobs_.push_back(std::move(done));
+        }
+        cv_.notify_all();
+    }
+    void write(std::uint64_t, std::span<const std::byte>, bool, IoCallback done) override { done(IoStatus::ok); }
+    void flush(IoCallback done) override { done(IoStatus::ok); }
+    void open() {
+        {
+            std::lock_guard lk(mu_);
+            open_ = true;
+        }
+        cv_.notify_all();
+    }
+    std::atomic<bool> reentered{false};
+
+private:
+    void work() {
+        std::unique_lock lk(mu_);
+        for (;;) {
+            cv_.wait(lk, [this] { return stop_ || (open_ && !jobs_.empty()); });
+            if (stop_) return;
+            auto done = std::move(jobs_.front());
+            jobs_.pop_front();
+            lk.unlock();
+            done(IoStatus::ok);
+            lk.lock();
+        }
+    }
+    std::mutex mu_;  // guards jobs_, open_, stop_
+    std::condition_variable cv_;
+    std::deque<IoCallback> jobs_;
+    bool open_ = false;
+    bool stop_ = false;
+    std::thread worker_;  // last: starts after the members it uses
+};
+
+struct Read {
+    std::vector<std::byte> buf = std::vector<std::byte>(512);
+    std::promise<Completion> p;
+    std::future<Completion> f = p.get_future();
+};
+
+void submit_read(Adapter& a, const std::shared_ptr<Nexus>& nexus, TaskAttribute attr, std::uint64_t tag, Read& r) {
+    Command c;
+    c.nexus = nexus;
+    c.cdb[0] = 0x28;  // READ(10) of one block
+    c.cdb[8] = 1;
+    c.cdb_len = 10;
+    c.attr = attr;
+    c.tag = tag;
+    c.dir = DataDirection::read;
+    c.expected_length = 512;
+    c.data = r.buf;
+    a.submit(c, [&r](const Completion& comp) { r.p.set_value(comp); });
+}
+
+TEST(TaskSetRelease, TaskQueuedBehindOrderedDoesNotStartInsideTheBackendsDone) {
+    auto adapter = Adapter::create();
+    const auto tid = *adapter->add_target("iqn.2026-11.org.vstor:release").value;
+    auto backend = std::make_shared<OwnThreadBackend>();
+    ASSERT_TRUE(adapter->add_lun(tid, 0, backend));
+    auto nexus = adapter->open_nexus(tid, "iqn.test:a,i,0x1");
+    for (int i = 0; i < 4; ++i) {  // use up the power-on unit attention
+        Read tur;
+        Command c;
+        c.nexus = nexus;
+        c.cdb_len = 6;  // TEST UNIT READY
+        adapter->submit(c, [&tur](const Completion& comp) { tur.p.set_value(comp); });
+        if (tur.f.get().status == scsi_status::good) break;
+    }
+
+    Read ordered, simple;
+    submit_read(*adapter, nexus, TaskAttribute::ordered, 1, ordered);
+    submit_read(*adapter, nexus, TaskAttribute::simple, 2, simple);  // waits behind the ORDERED read
+    backend->open();
+    using namespace std::chrono_literals;
+    ASSERT_EQ(ordered.f.wait_for(5s), std::future_status::ready);
+    ASSERT_EQ(simple.f.wait_for(5s), std::future_status::ready);
+    EXPECT_EQ(ordered.f.get().status, scsi_status::good);
+    EXPECT_EQ(simple.f.get().status, scsi_status::good);
+    EXPECT_FALSE(backend->reentered) << "the released READ started on the backend's thread, inside its done";
+}
+
+}  // namespace
+}  // namespace vstor::test

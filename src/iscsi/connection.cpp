@@ -4,6 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+#include <cstring>
+
 #include "iscsi/connection_cmd.hpp"
 #include "iscsi/server_impl.hpp"
 #include "util/transfer_all.hpp"
@@ -270,46 +273,26 @@ void Connection::act_on_login_step(Login::Step step) {
 }
 
 // Leading login creates (or reinstates) a session; a non-zero TSIH adds a connection (MC/S).
+// Which of these a login gets is the session registry's rule (session_registry.hpp).
 bool Connection::bind_session() {
-    auto& reg = server_.sessions();
-    const auto& keys = login_->keys();
+    LoginIdentity who;
+    who.tsih = login_->requested_tsih();
+    std::memcpy(who.isid.data(), login_->isid(), who.isid.size());
+    who.cid = login_->cid();
+    who.initiator_name = login_->keys().initiator_name;
+    who.target = login_->target().get();
     std::shared_ptr<Session> session;
     std::uint16_t status = login_status::success;
-    if (login_->requested_tsih() != 0) {
-        session = reg.find(login_->requested_tsih());
-        if (!session || session->keys().initiator_name != keys.initiator_name ||
-            std::memcmp(session->isid(), login_->isid(), 6) != 0)
-            status = login_status::session_does_not_exist;
-        else if (session->connection_count() >= session->params().max_connections)
-            status = login_status::too_many_connections;
-        else {
-            // Connection reinstatement: a login with the CID of a live connection replaces it.
+    if (who.tsih != 0) {
+        auto joined = server_.sessions().join(who);
+        session = std::move(joined.session);
+        status = joined.status;
+        // Connection reinstatement: a login with the CID of a live connection replaces it.
+        if (session)
             for (auto& c : session->connections())
-                if (c->cid() == login_->cid()) c->close_async("connection reinstated");
-        }
+                if (c->cid() == who.cid) c->close_async("connection reinstated");
     } else {
-        if (auto old = reg.find_same_nexus(keys.initiator_name, login_->isid(), login_->target().get())) {
-            // Session reinstatement (RFC 7143 6.3.5): the old session's connections are closed.
-            spdlog::info("iscsi {}: reinstating session {:#x} of {}", peer_, old->tsih(), keys.initiator_name);
-            for (auto& c : old->connections()) c->close_async("session reinstated");
-            reg.remove(old.get());
-        }
-        std::shared_ptr<Nexus> nexus;
-        if (keys.session_type == SessionType::normal) {
-            char isid[16];
-            const auto* i = login_->isid();
-            std::snprintf(isid, sizeof isid, "%02x%02x%02x%02x%02x%02x", i[0], i[1], i[2], i[3], i[4], i[5]);
-            nexus = server_.adapter().open_nexus(login_->target()->adapter_target_id,
-                                                 keys.initiator_name + ",i,0x" + isid, portal_.portal_group_tag,
-                                                 login_->target()->visible_luns(keys.initiator_name));
-            if (!nexus) status = login_status::not_found;
-        }
-        if (status == login_status::success) {
-            session = std::make_shared<Session>(reg.allocate_tsih(), login_->isid(), keys, login_->target(),
-                                                login_->params(), nexus, login_->initial_cmdsn(),
-                                                server_.write_budget()->open_account());
-            reg.add(session);
-        }
+        session = open_session(who, status);
     }
     Pdu resp = login_->finish(session ? session->tsih() : 0, status);
     if (status != login_status::success) {
@@ -317,7 +300,43 @@ bool Connection::bind_session() {
         send(resp);
         return false;
     }
-    session_ = session;
+    enter_full_feature(std::move(session), std::move(resp));
+    return true;
+}
+
+// A new session for a leading login, reinstating the one of the same initiator port if there is
+// one. Null (with `status` set) when the adapter has no such target any more.
+std::shared_ptr<Session> Connection::open_session(const LoginIdentity& who, std::uint16_t& status) {
+    auto& reg = server_.sessions();
+    const auto& keys = login_->keys();
+    if (auto old = reg.take_for_reinstatement(who)) {
+        // Session reinstatement (RFC 7143 6.3.5): the old session's connections are closed.
+        spdlog::info("iscsi {}: reinstating session {:#x} of {}", peer_, old->tsih(), keys.initiator_name);
+        for (auto& c : old->connections()) c->close_async("session reinstated");
+    }
+    std::shared_ptr<Nexus> nexus;
+    if (keys.session_type == SessionType::normal) {
+        char isid[16];
+        const auto& i = who.isid;
+        std::snprintf(isid, sizeof isid, "%02x%02x%02x%02x%02x%02x", i[0], i[1], i[2], i[3], i[4], i[5]);
+        nexus = server_.adapter().open_nexus(login_->target()->adapter_target_id, keys.initiator_name + ",i,0x" + isid,
+                                             portal_.portal_group_tag,
+                                             login_->target()->visible_luns(keys.initiator_name));
+        if (!nexus) {
+            status = login_status::not_found;
+            return nullptr;
+        }
+    }
+    auto session = std::make_shared<Session>(reg.allocate_tsih(), login_->isid(), keys, login_->target(),
+                                             login_->params(), nexus, login_->initial_cmdsn(),
+                                             server_.write_budget()->open_account());
+    reg.add(session);
+    return session;
+}
+
+// The last login response goes out and the connection joins `session` in full feature phase.
+void Connection::enter_full_feature(std::shared_ptr<Session> session, Pdu resp) {
+    session_ = std::move(session);
     cid_ = login_->cid();
     statsn_ = login_->next_statsn();
     params_ = session_->params();
@@ -333,12 +352,12 @@ bool Connection::bind_session() {
     encode(resp, false, false, bytes);
     send_bytes(std::move(bytes));
     session_->add_connection(shared_from_this());
+    const auto& keys = login_->keys();
     spdlog::info("iscsi {}: {} session {:#x} for {} to {}", peer_, session_->discovery() ? "discovery" : "normal",
                  session_->tsih(), keys.initiator_name, keys.target_name);
     login_.reset();
     login_deadline_.cancel();
     arm_keepalive();
-    return true;
 }
 
 // ---- Full feature phase ------------------------------------------------------------------

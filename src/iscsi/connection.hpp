@@ -17,6 +17,7 @@
 #include "iscsi/login.hpp"
 #include "iscsi/pdu.hpp"
 #include "iscsi/session.hpp"
+#include "iscsi/session_registry.hpp"
 #include "scsi/sense.hpp"
 #include "util/connection_limiter.hpp"
 #include "vstor/adapter.hpp"
@@ -59,6 +60,8 @@ private:
     void on_login(const Pdu& pdu);
     void act_on_login_step(Login::Step step);
     bool bind_session();
+    std::shared_ptr<Session> open_session(const LoginIdentity& who, std::uint16_t& status);
+    void enter_full_feature(std::shared_ptr<Session> session, Pdu last_login_response);
     void on_full_feature(const Pdu& pdu);
 
     // Full feature phase handlers.

@@ -12,6 +12,7 @@
 #include "iscsi/auth_throttle.hpp"
 #include "iscsi/server.hpp"
 #include "iscsi/session.hpp"
+#include "iscsi/session_registry.hpp"
 #include "util/accept_loop.hpp"
 #include "util/connection_limiter.hpp"
 #include "util/connection_registry.hpp"

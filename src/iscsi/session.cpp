@@ -117,46 +117,4 @@ bool Session::lun_visible(std::uint16_t lun) const {
     return !visible || std::find(visible->begin(), visible->end(), lun) != visible->end();
 }
 
-std::uint16_t SessionRegistry::allocate_tsih() {
-    std::lock_guard lk(mu_);
-    for (;;) {
-        const std::uint16_t t = next_tsih_++;
-        if (next_tsih_ == 0) next_tsih_ = 1;  // TSIH 0 is reserved for "new session"
-        if (t != 0 && !sessions_.count(t)) return t;
-    }
-}
-
-void SessionRegistry::add(const std::shared_ptr<Session>& s) {
-    std::lock_guard lk(mu_);
-    sessions_[s->tsih()] = s;
-}
-
-void SessionRegistry::remove(const Session* s) {
-    std::lock_guard lk(mu_);
-    auto it = sessions_.find(s->tsih());
-    if (it != sessions_.end() && it->second.get() == s) sessions_.erase(it);
-}
-
-std::shared_ptr<Session> SessionRegistry::find(std::uint16_t tsih) const {
-    std::lock_guard lk(mu_);
-    auto it = sessions_.find(tsih);
-    return it == sessions_.end() ? nullptr : it->second;
-}
-
-std::shared_ptr<Session> SessionRegistry::find_same_nexus(const std::string& initiator, const std::uint8_t* isid,
-                                                          const TargetConfig* target) const {
-    std::lock_guard lk(mu_);
-    for (const auto& [tsih, s] : sessions_)
-        if (s->keys().initiator_name == initiator && std::memcmp(s->isid(), isid, 6) == 0 && (s->target() ? s->target()->name : std::string()) == (target ? target->name : std::string()))
-            return s;
-    return nullptr;
-}
-
-std::vector<std::shared_ptr<Session>> SessionRegistry::all() const {
-    std::lock_guard lk(mu_);
-    std::vector<std::shared_ptr<Session>> v;
-    for (const auto& [t, s] : sessions_) v.push_back(s);
-    return v;
-}
-
 }  // namespace vstor::iscsi

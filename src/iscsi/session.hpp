@@ -1,10 +1,9 @@
 // An iSCSI session: its I_T nexus, negotiated parameters, the CmdSN window shared by its
-// connections (MC/S), and the registry that finds sessions for reinstatement and MC/S logins.
+// connections (MC/S). The sessions of a server are in session_registry.hpp.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -82,23 +81,6 @@ private:
     mutable std::uint32_t advertised_max_;  // highest MaxCmdSN sent: the window commands may use
     const std::shared_ptr<util::WriteBudget::Account> writes_;
     std::vector<std::weak_ptr<Connection>> connections_;
-};
-
-class SessionRegistry {
-public:
-    std::uint16_t allocate_tsih();
-    void add(const std::shared_ptr<Session>& s);
-    void remove(const Session* s);
-    std::shared_ptr<Session> find(std::uint16_t tsih) const;
-    // Session of the same initiator port (InitiatorName + ISID) to the same target.
-    std::shared_ptr<Session> find_same_nexus(const std::string& initiator, const std::uint8_t* isid,
-                                             const TargetConfig* target) const;
-    std::vector<std::shared_ptr<Session>> all() const;
-
-private:
-    mutable std::mutex mu_;  // guards both members
-    std::map<std::uint16_t, std::shared_ptr<Session>> sessions_;
-    std::uint16_t next_tsih_ = 1;
 };
 
 // Serial number arithmetic (RFC 1982) for 32-bit sequence numbers.

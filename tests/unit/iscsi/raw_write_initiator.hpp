@@ -39,17 +39,20 @@ public:
     RawInitiator(const RawInitiator&) = delete;
     RawInitiator& operator=(const RawInitiator&) = delete;
 
-    // Leading login of a normal session; `keys` are added to the mandatory ones. Returns the
-    // login response (status in bytes 36-37) or nullopt if nothing came back.
+    // Login of a normal session, leading unless `tsih` names a session to add a connection to;
+    // `keys` are added to the mandatory ones. Returns the login response (status in bytes
+    // 36-37, TSIH in 14-15) or nullopt if nothing came back.
     std::optional<Pdu> login(const std::string& target, const std::vector<std::pair<std::string, std::string>>& keys,
-                             std::uint8_t isid_last = 1) {
+                             std::uint8_t isid_last = 1, std::uint16_t tsih = 0, std::uint16_t cid = 0) {
         if (!connected_) return std::nullopt;
         Pdu p;
         p.bhs[0] = op::login_request | 0x40;
         p.bhs[1] = 0x80 | (1 << 2) | 3;  // T, CSG operational, NSG full feature
         const std::uint8_t isid[6] = {0x80, 0, 0, 0, 0, isid_last};
         std::memcpy(&p.bhs[8], isid, 6);
+        util::store_be16(&p.bhs[14], tsih);
         p.set_u32(16, next_itt_++);
+        util::store_be16(&p.bhs[20], cid);
         p.set_u32(24, cmdsn_);
         append_text(p.data, "InitiatorName", "iqn.2026-11.org.test:raw");
         append_text(p.data, "TargetName", target);
@@ -140,6 +143,17 @@ public:
     bool quiet(int ms) {
         pollfd p{fd_, POLLIN, 0};
         return ::poll(&p, 1, ms) == 0;
+    }
+
+    // True when the target closes the connection within `ms` milliseconds (what it sends first is
+    // skipped).
+    bool closed_within(int ms) {
+        for (;;) {
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, ms) <= 0) return false;
+            std::uint8_t buf[4096];
+            if (::read(fd_, buf, sizeof buf) <= 0) return true;
+        }
     }
 
     std::uint32_t cmdsn() const { return cmdsn_; }

@@ -1,9 +1,5 @@
+// The named sense conditions and the IoStatus mapping.
 #include "scsi/sense.hpp"
-
-#include <algorithm>
-#include <cstring>
-
-#include "util/endian.hpp"
 
 namespace vstor::scsi {
 namespace sense {
@@ -102,62 +98,5 @@ Sense from_io_status(IoStatus s, bool is_write) {
     return internal_target_failure();
 }
 }  // namespace sense
-
-namespace {
-void sense_key_specific(const Sense& s, std::uint8_t* p /* 3 bytes */) {
-    if (s.has_field_pointer) {
-        p[0] = static_cast<std::uint8_t>(0x80 | (s.in_cdb ? 0x40 : 0) | (s.bit_valid ? 0x08 : 0) |
-                                         (s.bit & 0x07));
-        util::store_be16(p + 1, s.field_byte);
-    } else if (s.progress) {
-        p[0] = 0x80;
-        util::store_be16(p + 1, *s.progress);
-    }
-}
-bool has_sks(const Sense& s) { return s.has_field_pointer || s.progress.has_value(); }
-}  // namespace
-
-std::uint8_t encode_fixed(const Sense& s, std::uint8_t* out, std::size_t cap) {
-    std::uint8_t b[18] = {};
-    b[0] = 0x70;  // current error, fixed format
-    b[2] = s.key & 0x0f;
-    if (s.information) {
-        b[0] |= 0x80;  // VALID
-        util::store_be32(b + 3, static_cast<std::uint32_t>(*s.information));
-    }
-    b[7] = 10;  // additional sense length
-    b[12] = s.asc;
-    b[13] = s.ascq;
-    if (has_sks(s)) sense_key_specific(s, b + 15);
-    const auto n = static_cast<std::uint8_t>(std::min<std::size_t>(sizeof b, cap));
-    std::memcpy(out, b, n);
-    return n;
-}
-
-std::uint8_t encode_descriptor(const Sense& s, std::uint8_t* out, std::size_t cap) {
-    std::uint8_t b[8 + 12 + 8] = {};
-    b[0] = 0x72;
-    b[1] = s.key & 0x0f;
-    b[2] = s.asc;
-    b[3] = s.ascq;
-    std::size_t n = 8;
-    if (s.information) {  // information descriptor (type 0)
-        b[n] = 0x00;
-        b[n + 1] = 0x0a;
-        b[n + 2] = 0x80;
-        util::store_be64(b + n + 4, *s.information);
-        n += 12;
-    }
-    if (has_sks(s)) {  // sense key specific descriptor (type 2)
-        b[n] = 0x02;
-        b[n + 1] = 0x06;
-        sense_key_specific(s, b + n + 4);
-        n += 8;
-    }
-    b[7] = static_cast<std::uint8_t>(n - 8);
-    const auto m = static_cast<std::uint8_t>(std::min<std::size_t>(n, cap));
-    std::memcpy(out, b, m);
-    return m;
-}
 
 }  // namespace vstor::scsi

@@ -9,7 +9,7 @@
 #include "scsi/logical_unit.hpp"
 #include "scsi/persistent_reservations.hpp"
 #include "scsi/task_set.hpp"
-#include "util/sync_io.hpp"
+#include "scsi/sync_io.hpp"
 
 namespace vstor {
 

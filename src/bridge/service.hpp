@@ -1,5 +1,5 @@
 // The StorPort service side of vstor: takes requests from vstor.sys over the bridge channel
-// (windows/common/vstor_bridge.h), runs them through the engine's Adapter::submit and returns the
+// (include/vstor/bridge_protocol.h), runs them through the engine's Adapter::submit and returns the
 // completions. The same code serves Windows (a DeviceIoControl channel) and the Linux StorPort
 // emulator (an in-process channel); it never interprets a CDB.
 #pragma once
@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "vstor/adapter.hpp"
-#include "vstor_bridge.h"
+#include "vstor/bridge_protocol.h"
 
 namespace vstor::bridge {
 

@@ -7,7 +7,7 @@
 
 #include <vector>
 
-#include "vstor_bridge.h"
+#include "vstor/bridge_protocol.h"
 
 namespace vstor::bridge {
 

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <thread>
 
-#include "cli/lun_spec.hpp"
+#include "config/lun_spec.hpp"
 #include "cli/progress.hpp"
 #include "control/rpc_client.hpp"
 #include "control/rpc_server.hpp"

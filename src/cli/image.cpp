@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "cli/lun_spec.hpp"
+#include "config/lun_spec.hpp"
 
 namespace vstor::cli {
 

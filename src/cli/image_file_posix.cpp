@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "cli/image.hpp"
-#include "cli/lun_spec.hpp"
+#include "config/lun_spec.hpp"
 #include "cli/progress.hpp"
 
 namespace vstor::cli {

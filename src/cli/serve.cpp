@@ -7,9 +7,9 @@
 #include <filesystem>
 
 #include "cli/host_port.hpp"
-#include "cli/lun_builder.hpp"
+#include "config/lun_builder.hpp"
 #include "cli/serve_nbd.hpp"
-#include "cli/serve_plan.hpp"
+#include "config/serve_plan.hpp"
 #include "cli/serve_storport.hpp"
 #include "cli/shutdown_signal.hpp"
 #include "control/control_service.hpp"

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/serve_plan.hpp"
+#include "config/serve_plan.hpp"
 #include "nbd/server.hpp"
 #include "scsi/access_rules.hpp"
 #include "vstor/adapter.hpp"

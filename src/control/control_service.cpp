@@ -10,8 +10,8 @@
 #include "util/endian.hpp"
 #include "vstor/lun_address.hpp"
 
-#include "cli/lun_builder.hpp"
-#include "control/config_writer.hpp"
+#include "config/lun_builder.hpp"
+#include "config/config_writer.hpp"
 #include "control/params.hpp"
 #include "iscsi/iscsi_name.hpp"
 

@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "cli/serve_plan.hpp"
+#include "config/serve_plan.hpp"
 #include "iscsi/server.hpp"
 #include "vstor/adapter.hpp"
 

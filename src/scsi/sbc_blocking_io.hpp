@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "scsi/logical_unit.hpp"
-#include "util/sync_io.hpp"
+#include "scsi/sync_io.hpp"
 
 namespace vstor::scsi {
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "cli/serve_plan.hpp"
+#include "config/serve_plan.hpp"
 #include "control/control_service.hpp"
 #include "control/rpc_server.hpp"
 #include "iscsi/server.hpp"

@@ -10,7 +10,7 @@
 #pragma once
 
 #include "storport_decl.h"
-#include "../common/vstor_bridge.h"
+#include "vstor/bridge_protocol.h"
 
 namespace vs {
 

@@ -1,6 +1,6 @@
 #include "ioctl_server.hpp"
 
-#include "vstor_bridge.h"
+#include "vstor/bridge_protocol.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

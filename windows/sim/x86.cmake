@@ -46,7 +46,7 @@ else()
   target_compile_options(vstor_storport_tests_x86 PRIVATE -m32)
   target_link_options(vstor_storport_tests_x86 PRIVATE -m32)
   target_include_directories(vstor_storport_tests_x86 PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}
-    ${CMAKE_CURRENT_SOURCE_DIR}/../driver ${CMAKE_CURRENT_SOURCE_DIR}/include ${CMAKE_CURRENT_SOURCE_DIR}/../common)
+    ${CMAKE_CURRENT_SOURCE_DIR}/../driver ${CMAKE_CURRENT_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/include)
   target_compile_definitions(vstor_storport_tests_x86 PRIVATE VSTOR_STORPORT_SIM
     VSTOR_CLI_PATH="$<TARGET_FILE:vstor>" VSTOR_WINEPREFIX_PATH="${CMAKE_BINARY_DIR}/windows/wineprefix"
     VSTOR_SYS_PATH="${CMAKE_BINARY_DIR}/windows/x86/vstor.sys"

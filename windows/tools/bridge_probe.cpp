@@ -6,7 +6,7 @@
 #include <string>
 
 #include "bridge/win32_channel.hpp"
-#include "vstor_bridge.h"
+#include "vstor/bridge_protocol.h"
 
 int main() {
     std::string error;

@@ -16,7 +16,7 @@
 
 #include "backends/file/file_backend.hpp"
 #include "backends/mem/mem_backend.hpp"
-#include "util/sync_io.hpp"
+#include "scsi/sync_io.hpp"
 
 namespace vstor::backends {
 namespace {

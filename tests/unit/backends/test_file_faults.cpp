@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "backends/file/file_backend.hpp"
-#include "util/sync_io.hpp"
+#include "scsi/sync_io.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::backends {

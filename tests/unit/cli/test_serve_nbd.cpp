@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "cli/serve_nbd.hpp"
-#include "cli/serve_plan.hpp"
+#include "config/serve_plan.hpp"
 
 namespace vstor::cli {
 namespace {

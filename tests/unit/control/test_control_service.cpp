@@ -15,8 +15,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "cli/lun_builder.hpp"
-#include "cli/serve_plan.hpp"
+#include "config/lun_builder.hpp"
+#include "config/serve_plan.hpp"
 #include "control/control_service.hpp"
 #include "control/metrics_server.hpp"
 #include "control/rpc_client.hpp"

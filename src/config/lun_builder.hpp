@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/lun_spec.hpp"
+#include "config/lun_spec.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::cli {

@@ -1,4 +1,4 @@
-#include "cli/config_schema.hpp"
+#include "config/config_schema.hpp"
 
 #include <fmt/format.h>
 

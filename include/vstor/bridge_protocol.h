@@ -16,8 +16,8 @@
  * validated on return (a stale tag, e.g. a reply to a request aborted by a reset, is ignored; a tag
  * that names no slot is a protocol error). The driver never hands out kernel pointers.
  */
-#ifndef VSTOR_BRIDGE_H
-#define VSTOR_BRIDGE_H
+#ifndef VSTOR_BRIDGE_PROTOCOL_H
+#define VSTOR_BRIDGE_PROTOCOL_H
 
 #ifdef __cplusplus
 #include <cstddef>
@@ -171,4 +171,4 @@ VSTOR_BRIDGE_STATIC_ASSERT(sizeof(vstor_bridge_lun) == 24, "lun size");
 VSTOR_BRIDGE_STATIC_ASSERT(VSTOR_TRANSACT_IN_DATA_OFFSET == 288, "in data offset");
 VSTOR_BRIDGE_STATIC_ASSERT(VSTOR_TRANSACT_OUT_DATA_OFFSET == 80, "out data offset");
 
-#endif /* VSTOR_BRIDGE_H */
+#endif /* VSTOR_BRIDGE_PROTOCOL_H */

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "cli/serve_plan.hpp"
+#include "config/serve_plan.hpp"
 #include "util/durable_file.hpp"
 
 namespace vstor::control {

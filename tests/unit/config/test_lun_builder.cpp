@@ -6,7 +6,7 @@
 
 #include <filesystem>
 
-#include "cli/lun_builder.hpp"
+#include "config/lun_builder.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::cli {

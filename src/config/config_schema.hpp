@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "cli/serve_plan.hpp"
+#include "config/serve_plan.hpp"
 
 namespace vstor::cli {
 

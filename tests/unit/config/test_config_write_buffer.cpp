@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <fstream>
 
-#include "cli/serve_plan.hpp"
-#include "control/config_writer.hpp"
+#include "config/serve_plan.hpp"
+#include "config/config_writer.hpp"
 
 namespace vstor::cli {
 namespace {

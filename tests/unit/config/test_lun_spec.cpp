@@ -1,7 +1,7 @@
 // `--lun` parsing: every accepted form and a clear error for each bad one.
 #include <gtest/gtest.h>
 
-#include "cli/lun_spec.hpp"
+#include "config/lun_spec.hpp"
 
 namespace vstor::cli {
 namespace {

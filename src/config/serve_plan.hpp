@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/lun_spec.hpp"
+#include "config/lun_spec.hpp"
 #include "iscsi/server.hpp"
 #include "util/write_budget.hpp"
 #include "util/connection_limits.hpp"

@@ -1,4 +1,4 @@
-#include "cli/lun_spec.hpp"
+#include "config/lun_spec.hpp"
 
 #include <charconv>
 #include <sstream>

@@ -1,4 +1,4 @@
-#include "cli/lun_builder.hpp"
+#include "config/lun_builder.hpp"
 
 #include <filesystem>
 

@@ -8,8 +8,8 @@
 #include <cstdio>
 #include <fstream>
 
-#include "cli/config_schema.hpp"
-#include "cli/serve_plan.hpp"
+#include "config/config_schema.hpp"
+#include "config/serve_plan.hpp"
 
 namespace vstor::cli {
 namespace {

@@ -1,4 +1,4 @@
-#include "control/config_writer.hpp"
+#include "config/config_writer.hpp"
 
 #include <toml++/toml.h>
 

@@ -26,8 +26,8 @@
 //   handshake_timeout = 15               # optional, as --nbd-handshake-timeout
 #include <toml++/toml.h>
 
-#include "cli/config_schema.hpp"
-#include "cli/serve_plan.hpp"
+#include "config/config_schema.hpp"
+#include "config/serve_plan.hpp"
 
 namespace vstor::cli {
 

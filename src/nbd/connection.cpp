@@ -20,33 +20,17 @@ constexpr std::size_t kReceiveBuffer = 64u << 10;   // transmission
 constexpr std::size_t kMaxInflight = 128;                 // requests per connection before reading pauses
 constexpr std::uint64_t kMaxInflightBytes = 256ull << 20; // READ/WRITE payload bytes likewise
 constexpr std::size_t kKeepBufferCapacity = 8u << 20;     // larger buffers go back to the heap
-constexpr int kMaxRetries = 64;                           // UNIT ATTENTION / BUSY resubmissions
-constexpr std::size_t kLbaStatusDescriptors = 128;
-constexpr std::uint16_t kProbe = 0xffff;                  // internal: Block Limits VPD at start
-// Reads this large are sent from the LUN's memory when its backend lends it (Backend::read_view),
-// which leaves the kernel's copy into the socket as the only one (docs/performance.md: 20-35%
-// faster 1 MiB reads of cached blocks, the same for blocks the cache does not hold). Smaller
-// reads are copied: lending costs more than copying 4 KiB.
-constexpr std::uint32_t kLendFrom = 64u << 10;
 }  // namespace
 
 struct Connection::Req {
-    RequestHeader h;
-    Command cmd;
-    std::vector<std::byte> buf;  // payload in, data-in out, UNMAP/GET LBA STATUS parameter data
-    std::size_t data_len = 0;    // bytes of buf sent after head
+    TransmissionPlan plan;       // the request, its SCSI commands and its outcome
     Completion done;             // written by the completion callback before it posts
     std::shared_ptr<Connection> owner;  // set while a command is in the engine
     ReplyHead head{};
     std::size_t head_len = 0;
-    std::uint64_t next_lba = 0, remaining = 0, step_blocks = 0;
+    std::size_t data_len = 0;      // bytes of data sent after head
     std::uint64_t bytes = 0;       // counted in inflight_bytes_
     util::WriteHold hold;          // a WRITE payload's share of the write budget
-    std::uint32_t pending_error = 0;
-    const char* pending_why = "";
-    int retries = 0;
-    bool final_flush = false;      // TRIM/WRITE_ZEROES with FUA: SYNCHRONIZE CACHE at the end
-    bool flushing = false;
 };
 
 void Connection::start_tls() {
@@ -147,15 +131,17 @@ void Connection::handshake_read() {
 void Connection::enter_transmission() {
     const Negotiated n = handshake_->result();
     handshake_.reset();
-    limits_.size_bytes = n.exp.size_bytes;
-    limits_.block_size = n.exp.block_size;
-    limits_.read_only = n.exp.read_only;
-    limits_.thin = n.exp.thin;
-    limits_.structured = n.structured;
-    limits_.base_allocation = n.base_allocation;
+    ExportLimits& lim = plan_.limits;
+    lim.size_bytes = n.exp.size_bytes;
+    lim.block_size = n.exp.block_size;
+    lim.read_only = n.exp.read_only;
+    lim.thin = n.exp.thin;
+    lim.structured = n.structured;
+    lim.base_allocation = n.base_allocation;
     lun_ = n.exp.lun;
     sam_lun_ = encode_sam_lun(n.exp.lun);
-    zero_block_.assign(n.exp.block_size, std::byte{0});
+    plan_.zero_block.assign(n.exp.block_size, std::byte{0});
+    plan_.peer = peer_;
     handshake_timer_.cancel();
     rbuf_.resize(kReceiveBuffer);  // keeps bytes the client sent past the handshake
     // Publish first, then decide under the current rules: an access change either happens
@@ -183,17 +169,12 @@ void Connection::enter_transmission() {
         return maybe_finish();
     }
     // Learn the UNMAP / WRITE SAME limits from the Block Limits VPD page before serving.
-    Req* r = get_req();
-    r->h.type = kProbe;
-    r->buf.resize(64);
-    cdb_inquiry_vpd(r->cmd, 0xb0, std::span(r->buf));
-    submit(r);
+    Req* r = get_req(RequestHeader{});
+    drive(r, r->plan.begin_probe(plan_));
 }
 
 void Connection::on_probe_done(Req* r) {
-    if (r->done.status == scsi_status::good)
-        block_limits_ = parse_block_limits(
-            std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(r->buf.data()), r->done.data_in_len));
+    if (const auto& lim = r->plan.probed_limits()) plan_.block_limits = *lim;
     recycle(r);
     pump();
 }
@@ -229,8 +210,7 @@ void Connection::pump() {
             rpos_ += n;
             discard_left_ -= n;
             if (discard_left_) return read_more();
-            Req* r = std::exchange(discard_req_, nullptr);
-            reply_error(r, r->pending_error, r->pending_why);
+            reply_error(std::exchange(discard_req_, nullptr));
             continue;
         }
         if (draining_) return maybe_finish();
@@ -244,7 +224,7 @@ void Connection::pump() {
         }
         rpos_ += kRequestHeaderSize;
         const RequestHeader h = *parsed;
-        const Verdict v = validate(h, limits_);
+        const Verdict v = validate(h, plan_.limits);
         spdlog::trace("nbd {}: {} flags {:#x} offset {} length {}", peer_, command_name(h.type), h.flags, h.offset,
                       h.length);
         switch (v.action) {
@@ -255,16 +235,15 @@ void Connection::pump() {
                 spdlog::warn("nbd {}: {} ({} bytes), disconnecting", peer_, v.why, h.length);
                 return close(v.why);
             case Action::reply_error: {
-                Req* r = get_req();
-                r->h = h;
+                Req* r = get_req(h);
+                r->plan.refuse(v.error, v.why);
                 if (has_payload(h) && h.length) {
-                    r->pending_error = v.error;
-                    r->pending_why = v.why;
+                    // Answered once the payload is read and dropped.
                     discard_req_ = r;
                     discard_left_ = h.length;
                     continue;
                 }
-                reply_error(r, v.error, v.why);
+                reply_error(r);
                 continue;
             }
             case Action::execute:
@@ -283,37 +262,39 @@ void Connection::pump() {
                 return;  // pump() runs again when bytes are given back
             }
         }
-        Req* r = get_req();
-        r->h = h;
+        Req* r = get_req(h);
         r->hold = std::move(hold);
         if (h.type == cmd::read || h.type == cmd::write) {
             r->bytes = h.length;
             inflight_bytes_ += h.length;
         }
-        if (h.type == cmd::write && h.length) {
-            r->buf.resize(h.length);
-            const std::size_t n = std::min<std::size_t>(h.length, rlen_ - rpos_);
-            std::memcpy(r->buf.data(), rbuf_.data() + rpos_, n);
-            rpos_ += n;
-            if (n < h.length) {
-                // The rest of the payload goes straight into the buffer the SCSI command uses.
-                read_pending_ = true;
-                auto self = shared_from_this();
-                stream_.read(asio::buffer(r->buf.data() + n, h.length - n), [this, self, r](std::error_code ec, std::size_t) {
-                    read_pending_ = false;
-                    if (closed_ || ec) {
-                        recycle(r);
-                        if (closed_) return;
-                        draining_ = true;
-                        return maybe_finish();
-                    }
-                    on_payload_read(r);
-                });
-                return;
-            }
-        }
+        if (h.type == cmd::write && h.length && !take_payload(r)) return;
         execute(r);
     }
+}
+
+bool Connection::take_payload(Req* r) {
+    const std::uint32_t len = r->plan.request().length;
+    auto& buf = r->plan.buffer();
+    buf.resize(len);
+    const std::size_t n = std::min<std::size_t>(len, rlen_ - rpos_);
+    std::memcpy(buf.data(), rbuf_.data() + rpos_, n);
+    rpos_ += n;
+    if (n == len) return true;
+    // The rest of the payload goes straight into the buffer the SCSI command uses.
+    read_pending_ = true;
+    auto self = shared_from_this();
+    stream_.read(asio::buffer(buf.data() + n, len - n), [this, self, r](std::error_code ec, std::size_t) {
+        read_pending_ = false;
+        if (closed_ || ec) {
+            recycle(r);
+            if (closed_) return;
+            draining_ = true;
+            return maybe_finish();
+        }
+        on_payload_read(r);
+    });
+    return false;
 }
 
 void Connection::on_payload_read(Req* r) {
@@ -323,7 +304,7 @@ void Connection::on_payload_read(Req* r) {
 
 // ---- Requests ----------------------------------------------------------------------------
 
-Connection::Req* Connection::get_req() {
+Connection::Req* Connection::get_req(const RequestHeader& h) {
     Req* r;
     if (free_reqs_.empty()) {
         all_reqs_.push_back(std::make_unique<Req>());
@@ -332,13 +313,9 @@ Connection::Req* Connection::get_req() {
         r = free_reqs_.back();
         free_reqs_.pop_back();
     }
-    r->h = RequestHeader{};
+    r->plan.reset(h);
     r->data_len = r->head_len = 0;
-    r->next_lba = r->remaining = r->step_blocks = r->bytes = 0;
-    r->pending_error = 0;
-    r->retries = 0;
-    r->final_flush = r->flushing = false;
-    r->cmd.accept_data_view = false;
+    r->bytes = 0;
     ++inflight_;
     return r;
 }
@@ -348,77 +325,34 @@ void Connection::recycle(Req* r) {
     inflight_bytes_ -= r->bytes;
     r->bytes = 0;
     r->hold.release();
-    r->cmd.nexus.reset();
+    r->plan.command().nexus.reset();
     r->done.data_view.reset();  // lent memory goes back once the reply is sent
-    if (r->buf.capacity() > kKeepBufferCapacity) std::vector<std::byte>().swap(r->buf);
+    auto& buf = r->plan.buffer();
+    if (buf.capacity() > kKeepBufferCapacity) std::vector<std::byte>().swap(buf);
     free_reqs_.push_back(r);
 }
 
-void Connection::execute(Req* r) {
-    const RequestHeader& h = r->h;
-    const std::uint32_t bs = limits_.block_size;
-    const std::uint64_t lba = h.offset / bs;
-    const auto blocks = static_cast<std::uint32_t>(h.length / bs);
-    switch (h.type) {
-        case cmd::read:
-            if (!blocks) return reply_read(r);
-            r->buf.resize(h.length);
-            cdb_read16(r->cmd, lba, blocks, std::span(r->buf.data(), h.length));
-            r->cmd.accept_data_view = h.length >= kLendFrom;  // NBD has no ORDERED tasks
-            return submit(r);
-        case cmd::write:
-            if (!blocks) return reply_ok(r);
-            cdb_write16(r->cmd, lba, blocks, h.flags & cmd_flag::fua, std::span(r->buf.data(), h.length));
-            return submit(r);
-        case cmd::flush:
-            cdb_synchronize_cache16(r->cmd);
-            return submit(r);
-        case cmd::cache:
-            if (!blocks) return reply_ok(r);
-            cdb_pre_fetch16(r->cmd, lba, blocks);
-            return submit(r);
-        case cmd::write_zeroes:
-            // Fast only when it becomes a deallocation (thin LUN, holes allowed); a zero write
-            // of every block is not fast, and the client asked to be told instead.
-            if ((h.flags & cmd_flag::fast_zero) && !(limits_.thin && !(h.flags & cmd_flag::no_hole)))
-                return reply_error(r, err::notsup, "zeroing would not be fast on this LUN");
-            [[fallthrough]];
-        case cmd::trim:
-            r->next_lba = lba;
-            r->remaining = blocks;
-            r->final_flush = h.flags & cmd_flag::fua;
-            return next_step(r);
-        case cmd::block_status:
-            r->buf.resize(8 + 16 * kLbaStatusDescriptors);
-            cdb_get_lba_status16(r->cmd, lba, std::span(r->buf));
-            return submit(r);
-        default:
-            return reply_error(r, err::inval, "unknown command");
-    }
-}
+void Connection::execute(Req* r) { drive(r, r->plan.begin(plan_)); }
 
-void Connection::next_step(Req* r) {
-    if (r->remaining > 0) {
-        if (r->h.type == cmd::trim) {
-            r->buf.resize(8 + 16 * std::min<std::size_t>(block_limits_.max_unmap_descriptors, 256));
-            r->step_blocks = cdb_unmap(r->cmd, r->next_lba, r->remaining, block_limits_, std::span(r->buf));
-        } else {
-            const std::uint32_t n = write_same_chunk(block_limits_, r->remaining);
-            cdb_write_same16(r->cmd, r->next_lba, n, !(r->h.flags & cmd_flag::no_hole), std::span(zero_block_));
-            r->step_blocks = n;
-        }
-        return submit(r);
+void Connection::drive(Req* r, Step step) {
+    switch (step) {
+        case Step::submit:
+            return submit(r);
+        case Step::reply_ok:
+            return reply_ok(r);
+        case Step::reply_read:
+            return reply_read(r);
+        case Step::reply_extents:
+            return reply_block_status(r);
+        case Step::reply_error:
+            return reply_error(r);
+        case Step::probed:
+            return on_probe_done(r);
     }
-    if (r->final_flush && !r->flushing) {
-        r->flushing = true;
-        cdb_synchronize_cache16(r->cmd);
-        return submit(r);
-    }
-    reply_ok(r);
 }
 
 void Connection::submit(Req* r) {
-    Command& c = r->cmd;
+    Command& c = r->plan.command();
     c.nexus = nexus_;
     c.lun = sam_lun_;
     c.tag = next_tag_++;
@@ -438,75 +372,38 @@ void Connection::submit(Req* r) {
 void Connection::on_complete(Req* r) {
     const auto self = std::move(r->owner);
     if (closed_) return recycle(r);
-    if (r->h.type == kProbe) return on_probe_done(r);
-    const std::uint16_t t = r->h.type;
-    const bool write = t == cmd::write || t == cmd::trim || t == cmd::write_zeroes;
-    const Mapped m = map_completion(r->done, write);
-    if (m.outcome == Outcome::retry) {
-        // NBD cannot report a UNIT ATTENTION; the command did not run, so it runs again.
-        if (++r->retries <= kMaxRetries) return submit(r);
-        return reply_error(r, err::io, "target kept answering UNIT ATTENTION or BUSY");
-    }
-    if (m.outcome == Outcome::error) {
-        const SenseKey s = decode_sense(r->done);
-        spdlog::debug("nbd {}: {} failed: status {:#x} sense {:x}/{:02x}/{:02x} -> error {}", peer_, command_name(t),
-                      r->done.status, s.key, s.asc, s.ascq, m.error);
-        const char* why = r->done.status == scsi_status::reservation_conflict ? "reservation conflict"
-                          : m.error == err::perm                               ? "write protected"
-                          : m.error == err::io                                 ? "I/O error"
-                                                                               : "request refused by the LUN";
-        return reply_error(r, m.error, why);
-    }
-    switch (t) {
-        case cmd::read:
-            return reply_read(r);
-        case cmd::block_status:
-            return reply_block_status(r);
-        case cmd::trim:
-        case cmd::write_zeroes:
-            if (!r->flushing) {
-                r->next_lba += r->step_blocks;
-                r->remaining -= r->step_blocks;
-            }
-            return next_step(r);
-        default:
-            return reply_ok(r);
-    }
+    drive(r, r->plan.complete(r->done));
 }
 
 // ---- Replies (framing: nbd/reply.hpp) ------------------------------------------------------
 
 void Connection::reply_ok(Req* r) {
-    r->head_len = frame_ok(r->head, r->h.cookie);
+    r->head_len = frame_ok(r->head, r->plan.request().cookie);
     r->data_len = 0;
     queue(r);
 }
 
-void Connection::reply_error(Req* r, std::uint32_t error, const char* why) {
-    spdlog::debug("nbd {}: {} offset {} length {}: error {} ({})", peer_, command_name(r->h.type), r->h.offset,
-                  r->h.length, error, why);
-    r->head_len = frame_error(r->head, limits_.structured, r->h.cookie, error, why);
+void Connection::reply_error(Req* r) {
+    const RequestHeader& h = r->plan.request();
+    const std::uint32_t error = r->plan.error();
+    spdlog::debug("nbd {}: {} offset {} length {}: error {} ({})", peer_, command_name(h.type), h.offset, h.length,
+                  error, r->plan.why());
+    r->head_len = frame_error(r->head, plan_.limits.structured, h.cookie, error, r->plan.why());
     r->data_len = 0;
     queue(r);
 }
 
 void Connection::reply_read(Req* r) {
-    r->head_len = frame_read(r->head, limits_.structured, r->h.cookie, r->h.offset, r->h.length);
-    r->data_len = r->h.length;
+    const RequestHeader& h = r->plan.request();
+    r->head_len = frame_read(r->head, plan_.limits.structured, h.cookie, h.offset, h.length);
+    r->data_len = h.length;
     queue(r);
 }
 
 void Connection::reply_block_status(Req* r) {
-    const std::uint32_t bs = limits_.block_size;
-    const std::uint64_t lba = r->h.offset / bs;
-    const std::uint64_t end = lba + r->h.length / bs;
-    lba_status_to_extents(
-        std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(r->buf.data()), r->done.data_in_len),
-        lba, end, bs, limits_.thin, r->h.flags & cmd_flag::req_one, extents_);
-    // proto.md allows status 0 for the whole range when nothing better is known.
-    if (extents_.empty()) extents_.emplace_back(r->h.length, 0u);
-    r->head_len = frame_block_status(r->head, r->h.cookie, extents_, r->buf);
-    r->data_len = r->buf.size();
+    auto& buf = r->plan.buffer();
+    r->head_len = frame_block_status(r->head, r->plan.request().cookie, r->plan.extents(), buf);
+    r->data_len = buf.size();
     queue(r);
 }
 
@@ -526,7 +423,7 @@ void Connection::flush_writes() {
         if (r->done.data_view) {  // a read whose data the LUN lent
             for (const auto& piece : r->done.data_view->pieces) iov_.emplace_back(piece.data(), piece.size());
         } else {
-            iov_.emplace_back(r->buf.data(), r->data_len);
+            iov_.emplace_back(r->plan.buffer().data(), r->data_len);
         }
     }
     write_pending_ = true;

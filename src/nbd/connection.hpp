@@ -1,5 +1,7 @@
 // One NBD connection: option haggling (nbd/handshake.hpp), then the transmission phase. Each
-// request becomes one or more SCSI commands on this connection's own I_T nexus.
+// request becomes one or more SCSI commands on this connection's own I_T nexus. The connection
+// drives; the bytes go through nbd/stream.hpp, each request's commands and answer come from its
+// nbd/transmission_plan.hpp, and replies are framed by nbd/reply.hpp.
 // Thread rule: everything runs on the connection's io_context; the adapter's completion
 // callbacks only store the completion and post back to it.
 #pragma once
@@ -18,8 +20,8 @@
 #include "nbd/access.hpp"
 #include "nbd/handshake.hpp"
 #include "nbd/request.hpp"
-#include "nbd/scsi_translate.hpp"
 #include "nbd/stream.hpp"
+#include "nbd/transmission_plan.hpp"
 #include "util/connection_limiter.hpp"
 #include "vstor/adapter.hpp"
 
@@ -54,10 +56,9 @@ public:
 private:
     struct Req;  // one request in flight (connection.cpp); pooled, never freed per I/O
 
-    void start_tls();
-
     // Handshake.
     void arm_handshake_timer();
+    void start_tls();
     void handshake_read();
     void handshake_write(bool then_read);
     void enter_transmission();
@@ -66,19 +67,22 @@ private:
     // Transmission: receive side.
     void read_more();
     void pump();
+    // Copies what of a WRITE's payload is already buffered; false while the rest is being read
+    // (on_payload_read() goes on from there).
+    bool take_payload(Req* r);
     void on_payload_read(Req* r);
 
-    // Requests.
-    Req* get_req();
+    // Requests: each one's TransmissionPlan says what to submit next and how to answer.
+    Req* get_req(const RequestHeader& h);
     void recycle(Req* r);
     void execute(Req* r);
-    void next_step(Req* r);  // TRIM / WRITE_ZEROES chunks, then a final flush for FUA
+    void drive(Req* r, Step step);
     void submit(Req* r);
     void on_complete(Req* r);
 
-    // Replies.
+    // Replies (framing: nbd/reply.hpp).
     void reply_ok(Req* r);
-    void reply_error(Req* r, std::uint32_t error, const char* why);
+    void reply_error(Req* r);  // the plan's error()
     void reply_read(Req* r);
     void reply_block_status(Req* r);
     void queue(Req* r);
@@ -112,12 +116,9 @@ private:
     Req* discard_req_ = nullptr;      // ... answered once they are gone
 
     // Transmission state.
-    ExportLimits limits_;
-    BlockLimits block_limits_;
+    PlanContext plan_;  // the export and the LUN's limits, shared by every request's plan
     std::uint16_t lun_ = 0;
     std::uint64_t sam_lun_ = 0;
-    std::vector<std::byte> zero_block_;  // WRITE SAME data-out
-    std::vector<std::pair<std::uint32_t, std::uint32_t>> extents_;  // scratch for BLOCK_STATUS
     std::uint64_t next_tag_ = 1;
     std::size_t inflight_ = 0;        // accepted requests not yet answered on the wire
     std::uint64_t inflight_bytes_ = 0;

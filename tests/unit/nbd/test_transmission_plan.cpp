@@ -1,0 +1,375 @@
+// The transmission plan without a socket: which SCSI commands an NBD request becomes, in what
+// order, and which NBD answer it ends with. Scripted completions pin the sequence (chunking,
+// FUA, retries); a real engine with a thin and a thick LUN pins what the LUN makes of it.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <future>
+#include <vector>
+
+#include "backends/mem/mem_backend.hpp"
+#include "nbd/protocol.hpp"
+#include "nbd/transmission_plan.hpp"
+#include "util/endian.hpp"
+#include "vstor/adapter.hpp"
+#include "vstor/lun_address.hpp"
+
+namespace vstor::nbd {
+namespace {
+
+constexpr std::uint32_t kBlock = 512;
+constexpr std::uint64_t kLunBytes = 1u << 20;
+
+RequestHeader req(std::uint16_t type, std::uint64_t offset, std::uint32_t length, std::uint16_t flags = 0) {
+    return RequestHeader{flags, type, 42, offset, length};
+}
+
+PlanContext context(bool thin) {
+    PlanContext ctx;
+    ctx.limits.size_bytes = kLunBytes;
+    ctx.limits.block_size = kBlock;
+    ctx.limits.thin = thin;
+    ctx.limits.structured = true;
+    ctx.zero_block.assign(kBlock, std::byte{0});
+    return ctx;
+}
+
+Completion check(std::uint8_t key, std::uint8_t asc, std::uint8_t ascq) {
+    Completion c;
+    c.status = scsi_status::check_condition;
+    c.sense[0] = 0x70;
+    c.sense[2] = key;
+    c.sense[7] = 10;
+    c.sense[12] = asc;
+    c.sense[13] = ascq;
+    c.sense_len = 18;
+    return c;
+}
+
+std::uint64_t cdb_lba(const Command& c) { return util::load_be64(&c.cdb[2]); }
+std::uint32_t cdb_count(const Command& c) { return util::load_be32(&c.cdb[10]); }
+
+// (lba, blocks) of each descriptor of the UNMAP parameter list the command carries.
+std::vector<std::pair<std::uint64_t, std::uint32_t>> unmap_ranges(const Command& c) {
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> out;
+    const auto* p = reinterpret_cast<const std::uint8_t*>(c.data.data());
+    const std::size_t n = util::load_be16(p + 2) / 16;
+    for (std::size_t i = 0; i < n; ++i) out.emplace_back(util::load_be64(p + 8 + 16 * i), util::load_be32(p + 16 + 16 * i));
+    return out;
+}
+
+TEST(NbdTransmissionPlan, WriteFuaSetsTheFuaBitOnWrite16) {
+    auto ctx = context(true);
+    for (bool fua : {false, true}) {
+        TransmissionPlan p;
+        p.reset(req(cmd::write, 8192, 4096, fua ? cmd_flag::fua : 0));
+        p.buffer().assign(4096, std::byte{7});
+        ASSERT_EQ(p.begin(ctx), Step::submit);
+        EXPECT_EQ(p.command().cdb[0], 0x8a);
+        EXPECT_EQ(p.command().cdb[1], fua ? 0x08 : 0x00);
+        EXPECT_EQ(cdb_lba(p.command()), 16u);
+        EXPECT_EQ(cdb_count(p.command()), 8u);
+        EXPECT_EQ(p.command().data.size(), 4096u);
+        EXPECT_EQ(p.complete(Completion{}), Step::reply_ok);
+    }
+}
+
+TEST(NbdTransmissionPlan, TrimFollowsBlockLimitsThenFlushesForFua) {
+    auto ctx = context(true);
+    ctx.block_limits.max_unmap_blocks = 8;
+    ctx.block_limits.max_unmap_descriptors = 2;
+    TransmissionPlan p;
+    p.reset(req(cmd::trim, 100 * kBlock, 40 * kBlock, cmd_flag::fua));
+    ASSERT_EQ(p.begin(ctx), Step::submit);
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> all;
+    int unmaps = 0;
+    Step s = Step::submit;
+    while (s == Step::submit && p.command().cdb[0] == 0x42) {
+        ++unmaps;
+        const auto r = unmap_ranges(p.command());
+        EXPECT_LE(r.size(), 2u);
+        all.insert(all.end(), r.begin(), r.end());
+        s = p.complete(Completion{});
+    }
+    EXPECT_EQ(unmaps, 3);  // 16 + 16 + 8 blocks
+    const std::vector<std::pair<std::uint64_t, std::uint32_t>> want{{100, 8}, {108, 8}, {116, 8},
+                                                                     {124, 8}, {132, 8}};
+    EXPECT_EQ(all, want);
+    ASSERT_EQ(s, Step::submit);
+    EXPECT_EQ(p.command().cdb[0], 0x91);  // SYNCHRONIZE CACHE(16) for FUA, once at the end
+    EXPECT_EQ(p.complete(Completion{}), Step::reply_ok);
+}
+
+TEST(NbdTransmissionPlan, TrimWithoutFuaDoesNotFlush) {
+    auto ctx = context(true);
+    TransmissionPlan p;
+    p.reset(req(cmd::trim, 0, 64 * kBlock));
+    ASSERT_EQ(p.begin(ctx), Step::submit);
+    EXPECT_EQ(p.command().cdb[0], 0x42);
+    EXPECT_EQ(p.complete(Completion{}), Step::reply_ok);
+}
+
+TEST(NbdTransmissionPlan, WriteZeroesUnmapBitFollowsNoHole) {
+    auto ctx = context(true);
+    ctx.block_limits.max_write_same_blocks = 16;
+    for (bool no_hole : {false, true}) {
+        TransmissionPlan p;
+        p.reset(req(cmd::write_zeroes, 0, 40 * kBlock, no_hole ? cmd_flag::no_hole : 0));
+        Step s = p.begin(ctx);
+        std::vector<std::uint32_t> counts;
+        while (s == Step::submit) {
+            ASSERT_EQ(p.command().cdb[0], 0x93);  // WRITE SAME(16)
+            EXPECT_EQ(p.command().cdb[1], no_hole ? 0x00 : 0x08) << "UNMAP bit";
+            EXPECT_EQ(cdb_lba(p.command()), 16u * counts.size());
+            EXPECT_EQ(p.command().data.size(), kBlock);  // one zero block
+            counts.push_back(cdb_count(p.command()));
+            s = p.complete(Completion{});
+        }
+        EXPECT_EQ(s, Step::reply_ok);
+        EXPECT_EQ(counts, (std::vector<std::uint32_t>{16, 16, 8}));
+    }
+}
+
+TEST(NbdTransmissionPlan, FastZeroOnlyWhereItDeallocates) {
+    auto thin = context(true);
+    auto thick = context(false);
+    TransmissionPlan p;
+    p.reset(req(cmd::write_zeroes, 0, 4096, cmd_flag::fast_zero));
+    EXPECT_EQ(p.begin(thin), Step::submit);
+    p.reset(req(cmd::write_zeroes, 0, 4096, cmd_flag::fast_zero | cmd_flag::no_hole));
+    EXPECT_EQ(p.begin(thin),
+              Step::reply_error);
+    EXPECT_EQ(p.error(), err::notsup);
+    p.reset(req(cmd::write_zeroes, 0, 4096, cmd_flag::fast_zero));
+    EXPECT_EQ(p.begin(thick), Step::reply_error);
+    EXPECT_EQ(p.error(), err::notsup);
+    p.reset(req(cmd::write_zeroes, 0, 4096));
+    EXPECT_EQ(p.begin(thick), Step::submit);
+}
+
+TEST(NbdTransmissionPlan, WriteZeroesWithFuaFlushesAfterTheLastChunk) {
+    auto ctx = context(false);
+    TransmissionPlan p;
+    p.reset(req(cmd::write_zeroes, 0, 8 * kBlock, cmd_flag::fua));
+    ASSERT_EQ(p.begin(ctx), Step::submit);
+    EXPECT_EQ(p.command().cdb[0], 0x93);
+    ASSERT_EQ(p.complete(Completion{}), Step::submit);
+    EXPECT_EQ(p.command().cdb[0], 0x91);
+    EXPECT_EQ(p.complete(Completion{}), Step::reply_ok);
+}
+
+TEST(NbdTransmissionPlan, UnitAttentionRetriesThenGivesUpWithEio) {
+    auto ctx = context(true);
+    TransmissionPlan p;
+    p.reset(req(cmd::read, 0, 4096));
+    ASSERT_EQ(p.begin(ctx), Step::submit);
+    for (int i = 0; i < 64; ++i) ASSERT_EQ(p.complete(check(0x6, 0x29, 0x00)), Step::submit) << i;
+    EXPECT_EQ(p.command().cdb[0], 0x88);  // the same command again
+    ASSERT_EQ(p.complete(check(0x6, 0x29, 0x00)), Step::reply_error);
+    EXPECT_EQ(p.error(), err::io);
+    // A retry that then succeeds answers normally.
+    p.reset(req(cmd::read, 0, 4096));
+    ASSERT_EQ(p.begin(ctx), Step::submit);
+    Completion busy;
+    busy.status = scsi_status::busy;
+    ASSERT_EQ(p.complete(busy), Step::submit);
+    EXPECT_EQ(p.complete(Completion{}), Step::reply_read);
+}
+
+TEST(NbdTransmissionPlan, FailuresCarryErrnoAndWhy) {
+    auto ctx = context(true);
+    TransmissionPlan p;
+    p.reset(req(cmd::write, 0, 4096));
+    p.buffer().resize(4096);
+    ASSERT_EQ(p.begin(ctx), Step::submit);
+    Completion rc;
+    rc.status = scsi_status::reservation_conflict;
+    ASSERT_EQ(p.complete(rc), Step::reply_error);
+    EXPECT_EQ(p.error(), err::perm);
+    EXPECT_STREQ(p.why(), "reservation conflict");
+    p.reset(req(cmd::trim, 0, 4096));
+    ASSERT_EQ(p.begin(ctx), Step::submit);
+    ASSERT_EQ(p.complete(check(0x7, 0x27, 0x00)), Step::reply_error);
+    EXPECT_EQ(p.error(), err::perm);
+    EXPECT_STREQ(p.why(), "write protected");
+    p.reset(req(cmd::write, 0, 100));
+    EXPECT_EQ(p.refuse(err::inval, "misaligned"), Step::reply_error);
+    EXPECT_EQ(p.request().cookie, 42u);
+    EXPECT_STREQ(p.why(), "misaligned");
+    p.reset(req(99, 0, 0));
+    EXPECT_EQ(p.begin(ctx), Step::reply_error);
+    EXPECT_EQ(p.error(), err::inval);
+}
+
+TEST(NbdTransmissionPlan, EmptyRequestsNeedNoCommand) {
+    auto ctx = context(true);
+    TransmissionPlan p;
+    p.reset(req(cmd::read, 0, 0));
+    EXPECT_EQ(p.begin(ctx), Step::reply_read);
+    p.reset(req(cmd::write, 0, 0));
+    EXPECT_EQ(p.begin(ctx), Step::reply_ok);
+    p.reset(req(cmd::trim, 0, 0));
+    EXPECT_EQ(p.begin(ctx), Step::reply_ok);
+    p.reset(req(cmd::cache, 0, 0));
+    EXPECT_EQ(p.begin(ctx), Step::reply_ok);
+}
+
+TEST(NbdTransmissionPlan, ProbeReadsBlockLimitsOrKeepsDefaults) {
+    PlanContext ctx = context(true);
+    TransmissionPlan p;
+    p.reset({});
+    ASSERT_EQ(p.begin_probe(ctx), Step::submit);
+    EXPECT_EQ(p.command().cdb[0], 0x12);
+    EXPECT_EQ(p.command().cdb[2], 0xb0);
+    auto* v = reinterpret_cast<std::uint8_t*>(p.buffer().data());
+    std::fill(v, v + 64, 0);
+    v[1] = 0xb0;
+    util::store_be16(v + 2, 60);
+    util::store_be32(v + 20, 1000);  // MAXIMUM UNMAP LBA COUNT
+    util::store_be32(v + 24, 3);     // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
+    Completion good;
+    good.data_in_len = 64;
+    ASSERT_EQ(p.complete(good), Step::probed);
+    ASSERT_TRUE(p.probed_limits());
+    EXPECT_EQ(p.probed_limits()->max_unmap_blocks, 1000u);
+    EXPECT_EQ(p.probed_limits()->max_unmap_descriptors, 3u);
+    p.reset({});
+    ASSERT_EQ(p.begin_probe(ctx), Step::submit);
+    ASSERT_EQ(p.complete(check(0x5, 0x24, 0x00)), Step::probed);
+    EXPECT_FALSE(p.probed_limits());
+}
+
+// ---- Against the engine ------------------------------------------------------------------
+
+// A MemBackend that says it is thick: no UNMAP, zeroes are written.
+class ThickMem final : public Backend {
+public:
+    explicit ThickMem(std::uint64_t bytes) : m_(std::make_shared<backends::MemBackend>(bytes)) {}
+    std::string kind() const override { return "thick-mem"; }
+    std::uint32_t block_size() const override { return m_->block_size(); }
+    std::uint64_t block_count() const override { return m_->block_count(); }
+    BackendCaps caps() const override {
+        auto c = m_->caps();
+        c.thin = false;
+        c.allocation_status = false;
+        return c;
+    }
+    void read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) override { m_->read(lba, buf, done); }
+    void write(std::uint64_t lba, std::span<const std::byte> buf, bool fua, IoCallback done) override {
+        m_->write(lba, buf, fua, done);
+    }
+    void flush(IoCallback done) override { m_->flush(done); }
+
+private:
+    std::shared_ptr<backends::MemBackend> m_;
+};
+
+class NbdPlanEngine : public ::testing::Test {
+protected:
+    void SetUp() override {
+        adapter = Adapter::create();
+        tid = *adapter->add_target("iqn.2026-12.org.vstor:plan").value;
+        ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<backends::MemBackend>(kLunBytes)));
+        ASSERT_TRUE(adapter->add_lun(tid, 1, std::make_shared<ThickMem>(kLunBytes)));
+        LunOptions ro;
+        ro.read_only = true;
+        ASSERT_TRUE(adapter->add_lun(tid, 2, std::make_shared<backends::MemBackend>(kLunBytes), ro));
+        nexus = adapter->open_nexus(tid, "nbd:plan-test");
+        ASSERT_TRUE(nexus);
+    }
+
+    // Runs the plan to its answer, submitting each command to `lun` and waiting for it.
+    Step run(TransmissionPlan& p, Step s, std::uint16_t lun) {
+        while (s == Step::submit) {
+            Command& c = p.command();
+            c.nexus = nexus;
+            c.lun = encode_sam_lun(lun);
+            c.tag = next_tag++;
+            std::promise<Completion> done;
+            adapter->submit(c, [&](const Completion& r) { done.set_value(r); });
+            s = p.complete(done.get_future().get());
+        }
+        return s;
+    }
+    Step serve(TransmissionPlan& p, const RequestHeader& h, PlanContext& ctx, std::uint16_t lun) {
+        p.reset(h);
+        return run(p, p.begin(ctx), lun);
+    }
+    // Whether the LUN reports blocks [lba, lba+8) deallocated (through BLOCK_STATUS).
+    bool hole(TransmissionPlan& p, PlanContext& ctx, std::uint16_t lun, std::uint64_t offset) {
+        EXPECT_EQ(serve(p, req(cmd::block_status, offset, 4096), ctx, lun), Step::reply_extents);
+        return !p.extents().empty() && (p.extents()[0].second & kStateHole);
+    }
+    void write_pattern(TransmissionPlan& p, PlanContext& ctx, std::uint16_t lun, std::uint64_t offset) {
+        p.reset(req(cmd::write, offset, 4096));
+        p.buffer().assign(4096, std::byte{0xab});
+        ASSERT_EQ(run(p, p.begin(ctx), lun), Step::reply_ok);
+    }
+    bool reads_zeroes(TransmissionPlan& p, PlanContext& ctx, std::uint16_t lun, std::uint64_t offset) {
+        EXPECT_EQ(serve(p, req(cmd::read, offset, 4096), ctx, lun), Step::reply_read);
+        return std::all_of(p.buffer().begin(), p.buffer().begin() + 4096, [](std::byte b) { return b == std::byte{0}; });
+    }
+
+    std::unique_ptr<Adapter> adapter;
+    std::uint16_t tid = 0;
+    std::shared_ptr<Nexus> nexus;
+    std::uint64_t next_tag = 1;
+};
+
+TEST_F(NbdPlanEngine, TrimAndReadBeyondTheEnd) {
+    auto ctx = context(true);
+    TransmissionPlan p;
+    // The LUN refuses with LBA OUT OF RANGE: ENOSPC for what writes, EINVAL for reads.
+    ASSERT_EQ(serve(p, req(cmd::trim, kLunBytes - 4096, 8192), ctx, 0), Step::reply_error);
+    EXPECT_EQ(p.error(), err::nospc);
+    ASSERT_EQ(serve(p, req(cmd::write_zeroes, kLunBytes, 4096, cmd_flag::no_hole), ctx, 0), Step::reply_error);
+    EXPECT_EQ(p.error(), err::nospc);
+    ASSERT_EQ(serve(p, req(cmd::read, kLunBytes, 512), ctx, 0), Step::reply_error);
+    EXPECT_EQ(p.error(), err::inval);
+    EXPECT_STREQ(p.why(), "request refused by the LUN");
+}
+
+TEST_F(NbdPlanEngine, WriteZeroesOnThinZeroesWithOrWithoutNoHole) {
+    auto ctx = context(true);
+    TransmissionPlan p;
+    write_pattern(p, ctx, 0, 0);
+    write_pattern(p, ctx, 0, 65536);
+    ASSERT_FALSE(hole(p, ctx, 0, 0));
+    ASSERT_FALSE(reads_zeroes(p, ctx, 0, 0));
+    // NO_HOLE: WRITE SAME without UNMAP (pinned above); the blocks read back as zeroes. (The RAM
+    // backend keeps zeroes as holes either way, which SBC allows with LBPRZ.)
+    ASSERT_EQ(serve(p, req(cmd::write_zeroes, 0, 4096, cmd_flag::no_hole), ctx, 0), Step::reply_ok);
+    EXPECT_TRUE(reads_zeroes(p, ctx, 0, 0));
+    // Holes allowed: the blocks are deallocated and read back as zeroes.
+    ASSERT_EQ(serve(p, req(cmd::write_zeroes, 65536, 4096), ctx, 0), Step::reply_ok);
+    EXPECT_TRUE(reads_zeroes(p, ctx, 0, 65536));
+    EXPECT_TRUE(hole(p, ctx, 0, 65536));
+}
+
+TEST_F(NbdPlanEngine, WriteZeroesOnThickWritesZeroes) {
+    auto ctx = context(false);
+    TransmissionPlan p;
+    for (std::uint16_t flags : {std::uint16_t{0}, cmd_flag::no_hole, cmd_flag::fua}) {
+        write_pattern(p, ctx, 1, 8192);
+        ASSERT_FALSE(reads_zeroes(p, ctx, 1, 8192));
+        ASSERT_EQ(serve(p, req(cmd::write_zeroes, 8192, 4096, flags), ctx, 1), Step::reply_ok) << p.why();
+        EXPECT_TRUE(reads_zeroes(p, ctx, 1, 8192)) << flags;
+    }
+    ASSERT_EQ(serve(p, req(cmd::write_zeroes, 8192, 4096, cmd_flag::fast_zero), ctx, 1), Step::reply_error);
+    EXPECT_EQ(p.error(), err::notsup);
+}
+
+TEST_F(NbdPlanEngine, WriteProtectedLunIsEperm) {
+    auto ctx = context(true);
+    TransmissionPlan p;
+    p.reset(req(cmd::write, 0, 4096));
+    p.buffer().assign(4096, std::byte{1});
+    ASSERT_EQ(run(p, p.begin(ctx), 2), Step::reply_error);
+    EXPECT_EQ(p.error(), err::perm);
+    EXPECT_STREQ(p.why(), "write protected");
+    ASSERT_EQ(serve(p, req(cmd::trim, 0, 4096), ctx, 2), Step::reply_error);
+    EXPECT_EQ(p.error(), err::perm);
+}
+
+}  // namespace
+}  // namespace vstor::nbd

@@ -10,6 +10,7 @@
 #include "control/params.hpp"
 #include "util/endian.hpp"
 #include "vstor/lun_address.hpp"
+#include "vstor/sense.hpp"
 
 namespace vstor::control {
 
@@ -17,6 +18,12 @@ using nlohmann::json;
 
 namespace {
 [[noreturn]] void refuse(const std::string& message) { throw RpcError(rpc_code::failed, message); }
+
+// Sense comes in fixed or descriptor format, whichever the LUN's D_SENSE bit says: always decode it.
+bool is_unit_attention(std::span<const std::uint8_t> sense) {
+    const auto s = scsi::decode_sense(sense);
+    return s && s->key == scsi::sense_key::unit_attention;
+}
 }  // namespace
 
 Completion ControlService::run_command(const cli::TargetPlan& tp, std::uint16_t lun, std::vector<std::uint8_t> cdb,
@@ -36,8 +43,7 @@ Completion ControlService::run_command(const cli::TargetPlan& tp, std::uint16_t 
         std::promise<Completion> done;
         adapter_.submit(cmd, [&](const Completion& c) { done.set_value(c); });
         const auto c = done.get_future().get();
-        const bool ua = c.status == scsi_status::check_condition && c.sense_len > 2 && (c.sense[2] & 0x0f) == 0x06;
-        if (!ua) return c;
+        if (c.status != scsi_status::check_condition || !is_unit_attention(c.sense_bytes())) return c;
     }
     refuse("the LUN keeps reporting unit attentions");
 }
@@ -45,12 +51,12 @@ Completion ControlService::run_command(const cli::TargetPlan& tp, std::uint16_t 
 namespace {
 std::string describe_failure(const Completion& c) {
     if (c.status == scsi_status::reservation_conflict) return "another initiator holds a reservation on it";
-    if (c.status != scsi_status::check_condition || c.sense_len < 14) return fmt::format("SCSI status {:#04x}", c.status);
-    const int key = c.sense[2] & 0x0f, asc = c.sense[12], ascq = c.sense[13];
-    if (key == 0x07) return "it is write-protected";
-    if (key == 0x02 && asc == 0x04 && ascq == 0x1b) return "a SANITIZE is already running on it";
-    if (key == 0x02 && asc == 0x3a) return "its medium is ejected";
-    return fmt::format("sense key {:#x}, ASC/ASCQ {:02x}/{:02x}", key, asc, ascq);
+    const auto s = c.status == scsi_status::check_condition ? scsi::decode_sense(c.sense_bytes()) : std::nullopt;
+    if (!s) return fmt::format("SCSI status {:#04x}", c.status);
+    if (s->key == scsi::sense_key::data_protect) return "it is write-protected";
+    if (s->is(scsi::sense_key::not_ready, 0x04, 0x1b)) return "a SANITIZE is already running on it";
+    if (s->key == scsi::sense_key::not_ready && s->asc == 0x3a) return "its medium is ejected";
+    return fmt::format("sense key {:#x}, ASC/ASCQ {:02x}/{:02x}", s->key, s->asc, s->ascq);
 }
 }  // namespace
 
@@ -90,13 +96,22 @@ json ControlService::lun_progress(const json& p) {
     auto& tp = target_plan(p);
     const auto lun = req_lun(p);
     lun_plan(tp, lun);
-    std::vector<std::uint8_t> sense(18, 0);
-    const auto c = run_command(tp, lun, {0x03, 0, 0, 0, 18, 0}, sense, DataDirection::read);
-    if (c.status != scsi_status::good) refuse("REQUEST SENSE failed: " + describe_failure(c));
+    // REQUEST SENSE hands over a pending unit attention as its data (with GOOD status) before the
+    // current condition: pass those too, as run_command does for CHECK CONDITION.
+    std::optional<scsi::Sense> sense;
+    for (int attempt = 0; attempt < 4 && (!sense || sense->key == scsi::sense_key::unit_attention); ++attempt) {
+        std::vector<std::uint8_t> data(252, 0);
+        const auto c = run_command(tp, lun, {0x03, 0, 0, 0, static_cast<std::uint8_t>(data.size()), 0}, data,
+                                   DataDirection::read);
+        if (c.status != scsi_status::good) refuse("REQUEST SENSE failed: " + describe_failure(c));
+        sense = scsi::decode_sense(std::span(data).first(std::min<std::size_t>(c.data_in_len, data.size())));
+        if (!sense) refuse("REQUEST SENSE returned no sense data");
+    }
+    if (sense->key == scsi::sense_key::unit_attention) refuse("the LUN keeps reporting unit attentions");
     // NOT READY, LOGICAL UNIT NOT READY, SANITIZE IN PROGRESS with the progress indication (SPC-5 4.4.1.7).
-    const bool running = (sense[2] & 0x0f) == 0x02 && sense[12] == 0x04 && sense[13] == 0x1b;
+    const bool running = sense->is(scsi::sense_key::not_ready, 0x04, 0x1b);
     json out{{"target", tp.config.name}, {"lun", lun}, {"in_progress", running}};
-    if (running && (sense[15] & 0x80)) out["percent"] = util::load_be16(&sense[16]) * 100.0 / 65536.0;
+    if (running && sense->progress) out["percent"] = *sense->progress * 100.0 / 65536.0;
     return out;
 }
 

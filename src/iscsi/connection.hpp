@@ -18,9 +18,9 @@
 #include "iscsi/pdu.hpp"
 #include "iscsi/session.hpp"
 #include "iscsi/session_registry.hpp"
-#include "scsi/sense.hpp"
 #include "util/connection_limiter.hpp"
 #include "vstor/adapter.hpp"
+#include "vstor/sense.hpp"
 
 namespace vstor::iscsi {
 

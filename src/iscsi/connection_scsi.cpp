@@ -7,7 +7,7 @@
 #include "iscsi/connection.hpp"
 #include "iscsi/connection_cmd.hpp"
 #include "iscsi/server_impl.hpp"
-#include "scsi/sense.hpp"
+#include "vstor/sense.hpp"
 
 namespace vstor::iscsi {
 

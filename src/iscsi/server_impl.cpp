@@ -8,8 +8,8 @@
 #include <chrono>
 
 #include "iscsi/connection.hpp"
-#include "scsi/sense.hpp"
 #include "vstor/lun_address.hpp"
+#include "vstor/sense.hpp"
 
 namespace vstor::iscsi {
 

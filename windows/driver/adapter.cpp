@@ -89,6 +89,7 @@ bool drop_service(Adapter* a) {
     ++a->stats.disconnects;
     a->connected = FALSE;
     a->session = 0;
+    a->owner_file = nullptr;
     a->notice_count = 0;
     abort_matching(a, 0xFF, 0xFF, 0xFF, SRB_STATUS_NO_DEVICE);
     bool any = false;

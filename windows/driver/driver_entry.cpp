@@ -23,5 +23,8 @@ extern "C" NTSTATUS VS_API DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STR
     init.TaggedQueuing = TRUE;
     init.AutoRequestSense = TRUE;
     init.MultipleRequestPerLu = TRUE;
-    return static_cast<NTSTATUS>(StorPortInitialize(DriverObject, RegistryPath, &init, nullptr));
+    const auto status = static_cast<NTSTATUS>(StorPortInitialize(DriverObject, RegistryPath, &init, nullptr));
+    // The service's handle closing must reach the driver (parked IRPs, the session): parked_irps.cpp.
+    if (NT_SUCCESS(status)) vs::chain_cleanup(DriverObject);
+    return status;
 }

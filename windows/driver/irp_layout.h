@@ -15,8 +15,9 @@
     X(IO_STACK_LOCATION, Parameters.DeviceIoControl.OutputBufferLength, 8)                     \
     X(IO_STACK_LOCATION, Parameters.DeviceIoControl.InputBufferLength, 16)                     \
     X(IO_STACK_LOCATION, Parameters.DeviceIoControl.IoControlCode, 24)                         \
+    X(IO_STACK_LOCATION, FileObject, 48) X(DRIVER_OBJECT, MajorFunction, 112)                  \
     X(KLOCK_QUEUE_HANDLE, OldIrql, 16)
-#define VS_IRP_SIZES(X) X(IRP, 208) X(IO_STACK_LOCATION, 72) X(KLOCK_QUEUE_HANDLE, 24)
+#define VS_IRP_SIZES(X) X(IRP, 208) X(IO_STACK_LOCATION, 72) X(KLOCK_QUEUE_HANDLE, 24) X(DRIVER_OBJECT, 336)
 #else
 #define VS_IRP_OFFSETS(X)                                                                      \
     X(IRP, AssociatedIrp.SystemBuffer, 12) X(IRP, IoStatus.Status, 24)                         \
@@ -26,8 +27,9 @@
     X(IO_STACK_LOCATION, Parameters.DeviceIoControl.OutputBufferLength, 4)                     \
     X(IO_STACK_LOCATION, Parameters.DeviceIoControl.InputBufferLength, 8)                      \
     X(IO_STACK_LOCATION, Parameters.DeviceIoControl.IoControlCode, 12)                         \
+    X(IO_STACK_LOCATION, FileObject, 24) X(DRIVER_OBJECT, MajorFunction, 56)                   \
     X(KLOCK_QUEUE_HANDLE, OldIrql, 8)
-#define VS_IRP_SIZES(X) X(IRP, 112) X(IO_STACK_LOCATION, 36) X(KLOCK_QUEUE_HANDLE, 12)
+#define VS_IRP_SIZES(X) X(IRP, 112) X(IO_STACK_LOCATION, 36) X(KLOCK_QUEUE_HANDLE, 12) X(DRIVER_OBJECT, 168)
 #endif
 
 #define VS_ASSERT_OFFSET(type, field, off) static_assert(offsetof(type, field) == off, #type "." #field);

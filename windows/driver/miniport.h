@@ -67,6 +67,7 @@ struct Adapter {
     BOOLEAN connected;
     ULONG session;           // unguessable (new_session_id), never 0
     ULONG owner_pid;         // the process that CONNECTed: the only one whose IRPs are served
+    PVOID owner_file;        // the file object (handle) it CONNECTed on: its cleanup ends the session
     ULONG session_counter;
     ULONG tick;
     ULONG last_service_tick;
@@ -114,7 +115,23 @@ bool drop_service(Adapter* a);
 void queue_notice(Adapter* a, ULONG kind, UCHAR path, UCHAR target, UCHAR lun);  // lock held
 void complete_srb(Adapter* a, PSCSI_REQUEST_BLOCK srb, UCHAR srb_status);        // no slot involved
 
+inline void finish_irp(PIRP irp, NTSTATUS status, ULONG_PTR info) {
+    irp->IoStatus.Status = status;
+    irp->IoStatus.Information = info;
+}
+
 // service_channel.cpp
+// Fills `irp` with the next piece of work (a notice, or the oldest queued SRB); false when there
+// is none. Lock held.
+bool fill_next(Adapter* a, PIRP irp);
+
+// parked_irps.cpp
+// Parks `irp` cancel-safe (as the session's liveness IRP with `liveness`); false when it was not
+// parked (refused or already cancelled: its status is set for completion). Lock held.
+bool park(Adapter* a, PIRP irp, bool liveness = false);
+// Puts the driver's IRP_MJ_CLEANUP routine in front of StorPort's (DriverEntry, after
+// StorPortInitialize filled the dispatch table).
+void chain_cleanup(PDRIVER_OBJECT driver);
 // Hands queued work to parked service IRPs; collects the IRPs to complete in `out` (lock held).
 ULONG dispatch_parked(Adapter* a, PIRP* out, ULONG out_cap);
 void complete_service_irps(Adapter* a, PIRP* irps, ULONG n);  // lock not held

@@ -9,13 +9,6 @@ namespace {
 constexpr ULONG kInData = VSTOR_TRANSACT_IN_DATA_OFFSET;
 constexpr ULONG kOutData = VSTOR_TRANSACT_OUT_DATA_OFFSET;
 
-DRIVER_CANCEL cancel_parked;  // NTAPI: stdcall on x86, like every cancel routine
-
-void finish_irp(PIRP irp, NTSTATUS status, ULONG_PTR info) {
-    irp->IoStatus.Status = status;
-    irp->IoStatus.Information = info;
-}
-
 void write_header(vstor_bridge_header* h, ULONG op, ULONG session) {
     h->magic = VSTOR_BRIDGE_MAGIC;
     h->version = VSTOR_BRIDGE_VERSION;
@@ -24,8 +17,8 @@ void write_header(vstor_bridge_header* h, ULONG op, ULONG session) {
     h->flags = 0;
 }
 
-// Fill `irp` with the next piece of work (a notice, or the oldest queued SRB). Lock held.
-// Returns false when there is none.
+}  // namespace
+
 bool fill_next(Adapter* a, PIRP irp) {
     auto* buf = static_cast<UCHAR*>(irp->AssociatedIrp.SystemBuffer);
     auto* hdr = reinterpret_cast<vstor_bridge_header*>(buf);
@@ -78,63 +71,7 @@ bool fill_next(Adapter* a, PIRP irp) {
     return true;
 }
 
-// Take `irp` out of the parked list if it is there (lock held). False when it is not there.
-bool unpark(Adapter* a, PIRP irp) {
-    for (ULONG i = 0; i < a->parked_count; ++i) {
-        if (a->parked[i] != irp) continue;
-        a->parked[i] = a->parked[--a->parked_count];
-        return true;
-    }
-    return false;
-}
-
-// Every adapter of this driver, so that a cancel routine can find the one holding an IRP without
-// storing anything in the IRP: Tail.Overlay.DriverContext belongs to the IRP's owner, StorPort
-// (docs/windows.md). Zero-initialised, which is a valid KSPIN_LOCK. Lock order: registry, adapter.
-constexpr ULONG kMaxAdapters = 16;
-struct Registry {
-    KSPIN_LOCK lock;
-    Adapter* adapters[kMaxAdapters];
-};
-Registry g_registry;
-
-VOID NTAPI cancel_parked(PDEVICE_OBJECT, PIRP irp) {
-    IoReleaseCancelSpinLock(irp->CancelIrql);
-    Adapter* a = nullptr;
-    bool bus_change = false;
-    PIRP others[kIrpBatch];
-    ULONG nothers = 0;
-    {
-        // The cancel routine owns the IRP: whoever finds its cancel routine already gone leaves it
-        // in its list for us (dispatch_parked, unpark_all), so it is always found here.
-        KLOCK_QUEUE_HANDLE registry;
-        KeAcquireInStackQueuedSpinLock(&g_registry.lock, &registry);
-        for (ULONG i = 0; i < kMaxAdapters && a == nullptr; ++i) {
-            Adapter* x = g_registry.adapters[i];
-            if (x == nullptr) continue;
-            Locked lock(x);
-            const bool held = x->liveness == irp;
-            if (!held && !unpark(x, irp)) continue;
-            a = x;
-            // A cancelled work IRP: a live service re-posts at once, a dying one does not (the
-            // watchdog decides). A cancelled liveness IRP: the service process is gone, now.
-            if (held) {
-                x->liveness = nullptr;
-                if (x->connected && x->session == x->liveness_session) {
-                    bus_change = drop_service(x);
-                    if (bus_change) ++x->stats.bus_changes;
-                    nothers = unpark_all(x, others, kIrpBatch, STATUS_DEVICE_NOT_CONNECTED);
-                }
-            }
-        }
-        KeReleaseInStackQueuedSpinLock(&registry);
-    }
-    if (a == nullptr) return;  // cannot happen: a parked IRP stays listed until this routine runs
-    finish_irp(irp, STATUS_CANCELLED, 0);
-    StorPortCompleteServiceIrp(a, irp);
-    complete_service_irps(a, others, nothers);
-    if (bus_change) VsBusChangeDetected(a, 0);
-}
+namespace {
 
 // Apply a completion from the service. Lock held. Returns STATUS_SUCCESS (applied or stale) or
 // an error for a malformed reply (the named SRB, if any, is failed so it cannot hang).
@@ -199,80 +136,7 @@ NTSTATUS apply_completion(Adapter* a, const UCHAR* buf, ULONG in_len) {
     return STATUS_SUCCESS;
 }
 
-// Returns true when the IRP was parked (not to be completed now). `liveness`: park it as the
-// session's liveness IRP rather than as a work IRP.
-bool park(Adapter* a, PIRP irp, bool liveness = false) {
-    if (liveness ? a->liveness != nullptr : a->parked_count == kMaxParked) {
-        finish_irp(irp, STATUS_DEVICE_BUSY, 0);
-        return false;
-    }
-    IoSetCancelRoutine(irp, cancel_parked);
-    if (irp->Cancel && IoSetCancelRoutine(irp, nullptr) != nullptr) {
-        finish_irp(irp, STATUS_CANCELLED, 0);  // cancelled before the routine was set
-        return false;
-    }
-    if (liveness) {
-        a->liveness = irp;
-        a->liveness_session = a->session;
-    } else {
-        a->parked[a->parked_count++] = irp;
-    }
-    return true;
-}
-
 }  // namespace
-
-// An IRP whose cancel routine is already gone is being cancelled: it stays listed for its cancel
-// routine, which finds it there, takes it out and completes it (it always does).
-ULONG dispatch_parked(Adapter* a, PIRP* out, ULONG out_cap) {
-    ULONG n = 0;
-    for (ULONG i = a->parked_count; i-- > 0 && n < out_cap && (a->notice_count != 0 || a->queue_head != kNone);) {
-        PIRP irp = a->parked[i];
-        if (IoSetCancelRoutine(irp, nullptr) == nullptr) continue;
-        a->parked[i] = a->parked[--a->parked_count];
-        fill_next(a, irp);
-        out[n++] = irp;
-    }
-    return n;
-}
-
-ULONG unpark_all(Adapter* a, PIRP* out, ULONG out_cap, NTSTATUS status) {
-    ULONG n = 0;
-    if (a->liveness != nullptr && n < out_cap && IoSetCancelRoutine(a->liveness, nullptr) != nullptr) {
-        finish_irp(a->liveness, status, 0);
-        out[n++] = a->liveness;
-        a->liveness = nullptr;
-    }
-    for (ULONG i = a->parked_count; i-- > 0 && n < out_cap;) {
-        PIRP irp = a->parked[i];
-        if (IoSetCancelRoutine(irp, nullptr) == nullptr) continue;
-        a->parked[i] = a->parked[--a->parked_count];
-        finish_irp(irp, status, 0);
-        out[n++] = irp;
-    }
-    return n;
-}
-
-bool register_adapter(Adapter* a) {
-    KLOCK_QUEUE_HANDLE h;
-    KeAcquireInStackQueuedSpinLock(&g_registry.lock, &h);
-    bool done = false;
-    for (ULONG i = 0; i < kMaxAdapters && !done; ++i)
-        if (g_registry.adapters[i] == nullptr) {
-            g_registry.adapters[i] = a;
-            done = true;
-        }
-    KeReleaseInStackQueuedSpinLock(&h);
-    return done;
-}
-
-void unregister_adapter(Adapter* a) {
-    KLOCK_QUEUE_HANDLE h;
-    KeAcquireInStackQueuedSpinLock(&g_registry.lock, &h);
-    for (ULONG i = 0; i < kMaxAdapters; ++i)
-        if (g_registry.adapters[i] == a) g_registry.adapters[i] = nullptr;
-    KeReleaseInStackQueuedSpinLock(&h);
-}
 
 // A session id nobody can guess from the previous one (they were sequential): the cycle counter
 // and the adapter's address (randomised by ASLR) through a 64-bit mixer. The id is a second check;
@@ -287,10 +151,6 @@ ULONG new_session_id(Adapter* a) {
     x ^= x >> 31;
     const ULONG id = static_cast<ULONG>(x ^ (x >> 32));
     return id != 0 && id != a->session ? id : new_session_id(a);
-}
-
-void complete_service_irps(Adapter* a, PIRP* irps, ULONG n) {
-    for (ULONG i = 0; i < n; ++i) StorPortCompleteServiceIrp(a, irps[i]);
 }
 
 }  // namespace vs
@@ -309,7 +169,7 @@ struct Outcome {
 };
 
 // CONNECT: start a session for process `pid` (or replace its own). Lock held.
-void op_connect(Adapter* a, UCHAR* buf, ULONG in_len, ULONG out_len, ULONG pid, Outcome& o) {
+void op_connect(Adapter* a, PIRP irp, UCHAR* buf, ULONG in_len, ULONG out_len, ULONG pid, Outcome& o) {
     vstor_bridge_connect c;
     if (in_len < sizeof(c) || out_len < sizeof(vstor_bridge_connect_reply)) {
         o.status = STATUS_BUFFER_TOO_SMALL;
@@ -334,6 +194,7 @@ void op_connect(Adapter* a, UCHAR* buf, ULONG in_len, ULONG out_len, ULONG pid, 
     }
     a->session = new_session_id(a);
     a->owner_pid = pid;
+    a->owner_file = VsIrpFileObject(irp);
     a->connected = TRUE;
     a->last_service_tick = a->tick;
     vstor_bridge_connect_reply r;
@@ -402,7 +263,7 @@ void run_op(Adapter* a, PIRP irp, UCHAR* buf, const vstor_bridge_header& h, ULON
     } else if (a->removed) {
         o.status = STATUS_DEVICE_REMOVED;
     } else if (h.op == VSTOR_OP_CONNECT) {
-        op_connect(a, buf, in_len, out_len, pid, o);
+        op_connect(a, irp, buf, in_len, out_len, pid, o);
     } else if (a->connected && pid != a->owner_pid) {
         o.status = STATUS_ACCESS_DENIED;  // not the process that holds the session
     } else if (!a->connected || h.session != a->session) {

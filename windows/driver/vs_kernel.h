@@ -40,6 +40,8 @@ static inline ULONG VsIrpInputLength(PIRP irp) {
 static inline ULONG VsIrpOutputLength(PIRP irp) {
     return IoGetCurrentIrpStackLocation(irp)->Parameters.DeviceIoControl.OutputBufferLength;
 }
+// The file object (the handle) the IRP was sent on.
+static inline PVOID VsIrpFileObject(PIRP irp) { return IoGetCurrentIrpStackLocation(irp)->FileObject; }
 // Not Tail.Overlay.DriverContext: it belongs to the IRP's owner, StorPort (docs/windows.md).
 
 // wdm.h's IoSetCancelRoutine is a macro that casts the routine through ULONG_PTR, so a cancel

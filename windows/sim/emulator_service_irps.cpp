@@ -16,6 +16,7 @@ IoctlResult Emulator::device_ioctl(int process, ULONG code, const void* in, ULON
     if (in_len) std::memcpy(s->system_buffer.data(), in, in_len);
     s->irp.AssociatedIrp.SystemBuffer = s->system_buffer.empty() ? nullptr : s->system_buffer.data();
     s->stack.MajorFunction = IRP_MJ_DEVICE_CONTROL;
+    s->stack.DeviceObject = &fdo_;
     s->stack.Parameters.DeviceIoControl.IoControlCode = code;
     s->stack.Parameters.DeviceIoControl.InputBufferLength = in_len;
     s->stack.Parameters.DeviceIoControl.OutputBufferLength = out_len;
@@ -26,6 +27,7 @@ IoctlResult Emulator::device_ioctl(int process, ULONG code, const void* in, ULON
         if (std::find(dead_processes_.begin(), dead_processes_.end(), process) != dead_processes_.end())
             return {STATUS_CANCELLED, 0};  // a dead process issues nothing
         if (!started_) return {STATUS_DEVICE_NOT_CONNECTED, 0};
+        s->stack.FileObject = file_object(process);
         service_irps_[&s->irp] = s;
         ++in_service_dispatch_;
     }
@@ -111,6 +113,60 @@ void Emulator::kill_process(int process) {
         --in_service_dispatch_;
     }
     cv_.notify_all();
+}
+
+PVOID Emulator::file_object(int process) {
+    auto& h = handles_[process];
+    if (!h) h = std::make_shared<int>(process);
+    return h.get();
+}
+
+void Emulator::close_handle(int process) {
+    std::shared_ptr<int> handle;
+    {
+        std::lock_guard lk(mu_);
+        auto it = handles_.find(process);
+        if (it == handles_.end()) return;
+        handle = it->second;
+        handles_.erase(it);
+        ++in_service_dispatch_;
+    }
+    IRP irp{};
+    IO_STACK_LOCATION stack{};
+    stack.MajorFunction = IRP_MJ_CLEANUP;
+    stack.DeviceObject = &fdo_;
+    stack.FileObject = handle.get();
+    irp.Tail.Overlay.CurrentStackLocation = &stack;
+    irp.IoStatus.Status = STATUS_PENDING;
+    const unsigned port_before = port_cleanups();
+    PDRIVER_DISPATCH routine = driver_.MajorFunction[IRP_MJ_CLEANUP];
+    NTSTATUS status = STATUS_SUCCESS;
+    {
+        AtIrql irql(kPassive, "DRIVER_DISPATCH(IRP_MJ_CLEANUP)");
+        // StorPort's own routine is the emulator's, not in a PE image: called directly.
+        status = routine == code_.port_cleanup_routine() ? on_port_cleanup(&fdo_, &irp)
+                                                         : code_.call_dispatch("DRIVER_DISPATCH(IRP_MJ_CLEANUP)", routine, &fdo_, &irp);
+    }
+    std::lock_guard lk(mu_);
+    --in_service_dispatch_;
+    if (port_cleanups_ != port_before + 1)
+        violations_.push_back("IRP_MJ_CLEANUP did not reach StorPort's routine once (the miniport must chain it)");
+    if (status != irp.IoStatus.Status) violations_.push_back("IRP_MJ_CLEANUP returned another status than it completed with");
+    for (auto& [p, s] : service_irps_)
+        if (!s->done && s->stack.FileObject == handle.get())
+            violations_.push_back("service IRP still pending after IRP_MJ_CLEANUP of its handle");
+    cv_.notify_all();
+}
+
+// StorPort completes the cleanup IRP; the miniport never sees it.
+NTSTATUS Emulator::on_port_cleanup(PDEVICE_OBJECT device, PIRP irp) {
+    require_passive("StorPort's IRP_MJ_CLEANUP");
+    std::lock_guard lk(mu_);
+    if (device != &fdo_) violations_.push_back("StorPort's IRP_MJ_CLEANUP called for another device");
+    ++port_cleanups_;
+    irp->IoStatus.Status = STATUS_SUCCESS;
+    irp->IoStatus.Information = 0;
+    return STATUS_SUCCESS;
 }
 
 ULONG Emulator::requestor_process(PIRP irp) {

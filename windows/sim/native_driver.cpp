@@ -6,6 +6,8 @@ extern "C" NTSTATUS DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING Reg
 namespace vstor::storport_sim {
 
 namespace {
+NTSTATUS port_cleanup(PDEVICE_OBJECT device, PIRP irp) { return current_emulator()->on_port_cleanup(device, irp); }
+
 class NativeDriver final : public DriverCode {
 public:
     const char* name() const override { return "native"; }
@@ -13,6 +15,10 @@ public:
     VIRTUAL_HW_INITIALIZATION_DATA callable(const VIRTUAL_HW_INITIALIZATION_DATA& d) override { return d; }
     HW_TIMER* callable_timer(HW_TIMER* t) override { return t; }
     void call_cancel(PDRIVER_CANCEL routine, PDEVICE_OBJECT device, PIRP irp) override { routine(device, irp); }
+    NTSTATUS call_dispatch(const char*, PDRIVER_DISPATCH routine, PDEVICE_OBJECT device, PIRP irp) override {
+        return routine(device, irp);
+    }
+    PDRIVER_DISPATCH port_cleanup_routine() override { return &port_cleanup; }
 };
 }  // namespace
 

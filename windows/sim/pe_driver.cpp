@@ -52,6 +52,16 @@ VOID complete_service_irp(PVOID ext) {
 }
 VOID timer_thunk(PVOID ext) { pe().call("HwTimer", target(pe().timer.load()), ext); }
 
+// StorPort's IRP_MJ_CLEANUP routine as the image calls it (a DRIVER_DISPATCH: NTAPI).
+#if defined(__x86_64__)
+__attribute__((ms_abi))
+#else
+__attribute__((stdcall, force_align_arg_pointer))
+#endif
+NTSTATUS port_cleanup(PDEVICE_OBJECT device, PIRP irp) {
+    return current_emulator()->on_port_cleanup(device, irp);
+}
+
 }  // namespace
 
 std::unique_ptr<PeDriver> PeDriver::load(const std::string& path, const std::string& symbols, std::string* why) {
@@ -124,5 +134,11 @@ HW_TIMER* PeDriver::callable_timer(HW_TIMER* registered_timer) {
 void PeDriver::call_cancel(PDRIVER_CANCEL routine, PDEVICE_OBJECT device, PIRP irp) {
     call("DRIVER_CANCEL", target(routine), device, irp);
 }
+
+NTSTATUS PeDriver::call_dispatch(const char* role, PDRIVER_DISPATCH routine, PDEVICE_OBJECT device, PIRP irp) {
+    return static_cast<NTSTATUS>(call(role, target(routine), device, irp));
+}
+
+PDRIVER_DISPATCH PeDriver::port_cleanup_routine() { return reinterpret_cast<PDRIVER_DISPATCH>(&port_cleanup); }
 
 }  // namespace vstor::storport_sim

@@ -32,7 +32,6 @@ bool Request::guard_intact() const {
 
 Emulator::Emulator(DriverCode& code, Options options) : options_(options), code_(code) {
     g_emulator = this;
-    driver_.sim_owner = this;
     fdo_.sim_owner = this;
     pdo_.sim_owner = this;
     timer_thread_ = std::thread([this] { timer_loop(); });
@@ -81,6 +80,9 @@ ULONG Emulator::on_initialize(const VIRTUAL_HW_INITIALIZATION_DATA* d) {
     if (d->HwInterrupt || d->HwDmaStarted || d->HwAdapterState || d->NumberOfAccessRanges) return STATUS_INVALID_PARAMETER;
     init_ = code_.callable(*d);
     initialized_ = true;
+    // StorPort's dispatch routines go into the miniport's DRIVER_OBJECT; the emulator models the
+    // one the driver chains (IRP_MJ_CLEANUP).
+    driver_.MajorFunction[IRP_MJ_CLEANUP] = code_.port_cleanup_routine();
     return STATUS_SUCCESS;
 }
 

@@ -83,6 +83,11 @@ public:
     virtual VIRTUAL_HW_INITIALIZATION_DATA callable(const VIRTUAL_HW_INITIALIZATION_DATA& registered) = 0;
     virtual HW_TIMER* callable_timer(HW_TIMER* registered) = 0;
     virtual void call_cancel(PDRIVER_CANCEL routine, PDEVICE_OBJECT device, PIRP irp) = 0;
+    // A dispatch routine the driver put in its DRIVER_OBJECT (`role` names the major function).
+    virtual NTSTATUS call_dispatch(const char* role, PDRIVER_DISPATCH routine, PDEVICE_OBJECT device, PIRP irp) = 0;
+    // StorPort's own IRP_MJ_CLEANUP routine, as the driver calls it (the Windows convention for an
+    // image), forwarding to Emulator::on_port_cleanup.
+    virtual PDRIVER_DISPATCH port_cleanup_routine() = 0;
 };
 DriverCode& native_driver();  // only in builds that link the driver's sources
 
@@ -165,6 +170,10 @@ public:
         return device_ioctl(process, code, buffer, in_len, buffer, out_len);
     }
     void kill_process(int process);  // the process dies: its pending IRPs are cancelled
+    // The process closes its handle to the adapter (IRP_MJ_CLEANUP; its threads live on). Its next
+    // DeviceIoControl opens a new handle. Reports service IRPs left pending on the closed handle.
+    void close_handle(int process);
+    unsigned port_cleanups() const { std::lock_guard lk(mu_); return port_cleanups_; }
     std::size_t pending_service_irps() const;
 
     // ---- Observation -----------------------------------------------------------------------
@@ -183,6 +192,7 @@ public:
     void on_timer_request(HW_TIMER* timer, ULONG microseconds);
     void on_bus_change();
     void on_complete_service_irp(PIRP irp);
+    NTSTATUS on_port_cleanup(PDEVICE_OBJECT device, PIRP irp);  // StorPort's IRP_MJ_CLEANUP
     void release_cancel_lock() { cancel_mu_.unlock(); }
     ULONG requestor_process(PIRP irp);  // IoGetRequestorProcessId
     void report(std::string what) { violation(std::move(what)); }
@@ -223,6 +233,10 @@ private:
     std::vector<LogicalUnit> devices_;
     std::unordered_map<PIRP, std::shared_ptr<ServiceIrp>> service_irps_;
     std::vector<int> dead_processes_;
+    // Each process's open handle: the file object its IRPs carry (opened on first use).
+    std::map<int, std::shared_ptr<int>> handles_;
+    PVOID file_object(int process);  // mu_ held
+    unsigned port_cleanups_ = 0;
     bool stopping_ = false;
     bool adapter_stopping_ = false;  // remove in progress: the port driver issues no new SRBs
     bool paused_ = false;            // powered down: new SRBs wait

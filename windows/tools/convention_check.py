@@ -2,14 +2,14 @@
 """The x86 build must refuse a routine handed to the kernel with the wrong calling convention
 (issue 14: a cdecl cancel routine compiled silently and unbalanced the stack on every cancel).
 Compiles convention_mismatch.cpp with the i686 cross compiler: once as is (must compile), then
-once per deliberate mismatch (cancel routine, timer, HwStartIo), each of which must fail with an
+once per deliberate mismatch (cancel routine, timer, HwStartIo, dispatch routine), each of which must fail with an
 'invalid conversion' error naming the stdcall type."""
 import argparse
 import os
 import subprocess
 import sys
 
-CASES = ["VS_MISMATCH_CANCEL", "VS_MISMATCH_TIMER", "VS_MISMATCH_STARTIO"]
+CASES = ["VS_MISMATCH_CANCEL", "VS_MISMATCH_TIMER", "VS_MISMATCH_STARTIO", "VS_MISMATCH_DISPATCH"]
 
 
 def compile_case(args, define):

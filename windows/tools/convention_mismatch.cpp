@@ -13,6 +13,11 @@
 #else
 #define VS_TIMER_API VS_API
 #endif
+#if defined(VS_MISMATCH_DISPATCH)
+#define VS_DISPATCH_API
+#else
+#define VS_DISPATCH_API NTAPI
+#endif
 #if defined(VS_MISMATCH_STARTIO)
 #define VS_STARTIO_API
 #else
@@ -23,10 +28,13 @@ namespace {
 VOID VS_CANCEL_API cancel(PDEVICE_OBJECT, PIRP) {}
 VOID VS_TIMER_API timer(PVOID) {}
 BOOLEAN VS_STARTIO_API start_io(PVOID, PSCSI_REQUEST_BLOCK) { return TRUE; }
+NTSTATUS VS_DISPATCH_API cleanup(PDEVICE_OBJECT, PIRP) { return STATUS_SUCCESS; }
 }  // namespace
 
-extern "C" void vs_convention_probe(PIRP irp, PVOID extension, VIRTUAL_HW_INITIALIZATION_DATA* init) {
+extern "C" void vs_convention_probe(PIRP irp, PVOID extension, VIRTUAL_HW_INITIALIZATION_DATA* init,
+                                    PDRIVER_OBJECT driver) {
     IoSetCancelRoutine(irp, cancel);
     VsRequestTimerCall(extension, timer, 1000);
     init->HwStartIo = start_io;
+    driver->MajorFunction[IRP_MJ_CLEANUP] = cleanup;  // as chain_cleanup installs its routine
 }

@@ -62,12 +62,35 @@ typedef struct _GUID {
 typedef const GUID* LPCGUID;
 
 typedef struct _UNICODE_STRING { USHORT Length; USHORT MaximumLength; uint16_t* Buffer; } UNICODE_STRING, *PUNICODE_STRING;
-typedef struct _DRIVER_OBJECT { PVOID sim_owner; } DRIVER_OBJECT, *PDRIVER_OBJECT;
 typedef struct _DEVICE_OBJECT { PVOID sim_owner; } DEVICE_OBJECT, *PDEVICE_OBJECT;
 
 struct _IRP;
 typedef VOID DRIVER_CANCEL(PDEVICE_OBJECT DeviceObject, struct _IRP* Irp);
 typedef DRIVER_CANCEL* PDRIVER_CANCEL;
+typedef NTSTATUS DRIVER_DISPATCH(PDEVICE_OBJECT DeviceObject, struct _IRP* Irp);
+typedef DRIVER_DISPATCH* PDRIVER_DISPATCH;
+
+#define IRP_MJ_CLEANUP 0x12
+#define IRP_MJ_MAXIMUM_FUNCTION 0x1b
+// wdm.h's layout (irp_layout.h asserts MajorFunction's offset): the image writes its dispatch
+// routines into the table.
+typedef struct _DRIVER_OBJECT {
+    SHORT Type;
+    SHORT Size;
+    PDEVICE_OBJECT DeviceObject;
+    ULONG Flags;
+    PVOID DriverStart;
+    ULONG DriverSize;
+    PVOID DriverSection;
+    PVOID DriverExtension;
+    UNICODE_STRING DriverName;
+    PUNICODE_STRING HardwareDatabase;
+    PVOID FastIoDispatch;
+    PVOID DriverInit;
+    PVOID DriverStartIo;
+    PVOID DriverUnload;
+    PDRIVER_DISPATCH MajorFunction[IRP_MJ_MAXIMUM_FUNCTION + 1];
+} DRIVER_OBJECT, *PDRIVER_OBJECT;
 
 typedef struct _IO_STATUS_BLOCK { union { NTSTATUS Status; PVOID Pointer; }; ULONG_PTR Information; } IO_STATUS_BLOCK;
 typedef struct _LIST_ENTRY { struct _LIST_ENTRY* Flink; struct _LIST_ENTRY* Blink; } LIST_ENTRY;
@@ -171,3 +194,4 @@ static inline ULONG VsIrpInputLength(PIRP irp) {
 static inline ULONG VsIrpOutputLength(PIRP irp) {
     return irp->Tail.Overlay.CurrentStackLocation->Parameters.DeviceIoControl.OutputBufferLength;
 }
+static inline PVOID VsIrpFileObject(PIRP irp) { return irp->Tail.Overlay.CurrentStackLocation->FileObject; }

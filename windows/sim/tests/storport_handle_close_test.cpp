@@ -1,0 +1,138 @@
+// The service closes its handle to the adapter while its IRPs are parked in the driver and its
+// threads live on (IRP_MJ_CLEANUP, which StorPort does not pass to the miniport): the driver must
+// return every IRP parked on that handle and end the session, or the IRPs stay parked and the
+// SRBs the service holds hang until StorPort's timeout. Needs no engine: it runs against the
+// native driver and both images (the x86 one in the 32-bit emulator).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "miniport.h"
+#include "storport_sim.hpp"
+#include "tests/driver_image.hpp"
+#include "tests/storport_helpers.hpp"
+
+using namespace std::chrono_literals;
+using namespace vstor::storport_sim::test;
+using vstor::storport_sim::Emulator;
+using vstor::storport_sim::IoctlResult;
+
+namespace {
+
+// A hand-written service: each call is one DeviceIoControl from process `pid`, on its own buffer.
+struct HandService {
+    Emulator& emu;
+    int pid;
+    std::uint32_t session = 0;
+
+    IoctlResult call(std::vector<std::uint8_t>& buf, std::uint32_t in_len) {
+        return emu.device_ioctl(pid, VSTOR_BRIDGE_IOCTL, buf.data(), in_len, static_cast<ULONG>(buf.size()));
+    }
+    std::vector<std::uint8_t> with_header(std::uint16_t op, std::uint32_t flags = 0) {
+        std::vector<std::uint8_t> buf(VSTOR_TRANSACT_MIN_BUFFER);
+        vstor_bridge_header h{VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, op, session, flags};
+        std::memcpy(buf.data(), &h, sizeof(h));
+        return buf;
+    }
+    NTSTATUS connect() {
+        auto buf = with_header(VSTOR_OP_CONNECT);
+        vstor_bridge_connect c{};
+        std::memcpy(&c, buf.data(), sizeof(c.hdr));
+        c.buffer_size = VSTOR_TRANSACT_MIN_BUFFER;
+        std::memcpy(buf.data(), &c, sizeof(c));
+        const auto r = call(buf, sizeof(c));
+        vstor_bridge_connect_reply reply;
+        std::memcpy(&reply, buf.data(), sizeof(reply));
+        if (r.status == STATUS_SUCCESS) session = reply.session;
+        return r.status;
+    }
+    NTSTATUS announce_lun0() {
+        auto buf = with_header(VSTOR_OP_LUN);
+        vstor_bridge_lun l{};
+        std::memcpy(&l, buf.data(), sizeof(l.hdr));
+        l.present = 1;
+        std::memcpy(buf.data(), &l, sizeof(l));
+        return call(buf, sizeof(l)).status;
+    }
+};
+
+}  // namespace
+
+TEST_P(StorPort, HandleClosedWithIrpsParkedEndsTheSession) {
+    Emulator emu{driver()};
+    ASSERT_EQ(emu.load_driver(), STATUS_SUCCESS);
+    std::string why;
+    ASSERT_TRUE(emu.start_adapter(&why)) << why;
+    HandService svc{emu, 1};
+    ASSERT_EQ(svc.connect(), STATUS_SUCCESS);
+    const std::uint32_t first_session = svc.session;
+
+    // The liveness IRP, parked for the session's life on a thread that outlives the handle.
+    NTSTATUS hold_status = STATUS_PENDING;
+    std::thread hold([&] {
+        auto buf = svc.with_header(VSTOR_OP_HOLD);
+        hold_status = svc.call(buf, sizeof(vstor_bridge_header)).status;
+    });
+    // LUN 0 announced: the rescan's INQUIRY is queued and handed to the first TRANSACT, which the
+    // service keeps (an SRB inside the service); two more TRANSACTs park for work.
+    ASSERT_EQ(svc.announce_lun0(), STATUS_SUCCESS);
+    auto first = svc.with_header(VSTOR_OP_TRANSACT);
+    ASSERT_EQ(svc.call(first, sizeof(vstor_bridge_header)).status, STATUS_SUCCESS);
+    vstor_bridge_request held{};
+    std::memcpy(&held, first.data() + sizeof(vstor_bridge_header), sizeof(held));
+    ASSERT_EQ(held.kind, VSTOR_REQ_SCSI);
+    EXPECT_EQ(held.cdb[0], 0x12);  // INQUIRY
+    NTSTATUS parked_status[2] = {STATUS_PENDING, STATUS_PENDING};
+    std::vector<std::thread> workers;
+    for (int i = 0; i < 2; ++i)
+        workers.emplace_back([&, i] {
+            auto buf = svc.with_header(VSTOR_OP_TRANSACT);
+            parked_status[i] = svc.call(buf, sizeof(vstor_bridge_header)).status;
+        });
+    for (int i = 0; i < 500 && emu.pending_service_irps() < 3; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(emu.pending_service_irps(), 3u);
+
+    // Another process opening and closing the adapter changes nothing.
+    HandService other{emu, 2};
+    EXPECT_EQ(other.connect(), STATUS_DEVICE_BUSY);
+    emu.close_handle(2);
+    EXPECT_EQ(emu.pending_service_irps(), 3u);
+    EXPECT_EQ(driver_stats(emu).disconnects, 0u);
+
+    const unsigned rescans = emu.rescans();
+    emu.close_handle(1);  // the threads live on; only the handle is gone
+    const std::size_t left = settled_service_irps(emu);
+    EXPECT_EQ(left, 0u) << "service IRPs still parked after the handle was closed";
+    if (left != 0) emu.kill_process(1);  // what the old driver needed: the threads exiting
+    hold.join();
+    for (auto& t : workers) t.join();
+    if (left != 0) return;
+    EXPECT_EQ(hold_status, STATUS_CANCELLED);
+    EXPECT_EQ(parked_status[0], STATUS_CANCELLED);
+    EXPECT_EQ(parked_status[1], STATUS_CANCELLED);
+    EXPECT_EQ(emu.port_cleanups(), 2u);  // both cleanups went on to StorPort
+    // The session ended as a dead service's: the INQUIRY it held failed at once (the rescan went
+    // on), the LUN is gone.
+    EXPECT_EQ(driver_stats(emu).disconnects, 1u);
+    EXPECT_TRUE(emu.wait_for_rescan(rescans + 1, 10s));
+    EXPECT_TRUE(emu.devices().empty());
+    const std::uint8_t tur[6] = {0};
+    EXPECT_EQ(emu.execute(0, 0, tur, 0, 0)->status(), SRB_STATUS_NO_DEVICE);
+
+    // A late reply on a new handle is refused: the session is over. A new CONNECT works.
+    auto late = svc.with_header(VSTOR_OP_TRANSACT, VSTOR_FLAG_HAS_COMPLETION | VSTOR_FLAG_NO_WAIT);
+    vstor_bridge_completion comp{};
+    comp.tag = held.tag;
+    comp.result = VSTOR_RESULT_OK;
+    std::memcpy(late.data() + sizeof(vstor_bridge_header), &comp, sizeof(comp));
+    EXPECT_EQ(svc.call(late, VSTOR_TRANSACT_IN_DATA_OFFSET).status, STATUS_DEVICE_NOT_CONNECTED);
+    ASSERT_EQ(svc.connect(), STATUS_SUCCESS);
+    EXPECT_NE(svc.session, first_session);
+    auto bye = svc.with_header(VSTOR_OP_DISCONNECT);
+    EXPECT_EQ(svc.call(bye, sizeof(vstor_bridge_header)).status, STATUS_SUCCESS);
+    auto v = emu.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}

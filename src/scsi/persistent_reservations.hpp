@@ -52,25 +52,61 @@ private:
         std::uint8_t type;
     };
 
+    // One PERSISTENT RESERVE OUT, its CDB and parameter list checked (SPC-5 6.16).
+    struct PrOut {
+        std::uint8_t sa = 0, scope = 0, type = 0;
+        std::uint64_t key = 0, sa_key = 0;
+        bool aptpl = false;
+        std::string me;  // the sender's I_T nexus (nexus_id)
+        std::string initiator_port;
+        std::uint16_t relative_port = 0;
+    };
+    // What the APTPL file is to hold next (nullopt: no file), numbered in the order the states
+    // were made so that a save that runs late never overwrites a newer one.
+    struct Snapshot {
+        std::uint64_t seq = 0;
+        std::optional<std::string> content;
+    };
+
     static std::string nexus_id(const Task& t);
     const Registration* find(const std::string& nexus) const;
+    Registration* find(const std::string& nexus);
     bool holds(const std::string& nexus) const;
-    bool holders_nexus(const std::string& nexus) const { return holds(nexus); }
+    std::vector<std::string> registrants_except(const std::string& nexus) const;
     static bool all_registrants(std::uint8_t type) { return type == 7 || type == 8; }
     static bool registrants_only(std::uint8_t type) { return type >= 5; }
-    void save_locked() const;
+
+    // PERSISTENT RESERVE IN parameter data for service action `sa` (0..3).
+    void pr_in_locked(std::uint8_t sa, std::vector<std::uint8_t>& d) const;
+
+    // PERSISTENT RESERVE OUT, step by step (persistent_reserve_out.cpp): the *_locked steps
+    // change the state under mu_ and say how the command ends; nothing completes under mu_.
+    static std::optional<Sense> parse_pr_out(const Task& t, bool can_persist, PrOut& out);
+    Outcome pr_out_locked(const PrOut& rq, LogicalUnit& lu);
+    Outcome register_locked(const PrOut& rq, LogicalUnit& lu);
+    void unregister_locked(const std::string& me, LogicalUnit& lu);
+    Outcome reserve_locked(const PrOut& rq);
+    Outcome release_locked(const PrOut& rq, LogicalUnit& lu);
+    Outcome clear_locked(const PrOut& rq, LogicalUnit& lu);
+    Outcome preempt_locked(const PrOut& rq, LogicalUnit& lu);
+
+    // APTPL state file (reservations_file.cpp). A snapshot is taken under mu_; it is written
+    // (and fsynced) by persist() on a worker, holding only file_mu_.
+    std::optional<Snapshot> snapshot_locked();
+    void persist(const Snapshot& s);
     void load();
 
-    void pr_out_locked(const TaskPtr& t, std::uint8_t sa, std::uint8_t scope, std::uint8_t type,
-                       std::uint64_t key, std::uint64_t sa_key, bool aptpl, bool all_tg_pt);
-
-    mutable std::mutex mu_;  // guards everything below
+    mutable std::mutex mu_;  // guards everything below up to file_mu_
     const std::string aptpl_path_;
     std::optional<std::string> legacy_holder_;  // SPC-2 reservation holder (initiator port)
     std::vector<Registration> regs_;
     std::optional<Holder> holder_;
     std::uint32_t generation_ = 0;
     bool aptpl_ = false;
+    std::uint64_t snapshots_ = 0;  // snapshots taken
+
+    std::mutex file_mu_;  // guards the APTPL file and written_; taken without mu_
+    std::uint64_t written_ = 0;  // seq of the newest snapshot in the file
 };
 
 }  // namespace vstor::scsi

@@ -87,4 +87,10 @@ void Task::complete_status(std::uint8_t status) {
     finish(*this, c);
 }
 
+void Task::complete(const Outcome& o) {
+    if (o.sense) return complete_sense(*o.sense);
+    if (o.status != scsi_status::good) return complete_status(o.status);
+    complete_good(o.needed);
+}
+
 }  // namespace vstor::scsi

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "scsi/sense.hpp"
@@ -20,6 +21,20 @@ class LogicalUnit;
 class Target;
 class NexusState;
 struct CommandInfo;
+
+// What a synchronous handler step decided, for the task to complete with once it holds no lock
+// (Task::complete): GOOD having used `needed` bytes of data-out, CHECK CONDITION with `sense`, or
+// another status (RESERVATION CONFLICT, BUSY...).
+struct Outcome {
+    std::uint8_t status = scsi_status::good;
+    std::optional<Sense> sense;
+    std::uint32_t needed = 0;
+
+    static Outcome good(std::uint32_t needed = 0) { return Outcome{scsi_status::good, std::nullopt, needed}; }
+    static Outcome check(const Sense& s) { return Outcome{scsi_status::check_condition, s, 0}; }
+    static Outcome with_status(std::uint8_t status) { return Outcome{status, std::nullopt, 0}; }
+    bool is_good() const { return status == scsi_status::good && !sense; }
+};
 
 // Thread rule: a Task is touched by one thread at a time (the submitter, then whichever
 // thread runs the backend completion). complete_*() must be called exactly once.
@@ -55,6 +70,7 @@ struct Task {
     // CHECK CONDITION for a command that needed `needed` bytes of data (residual expected - needed).
     void complete_sense(const Sense& s, std::uint32_t needed);
     void complete_status(std::uint8_t status);  // e.g. RESERVATION CONFLICT, TASK ABORTED, BUSY
+    void complete(const Outcome& o);
 };
 
 using TaskPtr = std::shared_ptr<Task>;

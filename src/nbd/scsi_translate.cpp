@@ -6,6 +6,7 @@
 
 #include "nbd/protocol.hpp"
 #include "util/endian.hpp"
+#include "vstor/sense.hpp"
 
 namespace vstor::nbd {
 
@@ -126,24 +127,6 @@ std::uint32_t write_same_chunk(const BlockLimits& lim, std::uint64_t remaining) 
     return static_cast<std::uint32_t>(std::min(cap, remaining));
 }
 
-SenseKey decode_sense(const Completion& c) {
-    SenseKey k;
-    if (c.sense_len < 4) return k;
-    const std::uint8_t code = c.sense[0] & 0x7f;
-    if (code == 0x72 || code == 0x73) {
-        k.key = c.sense[1] & 0x0f;
-        k.asc = c.sense[2];
-        k.ascq = c.sense[3];
-    } else if (c.sense_len >= 14) {
-        k.key = c.sense[2] & 0x0f;
-        k.asc = c.sense[12];
-        k.ascq = c.sense[13];
-    } else {
-        k.key = c.sense[2] & 0x0f;
-    }
-    return k;
-}
-
 Mapped map_completion(const Completion& c, bool write) {
     if (c.aborted) return {Outcome::error, err::io};
     switch (c.status) {
@@ -160,16 +143,18 @@ Mapped map_completion(const Completion& c, bool write) {
         default:
             return {Outcome::error, err::io};
     }
-    const SenseKey s = decode_sense(c);
+    namespace key = scsi::sense_key;
+    const scsi::Sense s = scsi::decode_sense(c.sense_bytes()).value_or(scsi::Sense{});
     switch (s.key) {
-        case 0x6:  // UNIT ATTENTION: consumed; the command was not executed
+        case key::unit_attention:  // consumed; the command was not executed
             return {Outcome::retry, 0};
-        case 0x3:  // MEDIUM ERROR
+        case key::medium_error:
             return {Outcome::error, err::io};
-        case 0x7:  // DATA PROTECT (incl. SPACE ALLOCATION FAILED WRITE PROTECT 27h/07h)
-            return {Outcome::error, s.asc == 0x27 && s.ascq == 0x07 ? err::nospc : err::perm};
-        case 0x5:  // ILLEGAL REQUEST
-            if (s.asc == 0x21 && s.ascq == 0x00) return {Outcome::error, write ? err::nospc : err::inval};
+        case key::data_protect:  // incl. SPACE ALLOCATION FAILED WRITE PROTECT (27h/07h)
+            return {Outcome::error, s.is(key::data_protect, 0x27, 0x07) ? err::nospc : err::perm};
+        case key::illegal_request:
+            if (s.is(key::illegal_request, 0x21, 0x00))  // LBA OUT OF RANGE
+                return {Outcome::error, write ? err::nospc : err::inval};
             return {Outcome::error, err::inval};
         default:  // NOT READY, ABORTED COMMAND, HARDWARE ERROR, ...
             return {Outcome::error, err::io};

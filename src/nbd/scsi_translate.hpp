@@ -49,12 +49,9 @@ struct Mapped {
 // them); RESERVATION CONFLICT and DATA PROTECT -> EPERM; MEDIUM ERROR -> EIO; LBA out of range ->
 // ENOSPC for writes, EINVAL otherwise; thin provisioning exhausted -> ENOSPC; anything else EIO
 // (ILLEGAL REQUEST: EINVAL).
+// Sense is read with the public decoder (vstor/sense.hpp), so fixed and descriptor format
+// (D_SENSE=1, which any initiator may set) map alike.
 Mapped map_completion(const Completion& c, bool write);
-
-struct SenseKey {
-    std::uint8_t key = 0, asc = 0, ascq = 0;
-};
-SenseKey decode_sense(const Completion& c);
 
 // GET LBA STATUS parameter data -> base:allocation descriptors (byte length, NBD state flags)
 // covering consecutive blocks from start_lba, clipped to end_lba and merged. `lbprz`:

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "nbd/protocol.hpp"
+#include "vstor/sense.hpp"
 
 namespace vstor::nbd {
 
@@ -147,7 +148,7 @@ Step TransmissionPlan::complete(const Completion& c) {
 }
 
 Step TransmissionPlan::failed_command(const Completion& c, std::uint32_t error) {
-    const SenseKey s = decode_sense(c);
+    const scsi::Sense s = scsi::decode_sense(c.sense_bytes()).value_or(scsi::Sense{});
     spdlog::debug("nbd {}: {} failed: status {:#x} sense {:x}/{:02x}/{:02x} -> error {}", ctx_->peer,
                   command_name(h_.type), c.status, s.key, s.asc, s.ascq, error);
     const char* why = c.status == scsi_status::reservation_conflict ? "reservation conflict"

@@ -278,18 +278,51 @@ protected:
         ASSERT_TRUE(nexus);
     }
 
-    // Runs the plan to its answer, submitting each command to `lun` and waiting for it.
+    Completion submit(Command c) {
+        std::promise<Completion> done;
+        adapter->submit(std::move(c), [&](const Completion& r) { done.set_value(r); });
+        return done.get_future().get();
+    }
+    // Runs the plan to its answer, submitting each command to `lun` and waiting for it. Keeps
+    // the response code of each CHECK CONDITION's sense in `sense_formats`.
     Step run(TransmissionPlan& p, Step s, std::uint16_t lun) {
         while (s == Step::submit) {
             Command& c = p.command();
             c.nexus = nexus;
             c.lun = encode_sam_lun(lun);
             c.tag = next_tag++;
-            std::promise<Completion> done;
-            adapter->submit(c, [&](const Completion& r) { done.set_value(r); });
-            s = p.complete(done.get_future().get());
+            const Completion done = submit(c);
+            if (done.status == scsi_status::check_condition) sense_formats.push_back(done.sense[0] & 0x7f);
+            s = p.complete(done);
         }
         return s;
+    }
+    // MODE SELECT(6) of the Control mode page with D_SENSE=1, as any initiator may send: the
+    // LUN then reports sense in descriptor format (72h) to every nexus.
+    void set_descriptor_sense(std::uint16_t lun) {
+        auto admin = adapter->open_nexus(tid, "iqn.2026-12.org.test:admin,i,0x1");
+        ASSERT_TRUE(admin);
+        std::vector<std::byte> page(255);
+        Command c;
+        c.nexus = admin;
+        c.lun = encode_sam_lun(lun);
+        c.cdb_len = 6;
+        for (int i = 0; i < 8; ++i) {  // past the new nexus's unit attentions
+            c.cdb = {0x1a, 0x08, 0x0a, 0, 255, 0};  // MODE SENSE(6), DBD, Control page
+            c.dir = DataDirection::read;
+            c.expected_length = 255;
+            c.data = std::span(page);
+            if (submit(c).status == scsi_status::good) break;
+        }
+        ASSERT_EQ(static_cast<std::uint8_t>(page[4]) & 0x3f, 0x0a);
+        std::vector<std::byte> param(4, std::byte{0});  // mode parameter header, no block descriptors
+        param.insert(param.end(), page.begin() + 4, page.begin() + 16);
+        param[4 + 2] |= std::byte{0x04};  // D_SENSE
+        c.cdb = {0x15, 0x10, 0, 0, static_cast<std::uint8_t>(param.size()), 0};  // MODE SELECT(6), PF
+        c.dir = DataDirection::write;
+        c.expected_length = static_cast<std::uint32_t>(param.size());
+        c.data = std::span(param);
+        ASSERT_EQ(submit(c).status, scsi_status::good);
     }
     Step serve(TransmissionPlan& p, const RequestHeader& h, PlanContext& ctx, std::uint16_t lun) {
         p.reset(h);
@@ -314,6 +347,7 @@ protected:
     std::uint16_t tid = 0;
     std::shared_ptr<Nexus> nexus;
     std::uint64_t next_tag = 1;
+    std::vector<std::uint8_t> sense_formats;
 };
 
 TEST_F(NbdPlanEngine, TrimAndReadBeyondTheEnd) {
@@ -369,6 +403,33 @@ TEST_F(NbdPlanEngine, WriteProtectedLunIsEperm) {
     EXPECT_STREQ(p.why(), "write protected");
     ASSERT_EQ(serve(p, req(cmd::trim, 0, 4096), ctx, 2), Step::reply_error);
     EXPECT_EQ(p.error(), err::perm);
+}
+
+// Issue 17 section 2: once an initiator sets D_SENSE=1, the LUN answers in descriptor format;
+// NBD reads it with the public decoder and answers the same errno as with fixed format.
+TEST_F(NbdPlanEngine, DescriptorFormatSenseMapsToTheSameErrors) {
+    set_descriptor_sense(0);
+    set_descriptor_sense(2);
+    auto ctx = context(true);
+    TransmissionPlan p;
+    // The mode change is a unit attention for this nexus (descriptor format too): the plan
+    // retries, then the LUN refuses the read with LBA OUT OF RANGE.
+    ASSERT_EQ(serve(p, req(cmd::read, kLunBytes, 512), ctx, 0), Step::reply_error);
+    EXPECT_EQ(p.error(), err::inval);
+    ASSERT_GE(sense_formats.size(), 2u);
+    EXPECT_TRUE(std::all_of(sense_formats.begin(), sense_formats.end(), [](std::uint8_t f) { return f == 0x72; }));
+    sense_formats.clear();
+    ASSERT_EQ(serve(p, req(cmd::trim, kLunBytes - 4096, 8192), ctx, 0), Step::reply_error);
+    EXPECT_EQ(p.error(), err::nospc);
+    p.reset(req(cmd::write, 0, 4096));
+    p.buffer().assign(4096, std::byte{1});
+    ASSERT_EQ(run(p, p.begin(ctx), 2), Step::reply_error);
+    EXPECT_EQ(p.error(), err::perm);
+    EXPECT_STREQ(p.why(), "write protected");
+    ASSERT_FALSE(sense_formats.empty());
+    EXPECT_EQ(sense_formats.back(), 0x72);
+    // Reads still work.
+    EXPECT_EQ(serve(p, req(cmd::read, 0, 4096), ctx, 0), Step::reply_read);
 }
 
 }  // namespace

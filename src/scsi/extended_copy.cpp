@@ -1,6 +1,7 @@
 // SPC-4 EXTENDED COPY (LID1) with identification-descriptor targets and block-to-block segments
 // between LUNs of the same target, and RECEIVE COPY RESULTS (COPY STATUS, OPERATING PARAMETERS).
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "scsi/command_table.hpp"
@@ -156,13 +157,14 @@ void receive_copy_results(const TaskPtr& t) {
         d[45] = kTargetDescriptorIdentification;
         util::store_be32(&d[0], static_cast<std::uint32_t>(d.size() - 4));
     } else {  // COPY STATUS
-        LogicalUnit::CopyResult r{};
+        std::optional<LogicalUnit::CopyResult> found;
         {
             std::lock_guard lk(t->lu->copy_mu);
             auto it = t->lu->copy_results.find({nexus_key(*t), list_id});
-            if (it == t->lu->copy_results.end()) return t->complete_sense(sense::invalid_field_in_cdb(2, 7));
-            r = it->second;
+            if (it != t->lu->copy_results.end()) found = it->second;
         }
+        if (!found) return t->complete_sense(sense::invalid_field_in_cdb(2, 7));
+        const auto& r = *found;
         d.resize(12, 0);
         util::store_be32(&d[0], 8);
         d[4] = r.status;

@@ -17,6 +17,30 @@ namespace {
 
 bool fua_of(const std::uint8_t* cdb, const LogicalUnit& lu) { return (cdb[1] & 0x08) || !lu.mode().wce; }
 
+// The read-compare-write step, under atomic_mu (held by the caller, which completes after).
+Outcome compare_and_write_locked(LogicalUnit& lu, std::uint64_t lba, std::span<const std::byte> verify,
+                                 std::span<const std::byte> data, bool fua) {
+    std::vector<std::byte> medium(verify.size());
+    if (auto st = read_blocks(lu, lba, medium); st != IoStatus::ok)
+        return Outcome::check(sense::from_io_status(st, false));
+    for (std::size_t i = 0; i < medium.size(); ++i)
+        if (medium[i] != verify[i]) return Outcome::check(sense::miscompare_during_verify(i));
+    if (auto st = write_blocks(lu, lba, data, fua); st != IoStatus::ok)
+        return Outcome::check(sense::from_io_status(st, true));
+    return Outcome::good(static_cast<std::uint32_t>(verify.size() + data.size()));
+}
+
+// The read-OR-write step, under atomic_mu.
+Outcome orwrite_locked(LogicalUnit& lu, std::uint64_t lba, std::span<const std::byte> mask, bool fua) {
+    std::vector<std::byte> medium(mask.size());
+    if (auto st = read_blocks(lu, lba, medium); st != IoStatus::ok)
+        return Outcome::check(sense::from_io_status(st, false));
+    for (std::size_t i = 0; i < medium.size(); ++i) medium[i] |= mask[i];
+    if (auto st = write_blocks(lu, lba, medium, fua); st != IoStatus::ok)
+        return Outcome::check(sense::from_io_status(st, true));
+    return Outcome::good(static_cast<std::uint32_t>(mask.size()));
+}
+
 // SBC-4 5.3: data-out holds N verify blocks then N write blocks.
 void compare_and_write(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
@@ -33,15 +57,12 @@ void compare_and_write(const TaskPtr& t) {
     if (t->cmd.data.size() < 2 * bytes) return t->complete_sense(sense::invalid_field_in_cdb(13, 7));
     const auto verify = t->cmd.data.first(bytes);
     const auto data = t->cmd.data.subspan(bytes, bytes);
-    std::lock_guard lk(lu.atomic_mu);
-    std::vector<std::byte> medium(bytes);
-    if (auto st = read_blocks(lu, lba, medium); st != IoStatus::ok)
-        return t->complete_sense(sense::from_io_status(st, false));
-    for (std::size_t i = 0; i < bytes; ++i)
-        if (medium[i] != verify[i]) return t->complete_sense(sense::miscompare_during_verify(i));
-    if (auto st = write_blocks(lu, lba, data, fua_of(cdb, lu)); st != IoStatus::ok)
-        return t->complete_sense(sense::from_io_status(st, true));
-    t->complete_good(static_cast<std::uint32_t>(2 * bytes));
+    Outcome outcome;
+    {
+        std::lock_guard lk(lu.atomic_mu);
+        outcome = compare_and_write_locked(lu, lba, verify, data, fua_of(cdb, lu));
+    }
+    t->complete(outcome);
 }
 
 void orwrite(const TaskPtr& t) {
@@ -55,14 +76,12 @@ void orwrite(const TaskPtr& t) {
     if (blocks == 0) return t->complete_good();
     const std::size_t bytes = std::size_t{blocks} * lu.block_size();
     if (t->cmd.data.size() < bytes) return t->complete_sense(sense::invalid_field_in_cdb(10, 7));
-    std::lock_guard lk(lu.atomic_mu);
-    std::vector<std::byte> medium(bytes);
-    if (auto st = read_blocks(lu, lba, medium); st != IoStatus::ok)
-        return t->complete_sense(sense::from_io_status(st, false));
-    for (std::size_t i = 0; i < bytes; ++i) medium[i] |= t->cmd.data[i];
-    if (auto st = write_blocks(lu, lba, medium, fua_of(cdb, lu)); st != IoStatus::ok)
-        return t->complete_sense(sense::from_io_status(st, true));
-    t->complete_good(static_cast<std::uint32_t>(bytes));
+    Outcome outcome;
+    {
+        std::lock_guard lk(lu.atomic_mu);
+        outcome = orwrite_locked(lu, lba, t->cmd.data.first(bytes), fua_of(cdb, lu));
+    }
+    t->complete(outcome);
 }
 
 // SBC-4 5.48: all of the blocks or none become visible.
@@ -78,9 +97,12 @@ void write_atomic(const TaskPtr& t) {
     if (blocks == 0) return t->complete_good();
     const std::size_t bytes = std::size_t{blocks} * lu.block_size();
     if (t->cmd.data.size() < bytes) return t->complete_sense(sense::invalid_field_in_cdb(12, 7));
-    std::lock_guard lk(lu.atomic_mu);
-    if (auto st = write_blocks(lu, lba, t->cmd.data.first(bytes), fua_of(cdb, lu)); st != IoStatus::ok)
-        return t->complete_sense(sense::from_io_status(st, true));
+    IoStatus st;
+    {
+        std::lock_guard lk(lu.atomic_mu);
+        st = write_blocks(lu, lba, t->cmd.data.first(bytes), fua_of(cdb, lu));
+    }
+    if (st != IoStatus::ok) return t->complete_sense(sense::from_io_status(st, true));
     t->complete_good(static_cast<std::uint32_t>(bytes));
 }
 

@@ -8,13 +8,11 @@
 #include <string>
 #include <thread>
 
-#include "engine_fixture.hpp"
+#include "completion_probe.hpp"
 #include "util/endian.hpp"
 
 namespace vstor::test {
 namespace {
-
-using namespace std::chrono_literals;
 
 std::vector<std::uint8_t> pr_out_cdb(std::uint8_t sa, std::uint8_t type = 0) {
     return {0x5f, sa, type, 0, 0, 0, 0, 0, 24, 0};
@@ -28,47 +26,10 @@ std::vector<std::uint8_t> pr_out_params(std::uint64_t key, std::uint64_t sa_key,
     return p;
 }
 
-class Reservations : public EngineTest {
-protected:
-    // Sends `cdb` and, from inside its completion callback, a TEST UNIT READY from another
-    // thread: every command's dispatch reads the reservations, so that one stalls for as long as
-    // the completing thread holds the reservation lock. Returns the command's status; sets
-    // `probe_ran` to whether the probe completed within a second.
-    std::uint8_t send_and_probe(const std::vector<std::uint8_t>& cdb, std::vector<std::uint8_t> out,
-                                std::uint32_t alloc, bool& probe_ran, std::uint16_t lun = 0) {
-        std::thread::id ignored;
-        return send_and_probe(cdb, std::move(out), alloc, probe_ran, lun, ignored);
-    }
-    // The same, also saying which thread completed the command.
-    std::uint8_t send_and_probe(const std::vector<std::uint8_t>& cdb, std::vector<std::uint8_t> out,
-                                std::uint32_t alloc, bool& probe_ran, std::uint16_t lun,
-                                std::thread::id& completed_on) {
-        Command cmd;
-        cmd.nexus = nexus;
-        cmd.lun = encode_sam_lun(lun);
-        std::memcpy(cmd.cdb.data(), cdb.data(), cdb.size());
-        cmd.cdb_len = static_cast<std::uint8_t>(cdb.size());
-        cmd.dir = !out.empty() ? DataDirection::write : alloc ? DataDirection::read : DataDirection::none;
-        std::vector<std::uint8_t> buf = out.empty() ? std::vector<std::uint8_t>(alloc) : std::move(out);
-        cmd.expected_length = static_cast<std::uint32_t>(buf.size());
-        cmd.data = std::as_writable_bytes(std::span(buf));
-        std::promise<std::uint8_t> status;
-        std::future<Reply> probe;
-        adapter->submit(cmd, [&](const Completion& c) {
-            completed_on = std::this_thread::get_id();
-            probe = std::async(std::launch::async, [&] { return send({0x00, 0, 0, 0, 0, 0}, lun); });
-            probe_ran = probe.wait_for(1s) == std::future_status::ready;
-            status.set_value(c.status);
-        });
-        auto f = status.get_future();
-        if (f.wait_for(10s) != std::future_status::ready) {
-            ADD_FAILURE() << "command did not complete";
-            std::abort();  // its callback refers to this frame
-        }
-        probe.wait();
-        return f.get();
-    }
-};
+// Every command's dispatch reads the reservations: a TEST UNIT READY needs their lock.
+const ProbedCommand kTestUnitReady{{0x00, 0, 0, 0, 0, 0}, {}, 0};
+
+class Reservations : public CompletionProbeTest {};
 
 TEST_F(Reservations, EveryReservationCommandCompletesOutsideTheReservationLock) {
     struct Case {
@@ -88,10 +49,9 @@ TEST_F(Reservations, EveryReservationCommandCompletesOutsideTheReservationLock) 
         {"RELEASE(6)", {0x17, 0, 0, 0, 0, 0}, {}, 0},
     };
     for (const auto& c : cases) {
-        bool probe_ran = false;
-        const auto status = send_and_probe(c.cdb, c.out, c.alloc, probe_ran);
-        EXPECT_NE(status, scsi_status::check_condition) << c.name;
-        EXPECT_TRUE(probe_ran) << c.name << " completed while holding the reservation lock";
+        const auto r = send_and_probe({c.cdb, c.out, c.alloc}, kTestUnitReady);
+        EXPECT_NE(r.status, scsi_status::check_condition) << c.name;
+        EXPECT_TRUE(r.probe_ran) << c.name << " completed while holding the reservation lock";
     }
 }
 
@@ -181,13 +141,12 @@ TEST_F(ReservationsAptpl, ConcurrentRegistrationsAllReachTheFile) {
 }
 
 TEST_F(ReservationsAptpl, AptplCommandSavesOnAWorkerOutsideTheReservationLock) {
-    bool probe_ran = false;
-    std::thread::id completed_on;
-    EXPECT_EQ(send_and_probe(pr_out_cdb(0x00), pr_out_params(0, 0x55, true), 0, probe_ran, 1, completed_on), 0);
-    EXPECT_TRUE(probe_ran);
+    const auto r = send_and_probe({pr_out_cdb(0x00), pr_out_params(0, 0x55, true), 0}, kTestUnitReady, 1);
+    EXPECT_EQ(r.status, scsi_status::good);
+    EXPECT_TRUE(r.probe_ran);
     // The file is written (and fsynced) before the command completes, on a worker: not on the
     // thread that submitted it, which for a front end is its network loop.
-    EXPECT_NE(completed_on, std::this_thread::get_id());
+    EXPECT_NE(r.completed_on, std::this_thread::get_id());
     EXPECT_TRUE(std::filesystem::exists(dir / "lun1.pr"));
 }
 

@@ -1,5 +1,5 @@
 // iSCSI PDU framing (RFC 7143 11): the 48-byte BHS, AHS, digests and padded data segment.
-// Fields are read and written with explicit big-endian helpers, never by struct casts.
+// Header fields are read and written through the typed views of bhs.hpp, never by struct casts.
 #pragma once
 
 #include <array>
@@ -9,32 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "util/endian.hpp"
+#include "iscsi/bhs.hpp"
 
 namespace vstor::iscsi {
-
-namespace op {
-// Initiator opcodes.
-inline constexpr std::uint8_t nop_out = 0x00;
-inline constexpr std::uint8_t scsi_command = 0x01;
-inline constexpr std::uint8_t tmf_request = 0x02;
-inline constexpr std::uint8_t login_request = 0x03;
-inline constexpr std::uint8_t text_request = 0x04;
-inline constexpr std::uint8_t data_out = 0x05;
-inline constexpr std::uint8_t logout_request = 0x06;
-inline constexpr std::uint8_t snack = 0x10;
-// Target opcodes.
-inline constexpr std::uint8_t nop_in = 0x20;
-inline constexpr std::uint8_t scsi_response = 0x21;
-inline constexpr std::uint8_t tmf_response = 0x22;
-inline constexpr std::uint8_t login_response = 0x23;
-inline constexpr std::uint8_t text_response = 0x24;
-inline constexpr std::uint8_t data_in = 0x25;
-inline constexpr std::uint8_t logout_response = 0x26;
-inline constexpr std::uint8_t r2t = 0x31;
-inline constexpr std::uint8_t async_message = 0x32;
-inline constexpr std::uint8_t reject = 0x3f;
-}  // namespace op
 
 // Reject reasons (RFC 7143 11.17.1).
 namespace reject_reason {
@@ -51,21 +28,32 @@ inline constexpr std::uint8_t waiting_for_logout = 0x0c;
 }  // namespace reject_reason
 
 inline constexpr std::uint32_t kReservedTag = 0xffffffffu;
-inline constexpr std::size_t kBhsLength = 48;
 
 struct Pdu {
     std::array<std::uint8_t, kBhsLength> bhs{};
     std::vector<std::uint8_t> ahs;
     std::vector<std::uint8_t> data;
 
-    std::uint8_t opcode() const { return bhs[0] & 0x3f; }
-    bool immediate() const { return bhs[0] & 0x40; }
-    bool final_bit() const { return bhs[1] & 0x80; }
+    // The header seen as a PDU type (bhs.hpp): `pdu.as<ScsiCommandBhs>().cmdsn()`.
+    template <template <class> class View>
+    View<std::uint8_t> as() { return View<std::uint8_t>(bhs.data()); }
+    template <template <class> class View>
+    View<const std::uint8_t> as() const { return View<const std::uint8_t>(bhs.data()); }
+    // A new PDU of the view's type: sets its opcode and returns the view to fill in the rest.
+    template <template <class> class View>
+    View<std::uint8_t> init() {
+        bhs[0] = View<std::uint8_t>::kOpcode;
+        return as<View>();
+    }
+
+    std::uint8_t opcode() const { return as<Bhs>().opcode(); }
+    bool immediate() const { return as<Bhs>().immediate(); }
+    bool final_bit() const { return as<Bhs>().final_bit(); }
+    std::uint64_t lun() const { return as<Bhs>().lun(); }
+    std::uint32_t itt() const { return as<Bhs>().itt(); }
     std::uint32_t u32(std::size_t off) const { return util::load_be32(&bhs[off]); }
     void set_u32(std::size_t off, std::uint32_t v) { util::store_be32(&bhs[off], v); }
-    std::uint64_t lun() const { return util::load_be64(&bhs[8]); }
     void set_lun(std::uint64_t v) { util::store_be64(&bhs[8], v); }
-    std::uint32_t itt() const { return u32(16); }
 };
 
 // Lengths announced by a BHS (TotalAHSLength in bytes, DataSegmentLength without padding).

@@ -118,7 +118,7 @@ void Connection::handle_received() {
 void Connection::on_pdu(Pdu pdu) {
     last_rx_ = std::chrono::steady_clock::now();
     spdlog::trace("iscsi {}: rx {} itt {:#x} sn {} cdb0 {:#x} dsl {}", peer_, opcode_name(pdu.opcode()), pdu.itt(),
-                  pdu.u32(24), pdu.bhs[32], pdu.data.size());
+                  pdu.as<RequestBhs>().cmdsn(), pdu.as<ScsiCommandBhs>().cdb()[0], pdu.data.size());
     if (closed_) return;
     if (login_) {
         on_login(pdu);
@@ -128,8 +128,9 @@ void Connection::on_pdu(Pdu pdu) {
 }
 
 void Connection::send(Pdu& pdu) {
-    spdlog::trace("iscsi {}: tx op {:#x} itt {:#x} statsn {} expcmdsn {} maxcmdsn {}", peer_, pdu.opcode(), pdu.itt(),
-                  pdu.u32(24), pdu.u32(28), pdu.u32(32));
+    const auto h = pdu.as<ResponseBhs>();
+    spdlog::trace("iscsi {}: tx op {:#x} itt {:#x} statsn {} expcmdsn {} maxcmdsn {}", peer_, h.opcode(), h.itt(),
+                  h.statsn(), h.exp_cmdsn(), h.max_cmdsn());
     std::vector<std::uint8_t> bytes;
     const bool ff = !login_.has_value();
     encode(pdu, ff && params_.header_digest, ff && params_.data_digest, bytes);
@@ -206,19 +207,20 @@ void Connection::close_async(const std::string& why) {
 }
 
 void Connection::fill_sn(Pdu& pdu, bool with_status) {
-    if (with_status) pdu.set_u32(24, statsn_++);
+    const auto h = pdu.as<ResponseBhs>();
+    if (with_status) h.set_statsn(statsn_++);
     if (session_) {
-        pdu.set_u32(28, session_->exp_cmdsn());
-        pdu.set_u32(32, session_->max_cmdsn());
+        h.set_exp_cmdsn(session_->exp_cmdsn());
+        h.set_max_cmdsn(session_->max_cmdsn());
     }
 }
 
 void Connection::reject(const Pdu& bad, std::uint8_t reason) {
     Pdu r;
-    r.bhs[0] = op::reject;
-    r.bhs[1] = 0x80;
-    r.bhs[2] = reason;
-    r.set_u32(16, kReservedTag);
+    const auto h = r.init<RejectBhs>();
+    h.set_final(true);
+    h.set_reason(reason);
+    h.set_itt(kReservedTag);
     fill_sn(r, true);
     r.data.assign(bad.bhs.begin(), bad.bhs.end());
     send(r);
@@ -257,7 +259,7 @@ void Connection::act_on_login_step(Login::Step step) {
         case Login::Outcome::respond:
             return send(step.response);
         case Login::Outcome::fail: {
-            const auto status = util::load_be16(&step.response.bhs[36]);
+            const auto status = step.response.as<LoginResponseBhs>().status();
             const auto& why = login_->failure_reason();
             spdlog::info("iscsi {}: login of '{}' to '{}' refused (status {:04x}{}{})", peer_,
                          login_->keys().initiator_name, login_->keys().target_name, status, why.empty() ? "" : ": ",
@@ -344,9 +346,10 @@ void Connection::enter_full_feature(std::shared_ptr<Session> session, Pdu resp) 
     params_.header_digest = login_->params().header_digest;
     params_.data_digest = login_->params().data_digest;
     params_.max_recv_data_segment_length_initiator = login_->params().max_recv_data_segment_length_initiator;
-    resp.set_u32(24, statsn_++);
-    resp.set_u32(28, session_->exp_cmdsn());
-    resp.set_u32(32, session_->max_cmdsn());
+    const auto h = resp.as<LoginResponseBhs>();
+    h.set_statsn(statsn_++);
+    h.set_exp_cmdsn(session_->exp_cmdsn());
+    h.set_max_cmdsn(session_->max_cmdsn());
     // The last login response still goes out without digests.
     std::vector<std::uint8_t> bytes;
     encode(resp, false, false, bytes);
@@ -366,8 +369,9 @@ void Connection::on_full_feature(const Pdu& pdu) {
     const auto opcode = pdu.opcode();
     // Requests that carry a CmdSN go through the window first (Data-Out and SNACK do not).
     if (opcode != op::data_out && opcode != op::snack) {
-        if (!session_->accept_cmdsn(pdu.u32(24), pdu.immediate())) {
-            spdlog::debug("iscsi {}: CmdSN {} outside the window [{}..{}], dropped", peer_, pdu.u32(24),
+        const std::uint32_t cmdsn = pdu.as<RequestBhs>().cmdsn();
+        if (!session_->accept_cmdsn(cmdsn, pdu.immediate())) {
+            spdlog::debug("iscsi {}: CmdSN {} outside the window [{}..{}], dropped", peer_, cmdsn,
                           session_->exp_cmdsn(), session_->window_end());
             return;
         }
@@ -410,13 +414,13 @@ void Connection::arm_keepalive() {
         }
         if (now - last_rx_ >= std::chrono::seconds(interval) && nop_ttt_pending_ == kReservedTag) {
             Pdu nop;
-            nop.bhs[0] = op::nop_in;
-            nop.bhs[1] = 0x80;
-            nop.set_u32(16, kReservedTag);
+            const auto h = nop.init<NopInBhs>();
+            h.set_final(true);
+            h.set_itt(kReservedTag);
             nop_ttt_pending_ = next_ttt_++;
             if (nop_ttt_pending_ == kReservedTag) nop_ttt_pending_ = next_ttt_++;
-            nop.set_u32(20, nop_ttt_pending_);
-            nop.set_u32(24, statsn_);  // not a status: StatSN is not advanced
+            h.set_ttt(nop_ttt_pending_);
+            h.set_statsn(statsn_);  // not a status: StatSN is not advanced
             fill_sn(nop, false);
             send(nop);
         }

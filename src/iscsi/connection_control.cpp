@@ -10,7 +10,7 @@
 namespace vstor::iscsi {
 
 void Connection::on_nop_out(const Pdu& pdu) {
-    const std::uint32_t ttt = pdu.u32(20);
+    const std::uint32_t ttt = pdu.as<NopOutBhs>().ttt();
     if (ttt != kReservedTag) {
         // Answer to our keepalive NOP-In.
         if (ttt == nop_ttt_pending_) nop_ttt_pending_ = kReservedTag;
@@ -18,25 +18,26 @@ void Connection::on_nop_out(const Pdu& pdu) {
     }
     if (pdu.itt() == kReservedTag) return;  // a ping that wants no answer
     Pdu r;
-    r.bhs[0] = op::nop_in;
-    r.bhs[1] = 0x80;
-    r.set_lun(pdu.lun());
-    r.set_u32(16, pdu.itt());
-    r.set_u32(20, kReservedTag);
+    const auto h = r.init<NopInBhs>();
+    h.set_final(true);
+    h.set_lun(pdu.lun());
+    h.set_itt(pdu.itt());
+    h.set_ttt(kReservedTag);
     fill_sn(r, true);
     r.data = pdu.data;  // ping data is echoed
     send(r);
 }
 
 void Connection::on_tmf(const Pdu& pdu) {
-    const std::uint8_t function = pdu.bhs[1] & 0x7f;
-    const std::uint32_t itt = pdu.itt();
-    const std::uint32_t ref_tag = pdu.u32(20);
-    const std::uint32_t cmdsn = pdu.u32(24);
-    const std::uint32_t ref_cmdsn = pdu.u32(32);
+    const auto h = pdu.as<TmfRequestBhs>();
+    const std::uint8_t function = h.function();
+    const std::uint32_t itt = h.itt();
+    const std::uint32_t ref_tag = h.referenced_task_tag();
+    const std::uint32_t cmdsn = h.cmdsn();
+    const std::uint32_t ref_cmdsn = h.ref_cmdsn();
     TmfRequest req;
     req.nexus = session_->nexus();
-    req.lun = pdu.lun();
+    req.lun = h.lun();
     req.referenced_tag = ref_tag;
     std::optional<std::uint8_t> immediate;  // response decided without the engine
     switch (function) {
@@ -66,10 +67,10 @@ void Connection::on_tmf(const Pdu& pdu) {
     }
     auto respond = [this](std::uint32_t itt, std::uint8_t response) {
         Pdu r;
-        r.bhs[0] = op::tmf_response;
-        r.bhs[1] = 0x80;
-        r.bhs[2] = response;
-        r.set_u32(16, itt);
+        const auto h = r.init<TmfResponseBhs>();
+        h.set_final(true);
+        h.set_response(response);
+        h.set_itt(itt);
         fill_sn(r, true);
         send(r);
     };
@@ -100,8 +101,9 @@ void Connection::on_tmf(const Pdu& pdu) {
 // goes out in parts with C=1 and a Target Transfer Tag, each asked for by an empty Text Request
 // carrying that tag.
 void Connection::on_text(const Pdu& pdu) {
-    const std::uint32_t ttt = pdu.u32(20);
-    const bool continued = pdu.bhs[1] & 0x40;
+    const auto req = pdu.as<TextRequestBhs>();
+    const std::uint32_t ttt = req.ttt();
+    const bool continued = req.continue_bit();
     if (ttt != kReservedTag) {
         if (ttt != text_.ttt || pdu.itt() != text_.itt) return reject(pdu, reject_reason::invalid_pdu_field);
         if (!text_.out.empty()) return send_text_part();
@@ -116,11 +118,11 @@ void Connection::on_text(const Pdu& pdu) {
     text_.in.insert(text_.in.end(), pdu.data.begin(), pdu.data.end());
     if (continued) {  // more of the request follows: acknowledge with an empty, non-final response
         Pdu r;
-        r.bhs[0] = op::text_response;
-        r.set_u32(16, pdu.itt());
+        const auto h = r.init<TextResponseBhs>();
+        h.set_itt(pdu.itt());
         text_.ttt = next_ttt_++;
         if (text_.ttt == kReservedTag) text_.ttt = next_ttt_++;
-        r.set_u32(20, text_.ttt);
+        h.set_ttt(text_.ttt);
         fill_sn(r, true);
         return send(r);
     }
@@ -166,21 +168,21 @@ void Connection::on_text(const Pdu& pdu) {
 
 void Connection::send_text_part() {
     Pdu r;
-    r.bhs[0] = op::text_response;
-    r.set_u32(16, text_.itt);
+    const auto h = r.init<TextResponseBhs>();
+    h.set_itt(text_.itt);
     const std::size_t limit = params_.max_recv_data_segment_length_initiator;
     const std::size_t n = std::min(limit, text_.out.size() - text_.sent);
     r.data.assign(text_.out.begin() + static_cast<std::ptrdiff_t>(text_.sent),
                   text_.out.begin() + static_cast<std::ptrdiff_t>(text_.sent + n));
     text_.sent += n;
     if (text_.sent < text_.out.size()) {
-        r.bhs[1] = 0x40;  // C: more follows when the initiator asks with this tag
+        h.set_continue(true);  // more follows when the initiator asks with this tag
         text_.ttt = next_ttt_++;
         if (text_.ttt == kReservedTag) text_.ttt = next_ttt_++;
-        r.set_u32(20, text_.ttt);
+        h.set_ttt(text_.ttt);
     } else {
-        r.bhs[1] = 0x80;  // F: the whole answer has been sent
-        r.set_u32(20, kReservedTag);
+        h.set_final(true);  // the whole answer has been sent
+        h.set_ttt(kReservedTag);
         text_ = {};
     }
     fill_sn(r, true);
@@ -188,8 +190,9 @@ void Connection::send_text_part() {
 }
 
 void Connection::on_logout(const Pdu& pdu) {
-    const std::uint8_t reason = pdu.bhs[1] & 0x7f;
-    const std::uint16_t cid = util::load_be16(&pdu.bhs[20]);
+    const auto req = pdu.as<LogoutRequestBhs>();
+    const std::uint8_t reason = req.reason();
+    const std::uint16_t cid = req.cid();
     std::uint8_t response = 0;
     bool close_self = false;
     if (reason == 0) {  // close the session: every connection goes
@@ -214,13 +217,13 @@ void Connection::on_logout(const Pdu& pdu) {
         return reject(pdu, reject_reason::protocol_error);
     }
     Pdu r;
-    r.bhs[0] = op::logout_response;
-    r.bhs[1] = 0x80;
-    r.bhs[2] = response;
-    r.set_u32(16, pdu.itt());
+    const auto h = r.init<LogoutResponseBhs>();
+    h.set_final(true);
+    h.set_response(response);
+    h.set_itt(req.itt());
     fill_sn(r, true);
-    util::store_be16(&r.bhs[40], static_cast<std::uint16_t>(params_.default_time2wait));
-    util::store_be16(&r.bhs[42], static_cast<std::uint16_t>(params_.default_time2retain));
+    h.set_time2wait(static_cast<std::uint16_t>(params_.default_time2wait));
+    h.set_time2retain(static_cast<std::uint16_t>(params_.default_time2retain));
     send(r);
     if (close_self) logout_after_flush_ = true;
 }
@@ -229,12 +232,12 @@ void Connection::request_logout_async() {
     asio::post(socket_.get_executor(), [self = shared_from_this()] {
         if (self->closed_ || self->login_) return;
         Pdu a;
-        a.bhs[0] = op::async_message;
-        a.bhs[1] = 0x80;
-        a.set_u32(16, kReservedTag);
+        const auto h = a.init<AsyncMessageBhs>();
+        h.set_final(true);
+        h.set_itt(kReservedTag);
         self->fill_sn(a, true);
-        a.bhs[36] = 1;  // AsyncEvent 1: target requests logout
-        util::store_be16(&a.bhs[42], 2);  // Parameter3: seconds until the target drops it
+        h.set_async_event(1);  // target requests logout
+        h.set_parameter3(2);   // seconds until the target drops it
         self->send(a);
     });
 }
@@ -243,12 +246,12 @@ void Connection::send_async_event_async(std::uint64_t lun, std::vector<std::uint
     asio::post(socket_.get_executor(), [self = shared_from_this(), lun, sense = std::move(sense)] {
         if (self->closed_ || self->login_ || !self->session_ || self->session_->discovery()) return;
         Pdu a;
-        a.bhs[0] = op::async_message;
-        a.bhs[1] = 0x80;
-        a.set_lun(lun);
-        a.set_u32(16, kReservedTag);
+        const auto h = a.init<AsyncMessageBhs>();
+        h.set_final(true);
+        h.set_lun(lun);
+        h.set_itt(kReservedTag);
         self->fill_sn(a, true);
-        a.bhs[36] = 0;  // AsyncEvent 0: SCSI asynchronous event, sense data attached
+        h.set_async_event(0);  // SCSI asynchronous event, sense data attached
         a.data.resize(2 + sense.size());
         util::store_be16(a.data.data(), static_cast<std::uint16_t>(sense.size()));
         std::memcpy(a.data.data() + 2, sense.data(), sense.size());

@@ -26,22 +26,22 @@ TaskAttribute task_attribute(std::uint8_t bits) {
 }  // namespace
 
 void Connection::on_scsi_command(const Pdu& pdu) {
-    const std::uint8_t flags = pdu.bhs[1];
-    const std::uint32_t itt = pdu.itt();
+    const auto h = pdu.as<ScsiCommandBhs>();
+    const std::uint32_t itt = h.itt();
     if (cmds_.count(itt)) return reject(pdu, reject_reason::task_in_progress);
     auto cmd = std::make_shared<Cmd>();
     cmd->itt = itt;
-    cmd->cmdsn = pdu.u32(24);
-    cmd->edtl = pdu.u32(20);
-    cmd->read = flags & 0x40;
-    cmd->write = flags & 0x20;
+    cmd->cmdsn = h.cmdsn();
+    cmd->edtl = h.expected_data_transfer_length();
+    cmd->read = h.read();
+    cmd->write = h.write();
     auto& c = cmd->command;
     c.nexus = session_->nexus();
-    c.lun = pdu.lun();
+    c.lun = h.lun();
     c.tag = itt;
-    c.attr = task_attribute(flags);
-    std::memcpy(c.cdb.data(), &pdu.bhs[32], 16);
-    c.cdb_len = 16;
+    c.attr = task_attribute(h.task_attribute());
+    std::memcpy(c.cdb.data(), h.cdb(), h.kCdbLength);
+    c.cdb_len = h.kCdbLength;
     // Extended CDB AHS (type 1) carries CDB bytes beyond 16 (RFC 7143 11.3.4).
     for (std::size_t pos = 0; pos + 4 <= pdu.ahs.size();) {
         const std::size_t len = util::load_be16(&pdu.ahs[pos]);
@@ -78,7 +78,7 @@ void Connection::on_scsi_command(const Pdu& pdu) {
         const std::uint32_t first_burst = std::min(params_.first_burst_length, cmd->edtl);
         // Unsolicited data: with InitialR2T=No (and the F bit clear), Data-Out may follow up to
         // FirstBurstLength without an R2T.
-        cmd->unsolicited_end = (!params_.initial_r2t && !(flags & 0x80)) ? first_burst : immediate;
+        cmd->unsolicited_end = (!params_.initial_r2t && !h.final_bit()) ? first_burst : immediate;
         cmd->r2t_next = cmd->unsolicited_end;
         // What may arrive unasked is counted now (it cannot be refused); the rest waits for the
         // budget, behind any older write of this connection (docs/iscsi.md "Write buffer budget").
@@ -127,16 +127,16 @@ void Connection::send_r2ts(Cmd& cmd) {
         if (ttt == kReservedTag) ttt = next_ttt_++;
         cmd.r2ts[ttt] = Cmd::R2t{cmd.r2t_next, len};
         Pdu r;
-        r.bhs[0] = op::r2t;
-        r.bhs[1] = 0x80;
-        r.set_lun(cmd.command.lun);
-        r.set_u32(16, cmd.itt);
-        r.set_u32(20, ttt);
-        r.set_u32(24, statsn_);
+        const auto h = r.init<R2tBhs>();
+        h.set_final(true);
+        h.set_lun(cmd.command.lun);
+        h.set_itt(cmd.itt);
+        h.set_ttt(ttt);
+        h.set_statsn(statsn_);
         fill_sn(r, false);
-        r.set_u32(36, cmd.r2tsn++);
-        r.set_u32(40, cmd.r2t_next);
-        r.set_u32(44, len);
+        h.set_r2tsn(cmd.r2tsn++);
+        h.set_buffer_offset(cmd.r2t_next);
+        h.set_desired_data_transfer_length(len);
         ++cmd.data_pdus_sent;
         cmd.r2t_next += len;
         send(r);
@@ -150,12 +150,13 @@ void Connection::on_data_out(const Pdu& pdu) {
         return reject(pdu, reject_reason::invalid_pdu_field);
     }
     auto cmd = it->second;
-    const std::uint32_t ttt = pdu.u32(20);
-    const std::uint32_t offset = pdu.u32(40);
+    const auto h = pdu.as<DataOutBhs>();
+    const std::uint32_t ttt = h.ttt();
+    const std::uint32_t offset = h.buffer_offset();
     const auto len = static_cast<std::uint32_t>(pdu.data.size());
     const std::uint64_t end = std::uint64_t{offset} + len;
     if (end > cmd->edtl) return reject(pdu, reject_reason::protocol_error);
-    const std::uint32_t datasn = pdu.u32(36);
+    const std::uint32_t datasn = h.datasn();
     // ERL 0 cannot recover a lost or misordered Data-Out (RFC 7143 7.1.4.1): the command ends
     // with ABORTED COMMAND / DATA PHASE ERROR and its remaining Data-Out PDUs are rejected.
     auto datasn_error = [&] {
@@ -175,7 +176,7 @@ void Connection::on_data_out(const Pdu& pdu) {
             return reject(pdu, reject_reason::invalid_pdu_field);
         if (datasn != r->second.next_datasn++) return datasn_error();
         r->second.received += len;
-        if (pdu.final_bit() || r->second.received >= r->second.length) cmd->r2ts.erase(r);
+        if (h.final_bit() || r->second.received >= r->second.length) cmd->r2ts.erase(r);
     }
     if (len) std::memcpy(cmd->buffer.data() + offset, pdu.data.data(), len);
     cmd->received += len;
@@ -226,23 +227,21 @@ void Connection::complete(const std::shared_ptr<Cmd>& cmd, const Completion& c) 
             const std::uint32_t n = std::min(seg, burst_end - off);
             const bool last = off + n == c.data_in_len;
             Pdu d;
-            d.bhs[0] = op::data_in;
-            std::uint8_t f = 0;
-            if (off + n == burst_end) f |= 0x80;  // F: end of a sequence (burst)
+            const auto h = d.init<DataInBhs>();
+            h.set_final(off + n == burst_end);  // end of a sequence (burst)
             if (last && collapse) {
-                f |= 0x01;  // S: status in this PDU (phase collapse)
-                if (overflow) f |= 0x04;
-                if (underflow) f |= 0x02;
-                d.bhs[3] = c.status;
-                d.set_u32(44, residual);
+                h.set_status_present(true);  // S: status in this PDU (phase collapse)
+                h.set_residual_overflow(overflow);
+                h.set_residual_underflow(underflow);
+                h.set_status(c.status);
+                h.set_residual_count(residual);
             }
-            d.bhs[1] = f;
-            d.set_lun(cmd->command.lun);
-            d.set_u32(16, cmd->itt);
-            d.set_u32(20, kReservedTag);
+            h.set_lun(cmd->command.lun);
+            h.set_itt(cmd->itt);
+            h.set_ttt(kReservedTag);
             fill_sn(d, last && collapse);
-            d.set_u32(36, datasn++);
-            d.set_u32(40, off);
+            h.set_datasn(datasn++);
+            h.set_buffer_offset(off);
             // The data goes out straight from the command's buffer (no copy).
             OutBuf out;
             encode_split(d, std::span<const std::uint8_t>(cmd->buffer.data() + off, n), params_.header_digest,
@@ -257,14 +256,16 @@ void Connection::complete(const std::shared_ptr<Cmd>& cmd, const Completion& c) 
         if (collapse) return;
     }
     Pdu r;
-    r.bhs[0] = op::scsi_response;
-    r.bhs[1] = static_cast<std::uint8_t>(0x80 | (overflow ? 0x04 : 0) | (underflow ? 0x02 : 0));
-    r.bhs[2] = 0x00;  // command completed at target
-    r.bhs[3] = c.status;
-    r.set_u32(16, cmd->itt);
+    const auto h = r.init<ScsiResponseBhs>();
+    h.set_final(true);
+    h.set_residual_overflow(overflow);
+    h.set_residual_underflow(underflow);
+    h.set_response(0x00);  // command completed at target
+    h.set_status(c.status);
+    h.set_itt(cmd->itt);
     fill_sn(r, true);
-    r.set_u32(36, cmd->data_pdus_sent);
-    r.set_u32(44, residual);
+    h.set_exp_datasn(cmd->data_pdus_sent);
+    h.set_residual_count(residual);
     if (c.sense_len) {
         r.data.resize(2 + c.sense_len);
         util::store_be16(r.data.data(), c.sense_len);
@@ -277,12 +278,13 @@ void Connection::send_check_condition(std::uint32_t itt, std::uint32_t edtl, con
     std::uint8_t sense[32];
     const std::uint8_t sense_len = scsi::encode_fixed(s, sense, sizeof sense);
     Pdu r;
-    r.bhs[0] = op::scsi_response;
-    r.bhs[1] = static_cast<std::uint8_t>(0x80 | (edtl ? 0x02 : 0));
-    r.bhs[3] = scsi_status::check_condition;
-    r.set_u32(16, itt);
+    const auto h = r.init<ScsiResponseBhs>();
+    h.set_final(true);
+    h.set_residual_underflow(edtl != 0);
+    h.set_status(scsi_status::check_condition);
+    h.set_itt(itt);
     fill_sn(r, true);
-    r.set_u32(44, edtl);
+    h.set_residual_count(edtl);
     r.data.resize(2u + sense_len);
     util::store_be16(r.data.data(), sense_len);
     std::memcpy(r.data.data() + 2, sense, sense_len);

@@ -12,18 +12,17 @@ Login::Login(ChapCredentials discovery_chap, std::shared_ptr<const TargetList> t
 
 Pdu Login::make_response(bool transit, Stage csg, Stage nsg, std::uint16_t status) {
     Pdu r;
-    r.bhs[0] = op::login_response;
-    r.bhs[1] = static_cast<std::uint8_t>((transit ? 0x80 : 0) | (static_cast<int>(csg) << 2) |
-                                         (transit ? static_cast<int>(nsg) : 0));
-    r.bhs[2] = 0x00;  // version max
-    r.bhs[3] = 0x00;  // version active
-    std::memcpy(&r.bhs[8], isid_, 6);
-    util::store_be16(&r.bhs[14], tsih_);
-    r.set_u32(16, itt_);
-    r.set_u32(24, statsn_);
-    r.set_u32(28, cmdsn_);
-    r.set_u32(32, cmdsn_ + TargetLimits::cmd_window - 1);
-    util::store_be16(&r.bhs[36], status);
+    const auto h = r.init<LoginResponseBhs>();
+    h.set_stages(transit, false, static_cast<std::uint8_t>(csg), static_cast<std::uint8_t>(nsg));
+    h.set_version_max(0x00);
+    h.set_version_active(0x00);
+    h.set_isid(isid_);
+    h.set_tsih(tsih_);
+    h.set_itt(itt_);
+    h.set_statsn(statsn_);
+    h.set_exp_cmdsn(cmdsn_);
+    h.set_max_cmdsn(cmdsn_ + TargetLimits::cmd_window - 1);
+    h.set_status(status);
     return r;
 }
 
@@ -139,21 +138,21 @@ Login::Step Login::on_pdu(const Pdu& req) {
 }
 
 Login::Step Login::step(const Pdu& req) {
-    const std::uint8_t flags = req.bhs[1];
-    const bool transit = flags & 0x80;
-    const bool cont = flags & 0x40;
-    const auto csg = static_cast<Stage>((flags >> 2) & 3);
-    const auto nsg = static_cast<Stage>(flags & 3);
+    const auto h = req.as<LoginRequestBhs>();
+    const bool transit = h.transit();
+    const bool cont = h.continue_bit();
+    const auto csg = static_cast<Stage>(h.csg());
+    const auto nsg = static_cast<Stage>(h.nsg());
     if (first_pdu_) {
-        std::memcpy(isid_, &req.bhs[8], 6);
-        tsih_ = util::load_be16(&req.bhs[14]);
-        cid_ = util::load_be16(&req.bhs[20]);
-        cmdsn_ = req.u32(24);
+        std::memcpy(isid_, h.isid(), sizeof isid_);
+        tsih_ = h.tsih();
+        cid_ = h.cid();
+        cmdsn_ = h.cmdsn();
         csg_ = csg;
-        if (req.bhs[3] != 0x00) return fail(login_status::unsupported_version);  // version-min must be 0
+        if (h.version_min() != 0x00) return fail(login_status::unsupported_version);  // version-min must be 0
     }
-    itt_ = req.itt();
-    statsn_ = req.u32(28);  // each login response carries the StatSN the initiator expects
+    itt_ = h.itt();
+    statsn_ = h.exp_statsn();  // each login response carries the StatSN the initiator expects
     if (transit && cont) return fail(login_status::initiator_error);  // RFC 7143 11.12.2
     if (csg == Stage::full_feature || csg != csg_ ||
         (transit && (nsg == Stage::security || static_cast<int>(nsg) == 2 ||
@@ -231,7 +230,7 @@ Pdu Login::finish(std::uint16_t tsih, std::uint16_t status) {
     if (status != login_status::success) return make_response(false, Stage::operational, Stage::operational, status);
     tsih_ = tsih;
     Pdu r = std::move(pending_response_);
-    util::store_be16(&r.bhs[14], tsih_);
+    r.as<LoginResponseBhs>().set_tsih(tsih_);
     return r;
 }
 

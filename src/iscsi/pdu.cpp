@@ -4,10 +4,12 @@
 
 namespace vstor::iscsi {
 
-std::size_t ahs_length(std::span<const std::uint8_t, kBhsLength> bhs) { return std::size_t{bhs[4]} * 4; }
+std::size_t ahs_length(std::span<const std::uint8_t, kBhsLength> bhs) {
+    return Bhs<const std::uint8_t>(bhs.data()).total_ahs_length();
+}
 
 std::size_t data_segment_length(std::span<const std::uint8_t, kBhsLength> bhs) {
-    return util::load_be24(&bhs[5]);
+    return Bhs<const std::uint8_t>(bhs.data()).data_segment_length();
 }
 
 std::size_t rest_length(std::span<const std::uint8_t, kBhsLength> bhs, bool header_digest, bool data_digest) {
@@ -42,8 +44,9 @@ std::uint32_t data_crc(std::span<const std::uint8_t> data) {
     return crc ^ 0xffffffffu;
 }
 void set_lengths(Pdu& pdu, std::size_t data_len) {
-    pdu.bhs[4] = static_cast<std::uint8_t>(pdu.ahs.size() / 4);
-    util::store_be24(&pdu.bhs[5], static_cast<std::uint32_t>(data_len));
+    const auto h = pdu.as<Bhs>();
+    h.set_total_ahs_length(pdu.ahs.size());
+    h.set_data_segment_length(static_cast<std::uint32_t>(data_len));
 }
 }  // namespace
 

@@ -51,9 +51,6 @@ struct Pdu {
     bool final_bit() const { return as<Bhs>().final_bit(); }
     std::uint64_t lun() const { return as<Bhs>().lun(); }
     std::uint32_t itt() const { return as<Bhs>().itt(); }
-    std::uint32_t u32(std::size_t off) const { return util::load_be32(&bhs[off]); }
-    void set_u32(std::size_t off, std::uint32_t v) { util::store_be32(&bhs[off], v); }
-    void set_lun(std::uint64_t v) { util::store_be64(&bhs[8], v); }
 };
 
 // Lengths announced by a BHS (TotalAHSLength in bytes, DataSegmentLength without padding).

@@ -51,9 +51,9 @@ public:
         const std::uint8_t isid[6] = {0x80, 0, 0, 0, 0, isid_last};
         std::memcpy(&p.bhs[8], isid, 6);
         util::store_be16(&p.bhs[14], tsih);
-        p.set_u32(16, next_itt_++);
+        util::store_be32(&p.bhs[16], next_itt_++);
         util::store_be16(&p.bhs[20], cid);
-        p.set_u32(24, cmdsn_);
+        util::store_be32(&p.bhs[24], cmdsn_);
         append_text(p.data, "InitiatorName", "iqn.2026-11.org.test:raw");
         append_text(p.data, "TargetName", target);
         append_text(p.data, "SessionType", "Normal");
@@ -71,10 +71,10 @@ public:
         Pdu p;
         p.bhs[0] = op::scsi_command;
         p.bhs[1] = static_cast<std::uint8_t>((final_bit ? 0x80 : 0) | 0x20 | 1);  // W, simple
-        p.set_u32(16, itt);
-        p.set_u32(20, static_cast<std::uint32_t>(data.size()));
-        p.set_u32(24, cmdsn_++);
-        p.set_u32(28, exp_statsn_);
+        util::store_be32(&p.bhs[16], itt);
+        util::store_be32(&p.bhs[20], static_cast<std::uint32_t>(data.size()));
+        util::store_be32(&p.bhs[24], cmdsn_++);
+        util::store_be32(&p.bhs[28], exp_statsn_);
         const auto blocks = static_cast<std::uint16_t>(data.size() / 512);
         p.bhs[32] = 0x2a;
         util::store_be32(&p.bhs[34], lba);
@@ -87,10 +87,10 @@ public:
         Pdu p;
         p.bhs[0] = op::scsi_command;
         p.bhs[1] = 0x80 | 0x40 | 1;
-        p.set_u32(16, itt);
-        p.set_u32(20, bytes);
-        p.set_u32(24, cmdsn_++);
-        p.set_u32(28, exp_statsn_);
+        util::store_be32(&p.bhs[16], itt);
+        util::store_be32(&p.bhs[20], bytes);
+        util::store_be32(&p.bhs[24], cmdsn_++);
+        util::store_be32(&p.bhs[28], exp_statsn_);
         p.bhs[32] = 0x28;
         util::store_be32(&p.bhs[34], lba);
         util::store_be16(&p.bhs[39], static_cast<std::uint16_t>(bytes / 512));
@@ -101,7 +101,7 @@ public:
             if (!r) return std::nullopt;
             note_sn(*r);
             if (r->opcode() == op::data_in && r->itt() == itt) {
-                const auto off = r->u32(40);
+                const auto off = util::load_be32(&r->bhs[40]);
                 if (off + r->data.size() > bytes) return std::nullopt;
                 std::memcpy(out.data() + off, r->data.data(), r->data.size());
                 if (r->bhs[1] & 0x01) return r->bhs[3] == 0 ? std::optional(out) : std::nullopt;
@@ -120,11 +120,11 @@ public:
             Pdu p;
             p.bhs[0] = op::data_out;
             if (done + n == len) p.bhs[1] = 0x80;
-            p.set_u32(16, itt);
-            p.set_u32(20, ttt);
-            p.set_u32(28, exp_statsn_);
-            p.set_u32(36, datasn++);
-            p.set_u32(40, offset + done);
+            util::store_be32(&p.bhs[16], itt);
+            util::store_be32(&p.bhs[20], ttt);
+            util::store_be32(&p.bhs[28], exp_statsn_);
+            util::store_be32(&p.bhs[36], datasn++);
+            util::store_be32(&p.bhs[40], offset + done);
             p.data.assign(data.begin() + offset + done, data.begin() + offset + done + n);
             if (!send(p)) return false;
             done += n;
@@ -192,8 +192,8 @@ private:
     void note_sn(const Pdu& r) {
         if (r.opcode() == op::scsi_response || r.opcode() == op::login_response ||
             (r.opcode() == op::data_in && (r.bhs[1] & 0x01)))
-            exp_statsn_ = r.u32(24) + 1;
-        const std::uint32_t max = r.u32(32);
+            exp_statsn_ = util::load_be32(&r.bhs[24]) + 1;
+        const std::uint32_t max = util::load_be32(&r.bhs[32]);
         if (static_cast<std::int32_t>(max - max_cmdsn_) > 0 || !seen_max_) max_cmdsn_ = max;
         seen_max_ = true;
     }

@@ -19,7 +19,7 @@ Pdu login_pdu(const std::string& text, bool transit) {
     p.bhs[0] = op::login_request | 0x40;
     p.bhs[1] = static_cast<std::uint8_t>(transit ? 0x81 : 0x00);  // CSG 0 (security), NSG 1 when T
     p.bhs[8] = 0x80;
-    p.set_u32(16, 1);
+    util::store_be32(&p.bhs[16], 1);
     p.data.assign(text.begin(), text.end());
     return p;
 }

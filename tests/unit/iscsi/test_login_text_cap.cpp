@@ -17,7 +17,7 @@ Pdu login_pdu(bool cont, std::size_t text_bytes) {
     p.bhs[0] = op::login_request | 0x40;  // immediate
     p.bhs[1] = static_cast<std::uint8_t>((cont ? 0x40 : 0x80) | 0x01);  // CSG 0; T+NSG 1 when final
     p.bhs[8] = 0x80;                                                    // ISID type: random
-    p.set_u32(16, 1);
+    util::store_be32(&p.bhs[16], 1);
     // A valid key repeated would be refused anyway: pad with one long value split over PDUs.
     p.data.assign(text_bytes, 'x');
     return p;

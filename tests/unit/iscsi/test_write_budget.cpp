@@ -78,7 +78,7 @@ void finish_write(RawInitiator& ini, std::uint32_t itt, const std::vector<std::u
         ASSERT_TRUE(p) << "no PDU while finishing task " << itt;
         if (p->opcode() == op::r2t) {
             ASSERT_EQ(p->itt(), itt) << "R2T for a later write before task " << itt << " finished";
-            ASSERT_TRUE(ini.data_out(itt, p->u32(20), data, p->u32(40), p->u32(44)));
+            ASSERT_TRUE(ini.data_out(itt, util::load_be32(&p->bhs[20]), data, util::load_be32(&p->bhs[40]), util::load_be32(&p->bhs[44])));
         } else if (p->opcode() == op::scsi_response) {
             ASSERT_EQ(p->itt(), itt);
             ASSERT_EQ(p->bhs[3], 0) << "write " << itt << " failed";
@@ -104,13 +104,13 @@ TEST_F(WriteBudgetIscsi, WritesBeyondTheSessionBudgetWaitInOrderAndAllSucceed) {
     ASSERT_TRUE(first);
     ASSERT_EQ(first->opcode(), op::r2t);
     EXPECT_EQ(first->itt(), 1u);
-    EXPECT_EQ(first->u32(40), 64 * KiB);
+    EXPECT_EQ(util::load_be32(&first->bhs[40]), 64 * KiB);
     // ExpCmdSN moved on, the window did not: 640 KiB of 1 MiB leaves room for 6 more commands
     // of 64 KiB immediate data, fewer than the window already offered at login.
-    EXPECT_EQ(first->u32(28), 2u);
-    EXPECT_EQ(first->u32(32), window_at_login);
+    EXPECT_EQ(util::load_be32(&first->bhs[28]), 2u);
+    EXPECT_EQ(util::load_be32(&first->bhs[32]), window_at_login);
     EXPECT_TRUE(ini->quiet(300)) << "an R2T went out beyond the budget";
-    ASSERT_TRUE(ini->data_out(1, first->u32(20), data[0], first->u32(40), first->u32(44)));
+    ASSERT_TRUE(ini->data_out(1, util::load_be32(&first->bhs[20]), data[0], util::load_be32(&first->bhs[40]), util::load_be32(&first->bhs[44])));
     finish_write(*ini, 1, data[0]);
     for (std::uint32_t i = 1; i < 4; ++i) finish_write(*ini, i + 1, data[i]);
     EXPECT_EQ(ini->max_cmdsn(), window_at_login);
@@ -151,7 +151,7 @@ TEST_F(WriteBudgetIscsi, GlobalBudgetHoldsAnotherSessionUntilDataDrains) {
     ASSERT_TRUE(r2t && r2t->opcode() == op::r2t);
     ASSERT_TRUE(s2->write10(1, 4096, b, 0));
     EXPECT_TRUE(s2->quiet(300)) << "session 2 got an R2T although the global budget is used up";
-    ASSERT_TRUE(s1->data_out(1, r2t->u32(20), a, r2t->u32(40), r2t->u32(44)));
+    ASSERT_TRUE(s1->data_out(1, util::load_be32(&r2t->bhs[20]), a, util::load_be32(&r2t->bhs[40]), util::load_be32(&r2t->bhs[44])));
     finish_write(*s1, 1, a);
     finish_write(*s2, 1, b);
     auto back = s2->read10(2, 4096, 768 * KiB);

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <future>
 
+#include "control/control_context.hpp"
 #include "control/control_service.hpp"
+#include "control/method_registry.hpp"
 #include "control/params.hpp"
 #include "util/endian.hpp"
 #include "vstor/lun_address.hpp"
@@ -17,19 +19,17 @@ namespace vstor::control {
 using nlohmann::json;
 
 namespace {
-[[noreturn]] void refuse(const std::string& message) { throw RpcError(rpc_code::failed, message); }
-
 // Sense comes in fixed or descriptor format, whichever the LUN's D_SENSE bit says: always decode it.
 bool is_unit_attention(std::span<const std::uint8_t> sense) {
     const auto s = scsi::decode_sense(sense);
     return s && s->key == scsi::sense_key::unit_attention;
 }
-}  // namespace
 
-Completion ControlService::run_command(const cli::TargetPlan& tp, std::uint16_t lun, std::vector<std::uint8_t> cdb,
-                                       std::vector<std::uint8_t>& data, DataDirection dir) {
-    auto& nexus = nexus_[tp.config.adapter_target_id];
-    if (!nexus) nexus = adapter_.open_nexus(tp.config.adapter_target_id, "vstor-ctl,i,0x0");
+// Runs one SCSI command on the LUN through the control plane's own I_T nexus and waits.
+Completion run_command(ControlContext& ctx, const cli::TargetPlan& tp, std::uint16_t lun, std::vector<std::uint8_t> cdb,
+                       std::vector<std::uint8_t>& data, DataDirection dir) {
+    auto& nexus = ctx.nexus[tp.config.adapter_target_id];
+    if (!nexus) nexus = ctx.adapter.open_nexus(tp.config.adapter_target_id, "vstor-ctl,i,0x0");
     if (!nexus) refuse("target " + tp.config.name + " is gone");
     Command cmd;
     cmd.nexus = nexus;
@@ -41,14 +41,13 @@ Completion ControlService::run_command(const cli::TargetPlan& tp, std::uint16_t 
     cmd.data = std::as_writable_bytes(std::span(data));
     for (int attempt = 0; attempt < 4; ++attempt) {  // unit attentions are for initiators: pass them
         std::promise<Completion> done;
-        adapter_.submit(cmd, [&](const Completion& c) { done.set_value(c); });
+        ctx.adapter.submit(cmd, [&](const Completion& c) { done.set_value(c); });
         const auto c = done.get_future().get();
         if (c.status != scsi_status::check_condition || !is_unit_attention(c.sense_bytes())) return c;
     }
     refuse("the LUN keeps reporting unit attentions");
 }
 
-namespace {
 std::string describe_failure(const Completion& c) {
     if (c.status == scsi_status::reservation_conflict) return "another initiator holds a reservation on it";
     const auto s = c.status == scsi_status::check_condition ? scsi::decode_sense(c.sense_bytes()) : std::nullopt;
@@ -58,23 +57,19 @@ std::string describe_failure(const Completion& c) {
     if (s->key == scsi::sense_key::not_ready && s->asc == 0x3a) return "its medium is ejected";
     return fmt::format("sense key {:#x}, ASC/ASCQ {:02x}/{:02x}", s->key, s->asc, s->ascq);
 }
-}  // namespace
 
-json ControlService::lun_sanitize(const json& p) {
-    auto& tp = target_plan(p);
+json lun_sanitize(ControlContext& ctx, const json& p) {
+    auto& tp = ctx.target_plan(p);
     const auto lun = req_lun(p);
-    lun_plan(tp, lun);
+    ctx.lun_plan(tp, lun);
     const auto method = opt_string(p, "method").value_or("block-erase");
     std::uint8_t sa = 0;
     if (method == "overwrite") sa = 0x01;
     else if (method == "block-erase") sa = 0x02;
     else if (method == "crypto-erase") sa = 0x03;
     else throw RpcError(rpc_code::invalid_params, "'method' must be overwrite, block-erase or crypto-erase");
-    std::uint32_t bs = 512;
-    for (const auto& ti : adapter_.targets())
-        if (ti.id == tp.config.adapter_target_id)
-            for (const auto& l : ti.luns)
-                if (l.lun == lun) bs = l.block_size;
+    const auto info = ctx.lun_info(tp, lun);
+    const std::uint32_t bs = info ? info->block_size : 512;
     std::vector<std::uint8_t> params;
     if (sa == 0x01) {  // one pass of zeroes (SBC-4 5.30.2.2)
         params.assign(4 + bs, 0);
@@ -85,23 +80,23 @@ json ControlService::lun_sanitize(const json& p) {
     cdb[0] = 0x48;
     cdb[1] = static_cast<std::uint8_t>(0x80 | sa);  // IMMED: progress shows in REQUEST SENSE
     util::store_be16(&cdb[7], static_cast<std::uint16_t>(params.size()));
-    const auto c = run_command(tp, lun, cdb, params, params.empty() ? DataDirection::none : DataDirection::write);
+    const auto c = run_command(ctx, tp, lun, cdb, params, params.empty() ? DataDirection::none : DataDirection::write);
     if (c.status != scsi_status::good)
         refuse(fmt::format("SANITIZE of LUN {} refused: {}", lun, describe_failure(c)));
     spdlog::info("control: SANITIZE ({}) of LUN {} of {} started", method, lun, tp.config.name);
     return json{{"target", tp.config.name}, {"lun", lun}, {"method", method}};
 }
 
-json ControlService::lun_progress(const json& p) {
-    auto& tp = target_plan(p);
+json lun_progress(ControlContext& ctx, const json& p) {
+    auto& tp = ctx.target_plan(p);
     const auto lun = req_lun(p);
-    lun_plan(tp, lun);
+    ctx.lun_plan(tp, lun);
     // REQUEST SENSE hands over a pending unit attention as its data (with GOOD status) before the
     // current condition: pass those too, as run_command does for CHECK CONDITION.
     std::optional<scsi::Sense> sense;
     for (int attempt = 0; attempt < 4 && (!sense || sense->key == scsi::sense_key::unit_attention); ++attempt) {
         std::vector<std::uint8_t> data(252, 0);
-        const auto c = run_command(tp, lun, {0x03, 0, 0, 0, static_cast<std::uint8_t>(data.size()), 0}, data,
+        const auto c = run_command(ctx, tp, lun, {0x03, 0, 0, 0, static_cast<std::uint8_t>(data.size()), 0}, data,
                                    DataDirection::read);
         if (c.status != scsi_status::good) refuse("REQUEST SENSE failed: " + describe_failure(c));
         sense = scsi::decode_sense(std::span(data).first(std::min<std::size_t>(c.data_in_len, data.size())));
@@ -113,6 +108,14 @@ json ControlService::lun_progress(const json& p) {
     json out{{"target", tp.config.name}, {"lun", lun}, {"in_progress", running}};
     if (running && sense->progress) out["percent"] = *sense->progress * 100.0 / 65536.0;
     return out;
+}
+
+}  // namespace
+
+void register_sanitize_methods(MethodRegistry& r) {
+    using K = ParamKind;
+    r.add("lun.sanitize", {{"target", K::text}, {"lun", K::lun, true}, {"method", K::text}}, lun_sanitize);
+    r.add("lun.progress", {{"target", K::text}, {"lun", K::lun, true}}, lun_progress);
 }
 
 }  // namespace vstor::control

@@ -2,8 +2,8 @@
 // the message as it is, so the dispatch through the method registry must keep every one of them.
 #include <gtest/gtest.h>
 
-#include "cli/lun_builder.hpp"
-#include "cli/serve_plan.hpp"
+#include "config/lun_builder.hpp"
+#include "config/serve_plan.hpp"
 #include "control/control_service.hpp"
 #include "control/rpc_server.hpp"
 #include "iscsi/server.hpp"

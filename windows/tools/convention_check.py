@@ -14,7 +14,7 @@ CASES = ["VS_MISMATCH_CANCEL", "VS_MISMATCH_TIMER", "VS_MISMATCH_STARTIO", "VS_M
 
 def compile_case(args, define):
     cmd = [args.cxx, "-std=c++20", "-ffreestanding", "-fno-exceptions", "-fno-rtti", "-fsyntax-only",
-           "-I" + args.driver_dir, "-I" + args.ddk, os.path.join(os.path.dirname(__file__), "convention_mismatch.cpp")]
+           "-I" + args.driver_dir, "-I" + args.include, "-I" + args.ddk, os.path.join(os.path.dirname(__file__), "convention_mismatch.cpp")]
     if define:
         cmd.append("-D" + define)
     return subprocess.run(cmd, capture_output=True, text=True)
@@ -25,6 +25,7 @@ def main() -> int:
     ap.add_argument("--cxx", required=True, help="i686-w64-mingw32-g++")
     ap.add_argument("--ddk", required=True, help="mingw-w64 ddk include directory")
     ap.add_argument("--driver-dir", required=True)
+    ap.add_argument("--include", required=True, help="the project's include/ (vstor/bridge_protocol.h)")
     args = ap.parse_args()
     failures = []
     base = compile_case(args, None)

@@ -9,7 +9,6 @@
 #include "nbd/reply.hpp"
 #include "nbd/server_impl.hpp"
 #include "util/endian.hpp"
-#include "vstor/backend.hpp"
 #include "vstor/lun_address.hpp"
 
 namespace vstor::nbd {
@@ -138,7 +137,6 @@ void Connection::enter_transmission() {
     lim.thin = n.exp.thin;
     lim.structured = n.structured;
     lim.base_allocation = n.base_allocation;
-    lun_ = n.exp.lun;
     sam_lun_ = encode_sam_lun(n.exp.lun);
     plan_.zero_block.assign(n.exp.block_size, std::byte{0});
     plan_.peer = peer_;

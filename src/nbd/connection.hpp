@@ -8,9 +8,7 @@
 
 #include <asio.hpp>
 
-#include <array>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -117,7 +115,6 @@ private:
 
     // Transmission state.
     PlanContext plan_;  // the export and the LUN's limits, shared by every request's plan
-    std::uint16_t lun_ = 0;
     std::uint64_t sam_lun_ = 0;
     std::uint64_t next_tag_ = 1;
     std::size_t inflight_ = 0;        // accepted requests not yet answered on the wire

@@ -92,7 +92,8 @@ void unmap(const TaskPtr& t) {
     t->complete_good(len);
 }
 
-// SBC-4 5.7: provisioning status of the blocks from the given LBA on.
+// SBC-4 5.7: provisioning status of the blocks from the given LBA on. Runs on a worker: the
+// backend's allocation_status() is synchronous and may block.
 void get_lba_status(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
     const std::uint64_t lba = util::load_be64(cdb + 2);
@@ -134,7 +135,7 @@ void register_sbc_write_same_unmap(CommandTable& tab) {
     tab.add({0x42, std::nullopt, "UNMAP", 10, {0x42, 0x01, 0, 0, 0, 0, 0x1f, 0xff, 0xff, 0}, unmap, wr});
     tab.add({0x9e, 0x12, "GET LBA STATUS", 16,
              {0x9e, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0}, get_lba_status,
-             needs_medium | reservation_read});
+             needs_medium | reservation_read | blocking});  // allocation_status() may block: not on a loop
 }
 
 }  // namespace vstor::scsi

@@ -221,15 +221,7 @@ void AdapterImpl::submit(Command cmd, CompletionCallback done) {
     } else {
         task->lun_id = 0xffff;
     }
-    if (!task->target) {
-        Completion c;
-        c.status = scsi_status::check_condition;
-        c.sense_len = scsi::encode_fixed(scsi::sense::invalid_lun(), c.sense.data(), c.sense.size());
-        c.residual = task->cmd.expected_length;
-        task->completed = true;
-        task->done(c);
-        return;
-    }
+    if (!task->target) return task->complete_sense(scsi::sense::invalid_lun());
     scsi::dispatch(task, pool_);
 }
 

@@ -1,8 +1,9 @@
 #include "scsi/task.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <cstring>
+
+#include <spdlog/spdlog.h>
 
 #include "scsi/logical_unit.hpp"
 #include "scsi/task_set.hpp"
@@ -10,9 +11,18 @@
 namespace vstor::scsi {
 
 namespace {
+std::atomic<std::uint64_t> g_duplicates{0};
+
+// A task completed twice: the first completion stands (its callback has been moved out and the
+// front end may have freed the command's buffers), so this one only leaves a trace.
+void report_duplicate(const Task& t) {
+    g_duplicates.fetch_add(1, std::memory_order_relaxed);
+    spdlog::error("engine bug: command {:#04x} tag {:#x} completed twice; the second completion is dropped",
+                  t.cmd.cdb[0], t.cmd.tag);
+}
+
 void finish(Task& t, Completion& c) {
-    assert(!t.completed && "a task completes exactly once");
-    t.completed = true;
+    if (t.completed.exchange(true, std::memory_order_acq_rel)) return report_duplicate(t);
     // Leave the task set before looking at the abort flag: a TMF that found this task running
     // has set the flag by now, and one that comes later will not find it.
     TaskPtr keep = (t.lu && t.in_task_set) ? t.lu->task_set().leave(&t) : nullptr;
@@ -47,7 +57,10 @@ void Task::complete_data_in(std::uint32_t produced, std::shared_ptr<const DataVi
     finish(*this, c);
 }
 
+std::uint64_t duplicate_completions() { return g_duplicates.load(std::memory_order_relaxed); }
+
 void Task::complete_with(std::span<const std::uint8_t> bytes) {
+    if (completed.load(std::memory_order_acquire)) return report_duplicate(*this);  // cmd.data may be gone
     const auto n = std::min<std::size_t>(bytes.size(), cmd.data.size());
     if (n) std::memcpy(cmd.data.data(), bytes.data(), n);
     complete_data_in(static_cast<std::uint32_t>(bytes.size()));

@@ -37,7 +37,9 @@ struct Outcome {
 };
 
 // Thread rule: a Task is touched by one thread at a time (the submitter, then whichever
-// thread runs the backend completion). complete_*() must be called exactly once.
+// thread runs the backend completion). complete_*() must be called exactly once: a second call
+// is an engine bug, and is logged, counted (duplicate_completions) and dropped, so the front end
+// never hears of a command twice.
 struct Task {
     Command cmd;
     CompletionCallback done;
@@ -50,7 +52,7 @@ struct Task {
     std::atomic<bool> aborted{false};
     bool abort_reported = false;  // aborted by another nexus with TAS=1: answer TASK ABORTED
     bool in_task_set = false;     // admitted to the LU's task set (leave() on completion)
-    bool completed = false;
+    std::atomic<bool> completed{false};  // the first complete_*() has claimed the task
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
     const std::uint8_t* cdb() const { return cmd.cdb.data(); }
@@ -74,5 +76,9 @@ struct Task {
 };
 
 using TaskPtr = std::shared_ptr<Task>;
+
+// How many complete_*() calls found their task already completed, since the process started
+// (0 unless the engine has a bug; tests check it).
+std::uint64_t duplicate_completions();
 
 }  // namespace vstor::scsi

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backends/mem/mem_backend.hpp"
+#include "scsi/task.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::test {
@@ -31,6 +32,7 @@ struct Reply {
 class EngineTest : public ::testing::Test {
 protected:
     void SetUp() override {
+        duplicates_before = scsi::duplicate_completions();
         adapter = Adapter::create();
         tid = *adapter->add_target("iqn.2026-11.org.vstor:test").value;
         mem = std::make_shared<backends::MemBackend>(64ull << 20, 512);
@@ -38,6 +40,9 @@ protected:
         nexus = adapter->open_nexus(tid, "iqn.2026-11.org.test:init,i,0x1");
         clear_ua();
     }
+
+    // Every command the test sent completed once (a second completion is an engine bug).
+    void TearDown() override { EXPECT_EQ(scsi::duplicate_completions(), duplicates_before); }
 
     void clear_ua(std::uint16_t lun = 0) {
         for (int i = 0; i < 8; ++i)
@@ -78,6 +83,7 @@ protected:
     std::uint16_t tid = 0;
     std::shared_ptr<backends::MemBackend> mem;
     std::shared_ptr<Nexus> nexus;
+    std::uint64_t duplicates_before = 0;
 };
 
 }  // namespace vstor::test

@@ -66,7 +66,10 @@ protected:
         std::filesystem::create_directories(dir);
         add_aptpl_lun();
     }
-    void TearDown() override { std::filesystem::remove_all(dir); }
+    void TearDown() override {
+        std::filesystem::remove_all(dir);
+        Reservations::TearDown();
+    }
 
     void add_aptpl_lun() {
         LunOptions lo;

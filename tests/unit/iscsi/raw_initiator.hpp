@@ -1,5 +1,6 @@
-// A blocking TCP client that speaks raw iSCSI PDUs to a test server: what the login tests need to
-// act as a careless or hostile initiator (no digests, login and text requests only).
+// A bare iSCSI initiator for tests that must misbehave or watch the PDUs: raw Login Requests
+// (stalled or half-done logins, chosen TSIH/CID), hand-built SCSI Command / Data-Out PDUs
+// (half-sent writes, R2Ts, MaxCmdSN). One blocking connection, no digests, 5 s read timeouts.
 #pragma once
 
 #include <arpa/inet.h>
@@ -8,22 +9,24 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "iscsi/pdu.hpp"
+#include "iscsi/text_keys.hpp"
 #include "util/endian.hpp"
 
 namespace vstor::iscsi::test {
 
-struct RawPdu {
-    std::uint8_t opcode = 0, flags = 0;
-    std::uint16_t status = 0;  // Login Response status class/detail
-    std::string data;
-};
+// Login Response fields.
+inline std::uint16_t login_status(const Pdu& r) { return util::load_be16(&r.bhs[36]); }
+inline std::uint16_t login_tsih(const Pdu& r) { return util::load_be16(&r.bhs[14]); }
 
 class RawInitiator {
 public:
@@ -33,61 +36,167 @@ public:
         a.sin_family = AF_INET;
         a.sin_port = htons(port);
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        timeval tv{5, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     }
-    ~RawInitiator() { ::close(fd_); }
+    ~RawInitiator() {
+        if (fd_ >= 0) ::close(fd_);
+    }
     RawInitiator(const RawInitiator&) = delete;
     RawInitiator& operator=(const RawInitiator&) = delete;
 
-    bool connected() const { return connected_; }
-
-    // A Login Request: CSG `csg`, T=1 with NSG `nsg` when `transit`.
+    // One Login Request carrying `text` (NUL-separated key=value pairs) as it is: CSG `csg`, and
+    // T=1 with NSG `nsg` when `transit`. The response is left for next().
     bool send_login(const std::string& text, int csg, int nsg, bool transit) {
-        std::vector<std::uint8_t> b(48, 0);
-        b[0] = op::login_request | 0x40;
-        b[1] = static_cast<std::uint8_t>((transit ? 0x80 : 0) | (csg << 2) | (transit ? nsg : 0));
-        util::store_be24(&b[5], static_cast<std::uint32_t>(text.size()));
-        b[8] = 0x80;  // ISID type: random
-        util::store_be32(&b[16], itt_++);
-        util::store_be32(&b[24], 1);
-        util::store_be32(&b[28], exp_statsn_);
-        b.insert(b.end(), text.begin(), text.end());
-        b.resize((b.size() + 3) & ~std::size_t{3});
-        return ::write(fd_, b.data(), b.size()) == static_cast<ssize_t>(b.size());
+        Pdu p = login_request(1, 0, 0);
+        p.bhs[1] = static_cast<std::uint8_t>((transit ? 0x80 : 0) | (csg << 2) | (transit ? nsg : 0));
+        p.data.assign(text.begin(), text.end());
+        return send(p);
     }
 
-    // The next PDU, or nullopt when the connection closes or nothing comes within `timeout`.
-    std::optional<RawPdu> read_pdu(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-        std::uint8_t h[48];
-        if (!read_all(h, 48, timeout)) return std::nullopt;
-        const std::size_t len = (std::size_t{h[5]} << 16) | (std::size_t{h[6]} << 8) | h[7];
-        std::vector<std::uint8_t> d((len + 3) & ~std::size_t{3});
-        if (!read_all(d.data(), d.size(), timeout)) return std::nullopt;
-        exp_statsn_ = util::load_be32(&h[24]) + 1;
-        return RawPdu{static_cast<std::uint8_t>(h[0] & 0x3f), h[1], util::load_be16(&h[36]),
-                      std::string(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(len))};
+    // Login of a normal session, leading unless `tsih` names a session to add a connection to;
+    // `keys` are added to the mandatory ones. Returns the login response (see login_status and
+    // login_tsih) or nullopt if nothing came back.
+    std::optional<Pdu> login(const std::string& target, const std::vector<std::pair<std::string, std::string>>& keys,
+                             std::uint8_t isid_last = 1, std::uint16_t tsih = 0, std::uint16_t cid = 0) {
+        if (!connected_) return std::nullopt;
+        Pdu p = login_request(isid_last, tsih, cid);
+        p.bhs[1] = 0x80 | (1 << 2) | 3;  // T, CSG operational, NSG full feature
+        append_text(p.data, "InitiatorName", "iqn.2026-11.org.test:raw");
+        append_text(p.data, "TargetName", target);
+        append_text(p.data, "SessionType", "Normal");
+        for (const auto& [k, v] : keys) append_text(p.data, k, v);
+        if (!send(p)) return std::nullopt;
+        return next();
     }
 
-    // True when the peer closes the connection within `timeout` (anything it sends is skipped).
+    // WRITE(10) of `blocks` 512-byte blocks at `lba` with `immediate` leading bytes of `data` in
+    // the command PDU. F is set when no unsolicited Data-Out follows.
+    bool write10(std::uint32_t itt, std::uint32_t lba, const std::vector<std::uint8_t>& data, std::size_t immediate,
+                 bool final_bit = true) {
+        Pdu p;
+        p.bhs[0] = op::scsi_command;
+        p.bhs[1] = static_cast<std::uint8_t>((final_bit ? 0x80 : 0) | 0x20 | 1);  // W, simple
+        util::store_be32(&p.bhs[16], itt);
+        util::store_be32(&p.bhs[20], static_cast<std::uint32_t>(data.size()));
+        util::store_be32(&p.bhs[24], cmdsn_++);
+        util::store_be32(&p.bhs[28], exp_statsn_);
+        const auto blocks = static_cast<std::uint16_t>(data.size() / 512);
+        p.bhs[32] = 0x2a;
+        util::store_be32(&p.bhs[34], lba);
+        util::store_be16(&p.bhs[39], blocks);
+        p.data.assign(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(immediate));
+        return send(p);
+    }
+
+    std::optional<std::vector<std::uint8_t>> read10(std::uint32_t itt, std::uint32_t lba, std::uint32_t bytes) {
+        Pdu p;
+        p.bhs[0] = op::scsi_command;
+        p.bhs[1] = 0x80 | 0x40 | 1;
+        util::store_be32(&p.bhs[16], itt);
+        util::store_be32(&p.bhs[20], bytes);
+        util::store_be32(&p.bhs[24], cmdsn_++);
+        util::store_be32(&p.bhs[28], exp_statsn_);
+        p.bhs[32] = 0x28;
+        util::store_be32(&p.bhs[34], lba);
+        util::store_be16(&p.bhs[39], static_cast<std::uint16_t>(bytes / 512));
+        if (!send(p)) return std::nullopt;
+        std::vector<std::uint8_t> out(bytes);
+        for (;;) {
+            auto r = recv();
+            if (!r) return std::nullopt;
+            note_sn(*r);
+            if (r->opcode() == op::data_in && r->itt() == itt) {
+                const auto off = util::load_be32(&r->bhs[40]);
+                if (off + r->data.size() > bytes) return std::nullopt;
+                std::memcpy(out.data() + off, r->data.data(), r->data.size());
+                if (r->bhs[1] & 0x01) return r->bhs[3] == 0 ? std::optional(out) : std::nullopt;
+            } else if (r->opcode() == op::scsi_response && r->itt() == itt) {
+                return r->bhs[3] == 0 ? std::optional(out) : std::nullopt;
+            }
+        }
+    }
+
+    // Data-Out carrying data[offset, offset+len) in PDUs of at most `seg` bytes, answering the R2T
+    // `ttt` (or unsolicited with kReservedTag). DataSN counts from `datasn`.
+    bool data_out(std::uint32_t itt, std::uint32_t ttt, const std::vector<std::uint8_t>& data, std::uint32_t offset,
+                  std::uint32_t len, std::uint32_t seg = 65536, std::uint32_t datasn = 0) {
+        for (std::uint32_t done = 0; done < len;) {
+            const std::uint32_t n = std::min(seg, len - done);
+            Pdu p;
+            p.bhs[0] = op::data_out;
+            if (done + n == len) p.bhs[1] = 0x80;
+            util::store_be32(&p.bhs[16], itt);
+            util::store_be32(&p.bhs[20], ttt);
+            util::store_be32(&p.bhs[28], exp_statsn_);
+            util::store_be32(&p.bhs[36], datasn++);
+            util::store_be32(&p.bhs[40], offset + done);
+            p.data.assign(data.begin() + offset + done, data.begin() + offset + done + n);
+            if (!send(p)) return false;
+            done += n;
+        }
+        return true;
+    }
+
+    // Next PDU from the target (nullopt on timeout or close); tracks StatSN and MaxCmdSN.
+    std::optional<Pdu> next() {
+        auto r = recv();
+        if (r) note_sn(*r);
+        return r;
+    }
+
+    // True if nothing arrives within `ms` milliseconds.
+    bool quiet(int ms) {
+        pollfd p{fd_, POLLIN, 0};
+        return ::poll(&p, 1, ms) == 0;
+    }
+
+    // True when the target closes the connection within `timeout` (what it sends first is skipped).
     bool closed_within(std::chrono::milliseconds timeout) {
         const auto deadline = std::chrono::steady_clock::now() + timeout;
         for (;;) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) return false;
             pollfd p{fd_, POLLIN, 0};
             if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
-            char buf[4096];
+            std::uint8_t buf[4096];
             if (::read(fd_, buf, sizeof buf) <= 0) return true;
         }
     }
 
+    std::uint32_t cmdsn() const { return cmdsn_; }
+    std::uint32_t max_cmdsn() const { return max_cmdsn_; }
+    bool connected() const { return connected_; }
+
 private:
-    bool read_all(std::uint8_t* p, std::size_t n, std::chrono::milliseconds timeout) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
+    // A Login Request header without its stage bits: ISID of random type ending in `isid_last`.
+    Pdu login_request(std::uint8_t isid_last, std::uint16_t tsih, std::uint16_t cid) {
+        Pdu p;
+        p.bhs[0] = op::login_request | 0x40;
+        const std::uint8_t isid[6] = {0x80, 0, 0, 0, 0, isid_last};
+        std::memcpy(&p.bhs[8], isid, 6);
+        util::store_be16(&p.bhs[14], tsih);
+        util::store_be32(&p.bhs[16], next_itt_++);
+        util::store_be16(&p.bhs[20], cid);
+        util::store_be32(&p.bhs[24], cmdsn_);
+        util::store_be32(&p.bhs[28], exp_statsn_);
+        return p;
+    }
+    bool send(Pdu& p) {
+        std::vector<std::uint8_t> bytes;
+        encode(p, false, false, bytes);
+        std::size_t off = 0;
+        while (off < bytes.size()) {
+            const ssize_t n = ::write(fd_, bytes.data() + off, bytes.size() - off);
+            if (n <= 0) return false;
+            off += static_cast<std::size_t>(n);
+        }
+        return true;
+    }
+    bool read_exact(std::uint8_t* p, std::size_t n) {
         while (n) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-            pollfd pf{fd_, POLLIN, 0};
-            if (left.count() <= 0 || ::poll(&pf, 1, static_cast<int>(left.count())) <= 0) return false;
             const ssize_t r = ::read(fd_, p, n);
             if (r <= 0) return false;
             p += r;
@@ -95,11 +204,30 @@ private:
         }
         return true;
     }
+    std::optional<Pdu> recv() {
+        Pdu p;
+        if (!read_exact(p.bhs.data(), kBhsLength)) return std::nullopt;
+        std::vector<std::uint8_t> rest(rest_length(p.bhs, false, false));
+        if (!read_exact(rest.data(), rest.size())) return std::nullopt;
+        if (decode_rest(p, rest, false, false, 1u << 24) != DecodeError::none) return std::nullopt;
+        return p;
+    }
+    void note_sn(const Pdu& r) {
+        if (r.opcode() == op::scsi_response || r.opcode() == op::login_response ||
+            (r.opcode() == op::data_in && (r.bhs[1] & 0x01)))
+            exp_statsn_ = util::load_be32(&r.bhs[24]) + 1;
+        const std::uint32_t max = util::load_be32(&r.bhs[32]);
+        if (static_cast<std::int32_t>(max - max_cmdsn_) > 0 || !seen_max_) max_cmdsn_ = max;
+        seen_max_ = true;
+    }
 
     int fd_ = -1;
     bool connected_ = false;
-    std::uint32_t itt_ = 1;
+    std::uint32_t next_itt_ = 0x1000;
+    std::uint32_t cmdsn_ = 1;
     std::uint32_t exp_statsn_ = 0;
+    std::uint32_t max_cmdsn_ = 0;
+    bool seen_max_ = false;
 };
 
 }  // namespace vstor::iscsi::test

@@ -10,18 +10,19 @@
 
 #include "backends/mem/mem_backend.hpp"
 #include "iscsi/server.hpp"
-#include "raw_write_initiator.hpp"
+#include "raw_initiator.hpp"
 
 namespace vstor::iscsi {
 namespace {
 
-using testing::RawInitiator;
+using namespace std::chrono_literals;
+using test::login_status;
+using test::login_tsih;
+using test::RawInitiator;
 using Keys = std::vector<std::pair<std::string, std::string>>;
 
 constexpr const char* kIqn = "iqn.2026-12.org.vstor:reinstate";
 
-std::uint16_t status_of(const Pdu& r) { return util::load_be16(&r.bhs[36]); }
-std::uint16_t tsih_of(const Pdu& r) { return util::load_be16(&r.bhs[14]); }
 
 class SessionReinstatement : public ::testing::Test {
 protected:
@@ -50,8 +51,8 @@ protected:
                                         std::uint16_t& status, std::uint16_t* got_tsih = nullptr) {
         auto ini = std::make_unique<RawInitiator>(server->bound_port(0));
         auto r = ini->login(kIqn, keys, isid, tsih, cid);
-        status = r && r->opcode() == op::login_response ? status_of(*r) : 0xffff;
-        if (got_tsih && r) *got_tsih = tsih_of(*r);
+        status = r && r->opcode() == op::login_response ? login_status(*r) : 0xffff;
+        if (got_tsih && r) *got_tsih = login_tsih(*r);
         return ini;
     }
 
@@ -66,8 +67,8 @@ TEST_F(SessionReinstatement, SameIsidClosesTheOldSession) {
     auto b = login(1, 0, 0, {}, status, &second);
     ASSERT_EQ(status, 0);
     EXPECT_NE(first, second) << "a reinstated session gets a new TSIH";
-    EXPECT_TRUE(a->closed_within(3000)) << "the reinstated session's connection stays open";
-    EXPECT_FALSE(b->closed_within(200));
+    EXPECT_TRUE(a->closed_within(3000ms)) << "the reinstated session's connection stays open";
+    EXPECT_FALSE(b->closed_within(200ms));
 }
 
 TEST_F(SessionReinstatement, OtherIsidKeepsBothSessions) {
@@ -76,8 +77,8 @@ TEST_F(SessionReinstatement, OtherIsidKeepsBothSessions) {
     ASSERT_EQ(status, 0);
     auto b = login(2, 0, 0, {}, status);
     ASSERT_EQ(status, 0);
-    EXPECT_FALSE(a->closed_within(300));
-    EXPECT_FALSE(b->closed_within(100));
+    EXPECT_FALSE(a->closed_within(300ms));
+    EXPECT_FALSE(b->closed_within(100ms));
 }
 
 TEST_F(SessionReinstatement, UnknownTsihIsRefused) {
@@ -86,10 +87,10 @@ TEST_F(SessionReinstatement, UnknownTsihIsRefused) {
     ASSERT_EQ(status, 0);
     auto b = login(1, static_cast<std::uint16_t>(tsih + 100), 1, {}, status);
     EXPECT_EQ(status, 0x020a) << "session does not exist";
-    EXPECT_TRUE(b->closed_within(3000));
+    EXPECT_TRUE(b->closed_within(3000ms));
     auto c = login(2, tsih, 1, {}, status);
     EXPECT_EQ(status, 0x020a) << "the TSIH of another ISID's session";
-    EXPECT_FALSE(a->closed_within(100)) << "a refused join must not touch the session";
+    EXPECT_FALSE(a->closed_within(100ms)) << "a refused join must not touch the session";
 }
 
 TEST_F(SessionReinstatement, JoinStopsAtMaxConnections) {
@@ -101,7 +102,7 @@ TEST_F(SessionReinstatement, JoinStopsAtMaxConnections) {
     // Even a login that would replace the one connection is refused while the session is full.
     auto c = login(1, tsih, 0, {}, status);
     EXPECT_EQ(status, 0x0206);
-    EXPECT_FALSE(a->closed_within(100));
+    EXPECT_FALSE(a->closed_within(100ms));
 }
 
 TEST_F(SessionReinstatement, JoinWithALiveCidReplacesThatConnection) {
@@ -115,8 +116,8 @@ TEST_F(SessionReinstatement, JoinWithALiveCidReplacesThatConnection) {
     auto c = login(1, tsih, 1, keys, status, &joined);
     ASSERT_EQ(status, 0);
     EXPECT_EQ(joined, tsih);
-    EXPECT_TRUE(b->closed_within(3000)) << "the connection with the same CID stays open";
-    EXPECT_FALSE(a->closed_within(200)) << "the other connection must stay";
+    EXPECT_TRUE(b->closed_within(3000ms)) << "the connection with the same CID stays open";
+    EXPECT_FALSE(a->closed_within(200ms)) << "the other connection must stay";
 }
 
 }  // namespace

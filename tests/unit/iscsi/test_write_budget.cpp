@@ -12,12 +12,12 @@
 
 #include "backends/mem/mem_backend.hpp"
 #include "iscsi/server.hpp"
-#include "raw_write_initiator.hpp"
+#include "raw_initiator.hpp"
 
 namespace vstor::iscsi {
 namespace {
 
-using testing::RawInitiator;
+using test::RawInitiator;
 
 constexpr const char* kIqn = "iqn.2026-11.org.vstor:budget";
 constexpr std::uint32_t KiB = 1024;

@@ -1,5 +1,6 @@
 """Raw iSCSI PDUs over a Python socket, for abuse tests that must send what no real initiator
-sends (RFC 7143 framing: 48-byte BHS, data padded to 4 bytes, no digests).
+sends (RFC 7143 framing: 48-byte BHS, data padded to 4 bytes, no digests). The one place that
+frames, parses and builds PDUs; raw_iscsi.py drives SCSI writes on top of it.
 
     from iscsi_pdu import Conn, login_request, kv
     c = Conn(port)
@@ -11,11 +12,10 @@ import hashlib
 import socket
 import struct
 
-LOGIN_REQUEST = 0x03
-TEXT_REQUEST = 0x04
-LOGIN_RESPONSE = 0x23
-TEXT_RESPONSE = 0x24
-REJECT = 0x3F
+NOP_OUT, SCSI_COMMAND, LOGIN_REQUEST, TEXT_REQUEST, DATA_OUT = 0x00, 0x01, 0x03, 0x04, 0x05
+NOP_IN, SCSI_RESPONSE, LOGIN_RESPONSE, TEXT_RESPONSE, DATA_IN = 0x20, 0x21, 0x23, 0x24, 0x25
+R2T, REJECT = 0x31, 0x3F
+RESERVED_TAG = 0xFFFFFFFF
 
 INITIATOR = "iqn.2026-12.org.vstor.abuse:initiator"
 
@@ -45,11 +45,14 @@ class Pdu:
         self.data = data
         self.opcode = bhs[0] & 0x3F
         self.flags = bhs[1]
-        self.itt = struct.unpack(">I", bhs[16:20])[0]
-        self.statsn = struct.unpack(">I", bhs[24:28])[0]
+        self.itt = self.u32(16)
+        self.statsn = self.u32(24)
         # Login Response: status class and detail (RFC 7143 11.13.5).
-        self.status = struct.unpack(">H", bhs[36:38])[0]
-        self.tsih = struct.unpack(">H", bhs[14:16])[0]
+        self.status = struct.unpack_from(">H", bhs, 36)[0]
+        self.tsih = struct.unpack_from(">H", bhs, 14)[0]
+
+    def u32(self, off):
+        return struct.unpack_from(">I", self.bhs, off)[0]
 
     def keys(self):
         return parse_kv(self.data)
@@ -59,17 +62,42 @@ class Pdu:
         return bool(self.flags & 0x80)
 
 
+def pad(n):
+    """Bytes of padding after a data segment of n bytes."""
+    return (-n) % 4
+
+
+def frame(bhs, data=b""):
+    """A PDU as bytes: the 48-byte BHS with DataSegmentLength set, then the padded data."""
+    bhs = bytearray(bhs)
+    bhs[5:8] = len(data).to_bytes(3, "big")
+    return bytes(bhs) + data + b"\0" * pad(len(data))
+
+
+def take_pdu(buf):
+    """The first whole PDU in bytearray buf (removed from it), or None while it is incomplete."""
+    if len(buf) < 48:
+        return None
+    bhs = bytes(buf[:48])
+    ahs = bhs[4] * 4
+    dlen = int.from_bytes(bhs[5:8], "big")
+    total = 48 + ahs + dlen + pad(dlen)
+    if len(buf) < total:
+        return None
+    data = bytes(buf[48 + ahs:48 + ahs + dlen])
+    del buf[:total]
+    return Pdu(bhs, data)
+
+
 def pdu(opcode, flags, data=b"", itt=1, fields=None, immediate=True):
     """A PDU as bytes. fields: {byte offset: bytes} written into the BHS."""
     bhs = bytearray(48)
     bhs[0] = opcode | (0x40 if immediate else 0)
     bhs[1] = flags
-    bhs[5:8] = len(data).to_bytes(3, "big")
     bhs[16:20] = struct.pack(">I", itt)
     for off, value in (fields or {}).items():
         bhs[off:off + len(value)] = value
-    pad = (-len(data)) % 4
-    return bytes(bhs) + data + b"\0" * pad
+    return frame(bhs, data)
 
 
 def login_request(data=b"", csg=0, nsg=1, transit=False, cont=False, itt=1, isid=b"\x80\x00\x00\x00\x00\x01",
@@ -123,7 +151,7 @@ class Conn:
     def recv(self):
         bhs = self._read(48)
         length = int.from_bytes(bhs[5:8], "big")
-        data = self._read(length + (-length) % 4)[:length]
+        data = self._read(bhs[4] * 4 + length + pad(length))[bhs[4] * 4:][:length]
         p = Pdu(bhs, data)
         self.exp_statsn = p.statsn + 1
         return p

@@ -8,36 +8,14 @@ must misbehave on purpose: half-sent writes, unanswered R2Ts, watching MaxCmdSN.
         ...
     s.data_out(itt, ttt, offset, data, datasn, final)
 
-No digests, ERL 0, one connection per session. Big-endian fields are read with struct.
+No digests, ERL 0, one connection per session. PDUs are framed and parsed by iscsi_pdu.
 """
 import select
 import socket
 import struct
 
-OP_NOP_OUT, OP_SCSI_CMD, OP_LOGIN_REQ, OP_DATA_OUT = 0x00, 0x01, 0x03, 0x05
-OP_NOP_IN, OP_SCSI_RSP, OP_LOGIN_RSP, OP_DATA_IN, OP_R2T, OP_REJECT = 0x20, 0x21, 0x23, 0x25, 0x31, 0x3F
-RESERVED_TAG = 0xFFFFFFFF
-
-
-class Pdu:
-    def __init__(self, bhs, data):
-        self.bhs = bhs
-        self.data = data
-
-    @property
-    def opcode(self):
-        return self.bhs[0] & 0x3F
-
-    def u32(self, off):
-        return struct.unpack_from(">I", self.bhs, off)[0]
-
-    @property
-    def itt(self):
-        return self.u32(16)
-
-
-def _pad(n):
-    return (4 - n % 4) % 4
+from iscsi_pdu import (DATA_IN, DATA_OUT, LOGIN_RESPONSE, NOP_IN, R2T, REJECT, RESERVED_TAG, SCSI_COMMAND,
+                       SCSI_RESPONSE, frame, kv, login_request, parse_kv, take_pdu)
 
 
 def sn_gt(a, b):
@@ -64,32 +42,21 @@ class RawSession:
 
     # ---- framing ----
     def send_pdu(self, bhs, data=b""):
-        bhs = bytearray(bhs)
-        bhs[5:8] = len(data).to_bytes(3, "big")
-        self.sock.sendall(bytes(bhs) + data + b"\0" * _pad(len(data)))
+        self.sock.sendall(frame(bhs, data))
 
     def _take_pdu(self):
-        if len(self.rx) < 48:
-            return None
-        bhs = bytes(self.rx[:48])
-        ahs = bhs[4] * 4
-        dlen = int.from_bytes(bhs[5:8], "big")
-        total = 48 + ahs + dlen + _pad(dlen)
-        if len(self.rx) < total:
-            return None
-        data = bytes(self.rx[48 + ahs:48 + ahs + dlen])
-        del self.rx[:total]
-        pdu = Pdu(bhs, data)
-        self._note(pdu)
+        pdu = take_pdu(self.rx)
+        if pdu is not None:
+            self._note(pdu)
         return pdu
 
     def _note(self, pdu):
         op = pdu.opcode
-        if op in (OP_SCSI_RSP, OP_LOGIN_RSP, OP_NOP_IN) or (op == OP_DATA_IN and pdu.bhs[1] & 1):
-            if op != OP_NOP_IN or pdu.itt != RESERVED_TAG:
+        if op in (SCSI_RESPONSE, LOGIN_RESPONSE, NOP_IN) or (op == DATA_IN and pdu.bhs[1] & 1):
+            if op != NOP_IN or pdu.itt != RESERVED_TAG:
                 self.exp_statsn = (pdu.u32(24) + 1) & 0xFFFFFFFF
         m = pdu.u32(32)
-        if op in (OP_SCSI_RSP, OP_LOGIN_RSP, OP_NOP_IN, OP_DATA_IN, OP_R2T, OP_REJECT):
+        if op in (SCSI_RESPONSE, LOGIN_RESPONSE, NOP_IN, DATA_IN, R2T, REJECT):
             if self.max_cmdsn is None or sn_gt(m, self.max_cmdsn):
                 self.max_cmdsn = m
 
@@ -130,27 +97,19 @@ class RawSession:
             "ErrorRecoveryLevel": "0",
         }
         text.update({k: str(v) for k, v in keys.items()})
-        data = b"".join(f"{k}={v}".encode() + b"\0" for k, v in text.items())
-        bhs = bytearray(48)
-        bhs[0] = OP_LOGIN_REQ | 0x40
-        bhs[1] = 0x80 | (1 << 2) | 3  # T, operational -> full feature
-        bhs[8:14] = bytes([0x80, 0, 0, 0, 0, isid_last & 0xFF])
-        struct.pack_into(">III", bhs, 16, 0x7000, 0, self.cmdsn)
-        self.send_pdu(bhs, data)
+        self.sock.sendall(login_request(kv(*text.items()), csg=1, nsg=3, transit=True, itt=0x7000,
+                                        isid=bytes([0x80, 0, 0, 0, 0, isid_last & 0xFF]), cmdsn=self.cmdsn))
         rsp = self.recv_pdu()
-        if rsp is None or rsp.opcode != OP_LOGIN_RSP or rsp.bhs[36] != 0:
+        if rsp is None or rsp.opcode != LOGIN_RESPONSE or rsp.bhs[36] != 0:
             raise ConnectionError(f"login failed: {rsp.bhs[36:38].hex() if rsp else 'no answer'}")
-        for item in rsp.data.split(b"\0"):
-            if b"=" in item:
-                k, v = item.decode().split("=", 1)
-                self.params[k] = v
+        self.params.update(parse_kv(rsp.data))
         self.login_max_cmdsn = self.max_cmdsn
         return rsp
 
     # ---- SCSI ----
     def scsi_cmd(self, itt, cdb, length, write, immediate=b"", final=True):
         bhs = bytearray(48)
-        bhs[0] = OP_SCSI_CMD
+        bhs[0] = SCSI_COMMAND
         bhs[1] = (0x80 if final else 0) | (0x20 if write else (0x40 if length else 0)) | 1
         struct.pack_into(">IIII", bhs, 16, itt, length, self.cmdsn, self.exp_statsn)
         bhs[32:32 + len(cdb)] = cdb
@@ -173,7 +132,7 @@ class RawSession:
         while pos < len(data) or (pos == 0 and not data):
             n = min(seg, len(data) - pos)
             bhs = bytearray(48)
-            bhs[0] = OP_DATA_OUT
+            bhs[0] = DATA_OUT
             last = pos + n >= len(data)
             bhs[1] = 0x80 if (last and final) else 0
             struct.pack_into(">II", bhs, 16, itt, ttt)
@@ -196,14 +155,14 @@ class RawSession:
                 raise TimeoutError(f"no answer to READ itt {itt:#x}")
             if pdu.itt != itt:
                 continue
-            if pdu.opcode == OP_DATA_IN:
+            if pdu.opcode == DATA_IN:
                 off = pdu.u32(40)
                 out[off:off + len(pdu.data)] = pdu.data
                 if pdu.bhs[1] & 1:
                     if pdu.bhs[3] != 0:
                         raise IOError(f"READ itt {itt:#x}: status {pdu.bhs[3]:#x}")
                     return bytes(out)
-            elif pdu.opcode == OP_SCSI_RSP:
+            elif pdu.opcode == SCSI_RESPONSE:
                 if pdu.bhs[3] != 0:
                     raise IOError(f"READ itt {itt:#x}: status {pdu.bhs[3]:#x}")
                 return bytes(out)
@@ -261,14 +220,14 @@ class HalfSentWrites:
             del self.r2ts[ttt]
 
     def handle(self, pdu, finishing):
-        if pdu.opcode == OP_R2T and pdu.itt in self.lba:
+        if pdu.opcode == R2T and pdu.itt in self.lba:
             ttt, off, ln = pdu.u32(20), pdu.u32(40), pdu.u32(44)
             self.got_r2t.add(pdu.itt)
             self.r2ts[ttt] = [pdu.itt, off, off + ln, off, 0]
             self._send_r2t_data(ttt, self.length if finishing else self.limit)
-        elif pdu.opcode == OP_SCSI_RSP and pdu.itt in self.lba:
+        elif pdu.opcode == SCSI_RESPONSE and pdu.itt in self.lba:
             self.status[pdu.itt] = pdu.bhs[3]
-        elif pdu.opcode == OP_REJECT:
+        elif pdu.opcode == REJECT:
             raise IOError(f"target rejected a PDU: {pdu.data[:48].hex()}")
 
     def finish(self):

@@ -12,11 +12,8 @@ namespace vstor::scsi {
 namespace {
 
 // SPC-5 4.5: a command to a LUN that does not exist.
-bool reject_missing_lun(const TaskPtr& t) {
-    if (t->lu) return false;
-    if (t->info && (t->info->flags & cmd_flag::no_lun_needed)) return false;
-    t->complete_sense(sense::invalid_lun());
-    return true;
+bool missing_lun(const Task& t) {
+    return !t.lu && !(t.info && (t.info->flags & cmd_flag::no_lun_needed));
 }
 
 std::optional<Sense> readiness(const Task& t) {
@@ -30,7 +27,6 @@ std::optional<Sense> readiness(const Task& t) {
     return std::nullopt;
 }
 
-
 void run(const TaskPtr& t) {
     if (t->info->flags & cmd_flag::blocking)
         t->pool->post([t] { t->info->handler(t); });
@@ -38,56 +34,42 @@ void run(const TaskPtr& t) {
         t->info->handler(t);
 }
 
+// Parse-then-execute, before any handler runs: the first check that refuses the command says how
+// it ends (nullopt: run it).
+std::optional<Outcome> admission(Task& t) {
+    const std::uint8_t* cdb = t.cdb();
+    const std::uint8_t opcode = cdb[0];
+    if (missing_lun(t)) return Outcome::check(sense::invalid_lun());
+    if (!t.info) {
+        // Known opcode with an unknown service action: the field in error is the service action.
+        if (CommandTable::instance().opcode_has_service_actions(opcode))
+            return Outcome::check(sense::invalid_field_in_cdb(opcode == 0x7f ? 8 : 1, opcode == 0x7f ? 7 : 4));
+        return Outcome::check(sense::invalid_opcode());
+    }
+    if (auto bad = check_reserved_bits(*t.info, cdb)) return Outcome::check(*bad);
+    if (!t.lu) return std::nullopt;
+    // SAM-5 5.14: a pending unit attention is reported to the next command, except INQUIRY,
+    // REPORT LUNS and REQUEST SENSE (which does report it, as its sense data).
+    if (!(t.info->flags & cmd_flag::no_unit_attention) && t.nexus) {
+        if (auto ua = t.nexus->take_ua(t.lun_id)) return Outcome::check(*ua);
+    }
+    if (t.lu->reservations().conflicts(t)) return Outcome::with_status(scsi_status::reservation_conflict);
+    if (auto nr = readiness(t)) return Outcome::check(*nr);
+    if ((t.info->flags & cmd_flag::writes_medium) && t.lu->read_only()) return Outcome::check(sense::write_protected());
+    return std::nullopt;
+}
+
 }  // namespace
 
 void dispatch(const TaskPtr& t, util::ThreadPool& pool) {
     t->pool = &pool;
     const std::uint8_t* cdb = t->cdb();
-    const std::uint8_t opcode = cdb[0];
-    const auto& table = CommandTable::instance();
-    t->info = table.find(opcode, service_action_of(opcode, cdb));
+    t->info = CommandTable::instance().find(cdb[0], service_action_of(cdb[0], cdb));
     if (t->lu) t->lu->in_flight.fetch_add(1, std::memory_order_relaxed);
-
-    if (!t->info) {
-        if (reject_missing_lun(t)) return;
-        // Known opcode with an unknown service action: the field in error is the service action.
-        if (table.opcode_has_service_actions(opcode))
-            t->complete_sense(sense::invalid_field_in_cdb(opcode == 0x7f ? 8 : 1, opcode == 0x7f ? 7 : 4));
-        else
-            t->complete_sense(sense::invalid_opcode());
-        return;
-    }
-    if (reject_missing_lun(t)) return;
-    if (auto bad = check_reserved_bits(*t->info, cdb)) {
-        t->complete_sense(*bad);
-        return;
-    }
-    if (t->lu) {
-        // SAM-5 5.14: a pending unit attention is reported to the next command, except INQUIRY,
-        // REPORT LUNS and REQUEST SENSE (which does report it, as its sense data).
-        if (!(t->info->flags & cmd_flag::no_unit_attention) && t->nexus) {
-            if (auto ua = t->nexus->take_ua(t->lun_id)) {
-                t->complete_sense(*ua);
-                return;
-            }
-        }
-        if (t->lu->reservations().conflicts(*t)) {
-            t->complete_status(scsi_status::reservation_conflict);
-            return;
-        }
-        if (auto nr = readiness(*t)) {
-            t->complete_sense(*nr);
-            return;
-        }
-        if ((t->info->flags & cmd_flag::writes_medium) && t->lu->read_only()) {
-            t->complete_sense(sense::write_protected());
-            return;
-        }
-    }
+    if (auto refused = admission(*t)) return t->complete(*refused);
     if (!t->lu) return run(t);
     t->in_task_set = true;
     t->lu->task_set().enter(t, run);
 }
-
 
 }  // namespace vstor::scsi

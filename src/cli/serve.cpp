@@ -1,23 +1,15 @@
+// `vstor serve`'s flags (add_serve_command) and the plan they describe, with the parsers the
+// config file shares (serve_plan.hpp). Running it is serve_run.cpp.
 #include "cli/serve.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <spdlog/spdlog.h>
-
-#include <filesystem>
 
 #include "cli/host_port.hpp"
-#include "config/lun_builder.hpp"
-#include "cli/serve_nbd.hpp"
 #include "config/serve_plan.hpp"
-#include "cli/serve_storport.hpp"
-#include "cli/shutdown_signal.hpp"
-#include "control/control_service.hpp"
-#include "control/metrics_server.hpp"
 #include "control/rpc_server.hpp"
 #include "iscsi/iscsi_name.hpp"
 #include "iscsi/server.hpp"
-#include "vstor/adapter.hpp"
 
 namespace vstor::cli {
 
@@ -116,8 +108,6 @@ bool parse_listen(const std::string& s, iscsi::PortalConfig& p, std::string& err
     return true;
 }
 
-namespace {
-
 std::optional<ServePlan> plan_from_flags(const ServeOptions& o, std::string& error) {
     ServePlan plan;
     plan.loops = o.loops;
@@ -170,27 +160,6 @@ std::optional<ServePlan> plan_from_flags(const ServeOptions& o, std::string& err
     return plan;
 }
 
-// Opens every backend and registers targets and LUNs; the first failure is reported.
-bool build_adapter(ServePlan& plan, Adapter& adapter, std::vector<std::string>& created, std::string& error) {
-    for (auto& tp : plan.targets) {
-        auto tid = adapter.add_target(tp.config.name);
-        if (!tid) {
-            error = tid.error;
-            return false;
-        }
-        tp.config.adapter_target_id = *tid.value;
-        for (std::size_t i = 0; i < tp.luns.size(); ++i) {
-            auto& s = tp.luns[i];
-            if (!s.lun) s.lun = static_cast<std::uint16_t>(i);  // LUNs are numbered in order unless lun=N
-            if (!add_lun_from_spec(adapter, tp.config.adapter_target_id, *s.lun, s, error, &created)) {
-                error = fmt::format("{} LUN {}: {}", tp.config.name, *s.lun, error);
-                return false;
-            }
-        }
-    }
-    return true;
-}
-
 // --write-buffer-* flags override the config file's values; sizes as in --lun (64M, 1G).
 bool apply_write_buffer_flags(const ServeOptions& o, ServePlan& plan, std::string& error) {
     auto size = [&](const std::string& flag, const std::string& text, std::uint64_t& out) {
@@ -208,8 +177,6 @@ bool apply_write_buffer_flags(const ServeOptions& o, ServePlan& plan, std::strin
         return false;
     return check_write_buffer_sizes(plan, error);
 }
-
-}  // namespace
 
 bool check_write_buffer_sizes(const ServePlan& plan, std::string& error) {
     if (plan.write_buffer_total && plan.write_buffer_per_session > plan.write_buffer_total) {
@@ -287,195 +254,6 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
                       "HOST:PORT: carry the StorPort IOCTLs over TCP to the Linux StorPort emulator (tests)");
     serve->add_option("--storport-threads", o.storport_threads, "StorPort bridge dispatcher threads")
         ->capture_default_str();
-}
-
-int run_serve(const ServeOptions& o) {
-    const auto level = spdlog::level::from_str(o.log_level);
-    if (level == spdlog::level::off && o.log_level != "off") {
-        fmt::print(stderr, "vstor: --log-level '{}': expected trace, debug, info, warn or error\n", o.log_level);
-        return 2;
-    }
-    spdlog::set_level(level);
-
-    std::string error;
-    const std::string no_control = control::control_socket_unavailable_reason();
-    if (!no_control.empty() && !o.control.empty() && o.control != "off") {
-        fmt::print(stderr, "vstor: {}\n", no_control);
-        return 2;
-    }
-    if (o.storport && !o.storport_connect.empty()) {
-        fmt::print(stderr, "vstor: --storport and --storport-connect exclude each other\n");
-        return 2;
-    }
-    if (!o.config.empty() && (!o.luns.empty() || !o.listen.empty() || !o.chap.empty() || !o.allow.empty() ||
-                              !o.masks.empty() || o.login_timeout || !o.discovery_chap.empty() ||
-                              !o.discovery_mutual_chap.empty() || o.max_connections || o.max_connections_per_address)) {
-        fmt::print(stderr,
-                   "vstor: --config cannot be combined with --listen, --lun, --chap, --allow, --mask, "
-                   "--login-timeout, --discovery-chap or --max-connections[-per-address]\n");
-        return 2;
-    }
-    auto plan = o.config.empty() ? plan_from_flags(o, error) : load_config_file(o.config, error);
-    if (!plan) {
-        fmt::print(stderr, "vstor: {}\n", error);
-        return 2;
-    }
-    // NBD flags win over the file's [nbd] table (and are kept by `ctl save`).
-    if (!o.nbd_listen.empty()) plan->nbd_listen = o.nbd_listen;
-    if (!o.nbd_tls.empty()) plan->nbd_tls = o.nbd_tls;
-    if (!o.nbd_identities.empty()) plan->nbd_identities = o.nbd_identities;
-    if (o.nbd_insecure_unauthenticated) plan->nbd_insecure_unauthenticated = true;
-    if (o.nbd_handshake_timeout) plan->nbd_handshake_timeout = o.nbd_handshake_timeout;
-    if (nbd::ServerConfig nbd_cfg; !nbd_server_config(*plan, nbd_cfg, error)) {
-        fmt::print(stderr, "vstor: {}\n", error);  // before anything is built or listens
-        return 2;
-    }
-    // The control socket is claimed first: a --control path that another vstor answers on fails
-    // the start before any port is opened or any image created.
-    std::unique_ptr<control::RpcServer> ctl_server;
-    std::string ctl_path;
-    if (o.control != "off" && no_control.empty()) {
-        ctl_path = o.control.empty() ? control::default_control_path() : o.control;
-        ctl_server = control::RpcServer::bind(ctl_path, error);
-        if (!ctl_server && !o.control.empty()) {
-            fmt::print(stderr, "vstor: {}\n", error);
-            return 2;
-        }
-        if (!ctl_server) {
-            // Several servers may run with the default path; only the first gets the socket.
-            spdlog::warn("vstor: {}; this server has no control socket (give it one with --control PATH)", error);
-            error.clear();
-        }
-    }
-    // A start that fails removes the images (and directories) it created; declared before the
-    // adapter so that the images are closed when it runs.
-    struct RemoveCreatedUnlessStarted {
-        std::vector<std::string> paths;
-        bool started = false;
-        ~RemoveCreatedUnlessStarted() {
-            if (!started) remove_created(paths);
-        }
-    } created;
-    if (!apply_write_buffer_flags(o, *plan, error)) {
-        fmt::print(stderr, "vstor: {}\n", error);
-        return 2;
-    }
-    auto adapter = Adapter::create();
-    if (!build_adapter(*plan, *adapter, created.paths, error)) {
-        fmt::print(stderr, "vstor: {}\n", error);
-        return 2;
-    }
-    iscsi::ServerConfig cfg;
-    cfg.portals = plan->portals;
-    cfg.event_loops = plan->loops;
-    cfg.login_timeout_s = plan->login_timeout_s;
-    cfg.discovery_chap = plan->discovery_chap;
-    cfg.limits = plan->limits;
-    cfg.portals_optional = o.uses_storport();
-    // One budget for every front end: the total limit is the server's.
-    cfg.write_budget = util::WriteBudget::create(plan->write_buffer_per_session, plan->write_buffer_total);
-    if (cfg.portals.empty() && !cfg.event_loops) cfg.event_loops = 1;  // the target registry only
-    for (const auto& tp : plan->targets) cfg.targets.push_back(tp.config);
-
-    prepare_shutdown_signals();  // before any thread starts
-
-    auto server = iscsi::Server::create(cfg, *adapter, error);
-    if (!server) {
-        fmt::print(stderr, "vstor: {}\n", error);
-        return 2;
-    }
-    server->start();
-    // NBD applies the iSCSI server's live access rules, so `ctl acl` and `ctl chap` govern both.
-    auto rules = [&iscsi = *server](std::uint16_t target_id) -> std::optional<scsi::AccessRules> {
-        for (const auto& t : iscsi.target_configs())
-            if (t.adapter_target_id == target_id) return t.access_rules();
-        return std::nullopt;
-    };
-    auto nbd_server = start_nbd(*plan, *adapter, rules, error, cfg.write_budget);
-    if (!nbd_server && !error.empty()) {
-        fmt::print(stderr, "vstor: {}\n", error);
-        server->stop();
-        return 2;
-    }
-    // StorPort: the same LUN objects, handed to vstor.sys (or the emulator) by the bridge service.
-    std::unique_ptr<StorportFrontEnd> storport;
-    if (o.uses_storport()) {
-        storport = StorportFrontEnd::start(o.storport_connect, o.storport_threads, *adapter, error);
-        if (!storport) {
-            fmt::print(stderr, "vstor: {}\n", error);
-            if (nbd_server) nbd_server->stop();
-            server->stop();
-            return 2;
-        }
-        fmt::print("vstor: serving the LUNs to {} (StorPort session {})\n", storport->where(), storport->session());
-    }
-    for (std::size_t i = 0; i < cfg.portals.size(); ++i) {
-        const auto& p = cfg.portals[i];
-        const std::string host = p.address == "0.0.0.0" ? "127.0.0.1" : p.address;
-        const auto port = server->bound_port(i);
-        for (const auto& tp : plan->targets)
-            fmt::print("vstor: serving {} LUN(s) of {} on iscsi://{}:{}/{}/0\n", tp.luns.size(), tp.config.name, host,
-                       port, tp.config.name);
-        fmt::print("  try: iscsi-ls -s iscsi://{}:{}\n", host, port);
-        fmt::print("       qemu-img info iscsi://{}:{}/{}/0\n", host, port, plan->targets[0].config.name);
-        fmt::print("       iscsiadm -m discovery -t st -p {}:{} && iscsiadm -m node -T {} -l\n", host, port,
-                   plan->targets[0].config.name);
-    }
-    // The control plane: `vstor ctl` changes LUNs, targets, ACLs and CHAP while clients stay connected.
-    control::ControlService ctl_service(*adapter, *server, *plan, o.config);
-    if (nbd_server) {
-        // LUNs added or removed at run time appear and disappear as NBD exports.
-        ctl_service.on_lun_change([&nbd = *nbd_server](const TargetPlan& tp, bool first, std::uint16_t lun,
-                                                       const LunSpec* spec) {
-            if (!tp.nbd_export) return;
-            if (spec) {
-                nbd::ExportConfig e;
-                e.name = nbd_export_name(first, tp, *spec, lun);
-                e.adapter_target_id = tp.config.adapter_target_id;
-                e.lun = lun;
-                if (auto st = nbd.add_export(e); !st)
-                    spdlog::warn("nbd: LUN {} of {} is not exported: {}", lun, tp.config.name, st.error);
-                return;
-            }
-            for (const auto& e : nbd.exports())
-                if (e.adapter_target_id == tp.config.adapter_target_id && e.lun == lun) nbd.remove_export(e.name);
-        });
-        // ACL and CHAP changes: NBD connections the new rules refuse are closed.
-        ctl_service.on_access_change([&nbd = *nbd_server] { return nbd.recheck_access(); });
-    }
-    auto stop_front_ends = [&] {
-        if (storport) storport->stop();
-        if (nbd_server) nbd_server->stop();
-        server->stop();
-    };
-    if (ctl_server) {
-        ctl_server->serve(ctl_service);
-        fmt::print("  control: vstor ctl --control {} status\n", ctl_path);
-    }
-    std::unique_ptr<control::MetricsServer> metrics;
-    if (!o.metrics.empty()) {
-        iscsi::PortalConfig where;
-        if (!parse_listen(o.metrics, where, error) ||
-            !(metrics = control::MetricsServer::start(where.address, where.port, ctl_service, error))) {
-            fmt::print(stderr, "vstor: {}\n", error);
-            if (ctl_server) ctl_server->stop();
-            stop_front_ends();
-            return 2;
-        }
-        fmt::print("  metrics: http://{}:{}/metrics\n", where.address, metrics->port());
-    }
-    std::fflush(stdout);
-    created.started = true;  // from here on the images are the LUNs' data
-
-    const std::string why = wait_for_shutdown();
-    spdlog::info("vstor: {} received, shutting down", why);
-    if (metrics) metrics->stop();
-    if (ctl_server) ctl_server->stop();
-    stop_front_ends();
-    // A failed final flush (logged per LUN) may have lost acknowledged writes: say so in the exit
-    // status, so that a service manager or script does not take the shutdown for a clean one.
-    if (!adapter->flush_all()) return 1;
-    return 0;
 }
 
 }  // namespace vstor::cli

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "config/serve_plan.hpp"
+
 namespace vstor::cli {
 
 struct ServeOptions {
@@ -44,6 +46,11 @@ struct ServeOptions {
 };
 
 void add_serve_command(CLI::App& app, ServeOptions& opts);
-int run_serve(const ServeOptions& opts);
+int run_serve(const ServeOptions& opts);  // serve_run.cpp
+
+// The plan the target/LUN flags describe (serve without --config); nullopt and `error` on a bad one.
+std::optional<ServePlan> plan_from_flags(const ServeOptions& o, std::string& error);
+// --write-buffer-* flags override the plan's (the config file's) values; sizes as in --lun.
+bool apply_write_buffer_flags(const ServeOptions& o, ServePlan& plan, std::string& error);
 
 }  // namespace vstor::cli

@@ -14,7 +14,7 @@
 
 #include "backends/mem/mem_backend.hpp"
 #include "nbd/access.hpp"
-#include "nbd/server.hpp"
+#include "live_server.hpp"
 #include "nbd_raw_client.hpp"
 #include "nbd_tls_client.hpp"
 
@@ -22,6 +22,7 @@ namespace vstor::nbd {
 namespace {
 
 using test::kKeyHex;
+using test::LiveServerTest;
 using test::OptReply;
 using test::RawClient;
 using test::TlsClient;
@@ -120,17 +121,15 @@ TEST(NbdAccessPolicy, ClientCatalogHidesWhatTheClientMayNotSee) {
 }
 
 // A live server over a target whose rules the test changes, as `vstor ctl` would.
-class NbdAccessServer : public ::testing::Test {
+class NbdAccessServer : public LiveServerTest {
 protected:
     void start(bool tls, unsigned handshake_timeout_s = 15) {
         psk_path = ::testing::TempDir() + "vstor-nbd-access-" + std::to_string(::getpid()) + ".psk";
         std::ofstream(psk_path) << "alice:" << kKeyHex << "\nbob:" << kKeyHex << "\n";
-        adapter = Adapter::create();
         const auto tid = *adapter->add_target("iqn.2026-11.org.vstor:guarded").value;
         ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<backends::MemBackend>(8u << 20)));
         ASSERT_TRUE(adapter->add_lun(tid, 1, std::make_shared<backends::MemBackend>(4u << 20)));
         ServerConfig cfg;
-        cfg.listen.push_back(ListenConfig{"127.0.0.1", 0});
         cfg.exports = {ExportConfig{"lun0", "", tid, 0}, ExportConfig{"lun1", "", tid, 1}};
         cfg.event_loops = 1;
         if (tls) {
@@ -144,14 +143,10 @@ protected:
         };
         cfg.access.identities = {{"alice", kAlice}};
         cfg.handshake_timeout_s = handshake_timeout_s;
-        std::string err;
-        server = Server::create(cfg, *adapter, err);
-        ASSERT_TRUE(server) << err;
-        server->start();
-        port = server->bound_port(0);
+        start_server(cfg);
     }
     void TearDown() override {
-        if (server) server->stop();
+        LiveServerTest::TearDown();
         if (!psk_path.empty()) std::remove(psk_path.c_str());
     }
     // Greeting, STARTTLS and a PSK handshake as `user`.
@@ -185,9 +180,6 @@ protected:
     std::string psk_path;
     std::mutex rules_mu;
     scsi::AccessRules rules;
-    std::unique_ptr<Adapter> adapter;
-    std::unique_ptr<Server> server;
-    std::uint16_t port = 0;
 };
 
 TEST_F(NbdAccessServer, AnonymousClientGetsNothingOfAGuardedTarget) {

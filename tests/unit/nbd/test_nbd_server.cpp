@@ -9,46 +9,30 @@
 #include <thread>
 
 #include "backends/mem/mem_backend.hpp"
-#include "nbd/server.hpp"
-#include "nbd_raw_client.hpp"
+#include "live_server.hpp"
 
 namespace vstor::nbd {
 namespace {
 
+using test::LiveServerTest;
 using test::RawClient;
 using test::Reply;
 
 constexpr std::uint64_t kDiskSize = 16u << 20;
 
-class NbdServerTest : public ::testing::Test {
+class NbdServerTest : public LiveServerTest {
 protected:
     void SetUp() override {
-        adapter = Adapter::create();
         tid = *adapter->add_target("iqn.2026-11.org.vstor:nbdtest").value;
         ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<backends::MemBackend>(kDiskSize)));
         LunOptions ro;
         ro.read_only = true;
         ASSERT_TRUE(adapter->add_lun(tid, 1, std::make_shared<backends::MemBackend>(1u << 20, 4096), ro));
         ServerConfig cfg;
-        cfg.listen.push_back(ListenConfig{"127.0.0.1", 0});
         cfg.exports.push_back(ExportConfig{"disk", "", tid, 0});
         cfg.exports.push_back(ExportConfig{"ro", "golden image", tid, 1});
         cfg.event_loops = 2;
-        std::string err;
-        server = Server::create(cfg, *adapter, err);
-        ASSERT_TRUE(server) << err;
-        server->start();
-        port = server->bound_port(0);
-    }
-    void TearDown() override {
-        if (server) server->stop();
-    }
-
-    std::unique_ptr<RawClient> client(const std::string& name = "disk", bool structured = true, bool meta = false) {
-        auto c = std::make_unique<RawClient>();
-        EXPECT_TRUE(c->connect(port));
-        EXPECT_TRUE(c->handshake(name, structured, meta));
-        return c;
+        start_server(cfg);
     }
 
     // A well-behaved client on its own connection still reads and writes.
@@ -87,10 +71,7 @@ protected:
         return {};
     }
 
-    std::unique_ptr<Adapter> adapter;
     std::uint16_t tid = 0;
-    std::unique_ptr<Server> server;
-    std::uint16_t port = 0;
 };
 
 std::vector<std::uint8_t> random_bytes(std::size_t n, unsigned seed) {

@@ -11,19 +11,19 @@
 #include <random>
 
 #include "backends/mem/mem_backend.hpp"
-#include "nbd/server.hpp"
-#include "nbd_raw_client.hpp"
+#include "live_server.hpp"
 #include "nbd_tls_client.hpp"
 
 namespace vstor::nbd {
 namespace {
 
+using test::LiveServerTest;
 using test::OptReply;
 using test::RawClient;
 using test::kKeyHex;
 using test::TlsClient;
 
-class NbdTlsTest : public ::testing::Test {
+class NbdTlsTest : public LiveServerTest {
 protected:
     void start(TlsConfig::Mode mode) {
         // One file per process: GnuTLS reads the PSK file at every handshake, and ctest -j runs
@@ -31,29 +31,20 @@ protected:
         // write) empty the file under another's handshake (unknown user: binder mismatch).
         psk_path = ::testing::TempDir() + "vstor-nbd-test-" + std::to_string(::getpid()) + ".psk";
         std::ofstream(psk_path) << "alice:" << kKeyHex << "\n";
-        adapter = Adapter::create();
         const auto tid = *adapter->add_target("iqn.2026-11.org.vstor:tls").value;
         ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<backends::MemBackend>(8u << 20)));
         ServerConfig cfg;
-        cfg.listen.push_back(ListenConfig{"127.0.0.1", 0});
         cfg.exports.push_back(ExportConfig{"disk", "", tid, 0});
         cfg.event_loops = 2;
         cfg.tls.mode = mode;
         cfg.tls.psk_file = psk_path;
-        std::string err;
-        server = Server::create(cfg, *adapter, err);
-        ASSERT_TRUE(server) << err;
-        server->start();
-        port = server->bound_port(0);
+        start_server(cfg);
     }
     void TearDown() override {
-        if (server) server->stop();
+        LiveServerTest::TearDown();
         if (!psk_path.empty()) std::remove(psk_path.c_str());
     }
     std::string psk_path;
-    std::unique_ptr<Adapter> adapter;
-    std::unique_ptr<Server> server;
-    std::uint16_t port = 0;
 };
 
 TEST_F(NbdTlsTest, PskClientMovesDataOverTls) {

@@ -12,12 +12,12 @@
 #include <thread>
 #include <vector>
 
-#include "nbd/server.hpp"
-#include "nbd_raw_client.hpp"
+#include "live_server.hpp"
 
 namespace vstor::nbd {
 namespace {
 
+using test::LiveServerTest;
 using test::RawClient;
 
 constexpr std::uint32_t MiB = 1u << 20;
@@ -67,42 +67,28 @@ public:
     std::vector<IoCallback> held;
 };
 
-class NbdWriteBudget : public ::testing::Test {
+class NbdWriteBudget : public LiveServerTest {
 protected:
     void start(std::uint64_t per_connection, std::uint64_t total) {
-        adapter = Adapter::create();
         const auto tid = *adapter->add_target("iqn.2026-11.org.vstor:nbdbudget").value;
         gate = std::make_shared<GatedWrites>();
         ASSERT_TRUE(adapter->add_lun(tid, 0, gate));
         ServerConfig cfg;
-        cfg.listen.push_back(ListenConfig{"127.0.0.1", 0});
         cfg.exports.push_back(ExportConfig{"disk", "", tid, 0});
         cfg.event_loops = 2;
         cfg.write_budget = util::WriteBudget::create(per_connection, total);
-        std::string err;
-        server = Server::create(cfg, *adapter, err);
-        ASSERT_TRUE(server) << err;
-        server->start();
-        port = server->bound_port(0);
+        start_server(cfg);
     }
     void TearDown() override {
         if (gate)
             while (gate->held_count()) gate->release_one();
-        if (server) server->stop();
+        LiveServerTest::TearDown();
     }
-    std::unique_ptr<RawClient> client() {
-        auto c = std::make_unique<RawClient>();
-        EXPECT_TRUE(c->connect(port));
-        EXPECT_TRUE(c->handshake("disk", false));
-        return c;
-    }
+    std::unique_ptr<RawClient> client() { return LiveServerTest::client("disk", false); }
     // A short pause in which a write the server should not read would reach the backend.
     static void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(250)); }
 
-    std::unique_ptr<Adapter> adapter;
     std::shared_ptr<GatedWrites> gate;
-    std::unique_ptr<Server> server;
-    std::uint16_t port = 0;
 };
 
 std::vector<std::uint8_t> random_bytes(std::size_t n, unsigned seed) {

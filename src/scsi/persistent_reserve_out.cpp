@@ -42,8 +42,8 @@ void Reservations::pr_out(const TaskPtr& t) {
     if (!snapshot) return t->complete(outcome);
     // Writing and fsyncing the file would stall the network loop, and under mu_ every command's
     // reservation check on this LU: it runs on a worker, and the command completes once it is done.
-    t->pool->post([t, outcome, snapshot = std::move(*snapshot)] {
-        t->lu->reservations().persist(snapshot);
+    t->pool->post([t, outcome, snap = std::move(*snapshot)] {
+        t->lu->reservations().persist(snap);
         t->complete(outcome);
     });
 }

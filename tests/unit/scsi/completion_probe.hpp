@@ -20,7 +20,7 @@ struct ProbedCommand {
 
 struct ProbeResult {
     std::uint8_t status = 0xff;
-    bool probe_ran = false;        // the probe completed within a second, inside the callback
+    bool probe_ran = false;        // the probe completed within 2 s, inside the callback
     std::thread::id completed_on;  // the thread that completed the command
 };
 
@@ -45,7 +45,7 @@ protected:
             r.status = comp.status;
             probing = std::async(std::launch::async,
                                  [&] { return send_cdb(probe.cdb, lun, probe.alloc, probe.out); });
-            r.probe_ran = probing.wait_for(1s) == std::future_status::ready;
+            r.probe_ran = probing.wait_for(2s) == std::future_status::ready;
             completed.set_value();
         });
         if (completed.get_future().wait_for(10s) != std::future_status::ready) {

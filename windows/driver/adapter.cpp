@@ -17,7 +17,10 @@ void set_if_covered(PPORT_CONFIGURATION_INFORMATION ci, size_t offset, size_t si
 void init_adapter(Adapter* a) {
     RtlZeroMemory(a, sizeof(*a));
     KeInitializeSpinLock(&a->lock);
-    for (ULONG i = 0; i < kMaxSlots; ++i) a->slots[i].next = static_cast<USHORT>(i + 1 < kMaxSlots ? i + 1 : kNone);
+    for (ULONG i = 0; i < kMaxSlots; ++i) {
+        KeInitializeSpinLock(&a->slots[i].data_lock);
+        a->slots[i].next = static_cast<USHORT>(i + 1 < kMaxSlots ? i + 1 : kNone);
+    }
     a->free_head = 0;
     a->queue_head = a->queue_tail = kNone;
 }
@@ -31,6 +34,18 @@ void arm_timer(Adapter* a) {
 void complete_srb(Adapter* a, PSCSI_REQUEST_BLOCK srb, UCHAR srb_status) {
     srb->SrbStatus = srb_status;
     VsRequestComplete(a, srb);
+}
+
+void free_slot(Adapter* a, USHORT idx) {
+    Slot& s = a->slots[idx];
+    s.state = kSlotFree;
+    s.srb = nullptr;
+    s.next = a->free_head;
+    a->free_head = idx;
+    --a->lun_outstanding[s.target][s.lun];
+    KLOCK_QUEUE_HANDLE h;  // a copy in progress (SlotData) ends before the SRB completes
+    KeAcquireInStackQueuedSpinLock(&s.data_lock, &h);
+    KeReleaseInStackQueuedSpinLock(&h);
 }
 
 void queue_notice(Adapter* a, ULONG kind, UCHAR path, UCHAR target, UCHAR lun) {
@@ -70,16 +85,12 @@ void abort_matching(Adapter* a, UCHAR path, UCHAR target, UCHAR lun, UCHAR srb_s
     }
     for (ULONG i = 0; i < kMaxSlots; ++i) {
         Slot& s = a->slots[i];
-        if (s.state != kSlotSent) continue;
+        if (s.state != kSlotSent && s.state != kSlotReplying) continue;
         if ((path != 0xFF && s.path != path) || (target != 0xFF && s.target != target) ||
             (lun != 0xFF && s.lun != lun)) continue;
         PSCSI_REQUEST_BLOCK srb = s.srb;
-        s.state = kSlotFree;
-        s.srb = nullptr;
-        s.next = a->free_head;
-        a->free_head = static_cast<USHORT>(i);
         --a->sent_count;
-        --a->lun_outstanding[s.target][s.lun];
+        free_slot(a, static_cast<USHORT>(i));
         srb->DataTransferLength = 0;
         complete_srb(a, srb, srb_status);
     }

@@ -7,6 +7,8 @@
 // PASSIVE_LEVEL on the service's threads; the timer at DISPATCH_LEVEL. SRBs are completed with
 // StorPortNotification(RequestComplete) while the lock is held, so that a reset, a disconnect and a
 // service reply can never both complete one SRB. Service IRPs are completed after the lock is dropped.
+// An SRB's data is copied to or from a service IRP outside the adapter lock, under its slot's
+// data_lock (SlotData), which free_slot takes before the SRB can complete.
 #pragma once
 
 #include "storport_decl.h"
@@ -25,9 +27,13 @@ constexpr ULONG kTimerMicroseconds = 250000;
 constexpr ULONG kServiceGraceTicks = 16;
 constexpr USHORT kNone = 0xFFFF;
 
-enum SlotState : UCHAR { kSlotFree = 0, kSlotQueued = 1, kSlotSent = 2 };
+// kSlotReplying: the service's reply is being applied (its data-in copied outside the lock).
+enum SlotState : UCHAR { kSlotFree = 0, kSlotQueued = 1, kSlotSent = 2, kSlotReplying = 3 };
 
 struct Slot {
+    // Held while the SRB's data is copied to or from a service IRP outside the adapter lock
+    // (SlotData); free_slot takes it before the SRB can complete. Lock order: adapter, slot.
+    KSPIN_LOCK data_lock;
     PSCSI_REQUEST_BLOCK srb;
     PVOID buffer;            // system address of the SRB's data (StorPortGetSystemAddress)
     ULONG transfer_length;   // the SRB's DataTransferLength when it arrived
@@ -106,6 +112,9 @@ private:
 // adapter.cpp
 void init_adapter(Adapter* a);
 void arm_timer(Adapter* a);
+// Frees slot `idx` before its SRB completes, once a copy of its data running outside the lock
+// (SlotData) has ended; the caller adjusts queued_count/sent_count. Lock held.
+void free_slot(Adapter* a, USHORT idx);
 // Completes every outstanding SRB matching (path, target, lun) with `srb_status`; 0xFF matches any.
 // Lock held.
 void abort_matching(Adapter* a, UCHAR path, UCHAR target, UCHAR lun, UCHAR srb_status);
@@ -120,7 +129,43 @@ inline void finish_irp(PIRP irp, NTSTATUS status, ULONG_PTR info) {
     irp->IoStatus.Information = info;
 }
 
+// The data lock of a slot that is still `state` with `generation`, taken under the adapter lock (so
+// nobody frees the slot meanwhile) and kept once the adapter lock is dropped, at DISPATCH_LEVEL:
+// up to 1 MiB is copied without holding up the adapter, and free_slot waits for it. slot() is
+// null when the slot was completed meanwhile (a reset, an abort, a disconnect).
+class SlotData {
+public:
+    SlotData(Adapter* a, ULONG idx, ULONG generation, UCHAR state) {
+        KLOCK_QUEUE_HANDLE outer;
+        KeAcquireInStackQueuedSpinLock(&a->lock, &outer);
+        if (idx < kMaxSlots && a->slots[idx].state == state && a->slots[idx].generation == generation) {
+            slot_ = &a->slots[idx];
+            KeAcquireInStackQueuedSpinLock(&slot_->data_lock, &h_);
+            // Released out of order: the adapter lock goes first, so it must restore the level
+            // the slot's lock was taken at (DISPATCH_LEVEL) and the slot's lock the caller's.
+            const KIRQL caller = outer.OldIrql;
+            outer.OldIrql = h_.OldIrql;
+            h_.OldIrql = caller;
+        }
+        KeReleaseInStackQueuedSpinLock(&outer);
+    }
+    ~SlotData() {
+        if (slot_ != nullptr) KeReleaseInStackQueuedSpinLock(&h_);
+    }
+    SlotData(const SlotData&) = delete;
+    SlotData& operator=(const SlotData&) = delete;
+    Slot* slot() const { return slot_; }
+
+private:
+    Slot* slot_ = nullptr;
+    KLOCK_QUEUE_HANDLE h_;
+};
+
 // service_channel.cpp
+// Copies the data-out of the SCSI request `irp` carries (fill_next left room for it) from the
+// SRB, outside the adapter lock, just before the IRP is completed; zeroes it when the SRB was
+// completed meanwhile, so no stale kernel memory reaches the service.
+void copy_data_out(Adapter* a, PIRP irp);
 // Fills `irp` with the next piece of work (a notice, or the oldest queued SRB); false when there
 // is none. Lock held.
 bool fill_next(Adapter* a, PIRP irp);

@@ -211,7 +211,10 @@ void unregister_adapter(Adapter* a) {
 }
 
 void complete_service_irps(Adapter* a, PIRP* irps, ULONG n) {
-    for (ULONG i = 0; i < n; ++i) StorPortCompleteServiceIrp(a, irps[i]);
+    for (ULONG i = 0; i < n; ++i) {
+        copy_data_out(a, irps[i]);  // a request handed to a parked IRP (dispatch_parked)
+        StorPortCompleteServiceIrp(a, irps[i]);
+    }
 }
 
 }  // namespace vs

@@ -62,58 +62,46 @@ bool fill_next(Adapter* a, PIRP irp) {
     req->data_length = s.transfer_length;
     req->timeout_s = srb->TimeOutValue;
     RtlCopyMemory(req->cdb, srb->Cdb, srb->CdbLength);
-    ULONG info = kOutData;
-    if (s.direction == VSTOR_DIR_OUT && s.transfer_length != 0) {
-        RtlCopyMemory(buf + kOutData, s.buffer, s.transfer_length);
-        info += s.transfer_length;
-    }
+    // The data-out itself is copied by copy_data_out, outside the lock.
+    const ULONG info = kOutData + (s.direction == VSTOR_DIR_OUT ? s.transfer_length : 0);
     finish_irp(irp, STATUS_SUCCESS, info);
     return true;
 }
 
+void copy_data_out(Adapter* a, PIRP irp) {
+    if (!NT_SUCCESS(irp->IoStatus.Status) || irp->IoStatus.Information <= kOutData) return;
+    auto* buf = static_cast<UCHAR*>(irp->AssociatedIrp.SystemBuffer);
+    vstor_bridge_header h;
+    vstor_bridge_request r;
+    RtlCopyMemory(&h, buf, sizeof(h));
+    RtlCopyMemory(&r, buf + sizeof(h), sizeof(r));
+    if (h.op != VSTOR_OP_TRANSACT || r.kind != VSTOR_REQ_SCSI || r.direction != VSTOR_DIR_OUT) return;
+    const ULONG length = static_cast<ULONG>(irp->IoStatus.Information) - kOutData;
+    SlotData d(a, static_cast<ULONG>(r.tag & 0xFFFFFFFFu), static_cast<ULONG>(r.tag >> 32), kSlotSent);
+    if (d.slot() != nullptr && length <= d.slot()->transfer_length) {
+        RtlCopyMemory(buf + kOutData, d.slot()->buffer, length);
+    } else {
+        RtlZeroMemory(buf + kOutData, length);
+    }
+}
+
 namespace {
 
-// Apply a completion from the service. Lock held. Returns STATUS_SUCCESS (applied or stale) or
-// an error for a malformed reply (the named SRB, if any, is failed so it cannot hang).
-NTSTATUS apply_completion(Adapter* a, const UCHAR* buf, ULONG in_len) {
-    if (in_len < kInData) return STATUS_INVALID_PARAMETER;
-    vstor_bridge_completion c;
-    RtlCopyMemory(&c, buf + sizeof(vstor_bridge_header), sizeof(c));  // one read of user-written data
-    const ULONG idx = static_cast<ULONG>(c.tag & 0xFFFFFFFFu);
-    const ULONG gen = static_cast<ULONG>(c.tag >> 32);
-    if (idx >= kMaxSlots) {
-        ++a->stats.rejected_replies;
-        return STATUS_INVALID_PARAMETER;
-    }
+// The service's reply to slot `idx` (lock held): frees the slot and completes its SRB. Data-in,
+// if any, is already in the SRB's buffer.
+void finish_reply(Adapter* a, ULONG idx, const vstor_bridge_completion& c) {
     Slot& s = a->slots[idx];
-    if (s.state != kSlotSent || s.generation != gen) {
-        ++a->stats.stale_replies;  // completed meanwhile by a reset, an abort or a disconnect
-        return STATUS_SUCCESS;
-    }
     PSCSI_REQUEST_BLOCK srb = s.srb;
-    const bool bad = c.result > VSTOR_RESULT_ERROR || c.sense_length > VSTOR_BRIDGE_MAX_SENSE ||
-                     c.data_length > s.transfer_length ||
-                     (s.direction == VSTOR_DIR_IN && c.data_length > in_len - kInData);
-    s.state = kSlotFree;
-    s.srb = nullptr;
-    s.next = a->free_head;
-    a->free_head = static_cast<USHORT>(idx);
+    const ULONG transfer_length = s.transfer_length;
     --a->sent_count;
-    --a->lun_outstanding[s.target][s.lun];
-    if (bad) {
-        ++a->stats.rejected_replies;
-        srb->DataTransferLength = 0;
-        complete_srb(a, srb, SRB_STATUS_ERROR);
-        return STATUS_INVALID_PARAMETER;
-    }
+    free_slot(a, static_cast<USHORT>(idx));
     UCHAR status = SRB_STATUS_ERROR;
     switch (c.result) {
         case VSTOR_RESULT_OK: {
             srb->ScsiStatus = c.scsi_status;
-            if (s.direction == VSTOR_DIR_IN && c.data_length != 0) RtlCopyMemory(s.buffer, buf + kInData, c.data_length);
             if (c.scsi_status == 0x00 /* GOOD */ || c.scsi_status == 0x04 /* CONDITION MET */) {
                 // A short transfer is reported as DATA_OVERRUN with the real length (StorPort's underrun).
-                status = c.data_length < s.transfer_length ? SRB_STATUS_DATA_OVERRUN : SRB_STATUS_SUCCESS;
+                status = c.data_length < transfer_length ? SRB_STATUS_DATA_OVERRUN : SRB_STATUS_SUCCESS;
             } else {
                 status = SRB_STATUS_ERROR;
                 if (c.sense_length != 0 && srb->SenseInfoBuffer != nullptr && srb->SenseInfoBufferLength != 0 &&
@@ -133,7 +121,60 @@ NTSTATUS apply_completion(Adapter* a, const UCHAR* buf, ULONG in_len) {
         default: status = SRB_STATUS_ERROR; srb->DataTransferLength = 0; break;
     }
     complete_srb(a, srb, status);
+}
+
+// Apply a completion from the service. Lock held. Returns STATUS_SUCCESS (applied or stale) or
+// an error for a malformed reply (the named SRB, if any, is failed so it cannot hang). A reply
+// carrying data-in is left in `*reply` with its slot kSlotReplying: the caller copies the data
+// outside the lock (copy_data_in) and then finishes it.
+NTSTATUS apply_completion(Adapter* a, const UCHAR* buf, ULONG in_len, vstor_bridge_completion* reply,
+                          bool* data_in) {
+    if (in_len < kInData) return STATUS_INVALID_PARAMETER;
+    vstor_bridge_completion& c = *reply;
+    RtlCopyMemory(&c, buf + sizeof(vstor_bridge_header), sizeof(c));  // one read of user-written data
+    const ULONG idx = static_cast<ULONG>(c.tag & 0xFFFFFFFFu);
+    const ULONG gen = static_cast<ULONG>(c.tag >> 32);
+    if (idx >= kMaxSlots) {
+        ++a->stats.rejected_replies;
+        return STATUS_INVALID_PARAMETER;
+    }
+    Slot& s = a->slots[idx];
+    if (s.state != kSlotSent || s.generation != gen) {
+        ++a->stats.stale_replies;  // completed meanwhile by a reset, an abort or a disconnect
+        return STATUS_SUCCESS;
+    }
+    const bool bad = c.result > VSTOR_RESULT_ERROR || c.sense_length > VSTOR_BRIDGE_MAX_SENSE ||
+                     c.data_length > s.transfer_length ||
+                     (s.direction == VSTOR_DIR_IN && c.data_length > in_len - kInData);
+    if (bad) {
+        ++a->stats.rejected_replies;
+        PSCSI_REQUEST_BLOCK srb = s.srb;
+        --a->sent_count;
+        free_slot(a, static_cast<USHORT>(idx));
+        srb->DataTransferLength = 0;
+        complete_srb(a, srb, SRB_STATUS_ERROR);
+        return STATUS_INVALID_PARAMETER;
+    }
+    if (c.result == VSTOR_RESULT_OK && s.direction == VSTOR_DIR_IN && c.data_length != 0) {
+        s.state = kSlotReplying;
+        *data_in = true;
+    } else {
+        finish_reply(a, idx, c);
+    }
     return STATUS_SUCCESS;
+}
+
+// The data-in of a reply apply_completion left kSlotReplying: copied outside the adapter lock
+// (under the slot's), then the SRB completes, unless a reset or an abort completed it meanwhile.
+void copy_data_in(Adapter* a, const UCHAR* buf, const vstor_bridge_completion& c) {
+    const ULONG idx = static_cast<ULONG>(c.tag & 0xFFFFFFFFu);
+    const ULONG gen = static_cast<ULONG>(c.tag >> 32);
+    {
+        SlotData d(a, idx, gen, kSlotReplying);
+        if (d.slot() != nullptr) RtlCopyMemory(d.slot()->buffer, buf + kInData, c.data_length);
+    }
+    Locked lock(a);
+    if (a->slots[idx].state == kSlotReplying && a->slots[idx].generation == gen) finish_reply(a, idx, c);
 }
 
 }  // namespace
@@ -166,6 +207,8 @@ struct Outcome {
     bool bus_change = false;  // raise BusChangeDetected
     PIRP extra[kIrpBatch];    // other service IRPs to complete (a replaced or ended session's)
     ULONG nextra = 0;
+    bool data_in = false;            // `reply` carries data-in to copy outside the lock
+    vstor_bridge_completion reply;
 };
 
 // CONNECT: start a session for process `pid` (or replace its own). Lock held.
@@ -237,7 +280,7 @@ void op_transact(Adapter* a, PIRP irp, UCHAR* buf, ULONG in_len, ULONG out_len, 
         o.status = STATUS_BUFFER_TOO_SMALL;
         return;
     }
-    if (flags & VSTOR_FLAG_HAS_COMPLETION) o.status = apply_completion(a, buf, in_len);
+    if (flags & VSTOR_FLAG_HAS_COMPLETION) o.status = apply_completion(a, buf, in_len, &o.reply, &o.data_in);
     if (o.status != STATUS_SUCCESS) return;
     if (fill_next(a, irp)) {
         o.status = irp->IoStatus.Status;
@@ -309,9 +352,13 @@ extern "C" VOID VS_API VsHwProcessServiceRequest(PVOID DeviceExtension, PVOID Ir
         vs::run_op(a, irp, buf, h, pid, o);
         if (o.bus_change) ++a->stats.bus_changes;
     }
+    // The reply's data-in first: the next request written into the same buffer (fill_next, and
+    // its data-out below) starts at VSTOR_TRANSACT_OUT_DATA_OFFSET, before the data-in's offset.
+    if (o.data_in) vs::copy_data_in(a, buf, o.reply);
     if (!o.parked) {
         irp->IoStatus.Status = o.status;
         irp->IoStatus.Information = NT_SUCCESS(o.status) ? o.info : 0;
+        vs::copy_data_out(a, irp);
         StorPortCompleteServiceIrp(a, irp);
     }
     vs::complete_service_irps(a, o.extra, o.nextra);

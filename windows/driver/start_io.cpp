@@ -82,7 +82,6 @@ extern "C" BOOLEAN VS_API VsHwStartIo(PVOID DeviceExtension, PSCSI_REQUEST_BLOCK
             } else {
                 // Only this SRB: abort_matching by LUN would take its neighbours too, so isolate it.
                 PSCSI_REQUEST_BLOCK victim = s->srb;
-                const UCHAR t = s->target, l = s->lun;
                 if (s->state == vs::kSlotQueued) {
                     USHORT prev = vs::kNone;
                     const USHORT idx = static_cast<USHORT>(s - a->slots);
@@ -96,11 +95,7 @@ extern "C" BOOLEAN VS_API VsHwStartIo(PVOID DeviceExtension, PSCSI_REQUEST_BLOCK
                 } else {
                     --a->sent_count;  // a late reply carries a stale generation and is ignored
                 }
-                s->state = vs::kSlotFree;
-                s->srb = nullptr;
-                s->next = a->free_head;
-                a->free_head = static_cast<USHORT>(s - a->slots);
-                --a->lun_outstanding[t][l];
+                vs::free_slot(a, static_cast<USHORT>(s - a->slots));
                 victim->DataTransferLength = 0;
                 vs::complete_srb(a, victim, SRB_STATUS_ABORTED);
                 status = SRB_STATUS_SUCCESS;

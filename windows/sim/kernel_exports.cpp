@@ -10,6 +10,14 @@
 #include "storport_sim.hpp"
 
 using vstor::storport_sim::current_emulator;
+
+namespace {
+// The spin locks this thread holds (at most a few: registry, adapter, slot).
+thread_local PKSPIN_LOCK t_held[8];
+thread_local unsigned t_held_count = 0;
+std::atomic<PKSPIN_LOCK> g_watched{nullptr};
+std::atomic<unsigned> g_large_copies{0}, g_watched_copies{0};
+}  // namespace
 using vstor::storport_sim::VarArgs;
 
 namespace vstor::storport_sim {
@@ -35,6 +43,22 @@ VOID storport_notification(SCSI_NOTIFICATION_TYPE type, PVOID, VarArgs& args) {
             break;
     }
 }
+
+void note_copy(std::size_t bytes) {
+    if (bytes < kLargeCopy) return;
+    g_large_copies.fetch_add(1);
+    PKSPIN_LOCK watched = g_watched.load();
+    for (unsigned i = 0; i < t_held_count; ++i)
+        if (t_held[i] == watched) g_watched_copies.fetch_add(1);
+}
+
+void watch_copies_under(PKSPIN_LOCK lock) {
+    g_watched = lock;
+    g_large_copies = 0;
+    g_watched_copies = 0;
+}
+
+CopyCounts copy_counts() { return {g_large_copies.load(), g_watched_copies.load()}; }
 
 ULONG storport_extended_function(STORPORT_FUNCTION_CODE code, PVOID, VarArgs& args) {
     ULONG rc = STOR_STATUS_NOT_IMPLEMENTED;
@@ -115,11 +139,17 @@ VOID KeAcquireInStackQueuedSpinLock(PKSPIN_LOCK lock, PKLOCK_QUEUE_HANDLE handle
         while (word.load(std::memory_order_relaxed) != 0) std::this_thread::yield();
     }
     handle->LockQueue.Lock = lock;
+    if (t_held_count < 8) t_held[t_held_count++] = lock;
     handle->OldIrql = vstor::storport_sim::t_irql;
     vstor::storport_sim::t_irql = vstor::storport_sim::kDispatch;
 }
 
 VOID KeReleaseInStackQueuedSpinLock(PKLOCK_QUEUE_HANDLE handle) {
+    for (unsigned i = t_held_count; i-- > 0;)
+        if (t_held[i] == handle->LockQueue.Lock) {
+            t_held[i] = t_held[--t_held_count];
+            break;
+        }
     std::atomic_ref<ULONG_PTR> word(*handle->LockQueue.Lock);
     word.store(0, std::memory_order_release);
     vstor::storport_sim::t_irql = handle->OldIrql;

@@ -7,6 +7,7 @@
 // the same lists.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <type_traits>
 
@@ -50,6 +51,17 @@ T next_arg(VarArgs& a) {
     else return static_cast<T>(a.u32());
 }
 VOID storport_notification(SCSI_NOTIFICATION_TYPE type, PVOID extension, VarArgs& args);
+// Copies of at least kLargeCopy bytes made through an image's memcpy import (the SRB and service
+// buffers' data), and those made while the thread held `lock` (watch_copies_under): how a test
+// sees that the data is not copied under the adapter's spin lock.
+inline constexpr std::size_t kLargeCopy = 4096;
+void note_copy(std::size_t bytes);
+void watch_copies_under(PKSPIN_LOCK lock);
+struct CopyCounts {
+    unsigned large = 0;
+    unsigned under_watched_lock = 0;
+};
+CopyCounts copy_counts();
 ULONG storport_extended_function(STORPORT_FUNCTION_CODE code, PVOID extension, VarArgs& args);
 }  // namespace vstor::storport_sim
 

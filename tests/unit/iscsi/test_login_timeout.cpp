@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "iscsi/server.hpp"
+#include "live_server.hpp"
 #include "raw_initiator.hpp"
 
 namespace vstor::iscsi {
@@ -13,34 +13,22 @@ namespace {
 
 using namespace std::chrono_literals;
 using namespace std::string_literals;
+using test::LiveServerTest;
 using test::RawInitiator;
 
-class LoginTimeout : public ::testing::Test {
+class LoginTimeout : public LiveServerTest {
 protected:
     void SetUp() override {
-        adapter = Adapter::create();
         ServerConfig cfg;
-        cfg.portals.push_back(PortalConfig{"127.0.0.1", 0, 1});
-        TargetConfig t;
-        t.name = "iqn.2026-12.org.vstor:timeout";
-        t.adapter_target_id = *adapter->add_target(t.name).value;
-        cfg.targets.push_back(t);
+        add_target(cfg, "iqn.2026-12.org.vstor:timeout");
         cfg.event_loops = 1;
         cfg.login_timeout_s = 1;
-        std::string err;
-        server = Server::create(cfg, *adapter, err);
-        ASSERT_TRUE(server) << err;
-        server->start();
+        start_server(cfg);
     }
-    void TearDown() override {
-        if (server) server->stop();
-    }
-    std::unique_ptr<Adapter> adapter;
-    std::unique_ptr<Server> server;
 };
 
 TEST_F(LoginTimeout, SilentConnectionIsClosed) {
-    RawInitiator c(server->bound_port(0));
+    RawInitiator c(port);
     ASSERT_TRUE(c.connected());
     const auto t0 = std::chrono::steady_clock::now();
     EXPECT_TRUE(c.closed_within(4s)) << "a connection that never logged in is still open";
@@ -48,7 +36,7 @@ TEST_F(LoginTimeout, SilentConnectionIsClosed) {
 }
 
 TEST_F(LoginTimeout, HalfDoneLoginIsClosed) {
-    RawInitiator c(server->bound_port(0));
+    RawInitiator c(port);
     // Security stage answered, then the initiator goes quiet.
     ASSERT_TRUE(c.send_login("InitiatorName=iqn.2026-12.org.test:slow\0SessionType=Discovery\0AuthMethod=None\0"s, 0, 1,
                              false));
@@ -59,7 +47,7 @@ TEST_F(LoginTimeout, HalfDoneLoginIsClosed) {
 }
 
 TEST_F(LoginTimeout, LoggedInConnectionStaysOpen) {
-    RawInitiator c(server->bound_port(0));
+    RawInitiator c(port);
     ASSERT_TRUE(c.send_login("InitiatorName=iqn.2026-12.org.test:quick\0SessionType=Discovery\0"
                              "HeaderDigest=None\0DataDigest=None\0"s,
                              1, 3, true));

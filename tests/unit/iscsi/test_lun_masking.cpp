@@ -9,41 +9,31 @@
 #include <vector>
 
 #include "backends/mem/mem_backend.hpp"
-#include "iscsi/server.hpp"
+#include "live_server.hpp"
 
 namespace vstor::iscsi {
 namespace {
 
+using test::LiveServerTest;
+
 constexpr const char* kIqn = "iqn.2026-12.org.vstor:masking";
 
-class LunMasking : public ::testing::Test {
+class LunMasking : public LiveServerTest {
 protected:
     void SetUp() override {
-        adapter = Adapter::create();
-        const auto tid = *adapter->add_target(kIqn).value;
-        for (std::uint16_t l : {0, 1, 2}) ASSERT_TRUE(adapter->add_lun(tid, l, std::make_shared<backends::MemBackend>(1u << 20)));
         ServerConfig cfg;
-        cfg.portals.push_back(PortalConfig{"127.0.0.1", 0, 1});
-        TargetConfig t;
-        t.name = kIqn;
-        t.adapter_target_id = tid;
-        t.lun_masks.push_back({"iqn.2026-12.org.test:masked", {1, 2}});
-        cfg.targets.push_back(t);
+        const auto tid = add_target(cfg, kIqn);
+        for (std::uint16_t l : {0, 1, 2}) ASSERT_TRUE(adapter->add_lun(tid, l, std::make_shared<backends::MemBackend>(1u << 20)));
+        cfg.targets.back().lun_masks.push_back({"iqn.2026-12.org.test:masked", {1, 2}});
         cfg.event_loops = 1;
-        std::string err;
-        server = Server::create(cfg, *adapter, err);
-        ASSERT_TRUE(server) << err;
-        server->start();
-    }
-    void TearDown() override {
-        if (server) server->stop();
+        start_server(cfg);
     }
     iscsi_context* login(const char* initiator, int lun) {
         auto* ctx = iscsi_create_context(initiator);
         iscsi_set_targetname(ctx, kIqn);
         iscsi_set_session_type(ctx, ISCSI_SESSION_NORMAL);
         iscsi_set_header_digest(ctx, ISCSI_HEADER_DIGEST_NONE);
-        const auto portal = "127.0.0.1:" + std::to_string(server->bound_port(0));
+        const auto portal = "127.0.0.1:" + std::to_string(port);
         EXPECT_EQ(iscsi_full_connect_sync(ctx, portal.c_str(), lun), 0) << iscsi_get_error(ctx);
         return ctx;
     }
@@ -54,10 +44,7 @@ protected:
         for (std::uint32_t i = 0; list && i < list->num; ++i) out.push_back(list->luns[i]);
         scsi_free_scsi_task(t);
         return out;
-    }
-    std::unique_ptr<Adapter> adapter;
-    std::unique_ptr<Server> server;
-};
+    }};
 
 TEST_F(LunMasking, MaskedInitiatorSeesOnlyItsLuns) {
     auto* masked = login("iqn.2026-12.org.test:masked", 1);

@@ -16,34 +16,23 @@
 
 #include "backends/mem/mem_backend.hpp"
 #include "iscsi/pdu.hpp"
-#include "iscsi/server.hpp"
+#include "live_server.hpp"
 
 namespace vstor::iscsi {
 namespace {
 
+using test::LiveServerTest;
+
 constexpr const char* kIqn = "iqn.2026-11.org.vstor:malformed";
 
-class MalformedPdus : public ::testing::Test {
+class MalformedPdus : public LiveServerTest {
 protected:
     void SetUp() override {
-        adapter = Adapter::create();
-        const auto tid = *adapter->add_target(kIqn).value;
-        ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<backends::MemBackend>(16u << 20)));
         ServerConfig cfg;
-        cfg.portals.push_back(PortalConfig{"127.0.0.1", 0, 1});
-        TargetConfig t;
-        t.name = kIqn;
-        t.adapter_target_id = tid;
-        cfg.targets.push_back(t);
+        const auto tid = add_target(cfg, kIqn);
+        ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<backends::MemBackend>(16u << 20)));
         cfg.event_loops = 2;
-        std::string err;
-        server = Server::create(cfg, *adapter, err);
-        ASSERT_TRUE(server) << err;
-        server->start();
-        port = server->bound_port(0);
-    }
-    void TearDown() override {
-        if (server) server->stop();
+        start_server(cfg);
     }
 
     int connect_raw() const {
@@ -82,10 +71,6 @@ protected:
         iscsi_logout_sync(ctx);
         iscsi_destroy_context(ctx);
     }
-
-    std::unique_ptr<Adapter> adapter;
-    std::unique_ptr<Server> server;
-    std::uint16_t port = 0;
 };
 
 std::vector<std::uint8_t> bhs(std::uint8_t opcode, std::uint32_t data_len = 0) {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "backends/mem/mem_backend.hpp"
-#include "iscsi/server.hpp"
+#include "live_server.hpp"
 #include "raw_initiator.hpp"
 
 namespace vstor::iscsi {
@@ -18,46 +18,32 @@ namespace {
 using namespace std::chrono_literals;
 using test::login_status;
 using test::login_tsih;
+using test::LiveServerTest;
 using test::RawInitiator;
 using Keys = std::vector<std::pair<std::string, std::string>>;
 
 constexpr const char* kIqn = "iqn.2026-12.org.vstor:reinstate";
 
 
-class SessionReinstatement : public ::testing::Test {
+class SessionReinstatement : public LiveServerTest {
 protected:
     void SetUp() override {
-        adapter = Adapter::create();
-        const auto tid = *adapter->add_target(kIqn).value;
-        ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<backends::MemBackend>(1u << 20)));
         ServerConfig cfg;
-        cfg.portals.push_back(PortalConfig{"127.0.0.1", 0, 1});
-        TargetConfig t;
-        t.name = kIqn;
-        t.adapter_target_id = tid;
-        cfg.targets.push_back(t);
+        const auto tid = add_target(cfg, kIqn);
+        ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<backends::MemBackend>(1u << 20)));
         cfg.event_loops = 2;
-        std::string err;
-        server = Server::create(cfg, *adapter, err);
-        ASSERT_TRUE(server) << err;
-        server->start();
-    }
-    void TearDown() override {
-        if (server) server->stop();
+        start_server(cfg);
     }
 
     // Logs in; `status` is the login response's status (0xffff when none came).
     std::unique_ptr<RawInitiator> login(std::uint8_t isid, std::uint16_t tsih, std::uint16_t cid, const Keys& keys,
                                         std::uint16_t& status, std::uint16_t* got_tsih = nullptr) {
-        auto ini = std::make_unique<RawInitiator>(server->bound_port(0));
+        auto ini = std::make_unique<RawInitiator>(port);
         auto r = ini->login(kIqn, keys, isid, tsih, cid);
         status = r && r->opcode() == op::login_response ? login_status(*r) : 0xffff;
         if (got_tsih && r) *got_tsih = login_tsih(*r);
         return ini;
     }
-
-    std::unique_ptr<Adapter> adapter;
-    std::unique_ptr<Server> server;
 };
 
 TEST_F(SessionReinstatement, SameIsidClosesTheOldSession) {

@@ -13,33 +13,26 @@
 
 #include "backends/mem/mem_backend.hpp"
 #include "iscsi/pdu.hpp"
-#include "iscsi/server.hpp"
+#include "live_server.hpp"
 #include "util/endian.hpp"
 
 namespace vstor::iscsi {
 namespace {
 
-class TextContinuation : public ::testing::Test {
+using test::LiveServerTest;
+
+class TextContinuation : public LiveServerTest {
 protected:
     void SetUp() override {
-        adapter = Adapter::create();
         ServerConfig cfg;
-        cfg.portals.push_back(PortalConfig{"127.0.0.1", 0, 1});
-        for (int i = 0; i < 40; ++i) {  // ~40 * 90 bytes of SendTargets answer
-            TargetConfig t;
-            t.name = "iqn.2026-12.org.vstor:a-rather-long-target-name-to-fill-the-answer-" + std::to_string(i);
-            t.adapter_target_id = *adapter->add_target(t.name).value;
-            cfg.targets.push_back(t);
-        }
+        for (int i = 0; i < 40; ++i)  // ~40 * 90 bytes of SendTargets answer
+            add_target(cfg, "iqn.2026-12.org.vstor:a-rather-long-target-name-to-fill-the-answer-" + std::to_string(i));
         cfg.event_loops = 1;
-        std::string err;
-        server = Server::create(cfg, *adapter, err);
-        ASSERT_TRUE(server) << err;
-        server->start();
+        start_server(cfg);
         fd = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in a{};
         a.sin_family = AF_INET;
-        a.sin_port = htons(server->bound_port(0));
+        a.sin_port = htons(port);
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         timeval tv{5, 0};
         ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -47,7 +40,7 @@ protected:
     }
     void TearDown() override {
         ::close(fd);
-        if (server) server->stop();
+        LiveServerTest::TearDown();
     }
 
     void send_pdu(std::uint8_t opcode, std::uint8_t flags, std::uint32_t itt, std::uint32_t ttt, const std::string& text) {
@@ -97,8 +90,6 @@ protected:
         ASSERT_TRUE(r.flags & 0x80) << "login did not reach full feature phase";
     }
 
-    std::unique_ptr<Adapter> adapter;
-    std::unique_ptr<Server> server;
     int fd = -1;
     std::uint32_t cmdsn = 1, exp_statsn = 0;
 };

@@ -11,39 +11,27 @@
 #include <vector>
 
 #include "backends/mem/mem_backend.hpp"
-#include "iscsi/server.hpp"
+#include "live_server.hpp"
 #include "raw_initiator.hpp"
 
 namespace vstor::iscsi {
 namespace {
 
+using test::LiveServerTest;
 using test::RawInitiator;
 
 constexpr const char* kIqn = "iqn.2026-11.org.vstor:budget";
 constexpr std::uint32_t KiB = 1024;
 
-class WriteBudgetIscsi : public ::testing::Test {
+class WriteBudgetIscsi : public LiveServerTest {
 protected:
     void start(std::uint64_t per_session, std::uint64_t total) {
-        adapter = Adapter::create();
-        const auto tid = *adapter->add_target(kIqn).value;
-        ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<backends::MemBackend>(16u << 20)));
         ServerConfig cfg;
-        cfg.portals.push_back(PortalConfig{"127.0.0.1", 0, 1});
-        TargetConfig t;
-        t.name = kIqn;
-        t.adapter_target_id = tid;
-        cfg.targets.push_back(t);
+        const auto tid = add_target(cfg, kIqn);
+        ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<backends::MemBackend>(16u << 20)));
         cfg.event_loops = 2;
         cfg.write_budget = util::WriteBudget::create(per_session, total);
-        std::string err;
-        server = Server::create(cfg, *adapter, err);
-        ASSERT_TRUE(server) << err;
-        server->start();
-        port = server->bound_port(0);
-    }
-    void TearDown() override {
-        if (server) server->stop();
+        start_server(cfg);
     }
 
     std::unique_ptr<RawInitiator> login(std::vector<std::pair<std::string, std::string>> keys, std::uint8_t isid = 1) {
@@ -58,10 +46,6 @@ protected:
         EXPECT_TRUE(r && r->opcode() == op::login_response && r->bhs[36] == 0 && r->bhs[37] == 0);
         return ini;
     }
-
-    std::unique_ptr<Adapter> adapter;
-    std::unique_ptr<Server> server;
-    std::uint16_t port = 0;
 };
 
 std::vector<std::uint8_t> pattern(std::size_t n, std::uint8_t seed) {

@@ -13,53 +13,13 @@
 #include "miniport.h"
 #include "storport_sim.hpp"
 #include "tests/driver_image.hpp"
+#include "tests/hand_service.hpp"
 #include "tests/storport_helpers.hpp"
 
 using namespace std::chrono_literals;
 using namespace vstor::storport_sim::test;
 using vstor::storport_sim::Emulator;
 using vstor::storport_sim::IoctlResult;
-
-namespace {
-
-// A hand-written service: each call is one DeviceIoControl from process `pid`, on its own buffer.
-struct HandService {
-    Emulator& emu;
-    int pid;
-    std::uint32_t session = 0;
-
-    IoctlResult call(std::vector<std::uint8_t>& buf, std::uint32_t in_len) {
-        return emu.device_ioctl(pid, VSTOR_BRIDGE_IOCTL, buf.data(), in_len, static_cast<ULONG>(buf.size()));
-    }
-    std::vector<std::uint8_t> with_header(std::uint16_t op, std::uint32_t flags = 0) {
-        std::vector<std::uint8_t> buf(VSTOR_TRANSACT_MIN_BUFFER);
-        vstor_bridge_header h{VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, op, session, flags};
-        std::memcpy(buf.data(), &h, sizeof(h));
-        return buf;
-    }
-    NTSTATUS connect() {
-        auto buf = with_header(VSTOR_OP_CONNECT);
-        vstor_bridge_connect c{};
-        std::memcpy(&c, buf.data(), sizeof(c.hdr));
-        c.buffer_size = VSTOR_TRANSACT_MIN_BUFFER;
-        std::memcpy(buf.data(), &c, sizeof(c));
-        const auto r = call(buf, sizeof(c));
-        vstor_bridge_connect_reply reply;
-        std::memcpy(&reply, buf.data(), sizeof(reply));
-        if (r.status == STATUS_SUCCESS) session = reply.session;
-        return r.status;
-    }
-    NTSTATUS announce_lun0() {
-        auto buf = with_header(VSTOR_OP_LUN);
-        vstor_bridge_lun l{};
-        std::memcpy(&l, buf.data(), sizeof(l.hdr));
-        l.present = 1;
-        std::memcpy(buf.data(), &l, sizeof(l));
-        return call(buf, sizeof(l)).status;
-    }
-};
-
-}  // namespace
 
 TEST_P(StorPort, HandleClosedWithIrpsParkedEndsTheSession) {
     Emulator emu{driver()};

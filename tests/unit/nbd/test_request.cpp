@@ -9,9 +9,12 @@
 #include "nbd/request.hpp"
 #include "nbd/scsi_translate.hpp"
 #include "util/endian.hpp"
+#include "check_condition.hpp"
 
 namespace vstor::nbd {
 namespace {
+
+using test::check_condition;
 
 RequestHeader req(std::uint16_t type, std::uint64_t offset, std::uint32_t length, std::uint16_t flags = 0) {
     return RequestHeader{flags, type, 7, offset, length};
@@ -186,25 +189,6 @@ TEST(ScsiTranslate, BlockLimitsFromVpd) {
     EXPECT_EQ(d.max_unmap_blocks, BlockLimits{}.max_unmap_blocks);
 }
 
-Completion check(std::uint8_t key, std::uint8_t asc, std::uint8_t ascq, bool descriptor = false) {
-    Completion c;
-    c.status = scsi_status::check_condition;
-    if (descriptor) {
-        c.sense[0] = 0x72;
-        c.sense[1] = key;
-        c.sense[2] = asc;
-        c.sense[3] = ascq;
-        c.sense_len = 8;
-    } else {
-        c.sense[0] = 0x70;
-        c.sense[2] = key;
-        c.sense[7] = 10;
-        c.sense[12] = asc;
-        c.sense[13] = ascq;
-        c.sense_len = 18;
-    }
-    return c;
-}
 
 TEST(ScsiTranslate, CompletionsMapToNbdErrors) {
     Completion good;
@@ -215,15 +199,15 @@ TEST(ScsiTranslate, CompletionsMapToNbdErrors) {
     Completion rc;
     rc.status = scsi_status::reservation_conflict;
     EXPECT_EQ(map_completion(rc, true).error, err::perm);
-    EXPECT_EQ(map_completion(check(0x6, 0x29, 0x00), true).outcome, Outcome::retry);        // power on reset
-    EXPECT_EQ(map_completion(check(0x6, 0x2a, 0x09, true), false).outcome, Outcome::retry); // capacity changed
-    EXPECT_EQ(map_completion(check(0x7, 0x27, 0x00), true).error, err::perm);              // write protected
-    EXPECT_EQ(map_completion(check(0x7, 0x27, 0x07), true).error, err::nospc);             // space allocation failed
-    EXPECT_EQ(map_completion(check(0x3, 0x11, 0x00), false).error, err::io);               // unrecovered read error
-    EXPECT_EQ(map_completion(check(0x5, 0x21, 0x00), true).error, err::nospc);             // LBA out of range
-    EXPECT_EQ(map_completion(check(0x5, 0x21, 0x00), false).error, err::inval);
-    EXPECT_EQ(map_completion(check(0x5, 0x24, 0x00, true), false).error, err::inval);      // invalid field
-    EXPECT_EQ(map_completion(check(0x2, 0x3a, 0x00), false).error, err::io);               // medium not present
+    EXPECT_EQ(map_completion(check_condition(0x6, 0x29, 0x00), true).outcome, Outcome::retry);        // power on reset
+    EXPECT_EQ(map_completion(check_condition(0x6, 0x2a, 0x09, true), false).outcome, Outcome::retry); // capacity changed
+    EXPECT_EQ(map_completion(check_condition(0x7, 0x27, 0x00), true).error, err::perm);              // write protected
+    EXPECT_EQ(map_completion(check_condition(0x7, 0x27, 0x07), true).error, err::nospc);             // space allocation failed
+    EXPECT_EQ(map_completion(check_condition(0x3, 0x11, 0x00), false).error, err::io);               // unrecovered read error
+    EXPECT_EQ(map_completion(check_condition(0x5, 0x21, 0x00), true).error, err::nospc);             // LBA out of range
+    EXPECT_EQ(map_completion(check_condition(0x5, 0x21, 0x00), false).error, err::inval);
+    EXPECT_EQ(map_completion(check_condition(0x5, 0x24, 0x00, true), false).error, err::inval);      // invalid field
+    EXPECT_EQ(map_completion(check_condition(0x2, 0x3a, 0x00), false).error, err::io);               // medium not present
     Completion busy;
     busy.status = scsi_status::busy;
     EXPECT_EQ(map_completion(busy, false).outcome, Outcome::retry);

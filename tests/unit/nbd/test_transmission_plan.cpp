@@ -13,9 +13,12 @@
 #include "util/endian.hpp"
 #include "vstor/adapter.hpp"
 #include "vstor/lun_address.hpp"
+#include "check_condition.hpp"
 
 namespace vstor::nbd {
 namespace {
+
+using test::check_condition;
 
 constexpr std::uint32_t kBlock = 512;
 constexpr std::uint64_t kLunBytes = 1u << 20;
@@ -32,18 +35,6 @@ PlanContext context(bool thin) {
     ctx.limits.structured = true;
     ctx.zero_block.assign(kBlock, std::byte{0});
     return ctx;
-}
-
-Completion check(std::uint8_t key, std::uint8_t asc, std::uint8_t ascq) {
-    Completion c;
-    c.status = scsi_status::check_condition;
-    c.sense[0] = 0x70;
-    c.sense[2] = key;
-    c.sense[7] = 10;
-    c.sense[12] = asc;
-    c.sense[13] = ascq;
-    c.sense_len = 18;
-    return c;
 }
 
 std::uint64_t cdb_lba(const Command& c) { return util::load_be64(&c.cdb[2]); }
@@ -163,9 +154,9 @@ TEST(NbdTransmissionPlan, UnitAttentionRetriesThenGivesUpWithEio) {
     TransmissionPlan p;
     p.reset(req(cmd::read, 0, 4096));
     ASSERT_EQ(p.begin(ctx), Step::submit);
-    for (int i = 0; i < 64; ++i) ASSERT_EQ(p.complete(check(0x6, 0x29, 0x00)), Step::submit) << i;
+    for (int i = 0; i < 64; ++i) ASSERT_EQ(p.complete(check_condition(0x6, 0x29, 0x00)), Step::submit) << i;
     EXPECT_EQ(p.command().cdb[0], 0x88);  // the same command again
-    ASSERT_EQ(p.complete(check(0x6, 0x29, 0x00)), Step::reply_error);
+    ASSERT_EQ(p.complete(check_condition(0x6, 0x29, 0x00)), Step::reply_error);
     EXPECT_EQ(p.error(), err::io);
     // A retry that then succeeds answers normally.
     p.reset(req(cmd::read, 0, 4096));
@@ -189,7 +180,7 @@ TEST(NbdTransmissionPlan, FailuresCarryErrnoAndWhy) {
     EXPECT_STREQ(p.why(), "reservation conflict");
     p.reset(req(cmd::trim, 0, 4096));
     ASSERT_EQ(p.begin(ctx), Step::submit);
-    ASSERT_EQ(p.complete(check(0x7, 0x27, 0x00)), Step::reply_error);
+    ASSERT_EQ(p.complete(check_condition(0x7, 0x27, 0x00)), Step::reply_error);
     EXPECT_EQ(p.error(), err::perm);
     EXPECT_STREQ(p.why(), "write protected");
     p.reset(req(cmd::write, 0, 100));
@@ -235,7 +226,7 @@ TEST(NbdTransmissionPlan, ProbeReadsBlockLimitsOrKeepsDefaults) {
     EXPECT_EQ(p.probed_limits()->max_unmap_descriptors, 3u);
     p.reset({});
     ASSERT_EQ(p.begin_probe(ctx), Step::submit);
-    ASSERT_EQ(p.complete(check(0x5, 0x24, 0x00)), Step::probed);
+    ASSERT_EQ(p.complete(check_condition(0x5, 0x24, 0x00)), Step::probed);
     EXPECT_FALSE(p.probed_limits());
 }
 

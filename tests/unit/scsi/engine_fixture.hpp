@@ -29,6 +29,20 @@ struct Reply {
     }
 };
 
+// Sends TEST UNIT READY through `nexus` until it passes: uses up the power-on unit attention (and
+// any other pending one) so that the test's own commands meet none.
+inline void clear_unit_attention(Adapter& adapter, const std::shared_ptr<Nexus>& nexus, std::uint16_t lun = 0) {
+    for (int i = 0; i < 8; ++i) {
+        Command c;
+        c.nexus = nexus;
+        c.lun = encode_sam_lun(lun);
+        c.cdb_len = 6;  // TEST UNIT READY: all zero
+        std::promise<Completion> p;
+        adapter.submit(c, [&p](const Completion& r) { p.set_value(r); });
+        if (p.get_future().get().status == scsi_status::good) return;
+    }
+}
+
 class EngineTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -44,10 +58,7 @@ protected:
     // Every command the test sent completed once (a second completion is an engine bug).
     void TearDown() override { EXPECT_EQ(scsi::duplicate_completions(), duplicates_before); }
 
-    void clear_ua(std::uint16_t lun = 0) {
-        for (int i = 0; i < 8; ++i)
-            if (send({0x00, 0, 0, 0, 0, 0}, lun).status() == 0) break;
-    }
+    void clear_ua(std::uint16_t lun = 0) { clear_unit_attention(*adapter, nexus, lun); }
 
     Reply send(std::initializer_list<std::uint8_t> cdb, std::uint16_t lun = 0, std::uint32_t alloc = 0,
                std::vector<std::uint8_t> out = {}, std::shared_ptr<Nexus> via = nullptr) {

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "engine_fixture.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::test {
@@ -103,12 +104,7 @@ TEST(LbaStatusOffLoop, SlowAllocationStatusDoesNotStallTheSubmittingLoop) {
     auto backend = std::make_shared<SlowMapBackend>();
     ASSERT_TRUE(adapter->add_lun(tid, 0, backend));
     auto nexus = adapter->open_nexus(tid, "iqn.test:a,i,0x1");
-    for (int i = 0; i < 4; ++i) {  // use up the power-on unit attention
-        Pending tur;
-        adapter->submit(make_command(nexus, {0, 0, 0, 0, 0, 0}, tur, 100 + i),
-                        [&tur](const Completion& c) { tur.p.set_value(c); });
-        if (tur.f.get().status == scsi_status::good) break;
-    }
+    clear_unit_attention(*adapter, nexus);
 
     Pending status, tur;
     FakeLoop loop;  // after what its jobs use: joined first

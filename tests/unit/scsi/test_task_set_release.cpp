@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "engine_fixture.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::test {
@@ -101,14 +102,7 @@ TEST(TaskSetRelease, TaskQueuedBehindOrderedDoesNotStartInsideTheBackendsDone) {
     auto backend = std::make_shared<OwnThreadBackend>();
     ASSERT_TRUE(adapter->add_lun(tid, 0, backend));
     auto nexus = adapter->open_nexus(tid, "iqn.test:a,i,0x1");
-    for (int i = 0; i < 4; ++i) {  // use up the power-on unit attention
-        Read tur;
-        Command c;
-        c.nexus = nexus;
-        c.cdb_len = 6;  // TEST UNIT READY
-        adapter->submit(c, [&tur](const Completion& comp) { tur.p.set_value(comp); });
-        if (tur.f.get().status == scsi_status::good) break;
-    }
+    clear_unit_attention(*adapter, nexus);
 
     Read ordered, simple;
     submit_read(*adapter, nexus, TaskAttribute::ordered, 1, ordered);

@@ -1,6 +1,8 @@
 // Example: a complete custom backend in a few dozen lines. Blocks live in a std::map, so only
 // written blocks take memory; unwritten blocks read as zeroes. Plug it into an Adapter with
 // adapter->add_lun(target, lun, std::make_shared<MapBackend>(blocks)).
+// Contract v1 (include/vstor/backend.hpp): every call finishes quickly (memory only), so it may
+// complete inline; `done` is called after the lock is released, never under it.
 #pragma once
 
 #include <cstring>
@@ -26,30 +28,36 @@ public:
     }
 
     void read(std::uint64_t lba, std::span<std::byte> buf, vstor::IoCallback done) override {
-        std::lock_guard lk(mu_);
-        for (std::size_t i = 0; i < buf.size() / bs_; ++i) {
-            auto it = data_.find(lba + i);
-            if (it == data_.end())
-                std::memset(buf.data() + i * bs_, 0, bs_);
-            else
-                std::memcpy(buf.data() + i * bs_, it->second.data(), bs_);
+        {
+            std::lock_guard lk(mu_);
+            for (std::size_t i = 0; i < buf.size() / bs_; ++i) {
+                auto it = data_.find(lba + i);
+                if (it == data_.end())
+                    std::memset(buf.data() + i * bs_, 0, bs_);
+                else
+                    std::memcpy(buf.data() + i * bs_, it->second.data(), bs_);
+            }
         }
-        done(vstor::IoStatus::ok);
+        done(vstor::IoStatus::ok);  // after the lock: never call done while holding it
     }
 
     void write(std::uint64_t lba, std::span<const std::byte> buf, bool /*fua*/, vstor::IoCallback done) override {
-        std::lock_guard lk(mu_);
-        for (std::size_t i = 0; i < buf.size() / bs_; ++i)
-            data_[lba + i].assign(buf.begin() + static_cast<std::ptrdiff_t>(i * bs_),
-                                  buf.begin() + static_cast<std::ptrdiff_t>((i + 1) * bs_));
+        {
+            std::lock_guard lk(mu_);
+            for (std::size_t i = 0; i < buf.size() / bs_; ++i)
+                data_[lba + i].assign(buf.begin() + static_cast<std::ptrdiff_t>(i * bs_),
+                                      buf.begin() + static_cast<std::ptrdiff_t>((i + 1) * bs_));
+        }
         done(vstor::IoStatus::ok);  // memory is durable as soon as it is written: FUA needs nothing
     }
 
     void flush(vstor::IoCallback done) override { done(vstor::IoStatus::ok); }
 
     void unmap(std::uint64_t lba, std::uint64_t count, vstor::IoCallback done) override {
-        std::lock_guard lk(mu_);
-        data_.erase(data_.lower_bound(lba), data_.lower_bound(lba + count));
+        {
+            std::lock_guard lk(mu_);
+            data_.erase(data_.lower_bound(lba), data_.lower_bound(lba + count));
+        }
         done(vstor::IoStatus::ok);
     }
 

@@ -1,4 +1,5 @@
 // Public interface for backend authors: a Backend stores blocks and never sees a CDB.
+// This is Backend contract v1; docs/sdk.md ("Backend contract v1") says the same with the why.
 #pragma once
 
 #include <cstddef>
@@ -51,9 +52,29 @@ struct DataView {
     std::vector<std::span<const std::byte>> pieces;
 };
 
-// All calls may complete inline (on the caller's thread) or later on any thread. Buffers stay
-// valid until the callback runs. LBAs and counts are in the backend's logical blocks and are
-// already range-checked by the engine.
+// Backend contract v1: threads, blocking and re-entry.
+//
+// - Completion: every call that takes an IoCallback calls it exactly once, inline (before the call
+//   returns) or later from any thread. Buffers stay valid until then. LBAs and counts are in the
+//   backend's logical blocks and are already range-checked by the engine.
+// - Locks: never call `done` while holding a lock that any of this backend's own entry points
+//   takes. `done` hands the result to the engine and may run an embedder's completion callback;
+//   release your locks first (see examples/map_backend.hpp).
+// - Re-entry: vstor never calls into a backend from inside that backend's own `done` (tasks it
+//   releases are posted to the engine's workers; the iSCSI and NBD front ends post completions to
+//   their loops). Two calls may run at once on different threads: a backend is thread-safe.
+// - Threads, per call (a "network loop" is an iSCSI or NBD connection's event-loop thread, or an
+//   embedder's thread that calls Adapter::submit):
+//   kind, block_size, block_count, caps, read_view: any thread, network loops included; return
+//     at once (no I/O, no waiting).
+//   read, write, flush: READ/WRITE/SYNCHRONIZE CACHE call them on the network loop, so they must
+//     not block: start the work and return, or finish inline only when it is immediate (memory).
+//     Slow-path commands (VERIFY, COMPARE AND WRITE, WRITE SAME, SANITIZE, EXTENDED COPY, START
+//     STOP UNIT) and Adapter::flush_all call them from engine worker threads and wait.
+//   unmap, write_zeroes: engine worker threads only (UNMAP, WRITE SAME, SANITIZE, NBD trim/zeroes).
+//   allocation_status: engine worker threads only (GET LBA STATUS, NBD block status); may block.
+//   resize: the thread calling Adapter::resize_lun (`vstor ctl lun resize`: the control thread),
+//     never a network loop; may block that caller.
 class Backend {
 public:
     virtual ~Backend() = default;

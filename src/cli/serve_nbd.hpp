@@ -11,7 +11,7 @@
 
 #include "config/serve_plan.hpp"
 #include "nbd/server.hpp"
-#include "scsi/access_rules.hpp"
+#include "vstor/access_rules.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::cli {
@@ -49,7 +49,7 @@ std::string nbd_unenforceable_reason(const ServePlan& plan, const nbd::TlsConfig
 bool nbd_server_config(const ServePlan& plan, nbd::ServerConfig& cfg, std::string& error);
 
 // The current access rules of an adapter target (in `serve`: the iSCSI server's live configs).
-using AccessRulesSource = std::function<std::optional<scsi::AccessRules>(std::uint16_t target_id)>;
+using AccessRulesSource = std::function<std::optional<AccessRules>(std::uint16_t target_id)>;
 
 // Starts the NBD server if the plan's nbd_listen is non-empty and prints where it serves; the
 // insecure opt-in logs a warning. Returns nullptr with `error` empty when NBD is off.

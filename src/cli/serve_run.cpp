@@ -136,7 +136,7 @@ bool start_front_ends(const ServeOptions& o, const ServePlan& plan, const iscsi:
     if (!fe.iscsi) return false;
     fe.iscsi->start();
     // NBD applies the iSCSI server's live access rules, so `ctl acl` and `ctl chap` govern both.
-    auto rules = [&iscsi = *fe.iscsi](std::uint16_t target_id) -> std::optional<scsi::AccessRules> {
+    auto rules = [&iscsi = *fe.iscsi](std::uint16_t target_id) -> std::optional<AccessRules> {
         for (const auto& t : iscsi.target_configs())
             if (t.adapter_target_id == target_id) return t.access_rules();
         return std::nullopt;

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "scsi/access_rules.hpp"
 #include "util/write_budget.hpp"
 #include "util/connection_limits.hpp"
+#include "vstor/access_rules.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::iscsi {
@@ -30,15 +30,15 @@ struct TargetConfig {
     ChapCredentials chap;              // empty = no authentication
     std::vector<std::string> allowed_initiators;  // empty = everyone may log in
     // LUN masking: initiator IQN -> LUNs it may see (absent = all LUNs of the target).
-    std::vector<scsi::LunMask> lun_masks;
-    // The rules every front end applies (scsi/access_rules.hpp); these two are their iSCSI use.
-    scsi::AccessRules access_rules() const { return {chap.enabled(), allowed_initiators, lun_masks}; }
+    std::vector<LunMask> lun_masks;
+    // The rules every front end applies (vstor/access_rules.hpp); these two are their iSCSI use.
+    AccessRules access_rules() const { return {chap.enabled(), allowed_initiators, lun_masks}; }
     bool admits(const std::string& initiator) const {
-        return scsi::AccessRules::admits(allowed_initiators, initiator);
+        return AccessRules::admits(allowed_initiators, initiator);
     }
     // The LUNs `initiator` may see, or nullopt for all of them.
     std::optional<std::vector<std::uint16_t>> visible_luns(const std::string& initiator) const {
-        return scsi::AccessRules::visible_luns(lun_masks, initiator);
+        return AccessRules::visible_luns(lun_masks, initiator);
     }
 };
 

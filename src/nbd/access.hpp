@@ -1,6 +1,6 @@
 // Who an NBD client is and what it may see (docs/nbd.md "Access control"). NBD has no login: a
 // client's identity is what TLS proved (a PSK identity, or the CN of a client certificate that
-// chains to ca=), mapped to an initiator name; the target's scsi::AccessRules (the same rules
+// chains to ca=), mapped to an initiator name; the target's AccessRules (the same rules
 // iSCSI logins obey) then decide, and the mask they give goes to Adapter::open_nexus as it does
 // for an iSCSI session. Pure: no sockets, so unit tests drive it directly.
 #pragma once

@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "scsi/access_rules.hpp"
 #include "util/write_budget.hpp"
 #include "util/connection_limits.hpp"
+#include "vstor/access_rules.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::nbd {
@@ -48,7 +48,7 @@ struct TlsConfig {
 struct AccessConfig {
     // The current rules of an adapter target (read at every decision, so `vstor ctl` changes
     // apply at once); nullopt or unset = unguarded. Called from any thread.
-    std::function<std::optional<scsi::AccessRules>(std::uint16_t target_id)> rules;
+    std::function<std::optional<AccessRules>(std::uint16_t target_id)> rules;
     // TLS identity (PSK identity, or the CN of a client certificate verified against ca=) ->
     // initiator name. An identity not listed is its own initiator name.
     std::vector<std::pair<std::string, std::string>> identities;

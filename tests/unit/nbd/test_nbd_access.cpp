@@ -29,15 +29,15 @@ using test::TlsClient;
 
 constexpr const char* kAlice = "iqn.2026-01.org.example:alice";
 
-scsi::AccessRules guarded_rules() {
-    scsi::AccessRules r;
+AccessRules guarded_rules() {
+    AccessRules r;
     r.authentication_required = true;
     r.allowed_initiators = {kAlice};
     r.lun_masks = {{kAlice, {0}}};
     return r;
 }
 
-AccessConfig config_with(std::optional<scsi::AccessRules> rules) {
+AccessConfig config_with(std::optional<AccessRules> rules) {
     AccessConfig c;
     c.rules = [rules](std::uint16_t) { return rules; };
     c.identities = {{"alice", kAlice}};
@@ -47,7 +47,7 @@ AccessConfig config_with(std::optional<scsi::AccessRules> rules) {
 TEST(NbdAccessPolicy, UnguardedTargetAdmitsEveryone) {
     AccessPolicy p(config_with(std::nullopt));
     EXPECT_TRUE(p.decide(std::nullopt, 0, 1).allowed);
-    AccessPolicy q(config_with(scsi::AccessRules{}));
+    AccessPolicy q(config_with(AccessRules{}));
     EXPECT_TRUE(q.decide(std::nullopt, 0, 1).allowed);
     EXPECT_FALSE(q.decide(std::nullopt, 0, 1).visible_luns);
 }
@@ -58,7 +58,7 @@ TEST(NbdAccessPolicy, GuardedTargetRefusesClientsWithoutIdentity) {
     EXPECT_FALSE(p.decide(std::nullopt, 0, 1).allowed);
     // Each rule alone guards the target.
     for (int which = 0; which < 3; ++which) {
-        scsi::AccessRules r;
+        AccessRules r;
         if (which == 0) r.authentication_required = true;
         if (which == 1) r.allowed_initiators = {kAlice};
         if (which == 2) r.lun_masks = {{kAlice, {0}}};
@@ -139,7 +139,7 @@ protected:
         rules = guarded_rules();
         cfg.access.rules = [this](std::uint16_t) {
             std::lock_guard lk(rules_mu);
-            return std::optional<scsi::AccessRules>(rules);
+            return std::optional<AccessRules>(rules);
         };
         cfg.access.identities = {{"alice", kAlice}};
         cfg.handshake_timeout_s = handshake_timeout_s;
@@ -172,14 +172,14 @@ protected:
         std::uint8_t simple[16];
         return t.send_all(h.data(), h.size()) && t.recv_all(simple, 16) && util::load_be32(simple + 4) == 0;
     }
-    void set_rules(scsi::AccessRules r) {
+    void set_rules(AccessRules r) {
         std::lock_guard lk(rules_mu);
         rules = std::move(r);
     }
 
     std::string psk_path;
     std::mutex rules_mu;
-    scsi::AccessRules rules;
+    AccessRules rules;
 };
 
 TEST_F(NbdAccessServer, AnonymousClientGetsNothingOfAGuardedTarget) {

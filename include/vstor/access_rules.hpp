@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-namespace vstor::scsi {
+namespace vstor {
 
 // LUN masking entry: initiator name -> the LUNs it may see and address.
 using LunMask = std::pair<std::string, std::vector<std::uint16_t>>;
@@ -47,4 +47,4 @@ struct AccessRules {
     }
 };
 
-}  // namespace vstor::scsi
+}  // namespace vstor

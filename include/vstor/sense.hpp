@@ -21,7 +21,6 @@ inline constexpr std::uint8_t hardware_error = 0x4;
 inline constexpr std::uint8_t illegal_request = 0x5;
 inline constexpr std::uint8_t unit_attention = 0x6;
 inline constexpr std::uint8_t data_protect = 0x7;
-inline constexpr std::uint8_t copy_aborted = 0xa;
 inline constexpr std::uint8_t aborted_command = 0xb;
 inline constexpr std::uint8_t miscompare = 0xe;
 }  // namespace sense_key
@@ -56,10 +55,7 @@ Sense lba_out_of_range();                                 // 5/21/00
 Sense invalid_lun();                                      // 5/25/00
 Sense write_protected();                                  // 7/27/00
 Sense medium_not_present();                               // 2/3A/00
-Sense not_ready_manual_intervention();                    // 2/04/03
-Sense not_ready_start_unit_required();                    // 2/04/02
 Sense not_ready_sanitize_in_progress(std::uint16_t progress); // 2/04/1B
-Sense not_ready_format_in_progress(std::uint16_t progress);   // 2/04/04
 Sense medium_removal_prevented();                         // 5/53/02
 Sense unrecovered_read_error();                           // 3/11/00
 Sense write_error();                                      // 3/0C/00
@@ -69,19 +65,14 @@ Sense aborted_command();                                  // B/00/00
 Sense data_phase_error();                                 // B/4B/00
 Sense internal_target_failure();                          // 4/44/00
 Sense saving_parameters_not_supported();                  // 5/39/00
-Sense insufficient_registration_resources();              // 5/55/04
 Sense invalid_release_of_persistent_reservation();        // 5/26/04
-Sense copy_target_device_not_reachable();                 // 5/0D/02
-Sense unreachable_copy_target();
 Sense too_many_segment_descriptors();                     // 5/26/08
 Sense too_many_target_descriptors();                      // 5/26/06
 Sense unsupported_segment_descriptor_type();              // 5/26/09
 Sense unsupported_target_descriptor_type();               // 5/26/07
 Sense sanitize_failed();                                  // 3/31/03
-Sense medium_format_corrupted();                          // 3/31/00
 // Unit attentions.
 Sense ua_power_on_reset();                                // 6/29/00
-Sense ua_bus_reset();                                     // 6/29/02
 Sense ua_lun_reset();                                     // 6/29/03 BUS DEVICE RESET FUNCTION OCCURRED
 Sense ua_i_t_nexus_loss();                                // 6/29/07
 Sense ua_capacity_changed();                              // 6/2A/09
@@ -92,7 +83,6 @@ Sense ua_registrations_preempted();                       // 6/2A/05
 Sense ua_reported_luns_changed();                         // 6/3F/0E
 Sense ua_medium_may_have_changed();                       // 6/28/00
 Sense ua_commands_cleared_by_another_initiator();         // 6/2F/00
-Sense ua_inquiry_data_changed();                          // 6/3F/03
 }  // namespace sense
 
 // Encoders. Return the number of bytes written (fixed: 18, descriptor: 8 + descriptors), at most `cap`.

@@ -35,15 +35,8 @@ Sense lba_out_of_range() { return make(illegal_request, 0x21, 0x00); }
 Sense invalid_lun() { return make(illegal_request, 0x25, 0x00); }
 Sense write_protected() { return make(data_protect, 0x27, 0x00); }
 Sense medium_not_present() { return make(not_ready, 0x3a, 0x00); }
-Sense not_ready_manual_intervention() { return make(not_ready, 0x04, 0x03); }
-Sense not_ready_start_unit_required() { return make(not_ready, 0x04, 0x02); }
 Sense not_ready_sanitize_in_progress(std::uint16_t progress) {
     Sense s = make(not_ready, 0x04, 0x1b);
-    s.progress = progress;
-    return s;
-}
-Sense not_ready_format_in_progress(std::uint16_t progress) {
-    Sense s = make(not_ready, 0x04, 0x04);
     s.progress = progress;
     return s;
 }
@@ -60,18 +53,13 @@ Sense aborted_command() { return make(sense_key::aborted_command, 0x00, 0x00); }
 Sense data_phase_error() { return make(sense_key::aborted_command, 0x4b, 0x00); }
 Sense internal_target_failure() { return make(hardware_error, 0x44, 0x00); }
 Sense saving_parameters_not_supported() { return make(illegal_request, 0x39, 0x00); }
-Sense insufficient_registration_resources() { return make(illegal_request, 0x55, 0x04); }
 Sense invalid_release_of_persistent_reservation() { return make(illegal_request, 0x26, 0x04); }
-Sense copy_target_device_not_reachable() { return make(0x0a /* COPY ABORTED */, 0x0d, 0x02); }
-Sense unreachable_copy_target() { return make(illegal_request, 0x08, 0x04); }
 Sense too_many_segment_descriptors() { return make(illegal_request, 0x26, 0x08); }
 Sense too_many_target_descriptors() { return make(illegal_request, 0x26, 0x06); }
 Sense unsupported_segment_descriptor_type() { return make(illegal_request, 0x26, 0x09); }
 Sense unsupported_target_descriptor_type() { return make(illegal_request, 0x26, 0x07); }
 Sense sanitize_failed() { return make(sense_key::medium_error, 0x31, 0x03); }
-Sense medium_format_corrupted() { return make(sense_key::medium_error, 0x31, 0x00); }
 Sense ua_power_on_reset() { return make(unit_attention, 0x29, 0x00); }
-Sense ua_bus_reset() { return make(unit_attention, 0x29, 0x02); }
 Sense ua_lun_reset() { return make(unit_attention, 0x29, 0x03); }
 Sense ua_i_t_nexus_loss() { return make(unit_attention, 0x29, 0x07); }
 Sense ua_capacity_changed() { return make(unit_attention, 0x2a, 0x09); }
@@ -82,7 +70,6 @@ Sense ua_registrations_preempted() { return make(unit_attention, 0x2a, 0x05); }
 Sense ua_reported_luns_changed() { return make(unit_attention, 0x3f, 0x0e); }
 Sense ua_medium_may_have_changed() { return make(unit_attention, 0x28, 0x00); }
 Sense ua_commands_cleared_by_another_initiator() { return make(unit_attention, 0x2f, 0x00); }
-Sense ua_inquiry_data_changed() { return make(unit_attention, 0x3f, 0x03); }
 
 Sense from_io_status(IoStatus s, bool is_write) {
     switch (s) {

@@ -62,11 +62,7 @@ struct TargetInfo {
     std::vector<LunInfo> luns;
 };
 
-// Errors from control operations (add/remove/resize): a value and a message, never a throw.
-struct AdapterError {
-    std::string message;
-};
-
+// Outcome of control operations (add/remove/resize): a value or a message, never a throw.
 template <typename T>
 struct Result {
     std::optional<T> value;

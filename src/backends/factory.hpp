@@ -16,8 +16,6 @@ struct BackendSpec {
     std::uint32_t block_size = 512;
     bool read_only = false;
     bool thick = false;
-    bool removable = false;
-    bool direct = false;
 };
 
 std::shared_ptr<Backend> open_backend(const BackendSpec& spec, std::string& error);

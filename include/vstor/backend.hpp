@@ -10,7 +10,14 @@
 #include <string>
 #include <vector>
 
+// The version of the contract below. It goes up when a call changes meaning, threading rule or
+// signature (a new optional call with a default does not raise it). A Backend records the version
+// it was compiled against (see Backend's constructor) and Adapter::add_lun refuses other versions.
+#define VSTOR_BACKEND_API_VERSION 1
+
 namespace vstor {
+
+inline constexpr int backend_api_version = VSTOR_BACKEND_API_VERSION;
 
 // Outcome of a backend operation; the engine maps each value to SCSI sense in one place.
 enum class IoStatus : std::uint8_t {
@@ -77,7 +84,12 @@ struct DataView {
 //     never a network loop; may block that caller.
 class Backend {
 public:
+    // The default argument is evaluated where the derived class is compiled, so it records the
+    // contract version of the header that backend was built against. Do not pass it yourself.
+    explicit Backend(int api_version = VSTOR_BACKEND_API_VERSION) noexcept : api_version_(api_version) {}
     virtual ~Backend() = default;
+
+    int api_version() const noexcept { return api_version_; }
 
     virtual std::string kind() const = 0;  // "mem", "file", "null", user-defined
     virtual std::uint32_t block_size() const = 0;
@@ -104,6 +116,9 @@ public:
     // front end can send it without a copy. nullptr (the default) means "use read()"; so may a
     // backend answer whenever lending is not cheap. Must not block.
     virtual std::shared_ptr<const DataView> read_view(std::uint64_t lba, std::uint64_t count);
+
+private:
+    int api_version_;
 };
 
 }  // namespace vstor

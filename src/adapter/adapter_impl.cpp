@@ -69,6 +69,9 @@ Status AdapterImpl::add_lun(std::uint16_t target_id, std::uint16_t lun,
     auto t = target(target_id);
     if (!t) return error_status("no target with id " + std::to_string(target_id));
     if (!backend) return error_status("no backend given");
+    if (backend->api_version() != backend_api_version)
+        return error_status("backend was built for backend contract v" + std::to_string(backend->api_version()) +
+                            "; this vstor implements v" + std::to_string(backend_api_version));
     if (lun >= 16384) return error_status("LUN number must be below 16384");
     const auto bs = backend->block_size();
     if (bs < 512 || bs > 65536 || (bs & (bs - 1)))

@@ -22,8 +22,10 @@ struct LunOptions {
     // SANITIZE OVERWRITE writes at most this many bytes per second (0 = as fast as the backend
     // takes them), so that sanitizing one LUN leaves the shared disk's bandwidth to the others.
     std::uint64_t sanitize_rate = 0;
-    std::string vendor = "VSTOR";     // INQUIRY T10 vendor (8 chars)
-    std::string product = "";         // INQUIRY product (16 chars); default by backend kind
+    // Identity: a value set here wins over the backend's (Backend::identity), which wins over
+    // the default shown.
+    std::string vendor = "";          // INQUIRY T10 vendor (8 chars); default "VSTOR"
+    std::string product = "";         // INQUIRY product (16 chars); default by backend kind: "MEM-DISK", ...
     std::string serial = "";          // unit serial; default derived from target + LUN
     std::string pr_state_path = "";   // where APTPL persistent reservations are kept ("" = none)
 };

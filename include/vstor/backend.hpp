@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -49,6 +50,18 @@ struct Extent {
     bool mapped;
 };
 
+// What INQUIRY and the VPD pages say about the device (optional). Empty or unset fields fall back
+// to LunOptions and then to vstor's defaults; LunOptions fields that are set win over these.
+struct BackendIdentity {
+    std::string vendor;   // T10 vendor identification, up to 8 ASCII characters
+    std::string product;  // product identification, up to 16 ASCII characters
+    std::string serial;   // unit serial number (VPD page 80h)
+    // Medium rotation rate (VPD page B1h): 1 = non-rotating (solid state), 0401h..FFFEh = rpm.
+    std::optional<std::uint16_t> rotation_rate;
+    // Optimal transfer length in logical blocks (VPD page B0h), capped at the maximum transfer length.
+    std::optional<std::uint32_t> optimal_transfer_blocks;
+};
+
 using IoCallback = std::function<void(IoStatus)>;
 
 // Blocks lent by a backend instead of copied (Backend::read_view): the pieces, in order, cover
@@ -72,6 +85,7 @@ struct DataView {
 //   their loops). Two calls may run at once on different threads: a backend is thread-safe.
 // - Threads, per call (a "network loop" is an iSCSI or NBD connection's event-loop thread, or an
 //   embedder's thread that calls Adapter::submit):
+//   identity: once, on the thread calling Adapter::add_lun.
 //   kind, block_size, block_count, caps, read_view: any thread, network loops included; return
 //     at once (no I/O, no waiting).
 //   read, write, flush: READ/WRITE/SYNCHRONIZE CACHE call them on the network loop, so they must
@@ -95,6 +109,8 @@ public:
     virtual std::uint32_t block_size() const = 0;
     virtual std::uint64_t block_count() const = 0;
     virtual BackendCaps caps() const = 0;
+    // Vendor, product, serial, rotation rate, optimal transfer length. Default: nothing set.
+    virtual BackendIdentity identity() const;
 
     virtual void read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) = 0;
     // fua: the data must be durable before done(ok).

@@ -24,6 +24,8 @@ const char* to_string(IoStatus s) noexcept {
     return "unknown";
 }
 
+BackendIdentity Backend::identity() const { return {}; }
+
 void Backend::unmap(std::uint64_t, std::uint64_t, IoCallback done) { done(IoStatus::not_supported); }
 
 namespace {

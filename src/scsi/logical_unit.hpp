@@ -79,7 +79,12 @@ public:
     // Serializes read-modify-write commands (COMPARE AND WRITE, ORWRITE, WRITE ATOMIC) with each
     // other; they run on the worker pool, so holding it across backend calls blocks no event loop.
     std::mutex atomic_mu;
-    std::string serial() const;
+    // Identity, resolved once when the LUN is added: LunOptions, else Backend::identity, else default.
+    const std::string& vendor() const { return vendor_; }
+    const std::string& product() const { return product_; }
+    const std::string& serial() const { return serial_; }
+    std::uint16_t rotation_rate() const { return rotation_rate_; }
+    std::uint32_t optimal_transfer_blocks() const { return optimal_transfer_blocks_; }
     // NAA designator of VPD page 83h (also how EXTENDED COPY finds its copy targets).
     std::uint64_t naa_id() const;
 
@@ -92,7 +97,6 @@ public:
     };
     std::mutex copy_mu;  // guards copy_results
     std::map<std::pair<std::string, std::uint8_t>, CopyResult> copy_results;
-    std::string product() const;
 
 private:
     Target* const target_;
@@ -108,6 +112,10 @@ private:
     ModeState mode_;
     std::unique_ptr<Reservations> reservations_;
     std::unique_ptr<TaskSet> task_set_;
+    std::string vendor_, product_, serial_;
+    std::uint16_t rotation_rate_ = 1;
+    std::uint32_t optimal_transfer_blocks_ = 0;
+    void resolve_identity();
 };
 
 }  // namespace vstor::scsi

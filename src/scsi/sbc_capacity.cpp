@@ -62,7 +62,7 @@ std::vector<std::uint8_t> vpd_block_limits(const Task& t) {
     d[5] = limits::kMaxCompareAndWriteBlocks;
     store_be16(&d[6], 1);                                   // optimal transfer length granularity
     store_be32(&d[8], limits::kMaxTransferBytes / bs);      // maximum transfer length
-    store_be32(&d[12], limits::kOptimalTransferBytes / bs); // optimal transfer length
+    store_be32(&d[12], t.lu->optimal_transfer_blocks());    // optimal transfer length
     if (t.lu->thin()) {
         store_be32(&d[20], limits::kMaxUnmapBlocks);        // maximum unmap LBA count
         store_be32(&d[24], limits::kMaxUnmapDescriptors);   // maximum unmap block descriptor count
@@ -76,9 +76,9 @@ std::vector<std::uint8_t> vpd_block_limits(const Task& t) {
     return d;
 }
 
-std::vector<std::uint8_t> vpd_block_characteristics(const Task&) {
+std::vector<std::uint8_t> vpd_block_characteristics(const Task& t) {
     std::vector<std::uint8_t> d(64, 0);
-    store_be16(&d[4], 0x0001);  // medium rotation rate: non-rotating (solid state)
+    store_be16(&d[4], t.lu->rotation_rate());  // medium rotation rate: 1 = non-rotating (default)
     d[7] = 0x40 | 0x10;         // WABEREQ/WACEREQ 01b: reads after block/crypto erase succeed (zeroes)
     vpd_header(d, 0xb1);
     return d;

@@ -36,7 +36,7 @@ std::vector<std::uint8_t> standard_inquiry(const Task& t) {
     d[5] = 0x08;  // 3PC: EXTENDED COPY is supported; TPGS 0
     d[6] = 0x00;
     d[7] = 0x02;  // CMDQUE
-    const std::string vendor = t.lu ? t.lu->options().vendor : "VSTOR";
+    const std::string vendor = t.lu ? t.lu->vendor() : "VSTOR";
     put_padded(&d[8], vendor, 8);
     put_padded(&d[16], t.lu ? t.lu->product() : "NO-LUN", 16);
     put_padded(&d[32], "0001", 4);
@@ -77,7 +77,7 @@ std::vector<std::uint8_t> vpd_device_id(const Task& t) {
     add(0x01, 0x03, naa);
     // T10 vendor id: vendor (8) + serial, ASCII.
     std::vector<std::uint8_t> t10(8, ' ');
-    const auto& v = t.lu->options().vendor;
+    const auto& v = t.lu->vendor();
     std::copy_n(v.begin(), std::min<std::size_t>(8, v.size()), t10.begin());
     const auto serial = t.lu->serial();
     t10.insert(t10.end(), serial.begin(), serial.end());

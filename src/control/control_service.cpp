@@ -21,7 +21,7 @@ json ControlService::call(const std::string& method, const json& params) {
         throw RpcError(rpc_code::invalid_params, "params must be an object with named members");
     const auto* m = methods_.find(method);
     if (!m) throw RpcError(rpc_code::method_not_found, "unknown method '" + method + "'");
-    check_params(m->params, params);
+    check_params(method, m->params, params);
     return m->handler(ctx_, params);
 }
 

@@ -51,7 +51,17 @@ void check_one(const ParamSpec& s, const json& p) {
 }
 }  // namespace
 
-void check_params(const std::vector<ParamSpec>& specs, const json& params) {
+void check_params(const std::string& method, const std::vector<ParamSpec>& specs, const json& params) {
+    if (params.is_object()) {
+        for (const auto& [key, value] : params.items()) {
+            const auto known = [&key](const ParamSpec& s) { return key == s.name; };
+            if (std::any_of(specs.begin(), specs.end(), known)) continue;
+            std::string takes;
+            for (const auto& s : specs) takes += (takes.empty() ? "" : ", ") + std::string(s.name);
+            throw RpcError(rpc_code::invalid_params,
+                           "unknown member '" + key + "' (" + method + " takes " + (takes.empty() ? "none" : takes) + ")");
+        }
+    }
     for (const auto& s : specs) check_one(s, params);
 }
 

@@ -1,7 +1,7 @@
 // The control plane's JSON-RPC methods by name (SPDK's SPDK_RPC_REGISTER idea): each domain file
 // registers its methods with the params they take and a handler, and ControlService::call
-// dispatches by lookup. The params list is checked before the handler runs, so a mistyped
-// member is an "invalid params" error before anything is looked at or changed.
+// dispatches by lookup. The params list is checked before the handler runs, so an unknown or
+// mistyped member is an "invalid params" error before anything is looked at or changed.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -45,9 +45,10 @@ private:
     std::map<std::string, Method> methods_;
 };
 
-// Throws RpcError(invalid_params) naming the first member of `params` (an object or null) that is
-// missing or of the wrong type for `specs`.
-void check_params(const std::vector<ParamSpec>& specs, const nlohmann::json& params);
+// Throws RpcError(invalid_params) naming the first member of `params` (an object or null) that
+// `method` does not take, or that is missing or of the wrong type for `specs`. Unknown members
+// are refused rather than ignored: a misspelt "allow" would otherwise add a target open to all.
+void check_params(const std::string& method, const std::vector<ParamSpec>& specs, const nlohmann::json& params);
 
 // One per domain file: status and stats, LUNs, targets (ACLs, CHAP), SANITIZE, save.
 void register_status_methods(MethodRegistry& r);

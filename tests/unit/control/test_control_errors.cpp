@@ -133,6 +133,26 @@ TEST_F(ControlErrors, RefusalsNameWhatIsInTheWay) {
         EXPECT_EQ(error_of(method, params), std::make_pair(rpc_code::failed, message)) << method << " " << params.dump();
 }
 
+// A member the method does not take is refused, not ignored. Before: a misspelt "allow" added a
+// target that admitted every initiator, and a misspelt "mutual_chap" left mutual CHAP off.
+TEST_F(ControlErrors, UnknownMembersAreRefused) {
+    const auto before = service->call("status", json()).dump();
+    EXPECT_EQ(error_of("target.add", {{"name", "iqn.2026-12.org.vstor:b"}, {"allowed", json::array({"iqn.2026-12.org.test:i"})}}),
+              std::make_pair(rpc_code::invalid_params,
+                             std::string("unknown member 'allowed' (target.add takes name, alias, chap, allow)")));
+    EXPECT_EQ(error_of("chap.set", {{"chap", "user:long-enough-secret"}, {"mutal_chap", "tgt:long-enough-secret"}}),
+              std::make_pair(rpc_code::invalid_params,
+                             std::string("unknown member 'mutal_chap' (chap.set takes target, discovery, clear, chap, "
+                                         "mutual_chap)")));
+    EXPECT_EQ(error_of("status", {{"verbose", true}}),
+              std::make_pair(rpc_code::invalid_params, std::string("unknown member 'verbose' (status takes none)")));
+    EXPECT_EQ(error_of("lun.remove", {{"lun", 0}, {"forced", true}}).first, rpc_code::invalid_params);
+    EXPECT_EQ(service->call("status", json()).dump(), before);
+    // What `vstor ctl` sends is taken as before.
+    EXPECT_EQ(error_of("lun.add", {{"spec", "mem:1M"}, {"lun", 3}, {"target", kIqn}}).first, 0);
+    EXPECT_EQ(error_of("lun.remove", {{"lun", 3}, {"force", true}, {"target", kIqn}}).first, 0);
+}
+
 // Through the JSON-RPC text layer as a client sees it.
 TEST_F(ControlErrors, ErrorsReachTheClientVerbatim) {
     const auto reply = json::parse(handle_rpc_text(*service, R"({"jsonrpc":"2.0","id":1,"method":"lun.frob"})"));

@@ -1,9 +1,6 @@
 // Default implementations of the optional Backend operations.
 #include <algorithm>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <vector>
 
 #include "vstor/backend.hpp"
@@ -29,35 +26,36 @@ BackendIdentity Backend::identity() const { return {}; }
 void Backend::unmap(std::uint64_t, std::uint64_t, IoCallback done) { done(IoStatus::not_supported); }
 
 namespace {
-// Waits for one write; the engine calls write_zeroes on its worker threads only, so waiting here
-// blocks no loop, and each chunk is written from this thread rather than from inside the previous
-// chunk's `done` (contract v1: no re-entry from a backend's own completion).
-IoStatus write_and_wait(Backend& b, std::uint64_t lba, std::span<const std::byte> buf) {
-    std::mutex m;
-    std::condition_variable cv;
-    std::optional<IoStatus> result;
-    b.write(lba, buf, false, [&](IoStatus s) {
-        std::lock_guard lk(m);
-        result = s;
-        cv.notify_one();
-    });
-    std::unique_lock lk(m);
-    cv.wait(lk, [&] { return result.has_value(); });
-    return *result;
-}
+// Writes zero chunks one after another; each completion starts the next.
+struct ZeroWriter : std::enable_shared_from_this<ZeroWriter> {
+    Backend* backend;
+    std::uint64_t lba, remaining;
+    std::vector<std::byte> zeroes;
+    IoCallback done;
+    void next() {
+        if (remaining == 0) return done(IoStatus::ok);
+        const std::uint64_t bs = backend->block_size();
+        const std::uint64_t n = std::min<std::uint64_t>(remaining, zeroes.size() / bs);
+        auto self = shared_from_this();
+        backend->write(lba, std::span<const std::byte>(zeroes.data(), n * bs), false,
+                       [self, n](IoStatus s) {
+                           if (s != IoStatus::ok) return self->done(s);
+                           self->lba += n;
+                           self->remaining -= n;
+                           self->next();
+                       });
+    }
+};
 }  // namespace
 
 void Backend::write_zeroes(std::uint64_t lba, std::uint64_t count, IoCallback done) {
-    const std::vector<std::byte> zeroes(std::max<std::size_t>(block_size(), 1u << 20));
-    const std::uint64_t bs = block_size();
-    while (count > 0) {
-        const std::uint64_t n = std::min<std::uint64_t>(count, zeroes.size() / bs);
-        if (const auto st = write_and_wait(*this, lba, std::span(zeroes.data(), n * bs)); st != IoStatus::ok)
-            return done(st);
-        lba += n;
-        count -= n;
-    }
-    done(IoStatus::ok);
+    auto w = std::make_shared<ZeroWriter>();
+    w->backend = this;
+    w->lba = lba;
+    w->remaining = count;
+    w->zeroes.resize(std::max<std::size_t>(block_size(), 1u << 20));
+    w->done = std::move(done);
+    w->next();
 }
 
 std::vector<Extent> Backend::allocation_status(std::uint64_t lba, std::uint64_t count) {

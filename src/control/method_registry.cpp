@@ -53,7 +53,9 @@ void check_one(const ParamSpec& s, const json& p) {
 
 void check_params(const std::string& method, const std::vector<ParamSpec>& specs, const json& params) {
     if (params.is_object()) {
-        for (const auto& [key, value] : params.items()) {
+        for (const auto& item : params.items()) {
+            // A named reference, not a structured binding: clang 14 cannot capture bindings.
+            const std::string& key = item.key();
             const auto known = [&key](const ParamSpec& s) { return key == s.name; };
             if (std::any_of(specs.begin(), specs.end(), known)) continue;
             std::string takes;

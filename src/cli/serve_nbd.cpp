@@ -1,6 +1,6 @@
 #include "cli/serve_nbd.hpp"
 
-#include "cli/host_port.hpp"
+#include "config/host_port.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bridge/tcp_channel.hpp"
-#include "cli/host_port.hpp"
+#include "config/host_port.hpp"
 
 namespace vstor::cli {
 

@@ -1,4 +1,4 @@
-#include "cli/host_port.hpp"
+#include "config/host_port.hpp"
 
 #include <fmt/format.h>
 

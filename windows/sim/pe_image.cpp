@@ -91,6 +91,198 @@ Section section_at(std::span<const std::uint8_t> f, const Headers& h, unsigned i
     return s;
 }
 
+// The optional header's fields the loader uses (PE32 has BaseOfData before a 4-byte ImageBase;
+// PE32+ an 8-byte one), checked against this process and the page size.
+struct Layout {
+    std::uint32_t entry = 0, section_align = 0, size_of_image = 0, size_of_headers = 0, ndirs = 0;
+    std::uint64_t image_base = 0;
+    std::size_t dirs = 0;  // offset of the data directories
+    std::uint32_t page = 0;
+};
+
+bool parse_optional_header(std::span<const std::uint8_t> f, const Headers& h, Layout* l, std::string* why) {
+    std::uint16_t magic = 0;
+    get(f, h.opt, &magic);
+    if (h.machine != kMachine || magic != kMagic)
+        return *why = "machine " + hex(h.machine) + ", optional header " + hex(magic) + "; this emulator runs " +
+                      (k64 ? "x64 (PE32+)" : "x86 (PE32)") + " images",
+               false;
+    get(f, h.opt + 16, &l->entry);
+    if (k64) {
+        get(f, h.opt + 24, &l->image_base);
+    } else {
+        std::uint32_t b32 = 0;
+        get(f, h.opt + 28, &b32);
+        l->image_base = b32;
+    }
+    get(f, h.opt + 32, &l->section_align);
+    get(f, h.opt + 56, &l->size_of_image);
+    get(f, h.opt + 60, &l->size_of_headers);
+    l->dirs = h.opt + (k64 ? 112 : 96);
+    if (!get(f, l->dirs - 4, &l->ndirs)) return *why = "truncated optional header", false;
+    l->page = static_cast<std::uint32_t>(::sysconf(_SC_PAGESIZE));
+    if (l->section_align < l->page || l->section_align % l->page != 0)
+        return *why = "SectionAlignment " + hex(l->section_align) + " is below the page size", false;
+    if (l->size_of_image == 0 || l->size_of_image > (64u << 20) || l->size_of_headers > l->size_of_image ||
+        l->size_of_headers > f.size())
+        return *why = "implausible SizeOfImage/SizeOfHeaders", false;
+    return true;
+}
+
+// Data directory i's RVA and size; zero when the image has fewer directories.
+void directory(std::span<const std::uint8_t> f, const Headers& h, const Layout& l, unsigned i, std::uint32_t* rva,
+               std::uint32_t* size) {
+    *rva = *size = 0;
+    if (i < l.ndirs && l.dirs + i * 8 + 8 <= h.sections) {
+        get(f, l.dirs + i * 8, rva);
+        get(f, l.dirs + i * 8 + 4, size);
+    }
+}
+
+// The image's memory while it is being loaded: each step below writes into it, bounds-checked.
+struct Mapped {
+    std::uint8_t* base;
+    std::uint32_t size_of_image;
+    bool in_image(std::uint64_t rva, std::uint64_t len) const {
+        return rva <= size_of_image && len <= size_of_image - rva;
+    }
+    std::string cstring(std::uint64_t rva) const {
+        if (!in_image(rva, 1)) return {};
+        const auto* p = reinterpret_cast<const char*>(base + rva);
+        return std::string(p, strnlen(p, size_of_image - rva));
+    }
+};
+
+// Headers and sections at their RVAs (the rest of each section stays zero, as mmap gave it).
+bool map_sections(std::span<const std::uint8_t> f, const Headers& h, const Layout& l, const Mapped& m,
+                  std::vector<Section>* sections, std::string* why) {
+    std::memcpy(m.base, f.data(), l.size_of_headers);
+    for (unsigned i = 0; i < h.nsections; ++i) {
+        Section s = section_at(f, h, i);
+        const std::uint32_t vsize = s.vsize ? s.vsize : s.raw_size;
+        if (s.rva % l.section_align != 0 || !m.in_image(s.rva, vsize))
+            return *why = std::string("section ") + s.name + " lies outside the image", false;
+        const std::uint32_t copy = std::min(s.raw_size, vsize);
+        if (copy && (s.raw_ptr > f.size() || f.size() - s.raw_ptr < copy))
+            return *why = std::string("section ") + s.name + " has its data beyond the end of the file", false;
+        if (copy) std::memcpy(m.base + s.rva, f.data() + s.raw_ptr, copy);
+        s.vsize = vsize;
+        sections->push_back(s);
+    }
+    if (!m.in_image(l.entry, 1)) return *why = "entry point outside the image", false;
+    return true;
+}
+
+// Adds `delta` to the pointer-sized value at `at` (a DIR64 or HIGHLOW relocation).
+void relocate_slot(std::uint8_t* at, std::uint64_t delta) {
+    if (k64) {
+        std::uint64_t v = 0;
+        std::memcpy(&v, at, 8);
+        v += delta;
+        std::memcpy(at, &v, 8);
+    } else {
+        std::uint32_t v = 0;
+        std::memcpy(&v, at, 4);
+        v += static_cast<std::uint32_t>(delta);
+        std::memcpy(at, &v, 4);
+    }
+}
+
+// Base relocations: add (actual - preferred) at each listed place.
+bool relocate(std::span<const std::uint8_t> f, const Headers& h, const Layout& l, const Mapped& m, std::string* why) {
+    const std::uint64_t delta = reinterpret_cast<std::uintptr_t>(m.base) - l.image_base;
+    std::uint32_t rel_rva = 0, rel_size = 0;
+    directory(f, h, l, kDirBaseReloc, &rel_rva, &rel_size);
+    if (delta != 0 && (h.characteristics & kRelocsStripped))
+        return *why = "relocations stripped, cannot load away from the image base", false;
+    if (!rel_size) return true;
+    if (!m.in_image(rel_rva, rel_size)) return *why = "relocation directory outside the image", false;
+    for (std::uint32_t off = 0; off + 8 <= rel_size;) {
+        std::uint32_t page_rva = 0, block = 0;
+        std::memcpy(&page_rva, m.base + rel_rva + off, 4);
+        std::memcpy(&block, m.base + rel_rva + off + 4, 4);
+        if (block < 8 || block > rel_size - off || block % 2 != 0)
+            return *why = "malformed relocation block at " + hex(rel_rva + off), false;
+        for (std::uint32_t e = 8; e < block; e += 2) {
+            std::uint16_t entry16 = 0;
+            std::memcpy(&entry16, m.base + rel_rva + off + e, 2);
+            const unsigned type = entry16 >> 12;
+            const std::uint64_t at = std::uint64_t{page_rva} + (entry16 & 0xFFF);
+            if (type == kRelAbsolute) continue;  // padding
+            if (type != (k64 ? kRelDir64 : kRelHighLow))
+                return *why = "unsupported base relocation type " + std::to_string(type), false;
+            if (!m.in_image(at, k64 ? 8 : 4)) return *why = "relocation outside the image", false;
+            relocate_slot(m.base + at, delta);
+        }
+        off += block;
+    }
+    return true;
+}
+
+// One DLL's imports: the lookup table names each symbol, the address table receives its address.
+bool bind_dll(const Mapped& m, const std::string& dll, std::uint32_t lookup, std::uint32_t iat,
+              std::span<const PeExport> exports, std::size_t* bound, std::string* why) {
+    const std::size_t slot = k64 ? 8 : 4;
+    for (std::uint64_t i = 0;; ++i) {
+        if (!m.in_image(lookup + i * slot, slot) || !m.in_image(iat + i * slot, slot))
+            return *why = "import table of " + dll + " outside the image", false;
+        std::uint64_t thunk = 0;
+        std::memcpy(&thunk, m.base + lookup + i * slot, slot);
+        if (thunk == 0) return true;
+        const std::uint64_t ordinal_flag = k64 ? (1ull << 63) : (1ull << 31);
+        if (thunk & ordinal_flag)
+            return *why = "imports " + dll + " ordinal " + std::to_string(thunk & 0xFFFF) +
+                          " (only imports by name are bound)",
+                   false;
+        const std::string sym = m.cstring((thunk & 0x7FFFFFFF) + 2);  // skip the 2-byte hint
+        const PeExport* hit = nullptr;
+        for (const auto& e : exports)
+            if (lower(e.dll) == lower(dll) && sym == e.name) hit = &e;
+        if (!hit) return *why = "imports " + dll + "!" + sym + ", which the emulator does not provide", false;
+        const auto addr = reinterpret_cast<std::uintptr_t>(hit->address);
+        std::memcpy(m.base + iat + i * slot, &addr, slot);
+        ++*bound;
+    }
+}
+
+// Imports: one descriptor per DLL (20 bytes), terminated by a zeroed one; the lookup table
+// (OriginalFirstThunk) names each symbol, the address table (FirstThunk) receives its address.
+bool bind_imports(std::span<const std::uint8_t> f, const Headers& h, const Layout& l, const Mapped& m,
+                  std::span<const PeExport> exports, std::size_t* bound, std::string* why) {
+    std::uint32_t imp_rva = 0, imp_size = 0;
+    directory(f, h, l, kDirImport, &imp_rva, &imp_size);
+    for (std::uint32_t d = imp_rva; imp_size != 0; d += 20) {
+        if (!m.in_image(d, 20)) return *why = "import directory outside the image", false;
+        std::uint32_t lookup = 0, name_rva = 0, iat = 0;
+        std::memcpy(&lookup, m.base + d, 4);
+        std::memcpy(&name_rva, m.base + d + 12, 4);
+        std::memcpy(&iat, m.base + d + 16, 4);
+        if (lookup == 0 && name_rva == 0 && iat == 0) break;
+        const std::string dll = m.cstring(name_rva);
+        if (dll.empty()) return *why = "import descriptor without a DLL name", false;
+        if (lookup == 0) lookup = iat;  // no separate lookup table: the address table names the symbols
+        if (!bind_dll(m, dll, lookup, iat, exports, bound, why)) return false;
+    }
+    return true;
+}
+
+// Protections, now that the loader has written what it must (headers read-only).
+bool protect(const Layout& l, const Mapped& m, const std::vector<Section>& sections, std::size_t mapped_size,
+             std::string* why) {
+    if (::mprotect(m.base, (l.size_of_headers + l.page - 1) / l.page * l.page, PROT_READ) != 0)
+        return *why = "mprotect failed", false;
+    for (const auto& s : sections) {
+        int prot = PROT_NONE;
+        if (s.flags & kScnRead) prot |= PROT_READ;
+        if (s.flags & kScnWrite) prot |= PROT_WRITE;
+        if (s.flags & kScnExecute) prot |= PROT_EXEC | PROT_READ;
+        const std::size_t len = (s.vsize + l.section_align - 1) / l.section_align * l.section_align;
+        if (::mprotect(m.base + s.rva, std::min<std::size_t>(len, mapped_size - s.rva), prot) != 0)
+            return *why = std::string("mprotect of ") + s.name + " failed", false;
+    }
+    return true;
+}
+
 }  // namespace
 
 PeImage::~PeImage() {
@@ -107,168 +299,22 @@ std::unique_ptr<PeImage> PeImage::load(const std::string& path, std::span<const 
     if (bytes.empty()) return *why = path + ": cannot read", nullptr;
     const std::span<const std::uint8_t> f(bytes);
     Headers h;
-    if (!parse_headers(f, &h, why)) return *why = path + ": " + *why, nullptr;
-    std::uint16_t magic = 0;
-    get(f, h.opt, &magic);
-    if (h.machine != kMachine || magic != kMagic)
-        return *why = path + ": machine " + hex(h.machine) + ", optional header " + hex(magic) + "; this emulator runs " +
-                      (k64 ? "x64 (PE32+)" : "x86 (PE32)") + " images",
-               nullptr;
-
-    // Optional header fields (PE32 has BaseOfData before a 4-byte ImageBase; PE32+ an 8-byte one).
-    std::uint32_t entry = 0, section_align = 0, size_of_image = 0, size_of_headers = 0, ndirs = 0;
-    std::uint64_t image_base = 0;
-    get(f, h.opt + 16, &entry);
-    if (k64) {
-        get(f, h.opt + 24, &image_base);
-    } else {
-        std::uint32_t b32 = 0;
-        get(f, h.opt + 28, &b32);
-        image_base = b32;
-    }
-    get(f, h.opt + 32, &section_align);
-    get(f, h.opt + 56, &size_of_image);
-    get(f, h.opt + 60, &size_of_headers);
-    const std::size_t dirs = h.opt + (k64 ? 112 : 96);
-    if (!get(f, dirs - 4, &ndirs)) return *why = path + ": truncated optional header", nullptr;
-    auto dir = [&](unsigned i, std::uint32_t* rva, std::uint32_t* size) {
-        *rva = *size = 0;
-        if (i < ndirs && dirs + i * 8 + 8 <= h.sections) {
-            get(f, dirs + i * 8, rva);
-            get(f, dirs + i * 8 + 4, size);
-        }
-    };
-    const auto page = static_cast<std::uint32_t>(::sysconf(_SC_PAGESIZE));
-    if (section_align < page || section_align % page != 0)
-        return *why = path + ": SectionAlignment " + hex(section_align) + " is below the page size", nullptr;
-    if (size_of_image == 0 || size_of_image > (64u << 20) || size_of_headers > size_of_image || size_of_headers > f.size())
-        return *why = path + ": implausible SizeOfImage/SizeOfHeaders", nullptr;
+    Layout l;
+    if (!parse_headers(f, &h, why) || !parse_optional_header(f, h, &l, why)) return *why = path + ": " + *why, nullptr;
 
     std::unique_ptr<PeImage> img(new PeImage);
-    img->size_ = (size_of_image + page - 1) / page * page;
+    img->size_ = (l.size_of_image + l.page - 1) / l.page * l.page;
     void* m = ::mmap(nullptr, img->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) return *why = path + ": mmap failed", nullptr;
     img->base_ = static_cast<std::uint8_t*>(m);
-    img->preferred_base_ = static_cast<std::uintptr_t>(image_base);
-    std::uint8_t* const base = img->base_;
-    auto in_image = [&](std::uint64_t rva, std::uint64_t len) { return rva <= size_of_image && len <= size_of_image - rva; };
-
-    // Headers and sections at their RVAs.
-    std::memcpy(base, f.data(), size_of_headers);
+    img->preferred_base_ = static_cast<std::uintptr_t>(l.image_base);
+    const Mapped mapped{img->base_, l.size_of_image};
     std::vector<Section> sections;
-    for (unsigned i = 0; i < h.nsections; ++i) {
-        Section s = section_at(f, h, i);
-        const std::uint32_t vsize = s.vsize ? s.vsize : s.raw_size;
-        if (s.rva % section_align != 0 || !in_image(s.rva, vsize))
-            return *why = path + ": section " + s.name + " lies outside the image", nullptr;
-        const std::uint32_t copy = std::min(s.raw_size, vsize);
-        if (copy && (s.raw_ptr > f.size() || f.size() - s.raw_ptr < copy))
-            return *why = path + ": section " + s.name + " has its data beyond the end of the file", nullptr;
-        if (copy) std::memcpy(base + s.rva, f.data() + s.raw_ptr, copy);  // the rest stays zero (mmap)
-        s.vsize = vsize;
-        sections.push_back(s);
-    }
-    if (!in_image(entry, 1)) return *why = path + ": entry point outside the image", nullptr;
-    img->entry_rva_ = entry;
-
-    // Base relocations: add (actual - preferred) at each listed place.
-    const std::uint64_t delta = reinterpret_cast<std::uintptr_t>(base) - image_base;
-    std::uint32_t rel_rva = 0, rel_size = 0;
-    dir(kDirBaseReloc, &rel_rva, &rel_size);
-    if (delta != 0 && (h.characteristics & kRelocsStripped))
-        return *why = path + ": relocations stripped, cannot load away from the image base", nullptr;
-    if (rel_size) {
-        if (!in_image(rel_rva, rel_size)) return *why = path + ": relocation directory outside the image", nullptr;
-        std::uint32_t off = 0;
-        while (off + 8 <= rel_size) {
-            std::uint32_t page_rva = 0, block = 0;
-            std::memcpy(&page_rva, base + rel_rva + off, 4);
-            std::memcpy(&block, base + rel_rva + off + 4, 4);
-            if (block < 8 || block > rel_size - off || block % 2 != 0)
-                return *why = path + ": malformed relocation block at " + hex(rel_rva + off), nullptr;
-            for (std::uint32_t e = 8; e < block; e += 2) {
-                std::uint16_t entry16 = 0;
-                std::memcpy(&entry16, base + rel_rva + off + e, 2);
-                const unsigned type = entry16 >> 12;
-                const std::uint64_t at = std::uint64_t{page_rva} + (entry16 & 0xFFF);
-                if (type == kRelAbsolute) continue;  // padding
-                if (type == (k64 ? kRelDir64 : kRelHighLow)) {
-                    const std::size_t width = k64 ? 8 : 4;
-                    if (!in_image(at, width)) return *why = path + ": relocation outside the image", nullptr;
-                    if (k64) {
-                        std::uint64_t v = 0;
-                        std::memcpy(&v, base + at, 8);
-                        v += delta;
-                        std::memcpy(base + at, &v, 8);
-                    } else {
-                        std::uint32_t v = 0;
-                        std::memcpy(&v, base + at, 4);
-                        v += static_cast<std::uint32_t>(delta);
-                        std::memcpy(base + at, &v, 4);
-                    }
-                    continue;
-                }
-                return *why = path + ": unsupported base relocation type " + std::to_string(type), nullptr;
-            }
-            off += block;
-        }
-    }
-
-    // Imports: one descriptor per DLL (20 bytes), terminated by a zeroed one; the lookup table
-    // (OriginalFirstThunk) names each symbol, the address table (FirstThunk) receives its address.
-    std::uint32_t imp_rva = 0, imp_size = 0;
-    dir(kDirImport, &imp_rva, &imp_size);
-    auto cstring = [&](std::uint64_t rva) -> std::string {
-        if (!in_image(rva, 1)) return {};
-        const auto* p = reinterpret_cast<const char*>(base + rva);
-        return std::string(p, strnlen(p, size_of_image - rva));
-    };
-    const std::size_t slot = k64 ? 8 : 4;
-    for (std::uint32_t d = imp_rva; imp_size != 0; d += 20) {
-        if (!in_image(d, 20)) return *why = path + ": import directory outside the image", nullptr;
-        std::uint32_t lookup = 0, name_rva = 0, iat = 0;
-        std::memcpy(&lookup, base + d, 4);
-        std::memcpy(&name_rva, base + d + 12, 4);
-        std::memcpy(&iat, base + d + 16, 4);
-        if (lookup == 0 && name_rva == 0 && iat == 0) break;
-        const std::string dll = cstring(name_rva);
-        if (dll.empty()) return *why = path + ": import descriptor without a DLL name", nullptr;
-        if (lookup == 0) lookup = iat;  // no separate lookup table: the address table names the symbols
-        for (std::uint64_t i = 0;; ++i) {
-            if (!in_image(lookup + i * slot, slot) || !in_image(iat + i * slot, slot))
-                return *why = path + ": import table of " + dll + " outside the image", nullptr;
-            std::uint64_t thunk = 0;
-            std::memcpy(&thunk, base + lookup + i * slot, slot);
-            if (thunk == 0) break;
-            const std::uint64_t ordinal_flag = k64 ? (1ull << 63) : (1ull << 31);
-            if (thunk & ordinal_flag)
-                return *why = path + ": imports " + dll + " ordinal " + std::to_string(thunk & 0xFFFF) +
-                              " (only imports by name are bound)",
-                       nullptr;
-            const std::string sym = cstring((thunk & 0x7FFFFFFF) + 2);  // skip the 2-byte hint
-            const PeExport* hit = nullptr;
-            for (const auto& e : exports)
-                if (lower(e.dll) == lower(dll) && sym == e.name) hit = &e;
-            if (!hit)
-                return *why = path + ": imports " + dll + "!" + sym + ", which the emulator does not provide", nullptr;
-            const auto addr = reinterpret_cast<std::uintptr_t>(hit->address);
-            std::memcpy(base + iat + i * slot, &addr, slot);
-            ++img->bound_;
-        }
-    }
-
-    // Protections, now that the loader has written what it must.
-    if (::mprotect(base, (size_of_headers + page - 1) / page * page, PROT_READ) != 0)
-        return *why = path + ": mprotect failed", nullptr;
-    for (const auto& s : sections) {
-        int prot = PROT_NONE;
-        if (s.flags & kScnRead) prot |= PROT_READ;
-        if (s.flags & kScnWrite) prot |= PROT_WRITE;
-        if (s.flags & kScnExecute) prot |= PROT_EXEC | PROT_READ;
-        const std::size_t len = (s.vsize + section_align - 1) / section_align * section_align;
-        if (::mprotect(base + s.rva, std::min<std::size_t>(len, img->size_ - s.rva), prot) != 0)
-            return *why = path + ": mprotect of " + s.name + " failed", nullptr;
-    }
+    if (!map_sections(f, h, l, mapped, &sections, why) || !relocate(f, h, l, mapped, why) ||
+        !bind_imports(f, h, l, mapped, exports, &img->bound_, why) ||
+        !protect(l, mapped, sections, img->size_, why))
+        return *why = path + ": " + *why, nullptr;
+    img->entry_rva_ = l.entry;
     img->read_symbols(f);
     return img;
 }

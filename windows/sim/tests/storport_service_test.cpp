@@ -23,6 +23,7 @@
 #include "miniport.h"
 #include "storport_sim.hpp"
 #include "tests/driver_image.hpp"
+#include "tests/hand_service.hpp"
 #include "tests/storport_helpers.hpp"
 
 using namespace std::chrono_literals;
@@ -31,39 +32,25 @@ using vstor::storport_sim::Emulator;
 using vstor::storport_sim::Request;
 using vstor::storport_sim::RequestPtr;
 
-// A hand-driven service that sends malformed replies: each is refused without touching memory the
-// reply does not own (the SRB buffer's guard bytes stay intact), and an SRB is completed once.
-TEST_P(StorPort, MalformedRepliesAreRejected) {
-    Emulator emu{driver()};
-    ASSERT_EQ(emu.load_driver(), STATUS_SUCCESS);
-    std::string why;
-    ASSERT_TRUE(emu.start_adapter(&why)) << why;
-    std::vector<std::uint8_t> buf(VSTOR_TRANSACT_MIN_BUFFER);
-    auto ioctl = [&](std::uint32_t in_len) {
-        return emu.device_ioctl(1, VSTOR_BRIDGE_IOCTL, buf.data(), in_len,
-                                static_cast<ULONG>(buf.size()));
-    };
-    auto header = [&](std::uint16_t op, std::uint32_t session, std::uint32_t flags) {
-        vstor_bridge_header h{VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, op, session, flags};
-        std::memcpy(buf.data(), &h, sizeof(h));
-    };
-    vstor_bridge_connect c{};
-    c.hdr = {VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, VSTOR_OP_CONNECT, 0, 0};
-    c.buffer_size = VSTOR_TRANSACT_MIN_BUFFER;
-    std::memcpy(buf.data(), &c, sizeof(c));
-    ASSERT_EQ(ioctl(sizeof(c)).status, STATUS_SUCCESS);
-    vstor_bridge_connect_reply reply;
-    std::memcpy(&reply, buf.data(), sizeof(reply));
-    const std::uint32_t session = reply.session;
-    ASSERT_NE(session, 0u);
-    vstor_bridge_lun l{};
-    l.hdr = {VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, VSTOR_OP_LUN, session, 0};
-    l.present = 1;
-    std::memcpy(buf.data(), &l, sizeof(l));
-    ASSERT_EQ(ioctl(sizeof(l)).status, STATUS_SUCCESS);
+namespace {
 
-    // Fetch the request for a 4 KiB READ issued by the storage stack.
-    auto fetch = [&](RequestPtr& r) -> std::uint64_t {
+// A hand-driven service that fetches the READs the storage stack issues and answers each with a
+// reply it composes, well-formed or not. Connected, with LUN 0 announced, by the HandService.
+struct ReadReplier {
+    Emulator& emu;
+    std::uint32_t session;
+    std::vector<std::uint8_t> buf = std::vector<std::uint8_t>(VSTOR_TRANSACT_MIN_BUFFER);
+
+    vstor::storport_sim::IoctlResult ioctl(std::uint32_t in_len) {
+        return emu.device_ioctl(1, VSTOR_BRIDGE_IOCTL, buf.data(), in_len, static_cast<ULONG>(buf.size()));
+    }
+    void header(std::uint16_t op, std::uint32_t to_session, std::uint32_t flags) {
+        vstor_bridge_header h{VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, op, to_session, flags};
+        std::memcpy(buf.data(), &h, sizeof(h));
+    }
+    // Issues a 4 KiB READ and fetches its request; anything else (the PnP rescan's INQUIRY) is
+    // answered "no device". Returns the request's tag.
+    std::uint64_t fetch(RequestPtr& r) {
         r = emu.start(0, 0, cdb_rw10(false, 0, 8), SRB_FLAGS_DATA_IN, 4096);
         header(VSTOR_OP_TRANSACT, session, VSTOR_FLAG_NO_WAIT);
         vstor_bridge_request req{};
@@ -72,7 +59,6 @@ TEST_P(StorPort, MalformedRepliesAreRejected) {
             EXPECT_EQ(ioctl(in_len).status, STATUS_SUCCESS);
             std::memcpy(&req, buf.data() + sizeof(vstor_bridge_header), sizeof(req));
             if (req.kind == VSTOR_REQ_SCSI && req.cdb[0] == 0x28) break;
-            // Something else (the PnP rescan's INQUIRY): answer "no device" and ask again.
             header(VSTOR_OP_TRANSACT, session, VSTOR_FLAG_NO_WAIT);
             in_len = sizeof(vstor_bridge_header);
             if (req.kind == VSTOR_REQ_SCSI) {
@@ -88,9 +74,10 @@ TEST_P(StorPort, MalformedRepliesAreRejected) {
         EXPECT_EQ(req.data_length, 4096u);
         EXPECT_EQ(req.direction, VSTOR_DIR_IN);
         return req.tag;
-    };
-    auto reply_with = [&](std::uint64_t tag, std::uint32_t data_length, std::uint32_t in_len, std::uint8_t sense_len = 0,
-                          std::uint32_t session_override = 0, std::uint32_t magic = VSTOR_BRIDGE_MAGIC) {
+    }
+    // Replies to `tag` with data bytes 0xEE; the lengths, session and magic are the caller's to get wrong.
+    NTSTATUS reply_with(std::uint64_t tag, std::uint32_t data_length, std::uint32_t in_len, std::uint8_t sense_len = 0,
+                        std::uint32_t session_override = 0, std::uint32_t magic = VSTOR_BRIDGE_MAGIC) {
         header(VSTOR_OP_TRANSACT, session_override ? session_override : session,
                VSTOR_FLAG_HAS_COMPLETION | VSTOR_FLAG_NO_WAIT);
         std::memcpy(buf.data(), &magic, sizeof(magic));
@@ -102,51 +89,67 @@ TEST_P(StorPort, MalformedRepliesAreRejected) {
         std::memcpy(buf.data() + sizeof(vstor_bridge_header), &comp, sizeof(comp));
         std::memset(buf.data() + VSTOR_TRANSACT_IN_DATA_OFFSET, 0xEE, 8192);
         return ioctl(in_len).status;
-    };
+    }
+};
+
+}  // namespace
+
+// A hand-driven service that sends malformed replies: each is refused without touching memory the
+// reply does not own (the SRB buffer's guard bytes stay intact), and an SRB is completed once.
+TEST_P(StorPort, MalformedRepliesAreRejected) {
+    Emulator emu{driver()};
+    ASSERT_EQ(emu.load_driver(), STATUS_SUCCESS);
+    std::string why;
+    ASSERT_TRUE(emu.start_adapter(&why)) << why;
+    HandService svc{emu, 1};
+    ASSERT_EQ(svc.connect(), STATUS_SUCCESS);
+    ASSERT_NE(svc.session, 0u);
+    ASSERT_EQ(svc.announce_lun0(), STATUS_SUCCESS);
+    ReadReplier s{emu, svc.session};
     const std::uint32_t full = VSTOR_TRANSACT_IN_DATA_OFFSET + 4096;
 
     RequestPtr r1;
-    const std::uint64_t t1 = fetch(r1);
-    EXPECT_EQ(reply_with(vs::kMaxSlots + 5, 4096, full), STATUS_INVALID_PARAMETER);             // no such slot
-    EXPECT_EQ(reply_with(t1, 4096, full, 0, 0, 0x12345678), STATUS_REVISION_MISMATCH);           // bad magic
-    EXPECT_EQ(reply_with(t1, 4096, full, 0, session + 7), STATUS_DEVICE_NOT_CONNECTED);         // other session
+    const std::uint64_t t1 = s.fetch(r1);
+    EXPECT_EQ(s.reply_with(vs::kMaxSlots + 5, 4096, full), STATUS_INVALID_PARAMETER);           // no such slot
+    EXPECT_EQ(s.reply_with(t1, 4096, full, 0, 0, 0x12345678), STATUS_REVISION_MISMATCH);         // bad magic
+    EXPECT_EQ(s.reply_with(t1, 4096, full, 0, s.session + 7), STATUS_DEVICE_NOT_CONNECTED);     // other session
     EXPECT_FALSE(r1->completed.load());  // none of those touched the SRB
-    EXPECT_EQ(reply_with(t1, 4096, VSTOR_TRANSACT_IN_DATA_OFFSET + 100), STATUS_INVALID_PARAMETER);  // data missing
+    EXPECT_EQ(s.reply_with(t1, 4096, VSTOR_TRANSACT_IN_DATA_OFFSET + 100), STATUS_INVALID_PARAMETER);  // data missing
     ASSERT_TRUE(emu.wait(r1));
     EXPECT_EQ(r1->status(), SRB_STATUS_ERROR);
     EXPECT_TRUE(std::all_of(r1->data.begin(), r1->data.begin() + 4096, [](std::uint8_t b) { return b == 0; }));
     EXPECT_TRUE(r1->guard_intact());
 
     RequestPtr r2;
-    const std::uint64_t t2 = fetch(r2);
-    EXPECT_EQ(reply_with(t2, 8192, VSTOR_TRANSACT_IN_DATA_OFFSET + 8192), STATUS_INVALID_PARAMETER);  // longer than the SRB
+    const std::uint64_t t2 = s.fetch(r2);
+    EXPECT_EQ(s.reply_with(t2, 8192, VSTOR_TRANSACT_IN_DATA_OFFSET + 8192), STATUS_INVALID_PARAMETER);  // longer than the SRB
     ASSERT_TRUE(emu.wait(r2));
     EXPECT_EQ(r2->status(), SRB_STATUS_ERROR);
     EXPECT_TRUE(r2->guard_intact());
 
     RequestPtr r3;
-    const std::uint64_t t3 = fetch(r3);
-    EXPECT_EQ(reply_with(t3, 0, full, 253), STATUS_INVALID_PARAMETER);  // sense longer than the protocol allows
+    const std::uint64_t t3 = s.fetch(r3);
+    EXPECT_EQ(s.reply_with(t3, 0, full, 253), STATUS_INVALID_PARAMETER);  // sense longer than the protocol allows
     ASSERT_TRUE(emu.wait(r3));
     EXPECT_EQ(r3->status(), SRB_STATUS_ERROR);
 
     RequestPtr r4;
-    const std::uint64_t t4 = fetch(r4);
-    EXPECT_EQ(reply_with(t4, 4096, full), STATUS_SUCCESS);
+    const std::uint64_t t4 = s.fetch(r4);
+    EXPECT_EQ(s.reply_with(t4, 4096, full), STATUS_SUCCESS);
     ASSERT_TRUE(emu.wait(r4));
     EXPECT_EQ(r4->status(), SRB_STATUS_SUCCESS);
     EXPECT_TRUE(std::all_of(r4->data.begin(), r4->data.begin() + 4096, [](std::uint8_t b) { return b == 0xEE; }));
     EXPECT_TRUE(r4->guard_intact());
     const auto stale_before = driver_stats(emu).stale_replies;
-    EXPECT_EQ(reply_with(t4, 4096, full), STATUS_SUCCESS);  // a second reply to a finished request: ignored
+    EXPECT_EQ(s.reply_with(t4, 4096, full), STATUS_SUCCESS);  // a second reply to a finished request: ignored
     EXPECT_EQ(driver_stats(emu).stale_replies, stale_before + 1);
     EXPECT_EQ(driver_stats(emu).rejected_replies, 4u);
 
-    header(99, session, 0);
-    EXPECT_EQ(ioctl(sizeof(vstor_bridge_header)).status, STATUS_INVALID_PARAMETER);  // unknown op
-    EXPECT_EQ(emu.device_ioctl(1, 0x12345, buf.data(), 16, 16).status, STATUS_INVALID_DEVICE_REQUEST);
-    header(VSTOR_OP_TRANSACT, session, 0);
-    EXPECT_EQ(emu.device_ioctl(1, VSTOR_BRIDGE_IOCTL, buf.data(), 16, 1024).status,
+    s.header(99, s.session, 0);
+    EXPECT_EQ(s.ioctl(sizeof(vstor_bridge_header)).status, STATUS_INVALID_PARAMETER);  // unknown op
+    EXPECT_EQ(emu.device_ioctl(1, 0x12345, s.buf.data(), 16, 16).status, STATUS_INVALID_DEVICE_REQUEST);
+    s.header(VSTOR_OP_TRANSACT, s.session, 0);
+    EXPECT_EQ(emu.device_ioctl(1, VSTOR_BRIDGE_IOCTL, s.buf.data(), 16, 1024).status,
               STATUS_BUFFER_TOO_SMALL);  // buffer cannot hold a maximum transfer
     emu.stop_adapter();
     auto v = emu.violations();
@@ -165,18 +168,10 @@ TEST_P(StorPort, RandomRepliesNeverCorruptMemoryOrCompleteTwice) {
     auto ioctl = [&](std::uint32_t in_len, std::uint32_t out_len) {
         return emu.device_ioctl(1, VSTOR_BRIDGE_IOCTL, buf.data(), in_len, out_len);
     };
-    vstor_bridge_connect c{};
-    c.hdr = {VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, VSTOR_OP_CONNECT, 0, 0};
-    c.buffer_size = VSTOR_TRANSACT_MIN_BUFFER;
-    std::memcpy(buf.data(), &c, sizeof(c));
-    ASSERT_EQ(ioctl(sizeof(c), sizeof(vstor_bridge_connect_reply)).status, STATUS_SUCCESS);
-    vstor_bridge_connect_reply reply;
-    std::memcpy(&reply, buf.data(), sizeof(reply));
-    vstor_bridge_lun l{};
-    l.hdr = {VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, VSTOR_OP_LUN, reply.session, 0};
-    l.present = 1;
-    std::memcpy(buf.data(), &l, sizeof(l));
-    ASSERT_EQ(ioctl(sizeof(l), sizeof(l)).status, STATUS_SUCCESS);
+    HandService svc{emu, 1};
+    ASSERT_EQ(svc.connect(), STATUS_SUCCESS);
+    ASSERT_EQ(svc.announce_lun0(), STATUS_SUCCESS);
+    const std::uint32_t session = svc.session;
 
     std::mt19937_64 rng(20261201);
     std::vector<RequestPtr> all;
@@ -191,7 +186,7 @@ TEST_P(StorPort, RandomRepliesNeverCorruptMemoryOrCompleteTwice) {
                                     blocks ? (write ? SRB_FLAGS_DATA_OUT : SRB_FLAGS_DATA_IN) : 0, blocks * kBlock,
                                     write ? payload.data() : nullptr));
         }
-        vstor_bridge_header h{VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, VSTOR_OP_TRANSACT, reply.session,
+        vstor_bridge_header h{VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, VSTOR_OP_TRANSACT, session,
                               VSTOR_FLAG_NO_WAIT};
         std::uint32_t in_len = sizeof(h);
         if (rng() % 4 != 0) {  // a completion, usually malformed in some way
@@ -229,7 +224,7 @@ TEST_P(StorPort, RandomRepliesNeverCorruptMemoryOrCompleteTwice) {
         }
     }
     // An orderly goodbye fails whatever is left; every SRB has completed exactly once.
-    vstor_bridge_header bye{VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, VSTOR_OP_DISCONNECT, reply.session, 0};
+    vstor_bridge_header bye{VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, VSTOR_OP_DISCONNECT, session, 0};
     std::memcpy(buf.data(), &bye, sizeof(bye));
     EXPECT_EQ(ioctl(sizeof(bye), sizeof(bye)).status, STATUS_SUCCESS);
     std::size_t succeeded = 0;
@@ -275,17 +270,10 @@ std::uint16_t free_tcp_port() {
     return ntohs(a.sin_port);
 }
 
-void serve_emulated_driver_from(const ExternalService& svc) {
-    Emulator emu{driver()};
-    ASSERT_EQ(emu.load_driver(), STATUS_SUCCESS);
-    std::string why;
-    ASSERT_TRUE(emu.start_adapter(&why)) << why;
-    vstor::storport_sim::IoctlServer server(emu, 7);
-    ASSERT_NE(server.port(), 0);
-    const std::string endpoint = "127.0.0.1:" + std::to_string(server.port());
-    const std::uint16_t iscsi_port = free_tcp_port();
-    ASSERT_NE(iscsi_port, 0);
-    const std::string iqn = "iqn.2026-12.org.vstor:storport";
+// Starts `vstor serve --storport-connect ENDPOINT` with two mem LUNs and an iSCSI target on
+// `iscsi_port`; returns the child's pid.
+pid_t start_service(const ExternalService& svc, const std::string& endpoint, const std::string& iqn,
+                    std::uint16_t iscsi_port) {
     std::vector<std::string> args = svc.argv;
     for (const char* a : {"serve", "--storport-connect"}) args.emplace_back(a);
     args.push_back(endpoint);
@@ -296,7 +284,6 @@ void serve_emulated_driver_from(const ExternalService& svc) {
     args.push_back("--listen");
     args.push_back("127.0.0.1:" + std::to_string(iscsi_port));
     const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
     if (pid == 0) {
         if (svc.wine) {
             ::setenv("WINEPREFIX", VSTOR_WINEPREFIX_PATH, 1);
@@ -309,15 +296,11 @@ void serve_emulated_driver_from(const ExternalService& svc) {
         ::execv(cargs[0], cargs.data());
         ::_exit(127);
     }
-    struct Reaper {  // the child never outlives a failed assertion
-        pid_t pid;
-        ~Reaper() {
-            if (pid > 0 && ::kill(pid, SIGKILL) == 0) ::waitpid(pid, nullptr, 0);
-        }
-    } reaper{pid};
-    for (int i = 0; i < 1200 && emu.devices().size() < 2; ++i) std::this_thread::sleep_for(100ms);
-    ASSERT_EQ(emu.devices().size(), 2u) << "the service did not bring its LUNs up";
+    return pid;
+}
 
+// READ CAPACITY of LUN 1, then 100 random writes, each read back, through the external service.
+void check_io_through_service(Emulator& emu) {
     const std::uint8_t cap10[10] = {0x25};
     auto cap = execute_as_disk(emu, 1, {cap10, cap10 + 10}, SRB_FLAGS_DATA_IN, 8);
     ASSERT_TRUE(ok(cap));
@@ -334,24 +317,28 @@ void serve_emulated_driver_from(const ExternalService& svc) {
         ASSERT_TRUE(ok(r));
         ASSERT_EQ(0, std::memcmp(r->data.data(), data.data(), data.size())) << "op " << i;
     }
+}
 
-    // Written through StorPort at 4 MiB on LUN 1, read over iSCSI from the same server.
+// Written through StorPort at 4 MiB on LUN 1, read over iSCSI from the same server (qemu-io).
+void check_iscsi_sees_storport_writes(Emulator& emu, std::uint16_t iscsi_port, const std::string& iqn) {
     std::vector<std::uint8_t> pattern(256 * kBlock, 0xc3);
     ASSERT_TRUE(ok(execute_as_disk(emu, 1, cdb_rw10(true, 8192, 256), SRB_FLAGS_DATA_OUT, pattern.size(), pattern.data())));
-    if (::access("/usr/bin/qemu-io", X_OK) == 0) {
-        const std::string cmd = "qemu-io -f raw -c 'read -P 0xc3 4M 128k' iscsi://127.0.0.1:" +
-                                std::to_string(iscsi_port) + "/" + iqn + "/1 2>&1";
-        std::string out;
-        if (FILE* f = ::popen(cmd.c_str(), "r")) {
-            char line[512];
-            while (std::fgets(line, sizeof line, f)) out += line;
-            EXPECT_EQ(::pclose(f), 0) << out;
-        }
-        EXPECT_NE(out.find("read 131072/131072 bytes"), std::string::npos) << out;
-        EXPECT_EQ(out.find("Pattern verification failed"), std::string::npos) << out;
+    if (::access("/usr/bin/qemu-io", X_OK) != 0) return;
+    const std::string cmd = "qemu-io -f raw -c 'read -P 0xc3 4M 128k' iscsi://127.0.0.1:" + std::to_string(iscsi_port) +
+                            "/" + iqn + "/1 2>&1";
+    std::string out;
+    if (FILE* f = ::popen(cmd.c_str(), "r")) {
+        char line[512];
+        while (std::fgets(line, sizeof line, f)) out += line;
+        EXPECT_EQ(::pclose(f), 0) << out;
     }
+    EXPECT_NE(out.find("read 131072/131072 bytes"), std::string::npos) << out;
+    EXPECT_EQ(out.find("Pattern verification failed"), std::string::npos) << out;
+}
 
-    // Kill the service with writes in flight.
+// Kills the service with 200 writes issued: each completes or fails with NO_DEVICE, the IOCTL
+// server sees the process gone, the disks disappear and no service IRP is left.
+void kill_with_writes_in_flight(Emulator& emu, vstor::storport_sim::IoctlServer& server, pid_t pid) {
     std::vector<RequestPtr> inflight;
     std::vector<std::uint8_t> block(64 * kBlock, 0x99);
     for (unsigned i = 0; i < 200; ++i)
@@ -360,7 +347,6 @@ void serve_emulated_driver_from(const ExternalService& svc) {
     ::kill(pid, SIGKILL);
     int wstatus = 0;
     ::waitpid(pid, &wstatus, 0);
-    reaper.pid = 0;
     unsigned failed = 0;
     for (auto& r : inflight) {
         ASSERT_TRUE(emu.wait(r, 15s));
@@ -379,6 +365,35 @@ void serve_emulated_driver_from(const ExternalService& svc) {
     EXPECT_TRUE(emu.wait_for_rescan(rescans + 1, 10s));
     EXPECT_TRUE(emu.devices().empty());
     EXPECT_EQ(settled_service_irps(emu), 0u);
+}
+
+void serve_emulated_driver_from(const ExternalService& svc) {
+    Emulator emu{driver()};
+    ASSERT_EQ(emu.load_driver(), STATUS_SUCCESS);
+    std::string why;
+    ASSERT_TRUE(emu.start_adapter(&why)) << why;
+    vstor::storport_sim::IoctlServer server(emu, 7);
+    ASSERT_NE(server.port(), 0);
+    const std::uint16_t iscsi_port = free_tcp_port();
+    ASSERT_NE(iscsi_port, 0);
+    const std::string iqn = "iqn.2026-12.org.vstor:storport";
+    const pid_t pid = start_service(svc, "127.0.0.1:" + std::to_string(server.port()), iqn, iscsi_port);
+    ASSERT_GE(pid, 0);
+    struct Reaper {  // the child never outlives a failed assertion
+        pid_t pid;
+        ~Reaper() {
+            if (pid > 0 && ::kill(pid, SIGKILL) == 0) ::waitpid(pid, nullptr, 0);
+        }
+    } reaper{pid};
+    for (int i = 0; i < 1200 && emu.devices().size() < 2; ++i) std::this_thread::sleep_for(100ms);
+    ASSERT_EQ(emu.devices().size(), 2u) << "the service did not bring its LUNs up";
+
+    check_io_through_service(emu);
+    if (::testing::Test::HasFatalFailure()) return;
+    check_iscsi_sees_storport_writes(emu, iscsi_port, iqn);
+    if (::testing::Test::HasFatalFailure()) return;
+    reaper.pid = 0;  // reaped below
+    kill_with_writes_in_flight(emu, server, pid);
     emu.stop_adapter();
     auto v = emu.violations();
     EXPECT_TRUE(v.empty()) << v.front();

@@ -54,7 +54,7 @@ else()
     VSTOR_SYS_SYMBOLS_PATH="${CMAKE_BINARY_DIR}/windows/x86/vstor-unfixed.sys"
     VSTOR_SYS_OTHER_PATH="${CMAKE_BINARY_DIR}/windows/x64/vstor.sys")
   target_link_libraries(vstor_storport_tests_x86 PRIVATE vstor_gtest32 pthread)
-  add_dependencies(vstor_storport_tests_x86 vstor vstor_sys_x86)
+  add_dependencies(vstor_storport_tests_x86 vstor vstor_sys_x86 vstor_layers vstor_limits)
   if(VSTOR_X86_RUNNER)
     set_target_properties(vstor_storport_tests_x86 PROPERTIES CROSSCOMPILING_EMULATOR ${VSTOR_X86_RUNNER})
     message(STATUS "storport-pe x86: i386 programs run under ${VSTOR_X86_RUNNER}")

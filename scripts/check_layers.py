@@ -10,6 +10,20 @@ Table file, one statement a line ('#' starts a comment):
     module <name> [<dependency> ...]    a module and the modules whose headers it may include
     except <name> <module>/<header>     one header outside the dependencies, allowed until fixed
 Every module may include its own headers and the public API (include/vstor/, "vstor/...").
+
+Directories outside src/ (windows/) are areas, in a table of their own (windows/layers.txt):
+    root <dir> ...                      the include path: where a quoted or <x/y.h> include is
+                                        looked for (after the including file's own directory)
+    area <dir> <rule> ...               what the files below <dir> (the longest area that holds
+                                        them) may include; a <rule> is one of
+        <project dir>/                  any header below it, e.g. windows/driver/
+        <project header>                that header, e.g. include/vstor/bridge_protocol.h
+        <name> / <prefix/> / <*>        a system header (one not found on the roots): that one,
+                                        any below that prefix (<ddk/>), or any at all
+An include that finds a project header its area's rule does not name fails, as does a system
+header the rule does not name:
+
+    windows/driver/io.cpp:3: windows/driver may not include storport_sim.hpp (windows/sim/storport_sim.hpp)
 """
 import argparse
 import os
@@ -21,23 +35,28 @@ SOURCE_SUFFIXES = (".cpp", ".hpp", ".h", ".cc", ".inc")
 PUBLIC = "vstor"  # include/vstor/: the public API every module may use
 
 
-def read_table(path):
-    deps, excepts = {}, {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            words = line.split("#", 1)[0].split()
-            if not words:
-                continue
-            if words[0] == "module" and len(words) >= 2:
-                deps[words[1]] = set(words[2:])
-            elif words[0] == "except" and len(words) == 3:
-                excepts.setdefault(words[1], set()).add(words[2])
-            else:
-                sys.exit(f"{path}:{n}: cannot read this line of the layer table")
+def read_table(paths):
+    deps, excepts, areas, roots = {}, {}, {}, []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                words = line.split("#", 1)[0].split()
+                if not words:
+                    continue
+                if words[0] == "module" and len(words) >= 2:
+                    deps[words[1]] = set(words[2:])
+                elif words[0] == "except" and len(words) == 3:
+                    excepts.setdefault(words[1], set()).add(words[2])
+                elif words[0] == "area" and len(words) >= 2:
+                    areas[words[1].rstrip("/")] = (words[2:], path)
+                elif words[0] == "root" and len(words) >= 2:
+                    roots += [w.rstrip("/") for w in words[1:]]
+                else:
+                    sys.exit(f"{path}:{n}: cannot read this line of the layer table")
     for mod, ds in deps.items():
         for d in ds - set(deps):
-            sys.exit(f"{path}: module {mod} depends on {d}, which is not in the table")
-    return deps, excepts
+            sys.exit(f"{paths[0]}: module {mod} depends on {d}, which is not in the table")
+    return deps, excepts, areas, roots
 
 
 def source_files(top):
@@ -113,14 +132,79 @@ def check_public(root, deps):
     return errors
 
 
+def area_of(rel, areas):
+    """The longest area that holds `rel`, or None."""
+    best = None
+    for area in areas:
+        if rel.startswith(area + "/") and (best is None or len(area) > len(best)):
+            best = area
+    return best
+
+
+def resolve(root, path, kind, target, roots):
+    """The project file an include finds (relative to the root), or None for a system header."""
+    if kind == '"':
+        local = os.path.normpath(os.path.join(os.path.dirname(path), target))
+        if os.path.isfile(local):
+            return os.path.relpath(local, root).replace(os.sep, "/")
+    for r in roots:
+        if os.path.isfile(os.path.join(root, r, target)):
+            return f"{r}/{target}"
+    return None
+
+
+def rule_admits(rules, found, target):
+    for rule in rules:
+        if rule.startswith("<") and rule.endswith(">"):
+            name = rule[1:-1]
+            if found is None and (name == "*" or target == name or name.endswith("/") and target.startswith(name)):
+                return True
+        elif found is not None and (found == rule or rule.endswith("/") and found.startswith(rule)):
+            return True
+    return False
+
+
+def shown(table, root):
+    """A table's path as the messages name it: relative to the source tree when inside it."""
+    rel = os.path.relpath(os.path.abspath(table), os.path.abspath(root))
+    return table if rel.startswith("..") else rel
+
+
+def check_areas(root, areas, roots):
+    errors = []
+    for top in sorted({a.split("/", 1)[0] for a in areas}):
+        if not os.path.isdir(os.path.join(root, top)):
+            continue
+        for path in source_files(os.path.join(root, top)):
+            rel = os.path.relpath(path, root).replace(os.sep, "/")
+            area = area_of(rel, areas)
+            if area is None:
+                errors.append(f"{rel}:1: {os.path.dirname(rel)} is in no area of the layer table "
+                              f"({shown(next(iter(areas.values()))[1], root)})")
+                continue
+            rules, table = areas[area]
+            for n, kind, target in includes(path):
+                if ".." in target.split("/"):
+                    errors.append(f"{rel}:{n}: {area} may not include {target} (no '..' in includes)")
+                    continue
+                found = resolve(root, path, kind, target, roots)
+                if rule_admits(rules, found, target):
+                    continue
+                what = found if found else "a system header"
+                errors.append(f"{rel}:{n}: {area} may not include {target} ({what}; not in its rule in "
+                              f"{shown(table, root)})")
+    return errors
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", required=True, help="source tree holding src/ and include/")
-    ap.add_argument("--table", required=True, help="layer table (written by src/CMakeLists.txt)")
+    ap.add_argument("--table", required=True, action="append",
+                    help="layer table (src/CMakeLists.txt writes the modules'; windows/layers.txt); repeatable")
     ap.add_argument("--stamp", help="file to touch when the check passes")
     args = ap.parse_args()
-    deps, excepts = read_table(args.table)
-    errors = check_src(args.root, deps, excepts) + check_public(args.root, deps)
+    deps, excepts, areas, roots = read_table(args.table)
+    errors = check_src(args.root, deps, excepts) + check_public(args.root, deps) + check_areas(args.root, areas, roots)
     for e in errors:
         print(e, file=sys.stderr)
     if errors:

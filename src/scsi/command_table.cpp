@@ -1,5 +1,9 @@
 #include "scsi/command_table.hpp"
 
+#include <cstdlib>
+
+#include <spdlog/spdlog.h>
+
 #include "scsi/families.hpp"
 #include "util/endian.hpp"
 
@@ -26,24 +30,35 @@ const CommandTable& CommandTable::instance() {
     return table;
 }
 
-void CommandTable::add(const CommandInfo& info) { entries_.push_back(info); }
+void CommandTable::add(const CommandInfo& info) {
+    Slot& slot = slots_[info.opcode];
+    // A registration mistake (an opcode both plain and with service actions, or added twice)
+    // would make lookups ambiguous: fail at startup, in every build.
+    if ((!slot.entries.empty() && slot.has_sa != info.service_action.has_value()) ||
+        find(info.opcode, info.service_action)) {
+        spdlog::critical("command table: {} ({:#04x}) registered twice or inconsistently", info.name, info.opcode);
+        std::abort();
+    }
+    slot.has_sa = info.service_action.has_value();
+    slot.entries.push_back(static_cast<std::uint16_t>(entries_.size()));
+    entries_.push_back(info);
+}
 
 const CommandInfo* CommandTable::find(std::uint8_t opcode, std::optional<std::uint16_t> sa) const {
-    for (const auto& e : entries_)
-        if (e.opcode == opcode && e.service_action == sa) return &e;
+    const Slot& slot = slots_[opcode];
+    if (slot.has_sa != sa.has_value()) return nullptr;
+    for (const std::uint16_t i : slot.entries)
+        if (entries_[i].service_action == sa) return &entries_[i];
     return nullptr;
 }
 
-bool CommandTable::opcode_has_service_actions(std::uint8_t opcode) const {
-    for (const auto& e : entries_)
-        if (e.opcode == opcode && e.service_action) return true;
-    return false;
-}
-
-std::optional<std::uint16_t> service_action_of(std::uint8_t opcode, const std::uint8_t* cdb) {
-    if (!CommandTable::instance().opcode_has_service_actions(opcode)) return std::nullopt;
-    if (opcode == 0x7f) return util::load_be16(cdb + 8);  // variable-length CDB
-    return static_cast<std::uint16_t>(cdb[1] & 0x1f);
+const CommandInfo* CommandTable::lookup(const std::uint8_t* cdb) const {
+    const std::uint8_t opcode = cdb[0];
+    const Slot& slot = slots_[opcode];
+    if (!slot.has_sa) return slot.entries.empty() ? nullptr : &entries_[slot.entries[0]];
+    // The service action: CDB byte 1 bits 4..0, or bytes 8-9 of a variable-length CDB.
+    const std::uint16_t sa = opcode == 0x7f ? util::load_be16(cdb + 8) : static_cast<std::uint16_t>(cdb[1] & 0x1f);
+    return find(opcode, sa);
 }
 
 std::optional<Sense> check_reserved_bits(const CommandInfo& info, const std::uint8_t* cdb) {

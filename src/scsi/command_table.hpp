@@ -37,22 +37,30 @@ struct CommandInfo {
     std::uint32_t timeout_s = 0;  // nominal timeout for the timeouts descriptor (0 = none)
 };
 
+// Indexed by opcode when the commands register: finding a CDB's command is one array step plus,
+// for opcodes with service actions, a search among that opcode's few entries.
 class CommandTable {
 public:
     static const CommandTable& instance();
 
+    // Registers a command; an opcode is either plain or has service actions, each added once.
     void add(const CommandInfo& info);
     // nullptr if the opcode (or its service action) is not implemented.
     const CommandInfo* find(std::uint8_t opcode, std::optional<std::uint16_t> sa) const;
-    bool opcode_has_service_actions(std::uint8_t opcode) const;
+    // The command a CDB names (its service action read where the opcode has them), or nullptr.
+    const CommandInfo* lookup(const std::uint8_t* cdb) const;
+    bool opcode_has_service_actions(std::uint8_t opcode) const { return slots_[opcode].has_sa; }
+    // In registration order (REPORT SUPPORTED OPERATION CODES lists them so).
     const std::vector<CommandInfo>& all() const { return entries_; }
 
 private:
+    struct Slot {
+        bool has_sa = false;
+        std::vector<std::uint16_t> entries;  // indexes into entries_: one, or one per service action
+    };
     std::vector<CommandInfo> entries_;
+    std::array<Slot, 256> slots_{};
 };
-
-// Service action of a CDB for opcodes that have them (per table), nullopt otherwise.
-std::optional<std::uint16_t> service_action_of(std::uint8_t opcode, const std::uint8_t* cdb);
 
 // First CDB bit set outside `usage` -> INVALID FIELD IN CDB pointing at it.
 std::optional<Sense> check_reserved_bits(const CommandInfo& info, const std::uint8_t* cdb);

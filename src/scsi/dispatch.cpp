@@ -63,8 +63,7 @@ std::optional<Outcome> admission(Task& t) {
 
 void dispatch(const TaskPtr& t, util::ThreadPool& pool) {
     t->pool = &pool;
-    const std::uint8_t* cdb = t->cdb();
-    t->info = CommandTable::instance().find(cdb[0], service_action_of(cdb[0], cdb));
+    t->info = CommandTable::instance().lookup(t->cdb());
     if (t->lu) t->lu->in_flight.fetch_add(1, std::memory_order_relaxed);
     if (auto refused = admission(*t)) return t->complete(*refused);
     if (!t->lu) return run(t);

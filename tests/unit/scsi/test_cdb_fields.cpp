@@ -31,6 +31,26 @@ std::vector<std::uint8_t> base_cdb(const scsi::CommandInfo& info) {
 
 class CdbFields : public EngineTest {};
 
+// The opcode index finds each registered command from its CDB, and nothing for a service action
+// or an opcode that is not registered.
+TEST(CommandTableIndex, LookupFindsEveryCommandByItsCdb) {
+    const auto& table = CommandTable::instance();
+    for (const auto& info : table.all()) {
+        SCOPED_TRACE(info.name);
+        const auto cdb = base_cdb(info);
+        EXPECT_EQ(table.lookup(cdb.data()), &info);
+        EXPECT_EQ(table.find(info.opcode, info.service_action), &info);
+        EXPECT_EQ(table.opcode_has_service_actions(info.opcode), info.service_action.has_value());
+        if (info.service_action) {
+            EXPECT_EQ(table.find(info.opcode, std::nullopt), nullptr);
+        }
+    }
+    std::uint8_t cdb[16] = {0x9e, 0x1f};  // SERVICE ACTION IN(16) with an unregistered action
+    EXPECT_EQ(table.lookup(cdb), nullptr);
+    cdb[0] = 0x02;  // no command
+    EXPECT_EQ(table.lookup(cdb), nullptr);
+}
+
 TEST_F(CdbFields, EveryUnusedBitOfEveryCommandIsRefusedWithItsFieldPointer) {
     // A block the command must not touch: if a refused command ran anyway, this changes.
     std::vector<std::uint8_t> marker(512, 0x5a);

@@ -2,58 +2,17 @@
 // the message as it is, so the dispatch through the method registry must keep every one of them.
 #include <gtest/gtest.h>
 
-#include "config/lun_builder.hpp"
-#include "config/serve_plan.hpp"
-#include "control/control_service.hpp"
-#include "control/rpc_server.hpp"
-#include "iscsi/server.hpp"
+#include "control/control_rig.hpp"
 
 namespace vstor::control {
 namespace {
 
-using nlohmann::json;
+using test::json;
 constexpr const char* kIqn = "iqn.2026-12.org.vstor:errors";
 
-class ControlErrors : public ::testing::Test {
+class ControlErrors : public test::ControlRig {
 protected:
-    void SetUp() override {
-        std::string err;
-        auto spec = cli::parse_lun_spec("mem:4M", err);
-        ASSERT_TRUE(spec) << err;
-        spec->lun = 0;
-        cli::ServePlan plan;
-        cli::TargetPlan tp;
-        tp.config.name = kIqn;
-        tp.luns.push_back(*spec);
-        plan.targets.push_back(tp);
-        adapter = Adapter::create();
-        plan.targets[0].config.adapter_target_id = *adapter->add_target(kIqn).value;
-        ASSERT_TRUE(cli::add_lun_from_spec(*adapter, plan.targets[0].config.adapter_target_id, 0, *spec, err)) << err;
-        iscsi::ServerConfig cfg;  // no portal: the target registry only
-        cfg.targets.push_back(plan.targets[0].config);
-        cfg.event_loops = 1;
-        cfg.portals_optional = true;
-        server = iscsi::Server::create(cfg, *adapter, err);
-        ASSERT_TRUE(server) << err;
-        service = std::make_unique<ControlService>(*adapter, *server, plan, "");
-    }
-    void TearDown() override {
-        if (server) server->stop();
-    }
-
-    // The error a call ends with, as {code, message}; {0, ""} when it succeeds.
-    std::pair<int, std::string> error_of(const std::string& method, const json& params) {
-        try {
-            service->call(method, params);
-        } catch (const RpcError& e) {
-            return {e.code, e.what()};
-        }
-        return {0, ""};
-    }
-
-    std::unique_ptr<Adapter> adapter;
-    std::unique_ptr<iscsi::Server> server;
-    std::unique_ptr<ControlService> service;
+    void SetUp() override { start(kIqn, "mem:4M", Portal::none); }  // the target registry only
 };
 
 TEST_F(ControlErrors, UnknownMethodIsMethodNotFound) {

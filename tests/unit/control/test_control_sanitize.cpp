@@ -8,47 +8,22 @@
 #include <future>
 #include <string>
 
-#include "config/lun_builder.hpp"
-#include "config/serve_plan.hpp"
-#include "control/control_service.hpp"
-#include "iscsi/server.hpp"
+#include "control/control_rig.hpp"
 #include "vstor/lun_address.hpp"
 
 namespace vstor::control {
 namespace {
 
-using nlohmann::json;
+using test::json;
 constexpr const char* kIqn = "iqn.2026-12.org.vstor:sanitize";
 
-class ControlSanitize : public ::testing::Test {
+class ControlSanitize : public test::ControlRig {
 protected:
     void SetUp() override {
-        std::string err;
         // 4 MiB overwritten at 1 MiB/s: the SANITIZE runs for seconds, long enough to look at it.
-        auto spec = cli::parse_lun_spec("mem:4M,sanitize_rate=1M", err);
-        ASSERT_TRUE(spec) << err;
-        spec->lun = 0;
-        cli::ServePlan plan;
-        plan.portals.push_back(iscsi::PortalConfig{"127.0.0.1", 0, 1});
-        cli::TargetPlan tp;
-        tp.config.name = kIqn;
-        tp.luns.push_back(*spec);
-        plan.targets.push_back(tp);
-        adapter = Adapter::create();
-        tid = *adapter->add_target(kIqn).value;
-        plan.targets[0].config.adapter_target_id = tid;
-        ASSERT_TRUE(cli::add_lun_from_spec(*adapter, tid, 0, *spec, err)) << err;
-        iscsi::ServerConfig cfg;
-        cfg.portals = plan.portals;
-        cfg.targets.push_back(plan.targets[0].config);
-        cfg.event_loops = 1;
-        server = iscsi::Server::create(cfg, *adapter, err);
-        ASSERT_TRUE(server) << err;
-        service = std::make_unique<ControlService>(*adapter, *server, plan, "");
+        start(kIqn, "mem:4M,sanitize_rate=1M", Portal::none);
         initiator = adapter->open_nexus(tid, "iqn.2026-12.org.test:d-sense,i,0x1");
     }
-
-    json call(const std::string& method, json params = json::object()) { return service->call(method, params); }
 
     // One CDB from the initiator's nexus to LUN 0; returns the completion and the data it read.
     Completion send(std::vector<std::uint8_t> cdb, std::vector<std::uint8_t>& buf, DataDirection dir) {
@@ -85,19 +60,8 @@ protected:
 
     static json lun0() { return json{{"target", kIqn}, {"lun", 0}}; }
 
-    std::string refusal(const std::string& method, json params) {
-        try {
-            call(method, params);
-        } catch (const RpcError& e) {
-            return e.what();
-        }
-        return "";
-    }
+    std::string refusal(const std::string& method, const json& params) { return error_of(method, params).second; }
 
-    std::unique_ptr<Adapter> adapter;
-    std::uint16_t tid = 0;
-    std::unique_ptr<iscsi::Server> server;
-    std::unique_ptr<ControlService> service;
     std::shared_ptr<Nexus> initiator;
 };
 

@@ -15,54 +15,29 @@
 #include <filesystem>
 #include <fstream>
 
-#include "config/lun_builder.hpp"
+#include "config/lun_spec.hpp"
 #include "config/serve_plan.hpp"
-#include "control/control_service.hpp"
+#include "control/control_rig.hpp"
 #include "control/metrics_server.hpp"
 #include "control/rpc_client.hpp"
-#include "control/rpc_server.hpp"
-#include "iscsi/server.hpp"
 
 namespace vstor::control {
 namespace {
 
-using nlohmann::json;
+using test::json;
 constexpr const char* kIqn = "iqn.2026-12.org.vstor:ctl";
 
-class ControlPlane : public ::testing::Test {
+class ControlPlane : public test::ControlRig {
 protected:
     void SetUp() override {
         dir = std::filesystem::temp_directory_path() / ("vstor-ctl-" + std::to_string(::getpid()));
         std::filesystem::create_directories(dir);
-        std::string err;
-        auto spec = cli::parse_lun_spec("mem:16M", err);
-        ASSERT_TRUE(spec) << err;
-        spec->lun = 0;
-        cli::ServePlan plan;
-        plan.portals.push_back(iscsi::PortalConfig{"127.0.0.1", 0, 1});
-        cli::TargetPlan tp;
-        tp.config.name = kIqn;
-        tp.luns.push_back(*spec);
-        plan.targets.push_back(tp);
-
-        adapter = Adapter::create();
-        plan.targets[0].config.adapter_target_id = *adapter->add_target(kIqn).value;
-        ASSERT_TRUE(cli::add_lun_from_spec(*adapter, plan.targets[0].config.adapter_target_id, 0, *spec, err)) << err;
-        iscsi::ServerConfig cfg;
-        cfg.portals = plan.portals;
-        cfg.targets.push_back(plan.targets[0].config);
-        cfg.event_loops = 1;
-        server = iscsi::Server::create(cfg, *adapter, err);
-        ASSERT_TRUE(server) << err;
-        server->start();
-        port = server->bound_port(0);
-        service = std::make_unique<ControlService>(*adapter, *server, plan, "");
+        start(kIqn, "mem:16M", Portal::loopback);
     }
     void TearDown() override {
-        if (server) server->stop();
+        ControlRig::TearDown();
         std::filesystem::remove_all(dir);
     }
-    json call(const std::string& method, json params = json::object()) { return service->call(method, params); }
     std::string snapshot() { return call("status").dump() + service->render_config(); }
 
     iscsi_context* login() {
@@ -76,10 +51,6 @@ protected:
     }
 
     std::filesystem::path dir;
-    std::unique_ptr<Adapter> adapter;
-    std::unique_ptr<iscsi::Server> server;
-    std::unique_ptr<ControlService> service;
-    std::uint16_t port = 0;
 };
 
 TEST_F(ControlPlane, BadInputIsRefusedAndChangesNothing) {

@@ -1,6 +1,7 @@
 // A bare iSCSI initiator for tests that must misbehave or watch the PDUs: raw Login Requests
 // (stalled or half-done logins, chosen TSIH/CID), hand-built SCSI Command / Data-Out PDUs
-// (half-sent writes, R2Ts, MaxCmdSN). One blocking connection, no digests, 5 s read timeouts.
+// (half-sent writes, R2Ts, MaxCmdSN), Text Requests in parts, and raw bytes (malformed headers).
+// One blocking connection, no digests, 5 s read timeouts.
 #pragma once
 
 #include <arpa/inet.h>
@@ -54,6 +55,25 @@ public:
         p.data.assign(text.begin(), text.end());
         return send(p);
     }
+
+    // One immediate Text Request carrying `text` as it is: F, or C when `more` follows; Target
+    // Transfer Tag `ttt` (0xffffffff to start, the target's to fetch the next part of an answer).
+    bool send_text(std::uint32_t itt, std::uint32_t ttt, const std::string& text, bool more = false) {
+        Pdu p;
+        const auto t = p.init<TextRequestBhs>();
+        t.set_opcode(op::text_request, true);
+        t.set_final(!more);
+        t.set_continue(more);
+        t.set_itt(itt);
+        t.set_ttt(ttt);
+        t.set_cmdsn(cmdsn_);
+        t.set_exp_statsn(exp_statsn_);
+        p.data.assign(text.begin(), text.end());
+        return send(p);
+    }
+
+    // Writes `bytes` as they are: a header whose lengths lie, an unknown opcode, a PDU out of turn.
+    bool send_raw(const std::vector<std::uint8_t>& bytes) { return write_all(bytes); }
 
     // Login of a normal session, leading unless `tsih` names a session to add a connection to;
     // `keys` are added to the mandatory ones. Returns the login response (see login_status and
@@ -187,6 +207,9 @@ private:
     bool send(Pdu& p) {
         std::vector<std::uint8_t> bytes;
         encode(p, false, false, bytes);
+        return write_all(bytes);
+    }
+    bool write_all(const std::vector<std::uint8_t>& bytes) {
         std::size_t off = 0;
         while (off < bytes.size()) {
             const ssize_t n = ::write(fd_, bytes.data() + off, bytes.size() - off);
@@ -213,7 +236,7 @@ private:
         return p;
     }
     void note_sn(const Pdu& r) {
-        if (r.opcode() == op::scsi_response || r.opcode() == op::login_response ||
+        if (r.opcode() == op::scsi_response || r.opcode() == op::login_response || r.opcode() == op::text_response ||
             (r.opcode() == op::data_in && (r.bhs[1] & 0x01)))
             exp_statsn_ = util::load_be32(&r.bhs[24]) + 1;
         const std::uint32_t max = util::load_be32(&r.bhs[32]);

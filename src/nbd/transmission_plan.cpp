@@ -102,7 +102,9 @@ Step TransmissionPlan::next_step() {
             step_blocks_ = cdb_unmap(cmd_, next_lba_, remaining_, lim, std::span(buf_));
         } else {
             const std::uint32_t n = write_same_chunk(lim, remaining_);
-            cdb_write_same16(cmd_, next_lba_, n, !(h_.flags & cmd_flag::no_hole),
+            // UNMAP bit: deallocate where holes are allowed, on a thin LUN only (a thick one
+            // refuses the bit, LBPWS = 0).
+            cdb_write_same16(cmd_, next_lba_, n, ctx_->limits.thin && !(h_.flags & cmd_flag::no_hole),
                              std::span(ctx_->zero_block));
             step_blocks_ = n;
         }

@@ -61,9 +61,20 @@ const CommandInfo* CommandTable::lookup(const std::uint8_t* cdb) const {
     return find(opcode, sa);
 }
 
-std::optional<Sense> check_reserved_bits(const CommandInfo& info, const std::uint8_t* cdb) {
-    for (std::uint16_t i = 1; i < info.cdb_len && i < info.usage.size(); ++i) {
-        const std::uint8_t bad = cdb[i] & static_cast<std::uint8_t>(~info.usage[i]);
+bool enabled_on(const CommandInfo& info, const LogicalUnit* lu) {
+    return !lu || !info.enabled || info.enabled(*lu);
+}
+
+std::array<std::uint8_t, 16> usage_on(const CommandInfo& info, const LogicalUnit* lu) {
+    auto usage = info.usage;
+    if (lu && info.usage_on) info.usage_on(*lu, usage);
+    return usage;
+}
+
+std::optional<Sense> check_reserved_bits(const CommandInfo& info, const LogicalUnit* lu, const std::uint8_t* cdb) {
+    const auto usage = usage_on(info, lu);
+    for (std::uint16_t i = 1; i < info.cdb_len && i < usage.size(); ++i) {
+        const std::uint8_t bad = cdb[i] & static_cast<std::uint8_t>(~usage[i]);
         if (!bad) continue;
         std::uint8_t bit = 7;
         while (!(bad & (1u << bit))) --bit;

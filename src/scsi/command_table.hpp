@@ -35,7 +35,18 @@ struct CommandInfo {
     Handler handler;
     std::uint32_t flags;
     std::uint32_t timeout_s = 0;  // nominal timeout for the timeouts descriptor (0 = none)
+    // Per LUN, as LIO's opcode descriptors (`enabled`, `update_usage_bits`) do it: whether this
+    // LUN implements the command at all (nullptr: every LUN does), and which of `usage`'s bits it
+    // evaluates (nullptr: all of them). Dispatch refuses a command a LUN does not implement as an
+    // unknown opcode and a bit it does not evaluate as a reserved one; REPORT SUPPORTED OPERATION
+    // CODES reports both per LUN. E.g. UNMAP, and WRITE SAME's UNMAP bit, only on a thin LUN.
+    bool (*enabled)(const LogicalUnit&) = nullptr;
+    void (*usage_on)(const LogicalUnit&, std::array<std::uint8_t, 16>& usage) = nullptr;
 };
+
+// The command as `lu` implements it (a command to no LUN: as registered).
+bool enabled_on(const CommandInfo& info, const LogicalUnit* lu);
+std::array<std::uint8_t, 16> usage_on(const CommandInfo& info, const LogicalUnit* lu);
 
 // Indexed by opcode when the commands register: finding a CDB's command is one array step plus,
 // for opcodes with service actions, a search among that opcode's few entries.
@@ -62,7 +73,8 @@ private:
     std::array<Slot, 256> slots_{};
 };
 
-// First CDB bit set outside `usage` -> INVALID FIELD IN CDB pointing at it.
-std::optional<Sense> check_reserved_bits(const CommandInfo& info, const std::uint8_t* cdb);
+// First CDB bit set outside the usage `lu` reports -> INVALID FIELD IN CDB pointing at it: what
+// REPORT SUPPORTED OPERATION CODES says a LUN evaluates is what it accepts.
+std::optional<Sense> check_reserved_bits(const CommandInfo& info, const LogicalUnit* lu, const std::uint8_t* cdb);
 
 }  // namespace vstor::scsi

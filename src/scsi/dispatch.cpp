@@ -40,13 +40,14 @@ std::optional<Outcome> admission(Task& t) {
     const std::uint8_t* cdb = t.cdb();
     const std::uint8_t opcode = cdb[0];
     if (missing_lun(t)) return Outcome::check(sense::invalid_lun());
-    if (!t.info) {
-        // Known opcode with an unknown service action: the field in error is the service action.
+    if (!t.info || !enabled_on(*t.info, t.lu.get())) {
+        // Not implemented (on this LUN). Known opcode with an unknown service action: the field in
+        // error is the service action.
         if (CommandTable::instance().opcode_has_service_actions(opcode))
             return Outcome::check(sense::invalid_field_in_cdb(opcode == 0x7f ? 8 : 1, opcode == 0x7f ? 7 : 4));
         return Outcome::check(sense::invalid_opcode());
     }
-    if (auto bad = check_reserved_bits(*t.info, cdb)) return Outcome::check(*bad);
+    if (auto bad = check_reserved_bits(*t.info, t.lu.get(), cdb)) return Outcome::check(*bad);
     if (!t.lu) return std::nullopt;
     // SAM-5 5.14: a pending unit attention is reported to the next command, except INQUIRY,
     // REPORT LUNS and REQUEST SENSE (which does report it, as its sense data).

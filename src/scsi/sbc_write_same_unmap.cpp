@@ -44,7 +44,7 @@ void write_same(const TaskPtr& t) {
     const std::span<const std::byte> pattern = ndob ? std::span<const std::byte>() : t->cmd.data.first(bs);
     const bool zeroes = ndob || all_zero(pattern);
     IoStatus st;
-    if (unmap && lu.thin()) {
+    if (unmap) {  // only a thin LUN accepts the bit (unmap_bit_on_thin_only)
         // UNMAP=1 on a thin LUN deallocates the range; with LBPRZ=1 it then reads as zeroes
         // whatever the data-out block held (as libiscsi's WriteSame*.UnmapUntilEnd and Linux
         // expect; SBC-4 4.7.3.4).
@@ -62,7 +62,6 @@ void write_same(const TaskPtr& t) {
 void unmap(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
     LogicalUnit& lu = *t->lu;
-    if (!lu.thin()) return t->complete_sense(sense::invalid_opcode());  // LBPU = 0
     if (cdb[1] & 0x01) return t->complete_sense(sense::invalid_field_in_cdb(1, 0));  // ANCHOR, ANC_SUP = 0
     const std::uint32_t len = util::load_be16(cdb + 7);
     if (len == 0) return t->complete_good();
@@ -122,17 +121,25 @@ void get_lba_status(const TaskPtr& t) {
     t->complete_with(d);
 }
 
+// Logical block provisioning per LUN (LBPU, LBPWS, LBPWS10 in the VPD page): a thick LUN has no
+// UNMAP and refuses WRITE SAME's UNMAP bit, as libiscsi's WriteSame*.UnmapVPD expects of a LUN
+// with LBPME = 0.
+bool thin_only(const LogicalUnit& lu) { return lu.thin(); }
+void unmap_bit_on_thin_only(const LogicalUnit& lu, std::array<std::uint8_t, 16>& usage) {
+    if (!lu.thin()) usage[1] &= static_cast<std::uint8_t>(~0x08);
+}
+
 }  // namespace
 
 void register_sbc_write_same_unmap(CommandTable& tab) {
     using namespace cmd_flag;
     const auto wr = needs_medium | writes_medium | blocking;
     tab.add({0x41, std::nullopt, "WRITE SAME(10)", 10, {0x41, 0xf8, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0}, write_same,
-             wr});
+             wr, 0, nullptr, unmap_bit_on_thin_only});
     tab.add({0x93, std::nullopt, "WRITE SAME(16)", 16,
              {0x93, 0xf9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0}, write_same,
-             wr});
-    tab.add({0x42, std::nullopt, "UNMAP", 10, {0x42, 0x01, 0, 0, 0, 0, 0x1f, 0xff, 0xff, 0}, unmap, wr});
+             wr, 0, nullptr, unmap_bit_on_thin_only});
+    tab.add({0x42, std::nullopt, "UNMAP", 10, {0x42, 0x01, 0, 0, 0, 0, 0x1f, 0xff, 0xff, 0}, unmap, wr, 0, thin_only});
     tab.add({0x9e, 0x12, "GET LBA STATUS", 16,
              {0x9e, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0}, get_lba_status,
              needs_medium | reservation_read | blocking});  // allocation_status() may block: not on a loop

@@ -1,5 +1,7 @@
 // SPC-5 REPORT SUPPORTED OPERATION CODES and REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS, both
-// generated from the command table so they cannot drift from what is implemented.
+// generated from the command table so they cannot drift from what is implemented. Per LUN: a
+// command the LUN does not implement is not listed, and the usage data are the bits it evaluates
+// (enabled_on/usage_on, the same the dispatcher enforces).
 #include <algorithm>
 #include <vector>
 
@@ -31,6 +33,7 @@ void report_supported_opcodes(const TaskPtr& t) {
     if (options == 0) {
         d.resize(4, 0);
         for (const auto& c : table.all()) {
+            if (!enabled_on(c, t->lu.get())) continue;
             const std::size_t at = d.size();
             d.resize(at + 8, 0);
             d[at] = c.opcode;
@@ -47,12 +50,13 @@ void report_supported_opcodes(const TaskPtr& t) {
             return t->complete_sense(sense::invalid_field_in_cdb(2, 2));
         const CommandInfo* c = table.find(opcode, has_sa ? std::optional<std::uint16_t>(sa) : std::nullopt);
         d.resize(4, 0);
-        if (!c) {
+        if (!c || !enabled_on(*c, t->lu.get())) {
             d[1] = 0x01;  // not supported
         } else {
             d[1] = static_cast<std::uint8_t>((rctd ? 0x80 : 0) | 0x03);  // supported as the standard says
             util::store_be16(&d[2], c->cdb_len);
-            d.insert(d.end(), c->usage.begin(), c->usage.begin() + c->cdb_len);
+            const auto usage = usage_on(*c, t->lu.get());
+            d.insert(d.end(), usage.begin(), usage.begin() + c->cdb_len);
             if (rctd) append_timeouts(d, *c);
         }
     } else {

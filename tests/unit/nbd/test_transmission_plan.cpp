@@ -104,6 +104,7 @@ TEST(NbdTransmissionPlan, WriteZeroesUnmapBitFollowsNoHole) {
     auto ctx = context(true);
     ctx.block_limits.max_write_same_blocks = 16;
     for (bool no_hole : {false, true}) {
+        SCOPED_TRACE(no_hole ? "no_hole" : "holes allowed");
         TransmissionPlan p;
         p.reset(req(cmd::write_zeroes, 0, 40 * kBlock, no_hole ? cmd_flag::no_hole : 0));
         Step s = p.begin(ctx);
@@ -119,6 +120,15 @@ TEST(NbdTransmissionPlan, WriteZeroesUnmapBitFollowsNoHole) {
         EXPECT_EQ(s, Step::reply_ok);
         EXPECT_EQ(counts, (std::vector<std::uint32_t>{16, 16, 8}));
     }
+}
+
+TEST(NbdTransmissionPlan, WriteZeroesNeverSetsUnmapOnAThickLun) {
+    auto ctx = context(false);
+    TransmissionPlan p;
+    p.reset(req(cmd::write_zeroes, 0, 4 * kBlock));
+    ASSERT_EQ(p.begin(ctx), Step::submit);
+    ASSERT_EQ(p.command().cdb[0], 0x93);
+    EXPECT_EQ(p.command().cdb[1], 0x00) << "a thick LUN refuses WRITE SAME's UNMAP bit";
 }
 
 TEST(NbdTransmissionPlan, FastZeroOnlyWhereItDeallocates) {

@@ -27,11 +27,20 @@ std::optional<Sense> readiness(const Task& t) {
     return std::nullopt;
 }
 
+// The handler says how the command ends; the engine completes it, unless an asynchronous step
+// will (pending).
+void execute(const TaskPtr& t) {
+    const Handler& h = t->info->handler;
+    if (h.legacy) return h.legacy(t);
+    const Outcome o = h.fn(t);
+    if (!o.is_pending) t->complete(o);
+}
+
 void run(const TaskPtr& t) {
     if (t->info->flags & cmd_flag::blocking)
-        t->pool->post([t] { t->info->handler(t); });
+        t->pool->post([t] { execute(t); });
     else
-        t->info->handler(t);
+        execute(t);
 }
 
 // Parse-then-execute, before any handler runs: the first check that refuses the command says how

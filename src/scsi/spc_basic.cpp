@@ -18,10 +18,10 @@ using util::store_be32;
 
 namespace {
 
-void test_unit_ready(const TaskPtr& t) { t->complete_good(); }
+Outcome test_unit_ready(const TaskPtr&) { return Outcome::good(); }
 
 // SPC-5 6.39: returns (and clears) a pending unit attention, else the current condition.
-void request_sense(const TaskPtr& t) {
+Outcome request_sense(const TaskPtr& t) {
     const bool desc = t->cdb()[1] & 0x01;
     const std::uint8_t alloc = t->cdb()[4];
     Sense s;  // NO SENSE
@@ -36,20 +36,18 @@ void request_sense(const TaskPtr& t) {
     }
     std::uint8_t buf[252];
     const auto n = desc ? encode_descriptor(s, buf, sizeof buf) : encode_fixed(s, buf, sizeof buf);
-    t->complete_with({buf, std::min<std::size_t>(n, alloc)});
+    return reply_data(*t, {buf, std::min<std::size_t>(n, alloc)});
 }
 
 // SPC-5 6.33: SELECT REPORT 00h/02h list LUNs, 01h well-known LUNs only (we have REPORT LUNS WLUN).
-void report_luns(const TaskPtr& t) {
+Outcome report_luns(const TaskPtr& t) {
     const std::uint8_t select = t->cdb()[2];
     const std::uint32_t alloc = load_be32(t->cdb() + 6);
     if (select > 0x02 && select != 0x10 && select != 0x11 && select != 0x12) {
-        t->complete_sense(sense::invalid_field_in_cdb(2, 7));
-        return;
+        return Outcome::check(sense::invalid_field_in_cdb(2, 7));
     }
     if (alloc < 16) {  // SPC-5: allocation length below 16 is an error
-        t->complete_sense(sense::invalid_field_in_cdb(6, 7));
-        return;
+        return Outcome::check(sense::invalid_field_in_cdb(6, 7));
     }
     std::vector<std::uint64_t> luns;
     if (select == 0x00 || select == 0x02 || select == 0x11) {
@@ -61,7 +59,7 @@ void report_luns(const TaskPtr& t) {
     store_be32(out.data(), static_cast<std::uint32_t>(8 * luns.size()));
     for (std::size_t i = 0; i < luns.size(); ++i) util::store_be64(out.data() + 8 + 8 * i, luns[i]);
     out.resize(std::min<std::size_t>(out.size(), alloc));
-    t->complete_with(out);
+    return reply_data(*t, out);
 }
 
 }  // namespace

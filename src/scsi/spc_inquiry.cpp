@@ -132,25 +132,25 @@ std::vector<std::uint8_t> vpd_supported(const Task&) {
     return d;
 }
 
-void inquiry(const TaskPtr& t) {
+Outcome inquiry(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
     const bool evpd = cdb[1] & 0x01;
     const std::uint16_t alloc = load_be16(cdb + 3);
     if (!evpd) {
-        if (cdb[2] != 0) return t->complete_sense(sense::invalid_field_in_cdb(2, 7));
+        if (cdb[2] != 0) return Outcome::check(sense::invalid_field_in_cdb(2, 7));
         auto d = standard_inquiry(*t);
         d.resize(std::min<std::size_t>(d.size(), alloc));
-        return t->complete_with(d);
+        return reply_data(*t, d);
     }
-    if (!t->lu) return t->complete_sense(sense::invalid_lun());
+    if (!t->lu) return Outcome::check(sense::invalid_lun());
     for (const auto& p : kPages) {
         if (p.code != cdb[2]) continue;
         auto d = p.fn(*t);
         d[0] = 0x00;
         d.resize(std::min<std::size_t>(d.size(), alloc));
-        return t->complete_with(d);
+        return reply_data(*t, d);
     }
-    t->complete_sense(sense::invalid_field_in_cdb(2, 7));
+    return Outcome::check(sense::invalid_field_in_cdb(2, 7));
 }
 
 }  // namespace

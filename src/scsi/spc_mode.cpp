@@ -87,7 +87,7 @@ Page render(const PageDef& def, Pc pc, const LogicalUnit& lu) {
     return p;
 }
 
-void mode_sense(const TaskPtr& t) {
+Outcome mode_sense(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
     const bool ten = cdb[0] == 0x5a;
     const bool dbd = cdb[1] & 0x08;
@@ -96,8 +96,8 @@ void mode_sense(const TaskPtr& t) {
     const std::uint8_t page = cdb[2] & 0x3f;
     const std::uint8_t subpage = cdb[3];
     const std::uint32_t alloc = ten ? util::load_be16(cdb + 7) : cdb[4];
-    if (pc == Pc::saved) return t->complete_sense(sense::saving_parameters_not_supported());
-    if (subpage != 0 && !(page == 0x3f && subpage == 0xff)) return t->complete_sense(sense::invalid_field_in_cdb(3, 7));
+    if (pc == Pc::saved) return Outcome::check(sense::saving_parameters_not_supported());
+    if (subpage != 0 && !(page == 0x3f && subpage == 0xff)) return Outcome::check(sense::invalid_field_in_cdb(3, 7));
 
     Page body;
     bool found = false;
@@ -107,7 +107,7 @@ void mode_sense(const TaskPtr& t) {
         body.insert(body.end(), p.begin(), p.end());
         found = true;
     }
-    if (!found) return t->complete_sense(sense::invalid_field_in_cdb(2, 5));
+    if (!found) return Outcome::check(sense::invalid_field_in_cdb(2, 5));
 
     const LogicalUnit& lu = *t->lu;
     Page desc;
@@ -142,52 +142,52 @@ void mode_sense(const TaskPtr& t) {
     else
         out[0] = static_cast<std::uint8_t>(std::min<std::size_t>(out.size() - 1, 255));
     out.resize(std::min<std::size_t>(out.size(), alloc));
-    t->complete_with(out);
+    return reply_data(*t, out);
 }
 
 // SPC-5 6.11: validates the whole parameter list before changing anything.
-void mode_select(const TaskPtr& t) {
+Outcome mode_select(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
     const bool ten = cdb[0] == 0x55;
     const std::uint32_t len = ten ? util::load_be16(cdb + 7) : cdb[4];
-    if (cdb[1] & 0x01) return t->complete_sense(sense::invalid_field_in_cdb(1, 0));  // SP: nothing is saved
-    if (len == 0) return t->complete_good();
-    if (t->cmd.data.size() < len) return t->complete_sense(sense::param_list_length_error());
+    if (cdb[1] & 0x01) return Outcome::check(sense::invalid_field_in_cdb(1, 0));  // SP: nothing is saved
+    if (len == 0) return Outcome::good();
+    if (t->cmd.data.size() < len) return Outcome::check(sense::param_list_length_error());
     const auto* p = reinterpret_cast<const std::uint8_t*>(t->cmd.data.data());
     const std::size_t hdr = ten ? 8 : 4;
-    if (len < hdr) return t->complete_sense(sense::param_list_length_error());
+    if (len < hdr) return Outcome::check(sense::param_list_length_error());
     const std::size_t desc_len = ten ? util::load_be16(p + 6) : p[3];
-    if (hdr + desc_len > len) return t->complete_sense(sense::param_list_length_error());
+    if (hdr + desc_len > len) return Outcome::check(sense::param_list_length_error());
     LogicalUnit& lu = *t->lu;
     // A block descriptor may restate the block size but not change it.
     const bool longlba = ten && (p[4] & 1);
     const std::size_t step = longlba ? 16 : 8;
-    if (desc_len % step) return t->complete_sense(sense::invalid_field_in_param(ten ? 6 : 3, 7));
+    if (desc_len % step) return Outcome::check(sense::invalid_field_in_param(ten ? 6 : 3, 7));
     for (std::size_t d = hdr; d + step <= hdr + desc_len; d += step) {
         const std::uint32_t bl = longlba ? util::load_be32(p + d + 12) : util::load_be24(p + d + 5);
         if (bl != lu.block_size())
-            return t->complete_sense(sense::invalid_field_in_param(static_cast<std::uint16_t>(d + (longlba ? 12 : 5)), 7));
+            return Outcome::check(sense::invalid_field_in_param(static_cast<std::uint16_t>(d + (longlba ? 12 : 5)), 7));
     }
     ModeState next = lu.mode();
     std::size_t pos = hdr + desc_len;
     while (pos < len) {
-        if (pos + 2 > len) return t->complete_sense(sense::param_list_length_error());
+        if (pos + 2 > len) return Outcome::check(sense::param_list_length_error());
         const std::uint8_t code = p[pos] & 0x3f;
-        if (p[pos] & 0x40) return t->complete_sense(sense::invalid_field_in_param(static_cast<std::uint16_t>(pos), 6));  // SPF
+        if (p[pos] & 0x40) return Outcome::check(sense::invalid_field_in_param(static_cast<std::uint16_t>(pos), 6));  // SPF
         const std::size_t plen = std::size_t{p[pos + 1]} + 2;
-        if (pos + plen > len) return t->complete_sense(sense::param_list_length_error());
+        if (pos + plen > len) return Outcome::check(sense::param_list_length_error());
         const PageDef* def = nullptr;
         for (const auto& d : pages())
             if (d.code == code) def = &d;
-        if (!def) return t->complete_sense(sense::invalid_field_in_param(static_cast<std::uint16_t>(pos), 5));
+        if (!def) return Outcome::check(sense::invalid_field_in_param(static_cast<std::uint16_t>(pos), 5));
         const Page cur = def->build(lu.mode());
-        if (plen != cur.size()) return t->complete_sense(sense::invalid_field_in_param(static_cast<std::uint16_t>(pos + 1), 7));
+        if (plen != cur.size()) return Outcome::check(sense::invalid_field_in_param(static_cast<std::uint16_t>(pos + 1), 7));
         for (std::size_t i = 2; i < plen; ++i) {
             const std::uint8_t diff = static_cast<std::uint8_t>((p[pos + i] ^ cur[i]) & ~def->changeable[i]);
             if (diff) {
                 std::uint8_t bit = 7;
                 while (!(diff & (1u << bit))) --bit;
-                return t->complete_sense(sense::invalid_field_in_param(static_cast<std::uint16_t>(pos + i), bit));
+                return Outcome::check(sense::invalid_field_in_param(static_cast<std::uint16_t>(pos + i), bit));
             }
         }
         const std::uint8_t* pg = p + pos;
@@ -205,7 +205,7 @@ void mode_select(const TaskPtr& t) {
                          before.swp != next.swp || before.tas != next.tas || before.mrie != next.mrie;
     // SPC-5 7.5: other initiators learn of the change through a unit attention.
     if (changed) lu.target().broadcast_ua(lu.lun(), sense::ua_mode_parameters_changed(), t->nexus);
-    t->complete_good(len);
+    return Outcome::good(len);
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ void append_timeouts(std::vector<std::uint8_t>& d, const CommandInfo& c) {
     util::store_be32(&d[at + 8], c.timeout_s ? c.timeout_s * 2 : 0);  // recommended timeout
 }
 
-void report_supported_opcodes(const TaskPtr& t) {
+Outcome report_supported_opcodes(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
     const bool rctd = cdb[2] & 0x80;
     const std::uint8_t options = cdb[2] & 0x07;
@@ -47,7 +47,7 @@ void report_supported_opcodes(const TaskPtr& t) {
         const bool has_sa = table.opcode_has_service_actions(opcode);
         // Options 1 asks about an opcode without service actions, 2 about one with them.
         if ((options == 1 && has_sa) || (options == 2 && !has_sa))
-            return t->complete_sense(sense::invalid_field_in_cdb(2, 2));
+            return Outcome::check(sense::invalid_field_in_cdb(2, 2));
         const CommandInfo* c = table.find(opcode, has_sa ? std::optional<std::uint16_t>(sa) : std::nullopt);
         d.resize(4, 0);
         if (!c || !enabled_on(*c, t->lu.get())) {
@@ -60,13 +60,13 @@ void report_supported_opcodes(const TaskPtr& t) {
             if (rctd) append_timeouts(d, *c);
         }
     } else {
-        return t->complete_sense(sense::invalid_field_in_cdb(2, 2));
+        return Outcome::check(sense::invalid_field_in_cdb(2, 2));
     }
     d.resize(std::min<std::size_t>(d.size(), alloc));
-    t->complete_with(d);
+    return reply_data(*t, d);
 }
 
-void report_supported_tmfs(const TaskPtr& t) {
+Outcome report_supported_tmfs(const TaskPtr& t) {
     const bool repd = t->cdb()[2] & 0x80;
     const std::uint32_t alloc = util::load_be32(t->cdb() + 6);
     std::vector<std::uint8_t> d(repd ? 16 : 4, 0);
@@ -75,7 +75,7 @@ void report_supported_tmfs(const TaskPtr& t) {
     d[1] = 0x01;  // I_T NEXUS RESET
     if (repd) d[3] = 0x0c;
     d.resize(std::min<std::size_t>(d.size(), alloc));
-    t->complete_with(d);
+    return reply_data(*t, d);
 }
 
 }  // namespace

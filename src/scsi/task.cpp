@@ -49,61 +49,49 @@ void finish(Task& t, Completion& c) {
 }
 }  // namespace
 
-void Task::complete_data_in(std::uint32_t produced, std::shared_ptr<const DataView> view) {
-    Completion c;
-    c.data_in_len = std::min(produced, cmd.expected_length);
-    c.residual = static_cast<std::int64_t>(cmd.expected_length) - produced;
-    c.data_view = std::move(view);
-    finish(*this, c);
-}
-
 std::uint64_t duplicate_completions() { return g_duplicates.load(std::memory_order_relaxed); }
 
+Outcome io_outcome(IoStatus s, bool is_write, Outcome if_ok) {
+    if (s != IoStatus::ok) return Outcome::check(sense::from_io_status(s, is_write));
+    return if_ok;
+}
+
+Outcome reply_data(Task& t, std::span<const std::uint8_t> bytes) {
+    // A task completed already (an engine bug) may have had its buffers freed by the front end.
+    if (t.completed.load(std::memory_order_acquire)) {
+        report_duplicate(t);
+        return Outcome::pending();  // nothing more to do: the first completion stands
+    }
+    const auto n = std::min<std::size_t>(bytes.size(), t.cmd.data.size());
+    if (n) std::memcpy(t.cmd.data.data(), bytes.data(), n);
+    return Outcome::data_in(static_cast<std::uint32_t>(bytes.size()));
+}
+
 void Task::complete_with(std::span<const std::uint8_t> bytes) {
-    if (completed.load(std::memory_order_acquire)) return report_duplicate(*this);  // cmd.data may be gone
-    const auto n = std::min<std::size_t>(bytes.size(), cmd.data.size());
-    if (n) std::memcpy(cmd.data.data(), bytes.data(), n);
-    complete_data_in(static_cast<std::uint32_t>(bytes.size()));
-}
-
-void Task::complete_good(std::uint32_t needed) {
-    Completion c;
-    c.residual = static_cast<std::int64_t>(cmd.expected_length) - needed;
-    finish(*this, c);
-}
-
-void Task::complete_sense(const Sense& s) {
-    Completion c;
-    c.status = scsi_status::check_condition;
-    const bool desc = lu && lu->descriptor_sense();
-    c.sense_len = desc ? encode_descriptor(s, c.sense.data(), c.sense.size())
-                       : encode_fixed(s, c.sense.data(), c.sense.size());
-    // No data moved on CHECK CONDITION: report the whole expected length as residual.
-    c.residual = cmd.expected_length;
-    finish(*this, c);
-}
-
-void Task::complete_sense(const Sense& s, std::uint32_t needed) {
-    Completion c;
-    c.status = scsi_status::check_condition;
-    const bool desc = lu && lu->descriptor_sense();
-    c.sense_len = desc ? encode_descriptor(s, c.sense.data(), c.sense.size())
-                       : encode_fixed(s, c.sense.data(), c.sense.size());
-    c.residual = static_cast<std::int64_t>(cmd.expected_length) - needed;
-    finish(*this, c);
-}
-
-void Task::complete_status(std::uint8_t status) {
-    Completion c;
-    c.status = status;
-    c.residual = cmd.expected_length;
-    finish(*this, c);
+    const Outcome o = reply_data(*this, bytes);
+    if (!o.is_pending) complete(o);
 }
 
 void Task::complete(const Outcome& o) {
-    if (o.sense) return complete_sense(*o.sense);
-    if (o.status != scsi_status::good) return complete_status(o.status);
-    complete_good(o.needed);
+    Completion c;
+    c.status = o.status;
+    if (o.produced) {
+        c.data_in_len = std::min(*o.produced, cmd.expected_length);
+        c.residual = static_cast<std::int64_t>(cmd.expected_length) - *o.produced;
+        c.data_view = o.view;
+    } else {
+        // GOOD: what the command did not use of the data-out. CHECK CONDITION and other
+        // statuses move no data (needed = 0: the whole expected length is residual), except a
+        // command that needed more data-out than it got.
+        c.residual = static_cast<std::int64_t>(cmd.expected_length) - o.needed;
+    }
+    if (o.sense) {
+        c.status = scsi_status::check_condition;
+        const bool desc = lu && lu->descriptor_sense();
+        c.sense_len = desc ? encode_descriptor(*o.sense, c.sense.data(), c.sense.size())
+                           : encode_fixed(*o.sense, c.sense.data(), c.sense.size());
+    }
+    finish(*this, c);
 }
 
 }  // namespace vstor::scsi

@@ -3,6 +3,9 @@
 #include "backends/file/file_backend.hpp"
 #include "backends/mem/mem_backend.hpp"
 #include "backends/null/null_backend.hpp"
+#ifndef _WIN32
+#include "backends/rbd/rbd_backend.hpp"
+#endif
 
 namespace vstor::backends {
 
@@ -27,6 +30,22 @@ std::shared_ptr<Backend> open_backend(const BackendSpec& spec, std::string& erro
         o.read_only = spec.read_only;
         o.thick = spec.thick;
         return FileBackend::open(o, error);
+    }
+    if (spec.kind == "rbd") {
+#ifdef _WIN32
+        error = "rbd LUNs need the Linux build (librbd)";
+        return nullptr;
+#else
+        const auto slash = spec.path.find('/');
+        RbdOptions o;
+        o.pool = spec.path.substr(0, slash);
+        o.image = slash == std::string::npos ? "" : spec.path.substr(slash + 1);
+        o.conf = spec.rbd_conf;
+        o.client_id = spec.rbd_id;
+        o.block_size = spec.block_size;
+        o.read_only = spec.read_only;
+        return RbdBackend::open(o, error);
+#endif
     }
     error = "unknown backend kind '" + spec.kind + "'";
     return nullptr;

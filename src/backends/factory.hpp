@@ -10,12 +10,14 @@
 namespace vstor::backends {
 
 struct BackendSpec {
-    std::string kind;  // mem, file, null
-    std::string path;
+    std::string kind;  // mem, file, null, rbd
+    std::string path;  // file: the image file; rbd: POOL/IMAGE
     std::uint64_t size_bytes = 0;
     std::uint32_t block_size = 512;
     bool read_only = false;
     bool thick = false;
+    std::string rbd_conf;  // rbd: ceph.conf path (empty: librados' default)
+    std::string rbd_id;    // rbd: client id (empty: librados' default)
 };
 
 std::shared_ptr<Backend> open_backend(const BackendSpec& spec, std::string& error);

@@ -23,10 +23,40 @@ std::optional<std::uint64_t> parse_size(const std::string& s) {
     return v << shift;
 }
 
+namespace {
+
+// The argument after KIND: (a size, a file path, POOL/IMAGE).
+bool parse_kind_argument(LunSpec& spec, const std::string& arg, const std::string& text, std::string& error) {
+    if (spec.kind == "mem" || spec.kind == "null") {
+        auto size = parse_size(arg);
+        if (!size || *size == 0) {
+            error = "--lun '" + text + "': bad size '" + arg + "'";
+            return false;
+        }
+        spec.size_bytes = *size;
+    } else if (spec.kind == "file") {
+        spec.path = arg;
+    } else if (spec.kind == "rbd") {
+        const auto slash = arg.find('/');
+        if (slash == 0 || slash == std::string::npos || slash + 1 == arg.size() ||
+            arg.find('/', slash + 1) != std::string::npos) {
+            error = "--lun '" + text + "': expected rbd:POOL/IMAGE";
+            return false;
+        }
+        spec.path = arg;
+    } else {
+        error = "--lun '" + text + "': unknown backend '" + spec.kind + "' (mem, null, file, rbd)";
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
 std::optional<LunSpec> parse_lun_spec(const std::string& text, std::string& error) {
     const auto colon = text.find(':');
     if (colon == std::string::npos) {
-        error = "--lun '" + text + "': expected KIND:ARG (mem:1G, null:1G, file:/path/disk.img[,size=8G])";
+        error = "--lun '" + text + "': expected KIND:ARG (mem:1G, null:1G, file:/path/disk.img[,size=8G], rbd:POOL/IMAGE)";
         return std::nullopt;
     }
     LunSpec spec;
@@ -39,19 +69,7 @@ std::optional<LunSpec> parse_lun_spec(const std::string& text, std::string& erro
         error = "--lun '" + text + "': missing argument after '" + spec.kind + ":'";
         return std::nullopt;
     }
-    if (spec.kind == "mem" || spec.kind == "null") {
-        auto size = parse_size(parts[0]);
-        if (!size || *size == 0) {
-            error = "--lun '" + text + "': bad size '" + parts[0] + "'";
-            return std::nullopt;
-        }
-        spec.size_bytes = *size;
-    } else if (spec.kind == "file") {
-        spec.path = parts[0];
-    } else {
-        error = "--lun '" + text + "': unknown backend '" + spec.kind + "' (mem, null, file)";
-        return std::nullopt;
-    }
+    if (!parse_kind_argument(spec, parts[0], text, error)) return std::nullopt;
     for (std::size_t i = 1; i < parts.size(); ++i) {
         const auto& opt = parts[i];
         const auto eq = opt.find('=');
@@ -87,6 +105,8 @@ std::optional<LunSpec> parse_lun_spec(const std::string& text, std::string& erro
                 return std::nullopt;
             }
             spec.sanitize_rate = *v;
+        } else if ((key == "conf" || key == "id") && spec.kind == "rbd" && !val.empty()) {
+            (key == "conf" ? spec.rbd_conf : spec.rbd_id) = val;
         } else if (key == "name" && !val.empty()) {
             spec.name = val;
         } else if (key == "lun") {
@@ -98,12 +118,16 @@ std::optional<LunSpec> parse_lun_spec(const std::string& text, std::string& erro
             }
             spec.lun = n;
         } else {
-            error = "--lun '" + text + "': unknown option '" + opt + "' (ro, removable, thick, size=, bs=, pbs=, sanitize_rate=, name=, lun=)";
+            error = "--lun '" + text + "': unknown option '" + opt + "' (ro, removable, thick, size=, bs=, pbs=, sanitize_rate=, name=, lun=; rbd: conf=, id=)";
             return std::nullopt;
         }
     }
     if (spec.size_bytes % spec.block_size) {
         error = "--lun '" + text + "': size is not a multiple of the block size " + std::to_string(spec.block_size);
+        return std::nullopt;
+    }
+    if (spec.kind == "rbd" && (spec.size_bytes || spec.thick || spec.removable)) {
+        error = "--lun '" + text + "': an rbd LUN has its image's size (resize: vstor ctl lun resize) and is thin";
         return std::nullopt;
     }
     if (spec.kind == "mem" && spec.thick) {
@@ -128,6 +152,10 @@ std::string format_lun_spec(const LunSpec& s) {
     if (s.kind == "file") {
         out += s.path;
         if (s.size_bytes) out += ",size=" + format_size(s.size_bytes);
+    } else if (s.kind == "rbd") {
+        out += s.path;  // the size is the image's own
+        if (!s.rbd_conf.empty()) out += ",conf=" + s.rbd_conf;
+        if (!s.rbd_id.empty()) out += ",id=" + s.rbd_id;
     } else {
         out += format_size(s.size_bytes);
     }

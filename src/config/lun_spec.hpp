@@ -1,4 +1,5 @@
-// `--lun KIND:ARG[,opt...]` specifications: mem:1G, null:1G, file:/path/disk.img,size=8G,ro.
+// `--lun KIND:ARG[,opt...]` specifications: mem:1G, null:1G, file:/path/disk.img,size=8G,ro,
+// rbd:POOL/IMAGE,conf=/etc/ceph/ceph.conf,id=admin.
 #pragma once
 
 #include <cstdint>
@@ -8,8 +9,8 @@
 namespace vstor::cli {
 
 struct LunSpec {
-    std::string kind;  // mem, null, file
-    std::string path;  // file only
+    std::string kind;  // mem, null, file, rbd
+    std::string path;  // file: the image file; rbd: POOL/IMAGE
     std::uint64_t size_bytes = 0;  // 0 = use the existing file's size
     std::uint32_t block_size = 512;
     std::uint32_t physical_block_size = 0;  // pbs=4096: reported physical block size
@@ -17,6 +18,8 @@ struct LunSpec {
     bool read_only = false;
     bool removable = false;
     bool thick = false;
+    std::string rbd_conf;  // rbd: conf=PATH, the ceph.conf to read
+    std::string rbd_id;    // rbd: id=NAME, the cephx client id (admin for client.admin)
     std::string name;  // export name (NBD) / free label
     std::optional<std::uint16_t> lun;  // lun=N: explicit LUN number (default: position in the list)
 };

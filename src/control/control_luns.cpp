@@ -18,11 +18,12 @@ using nlohmann::json;
 
 namespace {
 
-// A file may back one LUN only, and a name names one LUN, across all targets.
+// A file or an RBD image may back one LUN only, and a name names one LUN, across all targets.
 void refuse_duplicate(const ControlContext& ctx, const cli::LunSpec& spec) {
     for (const auto& t : ctx.plan.targets) {
         for (const auto& s : t.luns) {
-            if (spec.kind == "file" && s.kind == "file" && s.path == spec.path)
+            if ((spec.kind == "file" || spec.kind == "rbd") && s.kind == spec.kind && s.path == spec.path &&
+                s.rbd_conf == spec.rbd_conf)
                 refuse(fmt::format("{} is already LUN {} of {}", spec.path, *s.lun, t.config.name));
             if (!spec.name.empty() && s.name == spec.name)
                 refuse(fmt::format("the name '{}' is already used by LUN {} of {}", spec.name, *s.lun, t.config.name));
@@ -86,7 +87,7 @@ json lun_resize(ControlContext& ctx, const json& p) {
         refuse(fmt::format("shrinking LUN {} from {} to {} bytes discards data (use force)", lun,
                            info->block_count * info->block_size, *bytes));
     if (auto st = ctx.adapter.resize_lun(tp.config.adapter_target_id, lun, blocks); !st) refuse(st.error);
-    spec.size_bytes = *bytes;
+    if (spec.kind != "rbd") spec.size_bytes = *bytes;  // an RBD image's size is its own, not the spec's
     spdlog::info("control: resized LUN {} of {} to {} bytes", lun, tp.config.name, *bytes);
     return json{{"target", tp.config.name}, {"lun", lun}, {"size_bytes", *bytes}};
 }

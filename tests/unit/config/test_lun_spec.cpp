@@ -52,6 +52,23 @@ TEST(LunSpec, SanitizeRateReadsAndFormatsBack) {
     EXPECT_FALSE(parse_lun_spec("mem:256M,sanitize_rate=fast", err));
 }
 
+TEST(LunSpec, RbdReadsAndFormatsBack) {
+    std::string err;
+    auto s = parse_lun_spec("rbd:rbd/vol1,conf=/etc/ceph/ceph.conf,id=iscsi,ro,bs=4096,name=v", err);
+    ASSERT_TRUE(s) << err;
+    EXPECT_EQ(s->kind, "rbd");
+    EXPECT_EQ(s->path, "rbd/vol1");
+    EXPECT_EQ(s->rbd_conf, "/etc/ceph/ceph.conf");
+    EXPECT_EQ(s->rbd_id, "iscsi");
+    EXPECT_TRUE(s->read_only);
+    EXPECT_EQ(format_lun_spec(*s), "rbd:rbd/vol1,conf=/etc/ceph/ceph.conf,id=iscsi,ro,bs=4096,name=v");
+    s->size_bytes = 1ull << 30;  // what `ctl lun resize` leaves in a plan: the image keeps its own size
+    EXPECT_EQ(format_lun_spec(*s), "rbd:rbd/vol1,conf=/etc/ceph/ceph.conf,id=iscsi,ro,bs=4096,name=v");
+    for (const char* bad : {"rbd:vol1", "rbd:/vol1", "rbd:rbd/", "rbd:a/b/c", "rbd:rbd/vol1,size=1G",
+                            "rbd:rbd/vol1,thick", "rbd:rbd/vol1,removable", "mem:1G,conf=/x", "file:/x.img,id=a"})
+        EXPECT_FALSE(parse_lun_spec(bad, err)) << bad;
+}
+
 TEST(LunSpec, SizeOverflowIsRefused) {
     EXPECT_FALSE(parse_size("99999999999T"));
     EXPECT_EQ(parse_size("512"), 512u);

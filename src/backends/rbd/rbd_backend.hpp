@@ -1,0 +1,67 @@
+// A Ceph RBD image through librbd's asynchronous C API. Every read, write, flush, discard and
+// write-zeroes is an rbd_aio_* call whose completion callback (on a librbd thread) calls `done`, so
+// nothing blocks the caller's event loop. Connecting to the cluster and opening the image happen in
+// open(), at LUN creation (serve start-up or `vstor ctl lun add`, never a network loop).
+// Thin: unmap is rbd discard with rbd_skip_partial_discard off (a discard smaller than an object
+// would otherwise leave the data in place); allocation status comes from rbd_diff_iterate2.
+// Write cache: librbd's own cache (`rbd cache`, on by default in Ceph) is the LUN's volatile write
+// cache; FLUSH is rbd_aio_flush and a FUA write is the write followed by one.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "vstor/backend.hpp"
+
+namespace vstor::backends {
+
+struct RbdOptions {
+    std::string pool;
+    std::string image;
+    std::string conf;       // ceph.conf path; empty: librados' default search ($CEPH_CONF, /etc/ceph)
+    std::string client_id;  // cephx user without "client." (admin); empty: librados' default
+    std::uint32_t block_size = 512;
+    bool read_only = false;
+};
+
+class RbdBackend final : public Backend {
+public:
+    // Connects, opens the image and reads its size; nullptr with `error` set on failure. Blocks
+    // (bounded by client_mount_timeout): call it off the network loops.
+    static std::unique_ptr<RbdBackend> open(const RbdOptions& opts, std::string& error);
+    ~RbdBackend() override;
+
+    std::string kind() const override { return "rbd"; }
+    std::uint32_t block_size() const override { return opts_.block_size; }
+    std::uint64_t block_count() const override { return size_bytes_.load() / opts_.block_size; }
+    BackendCaps caps() const override;
+    BackendIdentity identity() const override;
+
+    void read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) override;
+    void write(std::uint64_t lba, std::span<const std::byte> buf, bool fua, IoCallback done) override;
+    void flush(IoCallback done) override;
+    void unmap(std::uint64_t lba, std::uint64_t count, IoCallback done) override;
+    void write_zeroes(std::uint64_t lba, std::uint64_t count, IoCallback done) override;
+    std::vector<Extent> allocation_status(std::uint64_t lba, std::uint64_t count) override;
+    IoStatus resize(std::uint64_t new_block_count) override;
+
+    // The image's size in bytes as librbd sees it now (the LUN's may be smaller: whole blocks).
+    std::uint64_t image_bytes() const { return size_bytes_.load(); }
+
+private:
+    struct Handles;  // rados_t, rados_ioctx_t, rbd_image_t (librbd's types stay in the .cpp)
+    RbdBackend(RbdOptions opts, std::unique_ptr<Handles> h, std::uint64_t size, bool cache, std::string id);
+
+    const RbdOptions opts_;
+    std::unique_ptr<Handles> h_;
+    std::atomic<std::uint64_t> size_bytes_;
+    const bool write_cache_;  // rbd cache is on: flush and FUA matter
+    const std::string image_id_;
+};
+
+// librbd's negative errno as the backend status the engine maps to sense.
+IoStatus rbd_status(int err);
+
+}  // namespace vstor::backends

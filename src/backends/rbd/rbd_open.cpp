@@ -1,0 +1,68 @@
+// RbdBackend::open: connect to the cluster, open the image, read what the LUN needs to know.
+#include <cstring>
+#include <string>
+
+#include "backends/rbd/rbd_backend.hpp"
+#include "backends/rbd/rbd_handles.hpp"
+
+namespace vstor::backends {
+
+namespace {
+
+// Settings this LUN needs whatever the configuration file says.
+constexpr const char* kForced[][2] = {
+    // A discard smaller than an object must zero its range, not be skipped: unmapped blocks read
+    // as zeroes (the LUN says LBPRZ=1), and SCSI UNMAP / NBD trim are usually smaller than 4 MiB.
+    {"rbd_skip_partial_discard", "false"},
+};
+
+// Bounds for a cluster that does not answer: LUN creation fails instead of hanging.
+constexpr const char* kDefaults[][2] = {
+    {"client_mount_timeout", "30"},
+    {"rados_mon_op_timeout", "30"},
+};
+
+std::string failed(const char* what, const RbdOptions& o, int r) {
+    return std::string(what) + " (rbd:" + o.pool + "/" + o.image + "): " + std::strerror(-r);
+}
+
+bool conf_true(rados_t cluster, const char* key) {
+    char value[16] = {};
+    if (rados_conf_get(cluster, key, value, sizeof value) < 0) return false;
+    return std::strcmp(value, "true") == 0 || std::strcmp(value, "1") == 0;
+}
+
+}  // namespace
+
+std::unique_ptr<RbdBackend> RbdBackend::open(const RbdOptions& o, std::string& error) {
+    if (o.pool.empty() || o.image.empty()) {
+        error = "rbd LUN needs POOL/IMAGE";
+        return nullptr;
+    }
+    auto h = std::make_unique<Handles>();
+    int r = rados_create(&h->cluster, o.client_id.empty() ? nullptr : o.client_id.c_str());
+    if (r < 0) return error = failed("rados_create", o, r), nullptr;
+    for (const auto& kv : kDefaults) rados_conf_set(h->cluster, kv[0], kv[1]);
+    r = rados_conf_read_file(h->cluster, o.conf.empty() ? nullptr : o.conf.c_str());
+    if (r < 0 && !o.conf.empty()) return error = failed(("cannot read " + o.conf).c_str(), o, r), nullptr;
+    rados_conf_parse_env(h->cluster, nullptr);  // CEPH_ARGS
+    for (const auto& kv : kForced) rados_conf_set(h->cluster, kv[0], kv[1]);
+    if ((r = rados_connect(h->cluster)) < 0) return error = failed("cannot connect to the cluster", o, r), nullptr;
+    if ((r = rados_ioctx_create(h->cluster, o.pool.c_str(), &h->io)) < 0)
+        return error = failed("cannot open the pool", o, r), nullptr;
+    r = o.read_only ? rbd_open_read_only(h->io, o.image.c_str(), &h->image, nullptr)
+                    : rbd_open(h->io, o.image.c_str(), &h->image, nullptr);
+    if (r < 0) return error = failed("cannot open the image", o, r), nullptr;
+    std::uint64_t size = 0;
+    if ((r = rbd_get_size(h->image, &size)) < 0) return error = failed("cannot read the image size", o, r), nullptr;
+    if (size < o.block_size) {
+        error = "rbd:" + o.pool + "/" + o.image + " is smaller than one block";
+        return nullptr;
+    }
+    char id[64] = {};
+    if ((r = rbd_get_id(h->image, id, sizeof id)) < 0) id[0] = '\0';  // old format-1 images have none
+    const bool cache = conf_true(h->cluster, "rbd_cache");
+    return std::unique_ptr<RbdBackend>(new RbdBackend(o, std::move(h), size, cache, id));
+}
+
+}  // namespace vstor::backends

@@ -21,20 +21,18 @@ Range decode(const std::uint8_t* cdb) {
 
 // SBC-4 5.24/5.25: the range is checked even though the whole cache is flushed; zero blocks
 // means "to the end of the medium".
-void synchronize_cache(const TaskPtr& t) {
+Outcome synchronize_cache(const TaskPtr& t) {
     const Range r = decode(t->cdb());
-    if (auto s = check_range(*t, r.lba, r.blocks)) return t->complete_sense(*s);
-    t->lu->backend().flush([t](IoStatus s) {
-        if (s != IoStatus::ok) return t->complete_sense(sense::from_io_status(s, true));
-        t->complete_good();
-    });
+    if (auto s = check_range(*t, r.lba, r.blocks)) return Outcome::check(*s);
+    t->lu->backend().flush([t](IoStatus s) { t->complete(io_outcome(s, true, Outcome::good())); });
+    return Outcome::pending();
 }
 
 // SBC-4 5.9/5.10: every block fits in the (virtual) cache, so the answer is CONDITION MET.
-void pre_fetch(const TaskPtr& t) {
+Outcome pre_fetch(const TaskPtr& t) {
     const Range r = decode(t->cdb());
-    if (auto s = check_range(*t, r.lba, r.blocks)) return t->complete_sense(*s);
-    t->complete_status(scsi_status::condition_met);
+    if (auto s = check_range(*t, r.lba, r.blocks)) return Outcome::check(*s);
+    return Outcome::with_status(scsi_status::condition_met);
 }
 
 }  // namespace

@@ -22,18 +22,18 @@ void vpd_header(std::vector<std::uint8_t>& d, std::uint8_t page) {
     store_be16(&d[2], static_cast<std::uint16_t>(d.size() - 4));
 }
 
-void read_capacity10(const TaskPtr& t) {
+Outcome read_capacity10(const TaskPtr& t) {
     // SBC-4 5.20: PMI is obsolete; LBA field must be zero when PMI is zero.
     if (!(t->cdb()[8] & 0x01) && util::load_be32(t->cdb() + 2) != 0)
-        return t->complete_sense(sense::invalid_field_in_cdb(2, 7));
+        return Outcome::check(sense::invalid_field_in_cdb(2, 7));
     std::uint8_t d[8];
     const std::uint64_t last = t->lu->block_count() - 1;
     store_be32(d, last > 0xfffffffeull ? 0xffffffffu : static_cast<std::uint32_t>(last));
     store_be32(d + 4, t->lu->block_size());
-    t->complete_with(d);
+    return reply_data(*t, d);
 }
 
-void read_capacity16(const TaskPtr& t) {
+Outcome read_capacity16(const TaskPtr& t) {
     const std::uint32_t alloc = util::load_be32(t->cdb() + 10);
     std::uint8_t d[32] = {};
     store_be64(d, t->lu->block_count() - 1);
@@ -42,7 +42,7 @@ void read_capacity16(const TaskPtr& t) {
     if (t->lu->thin()) {
         d[14] = 0x80 | 0x40;  // LBPME, LBPRZ: unmapped blocks read as zeroes
     }
-    t->complete_with({d, std::min<std::size_t>(sizeof d, alloc)});
+    return reply_data(*t, {d, std::min<std::size_t>(sizeof d, alloc)});
 }
 
 }  // namespace

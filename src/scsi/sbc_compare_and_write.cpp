@@ -17,7 +17,7 @@ namespace {
 
 bool fua_of(const std::uint8_t* cdb, const LogicalUnit& lu) { return (cdb[1] & 0x08) || !lu.mode().wce; }
 
-// The read-compare-write step, under atomic_mu (held by the caller, which completes after).
+// The read-compare-write step, under atomic_mu (held by the handler; the engine completes after).
 Outcome compare_and_write_locked(LogicalUnit& lu, std::uint64_t lba, std::span<const std::byte> verify,
                                  std::span<const std::byte> data, bool fua) {
     std::vector<std::byte> medium(verify.size());
@@ -42,68 +42,60 @@ Outcome orwrite_locked(LogicalUnit& lu, std::uint64_t lba, std::span<const std::
 }
 
 // SBC-4 5.3: data-out holds N verify blocks then N write blocks.
-void compare_and_write(const TaskPtr& t) {
+Outcome compare_and_write(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
     LogicalUnit& lu = *t->lu;
     const std::uint64_t lba = util::load_be64(cdb + 2);
     const std::uint32_t blocks = cdb[13];
-    if (cdb[1] & 0xe0) return t->complete_sense(sense::invalid_field_in_cdb(1, 7));
+    if (cdb[1] & 0xe0) return Outcome::check(sense::invalid_field_in_cdb(1, 7));
     // The data-out must hold exactly the verify and write blocks the CDB describes.
-    if (t->cmd.data.size() != 2ull * blocks * lu.block_size()) return t->complete_sense(sense::invalid_field_in_cdb(13, 7));
-    if (blocks == 0) return t->complete_good();
-    if (blocks > limits::kMaxCompareAndWriteBlocks) return t->complete_sense(sense::invalid_field_in_cdb(13, 7));
-    if (auto s = check_range(*t, lba, blocks)) return t->complete_sense(*s);
+    if (t->cmd.data.size() != 2ull * blocks * lu.block_size()) return Outcome::check(sense::invalid_field_in_cdb(13, 7));
+    if (blocks == 0) return Outcome::good();
+    if (blocks > limits::kMaxCompareAndWriteBlocks) return Outcome::check(sense::invalid_field_in_cdb(13, 7));
+    if (auto s = check_range(*t, lba, blocks)) return Outcome::check(*s);
     const std::size_t bytes = std::size_t{blocks} * lu.block_size();
-    if (t->cmd.data.size() < 2 * bytes) return t->complete_sense(sense::invalid_field_in_cdb(13, 7));
+    if (t->cmd.data.size() < 2 * bytes) return Outcome::check(sense::invalid_field_in_cdb(13, 7));
     const auto verify = t->cmd.data.first(bytes);
     const auto data = t->cmd.data.subspan(bytes, bytes);
-    Outcome outcome;
-    {
-        std::lock_guard lk(lu.atomic_mu);
-        outcome = compare_and_write_locked(lu, lba, verify, data, fua_of(cdb, lu));
-    }
-    t->complete(outcome);
+    // atomic_mu is released when the handler returns, before the engine completes the command.
+    std::lock_guard lk(lu.atomic_mu);
+    return compare_and_write_locked(lu, lba, verify, data, fua_of(cdb, lu));
 }
 
-void orwrite(const TaskPtr& t) {
+Outcome orwrite(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
     LogicalUnit& lu = *t->lu;
     const std::uint64_t lba = util::load_be64(cdb + 2);
     const std::uint32_t blocks = util::load_be32(cdb + 10);
-    if (cdb[1] & 0xe0) return t->complete_sense(sense::invalid_field_in_cdb(1, 7));  // ORPROTECT: no PI
-    if (auto s = check_range(*t, lba, blocks)) return t->complete_sense(*s);
-    if (auto s = check_transfer_length(*t, blocks, 10)) return t->complete_sense(*s);
-    if (blocks == 0) return t->complete_good();
+    if (cdb[1] & 0xe0) return Outcome::check(sense::invalid_field_in_cdb(1, 7));  // ORPROTECT: no PI
+    if (auto s = check_range(*t, lba, blocks)) return Outcome::check(*s);
+    if (auto s = check_transfer_length(*t, blocks, 10)) return Outcome::check(*s);
+    if (blocks == 0) return Outcome::good();
     const std::size_t bytes = std::size_t{blocks} * lu.block_size();
-    if (t->cmd.data.size() < bytes) return t->complete_sense(sense::invalid_field_in_cdb(10, 7));
-    Outcome outcome;
-    {
-        std::lock_guard lk(lu.atomic_mu);
-        outcome = orwrite_locked(lu, lba, t->cmd.data.first(bytes), fua_of(cdb, lu));
-    }
-    t->complete(outcome);
+    if (t->cmd.data.size() < bytes) return Outcome::check(sense::invalid_field_in_cdb(10, 7));
+    std::lock_guard lk(lu.atomic_mu);
+    return orwrite_locked(lu, lba, t->cmd.data.first(bytes), fua_of(cdb, lu));
 }
 
 // SBC-4 5.48: all of the blocks or none become visible.
-void write_atomic(const TaskPtr& t) {
+Outcome write_atomic(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
     LogicalUnit& lu = *t->lu;
     const std::uint64_t lba = util::load_be64(cdb + 2);
     const std::uint32_t blocks = util::load_be16(cdb + 12);
-    if (cdb[1] & 0xe0) return t->complete_sense(sense::invalid_field_in_cdb(1, 7));
-    if (auto s = check_range(*t, lba, blocks)) return t->complete_sense(*s);
+    if (cdb[1] & 0xe0) return Outcome::check(sense::invalid_field_in_cdb(1, 7));
+    if (auto s = check_range(*t, lba, blocks)) return Outcome::check(*s);
     if (std::uint64_t{blocks} * lu.block_size() > limits::kMaxAtomicBlocksBytes)
-        return t->complete_sense(sense::invalid_field_in_cdb(12, 7));
-    if (blocks == 0) return t->complete_good();
+        return Outcome::check(sense::invalid_field_in_cdb(12, 7));
+    if (blocks == 0) return Outcome::good();
     const std::size_t bytes = std::size_t{blocks} * lu.block_size();
-    if (t->cmd.data.size() < bytes) return t->complete_sense(sense::invalid_field_in_cdb(12, 7));
+    if (t->cmd.data.size() < bytes) return Outcome::check(sense::invalid_field_in_cdb(12, 7));
     IoStatus st;
     {
         std::lock_guard lk(lu.atomic_mu);
         st = write_blocks(lu, lba, t->cmd.data.first(bytes), fua_of(cdb, lu));
     }
-    if (st != IoStatus::ok) return t->complete_sense(sense::from_io_status(st, true));
-    t->complete_good(static_cast<std::uint32_t>(bytes));
+    return io_outcome(st, true, Outcome::good(static_cast<std::uint32_t>(bytes)));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // SBC-4 START STOP UNIT, PREVENT ALLOW MEDIUM REMOVAL, READ DEFECT DATA (10/12) and SANITIZE.
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <vector>
 
 #include "scsi/command_table.hpp"
@@ -18,7 +19,7 @@ namespace {
 
 // SBC-4 5.27. A virtual disk has no spindle: START=0 without LOEJ only flushes. LOEJ moves the
 // medium of a removable LUN.
-void start_stop_unit(const TaskPtr& t) {
+Outcome start_stop_unit(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
     const std::uint8_t power_condition = cdb[4] >> 4;
     const bool no_flush = cdb[4] & 0x04;
@@ -27,37 +28,37 @@ void start_stop_unit(const TaskPtr& t) {
     LogicalUnit& lu = *t->lu;
     // A virtual disk has no power states to enter: any power condition is accepted as done, and
     // START and LOEJ are then ignored (SBC-4 5.27).
-    if (power_condition != 0) return t->complete_good();
+    if (power_condition != 0) return Outcome::good();
     if (!start && !no_flush) {
         if (auto st = util::wait_io([&](IoCallback cb) { lu.backend().flush(std::move(cb)); }); st != IoStatus::ok)
-            return t->complete_sense(sense::from_io_status(st, true));
+            return Outcome::check(sense::from_io_status(st, true));
     }
     if (loej) {
-        if (!lu.removable()) return t->complete_sense(sense::invalid_field_in_cdb(4, 1));
+        if (!lu.removable()) return Outcome::check(sense::invalid_field_in_cdb(4, 1));
         // SBC-4 5.14: while removal is prevented the medium can be neither ejected nor loaded.
-        if (lu.removal_prevented()) return t->complete_sense(sense::medium_removal_prevented());
+        if (lu.removal_prevented()) return Outcome::check(sense::medium_removal_prevented());
         if (!start) {
             lu.medium_present = false;
         } else if (!lu.medium_present.exchange(true)) {
             lu.target().broadcast_ua(lu.lun(), sense::ua_medium_may_have_changed(), t->nexus);
         }
     }
-    t->complete_good();
+    return Outcome::good();
 }
 
-void prevent_allow(const TaskPtr& t) {
+Outcome prevent_allow(const TaskPtr& t) {
     const std::uint8_t prevent = t->cdb()[4] & 0x03;
-    if (prevent > 1) return t->complete_sense(sense::invalid_field_in_cdb(4, 1));
+    if (prevent > 1) return Outcome::check(sense::invalid_field_in_cdb(4, 1));
     if (!t->lu->removable() && prevent) {
         // Nothing can be removed from a fixed LUN; remembering the request is harmless and
         // lets the same initiator code run against both kinds.
     }
     t->lu->set_prevent(t->nexus ? t->nexus->instance_key() : std::string(), prevent == 1);
-    t->complete_good();
+    return Outcome::good();
 }
 
 // No defects are ever reported: an empty list in the format asked for.
-void read_defect_data(const TaskPtr& t) {
+Outcome read_defect_data(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
     const bool twelve = cdb[0] == 0xb7;
     const std::uint8_t flags = twelve ? cdb[1] : cdb[2];
@@ -65,48 +66,66 @@ void read_defect_data(const TaskPtr& t) {
     std::vector<std::uint8_t> d(twelve ? 8 : 4, 0);
     d[1] = flags & 0x1f;  // PLISTV/GLISTV echo what was asked, FORMAT as requested
     d.resize(std::min<std::size_t>(d.size(), alloc));
-    t->complete_with(d);
+    return reply_data(*t, d);
+}
+
+// What a SANITIZE asks for: OVERWRITE with a pattern, or an erase (no pattern).
+struct SanitizeRequest {
+    std::vector<std::byte> pattern;
+    unsigned passes = 1;
+    bool invert = false;
+};
+
+// SBC-4 5.30: the CDB and parameter list. An outcome when the command ends here (refused, or
+// EXIT FAILURE MODE), nullopt when the sanitize is to run.
+std::optional<Outcome> parse_sanitize(const Task& t, SanitizeRequest& rq) {
+    const std::uint8_t* cdb = t.cdb();
+    const std::uint8_t sa = cdb[1] & 0x1f;
+    const std::uint16_t len = util::load_be16(cdb + 7);
+    const std::uint32_t bs = t.lu->block_size();
+    if (sa == 0x1f) {  // EXIT FAILURE MODE: takes no parameter list; no failure mode is ever entered
+        if (len != 0) return Outcome::check(sense::invalid_field_in_cdb(7, 7));
+        return Outcome::good();
+    }
+    if (sa == 0x01) {  // OVERWRITE
+        if (len < 5) return Outcome::check(sense::invalid_field_in_cdb(7, 7));
+        if (t.cmd.data.size() < len) return Outcome::check(sense::param_list_length_error());
+        const auto* p = reinterpret_cast<const std::uint8_t*>(t.cmd.data.data());
+        const std::uint16_t plen = util::load_be16(p + 2);
+        rq.passes = p[0] & 0x1f;                                                             // OWCOUNT
+        if (rq.passes == 0) return Outcome::check(sense::invalid_field_in_param(0, 4));
+        if (p[0] & 0x60) return Outcome::check(sense::invalid_field_in_param(0, 6));  // TEST: none defined
+        if (plen == 0 || plen > bs) return Outcome::check(sense::invalid_field_in_param(2, 7));
+        if (4u + plen != len) return Outcome::check(sense::invalid_field_in_cdb(7, 7));
+        rq.pattern.resize(bs);
+        for (std::size_t i = 0; i < bs; ++i) rq.pattern[i] = t.cmd.data[4 + i % plen];
+        rq.invert = p[0] & 0x80;  // INVERT: the pattern is inverted between consecutive passes
+        return std::nullopt;
+    }
+    if (sa == 0x02 || sa == 0x03) {
+        // BLOCK ERASE, and CRYPTOGRAPHIC ERASE: vstor keeps no encrypted data, so it makes the
+        // old data irretrievable the same way, by deallocating (or zeroing) every block.
+        if (len != 0) return Outcome::check(sense::invalid_field_in_cdb(7, 7));
+        return std::nullopt;
+    }
+    return Outcome::check(sense::invalid_field_in_cdb(1, 4));
 }
 
 // SBC-4 5.30. Runs on the worker pool; with IMMED the command completes first and the progress
 // shows through REQUEST SENSE (NOT READY, SANITIZE IN PROGRESS) until it is done.
-void sanitize(const TaskPtr& t) {
-    const std::uint8_t* cdb = t->cdb();
-    const bool immed = cdb[1] & 0x80;
-    const std::uint8_t sa = cdb[1] & 0x1f;
-    const std::uint16_t len = util::load_be16(cdb + 7);
+Outcome sanitize(const TaskPtr& t) {
+    const bool immed = t->cdb()[1] & 0x80;
+    const std::uint16_t len = util::load_be16(t->cdb() + 7);
     LogicalUnit& lu = *t->lu;
     const std::uint32_t bs = lu.block_size();
-    std::vector<std::byte> pattern;
-    unsigned passes = 1;
-    bool invert = false;
-    if (sa == 0x1f) {  // EXIT FAILURE MODE: takes no parameter list; no failure mode is ever entered
-        if (len != 0) return t->complete_sense(sense::invalid_field_in_cdb(7, 7));
-        return t->complete_good();
-    }
-    if (sa == 0x01) {  // OVERWRITE
-        if (len == 0) return t->complete_sense(sense::invalid_field_in_cdb(7, 7));
-        if (len < 5) return t->complete_sense(sense::invalid_field_in_cdb(7, 7));
-        if (t->cmd.data.size() < len) return t->complete_sense(sense::param_list_length_error());
-        const auto* p = reinterpret_cast<const std::uint8_t*>(t->cmd.data.data());
-        const std::uint16_t plen = util::load_be16(p + 2);
-        passes = p[0] & 0x1f;                                                                   // OWCOUNT
-        if (passes == 0) return t->complete_sense(sense::invalid_field_in_param(0, 4));
-        if (p[0] & 0x60) return t->complete_sense(sense::invalid_field_in_param(0, 6));  // TEST: none defined
-        if (plen == 0 || plen > bs) return t->complete_sense(sense::invalid_field_in_param(2, 7));
-        if (4u + plen != len) return t->complete_sense(sense::invalid_field_in_cdb(7, 7));
-        pattern.resize(bs);
-        for (std::size_t i = 0; i < bs; ++i) pattern[i] = t->cmd.data[4 + i % plen];
-        invert = p[0] & 0x80;  // INVERT: the pattern is inverted between consecutive passes
-    } else if (sa == 0x02 || sa == 0x03) {
-        // BLOCK ERASE, and CRYPTOGRAPHIC ERASE: vstor keeps no encrypted data, so it makes the
-        // old data irretrievable the same way, by deallocating (or zeroing) every block.
-        if (len != 0) return t->complete_sense(sense::invalid_field_in_cdb(7, 7));
-    } else {
-        return t->complete_sense(sense::invalid_field_in_cdb(1, 4));
-    }
+    SanitizeRequest rq;
+    if (auto done = parse_sanitize(*t, rq)) return *done;
+    auto& pattern = rq.pattern;
+    const unsigned passes = rq.passes;
+    const bool invert = rq.invert;
     lu.sanitize_progress = 0;
-    if (immed) t->complete_good(len);
+    // Answered before the sanitize ends (IMMED, or aborted below): the engine is told pending.
+    if (immed) t->complete(Outcome::good(len));
     // SBC-4 4.11: a task management function (ABORT TASK, LOGICAL UNIT RESET, I_T nexus loss, …)
     // ends the SANITIZE command but not the sanitize operation, which goes on with TEST UNIT
     // READY reporting its progress. So an aborted command is answered (finish() turns it into
@@ -115,7 +134,7 @@ void sanitize(const TaskPtr& t) {
     const auto let_go_if_aborted = [&] {
         if (!answered && t->aborted.load()) {
             answered = true;
-            t->complete_good(len);
+            t->complete(Outcome::good(len));
         }
     };
     const std::uint64_t blocks = lu.block_count();
@@ -161,9 +180,9 @@ void sanitize(const TaskPtr& t) {
     }
     lu.sanitize_progress = -1;
     let_go_if_aborted();
-    if (answered) return;
-    if (st != IoStatus::ok) return t->complete_sense(sense::sanitize_failed());
-    t->complete_good(len);
+    if (answered) return Outcome::pending();
+    if (st != IoStatus::ok) return Outcome::check(sense::sanitize_failed());
+    return Outcome::good(len);
 }
 
 }  // namespace

@@ -55,44 +55,44 @@ std::optional<Sense> check_rw(const Task& t, const Rw& rw) {
     return std::nullopt;
 }
 
-void read(const TaskPtr& t) {
+Outcome read(const TaskPtr& t) {
     const Rw rw = decode_rw(t->cdb());
-    if (auto s = check_rw(*t, rw)) return t->complete_sense(*s);
+    if (auto s = check_rw(*t, rw)) return Outcome::check(*s);
     const std::uint32_t bytes = static_cast<std::uint32_t>(rw.blocks * t->lu->block_size());
-    if (bytes == 0) return t->complete_good();
+    if (bytes == 0) return Outcome::good();
     if (t->cmd.accept_data_view && t->cmd.expected_length >= bytes) {
-        if (auto view = t->lu->backend().read_view(rw.lba, rw.blocks)) return t->complete_data_in(bytes, std::move(view));
+        if (auto view = t->lu->backend().read_view(rw.lba, rw.blocks)) return Outcome::data_in(bytes, std::move(view));
     }
     if (t->cmd.data.size() >= bytes) {
         t->lu->backend().read(rw.lba, t->cmd.data.first(bytes), [t, bytes](IoStatus s) {
-            if (s != IoStatus::ok) return t->complete_sense(sense::from_io_status(s, false));
-            t->complete_data_in(bytes);
+            t->complete(io_outcome(s, false, Outcome::data_in(bytes)));
         });
-        return;
+        return Outcome::pending();
     }
     // Initiator gave less room than the CDB asks for: read it all, return what fits, and
     // report the overflow residual (SAM-5 5.4.3).
     auto tmp = std::make_shared<std::vector<std::byte>>(bytes);
     t->lu->backend().read(rw.lba, *tmp, [t, tmp, bytes](IoStatus s) {
-        if (s != IoStatus::ok) return t->complete_sense(sense::from_io_status(s, false));
+        if (s != IoStatus::ok) return t->complete(io_outcome(s, false, Outcome()));
         if (!t->cmd.data.empty()) std::memcpy(t->cmd.data.data(), tmp->data(), t->cmd.data.size());
-        t->complete_data_in(bytes);
+        t->complete(Outcome::data_in(bytes));
     });
+    return Outcome::pending();
 }
 
-void write(const TaskPtr& t) {
+Outcome write(const TaskPtr& t) {
     const Rw rw = decode_rw(t->cdb());
-    if (auto s = check_rw(*t, rw)) return t->complete_sense(*s);
+    if (auto s = check_rw(*t, rw)) return Outcome::check(*s);
     const std::uint32_t bytes = static_cast<std::uint32_t>(rw.blocks * t->lu->block_size());
-    if (bytes == 0) return t->complete_good();
+    if (bytes == 0) return Outcome::good();
     const auto n = writable_bytes(*t, bytes);
-    if (!n) return t->complete_sense(sense::invalid_field_in_information_unit(), bytes);
-    if (*n == 0) return t->complete_good(bytes);
+    if (!n) return Outcome::check(sense::invalid_field_in_information_unit(), bytes);
+    if (*n == 0) return Outcome::good(bytes);
     const bool fua = rw.fua || !t->lu->mode().wce;
     t->lu->backend().write(rw.lba, t->cmd.data.first(*n), fua, [t, bytes](IoStatus s) {
-        if (s != IoStatus::ok) return t->complete_sense(sense::from_io_status(s, true));
-        t->complete_good(bytes);
+        t->complete(io_outcome(s, true, Outcome::good(bytes)));
     });
+    return Outcome::pending();
 }
 
 }  // namespace

@@ -31,59 +31,59 @@ Range decode(const std::uint8_t* cdb) {
 
 // Compares the medium with `expect` (one block repeated when `one_block`), MISCOMPARE with the
 // byte offset of the first difference (SBC-4 5.33).
-void compare_range(const TaskPtr& t, const Range& r, std::span<const std::byte> expect, bool one_block,
-                   std::uint32_t needed) {
+Outcome compare_range(const TaskPtr& t, const Range& r, std::span<const std::byte> expect, bool one_block,
+                      std::uint32_t needed) {
     LogicalUnit& lu = *t->lu;
     const std::size_t bs = lu.block_size();
     std::vector<std::byte> medium(r.blocks * bs);
     if (auto st = read_blocks(lu, r.lba, medium); st != IoStatus::ok)
-        return t->complete_sense(sense::from_io_status(st, false));
+        return Outcome::check(sense::from_io_status(st, false));
     for (std::size_t i = 0; i < medium.size(); ++i) {
         const std::byte want = one_block ? expect[i % bs] : expect[i];
-        if (medium[i] != want) return t->complete_sense(sense::miscompare_during_verify(i));
+        if (medium[i] != want) return Outcome::check(sense::miscompare_during_verify(i));
     }
-    t->complete_good(needed);
+    return Outcome::good(needed);
 }
 
-void verify(const TaskPtr& t) {
+Outcome verify(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
     const Range r = decode(cdb);
     const std::uint8_t bytchk = (cdb[1] >> 1) & 3;
-    if (cdb[1] & 0xe0) return t->complete_sense(sense::invalid_field_in_cdb(1, 7));  // VRPROTECT: no PI
-    if (bytchk == 2) return t->complete_sense(sense::invalid_field_in_cdb(1, 2));
-    if (auto s = check_range(*t, r.lba, r.blocks)) return t->complete_sense(*s);
-    if (auto s = check_transfer_length(*t, r.blocks, r.len_byte)) return t->complete_sense(*s);
-    if (r.blocks == 0) return t->complete_good();
+    if (cdb[1] & 0xe0) return Outcome::check(sense::invalid_field_in_cdb(1, 7));  // VRPROTECT: no PI
+    if (bytchk == 2) return Outcome::check(sense::invalid_field_in_cdb(1, 2));
+    if (auto s = check_range(*t, r.lba, r.blocks)) return Outcome::check(*s);
+    if (auto s = check_transfer_length(*t, r.blocks, r.len_byte)) return Outcome::check(*s);
+    if (r.blocks == 0) return Outcome::good();
     const std::uint32_t bs = t->lu->block_size();
     if (bytchk == 0) {
         // Medium verification: the blocks must be readable.
         std::vector<std::byte> buf(std::size_t{r.blocks} * bs);
         if (auto st = read_blocks(*t->lu, r.lba, buf); st != IoStatus::ok)
-            return t->complete_sense(sense::from_io_status(st, false));
-        return t->complete_good();
+            return Outcome::check(sense::from_io_status(st, false));
+        return Outcome::good();
     }
     const std::uint32_t needed = bytchk == 3 ? bs : r.blocks * bs;
-    if (t->cmd.data.size() < needed) return t->complete_sense(sense::invalid_field_in_cdb(r.len_byte, 7));
-    compare_range(t, r, t->cmd.data.first(needed), bytchk == 3, needed);
+    if (t->cmd.data.size() < needed) return Outcome::check(sense::invalid_field_in_cdb(r.len_byte, 7));
+    return compare_range(t, r, t->cmd.data.first(needed), bytchk == 3, needed);
 }
 
-void write_and_verify(const TaskPtr& t) {
+Outcome write_and_verify(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
     const Range r = decode(cdb);
-    if (cdb[1] & 0xe0) return t->complete_sense(sense::invalid_field_in_cdb(1, 7));  // WRPROTECT: no PI
-    if (auto s = check_range(*t, r.lba, r.blocks)) return t->complete_sense(*s);
-    if (auto s = check_transfer_length(*t, r.blocks, r.len_byte)) return t->complete_sense(*s);
-    if (r.blocks == 0) return t->complete_good();
+    if (cdb[1] & 0xe0) return Outcome::check(sense::invalid_field_in_cdb(1, 7));  // WRPROTECT: no PI
+    if (auto s = check_range(*t, r.lba, r.blocks)) return Outcome::check(*s);
+    if (auto s = check_transfer_length(*t, r.blocks, r.len_byte)) return Outcome::check(*s);
+    if (r.blocks == 0) return Outcome::good();
     const std::uint32_t bytes = r.blocks * t->lu->block_size();
     const auto n = writable_bytes(*t, bytes);
-    if (!n) return t->complete_sense(sense::invalid_field_in_information_unit(), bytes);
-    if (*n == 0) return t->complete_good(bytes);
+    if (!n) return Outcome::check(sense::invalid_field_in_information_unit(), bytes);
+    if (*n == 0) return Outcome::good(bytes);
     const auto data = t->cmd.data.first(*n);
     // The verify step reads back what was written: it must be durable first.
     if (auto st = write_blocks(*t->lu, r.lba, data, true); st != IoStatus::ok)
-        return t->complete_sense(sense::from_io_status(st, true));
+        return Outcome::check(sense::from_io_status(st, true));
     const Range written{r.lba, *n / t->lu->block_size(), r.len_byte};
-    compare_range(t, written, data, false, bytes);
+    return compare_range(t, written, data, false, bytes);
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ bool all_zero(std::span<const std::byte> b) {
 }
 
 // SBC-4 5.50/5.51. Runs on the worker pool.
-void write_same(const TaskPtr& t) {
+Outcome write_same(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
     const bool sixteen = cdb[0] == 0x93;
     const std::uint64_t lba = sixteen ? util::load_be64(cdb + 2) : util::load_be32(cdb + 2);
@@ -29,18 +29,18 @@ void write_same(const TaskPtr& t) {
     const bool ndob = sixteen && (cdb[1] & 0x01);
     LogicalUnit& lu = *t->lu;
     const std::uint32_t bs = lu.block_size();
-    if (cdb[1] & 0xe0) return t->complete_sense(sense::invalid_field_in_cdb(1, 7));  // WRPROTECT: no PI
-    if (anchor) return t->complete_sense(sense::invalid_field_in_cdb(1, 4));          // ANC_SUP = 0
+    if (cdb[1] & 0xe0) return Outcome::check(sense::invalid_field_in_cdb(1, 7));  // WRPROTECT: no PI
+    if (anchor) return Outcome::check(sense::invalid_field_in_cdb(1, 4));          // ANC_SUP = 0
     // WSNZ = 0: zero blocks means every block from LBA to the end of the medium (SBC-4 5.50).
     if (blocks == 0) {
-        if (lba >= lu.block_count()) return t->complete_sense(sense::lba_out_of_range());
+        if (lba >= lu.block_count()) return Outcome::check(sense::lba_out_of_range());
         blocks = lu.block_count() - lba;
     } else if (blocks > limits::kMaxWriteSameBlocks) {
-        return t->complete_sense(sense::invalid_field_in_cdb(len_byte, 7));
+        return Outcome::check(sense::invalid_field_in_cdb(len_byte, 7));
     }
-    if (auto s = check_range(*t, lba, blocks)) return t->complete_sense(*s);
+    if (auto s = check_range(*t, lba, blocks)) return Outcome::check(*s);
     // The data-out buffer is exactly one block (none with NDOB).
-    if (t->cmd.data.size() != (ndob ? 0u : bs)) return t->complete_sense(sense::invalid_field_in_cdb(len_byte, 7));
+    if (t->cmd.data.size() != (ndob ? 0u : bs)) return Outcome::check(sense::invalid_field_in_cdb(len_byte, 7));
     const std::span<const std::byte> pattern = ndob ? std::span<const std::byte>() : t->cmd.data.first(bs);
     const bool zeroes = ndob || all_zero(pattern);
     IoStatus st;
@@ -54,52 +54,51 @@ void write_same(const TaskPtr& t) {
     } else {
         st = write_pattern(lu, lba, blocks, pattern, !lu.mode().wce);
     }
-    if (st != IoStatus::ok) return t->complete_sense(sense::from_io_status(st, true));
-    t->complete_good(ndob ? 0 : bs);
+    return io_outcome(st, true, Outcome::good(ndob ? 0 : bs));
 }
 
 // SBC-4 5.44: the parameter list is checked completely before any block is unmapped.
-void unmap(const TaskPtr& t) {
+Outcome unmap(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
     LogicalUnit& lu = *t->lu;
-    if (cdb[1] & 0x01) return t->complete_sense(sense::invalid_field_in_cdb(1, 0));  // ANCHOR, ANC_SUP = 0
+    if (cdb[1] & 0x01) return Outcome::check(sense::invalid_field_in_cdb(1, 0));  // ANCHOR, ANC_SUP = 0
     const std::uint32_t len = util::load_be16(cdb + 7);
-    if (len == 0) return t->complete_good();
-    if (len < 8 || t->cmd.data.size() < len) return t->complete_sense(sense::param_list_length_error());
+    if (len == 0) return Outcome::good();
+    if (len < 8 || t->cmd.data.size() < len) return Outcome::check(sense::param_list_length_error());
     const auto* p = reinterpret_cast<const std::uint8_t*>(t->cmd.data.data());
     const std::uint32_t data_len = util::load_be16(p);
     const std::uint32_t desc_len = util::load_be16(p + 2);
-    if (data_len + 2u > len || desc_len + 8u > len) return t->complete_sense(sense::param_list_length_error());
-    if (desc_len % 16) return t->complete_sense(sense::invalid_field_in_param(2, 7));
+    if (data_len + 2u > len || desc_len + 8u > len) return Outcome::check(sense::param_list_length_error());
+    if (desc_len % 16) return Outcome::check(sense::invalid_field_in_param(2, 7));
     const std::uint32_t n = desc_len / 16;
-    if (n > limits::kMaxUnmapDescriptors) return t->complete_sense(sense::invalid_field_in_param(2, 7));
+    if (n > limits::kMaxUnmapDescriptors) return Outcome::check(sense::invalid_field_in_param(2, 7));
     std::vector<std::pair<std::uint64_t, std::uint32_t>> ranges;
     for (std::uint32_t i = 0; i < n; ++i) {
         const std::uint8_t* d = p + 8 + 16 * i;
         const std::uint64_t lba = util::load_be64(d);
         const std::uint32_t count = util::load_be32(d + 8);
-        if (auto s = check_range(*t, lba, count)) return t->complete_sense(*s);
+        if (auto s = check_range(*t, lba, count)) return Outcome::check(*s);
         if (count > limits::kMaxUnmapBlocks)
-            return t->complete_sense(sense::invalid_field_in_param(static_cast<std::uint16_t>(8 + 16 * i + 8), 7));
+            return Outcome::check(sense::invalid_field_in_param(static_cast<std::uint16_t>(8 + 16 * i + 8), 7));
         if (count) ranges.emplace_back(lba, count);
     }
     for (const auto& range : ranges) {
         const IoStatus st =
             util::wait_io([&](IoCallback cb) { lu.backend().unmap(range.first, range.second, std::move(cb)); });
-        if (st != IoStatus::ok) return t->complete_sense(sense::from_io_status(st, true));
+        if (st != IoStatus::ok) return Outcome::check(sense::from_io_status(st, true));
     }
-    t->complete_good(len);
+    return Outcome::good(len);
 }
 
 // SBC-4 5.7: provisioning status of the blocks from the given LBA on. Runs on a worker: the
 // backend's allocation_status() is synchronous and may block.
-void get_lba_status(const TaskPtr& t) {
+Outcome get_lba_status(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
     const std::uint64_t lba = util::load_be64(cdb + 2);
     const std::uint32_t alloc = util::load_be32(cdb + 10);
     LogicalUnit& lu = *t->lu;
     const std::uint64_t cap = lu.block_count();
-    if (lba >= cap) return t->complete_sense(sense::lba_out_of_range());
+    if (lba >= cap) return Outcome::check(sense::lba_out_of_range());
     if (alloc < 24 && alloc != 0) {
         // Room for the header and at least one descriptor is needed to say anything useful.
     }
@@ -118,7 +117,7 @@ void get_lba_status(const TaskPtr& t) {
     }
     util::store_be32(&d[0], static_cast<std::uint32_t>(d.size() - 4));
     d.resize(std::min<std::size_t>(d.size(), alloc));
-    t->complete_with(d);
+    return reply_data(*t, d);
 }
 
 // Logical block provisioning per LUN (LBPU, LBPWS, LBPWS10 in the VPD page): a thick LUN has no

@@ -101,16 +101,8 @@ void Emulator::reissue(const RequestPtr& r) {
     cv_.notify_all();
 }
 
-RequestPtr Emulator::start_function(std::uint8_t function, std::uint8_t target, std::uint8_t lun,
-                                    PSCSI_REQUEST_BLOCK next) {
-    auto r = std::make_shared<Request>();
-    r->data.assign(kGuard, kGuardByte);
-    r->srb.Length = sizeof(SCSI_REQUEST_BLOCK);
-    r->srb.Function = function;
-    r->srb.TargetId = target;
-    r->srb.Lun = lun;
-    r->srb.NextSrb = next;
-    r->srb.TimeOutValue = 30;
+// A non-SCSI SRB (PnP, reset, power) into HwStartIo, outstanding until the driver completes it.
+RequestPtr Emulator::start_io(const RequestPtr& r, std::uint8_t target, std::uint8_t lun) {
     {
         std::lock_guard lk(mu_);
         r->issued = std::chrono::steady_clock::now();
@@ -122,6 +114,19 @@ RequestPtr Emulator::start_function(std::uint8_t function, std::uint8_t target, 
         init_.HwStartIo(extension_.data(), &r->srb);
     }
     return r;
+}
+
+RequestPtr Emulator::start_function(std::uint8_t function, std::uint8_t target, std::uint8_t lun,
+                                    PSCSI_REQUEST_BLOCK next) {
+    auto r = std::make_shared<Request>();
+    r->data.assign(kGuard, kGuardByte);
+    r->srb.Length = sizeof(SCSI_REQUEST_BLOCK);
+    r->srb.Function = function;
+    r->srb.TargetId = target;
+    r->srb.Lun = lun;
+    r->srb.NextSrb = next;
+    r->srb.TimeOutValue = 30;
+    return start_io(r, target, lun);
 }
 
 RequestPtr Emulator::start_pnp(std::uint8_t target, std::uint8_t lun, STOR_PNP_ACTION action, bool adapter_request,
@@ -142,17 +147,7 @@ RequestPtr Emulator::start_pnp(std::uint8_t target, std::uint8_t lun, STOR_PNP_A
     pnp.TimeOutValue = 30;
     pnp.SrbPnPFlags = adapter_request ? SRB_PNP_FLAGS_ADAPTER_REQUEST : 0;
     std::memcpy(&r->srb, &pnp, sizeof(pnp));
-    {
-        std::lock_guard lk(mu_);
-        r->issued = std::chrono::steady_clock::now();
-        outstanding_[&r->srb] = r;
-        ++per_lun_[{target, lun}];
-    }
-    {
-        AtIrql irql(kDispatch, "HwStartIo");
-        init_.HwStartIo(extension_.data(), &r->srb);
-    }
-    return r;
+    return start_io(r, target, lun);
 }
 
 bool Emulator::wait(const RequestPtr& r, std::chrono::milliseconds timeout) {

@@ -208,6 +208,7 @@ private:
     void cancel(ServiceIrp& s);
     void drain();
     void reissue(const RequestPtr& r);
+    RequestPtr start_io(const RequestPtr& r, std::uint8_t target, std::uint8_t lun);
     std::vector<RequestPtr> busy_;  // completed BUSY, waiting to be re-issued
     unsigned busy_retries_ = 0;
 

@@ -45,6 +45,14 @@ def blank(text):
             if out[k] != "\n":
                 out[k] = " "
 
+    def quoted(i):
+        """Blanks the string or character literal whose quote is at i; returns the offset after it."""
+        j = i + 1
+        while j < n and text[j] != text[i] and text[j] != "\n":
+            j += 2 if text[j] == "\\" else 1
+        clear(i + 1, min(j, n))
+        return j + 1
+
     while i < n:
         c = text[i]
         if c == "\n":
@@ -95,11 +103,7 @@ def blank(text):
                     clear(i + 1, e - 1)
                     i = e
                     continue
-            j = i + 1
-            while j < n and text[j] != '"' and text[j] != "\n":
-                j += 2 if text[j] == "\\" else 1
-            clear(i + 1, min(j, n))
-            i = j + 1
+            i = quoted(i)
             continue
         if c == "'":
             # A digit separator (1'000'000) is not a character literal.
@@ -107,11 +111,7 @@ def blank(text):
             if run and run[0].isdigit():
                 i += 1
                 continue
-            j = i + 1
-            while j < n and text[j] != "'" and text[j] != "\n":
-                j += 2 if text[j] == "\\" else 1
-            clear(i + 1, min(j, n))
-            i = j + 1
+            i = quoted(i)
             continue
         if IDENT_START.match(c):
             m = IDENT.match(text, i)

@@ -224,7 +224,7 @@ void AdapterImpl::submit(Command cmd, CompletionCallback done) {
     } else {
         task->lun_id = 0xffff;
     }
-    if (!task->target) return task->complete_sense(scsi::sense::invalid_lun());
+    if (!task->target) return task->complete(scsi::Outcome::check(scsi::sense::invalid_lun()));
     scsi::dispatch(task, pool_);
 }
 

@@ -14,13 +14,7 @@ namespace vstor::scsi {
 // A command's handler returns how the command ended, or Outcome::pending() when an asynchronous
 // step (a backend callback, a worker) will complete it through Task::complete; the engine
 // completes every other outcome (dispatch.cpp, execute).
-using HandlerFn = Outcome (*)(const TaskPtr&);
-struct Handler {
-    HandlerFn fn = nullptr;
-    void (*legacy)(const TaskPtr&) = nullptr;  // transitional: completes the task itself
-    Handler(HandlerFn f) : fn(f) {}                   // NOLINT: implicit, for the table's literals
-    Handler(void (*f)(const TaskPtr&)) : legacy(f) {}  // NOLINT
-};
+using Handler = Outcome (*)(const TaskPtr&);
 
 namespace cmd_flag {
 inline constexpr std::uint32_t none = 0;

@@ -30,9 +30,7 @@ std::optional<Sense> readiness(const Task& t) {
 // The handler says how the command ends; the engine completes it, unless an asynchronous step
 // will (pending).
 void execute(const TaskPtr& t) {
-    const Handler& h = t->info->handler;
-    if (h.legacy) return h.legacy(t);
-    const Outcome o = h.fn(t);
+    const Outcome o = t->info->handler(t);
     if (!o.is_pending) t->complete(o);
 }
 

@@ -89,7 +89,7 @@ void Reservations::reset() {
 
 // ---- SPC-2 RESERVE / RELEASE ------------------------------------------------------------
 
-void Reservations::reserve(const TaskPtr& t) {
+Outcome Reservations::reserve(const TaskPtr& t) {
     auto& r = t->lu->reservations();
     const auto me = t->nexus->instance_key();
     bool conflict = false;
@@ -98,33 +98,33 @@ void Reservations::reserve(const TaskPtr& t) {
         conflict = r.legacy_holder_ && *r.legacy_holder_ != me;
         if (!conflict) r.legacy_holder_ = me;
     }
-    if (conflict) return t->complete_status(scsi_status::reservation_conflict);
-    t->complete_good();
+    if (conflict) return Outcome::with_status(scsi_status::reservation_conflict);
+    return Outcome::good();
 }
 
-void Reservations::release(const TaskPtr& t) {
+Outcome Reservations::release(const TaskPtr& t) {
     auto& r = t->lu->reservations();
     {
         std::lock_guard lk(r.mu_);
         if (r.legacy_holder_ && *r.legacy_holder_ == t->nexus->instance_key()) r.legacy_holder_.reset();
     }
-    t->complete_good();  // releasing a reservation one does not hold is not an error
+    return Outcome::good();  // releasing a reservation one does not hold is not an error
 }
 
 // ---- PERSISTENT RESERVE IN ----------------------------------------------------------------
 
-void Reservations::pr_in(const TaskPtr& t) {
+Outcome Reservations::pr_in(const TaskPtr& t) {
     auto& r = t->lu->reservations();
     const std::uint8_t sa = t->cdb()[1] & 0x1f;
     const std::uint16_t alloc = util::load_be16(t->cdb() + 7);
-    if (sa > 0x03) return t->complete_sense(sense::invalid_field_in_cdb(1, 4));
+    if (sa > 0x03) return Outcome::check(sense::invalid_field_in_cdb(1, 4));
     std::vector<std::uint8_t> d;
     {
         std::lock_guard lk(r.mu_);
         r.pr_in_locked(sa, d);
     }
     d.resize(std::min<std::size_t>(d.size(), alloc));
-    t->complete_with(d);
+    return reply_data(*t, d);
 }
 
 void Reservations::pr_in_locked(std::uint8_t sa, std::vector<std::uint8_t>& d) const {

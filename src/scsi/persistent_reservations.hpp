@@ -20,10 +20,10 @@ public:
     bool conflicts(const Task& t) const;
 
     // Command handlers (registered in reservations_commands.cpp).
-    static void reserve(const TaskPtr& t);   // RESERVE(6)/(10)
-    static void release(const TaskPtr& t);   // RELEASE(6)/(10)
-    static void pr_in(const TaskPtr& t);
-    static void pr_out(const TaskPtr& t);
+    static Outcome reserve(const TaskPtr& t);   // RESERVE(6)/(10)
+    static Outcome release(const TaskPtr& t);   // RELEASE(6)/(10)
+    static Outcome pr_in(const TaskPtr& t);
+    static Outcome pr_out(const TaskPtr& t);
 
     // A nexus went away (I_T NEXUS RESET, logout): SPC-2 reservations through it end.
     void nexus_lost(const std::string& instance_key);  // NexusState::instance_key()

@@ -28,10 +28,10 @@ void ua_to(LogicalUnit& lu, const std::vector<std::string>& ids, const Sense& s)
 }
 }  // namespace
 
-void Reservations::pr_out(const TaskPtr& t) {
+Outcome Reservations::pr_out(const TaskPtr& t) {
     auto& r = t->lu->reservations();
     PrOut rq;
-    if (auto bad = parse_pr_out(*t, !r.aptpl_path_.empty(), rq)) return t->complete_sense(*bad);
+    if (auto bad = parse_pr_out(*t, !r.aptpl_path_.empty(), rq)) return Outcome::check(*bad);
     Outcome outcome;
     std::optional<Snapshot> snapshot;
     {
@@ -39,13 +39,14 @@ void Reservations::pr_out(const TaskPtr& t) {
         outcome = r.pr_out_locked(rq, *t->lu);
         if (outcome.is_good()) snapshot = r.snapshot_locked();
     }
-    if (!snapshot) return t->complete(outcome);
+    if (!snapshot) return outcome;  // completed by the engine, after mu_ is released
     // Writing and fsyncing the file would stall the network loop, and under mu_ every command's
     // reservation check on this LU: it runs on a worker, and the command completes once it is done.
     t->pool->post([t, outcome, snap = std::move(*snapshot)] {
         t->lu->reservations().persist(snap);
         t->complete(outcome);
     });
+    return Outcome::pending();
 }
 
 std::optional<Sense> Reservations::parse_pr_out(const Task& t, bool can_persist, PrOut& out) {

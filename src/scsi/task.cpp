@@ -67,11 +67,6 @@ Outcome reply_data(Task& t, std::span<const std::uint8_t> bytes) {
     return Outcome::data_in(static_cast<std::uint32_t>(bytes.size()));
 }
 
-void Task::complete_with(std::span<const std::uint8_t> bytes) {
-    const Outcome o = reply_data(*this, bytes);
-    if (!o.is_pending) complete(o);
-}
-
 void Task::complete(const Outcome& o) {
     Completion c;
     c.status = o.status;

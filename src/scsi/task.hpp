@@ -101,15 +101,6 @@ struct Task {
     // The one completion: builds the front end's Completion from `o` (sense encoded in the LU's
     // format, residual per SAM-5) and hands it over. `o` must not be pending.
     void complete(const Outcome& o);
-
-    // Transitional, for the handler families not yet returning an Outcome: each is complete().
-    void complete_data_in(std::uint32_t produced, std::shared_ptr<const DataView> view = nullptr) {
-        complete(Outcome::data_in(produced, std::move(view)));
-    }
-    void complete_with(std::span<const std::uint8_t> bytes);
-    void complete_good(std::uint32_t needed = 0) { complete(Outcome::good(needed)); }
-    void complete_sense(const Sense& s, std::uint32_t needed = 0) { complete(Outcome::check(s, needed)); }
-    void complete_status(std::uint8_t status) { complete(Outcome::with_status(status)); }
 };
 
 using TaskPtr = std::shared_ptr<Task>;

@@ -73,7 +73,7 @@ TaskPtr TaskSet::leave(Task* t) {
         pool->post([to_run = std::move(to_run), run] {
             for (const auto& r : to_run) {
                 if (r->aborted.load())
-                    r->complete_status(scsi_status::task_aborted);
+                    r->complete(Outcome::with_status(scsi_status::task_aborted));
                 else
                     run(r);
             }
@@ -112,7 +112,7 @@ std::size_t TaskSet::abort(const Scope& scope, const void* by, bool tas) {
         ++matched;
     }
     lk.unlock();
-    for (const auto& t : dropped) t->complete_status(scsi_status::task_aborted);
+    for (const auto& t : dropped) t->complete(Outcome::with_status(scsi_status::task_aborted));
     lk.lock();
     // SAM-5 7.1: the TMF completes only after the affected tasks are terminated. Running tasks
     // cannot be cancelled inside a backend, so wait for them (their results are discarded).

@@ -4,8 +4,14 @@
  * StorPort emulator, so it is plain C: fixed-width integers only (Windows LLP64 and Linux LP64
  * agree on them), natural alignment without packing pragmas, every size and offset asserted.
  *
- * Transport: IOCTL_MINIPORT_PROCESS_SERVICE_IRP on the adapter (METHOD_BUFFERED: the input and the
- * output share one system buffer). StorPort hands the IRP to HwProcessServiceRequest.
+ * Transport: VSTOR_BRIDGE_IOCTL on the adapter, METHOD_OUT_DIRECT, taken by the driver's own
+ * IRP_MJ_DEVICE_CONTROL routine (chained in front of StorPort's). The input buffer (header and
+ * operation, a few hundred bytes) is copied by the I/O manager; the output buffer is the service's
+ * own memory, locked and mapped by the driver through its MDL: a TRANSACT's data-in is read from it
+ * and the next request and its data-out are written into it. One copy per transfer, made by the
+ * driver outside its adapter lock. Version 1 used IOCTL_MINIPORT_PROCESS_SERVICE_IRP
+ * (METHOD_BUFFERED: the I/O manager copied every transfer a second time); the driver answers it
+ * with STATUS_REVISION_MISMATCH.
  *
  * One round trip per command (the inverted call): the service sends VSTOR_OP_TRANSACT carrying the
  * completion of the request it just ran (optional) and an output buffer; the driver applies the
@@ -30,7 +36,7 @@
 #endif
 
 #define VSTOR_BRIDGE_MAGIC 0x52545356u /* "VSTR" little-endian */
-#define VSTOR_BRIDGE_VERSION 1u
+#define VSTOR_BRIDGE_VERSION 2u
 
 /* Device interface the driver registers on the adapter's PDO; the service finds the adapter by it
  * (SetupDiGetClassDevs(DIGCF_DEVICEINTERFACE)) instead of guessing a \\.\ScsiN: number.
@@ -38,9 +44,16 @@
 #define VSTOR_BRIDGE_INTERFACE_GUID_INIT \
     { 0xf5380434, 0x4819, 0x4069, { 0xb5, 0x48, 0xa8, 0x41, 0x89, 0xb3, 0x5b, 0x61 } }
 
+/* CTL_CODE(FILE_DEVICE_CONTROLLER, 0x900, METHOD_OUT_DIRECT, FILE_READ_ACCESS | FILE_WRITE_ACCESS):
+ * the channel (protocol 2). Every operation: input = the operation's structure, output = the
+ * service's buffer (the MDL), which also carries a TRANSACT completion's data-in at
+ * VSTOR_TRANSACT_IN_DATA_OFFSET. */
+#define VSTOR_BRIDGE_IOCTL 0x0004E402u
+#define VSTOR_BRIDGE_IOCTL_METHOD(code) ((code) & 3u) /* 0 buffered, 1 in-direct, 2 out-direct, 3 neither */
 /* IOCTL_MINIPORT_PROCESS_SERVICE_IRP = CTL_CODE(IOCTL_SCSI_BASE, 0x040e, METHOD_BUFFERED,
- * FILE_READ_ACCESS | FILE_WRITE_ACCESS): StorPort passes it to HwProcessServiceRequest. */
-#define VSTOR_BRIDGE_IOCTL 0x0004D038u
+ * FILE_READ_ACCESS | FILE_WRITE_ACCESS): StorPort passes it to HwProcessServiceRequest. Protocol 1's
+ * channel, refused since. */
+#define VSTOR_BRIDGE_IOCTL_STORPORT 0x0004D038u
 
 /* Limits the driver announces to StorPort and the service must size its buffers for. */
 #define VSTOR_BRIDGE_MAX_TRANSFER (1024u * 1024u) /* PORT_CONFIGURATION_INFORMATION.MaximumTransferLength */
@@ -145,13 +158,18 @@ typedef struct vstor_bridge_lun {
 } vstor_bridge_lun;
 
 /* Layout of the TRANSACT buffers:
- *   in:  header | completion (if HAS_COMPLETION) | data-in bytes (completion.data_length, reads)
- *   out: header | request | data-out bytes (request.data_length, writes)
+ *   in (input buffer):    header | completion (if HAS_COMPLETION)
+ *   in (output buffer):   data-in bytes at VSTOR_TRANSACT_IN_DATA_OFFSET (completion.data_length, reads)
+ *   out (output buffer):  header | request | data-out bytes (request.data_length, writes)
+ * The service may pass one buffer as both (the input then ends at the data-in). A TRANSACT that may
+ * park needs an output buffer of VSTOR_TRANSACT_MIN_BUFFER; a NO_WAIT one is handed the next request
+ * only if it fits the output buffer (a write's data-out included), else VSTOR_REQ_NONE.
  */
 #define VSTOR_TRANSACT_IN_DATA_OFFSET (sizeof(vstor_bridge_header) + sizeof(vstor_bridge_completion))
 #define VSTOR_TRANSACT_OUT_DATA_OFFSET (sizeof(vstor_bridge_header) + sizeof(vstor_bridge_request))
 #define VSTOR_TRANSACT_MIN_BUFFER (VSTOR_TRANSACT_IN_DATA_OFFSET + VSTOR_BRIDGE_MAX_TRANSFER)
 
+VSTOR_BRIDGE_STATIC_ASSERT(VSTOR_BRIDGE_IOCTL_METHOD(VSTOR_BRIDGE_IOCTL) == 2u, "the channel is METHOD_OUT_DIRECT");
 VSTOR_BRIDGE_STATIC_ASSERT(sizeof(vstor_bridge_header) == 16, "header size");
 VSTOR_BRIDGE_STATIC_ASSERT(offsetof(vstor_bridge_header, op) == 6, "header.op");
 VSTOR_BRIDGE_STATIC_ASSERT(offsetof(vstor_bridge_header, session) == 8, "header.session");

@@ -25,13 +25,15 @@ constexpr std::uint32_t kOutData = VSTOR_TRANSACT_OUT_DATA_OFFSET;
 
 }  // namespace
 
-// A request in the engine. Its buffer is laid out as the TRANSACT input that will carry the answer
-// (header | completion | data-in), so the engine writes data-in where it is sent from; data-out is
-// the same region, copied once out of the dispatcher's buffer so that buffer can fetch more work.
+// A request in the engine. Its buffer is laid out as the TRANSACT that will carry the answer
+// (header | completion | data-in): the input is its first VSTOR_TRANSACT_IN_DATA_OFFSET bytes, and
+// the whole buffer is the output, from which the driver copies the data-in straight into the SRB
+// (direct I/O), so the engine writes data-in where the driver takes it from. Data-out is the same
+// region, copied once out of the dispatcher's buffer so that buffer can fetch more work.
 struct Service::Pending {
     vstor_bridge_request req{};
     std::vector<std::uint8_t> buf;
-    std::uint32_t in_len = kInData;
+    std::uint32_t in_len = kInData;  // bytes of `buf` the driver reads: the header, completion and data-in
 };
 
 Service::Service(Adapter& adapter, Channel& channel, ServiceOptions opts)
@@ -155,8 +157,8 @@ void Service::dispatcher() {
 
 void Service::completer() {
     // Sends completions back without parking; whatever request the driver returns with the answer
-    // goes to the engine like any other.
-    std::vector<std::uint8_t> out(VSTOR_TRANSACT_MIN_BUFFER);
+    // goes to the engine like any other. The request's own buffer is the output (the driver reads
+    // the data-in from it and writes the next request into it, if one fits).
     for (;;) {
         std::unique_ptr<Pending> p;
         {
@@ -167,13 +169,14 @@ void Service::completer() {
             done_.pop_front();
         }
         write_header(p->buf.data(), VSTOR_OP_TRANSACT, session_, VSTOR_FLAG_HAS_COMPLETION | VSTOR_FLAG_NO_WAIT);
-        const auto r = channel_.ioctl(p->buf.data(), p->in_len, out.data(), static_cast<std::uint32_t>(out.size()));
+        const auto r = channel_.ioctl(p->buf.data(), kInData, p->buf.data(), static_cast<std::uint32_t>(p->buf.size()),
+                                      p->in_len);
         {
             std::lock_guard lk(done_mu_);
             --stats_.in_flight;
         }
         done_cv_.notify_all();
-        if (nt_success(r.status) && !stopping_) handle(out.data(), r.information);
+        if (nt_success(r.status) && !stopping_) handle(p->buf.data(), r.information);
     }
 }
 

@@ -25,14 +25,18 @@ struct IoctlResult {
     std::uint32_t information = 0;
 };
 
-// One DeviceIoControl(IOCTL_MINIPORT_PROCESS_SERVICE_IRP) on the adapter: `in_len` bytes of input,
-// room for `out_len` bytes of output (METHOD_BUFFERED: the two may be the same buffer). May block
-// (the driver parks the IRP). Called from several threads at once.
+// One DeviceIoControl(VSTOR_BRIDGE_IOCTL) on the adapter: `in_len` bytes of input, and the output
+// buffer `out`, `out_len` bytes (METHOD_OUT_DIRECT: the driver reads and writes it in place through
+// its MDL; the two may be the same buffer). `out_in`: how many leading bytes of `out` the driver
+// reads (a completion's data-in ends there): a transport that carries the call elsewhere (TCP) sends
+// them; DeviceIoControl maps the whole buffer anyway. May block (the driver parks the IRP). Called
+// from several threads at once.
 class Channel {
 public:
     virtual ~Channel() = default;
-    virtual IoctlResult ioctl(const void* in, std::uint32_t in_len, void* out, std::uint32_t out_len) = 0;
-    IoctlResult ioctl(void* buf, std::uint32_t in_len, std::uint32_t out_len) { return ioctl(buf, in_len, buf, out_len); }
+    virtual IoctlResult ioctl(const void* in, std::uint32_t in_len, void* out, std::uint32_t out_len,
+                              std::uint32_t out_in) = 0;
+    IoctlResult ioctl(void* buf, std::uint32_t in_len, std::uint32_t out_len) { return ioctl(buf, in_len, buf, out_len, 0); }
 };
 
 // Threads: `threads` dispatchers each keep one TRANSACT parked in the driver and hand what they get

@@ -106,15 +106,17 @@ void TcpChannel::give(std::intptr_t s) {
     idle_.push_back(s);
 }
 
-IoctlResult TcpChannel::ioctl(const void* in, std::uint32_t in_len, void* out, std::uint32_t out_len) {
+IoctlResult TcpChannel::ioctl(const void* in, std::uint32_t in_len, void* out, std::uint32_t out_len,
+                              std::uint32_t out_in) {
     const auto h = take();
-    if (h < 0) return {kStatusUnsuccessful, 0};
+    if (h < 0 || out_in > out_len) return {kStatusUnsuccessful, 0};
     const auto s = static_cast<sock_t>(h);
-    const std::uint32_t hdr[3] = {kTcpFrameMagic, in_len, out_len};
+    const std::uint32_t hdr[4] = {kTcpFrameMagic, in_len, out_len, out_in};
     std::int32_t status = 0;
     std::uint32_t info = 0;
     // A broken connection is not returned to the pool: the call fails like an IOCTL on a dead device.
-    if (!send_all(s, hdr, sizeof(hdr)) || !send_all(s, in, in_len) || !recv_all(s, &status, sizeof(status)) ||
+    if (!send_all(s, hdr, sizeof(hdr)) || !send_all(s, in, in_len) || !send_all(s, out, out_in) ||
+        !recv_all(s, &status, sizeof(status)) ||
         !recv_all(s, &info, sizeof(info)) || info > out_len || !recv_all(s, out, info))
         return {kStatusUnsuccessful, 0};
     give(h);

@@ -17,14 +17,15 @@
 
 namespace vstor::bridge {
 
-inline constexpr std::uint32_t kTcpFrameMagic = 0x42545356u;  // "VSTB"
+inline constexpr std::uint32_t kTcpFrameMagic = 0x32545356u;  // "VST2": magic, in_len, out_len, out_in
 
 class TcpChannel final : public Channel {
 public:
     static std::unique_ptr<TcpChannel> connect(const std::string& host, std::uint16_t port, std::string& error);
     ~TcpChannel() override;
     using Channel::ioctl;
-    IoctlResult ioctl(const void* in, std::uint32_t in_len, void* out, std::uint32_t out_len) override;
+    IoctlResult ioctl(const void* in, std::uint32_t in_len, void* out, std::uint32_t out_len,
+                      std::uint32_t out_in) override;
 
 private:
     TcpChannel(std::string host, std::uint16_t port) : host_(std::move(host)), port_(port) {}

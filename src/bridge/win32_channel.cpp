@@ -53,7 +53,7 @@ std::unique_ptr<Win32Channel> Win32Channel::open(std::string& error) {
 
 Win32Channel::~Win32Channel() { CloseHandle(static_cast<HANDLE>(handle_)); }
 
-IoctlResult Win32Channel::ioctl(const void* in, std::uint32_t in_len, void* out, std::uint32_t out_len) {
+IoctlResult Win32Channel::ioctl(const void* in, std::uint32_t in_len, void* out, std::uint32_t out_len, std::uint32_t) {
     OVERLAPPED ov{};
     ov.hEvent = CreateEventW(nullptr, TRUE, FALSE, nullptr);
     if (ov.hEvent == nullptr) return {static_cast<std::int32_t>(0xC000009A) /* INSUFFICIENT_RESOURCES */, 0};

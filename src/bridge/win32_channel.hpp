@@ -19,7 +19,8 @@ public:
     // Thread-safe: the handle is opened for overlapped I/O, so several threads can each have an
     // IRP parked in the driver at once (a synchronous handle would serialize them).
     using Channel::ioctl;
-    IoctlResult ioctl(const void* in, std::uint32_t in_len, void* out, std::uint32_t out_len) override;
+    IoctlResult ioctl(const void* in, std::uint32_t in_len, void* out, std::uint32_t out_len,
+                      std::uint32_t out_in) override;
     const std::wstring& path() const { return path_; }
 
 private:

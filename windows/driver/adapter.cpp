@@ -119,11 +119,13 @@ using vs::Adapter;
 extern "C" ULONG VS_API VsHwFindAdapter(PVOID DeviceExtension, PVOID HwContext, PVOID BusInformation,
                                         PVOID LowerDevice, PCHAR ArgumentString,
                                         PPORT_CONFIGURATION_INFORMATION ci, PBOOLEAN Again) {
-    (void)BusInformation;
     (void)LowerDevice;
     (void)ArgumentString;
     auto* a = static_cast<Adapter*>(DeviceExtension);
     vs::init_adapter(a);
+    // A virtual miniport's BusInformation is StorPort's FDO for the adapter: the device object the
+    // service's channel IOCTLs arrive on (handle_routines.cpp finds the adapter by it).
+    a->fdo = BusInformation;
     if (!vs::register_adapter(a)) return SP_RETURN_ERROR;
     // The service opens the adapter through this interface. StorPort passes a virtual miniport's
     // PDO as HwContext. Without it the adapter still works (reachable as \\.\ScsiN:).

@@ -24,7 +24,7 @@ extern "C" NTSTATUS VS_API DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STR
     init.AutoRequestSense = TRUE;
     init.MultipleRequestPerLu = TRUE;
     const auto status = static_cast<NTSTATUS>(StorPortInitialize(DriverObject, RegistryPath, &init, nullptr));
-    // The service's handle closing must reach the driver (parked IRPs, the session): parked_irps.cpp.
-    if (NT_SUCCESS(status)) vs::chain_cleanup(DriverObject);
+    // The service's channel IOCTL and its handle closing must reach the driver: handle_routines.cpp.
+    if (NT_SUCCESS(status)) vs::chain_dispatch_routines(DriverObject);
     return status;
 }

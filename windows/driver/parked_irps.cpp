@@ -1,6 +1,5 @@
 // Service IRPs parked in the driver: parking them cancel-safe, handing them work, taking them out
-// for completion, their cancel routine, and IRP_MJ_CLEANUP of the service's handle (chained in
-// front of StorPort's), which returns the IRPs parked on that handle and ends its session.
+// for completion, their cancel routine, and the driver's list of adapters they are found through.
 #include "miniport.h"
 
 namespace vs {
@@ -17,8 +16,8 @@ bool unpark(Adapter* a, PIRP irp) {
 }
 
 // Every adapter of this driver, so that a cancel routine can find the one holding an IRP without
-// storing anything in the IRP: Tail.Overlay.DriverContext belongs to the IRP's owner, StorPort
-// (docs/windows.md). Zero-initialised, which is a valid KSPIN_LOCK. Lock order: registry, adapter.
+// storing anything in the IRP, and a dispatch routine the one a device object belongs to.
+// Zero-initialised, which is a valid KSPIN_LOCK. Lock order: registry, adapter.
 constexpr ULONG kMaxAdapters = 16;
 struct Registry {
     KSPIN_LOCK lock;
@@ -26,115 +25,59 @@ struct Registry {
 };
 Registry g_registry;
 
+// What the cancel routine did to the adapter holding the IRP (found under its lock).
+struct Cancelled {
+    PIRP irp;
+    bool bus_change;
+    PIRP others[kIrpBatch];
+    ULONG nothers;
+};
+
+// The adapter holding `irp` takes it out (lock held). A cancelled work IRP: a live service
+// re-posts at once, a dying one does not (the watchdog decides). A cancelled liveness IRP: the
+// service process is gone, now.
+bool take_cancelled(Adapter* x, void* context) {
+    auto* c = static_cast<Cancelled*>(context);
+    const bool held = x->liveness == c->irp;
+    if (!held && !unpark(x, c->irp)) return false;
+    if (held) {
+        x->liveness = nullptr;
+        if (x->connected && x->session == x->liveness_session) {
+            c->bus_change = drop_service(x);
+            if (c->bus_change) ++x->stats.bus_changes;
+            c->nothers = unpark_all(x, c->others, kIrpBatch, STATUS_DEVICE_NOT_CONNECTED);
+        }
+    }
+    return true;
+}
+
 VOID NTAPI cancel_parked(PDEVICE_OBJECT, PIRP irp) {
     IoReleaseCancelSpinLock(irp->CancelIrql);
-    Adapter* a = nullptr;
-    bool bus_change = false;
-    PIRP others[kIrpBatch];
-    ULONG nothers = 0;
-    {
-        // The cancel routine owns the IRP: whoever finds its cancel routine already gone leaves it
-        // in its list for us (dispatch_parked, unpark_all), so it is always found here.
-        KLOCK_QUEUE_HANDLE registry;
-        KeAcquireInStackQueuedSpinLock(&g_registry.lock, &registry);
-        for (ULONG i = 0; i < kMaxAdapters && a == nullptr; ++i) {
-            Adapter* x = g_registry.adapters[i];
-            if (x == nullptr) continue;
-            Locked lock(x);
-            const bool held = x->liveness == irp;
-            if (!held && !unpark(x, irp)) continue;
-            a = x;
-            // A cancelled work IRP: a live service re-posts at once, a dying one does not (the
-            // watchdog decides). A cancelled liveness IRP: the service process is gone, now.
-            if (held) {
-                x->liveness = nullptr;
-                if (x->connected && x->session == x->liveness_session) {
-                    bus_change = drop_service(x);
-                    if (bus_change) ++x->stats.bus_changes;
-                    nothers = unpark_all(x, others, kIrpBatch, STATUS_DEVICE_NOT_CONNECTED);
-                }
-            }
-        }
-        KeReleaseInStackQueuedSpinLock(&registry);
-    }
+    // The cancel routine owns the IRP: whoever finds its cancel routine already gone leaves it in
+    // its list for us (dispatch_parked, unpark_all), so it is always found here.
+    Cancelled c{irp, false, {}, 0};
+    Adapter* a = find_adapter(take_cancelled, &c);
     if (a == nullptr) return;  // cannot happen: a parked IRP stays listed until this routine runs
     finish_irp(irp, STATUS_CANCELLED, 0);
-    StorPortCompleteServiceIrp(a, irp);
-    complete_service_irps(a, others, nothers);
-    if (bus_change) VsBusChangeDetected(a, 0);
-}
-
-// StorPort's IRP_MJ_CLEANUP routine, run after vstor's (chain_cleanup). Never null on Windows: the
-// I/O manager fills every dispatch entry before DriverEntry, and StorPortInitialize sets its own.
-PDRIVER_DISPATCH g_port_cleanup;
-
-// The service's handle `file` is closed: takes out every IRP parked on it (their threads may live
-// on, so nobody else would complete them) and, when the session was CONNECTed on it, ends the
-// session as a dead service's (its SRBs fail with NO_DEVICE, its LUNs go). Lock held.
-ULONG release_file(Adapter* a, PVOID file, PIRP* out, ULONG out_cap, bool* session_ended) {
-    ULONG n = 0;
-    if (a->liveness != nullptr && VsIrpFileObject(a->liveness) == file &&
-        IoSetCancelRoutine(a->liveness, nullptr) != nullptr) {
-        finish_irp(a->liveness, STATUS_CANCELLED, 0);
-        out[n++] = a->liveness;
-        a->liveness = nullptr;
-    }
-    for (ULONG i = a->parked_count; i-- > 0 && n < out_cap;) {
-        PIRP irp = a->parked[i];
-        if (VsIrpFileObject(irp) != file || IoSetCancelRoutine(irp, nullptr) == nullptr) continue;
-        a->parked[i] = a->parked[--a->parked_count];
-        finish_irp(irp, STATUS_CANCELLED, 0);
-        out[n++] = irp;
-    }
-    *session_ended = a->connected && a->owner_file == file;
-    if (*session_ended) {
-        if (drop_service(a)) ++a->stats.bus_changes;
-        n += unpark_all(a, out + n, out_cap - n, STATUS_DEVICE_NOT_CONNECTED);
-    }
-    return n;
-}
-
-DRIVER_DISPATCH dispatch_cleanup;  // NTAPI: stdcall on x86, like every dispatch routine
-
-// IRP_MJ_CLEANUP (PASSIVE_LEVEL): the last handle to a file object on the adapter is closed.
-// StorPort does not pass it to the miniport, and the I/O manager cancels pending IRPs only when
-// their thread exits, so without this a service that closed its handle but kept its threads
-// would keep its IRPs parked and its session alive, with nobody serving the SRBs.
-NTSTATUS NTAPI dispatch_cleanup(PDEVICE_OBJECT device, PIRP irp) {
-    PVOID file = VsIrpFileObject(irp);
-    Adapter* a = nullptr;
-    PIRP irps[kIrpBatch];
-    ULONG n = 0;
-    bool bus_change = false;
-    if (file != nullptr) {
-        KLOCK_QUEUE_HANDLE registry;
-        KeAcquireInStackQueuedSpinLock(&g_registry.lock, &registry);
-        for (ULONG i = 0; i < kMaxAdapters && a == nullptr; ++i) {
-            Adapter* x = g_registry.adapters[i];
-            if (x == nullptr) continue;
-            Locked lock(x);
-            bool ended = false;
-            const ULONG before = x->stats.bus_changes;
-            n = release_file(x, file, irps, kIrpBatch, &ended);
-            if (n != 0 || ended) a = x;
-            bus_change = x->stats.bus_changes != before;
-        }
-        KeReleaseInStackQueuedSpinLock(&registry);
-    }
-    if (a != nullptr) {
-        complete_service_irps(a, irps, n);
-        if (bus_change) VsBusChangeDetected(a, 0);
-    }
-    return g_port_cleanup(device, irp);  // StorPort's own cleanup, which completes the IRP
+    complete_irp(irp);
+    complete_service_irps(a, c.others, c.nothers);
+    if (c.bus_change) VsBusChangeDetected(a, 0);
 }
 
 }  // namespace
 
-void chain_cleanup(PDRIVER_OBJECT driver) {
-    PDRIVER_DISPATCH* slot = &driver->MajorFunction[IRP_MJ_CLEANUP];
-    if (*slot == dispatch_cleanup) return;  // already chained: never call ourselves as StorPort
-    g_port_cleanup = *slot;
-    *slot = dispatch_cleanup;
+Adapter* find_adapter(bool (*visit)(Adapter* a, void* context), void* context) {
+    Adapter* found = nullptr;
+    KLOCK_QUEUE_HANDLE registry;
+    KeAcquireInStackQueuedSpinLock(&g_registry.lock, &registry);
+    for (ULONG i = 0; i < kMaxAdapters && found == nullptr; ++i) {
+        Adapter* x = g_registry.adapters[i];
+        if (x == nullptr) continue;
+        Locked lock(x);
+        if (visit(x, context)) found = x;
+    }
+    KeReleaseInStackQueuedSpinLock(&registry);
+    return found;
 }
 
 // Returns true when the IRP was parked (not to be completed now). `liveness`: park it as the
@@ -213,7 +156,7 @@ void unregister_adapter(Adapter* a) {
 void complete_service_irps(Adapter* a, PIRP* irps, ULONG n) {
     for (ULONG i = 0; i < n; ++i) {
         copy_data_out(a, irps[i]);  // a request handed to a parked IRP (dispatch_parked)
-        StorPortCompleteServiceIrp(a, irps[i]);
+        complete_irp(irps[i]);
     }
 }
 

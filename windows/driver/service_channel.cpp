@@ -1,205 +1,13 @@
-// The inverted-call channel to the user-mode service (IOCTL_MINIPORT_PROCESS_SERVICE_IRP, handed
-// to HwProcessServiceRequest at PASSIVE_LEVEL). Every reply is validated before it touches an SRB:
-// the tag must name a slot the service holds, lengths must fit both the SRB and the IRP buffer.
+// The channel to the user-mode service: one METHOD_OUT_DIRECT IOCTL (VSTOR_BRIDGE_IOCTL) taken by
+// the driver's own IRP_MJ_DEVICE_CONTROL routine at PASSIVE_LEVEL in the service's thread. The
+// input (the operation) is in the IRP's system buffer; the output is the service's own buffer, the
+// IRP's MDL. One function per operation; the session belongs to the process that CONNECTed.
 #include "miniport.h"
 
 namespace vs {
 namespace {
 
-constexpr ULONG kInData = VSTOR_TRANSACT_IN_DATA_OFFSET;
-constexpr ULONG kOutData = VSTOR_TRANSACT_OUT_DATA_OFFSET;
-
-void write_header(vstor_bridge_header* h, ULONG op, ULONG session) {
-    h->magic = VSTOR_BRIDGE_MAGIC;
-    h->version = VSTOR_BRIDGE_VERSION;
-    h->op = static_cast<uint16_t>(op);
-    h->session = session;
-    h->flags = 0;
-}
-
-}  // namespace
-
-bool fill_next(Adapter* a, PIRP irp) {
-    auto* buf = static_cast<UCHAR*>(irp->AssociatedIrp.SystemBuffer);
-    auto* hdr = reinterpret_cast<vstor_bridge_header*>(buf);
-    auto* req = reinterpret_cast<vstor_bridge_request*>(buf + sizeof(vstor_bridge_header));
-    if (a->notice_count != 0) {
-        const Notice& n = a->notices[a->notice_head];
-        a->notice_head = (a->notice_head + 1) % kMaxNotices;
-        --a->notice_count;
-        write_header(hdr, VSTOR_OP_TRANSACT, a->session);
-        RtlZeroMemory(req, sizeof(*req));
-        req->kind = n.kind;
-        req->path_id = n.path;
-        req->target_id = n.target;
-        req->lun = n.lun;
-        finish_irp(irp, STATUS_SUCCESS, kOutData);
-        return true;
-    }
-    if (a->queue_head == kNone) return false;
-    const USHORT idx = a->queue_head;
-    Slot& s = a->slots[idx];
-    a->queue_head = s.next;
-    if (a->queue_head == kNone) a->queue_tail = kNone;
-    s.next = kNone;
-    s.state = kSlotSent;
-    --a->queued_count;
-    ++a->sent_count;
-
-    PSCSI_REQUEST_BLOCK srb = s.srb;
-    write_header(hdr, VSTOR_OP_TRANSACT, a->session);
-    RtlZeroMemory(req, sizeof(*req));
-    req->tag = (static_cast<uint64_t>(s.generation) << 32) | idx;
-    req->kind = VSTOR_REQ_SCSI;
-    req->path_id = s.path;
-    req->target_id = s.target;
-    req->lun = s.lun;
-    req->cdb_length = srb->CdbLength;
-    req->direction = s.direction;
-    req->attribute = srb->QueueAction == SRB_HEAD_OF_QUEUE_TAG_REQUEST ? VSTOR_ATTR_HEAD_OF_QUEUE
-                     : srb->QueueAction == SRB_ORDERED_QUEUE_TAG_REQUEST ? VSTOR_ATTR_ORDERED
-                                                                        : VSTOR_ATTR_SIMPLE;
-    req->data_length = s.transfer_length;
-    req->timeout_s = srb->TimeOutValue;
-    RtlCopyMemory(req->cdb, srb->Cdb, srb->CdbLength);
-    // The data-out itself is copied by copy_data_out, outside the lock.
-    const ULONG info = kOutData + (s.direction == VSTOR_DIR_OUT ? s.transfer_length : 0);
-    finish_irp(irp, STATUS_SUCCESS, info);
-    return true;
-}
-
-void copy_data_out(Adapter* a, PIRP irp) {
-    if (!NT_SUCCESS(irp->IoStatus.Status) || irp->IoStatus.Information <= kOutData) return;
-    auto* buf = static_cast<UCHAR*>(irp->AssociatedIrp.SystemBuffer);
-    vstor_bridge_header h;
-    vstor_bridge_request r;
-    RtlCopyMemory(&h, buf, sizeof(h));
-    RtlCopyMemory(&r, buf + sizeof(h), sizeof(r));
-    if (h.op != VSTOR_OP_TRANSACT || r.kind != VSTOR_REQ_SCSI || r.direction != VSTOR_DIR_OUT) return;
-    const ULONG length = static_cast<ULONG>(irp->IoStatus.Information) - kOutData;
-    SlotData d(a, static_cast<ULONG>(r.tag & 0xFFFFFFFFu), static_cast<ULONG>(r.tag >> 32), kSlotSent);
-    if (d.slot() != nullptr && length <= d.slot()->transfer_length) {
-        RtlCopyMemory(buf + kOutData, d.slot()->buffer, length);
-    } else {
-        RtlZeroMemory(buf + kOutData, length);
-    }
-}
-
-namespace {
-
-// The service's reply to slot `idx` (lock held): frees the slot and completes its SRB. Data-in,
-// if any, is already in the SRB's buffer.
-void finish_reply(Adapter* a, ULONG idx, const vstor_bridge_completion& c) {
-    Slot& s = a->slots[idx];
-    PSCSI_REQUEST_BLOCK srb = s.srb;
-    const ULONG transfer_length = s.transfer_length;
-    --a->sent_count;
-    free_slot(a, static_cast<USHORT>(idx));
-    UCHAR status = SRB_STATUS_ERROR;
-    switch (c.result) {
-        case VSTOR_RESULT_OK: {
-            srb->ScsiStatus = c.scsi_status;
-            if (c.scsi_status == 0x00 /* GOOD */ || c.scsi_status == 0x04 /* CONDITION MET */) {
-                // A short transfer is reported as DATA_OVERRUN with the real length (StorPort's underrun).
-                status = c.data_length < transfer_length ? SRB_STATUS_DATA_OVERRUN : SRB_STATUS_SUCCESS;
-            } else {
-                status = SRB_STATUS_ERROR;
-                if (c.sense_length != 0 && srb->SenseInfoBuffer != nullptr && srb->SenseInfoBufferLength != 0 &&
-                    !(srb->SrbFlags & SRB_FLAGS_DISABLE_AUTOSENSE)) {
-                    const UCHAR n = c.sense_length < srb->SenseInfoBufferLength ? c.sense_length
-                                                                                : srb->SenseInfoBufferLength;
-                    RtlCopyMemory(srb->SenseInfoBuffer, c.sense, n);
-                    srb->SenseInfoBufferLength = n;
-                    status |= SRB_STATUS_AUTOSENSE_VALID;
-                }
-            }
-            srb->DataTransferLength = c.data_length;
-            break;
-        }
-        case VSTOR_RESULT_NO_DEVICE: status = SRB_STATUS_NO_DEVICE; srb->DataTransferLength = 0; break;
-        case VSTOR_RESULT_ABORTED: status = SRB_STATUS_ABORTED; srb->DataTransferLength = 0; break;
-        default: status = SRB_STATUS_ERROR; srb->DataTransferLength = 0; break;
-    }
-    complete_srb(a, srb, status);
-}
-
-// Apply a completion from the service. Lock held. Returns STATUS_SUCCESS (applied or stale) or
-// an error for a malformed reply (the named SRB, if any, is failed so it cannot hang). A reply
-// carrying data-in is left in `*reply` with its slot kSlotReplying: the caller copies the data
-// outside the lock (copy_data_in) and then finishes it.
-NTSTATUS apply_completion(Adapter* a, const UCHAR* buf, ULONG in_len, vstor_bridge_completion* reply,
-                          bool* data_in) {
-    if (in_len < kInData) return STATUS_INVALID_PARAMETER;
-    vstor_bridge_completion& c = *reply;
-    RtlCopyMemory(&c, buf + sizeof(vstor_bridge_header), sizeof(c));  // one read of user-written data
-    const ULONG idx = static_cast<ULONG>(c.tag & 0xFFFFFFFFu);
-    const ULONG gen = static_cast<ULONG>(c.tag >> 32);
-    if (idx >= kMaxSlots) {
-        ++a->stats.rejected_replies;
-        return STATUS_INVALID_PARAMETER;
-    }
-    Slot& s = a->slots[idx];
-    if (s.state != kSlotSent || s.generation != gen) {
-        ++a->stats.stale_replies;  // completed meanwhile by a reset, an abort or a disconnect
-        return STATUS_SUCCESS;
-    }
-    const bool bad = c.result > VSTOR_RESULT_ERROR || c.sense_length > VSTOR_BRIDGE_MAX_SENSE ||
-                     c.data_length > s.transfer_length ||
-                     (s.direction == VSTOR_DIR_IN && c.data_length > in_len - kInData);
-    if (bad) {
-        ++a->stats.rejected_replies;
-        PSCSI_REQUEST_BLOCK srb = s.srb;
-        --a->sent_count;
-        free_slot(a, static_cast<USHORT>(idx));
-        srb->DataTransferLength = 0;
-        complete_srb(a, srb, SRB_STATUS_ERROR);
-        return STATUS_INVALID_PARAMETER;
-    }
-    if (c.result == VSTOR_RESULT_OK && s.direction == VSTOR_DIR_IN && c.data_length != 0) {
-        s.state = kSlotReplying;
-        *data_in = true;
-    } else {
-        finish_reply(a, idx, c);
-    }
-    return STATUS_SUCCESS;
-}
-
-// The data-in of a reply apply_completion left kSlotReplying: copied outside the adapter lock
-// (under the slot's), then the SRB completes, unless a reset or an abort completed it meanwhile.
-void copy_data_in(Adapter* a, const UCHAR* buf, const vstor_bridge_completion& c) {
-    const ULONG idx = static_cast<ULONG>(c.tag & 0xFFFFFFFFu);
-    const ULONG gen = static_cast<ULONG>(c.tag >> 32);
-    {
-        SlotData d(a, idx, gen, kSlotReplying);
-        if (d.slot() != nullptr) RtlCopyMemory(d.slot()->buffer, buf + kInData, c.data_length);
-    }
-    Locked lock(a);
-    if (a->slots[idx].state == kSlotReplying && a->slots[idx].generation == gen) finish_reply(a, idx, c);
-}
-
-}  // namespace
-
-// A session id nobody can guess from the previous one (they were sequential): the cycle counter
-// and the adapter's address (randomised by ASLR) through a 64-bit mixer. The id is a second check;
-// the first is that only the CONNECTing process is served at all.
-ULONG new_session_id(Adapter* a) {
-    uint64_t x = __builtin_ia32_rdtsc() ^ (static_cast<uint64_t>(reinterpret_cast<ULONG_PTR>(a)) << 16) ^
-                 (static_cast<uint64_t>(++a->session_counter) << 40);
-    x ^= x >> 30;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 27;
-    x *= 0x94D049BB133111EBull;
-    x ^= x >> 31;
-    const ULONG id = static_cast<ULONG>(x ^ (x >> 32));
-    return id != 0 && id != a->session ? id : new_session_id(a);
-}
-
-}  // namespace vs
-
-namespace vs {
-namespace {
-
-// What one service request did, for VsHwProcessServiceRequest to finish after the lock is dropped.
+// What one service request did, for serve_channel to finish after the lock is dropped.
 struct Outcome {
     NTSTATUS status = STATUS_SUCCESS;
     ULONG_PTR info = 0;
@@ -208,22 +16,34 @@ struct Outcome {
     PIRP extra[kIrpBatch];    // other service IRPs to complete (a replaced or ended session's)
     ULONG nextra = 0;
     bool data_in = false;            // `reply` carries data-in to copy outside the lock
+    bool park_after_copy = false;    // next_or_park once the data-in is copied
     vstor_bridge_completion reply;
 };
 
-// CONNECT: start a session for process `pid` (or replace its own). Lock held.
-void op_connect(Adapter* a, PIRP irp, UCHAR* buf, ULONG in_len, ULONG out_len, ULONG pid, Outcome& o) {
+// A channel request's buffers and who sent it.
+struct Call {
+    PIRP irp;
+    const UCHAR* in;  // the system buffer: the operation
+    ULONG in_len;
+    UCHAR* out;       // the service's buffer (MDL), mapped
+    ULONG out_len;
+    ULONG pid;
+    vstor_bridge_header h;
+};
+
+// CONNECT: start a session for the calling process (or replace its own). Lock held.
+void op_connect(Adapter* a, const Call& k, Outcome& o) {
     vstor_bridge_connect c;
-    if (in_len < sizeof(c) || out_len < sizeof(vstor_bridge_connect_reply)) {
+    if (k.in_len < sizeof(c) || k.out_len < sizeof(vstor_bridge_connect_reply)) {
         o.status = STATUS_BUFFER_TOO_SMALL;
         return;
     }
-    RtlCopyMemory(&c, buf, sizeof(c));
+    RtlCopyMemory(&c, k.in, sizeof(c));
     if (c.buffer_size < VSTOR_TRANSACT_MIN_BUFFER) {
         o.status = STATUS_BUFFER_TOO_SMALL;
         return;
     }
-    if (a->connected && a->owner_pid != pid) {
+    if (a->connected && a->owner_pid != k.pid) {
         // Another process serves the adapter. It loses the session only by going away (its
         // liveness IRP is cancelled, or the watchdog finds it silent), by DISCONNECT, or by
         // removal: never because someone else asked.
@@ -236,8 +56,8 @@ void op_connect(Adapter* a, PIRP irp, UCHAR* buf, ULONG in_len, ULONG out_len, U
         o.nextra = unpark_all(a, o.extra, kIrpBatch, STATUS_DEVICE_NOT_CONNECTED);
     }
     a->session = new_session_id(a);
-    a->owner_pid = pid;
-    a->owner_file = VsIrpFileObject(irp);
+    a->owner_pid = k.pid;
+    a->owner_file = VsIrpFileObject(k.irp);
     a->connected = TRUE;
     a->last_service_tick = a->tick;
     vstor_bridge_connect_reply r;
@@ -249,18 +69,18 @@ void op_connect(Adapter* a, PIRP irp, UCHAR* buf, ULONG in_len, ULONG out_len, U
     r.min_buffer_size = VSTOR_TRANSACT_MIN_BUFFER;
     r.max_targets = VSTOR_BRIDGE_MAX_TARGETS;
     r.max_luns = VSTOR_BRIDGE_MAX_LUNS;
-    RtlCopyMemory(buf, &r, sizeof(r));
+    RtlCopyMemory(k.out, &r, sizeof(r));
     o.info = sizeof(r);
 }
 
 // LUN: a LUN announced present or absent. Lock held.
-void op_lun(Adapter* a, const UCHAR* buf, ULONG in_len, Outcome& o) {
+void op_lun(Adapter* a, const Call& k, Outcome& o) {
     vstor_bridge_lun l;
-    if (in_len < sizeof(l)) {
+    if (k.in_len < sizeof(l)) {
         o.status = STATUS_INVALID_PARAMETER;
         return;
     }
-    RtlCopyMemory(&l, buf, sizeof(l));
+    RtlCopyMemory(&l, k.in, sizeof(l));
     if (l.path_id != 0 || l.target_id >= VSTOR_BRIDGE_MAX_TARGETS || l.lun >= VSTOR_BRIDGE_MAX_LUNS) {
         o.status = STATUS_INVALID_PARAMETER;
         return;
@@ -272,42 +92,60 @@ void op_lun(Adapter* a, const UCHAR* buf, ULONG in_len, Outcome& o) {
     o.bus_change = true;
 }
 
-// TRANSACT: apply the completion it carries, then hand back the next request, or park the IRP
-// until there is one (or answer "none" at once with VSTOR_FLAG_NO_WAIT). Lock held.
-void op_transact(Adapter* a, PIRP irp, UCHAR* buf, ULONG in_len, ULONG out_len, ULONG flags, Outcome& o) {
-    a->last_service_tick = a->tick;
-    if (out_len < VSTOR_TRANSACT_MIN_BUFFER || in_len > out_len) {
-        o.status = STATUS_BUFFER_TOO_SMALL;
-        return;
-    }
-    if (flags & VSTOR_FLAG_HAS_COMPLETION) o.status = apply_completion(a, buf, in_len, &o.reply, &o.data_in);
-    if (o.status != STATUS_SUCCESS) return;
-    if (fill_next(a, irp)) {
-        o.status = irp->IoStatus.Status;
-        o.info = irp->IoStatus.Information;
-    } else if (flags & VSTOR_FLAG_NO_WAIT) {
-        auto* req = reinterpret_cast<vstor_bridge_request*>(buf + sizeof(vstor_bridge_header));
-        write_header(reinterpret_cast<vstor_bridge_header*>(buf), VSTOR_OP_TRANSACT, a->session);
+// The next request into the TRANSACT's buffer, or "none" (VSTOR_FLAG_NO_WAIT), or park the IRP
+// until there is one. Lock held.
+void next_or_park(Adapter* a, const Call& k, Outcome& o) {
+    if (fill_next(a, k.irp)) {
+        o.status = k.irp->IoStatus.Status;
+        o.info = k.irp->IoStatus.Information;
+    } else if (k.h.flags & VSTOR_FLAG_NO_WAIT) {
+        auto* req = reinterpret_cast<vstor_bridge_request*>(k.out + sizeof(vstor_bridge_header));
+        write_header(reinterpret_cast<vstor_bridge_header*>(k.out), VSTOR_OP_TRANSACT, a->session);
         RtlZeroMemory(req, sizeof(*req));
         req->kind = VSTOR_REQ_NONE;
         o.info = VSTOR_TRANSACT_OUT_DATA_OFFSET;
     } else {
-        o.parked = park(a, irp);
-        if (!o.parked) o.status = irp->IoStatus.Status;
+        o.parked = park(a, k.irp);
+        if (!o.parked) o.status = k.irp->IoStatus.Status;
     }
 }
 
+// TRANSACT: apply the completion it carries, then hand back the next request (next_or_park). Lock held.
+void op_transact(Adapter* a, const Call& k, Outcome& o) {
+    a->last_service_tick = a->tick;
+    const bool no_wait = (k.h.flags & VSTOR_FLAG_NO_WAIT) != 0;
+    // A parked IRP may be handed any request: its buffer must hold the largest. A NO_WAIT one is
+    // handed only what fits (fill_next).
+    if (k.out_len < (no_wait ? VSTOR_TRANSACT_OUT_DATA_OFFSET : VSTOR_TRANSACT_MIN_BUFFER)) {
+        o.status = STATUS_BUFFER_TOO_SMALL;
+        return;
+    }
+    if (k.h.flags & VSTOR_FLAG_HAS_COMPLETION)
+        o.status = apply_completion(a, k.in, k.in_len, k.out_len, &o.reply, &o.data_in);
+    if (o.status != STATUS_SUCCESS) return;
+    // The reply's data-in is copied out of the buffer after the lock is dropped. A request written
+    // now lands before it (header and request end at VSTOR_TRANSACT_OUT_DATA_OFFSET; the data-out
+    // is copied after the data-in), but an IRP parked now could be completed by another thread
+    // with a data-out over the data-in: such an IRP parks only after the copy (park_after_copy).
+    if (o.data_in && !no_wait) {
+        o.park_after_copy = true;
+        return;
+    }
+    next_or_park(a, k, o);
+}
+
 // Checks who is asking (the session belongs to one process) and runs the operation. Lock held.
-void run_op(Adapter* a, PIRP irp, UCHAR* buf, const vstor_bridge_header& h, ULONG pid, Outcome& o) {
-    const ULONG in_len = VsIrpInputLength(irp);
-    const ULONG out_len = VsIrpOutputLength(irp);
+void run_op(Adapter* a, const Call& k, Outcome& o) {
+    const vstor_bridge_header& h = k.h;
     if (h.magic != VSTOR_BRIDGE_MAGIC || h.version != VSTOR_BRIDGE_VERSION) {
         o.status = STATUS_REVISION_MISMATCH;
     } else if (a->removed) {
         o.status = STATUS_DEVICE_REMOVED;
+    } else if (file_closed(a, VsIrpFileObject(k.irp))) {
+        o.status = STATUS_FILE_CLOSED;  // in flight when its handle's IRP_MJ_CLEANUP ran: it is over
     } else if (h.op == VSTOR_OP_CONNECT) {
-        op_connect(a, irp, buf, in_len, out_len, pid, o);
-    } else if (a->connected && pid != a->owner_pid) {
+        op_connect(a, k, o);
+    } else if (a->connected && k.pid != a->owner_pid) {
         o.status = STATUS_ACCESS_DENIED;  // not the process that holds the session
     } else if (!a->connected || h.session != a->session) {
         o.status = STATUS_DEVICE_NOT_CONNECTED;  // an IRP from a service that was replaced or dropped
@@ -315,54 +153,72 @@ void run_op(Adapter* a, PIRP irp, UCHAR* buf, const vstor_bridge_header& h, ULON
         o.bus_change = drop_service(a);
         o.nextra = unpark_all(a, o.extra, kIrpBatch, STATUS_DEVICE_NOT_CONNECTED);
     } else if (h.op == VSTOR_OP_HOLD) {
-        o.parked = park(a, irp, true);
-        if (!o.parked) o.status = irp->IoStatus.Status;
+        o.parked = park(a, k.irp, true);
+        if (!o.parked) o.status = k.irp->IoStatus.Status;
     } else if (h.op == VSTOR_OP_LUN) {
-        op_lun(a, buf, in_len, o);
+        op_lun(a, k, o);
     } else if (h.op == VSTOR_OP_TRANSACT) {
-        op_transact(a, irp, buf, in_len, out_len, h.flags, o);
+        op_transact(a, k, o);
     } else {
         o.status = STATUS_INVALID_PARAMETER;
     }
 }
 
 }  // namespace
+
+NTSTATUS serve_channel(Adapter* a, PIRP irp) {
+    // Marked first: once parked (under the lock) the IRP may be completed by HwStartIo's thread
+    // before this routine returns, so it must already be pending. STATUS_PENDING is returned always.
+    IoMarkIrpPending(irp);
+    Call k{irp, static_cast<const UCHAR*>(irp->AssociatedIrp.SystemBuffer), VsIrpInputLength(irp),
+           out_buffer(irp), VsIrpOutputLength(irp), 0, {}};
+    if (k.in == nullptr || k.in_len < sizeof(k.h) || k.out == nullptr) {
+        finish_irp(irp, k.out == nullptr && irp->MdlAddress != nullptr ? STATUS_INSUFFICIENT_RESOURCES
+                                                                        : STATUS_INVALID_PARAMETER, 0);
+        complete_irp(irp);
+        return STATUS_PENDING;
+    }
+    RtlCopyMemory(&k.h, k.in, sizeof(k.h));
+    k.pid = IoGetRequestorProcessId(irp);  // the dispatch routine runs in the sender's thread
+    Outcome o;
+    {
+        Locked lock(a);
+        run_op(a, k, o);
+        if (o.bus_change) ++a->stats.bus_changes;
+    }
+    if (o.data_in) copy_data_in(a, k.out, o.reply);
+    if (o.park_after_copy) {
+        vs::Locked lock(a);
+        if (a->connected && a->session == k.h.session && !a->removed) next_or_park(a, k, o);
+        else o.status = STATUS_DEVICE_NOT_CONNECTED;
+    }
+    if (!o.parked) {
+        finish_irp(irp, o.status, NT_SUCCESS(o.status) ? o.info : 0);
+        copy_data_out(a, irp);
+        complete_irp(irp);
+    }
+    complete_service_irps(a, o.extra, o.nextra);
+    if (o.bus_change) VsBusChangeDetected(a, 0);
+    return STATUS_PENDING;
+}
+
 }  // namespace vs
 
 using vs::Adapter;
 
+// StorPort's own service IRP (IOCTL_MINIPORT_PROCESS_SERVICE_IRP, METHOD_BUFFERED) was protocol 1's
+// channel; protocol 2 has its own direct-I/O IOCTL (service_channel above). An old service is told so.
 extern "C" VOID VS_API VsHwProcessServiceRequest(PVOID DeviceExtension, PVOID IrpPtr) {
-    auto* a = static_cast<Adapter*>(DeviceExtension);
     auto* irp = static_cast<PIRP>(IrpPtr);
-    auto* buf = static_cast<UCHAR*>(irp->AssociatedIrp.SystemBuffer);
+    const auto* buf = static_cast<const UCHAR*>(irp->AssociatedIrp.SystemBuffer);
     vstor_bridge_header h;
-    if (VsIrpIoControlCode(irp) != VS_IOCTL_MINIPORT_PROCESS_SERVICE_IRP || buf == nullptr ||
-        VsIrpInputLength(irp) < sizeof(h)) {
-        irp->IoStatus.Status = STATUS_INVALID_DEVICE_REQUEST;
-        irp->IoStatus.Information = 0;
-        StorPortCompleteServiceIrp(a, irp);
-        return;
+    NTSTATUS status = STATUS_INVALID_DEVICE_REQUEST;
+    if (VsIrpIoControlCode(irp) == VSTOR_BRIDGE_IOCTL_STORPORT && buf != nullptr && VsIrpInputLength(irp) >= sizeof(h)) {
+        RtlCopyMemory(&h, buf, sizeof(h));
+        if (h.magic == VSTOR_BRIDGE_MAGIC) status = STATUS_REVISION_MISMATCH;
     }
-    RtlCopyMemory(&h, buf, sizeof(h));
-    // HwProcessServiceRequest runs in the sender's thread; the session belongs to one process.
-    const ULONG pid = IoGetRequestorProcessId(irp);
-    vs::Outcome o;
-    {
-        vs::Locked lock(a);
-        vs::run_op(a, irp, buf, h, pid, o);
-        if (o.bus_change) ++a->stats.bus_changes;
-    }
-    // The reply's data-in first: the next request written into the same buffer (fill_next, and
-    // its data-out below) starts at VSTOR_TRANSACT_OUT_DATA_OFFSET, before the data-in's offset.
-    if (o.data_in) vs::copy_data_in(a, buf, o.reply);
-    if (!o.parked) {
-        irp->IoStatus.Status = o.status;
-        irp->IoStatus.Information = NT_SUCCESS(o.status) ? o.info : 0;
-        vs::copy_data_out(a, irp);
-        StorPortCompleteServiceIrp(a, irp);
-    }
-    vs::complete_service_irps(a, o.extra, o.nextra);
-    if (o.bus_change) VsBusChangeDetected(a, 0);
+    vs::finish_irp(irp, status, 0);
+    StorPortCompleteServiceIrp(DeviceExtension, irp);
 }
 
 // StorPort removes the adapter: every parked service IRP must be completed now.

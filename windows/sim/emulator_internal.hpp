@@ -38,7 +38,9 @@ private:
 struct Emulator::ServiceIrp {
     IRP irp{};
     IO_STACK_LOCATION stack{};
-    std::vector<std::uint8_t> system_buffer;
+    MDL mdl{};                     // METHOD_*_DIRECT: describes the caller's output buffer
+    std::vector<std::uint8_t> system_buffer;  // METHOD_BUFFERED: in and out; direct: the input only
+    bool storport_owned = false;   // StorPort received it (its service IOCTL): StorPortCompleteServiceIrp
     int process = 0;
     bool done = false;
     std::condition_variable cv;

@@ -13,7 +13,7 @@
 namespace vstor::storport_sim {
 
 namespace {
-constexpr std::uint32_t kMagic = 0x42545356u;  // "VSTB", as src/bridge/tcp_channel.hpp
+constexpr std::uint32_t kMagic = 0x32545356u;  // "VST2", as src/bridge/tcp_channel.hpp
 constexpr std::uint32_t kMaxFrame = 4u << 20;
 
 bool recv_all(int fd, void* p, std::size_t n) {
@@ -90,11 +90,14 @@ void IoctlServer::accept_loop() {
 void IoctlServer::serve(int fd) {
     std::vector<std::uint8_t> in, out;
     for (;;) {
-        std::uint32_t hdr[3];
-        if (!recv_all(fd, hdr, sizeof(hdr)) || hdr[0] != kMagic || hdr[1] > kMaxFrame || hdr[2] > kMaxFrame) break;
+        // magic, input length, output length, leading bytes of the output the driver reads (data-in)
+        std::uint32_t hdr[4];
+        if (!recv_all(fd, hdr, sizeof(hdr)) || hdr[0] != kMagic || hdr[1] > kMaxFrame || hdr[2] > kMaxFrame ||
+            hdr[3] > hdr[2])
+            break;
         in.resize(hdr[1]);
         out.assign(hdr[2], 0);
-        if (!recv_all(fd, in.data(), in.size())) break;
+        if (!recv_all(fd, in.data(), in.size()) || !recv_all(fd, out.data(), hdr[3])) break;
         const auto r = emu_.device_ioctl(process_, VSTOR_BRIDGE_IOCTL, in.data(), hdr[1], out.data(), hdr[2]);
         const std::int32_t status = r.status;
         const std::uint32_t info = NT_SUCCESS(r.status) ? r.information : 0;

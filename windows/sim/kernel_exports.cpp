@@ -4,6 +4,9 @@
 
 #include <atomic>
 #include <cstdarg>
+#include <cstring>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "irql_model.hpp"
@@ -16,7 +19,24 @@ namespace {
 thread_local PKSPIN_LOCK t_held[8];
 thread_local unsigned t_held_count = 0;
 std::atomic<PKSPIN_LOCK> g_watched{nullptr};
-std::atomic<unsigned> g_large_copies{0}, g_watched_copies{0};
+std::atomic<unsigned> g_large_copies{0}, g_watched_copies{0}, g_mdl_copies{0}, g_system_buffer_copies{0};
+
+// Address ranges (start -> length) of MDL system mappings and of system buffers.
+struct Ranges {
+    std::mutex mu;
+    std::map<std::uintptr_t, std::size_t> mdl, system;
+};
+Ranges& ranges() {
+    static Ranges r;
+    return r;
+}
+bool within(const std::map<std::uintptr_t, std::size_t>& m, const void* p, std::size_t n) {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    auto it = m.upper_bound(a);
+    if (it == m.begin()) return false;
+    --it;
+    return a + n <= it->first + it->second;
+}
 }  // namespace
 using vstor::storport_sim::VarArgs;
 
@@ -44,21 +64,46 @@ VOID storport_notification(SCSI_NOTIFICATION_TYPE type, PVOID, VarArgs& args) {
     }
 }
 
-void note_copy(std::size_t bytes) {
+void note_copy(std::size_t bytes, const void* dst, const void* src) {
     if (bytes < kLargeCopy) return;
     g_large_copies.fetch_add(1);
     PKSPIN_LOCK watched = g_watched.load();
     for (unsigned i = 0; i < t_held_count; ++i)
         if (t_held[i] == watched) g_watched_copies.fetch_add(1);
+    auto& r = ranges();
+    std::lock_guard lk(r.mu);
+    if (within(r.mdl, dst, bytes) || within(r.mdl, src, bytes)) g_mdl_copies.fetch_add(1);
+    if (within(r.system, dst, bytes) || within(r.system, src, bytes)) g_system_buffer_copies.fetch_add(1);
 }
 
 void watch_copies_under(PKSPIN_LOCK lock) {
     g_watched = lock;
     g_large_copies = 0;
     g_watched_copies = 0;
+    g_mdl_copies = 0;
+    g_system_buffer_copies = 0;
 }
 
-CopyCounts copy_counts() { return {g_large_copies.load(), g_watched_copies.load()}; }
+CopyCounts copy_counts() {
+    return {g_large_copies.load(), g_watched_copies.load(), g_mdl_copies.load(), g_system_buffer_copies.load()};
+}
+
+void track_mapping(const void* va, std::size_t bytes) {
+    std::lock_guard lk(ranges().mu);
+    ranges().mdl[reinterpret_cast<std::uintptr_t>(va)] = bytes;
+}
+void untrack_mapping(const void* va) {
+    std::lock_guard lk(ranges().mu);
+    ranges().mdl.erase(reinterpret_cast<std::uintptr_t>(va));
+}
+void track_system_buffer(const void* va, std::size_t bytes) {
+    std::lock_guard lk(ranges().mu);
+    ranges().system[reinterpret_cast<std::uintptr_t>(va)] = bytes;
+}
+void untrack_system_buffer(const void* va) {
+    std::lock_guard lk(ranges().mu);
+    ranges().system.erase(reinterpret_cast<std::uintptr_t>(va));
+}
 
 ULONG storport_extended_function(STORPORT_FUNCTION_CODE code, PVOID, VarArgs& args) {
     ULONG rc = STOR_STATUS_NOT_IMPLEMENTED;
@@ -173,6 +218,21 @@ VOID RtlFreeUnicodeString(PUNICODE_STRING s) {
 }
 
 ULONG IoGetRequestorProcessId(PIRP irp) { return current_emulator()->requestor_process(irp); }
+
+PVOID MmMapLockedPagesSpecifyCache(PMDL mdl, KPROCESSOR_MODE mode, MEMORY_CACHING_TYPE, PVOID, ULONG, ULONG) {
+    vstor::storport_sim::require_at_most_dispatch("MmMapLockedPagesSpecifyCache");
+    return current_emulator()->on_map_mdl(mdl, mode);
+}
+
+VOID IofCompleteRequest(PIRP irp, CCHAR) {
+    vstor::storport_sim::require_at_most_dispatch("IoCompleteRequest");
+    current_emulator()->on_complete_irp(irp);
+}
+
+void* vs_sim_copy(void* dst, const void* src, size_t n) {
+    vstor::storport_sim::note_copy(n, dst, src);
+    return std::memcpy(dst, src, n);
+}
 
 VOID IoReleaseCancelSpinLock(KIRQL irql) {
     vstor::storport_sim::t_irql = irql;

@@ -31,7 +31,11 @@
     X(ntoskrnl, ntoskrnl, stdcall, NTSTATUS, IoSetDeviceInterfaceState,                                   \
       (PUNICODE_STRING link, BOOLEAN enable), (link, enable))                                             \
     X(ntoskrnl, ntoskrnl, stdcall, VOID, RtlFreeUnicodeString, (PUNICODE_STRING string), (string))        \
-    X(ntoskrnl, ntoskrnl, stdcall, ULONG, IoGetRequestorProcessId, (PIRP irp), (irp))
+    X(ntoskrnl, ntoskrnl, stdcall, ULONG, IoGetRequestorProcessId, (PIRP irp), (irp))                     \
+    X(ntoskrnl, ntoskrnl, stdcall, PVOID, MmMapLockedPagesSpecifyCache,                                   \
+      (PMDL mdl, KPROCESSOR_MODE mode, MEMORY_CACHING_TYPE cache, PVOID base, ULONG bugcheck, ULONG priority), \
+      (mdl, mode, cache, base, bugcheck, priority))                                                       \
+    X(ntoskrnl, ntoskrnl, fastcall, VOID, IofCompleteRequest, (PIRP irp, CCHAR boost), (irp, boost))
 
 // Variadic exports (cdecl on x86): StorPortNotification, StorPortExtendedFunction. Declared in
 // storport_decl.h. Their work is done by the functions below once each caller has its arguments
@@ -51,16 +55,26 @@ T next_arg(VarArgs& a) {
     else return static_cast<T>(a.u32());
 }
 VOID storport_notification(SCSI_NOTIFICATION_TYPE type, PVOID extension, VarArgs& args);
-// Copies of at least kLargeCopy bytes made through an image's memcpy import (the SRB and service
-// buffers' data), and those made while the thread held `lock` (watch_copies_under): how a test
-// sees that the data is not copied under the adapter's spin lock.
+// Copies of at least kLargeCopy bytes the driver makes (through an image's memcpy import, or the
+// native build's RtlCopyMemory): the SRB and service buffers' data. Counted: those made while the
+// thread held `lock` (watch_copies_under: how a test sees that the data is not copied under the
+// adapter's spin lock), those reading or writing an MDL's system mapping (the service's own buffer,
+// direct I/O), and those reading or writing a system buffer (buffered I/O).
 inline constexpr std::size_t kLargeCopy = 4096;
-void note_copy(std::size_t bytes);
+void note_copy(std::size_t bytes, const void* dst, const void* src);
 void watch_copies_under(PKSPIN_LOCK lock);
 struct CopyCounts {
     unsigned large = 0;
     unsigned under_watched_lock = 0;
+    unsigned through_mdl = 0;
+    unsigned through_system_buffer = 0;
 };
+// The ranges note_copy classifies by: MDL system mappings (MmMapLockedPagesSpecifyCache until the
+// IRP completes) and system buffers (while their IRP is pending).
+void track_mapping(const void* va, std::size_t bytes);
+void untrack_mapping(const void* va);
+void track_system_buffer(const void* va, std::size_t bytes);
+void untrack_system_buffer(const void* va);
 CopyCounts copy_counts();
 ULONG storport_extended_function(STORPORT_FUNCTION_CODE code, PVOID extension, VarArgs& args);
 }  // namespace vstor::storport_sim

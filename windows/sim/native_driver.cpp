@@ -6,7 +6,7 @@ extern "C" NTSTATUS DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING Reg
 namespace vstor::storport_sim {
 
 namespace {
-NTSTATUS port_cleanup(PDEVICE_OBJECT device, PIRP irp) { return current_emulator()->on_port_cleanup(device, irp); }
+NTSTATUS port_dispatch(PDEVICE_OBJECT device, PIRP irp) { return current_emulator()->on_port_dispatch(device, irp); }
 
 class NativeDriver final : public DriverCode {
 public:
@@ -18,7 +18,7 @@ public:
     NTSTATUS call_dispatch(const char*, PDRIVER_DISPATCH routine, PDEVICE_OBJECT device, PIRP irp) override {
         return routine(device, irp);
     }
-    PDRIVER_DISPATCH port_cleanup_routine() override { return &port_cleanup; }
+    PDRIVER_DISPATCH port_dispatch_routine() override { return &port_dispatch; }
 };
 }  // namespace
 

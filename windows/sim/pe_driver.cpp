@@ -52,14 +52,14 @@ VOID complete_service_irp(PVOID ext) {
 }
 VOID timer_thunk(PVOID ext) { pe().call("HwTimer", target(pe().timer.load()), ext); }
 
-// StorPort's IRP_MJ_CLEANUP routine as the image calls it (a DRIVER_DISPATCH: NTAPI).
+// StorPort's dispatch routine as the image calls it (a DRIVER_DISPATCH: NTAPI).
 #if defined(__x86_64__)
 __attribute__((ms_abi))
 #else
 __attribute__((stdcall, force_align_arg_pointer))
 #endif
-NTSTATUS port_cleanup(PDEVICE_OBJECT device, PIRP irp) {
-    return current_emulator()->on_port_cleanup(device, irp);
+NTSTATUS port_dispatch(PDEVICE_OBJECT device, PIRP irp) {
+    return current_emulator()->on_port_dispatch(device, irp);
 }
 
 }  // namespace
@@ -139,6 +139,6 @@ NTSTATUS PeDriver::call_dispatch(const char* role, PDRIVER_DISPATCH routine, PDE
     return static_cast<NTSTATUS>(call(role, target(routine), device, irp));
 }
 
-PDRIVER_DISPATCH PeDriver::port_cleanup_routine() { return reinterpret_cast<PDRIVER_DISPATCH>(&port_cleanup); }
+PDRIVER_DISPATCH PeDriver::port_dispatch_routine() { return reinterpret_cast<PDRIVER_DISPATCH>(&port_dispatch); }
 
 }  // namespace vstor::storport_sim

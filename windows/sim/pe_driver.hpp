@@ -32,7 +32,7 @@ public:
     HW_TIMER* callable_timer(HW_TIMER* registered) override;
     void call_cancel(PDRIVER_CANCEL routine, PDEVICE_OBJECT device, PIRP irp) override;
     NTSTATUS call_dispatch(const char* role, PDRIVER_DISPATCH routine, PDEVICE_OBJECT device, PIRP irp) override;
-    PDRIVER_DISPATCH port_cleanup_routine() override;
+    PDRIVER_DISPATCH port_dispatch_routine() override;
 
     const PeImage& image() const { return *image_; }
     unsigned convention_faults() const { return faults_.load(); }

@@ -57,7 +57,7 @@ __attribute__((ms_abi)) ULONG pe_StorPortExtendedFunction(STORPORT_FUNCTION_CODE
 }
 
 __attribute__((ms_abi)) void* pe_memcpy(void* d, const void* s, std::size_t n) {
-    note_copy(n);
+    note_copy(n, d, s);
     return std::memcpy(d, s, n);
 }
 __attribute__((ms_abi)) void* pe_memset(void* d, int c, std::size_t n) { return std::memset(d, c, n); }
@@ -100,7 +100,7 @@ __attribute__((cdecl, force_align_arg_pointer)) ULONG pe_StorPortExtendedFunctio
 }
 
 __attribute__((cdecl, force_align_arg_pointer)) void* pe_memcpy(void* d, const void* s, std::size_t n) {
-    note_copy(n);
+    note_copy(n, d, s);
     return std::memcpy(d, s, n);
 }
 __attribute__((cdecl, force_align_arg_pointer)) void* pe_memset(void* d, int c, std::size_t n) {

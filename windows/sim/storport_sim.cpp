@@ -81,8 +81,9 @@ ULONG Emulator::on_initialize(const VIRTUAL_HW_INITIALIZATION_DATA* d) {
     init_ = code_.callable(*d);
     initialized_ = true;
     // StorPort's dispatch routines go into the miniport's DRIVER_OBJECT; the emulator models the
-    // one the driver chains (IRP_MJ_CLEANUP).
-    driver_.MajorFunction[IRP_MJ_CLEANUP] = code_.port_cleanup_routine();
+    // ones the driver chains.
+    for (UCHAR major : {IRP_MJ_DEVICE_CONTROL, IRP_MJ_CLEANUP, IRP_MJ_CLOSE})
+        driver_.MajorFunction[major] = code_.port_dispatch_routine();
     return STATUS_SUCCESS;
 }
 

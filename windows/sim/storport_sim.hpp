@@ -7,8 +7,11 @@
 // through HwStartIo from any thread, at most 250 outstanding per LUN -> RequestComplete ->
 // BusChangeDetected rescans (on its own "PnP" thread) -> HwResetBus -> stop: ScsiStopAdapter ->
 // HwCompleteServiceIrp -> HwFreeAdapterResources. RequestTimerCall runs on a timer thread. The
-// service's DeviceIoControl becomes an IRP handed to HwProcessServiceRequest on the caller's
-// thread, which then waits for StorPortCompleteServiceIrp; killing a "process" cancels its IRPs.
+// service's DeviceIoControl becomes an IRP_MJ_DEVICE_CONTROL IRP sent, as the I/O manager sends it,
+// to the routine in the miniport's DRIVER_OBJECT (StorPort's, which hands its service IOCTL to
+// HwProcessServiceRequest, or the one the driver chained in front of it); METHOD_*_DIRECT codes get
+// an MDL over the caller's own buffer and no system buffer for the output. The caller's thread
+// waits for the IRP's completion; killing a "process" cancels its IRPs.
 //
 // Rules checked (violations()): every SRB completes exactly once and never with SRB_STATUS_PENDING;
 // no RequestComplete for an SRB that is not outstanding; none outstanding on a path after HwResetBus
@@ -18,8 +21,8 @@
 // IRQL is modelled per thread: each routine is called at StorPort's level (DISPATCH_LEVEL where the
 // documentation leaves it open), spin locks raise to DISPATCH_LEVEL, PASSIVE_LEVEL-only kernel
 // routines check it, and a routine must return at the level it was called at.
-// Not emulated: DPCs and interrupts (callbacks run on ordinary threads), physical addresses, MDLs,
-// the IRP stack, power IRPs, WMI, disk.sys/classpnp retry policy (a completed SRB is reported to
+// Not emulated: DPCs and interrupts (callbacks run on ordinary threads), physical addresses (an
+// MDL's system mapping is the caller's own address), the IRP stack, power IRPs, WMI, disk.sys/classpnp retry policy (a completed SRB is reported to
 // the caller as is, including SRB_STATUS_BUSY).
 #pragma once
 
@@ -85,9 +88,9 @@ public:
     virtual void call_cancel(PDRIVER_CANCEL routine, PDEVICE_OBJECT device, PIRP irp) = 0;
     // A dispatch routine the driver put in its DRIVER_OBJECT (`role` names the major function).
     virtual NTSTATUS call_dispatch(const char* role, PDRIVER_DISPATCH routine, PDEVICE_OBJECT device, PIRP irp) = 0;
-    // StorPort's own IRP_MJ_CLEANUP routine, as the driver calls it (the Windows convention for an
-    // image), forwarding to Emulator::on_port_cleanup.
-    virtual PDRIVER_DISPATCH port_cleanup_routine() = 0;
+    // StorPort's own dispatch routine (IRP_MJ_DEVICE_CONTROL, IRP_MJ_CLEANUP, IRP_MJ_CLOSE), as the
+    // driver calls it (the Windows convention for an image), forwarding to Emulator::on_port_dispatch.
+    virtual PDRIVER_DISPATCH port_dispatch_routine() = 0;
 };
 DriverCode& native_driver();  // only in builds that link the driver's sources
 
@@ -170,11 +173,19 @@ public:
         return device_ioctl(process, code, buffer, in_len, buffer, out_len);
     }
     void kill_process(int process);  // the process dies: its pending IRPs are cancelled
-    // The process closes its handle to the adapter (IRP_MJ_CLEANUP; its threads live on). Its next
-    // DeviceIoControl opens a new handle. Reports service IRPs left pending on the closed handle.
-    void close_handle(int process);
+    // The process closes its handle to the adapter (IRP_MJ_CLEANUP, then IRP_MJ_CLOSE once no IRP of
+    // it is pending; its threads live on). Its next DeviceIoControl opens a new handle. Reports
+    // service IRPs left pending on the closed handle. `while_cleaning` runs inside StorPort's cleanup
+    // routine (after the driver's own ran): a DeviceIoControl of `process` issued there travels on the
+    // closing handle, as an IOCTL in flight when the handle was closed does.
+    void close_handle(int process, std::function<void()> while_cleaning = {});
     unsigned port_cleanups() const { std::lock_guard lk(mu_); return port_cleanups_; }
+    unsigned port_closes() const { std::lock_guard lk(mu_); return port_closes_; }
     std::size_t pending_service_irps() const;
+    // Bytes the emulated I/O manager copied between callers' buffers and system buffers (the
+    // METHOD_BUFFERED copies, and the input of a direct-I/O IOCTL), and MDLs mapped into system space.
+    std::uint64_t io_manager_bytes() const { return io_manager_bytes_.load(); }
+    unsigned mdl_maps() const { return mdl_maps_.load(); }
 
     // ---- Observation -----------------------------------------------------------------------
     std::vector<std::string> violations() const;
@@ -192,7 +203,9 @@ public:
     void on_timer_request(HW_TIMER* timer, ULONG microseconds);
     void on_bus_change();
     void on_complete_service_irp(PIRP irp);
-    NTSTATUS on_port_cleanup(PDEVICE_OBJECT device, PIRP irp);  // StorPort's IRP_MJ_CLEANUP
+    void on_complete_irp(PIRP irp);                              // IoCompleteRequest
+    PVOID on_map_mdl(PMDL mdl, KPROCESSOR_MODE mode);            // MmMapLockedPagesSpecifyCache
+    NTSTATUS on_port_dispatch(PDEVICE_OBJECT device, PIRP irp);  // StorPort's dispatch routine
     void release_cancel_lock() { cancel_mu_.unlock(); }
     ULONG requestor_process(PIRP irp);  // IoGetRequestorProcessId
     void report(std::string what) { violation(std::move(what)); }
@@ -206,6 +219,12 @@ private:
     void pnp_loop();
     void watchdog_loop();
     void cancel(ServiceIrp& s);
+    NTSTATUS port_device_control(PIRP irp);
+    NTSTATUS port_cleanup(PIRP irp);
+    NTSTATUS send_irp(const char* role, PIRP irp);  // through the DRIVER_OBJECT's table, at PASSIVE_LEVEL
+    void check_dispatch_result(ServiceIrp& s, NTSTATUS returned);  // mu_ held
+    std::shared_ptr<ServiceIrp> finish_pending(PIRP irp, const char* what);  // mu_ held
+    void send_close(PVOID file);
     void drain();
     void reissue(const RequestPtr& r);
     RequestPtr start_io(const RequestPtr& r, std::uint8_t target, std::uint8_t lun);
@@ -237,7 +256,10 @@ private:
     // Each process's open handle: the file object its IRPs carry (opened on first use).
     std::map<int, std::shared_ptr<int>> handles_;
     PVOID file_object(int process);  // mu_ held
-    unsigned port_cleanups_ = 0;
+    unsigned port_cleanups_ = 0, port_closes_ = 0;
+    std::function<void()> while_cleaning_;  // close_handle's hook, run by StorPort's cleanup routine
+    std::atomic<std::uint64_t> io_manager_bytes_{0};
+    std::atomic<unsigned> mdl_maps_{0};
     bool stopping_ = false;
     bool adapter_stopping_ = false;  // remove in progress: the port driver issues no new SRBs
     bool paused_ = false;            // powered down: new SRBs wait

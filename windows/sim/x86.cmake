@@ -43,7 +43,7 @@ else()
 
   add_executable(vstor_storport_tests_x86 ${VSTOR_EMULATOR_SOURCES}
     tests/storport_service_test.cpp tests/storport_handle_close_test.cpp
-    tests/storport_power_hand_test.cpp tests/pe_loader_test.cpp tests/images_x86.cpp)
+    tests/storport_power_hand_test.cpp tests/storport_direct_io_test.cpp tests/pe_loader_test.cpp tests/images_x86.cpp)
   target_compile_options(vstor_storport_tests_x86 PRIVATE -m32)
   target_link_options(vstor_storport_tests_x86 PRIVATE -m32)
   target_include_directories(vstor_storport_tests_x86 PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}

@@ -41,6 +41,7 @@ typedef ULONG_PTR KSPIN_LOCK, *PKSPIN_LOCK;
 #define STATUS_CANCELLED ((NTSTATUS)0xC0000120L)
 #define STATUS_DEVICE_NOT_CONNECTED ((NTSTATUS)0xC000009DL)
 #define STATUS_DEVICE_REMOVED ((NTSTATUS)0xC00002B6L)
+#define STATUS_FILE_CLOSED ((NTSTATUS)0xC0000128L)
 
 typedef enum _INTERFACE_TYPE { InterfaceTypeUndefined = -1, Internal = 0, Isa, Eisa } INTERFACE_TYPE;
 typedef enum _KINTERRUPT_MODE { LevelSensitive, Latched } KINTERRUPT_MODE;
@@ -70,6 +71,7 @@ typedef DRIVER_CANCEL* PDRIVER_CANCEL;
 typedef NTSTATUS DRIVER_DISPATCH(PDEVICE_OBJECT DeviceObject, struct _IRP* Irp);
 typedef DRIVER_DISPATCH* PDRIVER_DISPATCH;
 
+#define IRP_MJ_CLOSE 0x02
 #define IRP_MJ_CLEANUP 0x12
 #define IRP_MJ_MAXIMUM_FUNCTION 0x1b
 // wdm.h's layout (irp_layout.h asserts MajorFunction's offset): the image writes its dispatch
@@ -91,6 +93,26 @@ typedef struct _DRIVER_OBJECT {
     PVOID DriverUnload;
     PDRIVER_DISPATCH MajorFunction[IRP_MJ_MAXIMUM_FUNCTION + 1];
 } DRIVER_OBJECT, *PDRIVER_OBJECT;
+
+// A memory descriptor list with wdm.h's layout: the emulator builds one over the caller's buffer
+// for a METHOD_*_DIRECT IOCTL (windows/sim/emulator_service_irps.cpp).
+typedef struct _MDL {
+    struct _MDL* Next;
+    SHORT Size;
+    SHORT MdlFlags;
+    PVOID Process;
+    PVOID MappedSystemVa;
+    PVOID StartVa;
+    ULONG ByteCount;
+    ULONG ByteOffset;
+} MDL, *PMDL;
+#define MDL_MAPPED_TO_SYSTEM_VA 0x0001
+#define MDL_PAGES_LOCKED 0x0002
+#define MDL_SOURCE_IS_NONPAGED_POOL 0x0004
+typedef enum _MODE { KernelMode, UserMode } KPROCESSOR_MODE_ENUM;
+typedef CCHAR KPROCESSOR_MODE;
+typedef enum _MEMORY_CACHING_TYPE { MmNonCached, MmCached, MmWriteCombined } MEMORY_CACHING_TYPE;
+typedef enum _MM_PAGE_PRIORITY { LowPagePriority = 0, NormalPagePriority = 16, HighPagePriority = 32 } MM_PAGE_PRIORITY;
 
 typedef struct _IO_STATUS_BLOCK { union { NTSTATUS Status; PVOID Pointer; }; ULONG_PTR Information; } IO_STATUS_BLOCK;
 typedef struct _LIST_ENTRY { struct _LIST_ENTRY* Flink; struct _LIST_ENTRY* Blink; } LIST_ENTRY;
@@ -121,11 +143,13 @@ typedef struct _IO_STACK_LOCATION {
     PVOID Context;
 } IO_STACK_LOCATION, *PIO_STACK_LOCATION;
 #define IRP_MJ_DEVICE_CONTROL 0x0e
+#define SL_PENDING_RETURNED 0x01
+#define IO_NO_INCREMENT 0
 
 typedef struct _IRP {
     SHORT Type;
     USHORT Size;
-    PVOID MdlAddress;
+    PMDL MdlAddress;
     ULONG Flags;
     union { struct _IRP* MasterIrp; LONG IrpCount; PVOID SystemBuffer; } AssociatedIrp;
     LIST_ENTRY ThreadListEntry;
@@ -178,11 +202,23 @@ NTSTATUS IoRegisterDeviceInterface(PDEVICE_OBJECT PhysicalDeviceObject, const GU
 NTSTATUS IoSetDeviceInterfaceState(PUNICODE_STRING SymbolicLinkName, BOOLEAN Enable);
 VOID RtlFreeUnicodeString(PUNICODE_STRING UnicodeString);
 ULONG IoGetRequestorProcessId(PIRP Irp);
+PVOID MmMapLockedPagesSpecifyCache(PMDL Mdl, KPROCESSOR_MODE AccessMode, MEMORY_CACHING_TYPE CacheType, PVOID BaseAddress,
+                                   ULONG BugCheckOnFailure, ULONG Priority);
+VOID IofCompleteRequest(PIRP Irp, CCHAR PriorityBoost);
+// Every copy the natively compiled driver makes goes through the emulator (RtlCopyMemory below),
+// as a PE image's go through its memcpy import: the data path's copies are checked in both.
+void* vs_sim_copy(void* dst, const void* src, size_t n);
 #ifdef __cplusplus
 }
 #endif
 
-#define RtlCopyMemory(d, s, n) memcpy((d), (s), (n))
+#define RtlCopyMemory(d, s, n) vs_sim_copy((d), (s), (n))
+#define IoCompleteRequest IofCompleteRequest
+// wdm.h's macros, the same in the emulator.
+#define MmGetSystemAddressForMdlSafe(mdl, priority)                                              \
+    (((mdl)->MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL))                 \
+         ? (mdl)->MappedSystemVa                                                                 \
+         : MmMapLockedPagesSpecifyCache((mdl), KernelMode, MmCached, NULL, FALSE, (priority)))
 #define RtlZeroMemory(d, n) memset((d), 0, (n))
 
 static inline ULONG VsIrpIoControlCode(PIRP irp) {
@@ -195,3 +231,4 @@ static inline ULONG VsIrpOutputLength(PIRP irp) {
     return irp->Tail.Overlay.CurrentStackLocation->Parameters.DeviceIoControl.OutputBufferLength;
 }
 static inline PVOID VsIrpFileObject(PIRP irp) { return irp->Tail.Overlay.CurrentStackLocation->FileObject; }
+static inline void IoMarkIrpPending(PIRP irp) { irp->Tail.Overlay.CurrentStackLocation->Control |= SL_PENDING_RETURNED; }

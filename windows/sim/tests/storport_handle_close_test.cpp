@@ -96,3 +96,37 @@ TEST_P(StorPort, HandleClosedWithIrpsParkedEndsTheSession) {
     auto v = emu.violations();
     EXPECT_TRUE(v.empty()) << v.front();
 }
+
+// A CONNECT in flight on a handle while that handle's IRP_MJ_CLEANUP runs (DeviceIoControl on one
+// thread, CloseHandle on another): it reaches the driver after the cleanup released the handle, so
+// it must be refused, or it would make a session bound to a closed handle that no cleanup will end.
+TEST_P(StorPort, ConnectInFlightWhileItsHandleClosesIsRefused) {
+    Emulator emu{driver()};
+    ASSERT_EQ(emu.load_driver(), STATUS_SUCCESS);
+    std::string why;
+    ASSERT_TRUE(emu.start_adapter(&why)) << why;
+    HandService svc{emu, 1};
+    std::vector<std::uint8_t> probe(64);
+    EXPECT_EQ(emu.device_ioctl(1, 0x12345, probe.data(), 16, 16).status, STATUS_INVALID_DEVICE_REQUEST);  // opens the handle
+    NTSTATUS in_flight = STATUS_PENDING;
+    emu.close_handle(1, [&] { in_flight = svc.connect(); });  // runs after the driver's cleanup routine
+    EXPECT_EQ(in_flight, STATUS_FILE_CLOSED);
+    EXPECT_EQ(emu.port_closes(), 1u);  // IRP_MJ_CLOSE went on to StorPort
+    // No session was made: another process may connect, then the first one on a new handle.
+    HandService other{emu, 2};
+    ASSERT_EQ(other.connect(), STATUS_SUCCESS);
+    auto bye = other.with_header(VSTOR_OP_DISCONNECT);
+    EXPECT_EQ(other.call(bye, sizeof(vstor_bridge_header)).status, STATUS_SUCCESS);
+    EXPECT_EQ(svc.connect(), STATUS_SUCCESS);
+    // The same race with a session: the TRANSACT in flight is refused rather than parked.
+    NTSTATUS transact = STATUS_PENDING;
+    emu.close_handle(1, [&] {
+        auto buf = svc.with_header(VSTOR_OP_TRANSACT);
+        transact = svc.call(buf, sizeof(vstor_bridge_header)).status;
+    });
+    EXPECT_EQ(transact, STATUS_FILE_CLOSED);
+    EXPECT_EQ(driver_stats(emu).disconnects, 2u);  // other's DISCONNECT, and the closed handle's session
+    EXPECT_EQ(emu.pending_service_irps(), 0u);
+    auto v = emu.violations();
+    EXPECT_TRUE(v.empty()) << v.front();
+}

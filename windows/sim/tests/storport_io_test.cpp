@@ -271,11 +271,11 @@ TEST(StorPortBench, DISABLED_Qd250x8Threads4KiBReads) {
     EXPECT_TRUE(v.empty()) << v.front();
 }
 
-// The data of a 1 MiB write and read is copied between the SRB and the service IRP outside the
-// adapter's spin lock (under the slot's own), so other requests, resets and replies go on
-// meanwhile. Seen through the image's memcpy import, so only for the PE images.
+// The data of a 1 MiB write and read is copied between the SRB and the service's own buffer (the
+// IRP's MDL: direct I/O) outside the adapter's spin lock (under the slot's own), so other requests,
+// resets and replies go on meanwhile. Seen through the driver's copies (an image's memcpy import,
+// the native build's RtlCopyMemory).
 TEST_P(StorPort, DataIsCopiedOutsideTheAdapterLock) {
-    if (GetParam() == "native") GTEST_SKIP() << "the native driver's memcpy is the C library's: not observable";
     Rig rig({{0, mem_backend(8 << 20)}});
     auto* adapter = static_cast<vs::Adapter*>(rig.emu.device_extension());
     vstor::storport_sim::watch_copies_under(&adapter->lock);
@@ -292,6 +292,8 @@ TEST_P(StorPort, DataIsCopiedOutsideTheAdapterLock) {
     vstor::storport_sim::watch_copies_under(nullptr);
     EXPECT_GE(counts.large, 2u);  // the data-out and the data-in copies were seen
     EXPECT_EQ(counts.under_watched_lock, 0u) << "1 MiB copied while holding the adapter's spin lock";
+    EXPECT_EQ(counts.through_mdl, counts.large) << "a large copy missed the service's buffer (its MDL)";
+    EXPECT_EQ(counts.through_system_buffer, 0u) << "data copied through a system buffer (buffered I/O)";
     auto v = rig.violations();
     EXPECT_TRUE(v.empty()) << v.front();
 }

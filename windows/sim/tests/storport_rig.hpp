@@ -85,7 +85,8 @@ class SimChannel final : public vstor::bridge::Channel {
 public:
     SimChannel(Emulator& emu, int pid) : emu_(emu), pid_(pid) {}
     using vstor::bridge::Channel::ioctl;
-    vstor::bridge::IoctlResult ioctl(const void* in, std::uint32_t in_len, void* out, std::uint32_t out_len) override {
+    vstor::bridge::IoctlResult ioctl(const void* in, std::uint32_t in_len, void* out, std::uint32_t out_len,
+                                     std::uint32_t) override {
         auto r = emu_.device_ioctl(pid_, VSTOR_BRIDGE_IOCTL, in, in_len, out, out_len);
         return {r.status, r.information};
     }

@@ -76,7 +76,8 @@ struct ReadReplier {
         return req.tag;
     }
     // Replies to `tag` with data bytes 0xEE; the lengths, session and magic are the caller's to get wrong.
-    NTSTATUS reply_with(std::uint64_t tag, std::uint32_t data_length, std::uint32_t in_len, std::uint8_t sense_len = 0,
+    // `out_len`: the service's buffer (direct I/O), which holds the data-in; the input ends before it.
+    NTSTATUS reply_with(std::uint64_t tag, std::uint32_t data_length, std::uint32_t out_len, std::uint8_t sense_len = 0,
                         std::uint32_t session_override = 0, std::uint32_t magic = VSTOR_BRIDGE_MAGIC) {
         header(VSTOR_OP_TRANSACT, session_override ? session_override : session,
                VSTOR_FLAG_HAS_COMPLETION | VSTOR_FLAG_NO_WAIT);
@@ -88,7 +89,7 @@ struct ReadReplier {
         comp.sense_length = sense_len;
         std::memcpy(buf.data() + sizeof(vstor_bridge_header), &comp, sizeof(comp));
         std::memset(buf.data() + VSTOR_TRANSACT_IN_DATA_OFFSET, 0xEE, 8192);
-        return ioctl(in_len).status;
+        return emu.device_ioctl(1, VSTOR_BRIDGE_IOCTL, buf.data(), VSTOR_TRANSACT_IN_DATA_OFFSET, out_len).status;
     }
 };
 
@@ -114,7 +115,7 @@ TEST_P(StorPort, MalformedRepliesAreRejected) {
     EXPECT_EQ(s.reply_with(t1, 4096, full, 0, 0, 0x12345678), STATUS_REVISION_MISMATCH);         // bad magic
     EXPECT_EQ(s.reply_with(t1, 4096, full, 0, s.session + 7), STATUS_DEVICE_NOT_CONNECTED);     // other session
     EXPECT_FALSE(r1->completed.load());  // none of those touched the SRB
-    EXPECT_EQ(s.reply_with(t1, 4096, VSTOR_TRANSACT_IN_DATA_OFFSET + 100), STATUS_INVALID_PARAMETER);  // data missing
+    EXPECT_EQ(s.reply_with(t1, 4096, VSTOR_TRANSACT_IN_DATA_OFFSET + 100), STATUS_INVALID_PARAMETER);  // buffer shorter than its data
     ASSERT_TRUE(emu.wait(r1));
     EXPECT_EQ(r1->status(), SRB_STATUS_ERROR);
     EXPECT_TRUE(std::all_of(r1->data.begin(), r1->data.begin() + 4096, [](std::uint8_t b) { return b == 0; }));

@@ -5,10 +5,12 @@
 # bytes, also against `rbd export` (the data is in the cluster); a 4 KiB unmap inside an object
 # reads back as zeroes; whole-object trims show as holes; `ctl lun resize` grows the image and the
 # capacity; `ctl lun add` takes an rbd spec; `ctl save` writes the rbd LUNs back and a restart
-# from the saved file serves the same bytes.
+# from the saved file serves the same bytes. The miscompare offset of COMPARE AND WRITE and the
+# capacity unit attention on a logged-in session are checked with tests/ceph/sense_probe.c.
 set -euo pipefail
 vstor=${1:?path to vstor binary}
 out=${2:?work directory}
+probe=${3:?path to vstor_sense_probe}
 : "${CEPH_CONF:?run me under tests/ceph/ceph_cluster.py}"
 rm -rf "$out"; mkdir -p "$out"
 server=
@@ -76,8 +78,22 @@ echo "$map"
 grep -qE '^ +33554432 +234881024 +3 +hole,zero' <<<"$map" || fail "trimmed objects not a hole: $map"
 grep -qE '^ +0 +33554432 +0 +data' <<<"$map" || fail "written objects not data: $map"
 
-echo "== ctl lun resize grows the image; READ CAPACITY and rbd info follow"
+echo "== COMPARE AND WRITE (rbd_aio_compare_and_write): a miscompare names the first differing byte"
+got=$("$probe" "$iscsi/0" miscompare 2048)
+[ "$got" = "E 1d/00 info=300" ] || fail "miscompare sense: $got"
+
+echo "== ctl lun resize grows the image; a logged-in initiator gets CAPACITY DATA HAS CHANGED"
+mkfifo "$out/ua.in"
+"$probe" "$iscsi/0" ua <"$out/ua.in" >"$out/ua.out" 2>&1 &
+probe_pid=$!
+exec 7>"$out/ua.in"
+for _ in $(seq 300); do grep -q ready "$out/ua.out" && break; sleep 0.1; done
+grep -q ready "$out/ua.out" || fail "probe did not log in: $(cat "$out/ua.out")"
 ctl lun resize 0 512M
+echo go >&7
+exec 7>&-
+wait $probe_pid || fail "probe: $(cat "$out/ua.out")"
+grep -q '^6 2a/09' "$out/ua.out" || fail "no capacity unit attention: $(cat "$out/ua.out")"
 iscsi-readcapacity16 "$iscsi/0" | grep -q "Total size:536870912" || fail "capacity after resize"
 rbd info rbd/img 2>/dev/null | grep -q "size 512 MiB" || fail "image not resized in the cluster"
 [ "$(nbdinfo --size "$nbd")" = 536870912 ] || fail "NBD size after resize"

@@ -42,7 +42,9 @@ bench: build
 	@scripts/install-deps --bench
 	bench/run-bench.sh $(BUILD)/vstor $(BUILD)/bench
 
-# Installs under PREFIX (default /usr/local): bin/vstor, the systemd unit, docs. DESTDIR works too.
+# Installs under PREFIX (default /usr/local): bin/vstor, the systemd unit, docs, and the SDK
+# (include/vstor, libvstor.so.1 and libvstor.a, vstor.pc, the CMake package; docs/sdk.md).
+# DESTDIR works too.
 PREFIX ?= /usr/local
 install: configure
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)

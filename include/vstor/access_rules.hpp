@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#pragma GCC visibility push(default)  // the public API: exported from libvstor.so
+
 namespace vstor {
 
 // LUN masking entry: initiator name -> the LUNs it may see and address.
@@ -48,3 +50,5 @@ struct AccessRules {
 };
 
 }  // namespace vstor
+
+#pragma GCC visibility pop

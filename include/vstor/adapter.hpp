@@ -13,6 +13,8 @@
 #include "vstor/command.hpp"
 #include "vstor/lun_address.hpp"
 
+#pragma GCC visibility push(default)  // the public API: exported from libvstor.so
+
 namespace vstor {
 
 struct LunOptions {
@@ -139,3 +141,5 @@ public:
 };
 
 }  // namespace vstor
+
+#pragma GCC visibility pop

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#pragma GCC visibility push(default)  // the public API: exported from libvstor.so
+
 // The version of the contract below. It goes up when a call changes meaning, threading rule or
 // signature (a new optional call with a default does not raise it). A Backend records the version
 // it was compiled against (see Backend's constructor) and Adapter::add_lun refuses other versions.
@@ -138,3 +140,5 @@ private:
 };
 
 }  // namespace vstor
+
+#pragma GCC visibility pop

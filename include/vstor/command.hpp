@@ -9,6 +9,8 @@
 #include <span>
 #include <string>
 
+#pragma GCC visibility push(default)  // the public API: exported from libvstor.so
+
 namespace vstor {
 
 struct DataView;  // backend.hpp
@@ -98,3 +100,5 @@ struct TmfRequest {
 };
 
 }  // namespace vstor
+
+#pragma GCC visibility pop

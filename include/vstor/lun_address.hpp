@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <optional>
 
+#pragma GCC visibility push(default)  // the public API: exported from libvstor.so
+
 namespace vstor {
 
 struct LunAddress {
@@ -37,3 +39,5 @@ constexpr std::optional<std::uint16_t> decode_sam_lun(std::uint64_t sam) {
 inline constexpr std::uint64_t kReportLunsWellKnownLun = 0xC101000000000000ull;
 
 }  // namespace vstor
+
+#pragma GCC visibility pop

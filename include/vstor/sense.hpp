@@ -10,6 +10,8 @@
 #include <optional>
 #include <span>
 
+#pragma GCC visibility push(default)  // the public API: exported from libvstor.so
+
 namespace vstor::scsi {
 
 namespace sense_key {
@@ -96,3 +98,5 @@ std::uint8_t encode_descriptor(const Sense& s, std::uint8_t* out, std::size_t ca
 std::optional<Sense> decode_sense(std::span<const std::uint8_t> bytes);
 
 }  // namespace vstor::scsi
+
+#pragma GCC visibility pop

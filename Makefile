@@ -28,7 +28,7 @@ check: build
 # against the sanitized server (a sanitizer report makes the server exit non-zero: the test fails).
 asan: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVSTOR_SANITIZE=address
-	cmake --build build-asan -j $(JOBS) --target vstor vstor_unit_tests
+	cmake --build build-asan -j $(JOBS) --target vstor vstor_unit_tests serve_my_backend
 	cd build-asan && ctest --output-on-failure -L 'unit|conformance|interop' -j $(JOBS)
 
 # TSan build in build-tsan/, running the threaded tests.

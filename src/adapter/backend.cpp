@@ -3,6 +3,7 @@
 #include <memory>
 #include <vector>
 
+#include "util/thread_pool.hpp"
 #include "vstor/backend.hpp"
 
 namespace vstor {
@@ -26,7 +27,16 @@ BackendIdentity Backend::identity() const { return {}; }
 void Backend::unmap(std::uint64_t, std::uint64_t, IoCallback done) { done(IoStatus::not_supported); }
 
 namespace {
-// Writes zero chunks one after another; each completion starts the next.
+// Where the default write_zeroes starts each chunk after the first. Not inside the previous
+// chunk's `done`: that runs on the backend's own completion thread, and contract v1 promises a
+// backend that vstor never calls into it from there. Not by waiting either: the caller may be
+// one of the backend's own threads (FileBackend falls back to this from its pool).
+util::ThreadPool& zero_writer_pool() {
+    static util::ThreadPool pool(1);
+    return pool;
+}
+
+// Writes zero chunks one after another; each completion posts the next.
 struct ZeroWriter : std::enable_shared_from_this<ZeroWriter> {
     Backend* backend;
     std::uint64_t lba, remaining;
@@ -42,7 +52,8 @@ struct ZeroWriter : std::enable_shared_from_this<ZeroWriter> {
                            if (s != IoStatus::ok) return self->done(s);
                            self->lba += n;
                            self->remaining -= n;
-                           self->next();
+                           if (self->remaining == 0) return self->done(IoStatus::ok);
+                           zero_writer_pool().post([self] { self->next(); });
                        });
     }
 };

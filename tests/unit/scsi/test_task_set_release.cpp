@@ -1,6 +1,7 @@
 // Tasks released by a completing ORDERED task start on the engine's workers, never inside the
 // completing backend's own `done` (issue 15 §3): a backend that completes from its own thread
-// must not find itself re-entered on that thread.
+// must not find itself re-entered on that thread. Public API only (vstor/adapter.hpp): this is
+// what a backend author sees.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -12,11 +13,22 @@
 #include <mutex>
 #include <thread>
 
-#include "engine_fixture.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::test {
 namespace {
+
+// TEST UNIT READY until GOOD: uses up the power-on unit attention.
+void clear_power_on_attention(Adapter& a, const std::shared_ptr<Nexus>& nexus) {
+    for (int i = 0; i < 8; ++i) {
+        Command c;
+        c.nexus = nexus;
+        c.cdb_len = 6;
+        std::promise<Completion> p;
+        a.submit(c, [&p](const Completion& r) { p.set_value(r); });
+        if (p.get_future().get().status == scsi_status::good) return;
+    }
+}
 
 // Runs every read on a thread of its own, one at a time, once the test opens it; notes any read
 // that arrives on that thread (from inside one of its own completions).
@@ -102,7 +114,7 @@ TEST(TaskSetRelease, TaskQueuedBehindOrderedDoesNotStartInsideTheBackendsDone) {
     auto backend = std::make_shared<OwnThreadBackend>();
     ASSERT_TRUE(adapter->add_lun(tid, 0, backend));
     auto nexus = adapter->open_nexus(tid, "iqn.test:a,i,0x1");
-    clear_unit_attention(*adapter, nexus);
+    clear_power_on_attention(*adapter, nexus);
 
     Read ordered, simple;
     submit_read(*adapter, nexus, TaskAttribute::ordered, 1, ordered);
@@ -114,6 +126,90 @@ TEST(TaskSetRelease, TaskQueuedBehindOrderedDoesNotStartInsideTheBackendsDone) {
     EXPECT_EQ(ordered.f.get().status, scsi_status::good);
     EXPECT_EQ(simple.f.get().status, scsi_status::good);
     EXPECT_FALSE(backend->reentered) << "the released READ started on the backend's thread, inside its done";
+}
+
+// The deadlock itself: each read hands its work to the backend's one worker thread and waits
+// until that thread has taken it (a rendezvous, as a backend that serializes its I/O on its own
+// thread does). Started from inside that worker's `done`, a read would wait for its own thread
+// forever; here the wait gives up after 3 s and says so, to keep the test bounded.
+class HandOffBackend final : public Backend {
+public:
+    HandOffBackend() : worker_([this] { work(); }) {}
+    ~HandOffBackend() override {
+        {
+            std::lock_guard lk(mu_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        worker_.join();
+    }
+    std::string kind() const override { return "hand-off"; }
+    std::uint32_t block_size() const override { return 512; }
+    std::uint64_t block_count() const override { return 1024; }
+    BackendCaps caps() const override { return {}; }
+    void read(std::uint64_t, std::span<std::byte> buf, IoCallback done) override {
+        std::memset(buf.data(), 0x5a, buf.size());
+        std::unique_lock lk(mu_);
+        const std::uint64_t mine = ++queued_;
+        jobs_.push_back(std::move(done));
+        cv_.notify_all();
+        if (!cv_.wait_for(lk, std::chrono::seconds(3), [&] { return taken_ >= mine; })) deadlocked = true;
+    }
+    void write(std::uint64_t, std::span<const std::byte>, bool, IoCallback done) override { done(IoStatus::ok); }
+    void flush(IoCallback done) override { done(IoStatus::ok); }
+    void open() {
+        {
+            std::lock_guard lk(mu_);
+            open_ = true;
+        }
+        cv_.notify_all();
+    }
+    std::atomic<bool> deadlocked{false};
+
+private:
+    void work() {
+        std::unique_lock lk(mu_);
+        for (;;) {
+            cv_.wait(lk, [this] { return stop_ || !jobs_.empty(); });
+            if (stop_) return;
+            auto done = std::move(jobs_.front());
+            jobs_.pop_front();
+            ++taken_;
+            cv_.notify_all();
+            cv_.wait(lk, [this] { return stop_ || open_; });  // the test decides when reads complete
+            lk.unlock();
+            done(IoStatus::ok);  // outside the lock (contract v1)
+            lk.lock();
+        }
+    }
+    std::mutex mu_;  // guards jobs_, queued_, taken_, open_, stop_
+    std::condition_variable cv_;
+    std::deque<IoCallback> jobs_;
+    std::uint64_t queued_ = 0, taken_ = 0;
+    bool open_ = false;
+    bool stop_ = false;
+    std::thread worker_;  // last: starts after the members it uses
+};
+
+TEST(TaskSetRelease, BackendThatWaitsForItsOwnThreadDoesNotDeadlock) {
+    auto adapter = Adapter::create();
+    const auto tid = *adapter->add_target("iqn.2026-11.org.vstor:hand-off").value;
+    auto backend = std::make_shared<HandOffBackend>();
+    ASSERT_TRUE(adapter->add_lun(tid, 0, backend));
+    auto nexus = adapter->open_nexus(tid, "iqn.test:a,i,0x1");
+    clear_power_on_attention(*adapter, nexus);
+
+    Read ordered, simple;
+    submit_read(*adapter, nexus, TaskAttribute::ordered, 1, ordered);  // taken by the worker, held
+    submit_read(*adapter, nexus, TaskAttribute::simple, 2, simple);    // queued behind it
+    backend->open();
+    using namespace std::chrono_literals;
+    ASSERT_EQ(ordered.f.wait_for(10s), std::future_status::ready);
+    ASSERT_EQ(simple.f.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(ordered.f.get().status, scsi_status::good);
+    EXPECT_EQ(simple.f.get().status, scsi_status::good);
+    EXPECT_EQ(simple.buf[511], std::byte{0x5a});
+    EXPECT_FALSE(backend->deadlocked) << "the released READ waited for the backend's thread from inside its done";
 }
 
 }  // namespace

@@ -87,9 +87,10 @@ std::vector<std::uint8_t> vpd_block_characteristics(const Task& t) {
 std::vector<std::uint8_t> vpd_logical_block_provisioning(const Task& t) {
     std::vector<std::uint8_t> d(8, 0);
     if (t.lu->thin()) {
-        d[5] = 0x80 | 0x40 | 0x20 | 0x04;  // LBPU, LBPWS, LBPWS10, LBPRZ=001b in byte 6 below
-        d[5] = 0x80 | 0x40 | 0x20;
-        d[6] = 0x02 | (0x01 << 5);         // provisioning type: thin; LBPRZ = 1
+        // SBC-4 LBP VPD page: byte 5 = LBPU, LBPWS, LBPWS10, LBPRZ (bits 4:2), ANC_SUP, DP; byte 6 =
+        // MINIMUM PERCENTAGE (bits 7:3), PROVISIONING TYPE (bits 2:0).
+        d[5] = 0x80 | 0x40 | 0x20 | (0x01 << 2);  // LBPRZ = 001b: unmapped blocks read as zeroes
+        d[6] = 0x02;                              // provisioning type: thin
     }
     vpd_header(d, 0xb2);
     return d;

@@ -39,6 +39,9 @@ iscsi-inq "$url/0" | grep -q "Vendor:VSTOR" || fail "INQUIRY vendor"
 cap=$(iscsi-readcapacity16 "$url/0")
 grep -q "Total size:268435456" <<<"$cap" || fail "capacity: $cap"
 grep -q "LBPME:1" <<<"$cap" || fail "thin LUN must report LBPME"
+lbp=$(iscsi-inq -e 1 -c 178 "$url/0")  # Logical Block Provisioning VPD page (B2h)
+grep -q "lbprz:1" <<<"$lbp" || fail "B2h must report LBPRZ as READ CAPACITY(16) does: $lbp"
+grep -q "provisioning type:2" <<<"$lbp" || fail "B2h provisioning type: $lbp"
 
 echo "== qemu-img convert + compare of 64 MiB of random data"
 head -c 64M /dev/urandom >"$out/random.img"

@@ -95,9 +95,12 @@ struct DataView {
 //     Slow-path commands (VERIFY, COMPARE AND WRITE, WRITE SAME, SANITIZE, EXTENDED COPY, START
 //     STOP UNIT) and Adapter::flush_all call them from engine worker threads and wait.
 //   unmap, write_zeroes: engine worker threads only (UNMAP, WRITE SAME, SANITIZE, NBD trim/zeroes).
+//     The default write_zeroes writes zero buffers with write(): the first from the calling
+//     thread, each later one from a vstor thread, never from inside your write's `done`.
 //   allocation_status: engine worker threads only (GET LBA STATUS, NBD block status); may block.
 //   resize: the thread calling Adapter::resize_lun (`vstor ctl lun resize`: the control thread),
-//     never a network loop; may block that caller.
+//     never a network loop; may block that caller (the engine holds no lock meanwhile: commands
+//     on the LUN go on and see the old capacity until resize returns).
 class Backend {
 public:
     // The default argument is evaluated where the derived class is compiled, so it records the

@@ -12,6 +12,7 @@
 #include "vstor/backend.hpp"
 #include "vstor/command.hpp"
 #include "vstor/lun_address.hpp"
+#include "vstor/lun_events.hpp"
 
 #pragma GCC visibility push(default)  // the public API: exported from libvstor.so
 
@@ -30,6 +31,9 @@ struct LunOptions {
     std::string product = "";         // INQUIRY product (16 chars); default by backend kind: "MEM-DISK", ...
     std::string serial = "";          // unit serial; default derived from target + LUN
     std::string pr_state_path = "";   // where APTPL persistent reservations are kept ("" = none)
+    // The operator's name for the LUN (serve uses it as the NBD export name); initiators never see
+    // it. Carried by the LUN's events (LunEvent::lun_name) and LunInfo.
+    std::string name = "";
 };
 
 struct LunInfo {
@@ -44,6 +48,7 @@ struct LunInfo {
     bool reserved = false;            // an SPC-2 or persistent reservation is held
     std::string reservation_holder;   // initiator port of the holder ("" for all-registrants types)
     std::uint64_t in_flight = 0;      // commands inside the engine now
+    std::string name;                 // LunOptions::name
 };
 
 // Per-LUN counters since the LUN was added (Adapter::lun_stats).
@@ -54,11 +59,6 @@ struct LunStats {
     // Completion latency percentiles in microseconds (upper bound of a power-of-two bucket).
     std::uint64_t p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
 };
-
-// What changed on a target, for front ends that tell their initiators (iSCSI Async Message,
-// NBD export list, StorPort BusChangeDetected).
-enum class LunEvent : std::uint8_t { added, removed, resized, medium_changed };
-using LunEventListener = std::function<void(std::uint16_t target_id, std::uint16_t lun, LunEvent)>;
 
 struct TargetInfo {
     std::uint16_t id;
@@ -113,7 +113,12 @@ public:
     // would. Refused while an initiator prevents removal, unless force.
     virtual Status set_medium(std::uint16_t target_id, std::uint16_t lun, bool present, bool force = false) = 0;
     virtual std::optional<LunStats> lun_stats(std::uint16_t target_id, std::uint16_t lun) const = 0;
-    // Called (from the thread making the change) after every LUN add/remove/resize/medium change.
+    // LUN events (vstor/lun_events.hpp): `callback` sees every LUN add/remove/resize/medium change
+    // made after this returns, until the returned subscription ends. It runs inside the Adapter
+    // call that changes a LUN, before that call returns, and must not block.
+    virtual LunSubscription subscribe_lun_events(LunEventCallback callback) = 0;
+    // Old form of the above, with no way to unsubscribe; goes once the front ends use the bus.
+    using LunEventListener = std::function<void(std::uint16_t target_id, std::uint16_t lun, LunChange)>;
     virtual void add_lun_listener(LunEventListener listener) = 0;
 
     // StorPort addressing: PathId (bus) / TargetId / Lun. Bus 0 only; target = target id.

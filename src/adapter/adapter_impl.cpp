@@ -80,9 +80,10 @@ Status AdapterImpl::add_lun(std::uint16_t target_id, std::uint16_t lun,
     if (const auto p = opts.physical_block_size; p && (p < bs || (p & (p - 1)) || p > (bs << 15)))
         return error_status("physical block size must be a power of two of at least the block size");
     auto lu = std::make_shared<scsi::LogicalUnit>(t.get(), lun, std::move(backend), std::move(opts));
+    std::unique_lock changing(changes_mu_);
     if (!t->insert_lun(lun, lu)) return error_status("LUN " + std::to_string(lun) + " already exists");
     t->broadcast_ua_all_luns(scsi::sense::ua_reported_luns_changed());
-    notify(target_id, lun, LunEvent::added);
+    publish(changing, *t, lun, LunChange::added, lu->options().name);
     return ok_status();
 }
 
@@ -95,6 +96,7 @@ Result<std::shared_ptr<scsi::LogicalUnit>> AdapterImpl::find_lu(std::uint16_t ta
 }
 
 Status AdapterImpl::remove_lun(std::uint16_t target_id, std::uint16_t lun, bool force) {
+    std::unique_lock changing(changes_mu_);
     auto found = find_lu(target_id, lun);
     if (!found) return error_status(found.error);
     auto& lu = *found.value;
@@ -109,12 +111,13 @@ Status AdapterImpl::remove_lun(std::uint16_t target_id, std::uint16_t lun, bool 
     if (force) lu->task_set().abort(scsi::TaskSet::Scope{}, nullptr, true);
     for (const auto& n : t->nexuses()) n->clear_ua(lun);
     t->broadcast_ua_all_luns(scsi::sense::ua_reported_luns_changed());
-    notify(target_id, lun, LunEvent::removed);
+    publish(changing, *t, lun, LunChange::removed, lu->options().name);
     return ok_status();
 }
 
 Status AdapterImpl::resize_lun(std::uint16_t target_id, std::uint16_t lun,
                                std::uint64_t new_block_count) {
+    std::unique_lock changing(changes_mu_);  // held across the backend's resize: changes wait for it
     auto found = find_lu(target_id, lun);
     if (!found) return error_status(found.error);
     auto& lu = *found.value;
@@ -123,8 +126,9 @@ Status AdapterImpl::resize_lun(std::uint16_t target_id, std::uint16_t lun,
     if (st != IoStatus::ok)
         return error_status(std::string("backend cannot resize: ") + to_string(st));
     lu->refresh_capacity();
-    target(target_id)->broadcast_ua(lun, scsi::sense::ua_capacity_changed());
-    notify(target_id, lun, LunEvent::resized);
+    const auto t = target(target_id);
+    t->broadcast_ua(lun, scsi::sense::ua_capacity_changed());
+    publish(changing, *t, lun, LunChange::resized, lu->options().name);
     return ok_status();
 }
 
@@ -136,6 +140,7 @@ Status AdapterImpl::set_lun_read_only(std::uint16_t target_id, std::uint16_t lun
 }
 
 Status AdapterImpl::set_medium(std::uint16_t target_id, std::uint16_t lun, bool present, bool force) {
+    std::unique_lock changing(changes_mu_);
     auto found = find_lu(target_id, lun);
     if (!found) return error_status(found.error);
     auto& lu = *found.value;
@@ -144,8 +149,9 @@ Status AdapterImpl::set_medium(std::uint16_t target_id, std::uint16_t lun, bool 
         return error_status("an initiator prevents medium removal from LUN " + std::to_string(lun) + " (use force)");
     if (lu->medium_present.exchange(present) == present) return ok_status();
     // SBC-4: a medium change is reported to every initiator as NOT READY TO READY CHANGE.
-    if (present) target(target_id)->broadcast_ua(lun, scsi::sense::ua_medium_may_have_changed());
-    notify(target_id, lun, LunEvent::medium_changed);
+    const auto t = target(target_id);
+    if (present) t->broadcast_ua(lun, scsi::sense::ua_medium_may_have_changed());
+    publish(changing, *t, lun, LunChange::medium_changed, lu->options().name);
     return ok_status();
 }
 
@@ -155,18 +161,21 @@ std::optional<LunStats> AdapterImpl::lun_stats(std::uint16_t target_id, std::uin
     return (*found.value)->counters.snapshot();
 }
 
-void AdapterImpl::add_lun_listener(LunEventListener listener) {
-    std::lock_guard lk(listeners_mu_);
-    listeners_.push_back(std::move(listener));
+LunSubscription AdapterImpl::subscribe_lun_events(LunEventCallback callback) {
+    return lun_events_.subscribe(std::move(callback));
 }
 
-void AdapterImpl::notify(std::uint16_t target_id, std::uint16_t lun, LunEvent e) {
-    std::vector<LunEventListener> copy;
-    {
-        std::lock_guard lk(listeners_mu_);
-        copy = listeners_;
-    }
-    for (const auto& l : copy) l(target_id, lun, e);
+void AdapterImpl::add_lun_listener(LunEventListener listener) {
+    auto sub = lun_events_.subscribe([l = std::move(listener)](const LunEvent& e) { l(e.target_id, e.lun, e.change); });
+    std::lock_guard lk(mu_);
+    listeners_.push_back(std::move(sub));
+}
+
+void AdapterImpl::publish(std::unique_lock<std::mutex>& changing, const scsi::Target& t, std::uint16_t lun,
+                          LunChange change, const std::string& lun_name) {
+    const auto sequence = lun_events_.post(LunEvent{change, t.id(), t.name(), lun, lun_name, 0});
+    changing.unlock();
+    lun_events_.deliver(sequence);
 }
 
 std::vector<TargetInfo> AdapterImpl::targets() const {
@@ -179,7 +188,8 @@ std::vector<TargetInfo> AdapterImpl::targets() const {
             const auto holder = lu->reservations().holder();
             ti.luns.push_back(LunInfo{lu->lun(), lu->backend().kind(), lu->block_size(), lu->block_count(),
                                       lu->read_only(), lu->removable(), lu->thin(), lu->medium_present.load(),
-                                      holder.has_value(), holder.value_or(""), lu->in_flight.load()});
+                                      holder.has_value(), holder.value_or(""), lu->in_flight.load(),
+                                      lu->options().name});
         }
         out.push_back(std::move(ti));
     }

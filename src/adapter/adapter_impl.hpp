@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 
+#include "adapter/lun_event_bus.hpp"
 #include "scsi/target.hpp"
 #include "util/thread_pool.hpp"
 #include "vstor/adapter.hpp"
@@ -30,6 +31,7 @@ public:
     Status set_lun_read_only(std::uint16_t target_id, std::uint16_t lun, bool read_only) override;
     Status set_medium(std::uint16_t target_id, std::uint16_t lun, bool present, bool force) override;
     std::optional<LunStats> lun_stats(std::uint16_t target_id, std::uint16_t lun) const override;
+    LunSubscription subscribe_lun_events(LunEventCallback callback) override;
     void add_lun_listener(LunEventListener listener) override;
 
     std::shared_ptr<Nexus> open_nexus(std::uint16_t target_id, const std::string& initiator_port,
@@ -45,15 +47,21 @@ private:
     std::shared_ptr<scsi::Target> target(std::uint16_t id) const;
     // The LUN, or an error naming what is missing.
     Result<std::shared_ptr<scsi::LogicalUnit>> find_lu(std::uint16_t target_id, std::uint16_t lun) const;
-    void notify(std::uint16_t target_id, std::uint16_t lun, LunEvent e);
+    // Puts the change in the bus order while `changing` (on changes_mu_) still holds, releases
+    // it, and returns once every subscriber has the event.
+    void publish(std::unique_lock<std::mutex>& changing, const scsi::Target& t, std::uint16_t lun,
+                 LunChange change, const std::string& lun_name);
 
     const std::string name_;
     mutable std::mutex mu_;  // guards targets_ (the map, not the targets)
     std::map<std::uint16_t, std::shared_ptr<scsi::Target>> targets_;
     std::atomic<std::uint64_t> next_nexus_id_{1};
     util::ThreadPool pool_;
-    mutable std::mutex listeners_mu_;  // guards listeners_
-    std::vector<LunEventListener> listeners_;
+    // Serializes LUN changes (add, remove, resize, medium) with their place in the event order, so
+    // that subscribers see them in the order they took effect. Never held while events are delivered.
+    std::mutex changes_mu_;
+    LunEventBus lun_events_;
+    std::vector<LunSubscription> listeners_;  // add_lun_listener's, for the Adapter's lifetime
 };
 
 }  // namespace vstor::adapter

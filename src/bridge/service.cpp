@@ -40,12 +40,12 @@ Service::Service(Adapter& adapter, Channel& channel, ServiceOptions opts)
     : adapter_(adapter), channel_(channel), opts_(std::move(opts)) {
     listener_guard_ = std::make_shared<ListenerGuard>();
     listener_guard_->service = this;
-    adapter_.add_lun_listener([g = listener_guard_](std::uint16_t target_id, std::uint16_t lun, LunEvent e) {
-        if (e != LunEvent::added && e != LunEvent::removed) return;  // capacity/medium: SCSI unit attentions
+    adapter_.add_lun_listener([g = listener_guard_](std::uint16_t target_id, std::uint16_t lun, LunChange e) {
+        if (e != LunChange::added && e != LunChange::removed) return;  // capacity/medium: SCSI unit attentions
         std::lock_guard lk(g->mu);
         Service* s = g->service;
         if (!s || s->session_ == 0 || s->stopping_) return;
-        (void)s->announce(target_id, lun, e == LunEvent::added);  // fails only when the driver is gone
+        (void)s->announce(target_id, lun, e == LunChange::added);  // fails only when the driver is gone
     });
 }
 

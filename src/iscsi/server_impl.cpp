@@ -63,7 +63,7 @@ ServerImpl::ServerImpl(ServerConfig config, Adapter& adapter)
                                                                      util::WriteBudget::kDefaultTotal);
     listener_guard_ = std::make_shared<ListenerGuard>();
     listener_guard_->server = this;
-    adapter_.add_lun_listener([g = listener_guard_](std::uint16_t target_id, std::uint16_t lun, LunEvent e) {
+    adapter_.add_lun_listener([g = listener_guard_](std::uint16_t target_id, std::uint16_t lun, LunChange e) {
         std::lock_guard lk(g->mu);
         if (g->server) g->server->on_lun_event(target_id, lun, e);
     });
@@ -189,11 +189,11 @@ std::size_t ServerImpl::close_sessions(const std::string& target, const std::str
     return n;
 }
 
-void ServerImpl::on_lun_event(std::uint16_t target_id, std::uint16_t lun, LunEvent e) {
+void ServerImpl::on_lun_event(std::uint16_t target_id, std::uint16_t lun, LunChange e) {
     // RFC 7143 11.9.1 AsyncEvent 0: a SCSI asynchronous event, its sense data in the data
     // segment. The unit attention itself is also queued by the engine for the next command.
-    const auto sense = e == LunEvent::resized ? scsi::sense::ua_capacity_changed()
-                       : e == LunEvent::medium_changed ? scsi::sense::ua_medium_may_have_changed()
+    const auto sense = e == LunChange::resized ? scsi::sense::ua_capacity_changed()
+                       : e == LunChange::medium_changed ? scsi::sense::ua_medium_may_have_changed()
                                                        : scsi::sense::ua_reported_luns_changed();
     std::vector<std::uint8_t> bytes(18);
     bytes.resize(scsi::encode_fixed(sense, bytes.data(), bytes.size()));

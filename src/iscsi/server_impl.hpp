@@ -71,7 +71,7 @@ private:
     };
     void on_accept(const Portal& portal, asio::ip::tcp::socket sock);
     // Tell every session of the target that its LUN inventory or a LUN changed.
-    void on_lun_event(std::uint16_t target_id, std::uint16_t lun, LunEvent e);
+    void on_lun_event(std::uint16_t target_id, std::uint16_t lun, LunChange e);
 
     ServerConfig config_;
     Adapter& adapter_;

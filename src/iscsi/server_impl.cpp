@@ -61,19 +61,11 @@ ServerImpl::ServerImpl(ServerConfig config, Adapter& adapter)
     write_budget_ = config_.write_budget ? config_.write_budget
                                          : util::WriteBudget::create(util::WriteBudget::kDefaultPerSession,
                                                                      util::WriteBudget::kDefaultTotal);
-    listener_guard_ = std::make_shared<ListenerGuard>();
-    listener_guard_->server = this;
-    adapter_.add_lun_listener([g = listener_guard_](std::uint16_t target_id, std::uint16_t lun, LunChange e) {
-        std::lock_guard lk(g->mu);
-        if (g->server) g->server->on_lun_event(target_id, lun, e);
-    });
+    lun_events_ = adapter_.subscribe_lun_events([this](const LunEvent& e) { on_lun_event(e); });
 }
 
 ServerImpl::~ServerImpl() {
-    {
-        std::lock_guard lk(listener_guard_->mu);
-        listener_guard_->server = nullptr;
-    }
+    lun_events_.reset();  // returns once no callback into this server runs
     stop();
 }
 
@@ -189,11 +181,14 @@ std::size_t ServerImpl::close_sessions(const std::string& target, const std::str
     return n;
 }
 
-void ServerImpl::on_lun_event(std::uint16_t target_id, std::uint16_t lun, LunChange e) {
+void ServerImpl::on_lun_event(const LunEvent& e) {
     // RFC 7143 11.9.1 AsyncEvent 0: a SCSI asynchronous event, its sense data in the data
     // segment. The unit attention itself is also queued by the engine for the next command.
-    const auto sense = e == LunChange::resized ? scsi::sense::ua_capacity_changed()
-                       : e == LunChange::medium_changed ? scsi::sense::ua_medium_may_have_changed()
+    // On the bus's thread: only posts to the connections' loops, never blocks.
+    const auto target_id = e.target_id;
+    const auto lun = e.lun;
+    const auto sense = e.change == LunChange::resized ? scsi::sense::ua_capacity_changed()
+                       : e.change == LunChange::medium_changed ? scsi::sense::ua_medium_may_have_changed()
                                                        : scsi::sense::ua_reported_luns_changed();
     std::vector<std::uint8_t> bytes(18);
     bytes.resize(scsi::encode_fixed(sense, bytes.data(), bytes.size()));

@@ -71,7 +71,7 @@ private:
     };
     void on_accept(const Portal& portal, asio::ip::tcp::socket sock);
     // Tell every session of the target that its LUN inventory or a LUN changed.
-    void on_lun_event(std::uint16_t target_id, std::uint16_t lun, LunChange e);
+    void on_lun_event(const LunEvent& e);
 
     ServerConfig config_;
     Adapter& adapter_;
@@ -90,12 +90,7 @@ private:
     mutable std::mutex targets_mu_;  // guards targets_ (the pointer; the list is immutable) and discovery_chap_
     std::shared_ptr<const TargetList> targets_;
     ChapCredentials discovery_chap_;
-    // Lets the adapter's LUN listener outlive this server safely: cleared in the destructor.
-    struct ListenerGuard {
-        std::mutex mu;
-        ServerImpl* server;
-    };
-    std::shared_ptr<ListenerGuard> listener_guard_;
+    LunSubscription lun_events_;  // ended first thing in the destructor
 };
 
 }  // namespace vstor::iscsi

@@ -37,24 +37,15 @@ struct Service::Pending {
 };
 
 Service::Service(Adapter& adapter, Channel& channel, ServiceOptions opts)
-    : adapter_(adapter), channel_(channel), opts_(std::move(opts)) {
-    listener_guard_ = std::make_shared<ListenerGuard>();
-    listener_guard_->service = this;
-    adapter_.add_lun_listener([g = listener_guard_](std::uint16_t target_id, std::uint16_t lun, LunChange e) {
-        if (e != LunChange::added && e != LunChange::removed) return;  // capacity/medium: SCSI unit attentions
-        std::lock_guard lk(g->mu);
-        Service* s = g->service;
-        if (!s || s->session_ == 0 || s->stopping_) return;
-        (void)s->announce(target_id, lun, e == LunChange::added);  // fails only when the driver is gone
-    });
-}
+    : adapter_(adapter), channel_(channel), opts_(std::move(opts)) {}
 
-Service::~Service() {
-    {
-        std::lock_guard lk(listener_guard_->mu);
-        listener_guard_->service = nullptr;
-    }
-    stop();
+Service::~Service() { stop(); }
+
+void Service::on_lun_event(const LunEvent& e) {
+    if (e.change != LunChange::added && e.change != LunChange::removed) return;  // SCSI unit attentions
+    if (stopping_) return;
+    // One LUN notice: the driver answers it at once (it never parks), so the bus is not held up.
+    (void)announce(e.target_id, e.lun, e.change == LunChange::added);  // fails only when the driver is gone
 }
 
 Status Service::start() {
@@ -74,9 +65,15 @@ Status Service::start() {
         return error_status("bridge: driver wants larger buffers than this service posts");
     session_ = reply.session;
     stopping_ = false;
+    // Subscribed before the present LUNs are listed, so none added meanwhile is missed (one may be
+    // announced twice: the driver ignores a repeated notice).
+    lun_events_ = adapter_.subscribe_lun_events([this](const LunEvent& e) { on_lun_event(e); });
     for (const auto& t : adapter_.targets())
         for (const auto& l : t.luns)
-            if (auto st = announce(t.id, l.lun, true); !st) return st;
+            if (auto st = announce(t.id, l.lun, true); !st) {
+                lun_events_.reset();
+                return st;
+            }
     if (opts_.hold_liveness_irp) {
         liveness_ = std::thread([this] {
             std::uint8_t hold[kHeader];
@@ -106,6 +103,7 @@ Status Service::announce(std::uint16_t target_id, std::uint16_t lun, bool presen
 }
 
 void Service::stop() {
+    lun_events_.reset();  // returns once no announcement from the bus is under way
     if (threads_.empty() && completers_.empty() && !liveness_.joinable()) return;
     stopping_ = true;
     std::uint8_t buf[kHeader];

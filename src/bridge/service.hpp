@@ -72,7 +72,7 @@ public:
     Status start();
     // Tell the driver a LUN appeared or went away (it raises BusChangeDetected). LUNs added to or
     // removed from the adapter while the service runs (e.g. by `vstor ctl`) are announced
-    // automatically through the adapter's LUN listener.
+    // automatically: the service subscribes to the adapter's LUN events.
     Status announce(std::uint16_t target_id, std::uint16_t lun, bool present);
     // DISCONNECT (every outstanding SRB fails at once) and join the threads.
     void stop();
@@ -91,18 +91,16 @@ private:
     bool handle(const std::uint8_t* buf, std::uint32_t info);
     void submit(const std::uint8_t* buf, std::uint32_t info, const vstor_bridge_request& req);
     void finished(std::unique_ptr<Pending> p);
+    void on_lun_event(const LunEvent& e);
     std::shared_ptr<Nexus> nexus_for(std::uint16_t target_id);
 
     Adapter& adapter_;
     Channel& channel_;
     ServiceOptions opts_;
     std::uint32_t session_ = 0;
-    // Lets the adapter's LUN listener outlive this service: cleared by the destructor.
-    struct ListenerGuard {
-        std::mutex mu;
-        Service* service;
-    };
-    std::shared_ptr<ListenerGuard> listener_guard_;
+    // Announces LUNs added to or removed from the adapter while a session runs: from start()
+    // until stop() or the destructor.
+    LunSubscription lun_events_;
     std::atomic<bool> stopping_{false};
     std::vector<std::thread> threads_;
     std::vector<std::thread> completers_;

@@ -60,9 +60,10 @@ bool parse_nbd_tls(const std::string& s, nbd::TlsConfig& out, std::string& error
     return true;
 }
 
-std::string nbd_export_name(bool first_target, const TargetPlan& target, const LunSpec& lun, std::uint16_t number) {
-    if (!lun.name.empty()) return lun.name;
-    return first_target ? fmt::format("lun{}", number) : fmt::format("{}/lun{}", target.config.name, number);
+std::string nbd_export_name(bool first_target, const std::string& target, const std::string& lun_name,
+                            std::uint16_t number) {
+    if (!lun_name.empty()) return lun_name;
+    return first_target ? fmt::format("lun{}", number) : fmt::format("{}/lun{}", target, number);
 }
 
 bool nbd_exports(const ServePlan& plan, std::vector<nbd::ExportConfig>& out, std::string& error) {
@@ -74,7 +75,7 @@ bool nbd_exports(const ServePlan& plan, std::vector<nbd::ExportConfig>& out, std
             nbd::ExportConfig e;
             e.adapter_target_id = tp.config.adapter_target_id;
             e.lun = tp.luns[i].lun.value_or(static_cast<std::uint16_t>(i));  // lun=N, else position
-            e.name = nbd_export_name(t == 0, tp, tp.luns[i], e.lun);
+            e.name = nbd_export_name(t == 0, tp.config.name, tp.luns[i].name, e.lun);
             if (!seen.insert(e.name).second) {
                 error = fmt::format("NBD export name '{}' is used twice", e.name);
                 return false;
@@ -83,6 +84,21 @@ bool nbd_exports(const ServePlan& plan, std::vector<nbd::ExportConfig>& out, std
         }
     }
     return true;
+}
+
+std::function<std::optional<nbd::ExportConfig>(const LunEvent&)> nbd_follow_luns(const ServePlan& plan) {
+    // The targets are told apart by name: ids may be reused once a target is removed. A target
+    // added at run time (`ctl target add`) is exported, as [[target]] nbd defaults to.
+    std::set<std::string> not_exported;
+    for (const auto& tp : plan.targets)
+        if (!tp.nbd_export) not_exported.insert(tp.config.name);
+    const std::string first = plan.targets.empty() ? "" : plan.targets.front().config.name;
+    return [not_exported, first](const LunEvent& e) -> std::optional<nbd::ExportConfig> {
+        if (not_exported.count(e.target_name)) return std::nullopt;
+        nbd::ExportConfig x;
+        x.name = nbd_export_name(e.target_name == first, e.target_name, e.lun_name, e.lun);
+        return x;
+    };
 }
 
 bool parse_nbd_identity(const std::string& s, std::pair<std::string, std::string>& out, std::string& error) {
@@ -160,6 +176,7 @@ std::unique_ptr<nbd::Server> start_nbd(const ServePlan& plan, Adapter& adapter, 
                      "exported LUN, whatever --chap, --allow and --mask say");
     const char* scheme = cfg.tls.mode == nbd::TlsConfig::Mode::require ? "nbds" : "nbd";
     if (!nbd_exports(plan, cfg.exports, error)) return nullptr;
+    cfg.follow_luns = nbd_follow_luns(plan);
     const auto exports = cfg.exports;
     const auto tls_mode = cfg.tls.mode;
     auto server = nbd::Server::create(std::move(cfg), adapter, error);

@@ -24,11 +24,16 @@ bool parse_nbd_tls(const std::string& s, nbd::TlsConfig& out, std::string& error
 
 // The export name of a LUN: its name= option, else lun<N> on the first target and
 // <target name>/lun<N> on the others.
-std::string nbd_export_name(bool first_target, const TargetPlan& target, const LunSpec& lun, std::uint16_t number);
+std::string nbd_export_name(bool first_target, const std::string& target, const std::string& lun_name,
+                            std::uint16_t number);
 
 // Exports for every LUN of every target that is exported over NBD (after the adapter is built,
 // so target ids are known). Fails on a duplicate name.
 bool nbd_exports(const ServePlan& plan, std::vector<nbd::ExportConfig>& out, std::string& error);
+
+// What NBD exports a LUN added at run time (`ctl lun add`) as (nbd::ServerConfig::follow_luns):
+// the same name nbd_export_name gives, from the LUN's event; nothing on a target with nbd = false.
+std::function<std::optional<nbd::ExportConfig>(const LunEvent&)> nbd_follow_luns(const ServePlan& plan);
 
 // TLS-ID=INITIATOR (--nbd-identity, [nbd] identities): the initiator name that --allow, --mask
 // and `ctl acl` use for a client proving this TLS identity (PSK identity or certificate CN).

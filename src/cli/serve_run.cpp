@@ -173,23 +173,9 @@ void print_portals(const iscsi::ServerConfig& cfg, const iscsi::Server& server, 
     }
 }
 
-// NBD follows the control plane: LUNs added or removed at run time appear and disappear as
-// exports, and ACL and CHAP changes close the NBD connections the new rules refuse.
-void follow_control_over_nbd(control::ControlService& ctl, nbd::Server& nbd) {
-    ctl.on_lun_change([&nbd](const TargetPlan& tp, bool first, std::uint16_t lun, const LunSpec* spec) {
-        if (!tp.nbd_export) return;
-        if (spec) {
-            nbd::ExportConfig e;
-            e.name = nbd_export_name(first, tp, *spec, lun);
-            e.adapter_target_id = tp.config.adapter_target_id;
-            e.lun = lun;
-            if (auto st = nbd.add_export(e); !st)
-                spdlog::warn("nbd: LUN {} of {} is not exported: {}", lun, tp.config.name, st.error);
-            return;
-        }
-        for (const auto& e : nbd.exports())
-            if (e.adapter_target_id == tp.config.adapter_target_id && e.lun == lun) nbd.remove_export(e.name);
-    });
+// NBD follows ACL and CHAP changes: they close the NBD connections the new rules refuse. (LUNs
+// added or removed at run time it follows through the adapter's LUN events: start_nbd.)
+void follow_access_over_nbd(control::ControlService& ctl, nbd::Server& nbd) {
     ctl.on_access_change([&nbd] { return nbd.recheck_access(); });
 }
 
@@ -230,7 +216,7 @@ int run_serve(const ServeOptions& o) {
 
     // The control plane: `vstor ctl` changes LUNs, targets, ACLs and CHAP while clients stay connected.
     control::ControlService ctl_service(*adapter, *fe.iscsi, *plan, o.config);
-    if (fe.nbd) follow_control_over_nbd(ctl_service, *fe.nbd);
+    if (fe.nbd) follow_access_over_nbd(ctl_service, *fe.nbd);
     if (ctl_server) {
         ctl_server->serve(ctl_service);
         fmt::print("  control: vstor ctl --control {} status\n", ctl_path);

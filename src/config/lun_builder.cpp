@@ -33,6 +33,7 @@ bool add_lun_from_spec(Adapter& adapter, std::uint16_t target_id, std::uint16_t 
     lo.removable = s.removable;
     lo.physical_block_size = s.physical_block_size;
     lo.sanitize_rate = s.sanitize_rate;
+    lo.name = s.name;  // LUN events carry it: NBD names a LUN added at run time by it
     if (s.kind == "file") lo.pr_state_path = s.path + ".pr";  // APTPL reservations
     if (auto st = adapter.add_lun(target_id, lun, backend, lo); !st) {
         error = st.error;

@@ -61,10 +61,6 @@ cli::ServePlan ControlContext::effective_plan() const {
     return out;
 }
 
-void ControlContext::lun_changed(const cli::TargetPlan& tp, std::uint16_t lun, const cli::LunSpec* spec) {
-    for (const auto& h : lun_hooks) h(tp, is_first(tp), lun, spec);
-}
-
 std::size_t ControlContext::access_changed() {
     std::size_t closed = 0;
     for (const auto& h : access_hooks) closed += h();

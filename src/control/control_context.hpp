@@ -28,10 +28,6 @@ namespace vstor::control {
 void require_iscsi_name(const std::string& name, const std::string& what);
 
 struct ControlContext {
-    // Called after a LUN is added (spec non-null) or removed (spec null); `first_target` says
-    // whether the LUN belongs to the first target (its NBD exports have the short names).
-    using LunHook = std::function<void(const cli::TargetPlan& target, bool first_target, std::uint16_t lun,
-                                       const cli::LunSpec* spec)>;
     // Called after an access rule change (ACL, CHAP); returns how many connections it closed.
     using AccessHook = std::function<std::size_t()>;
 
@@ -42,7 +38,6 @@ struct ControlContext {
     iscsi::Server& iscsi;
     cli::ServePlan plan;      // what serve started with, kept up to date by every change
     std::string config_path;  // where `save` writes by default ("" when serve ran from flags)
-    std::vector<LunHook> lun_hooks;
     std::vector<AccessHook> access_hooks;
     std::map<std::pair<std::string, std::uint16_t>, bool> admin_read_only;  // `lun set-ro` by target/LUN
     std::map<std::uint16_t, std::shared_ptr<Nexus>> nexus;                  // the control plane's own, per adapter target
@@ -55,8 +50,6 @@ struct ControlContext {
     iscsi::TargetConfig iscsi_target(const std::string& name) const;
     cli::ServePlan effective_plan() const;  // plan with runtime write protection applied
 
-    bool is_first(const cli::TargetPlan& tp) const { return &tp == &plan.targets.front(); }
-    void lun_changed(const cli::TargetPlan& tp, std::uint16_t lun, const cli::LunSpec* spec);  // runs lun_hooks
     std::size_t access_changed();  // runs access_hooks, returns the connections they closed
 };
 

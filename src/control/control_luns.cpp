@@ -1,5 +1,6 @@
 // `vstor ctl lun add|remove|resize|set-ro|eject|insert`: LUN changes on a running target. Each
-// keeps the plan (what `save` writes) in step with the adapter, and tells the LUN hooks (NBD).
+// keeps the plan (what `save` writes) in step with the adapter; the front ends learn of the
+// change from the adapter's LUN events.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -52,8 +53,6 @@ json lun_add(ControlContext& ctx, const json& p) {
     if (!cli::add_lun_from_spec(ctx.adapter, tp.config.adapter_target_id, *spec->lun, *spec, error)) refuse(error);
     tp.luns.push_back(*spec);
     std::sort(tp.luns.begin(), tp.luns.end(), [](const auto& a, const auto& b) { return *a.lun < *b.lun; });
-    const auto& added = *std::find_if(tp.luns.begin(), tp.luns.end(), [&](const auto& s) { return s.lun == spec->lun; });
-    ctx.lun_changed(tp, *spec->lun, &added);
     spdlog::info("control: added LUN {} of {}: {}", *spec->lun, tp.config.name, cli::format_lun_spec(*spec));
     return json{{"target", tp.config.name}, {"lun", *spec->lun}};
 }
@@ -65,7 +64,6 @@ json lun_remove(ControlContext& ctx, const json& p) {
     if (auto st = ctx.adapter.remove_lun(tp.config.adapter_target_id, lun, opt_bool(p, "force")); !st) refuse(st.error);
     std::erase_if(tp.luns, [&](const cli::LunSpec& s) { return s.lun == lun; });
     ctx.admin_read_only.erase({tp.config.name, lun});
-    ctx.lun_changed(tp, lun, nullptr);
     spdlog::info("control: removed LUN {} of {}", lun, tp.config.name);
     return json{{"target", tp.config.name}, {"lun", lun}};
 }

@@ -43,13 +43,9 @@ public:
     // Runs one method; throws RpcError.
     nlohmann::json call(const std::string& method, const nlohmann::json& params);
 
-    // Other front ends (NBD) follow LUN changes through this: called after a LUN is added
-    // (spec non-null) or removed (spec null), with the control lock held. `first_target` says
-    // whether the LUN belongs to the first target (its exports have the short names).
-    using LunHook = ControlContext::LunHook;
-    void on_lun_change(LunHook hook) { ctx_.lun_hooks.push_back(std::move(hook)); }
-    // ... and access rule changes (ACL, CHAP) through this: called after the change, with the
-    // control lock held; returns how many of its connections the new rules closed.
+    // Other front ends (NBD) follow access rule changes (ACL, CHAP) through this: called after the
+    // change, with the control lock held; returns how many of its connections the new rules
+    // closed. (LUN changes they follow through the Adapter's LUN events.)
     using AccessHook = ControlContext::AccessHook;
     void on_access_change(AccessHook hook) { ctx_.access_hooks.push_back(std::move(hook)); }
 

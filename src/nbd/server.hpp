@@ -73,6 +73,10 @@ struct ServerConfig {
     // Null: a budget of its own with the default limits.
     std::shared_ptr<util::WriteBudget> write_budget;
     util::ConnectionLimits limits;  // per listen address: --max-connections, --max-connections-per-address
+    // Following the adapter's LUNs (serve sets it): when set, the server subscribes to the
+    // adapter's LUN events until stop(). A LUN added becomes the export this returns (nullopt: not
+    // exported); a LUN removed takes its exports with it. Called on the bus's thread: must not block.
+    std::function<std::optional<ExportConfig>(const LunEvent& added)> follow_luns;
 };
 
 class Server {

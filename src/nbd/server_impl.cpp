@@ -48,9 +48,26 @@ ServerImpl::ServerImpl(ServerConfig config, Adapter& adapter)
       loops_(config_.event_loops),
       write_budget_(config_.write_budget ? config_.write_budget
                                          : util::WriteBudget::create(util::WriteBudget::kDefaultPerSession,
-                                                                     util::WriteBudget::kDefaultTotal)) {}
+                                                                     util::WriteBudget::kDefaultTotal)) {
+    if (config_.follow_luns) lun_events_ = adapter_.subscribe_lun_events([this](const LunEvent& e) { follow_lun(e); });
+}
 
 ServerImpl::~ServerImpl() { stop(); }
+
+void ServerImpl::follow_lun(const LunEvent& e) {
+    if (e.change == LunChange::added) {
+        auto x = config_.follow_luns(e);
+        if (!x) return;
+        x->adapter_target_id = e.target_id;
+        x->lun = e.lun;
+        if (auto st = add_export(*x); !st)
+            spdlog::warn("nbd: LUN {} of {} is not exported: {}", e.lun, e.target_name, st.error);
+    } else if (e.change == LunChange::removed) {
+        std::lock_guard lk(exports_mu_);
+        std::erase_if(config_.exports,
+                      [&](const ExportConfig& x) { return x.adapter_target_id == e.target_id && x.lun == e.lun; });
+    }
+}
 
 bool ServerImpl::bind(std::string& error) {
     for (const auto& l : config_.listen) {
@@ -102,6 +119,7 @@ void ServerImpl::start() {
 void ServerImpl::untrack(const Connection* c) { conns_.remove(c); }
 
 void ServerImpl::stop() {
+    lun_events_.reset();  // returns once no export change from the bus is under way
     if (stopping_.exchange(true)) return;
     for (auto& a : accepting_) a->stop();
     auto conns = conns_.snapshot();

@@ -63,6 +63,7 @@ public:
 private:
     std::optional<ExportInfo> describe(const ExportConfig& e, const std::vector<TargetInfo>& targets) const;
     void on_accept(util::ConnectionLimiter& limiter, asio::ip::tcp::socket sock);
+    void follow_lun(const LunEvent& e);  // ServerConfig::follow_luns
 
     ServerConfig config_;
     Adapter& adapter_;
@@ -81,6 +82,7 @@ private:
     bool started_ = false;
     util::ConnectionRegistry<Connection> conns_;
     std::shared_ptr<util::WriteBudget> write_budget_;
+    LunSubscription lun_events_;  // while following the adapter's LUNs; ended by stop()
 };
 
 }  // namespace vstor::nbd

@@ -117,9 +117,6 @@ public:
     // made after this returns, until the returned subscription ends. It runs inside the Adapter
     // call that changes a LUN, before that call returns, and must not block.
     virtual LunSubscription subscribe_lun_events(LunEventCallback callback) = 0;
-    // Old form of the above, with no way to unsubscribe; goes once the front ends use the bus.
-    using LunEventListener = std::function<void(std::uint16_t target_id, std::uint16_t lun, LunChange)>;
-    virtual void add_lun_listener(LunEventListener listener) = 0;
 
     // StorPort addressing: PathId (bus) / TargetId / Lun. Bus 0 only; target = target id.
     virtual std::optional<LunAddress> storport_address(std::uint8_t path_id, std::uint8_t target,

@@ -165,12 +165,6 @@ LunSubscription AdapterImpl::subscribe_lun_events(LunEventCallback callback) {
     return lun_events_.subscribe(std::move(callback));
 }
 
-void AdapterImpl::add_lun_listener(LunEventListener listener) {
-    auto sub = lun_events_.subscribe([l = std::move(listener)](const LunEvent& e) { l(e.target_id, e.lun, e.change); });
-    std::lock_guard lk(mu_);
-    listeners_.push_back(std::move(sub));
-}
-
 void AdapterImpl::publish(std::unique_lock<std::mutex>& changing, const scsi::Target& t, std::uint16_t lun,
                           LunChange change, const std::string& lun_name) {
     const auto sequence = lun_events_.post(LunEvent{change, t.id(), t.name(), lun, lun_name, 0});

@@ -32,7 +32,6 @@ public:
     Status set_medium(std::uint16_t target_id, std::uint16_t lun, bool present, bool force) override;
     std::optional<LunStats> lun_stats(std::uint16_t target_id, std::uint16_t lun) const override;
     LunSubscription subscribe_lun_events(LunEventCallback callback) override;
-    void add_lun_listener(LunEventListener listener) override;
 
     std::shared_ptr<Nexus> open_nexus(std::uint16_t target_id, const std::string& initiator_port,
                                       std::uint16_t relative_port,
@@ -61,7 +60,6 @@ private:
     // that subscribers see them in the order they took effect. Never held while events are delivered.
     std::mutex changes_mu_;
     LunEventBus lun_events_;
-    std::vector<LunSubscription> listeners_;  // add_lun_listener's, for the Adapter's lifetime
 };
 
 }  // namespace vstor::adapter

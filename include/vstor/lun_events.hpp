@@ -25,6 +25,8 @@
 #include <memory>
 #include <string>
 
+#pragma GCC visibility push(default)  // the public API: exported from libvstor.so
+
 namespace vstor {
 
 enum class LunChange : std::uint8_t {
@@ -72,3 +74,5 @@ private:
 };
 
 }  // namespace vstor
+
+#pragma GCC visibility pop

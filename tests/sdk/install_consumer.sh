@@ -37,7 +37,8 @@ diff -r "$src/include" "$prefix/include" || fail "the installed headers differ f
 echo "== exported symbols"
 nm -D -C --defined-only "$libdir/$real" | cut -d' ' -f3- >"$out/exports.txt"
 for want in 'vstor::Adapter::create' 'vstor::IscsiServer::create' 'vstor::NbdServer::create' \
-            'typeinfo for vstor::Backend' 'vstor::scsi::decode_sense' 'vstor::to_string(vstor::IoStatus)'; do
+            'typeinfo for vstor::Backend' 'vstor::scsi::decode_sense' 'vstor::to_string(vstor::IoStatus)' \
+            'vstor::LunSubscription::reset()'; do
   grep -qF "$want" "$out/exports.txt" || fail "libvstor.so does not export $want"
 done
 # Everything exported names vstor (the public headers' namespace); of vstor::scsi, only the

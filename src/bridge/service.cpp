@@ -194,7 +194,6 @@ bool Service::handle(const std::uint8_t* buf, std::uint32_t info) {
         case VSTOR_REQ_LUN_RESET: {
             // The driver already failed the SRBs; make the engine drop the tasks too.
             const bool lun = req.kind == VSTOR_REQ_LUN_RESET;
-            ++(lun ? stats_.lun_resets : stats_.bus_resets);
             for (const auto& t : adapter_.targets()) {
                 if (req.target_id != 0xFF && t.id != req.target_id) continue;
                 TmfRequest tmf;
@@ -203,6 +202,9 @@ bool Service::handle(const std::uint8_t* buf, std::uint32_t info) {
                 tmf.lun = encode_sam_lun(lun ? req.lun : 0);
                 adapter_.task_management(tmf);
             }
+            // Counted once the engine is done: the reset waits for the tasks inside backends, whose
+            // (stale) replies reach the driver before it returns and sets the UNIT ATTENTION.
+            ++(lun ? stats_.lun_resets : stats_.bus_resets);
             return true;
         }
         case VSTOR_REQ_SCSI:

@@ -55,7 +55,7 @@ struct ServiceOptions {
 struct ServiceStats {
     std::atomic<std::uint64_t> commands{0};
     std::atomic<std::uint64_t> in_flight{0};  // submitted to the engine, completion not yet sent
-    std::atomic<std::uint64_t> bus_resets{0};
+    std::atomic<std::uint64_t> bus_resets{0};  // resets the engine has finished (UNIT ATTENTION set)
     std::atomic<std::uint64_t> lun_resets{0};
     std::atomic<std::uint64_t> bad_requests{0};  // malformed output from the driver
 };

@@ -1,9 +1,11 @@
 # The 32-bit emulator for the x86 vstor.sys (CTest label storport-pe): the emulator and the PE
-# loader (VSTOR_EMULATOR_SOURCES) and the tests that need no engine in process, built with -m32
-# (Debian's g++-multilib, scripts/install-deps) together with its own 32-bit GoogleTest from
-# /usr/src/googletest. No engine, no driver sources: the service side is the 64-bit `vstor serve
-# --storport-connect`, which talks to this process over TCP (ioctl_server). Not built in sanitizer
-# trees (TSan has no 32-bit runtime) or without the x86 image.
+# loader (VSTOR_EMULATOR_SOURCES) and the whole storport suite, built with -m32 (Debian's
+# g++-multilib, scripts/install-deps) together with its own 32-bit GoogleTest from
+# /usr/src/googletest and a 32-bit build of the engine the rigs run in process (vstor_engine32:
+# util, scsi, adapter, the mem backend and the bridge service; fmt and spdlog header-only, so no
+# i386 packages are needed). No driver sources: the driver is the x86 image. The external test's
+# service side is the 64-bit `vstor serve --storport-connect`, which talks to this process over TCP
+# (ioctl_server). Not built in sanitizer trees (TSan has no 32-bit runtime) or without the x86 image.
 set(VSTOR_GTEST_SRC /usr/src/googletest/googletest)
 # Can we build 32-bit programs, and run them? Some kernels and sandboxes (gVisor) cannot execute
 # i386 binaries; then they run under qemu-user's qemu-i386 (scripts/install-deps), which emulates
@@ -41,9 +43,28 @@ else()
   target_compile_options(vstor_gtest32 PRIVATE -m32 -w)
   target_link_options(vstor_gtest32 INTERFACE -m32)
 
+  # The engine for the rigs, 32-bit: the modules the bridge service and a mem LUN need, with the
+  # same source selection as src/CMakeLists.txt (no *_win32.cpp). The Linux build's modules link
+  # the compiled fmt/spdlog (64-bit only here); these use both header-only.
+  set(engine_src ${CMAKE_SOURCE_DIR}/src)
+  file(GLOB engine32_sources CONFIGURE_DEPENDS ${engine_src}/util/*.cpp ${engine_src}/scsi/*.cpp
+       ${engine_src}/adapter/*.cpp ${engine_src}/backends/mem/*.cpp)
+  list(FILTER engine32_sources EXCLUDE REGEX "_win32\\.cpp$")
+  add_library(vstor_engine32 STATIC ${engine32_sources} ${engine_src}/bridge/service.cpp)
+  target_include_directories(vstor_engine32 PUBLIC ${CMAKE_SOURCE_DIR}/include ${engine_src})
+  target_compile_definitions(vstor_engine32 PUBLIC FMT_HEADER_ONLY SPDLOG_FMT_EXTERNAL
+                             ASIO_STANDALONE ASIO_NO_DEPRECATED)
+  target_compile_options(vstor_engine32 PRIVATE -m32)
+  target_link_options(vstor_engine32 INTERFACE -m32)
+  target_link_libraries(vstor_engine32 INTERFACE pthread)
+  add_dependencies(vstor_engine32 vstor_layers vstor_limits)
+
   add_executable(vstor_storport_tests_x86 ${VSTOR_EMULATOR_SOURCES}
+    tests/storport_io_test.cpp tests/storport_service_loss_test.cpp
+    tests/storport_reset_test.cpp tests/storport_pnp_power_test.cpp
     tests/storport_service_test.cpp tests/storport_handle_close_test.cpp
-    tests/storport_power_hand_test.cpp tests/storport_direct_io_test.cpp tests/pe_loader_test.cpp tests/images_x86.cpp)
+    tests/storport_power_hand_test.cpp tests/storport_direct_io_test.cpp tests/pe_loader_test.cpp
+    tests/images_x86.cpp)
   target_compile_options(vstor_storport_tests_x86 PRIVATE -m32)
   target_link_options(vstor_storport_tests_x86 PRIVATE -m32)
   target_include_directories(vstor_storport_tests_x86 PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}
@@ -53,7 +74,7 @@ else()
     VSTOR_SYS_PATH="${CMAKE_BINARY_DIR}/windows/x86/vstor.sys"
     VSTOR_SYS_SYMBOLS_PATH="${CMAKE_BINARY_DIR}/windows/x86/vstor-unfixed.sys"
     VSTOR_SYS_OTHER_PATH="${CMAKE_BINARY_DIR}/windows/x64/vstor.sys")
-  target_link_libraries(vstor_storport_tests_x86 PRIVATE vstor_gtest32 pthread)
+  target_link_libraries(vstor_storport_tests_x86 PRIVATE vstor_engine32 vstor_gtest32 pthread)
   add_dependencies(vstor_storport_tests_x86 vstor vstor_sys_x86 vstor_layers vstor_limits)
   if(VSTOR_X86_RUNNER)
     set_target_properties(vstor_storport_tests_x86 PROPERTIES CROSSCOMPILING_EMULATOR ${VSTOR_X86_RUNNER})

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "backends/factory.hpp"
+#include "backends/mem/mem_backend.hpp"
 #include "bridge/service.hpp"
 #include "storport_sim.hpp"
 #include "tests/driver_image.hpp"
@@ -22,14 +22,7 @@
 namespace vstor::storport_sim::test {
 
 inline std::shared_ptr<vstor::Backend> mem_backend(std::uint64_t bytes) {
-    vstor::backends::BackendSpec spec;
-    spec.kind = "mem";
-    spec.size_bytes = bytes;
-    spec.block_size = kBlock;
-    std::string err;
-    auto b = vstor::backends::open_backend(spec, err);
-    EXPECT_TRUE(b) << err;
-    return b;
+    return std::make_shared<vstor::backends::MemBackend>(bytes, kBlock);
 }
 
 // Holds backend I/O while closed, so requests stay inside the service (a slow or hung backend).

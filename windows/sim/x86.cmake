@@ -64,7 +64,7 @@ else()
     tests/storport_reset_test.cpp tests/storport_pnp_power_test.cpp
     tests/storport_service_test.cpp tests/storport_handle_close_test.cpp
     tests/storport_power_hand_test.cpp tests/storport_direct_io_test.cpp tests/pe_loader_test.cpp
-    tests/images_x86.cpp)
+    tests/pe_cdecl_cancel_test.cpp tests/images_x86.cpp)
   target_compile_options(vstor_storport_tests_x86 PRIVATE -m32)
   target_link_options(vstor_storport_tests_x86 PRIVATE -m32)
   target_include_directories(vstor_storport_tests_x86 PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}
@@ -73,9 +73,10 @@ else()
     VSTOR_CLI_PATH="$<TARGET_FILE:vstor>" VSTOR_WINEPREFIX_PATH="${CMAKE_BINARY_DIR}/windows/wineprefix"
     VSTOR_SYS_PATH="${CMAKE_BINARY_DIR}/windows/x86/vstor.sys"
     VSTOR_SYS_SYMBOLS_PATH="${CMAKE_BINARY_DIR}/windows/x86/vstor-unfixed.sys"
-    VSTOR_SYS_OTHER_PATH="${CMAKE_BINARY_DIR}/windows/x64/vstor.sys")
+    VSTOR_SYS_OTHER_PATH="${CMAKE_BINARY_DIR}/windows/x64/vstor.sys"
+    VSTOR_SYS_CDECL_CANCEL_PATH="${CMAKE_BINARY_DIR}/windows/x86/cdecl-cancel/vstor.sys")
   target_link_libraries(vstor_storport_tests_x86 PRIVATE vstor_engine32 vstor_gtest32 pthread)
-  add_dependencies(vstor_storport_tests_x86 vstor vstor_sys_x86 vstor_layers vstor_limits)
+  add_dependencies(vstor_storport_tests_x86 vstor vstor_sys_x86 vstor_sys_x86_cdecl_cancel vstor_layers vstor_limits)
   if(VSTOR_X86_RUNNER)
     set_target_properties(vstor_storport_tests_x86 PROPERTIES CROSSCOMPILING_EMULATOR ${VSTOR_X86_RUNNER})
     message(STATUS "storport-pe x86: i386 programs run under ${VSTOR_X86_RUNNER}")

@@ -1,4 +1,4 @@
-// Connection I/O, login and PDU routing. SCSI command/data handling is in connection_scsi.cpp,
+// Connection I/O (receiving is in connection_rx.cpp), login and PDU routing. SCSI command/data handling is in connection_scsi.cpp,
 // the other full-feature requests in connection_control.cpp.
 #include "iscsi/connection.hpp"
 
@@ -46,79 +46,10 @@ void Connection::arm_login_deadline() {
     });
 }
 
-// Receiving: bytes are read in as large pieces as the socket has (one read often carries many
-// PDUs at queue depth > 1) and every complete PDU in the buffer is handled before reading again.
-void Connection::read_more() {
-    if (closed_) return;
-    // Compact, and grow only when one PDU is larger than the whole buffer.
-    if (rx_begin_ > 0) {
-        std::memmove(rx_.data(), rx_.data() + rx_begin_, rx_end_ - rx_begin_);
-        rx_end_ -= rx_begin_;
-        rx_begin_ = 0;
-    }
-    if (rx_end_ == rx_.size()) rx_.resize(rx_.size() * 2);
-    if (!login_ && rx_.size() < kFullFeatureRxBuffer) rx_.resize(kFullFeatureRxBuffer);  // logged in: read in large pieces
-    auto self = shared_from_this();
-    socket_.async_read_some(asio::buffer(rx_.data() + rx_end_, rx_.size() - rx_end_),
-                            [this, self](std::error_code ec, std::size_t n) {
-                                if (ec) return close(ec == asio::error::eof ? "peer closed the connection" : ec.message());
-                                rx_end_ += n;
-                                handle_received();
-                            });
-}
-
-void Connection::handle_received() {
-    while (!closed_ && !paused_) {
-        const std::size_t avail = rx_end_ - rx_begin_;
-        if (avail < kBhsLength) break;
-        const std::span<const std::uint8_t, kBhsLength> bhs(rx_.data() + rx_begin_, kBhsLength);
-        const bool hd = session_ ? params_.header_digest : false;
-        const bool dd = session_ ? params_.data_digest : false;
-        const std::size_t dl = data_segment_length(bhs);
-        // Login PDUs may carry up to 8192 bytes before MaxRecvDataSegmentLength is known.
-        const std::size_t limit = session_ ? params_.max_recv_data_segment_length_target
-                                           : std::max<std::size_t>(8192, TargetLimits::max_recv_data_segment_length);
-        if (dl > limit) {
-            spdlog::warn("iscsi {}: data segment of {} bytes exceeds MaxRecvDataSegmentLength {}", peer_, dl, limit);
-            Pdu p;
-            std::copy(bhs.begin(), bhs.end(), p.bhs.begin());
-            reject(p, reject_reason::protocol_error);
-            return close("oversized data segment");
-        }
-        const std::size_t rest = rest_length(bhs, hd, dd);
-        if (avail < kBhsLength + rest) {
-            if (kBhsLength + rest > rx_.size()) rx_.resize(kBhsLength + rest);  // room for this PDU
-            break;
-        }
-        Pdu p;
-        std::copy(bhs.begin(), bhs.end(), p.bhs.begin());
-        const std::span<const std::uint8_t> rest_bytes(rx_.data() + rx_begin_ + kBhsLength, rest);
-        rx_begin_ += kBhsLength + rest;
-        switch (decode_rest(p, rest_bytes, hd, dd, 1u << 24)) {
-            case DecodeError::none:
-                on_pdu(std::move(p));
-                break;
-            case DecodeError::header_digest:
-                // RFC 7143 7.8: a header digest error means the PDU boundaries cannot be trusted.
-                return close("header digest error");
-            case DecodeError::data_digest:
-                spdlog::warn("iscsi {}: data digest error on {}", peer_, opcode_name(p.opcode()));
-                reject(p, reject_reason::data_digest_error);
-                // ERL 0 cannot recover lost Data-Out: the connection must go (RFC 7143 7.9).
-                if (p.opcode() == op::data_out) return close("data digest error on Data-Out");
-                break;
-            default:
-                return close("malformed PDU");
-        }
-    }
-    if (rx_begin_ == rx_end_) rx_begin_ = rx_end_ = 0;
-    if (!paused_) read_more();  // else the CHAP delay timer resumes
-}
-
 void Connection::on_pdu(Pdu pdu) {
     last_rx_ = std::chrono::steady_clock::now();
     spdlog::trace("iscsi {}: rx {} itt {:#x} sn {} cdb0 {:#x} dsl {}", peer_, opcode_name(pdu.opcode()), pdu.itt(),
-                  pdu.as<RequestBhs>().cmdsn(), pdu.as<ScsiCommandBhs>().cdb()[0], pdu.data.size());
+                  pdu.as<RequestBhs>().cmdsn(), pdu.as<ScsiCommandBhs>().cdb()[0], pdu.data_length());
     if (closed_) return;
     if (login_) {
         on_login(pdu);
@@ -365,7 +296,7 @@ void Connection::enter_full_feature(std::shared_ptr<Session> session, Pdu resp) 
 
 // ---- Full feature phase ------------------------------------------------------------------
 
-void Connection::on_full_feature(const Pdu& pdu) {
+void Connection::on_full_feature(Pdu& pdu) {
     const auto opcode = pdu.opcode();
     // Requests that carry a CmdSN go through the window first (Data-Out and SNACK do not).
     if (opcode != op::data_out && opcode != op::snack) {

@@ -50,6 +50,11 @@ private:
     // I/O.
     void read_more();         // read what the socket has into rx_
     void handle_received();   // handle every complete PDU in rx_, then read_more()
+    bool decode_one(std::size_t avail);  // the PDU at rx_begin_, if it is all there
+    enum class Rx { next, need_bytes, reading, unplaced };  // what to do after a receive step
+    Rx start_incoming(std::span<const std::uint8_t, kBhsLength> bhs, std::size_t avail);
+    Rx continue_incoming();
+    std::uint8_t* data_destination(const Pdu& pdu, std::shared_ptr<Cmd>& cmd, util::UninitBytes& buffer);
     void on_pdu(Pdu pdu);
     void send(Pdu& pdu);
     void send_bytes(std::vector<std::uint8_t> bytes);
@@ -62,10 +67,10 @@ private:
     bool bind_session();
     std::shared_ptr<Session> open_session(const LoginIdentity& who, std::uint16_t& status);
     void enter_full_feature(std::shared_ptr<Session> session, Pdu last_login_response);
-    void on_full_feature(const Pdu& pdu);
+    void on_full_feature(Pdu& pdu);
 
     // Full feature phase handlers.
-    void on_scsi_command(const Pdu& pdu);
+    void on_scsi_command(Pdu& pdu);
     void on_data_out(const Pdu& pdu);
     void on_nop_out(const Pdu& pdu);
     void on_tmf(const Pdu& pdu);
@@ -103,6 +108,17 @@ private:
     static constexpr std::size_t kFullFeatureRxBuffer = 64 * 1024;
     std::vector<std::uint8_t> rx_ = std::vector<std::uint8_t>(kLoginRxBuffer);
     std::size_t rx_begin_ = 0, rx_end_ = 0;
+    // A Data-Out or SCSI Command whose data segment is being received straight into the
+    // command's buffer (connection_rx.cpp): its header, where the data goes and how much came.
+    struct Incoming {
+        Pdu pdu;
+        std::shared_ptr<Cmd> cmd;  // a Data-Out's command: keeps the buffer alive
+        std::uint8_t* dest = nullptr;
+        std::size_t len = 0, got = 0;
+        std::size_t trailer = 0;  // padding and data digest after the data
+        bool data_digest = false;
+    };
+    std::optional<Incoming> incoming_;
     // One queued PDU: header bytes, then optionally a span of data owned elsewhere (a command's
     // buffer, kept alive by `keep` — Data-In goes out without a copy), then padding/digest.
     struct OutBuf {

@@ -11,6 +11,8 @@
 
 namespace vstor::iscsi {
 
+inline constexpr std::uint32_t kMaxCommandBytes = 64u << 20;  // larger transfers are refused
+
 struct Connection::Cmd {
     struct R2t {
         std::uint32_t offset;

@@ -12,8 +12,6 @@
 namespace vstor::iscsi {
 
 namespace {
-constexpr std::uint32_t kMaxCommandBytes = 64u << 20;  // larger transfers are refused
-
 TaskAttribute task_attribute(std::uint8_t bits) {
     switch (bits & 7) {
         case 2: return TaskAttribute::ordered;
@@ -25,7 +23,7 @@ TaskAttribute task_attribute(std::uint8_t bits) {
 
 }  // namespace
 
-void Connection::on_scsi_command(const Pdu& pdu) {
+void Connection::on_scsi_command(Pdu& pdu) {
     const auto h = pdu.as<ScsiCommandBhs>();
     const std::uint32_t itt = h.itt();
     if (cmds_.count(itt)) return reject(pdu, reject_reason::task_in_progress);
@@ -58,22 +56,24 @@ void Connection::on_scsi_command(const Pdu& pdu) {
         // Bidirectional commands are not implemented by any vstor command.
         return send_check_condition(itt, cmd->edtl, scsi::sense::invalid_field_in_cdb(0));
     }
-    if (!cmd->write && !pdu.data.empty()) return reject(pdu, reject_reason::protocol_error);
+    if (!cmd->write && pdu.data_length()) return reject(pdu, reject_reason::protocol_error);
     if (cmd->edtl > kMaxCommandBytes) {
         spdlog::warn("iscsi {}: command with {} bytes expected refused", peer_, cmd->edtl);
         return send_check_condition(itt, cmd->edtl, scsi::sense::invalid_field_in_information_unit());
     }
     c.expected_length = cmd->edtl;
     c.dir = cmd->write ? DataDirection::write : (cmd->read ? DataDirection::read : DataDirection::none);
+    // Immediate data may already be in place (connection_rx.cpp): its buffer becomes the command's.
+    if (pdu.placed_len) cmd->buffer = std::move(pdu.placed_buffer);
     cmd->buffer.resize(cmd->edtl);
     c.data = std::as_writable_bytes(std::span(cmd->buffer));
 
     if (cmd->write && cmd->edtl > 0) {
-        const std::uint32_t immediate = static_cast<std::uint32_t>(pdu.data.size());
+        const auto immediate = static_cast<std::uint32_t>(pdu.data_length());
         if (immediate > cmd->edtl || immediate > params_.first_burst_length ||
             (immediate && !params_.immediate_data))
             return reject(pdu, reject_reason::protocol_error);
-        if (immediate) std::memcpy(cmd->buffer.data(), pdu.data.data(), immediate);
+        if (immediate && !pdu.placed_len) std::memcpy(cmd->buffer.data(), pdu.data.data(), immediate);
         cmd->received = immediate;
         const std::uint32_t first_burst = std::min(params_.first_burst_length, cmd->edtl);
         // Unsolicited data: with InitialR2T=No (and the F bit clear), Data-Out may follow up to
@@ -153,7 +153,7 @@ void Connection::on_data_out(const Pdu& pdu) {
     const auto h = pdu.as<DataOutBhs>();
     const std::uint32_t ttt = h.ttt();
     const std::uint32_t offset = h.buffer_offset();
-    const auto len = static_cast<std::uint32_t>(pdu.data.size());
+    const auto len = static_cast<std::uint32_t>(pdu.data_length());
     const std::uint64_t end = std::uint64_t{offset} + len;
     if (end > cmd->edtl) return reject(pdu, reject_reason::protocol_error);
     const std::uint32_t datasn = h.datasn();
@@ -178,7 +178,8 @@ void Connection::on_data_out(const Pdu& pdu) {
         r->second.received += len;
         if (h.final_bit() || r->second.received >= r->second.length) cmd->r2ts.erase(r);
     }
-    if (len) std::memcpy(cmd->buffer.data() + offset, pdu.data.data(), len);
+    // Placed data is already in the buffer at `offset` (connection_rx.cpp checked the same ranges).
+    if (len && !pdu.placed_len) std::memcpy(cmd->buffer.data() + offset, pdu.data.data(), len);
     cmd->received += len;
     send_r2ts(*cmd);
     if (cmd->received >= cmd->edtl && cmd->r2ts.empty() && cmd->r2t_next >= cmd->edtl) submit(cmd);

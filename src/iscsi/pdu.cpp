@@ -50,25 +50,37 @@ void set_lengths(Pdu& pdu, std::size_t data_len) {
 }
 }  // namespace
 
+std::size_t header_rest_length(std::span<const std::uint8_t, kBhsLength> bhs, bool header_digest) {
+    return ahs_length(bhs) + (header_digest ? 4 : 0);
+}
+
+std::size_t trailer_length(std::size_t data_len, bool data_digest) {
+    return padded(data_len) - data_len + (data_digest && data_len ? 4 : 0);
+}
+
+DecodeError decode_header(Pdu& pdu, std::span<const std::uint8_t> head, bool header_digest) {
+    const std::size_t al = ahs_length(pdu.bhs);
+    if (head.size() < header_rest_length(pdu.bhs, header_digest)) return DecodeError::bad_ahs;
+    pdu.ahs.assign(head.begin(), head.begin() + static_cast<std::ptrdiff_t>(al));
+    if (header_digest && load_le32(&head[al]) != header_crc(pdu)) return DecodeError::header_digest;
+    return DecodeError::none;
+}
+
+bool data_digest_matches(std::span<const std::uint8_t> data, std::span<const std::uint8_t> trailer) {
+    const std::size_t pad = padded(data.size()) - data.size();
+    return trailer.size() >= pad + 4 && load_le32(&trailer[pad]) == data_crc(data);
+}
+
 DecodeError decode_rest(Pdu& pdu, std::span<const std::uint8_t> rest, bool header_digest, bool data_digest,
                         std::size_t max_data) {
-    const std::size_t al = ahs_length(pdu.bhs);
     const std::size_t dl = data_segment_length(pdu.bhs);
     if (dl > max_data) return DecodeError::too_long;
     if (rest.size() < rest_length(pdu.bhs, header_digest, data_digest)) return DecodeError::bad_ahs;
-    std::size_t pos = 0;
-    pdu.ahs.assign(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(al));
-    pos += al;
-    if (header_digest) {
-        if (load_le32(&rest[pos]) != header_crc(pdu)) return DecodeError::header_digest;
-        pos += 4;
-    }
-    pdu.data.assign(rest.begin() + static_cast<std::ptrdiff_t>(pos),
-                    rest.begin() + static_cast<std::ptrdiff_t>(pos + dl));
-    pos += padded(dl);
-    if (data_digest && dl) {
-        if (load_le32(&rest[pos]) != data_crc(pdu.data)) return DecodeError::data_digest;
-    }
+    const std::size_t head = header_rest_length(pdu.bhs, header_digest);
+    if (const auto e = decode_header(pdu, rest.first(head), header_digest); e != DecodeError::none) return e;
+    const auto data = rest.subspan(head, dl);
+    pdu.data.assign(data.begin(), data.end());
+    if (data_digest && dl && !data_digest_matches(data, rest.subspan(head + dl))) return DecodeError::data_digest;
     return DecodeError::none;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "iscsi/bhs.hpp"
+#include "util/uninit_buffer.hpp"
 
 namespace vstor::iscsi {
 
@@ -33,6 +34,12 @@ struct Pdu {
     std::array<std::uint8_t, kBhsLength> bhs{};
     std::vector<std::uint8_t> ahs;
     std::vector<std::uint8_t> data;
+    // Set instead of `data` when the data segment was received straight into a command's buffer
+    // (connection_rx.cpp): its length, and for a SCSI Command's immediate data the new command's
+    // whole buffer (the segment at offset 0).
+    std::uint32_t placed_len = 0;
+    util::UninitBytes placed_buffer;
+    std::size_t data_length() const { return placed_len ? placed_len : data.size(); }
 
     // The header seen as a PDU type (bhs.hpp): `pdu.as<ScsiCommandBhs>().cmdsn()`.
     template <template <class> class View>
@@ -65,6 +72,16 @@ std::size_t rest_length(std::span<const std::uint8_t, kBhsLength> bhs, bool head
 std::uint32_t crc32c(const std::uint8_t* p, std::size_t n);
 
 enum class DecodeError { none, header_digest, data_digest, too_long, bad_ahs };
+
+// What follows the BHS before the data segment (AHS, header digest), and after it (padding,
+// data digest), for these settings.
+std::size_t header_rest_length(std::span<const std::uint8_t, kBhsLength> bhs, bool header_digest);
+std::size_t trailer_length(std::size_t data_len, bool data_digest);
+
+// Fills pdu.ahs from `head` (header_rest_length bytes), checking the header digest.
+DecodeError decode_header(Pdu& pdu, std::span<const std::uint8_t> head, bool header_digest);
+// Whether the digest in `trailer` (trailer_length bytes, digests on) matches `data`.
+bool data_digest_matches(std::span<const std::uint8_t> data, std::span<const std::uint8_t> trailer);
 
 // Fills ahs/data of `pdu` (whose bhs is set) from the bytes after the BHS, checking digests.
 DecodeError decode_rest(Pdu& pdu, std::span<const std::uint8_t> rest, bool header_digest,

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Before/after of two vstor builds, interleaved: target CPU per I/O and IOPS.
+
+    bench/ab_cpu.py BEFORE_VSTOR AFTER_VSTOR [--rounds 5] [--seconds 5] [--only iscsi-w32,...]
+
+Each round serves a 1 GiB mem LUN from each build in turn (who goes first alternates) and runs
+every scenario against it with the same client; the target's CPU time comes from /proc (utime +
+stime of the server process over the run). Prints the median over the rounds and every round, so
+that a change is measured against the build before it in the same minutes of a busy machine
+(docs/performance.md). Scenarios: iSCSI 4 KiB random read QD32 (iscsi-perf), 4 KiB write QD32
+(qemu-img bench), NBD 4 KiB random read/write QD32 and 1 MiB read QD8 (fio's nbd engine).
+"""
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+IQN = "iqn.2026-11.org.vstor:ab"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port):
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} never opened")
+
+
+def cpu_seconds(pid):
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / TICK
+
+
+class Served:
+    def __init__(self, vstor, log):
+        self.port, self.nport = free_port(), free_port()
+        self.proc = subprocess.Popen([vstor, "serve", "--control", "off", "--listen", f"127.0.0.1:{self.port}",
+                                      "--nbd-listen", f"127.0.0.1:{self.nport}", "--target", IQN,
+                                      "--log-level", "warn", "--lun", "mem:1G"], stdout=log, stderr=log)
+        wait_port(self.port)
+        wait_port(self.nport)
+        self.url = f"iscsi://127.0.0.1:{self.port}/{IQN}/0"
+        self.nbd = f"nbd://127.0.0.1:{self.nport}"
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def iscsi_perf(srv, secs, qd, blocks, *flags):
+    out = subprocess.run(["iscsi-perf", "-m", str(qd), "-b", str(blocks), "-t", str(secs), *flags, srv.url],
+                         capture_output=True, text=True).stdout.replace("\r", "\n")
+    iops = [float(l.split()[2]) for l in out.splitlines() if l.strip().startswith("iops average")]
+    return iops[-1] if iops else 0.0
+
+
+def qemu_write(srv, secs, n=100000):
+    out = subprocess.run(["qemu-img", "bench", "-f", "raw", "-w", "-t", "none", "-c", str(n), "-d", "32",
+                          "-s", "4k", srv.url], capture_output=True, text=True).stdout
+    t = [float(l.split()[3]) for l in out.splitlines() if "Run completed in" in l]
+    return n / t[0] if t else 0.0
+
+
+def fio_nbd(srv, secs, rw, bs, qd):
+    with tempfile.NamedTemporaryFile(suffix=".json") as j:
+        subprocess.run(["fio", "--name=ab", "--ioengine=nbd", f"--uri={srv.nbd}", f"--rw={rw}", f"--bs={bs}",
+                        f"--iodepth={qd}", "--size=1G", "--time_based", f"--runtime={secs}",
+                        "--output-format=json", f"--output={j.name}"], capture_output=True, cwd=tempfile.gettempdir())
+        d = json.load(open(j.name))["jobs"][0]
+    d = d["write"] if d["write"]["io_bytes"] else d["read"]
+    return d["iops"]
+
+
+SCENARIOS = {
+    "iscsi-rr32": lambda s, t: iscsi_perf(s, t, 32, 8, "-r"),
+    "iscsi-w32": lambda s, t: qemu_write(s, t),
+    "nbd-rr32": lambda s, t: fio_nbd(s, t, "randread", "4k", 32),
+    "nbd-rw32": lambda s, t: fio_nbd(s, t, "randwrite", "4k", 32),
+    "nbd-seq1m": lambda s, t: fio_nbd(s, t, "read", "1M", 8),
+}
+
+
+def measure(srv, name, secs):
+    c0, w0 = cpu_seconds(srv.proc.pid), time.monotonic()
+    iops = SCENARIOS[name](srv, secs)
+    c1, w1 = cpu_seconds(srv.proc.pid), time.monotonic()
+    ios = iops * (w1 - w0)
+    return iops, (c1 - c0) / ios * 1e6 if ios else 0.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("before")
+    ap.add_argument("after")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--only", default=",".join(SCENARIOS))
+    a = ap.parse_args()
+    names = a.only.split(",")
+    runs = {(b, n): [] for b in ("before", "after") for n in names}
+    log = open(os.path.join(tempfile.gettempdir(), "ab_cpu.log"), "ab")
+    for r in range(a.rounds):
+        order = ("before", "after") if r % 2 == 0 else ("after", "before")
+        for build in order:
+            srv = Served(getattr(a, build), log)
+            try:
+                for n in names:
+                    runs[(build, n)].append(measure(srv, n, a.seconds))
+            finally:
+                srv.stop()
+        print(f"round {r + 1}/{a.rounds} done", file=sys.stderr)
+    print(f"{'scenario':12} {'build':7} {'IOPS med':>9} {'us/IO med':>9}  rounds (IOPS / us per I/O)")
+    for n in names:
+        for b in ("before", "after"):
+            v = runs[(b, n)]
+            rounds = ", ".join(f"{i:.0f}/{c:.1f}" for i, c in v)
+            print(f"{n:12} {b:7} {statistics.median(i for i, _ in v):>9.0f} "
+                  f"{statistics.median(c for _, c in v):>9.2f}  {rounds}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+// Receiving PDUs. Bytes are read in as large pieces as the socket has (one read often carries
+// many PDUs at queue depth > 1) and every complete PDU in the buffer is handled before reading
+// again. The data segment of a Data-Out, and a SCSI Command's immediate data, does not pass
+// through the receive buffer and a PDU: once the header is in, the command is looked up and the
+// segment goes straight into the command's buffer at its offset (what of it the last read
+// brought along is copied from rx_, a large rest is read from the socket into place).
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "iscsi/connection.hpp"
+#include "iscsi/connection_cmd.hpp"
+#include "iscsi/server_impl.hpp"
+
+namespace vstor::iscsi {
+
+namespace {
+// A rest of a data segment at least this large is read from the socket straight into place;
+// a smaller one comes with the next read into rx_, which also brings the PDUs that follow.
+constexpr std::size_t kDirectReadMin = 8 * 1024;
+}  // namespace
+
+void Connection::read_more() {
+    if (closed_) return;
+    // Compact, and grow only when one PDU is larger than the whole buffer.
+    if (rx_begin_ > 0) {
+        std::memmove(rx_.data(), rx_.data() + rx_begin_, rx_end_ - rx_begin_);
+        rx_end_ -= rx_begin_;
+        rx_begin_ = 0;
+    }
+    if (rx_end_ == rx_.size()) rx_.resize(rx_.size() * 2);
+    if (!login_ && rx_.size() < kFullFeatureRxBuffer) rx_.resize(kFullFeatureRxBuffer);  // logged in: read in large pieces
+    auto self = shared_from_this();
+    socket_.async_read_some(asio::buffer(rx_.data() + rx_end_, rx_.size() - rx_end_),
+                            [this, self](std::error_code ec, std::size_t n) {
+                                if (ec) return close(ec == asio::error::eof ? "peer closed the connection" : ec.message());
+                                rx_end_ += n;
+                                handle_received();
+                            });
+}
+
+void Connection::handle_received() {
+    while (!closed_ && !paused_) {
+        if (incoming_) {
+            const Rx r = continue_incoming();
+            if (r == Rx::reading) return;  // its completion comes back here
+            if (r == Rx::need_bytes) break;
+            continue;
+        }
+        const std::size_t avail = rx_end_ - rx_begin_;
+        if (avail < kBhsLength) break;
+        const std::span<const std::uint8_t, kBhsLength> bhs(rx_.data() + rx_begin_, kBhsLength);
+        const std::size_t dl = data_segment_length(bhs);
+        // Login PDUs may carry up to 8192 bytes before MaxRecvDataSegmentLength is known.
+        const std::size_t limit = session_ ? params_.max_recv_data_segment_length_target
+                                           : std::max<std::size_t>(8192, TargetLimits::max_recv_data_segment_length);
+        if (dl > limit) {
+            spdlog::warn("iscsi {}: data segment of {} bytes exceeds MaxRecvDataSegmentLength {}", peer_, dl, limit);
+            Pdu p;
+            std::copy(bhs.begin(), bhs.end(), p.bhs.begin());
+            reject(p, reject_reason::protocol_error);
+            return close("oversized data segment");
+        }
+        if (session_ && dl) {
+            const Rx r = start_incoming(bhs, avail);
+            if (r == Rx::reading) return;
+            if (r == Rx::need_bytes) break;
+            if (r == Rx::next) continue;
+        }
+        if (!decode_one(avail)) break;
+    }
+    if (rx_begin_ == rx_end_) rx_begin_ = rx_end_ = 0;
+    if (!paused_) read_more();  // else the CHAP delay timer resumes
+}
+
+// The PDU at rx_begin_, decoded whole (data into Pdu::data) and handled; false if not all in.
+bool Connection::decode_one(std::size_t avail) {
+    const std::span<const std::uint8_t, kBhsLength> bhs(rx_.data() + rx_begin_, kBhsLength);
+    const bool hd = session_ ? params_.header_digest : false;
+    const bool dd = session_ ? params_.data_digest : false;
+    const std::size_t rest = rest_length(bhs, hd, dd);
+    if (avail < kBhsLength + rest) {
+        if (kBhsLength + rest > rx_.size()) rx_.resize(kBhsLength + rest);  // room for this PDU
+        return false;
+    }
+    Pdu p;
+    std::copy(bhs.begin(), bhs.end(), p.bhs.begin());
+    const std::span<const std::uint8_t> rest_bytes(rx_.data() + rx_begin_ + kBhsLength, rest);
+    rx_begin_ += kBhsLength + rest;
+    switch (decode_rest(p, rest_bytes, hd, dd, 1u << 24)) {
+        case DecodeError::none:
+            on_pdu(std::move(p));
+            break;
+        case DecodeError::header_digest:
+            // RFC 7143 7.8: a header digest error means the PDU boundaries cannot be trusted.
+            close("header digest error");
+            break;
+        case DecodeError::data_digest:
+            spdlog::warn("iscsi {}: data digest error on {}", peer_, opcode_name(p.opcode()));
+            reject(p, reject_reason::data_digest_error);
+            // ERL 0 cannot recover lost Data-Out: the connection must go (RFC 7143 7.9).
+            if (p.opcode() == op::data_out) close("data digest error on Data-Out");
+            break;
+        default:
+            close("malformed PDU");
+    }
+    return true;
+}
+
+// A full-feature PDU with a data segment: if its data belongs in a command's buffer, take its
+// header and receive the data into place (Rx::next once handled or under way); Rx::unplaced
+// leaves it to decode_one.
+Connection::Rx Connection::start_incoming(std::span<const std::uint8_t, kBhsLength> bhs, std::size_t avail) {
+    const std::size_t head = header_rest_length(bhs, params_.header_digest);
+    if (avail < kBhsLength + head) {
+        if (kBhsLength + head > rx_.size()) rx_.resize(kBhsLength + head);
+        return Rx::need_bytes;
+    }
+    Incoming in;
+    std::copy(bhs.begin(), bhs.end(), in.pdu.bhs.begin());
+    in.dest = data_destination(in.pdu, in.cmd, in.pdu.placed_buffer);
+    if (!in.dest) return Rx::unplaced;
+    if (decode_header(in.pdu, {rx_.data() + rx_begin_ + kBhsLength, head}, params_.header_digest) !=
+        DecodeError::none) {
+        close("header digest error");  // RFC 7143 7.8
+        return Rx::next;
+    }
+    rx_begin_ += kBhsLength + head;
+    in.len = data_segment_length(bhs);
+    in.pdu.placed_len = static_cast<std::uint32_t>(in.len);
+    in.data_digest = params_.data_digest;
+    in.trailer = trailer_length(in.len, in.data_digest);
+    incoming_.emplace(std::move(in));
+    return continue_incoming();
+}
+
+// Where the data segment of `pdu` (header only) goes: into its command's buffer at the offset
+// for a Data-Out that on_data_out will accept (`cmd` set), or into a new command buffer
+// (`buffer`, sized for the whole transfer) for the immediate data of a write that
+// on_scsi_command will accept. Null for anything else: it takes the plain path and is refused
+// there as before.
+std::uint8_t* Connection::data_destination(const Pdu& pdu, std::shared_ptr<Cmd>& cmd, util::UninitBytes& buffer) {
+    const std::size_t dl = data_segment_length(pdu.bhs);
+    if (session_->discovery()) return nullptr;
+    if (pdu.opcode() == op::scsi_command) {
+        const auto h = pdu.as<ScsiCommandBhs>();
+        const std::uint32_t edtl = h.expected_data_transfer_length();
+        if (!h.write() || h.read() || dl > edtl || edtl > kMaxCommandBytes || !params_.immediate_data ||
+            dl > params_.first_burst_length || cmds_.count(h.itt()))
+            return nullptr;
+        buffer.resize(edtl);
+        return buffer.data();
+    }
+    if (pdu.opcode() != op::data_out) return nullptr;
+    const auto h = pdu.as<DataOutBhs>();
+    const auto it = cmds_.find(h.itt());
+    if (it == cmds_.end()) return nullptr;
+    const Cmd& c = *it->second;
+    const std::uint64_t end = std::uint64_t{h.buffer_offset()} + dl;
+    if (!c.write || c.submitted || c.dead || end > c.edtl) return nullptr;
+    if (h.ttt() == kReservedTag) {
+        if (end > c.unsolicited_end) return nullptr;
+    } else {
+        const auto r = c.r2ts.find(h.ttt());
+        if (r == c.r2ts.end() || h.buffer_offset() < r->second.offset ||
+            end > std::uint64_t{r->second.offset} + r->second.length)
+            return nullptr;
+    }
+    cmd = it->second;
+    return cmd->buffer.data() + h.buffer_offset();
+}
+
+// Moves the incoming data segment on: what rx_ holds is copied into place, a large rest is read
+// straight from the socket; once data, padding and digest are in, the PDU is handled.
+Connection::Rx Connection::continue_incoming() {
+    auto& in = *incoming_;
+    const std::size_t take = std::min(rx_end_ - rx_begin_, in.len - in.got);
+    std::memcpy(in.dest + in.got, rx_.data() + rx_begin_, take);
+    in.got += take;
+    rx_begin_ += take;
+    if (in.got < in.len) {
+        if (in.len - in.got < kDirectReadMin) return Rx::need_bytes;
+        rx_begin_ = rx_end_ = 0;  // all of rx_ was taken
+        asio::async_read(socket_, asio::buffer(in.dest + in.got, in.len - in.got),
+                         [this, self = shared_from_this()](std::error_code ec, std::size_t n) {
+                             if (ec) return close(ec == asio::error::eof ? "peer closed the connection" : ec.message());
+                             if (closed_) return;
+                             incoming_->got += n;
+                             handle_received();
+                         });
+        return Rx::reading;
+    }
+    if (rx_end_ - rx_begin_ < in.trailer) return Rx::need_bytes;
+    const std::span<const std::uint8_t> trailer(rx_.data() + rx_begin_, in.trailer);
+    rx_begin_ += in.trailer;
+    const bool digest_ok = !in.data_digest || data_digest_matches({in.dest, in.len}, trailer);
+    Pdu p = std::move(in.pdu);
+    incoming_.reset();
+    if (!digest_ok) {
+        spdlog::warn("iscsi {}: data digest error on {}", peer_, opcode_name(p.opcode()));
+        reject(p, reject_reason::data_digest_error);
+        // ERL 0 cannot recover lost Data-Out: the connection must go (RFC 7143 7.9).
+        if (p.opcode() == op::data_out) close("data digest error on Data-Out");
+        return Rx::next;
+    }
+    on_pdu(std::move(p));
+    return Rx::next;
+}
+
+}  // namespace vstor::iscsi

@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # `make bench`: vstor and its peers measured in the same run on loopback, driven by the same
 # clients, printed as a table of ratios and written to build/bench/results.json.
-#   iSCSI: vstor (mem and null LUNs) vs tgt (Debian's tgtd, file LUN in /dev/shm, bs rdwr):
+#   iSCSI: vstor (mem and null LUNs) vs tgt (Debian's tgtd, file LUN in /dev/shm, bs rdwr, and
+#          for the scenarios with a goal also bs aio on its own file):
 #          iscsi-perf 4 KiB random read at QD 1/8/32/128 and 1 MiB sequential read at QD 8;
 #          qemu-img bench 4 KiB writes at QD 32; vstor-bench-iscsi (bench/iscsi_mixed.cpp) 64 KiB
 #          random 70/30 read/write at QD 32; 1, 4 and 16 concurrent sessions.
-#   NBD:   vstor (--nbd-listen on the same mem LUN) vs `nbdkit memory`, fio's nbd engine: 4 KiB
-#          random read and random write at QD 32, 1 MiB sequential read at QD 8.
+#   NBD:   vstor (--nbd-listen on the same mem LUN) vs `nbdkit memory` and qemu-nbd (a raw file in
+#          /dev/shm), fio's nbd engine: 4 KiB random read and random write at QD 32, 1 MiB
+#          sequential read at QD 8.
 #   Ceiling: iperf3 single stream on loopback.
 #   Memory: peak RSS of vstor serving a 1 GiB mem LUN after 100 MiB of scattered 4 KiB writes;
 #          RSS per idle session; peak RSS with 64 x 64 MiB half-sent writes against the write
 #          buffer budget + 100 MiB (bench/write_budget.py).
 #   Scaling: vstor with 2 event-loop threads vs 1, four sessions.
-# Every scenario with a goal runs BENCH_ROUNDS times (default 3), vstor and its peer back to
+# Every scenario with a goal runs BENCH_ROUNDS times (default 3), vstor and its peers back to
 # back, and each side's best run counts (all runs are in results.json): this VM drifts.
+# Beside the IOPS ratios: the target's CPU per I/O (per MiB for 1 MiB I/O), median and spread
+# over the rounds, against the peer that needs the least; runs whose client kept a core busy are
+# marked client-bound.
 set -euo pipefail
 vstor=${1:?path to vstor}
 mkdir -p "${2:?output directory}"
@@ -24,7 +29,7 @@ pids=()
 cleanup() {
   # tgtd ignores SIGTERM while it has targets configured: stop everything with SIGKILL.
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -f /dev/shm/vstor-bench-tgt.img
+  rm -f /dev/shm/vstor-bench-tgt.img /dev/shm/vstor-bench-tgt-aio.img /dev/shm/vstor-bench-qemu.img
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -48,7 +53,7 @@ vnull=iscsi://127.0.0.1:$vport/$iqn/1
 
 tport=$(free_port)
 pkill -9 -f -- "--control-port 7" 2>/dev/null || true  # a tgtd left over from an interrupted run
-truncate -s 1G /dev/shm/vstor-bench-tgt.img
+truncate -s 1G /dev/shm/vstor-bench-tgt.img /dev/shm/vstor-bench-tgt-aio.img
 tgtd -f --iscsi portal=127.0.0.1:$tport --control-port 7 >"$out/tgt.log" 2>&1 &
 tpid=$!
 pids+=($tpid)
@@ -56,12 +61,25 @@ sleep 1
 tgtadm -C 7 --lld iscsi --op new --mode target --tid 1 -T iqn.2026-11.org.vstor:tgt-peer
 tgtadm -C 7 --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b /dev/shm/vstor-bench-tgt.img --bstype rdwr
 tgtadm -C 7 --lld iscsi --op bind --mode target --tid 1 -I ALL
+# tgt's other store for small I/O (Linux AIO), on its own file in the same tgtd.
+tgtadm -C 7 --lld iscsi --op new --mode target --tid 2 -T iqn.2026-11.org.vstor:tgt-aio
+tgtadm -C 7 --lld iscsi --op new --mode logicalunit --tid 2 --lun 1 -b /dev/shm/vstor-bench-tgt-aio.img --bstype aio
+tgtadm -C 7 --lld iscsi --op bind --mode target --tid 2 -I ALL
 turl=iscsi://127.0.0.1:$tport/iqn.2026-11.org.vstor:tgt-peer/1
+aurl=iscsi://127.0.0.1:$tport/iqn.2026-11.org.vstor:tgt-aio/1
+apid=$tpid
 knport=$(free_port)
 nbdkit -f -i 127.0.0.1 -p "$knport" memory 1G >"$out/nbdkit.log" 2>&1 &
 kpid=$!
 pids+=($kpid)
-sleep 0.5
+# QEMU's own NBD server over a raw file in /dev/shm (page cache, like a mem LUN).
+qnport=$(free_port)
+truncate -s 1G /dev/shm/vstor-bench-qemu.img
+qemu-nbd -f raw -t -b 127.0.0.1 -p "$qnport" --shared=16 /dev/shm/vstor-bench-qemu.img >"$out/qemu-nbd.log" 2>&1 &
+qpid=$!
+pids+=($qpid)
+wait_port "$knport"
+wait_port "$qnport"
 
 # CPU of both sides, so a missed goal shows where the time went: `metered KEY SERVER_PID CMD...`
 # runs CMD (its stdout passes through) and appends "KEY client-cores target-cores" to cpu.txt —
@@ -110,20 +128,26 @@ rounds=${BENCH_ROUNDS:-3}
 round=1
 : >"$out/samples.txt"
 sample() { echo "$1 $round ${2:-0}" >>"$out/samples.txt"; }  # sample KEY VALUE: one run
-order() { if [ $((round % 2)) = 1 ]; then echo "$1 $2"; else echo "$2 $1"; fi; }  # who goes first alternates
-# pair NAME PEER COLUMN FN VSTOR_URL PEER_URL ARGS...: runs `FN KEY PID URL ARGS...` against vstor
-# and against the peer (t = tgt, k = nbdkit) in this round's order, and samples column COLUMN of
-# its output as v_NAME and PEER_NAME.
+order() {  # order SIDE...: the sides, rotated by the round, so that who goes first changes
+  local sides=("$@") k=$(( (round - 1) % $# ))
+  echo "${sides[@]:k}" "${sides[@]:0:k}"
+}
+# Sides: v = vstor, t = tgt rdwr, a = tgt aio, k = nbdkit, q = qemu-nbd.
+declare -A side_pid=([v]=$vpid [t]=$tpid [a]=$apid [k]=$kpid [q]=$qpid)
+declare -A side_url=([iscsi:v]=$vurl [iscsi:t]=$turl [iscsi:a]=$aurl
+                     [nbd:v]=nbd://127.0.0.1:$vnport [nbd:k]=nbd://127.0.0.1:$knport [nbd:q]=nbd://127.0.0.1:$qnport)
+# pair NAME PROTO "PEERS" COLUMN FN ARGS...: runs `FN KEY PID URL ARGS...` against vstor and each
+# peer in this round's order, and samples column COLUMN of its output as v_NAME, t_NAME, ...
 pair() {
-  local name=$1 peer=$2 col=$3 fn=$4 vu=$5 pu=$6 side pid url pidvar; shift 6
-  for side in $(order v "$peer"); do
-    if [ "$side" = v ]; then pid=$vpid url=$vu; else pidvar=${peer}pid; pid=${!pidvar} url=$pu; fi
-    sample "${side}_$name" "$("$fn" "${side}_$name.$round" "$pid" "$url" "$@" | cut -d' ' -f"$col")"
+  local name=$1 proto=$2 peers=$3 col=$4 fn=$5 side; shift 5
+  for side in $(order v $peers); do
+    sample "${side}_$name" "$("$fn" "${side}_$name.$round" "${side_pid[$side]}" "${side_url[$proto:$side]}" "$@" |
+      cut -d' ' -f"$col")"
   done
 }
-iscsi_pair() {  # iscsi_pair NAME QD BLOCKS [-r]: iscsi-perf, IOPS for 4 KiB, MB/s otherwise
-  local name=$1 col=$([ "$3" = 8 ] && echo 1 || echo 2); shift
-  pair "$name" t "$col" perf "$vurl" "$turl" "$@"
+iscsi_pair() {  # iscsi_pair NAME "PEERS" QD BLOCKS [-r]: iscsi-perf, IOPS for 4 KiB, MB/s otherwise
+  local name=$1 peers=$2 col=$([ "$4" = 8 ] && echo 1 || echo 2); shift 2
+  pair "$name" iscsi "$peers" "$col" perf "$@"
 }
 ipport=$(free_port)
 iperf3 -s -p "$ipport" >/dev/null 2>&1 &
@@ -132,17 +156,17 @@ ceiling() { iperf3 -c 127.0.0.1 -p "$ipport" -t "$secs" -J | python3 -c 'import 
 
 echo "measuring (each ${secs}s, goals ${rounds} rounds)..."
 for round in $(seq "$rounds"); do
-  iscsi_pair rr1 1 8 -r
-  iscsi_pair rr32 32 8 -r
+  iscsi_pair rr1 "t a" 1 8 -r
+  iscsi_pair rr32 "t a" 32 8 -r
   sample v_null32 "$(perf v_null32.$round $vpid "$vnull" 32 8 -r | cut -d' ' -f1)"
-  iscsi_pair seq 8 2048
+  iscsi_pair seq "t a" 8 2048
   sample ceiling "$(ceiling)"  # next to the sequential read it is compared with
-  pair w32 t 1 qemu_write_iops "$vurl" "$turl"
+  pair w32 iscsi "t a" 1 qemu_write_iops
 done
 round=1
-iscsi_pair rr8 8 8 -r
-iscsi_pair rr128 128 8 -r
-pair mix t 1 mixed "$vurl" "$turl"
+iscsi_pair rr8 t 8 8 -r
+iscsi_pair rr128 t 128 8 -r
+pair mix iscsi t 1 mixed
 for n in 1 4 16; do
   sample v_s$n "$(sessions "$vurl" $n)"
   sample t_s$n "$(sessions "$turl" $n)"
@@ -155,8 +179,8 @@ nbd_fio() {  # nbd_fio KEY SERVER_PID URI RW BS QD -> "IOPS MBps"
       --time_based --runtime="$secs" --output-format=json --output="$out/fio-nbd.json" >/dev/null 2>&1)
   python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; d=j["write"] if j["write"]["io_bytes"] else j["read"]; print(round(d["iops"]), round(d["bw_bytes"]/1e6))' "$out/fio-nbd.json"
 }
-nbd_pair() {  # nbd_pair NAME RW BS QD COLUMN: fio against vstor and nbdkit
-  pair "$1" k "$5" nbd_fio "nbd://127.0.0.1:$vnport" "nbd://127.0.0.1:$knport" "$2" "$3" "$4"
+nbd_pair() {  # nbd_pair NAME RW BS QD COLUMN: fio against vstor, nbdkit and qemu-nbd
+  pair "$1" nbd "k q" "$5" nbd_fio "$2" "$3" "$4"
 }
 for round in $(seq "$rounds"); do nbd_pair nw32 randwrite 4k 32 1; done
 # The reads below run on disks with the same content: the random writes above leave each server
@@ -165,6 +189,7 @@ for round in $(seq "$rounds"); do nbd_pair nw32 randwrite 4k 32 1; done
 nbd_fill() { fio --name=fill --ioengine=nbd --uri="$1" --rw=write --bs=1M --iodepth=8 --size=1G >/dev/null 2>&1; }
 nbd_fill "nbd://127.0.0.1:$vnport"
 nbd_fill "nbd://127.0.0.1:$knport"
+nbd_fill "nbd://127.0.0.1:$qnport"
 for round in $(seq "$rounds"); do
   nbd_pair nr32 randread 4k 32 1
   nbd_pair nseq read 1M 8 2
@@ -198,80 +223,5 @@ for loops in 1 2; do
   kill $served; wait $served 2>/dev/null || true
 done
 
-python3 - "$out/results.json" "$out/cpu.txt" "$out/samples.txt" "$out/write-budget.json" <<PY
-import json, platform, os, sys
-cpu = {}
-for line in open(sys.argv[2]):
-    key, client, target = line.split()
-    cpu[key] = {"client_cores": float(client), "target_cores": float(target)}
-samples = {}
-for line in open(sys.argv[3]):
-    key, rnd, value = line.split()
-    samples.setdefault(key, []).append((int(rnd), round(float(value))))
-def measure(x):
-    """A sample key's best run: (value, every run, CPU of the best run); a number stands for itself."""
-    if not isinstance(x, str):
-        return x, None, None
-    runs = samples.get(x, [(1, 0)])
-    rnd, v = max(runs, key=lambda r: r[1])
-    return v, [r[1] for r in runs], cpu.get(f"{x}.{rnd}")
-def row(name, unit, v, peers, goal, lower_is_better=False):
-    v, v_runs, v_cpu = measure(v)
-    (peer, p), = peers.items()
-    ref, p_runs, p_cpu = measure(p)
-    ratio = round(v / ref, 2) if ref else 0.0
-    met = None if goal is None else (ratio <= goal if lower_is_better else ratio >= goal)
-    r = {"name": name, "unit": unit, "vstor": v, "peers": {peer: ref}, "ratio": ratio, "goal": goal, "met": met}
-    if v_runs and len(v_runs) > 1:
-        r["runs"] = {"vstor": v_runs, peer: p_runs}
-    if v_cpu:  # CPU of client and target in vstor's best run and in the peer's
-        r["cpu"] = {"vstor": v_cpu}
-        if p_cpu:
-            r["cpu"][peer] = p_cpu
-        # A single-threaded client using (nearly) a whole core cannot go faster whatever the target does.
-        r["bound"] = "client" if v_cpu["client_cores"] >= 0.9 else None
-    return r
-rows = [
-  row("iscsi-4k-randread-qd1", "IOPS", "v_rr1", {"tgt": "t_rr1"}, 1.0),
-  row("iscsi-4k-randread-qd8", "IOPS", "v_rr8", {"tgt": "t_rr8"}, None),
-  row("iscsi-4k-randread-qd32", "IOPS", "v_rr32", {"tgt": "t_rr32"}, 3.0),
-  row("iscsi-4k-randread-qd128", "IOPS", "v_rr128", {"tgt": "t_rr128"}, None),
-  row("iscsi-4k-randread-qd32-null-lun", "IOPS", "v_null32", {"tgt": "t_rr32"}, 3.0),
-  row("iscsi-4k-write-qd32", "IOPS", "v_w32", {"tgt": "t_w32"}, 3.0),
-  row("iscsi-64k-randrw-70-30-qd32", "IOPS", "v_mix", {"tgt": "t_mix"}, None),
-  row("iscsi-1m-seqread-qd8", "MB/s", "v_seq", {"tgt": "t_seq"}, 1.7),
-  row("iscsi-1m-seqread-qd8-vs-loopback", "MB/s", "v_seq", {"iperf3-loopback": "ceiling"}, 0.9),
-  row("iscsi-4k-randread-1-session", "IOPS", "v_s1", {"tgt": "t_s1"}, None),
-  row("iscsi-4k-randread-4-sessions", "IOPS", "v_s4", {"tgt": "t_s4"}, None),
-  row("iscsi-4k-randread-16-sessions", "IOPS", "v_s16", {"tgt": "t_s16"}, None),
-  row("iscsi-4-sessions-2-loops-vs-1-loop", "IOPS", "v_loops2", {"vstor-1-loop": "v_loops1"}, None),
-  row("nbd-4k-randread-qd32", "IOPS", "v_nr32", {"nbdkit-memory": "k_nr32"}, 1.2),
-  row("nbd-4k-randwrite-qd32", "IOPS", "v_nw32", {"nbdkit-memory": "k_nw32"}, 1.2),
-  row("nbd-1m-seqread-qd8", "MB/s", "v_nseq", {"nbdkit-memory": "k_nseq"}, 1.2),
-  row("memory-peak-rss-1g-mem-lun-100m-written", "MiB", $m_peak, {"data-written": 100}, 1.5, lower_is_better=True),
-  row("memory-rss-per-idle-session", "KiB", $m_per_conn, {"1-MiB": 1024}, 1.0, lower_is_better=True),
-]
-# Half-sent writes: peak RSS against the total write buffer budget + 100 MiB (bench/write_budget.py).
-wb = json.load(open(sys.argv[4]))
-rows.append(row("memory-peak-rss-64x64m-half-sent-writes", "MiB", round(wb["peak_rss_mib"]),
-                {"write-budget-plus-100-MiB": wb["limit_mib"]}, 1.0, lower_is_better=True))
-rows[-1]["write_budget"] = wb
-machine = f"{platform.machine()} {os.cpu_count()} cores, {platform.release()}"
-json.dump({"machine": machine, "scenarios": rows}, open(sys.argv[1], "w"), indent=2)
-def cores(r, side):
-    c = r.get("cpu", {}).get(side)
-    return f"{c['client_cores']:.2f}/{c['target_cores']:.2f}" if c else "-"
-print(f"{'scenario':42} {'unit':5} {'vstor':>9} {'peer':>9} {'ratio':>6} {'goal':>5} {'met':4} "
-      f"{'cpu c/t':>9} {'peer c/t':>9}")
-for r in rows:
-    peer = list(r["peers"].values())[0]
-    goal = "-" if r["goal"] is None else r["goal"]
-    met = "-" if r["met"] is None else ("yes" if r["met"] else "no")
-    note = "  client-bound" if r.get("bound") == "client" and r["met"] is False else ""
-    print(f"{r['name']:42} {r['unit']:5} {r['vstor']:>9} {peer:>9} {r['ratio']:>6} {goal:>5} {met:4} "
-          f"{cores(r, 'vstor'):>9} {cores(r, list(r['peers'])[0]):>9}{note}")
-print("cpu c/t: cores used by the client / by the target during the run (1.00 = one core busy all along)")
-for r in rows:
-    if "runs" in r:
-        print(f"  {r['name']}: " + "; ".join(f"{side} {', '.join(map(str, v))}" for side, v in r["runs"].items()))
-PY
+python3 "$(dirname "$0")/report.py" "$out/results.json" "$out/cpu.txt" "$out/samples.txt" "$out/write-budget.json" \
+  "$m_peak" "$m_per_conn"

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""The table `make bench` prints and results.json (bench/run-bench.sh collects the runs).
+
+    report.py RESULTS_JSON CPU_TXT SAMPLES_TXT WRITE_BUDGET_JSON M_PEAK_MIB M_PER_CONN_KIB
+
+samples.txt: "KEY ROUND VALUE" per run (KEY = side_scenario; v = vstor, t = tgt rdwr, a = tgt aio,
+k = nbdkit, q = qemu-nbd). cpu.txt: "KEY.ROUND CLIENT_CORES TARGET_CORES" per metered run.
+Per scenario: vstor's best run against the best peer's best run (the IOPS or MB/s ratio), and
+the target's CPU per I/O (per MiB for MB/s scenarios) in every round: median, spread, and the
+ratio of vstor's median to the lowest peer median (the goal columns of issue 18).
+"""
+import json
+import os
+import platform
+import statistics
+import sys
+
+results_path, cpu_path, samples_path, wb_path = sys.argv[1:5]
+m_peak, m_per_conn = int(sys.argv[5]), int(sys.argv[6])
+PEER_NAMES = {"t": "tgt", "a": "tgt-aio", "k": "nbdkit-memory", "q": "qemu-nbd"}
+
+cpu = {}
+for line in open(cpu_path):
+    key, client, target = line.split()
+    cpu[key] = {"client_cores": float(client), "target_cores": float(target)}
+samples = {}
+for line in open(samples_path):
+    key, rnd, value = line.split()
+    samples.setdefault(key, []).append((int(rnd), float(value)))
+
+
+def best(key):
+    """(best value, every value, CPU of the best run) of a sample key."""
+    runs = samples.get(key, [(1, 0.0)])
+    rnd, v = max(runs, key=lambda r: r[1])
+    return round(v), [round(r[1]) for r in runs], cpu.get(f"{key}.{rnd}")
+
+
+def cpu_per_unit(key, unit):
+    """Target CPU in µs per I/O (IOPS) or per MiB (MB/s), one figure per round with a CPU record."""
+    out = []
+    for rnd, v in samples.get(key, []):
+        c = cpu.get(f"{key}.{rnd}")
+        if c and v > 0:
+            per_second = v if unit == "IOPS" else v * 1e6 / (1 << 20)
+            out.append(c["target_cores"] / per_second * 1e6)
+    return out
+
+
+def cpu_summary(values):
+    if not values:
+        return None
+    return {"median": round(statistics.median(values), 2), "min": round(min(values), 2),
+            "max": round(max(values), 2), "rounds": [round(v, 2) for v in values]}
+
+
+def row(name, unit, v, peers, goal, cpu_goal=None):
+    """A scenario: vstor sample key v against peer sample keys {name: key}; goal on the ratio of
+    the best runs, cpu_goal on vstor's median CPU per unit over the lowest peer's."""
+    val, v_runs, v_cpu = best(v)
+    pvals = {p: best(k) for p, k in peers.items()}
+    top = max(pvals, key=lambda p: pvals[p][0])
+    ref = pvals[top][0]
+    ratio = round(val / ref, 2) if ref else 0.0
+    r = {"name": name, "unit": unit, "vstor": val, "peers": {p: pv[0] for p, pv in pvals.items()},
+         "best_peer": top, "ratio": ratio, "goal": goal, "met": None if goal is None else ratio >= goal}
+    if len(v_runs) > 1:
+        r["runs"] = {"vstor": v_runs, **{p: pv[1] for p, pv in pvals.items()}}
+    if v_cpu:
+        r["cpu"] = {"vstor": v_cpu, **{p: pv[2] for p, pv in pvals.items() if pv[2]}}
+        # A single-threaded client using (nearly) a whole core cannot go faster whatever the target does.
+        r["bound"] = "client" if v_cpu["client_cores"] >= 0.9 else None
+    per = {"vstor": cpu_summary(cpu_per_unit(v, unit))}
+    per.update({p: cpu_summary(cpu_per_unit(k, unit)) for p, k in peers.items()})
+    if per["vstor"]:
+        r["cpu_per"] = {"unit": "us/IO" if unit == "IOPS" else "us/MiB", **{k: s for k, s in per.items() if s}}
+        lows = {p: s["median"] for p, s in per.items() if p != "vstor" and s}
+        if lows:
+            low = min(lows, key=lows.get)
+            r["cpu_ratio"] = round(per["vstor"]["median"] / lows[low], 2) if lows[low] else 0.0
+            r["cpu_best_peer"] = low
+            r["cpu_goal"] = cpu_goal
+            r["cpu_met"] = None if cpu_goal is None else r["cpu_ratio"] <= cpu_goal
+    return r
+
+
+def fixed(name, unit, value, peer, ref, goal):
+    """A lower-is-better figure against a fixed reference (memory rows)."""
+    ratio = round(value / ref, 2) if ref else 0.0
+    return {"name": name, "unit": unit, "vstor": value, "peers": {peer: ref}, "best_peer": peer,
+            "ratio": ratio, "goal": goal, "met": ratio <= goal}
+
+
+T, TA, NBD = {"tgt": "t"}, {"tgt": "t", "tgt-aio": "a"}, {"nbdkit-memory": "k", "qemu-nbd": "q"}
+def keys(peers, name):
+    return {p: f"{k}_{name}" for p, k in peers.items()}
+
+
+rows = [
+    row("iscsi-4k-randread-qd1", "IOPS", "v_rr1", keys(TA, "rr1"), 1.0, 0.33),
+    row("iscsi-4k-randread-qd8", "IOPS", "v_rr8", keys(T, "rr8"), None),
+    row("iscsi-4k-randread-qd32", "IOPS", "v_rr32", keys(TA, "rr32"), 3.0, 0.33),
+    row("iscsi-4k-randread-qd128", "IOPS", "v_rr128", keys(T, "rr128"), None),
+    row("iscsi-4k-randread-qd32-null-lun", "IOPS", "v_null32", keys(TA, "rr32"), 3.0),
+    row("iscsi-4k-write-qd32", "IOPS", "v_w32", keys(TA, "w32"), 3.0, 0.33),
+    row("iscsi-64k-randrw-70-30-qd32", "IOPS", "v_mix", keys(T, "mix"), None),
+    row("iscsi-1m-seqread-qd8", "MB/s", "v_seq", keys(TA, "seq"), 1.7, 0.5),
+    row("iscsi-1m-seqread-qd8-vs-loopback", "MB/s", "v_seq", {"iperf3-loopback": "ceiling"}, 0.9),
+    row("iscsi-4k-randread-1-session", "IOPS", "v_s1", keys(T, "s1"), None),
+    row("iscsi-4k-randread-4-sessions", "IOPS", "v_s4", keys(T, "s4"), None),
+    row("iscsi-4k-randread-16-sessions", "IOPS", "v_s16", keys(T, "s16"), None),
+    row("iscsi-4-sessions-2-loops-vs-1-loop", "IOPS", "v_loops2", {"vstor-1-loop": "v_loops1"}, None),
+    row("nbd-4k-randread-qd32", "IOPS", "v_nr32", keys(NBD, "nr32"), 1.2, 0.33),
+    row("nbd-4k-randwrite-qd32", "IOPS", "v_nw32", keys(NBD, "nw32"), 1.2, 0.33),
+    row("nbd-1m-seqread-qd8", "MB/s", "v_nseq", keys(NBD, "nseq"), 1.2, 0.5),
+    fixed("memory-peak-rss-1g-mem-lun-100m-written", "MiB", m_peak, "data-written", 100, 1.5),
+    fixed("memory-rss-per-idle-session", "KiB", m_per_conn, "1-MiB", 1024, 1.0),
+]
+# Half-sent writes: peak RSS against the total write buffer budget + 100 MiB (bench/write_budget.py).
+wb = json.load(open(wb_path))
+rows.append(fixed("memory-peak-rss-64x64m-half-sent-writes", "MiB", round(wb["peak_rss_mib"]),
+                  "write-budget-plus-100-MiB", wb["limit_mib"], 1.0))
+rows[-1]["write_budget"] = wb
+machine = f"{platform.machine()} {os.cpu_count()} cores, {platform.release()}"
+json.dump({"machine": machine, "scenarios": rows}, open(results_path, "w"), indent=2)
+
+
+def yes_no(v):
+    return "-" if v is None else ("yes" if v else "no")
+
+
+print(f"{'scenario':40} {'unit':5} {'vstor':>8} {'best peer':>18} {'ratio':>6} {'goal':>5} {'met':4} "
+      f"{'cpu/op v':>9} {'cpu/op peer':>20} {'cpu×':>5} {'goal':>5} {'met':4}")
+for r in rows:
+    peer = f"{r['peers'][r['best_peer']]} {r['best_peer']}"
+    goal = "-" if r["goal"] is None else r["goal"]
+    line = (f"{r['name']:40} {r['unit']:5} {r['vstor']:>8} {peer:>18} {r['ratio']:>6} {goal:>5} "
+            f"{yes_no(r['met']):4}")
+    cp = r.get("cpu_per")
+    if cp and "cpu_ratio" in r:
+        v = cp["vstor"]
+        p = cp[r["cpu_best_peer"]]
+        cgoal = "-" if r["cpu_goal"] is None else r["cpu_goal"]
+        line += (f" {v['median']:>9} {str(p['median']) + ' ' + r['cpu_best_peer']:>20} {r['cpu_ratio']:>5} "
+                 f"{cgoal:>5} {yes_no(r['cpu_met']):4}")
+    if r.get("bound") == "client":
+        line += "  client-bound"
+    print(line)
+print("cpu/op: the target's CPU in µs per I/O (per MiB for MB/s rows), median over the rounds, against the\n"
+      "peer with the lowest median; client-bound: the client kept a whole core busy in vstor's best run")
+for r in rows:
+    if "runs" in r:
+        print(f"  {r['name']}: " + "; ".join(f"{side} {', '.join(map(str, v))}" for side, v in r["runs"].items()))
+    cp = r.get("cpu_per")
+    if cp and len(cp.get("vstor", {}).get("rounds", [])) > 1:
+        print(f"  {r['name']} cpu/op {cp['unit']}: " + "; ".join(
+            f"{side} {s['median']} ({s['min']}–{s['max']})" for side, s in cp.items() if side != "unit"))

@@ -43,7 +43,7 @@ bench: build
 	bench/run-bench.sh $(BUILD)/vstor $(BUILD)/bench
 
 # Installs under PREFIX (default /usr/local): bin/vstor, the systemd unit, docs, and the SDK
-# (include/vstor, libvstor.so.1 and libvstor.a, vstor.pc, the CMake package; docs/sdk.md).
+# (include/vstor, libvstor.so.2 and libvstor.a, vstor.pc, the CMake package; docs/sdk.md).
 # DESTDIR works too.
 PREFIX ?= /usr/local
 install: configure

@@ -2,6 +2,7 @@
 // This is Backend contract v1; docs/sdk.md ("Backend contract v1") says the same with the why.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -9,6 +10,8 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #pragma GCC visibility push(default)  // the public API: exported from libvstor.so
@@ -32,6 +35,8 @@ enum class IoStatus : std::uint8_t {
     not_supported,  // operation not provided by this backend
     not_ready,      // medium absent / backend offline -> NOT READY
     aborted,        // cancelled -> ABORTED COMMAND
+    invalid_field,  // the request is malformed for this backend -> INVALID FIELD IN CDB
+    no_resources,   // out of memory / try again -> ABORTED COMMAND, INSUFFICIENT RESOURCES
 };
 
 const char* to_string(IoStatus s) noexcept;
@@ -64,7 +69,28 @@ struct BackendIdentity {
     std::optional<std::uint32_t> optimal_transfer_blocks;
 };
 
-using IoCallback = std::function<void(IoStatus)>;
+// How a backend call finishes: done(status), or done(status, message) to say why it failed. The
+// message (read during the call only) reaches vstor's log, rate-limited per LUN, next to the
+// sense the status becomes. Built from any callable taking (IoStatus) or (IoStatus, string_view);
+// one taking (IoStatus) alone does not see the message.
+class IoCallback {
+public:
+    IoCallback() = default;
+    IoCallback(std::nullptr_t) noexcept {}
+    template <typename F>
+        requires std::invocable<F&, IoStatus, std::string_view>
+    IoCallback(F f) : fn_(std::move(f)) {}
+    template <typename F>
+        requires(std::invocable<F&, IoStatus> && !std::invocable<F&, IoStatus, std::string_view>)
+    IoCallback(F f)
+        : fn_([f = std::move(f)](IoStatus s, std::string_view) mutable { f(s); }) {}
+
+    void operator()(IoStatus s, std::string_view message = {}) const { fn_(s, message); }
+    explicit operator bool() const noexcept { return static_cast<bool>(fn_); }
+
+private:
+    std::function<void(IoStatus, std::string_view)> fn_;
+};
 
 // Blocks lent by a backend instead of copied (Backend::read_view): the pieces, in order, cover
 // the requested range. They stay readable, and are not reused for other blocks, for as long as
@@ -77,7 +103,8 @@ struct DataView {
 // Backend contract v1: threads, blocking and re-entry.
 //
 // - Completion: every call that takes an IoCallback calls it exactly once, inline (before the call
-//   returns) or later from any thread. Buffers stay valid until then. LBAs and counts are in the
+//   returns) or later from any thread. Buffers stay valid until then. A failing call may say why:
+//   done(IoStatus::medium_error, "checksum mismatch in block 42") (logged, rate-limited per LUN). LBAs and counts are in the
 //   backend's logical blocks and are already range-checked by the engine.
 // - Locks: never call `done` while holding a lock that any of this backend's own entry points
 //   takes. `done` hands the result to the engine and may run an embedder's completion callback;

@@ -18,6 +18,8 @@ const char* to_string(IoStatus s) noexcept {
         case IoStatus::not_supported: return "not supported";
         case IoStatus::not_ready: return "not ready";
         case IoStatus::aborted: return "aborted";
+        case IoStatus::invalid_field: return "invalid field";
+        case IoStatus::no_resources: return "insufficient resources";
     }
     return "unknown";
 }
@@ -48,8 +50,8 @@ struct ZeroWriter : std::enable_shared_from_this<ZeroWriter> {
         const std::uint64_t n = std::min<std::uint64_t>(remaining, zeroes.size() / bs);
         auto self = shared_from_this();
         backend->write(lba, std::span<const std::byte>(zeroes.data(), n * bs), false,
-                       [self, n](IoStatus s) {
-                           if (s != IoStatus::ok) return self->done(s);
+                       [self, n](IoStatus s, std::string_view why) {
+                           if (s != IoStatus::ok) return self->done(s, why);
                            self->lba += n;
                            self->remaining -= n;
                            if (self->remaining == 0) return self->done(IoStatus::ok);

@@ -12,6 +12,7 @@
 
 #include "scsi/sense.hpp"
 #include "scsi/lun_stats.hpp"
+#include "util/rate_limiter.hpp"
 #include "vstor/adapter.hpp"
 #include "vstor/backend.hpp"
 
@@ -97,6 +98,8 @@ public:
     };
     std::mutex copy_mu;  // guards copy_results
     std::map<std::pair<std::string, std::uint8_t>, CopyResult> copy_results;
+    // Backend error messages (IoCallback) in the log: 5 lines per 10 s, then a count.
+    util::RateLimiter backend_error_log{std::chrono::seconds(10), 5};
 
 private:
     Target* const target_;

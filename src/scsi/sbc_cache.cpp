@@ -24,7 +24,9 @@ Range decode(const std::uint8_t* cdb) {
 Outcome synchronize_cache(const TaskPtr& t) {
     const Range r = decode(t->cdb());
     if (auto s = check_range(*t, r.lba, r.blocks)) return Outcome::check(*s);
-    t->lu->backend().flush([t](IoStatus s) { t->complete(io_outcome(s, true, Outcome::good())); });
+    t->lu->backend().flush([t](IoStatus s, std::string_view why) {
+        t->complete(io_outcome(s, true, Outcome::good(), why));
+    });
     return Outcome::pending();
 }
 

@@ -64,16 +64,16 @@ Outcome read(const TaskPtr& t) {
         if (auto view = t->lu->backend().read_view(rw.lba, rw.blocks)) return Outcome::data_in(bytes, std::move(view));
     }
     if (t->cmd.data.size() >= bytes) {
-        t->lu->backend().read(rw.lba, t->cmd.data.first(bytes), [t, bytes](IoStatus s) {
-            t->complete(io_outcome(s, false, Outcome::data_in(bytes)));
+        t->lu->backend().read(rw.lba, t->cmd.data.first(bytes), [t, bytes](IoStatus s, std::string_view why) {
+            t->complete(io_outcome(s, false, Outcome::data_in(bytes), why));
         });
         return Outcome::pending();
     }
     // Initiator gave less room than the CDB asks for: read it all, return what fits, and
     // report the overflow residual (SAM-5 5.4.3).
     auto tmp = std::make_shared<std::vector<std::byte>>(bytes);
-    t->lu->backend().read(rw.lba, *tmp, [t, tmp, bytes](IoStatus s) {
-        if (s != IoStatus::ok) return t->complete(io_outcome(s, false, Outcome()));
+    t->lu->backend().read(rw.lba, *tmp, [t, tmp, bytes](IoStatus s, std::string_view why) {
+        if (s != IoStatus::ok) return t->complete(io_outcome(s, false, Outcome(), why));
         if (!t->cmd.data.empty()) std::memcpy(t->cmd.data.data(), tmp->data(), t->cmd.data.size());
         t->complete(Outcome::data_in(bytes));
     });
@@ -89,8 +89,8 @@ Outcome write(const TaskPtr& t) {
     if (!n) return Outcome::check(sense::invalid_field_in_information_unit(), bytes);
     if (*n == 0) return Outcome::good(bytes);
     const bool fua = rw.fua || !t->lu->mode().wce;
-    t->lu->backend().write(rw.lba, t->cmd.data.first(*n), fua, [t, bytes](IoStatus s) {
-        t->complete(io_outcome(s, true, Outcome::good(bytes)));
+    t->lu->backend().write(rw.lba, t->cmd.data.first(*n), fua, [t, bytes](IoStatus s, std::string_view why) {
+        t->complete(io_outcome(s, true, Outcome::good(bytes), why));
     });
     return Outcome::pending();
 }

@@ -81,6 +81,8 @@ Sense from_io_status(IoStatus s, bool is_write) {
         case IoStatus::not_supported: return invalid_opcode();
         case IoStatus::not_ready: return medium_not_present();
         case IoStatus::aborted: return aborted_command();
+        case IoStatus::invalid_field: return make(illegal_request, 0x24, 0x00);
+        case IoStatus::no_resources: return make(sense_key::aborted_command, 0x55, 0x03);  // retryable
     }
     return internal_target_failure();
 }

@@ -4,10 +4,15 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <string>
 
 #include "vstor/backend.hpp"
 
 namespace vstor::util {
+
+// Why the last failed wait_io on this thread failed (the backend's done message), for the engine
+// to log when it completes the command (Task::complete takes and clears it).
+inline thread_local std::string last_io_message;
 
 template <typename Start>  // Start: void(IoCallback)
 IoStatus wait_io(Start&& start) {
@@ -15,14 +20,17 @@ IoStatus wait_io(Start&& start) {
     std::condition_variable cv;
     bool done = false;
     IoStatus result = IoStatus::ok;
-    start([&](IoStatus s) {
+    std::string message;
+    start([&](IoStatus s, std::string_view why) {
         std::lock_guard lk(m);
         result = s;
+        message.assign(why);
         done = true;
         cv.notify_one();
     });
     std::unique_lock lk(m);
     cv.wait(lk, [&] { return done; });
+    last_io_message = std::move(message);
     return result;
 }
 

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
 #include "scsi/logical_unit.hpp"
+#include "scsi/sync_io.hpp"
+#include "scsi/target.hpp"
 #include "scsi/task_set.hpp"
 
 namespace vstor::scsi {
@@ -19,6 +22,23 @@ void report_duplicate(const Task& t) {
     g_duplicates.fetch_add(1, std::memory_order_relaxed);
     spdlog::error("engine bug: command {:#04x} tag {:#x} completed twice; the second completion is dropped",
                   t.cmd.cdb[0], t.cmd.tag);
+}
+
+// A backend said why its call failed (IoCallback's message): log it with the sense it became, at
+// most a few lines per LUN per interval (a failing disk fails at line rate).
+// The message comes with the outcome (asynchronous calls) or from the worker's last wait_io.
+void log_backend_message(const Task& t, const Outcome& o) {
+    if (o.why.empty() && util::last_io_message.empty()) return;  // the common case
+    std::string message = std::exchange(util::last_io_message, {});
+    if (!o.sense) return;
+    if (!o.why.empty()) message = o.why;
+    if (message.empty() || !t.lu) return;
+    const Sense& s = *o.sense;
+    std::uint64_t suppressed = 0;
+    if (!t.lu->backend_error_log.allow(&suppressed)) return;
+    spdlog::warn("{} LUN {}: command {:#04x} failed: {} (sense {:x}/{:02x}/{:02x}){}", t.lu->target().name(),
+                 t.lu->lun(), t.cmd.cdb[0], message, s.key, s.asc, s.ascq,
+                 suppressed ? fmt::format(" ({} more suppressed)", suppressed) : "");
 }
 
 void finish(Task& t, Completion& c) {
@@ -51,9 +71,11 @@ void finish(Task& t, Completion& c) {
 
 std::uint64_t duplicate_completions() { return g_duplicates.load(std::memory_order_relaxed); }
 
-Outcome io_outcome(IoStatus s, bool is_write, Outcome if_ok) {
-    if (s != IoStatus::ok) return Outcome::check(sense::from_io_status(s, is_write));
-    return if_ok;
+Outcome io_outcome(IoStatus s, bool is_write, Outcome if_ok, std::string_view why) {
+    if (s == IoStatus::ok) return if_ok;
+    Outcome o = Outcome::check(sense::from_io_status(s, is_write));
+    o.why = why;
+    return o;
 }
 
 Outcome reply_data(Task& t, std::span<const std::uint8_t> bytes) {
@@ -80,6 +102,7 @@ void Task::complete(const Outcome& o) {
         // command that needed more data-out than it got.
         c.residual = static_cast<std::int64_t>(cmd.expected_length) - o.needed;
     }
+    log_backend_message(*this, o);
     if (o.sense) {
         c.status = scsi_status::check_condition;
         const bool desc = lu && lu->descriptor_sense();

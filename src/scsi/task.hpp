@@ -7,6 +7,8 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 
 #include "scsi/sense.hpp"
 #include "vstor/command.hpp"
@@ -35,6 +37,7 @@ struct Outcome {
     std::optional<std::uint32_t> produced;    // data-in: residual = expected - produced
     std::shared_ptr<const DataView> view;     // data-in lent (Command::accept_data_view)
     bool is_pending = false;
+    std::string why;  // a failed backend call's message (IoCallback), logged with the sense
 
     static Outcome good(std::uint32_t needed = 0) {
         Outcome o;
@@ -71,8 +74,9 @@ struct Outcome {
 };
 
 // A backend call's end as an outcome: `if_ok` when it succeeded, else CHECK CONDITION with the
-// sense the IoStatus maps to (sense::from_io_status, the one mapping).
-Outcome io_outcome(IoStatus s, bool is_write, Outcome if_ok);
+// sense the IoStatus maps to (sense::from_io_status, the one mapping); `why` is the backend's
+// message, logged with it.
+Outcome io_outcome(IoStatus s, bool is_write, Outcome if_ok, std::string_view why = {});
 
 // Thread rule: a Task is touched by one thread at a time (the submitter, then whichever
 // thread runs the backend completion). complete() must be called exactly once: a second call

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The installed SDK as a user gets it: `cmake --install` into a temporary prefix (no root), then
-# - the files: headers, libvstor.so -> .so.1 -> .so.1.x.y (soname libvstor.so.1), libvstor.a,
+# - the files: headers, libvstor.so -> .so.2 -> .so.2.x.y (soname libvstor.so.2), libvstor.a,
 #   vstor.pc, the CMake package;
 # - the headers: exactly include/vstor/ (which sdk_headers_alone checks: each compiles alone and
 #   includes nothing private);
@@ -25,10 +25,10 @@ libdir=$(dirname "$(dirname "$pc")")
 echo "== installed into $prefix (libdir $libdir)"
 [ -x "$prefix/bin/vstor" ] || fail "bin/vstor"
 [ -f "$libdir/libvstor.a" ] || fail "libvstor.a"
-[ "$(readlink "$libdir/libvstor.so")" = libvstor.so.1 ] || fail "libvstor.so -> libvstor.so.1"
-real=$(readlink "$libdir/libvstor.so.1")
-[[ $real =~ ^libvstor\.so\.1\.[0-9]+\.[0-9]+$ ]] || fail "libvstor.so.1 -> $real, expected libvstor.so.1.x.y"
-readelf -d "$libdir/$real" | grep -q 'SONAME.*\[libvstor\.so\.1\]' || fail "soname is not libvstor.so.1"
+[ "$(readlink "$libdir/libvstor.so")" = libvstor.so.2 ] || fail "libvstor.so -> libvstor.so.2"
+real=$(readlink "$libdir/libvstor.so.2")
+[[ $real =~ ^libvstor\.so\.2\.[0-9]+\.[0-9]+$ ]] || fail "libvstor.so.2 -> $real, expected libvstor.so.2.x.y"
+readelf -d "$libdir/$real" | grep -q 'SONAME.*\[libvstor\.so\.2\]' || fail "soname is not libvstor.so.2"
 [ -f "$libdir/cmake/vstor/vstorConfig.cmake" ] || fail "CMake package"
 
 echo "== headers: include/vstor as it is (sdk_headers_alone compiles each alone), nothing else"
@@ -43,7 +43,7 @@ for want in 'vstor::Adapter::create' 'vstor::IscsiServer::create' 'vstor::NbdSer
 done
 # Everything exported names vstor (the public headers' namespace); of vstor::scsi, only the
 # public sense functions; no private module, no implementation class.
-private=$(grep -vE '^(VSTOR_1|vstor::|(typeinfo|typeinfo name|vtable) for vstor::)' "$out/exports.txt" || true)
+private=$(grep -vE '^(VSTOR_2|vstor::|(typeinfo|typeinfo name|vtable) for vstor::)' "$out/exports.txt" || true)
 private+=$(grep -E '^vstor::(util|iscsi|nbd|servers|backends|config|control|cli|bridge)::|[A-Za-z]Impl\b|Impl::' "$out/exports.txt" || true)
 private+=$(grep -E '^vstor::scsi::' "$out/exports.txt" | grep -vE '^vstor::scsi::(sense::|decode_sense|encode_fixed|encode_descriptor)' || true)
 [ -z "$private" ] || fail "libvstor.so exports private symbols: $(head -5 <<<"$private")"
@@ -54,14 +54,14 @@ flags=$(PKG_CONFIG_PATH=$libdir/pkgconfig pkg-config --cflags --libs vstor)
 echo "pkg-config: $flags"
 launcher=$(command -v ccache || true)  # repeated runs compile the example once
 $launcher "$cxx" -std=c++20 -o "$out/serve-pc" "$src/examples/serve_my_backend.cpp" $flags
-LD_LIBRARY_PATH=$libdir ldd "$out/serve-pc" | grep -q "libvstor.so.1 => $libdir/" || fail "serve-pc does not use the installed libvstor.so.1"
+LD_LIBRARY_PATH=$libdir ldd "$out/serve-pc" | grep -q "libvstor.so.2 => $libdir/" || fail "serve-pc does not use the installed libvstor.so.2"
 LD_LIBRARY_PATH=$libdir "$here/drive_ramdisk.sh" "$out/serve-pc" "$out/pc"
 
 echo "== out-of-tree consumer: find_package(vstor)"
 cmake -S "$here/consumer" -B "$out/cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_CXX_COMPILER_LAUNCHER="$launcher" \
   -DEXAMPLE="$src/examples/serve_my_backend.cpp" -DCMAKE_BUILD_TYPE=Release >"$out/cmake.log"
 cmake --build "$out/cmake" >>"$out/cmake.log" || { cat "$out/cmake.log"; fail "CMake consumer build"; }
-ldd "$out/cmake/serve_shared" | grep -q "libvstor.so.1 => $libdir/" || fail "serve_shared does not use libvstor.so.1"
+ldd "$out/cmake/serve_shared" | grep -q "libvstor.so.2 => $libdir/" || fail "serve_shared does not use libvstor.so.2"
 if ldd "$out/cmake/serve_static" | grep -q libvstor; then fail "serve_static needs libvstor.so"; fi
 "$here/drive_ramdisk.sh" "$out/cmake/serve_shared" "$out/cmake-shared"
 "$here/drive_ramdisk.sh" "$out/cmake/serve_static" "$out/cmake-static"

@@ -3,6 +3,7 @@
 #include "backends/file/file_backend.hpp"
 #include "backends/mem/mem_backend.hpp"
 #include "backends/null/null_backend.hpp"
+#include "backends/plugin/plugin_backend.hpp"
 #ifndef _WIN32
 #include "backends/rbd/rbd_backend.hpp"
 #endif
@@ -47,6 +48,8 @@ std::shared_ptr<Backend> open_backend(const BackendSpec& spec, std::string& erro
         return RbdBackend::open(o, error);
 #endif
     }
+    if (spec.kind == "plugin")
+        return plugin::PluginBackend::open({spec.path, spec.params, spec.read_only, spec.block_size}, error);
     error = "unknown backend kind '" + spec.kind + "'";
     return nullptr;
 }

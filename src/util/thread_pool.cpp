@@ -17,6 +17,13 @@ ThreadPool::~ThreadPool() {
     for (auto& t : threads_) t.join();
 }
 
+bool ThreadPool::runs_on_this_thread() const {
+    const auto me = std::this_thread::get_id();
+    for (const auto& t : threads_)
+        if (t.get_id() == me) return true;
+    return false;
+}
+
 void ThreadPool::post(std::function<void()> fn) {
     {
         std::lock_guard lk(mu_);

@@ -20,6 +20,10 @@ public:
 
     void post(std::function<void()> fn);
 
+    // Whether the caller is one of this pool's workers (which must not destroy the pool: a
+    // worker cannot join itself).
+    bool runs_on_this_thread() const;
+
     // For long work that paces itself (a rate-limited SANITIZE): sleeps until `deadline`, or
     // returns early once the pool is being destroyed. Returns true if the pool is stopping.
     bool sleep_until(std::chrono::steady_clock::time_point deadline);

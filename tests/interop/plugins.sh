@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Interop: C plugins (include/vstor/plugin.h, tests/plugins) served by `vstor serve` and driven by
+# real clients. The ramdisk plugin from the TOML file: nbdinfo (size, hole map), an nbdcopy round
+# trip with a checksum, the same bytes through QEMU's iSCSI driver, its identity in iscsi-inq.
+# The errors plugin added with `vstor ctl lun add`: each injected errno reaches qemu-io over NBD as
+# the matching error and its message reaches the log. A rejected key and a missing file are refused
+# by name. `ctl save` writes both plugin LUNs back and a restart from the saved file serves them.
+set -euo pipefail
+vstor=${1:?path to vstor binary}
+plugins=${2:?directory of the built test plugins}
+out=${3:?work directory}
+rm -rf "$out"; mkdir -p "$out"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; tail -20 "$out/vstor.log" || true; exit 1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+iqn=iqn.2026-12.org.vstor:plugins
+port=$(free_port)
+nport=$(free_port)
+sock="$out/control.sock"
+ctl() { "$vstor" ctl --control "$sock" "$@"; }
+cat >"$out/vstor.toml" <<TOML
+[[portal]]
+listen = "127.0.0.1:$port"
+[nbd]
+listen = ["127.0.0.1:$nport"]
+[[target]]
+name = "$iqn"
+luns = ["plugin:$plugins/ramdisk_plugin.so,size=64M,serial=rd-interop,name=rd"]
+TOML
+serve() {
+  "$vstor" serve --config "$1" --control "$sock" --log-level info >>"$out/vstor.log" 2>&1 &
+  server=$!
+  pids+=($server)
+  for _ in $(seq 100); do
+    if ctl status >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  fail "vstor did not start"
+}
+serve "$out/vstor.toml"
+nbd=nbd://127.0.0.1:$nport
+url=iscsi://127.0.0.1:$port/$iqn
+
+echo "== nbdinfo: size and a fresh ramdisk's map (the plugin's extents)"
+nbdinfo "$nbd/rd" | tee "$out/info.txt" | grep -q 'export-size: 67108864' || fail "ramdisk export size"
+map=$(nbdinfo --map "$nbd/rd")
+[ "$(wc -l <<<"$map")" -eq 1 ] && grep -q 'hole' <<<"$map" || fail "fresh ramdisk map: $map"
+
+echo "== nbdcopy: 32 MiB there and back, then the same bytes over iSCSI (QEMU's driver)"
+head -c 32M /dev/urandom >"$out/random.img"
+want=$(sha256sum <"$out/random.img" | cut -d' ' -f1)
+nbdcopy "$out/random.img" "$nbd/rd"
+nbdcopy "$nbd/rd" "$out/back.img"
+[ "$(head -c 32M "$out/back.img" | sha256sum | cut -d' ' -f1)" = "$want" ] || fail "nbdcopy round trip checksum"
+qemu-img convert -f raw -O raw "$url/0" "$out/iscsi.img"
+[ "$(head -c 32M "$out/iscsi.img" | sha256sum | cut -d' ' -f1)" = "$want" ] || fail "iSCSI read-back checksum"
+grep -q ' data' <<<"$(nbdinfo --map "$nbd/rd")" || fail "map after writing"
+iscsi-inq "$url/0" | tee "$out/inq.txt" | grep -q "Vendor:VSTORTST" || fail "plugin vendor in INQUIRY"
+grep -q "Product:RAMDISK-PLUGIN" "$out/inq.txt" || fail "plugin product in INQUIRY"
+
+echo "== ctl lun add: the errors plugin; each errno reaches the NBD client as its own error"
+ctl lun add "plugin:$plugins/errors_plugin.so,name=errs"
+check_err() {  # offset, qemu-io command, expected error text
+  local o
+  o=$(qemu-io -f raw -c "$2 $1 4k" "$nbd/errs" 2>&1 || true)
+  grep -q "$3" <<<"$o" || fail "$2 at $1: want '$3', got: $o"
+}
+check_err 64k read "Input/output error"
+check_err 128k write "No space left on device"
+check_err 192k write "Operation not permitted"
+check_err 256k read "Invalid argument"
+qemu-io -f raw -c "read -P 0 0 4k" "$nbd/errs" | grep -q "read 4096" || fail "the errors plugin's region 0 works"
+grep -q "errors plugin: injected No space left on device on write at offset 131072" "$out/vstor.log" ||
+  fail "the plugin's message is not in the log"
+
+echo "== refusals by name: a key the plugin rejects, a missing file"
+if ctl lun add "plugin:$plugins/ramdisk_plugin.so,colour=red" 2>"$out/err.txt"; then fail "rejected key accepted"; fi
+grep -q "rejected colour=red: ramdisk: unknown key 'colour'" "$out/err.txt" || fail "rejected key message: $(cat "$out/err.txt")"
+if ctl lun add "plugin:$out/nothing.so" 2>"$out/err.txt"; then fail "missing plugin accepted"; fi
+grep -q "no such file" "$out/err.txt" || fail "missing file message: $(cat "$out/err.txt")"
+
+echo "== ctl save writes the plugin LUNs back; a restart serves them"
+ctl save "$out/saved.toml"
+cat "$out/saved.toml"
+grep -q "plugin:$plugins/ramdisk_plugin.so,size=64M,serial=rd-interop,name=rd" "$out/saved.toml" || fail "ramdisk spec in save"
+grep -q "plugin:$plugins/errors_plugin.so,name=errs" "$out/saved.toml" || fail "errors plugin spec in save"
+kill "$server"; wait "$server" 2>/dev/null || true
+serve "$out/saved.toml"
+list=$(nbdinfo --list "$nbd")
+grep -q 'export="rd"' <<<"$list" && grep -q 'export="errs"' <<<"$list" || fail "restart from the saved file: $list"
+
+echo "== --lun plugin: with a plugin built for a future API version: refused by name"
+if "$vstor" serve --control off --listen 127.0.0.1:0 --target $iqn --lun "plugin:$plugins/future_abi_plugin.so" \
+  >"$out/future.txt" 2>&1; then fail "future plugin accepted"; fi
+grep -q "built for plugin API version 99" "$out/future.txt" || fail "future plugin message: $(cat "$out/future.txt")"
+echo "PASS"

@@ -93,7 +93,7 @@ list=$(nbdinfo --list "$nbd")
 grep -q 'export="rd"' <<<"$list" && grep -q 'export="errs"' <<<"$list" || fail "restart from the saved file: $list"
 
 echo "== --lun plugin: with a plugin built for a future API version: refused by name"
-if "$vstor" serve --control off --listen 127.0.0.1:0 --target $iqn --lun "plugin:$plugins/future_abi_plugin.so" \
+if "$vstor" serve --control off --listen 127.0.0.1:$(free_port) --target $iqn --lun "plugin:$plugins/future_abi_plugin.so" \
   >"$out/future.txt" 2>&1; then fail "future plugin accepted"; fi
 grep -q "built for plugin API version 99" "$out/future.txt" || fail "future plugin message: $(cat "$out/future.txt")"
 echo "PASS"

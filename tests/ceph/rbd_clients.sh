@@ -94,13 +94,13 @@ echo go >&7
 exec 7>&-
 wait $probe_pid || fail "probe: $(cat "$out/ua.out")"
 grep -q '^6 2a/09' "$out/ua.out" || fail "no capacity unit attention: $(cat "$out/ua.out")"
-iscsi-readcapacity16 "$iscsi/0" | grep -q "Total size:536870912" || fail "capacity after resize"
-rbd info rbd/img 2>/dev/null | grep -q "size 512 MiB" || fail "image not resized in the cluster"
+iscsi-readcapacity16 "$iscsi/0" | grep "Total size:536870912" >/dev/null || fail "capacity after resize"
+rbd info rbd/img 2>/dev/null | grep "size 512 MiB" >/dev/null || fail "image not resized in the cluster"
 [ "$(nbdinfo --size "$nbd")" = 536870912 ] || fail "NBD size after resize"
 
 echo "== ctl lun add takes an rbd spec"
 ctl lun add "rbd:rbd/img2,conf=$CEPH_CONF,name=rbd2"
-iscsi-readcapacity16 "$iscsi/1" | grep -q "Total size:67108864" || fail "added rbd LUN capacity"
+iscsi-readcapacity16 "$iscsi/1" | grep "Total size:67108864" >/dev/null || fail "added rbd LUN capacity"
 if ctl lun add "rbd:rbd/no-such-image,conf=$CEPH_CONF" 2>"$out/err.txt"; then fail "a missing image was added"; fi
 grep -q "cannot open the image" "$out/err.txt" || fail "missing image error: $(cat "$out/err.txt")"
 

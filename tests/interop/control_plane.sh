@@ -68,12 +68,12 @@ echo "== add LUN 1"
 ctl lun add "file:$out/lun1.img,name=scratch"
 iscsi-ls -s "iscsi://127.0.0.1:$port" | tee "$out/ls1.txt"
 grep -q '^Lun:1 ' "$out/ls1.txt" || fail "LUN 1 not in REPORT LUNS"
-nbdinfo --list "nbd://127.0.0.1:$nport" | tee "$out/nbd1.txt" | grep -q "export=\"scratch\"" ||
+nbdinfo --list "nbd://127.0.0.1:$nport" | tee "$out/nbd1.txt" | grep "export=\"scratch\"" >/dev/null ||
   fail "LUN 1 is not an NBD export: $(cat "$out/nbd1.txt")"
 
 echo "== resize LUN 1 to 48M"
 ctl lun resize 1 48M
-iscsi-readcapacity16 "$url/1" | grep -q "Total size:50331648" || fail "capacity after resize"
+iscsi-readcapacity16 "$url/1" | grep "Total size:50331648" >/dev/null || fail "capacity after resize"
 if ctl lun resize 1 16M 2>"$out/err.txt"; then fail "shrink without --force accepted"; fi
 grep -q "force" "$out/err.txt" || fail "shrink refusal does not say why: $(cat "$out/err.txt")"
 
@@ -82,11 +82,11 @@ qemu-io -f raw -c "write -P 0xa7 0 48M" "$url/1" >/dev/null
 ctl lun remove 1
 iscsi-ls -s "iscsi://127.0.0.1:$port" | tee "$out/ls2.txt"
 if grep -q '^Lun:1 ' "$out/ls2.txt"; then fail "LUN 1 still listed after remove"; fi
-if nbdinfo --list "nbd://127.0.0.1:$nport" | grep -q "scratch"; then fail "NBD export of LUN 1 outlived it"; fi
+if nbdinfo --list "nbd://127.0.0.1:$nport" | grep "scratch" >/dev/null; then fail "NBD export of LUN 1 outlived it"; fi
 
 echo "== add it back (same image), check the bytes survived"
 ctl lun add "file:$out/lun1.img,name=scratch"
-qemu-io -f raw -c "read -P 0xa7 0 48M" "$url/1" | grep -q "read 50331648/50331648" || fail "LUN 1 data after re-add"
+qemu-io -f raw -c "read -P 0xa7 0 48M" "$url/1" | grep "read 50331648/50331648" >/dev/null || fail "LUN 1 data after re-add"
 ctl status
 
 echo "== stop the background I/O: it never failed"
@@ -107,15 +107,15 @@ kill -TERM $server; wait $server || fail "serve did not exit 0 on SIGTERM"
 serve "$out/saved.toml"
 iscsi-ls -s "iscsi://127.0.0.1:$port" | tee "$out/ls3.txt"
 [ "$(grep -c '^Lun:' "$out/ls3.txt")" -eq 2 ] || fail "restart from the saved file: expected 2 LUNs"
-qemu-io -f raw -c "read -P 0xa7 0 48M" "$url/1" | grep -q "read 50331648/50331648" || fail "LUN 1 data after restart"
-qemu-io -f raw -c "read -P 0xa7 0 48M" "nbd://127.0.0.1:$nport/scratch" | grep -q "read 50331648/50331648" ||
+qemu-io -f raw -c "read -P 0xa7 0 48M" "$url/1" | grep "read 50331648/50331648" >/dev/null || fail "LUN 1 data after restart"
+qemu-io -f raw -c "read -P 0xa7 0 48M" "nbd://127.0.0.1:$nport/scratch" | grep "read 50331648/50331648" >/dev/null ||
   fail "LUN 1 over NBD after restart"
-qemu-io -f raw -c "read -P $last $last_off 1M" "$url/0" | grep -q "read 1048576/1048576" || fail "LUN 0 data after restart"
+qemu-io -f raw -c "read -P $last $last_off 1M" "$url/0" | grep "read 1048576/1048576" >/dev/null || fail "LUN 0 data after restart"
 
 echo "== ctl lun sanitize: progress while it runs (from REQUEST SENSE), then zeroes"
 ctl lun sanitize 1 --method overwrite 2>"$out/sanitize.txt" | tee -a "$out/sanitize.txt"
 grep -q "sanitizing LUN 1: 100%" "$out/sanitize.txt" || fail "no sanitize progress: $(cat "$out/sanitize.txt")"
-qemu-io -f raw -c "read -P 0 0 48M" "$url/1" | grep -q "read 50331648/50331648" || fail "LUN 1 not zero after SANITIZE"
+qemu-io -f raw -c "read -P 0 0 48M" "$url/1" | grep "read 50331648/50331648" >/dev/null || fail "LUN 1 not zero after SANITIZE"
 ctl lun set-ro 0 on
 if ctl lun sanitize 0 2>"$out/err.txt"; then fail "SANITIZE of a write-protected LUN accepted"; fi
 grep -q "write-protected" "$out/err.txt" || fail "refusal does not say why: $(cat "$out/err.txt")"
@@ -127,6 +127,6 @@ if [ -n "${3:-}" ]; then
   bin=$(find "$out/stage" -path '*/bin/vstor')
   [ -n "$unit" ] && [ -x "$bin" ] || fail "install did not stage bin/vstor and vstor.service"
   grep -q "^ExecStart=${bin#"$out/stage"} serve --config /etc/vstor/vstor.toml" "$unit" || fail "unit ExecStart: $(grep Exec "$unit")"
-  "$bin" ctl --help | grep -q "lun" || fail "installed vstor ctl --help"
+  "$bin" ctl --help | grep "lun" >/dev/null || fail "installed vstor ctl --help"
 fi
 echo "control plane interop: OK"

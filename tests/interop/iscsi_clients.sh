@@ -35,7 +35,7 @@ grep -q "Target:$iqn" <<<"$ls_out" || fail "target not listed"
 [ "$(grep -c '^Lun:' <<<"$ls_out")" -eq 2 ] || fail "expected 2 LUNs"
 
 echo "== iscsi-inq / iscsi-readcapacity16"
-iscsi-inq "$url/0" | grep -q "Vendor:VSTOR" || fail "INQUIRY vendor"
+iscsi-inq "$url/0" | grep "Vendor:VSTOR" >/dev/null || fail "INQUIRY vendor"
 cap=$(iscsi-readcapacity16 "$url/0")
 grep -q "Total size:268435456" <<<"$cap" || fail "capacity: $cap"
 grep -q "LBPME:1" <<<"$cap" || fail "thin LUN must report LBPME"

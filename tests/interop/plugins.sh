@@ -45,7 +45,7 @@ nbd=nbd://127.0.0.1:$nport
 url=iscsi://127.0.0.1:$port/$iqn
 
 echo "== nbdinfo: size and a fresh ramdisk's map (the plugin's extents)"
-nbdinfo "$nbd/rd" | tee "$out/info.txt" | grep -q 'export-size: 67108864' || fail "ramdisk export size"
+nbdinfo "$nbd/rd" | tee "$out/info.txt" | grep 'export-size: 67108864' >/dev/null || fail "ramdisk export size"
 map=$(nbdinfo --map "$nbd/rd")
 [ "$(wc -l <<<"$map")" -eq 1 ] && grep -q 'hole' <<<"$map" || fail "fresh ramdisk map: $map"
 
@@ -58,7 +58,7 @@ nbdcopy "$nbd/rd" "$out/back.img"
 qemu-img convert -f raw -O raw "$url/0" "$out/iscsi.img"
 [ "$(head -c 32M "$out/iscsi.img" | sha256sum | cut -d' ' -f1)" = "$want" ] || fail "iSCSI read-back checksum"
 grep -q ' data' <<<"$(nbdinfo --map "$nbd/rd")" || fail "map after writing"
-iscsi-inq "$url/0" | tee "$out/inq.txt" | grep -q "Vendor:VSTORTST" || fail "plugin vendor in INQUIRY"
+iscsi-inq "$url/0" | tee "$out/inq.txt" | grep "Vendor:VSTORTST" >/dev/null || fail "plugin vendor in INQUIRY"
 grep -q "Product:RAMDISK-PLUGIN" "$out/inq.txt" || fail "plugin product in INQUIRY"
 
 echo "== ctl lun add: the errors plugin; each errno reaches the NBD client as its own error"
@@ -72,7 +72,7 @@ check_err 64k read "Input/output error"
 check_err 128k write "No space left on device"
 check_err 192k write "Operation not permitted"
 check_err 256k read "Invalid argument"
-qemu-io -f raw -c "read -P 0 0 4k" "$nbd/errs" | grep -q "read 4096" || fail "the errors plugin's region 0 works"
+qemu-io -f raw -c "read -P 0 0 4k" "$nbd/errs" | grep "read 4096" >/dev/null || fail "the errors plugin's region 0 works"
 grep -q "errors plugin: injected No space left on device on write at offset 131072" "$out/vstor.log" ||
   fail "the plugin's message is not in the log"
 

@@ -28,7 +28,7 @@ echo "== installed into $prefix (libdir $libdir)"
 [ "$(readlink "$libdir/libvstor.so")" = libvstor.so.2 ] || fail "libvstor.so -> libvstor.so.2"
 real=$(readlink "$libdir/libvstor.so.2")
 [[ $real =~ ^libvstor\.so\.2\.[0-9]+\.[0-9]+$ ]] || fail "libvstor.so.2 -> $real, expected libvstor.so.2.x.y"
-readelf -d "$libdir/$real" | grep -q 'SONAME.*\[libvstor\.so\.2\]' || fail "soname is not libvstor.so.2"
+readelf -d "$libdir/$real" | grep 'SONAME.*\[libvstor\.so\.2\]' >/dev/null || fail "soname is not libvstor.so.2"
 [ -f "$libdir/cmake/vstor/vstorConfig.cmake" ] || fail "CMake package"
 
 echo "== headers: include/vstor as it is (sdk_headers_alone compiles each alone), nothing else"
@@ -54,15 +54,15 @@ flags=$(PKG_CONFIG_PATH=$libdir/pkgconfig pkg-config --cflags --libs vstor)
 echo "pkg-config: $flags"
 launcher=$(command -v ccache || true)  # repeated runs compile the example once
 $launcher "$cxx" -std=c++20 -o "$out/serve-pc" "$src/examples/serve_my_backend.cpp" $flags
-LD_LIBRARY_PATH=$libdir ldd "$out/serve-pc" | grep -q "libvstor.so.2 => $libdir/" || fail "serve-pc does not use the installed libvstor.so.2"
+LD_LIBRARY_PATH=$libdir ldd "$out/serve-pc" | grep "libvstor.so.2 => $libdir/" >/dev/null || fail "serve-pc does not use the installed libvstor.so.2"
 LD_LIBRARY_PATH=$libdir "$here/drive_ramdisk.sh" "$out/serve-pc" "$out/pc"
 
 echo "== out-of-tree consumer: find_package(vstor)"
 cmake -S "$here/consumer" -B "$out/cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_CXX_COMPILER_LAUNCHER="$launcher" \
   -DEXAMPLE="$src/examples/serve_my_backend.cpp" -DCMAKE_BUILD_TYPE=Release >"$out/cmake.log"
 cmake --build "$out/cmake" >>"$out/cmake.log" || { cat "$out/cmake.log"; fail "CMake consumer build"; }
-ldd "$out/cmake/serve_shared" | grep -q "libvstor.so.2 => $libdir/" || fail "serve_shared does not use libvstor.so.2"
-if ldd "$out/cmake/serve_static" | grep -q libvstor; then fail "serve_static needs libvstor.so"; fi
+ldd "$out/cmake/serve_shared" | grep "libvstor.so.2 => $libdir/" >/dev/null || fail "serve_shared does not use libvstor.so.2"
+if ldd "$out/cmake/serve_static" | grep libvstor >/dev/null; then fail "serve_static needs libvstor.so"; fi
 "$here/drive_ramdisk.sh" "$out/cmake/serve_shared" "$out/cmake-shared"
 "$here/drive_ramdisk.sh" "$out/cmake/serve_static" "$out/cmake-static"
 rm -rf "$prefix" "$out/cmake"  # a few hundred MB with debug information

@@ -41,7 +41,7 @@ expect_refusal() {  # expect_refusal "what it must say" vstor.exe args...
   echo "$out" | sed 's/^/    /'
   [ "$rc" -ne 0 ] || fail "vstor.exe $* exited 0"
   [ "$rc" -ne 124 ] || fail "vstor.exe $* hung"
-  echo "$out" | grep -q "$want" || fail "vstor.exe $*: no '$want'"
+  echo "$out" | grep "$want" >/dev/null || fail "vstor.exe $*: no '$want'"
 }
 
 # Create the prefix once (wineboot), so the timings below are the server's.
@@ -87,7 +87,7 @@ for lun in 0 1; do
   out=$(qemu-io -f raw -c "write -P 0xa5 $at 4M" -c "read -P 0xa5 $at 4M" -c 'write -P 0x5a 40M 1M' \
         -c 'read -P 0x5a 40M 1M' -c 'read -P 0 60M 1M' "$url/$lun" 2>&1)
   echo "$out"
-  echo "$out" | grep -qi "fail\|error" && fail "qemu-io on LUN $lun"
+  echo "$out" | grep -i "fail\|error" >/dev/null && fail "qemu-io on LUN $lun"
   [ "$(echo "$out" | grep -c '^read ')" -eq 3 ] || fail "qemu-io reads on LUN $lun"
 done
 
@@ -95,7 +95,7 @@ echo "== unmap, write-zeroes, FUA and flush on the file LUN"
 out=$(qemu-io -f raw -c 'write -P 0x77 44M 2M' -c 'discard 44M 1M' -c 'write -z 45M 1M' -c 'read -P 0 44M 2M' \
       -c 'write -f -P 0x66 50M 64k' -c 'flush' -c 'read -P 0x66 50M 64k' "$url/1" 2>&1)
 echo "$out"
-echo "$out" | grep -qi "fail\|error" && fail "qemu-io unmap/zero/FUA on LUN 1"
+echo "$out" | grep -i "fail\|error" >/dev/null && fail "qemu-io unmap/zero/FUA on LUN 1"
 [ "$(echo "$out" | grep -c '^read ')" -eq 2 ] || fail "qemu-io reads after unmap"
 
 echo "== the same LUNs over NBD"
@@ -103,9 +103,9 @@ nbdinfo --list "nbd://127.0.0.1:$nbdport" | tee "$work/nbd.txt"
 grep -q "lun1" "$work/nbd.txt" || fail "NBD export list"
 out=$(qemu-io -f raw -c 'read -P 0x5a 40M 1M' -c 'write -P 0x3c 48M 64k' "nbd://127.0.0.1:$nbdport/lun1" 2>&1)
 echo "$out"
-echo "$out" | grep -qi "fail\|error" && fail "qemu-io over NBD"
+echo "$out" | grep -i "fail\|error" >/dev/null && fail "qemu-io over NBD"
 out=$(qemu-io -f raw -c 'read -P 0x3c 48M 64k' "$url/1" 2>&1)  # written over NBD, read over iSCSI
-echo "$out" | grep -qi "fail\|error" && fail "NBD write not seen over iSCSI"
+echo "$out" | grep -i "fail\|error" >/dev/null && fail "NBD write not seen over iSCSI"
 
 echo "== metrics"
 python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=30).read().decode())' \
@@ -150,7 +150,7 @@ cport=$(free_port)
 cpid=$!
 trap 'kill -9 $cpid 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do grep -q "serving" "$work/chap.log" 2>/dev/null && break; sleep 0.2; done
-iscsi-inq "iscsi://alice%a-long-secret1@127.0.0.1:$cport/$iqn/0" | grep -q "Vendor:VSTOR" || fail "CHAP login"
+iscsi-inq "iscsi://alice%a-long-secret1@127.0.0.1:$cport/$iqn/0" | grep "Vendor:VSTOR" >/dev/null || fail "CHAP login"
 if iscsi-inq "iscsi://alice%wrong-secret-xx@127.0.0.1:$cport/$iqn/0" >/dev/null 2>&1; then fail "CHAP wrong secret accepted"; fi
 kill -INT $cpid
 wait $cpid || fail "CHAP server exit code $?"

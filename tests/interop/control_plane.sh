@@ -7,17 +7,12 @@ set -euo pipefail
 vstor=${1:?path to vstor binary}
 out=${2:?work directory}
 rm -rf "$out"; mkdir -p "$out"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; tail -20 "$out/vstor.log" || true; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib.sh"
 
 iqn=iqn.2026-12.org.vstor:ctl
 port=$(free_port)
 nport=$(free_port)
 sock="$out/control.sock"
-ctl() { "$vstor" ctl --control "$sock" "$@"; }
 cat >"$out/vstor.toml" <<TOML
 [[portal]]
 listen = "127.0.0.1:$port"
@@ -27,17 +22,7 @@ listen = ["127.0.0.1:$nport"]
 name = "$iqn"
 luns = ["file:$out/lun0.img,size=64M"]
 TOML
-serve() {
-  "$vstor" serve --config "$1" --control "$sock" --log-level info >>"$out/vstor.log" 2>&1 &
-  server=$!
-  pids+=($server)
-  for _ in $(seq 50); do
-    if ctl status >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  fail "vstor did not start"
-}
-serve "$out/vstor.toml"
+serve_controlled "$out/vstor.toml"
 url=iscsi://127.0.0.1:$port/$iqn
 
 echo "== background I/O on LUN 0 (write + verified read, rotating patterns)"
@@ -104,7 +89,7 @@ ctl save "$out/saved.toml"
 cat "$out/saved.toml"
 ctl stats
 kill -TERM $server; wait $server || fail "serve did not exit 0 on SIGTERM"
-serve "$out/saved.toml"
+serve_controlled "$out/saved.toml"
 iscsi-ls -s "iscsi://127.0.0.1:$port" | tee "$out/ls3.txt"
 [ "$(grep -c '^Lun:' "$out/ls3.txt")" -eq 2 ] || fail "restart from the saved file: expected 2 LUNs"
 qemu-io -f raw -c "read -P 0xa7 0 48M" "$url/1" | grep "read 50331648/50331648" >/dev/null || fail "LUN 1 data after restart"

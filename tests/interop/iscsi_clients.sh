@@ -6,21 +6,12 @@ vstor=${1:?path to vstor binary}
 out=${2:?work directory}
 mkdir -p "$out"
 rm -f "$out"/*.img
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/lib.sh"
 start() {  # start PORT ARGS...: serve and wait until the portal answers
   local port=$1; shift
   "$vstor" serve --listen 127.0.0.1:$port --log-level warn "$@" >>"$out/vstor.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 50); do
-    if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  fail "vstor did not start on port $port"
+  wait_port $port
 }
 
 iqn=iqn.2026-11.org.vstor:interop

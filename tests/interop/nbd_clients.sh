@@ -8,19 +8,7 @@ vstor=${1:?path to vstor binary}
 out=${2:?work directory}
 mkdir -p "$out"
 rm -f "$out"/nbd*.img "$out"/nbd*.img.pr
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-fail() { echo "FAIL: $*"; exit 1; }
-wait_port() {
-  for _ in $(seq 100); do
-    if (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  fail "nothing listens on port $1"
-}
+source "$(dirname "$0")/lib.sh"
 json_field() { python3 -c "import json,sys; d=json.load(sys.stdin); e=[x for x in d['exports'] if x['export-name']==sys.argv[1]][0]; print(e[sys.argv[2]])" "$@"; }
 
 iqn=iqn.2026-11.org.vstor:nbdinterop

@@ -1,0 +1,30 @@
+# Sourced by the interop scripts: the background processes they start (killed on exit), how they
+# fail (with the server log's tail when there is one), free ports, and waiting for a server.
+# The sourcing script sets $vstor and $out first; serve_controlled also needs $sock.
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*"
+  if [ -f "${out:-}/vstor.log" ]; then tail -20 "$out/vstor.log"; fi
+  exit 1
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {  # wait_port PORT: until something accepts connections on 127.0.0.1:PORT
+  for _ in $(seq 100); do
+    if (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  fail "nothing listens on port $1"
+}
+ctl() { "$vstor" ctl --control "$sock" "$@"; }
+serve_controlled() {  # serve_controlled CONFIG: `vstor serve` from CONFIG, up when `ctl status` answers
+  "$vstor" serve --config "$1" --control "$sock" --log-level info >>"$out/vstor.log" 2>&1 &
+  server=$!
+  pids+=($server)
+  for _ in $(seq 100); do
+    if ctl status >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  fail "vstor did not start"
+}

@@ -10,17 +10,12 @@ vstor=${1:?path to vstor binary}
 plugins=${2:?directory of the built test plugins}
 out=${3:?work directory}
 rm -rf "$out"; mkdir -p "$out"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; tail -20 "$out/vstor.log" || true; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib.sh"
 
 iqn=iqn.2026-12.org.vstor:plugins
 port=$(free_port)
 nport=$(free_port)
 sock="$out/control.sock"
-ctl() { "$vstor" ctl --control "$sock" "$@"; }
 cat >"$out/vstor.toml" <<TOML
 [[portal]]
 listen = "127.0.0.1:$port"
@@ -30,17 +25,7 @@ listen = ["127.0.0.1:$nport"]
 name = "$iqn"
 luns = ["plugin:$plugins/ramdisk_plugin.so,size=64M,serial=rd-interop,name=rd"]
 TOML
-serve() {
-  "$vstor" serve --config "$1" --control "$sock" --log-level info >>"$out/vstor.log" 2>&1 &
-  server=$!
-  pids+=($server)
-  for _ in $(seq 100); do
-    if ctl status >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  fail "vstor did not start"
-}
-serve "$out/vstor.toml"
+serve_controlled "$out/vstor.toml"
 nbd=nbd://127.0.0.1:$nport
 url=iscsi://127.0.0.1:$port/$iqn
 
@@ -88,7 +73,7 @@ cat "$out/saved.toml"
 grep -q "plugin:$plugins/ramdisk_plugin.so,size=64M,serial=rd-interop,name=rd" "$out/saved.toml" || fail "ramdisk spec in save"
 grep -q "plugin:$plugins/errors_plugin.so,name=errs" "$out/saved.toml" || fail "errors plugin spec in save"
 kill "$server"; wait "$server" 2>/dev/null || true
-serve "$out/saved.toml"
+serve_controlled "$out/saved.toml"
 list=$(nbdinfo --list "$nbd")
 grep -q 'export="rd"' <<<"$list" && grep -q 'export="errs"' <<<"$list" || fail "restart from the saved file: $list"
 

@@ -11,8 +11,10 @@
 namespace vstor::util {
 
 // Why the last failed wait_io on this thread failed (the backend's done message), for the engine
-// to log when it completes the command (Task::complete takes and clears it).
-inline thread_local std::string last_io_message;
+// to log when it completes the command (Task::complete takes and clears it). A function, not an
+// inline thread_local: mingw-w64 defines such a variable's TLS init function in every object
+// that uses it, and vstor.exe then fails to link (multiple definition).
+std::string& last_io_message();
 
 template <typename Start>  // Start: void(IoCallback)
 IoStatus wait_io(Start&& start) {
@@ -30,7 +32,7 @@ IoStatus wait_io(Start&& start) {
     });
     std::unique_lock lk(m);
     cv.wait(lk, [&] { return done; });
-    last_io_message = std::move(message);
+    last_io_message() = std::move(message);
     return result;
 }
 

@@ -28,8 +28,8 @@ void report_duplicate(const Task& t) {
 // most a few lines per LUN per interval (a failing disk fails at line rate).
 // The message comes with the outcome (asynchronous calls) or from the worker's last wait_io.
 void log_backend_message(const Task& t, const Outcome& o) {
-    if (o.why.empty() && util::last_io_message.empty()) return;  // the common case
-    std::string message = std::exchange(util::last_io_message, {});
+    if (o.why.empty() && util::last_io_message().empty()) return;  // the common case
+    std::string message = std::exchange(util::last_io_message(), {});
     if (!o.sense) return;
     if (!o.why.empty()) message = o.why;
     if (message.empty() || !t.lu) return;

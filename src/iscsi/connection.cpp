@@ -281,11 +281,13 @@ void Connection::enter_full_feature(std::shared_ptr<Session> session, Pdu resp) 
     h.set_statsn(statsn_++);
     h.set_exp_cmdsn(session_->exp_cmdsn());
     h.set_max_cmdsn(session_->max_cmdsn());
+    // Join the session before the response goes out: the initiator may open its next connection
+    // (perhaps on another loop) as soon as it reads it, and that login must see this one.
+    session_->add_connection(shared_from_this());
     // The last login response still goes out without digests.
     std::vector<std::uint8_t> bytes;
     encode(resp, false, false, bytes);
     send_bytes(std::move(bytes));
-    session_->add_connection(shared_from_this());
     const auto& keys = login_->keys();
     spdlog::info("iscsi {}: {} session {:#x} for {} to {}", peer_, session_->discovery() ? "discovery" : "normal",
                  session_->tsih(), keys.initiator_name, keys.target_name);

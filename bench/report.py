@@ -4,7 +4,8 @@
     report.py RESULTS_JSON CPU_TXT SAMPLES_TXT WRITE_BUDGET_JSON M_PEAK_MIB M_PER_CONN_KIB
 
 samples.txt: "KEY ROUND VALUE" per run (KEY = side_scenario; v = vstor, t = tgt rdwr, a = tgt aio,
-k = nbdkit, q = qemu-nbd). cpu.txt: "KEY.ROUND CLIENT_CORES TARGET_CORES" per metered run.
+k = nbdkit, q = qemu-nbd; the file scenarios are shm_* and disk_*). Scenarios with no vstor
+sample (a group BENCH_GROUPS left out) and memory figures of 0 are not reported. cpu.txt: "KEY.ROUND CLIENT_CORES TARGET_CORES" per metered run.
 Per scenario: vstor's best run against the best peer's best run (the IOPS or MB/s ratio), and
 the target's CPU per I/O (per MiB for MB/s scenarios) in every round: median, spread, and the
 ratio of vstor's median to the lowest peer median (the goal columns of issue 18).
@@ -62,7 +63,7 @@ def row(name, unit, v, peers, goal, cpu_goal=None):
     top = max(pvals, key=lambda p: pvals[p][0])
     ref = pvals[top][0]
     ratio = round(val / ref, 2) if ref else 0.0
-    r = {"name": name, "unit": unit, "vstor": val, "peers": {p: pv[0] for p, pv in pvals.items()},
+    r = {"_key": v[2:], "name": name, "unit": unit, "vstor": val, "peers": {p: pv[0] for p, pv in pvals.items()},
          "best_peer": top, "ratio": ratio, "goal": goal, "met": None if goal is None else ratio >= goal}
     if len(v_runs) > 1:
         r["runs"] = {"vstor": v_runs, **{p: pv[1] for p, pv in pvals.items()}}
@@ -110,6 +111,13 @@ rows = [
     row("iscsi-4k-randread-4-sessions", "IOPS", "v_s4", keys(T, "s4"), None),
     row("iscsi-4k-randread-16-sessions", "IOPS", "v_s16", keys(T, "s16"), None),
     row("iscsi-4-sessions-2-loops-vs-1-loop", "IOPS", "v_loops2", {"vstor-1-loop": "v_loops1"}, None),
+    # The file backend against tgt on the same prefilled file (issue 18 §2 goals on /dev/shm).
+    *[r for m, where in (("shm", "dev-shm"), ("disk", "build-fs")) for r in (
+        row(f"file-{where}-4k-randread-qd1", "IOPS", f"v_{m}_rr1", keys(TA, f"{m}_rr1"), 1.3, 0.33),
+        row(f"file-{where}-4k-randread-qd32", "IOPS", f"v_{m}_rr32", keys(TA, f"{m}_rr32"), 2.0, 0.33),
+        row(f"file-{where}-4k-randwrite-qd32", "IOPS", f"v_{m}_rw32", keys(TA, f"{m}_rw32"), 2.0, 0.33),
+        row(f"file-{where}-1m-seqread-qd8", "MB/s", f"v_{m}_seq", keys(TA, f"{m}_seq"), None, 0.5))],
+    row("file-dev-shm-1m-seqread-qd8-vs-loopback", "MB/s", "v_shm_seq", {"iperf3-loopback": "ceiling_file"}, 0.9),
     row("nbd-4k-randread-qd32", "IOPS", "v_nr32", keys(NBD, "nr32"), 1.2, 0.33),
     row("nbd-4k-randwrite-qd32", "IOPS", "v_nw32", keys(NBD, "nw32"), 1.2, 0.33),
     row("nbd-1m-seqread-qd8", "MB/s", "v_nseq", keys(NBD, "nseq"), 1.2, 0.5),
@@ -117,10 +125,16 @@ rows = [
     fixed("memory-rss-per-idle-session", "KiB", m_per_conn, "1-MiB", 1024, 1.0),
 ]
 # Half-sent writes: peak RSS against the total write buffer budget + 100 MiB (bench/write_budget.py).
-wb = json.load(open(wb_path))
-rows.append(fixed("memory-peak-rss-64x64m-half-sent-writes", "MiB", round(wb["peak_rss_mib"]),
-                  "write-budget-plus-100-MiB", wb["limit_mib"], 1.0))
-rows[-1]["write_budget"] = wb
+if os.path.exists(wb_path):
+    wb = json.load(open(wb_path))
+    rows.append(fixed("memory-peak-rss-64x64m-half-sent-writes", "MiB", round(wb["peak_rss_mib"]),
+                      "write-budget-plus-100-MiB", wb["limit_mib"], 1.0))
+    rows[-1]["write_budget"] = wb
+# What did not run (BENCH_GROUPS): no vstor sample, or a memory figure of 0.
+ran = {k.split("_", 1)[1] for k in samples if k.startswith("v_")}
+rows = [r for r in rows if r.get("_key", "") in ran or (r["unit"] not in ("IOPS", "MB/s") and r["vstor"])]
+for r in rows:
+    r.pop("_key", None)
 machine = f"{platform.machine()} {os.cpu_count()} cores, {platform.release()}"
 json.dump({"machine": machine, "scenarios": rows}, open(results_path, "w"), indent=2)
 

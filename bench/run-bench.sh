@@ -9,11 +9,16 @@
 #   NBD:   vstor (--nbd-listen on the same mem LUN) vs `nbdkit memory` and qemu-nbd (a raw file in
 #          /dev/shm), fio's nbd engine: 4 KiB random read and random write at QD 32, 1 MiB
 #          sequential read at QD 8.
-#   Ceiling: iperf3 single stream on loopback.
+#   File:  vstor's file backend vs tgt (bs rdwr and bs aio) serving the same prefilled 1 GiB file,
+#          one in /dev/shm and one in the output directory's file system: 4 KiB random read at
+#          QD 1 and 32 (iscsi-perf), 4 KiB random write at QD 32 (vstor-bench-iscsi), 1 MiB
+#          sequential read at QD 8 against the loopback ceiling.
+#   Ceiling: iperf3 single stream on loopback, 1 MiB writes (-l 1M).
 #   Memory: peak RSS of vstor serving a 1 GiB mem LUN after 100 MiB of scattered 4 KiB writes;
 #          RSS per idle session; peak RSS with 64 x 64 MiB half-sent writes against the write
 #          buffer budget + 100 MiB (bench/write_budget.py).
 #   Scaling: vstor with 2 event-loop threads vs 1, four sessions.
+# BENCH_GROUPS picks what runs (default all): iscsi nbd file memory scaling.
 # Every scenario with a goal runs BENCH_ROUNDS times (default 3), vstor and its peers back to
 # back, and each side's best run counts (all runs are in results.json): this VM drifts.
 # Beside the IOPS ratios: the target's CPU per I/O (per MiB for 1 MiB I/O), median and spread
@@ -25,11 +30,16 @@ mkdir -p "${2:?output directory}"
 out=$(cd "$2" && pwd)
 client=${3:-$(dirname "$vstor")/vstor-bench-iscsi}
 secs=${BENCH_SECONDS:-8}
+groups=" ${BENCH_GROUPS:-iscsi nbd file memory scaling} "
+want() { [[ $groups == *" $1 "* ]]; }
+# The two files the file scenarios serve: one in RAM, one on the output directory's file system.
+shm_img=/dev/shm/vstor-bench-file.img
+disk_img=$out/vstor-bench-file.img
 pids=()
 cleanup() {
   # tgtd ignores SIGTERM while it has targets configured: stop everything with SIGKILL.
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -f /dev/shm/vstor-bench-tgt.img /dev/shm/vstor-bench-tgt-aio.img /dev/shm/vstor-bench-qemu.img
+  rm -f /dev/shm/vstor-bench-tgt.img /dev/shm/vstor-bench-tgt-aio.img /dev/shm/vstor-bench-qemu.img "$shm_img" "$disk_img"
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -44,9 +54,18 @@ serve_vstor() {  # serve_vstor PORT EXTRA... -> pid in $served
 }
 
 # --- peers -------------------------------------------------------------------------------------
+# The file scenarios' files are filled with random bytes first (a hole reads as zeroes without
+# touching data), then served by vstor (LUNs 2 and 3) and by tgt, one side driven at a time.
+file_luns=()
+if want file; then
+  head -c 1G /dev/urandom >"$shm_img"
+  cp "$shm_img" "$disk_img"
+  sync "$disk_img"
+  file_luns=(--lun "file:$shm_img" --lun "file:$disk_img")
+fi
 vport=$(free_port)
 vnport=$(free_port)
-serve_vstor $vport --nbd-listen 127.0.0.1:$vnport --lun mem:1G --lun null:1G
+serve_vstor $vport --nbd-listen 127.0.0.1:$vnport --lun mem:1G --lun null:1G "${file_luns[@]}"
 vpid=$served
 vurl=iscsi://127.0.0.1:$vport/$iqn/0
 vnull=iscsi://127.0.0.1:$vport/$iqn/1
@@ -65,6 +84,18 @@ tgtadm -C 7 --lld iscsi --op bind --mode target --tid 1 -I ALL
 tgtadm -C 7 --lld iscsi --op new --mode target --tid 2 -T iqn.2026-11.org.vstor:tgt-aio
 tgtadm -C 7 --lld iscsi --op new --mode logicalunit --tid 2 --lun 1 -b /dev/shm/vstor-bench-tgt-aio.img --bstype aio
 tgtadm -C 7 --lld iscsi --op bind --mode target --tid 2 -I ALL
+# The file scenarios' peers: rdwr and aio on each of the two files vstor serves too.
+tgt_lun() {  # tgt_lun TID NAME FILE BSTYPE
+  tgtadm -C 7 --lld iscsi --op new --mode target --tid "$1" -T "iqn.2026-11.org.vstor:$2"
+  tgtadm -C 7 --lld iscsi --op new --mode logicalunit --tid "$1" --lun 1 -b "$3" --bstype "$4"
+  tgtadm -C 7 --lld iscsi --op bind --mode target --tid "$1" -I ALL
+}
+if want file; then
+  tgt_lun 3 tgt-shm "$shm_img" rdwr
+  tgt_lun 4 tgt-shm-aio "$shm_img" aio
+  tgt_lun 5 tgt-disk "$disk_img" rdwr
+  tgt_lun 6 tgt-disk-aio "$disk_img" aio
+fi
 turl=iscsi://127.0.0.1:$tport/iqn.2026-11.org.vstor:tgt-peer/1
 aurl=iscsi://127.0.0.1:$tport/iqn.2026-11.org.vstor:tgt-aio/1
 apid=$tpid
@@ -119,6 +150,7 @@ qemu_write_iops() {  # qemu_write_iops KEY SERVER_PID URL: 4 KiB writes at QD 32
   python3 -c "print(round($n / $t))"
 }
 mixed() { metered "$1" "$2" "$client" "$3" 65536 32 70 "$secs"; }  # mixed KEY SERVER_PID URL -> "IOPS MBps"
+randwrite() { metered "$1" "$2" "$client" "$3" 4096 32 0 "$secs"; }  # 4 KiB random writes at QD 32
 rss_kib() { awk '/VmRSS/ {print $2}' /proc/$1/status; }
 
 # This VM's speed drifts within minutes (see docs/performance.md), so every scenario with a goal
@@ -135,6 +167,11 @@ order() {  # order SIDE...: the sides, rotated by the round, so that who goes fi
 # Sides: v = vstor, t = tgt rdwr, a = tgt aio, k = nbdkit, q = qemu-nbd.
 declare -A side_pid=([v]=$vpid [t]=$tpid [a]=$apid [k]=$kpid [q]=$qpid)
 declare -A side_url=([iscsi:v]=$vurl [iscsi:t]=$turl [iscsi:a]=$aurl
+                     [shm:v]=iscsi://127.0.0.1:$vport/$iqn/2 [disk:v]=iscsi://127.0.0.1:$vport/$iqn/3
+                     [shm:t]=iscsi://127.0.0.1:$tport/iqn.2026-11.org.vstor:tgt-shm/1
+                     [shm:a]=iscsi://127.0.0.1:$tport/iqn.2026-11.org.vstor:tgt-shm-aio/1
+                     [disk:t]=iscsi://127.0.0.1:$tport/iqn.2026-11.org.vstor:tgt-disk/1
+                     [disk:a]=iscsi://127.0.0.1:$tport/iqn.2026-11.org.vstor:tgt-disk-aio/1
                      [nbd:v]=nbd://127.0.0.1:$vnport [nbd:k]=nbd://127.0.0.1:$knport [nbd:q]=nbd://127.0.0.1:$qnport)
 # pair NAME PROTO "PEERS" COLUMN FN ARGS...: runs `FN KEY PID URL ARGS...` against vstor and each
 # peer in this round's order, and samples column COLUMN of its output as v_NAME, t_NAME, ...
@@ -152,9 +189,10 @@ iscsi_pair() {  # iscsi_pair NAME "PEERS" QD BLOCKS [-r]: iscsi-perf, IOPS for 4
 ipport=$(free_port)
 iperf3 -s -p "$ipport" >/dev/null 2>&1 &
 pids+=($!)
-ceiling() { iperf3 -c 127.0.0.1 -p "$ipport" -t "$secs" -J | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/8e6))'; }
+ceiling() { iperf3 -c 127.0.0.1 -p "$ipport" -l 1M -t "$secs" -J | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/8e6))'; }
 
-echo "measuring (each ${secs}s, goals ${rounds} rounds)..."
+echo "measuring (each ${secs}s, goals ${rounds} rounds; groups:${groups})..."
+if want iscsi; then
 for round in $(seq "$rounds"); do
   iscsi_pair rr1 "t a" 1 8 -r
   iscsi_pair rr32 "t a" 32 8 -r
@@ -171,6 +209,25 @@ for n in 1 4 16; do
   sample v_s$n "$(sessions "$vurl" $n)"
   sample t_s$n "$(sessions "$turl" $n)"
 done
+fi
+
+# File LUNs: the same file served by vstor's file backend, tgt rdwr and tgt aio. The /dev/shm
+# file runs BENCH_ROUNDS rounds (the goals); the one on disk BENCH_FILE_DISK_ROUNDS (default 1).
+file_scenarios() {  # file_scenarios MEDIUM
+  local m=$1
+  pair "${m}_rr1" "$m" "t a" 1 perf 1 8 -r
+  pair "${m}_rr32" "$m" "t a" 1 perf 32 8 -r
+  pair "${m}_rw32" "$m" "t a" 1 randwrite
+  pair "${m}_seq" "$m" "t a" 2 perf 8 2048
+}
+if want file; then
+  for round in $(seq "$rounds"); do
+    file_scenarios shm
+    sample ceiling_file "$(ceiling)"
+  done
+  for round in $(seq "${BENCH_FILE_DISK_ROUNDS:-1}"); do file_scenarios disk; done
+  round=1
+fi
 
 # fio's nbd engine (libnbd): prints IOPS and MB/s of the one job.
 nbd_fio() {  # nbd_fio KEY SERVER_PID URI RW BS QD -> "IOPS MBps"
@@ -182,6 +239,7 @@ nbd_fio() {  # nbd_fio KEY SERVER_PID URI RW BS QD -> "IOPS MBps"
 nbd_pair() {  # nbd_pair NAME RW BS QD COLUMN: fio against vstor, nbdkit and qemu-nbd
   pair "$1" nbd "k q" "$5" nbd_fio "$2" "$3" "$4"
 }
+if want nbd; then
 for round in $(seq "$rounds"); do nbd_pair nw32 randwrite 4k 32 1; done
 # The reads below run on disks with the same content: the random writes above leave each server
 # with a different share of holes (they ran at different speeds), and a hole reads as a memset
@@ -195,7 +253,11 @@ for round in $(seq "$rounds"); do
   nbd_pair nseq read 1M 8 2
 done
 round=1
+fi
 
+m_peak=0 m_per_conn=0
+rm -f "$out/write-budget.json"
+if want memory; then
 echo "memory..."
 mport=$(free_port)
 serve_vstor $mport --lun mem:1G --loops 1
@@ -214,7 +276,9 @@ wait $(jobs -p | tail -n 16) 2>/dev/null || true
 echo "write buffer budget..."
 # 64 x 64 MiB WRITEs over 4 raw-PDU sessions, half their data sent: peak RSS vs the budget.
 python3 "$(dirname "$0")/write_budget.py" "$vstor" "$out/write-budget.json"
+fi
 
+if want scaling; then
 echo "event-loop scaling..."
 for loops in 1 2; do
   lport=$(free_port)
@@ -222,6 +286,7 @@ for loops in 1 2; do
   sample v_loops$loops "$(sessions "iscsi://127.0.0.1:$lport/$iqn/0" 4)"
   kill $served; wait $served 2>/dev/null || true
 done
+fi
 
 python3 "$(dirname "$0")/report.py" "$out/results.json" "$out/cpu.txt" "$out/samples.txt" "$out/write-budget.json" \
   "$m_peak" "$m_per_conn"

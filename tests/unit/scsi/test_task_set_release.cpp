@@ -30,12 +30,15 @@ void clear_power_on_attention(Adapter& a, const std::shared_ptr<Nexus>& nexus) {
     }
 }
 
-// Runs every read on a thread of its own, one at a time, once the test opens it; notes any read
-// that arrives on that thread (from inside one of its own completions).
-class OwnThreadBackend final : public Backend {
+// Runs every read's completion on a thread of its own, one at a time, once the test opens it;
+// notes any read that arrives on that thread (from inside one of its own completions). With
+// `rendezvous`, each read also waits until that thread has taken it (as a backend that serializes
+// its I/O on its own thread does): started from inside that worker's `done`, such a read would wait
+// for its own thread forever; the wait gives up after 3 s and says so, to keep the test bounded.
+class WorkerThreadBackend final : public Backend {
 public:
-    OwnThreadBackend() : worker_([this] { work(); }) {}
-    ~OwnThreadBackend() override {
+    explicit WorkerThreadBackend(bool rendezvous) : rendezvous_(rendezvous), worker_([this] { work(); }) {}
+    ~WorkerThreadBackend() override {
         {
             std::lock_guard lk(mu_);
             stop_ = true;
@@ -43,18 +46,19 @@ public:
         cv_.notify_all();
         worker_.join();
     }
-    std::string kind() const override { return "own-thread"; }
+    std::string kind() const override { return "worker-thread"; }
     std::uint32_t block_size() const override { return 512; }
     std::uint64_t block_count() const override { return 1024; }
     BackendCaps caps() const override { return {}; }
     void read(std::uint64_t, std::span<std::byte> buf, IoCallback done) override {
         if (std::this_thread::get_id() == worker_.get_id()) reentered = true;
-        std::memset(buf.data(), 0, buf.size());
-        {
-            std::lock_guard lk(mu_);
-            jobs_.push_back(std::move(done));
-        }
+        std::memset(buf.data(), 0x5a, buf.size());
+        std::unique_lock lk(mu_);
+        const std::uint64_t mine = ++queued_;
+        jobs_.push_back(std::move(done));
         cv_.notify_all();
+        if (rendezvous_ && !cv_.wait_for(lk, std::chrono::seconds(3), [&] { return taken_ >= mine; }))
+            deadlocked = true;
     }
     void write(std::uint64_t, std::span<const std::byte>, bool, IoCallback done) override { done(IoStatus::ok); }
     void flush(IoCallback done) override { done(IoStatus::ok); }
@@ -66,23 +70,30 @@ public:
         cv_.notify_all();
     }
     std::atomic<bool> reentered{false};
+    std::atomic<bool> deadlocked{false};
 
 private:
     void work() {
         std::unique_lock lk(mu_);
         for (;;) {
-            cv_.wait(lk, [this] { return stop_ || (open_ && !jobs_.empty()); });
+            // Without a rendezvous a read is not even taken before the test opens the backend.
+            cv_.wait(lk, [this] { return stop_ || (!jobs_.empty() && (rendezvous_ || open_)); });
             if (stop_) return;
             auto done = std::move(jobs_.front());
             jobs_.pop_front();
+            ++taken_;
+            cv_.notify_all();
+            cv_.wait(lk, [this] { return stop_ || open_; });  // the test decides when reads complete
             lk.unlock();
-            done(IoStatus::ok);
+            done(IoStatus::ok);  // outside the lock (contract v1)
             lk.lock();
         }
     }
-    std::mutex mu_;  // guards jobs_, open_, stop_
+    const bool rendezvous_;
+    std::mutex mu_;  // guards jobs_, queued_, taken_, open_, stop_
     std::condition_variable cv_;
     std::deque<IoCallback> jobs_;
+    std::uint64_t queued_ = 0, taken_ = 0;
     bool open_ = false;
     bool stop_ = false;
     std::thread worker_;  // last: starts after the members it uses
@@ -111,7 +122,7 @@ void submit_read(Adapter& a, const std::shared_ptr<Nexus>& nexus, TaskAttribute 
 TEST(TaskSetRelease, TaskQueuedBehindOrderedDoesNotStartInsideTheBackendsDone) {
     auto adapter = Adapter::create();
     const auto tid = *adapter->add_target("iqn.2026-11.org.vstor:release").value;
-    auto backend = std::make_shared<OwnThreadBackend>();
+    auto backend = std::make_shared<WorkerThreadBackend>(false);
     ASSERT_TRUE(adapter->add_lun(tid, 0, backend));
     auto nexus = adapter->open_nexus(tid, "iqn.test:a,i,0x1");
     clear_power_on_attention(*adapter, nexus);
@@ -128,73 +139,11 @@ TEST(TaskSetRelease, TaskQueuedBehindOrderedDoesNotStartInsideTheBackendsDone) {
     EXPECT_FALSE(backend->reentered) << "the released READ started on the backend's thread, inside its done";
 }
 
-// The deadlock itself: each read hands its work to the backend's one worker thread and waits
-// until that thread has taken it (a rendezvous, as a backend that serializes its I/O on its own
-// thread does). Started from inside that worker's `done`, a read would wait for its own thread
-// forever; here the wait gives up after 3 s and says so, to keep the test bounded.
-class HandOffBackend final : public Backend {
-public:
-    HandOffBackend() : worker_([this] { work(); }) {}
-    ~HandOffBackend() override {
-        {
-            std::lock_guard lk(mu_);
-            stop_ = true;
-        }
-        cv_.notify_all();
-        worker_.join();
-    }
-    std::string kind() const override { return "hand-off"; }
-    std::uint32_t block_size() const override { return 512; }
-    std::uint64_t block_count() const override { return 1024; }
-    BackendCaps caps() const override { return {}; }
-    void read(std::uint64_t, std::span<std::byte> buf, IoCallback done) override {
-        std::memset(buf.data(), 0x5a, buf.size());
-        std::unique_lock lk(mu_);
-        const std::uint64_t mine = ++queued_;
-        jobs_.push_back(std::move(done));
-        cv_.notify_all();
-        if (!cv_.wait_for(lk, std::chrono::seconds(3), [&] { return taken_ >= mine; })) deadlocked = true;
-    }
-    void write(std::uint64_t, std::span<const std::byte>, bool, IoCallback done) override { done(IoStatus::ok); }
-    void flush(IoCallback done) override { done(IoStatus::ok); }
-    void open() {
-        {
-            std::lock_guard lk(mu_);
-            open_ = true;
-        }
-        cv_.notify_all();
-    }
-    std::atomic<bool> deadlocked{false};
-
-private:
-    void work() {
-        std::unique_lock lk(mu_);
-        for (;;) {
-            cv_.wait(lk, [this] { return stop_ || !jobs_.empty(); });
-            if (stop_) return;
-            auto done = std::move(jobs_.front());
-            jobs_.pop_front();
-            ++taken_;
-            cv_.notify_all();
-            cv_.wait(lk, [this] { return stop_ || open_; });  // the test decides when reads complete
-            lk.unlock();
-            done(IoStatus::ok);  // outside the lock (contract v1)
-            lk.lock();
-        }
-    }
-    std::mutex mu_;  // guards jobs_, queued_, taken_, open_, stop_
-    std::condition_variable cv_;
-    std::deque<IoCallback> jobs_;
-    std::uint64_t queued_ = 0, taken_ = 0;
-    bool open_ = false;
-    bool stop_ = false;
-    std::thread worker_;  // last: starts after the members it uses
-};
-
+// The deadlock itself: a backend whose reads wait for its own thread to take them.
 TEST(TaskSetRelease, BackendThatWaitsForItsOwnThreadDoesNotDeadlock) {
     auto adapter = Adapter::create();
     const auto tid = *adapter->add_target("iqn.2026-11.org.vstor:hand-off").value;
-    auto backend = std::make_shared<HandOffBackend>();
+    auto backend = std::make_shared<WorkerThreadBackend>(true);
     ASSERT_TRUE(adapter->add_lun(tid, 0, backend));
     auto nexus = adapter->open_nexus(tid, "iqn.test:a,i,0x1");
     clear_power_on_attention(*adapter, nexus);

@@ -10,18 +10,8 @@ rm -rf "$out"; mkdir -p "$out"
 source "$(dirname "$0")/lib.sh"
 
 iqn=iqn.2026-12.org.vstor:ctl
-port=$(free_port)
-nport=$(free_port)
 sock="$out/control.sock"
-cat >"$out/vstor.toml" <<TOML
-[[portal]]
-listen = "127.0.0.1:$port"
-[nbd]
-listen = ["127.0.0.1:$nport"]
-[[target]]
-name = "$iqn"
-luns = ["file:$out/lun0.img,size=64M"]
-TOML
+write_config "file:$out/lun0.img,size=64M"
 serve_controlled "$out/vstor.toml"
 url=iscsi://127.0.0.1:$port/$iqn
 

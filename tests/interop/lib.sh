@@ -1,6 +1,6 @@
 # Sourced by the interop scripts: the background processes they start (killed on exit), how they
 # fail (with the server log's tail when there is one), free ports, and waiting for a server.
-# The sourcing script sets $vstor and $out first; serve_controlled also needs $sock.
+# The sourcing script sets $vstor and $out first; serve_controlled also needs $sock, write_config $iqn.
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
@@ -27,4 +27,19 @@ serve_controlled() {  # serve_controlled CONFIG: `vstor serve` from CONFIG, up w
     sleep 0.1
   done
   fail "vstor did not start"
+}
+write_config() {  # write_config LUN...: $out/vstor.toml, one portal ($port) and NBD listener ($nport), target $iqn
+  port=$(free_port)
+  nport=$(free_port)
+  local luns
+  luns=$(printf '"%s", ' "$@")
+  cat >"$out/vstor.toml" <<TOML
+[[portal]]
+listen = "127.0.0.1:$port"
+[nbd]
+listen = ["127.0.0.1:$nport"]
+[[target]]
+name = "$iqn"
+luns = [${luns%, }]
+TOML
 }

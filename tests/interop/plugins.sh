@@ -13,18 +13,8 @@ rm -rf "$out"; mkdir -p "$out"
 source "$(dirname "$0")/lib.sh"
 
 iqn=iqn.2026-12.org.vstor:plugins
-port=$(free_port)
-nport=$(free_port)
 sock="$out/control.sock"
-cat >"$out/vstor.toml" <<TOML
-[[portal]]
-listen = "127.0.0.1:$port"
-[nbd]
-listen = ["127.0.0.1:$nport"]
-[[target]]
-name = "$iqn"
-luns = ["plugin:$plugins/ramdisk_plugin.so,size=64M,serial=rd-interop,name=rd"]
-TOML
+write_config "plugin:$plugins/ramdisk_plugin.so,size=64M,serial=rd-interop,name=rd"
 serve_controlled "$out/vstor.toml"
 nbd=nbd://127.0.0.1:$nport
 url=iscsi://127.0.0.1:$port/$iqn

@@ -1,7 +1,10 @@
-// Raw image file or block device. I/O runs on the backend's own worker threads (never on the
-// caller's event loop); flush is fdatasync, FUA writes are durable before they complete, unmap
-// punches holes. An flock keeps two servers from opening one image read-write.
-// Linux: file_backend_posix.cpp (io_uring when the kernel allows it, else the worker threads).
+// Raw image file or block device. Reads and writes that need not wait (a file in tmpfs, a page-
+// cache hit) finish on the calling thread; the rest go to io_uring or the backend's own worker
+// threads, never blocking the caller's event loop. Flush is fdatasync, FUA writes are durable
+// before they complete, unmap punches holes. An flock keeps two servers from opening one image
+// read-write.
+// Linux: file_backend_posix.cpp (io_uring when the kernel allows it, else the worker threads),
+// file_backend_inline_posix.cpp (the inline path).
 // Windows: file_backend_win32.cpp (worker threads, positional ReadFile/WriteFile, FlushFileBuffers,
 // FSCTL_SET_ZERO_DATA, LockFileEx); `fd_` is then a CRT descriptor wrapping the file's HANDLE.
 #pragma once
@@ -31,6 +34,9 @@ struct FileOptions {
     bool thick = false;   // allocate every block at creation; unmap not offered
     unsigned threads = 4;
     bool io_uring = true;  // reads/writes/flush through io_uring when the kernel allows it
+    // Reads and writes that need not wait finish on the calling thread: every one on a file in
+    // memory (tmpfs, ramfs), page-cache hits (RWF_NOWAIT) elsewhere. Off: always queued.
+    bool inline_io = true;
 };
 
 class FileBackend final : public Backend {
@@ -64,9 +70,21 @@ private:
     util::ThreadPool pool_;              // unmap, write-zeroes, and I/O when io_uring is absent or full
     std::unique_ptr<UringQueue> uring_;  // null: everything goes through pool_
 
-    // The rest of a read/write that io_uring did only partly (or that asked to be retried).
-    void finish_read(std::span<std::byte> buf, off_t off, int res, IoCallback done);
-    void finish_write(std::span<const std::byte> buf, off_t off, bool fua, int res, IoCallback done);
+    // Inline part of a read/write (file_backend_inline.cpp): the bytes done without waiting, from
+    // the start of `buf`; the caller queues the rest. 0 when nothing could be done at once.
+    std::size_t inline_read(std::span<std::byte> buf, off_t off);
+    std::size_t inline_write(std::span<const std::byte> buf, off_t off, bool fua);
+    bool memory_file_ = false;  // tmpfs/ramfs: I/O is a memory copy, done inline
+    // Cleared when the file system refuses RWF_NOWAIT (EOPNOTSUPP): no point asking again.
+    std::atomic<bool> nowait_read_{true};
+    std::atomic<bool> nowait_write_{true};
+    // Queue the rest of a read/write from byte `did` on (io_uring, else a worker thread).
+    void queue_read(std::span<std::byte> buf, off_t off, std::size_t did, IoCallback done);
+    void queue_write(std::span<const std::byte> buf, off_t off, std::size_t did, bool fua, IoCallback done);
+    // The rest of a read/write that io_uring did only partly (or that asked to be retried): `did`
+    // bytes were done before it was queued, `res` is io_uring's result for the queued part.
+    void finish_read(std::span<std::byte> buf, off_t off, std::size_t did, int res, IoCallback done);
+    void finish_write(std::span<const std::byte> buf, off_t off, std::size_t did, bool fua, int res, IoCallback done);
     // Synchronous rest of a read/write from byte `did` on (on a worker thread).
     void read_rest(std::span<std::byte> buf, off_t off, std::size_t did, IoCallback done);
     void write_rest(std::span<const std::byte> buf, off_t off, std::size_t did, bool fua, IoCallback done);
@@ -88,6 +106,7 @@ private:
 
 public:
     bool uses_io_uring() const { return uring_ != nullptr; }
+    bool is_memory_file() const { return memory_file_; }
 };
 
 }  // namespace vstor::backends

@@ -5,9 +5,11 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -61,6 +63,13 @@ int pwrite_all(int fd, const std::byte* p, std::size_t n, off_t off) {
         off += r;
     }
     return 0;
+}
+
+// tmpfs and ramfs hold a file's data in memory: reading or writing it is a copy, as for a mem LUN.
+bool on_memory_file_system(int fd) {
+    struct statfs fs {};
+    if (::fstatfs(fd, &fs) != 0) return false;
+    return fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
 }
 
 std::int64_t now_ns() {
@@ -143,6 +152,7 @@ FileBackend::FileBackend(int fd, FileOptions opts, std::uint64_t size, bool bloc
       pool_(opts_.threads),
       image_end_(size),
       last_check_ns_(now_ns()) {
+    memory_file_ = opts_.inline_io && !block_device_ && on_memory_file_system(fd_);
     const char* env = std::getenv("VSTOR_IO_URING");  // VSTOR_IO_URING=0 forces the worker threads
     if (opts_.io_uring && !(env && std::strcmp(env, "0") == 0)) {
         std::string why;
@@ -220,9 +230,9 @@ bool FileBackend::past_image_end(off_t off, std::size_t len, const char* what, I
     return true;
 }
 
-void FileBackend::finish_read(std::span<std::byte> buf, off_t off, int res, IoCallback done) {
+void FileBackend::finish_read(std::span<std::byte> buf, off_t off, std::size_t did, int res, IoCallback done) {
     if (res < 0 && res != -EINTR && res != -EAGAIN) return done(failed("read", off, buf.size(), -res));
-    const auto did = static_cast<std::size_t>(std::max(res, 0));
+    did += static_cast<std::size_t>(std::max(res, 0));
     if (did == buf.size()) return done(IoStatus::ok);
     pool_.post([this, buf, off, did, done = std::move(done)]() mutable { read_rest(buf, off, did, std::move(done)); });
 }
@@ -237,9 +247,10 @@ void FileBackend::read_rest(std::span<std::byte> buf, off_t off, std::size_t did
     done(e ? failed("read", off, buf.size(), e) : IoStatus::ok);
 }
 
-void FileBackend::finish_write(std::span<const std::byte> buf, off_t off, bool fua, int res, IoCallback done) {
+void FileBackend::finish_write(std::span<const std::byte> buf, off_t off, std::size_t did, bool fua, int res,
+                               IoCallback done) {
     if (res < 0 && res != -EINTR && res != -EAGAIN) return done(failed("write", off, buf.size(), -res));
-    const auto did = static_cast<std::size_t>(std::max(res, 0));
+    did += static_cast<std::size_t>(std::max(res, 0));
     if (did == buf.size()) return done(IoStatus::ok);
     pool_.post([this, buf, off, did, fua, done = std::move(done)]() mutable {
         write_rest(buf, off, did, fua, std::move(done));
@@ -257,11 +268,20 @@ void FileBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback d
     const auto off = static_cast<off_t>(lba * opts_.block_size);
     maybe_check_image();
     if (past_image_end(off, buf.size(), "read", done)) return;
+    const std::size_t did = inline_read(buf, off);
+    if (did == buf.size()) return done(IoStatus::ok);
+    queue_read(buf, off, did, std::move(done));
+}
+
+void FileBackend::queue_read(std::span<std::byte> buf, off_t off, std::size_t did, IoCallback done) {
     if (uring_ && buf.size() <= (1u << 30)) {
-        UringQueue::Done d = [this, buf, off, done](int res) mutable { finish_read(buf, off, res, std::move(done)); };
-        if (uring_->read(fd_, buf.data(), buf.size(), off, d)) return;
+        UringQueue::Done d = [this, buf, off, did, done](int res) mutable {
+            finish_read(buf, off, did, res, std::move(done));
+        };
+        const auto at = off + static_cast<off_t>(did);
+        if (uring_->read(fd_, buf.data() + did, buf.size() - did, at, d)) return;
     }
-    pool_.post([this, buf, off, done = std::move(done)]() mutable { read_rest(buf, off, 0, std::move(done)); });
+    pool_.post([this, buf, off, did, done = std::move(done)]() mutable { read_rest(buf, off, did, std::move(done)); });
 }
 
 void FileBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool fua, IoCallback done) {
@@ -277,14 +297,21 @@ void FileBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool 
         return done(IoStatus::read_only);
     }
     if (past_image_end(off, buf.size(), "write", done)) return;
+    const std::size_t did = inline_write(buf, off, fua);
+    if (did == buf.size()) return done(IoStatus::ok);
+    queue_write(buf, off, did, fua, std::move(done));
+}
+
+void FileBackend::queue_write(std::span<const std::byte> buf, off_t off, std::size_t did, bool fua, IoCallback done) {
     if (uring_ && buf.size() <= (1u << 30)) {
-        UringQueue::Done d = [this, buf, off, fua, done](int res) mutable {
-            finish_write(buf, off, fua, res, std::move(done));
+        UringQueue::Done d = [this, buf, off, did, fua, done](int res) mutable {
+            finish_write(buf, off, did, fua, res, std::move(done));
         };
-        if (uring_->write(fd_, buf.data(), buf.size(), off, fua, d)) return;
+        const auto at = off + static_cast<off_t>(did);
+        if (uring_->write(fd_, buf.data() + did, buf.size() - did, at, fua, d)) return;
     }
-    pool_.post([this, buf, off, fua, done = std::move(done)]() mutable {
-        write_rest(buf, off, 0, fua, std::move(done));
+    pool_.post([this, buf, off, did, fua, done = std::move(done)]() mutable {
+        write_rest(buf, off, did, fua, std::move(done));
     });
 }
 

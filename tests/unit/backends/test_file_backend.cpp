@@ -2,10 +2,13 @@
 // read-only, resize, and durability of acknowledged FUA writes across SIGKILL.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <atomic>
@@ -75,41 +78,64 @@ TEST_F(FileBackendTest, CreatesSparseImageAndRoundTripsData) {
     EXPECT_EQ(r, d);
 }
 
-// Both I/O paths (io_uring where the kernel allows it, worker threads otherwise) move the same
-// bytes, including many concurrent requests and FUA writes.
-TEST_F(FileBackendTest, IoUringAndWorkerThreadsAgree) {
+// Every I/O path (inline: a file in memory or a page-cache hit; io_uring where the kernel allows
+// it; worker threads otherwise) moves the same bytes, including many concurrent requests and FUA
+// writes, on a disk's file system and on tmpfs (/dev/shm).
+void exercise_paths(const std::string& path) {
+    struct statfs fs {};
+    ASSERT_EQ(::statfs(std::filesystem::path(path).parent_path().c_str(), &fs), 0);
+    const bool memory_fs = fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
     io_uring probe{};
     const bool kernel_has_uring = io_uring_queue_init(4, &probe, 0) == 0;
     if (kernel_has_uring) io_uring_queue_exit(&probe);
-    for (const bool use_uring : {true, false}) {
-        SCOPED_TRACE(use_uring ? "io_uring" : "worker threads");
-        std::filesystem::remove(path);
-        FileOptions o;
-        o.path = path;
-        o.size_bytes = 16 << 20;
-        o.io_uring = use_uring;
-        std::string err;
-        auto b = FileBackend::open(o, err);
-        ASSERT_TRUE(b) << err;
-        EXPECT_EQ(b->uses_io_uring(), use_uring && kernel_has_uring);
-        constexpr int kN = 512;  // more than the ring holds: some fall back to the threads
-        std::vector<std::vector<std::byte>> data;
-        for (int i = 0; i < kN; ++i) data.push_back(pattern(4096, static_cast<std::uint8_t>(i)));
-        std::atomic<int> pending{kN}, failed{0};
-        for (int i = 0; i < kN; ++i)
-            b->write(static_cast<std::uint64_t>(i) * 8, data[static_cast<std::size_t>(i)], i % 7 == 0, [&](IoStatus s) {
-                if (s != IoStatus::ok) ++failed;
-                --pending;
-            });
-        while (pending.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        EXPECT_EQ(failed.load(), 0);
-        ASSERT_EQ(util::wait_io([&](IoCallback cb) { b->flush(std::move(cb)); }), IoStatus::ok);
-        for (int i = 0; i < kN; i += 37) {
-            std::vector<std::byte> r(4096);
-            ASSERT_EQ(read(*b, static_cast<std::uint64_t>(i) * 8, r), IoStatus::ok);
-            EXPECT_EQ(r, data[static_cast<std::size_t>(i)]) << "block " << i;
+    for (const bool use_uring : {true, false})
+        for (const bool use_inline : {true, false}) {
+            SCOPED_TRACE(std::string(use_uring ? "io_uring" : "worker threads") + (use_inline ? ", inline" : ""));
+            std::filesystem::remove(path);
+            FileOptions o;
+            o.path = path;
+            o.size_bytes = 16 << 20;
+            o.io_uring = use_uring;
+            o.inline_io = use_inline;
+            std::string err;
+            auto b = FileBackend::open(o, err);
+            ASSERT_TRUE(b) << err;
+            EXPECT_EQ(b->uses_io_uring(), use_uring && kernel_has_uring);
+            EXPECT_EQ(b->is_memory_file(), memory_fs && use_inline);
+            constexpr int kN = 512;  // more than the ring holds: some fall back to the threads
+            std::vector<std::vector<std::byte>> data;
+            for (int i = 0; i < kN; ++i) data.push_back(pattern(4096, static_cast<std::uint8_t>(i + use_inline)));
+            std::atomic<int> pending{kN}, failed{0};
+            for (int i = 0; i < kN; ++i)
+                b->write(static_cast<std::uint64_t>(i) * 8, data[static_cast<std::size_t>(i)], i % 7 == 0,
+                         [&](IoStatus s) {
+                             if (s != IoStatus::ok) ++failed;
+                             --pending;
+                         });
+            while (pending.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            EXPECT_EQ(failed.load(), 0);
+            ASSERT_EQ(util::wait_io([&](IoCallback cb) { b->flush(std::move(cb)); }), IoStatus::ok);
+            for (int i = 0; i < kN; i += 37) {
+                std::vector<std::byte> r(4096);
+                ASSERT_EQ(util::wait_io([&](IoCallback cb) { b->read(static_cast<std::uint64_t>(i) * 8, r, std::move(cb)); }),
+                          IoStatus::ok);
+                EXPECT_EQ(r, data[static_cast<std::size_t>(i)]) << "block " << i;
+            }
+            // A 1 MiB read across the last 16 blocks written and the hole after them.
+            std::vector<std::byte> big(1 << 20);
+            ASSERT_EQ(util::wait_io([&](IoCallback cb) { b->read((kN - 16) * 8, big, std::move(cb)); }), IoStatus::ok);
+            EXPECT_TRUE(std::equal(data[kN - 15].begin(), data[kN - 15].end(), big.begin() + 4096));
+            EXPECT_TRUE(std::all_of(big.begin() + 16 * 4096, big.end(), [](std::byte x) { return x == std::byte{0}; }));
         }
-    }
+    std::filesystem::remove(path);
+}
+
+TEST_F(FileBackendTest, EveryIoPathAgrees) { exercise_paths(path); }
+
+TEST_F(FileBackendTest, EveryIoPathAgreesOnTmpfs) {
+    const std::filesystem::path shm = "/dev/shm";
+    if (!std::filesystem::is_directory(shm)) GTEST_SKIP() << "no /dev/shm";
+    exercise_paths((shm / ("vstor-file-test-" + std::to_string(::getpid()) + ".img")).string());
 }
 
 TEST_F(FileBackendTest, UnmapPunchesHolesThatReadAsZeroes) {

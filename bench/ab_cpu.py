@@ -2,13 +2,15 @@
 """Before/after of two vstor builds, interleaved: target CPU per I/O and IOPS.
 
     bench/ab_cpu.py BEFORE_VSTOR AFTER_VSTOR [--rounds 5] [--seconds 5] [--only iscsi-w32,...]
+                    [--lun file:/dev/shm/ab.img] [--client build/vstor-bench-iscsi]
 
-Each round serves a 1 GiB mem LUN from each build in turn (who goes first alternates) and runs
+Each round serves a 1 GiB LUN (mem:1G unless --lun says otherwise) from each build in turn (who goes first alternates) and runs
 every scenario against it with the same client; the target's CPU time comes from /proc (utime +
 stime of the server process over the run). Prints the median over the rounds and every round, so
 that a change is measured against the build before it in the same minutes of a busy machine
-(docs/performance.md). Scenarios: iSCSI 4 KiB random read QD32 (iscsi-perf), 4 KiB write QD32
-(qemu-img bench), NBD 4 KiB random read/write QD32 and 1 MiB read QD8 (fio's nbd engine).
+(docs/performance.md). Scenarios: iSCSI 4 KiB random read QD1 and QD32 (iscsi-perf), 4 KiB write
+QD32 (qemu-img bench), 4 KiB random write QD32 (vstor-bench-iscsi, --client), 1 MiB read QD8
+(iscsi-perf), NBD 4 KiB random read/write QD32 and 1 MiB read QD8 (fio's nbd engine).
 """
 import argparse
 import json
@@ -46,11 +48,11 @@ def cpu_seconds(pid):
 
 
 class Served:
-    def __init__(self, vstor, log):
+    def __init__(self, vstor, log, lun):
         self.port, self.nport = free_port(), free_port()
         self.proc = subprocess.Popen([vstor, "serve", "--control", "off", "--listen", f"127.0.0.1:{self.port}",
                                       "--nbd-listen", f"127.0.0.1:{self.nport}", "--target", IQN,
-                                      "--log-level", "warn", "--lun", "mem:1G"], stdout=log, stderr=log)
+                                      "--log-level", "warn", "--lun", lun], stdout=log, stderr=log)
         wait_port(self.port)
         wait_port(self.nport)
         self.url = f"iscsi://127.0.0.1:{self.port}/{IQN}/0"
@@ -85,8 +87,18 @@ def fio_nbd(srv, secs, rw, bs, qd):
     return d["iops"]
 
 
+def bench_client(srv, secs, bs, qd, read_percent):
+    out = subprocess.run([CLIENT, srv.url, str(bs), str(qd), str(read_percent), str(secs)],
+                         capture_output=True, text=True).stdout.split()
+    return float(out[0]) if out else 0.0
+
+
+CLIENT = "vstor-bench-iscsi"
 SCENARIOS = {
+    "iscsi-rr1": lambda s, t: iscsi_perf(s, t, 1, 8, "-r"),
     "iscsi-rr32": lambda s, t: iscsi_perf(s, t, 32, 8, "-r"),
+    "iscsi-rw32": lambda s, t: bench_client(s, t, 4096, 32, 0),
+    "iscsi-seq1m": lambda s, t: iscsi_perf(s, t, 8, 2048),
     "iscsi-w32": lambda s, t: qemu_write(s, t),
     "nbd-rr32": lambda s, t: fio_nbd(s, t, "randread", "4k", 32),
     "nbd-rw32": lambda s, t: fio_nbd(s, t, "randwrite", "4k", 32),
@@ -108,21 +120,27 @@ def main():
     ap.add_argument("after")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", default=",".join(SCENARIOS))
+    ap.add_argument("--only", default="iscsi-rr32,iscsi-w32,nbd-rr32,nbd-rw32,nbd-seq1m")
+    ap.add_argument("--lun", default="mem:1G")
+    ap.add_argument("--client", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build",
+                                                     "vstor-bench-iscsi"))
     a = ap.parse_args()
+    global CLIENT
+    CLIENT = a.client
     names = a.only.split(",")
     runs = {(b, n): [] for b in ("before", "after") for n in names}
     log = open(os.path.join(tempfile.gettempdir(), "ab_cpu.log"), "ab")
     for r in range(a.rounds):
         order = ("before", "after") if r % 2 == 0 else ("after", "before")
         for build in order:
-            srv = Served(getattr(a, build), log)
+            srv = Served(getattr(a, build), log, a.lun)
             try:
                 for n in names:
                     runs[(build, n)].append(measure(srv, n, a.seconds))
             finally:
                 srv.stop()
         print(f"round {r + 1}/{a.rounds} done", file=sys.stderr)
+    print(f"lun {a.lun}, {a.rounds} rounds of {a.seconds}s, load average at the end {os.getloadavg()[0]:.1f}")
     print(f"{'scenario':12} {'build':7} {'IOPS med':>9} {'us/IO med':>9}  rounds (IOPS / us per I/O)")
     for n in names:
         for b in ("before", "after"):

@@ -28,6 +28,9 @@ public:
     // Loads the library, configures and opens one handle. nullptr with `error` on failure (a key
     // the plugin rejects is named with the plugin's message).
     static std::shared_ptr<PluginBackend> open(const PluginOptions& o, std::string& error);
+    // The same over a library already found (a hosted plugin: PluginLibrary::get_hosted).
+    static std::shared_ptr<PluginBackend> open(std::shared_ptr<PluginLibrary> lib, const PluginOptions& o,
+                                               std::string& error);
     ~PluginBackend() override;
 
     std::string kind() const override { return lib_->plugin().name; }

@@ -10,6 +10,11 @@ namespace vstor::backends::plugin {
 std::shared_ptr<PluginBackend> PluginBackend::open(const PluginOptions& o, std::string& error) {
     auto lib = PluginLibrary::get(o.path, error);
     if (!lib) return nullptr;
+    return open(std::move(lib), o, error);
+}
+
+std::shared_ptr<PluginBackend> PluginBackend::open(std::shared_ptr<PluginLibrary> lib, const PluginOptions& o,
+                                                   std::string& error) {
     std::shared_ptr<PluginBackend> b(new PluginBackend(std::move(lib)));
     if (!b->setup(o, error)) return nullptr;  // the destructor closes a handle that was opened
     const bool parallel = b->p().thread_model == VSTOR_THREAD_MODEL_PARALLEL;
@@ -20,6 +25,7 @@ std::shared_ptr<PluginBackend> PluginBackend::open(const PluginOptions& o, std::
 bool PluginBackend::setup(const PluginOptions& o, std::string& error) {
     const std::string name = p().name;
     std::lock_guard sequence(lib_->setup());
+    PluginLibrary::Calling scope(*lib_);
     auto failed = [&](const std::string& what) {
         const int saved = errno;
         error = "plugin '" + name + "': " + what + ": " + take_error(saved).message;

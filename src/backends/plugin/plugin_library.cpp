@@ -22,7 +22,13 @@ std::map<std::string, std::weak_ptr<PluginLibrary>>& registry() {
     return r;
 }
 
+thread_local PluginLibrary* calling_library = nullptr;
+
 }  // namespace
+
+PluginLibrary* PluginLibrary::calling() { return calling_library; }
+PluginLibrary::Calling::Calling(PluginLibrary& lib) : previous_(calling_library) { calling_library = &lib; }
+PluginLibrary::Calling::~Calling() { calling_library = previous_; }
 
 std::shared_ptr<PluginLibrary> PluginLibrary::get(const std::string& path, std::string& error) {
     std::error_code ec;
@@ -31,36 +37,51 @@ std::shared_ptr<PluginLibrary> PluginLibrary::get(const std::string& path, std::
         error = "plugin " + path + ": " + (ec == std::errc::no_such_file_or_directory ? "no such file" : ec.message());
         return nullptr;
     }
+    auto from_object = [](PluginLibrary& lib, std::string& why) -> const vstor_plugin* {
+        lib.object_ = open_shared_object(lib.path_, why);
+        if (!lib.object_) {
+            why = "cannot load: " + why;
+            return nullptr;
+        }
+        auto entry = reinterpret_cast<vstor_plugin_init_fn>(find_symbol(lib.object_, "vstor_plugin_init"));
+        if (!entry) {
+            why = "does not define vstor_plugin_init (not a vstor plugin? see VSTOR_PLUGIN_REGISTER)";
+            return nullptr;
+        }
+        const vstor_plugin* p = entry(host_table());
+        if (!p) why = "vstor_plugin_init returned NULL";
+        return p;
+    };
+    return find_or_make(canonical.string(), "plugin " + path, from_object, error);
+}
+
+std::shared_ptr<PluginLibrary> PluginLibrary::get_hosted(const std::string& key, const std::string& label,
+                                                         const MakeHosted& make, std::string& error) {
+    auto from_host = [&make](PluginLibrary& lib, std::string& why) -> const vstor_plugin* {
+        lib.hosted_ = make(why);
+        return lib.hosted_ ? lib.hosted_->plugin() : nullptr;
+    };
+    return find_or_make(key, label, from_host, error);
+}
+
+std::shared_ptr<PluginLibrary> PluginLibrary::find_or_make(const std::string& key, const std::string& label,
+                                                           const Source& source, std::string& error) {
     std::lock_guard lk(registry_mu);
-    auto& slot = registry()[canonical.string()];
+    auto& slot = registry()[key];
     if (auto lib = slot.lock()) return lib;
     std::shared_ptr<PluginLibrary> lib(new PluginLibrary);
-    lib->path_ = canonical.string();
+    lib->path_ = key;
     std::string why;
-    lib->object_ = open_shared_object(lib->path_, why);
-    if (!lib->object_) {
-        error = "plugin " + path + ": cannot load: " + why;
-        return nullptr;
-    }
-    if (!lib->init(why)) {
-        error = "plugin " + path + ": " + why;
+    const vstor_plugin* p = source(*lib, why);
+    if (!p || !lib->init(p, why)) {
+        error = label + ": " + why;
         return nullptr;
     }
     slot = lib;
     return lib;
 }
 
-bool PluginLibrary::init(std::string& error) {
-    auto entry = reinterpret_cast<vstor_plugin_init_fn>(find_symbol(object_, "vstor_plugin_init"));
-    if (!entry) {
-        error = "does not define vstor_plugin_init (not a vstor plugin? see VSTOR_PLUGIN_REGISTER)";
-        return false;
-    }
-    const vstor_plugin* p = entry(host_table());
-    if (!p) {
-        error = "vstor_plugin_init returned NULL";
-        return false;
-    }
+bool PluginLibrary::init(const vstor_plugin* p, std::string& error) {
     if (p->api_version > VSTOR_PLUGIN_API_VERSION || p->api_version == 0) {
         error = "built for plugin API version " + std::to_string(p->api_version) + "; this vstor implements " +
                 "versions 1 to " + std::to_string(VSTOR_PLUGIN_API_VERSION);
@@ -89,6 +110,7 @@ bool PluginLibrary::init(std::string& error) {
         return false;
     }
     if (plugin_.load) {
+        Calling scope(*this);
         clear_error();
         if (plugin_.load() == -1) {
             const int saved = errno;
@@ -102,7 +124,11 @@ bool PluginLibrary::init(std::string& error) {
 
 PluginLibrary::~PluginLibrary() {
     std::lock_guard lk(registry_mu);  // a get() of the same path waits until unload() is done
-    if (loaded_ && plugin_.unload) plugin_.unload();
+    if (loaded_ && plugin_.unload) {
+        Calling scope(*this);
+        plugin_.unload();
+    }
+    hosted_.reset();
     if (object_) close_shared_object(object_);
     // The registry slot now holds an expired pointer; the next get() replaces it.
 }

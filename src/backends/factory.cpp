@@ -7,6 +7,9 @@
 #ifndef _WIN32
 #include "backends/rbd/rbd_backend.hpp"
 #endif
+#ifdef VSTOR_HAVE_PYTHON
+#include "backends/python/python_script.hpp"
+#endif
 
 namespace vstor::backends {
 
@@ -50,6 +53,17 @@ std::shared_ptr<Backend> open_backend(const BackendSpec& spec, std::string& erro
     }
     if (spec.kind == "plugin")
         return plugin::PluginBackend::open({spec.path, spec.params, spec.read_only, spec.block_size}, error);
+    if (spec.kind == "python") {
+#ifdef VSTOR_HAVE_PYTHON
+        auto lib = python::script_library(spec.path, error);
+        if (!lib) return nullptr;
+        return plugin::PluginBackend::open(std::move(lib), {spec.path, spec.params, spec.read_only, spec.block_size},
+                                           error);
+#else
+        error = "python LUNs need vstor built with Python (python3-dev: pkg-config python3-embed)";
+        return nullptr;
+#endif
+    }
     error = "unknown backend kind '" + spec.kind + "'";
     return nullptr;
 }

@@ -12,15 +12,15 @@
 namespace vstor::backends {
 
 struct BackendSpec {
-    std::string kind;  // mem, file, null, rbd, plugin
-    std::string path;  // file: the image file; rbd: POOL/IMAGE; plugin: the shared object
+    std::string kind;  // mem, file, null, rbd, plugin, python
+    std::string path;  // file: the image file; rbd: POOL/IMAGE; plugin: the shared object; python: the script
     std::uint64_t size_bytes = 0;
     std::uint32_t block_size = 512;
     bool read_only = false;
     bool thick = false;
     std::string rbd_conf;  // rbd: ceph.conf path (empty: librados' default)
     std::string rbd_id;    // rbd: client id (empty: librados' default)
-    std::vector<std::pair<std::string, std::string>> params;  // plugin: its key=value pairs, in order
+    std::vector<std::pair<std::string, std::string>> params;  // plugin, python: its key=value pairs, in order
 };
 
 std::shared_ptr<Backend> open_backend(const BackendSpec& spec, std::string& error);

@@ -25,6 +25,9 @@ std::optional<std::uint64_t> parse_size(const std::string& s) {
 
 namespace {
 
+// plugin: and python: pass the keys that are not vstor's own to the plugin's config(), in order.
+bool is_plugin_kind(const std::string& kind) { return kind == "plugin" || kind == "python"; }
+
 // The argument after KIND: (a size, a file path, POOL/IMAGE).
 bool parse_kind_argument(LunSpec& spec, const std::string& arg, const std::string& text, std::string& error) {
     if (spec.kind == "mem" || spec.kind == "null") {
@@ -34,7 +37,7 @@ bool parse_kind_argument(LunSpec& spec, const std::string& arg, const std::strin
             return false;
         }
         spec.size_bytes = *size;
-    } else if (spec.kind == "file" || spec.kind == "plugin") {
+    } else if (spec.kind == "file" || is_plugin_kind(spec.kind)) {
         spec.path = arg;
     } else if (spec.kind == "rbd") {
         const auto slash = arg.find('/');
@@ -45,7 +48,7 @@ bool parse_kind_argument(LunSpec& spec, const std::string& arg, const std::strin
         }
         spec.path = arg;
     } else {
-        error = "--lun '" + text + "': unknown backend '" + spec.kind + "' (mem, null, file, rbd, plugin)";
+        error = "--lun '" + text + "': unknown backend '" + spec.kind + "' (mem, null, file, rbd, plugin, python)";
         return false;
     }
     return true;
@@ -78,7 +81,7 @@ std::optional<LunSpec> parse_lun_spec(const std::string& text, std::string& erro
         if (key == "ro" && eq == std::string::npos) spec.read_only = true;
         else if (key == "removable" && eq == std::string::npos) spec.removable = true;
         else if (key == "thick" && eq == std::string::npos) spec.thick = true;
-        else if (key == "size" && spec.kind != "plugin") {
+        else if (key == "size" && !is_plugin_kind(spec.kind)) {
             auto size = parse_size(val);
             if (!size || *size == 0) {
                 error = "--lun '" + text + "': bad size '" + val + "'";
@@ -117,7 +120,7 @@ std::optional<LunSpec> parse_lun_spec(const std::string& text, std::string& erro
                 return std::nullopt;
             }
             spec.lun = n;
-        } else if (spec.kind == "plugin" && eq != std::string::npos && !key.empty() && key != "name") {
+        } else if (is_plugin_kind(spec.kind) && eq != std::string::npos && !key.empty() && key != "name") {
             spec.plugin_params.emplace_back(key, val);  // not vstor's: the plugin's config() decides
         } else {
             error = "--lun '" + text + "': unknown option '" + opt + "' (ro, removable, thick, size=, bs=, pbs=, sanitize_rate=, name=, lun=; rbd: conf=, id=)";
@@ -132,7 +135,7 @@ std::optional<LunSpec> parse_lun_spec(const std::string& text, std::string& erro
         error = "--lun '" + text + "': an rbd LUN has its image's size (resize: vstor ctl lun resize) and is thin";
         return std::nullopt;
     }
-    if ((spec.kind == "mem" || spec.kind == "plugin") && spec.thick) {
+    if ((spec.kind == "mem" || is_plugin_kind(spec.kind)) && spec.thick) {
         error = "--lun '" + text + "': 'thick' applies to file LUNs only";
         return std::nullopt;
     }
@@ -158,7 +161,7 @@ std::string format_lun_spec(const LunSpec& s) {
         out += s.path;  // the size is the image's own
         if (!s.rbd_conf.empty()) out += ",conf=" + s.rbd_conf;
         if (!s.rbd_id.empty()) out += ",id=" + s.rbd_id;
-    } else if (s.kind == "plugin") {
+    } else if (is_plugin_kind(s.kind)) {
         out += s.path;
         for (const auto& kv : s.plugin_params) out += "," + kv.first + "=" + kv.second;
     } else {

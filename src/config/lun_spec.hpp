@@ -1,6 +1,7 @@
 // `--lun KIND:ARG[,opt...]` specifications: mem:1G, null:1G, file:/path/disk.img,size=8G,ro,
 // rbd:POOL/IMAGE,conf=/etc/ceph/ceph.conf,id=admin,
-// plugin:/path/plugin.so,key=value (keys that are not vstor's own go to the plugin, in order).
+// plugin:/path/plugin.so,key=value (keys that are not vstor's own go to the plugin, in order),
+// python:/path/script.py,key=value (the same, for a plugin written in Python).
 #pragma once
 
 #include <cstdint>
@@ -12,8 +13,8 @@
 namespace vstor::cli {
 
 struct LunSpec {
-    std::string kind;  // mem, null, file, rbd, plugin
-    std::string path;  // file: the image file; rbd: POOL/IMAGE; plugin: the shared object
+    std::string kind;  // mem, null, file, rbd, plugin, python
+    std::string path;  // file: the image file; rbd: POOL/IMAGE; plugin: the shared object; python: the script
     std::uint64_t size_bytes = 0;  // 0 = use the existing file's size
     std::uint32_t block_size = 512;
     std::uint32_t physical_block_size = 0;  // pbs=4096: reported physical block size
@@ -25,7 +26,7 @@ struct LunSpec {
     std::string rbd_id;    // rbd: id=NAME, the cephx client id (admin for client.admin)
     std::string name;  // export name (NBD) / free label
     std::optional<std::uint16_t> lun;  // lun=N: explicit LUN number (default: position in the list)
-    std::vector<std::pair<std::string, std::string>> plugin_params;  // plugin: key=value for config()
+    std::vector<std::pair<std::string, std::string>> plugin_params;  // plugin, python: key=value for config()
 };
 
 // Sizes: plain bytes or with K/M/G/T suffix (powers of 1024), e.g. 512, 64M, 1G, 1.5T is refused.

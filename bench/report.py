@@ -4,7 +4,8 @@
     report.py RESULTS_JSON CPU_TXT SAMPLES_TXT WRITE_BUDGET_JSON M_PEAK_MIB M_PER_CONN_KIB
 
 samples.txt: "KEY ROUND VALUE" per run (KEY = side_scenario; v = vstor, t = tgt rdwr, a = tgt aio,
-k = nbdkit, q = qemu-nbd; the file scenarios are shm_* and disk_*). Scenarios with no vstor
+k = nbdkit, q = qemu-nbd; the file scenarios are shm_* and disk_*; db_*: v = a DBDisk LUN, m = a
+mem LUN beside it). Scenarios with no vstor
 sample (a group BENCH_GROUPS left out) and memory figures of 0 are not reported. cpu.txt: "KEY.ROUND CLIENT_CORES TARGET_CORES" per metered run.
 Per scenario: vstor's best run against the best peer's best run (the IOPS or MB/s ratio), and
 the target's CPU per I/O (per MiB for MB/s scenarios) in every round: median, spread, and the
@@ -121,6 +122,9 @@ rows = [
     row("nbd-4k-randread-qd32", "IOPS", "v_nr32", keys(NBD, "nr32"), 1.2, 0.33),
     row("nbd-4k-randwrite-qd32", "IOPS", "v_nw32", keys(NBD, "nw32"), 1.2, 0.33),
     row("nbd-1m-seqread-qd8", "MB/s", "v_nseq", keys(NBD, "nseq"), 1.2, 0.5),
+    # DBDisk (examples/dbdisk) beside a mem LUN of the same size in the same vstor: no goal.
+    row("dbdisk-4k-randread-qd32", "IOPS", "v_db_rr32", {"mem-lun": "m_db_rr32"}, None),
+    row("dbdisk-4k-randwrite-qd32", "IOPS", "v_db_rw32", {"mem-lun": "m_db_rw32"}, None),
     fixed("memory-peak-rss-1g-mem-lun-100m-written", "MiB", m_peak, "data-written", 100, 1.5),
     fixed("memory-rss-per-idle-session", "KiB", m_per_conn, "1-MiB", 1024, 1.0),
 ]

@@ -18,7 +18,10 @@
 #          RSS per idle session; peak RSS with 64 x 64 MiB half-sent writes against the write
 #          buffer budget + 100 MiB (bench/write_budget.py).
 #   Scaling: vstor with 2 event-loop threads vs 1, four sessions.
-# BENCH_GROUPS picks what runs (default all): iscsi nbd file memory scaling.
+#   DBDisk: examples/dbdisk (a SQLite disk as a plugin) beside a mem LUN of the same size in the
+#          same vstor, both filled with the same 256 MiB first: 4 KiB random read (iscsi-perf) and
+#          random write (vstor-bench-iscsi) at QD 32, with the target's CPU per I/O.
+# BENCH_GROUPS picks what runs (default all): iscsi nbd file memory scaling dbdisk.
 # Every scenario with a goal runs BENCH_ROUNDS times (default 3), vstor and its peers back to
 # back, and each side's best run counts (all runs are in results.json): this VM drifts.
 # Beside the IOPS ratios: the target's CPU per I/O (per MiB for 1 MiB I/O), median and spread
@@ -30,7 +33,7 @@ mkdir -p "${2:?output directory}"
 out=$(cd "$2" && pwd)
 client=${3:-$(dirname "$vstor")/vstor-bench-iscsi}
 secs=${BENCH_SECONDS:-8}
-groups=" ${BENCH_GROUPS:-iscsi nbd file memory scaling} "
+groups=" ${BENCH_GROUPS:-iscsi nbd file memory scaling dbdisk} "
 want() { [[ $groups == *" $1 "* ]]; }
 # The two files the file scenarios serve: one in RAM, one on the output directory's file system.
 shm_img=/dev/shm/vstor-bench-file.img
@@ -286,6 +289,28 @@ for loops in 1 2; do
   sample v_loops$loops "$(sessions "iscsi://127.0.0.1:$lport/$iqn/0" 4)"
   kill $served; wait $served 2>/dev/null || true
 done
+fi
+
+# DBDisk against a mem LUN in a vstor of their own; d = DBDisk (the "vstor" column), m = mem LUN.
+if want dbdisk; then
+echo "dbdisk..."
+dport=$(free_port)
+rm -f "$out"/bench.db*
+serve_vstor $dport --lun mem:256M --lun "plugin:$(dirname "$vstor")/examples/dbdisk/dbdisk.so,file=$out/bench.db,size=256M"
+dpid=$served
+head -c 256M /dev/urandom >"$out/dbfill.img"
+for lun in 0 1; do qemu-img convert -n -f raw -O raw "$out/dbfill.img" "iscsi://127.0.0.1:$dport/$iqn/$lun"; done
+rm -f "$out/dbfill.img"
+for round in $(seq "$rounds"); do
+  for side in $(order v m); do
+    durl=iscsi://127.0.0.1:$dport/$iqn/$([ "$side" = v ] && echo 1 || echo 0)
+    sample "${side}_db_rr32" "$(perf "${side}_db_rr32.$round" $dpid "$durl" 32 8 -r | cut -d' ' -f1)"
+    sample "${side}_db_rw32" "$(randwrite "${side}_db_rw32.$round" $dpid "$durl" | cut -d' ' -f1)"
+  done
+done
+round=1
+kill $dpid; wait $dpid 2>/dev/null || true
+rm -f "$out"/bench.db*
 fi
 
 python3 "$(dirname "$0")/report.py" "$out/results.json" "$out/cpu.txt" "$out/samples.txt" "$out/write-budget.json" \

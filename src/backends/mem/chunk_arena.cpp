@@ -1,6 +1,7 @@
 #include "backends/mem/chunk_arena.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #ifdef _WIN32
@@ -18,6 +19,9 @@ constexpr std::size_t kFirstSlabSlots = 64;
 constexpr std::size_t kMaxSlabBytes = 64u << 20;
 // Fresh slots are prefaulted this much at a time (see prefault()).
 constexpr std::size_t kPrefaultBytes = 128u << 10;
+// Slabs this large are aligned to and backed by transparent huge pages (see reserve()).
+constexpr std::size_t kHugePage = 2u << 20;
+constexpr std::size_t kHugeSlabFrom = 4u << 20;
 
 std::size_t page_bytes() {
 #ifdef _WIN32
@@ -30,13 +34,32 @@ std::size_t page_bytes() {
 }
 
 // Address space only: pages are taken when first written.
+// Slabs of kHugeSlabFrom and more are 2 MiB aligned and asked to be backed by transparent huge
+// pages (MADV_HUGEPAGE; THP is "madvise" on Debian). Why: NBD reads lend the LUN's chunks to
+// sendmsg, so the kernel is the first to read pages that only user space wrote; on this
+// machine's hypervisor that first kernel touch cost ~5 ms per MiB of 4 KiB pages (a 1 MiB read
+// cost 6x a warm one) and ~0.2 ms with huge pages, and a 4 KiB random read walks fewer TLB
+// levels. Small slabs stay on 4 KiB pages, so a LUN that stores little keeps a small RSS (one
+// shard's partly used huge page is at most 2 MiB, against the >= 4 MiB it already stores).
 std::byte* reserve(std::size_t bytes) {
 #ifdef _WIN32
     return static_cast<std::byte*>(VirtualAlloc(nullptr, bytes, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE));
 #else
-    void* p =
-        ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? nullptr : static_cast<std::byte*>(p);
+    const bool huge = bytes >= kHugeSlabFrom;
+    const std::size_t span = huge ? bytes + kHugePage : bytes;
+    void* p = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return nullptr;
+    auto* raw = static_cast<std::byte*>(p);
+    if (!huge) return raw;
+    // Keep the 2 MiB aligned `bytes` inside the mapping, unmap the rest.
+    const auto addr = reinterpret_cast<std::uintptr_t>(raw);
+    auto* base = raw + ((kHugePage - addr % kHugePage) % kHugePage);
+    if (base > raw) ::munmap(raw, static_cast<std::size_t>(base - raw));
+    if (raw + span > base + bytes) ::munmap(base + bytes, static_cast<std::size_t>(raw + span - (base + bytes)));
+#if defined(MADV_HUGEPAGE)
+    ::madvise(base, bytes, MADV_HUGEPAGE);  // best effort: without THP the slab uses 4 KiB pages
+#endif
+    return base;
 #endif
 }
 

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "nbd/connection_req.hpp"
 #include "nbd/protocol.hpp"
-#include "nbd/reply.hpp"
 #include "nbd/server_impl.hpp"
 #include "util/endian.hpp"
 #include "vstor/lun_address.hpp"
@@ -20,17 +20,6 @@ constexpr std::size_t kMaxInflight = 128;                 // requests per connec
 constexpr std::uint64_t kMaxInflightBytes = 256ull << 20; // READ/WRITE payload bytes likewise
 constexpr std::size_t kKeepBufferCapacity = 8u << 20;     // larger buffers go back to the heap
 }  // namespace
-
-struct Connection::Req {
-    TransmissionPlan plan;       // the request, its SCSI commands and its outcome
-    Completion done;             // written by the completion callback before it posts
-    std::shared_ptr<Connection> owner;  // set while a command is in the engine
-    ReplyHead head{};
-    std::size_t head_len = 0;
-    std::size_t data_len = 0;      // bytes of data sent after head
-    std::uint64_t bytes = 0;       // counted in inflight_bytes_
-    util::WriteHold hold;          // a WRITE payload's share of the write budget
-};
 
 void Connection::start_tls() {
     // The client may send nothing between NBD_OPT_STARTTLS and the TLS handshake.
@@ -169,6 +158,7 @@ void Connection::enter_transmission() {
     // Learn the UNMAP / WRITE SAME limits from the Block Limits VPD page before serving.
     Req* r = get_req(RequestHeader{});
     drive(r, r->plan.begin_probe(plan_));
+    complete_inline();  // an INQUIRY the engine answered inside submit()
 }
 
 void Connection::on_probe_done(Req* r) {
@@ -186,8 +176,7 @@ void Connection::read_more() {
         rpos_ = 0;
     }
     read_pending_ = true;
-    auto self = shared_from_this();
-    stream_.read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_), [this, self](std::error_code ec, std::size_t n) {
+    auto on_read = [this, self = shared_from_this()](std::error_code ec, std::size_t n) {
         read_pending_ = false;
         if (closed_) return;
         if (ec) {
@@ -198,10 +187,30 @@ void Connection::read_more() {
         }
         rlen_ += n;
         pump();
-    });
+    };
+    stream_.read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_), std::move(on_read));
 }
 
+// One turn: start what is buffered, answer the commands that completed inside submit() (the mem
+// backend reads and writes inline), then send every reply queued with one gathered write. A
+// write the socket takes at once frees requests, which may let reading go on: another turn.
 void Connection::pump() {
+    if (pumping_) {
+        pump_again_ = true;
+        return;
+    }
+    pumping_ = true;
+    do {
+        pump_again_ = false;
+        pump_requests();
+        complete_inline();
+        flush_writes();
+    } while (pump_again_ && !closed_);
+    pumping_ = false;
+    maybe_finish();
+}
+
+void Connection::pump_requests() {
     while (!closed_ && transmission_ && !read_pending_) {
         if (discard_left_) {
             const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(discard_left_, rlen_ - rpos_));
@@ -349,6 +358,12 @@ void Connection::drive(Req* r, Step step) {
     }
 }
 
+namespace {
+// The connection whose submit() is on this thread's stack: a completion that arrives inside it
+// is answered when submit() returns, without a post back to the loop.
+thread_local Connection* tl_submitting = nullptr;
+}  // namespace
+
 void Connection::submit(Req* r) {
     Command& c = r->plan.command();
     c.nexus = nexus_;
@@ -361,81 +376,39 @@ void Connection::submit(Req* r) {
     // Two pointers: the std::function keeps them inline (no allocation per command).
     auto done = [r, in_engine](const Completion& c) {
         r->done = c;
-        asio::post(r->owner->exec_, [r] { r->owner->on_complete(r); });
+        Connection* conn = r->owner.get();
+        if (tl_submitting == conn) conn->inline_done_.push_back(r);  // on the loop, inside submit()
+        else asio::post(conn->exec_, [r] { r->owner->on_complete(r); });
         in_engine->fetch_sub(1);
     };
+    Connection* const outer = std::exchange(tl_submitting, this);
     server_.adapter().submit(c, done);
+    tl_submitting = outer;
 }
 
+// A completion posted from another thread: its reply waits for the pump turn posted once for
+// all the completions queued meanwhile, so they share one write.
 void Connection::on_complete(Req* r) {
+    finish_command(r);
+    if (pump_posted_) return;
+    pump_posted_ = true;
+    asio::post(exec_, [self = shared_from_this()] {
+        self->pump_posted_ = false;
+        self->pump();
+    });
+}
+
+// Re-entrant: finish_command() may submit again (the next TRIM chunk) or pump (the probe).
+void Connection::complete_inline() {
+    while (inline_next_ < inline_done_.size()) finish_command(inline_done_[inline_next_++]);
+    inline_done_.clear();
+    inline_next_ = 0;
+}
+
+void Connection::finish_command(Req* r) {
     const auto self = std::move(r->owner);
     if (closed_) return recycle(r);
     drive(r, r->plan.complete(r->done));
-}
-
-// ---- Replies (framing: nbd/reply.hpp) ------------------------------------------------------
-
-void Connection::reply_ok(Req* r) {
-    r->head_len = frame_ok(r->head, r->plan.request().cookie);
-    r->data_len = 0;
-    queue(r);
-}
-
-void Connection::reply_error(Req* r) {
-    const RequestHeader& h = r->plan.request();
-    const std::uint32_t error = r->plan.error();
-    spdlog::debug("nbd {}: {} offset {} length {}: error {} ({})", peer_, command_name(h.type), h.offset, h.length,
-                  error, r->plan.why());
-    r->head_len = frame_error(r->head, plan_.limits.structured, h.cookie, error, r->plan.why());
-    r->data_len = 0;
-    queue(r);
-}
-
-void Connection::reply_read(Req* r) {
-    const RequestHeader& h = r->plan.request();
-    r->head_len = frame_read(r->head, plan_.limits.structured, h.cookie, h.offset, h.length);
-    r->data_len = h.length;
-    queue(r);
-}
-
-void Connection::reply_block_status(Req* r) {
-    auto& buf = r->plan.buffer();
-    r->head_len = frame_block_status(r->head, r->plan.request().cookie, r->plan.extents(), buf);
-    r->data_len = buf.size();
-    queue(r);
-}
-
-void Connection::queue(Req* r) {
-    if (closed_) return recycle(r);
-    wq_.push_back(r);
-    if (!write_pending_) flush_writes();
-}
-
-void Connection::flush_writes() {
-    if (wq_.empty() || closed_) return;
-    std::swap(writing_, wq_);
-    iov_.clear();
-    for (Req* r : writing_) {
-        iov_.emplace_back(r->head.data(), r->head_len);
-        if (!r->data_len) continue;
-        if (r->done.data_view) {  // a read whose data the LUN lent
-            for (const auto& piece : r->done.data_view->pieces) iov_.emplace_back(piece.data(), piece.size());
-        } else {
-            iov_.emplace_back(r->plan.buffer().data(), r->data_len);
-        }
-    }
-    write_pending_ = true;
-    auto self = shared_from_this();
-    stream_.write(iov_, [this, self](std::error_code ec, std::size_t) {
-        write_pending_ = false;
-        for (Req* r : writing_) recycle(r);
-        writing_.clear();
-        if (closed_) return;
-        if (ec) return close("write failed: " + ec.message());
-        flush_writes();
-        pump();
-        maybe_finish();
-    });
 }
 
 // ---- Ending ------------------------------------------------------------------------------

@@ -62,9 +62,11 @@ private:
     void enter_transmission();
     void on_probe_done(Req* r);
 
-    // Transmission: receive side.
+    // Transmission: receive side. pump() is one turn (nbd/connection.cpp), pump_requests() its
+    // receive part.
     void read_more();
     void pump();
+    void pump_requests();
     // Copies what of a WRITE's payload is already buffered; false while the rest is being read
     // (on_payload_read() goes on from there).
     bool take_payload(Req* r);
@@ -76,7 +78,9 @@ private:
     void execute(Req* r);
     void drive(Req* r, Step step);
     void submit(Req* r);
-    void on_complete(Req* r);
+    void on_complete(Req* r);  // posted from another thread
+    void complete_inline();    // completions that arrived inside submit()
+    void finish_command(Req* r);
 
     // Replies (framing: nbd/reply.hpp).
     void reply_ok(Req* r);
@@ -85,6 +89,8 @@ private:
     void reply_block_status(Req* r);
     void queue(Req* r);
     void flush_writes();
+    void skip_sent(std::size_t n);  // drops what went out from the front of iov_
+    void written();                 // the batch in writing_ is sent: recycle it
 
     void maybe_finish();
     void close(const std::string& why);
@@ -134,6 +140,13 @@ private:
     std::vector<Req*> writing_;
     std::vector<asio::const_buffer> iov_;
     bool write_pending_ = false;
+
+    // Pump turns (pump()) and completions that arrived inside submit(), answered in the turn.
+    bool pumping_ = false;
+    bool pump_again_ = false;
+    bool pump_posted_ = false;
+    std::vector<Req*> inline_done_;
+    std::size_t inline_next_ = 0;
 };
 
 }  // namespace vstor::nbd

@@ -48,6 +48,8 @@ struct BackendCaps {
     bool removable = false;      // medium can be ejected
     bool write_cache = false;    // volatile write cache: flush/FUA matter
     bool allocation_status = false;  // allocation_status() is meaningful
+    bool compare_and_write = false;  // compare_and_write() is the backend's own atomic operation
+    bool write_same = false;         // write_same() replicates the block in the backend
 };
 
 // A run of blocks with the same provisioning state (for GET LBA STATUS / NBD block status).
@@ -91,6 +93,9 @@ public:
 private:
     std::function<void(IoStatus, std::string_view)> fn_;
 };
+// compare_and_write's outcome: ok with no offset (written), ok with the offset of the first
+// differing byte in the compared range (nothing written), or an error.
+using CompareCallback = std::function<void(IoStatus, std::optional<std::uint64_t> miscompare_offset)>;
 
 // Blocks lent by a backend instead of copied (Backend::read_view): the pieces, in order, cover
 // the requested range. They stay readable, and are not reused for other blocks, for as long as
@@ -125,6 +130,8 @@ struct DataView {
 //     The default write_zeroes writes zero buffers with write(): the first from the calling
 //     thread, each later one from a vstor thread, never from inside your write's `done`.
 //   allocation_status: engine worker threads only (GET LBA STATUS, NBD block status); may block.
+//   compare_and_write, write_same: engine worker threads only (COMPARE AND WRITE, WRITE SAME);
+//     the engine waits for them.
 //   resize: the thread calling Adapter::resize_lun (`vstor ctl lun resize`: the control thread),
 //     never a network loop; may block that caller (the engine holds no lock meanwhile: commands
 //     on the LUN go on and see the old capacity until resize returns).
@@ -153,6 +160,17 @@ public:
     // Defaults: write_zeroes writes zero buffers in chunks; unmap reports not_supported.
     virtual void unmap(std::uint64_t lba, std::uint64_t count, IoCallback done);
     virtual void write_zeroes(std::uint64_t lba, std::uint64_t count, IoCallback done);
+
+    // Optional (caps().compare_and_write): compare `verify` with the blocks from lba and write
+    // `data` there only if they are equal, atomically in the backend (for a shared store: against
+    // every other client, not just this process). Default and "not here" answer: not_supported,
+    // and the engine reads, compares and writes itself under the LUN's own lock.
+    virtual void compare_and_write(std::uint64_t lba, std::span<const std::byte> verify,
+                                   std::span<const std::byte> data, bool fua, CompareCallback done);
+    // Optional (caps().write_same): write the one-block `pattern` to `count` blocks from lba.
+    // Default and "not here" answer: not_supported, and the engine writes the pattern itself.
+    virtual void write_same(std::uint64_t lba, std::uint64_t count, std::span<const std::byte> pattern, bool fua,
+                            IoCallback done);
 
     // Optional: provisioning map of [lba, lba+count). Default: one mapped extent.
     virtual std::vector<Extent> allocation_status(std::uint64_t lba, std::uint64_t count);

@@ -77,6 +77,15 @@ std::vector<Extent> Backend::allocation_status(std::uint64_t lba, std::uint64_t 
 
 IoStatus Backend::resize(std::uint64_t) { return IoStatus::not_supported; }
 
+void Backend::compare_and_write(std::uint64_t, std::span<const std::byte>, std::span<const std::byte>, bool,
+                                CompareCallback done) {
+    done(IoStatus::not_supported, std::nullopt);
+}
+
+void Backend::write_same(std::uint64_t, std::uint64_t, std::span<const std::byte>, bool, IoCallback done) {
+    done(IoStatus::not_supported);
+}
+
 std::shared_ptr<const DataView> Backend::read_view(std::uint64_t, std::uint64_t) { return nullptr; }
 
 }  // namespace vstor

@@ -2,6 +2,7 @@
 // atomic with respect to each other (LogicalUnit::atomic_mu).
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "scsi/command_table.hpp"
@@ -9,6 +10,7 @@
 #include "scsi/logical_unit.hpp"
 #include "scsi/sbc.hpp"
 #include "scsi/sbc_blocking_io.hpp"
+#include "scsi/sync_io.hpp"
 #include "util/endian.hpp"
 
 namespace vstor::scsi {
@@ -17,9 +19,29 @@ namespace {
 
 bool fua_of(const std::uint8_t* cdb, const LogicalUnit& lu) { return (cdb[1] & 0x08) || !lu.mode().wce; }
 
+// The backend's own atomic compare-and-write (e.g. RBD's, atomic in the cluster and not just in
+// this process); nullopt when it has none, or none for this range.
+std::optional<Outcome> backend_compare_and_write(LogicalUnit& lu, std::uint64_t lba, std::span<const std::byte> verify,
+                                                 std::span<const std::byte> data, bool fua) {
+    if (!lu.backend().caps().compare_and_write) return std::nullopt;
+    std::optional<std::uint64_t> miscompare;  // written before the callback ends wait_io
+    const IoStatus st = util::wait_io([&](IoCallback cb) {
+        lu.backend().compare_and_write(lba, verify, data, fua,
+                                       [&miscompare, cb](IoStatus s, std::optional<std::uint64_t> at) {
+                                           miscompare = at;
+                                           cb(s);
+                                       });
+    });
+    if (st == IoStatus::not_supported) return std::nullopt;
+    if (st != IoStatus::ok) return Outcome::check(sense::from_io_status(st, true));
+    if (miscompare) return Outcome::check(sense::miscompare_during_verify(*miscompare));
+    return Outcome::good(static_cast<std::uint32_t>(verify.size() + data.size()));
+}
+
 // The read-compare-write step, under atomic_mu (held by the handler; the engine completes after).
 Outcome compare_and_write_locked(LogicalUnit& lu, std::uint64_t lba, std::span<const std::byte> verify,
                                  std::span<const std::byte> data, bool fua) {
+    if (auto done = backend_compare_and_write(lu, lba, verify, data, fua)) return *done;
     std::vector<std::byte> medium(verify.size());
     if (auto st = read_blocks(lu, lba, medium); st != IoStatus::ok)
         return Outcome::check(sense::from_io_status(st, false));

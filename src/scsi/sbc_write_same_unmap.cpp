@@ -52,7 +52,14 @@ Outcome write_same(const TaskPtr& t) {
     } else if (zeroes) {
         st = util::wait_io([&](IoCallback cb) { lu.backend().write_zeroes(lba, blocks, std::move(cb)); });
     } else {
-        st = write_pattern(lu, lba, blocks, pattern, !lu.mode().wce);
+        // The backend's own WRITE SAME when it has one (RBD: one request, replicated in the
+        // cluster), else the engine writes the pattern in chunks.
+        st = IoStatus::not_supported;
+        if (lu.backend().caps().write_same)
+            st = util::wait_io([&](IoCallback cb) {
+                lu.backend().write_same(lba, blocks, pattern, !lu.mode().wce, std::move(cb));
+            });
+        if (st == IoStatus::not_supported) st = write_pattern(lu, lba, blocks, pattern, !lu.mode().wce);
     }
     return io_outcome(st, true, Outcome::good(ndob ? 0 : bs));
 }

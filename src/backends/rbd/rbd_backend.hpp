@@ -44,6 +44,11 @@ public:
     void flush(IoCallback done) override;
     void unmap(std::uint64_t lba, std::uint64_t count, IoCallback done) override;
     void write_zeroes(std::uint64_t lba, std::uint64_t count, IoCallback done) override;
+    // rbd_aio_compare_and_write: atomic in the cluster, against every client of the image.
+    void compare_and_write(std::uint64_t lba, std::span<const std::byte> verify, std::span<const std::byte> data,
+                           bool fua, CompareCallback done) override;
+    void write_same(std::uint64_t lba, std::uint64_t count, std::span<const std::byte> pattern, bool fua,
+                    IoCallback done) override;
     std::vector<Extent> allocation_status(std::uint64_t lba, std::uint64_t count) override;
     IoStatus resize(std::uint64_t new_block_count) override;
 

@@ -28,11 +28,19 @@ public:
     EventLoops& operator=(const EventLoops&) = delete;
 
     asio::io_context& first() { return *loops_.front(); }  // listeners live here
+
+    // The loop this thread runs (a thread of some EventLoops), else null: lets a backend called
+    // on a connection's loop finish its I/O on that loop (src/backends/file/loop_ring.*).
+    static asio::io_context* current() { return current_; }
     asio::io_context& next() { return *loops_[next_++ % loops_.size()]; }
 
     // One thread per loop.
     void start() {
-        for (auto& loop : loops_) threads_.emplace_back([l = loop.get()] { l->run(); });
+        for (auto& loop : loops_)
+            threads_.emplace_back([l = loop.get()] {
+                current_ = l;
+                l->run();
+            });
     }
     // Lets every loop finish the work queued on it (closing sockets, posted completions) and
     // joins the threads. Idempotent.
@@ -43,6 +51,7 @@ public:
     }
 
 private:
+    static inline thread_local asio::io_context* current_ = nullptr;
     std::vector<std::unique_ptr<asio::io_context>> loops_;
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
     std::vector<std::thread> threads_;

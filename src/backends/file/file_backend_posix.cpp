@@ -1,5 +1,6 @@
 #include "backends/file/file_backend.hpp"
 
+#include "backends/file/loop_ring.hpp"
 #include "backends/file/uring_queue.hpp"
 
 #include <fcntl.h>
@@ -273,12 +274,16 @@ void FileBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback d
     queue_read(buf, off, did, std::move(done));
 }
 
+// On a connection's loop the request goes to that loop's ring (completed on the loop, no thread
+// between); elsewhere, or when that ring is full, to the backend's own ring; else to a worker.
 void FileBackend::queue_read(std::span<std::byte> buf, off_t off, std::size_t did, IoCallback done) {
     if (uring_ && buf.size() <= (1u << 30)) {
         UringQueue::Done d = [this, buf, off, did, done](int res) mutable {
             finish_read(buf, off, did, res, std::move(done));
         };
         const auto at = off + static_cast<off_t>(did);
+        if (LoopRing* loop = LoopRing::here(); loop && loop->read(fd_, buf.data() + did, buf.size() - did, at, d))
+            return;
         if (uring_->read(fd_, buf.data() + did, buf.size() - did, at, d)) return;
     }
     pool_.post([this, buf, off, did, done = std::move(done)]() mutable { read_rest(buf, off, did, std::move(done)); });
@@ -308,6 +313,9 @@ void FileBackend::queue_write(std::span<const std::byte> buf, off_t off, std::si
             finish_write(buf, off, did, fua, res, std::move(done));
         };
         const auto at = off + static_cast<off_t>(did);
+        if (LoopRing* loop = LoopRing::here();
+            loop && loop->write(fd_, buf.data() + did, buf.size() - did, at, fua, d))
+            return;
         if (uring_->write(fd_, buf.data() + did, buf.size() - did, at, fua, d)) return;
     }
     pool_.post([this, buf, off, did, fua, done = std::move(done)]() mutable {

@@ -10,6 +10,7 @@
 #include "scsi/persistent_reservations.hpp"
 #include "scsi/task_set.hpp"
 #include "scsi/sync_io.hpp"
+#include "vstor/shared_lun.hpp"
 
 namespace vstor {
 
@@ -197,7 +198,8 @@ std::shared_ptr<Nexus> AdapterImpl::open_nexus(std::uint16_t target_id,
     auto t = target(target_id);
     if (!t) return nullptr;
     auto n = std::make_shared<scsi::NexusState>(initiator_port, target_id, relative_port,
-                                                next_nexus_id_.fetch_add(1), std::move(visible_luns));
+                                                next_nexus_id_.fetch_add(1), std::move(visible_luns),
+                                                port_group_.load());
     // A new nexus starts without unit attentions: nothing happened to it yet. (Initiators such as
     // libiscsi expect the first command of a fresh login to succeed.)
     t->attach(n);
@@ -322,4 +324,9 @@ bool AdapterImpl::flush_all() {
 }
 
 }  // namespace adapter
+void set_target_port_group(Adapter& a, std::uint16_t group) {
+    // Adapter::create makes every Adapter there is.
+    static_cast<adapter::AdapterImpl&>(a).set_target_port_group(group);
+}
+
 }  // namespace vstor

@@ -41,6 +41,7 @@ public:
     void submit(Command cmd, CompletionCallback done) override;
     TmfResponse task_management(const TmfRequest& req) override;
     bool flush_all() override;
+    void set_target_port_group(std::uint16_t group) { port_group_.store(group); }
 
 private:
     std::shared_ptr<scsi::Target> target(std::uint16_t id) const;
@@ -55,6 +56,7 @@ private:
     mutable std::mutex mu_;  // guards targets_ (the map, not the targets)
     std::map<std::uint16_t, std::shared_ptr<scsi::Target>> targets_;
     std::atomic<std::uint64_t> next_nexus_id_{1};
+    std::atomic<std::uint16_t> port_group_{1};  // ALUA target port group of every nexus opened
     util::ThreadPool pool_;
     // Serializes LUN changes (add, remove, resize, medium) with their place in the event order, so
     // that subscribers see them in the order they took effect. Never held while events are delivered.

@@ -135,6 +135,14 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
                                   "serves at once (default {}, 0: no limit)",
                                   util::kDefaultMaxConnectionsPerAddress))
         ->check(CLI::Range(std::size_t{0}, static_cast<std::size_t>(util::kMaxConnectionLimit)));
+    serve->add_option("--port-group", o.port_group,
+                      "ALUA target port group of this gateway's ports (1-65535, default 1): two gateways "
+                      "serving one rbd image give different ones (docs/ceph.md)")
+        ->check(CLI::Range(1, 65535));
+    serve->add_option("--relative-port", o.relative_port,
+                      "relative target port id (and iSCSI portal group tag) of the first portal; the next "
+                      "portals count on (1-65535, default 1): different on each gateway of one rbd image")
+        ->check(CLI::Range(1, 65535));
     serve->add_option("--log-level", o.log_level, "trace, debug, info, warn, error")->capture_default_str();
     serve->add_option("--metrics", o.metrics, "Prometheus text endpoint HOST:PORT (GET /metrics; off unless given)");
     serve->add_option("--control", o.control,

@@ -18,6 +18,7 @@
 #include "iscsi/server.hpp"
 #include "nbd/server.hpp"
 #include "vstor/adapter.hpp"
+#include "vstor/shared_lun.hpp"
 
 namespace vstor::cli {
 
@@ -52,6 +53,10 @@ std::optional<ServePlan> make_plan(const ServeOptions& o, std::string& error) {
     if (o.nbd_insecure_unauthenticated) plan->nbd_insecure_unauthenticated = true;
     if (o.nbd_handshake_timeout) plan->nbd_handshake_timeout = o.nbd_handshake_timeout;
     if (nbd::ServerConfig nbd_cfg; !nbd_server_config(*plan, nbd_cfg, error)) return std::nullopt;
+    // This gateway's ports: the flags win over the file (and are kept by `ctl save`).
+    if (o.port_group) plan->port_group = *o.port_group;
+    if (o.relative_port) plan->relative_port = *o.relative_port;
+    if (!check_relative_ports(*plan, error)) return std::nullopt;
     return plan;
 }
 
@@ -105,6 +110,8 @@ bool build_adapter(ServePlan& plan, Adapter& adapter, std::vector<std::string>& 
 iscsi::ServerConfig iscsi_config(const ServeOptions& o, const ServePlan& plan) {
     iscsi::ServerConfig cfg;
     cfg.portals = plan.portals;
+    // Portal i is relative target port relative_port + i - 1 of a plan numbered from 1.
+    for (auto& p : cfg.portals) p.portal_group_tag = static_cast<std::uint16_t>(p.portal_group_tag + plan.relative_port - 1);
     cfg.event_loops = plan.loops;
     cfg.login_timeout_s = plan.login_timeout_s;
     cfg.discovery_chap = plan.discovery_chap;
@@ -207,6 +214,7 @@ int run_serve(const ServeOptions& o) {
     RemoveCreatedUnlessStarted created;
     if (!apply_write_buffer_flags(o, *plan, error)) return fail(error);
     auto adapter = Adapter::create();
+    set_target_port_group(*adapter, plan->port_group);
     if (!build_adapter(*plan, *adapter, created.paths, error)) return fail(error);
     const auto cfg = iscsi_config(o, *plan);
     prepare_shutdown_signals();  // before any thread starts

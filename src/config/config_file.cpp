@@ -5,6 +5,8 @@
 //   discovery_mutual_chap = "tgt:another-secret"   # optional
 //   max_connections = 1024               # optional: per iSCSI portal / NBD address (0 = no limit)
 //   max_connections_per_address = 256    # optional: likewise, from one client address
+//   port_group = 1                       # optional: ALUA target port group of this gateway
+//   relative_port = 1                    # optional: relative port id of the first portal
 //   [[portal]]
 //   listen = "127.0.0.1:3260"
 //   [[target]]
@@ -97,6 +99,8 @@ bool load_globals(const toml::table& root, const std::string& path, ServePlan& p
     if (auto n = root["max_connections"].value<std::int64_t>()) plan.limits.max_connections = static_cast<std::size_t>(*n);
     if (auto n = root["max_connections_per_address"].value<std::int64_t>())
         plan.limits.max_per_address = static_cast<std::size_t>(*n);
+    if (auto n = root["port_group"].value<std::int64_t>()) plan.port_group = static_cast<std::uint16_t>(*n);
+    if (auto n = root["relative_port"].value<std::int64_t>()) plan.relative_port = static_cast<std::uint16_t>(*n);
     return true;
 }
 

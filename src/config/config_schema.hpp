@@ -53,6 +53,8 @@ inline constexpr ConfigKey kTopLevelKeys[] = {
     {"write_buffer_total", ConfigType::string},
     {"max_connections", ConfigType::integer, 0, util::kMaxConnectionLimit},
     {"max_connections_per_address", ConfigType::integer, 0, util::kMaxConnectionLimit},
+    {"port_group", ConfigType::integer, 1, 65535},     // ALUA target port group of this gateway
+    {"relative_port", ConfigType::integer, 1, 65535},  // relative target port id of the first portal
     {"portal", ConfigType::table_list, 0, 0, kPortalKeys},
     {"target", ConfigType::table_list, 0, 0, kTargetKeys},
     {"nbd", ConfigType::table, 0, 0, kNbdKeys},

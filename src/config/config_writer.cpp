@@ -23,6 +23,8 @@ std::string render_toml(const cli::ServePlan& plan) {
         root.insert("max_connections", static_cast<std::int64_t>(plan.limits.max_connections));
     if (plan.limits.max_per_address != util::kDefaultMaxConnectionsPerAddress)
         root.insert("max_connections_per_address", static_cast<std::int64_t>(plan.limits.max_per_address));
+    if (plan.port_group != 1) root.insert("port_group", static_cast<std::int64_t>(plan.port_group));
+    if (plan.relative_port != 1) root.insert("relative_port", static_cast<std::int64_t>(plan.relative_port));
     toml::array portals;
     for (const auto& p : plan.portals) {
         const bool v6 = p.address.find(':') != std::string::npos;

@@ -106,6 +106,16 @@ bool parse_listen(const std::string& s, iscsi::PortalConfig& p, std::string& err
     return true;
 }
 
+bool check_relative_ports(const ServePlan& plan, std::string& error) {
+    const std::size_t last = plan.relative_port + (plan.portals.empty() ? 0 : plan.portals.size() - 1);
+    if (plan.relative_port == 0 || last > 0xffff) {
+        error = fmt::format("relative port {} with {} portal(s): the ports' ids must stay within 1..65535",
+                            plan.relative_port, plan.portals.size());
+        return false;
+    }
+    return true;
+}
+
 bool check_write_buffer_sizes(const ServePlan& plan, std::string& error) {
     if (plan.write_buffer_total && plan.write_buffer_per_session > plan.write_buffer_total) {
         error = fmt::format("write buffer per session ({}) exceeds the total ({})",

@@ -38,6 +38,11 @@ struct ServePlan {
     std::vector<std::string> nbd_identities;      // [nbd] identities = ["TLS-ID=INITIATOR", ...]
     bool nbd_insecure_unauthenticated = false;    // [nbd] insecure_unauthenticated = true
     std::optional<long long> nbd_handshake_timeout;  // [nbd] handshake_timeout = SECONDS (default 15)
+    // This gateway's target ports (docs/ceph.md, two gateways): the ALUA target port group of
+    // every port (port_group = N) and the relative target port identifier of the first iSCSI
+    // portal, which is also its portal group tag; the next portals count on (relative_port = N).
+    std::uint16_t port_group = 1;
+    std::uint16_t relative_port = 1;
 };
 
 // Shared by the flag and file front doors so both validate the same way.
@@ -63,6 +68,9 @@ bool check_masks(const TargetPlan& tp, std::string& error);
 // initiator sees (the others are hidden).
 bool parse_mask(const std::string& s, std::pair<std::string, std::vector<std::uint16_t>>& out, std::string& error);
 std::string format_mask(const std::pair<std::string, std::vector<std::uint16_t>>& mask);
+
+// The relative port ids of the portals (relative_port + i) stay within 1..65535.
+bool check_relative_ports(const ServePlan& plan, std::string& error);
 
 // Per-session write buffer no larger than the total (0 = unlimited).
 bool check_write_buffer_sizes(const ServePlan& plan, std::string& error);

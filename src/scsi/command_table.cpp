@@ -16,6 +16,7 @@ const CommandTable& CommandTable::instance() {
         register_spc_inquiry(t);
         register_spc_mode(t);
         register_spc_report_supported(t);
+        register_spc_alua(t);
         register_reservations(t);
         register_extended_copy(t);
         register_sbc_capacity(t);

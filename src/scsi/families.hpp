@@ -8,6 +8,7 @@ void register_spc_basic(CommandTable& t);             // spc_basic.cpp: TUR, REQ
 void register_spc_inquiry(CommandTable& t);           // spc_inquiry.cpp
 void register_spc_mode(CommandTable& t);              // spc_mode.cpp
 void register_spc_report_supported(CommandTable& t);  // spc_report_supported.cpp
+void register_spc_alua(CommandTable& t);              // spc_alua.cpp: REPORT TARGET PORT GROUPS
 void register_reservations(CommandTable& t);          // reservations_commands.cpp
 void register_extended_copy(CommandTable& t);         // extended_copy.cpp
 void register_sbc_verify(CommandTable& t);            // sbc_verify.cpp

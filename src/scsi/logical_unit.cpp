@@ -7,9 +7,11 @@
 
 #include "scsi/sbc.hpp"
 
+#include "scsi/lun_alua.hpp"
 #include "scsi/persistent_reservations.hpp"
 #include "scsi/target.hpp"
 #include "scsi/task_set.hpp"
+#include "vstor/shared_lun.hpp"
 
 namespace vstor::scsi {
 
@@ -26,6 +28,9 @@ LogicalUnit::LogicalUnit(Target* target, std::uint16_t lun, std::shared_ptr<Back
       task_set_(std::make_unique<TaskSet>()) {
     mode_.wce = backend_->caps().write_cache;
     resolve_identity();
+    // A shared LUN has ALUA: its state follows the backend's from here on.
+    auto* shared = dynamic_cast<SharedLun*>(backend_.get());
+    if (shared && !shared->unit_id().empty()) alua_ = std::make_unique<LunAlua>(*this, *shared);
 }
 
 // LunOptions win, then the backend's own identity, then vstor's defaults (SPC-5 6.7.2: the
@@ -40,10 +45,17 @@ void LogicalUnit::resolve_identity() {
                    [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
     vendor_ = pick(opts_.vendor, id.vendor, "VSTOR");
     product_ = pick(opts_.product, id.product, kind_product);
-    // Stable across restarts for the same target name and LUN.
+    // A shared LUN (vstor/shared_lun.hpp) is the same logical unit on every gateway that serves
+    // its data: both designators come from the data's own id. Otherwise they are stable across
+    // restarts for the same target name and LUN.
+    const auto* shared = dynamic_cast<const SharedLun*>(backend_.get());
+    const std::string unit_id = shared ? shared->unit_id() : std::string();
+    naa_ = unit_id.empty() ? naa_from(target_->name(), lun_) : naa_from(unit_id, std::nullopt);
     std::uint32_t h = 2166136261u;
     for (unsigned char c : target_->name()) h = (h ^ c) * 16777619u;
-    serial_ = pick(opts_.serial, id.serial, fmt::format("{:08x}{:04x}", h, lun_));
+    const std::string own_serial =
+        unit_id.empty() ? fmt::format("{:08x}{:04x}", h, lun_) : fmt::format("{:016x}", naa_ & 0xfffffffffull);
+    serial_ = pick(opts_.serial, id.serial, own_serial);
     rotation_rate_ = id.rotation_rate.value_or(1);
     const std::uint32_t max_blocks = limits::kMaxTransferBytes / block_size_;
     optimal_transfer_blocks_ = std::min(id.optimal_transfer_blocks.value_or(limits::kOptimalTransferBytes / block_size_),
@@ -51,7 +63,7 @@ void LogicalUnit::resolve_identity() {
     if (optimal_transfer_blocks_ == 0) optimal_transfer_blocks_ = limits::kOptimalTransferBytes / block_size_;
 }
 
-LogicalUnit::~LogicalUnit() = default;
+LogicalUnit::~LogicalUnit() { alua_.reset(); }  // first: the backend stops calling this LU
 
 bool LogicalUnit::read_only() const {
     return admin_read_only_.load(std::memory_order_acquire) || backend_->caps().read_only || mode().swp;
@@ -86,11 +98,12 @@ void LogicalUnit::clear_prevent(const std::string* initiator_port) {
         preventers_.clear();
 }
 
-// NAA IEEE Registered (type 5) from a hash of target name and LUN: stable across restarts.
-std::uint64_t LogicalUnit::naa_id() const {
+// NAA IEEE Registered (type 5) from a hash of the target name and LUN (or of a shared LUN's
+// unit id alone): stable across restarts.
+std::uint64_t LogicalUnit::naa_from(const std::string& name, std::optional<std::uint16_t> lun) {
     std::uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : target_->name()) h = (h ^ c) * 1099511628211ull;
-    h = (h ^ lun_) * 1099511628211ull;
+    for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
+    if (lun) h = (h ^ *lun) * 1099511628211ull;
     // NAA 5, IEEE company id 0x001405 (used here as a locally-assigned example OUI), vendor part.
     return (0x5ull << 60) | (0x001405ull << 36) | (h & 0xfffffffffull);
 }

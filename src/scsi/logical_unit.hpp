@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <map>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@ namespace vstor::scsi {
 class Target;
 class Reservations;
 class TaskSet;
+class LunAlua;
 
 // Mode parameters that the initiator can change (MODE SELECT). Guarded by LogicalUnit::mode_mu.
 struct ModeState {
@@ -87,7 +89,9 @@ public:
     std::uint16_t rotation_rate() const { return rotation_rate_; }
     std::uint32_t optimal_transfer_blocks() const { return optimal_transfer_blocks_; }
     // NAA designator of VPD page 83h (also how EXTENDED COPY finds its copy targets).
-    std::uint64_t naa_id() const;
+    std::uint64_t naa_id() const { return naa_; }
+    // ALUA of a shared LUN (vstor/shared_lun.hpp, scsi/lun_alua.hpp); null: no TPGS, as before.
+    LunAlua* alua() const { return alua_.get(); }
 
     // EXTENDED COPY results kept for RECEIVE COPY RESULTS, per I_T nexus and list identifier
     // (SPC-4 6.4.3: a list identifier is scoped to the nexus that sent it).
@@ -115,10 +119,13 @@ private:
     ModeState mode_;
     std::unique_ptr<Reservations> reservations_;
     std::unique_ptr<TaskSet> task_set_;
+    std::unique_ptr<LunAlua> alua_;  // set in the constructor, before any command can arrive
     std::string vendor_, product_, serial_;
     std::uint16_t rotation_rate_ = 1;
     std::uint32_t optimal_transfer_blocks_ = 0;
+    std::uint64_t naa_ = 0;
     void resolve_identity();
+    static std::uint64_t naa_from(const std::string& name, std::optional<std::uint16_t> lun);
 };
 
 }  // namespace vstor::scsi

@@ -18,10 +18,12 @@ namespace vstor::scsi {
 class NexusState final : public Nexus {
 public:
     NexusState(std::string initiator_port, std::uint16_t target_id, std::uint16_t rel_port,
-               std::uint64_t id, std::optional<std::vector<std::uint16_t>> visible_luns = std::nullopt)
+               std::uint64_t id, std::optional<std::vector<std::uint16_t>> visible_luns = std::nullopt,
+               std::uint16_t port_group = 1)
         : initiator_port_(std::move(initiator_port)),
           target_id_(target_id),
           rel_port_(rel_port),
+          port_group_(port_group),
           id_(id),
           visible_(std::move(visible_luns)) {}
 
@@ -29,6 +31,8 @@ public:
     std::uint16_t target_id() const override { return target_id_; }
     std::uint16_t relative_port() const override { return rel_port_; }
     std::uint64_t id() const { return id_; }
+    // ALUA target port group of the target port (Adapter::set_target_port_group).
+    std::uint16_t port_group() const { return port_group_; }
     // LUN masking: may this nexus see and address `lun`?
     bool sees(std::uint16_t lun) const {
         return !visible_ || std::find(visible_->begin(), visible_->end(), lun) != visible_->end();
@@ -47,6 +51,7 @@ private:
     const std::string initiator_port_;
     const std::uint16_t target_id_;
     const std::uint16_t rel_port_;
+    const std::uint16_t port_group_;
     const std::uint64_t id_;
     const std::optional<std::vector<std::uint16_t>> visible_;
     mutable std::mutex mu_;  // guards ua_

@@ -33,7 +33,8 @@ std::vector<std::uint8_t> standard_inquiry(const Task& t) {
     d[2] = 0x06;  // SPC-4: the newest version code current initiators (libiscsi 1.19) accept
     d[3] = 0x02 | 0x10;  // response data format 2, HISUP
     d[4] = static_cast<std::uint8_t>(d.size() - 5);
-    d[5] = 0x08;  // 3PC: EXTENDED COPY is supported; TPGS 0
+    // 3PC: EXTENDED COPY is supported. TPGS 01b (implicit ALUA) on a shared LUN, else 00b.
+    d[5] = static_cast<std::uint8_t>(0x08 | (t.lu && t.lu->alua() ? 0x10 : 0x00));
     d[6] = 0x00;
     d[7] = 0x02;  // CMDQUE
     const std::string vendor = t.lu ? t.lu->vendor() : "VSTOR";
@@ -86,9 +87,9 @@ std::vector<std::uint8_t> vpd_device_id(const Task& t) {
     std::vector<std::uint8_t> rel(4, 0);
     store_be16(&rel[2], t.nexus ? t.nexus->relative_port() : 1);
     add(0x91, 0x14, rel);
-    // Target port group (TPGS not supported, but the group is still identified).
+    // Target port group (also without TPGS the group is identified).
     std::vector<std::uint8_t> tpg(4, 0);
-    store_be16(&tpg[2], 1);
+    store_be16(&tpg[2], t.nexus ? t.nexus->port_group() : 1);
     add(0x91, 0x15, tpg);
     // SCSI name string of the target device (UTF-8, null-terminated, padded to 4).
     std::string name = t.target->name();

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "backends/rbd/rbd_handles.hpp"
+#include "backends/rbd/rbd_lock_watch.hpp"
 
 namespace vstor::backends {
 
@@ -28,20 +29,23 @@ IoStatus rbd_status(int err) {
 namespace {
 
 // One rbd_aio_* call in flight: what to tell, how many bytes a read must return (-1: a write-like
-// call that returns 0), and the image to flush before telling (a FUA write on a cached image).
+// call that returns 0), the image to flush before telling (a FUA write on a cached image), and
+// where a write-like call counts as in flight (the lock watch's stall clock).
 struct AioOp {
     IoCallback done;
     std::int64_t expect = -1;
     rbd_image_t flush_after = nullptr;
+    RbdIoProgress* progress = nullptr;
 };
 
 void start_aio(rbd_image_t flush_after, std::int64_t expect, IoCallback done,
-               int (*start)(rbd_completion_t, void*), void* arg);
+               int (*start)(rbd_completion_t, void*), void* arg, RbdIoProgress* progress = nullptr);
 
 void on_complete(rbd_completion_t c, void* arg) {
     std::unique_ptr<AioOp> op(static_cast<AioOp*>(arg));
     const auto r = rbd_aio_get_return_value(c);
     rbd_aio_release(c);
+    if (op->progress) op->progress->finished();
     IoStatus st = IoStatus::ok;
     if (r < 0) st = rbd_status(static_cast<int>(r));
     else if (op->expect >= 0 && r != op->expect) st = IoStatus::medium_error;  // short read
@@ -57,14 +61,16 @@ void on_complete(rbd_completion_t c, void* arg) {
 
 // Creates the completion and runs start(completion, arg); a call refused at once completes here.
 void start_aio(rbd_image_t flush_after, std::int64_t expect, IoCallback done,
-               int (*start)(rbd_completion_t, void*), void* arg) {
-    auto op = std::make_unique<AioOp>(AioOp{std::move(done), expect, flush_after});
+               int (*start)(rbd_completion_t, void*), void* arg, RbdIoProgress* progress) {
+    auto op = std::make_unique<AioOp>(AioOp{std::move(done), expect, flush_after, progress});
     rbd_completion_t c = nullptr;
     if (int r = rbd_aio_create_completion(op.get(), on_complete, &c); r < 0) return op->done(rbd_status(r));
     AioOp* raw = op.release();  // owned by the completion from here on
+    if (progress) progress->started();
     if (int r = start(c, arg); r < 0) {
         rbd_aio_release(c);
         std::unique_ptr<AioOp> back(raw);
+        if (progress) progress->finished();
         back->done(rbd_status(r));
     }
 }
@@ -104,10 +110,30 @@ void on_compare(rbd_completion_t c, void* arg) {
 
 }  // namespace
 
-RbdBackend::RbdBackend(RbdOptions opts, std::unique_ptr<Handles> h, std::uint64_t size, bool cache, std::string id)
-    : opts_(std::move(opts)), h_(std::move(h)), size_bytes_(size), write_cache_(cache), image_id_(std::move(id)) {}
+RbdBackend::RbdBackend(RbdOptions opts, std::unique_ptr<Handles> h, std::uint64_t size, bool cache, std::string id,
+                       std::string unit_id)
+    : opts_(std::move(opts)),
+      h_(std::move(h)),
+      size_bytes_(size),
+      write_cache_(cache),
+      image_id_(std::move(id)),
+      unit_id_(std::move(unit_id)),
+      io_(std::make_unique<RbdIoProgress>()) {
+    std::uint64_t features = 0;
+    if (!opts_.read_only && rbd_get_features(h_->image, &features) == 0 && (features & RBD_FEATURE_EXCLUSIVE_LOCK))
+        lock_watch_ = std::make_unique<RbdLockWatch>(h_->image, "rbd:" + opts_.pool + "/" + opts_.image, *io_);
+}
 
-RbdBackend::~RbdBackend() = default;  // Handles closes the image (waiting for its I/O) and the cluster
+// The lock watch stops first; then Handles closes the image (waiting for its I/O) and the cluster.
+RbdBackend::~RbdBackend() { lock_watch_.reset(); }
+
+AccessState RbdBackend::access_state() const {
+    return lock_watch_ ? lock_watch_->state() : AccessState::active_optimized;
+}
+
+void RbdBackend::watch_access_state(std::function<void()> changed) {
+    if (lock_watch_) lock_watch_->watch(std::move(changed));
+}
 
 BackendCaps RbdBackend::caps() const {
     BackendCaps c;
@@ -146,7 +172,7 @@ void RbdBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool f
                   auto* d = static_cast<DataCall*>(a);
                   return rbd_aio_write(d->image, d->off, d->len, d->buf, c);
               },
-              &call);
+              &call, io_.get());
 }
 
 void RbdBackend::flush(IoCallback done) {
@@ -164,7 +190,7 @@ void RbdBackend::unmap(std::uint64_t lba, std::uint64_t count, IoCallback done) 
                   auto* d = static_cast<DataCall*>(a);
                   return rbd_aio_discard(d->image, d->off, d->len, c);
               },
-              &call);
+              &call, io_.get());
 }
 
 void RbdBackend::write_zeroes(std::uint64_t lba, std::uint64_t count, IoCallback done) {
@@ -175,7 +201,7 @@ void RbdBackend::write_zeroes(std::uint64_t lba, std::uint64_t count, IoCallback
                   auto* d = static_cast<DataCall*>(a);
                   return rbd_aio_write_zeroes(d->image, d->off, d->len, c, 0, 0);
               },
-              &call);
+              &call, io_.get());
 }
 
 void RbdBackend::compare_and_write(std::uint64_t lba, std::span<const std::byte> verify, std::span<const std::byte> data,

@@ -10,12 +10,17 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "vstor/backend.hpp"
+#include "vstor/shared_lun.hpp"
 
 namespace vstor::backends {
+
+struct RbdIoProgress;
+class RbdLockWatch;
 
 struct RbdOptions {
     std::string pool;
@@ -26,7 +31,7 @@ struct RbdOptions {
     bool read_only = false;
 };
 
-class RbdBackend final : public Backend {
+class RbdBackend final : public Backend, public SharedLun {
 public:
     // Connects, opens the image and reads its size; nullptr with `error` set on failure. Blocks
     // (bounded by client_mount_timeout): call it off the network loops.
@@ -38,6 +43,12 @@ public:
     std::uint64_t block_count() const override { return size_bytes_.load() / opts_.block_size; }
     BackendCaps caps() const override;
     BackendIdentity identity() const override;
+    // "ceph:FSID:POOL-ID:IMAGE-ID": the same on every gateway that opens this image, so all of
+    // them present one logical unit (NAA designator, serial).
+    std::string unit_id() const override { return unit_id_; }
+    // Active/optimized unless another client holds the image's exclusive lock (rbd_lock_watch.hpp).
+    AccessState access_state() const override;
+    void watch_access_state(std::function<void()> changed) override;
 
     void read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) override;
     void write(std::uint64_t lba, std::span<const std::byte> buf, bool fua, IoCallback done) override;
@@ -57,13 +68,17 @@ public:
 
 private:
     struct Handles;  // rados_t, rados_ioctx_t, rbd_image_t (librbd's types stay in the .cpp)
-    RbdBackend(RbdOptions opts, std::unique_ptr<Handles> h, std::uint64_t size, bool cache, std::string id);
+    RbdBackend(RbdOptions opts, std::unique_ptr<Handles> h, std::uint64_t size, bool cache, std::string id,
+               std::string unit_id);
 
     const RbdOptions opts_;
     std::unique_ptr<Handles> h_;
     std::atomic<std::uint64_t> size_bytes_;
     const bool write_cache_;  // rbd cache is on: flush and FUA matter
     const std::string image_id_;
+    const std::string unit_id_;
+    std::unique_ptr<RbdIoProgress> io_;         // writes in flight, for the lock watch
+    std::unique_ptr<RbdLockWatch> lock_watch_;  // null: read-only, or no exclusive-lock feature
 };
 
 // librbd's negative errno as the backend status the engine maps to sense.

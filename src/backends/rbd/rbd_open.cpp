@@ -32,6 +32,15 @@ bool conf_true(rados_t cluster, const char* key) {
     return std::strcmp(value, "true") == 0 || std::strcmp(value, "1") == 0;
 }
 
+// What every gateway that opens this image computes alike: the cluster, the pool and the image
+// (its id; a format-1 image has none, and its name is all there is).
+std::string shared_unit_id(rados_t cluster, rados_ioctx_t io, const RbdOptions& o, const char* image_id) {
+    char fsid[64] = {};
+    if (rados_cluster_fsid(cluster, fsid, sizeof fsid) < 0) fsid[0] = '\0';
+    return "ceph:" + std::string(fsid) + ":" + std::to_string(rados_ioctx_get_id(io)) + ":" +
+           (image_id[0] ? std::string(image_id) : "name=" + o.image);
+}
+
 }  // namespace
 
 std::unique_ptr<RbdBackend> RbdBackend::open(const RbdOptions& o, std::string& error) {
@@ -62,7 +71,8 @@ std::unique_ptr<RbdBackend> RbdBackend::open(const RbdOptions& o, std::string& e
     char id[64] = {};
     if ((r = rbd_get_id(h->image, id, sizeof id)) < 0) id[0] = '\0';  // old format-1 images have none
     const bool cache = conf_true(h->cluster, "rbd_cache");
-    return std::unique_ptr<RbdBackend>(new RbdBackend(o, std::move(h), size, cache, id));
+    const std::string unit = shared_unit_id(h->cluster, h->io, o, id);
+    return std::unique_ptr<RbdBackend>(new RbdBackend(o, std::move(h), size, cache, id, unit));
 }
 
 }  // namespace vstor::backends

@@ -1,0 +1,102 @@
+#include "backends/rbd/rbd_lock_watch.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace vstor::backends {
+
+namespace {
+constexpr auto kPollEvery = std::chrono::milliseconds(100);
+constexpr int kOwnerLookupEvery = 5;  // rounds: rbd_lock_get_owners asks an OSD, the owner check does not
+}  // namespace
+
+std::int64_t RbdIoProgress::now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+void RbdIoProgress::started() {
+    // An idle image starts its stall clock with its first I/O.
+    if (in_flight.fetch_add(1) == 0) last_progress_ms.store(now_ms());
+}
+
+void RbdIoProgress::finished() {
+    last_progress_ms.store(now_ms());
+    in_flight.fetch_sub(1);
+}
+
+RbdLockWatch::RbdLockWatch(rbd_image_t image, std::string what, const RbdIoProgress& io)
+    : image_(image), what_(std::move(what)), io_(io) {
+    poll(0);  // the state is right before the LUN is added
+    thread_ = std::thread([this] { run(); });
+}
+
+RbdLockWatch::~RbdLockWatch() {
+    {
+        std::lock_guard lk(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+}
+
+void RbdLockWatch::watch(std::function<void()> changed) {
+    std::lock_guard lk(cb_mu_);  // waits for a call in flight
+    changed_ = std::move(changed);
+}
+
+void RbdLockWatch::run() {
+    for (int round = 1;; ++round) {
+        {
+            std::unique_lock lk(mu_);
+            if (cv_.wait_for(lk, kPollEvery, [this] { return stop_; })) return;
+        }
+        poll(round);
+    }
+}
+
+bool RbdLockWatch::other_owner(std::string& owner) {
+    rbd_lock_mode_t mode;
+    char* owners[4];
+    size_t n = 4;
+    const int r = rbd_lock_get_owners(image_, &mode, owners, &n);
+    if (r == -ENOENT) {  // nobody holds it
+        owner.clear();
+        return true;
+    }
+    if (r < 0) return false;
+    owner = n ? owners[0] : "";
+    rbd_lock_get_owners_cleanup(owners, n);
+    return true;
+}
+
+void RbdLockWatch::break_lock(const std::string& owner) {
+    spdlog::warn("{}: no I/O progress for {} ms while {} holds the exclusive lock: blocklisting it and breaking "
+                 "the lock",
+                 what_, kStall.count(), owner);
+    broken_ = owner;
+    if (int r = rbd_lock_break(image_, RBD_LOCK_MODE_EXCLUSIVE, owner.c_str()); r < 0)
+        spdlog::warn("{}: breaking the lock of {} failed: {}", what_, owner, std::strerror(-r));
+}
+
+void RbdLockWatch::poll(int round) {
+    int mine = 0;
+    if (rbd_is_exclusive_lock_owner(image_, &mine) < 0) mine = 0;
+    const std::int64_t stalled_ms =
+        io_.in_flight.load() > 0 ? RbdIoProgress::now_ms() - io_.last_progress_ms.load() : 0;
+    const bool stalled = !mine && stalled_ms >= kStall.count();
+    if (mine)
+        owner_.clear();
+    else if (round % kOwnerLookupEvery == 0 || stalled)
+        other_owner(owner_);  // on failure keep what was seen last
+    if (stalled && !owner_.empty() && owner_ != broken_) break_lock(owner_);
+    const auto now = !mine && !owner_.empty() ? AccessState::active_non_optimized : AccessState::active_optimized;
+    if (static_cast<AccessState>(state_.exchange(static_cast<std::uint8_t>(now))) == now) return;
+    std::lock_guard lk(cb_mu_);
+    if (changed_) changed_();
+}
+
+}  // namespace vstor::backends

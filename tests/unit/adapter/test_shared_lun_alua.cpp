@@ -1,0 +1,143 @@
+// ALUA on a shared LUN (vstor/shared_lun.hpp, scsi/lun_alua.hpp): TPGS 01b in INQUIRY, REPORT
+// TARGET PORT GROUPS in both formats and in REPORT SUPPORTED OPERATION CODES, the state the
+// backend reports, and ASYMMETRIC ACCESS STATE CHANGED on every nexus when it changes. A LUN that
+// is not shared has none of it.
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <string>
+
+#include "scsi/engine_fixture.hpp"
+#include "vstor/shared_lun.hpp"
+
+namespace vstor::test {
+namespace {
+
+class FlippingShared final : public Backend, public SharedLun {
+public:
+    std::string kind() const override { return "shared"; }
+    std::uint32_t block_size() const override { return 512; }
+    std::uint64_t block_count() const override { return 2048; }
+    BackendCaps caps() const override { return {}; }
+    std::string unit_id() const override { return "test:unit-1"; }
+    AccessState access_state() const override { return state.load(); }
+    void watch_access_state(std::function<void()> cb) override {
+        std::lock_guard lk(mu);
+        changed = std::move(cb);
+    }
+    void read(std::uint64_t, std::span<std::byte> buf, IoCallback done) override {
+        std::fill(buf.begin(), buf.end(), std::byte{0});
+        done(IoStatus::ok);
+    }
+    void write(std::uint64_t, std::span<const std::byte>, bool, IoCallback done) override { done(IoStatus::ok); }
+    void flush(IoCallback done) override { done(IoStatus::ok); }
+
+    // What the RBD lock watch does when the lock moves.
+    void move_to(AccessState s) {
+        state = s;
+        std::lock_guard lk(mu);
+        if (changed) changed();
+    }
+    bool watched() {
+        std::lock_guard lk(mu);
+        return static_cast<bool>(changed);
+    }
+
+    std::atomic<AccessState> state{AccessState::active_optimized};
+    std::mutex mu;
+    std::function<void()> changed;
+};
+
+class SharedLunAlua : public EngineTest {
+protected:
+    void SetUp() override {
+        EngineTest::SetUp();
+        shared = std::make_shared<FlippingShared>();
+        ASSERT_TRUE(adapter->add_lun(tid, 1, shared));
+        clear_ua(0);  // REPORTED LUNS DATA HAS CHANGED
+        clear_ua(1);
+    }
+    Reply rtpg(std::uint8_t format, std::uint32_t alloc = 256, std::uint16_t lun = 1) {
+        return send({0xa3, static_cast<std::uint8_t>(format << 5 | 0x0a), 0, 0, 0, 0, 0, 0,
+                     static_cast<std::uint8_t>(alloc >> 8), static_cast<std::uint8_t>(alloc), 0, 0},
+                    lun, alloc);
+    }
+    std::shared_ptr<FlippingShared> shared;
+};
+
+TEST_F(SharedLunAlua, InquiryHasTpgsOnlyOnTheSharedLun) {
+    auto r = send({0x12, 0, 0, 0, 96, 0}, 1, 96);
+    ASSERT_EQ(r.status(), 0);
+    EXPECT_EQ(r.data[5] & 0x30, 0x10);  // TPGS 01b: implicit
+    r = send({0x12, 0, 0, 0, 96, 0}, 0, 96);
+    ASSERT_EQ(r.status(), 0);
+    EXPECT_EQ(r.data[5] & 0x30, 0x00);
+}
+
+TEST_F(SharedLunAlua, ReportTargetPortGroupsBothFormats) {
+    auto r = rtpg(0);
+    ASSERT_EQ(r.status(), 0);
+    ASSERT_EQ(r.data.size(), 4u + 8 + 4);  // header, one group, one port
+    EXPECT_EQ(r.data[3], 12);               // return data length
+    EXPECT_EQ(r.data[4], 0x00);             // active/optimized, PREF 0
+    EXPECT_EQ(r.data[5], 0x03);             // AN_SUP, AO_SUP
+    EXPECT_EQ((r.data[6] << 8) | r.data[7], 1);  // target port group 1
+    EXPECT_EQ(r.data[9], 0x00);                  // status: none yet
+    EXPECT_EQ(r.data[11], 1);                    // one port
+    EXPECT_EQ((r.data[14] << 8) | r.data[15], 1);  // relative port 1
+    r = rtpg(1);
+    ASSERT_EQ(r.status(), 0);
+    ASSERT_EQ(r.data.size(), 8u + 8 + 4);
+    EXPECT_EQ(r.data[3], 16);
+    EXPECT_EQ(r.data[4], 0x10);  // format type 001b
+    EXPECT_GT(r.data[5], 0);     // implicit transition time
+    r = rtpg(0, 6);              // truncated to the allocation length
+    EXPECT_EQ(r.data.size(), 6u);
+    r = rtpg(2);                 // no such format
+    EXPECT_EQ(r.key(), 0x5);
+    EXPECT_EQ(r.asc(), 0x24);
+}
+
+TEST_F(SharedLunAlua, OnlyTheSharedLunImplementsIt) {
+    auto r = rtpg(0, 256, 0);
+    EXPECT_EQ(r.key(), 0x5);
+    EXPECT_EQ(r.asc(), 0x24);  // INVALID FIELD IN CDB: the service action
+    EXPECT_EQ(r.field_pointer().first, 1);
+    // REPORT SUPPORTED OPERATION CODES, one command: MAINTENANCE IN / 0Ah.
+    r = send({0xa3, 0x0c, 0x02, 0xa3, 0x00, 0x0a, 0, 0, 0, 64, 0, 0}, 1, 64);
+    ASSERT_EQ(r.status(), 0);
+    EXPECT_EQ(r.data[1] & 0x07, 0x03);  // supported, as the standard says
+    EXPECT_EQ(r.data[4], 0xa3);
+    r = send({0xa3, 0x0c, 0x02, 0xa3, 0x00, 0x0a, 0, 0, 0, 64, 0, 0}, 0, 64);
+    ASSERT_EQ(r.status(), 0);
+    EXPECT_EQ(r.data[1] & 0x07, 0x01);  // not supported
+}
+
+TEST_F(SharedLunAlua, StateChangeIsReportedWithAUnitAttentionOnEveryNexus) {
+    auto other = adapter->open_nexus(tid, "iqn.2026-11.org.test:other,i,0x2", 2);
+    shared->move_to(AccessState::active_non_optimized);
+    for (const auto& via : {nexus, other}) {
+        auto r = send({0x00, 0, 0, 0, 0, 0}, 1, 0, {}, via);
+        EXPECT_EQ(r.key(), 0x6);
+        EXPECT_EQ(r.asc(), 0x2a);
+        EXPECT_EQ(r.ascq(), 0x06);
+        r = send({0x00, 0, 0, 0, 0, 0}, 0, 0, {}, via);  // the other LUN did not change
+        EXPECT_EQ(r.status(), 0);
+    }
+    auto r = rtpg(0);
+    ASSERT_EQ(r.status(), 0);
+    EXPECT_EQ(r.data[4], 0x01);  // active/non-optimized
+    EXPECT_EQ(r.data[9], 0x02);  // altered by implicit asymmetric access behavior
+    EXPECT_EQ(r.data[11], 2);    // both relative ports the initiators use
+    shared->move_to(AccessState::active_non_optimized);  // no change: no unit attention
+    EXPECT_EQ(send({0x00, 0, 0, 0, 0, 0}, 1).status(), 0);
+}
+
+TEST_F(SharedLunAlua, RemovingTheLunStopsTheBackendsCalls) {
+    EXPECT_TRUE(shared->watched());
+    ASSERT_TRUE(adapter->remove_lun(tid, 1));
+    EXPECT_FALSE(shared->watched());
+}
+
+}  // namespace
+}  // namespace vstor::test

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Ceph label: two gateways, one LUN (docs/ceph.md "Two gateways"). Runs inside
+# tests/ceph/ceph_cluster.py (CEPH_CONF names the throwaway cluster; rbd/ha exists). Two `vstor
+# serve` export rbd/ha with their own port group and relative port; tests/ceph/alua_probe.c (a
+# libiscsi client) checks that both present the same logical unit (NAA designator, serial), each
+# through its own port, that the gateway holding the exclusive lock is active/optimized and the
+# other active/non-optimized, that the states follow the lock when a write moves it (with the
+# ASYMMETRIC ACCESS STATE CHANGED unit attention), and that when the lock holder is killed with
+# SIGKILL while a client writes with FUA, the survivor blocklists it, breaks its lock and takes
+# over within seconds, and every acknowledged write reads back.
+set -euo pipefail
+vstor=${1:?path to vstor binary}
+out=${2:?work directory}
+probe=${3:?path to vstor_alua_probe}
+: "${CEPH_CONF:?run me under tests/ceph/ceph_cluster.py}"
+rm -rf "$out"; mkdir -p "$out"
+pid_a= pid_b= bg=
+cleanup() {
+  for p in $bg $pid_a $pid_b; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; for g in a b; do echo "-- gateway $g"; tail -15 "$out/$g.log" || true; done; exit 1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+iqn=iqn.2026-12.org.vstor:ha
+port_a=$(free_port)
+port_b=$(free_port)
+gateway() {  # NAME PORT GROUP: serve rbd/ha as port group GROUP, relative port GROUP
+  "$vstor" serve --control "$out/$1.sock" --listen 127.0.0.1:$2 --target $iqn --port-group $3 --relative-port $3 \
+    --lun "rbd:rbd/ha,conf=$CEPH_CONF" >>"$out/$1.log" 2>&1 &
+}
+wait_up() {  # PID NAME
+  for _ in $(seq 300); do
+    if "$vstor" ctl --control "$out/$2.sock" status >/dev/null 2>&1; then return 0; fi
+    kill -0 "$1" 2>/dev/null || fail "gateway $2 exited"
+    sleep 0.1
+  done
+  fail "gateway $2 did not start"
+}
+gateway a "$port_a" 1; pid_a=$!
+gateway b "$port_b" 2; pid_b=$!
+wait_up "$pid_a" a
+wait_up "$pid_b" b
+url_a=iscsi://127.0.0.1:$port_a/$iqn/0
+url_b=iscsi://127.0.0.1:$port_b/$iqn/0
+
+echo "== one logical unit, two ports: same NAA and serial, own relative port and group, TPGS 01b"
+ia=$("$probe" ident "$url_a") || fail "ident A"
+ib=$("$probe" ident "$url_b") || fail "ident B"
+echo "A: $ia"; echo "B: $ib"
+[ "${ia%% relport*}" = "${ib%% relport*}" ] || fail "the gateways present different units"
+grep -q 'naa=5' <<<"$ia" || fail "no NAA designator: $ia"
+grep -q 'relport=1 tpg=1 tpgs=1' <<<"$ia" || fail "A's port: $ia"
+grep -q 'relport=2 tpg=2 tpgs=1' <<<"$ib" || fail "B's port: $ib"
+grep -q "serial=$(rbd info rbd/ha --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') " \
+  <<<"$ia" || fail "the serial is not the image id: $ia"
+
+echo "== the lock holder is active/optimized, the other gateway active/non-optimized"
+"$probe" write "$url_a" 0 || fail "write through A"
+ra=$("$probe" rtpg "$url_a"); echo "A: $ra"
+grep -q 'tpg=1 state=AO .*ports=1 fmt=1' <<<"$ra" || fail "A after its write: $ra"
+for _ in $(seq 30); do rb=$("$probe" rtpg "$url_b"); grep -q 'state=AN' <<<"$rb" && break; sleep 0.2; done
+echo "B: $rb"
+grep -q 'tpg=2 state=AN status=2 ports=2' <<<"$rb" || fail "B while A holds the lock: $rb"
+
+echo "== a write through B moves the lock: the states swap, A's session gets 2A/06"
+"$probe" await "$url_a" AN 20 >"$out/await.out" 2>&1 & bg=$!
+for _ in $(seq 100); do grep -q ready "$out/await.out" && break; sleep 0.1; done
+grep -q ready "$out/await.out" || fail "await did not log in: $(cat "$out/await.out")"
+"$probe" write "$url_b" 1 || fail "write through B"
+wait "$bg" || true; bg=
+line=$(tail -1 "$out/await.out"); echo "A: $line"
+[ "$line" = "state=AN ua=2a/06" ] || fail "A after B's write: $line"
+for _ in $(seq 30); do rb=$("$probe" rtpg "$url_b"); grep -q 'state=AO' <<<"$rb" && break; sleep 0.2; done
+echo "B: $rb"
+grep -q 'state=AO' <<<"$rb" || fail "B after its write: $rb"
+
+echo "== kill -9 the lock holder while writing: B blocklists it, breaks the lock, no acknowledged write lost"
+"$probe" writer "$url_a" "$url_b" 1024 60 >"$out/writer.out" 2>&1 & bg=$!
+sleep 3
+grep -q 'exclusive lock' "$out/b.log" && fail "B broke a lock before anyone died"
+kill -9 "$pid_a"; wait "$pid_a" 2>/dev/null || true; pid_a=
+wait "$bg" || fail "writer: $(cat "$out/writer.out")"; bg=
+w=$(cat "$out/writer.out"); echo "writer: $w"
+ms=$(sed -n 's/.*failover_ms=\([0-9]*\).*/\1/p' <<<"$w")
+[ -n "$ms" ] && [ "$ms" -lt 20000 ] || fail "failover took ${ms:-?} ms"
+grep -q 'ua=2a/06' <<<"$w" || fail "the writer saw no ASYMMETRIC ACCESS STATE CHANGED: $w"
+grep -q 'blocklisting it and breaking the lock' "$out/b.log" || fail "B did not break the lock"
+ceph osd blocklist ls 2>/dev/null | grep -q '127.0.0.1' || fail "no client blocklisted"
+for _ in $(seq 30); do rb=$("$probe" rtpg "$url_b"); grep -q 'state=AO' <<<"$rb" && break; sleep 0.2; done
+echo "B: $rb"
+grep -q 'tpg=2 state=AO' <<<"$rb" || fail "B after the takeover: $rb"
+echo "PASS rbd_gateways (failover ${ms} ms)"

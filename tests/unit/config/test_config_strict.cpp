@@ -49,7 +49,7 @@ TEST_F(ConfigStrict, UnknownKeyInTargetNamesItAndSuggests) {
 }
 
 TEST_F(ConfigStrict, UnknownKeysEverywhere) {
-    EXPECT_EQ(load("colour = 1\n" + kTarget), path + ":1: unknown key 'colour' (expected one of: loops, login_timeout, discovery_chap, discovery_mutual_chap, write_buffer_per_session, write_buffer_total, max_connections, max_connections_per_address, portal, target, nbd)");
+    EXPECT_EQ(load("colour = 1\n" + kTarget), path + ":1: unknown key 'colour' (expected one of: loops, login_timeout, discovery_chap, discovery_mutual_chap, write_buffer_per_session, write_buffer_total, max_connections, max_connections_per_address, port_group, relative_port, portal, target, nbd)");
     EXPECT_EQ(load("[[portal]]\nlisten = \"127.0.0.1\"\nport = 3261\n" + kTarget),
               path + ":3: portal 1: unknown key 'port' (expected one of: listen)");
     EXPECT_EQ(load(kTarget + "[nbd]\nlisen = [\"127.0.0.1\"]\n"),

@@ -9,6 +9,7 @@
 #include "engine_fixture.hpp"
 #include "scsi/command_table.hpp"
 #include "util/endian.hpp"
+#include "vstor/shared_lun.hpp"
 
 namespace vstor::test {
 namespace {
@@ -29,7 +30,43 @@ std::vector<std::uint8_t> base_cdb(const scsi::CommandInfo& info) {
     return cdb;
 }
 
-class CdbFields : public EngineTest {};
+// A thin LUN that is also shared (vstor/shared_lun.hpp), so that it implements every command of
+// the table, REPORT TARGET PORT GROUPS included.
+class SharedThin final : public Backend, public SharedLun {
+public:
+    std::string kind() const override { return "shared"; }
+    std::uint32_t block_size() const override { return mem_->block_size(); }
+    std::uint64_t block_count() const override { return mem_->block_count(); }
+    BackendCaps caps() const override { return mem_->caps(); }
+    std::string unit_id() const override { return "test:cdb-fields"; }
+    AccessState access_state() const override { return AccessState::active_optimized; }
+    void watch_access_state(std::function<void()>) override {}
+    void read(std::uint64_t lba, std::span<std::byte> b, IoCallback d) override { mem_->read(lba, b, std::move(d)); }
+    void write(std::uint64_t lba, std::span<const std::byte> b, bool fua, IoCallback d) override {
+        mem_->write(lba, b, fua, std::move(d));
+    }
+    void flush(IoCallback d) override { mem_->flush(std::move(d)); }
+    void unmap(std::uint64_t lba, std::uint64_t n, IoCallback d) override { mem_->unmap(lba, n, std::move(d)); }
+    void write_zeroes(std::uint64_t lba, std::uint64_t n, IoCallback d) override {
+        mem_->write_zeroes(lba, n, std::move(d));
+    }
+    std::vector<Extent> allocation_status(std::uint64_t lba, std::uint64_t n) override {
+        return mem_->allocation_status(lba, n);
+    }
+
+private:
+    std::shared_ptr<backends::MemBackend> mem_ = std::make_shared<backends::MemBackend>(64ull << 20, 512);
+};
+
+class CdbFields : public EngineTest {
+protected:
+    void SetUp() override {
+        EngineTest::SetUp();
+        ASSERT_TRUE(adapter->add_lun(tid, 1, std::make_shared<SharedThin>()));
+        clear_ua(0);
+        clear_ua(1);
+    }
+};
 
 // The opcode index finds each registered command from its CDB, and nothing for a service action
 // or an opcode that is not registered.
@@ -54,7 +91,7 @@ TEST(CommandTableIndex, LookupFindsEveryCommandByItsCdb) {
 TEST_F(CdbFields, EveryUnusedBitOfEveryCommandIsRefusedWithItsFieldPointer) {
     // A block the command must not touch: if a refused command ran anyway, this changes.
     std::vector<std::uint8_t> marker(512, 0x5a);
-    ASSERT_EQ(send({0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0}, 0, 0, marker).status(), 0);
+    ASSERT_EQ(send({0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0}, 1, 0, marker).status(), 0);
     std::size_t checked = 0;
     for (const auto& info : CommandTable::instance().all()) {
         const auto base = base_cdb(info);
@@ -63,7 +100,7 @@ TEST_F(CdbFields, EveryUnusedBitOfEveryCommandIsRefusedWithItsFieldPointer) {
                 if (info.usage[i] & (1u << bit)) continue;
                 auto cdb = base;
                 cdb[i] |= static_cast<std::uint8_t>(1u << bit);
-                const auto r = send_cdb(cdb, 0, 4096);
+                const auto r = send_cdb(cdb, 1, 4096);
                 SCOPED_TRACE(::testing::Message() << info.name << " byte " << i << " bit " << bit);
                 ASSERT_EQ(r.status(), scsi_status::check_condition);
                 EXPECT_EQ(r.key(), 0x05);
@@ -76,7 +113,7 @@ TEST_F(CdbFields, EveryUnusedBitOfEveryCommandIsRefusedWithItsFieldPointer) {
         }
     }
     EXPECT_GT(checked, 500u);
-    const auto back = send({0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}, 0, 512);
+    const auto back = send({0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}, 1, 512);
     EXPECT_EQ(back.data, marker) << "a refused command changed the medium";
 }
 

@@ -232,7 +232,7 @@ void RbdBackend::write_same(std::uint64_t lba, std::uint64_t count, std::span<co
                   auto* d = static_cast<DataCall*>(a);
                   return rbd_aio_writesame(d->image, d->off, d->len, d->buf, d->unit, c, 0);
               },
-              &call);
+              &call, io_.get());
 }
 
 std::vector<Extent> RbdBackend::allocation_status(std::uint64_t lba, std::uint64_t count) {

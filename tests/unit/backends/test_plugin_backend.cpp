@@ -4,34 +4,21 @@
 
 #include "backends/factory.hpp"
 #include "config/lun_spec.hpp"
-#include "scsi/engine_fixture.hpp"
+#include "spec_backend.hpp"
 
 namespace vstor::test {
 namespace {
 
 std::string plugin_path(const std::string& name) { return std::string(VSTOR_TEST_PLUGIN_DIR) + "/" + name + ".so"; }
 
-std::shared_ptr<Backend> open_plugin(const std::string& name, std::string& error,
-                                     std::vector<std::pair<std::string, std::string>> params = {}) {
-    backends::BackendSpec s;
-    s.kind = "plugin";
-    s.path = plugin_path(name);
-    s.params = std::move(params);
-    return backends::open_backend(s, error);
+std::shared_ptr<Backend> open_plugin(const std::string& name, std::string& error, SpecParams params = {}) {
+    return open_spec("plugin", plugin_path(name), error, std::move(params));
 }
 
-class PluginBackendTest : public EngineTest {
+class PluginBackendTest : public SpecBackendTest {
 protected:
-    void add(std::uint16_t lun, const std::string& name, std::vector<std::pair<std::string, std::string>> params = {}) {
-        std::string error;
-        auto b = open_plugin(name, error, std::move(params));
-        ASSERT_TRUE(b) << error;
-        ASSERT_TRUE(adapter->add_lun(tid, lun, b));
-        clear_ua(lun);
-    }
-    static std::vector<std::uint8_t> rw10(std::uint8_t op, std::uint32_t lba, std::uint16_t blocks) {
-        return {op, 0, std::uint8_t(lba >> 24), std::uint8_t(lba >> 16), std::uint8_t(lba >> 8), std::uint8_t(lba),
-                0, std::uint8_t(blocks >> 8), std::uint8_t(blocks), 0};
+    void add(std::uint16_t lun, const std::string& name, SpecParams params = {}) {
+        add_spec(lun, "plugin", plugin_path(name), std::move(params));
     }
 };
 

@@ -6,8 +6,7 @@
 
 #include <thread>
 
-#include "backends/factory.hpp"
-#include "scsi/engine_fixture.hpp"
+#include "spec_backend.hpp"
 #include "vstor/plugin.h"
 
 namespace vstor::test {
@@ -17,20 +16,12 @@ struct Seen {
     int all = 0, one_handle = 0, calls = 0, on_submitter = 0;
 };
 
-class PluginThreadsTest : public EngineTest, public ::testing::WithParamInterface<int> {
+class PluginThreadsTest : public SpecBackendTest, public ::testing::WithParamInterface<int> {
 protected:
     void SetUp() override {
         EngineTest::SetUp();
         path = std::string(VSTOR_TEST_PLUGIN_DIR) + "/probe_plugin_" + std::to_string(GetParam()) + ".so";
-        for (std::uint16_t lun : {1, 2}) {
-            backends::BackendSpec s;
-            s.kind = "plugin";
-            s.path = path;
-            std::string error;
-            auto b = backends::open_backend(s, error);
-            ASSERT_TRUE(b) << error;
-            ASSERT_TRUE(adapter->add_lun(tid, lun, b));
-        }
+        for (std::uint16_t lun : {1, 2}) add_spec(lun, "plugin", path, {}, false);
         clear_ua(1);  // after both: adding LUN 2 raises a unit attention on LUN 1 too
         clear_ua(2);
         // The object vstor loaded: dlopen of the same path returns it, with its counters.

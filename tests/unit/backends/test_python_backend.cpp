@@ -9,35 +9,22 @@
 
 #include "backends/factory.hpp"
 #include "config/lun_spec.hpp"
-#include "scsi/engine_fixture.hpp"
+#include "spec_backend.hpp"
 
 namespace vstor::test {
 namespace {
 
-std::shared_ptr<Backend> open_script(const std::string& path, std::string& error,
-                                     std::vector<std::pair<std::string, std::string>> params = {}) {
-    backends::BackendSpec s;
-    s.kind = "python";
-    s.path = path;
-    s.params = std::move(params);
-    return backends::open_backend(s, error);
+std::shared_ptr<Backend> open_script(const std::string& path, std::string& error, SpecParams params = {}) {
+    return open_spec("python", path, error, std::move(params));
 }
 
 const std::string kRamdisk = std::string(VSTOR_SOURCE_DIR) + "/examples/python/ramdisk.py";
 const std::string kErrors = std::string(VSTOR_TEST_PYTHON_DIR) + "/errors.py";
 
-class PythonBackendTest : public EngineTest {
+class PythonBackendTest : public SpecBackendTest {
 protected:
-    void add(std::uint16_t lun, const std::string& path, std::vector<std::pair<std::string, std::string>> params = {}) {
-        std::string error;
-        auto b = open_script(path, error, std::move(params));
-        ASSERT_TRUE(b) << error;
-        ASSERT_TRUE(adapter->add_lun(tid, lun, b));
-        clear_ua(lun);
-    }
-    static std::vector<std::uint8_t> rw10(std::uint8_t op, std::uint32_t lba, std::uint16_t blocks) {
-        return {op, 0, std::uint8_t(lba >> 24), std::uint8_t(lba >> 16), std::uint8_t(lba >> 8), std::uint8_t(lba),
-                0, std::uint8_t(blocks >> 8), std::uint8_t(blocks), 0};
+    void add(std::uint16_t lun, const std::string& path, SpecParams params = {}) {
+        add_spec(lun, "python", path, std::move(params));
     }
 };
 

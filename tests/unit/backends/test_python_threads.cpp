@@ -6,9 +6,8 @@
 
 #include <thread>
 
-#include "backends/factory.hpp"
 #include "backends/python/python_interpreter.hpp"
-#include "scsi/engine_fixture.hpp"
+#include "spec_backend.hpp"
 
 namespace vstor::test {
 namespace {
@@ -20,20 +19,12 @@ struct Seen {
     bool on_submitter = false;
 };
 
-class PythonThreadsTest : public EngineTest, public ::testing::WithParamInterface<int> {
+class PythonThreadsTest : public SpecBackendTest, public ::testing::WithParamInterface<int> {
 protected:
     void SetUp() override {
         EngineTest::SetUp();
         const std::string path = std::string(VSTOR_TEST_PYTHON_DIR) + "/probe_" + kModels[GetParam()] + ".py";
-        for (std::uint16_t lun : {1, 2}) {
-            backends::BackendSpec s;
-            s.kind = "python";
-            s.path = path;
-            std::string error;
-            auto b = backends::open_backend(s, error);
-            ASSERT_TRUE(b) << error;
-            ASSERT_TRUE(adapter->add_lun(tid, lun, b));
-        }
+        for (std::uint16_t lun : {1, 2}) add_spec(lun, "python", path, {}, false);
         clear_ua(1);
         clear_ua(2);
         call("reset");

@@ -43,3 +43,8 @@ name = "$iqn"
 luns = [${luns%, }]
 TOML
 }
+expect_io_error() {  # expect_io_error URL OFFSET read|write TEXT: qemu-io's 4 KiB I/O there fails with TEXT
+  local o
+  o=$(qemu-io -f raw -c "$3 $2 4k" "$1" 2>&1 || true)
+  grep -q "$4" <<<"$o" || fail "$3 at $2: want '$4', got: $o"
+}

@@ -38,15 +38,10 @@ grep -q "Product:RAMDISK-PLUGIN" "$out/inq.txt" || fail "plugin product in INQUI
 
 echo "== ctl lun add: the errors plugin; each errno reaches the NBD client as its own error"
 ctl lun add "plugin:$plugins/errors_plugin.so,name=errs"
-check_err() {  # offset, qemu-io command, expected error text
-  local o
-  o=$(qemu-io -f raw -c "$2 $1 4k" "$nbd/errs" 2>&1 || true)
-  grep -q "$3" <<<"$o" || fail "$2 at $1: want '$3', got: $o"
-}
-check_err 64k read "Input/output error"
-check_err 128k write "No space left on device"
-check_err 192k write "Operation not permitted"
-check_err 256k read "Invalid argument"
+expect_io_error "$nbd/errs" 64k read "Input/output error"
+expect_io_error "$nbd/errs" 128k write "No space left on device"
+expect_io_error "$nbd/errs" 192k write "Operation not permitted"
+expect_io_error "$nbd/errs" 256k read "Invalid argument"
 qemu-io -f raw -c "read -P 0 0 4k" "$nbd/errs" | grep "read 4096" >/dev/null || fail "the errors plugin's region 0 works"
 grep -q "errors plugin: injected No space left on device on write at offset 131072" "$out/vstor.log" ||
   fail "the plugin's message is not in the log"

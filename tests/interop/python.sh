@@ -56,15 +56,10 @@ cmp "$out/random16.img" "$out/back16.img" || fail "file disk read back differs"
 
 echo "== ctl lun add: the errors script; each exception's errno reaches the NBD client as its error"
 ctl lun add "python:$scripts/errors.py,name=errs"
-check_err() {  # offset, qemu-io command, expected error text
-  local o
-  o=$(qemu-io -f raw -c "$2 $1 4k" "$nbd/errs" 2>&1 || true)
-  grep -q "$3" <<<"$o" || fail "$2 at $1: want '$3', got: $o"
-}
-check_err 64k read "Input/output error"
-check_err 128k write "No space left on device"
-check_err 192k write "Operation not permitted"
-check_err 256k read "Invalid argument"
+expect_io_error "$nbd/errs" 64k read "Input/output error"
+expect_io_error "$nbd/errs" 128k write "No space left on device"
+expect_io_error "$nbd/errs" 192k write "Operation not permitted"
+expect_io_error "$nbd/errs" 256k read "Invalid argument"
 qemu-io -f raw -c "read -P 0 0 4k" "$nbd/errs" >"$out/ok.txt" || fail "the errors script's region 0 read"
 grep "read 4096" "$out/ok.txt" >/dev/null || fail "the errors script's region 0 works"
 grep "RuntimeError: injected failure on read at offset 65536 (errors.py:" "$out/vstor.log" >/dev/null ||

@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#ifndef _WIN32
 #include <sys/socket.h>
 #include <sys/uio.h>
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -84,6 +86,11 @@ void Stream::tls_write(std::shared_ptr<std::vector<asio::const_buffer>> bufs, st
 
 std::size_t Stream::write_now(const std::vector<asio::const_buffer>& bufs, std::error_code& ec) {
     ec.clear();
+#ifdef _WIN32
+    // No sendmsg: everything goes through write() (vstor.exe, where this is not the hot path).
+    (void)bufs;
+    return 0;
+#else
     if (tls_ || closed_) return 0;
     constexpr std::size_t kMaxIov = 1024;  // IOV_MAX on Linux
     iovec iov[kMaxIov];
@@ -125,6 +132,7 @@ std::size_t Stream::write_now(const std::vector<asio::const_buffer>& bufs, std::
         if (static_cast<std::size_t>(w) < want) return total;  // the socket buffer is full
     }
     return total;
+#endif
 }
 
 void Stream::start_tls(const TlsCredentials& creds, std::function<void(const std::string&)> done) {

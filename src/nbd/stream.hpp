@@ -57,7 +57,7 @@ public:
     // Writes what the socket takes now, without waiting: one sendmsg per up to IOV_MAX buffers
     // (asio's async_write gathers at most 16 per call, 8 NBD replies). Returns the bytes written
     // (0 on a TLS stream, whose records go through write()); `ec` is set on a failure other than
-    // a full socket buffer. Not while a write() is in progress.
+    // a full socket buffer. Not while a write() is in progress. Always 0 on Windows.
     std::size_t write_now(const std::vector<asio::const_buffer>& bufs, std::error_code& ec);
 
     // NBD_OPT_STARTTLS was acknowledged: run the TLS handshake on the socket. `done` gets an

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -34,6 +35,16 @@ protected:
         ASSERT_TRUE(b) << error;
         ASSERT_TRUE(adapter->add_lun(tid, lun, b));
         if (clear) clear_ua(lun);
+    }
+    // Six READs at once on each of LUNs 1 and 2, each from its own thread.
+    void read_at_once() {
+        std::vector<std::thread> threads;
+        for (int i = 0; i < 12; ++i)
+            threads.emplace_back([this, i] {
+                const auto lun = static_cast<std::uint16_t>(1 + i % 2);
+                EXPECT_EQ(send({0x28, 0, 0, 0, 0, std::uint8_t(i), 0, 0, 1, 0}, lun, 512).status(), 0);
+            });
+        for (auto& t : threads) t.join();
     }
     static std::vector<std::uint8_t> rw10(std::uint8_t op, std::uint32_t lba, std::uint16_t blocks) {
         return {op, 0, std::uint8_t(lba >> 24), std::uint8_t(lba >> 16), std::uint8_t(lba >> 8), std::uint8_t(lba),

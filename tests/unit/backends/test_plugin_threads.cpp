@@ -40,16 +40,6 @@ protected:
         stats(&s.all, &s.one_handle, &s.calls, &s.on_submitter);
         return s;
     }
-    // Six READs at once on each of LUNs 1 and 2, each from its own thread.
-    void read_at_once() {
-        std::vector<std::thread> threads;
-        for (int i = 0; i < 12; ++i)
-            threads.emplace_back([this, i] {
-                const auto lun = static_cast<std::uint16_t>(1 + i % 2);
-                EXPECT_EQ(send({0x28, 0, 0, 0, 0, std::uint8_t(i), 0, 0, 1, 0}, lun, 512).status(), 0);
-            });
-        for (auto& t : threads) t.join();
-    }
 
     std::string path;
     void* so = nullptr;

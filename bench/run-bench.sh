@@ -36,13 +36,20 @@ secs=${BENCH_SECONDS:-8}
 groups=" ${BENCH_GROUPS:-iscsi nbd file memory scaling dbdisk} "
 want() { [[ $groups == *" $1 "* ]]; }
 # The two files the file scenarios serve: one in RAM, one on the output directory's file system.
-shm_img=/dev/shm/vstor-bench-file.img
-disk_img=$out/vstor-bench-file.img
+# Names carry the run's pid and tgtd gets its own control port, so two benches at once (or a bench
+# beside a test) neither share files nor kill each other's tgtd.
+run=$$
+tctl=$((run % 30000 + 1000))
+shm_img=/dev/shm/vstor-bench-file.$run.img
+disk_img=$out/vstor-bench-file.$run.img
+tgt_img=/dev/shm/vstor-bench-tgt.$run.img
+tgt_aio_img=/dev/shm/vstor-bench-tgt-aio.$run.img
+qemu_img=/dev/shm/vstor-bench-qemu.$run.img
 pids=()
 cleanup() {
   # tgtd ignores SIGTERM while it has targets configured: stop everything with SIGKILL.
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -f /dev/shm/vstor-bench-tgt.img /dev/shm/vstor-bench-tgt-aio.img /dev/shm/vstor-bench-qemu.img "$shm_img" "$disk_img"
+  rm -f "$tgt_img" "$tgt_aio_img" "$qemu_img" "$shm_img" "$disk_img"
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -74,24 +81,23 @@ vurl=iscsi://127.0.0.1:$vport/$iqn/0
 vnull=iscsi://127.0.0.1:$vport/$iqn/1
 
 tport=$(free_port)
-pkill -9 -f -- "--control-port 7" 2>/dev/null || true  # a tgtd left over from an interrupted run
-truncate -s 1G /dev/shm/vstor-bench-tgt.img /dev/shm/vstor-bench-tgt-aio.img
-tgtd -f --iscsi portal=127.0.0.1:$tport --control-port 7 >"$out/tgt.log" 2>&1 &
+truncate -s 1G "$tgt_img" "$tgt_aio_img"
+tgtd -f --iscsi portal=127.0.0.1:$tport --control-port $tctl >"$out/tgt.log" 2>&1 &
 tpid=$!
 pids+=($tpid)
 sleep 1
-tgtadm -C 7 --lld iscsi --op new --mode target --tid 1 -T iqn.2026-11.org.vstor:tgt-peer
-tgtadm -C 7 --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b /dev/shm/vstor-bench-tgt.img --bstype rdwr
-tgtadm -C 7 --lld iscsi --op bind --mode target --tid 1 -I ALL
+tgtadm -C $tctl --lld iscsi --op new --mode target --tid 1 -T iqn.2026-11.org.vstor:tgt-peer
+tgtadm -C $tctl --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b "$tgt_img" --bstype rdwr
+tgtadm -C $tctl --lld iscsi --op bind --mode target --tid 1 -I ALL
 # tgt's other store for small I/O (Linux AIO), on its own file in the same tgtd.
-tgtadm -C 7 --lld iscsi --op new --mode target --tid 2 -T iqn.2026-11.org.vstor:tgt-aio
-tgtadm -C 7 --lld iscsi --op new --mode logicalunit --tid 2 --lun 1 -b /dev/shm/vstor-bench-tgt-aio.img --bstype aio
-tgtadm -C 7 --lld iscsi --op bind --mode target --tid 2 -I ALL
+tgtadm -C $tctl --lld iscsi --op new --mode target --tid 2 -T iqn.2026-11.org.vstor:tgt-aio
+tgtadm -C $tctl --lld iscsi --op new --mode logicalunit --tid 2 --lun 1 -b "$tgt_aio_img" --bstype aio
+tgtadm -C $tctl --lld iscsi --op bind --mode target --tid 2 -I ALL
 # The file scenarios' peers: rdwr and aio on each of the two files vstor serves too.
 tgt_lun() {  # tgt_lun TID NAME FILE BSTYPE
-  tgtadm -C 7 --lld iscsi --op new --mode target --tid "$1" -T "iqn.2026-11.org.vstor:$2"
-  tgtadm -C 7 --lld iscsi --op new --mode logicalunit --tid "$1" --lun 1 -b "$3" --bstype "$4"
-  tgtadm -C 7 --lld iscsi --op bind --mode target --tid "$1" -I ALL
+  tgtadm -C $tctl --lld iscsi --op new --mode target --tid "$1" -T "iqn.2026-11.org.vstor:$2"
+  tgtadm -C $tctl --lld iscsi --op new --mode logicalunit --tid "$1" --lun 1 -b "$3" --bstype "$4"
+  tgtadm -C $tctl --lld iscsi --op bind --mode target --tid "$1" -I ALL
 }
 if want file; then
   tgt_lun 3 tgt-shm "$shm_img" rdwr
@@ -108,8 +114,8 @@ kpid=$!
 pids+=($kpid)
 # QEMU's own NBD server over a raw file in /dev/shm (page cache, like a mem LUN).
 qnport=$(free_port)
-truncate -s 1G /dev/shm/vstor-bench-qemu.img
-qemu-nbd -f raw -t -b 127.0.0.1 -p "$qnport" --shared=16 /dev/shm/vstor-bench-qemu.img >"$out/qemu-nbd.log" 2>&1 &
+truncate -s 1G "$qemu_img"
+qemu-nbd -f raw -t -b 127.0.0.1 -p "$qnport" --shared=16 "$qemu_img" >"$out/qemu-nbd.log" 2>&1 &
 qpid=$!
 pids+=($qpid)
 wait_port "$knport"

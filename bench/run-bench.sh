@@ -21,7 +21,9 @@
 #   DBDisk: examples/dbdisk (a SQLite disk as a plugin) beside a mem LUN of the same size in the
 #          same vstor, both filled with the same 256 MiB first: 4 KiB random read (iscsi-perf) and
 #          random write (vstor-bench-iscsi) at QD 32, with the target's CPU per I/O.
-# BENCH_GROUPS picks what runs (default all): iscsi nbd file memory scaling dbdisk.
+#   RBD:   vstor vs tgt's RBD store (tgt-rbd) and `rbd bench` on one image of a throwaway Ceph
+#          cluster (bench/rbd-group.sh): 4 KiB random read and write at QD 32, 1 MiB read at QD 8.
+# BENCH_GROUPS picks what runs (default all): iscsi nbd file memory scaling dbdisk rbd.
 # Every scenario with a goal runs BENCH_ROUNDS times (default 3), vstor and its peers back to
 # back, and each side's best run counts (all runs are in results.json): this VM drifts.
 # Beside the IOPS ratios: the target's CPU per I/O (per MiB for 1 MiB I/O), median and spread
@@ -33,7 +35,7 @@ mkdir -p "${2:?output directory}"
 out=$(cd "$2" && pwd)
 client=${3:-$(dirname "$vstor")/vstor-bench-iscsi}
 secs=${BENCH_SECONDS:-8}
-groups=" ${BENCH_GROUPS:-iscsi nbd file memory scaling dbdisk} "
+groups=" ${BENCH_GROUPS:-iscsi nbd file memory scaling dbdisk rbd} "
 want() { [[ $groups == *" $1 "* ]]; }
 # The two files the file scenarios serve: one in RAM, one on the output directory's file system.
 # Names carry the run's pid and tgtd gets its own control port, so two benches at once (or a bench
@@ -318,6 +320,9 @@ round=1
 kill $dpid; wait $dpid 2>/dev/null || true
 rm -f "$out"/bench.db*
 fi
+
+# RBD: a throwaway Ceph cluster, vstor vs tgt-rbd vs `rbd bench` on one image (bench/rbd-group.sh).
+if want rbd; then . "$(dirname "$0")/rbd-group.sh"; fi
 
 python3 "$(dirname "$0")/report.py" "$out/results.json" "$out/cpu.txt" "$out/samples.txt" "$out/write-budget.json" \
   "$m_peak" "$m_per_conn"

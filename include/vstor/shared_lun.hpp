@@ -10,7 +10,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+
+#include "vstor/reservation_store.hpp"
 
 #pragma GCC visibility push(default)  // the public API: exported from libvstor.so
 
@@ -46,6 +49,11 @@ public:
     // backend's own, never while holding a lock the backend's other entry points take. An empty
     // function stops the calls: watch_access_state({}) returns once no call is running any more.
     virtual void watch_access_state(std::function<void()> changed) = 0;
+
+    // Where this LU's persistent reservations live, shared with the other gateways
+    // (vstor/reservation_store.hpp); asked once, when the LUN is added. Null (the default): each
+    // gateway keeps its own, as for a LUN that is not shared.
+    virtual std::shared_ptr<ReservationStore> reservation_store() { return nullptr; }
 };
 
 // ALUA (SPC-5 5.16): the target port group of `adapter`'s ports, as VPD page 83h gives it

@@ -31,6 +31,9 @@ LogicalUnit::LogicalUnit(Target* target, std::uint16_t lun, std::shared_ptr<Back
     // A shared LUN has ALUA: its state follows the backend's from here on.
     auto* shared = dynamic_cast<SharedLun*>(backend_.get());
     if (shared && !shared->unit_id().empty()) alua_ = std::make_unique<LunAlua>(*this, *shared);
+    // ... and its persistent reservations live where every gateway sees them, if it says where.
+    if (shared && !shared->unit_id().empty())
+        if (auto store = shared->reservation_store()) reservations_->share(*this, std::move(store));
 }
 
 // LunOptions win, then the backend's own identity, then vstor's defaults (SPC-5 6.7.2: the
@@ -63,7 +66,11 @@ void LogicalUnit::resolve_identity() {
     if (optimal_transfer_blocks_ == 0) optimal_transfer_blocks_ = limits::kOptimalTransferBytes / block_size_;
 }
 
-LogicalUnit::~LogicalUnit() { alua_.reset(); }  // first: the backend stops calling this LU
+LogicalUnit::~LogicalUnit() {
+    // First: the backend stops calling this LU.
+    alua_.reset();
+    reservations_->stop_sharing();
+}
 
 bool LogicalUnit::read_only() const {
     return admin_read_only_.load(std::memory_order_acquire) || backend_->caps().read_only || mode().swp;

@@ -19,30 +19,7 @@ Reservations::Reservations(std::string aptpl_path) : aptpl_path_(std::move(aptpl
 
 std::string Reservations::nexus_id(const Task& t) {
     if (!t.nexus) return {};
-    return t.nexus->initiator_port() + "," + std::to_string(t.nexus->relative_port());
-}
-
-const Reservations::Registration* Reservations::find(const std::string& nexus) const {
-    for (const auto& r : regs_)
-        if (r.nexus == nexus) return &r;
-    return nullptr;
-}
-
-Reservations::Registration* Reservations::find(const std::string& nexus) {
-    return const_cast<Registration*>(std::as_const(*this).find(nexus));
-}
-
-std::vector<std::string> Reservations::registrants_except(const std::string& nexus) const {
-    std::vector<std::string> out;
-    for (const auto& r : regs_)
-        if (r.nexus != nexus) out.push_back(r.nexus);
-    return out;
-}
-
-bool Reservations::holds(const std::string& nexus) const {
-    if (!holder_) return false;
-    if (all_registrants(holder_->type)) return find(nexus) != nullptr;
-    return holder_->nexus == nexus;
+    return pr_nexus_id(t.nexus->initiator_port(), t.nexus->relative_port());
 }
 
 bool Reservations::conflicts(const Task& t) const {
@@ -58,13 +35,13 @@ bool Reservations::conflicts(const Task& t) const {
     }
     if (op == kReserve6 || op == kReserve10 || op == kRelease6 || op == kRelease10) {
         // SPC-5 5.14.3: RESERVE/RELEASE conflict with an existing persistent reservation.
-        return holder_.has_value() && !holds(me);
+        return st_.holder.has_value() && !st_.holds(me);
     }
-    if (!holder_ || holds(me)) return false;
+    if (!st_.holder || st_.holds(me)) return false;
     if (flags & cmd_flag::reservation_any) return false;
-    const std::uint8_t type = holder_->type;
+    const std::uint8_t type = st_.holder->type;
     // Registrants-only and all-registrants types give every registrant holder-like access.
-    if (registrants_only(type) && find(me)) return false;
+    if (PrState::registrants_only(type) && st_.find(me)) return false;
     const bool write_exclusive = type == 1 || type == 5 || type == 7;
     if (write_exclusive && (flags & cmd_flag::reservation_read)) return false;
     return true;
@@ -78,7 +55,7 @@ void Reservations::nexus_lost(const std::string& instance_key) {
 std::optional<std::string> Reservations::holder() const {
     std::lock_guard lk(mu_);
     if (legacy_holder_) return *legacy_holder_;
-    if (holder_) return holder_->nexus;
+    if (st_.holder) return st_.holder->nexus;
     return std::nullopt;
 }
 
@@ -131,8 +108,8 @@ void Reservations::pr_in_locked(std::uint8_t sa, std::vector<std::uint8_t>& d) c
     switch (sa) {
         case 0x00: {  // READ KEYS
             d.resize(8, 0);
-            util::store_be32(&d[0], generation_);
-            for (const auto& reg : regs_) {
+            util::store_be32(&d[0], st_.generation);
+            for (const auto& reg : st_.regs) {
                 d.resize(d.size() + 8);
                 util::store_be64(&d[d.size() - 8], reg.key);
             }
@@ -141,14 +118,14 @@ void Reservations::pr_in_locked(std::uint8_t sa, std::vector<std::uint8_t>& d) c
         }
         case 0x01: {  // READ RESERVATION
             d.resize(8, 0);
-            util::store_be32(&d[0], generation_);
-            if (holder_) {
+            util::store_be32(&d[0], st_.generation);
+            if (st_.holder) {
                 d.resize(24, 0);
                 std::uint64_t key = 0;
-                if (!all_registrants(holder_->type))
-                    if (const auto* reg = find(holder_->nexus)) key = reg->key;
+                if (!PrState::all_registrants(st_.holder->type))
+                    if (const auto* reg = st_.find(st_.holder->nexus)) key = reg->key;
                 util::store_be64(&d[8], key);
-                d[21] = holder_->type;  // scope 0 (LU_SCOPE)
+                d[21] = st_.holder->type;  // scope 0 (LU_SCOPE)
                 util::store_be32(&d[4], 16);
             }
             break;
@@ -156,16 +133,16 @@ void Reservations::pr_in_locked(std::uint8_t sa, std::vector<std::uint8_t>& d) c
         case 0x02: {  // REPORT CAPABILITIES
             d.resize(8, 0);
             util::store_be16(&d[0], 8);
-            d[2] = aptpl_path_.empty() ? 0 : 0x01;  // PTPL_C: persist through power loss
-            d[3] = 0x80 | (aptpl_ ? 0x01 : 0);  // TMV: the type mask is valid; PTPL_A
+            d[2] = can_persist() ? 0x01 : 0;  // PTPL_C: persist through power loss
+            d[3] = 0x80 | (st_.aptpl ? 0x01 : 0);  // TMV: the type mask is valid; PTPL_A
             d[4] = 0x80 | 0x40 | 0x20 | 0x08 | 0x02;  // WR_EX_AR, EX_AC_RO, WR_EX_RO, EX_AC, WR_EX
             d[5] = 0x01;                             // EX_AC_AR
             break;
         }
         case 0x03: {  // READ FULL STATUS
             d.resize(8, 0);
-            util::store_be32(&d[0], generation_);
-            for (const auto& reg : regs_) {
+            util::store_be32(&d[0], st_.generation);
+            for (const auto& reg : st_.regs) {
                 // TransportID for iSCSI (SPC-5 7.6.4.6), format 01b: "name,i,0xISID".
                 std::vector<std::uint8_t> tid(4, 0);
                 tid[0] = 0x40 | 0x05;
@@ -176,9 +153,9 @@ void Reservations::pr_in_locked(std::uint8_t sa, std::vector<std::uint8_t>& d) c
                 const std::size_t at = d.size();
                 d.resize(at + 24, 0);
                 util::store_be64(&d[at], reg.key);
-                const bool holder = holds(reg.nexus);
+                const bool holder = st_.holds(reg.nexus);
                 d[at + 12] = holder ? 0x01 : 0;
-                d[at + 13] = holder ? holder_->type : 0;
+                d[at + 13] = holder ? st_.holder->type : 0;
                 util::store_be16(&d[at + 18], reg.relative_port);
                 util::store_be32(&d[at + 20], static_cast<std::uint32_t>(tid.size()));
                 d.insert(d.end(), tid.begin(), tid.end());

@@ -13,13 +13,14 @@
 namespace vstor::scsi {
 
 std::optional<Reservations::Snapshot> Reservations::snapshot_locked() {
-    if (aptpl_path_.empty()) return std::nullopt;
+    if (aptpl_path_.empty() || store_) return std::nullopt;  // a shared LUN's state is in its store
     Snapshot s{++snapshots_, std::nullopt};
-    if (!aptpl_) return s;  // persistence turned off: the file goes
+    if (!st_.aptpl) return s;  // persistence turned off: the file goes
     std::ostringstream out;
-    out << "generation " << generation_ << "\n";
-    if (holder_) out << "holder " << int(holder_->type) << " " << (holder_->nexus.empty() ? "-" : holder_->nexus) << "\n";
-    for (const auto& r : regs_) out << "reg " << r.key << " " << r.relative_port << " " << r.initiator_port << "\n";
+    out << "generation " << st_.generation << "\n";
+    if (st_.holder)
+        out << "holder " << int(st_.holder->type) << " " << (st_.holder->nexus.empty() ? "-" : st_.holder->nexus) << "\n";
+    for (const auto& r : st_.regs) out << "reg " << r.key << " " << r.relative_port << " " << r.initiator_port << "\n";
     s.content = out.str();
     return s;
 }
@@ -48,20 +49,20 @@ void Reservations::load() {
     std::string word;
     while (in >> word) {
         if (word == "generation") {
-            in >> generation_;
+            in >> st_.generation;
         } else if (word == "holder") {
             int type = 0;
             std::string nexus;
             in >> type >> nexus;
-            holder_ = Holder{nexus == "-" ? std::string() : nexus, static_cast<std::uint8_t>(type)};
+            st_.holder = PrHolder{nexus == "-" ? std::string() : nexus, static_cast<std::uint8_t>(type)};
         } else if (word == "reg") {
-            Registration r;
+            PrRegistration r;
             in >> r.key >> r.relative_port >> r.initiator_port;
-            r.nexus = r.initiator_port + "," + std::to_string(r.relative_port);
-            regs_.push_back(r);
+            r.nexus = pr_nexus_id(r.initiator_port, r.relative_port);
+            st_.regs.push_back(r);
         }
     }
-    aptpl_ = true;
+    st_.aptpl = true;
 }
 
 }  // namespace vstor::scsi

@@ -9,6 +9,7 @@
 
 #include "backends/rbd/rbd_handles.hpp"
 #include "backends/rbd/rbd_lock_watch.hpp"
+#include "backends/rbd/rbd_pr_store.hpp"
 
 namespace vstor::backends {
 
@@ -124,8 +125,12 @@ RbdBackend::RbdBackend(RbdOptions opts, std::unique_ptr<Handles> h, std::uint64_
         lock_watch_ = std::make_unique<RbdLockWatch>(h_->image, "rbd:" + opts_.pool + "/" + opts_.image, *io_);
 }
 
-// The lock watch stops first; then Handles closes the image (waiting for its I/O) and the cluster.
-RbdBackend::~RbdBackend() { lock_watch_.reset(); }
+// The lock watch and the reservation store stop first; then Handles closes the image (waiting
+// for its I/O) and the cluster.
+RbdBackend::~RbdBackend() {
+    lock_watch_.reset();
+    if (pr_store_) pr_store_->close();
+}
 
 AccessState RbdBackend::access_state() const {
     return lock_watch_ ? lock_watch_->state() : AccessState::active_optimized;

@@ -21,6 +21,7 @@ namespace vstor::backends {
 
 struct RbdIoProgress;
 class RbdLockWatch;
+class RbdPrStore;
 
 struct RbdOptions {
     std::string pool;
@@ -49,6 +50,8 @@ public:
     // Active/optimized unless another client holds the image's exclusive lock (rbd_lock_watch.hpp).
     AccessState access_state() const override;
     void watch_access_state(std::function<void()> changed) override;
+    // The persistent reservations every gateway of this image shares (rbd_pr_store.hpp).
+    std::shared_ptr<ReservationStore> reservation_store() override;
 
     void read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) override;
     void write(std::uint64_t lba, std::span<const std::byte> buf, bool fua, IoCallback done) override;
@@ -79,6 +82,7 @@ private:
     const std::string unit_id_;
     std::unique_ptr<RbdIoProgress> io_;         // writes in flight, for the lock watch
     std::unique_ptr<RbdLockWatch> lock_watch_;  // null: read-only, or no exclusive-lock feature
+    std::shared_ptr<RbdPrStore> pr_store_;      // set by open(); closed before the cluster connection
 };
 
 // librbd's negative errno as the backend status the engine maps to sense.

@@ -2,8 +2,11 @@
 #include <cstring>
 #include <string>
 
+#include <spdlog/spdlog.h>
+
 #include "backends/rbd/rbd_backend.hpp"
 #include "backends/rbd/rbd_handles.hpp"
+#include "backends/rbd/rbd_pr_store.hpp"
 
 namespace vstor::backends {
 
@@ -72,7 +75,22 @@ std::unique_ptr<RbdBackend> RbdBackend::open(const RbdOptions& o, std::string& e
     if ((r = rbd_get_id(h->image, id, sizeof id)) < 0) id[0] = '\0';  // old format-1 images have none
     const bool cache = conf_true(h->cluster, "rbd_cache");
     const std::string unit = shared_unit_id(h->cluster, h->io, o, id);
-    return std::unique_ptr<RbdBackend>(new RbdBackend(o, std::move(h), size, cache, id, unit));
+    rados_t cluster = h->cluster;
+    rados_ioctx_t io = h->io;
+    std::unique_ptr<RbdBackend> b(new RbdBackend(o, std::move(h), size, cache, id, unit));
+    // Persistent reservations live next to the image, shared by every gateway (rbd_pr_store.hpp).
+    std::string pr_error;
+    const std::string object = "vstor_pr." + (id[0] ? std::string(id) : "name." + o.image);
+    b->pr_store_ = RbdPrStore::open(cluster, io, object, pr_error);
+    if (!b->pr_store_) {
+        // Reservations each gateway kept for itself could disagree: refuse, unless read-only.
+        if (!o.read_only) return error = "rbd:" + o.pool + "/" + o.image + ": " + pr_error, nullptr;
+        spdlog::warn("rbd:{}/{}: persistent reservations not shared with other gateways: {}", o.pool, o.image,
+                     pr_error);
+    }
+    return b;
 }
+
+std::shared_ptr<ReservationStore> RbdBackend::reservation_store() { return pr_store_; }
 
 }  // namespace vstor::backends

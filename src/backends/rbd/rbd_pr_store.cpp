@@ -1,0 +1,190 @@
+#include "backends/rbd/rbd_pr_store.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+namespace vstor::backends {
+
+namespace {
+std::string why(const char* what, int r) { return std::string(what) + ": " + std::strerror(-r); }
+
+// Runs one operation to its end through an asynchronous completion, whose version is this
+// operation's own (rados_get_last_version is per I/O context, and other threads use it too).
+template <typename Start>
+int run_op(Start start, std::uint64_t* version) {
+    rados_completion_t c = nullptr;
+    if (int r = rados_aio_create_completion2(nullptr, nullptr, &c); r < 0) return r;
+    int r = start(c);
+    if (r >= 0) {
+        rados_aio_wait_for_complete(c);
+        r = rados_aio_get_return_value(c);
+        if (version) *version = rados_aio_get_version(c);
+    }
+    rados_aio_release(c);
+    return r;
+}
+}  // namespace
+
+std::shared_ptr<RbdPrStore> RbdPrStore::open(rados_t cluster, rados_ioctx_t pool_io, std::string object,
+                                             std::string& error) {
+    rados_ioctx_t io = nullptr;
+    if (int r = rados_ioctx_create2(cluster, rados_ioctx_get_id(pool_io), &io); r < 0)
+        return error = why("cannot open the pool for the reservation state", r), nullptr;
+    std::shared_ptr<RbdPrStore> s(new RbdPrStore(io, std::move(object)));
+    // A watch needs the object: create it empty unless it exists (the empty state).
+    rados_write_op_t op = rados_create_write_op();
+    rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, nullptr);
+    int r = rados_write_op_operate2(op, io, s->object_.c_str(), nullptr, 0);
+    rados_release_write_op(op);
+    if (r < 0) return error = why(("cannot create " + s->object_).c_str(), r), nullptr;
+    std::lock_guard wl(s->watch_mu_);
+    if ((r = s->start_watch()) < 0) return error = why(("cannot watch " + s->object_).c_str(), r), nullptr;
+    return s;
+}
+
+RbdPrStore::RbdPrStore(rados_ioctx_t io, std::string object) : io_(io), object_(std::move(object)) {
+    thread_ = std::thread([this] { run(); });
+}
+
+RbdPrStore::~RbdPrStore() { close(); }
+
+int RbdPrStore::start_watch() {
+    const int r = rados_watch3(io_, object_.c_str(), &watch_cookie_, on_notify, on_watch_error, kWatchTimeoutS, this);
+    watching_ = r >= 0;
+    return r;
+}
+
+void RbdPrStore::close() {
+    {
+        std::lock_guard lk(mu_);
+        if (closed_) return;
+        closed_ = stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    {
+        std::lock_guard wl(watch_mu_);
+        if (watching_) rados_unwatch2(io_, watch_cookie_);
+        watching_ = false;
+    }
+    rados_watch_flush(rados_ioctx_get_cluster(io_));  // no callback may still be on its way
+    rados_ioctx_destroy(io_);
+}
+
+ReservationStore::Result RbdPrStore::load(Snapshot& out, std::string& error) {
+    if (closed()) return error = object_ + " is closed", Result::error;
+    for (std::size_t size = 64 << 10;; size = kMaxBytes) {
+        out.state.assign(size, 0);
+        std::size_t got = 0;
+        std::uint64_t object_size = 0;
+        int read_rv = 0, stat_rv = 0;
+        rados_read_op_t op = rados_create_read_op();
+        rados_read_op_stat(op, &object_size, nullptr, &stat_rv);
+        rados_read_op_read(op, 0, size, reinterpret_cast<char*>(out.state.data()), &got, &read_rv);
+        const int r = run_op(
+            [&](rados_completion_t c) { return rados_aio_read_op_operate(op, io_, c, object_.c_str(), 0); },
+            &out.version);
+        rados_release_read_op(op);
+        if (r == -ENOENT) {  // removed behind our back: the empty state, created again on write
+            out.state.clear();
+            out.version = 0;
+            return Result::ok;
+        }
+        if (r < 0 || read_rv < 0) return error = why(("cannot read " + object_).c_str(), r < 0 ? r : read_rv), Result::error;
+        if (object_size > kMaxBytes) return error = object_ + " is too large", Result::error;
+        if (object_size <= size) {
+            out.state.resize(got);
+            return Result::ok;
+        }
+    }
+}
+
+ReservationStore::Result RbdPrStore::compare_and_set(std::uint64_t expected_version,
+                                                     const std::vector<std::uint8_t>& state, std::string& error) {
+    if (closed()) return error = object_ + " is closed", Result::error;
+    if (state.size() > kMaxBytes) return error = "the reservation state is too large", Result::error;
+    rados_write_op_t op = rados_create_write_op();
+    if (expected_version == 0)
+        rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, nullptr);  // it did not exist when read
+    else
+        rados_write_op_assert_version(op, expected_version);
+    rados_write_op_write_full(op, reinterpret_cast<const char*>(state.data()), state.size());
+    const int r = run_op(
+        [&](rados_completion_t c) { return rados_aio_write_op_operate(op, io_, c, object_.c_str(), nullptr, 0); },
+        nullptr);
+    rados_release_write_op(op);
+    // ERANGE/EOVERFLOW: the version moved; EEXIST/ENOENT: created or removed since it was read.
+    if (r == -ERANGE || r == -EOVERFLOW || r == -EEXIST || r == -ENOENT) return Result::conflict;
+    if (r < 0) return error = why(("cannot write " + object_).c_str(), r), Result::error;
+    // Tell the other gateways, and wait until they have read it (or kNotifyTimeoutMs passed: a
+    // gateway that died stays a watcher until its watch times out).
+    char* reply = nullptr;
+    std::size_t reply_len = 0;
+    const int n = rados_notify2(io_, object_.c_str(), nullptr, 0, kNotifyTimeoutMs, &reply, &reply_len);
+    if (reply) rados_buffer_free(reply);
+    if (n < 0) spdlog::warn("{}: not every gateway acknowledged the change: {}", object_, std::strerror(-n));
+    return Result::ok;
+}
+
+bool RbdPrStore::closed() {
+    std::lock_guard lk(mu_);
+    return closed_;
+}
+
+void RbdPrStore::watch(std::function<void()> changed) {
+    std::lock_guard lk(cb_mu_);
+    changed_ = std::move(changed);
+}
+
+void RbdPrStore::post(Event e) {
+    {
+        std::lock_guard lk(mu_);
+        if (stop_) return;
+        events_.push_back(e);
+    }
+    cv_.notify_one();
+}
+
+void RbdPrStore::on_notify(void* arg, std::uint64_t notify_id, std::uint64_t cookie, std::uint64_t, void*,
+                           std::size_t) {
+    static_cast<RbdPrStore*>(arg)->post(Event{false, notify_id, cookie});
+}
+
+void RbdPrStore::on_watch_error(void* arg, std::uint64_t, int err) {
+    auto* self = static_cast<RbdPrStore*>(arg);
+    spdlog::warn("{}: watch lost ({}), watching again", self->object_, std::strerror(-err));
+    self->post(Event{true, 0, 0});
+}
+
+void RbdPrStore::rewatch() {
+    std::lock_guard wl(watch_mu_);
+    if (watching_) rados_unwatch2(io_, watch_cookie_);
+    while (start_watch() < 0) {
+        std::unique_lock lk(mu_);
+        if (cv_.wait_for(lk, std::chrono::seconds(1), [&] { return stop_; })) return;
+    }
+}
+
+void RbdPrStore::run() {
+    std::unique_lock lk(mu_);
+    for (;;) {
+        cv_.wait(lk, [&] { return stop_ || !events_.empty(); });
+        if (stop_) return;
+        const Event e = events_.front();
+        events_.pop_front();
+        lk.unlock();  // librados calls below: its threads call post(), which takes mu_
+        if (e.rewatch) rewatch();
+        {
+            std::lock_guard cb(cb_mu_);
+            if (changed_) changed_();  // the engine re-reads the state
+        }
+        if (!e.rewatch) rados_notify_ack(io_, object_.c_str(), e.notify_id, e.cookie, nullptr, 0);
+        lk.lock();
+    }
+}
+
+}  // namespace vstor::backends

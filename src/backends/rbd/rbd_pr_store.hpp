@@ -1,0 +1,77 @@
+// The persistent reservations of an RBD LUN, kept in the cluster so that every gateway serving
+// the image shares them (vstor/reservation_store.hpp): one RADOS object, `vstor_pr.<image id>`
+// in the image's pool, holding the engine's state bytes. A change is a write guarded by the
+// object version the writer read (rados_write_op_assert_version), so two gateways cannot both
+// win; after each write the writer notifies the object's watchers and waits (kNotifyTimeout)
+// for their acknowledgements, which they send once they have re-read the state. A watch that
+// fails (the OSD restarted, the connection timed out) is re-established and the state re-read.
+#pragma once
+
+#include <rados/librados.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "vstor/reservation_store.hpp"
+
+namespace vstor::backends {
+
+class RbdPrStore final : public ReservationStore {
+public:
+    static constexpr std::uint32_t kNotifyTimeoutMs = 3000;  // a gateway that died does not ack
+    static constexpr std::uint32_t kWatchTimeoutS = 10;      // ... and its watch ends after this
+    static constexpr std::size_t kMaxBytes = 4 << 20;        // a state larger than this is refused
+
+    // A store on `object` in the pool of `pool_io` (an I/O context of its own is made from it).
+    // nullptr with `error` set when the object cannot be created or watched. Blocks: LUN creation.
+    static std::shared_ptr<RbdPrStore> open(rados_t cluster, rados_ioctx_t pool_io, std::string object,
+                                            std::string& error);
+    ~RbdPrStore() override;
+    RbdPrStore(const RbdPrStore&) = delete;
+    RbdPrStore& operator=(const RbdPrStore&) = delete;
+
+    Result load(Snapshot& out, std::string& error) override;
+    Result compare_and_set(std::uint64_t expected_version, const std::vector<std::uint8_t>& state,
+                           std::string& error) override;
+    void watch(std::function<void()> changed) override;
+    // Ends the watch and the thread and closes the I/O context; afterwards every call fails.
+    // The backend calls it before it shuts its cluster connection down.
+    void close();
+
+private:
+    struct Event {
+        bool rewatch = false;  // the watch failed: establish it again
+        std::uint64_t notify_id = 0, cookie = 0;
+    };
+    RbdPrStore(rados_ioctx_t io, std::string object);
+    int start_watch();  // under watch_mu_
+    void rewatch();
+    bool closed();
+    void run();  // the store's thread: callbacks and acknowledgements, re-watching
+    void post(Event e);
+    static void on_notify(void* arg, std::uint64_t notify_id, std::uint64_t cookie, std::uint64_t notifier,
+                          void* data, std::size_t len);
+    static void on_watch_error(void* arg, std::uint64_t cookie, int err);
+
+    rados_ioctx_t io_;
+    const std::string object_;
+    std::mutex watch_mu_;  // guards the watch (cookie, state); mu_ may be taken under it, not the reverse
+    std::uint64_t watch_cookie_ = 0;
+    bool watching_ = false;
+    std::mutex cb_mu_;  // guards changed_; held while it runs
+    std::function<void()> changed_;
+    std::mutex mu_;  // guards events_, stop_, closed_
+    std::condition_variable cv_;
+    std::deque<Event> events_;
+    bool stop_ = false;
+    bool closed_ = false;
+    std::thread thread_;
+};
+
+}  // namespace vstor::backends

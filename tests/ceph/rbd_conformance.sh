@@ -4,12 +4,12 @@
 # GET LBA STATUS (rbd_diff_iterate2), READ CAPACITY(16), reads and writes with FUA.
 # Runs inside tests/ceph/ceph_cluster.py (image rbd/conf 64M).
 set -euo pipefail
-here=$(cd "$(dirname "$0")/../conformance" && pwd)
 vstor=${1:?path to vstor binary}
 out=${2:?work directory}
 : "${CEPH_CONF:?run me under tests/ceph/ceph_cluster.py}"
 rm -rf "$out"; mkdir -p "$out"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source "$(dirname "$0")/lib.sh"
+port=$(free_port)
 iqn=iqn.2026-12.org.vstor:rbdconformance
 "$vstor" serve --control off --listen 127.0.0.1:$port --target $iqn --log-level warn \
   --lun "rbd:rbd/conf,conf=$CEPH_CONF" >"$out/vstor.log" 2>&1 &
@@ -26,11 +26,6 @@ suites="ALL.CompareAndWrite ALL.MultipathIO.CompareAndWrite ALL.MultipathIO.Comp
 for s in $suites; do
   timeout 120 iscsi-test-cu --dataloss --verbose -t "$s" "$url" "$url" >>"$out/cu.log" 2>&1 || true
 done
-python3 "$here/parse_cunit.py" "$out/cu.log" >"$out/results.txt"
-cat "$out/results.txt"
-passed=$(grep -c ' passed$' "$out/results.txt" || true)
-failed=$(grep -c ' failed$' "$out/results.txt" || true)
-skipped=$(grep -c ' skipped$' "$out/results.txt" || true)
-echo "$passed passed, $failed failed, $skipped skipped"
+cunit_tally "$out/cu.log" "$out/results.txt"
 [ "$passed" -ge 40 ] || { echo "too few tests ran (see $out/cu.log)"; exit 1; }
 [ "$failed" -eq 0 ] || { grep -B2 -A8 -i "fail" "$out/cu.log" | head -60; exit 1; }

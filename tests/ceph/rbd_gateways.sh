@@ -20,29 +20,10 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for g in a b; do echo "-- gateway $g"; tail -15 "$out/$g.log" || true; done; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib.sh"
 
 iqn=iqn.2026-12.org.vstor:ha
-port_a=$(free_port)
-port_b=$(free_port)
-gateway() {  # NAME PORT GROUP: serve rbd/ha as port group GROUP, relative port GROUP
-  "$vstor" serve --control "$out/$1.sock" --listen 127.0.0.1:$2 --target $iqn --port-group $3 --relative-port $3 \
-    --lun "rbd:rbd/ha,conf=$CEPH_CONF" >>"$out/$1.log" 2>&1 &
-}
-wait_up() {  # PID NAME
-  for _ in $(seq 300); do
-    if "$vstor" ctl --control "$out/$2.sock" status >/dev/null 2>&1; then return 0; fi
-    kill -0 "$1" 2>/dev/null || fail "gateway $2 exited"
-    sleep 0.1
-  done
-  fail "gateway $2 did not start"
-}
-gateway a "$port_a" 1; pid_a=$!
-gateway b "$port_b" 2; pid_b=$!
-wait_up "$pid_a" a
-wait_up "$pid_b" b
-url_a=iscsi://127.0.0.1:$port_a/$iqn/0
-url_b=iscsi://127.0.0.1:$port_b/$iqn/0
+two_gateways rbd/ha
 
 echo "== one logical unit, two ports: same NAA and serial, own relative port and group, TPGS 01b"
 ia=$("$probe" ident "$url_a") || fail "ident A"
@@ -52,8 +33,7 @@ echo "A: $ia"; echo "B: $ib"
 grep -q 'naa=5' <<<"$ia" || fail "no NAA designator: $ia"
 grep -q 'relport=1 tpg=1 tpgs=1' <<<"$ia" || fail "A's port: $ia"
 grep -q 'relport=2 tpg=2 tpgs=1' <<<"$ib" || fail "B's port: $ib"
-grep -q "serial=$(rbd info rbd/ha --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') " \
-  <<<"$ia" || fail "the serial is not the image id: $ia"
+grep -q "serial=$(image_id rbd/ha) " <<<"$ia" || fail "the serial is not the image id: $ia"
 
 echo "== the lock holder is active/optimized, the other gateway active/non-optimized"
 "$probe" write "$url_a" 0 || fail "write through A"

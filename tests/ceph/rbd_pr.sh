@@ -9,7 +9,6 @@
 # session (initiator 2) on gateway B: every one must pass, none be skipped. Both gateways' state
 # is the RADOS object vstor_pr.<image id>, checked to exist.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/../conformance" && pwd)
 vstor=${1:?path to vstor binary}
 out=${2:?work directory}
 probe=${3:?path to vstor_pr_probe}
@@ -21,7 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for g in a b; do echo "-- gateway $g"; tail -15 "$out/$g.log" || true; done; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib.sh"
 
 # Without the exclusive lock the gateways' ALUA states stay put: otherwise each write through the
 # other gateway moves the lock and gives every session ASYMMETRIC ACCESS STATE CHANGED (2Ah/06h),
@@ -29,28 +28,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # (ceph_rbd_gateways covers ALUA with the lock).
 rbd feature disable rbd/pr fast-diff object-map exclusive-lock
 iqn=iqn.2026-12.org.vstor:pr
-port_a=$(free_port)
-port_b=$(free_port)
-gateway() {  # NAME PORT GROUP: serve rbd/pr as port group GROUP, relative port GROUP
-  "$vstor" serve --control off --listen 127.0.0.1:$2 --target $iqn --port-group $3 --relative-port $3 \
-    --log-level warn --lun "rbd:rbd/pr,conf=$CEPH_CONF" >>"$out/$1.log" 2>&1 &
-}
-wait_up() {  # PID PORT NAME
-  for _ in $(seq 300); do
-    if iscsi-ls "iscsi://127.0.0.1:$2" >/dev/null 2>&1; then return 0; fi
-    kill -0 "$1" 2>/dev/null || fail "gateway $3 exited"
-    sleep 0.1
-  done
-  fail "gateway $3 did not start"
-}
-gateway a "$port_a" 1; pid_a=$!
-gateway b "$port_b" 2; pid_b=$!
-wait_up "$pid_a" "$port_a" a
-wait_up "$pid_b" "$port_b" b
-url_a=iscsi://127.0.0.1:$port_a/$iqn/0
-url_b=iscsi://127.0.0.1:$port_b/$iqn/0
+two_gateways rbd/pr
 
-id=$(rbd info rbd/pr --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+id=$(image_id rbd/pr)
 rados -p rbd stat "vstor_pr.$id" >/dev/null || fail "no object vstor_pr.$id in the pool"
 
 echo "== two hosts, one per gateway: reserve, preempt, release, clear"
@@ -65,12 +45,7 @@ for s in PrinReadKeys PrinServiceactionRange PrinReportCapabilities ProutRegiste
 done
 # Given two URLs, iscsi-test-cu checks they reach one LU and opens its second session on the second.
 grep -q "found matching LU device identifier for all (2) paths" "$out/cu.log" || fail "not run as multipath"
-python3 "$here/parse_cunit.py" "$out/cu.log" >"$out/results.txt"
-cat "$out/results.txt"
-passed=$(grep -c ' passed$' "$out/results.txt" || true)
-failed=$(grep -c ' failed$' "$out/results.txt" || true)
-skipped=$(grep -c ' skipped$' "$out/results.txt" || true)
-echo "$passed passed, $failed failed, $skipped skipped"
+cunit_tally "$out/cu.log" "$out/results.txt"
 [ "$failed" -eq 0 ] || { grep -B2 -A8 -i "fail" "$out/cu.log" | head -60; fail "iscsi-test-cu"; }
 [ "$skipped" -eq 0 ] || fail "skipped tests"
 [ "$passed" -ge 20 ] || fail "too few tests ran (see $out/cu.log)"

@@ -35,7 +35,7 @@ void MemBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool, 
     if (read_only_) return done(IoStatus::read_only);
     const bool ok = for_each_page(lba * block_size_, buf.size(), [&](Shard& sh, std::uint64_t page,
                                                                      std::span<const Piece> pieces) {
-        auto& pg = sh.pages[page];
+        auto& pg = sh.pages.entry(page);
         if (!pg) pg = std::make_unique<Page>();
         for (const Piece& p : pieces) {
             std::byte*& c = pg->slot[p.slot];
@@ -59,9 +59,9 @@ void MemBackend::zero_range(std::uint64_t off, std::uint64_t len) {
     std::uint64_t released = 0;  // shards that released a chunk
     bool parked = false;
     for_each_page(off, len, [&](Shard& sh, std::uint64_t page, std::span<const Piece> pieces) {
-        auto it = sh.pages.find(page);
-        if (it == sh.pages.end()) return true;
-        Page& pg = *it->second;
+        Page* found = sh.pages.find(page);
+        if (!found) return true;
+        Page& pg = *found;
         for (const Piece& p : pieces) {
             std::byte*& c = pg.slot[p.slot];
             if (!c) continue;
@@ -76,7 +76,7 @@ void MemBackend::zero_range(std::uint64_t off, std::uint64_t len) {
                 std::memset(c + p.in, 0, p.n);
             }
         }
-        if (pg.used == 0) sh.pages.erase(it);
+        if (pg.used == 0) sh.pages.erase(page);
         return true;
     });
     // The memory goes back once per call, in runs of neighbouring slots.
@@ -222,7 +222,7 @@ std::size_t MemBackend::allocated_bytes() const {
     std::size_t n = 0;
     for (const auto& sh : shards_) {
         std::lock_guard lk(sh.mu);
-        for (const auto& [number, page] : sh.pages) n += page->used * chunk_bytes_;
+        sh.pages.for_each([&](const Page& page) { n += page.used * chunk_bytes_; });
     }
     return n;
 }

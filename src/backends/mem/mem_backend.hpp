@@ -9,11 +9,11 @@
 #include <mutex>
 #include <optional>
 #include <span>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "backends/mem/chunk_arena.hpp"
+#include "backends/mem/page_table.hpp"
 #include "vstor/backend.hpp"
 
 namespace vstor::backends {
@@ -59,7 +59,7 @@ private:
     };
     struct Shard {
         mutable std::mutex mu;  // guards pages and arena
-        std::unordered_map<std::uint64_t, std::unique_ptr<Page>> pages;  // page number -> page
+        PageTable<Page> pages{kShards};  // page number -> page
         std::optional<ChunkArena> arena;
         std::vector<std::pair<std::byte*, std::uint32_t>> parked;  // chunk, generation when freed
     };
@@ -101,8 +101,7 @@ private:
     template <class Fn>
     void for_each_stored(std::uint64_t off, std::uint64_t len, Fn&& fn) const {
         for_each_page(off, len, [&](Shard& sh, std::uint64_t page, std::span<const Piece> pieces) {
-            auto it = sh.pages.find(page);
-            const Page* pg = it == sh.pages.end() ? nullptr : it->second.get();
+            const Page* pg = sh.pages.find(page);
             for (const Piece& p : pieces) fn(pg ? pg->slot[p.slot] : nullptr, p);
             return true;
         });

@@ -82,6 +82,7 @@ Sense ua_mode_parameters_changed();                       // 6/2A/01
 Sense ua_reservations_preempted();                        // 6/2A/03
 Sense ua_reservations_released();                         // 6/2A/04
 Sense ua_registrations_preempted();                       // 6/2A/05
+Sense ua_asymmetric_access_state_changed();               // 6/2A/06
 Sense ua_reported_luns_changed();                         // 6/3F/0E
 Sense ua_medium_may_have_changed();                       // 6/28/00
 Sense ua_commands_cleared_by_another_initiator();         // 6/2F/00

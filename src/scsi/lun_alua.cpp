@@ -8,16 +8,6 @@
 namespace vstor::scsi {
 
 namespace {
-// 6/2A/06 ASYMMETRIC ACCESS STATE CHANGED (SPC-5 5.16.2.7: established on every I_T nexus of the
-// LU when an implicit transition changes a target port group's state).
-Sense ua_asymmetric_access_state_changed() {
-    Sense s;
-    s.key = 0x06;
-    s.asc = 0x2a;
-    s.ascq = 0x06;
-    return s;
-}
-
 const char* name(AccessState s) {
     switch (s) {
     case AccessState::active_optimized: return "active/optimized";
@@ -45,7 +35,7 @@ void LunAlua::on_change() {
     changed_.store(true, std::memory_order_release);
     spdlog::info("{} LUN {}: target port group now {} (was {})", lu_.target().name(), lu_.lun(), name(now),
                  name(before));
-    lu_.target().broadcast_ua(lu_.lun(), ua_asymmetric_access_state_changed());
+    lu_.target().broadcast_ua(lu_.lun(), sense::ua_asymmetric_access_state_changed());
 }
 
 }  // namespace vstor::scsi

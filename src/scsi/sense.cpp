@@ -67,6 +67,8 @@ Sense ua_mode_parameters_changed() { return make(unit_attention, 0x2a, 0x01); }
 Sense ua_reservations_preempted() { return make(unit_attention, 0x2a, 0x03); }
 Sense ua_reservations_released() { return make(unit_attention, 0x2a, 0x04); }
 Sense ua_registrations_preempted() { return make(unit_attention, 0x2a, 0x05); }
+// SPC-5 5.16.2.7: on every I_T nexus of the LU when an implicit transition changes a port group's state.
+Sense ua_asymmetric_access_state_changed() { return make(unit_attention, 0x2a, 0x06); }
 Sense ua_reported_luns_changed() { return make(unit_attention, 0x3f, 0x0e); }
 Sense ua_medium_may_have_changed() { return make(unit_attention, 0x28, 0x00); }
 Sense ua_commands_cleared_by_another_initiator() { return make(unit_attention, 0x2f, 0x00); }

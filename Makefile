@@ -19,21 +19,28 @@ configure: deps $(BUILD)/CMakeCache.txt
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Everything: unit, conformance, interop, guest (QEMU TCG), fuzz (bounded), plus the sanitizer builds' unit tests.
+# Everything: unit, conformance, interop, guest (QEMU TCG), storport, ceph in build/, then the
+# sanitizer trees: fuzz (bounded) runs in the ASan tree, which builds the fuzz targets too.
 check: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE fuzz
 	$(MAKE) asan tsan
 
-# ASan+UBSan build in build-asan/: the unit tests, and the conformance suite and real clients
-# against the sanitized server (a sanitizer report makes the server exit non-zero: the test fails).
+# The sanitizer trees carry line tables only (-g1): all a sanitizer report needs, and the engine
+# compiles ~15% faster than with full debug info.
+SAN_CMAKE = -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG=-g1 -DCMAKE_CXX_FLAGS_DEBUG=-g1 $(CMAKE_FLAGS)
+
+# ASan+UBSan build in build-asan/ with clang-14: the unit tests, the conformance suite and real
+# clients against the sanitized server (a sanitizer report makes the server exit non-zero: the
+# test fails), and the libFuzzer targets built from the same objects (one engine compile for both).
 asan: deps
-	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVSTOR_SANITIZE=address
-	cmake --build build-asan -j $(JOBS) --target vstor vstor_unit_tests serve_my_backend
-	cd build-asan && ctest --output-on-failure -L 'unit|conformance|interop' -j $(JOBS)
+	cmake -S . -B build-asan $(SAN_CMAKE) -DVSTOR_SANITIZE=address -DVSTOR_FUZZ=ON \
+	  -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14
+	cmake --build build-asan -j $(JOBS) --target vstor vstor_unit_tests serve_my_backend vstor_fuzzers
+	cd build-asan && ctest --output-on-failure -L 'unit|conformance|interop|fuzz' -j $(JOBS)
 
 # TSan build in build-tsan/, running the threaded tests.
 tsan: deps
-	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVSTOR_SANITIZE=thread
+	cmake -S . -B build-tsan $(SAN_CMAKE) -DVSTOR_SANITIZE=thread
 	cmake --build build-tsan -j $(JOBS) --target vstor_unit_tests
 	cd build-tsan && ctest --output-on-failure -L unit -j $(JOBS)
 

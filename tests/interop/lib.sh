@@ -48,3 +48,29 @@ expect_io_error() {  # expect_io_error URL OFFSET read|write TEXT: qemu-io's 4 K
   o=$(qemu-io -f raw -c "$3 $2 4k" "$1" 2>&1 || true)
   grep -q "$4" <<<"$o" || fail "$3 at $2: want '$4', got: $o"
 }
+ramdisk_round_trip() {  # ramdisk_round_trip EXPORT LUN VENDOR PRODUCT: a fresh 64 MiB RAM disk LUN
+  # (NBD $nbd/EXPORT, iSCSI $url/LUN): size and hole map by nbdinfo, 32 MiB there and back by
+  # nbdcopy (checksum; the rest reads as zeroes), the same bytes through QEMU's iSCSI driver, the
+  # data/hole map after, and the INQUIRY identity.
+  local map want
+  echo "== nbdinfo: size and a fresh RAM disk's map (the LUN's extents)"
+  nbdinfo "$nbd/$1" >"$out/info.txt"
+  grep -q 'export-size: 67108864' "$out/info.txt" || fail "RAM disk export size: $(cat "$out/info.txt")"
+  map=$(nbdinfo --map "$nbd/$1")
+  [ "$(wc -l <<<"$map")" -eq 1 ] && grep -q 'hole' <<<"$map" || fail "fresh RAM disk map: $map"
+  echo "== nbdcopy: 32 MiB there and back, then the same bytes over iSCSI (QEMU's driver)"
+  head -c 32M /dev/urandom >"$out/random.img"
+  want=$(sha256sum <"$out/random.img" | cut -d' ' -f1)
+  nbdcopy "$out/random.img" "$nbd/$1"
+  nbdcopy "$nbd/$1" "$out/back.img"
+  [ "$(head -c 32M "$out/back.img" | sha256sum | cut -d' ' -f1)" = "$want" ] || fail "nbdcopy round trip checksum"
+  [ "$(tail -c 32M "$out/back.img" | tr -d '\0' | wc -c)" -eq 0 ] || fail "the unwritten half is not zero"
+  qemu-img convert -f raw -O raw "$url/$2" "$out/iscsi.img"
+  [ "$(head -c 32M "$out/iscsi.img" | sha256sum | cut -d' ' -f1)" = "$want" ] || fail "iSCSI read-back checksum"
+  map=$(nbdinfo --map "$nbd/$1")
+  grep -Eq '^ *0 +33554432 +0 +data' <<<"$map" && grep -Eq '^ *33554432 +33554432 +3 +hole' <<<"$map" ||
+    fail "map after writing 32 MiB: $map"
+  iscsi-inq "$url/$2" >"$out/inq.txt"
+  grep -q "Vendor:$3" "$out/inq.txt" || fail "vendor $3 in INQUIRY: $(cat "$out/inq.txt")"
+  grep -q "Product:$4" "$out/inq.txt" || fail "product $4 in INQUIRY: $(cat "$out/inq.txt")"
+}

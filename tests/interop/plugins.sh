@@ -19,22 +19,7 @@ serve_controlled "$out/vstor.toml"
 nbd=nbd://127.0.0.1:$nport
 url=iscsi://127.0.0.1:$port/$iqn
 
-echo "== nbdinfo: size and a fresh ramdisk's map (the plugin's extents)"
-nbdinfo "$nbd/rd" | tee "$out/info.txt" | grep 'export-size: 67108864' >/dev/null || fail "ramdisk export size"
-map=$(nbdinfo --map "$nbd/rd")
-[ "$(wc -l <<<"$map")" -eq 1 ] && grep -q 'hole' <<<"$map" || fail "fresh ramdisk map: $map"
-
-echo "== nbdcopy: 32 MiB there and back, then the same bytes over iSCSI (QEMU's driver)"
-head -c 32M /dev/urandom >"$out/random.img"
-want=$(sha256sum <"$out/random.img" | cut -d' ' -f1)
-nbdcopy "$out/random.img" "$nbd/rd"
-nbdcopy "$nbd/rd" "$out/back.img"
-[ "$(head -c 32M "$out/back.img" | sha256sum | cut -d' ' -f1)" = "$want" ] || fail "nbdcopy round trip checksum"
-qemu-img convert -f raw -O raw "$url/0" "$out/iscsi.img"
-[ "$(head -c 32M "$out/iscsi.img" | sha256sum | cut -d' ' -f1)" = "$want" ] || fail "iSCSI read-back checksum"
-grep -q ' data' <<<"$(nbdinfo --map "$nbd/rd")" || fail "map after writing"
-iscsi-inq "$url/0" | tee "$out/inq.txt" | grep "Vendor:VSTORTST" >/dev/null || fail "plugin vendor in INQUIRY"
-grep -q "Product:RAMDISK-PLUGIN" "$out/inq.txt" || fail "plugin product in INQUIRY"
+ramdisk_round_trip rd 0 VSTORTST RAMDISK-PLUGIN
 
 echo "== ctl lun add: the errors plugin; each errno reaches the NBD client as its own error"
 ctl lun add "plugin:$plugins/errors_plugin.so,name=errs"

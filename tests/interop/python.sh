@@ -23,27 +23,7 @@ serve_controlled "$out/vstor.toml"
 nbd=nbd://127.0.0.1:$nport
 url=iscsi://127.0.0.1:$port/$iqn
 
-echo "== nbdinfo: size and a fresh RAM disk's map (the script's extents)"
-nbdinfo "$nbd/rd" >"$out/info.txt"
-grep 'export-size: 67108864' "$out/info.txt" >/dev/null || fail "ramdisk export size: $(cat "$out/info.txt")"
-map=$(nbdinfo --map "$nbd/rd")
-[ "$(wc -l <<<"$map")" -eq 1 ] && grep -q 'hole' <<<"$map" || fail "fresh ramdisk map: $map"
-
-echo "== nbdcopy: 32 MiB there and back, then the same bytes over iSCSI (QEMU's driver)"
-head -c 32M /dev/urandom >"$out/random.img"
-want=$(sha256sum <"$out/random.img" | cut -d' ' -f1)
-nbdcopy "$out/random.img" "$nbd/rd"
-nbdcopy "$nbd/rd" "$out/back.img"
-[ "$(head -c 32M "$out/back.img" | sha256sum | cut -d' ' -f1)" = "$want" ] || fail "nbdcopy round trip checksum"
-[ "$(tail -c 32M "$out/back.img" | tr -d '\0' | wc -c)" -eq 0 ] || fail "the unwritten half is not zero"
-qemu-img convert -f raw -O raw "$url/0" "$out/iscsi.img"
-[ "$(head -c 32M "$out/iscsi.img" | sha256sum | cut -d' ' -f1)" = "$want" ] || fail "iSCSI read-back checksum"
-map=$(nbdinfo --map "$nbd/rd")
-grep -Eq '^ *0 +33554432 +0 +data' <<<"$map" && grep -Eq '^ *33554432 +33554432 +3 +hole' <<<"$map" ||
-  fail "map after writing 32 MiB: $map"
-iscsi-inq "$url/0" >"$out/inq.txt"
-grep "Vendor:VSTORPY" "$out/inq.txt" >/dev/null || fail "script vendor in INQUIRY: $(cat "$out/inq.txt")"
-grep "Product:RAMDISK" "$out/inq.txt" >/dev/null || fail "script product in INQUIRY"
+ramdisk_round_trip rd 0 VSTORPY RAMDISK
 
 echo "== ctl lun add: the file disk (parallel); nbdcopy with 4 connections, 16 requests each"
 truncate -s 16M "$out/file.img"

@@ -62,27 +62,7 @@ TEST_F(PythonBackendTest, TwoLunsOfOneScriptKeepTheirOwnDisks) {
 
 TEST_F(PythonBackendTest, ExceptionErrnoBecomesTheRightSense) {
     add(1, kErrors);
-    struct Case {
-        std::uint32_t region;
-        std::uint8_t key, asc, ascq;
-    };
-    const Case cases[] = {{1, 0x03, 0x11, 0x00},  // RuntimeError, no errno: EIO, unrecovered read error
-                          {2, 0x07, 0x27, 0x07},  // OSError(ENOSPC): space allocation failed
-                          {3, 0x07, 0x27, 0x00},  // OSError(EROFS): write protected
-                          {4, 0x05, 0x24, 0x00},  // OSError(EINVAL): invalid field in CDB
-                          {5, 0x0b, 0x55, 0x03},  // a class with errno = ENOMEM: insufficient resources
-                          {6, 0x03, 0x11, 0x00}};  // ZeroDivisionError: EIO
-    for (const auto& c : cases) {
-        auto r = send_cdb(rw10(0x28, c.region * 128, 1), 1, 512);
-        EXPECT_EQ(r.status(), 2) << "region " << c.region;
-        EXPECT_EQ(r.key(), c.key) << "region " << c.region;
-        EXPECT_EQ(r.asc(), c.asc) << "region " << c.region;
-        EXPECT_EQ(r.ascq(), c.ascq) << "region " << c.region;
-    }
-    auto w = send_cdb(rw10(0x2a, 128, 1), 1, 0, std::vector<std::uint8_t>(512, 1));
-    EXPECT_EQ(w.key(), 0x03);
-    EXPECT_EQ(w.asc(), 0x0c);  // EIO on a write: write error
-    EXPECT_EQ(send_cdb(rw10(0x28, 0, 1), 1, 512).status(), 0);  // region 0 works
+    expect_errno_senses(1);
 }
 
 // Writes `source` as NAME.py in a fresh directory and returns its path.

@@ -11,6 +11,7 @@
 
 #include "backends/mem/chunk_arena.hpp"
 #include "backends/mem/mem_backend.hpp"
+#include "sanitizers.hpp"
 
 namespace vstor::backends {
 namespace {
@@ -69,7 +70,7 @@ TEST(ChunkArena, SlotsLargerThanAPage) {
 
 // 64 MiB written in 4 KiB pieces at random places, then unmapped: the process gives the memory back.
 TEST(MemBackendMemory, UnmappedChunksLeaveTheProcess) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(VSTOR_UNDER_ASAN) || defined(VSTOR_UNDER_TSAN)
     GTEST_SKIP() << "RSS includes the sanitizer's shadow memory";
 #endif
     MemBackend m(1ull << 30, 512);

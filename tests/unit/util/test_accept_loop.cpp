@@ -9,6 +9,7 @@
 #include <chrono>
 #include <vector>
 
+#include "sanitizers.hpp"
 #include "util/accept_loop.hpp"
 
 namespace vstor::util {
@@ -17,7 +18,7 @@ namespace {
 // These tests leave no descriptor free. UBSan's vptr check opens a pipe to see whether memory is
 // readable, fails with EMFILE and reports every virtual call as "invalid vptr" (seen in make asan).
 // abuse.accept_emfile covers the same behaviour through the real binary in the plain build.
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(VSTOR_UNDER_ASAN)
 #define VSTOR_SKIP_WITHOUT_DESCRIPTORS() GTEST_SKIP() << "sanitizer runtime needs a free descriptor"
 #else
 #define VSTOR_SKIP_WITHOUT_DESCRIPTORS() (void)0

@@ -5,25 +5,13 @@
 #include <spdlog/spdlog.h>
 
 #include "backends/rbd/rbd_backend.hpp"
+#include "backends/rbd/rbd_conf.hpp"
 #include "backends/rbd/rbd_handles.hpp"
 #include "backends/rbd/rbd_pr_store.hpp"
 
 namespace vstor::backends {
 
 namespace {
-
-// Settings this LUN needs whatever the configuration file says.
-constexpr const char* kForced[][2] = {
-    // A discard smaller than an object must zero its range, not be skipped: unmapped blocks read
-    // as zeroes (the LUN says LBPRZ=1), and SCSI UNMAP / NBD trim are usually smaller than 4 MiB.
-    {"rbd_skip_partial_discard", "false"},
-};
-
-// Bounds for a cluster that does not answer: LUN creation fails instead of hanging.
-constexpr const char* kDefaults[][2] = {
-    {"client_mount_timeout", "30"},
-    {"rados_mon_op_timeout", "30"},
-};
 
 std::string failed(const char* what, const RbdOptions& o, int r) {
     return std::string(what) + " (rbd:" + o.pool + "/" + o.image + "): " + std::strerror(-r);
@@ -54,11 +42,10 @@ std::unique_ptr<RbdBackend> RbdBackend::open(const RbdOptions& o, std::string& e
     auto h = std::make_unique<Handles>();
     int r = rados_create(&h->cluster, o.client_id.empty() ? nullptr : o.client_id.c_str());
     if (r < 0) return error = failed("rados_create", o, r), nullptr;
-    for (const auto& kv : kDefaults) rados_conf_set(h->cluster, kv[0], kv[1]);
     r = rados_conf_read_file(h->cluster, o.conf.empty() ? nullptr : o.conf.c_str());
     if (r < 0 && !o.conf.empty()) return error = failed(("cannot read " + o.conf).c_str(), o, r), nullptr;
     rados_conf_parse_env(h->cluster, nullptr);  // CEPH_ARGS
-    for (const auto& kv : kForced) rados_conf_set(h->cluster, kv[0], kv[1]);
+    apply_rbd_conf(h->cluster);
     if ((r = rados_connect(h->cluster)) < 0) return error = failed("cannot connect to the cluster", o, r), nullptr;
     if ((r = rados_ioctx_create(h->cluster, o.pool.c_str(), &h->io)) < 0)
         return error = failed("cannot open the pool", o, r), nullptr;

@@ -72,6 +72,11 @@ print(sys.argv[2], c, c)' "$out/time-$key.txt" "$key" "$t" >>"$out/cpu.txt"
 }
 rbd_side() {  # rbd_side KEY PID URL SCENARIO -> "IOPS MBps": the scenario's client for this side
   local key=$1 spid=$2 url=$3 scn=$4
+  # The side before may have moved the image's exclusive lock, and vstor reports the ALUA state
+  # change it brings as a unit attention (2A/06) to the sessions open then. iscsi-perf counts a
+  # command it retries after a unit attention out twice, its in-flight count wraps and it waits
+  # forever; so vstor's run starts after its state has settled (0.5 s after the lock moves here).
+  [ "$spid" = "$rbd_vpid" ] && sleep 2
   case "$url:$scn" in
     rbd-bench:*) rbd_bench_run "$key" "$scn" ;;
     *:rr32) perf "$key" "$spid" "$url" 32 8 -r ;;

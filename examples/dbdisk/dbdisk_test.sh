@@ -24,11 +24,7 @@ serve() {
 serve
 
 echo "== nbdcopy round trip, iSCSI read-back, rows in the table"
-head -c 16M /dev/urandom >"$out/random.img"
-want=$(sha256sum <"$out/random.img" | cut -d' ' -f1)
-nbdcopy "$out/random.img" "$nbd"
-nbdcopy "$nbd" "$out/back.img"
-[ "$(head -c 16M "$out/back.img" | sha256sum | cut -d' ' -f1)" = "$want" ] || fail "nbdcopy checksum"
+nbdcopy_round_trip 16M "$nbd"
 qemu-img convert -f raw -O raw "$url" "$out/iscsi.img"
 [ "$(head -c 16M "$out/iscsi.img" | sha256sum | cut -d' ' -f1)" = "$want" ] || fail "iSCSI checksum"
 cmp -n $((48 << 20)) -i $((16 << 20)) "$out/iscsi.img" /dev/zero || fail "unwritten blocks must read zeroes"

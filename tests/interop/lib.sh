@@ -48,6 +48,15 @@ expect_io_error() {  # expect_io_error URL OFFSET read|write TEXT: qemu-io's 4 K
   o=$(qemu-io -f raw -c "$3 $2 4k" "$1" 2>&1 || true)
   grep -q "$4" <<<"$o" || fail "$3 at $2: want '$4', got: $o"
 }
+nbdcopy_round_trip() {  # nbdcopy_round_trip SIZE URL: SIZE (as head -c takes it) random bytes to URL
+  # by nbdcopy and back; the first SIZE bytes read back must be them. Leaves $out/random.img,
+  # $out/back.img and their SHA-256 in $want.
+  head -c "$1" /dev/urandom >"$out/random.img"
+  want=$(sha256sum <"$out/random.img" | cut -d' ' -f1)
+  nbdcopy "$out/random.img" "$2"
+  nbdcopy "$2" "$out/back.img"
+  [ "$(head -c "$1" "$out/back.img" | sha256sum | cut -d' ' -f1)" = "$want" ] || fail "nbdcopy round trip checksum"
+}
 ramdisk_round_trip() {  # ramdisk_round_trip EXPORT LUN VENDOR PRODUCT: a fresh 64 MiB RAM disk LUN
   # (NBD $nbd/EXPORT, iSCSI $url/LUN): size and hole map by nbdinfo, 32 MiB there and back by
   # nbdcopy (checksum; the rest reads as zeroes), the same bytes through QEMU's iSCSI driver, the
@@ -59,11 +68,7 @@ ramdisk_round_trip() {  # ramdisk_round_trip EXPORT LUN VENDOR PRODUCT: a fresh 
   map=$(nbdinfo --map "$nbd/$1")
   [ "$(wc -l <<<"$map")" -eq 1 ] && grep -q 'hole' <<<"$map" || fail "fresh RAM disk map: $map"
   echo "== nbdcopy: 32 MiB there and back, then the same bytes over iSCSI (QEMU's driver)"
-  head -c 32M /dev/urandom >"$out/random.img"
-  want=$(sha256sum <"$out/random.img" | cut -d' ' -f1)
-  nbdcopy "$out/random.img" "$nbd/$1"
-  nbdcopy "$nbd/$1" "$out/back.img"
-  [ "$(head -c 32M "$out/back.img" | sha256sum | cut -d' ' -f1)" = "$want" ] || fail "nbdcopy round trip checksum"
+  nbdcopy_round_trip 32M "$nbd/$1"
   [ "$(tail -c 32M "$out/back.img" | tr -d '\0' | wc -c)" -eq 0 ] || fail "the unwritten half is not zero"
   qemu-img convert -f raw -O raw "$url/$2" "$out/iscsi.img"
   [ "$(head -c 32M "$out/iscsi.img" | sha256sum | cut -d' ' -f1)" = "$want" ] || fail "iSCSI read-back checksum"

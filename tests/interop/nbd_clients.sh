@@ -58,17 +58,12 @@ echo "$map"
 [ "$(wc -l <<<"$map")" -eq 1 ] && grep -q 'hole,zero' <<<"$map" || fail "fresh LUN map: $map"
 
 echo "== nbdcopy: 256 MiB of random data there and back"
-head -c 256M /dev/urandom >"$out/nbd-random.img"
-want=$(sha256sum <"$out/nbd-random.img" | cut -d' ' -f1)
-nbdcopy "$out/nbd-random.img" "$nbd/img"
-nbdcopy "$nbd/img" "$out/nbd-back.img"
-got=$(sha256sum <"$out/nbd-back.img" | cut -d' ' -f1)
-[ "$want" = "$got" ] || fail "nbdcopy round trip checksum $got != $want"
+nbdcopy_round_trip 256M "$nbd/img"
 map=$(nbdinfo --map "$nbd/img")
 grep -q ' data' <<<"$map" || fail "map after writing: $map"
 
 echo "== the same bytes through iSCSI (coherence NBD -> iSCSI)"
-qemu-img compare -f raw -F raw "$out/nbd-random.img" "$iscsi/1" || fail "iSCSI view differs from what NBD wrote"
+qemu-img compare -f raw -F raw "$out/random.img" "$iscsi/1" || fail "iSCSI view differs from what NBD wrote"
 qemu-img compare -f raw -F raw "$nbd/img" "$iscsi/1" || fail "nbd:// and iscsi:// of the same LUN differ"
 
 echo "== qemu-img convert/compare over nbd://, written through iSCSI first (coherence iSCSI -> NBD)"
@@ -98,9 +93,9 @@ fio --name=nbdseq --ioengine=nbd --uri="$nbd/img" --rw=write --bs=1M --iodepth=8
     --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0 --output="$out/fio-nbd-seq.txt" || fail "fio sequential"
 
 echo "== several connections at once (multi-conn): nbdcopy with 4 connections"
-nbdcopy --connections=4 "$out/nbd-random.img" "$nbd/img"
+nbdcopy --connections=4 "$out/random.img" "$nbd/img"
 nbdcopy --connections=4 "$nbd/img" "$out/nbd-back2.img"
-cmp -s "$out/nbd-random.img" "$out/nbd-back2.img" || fail "multi-connection round trip"
+cmp -s "$out/random.img" "$out/nbd-back2.img" || fail "multi-connection round trip"
 
 echo "== trim through NBD shows as a hole through both protocols"
 qemu-io -f raw -c 'discard 0 256M' "$nbd/img" >/dev/null

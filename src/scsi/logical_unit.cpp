@@ -28,12 +28,13 @@ LogicalUnit::LogicalUnit(Target* target, std::uint16_t lun, std::shared_ptr<Back
       task_set_(std::make_unique<TaskSet>()) {
     mode_.wce = backend_->caps().write_cache;
     resolve_identity();
-    // A shared LUN has ALUA: its state follows the backend's from here on.
+    // A shared LUN has ALUA: its state follows the backend's from here on; and its persistent
+    // reservations live where every gateway sees them, if it says where.
     auto* shared = dynamic_cast<SharedLun*>(backend_.get());
-    if (shared && !shared->unit_id().empty()) alua_ = std::make_unique<LunAlua>(*this, *shared);
-    // ... and its persistent reservations live where every gateway sees them, if it says where.
-    if (shared && !shared->unit_id().empty())
+    if (shared && !shared->unit_id().empty()) {
+        alua_ = std::make_unique<LunAlua>(*this, *shared);
         if (auto store = shared->reservation_store()) reservations_->share(*this, std::move(store));
+    }
 }
 
 // LunOptions win, then the backend's own identity, then vstor's defaults (SPC-5 6.7.2: the

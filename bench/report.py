@@ -61,10 +61,10 @@ def cpu_summary(values):
             "max": round(max(values), 2), "rounds": [round(v, 2) for v in values]}
 
 
-def row(name, unit, v, peers, goal, cpu_goal=None, stat="best"):
+def row(name, unit, v, peers, goal, cpu_goal=None, stat="best", clients=1):
     """A scenario: vstor sample key v against peer sample keys {name: key}; goal on the ratio of
     the best runs (stat="median": of the median runs), cpu_goal on vstor's median CPU per unit
-    over the lowest peer's."""
+    over the lowest peer's; clients: how many client processes ran at once."""
     val, v_runs, v_cpu = best(v, stat)
     pvals = {p: best(k, stat) for p, k in peers.items()}
     top = max(pvals, key=lambda p: pvals[p][0])
@@ -78,8 +78,10 @@ def row(name, unit, v, peers, goal, cpu_goal=None, stat="best"):
         r["runs"] = {"vstor": v_runs, **{p: pv[1] for p, pv in pvals.items()}}
     if v_cpu:
         r["cpu"] = {"vstor": v_cpu, **{p: pv[2] for p, pv in pvals.items() if pv[2]}}
-        # A single-threaded client using (nearly) a whole core cannot go faster whatever the target does.
-        r["bound"] = "client" if v_cpu["client_cores"] >= 0.9 else None
+        # Single-threaded clients using (nearly) a whole core each cannot go faster whatever the target does.
+        r["bound"] = "client" if v_cpu["client_cores"] >= 0.9 * clients else None
+        if clients > 1:
+            r["clients"] = clients
     per = {"vstor": cpu_summary(cpu_per_unit(v, unit))}
     per.update({p: cpu_summary(cpu_per_unit(k, unit)) for p, k in peers.items()})
     if per["vstor"]:
@@ -113,6 +115,9 @@ rows = [
     row("iscsi-4k-randread-qd128", "IOPS", "v_rr128", keys(T, "rr128"), None),
     row("iscsi-4k-randread-qd32-null-lun", "IOPS", "v_null32", keys(TA, "rr32"), 3.0),
     row("iscsi-4k-write-qd32", "IOPS", "v_w32", keys(TA, "w32"), 3.0, 0.33),
+    # The same 32 commands in flight from two client processes (QD 16 each), so the target is pushed.
+    row("iscsi-4k-randread-qd32-2-clients", "IOPS", "v_rr32x2", {"tgt-aio": "a_rr32x2"}, None, clients=2),
+    row("iscsi-4k-write-qd32-2-clients", "IOPS", "v_w32x2", {"tgt-aio": "a_w32x2"}, None, clients=2),
     row("iscsi-64k-randrw-70-30-qd32", "IOPS", "v_mix", keys(T, "mix"), None),
     row("iscsi-1m-seqread-qd8", "MB/s", "v_seq", keys(TA, "seq"), 1.7, 0.5),
     row("iscsi-1m-seqread-qd8-vs-loopback", "MB/s", "v_seq", {"iperf3-loopback": "ceiling"}, 0.9),
@@ -129,6 +134,8 @@ rows = [
     row("file-dev-shm-1m-seqread-qd8-vs-loopback", "MB/s", "v_shm_seq", {"iperf3-loopback": "ceiling_file"}, 0.9),
     row("nbd-4k-randread-qd32", "IOPS", "v_nr32", keys(NBD, "nr32"), 1.2, 0.33),
     row("nbd-4k-randwrite-qd32", "IOPS", "v_nw32", keys(NBD, "nw32"), 1.2, 0.33),
+    row("nbd-4k-randread-qd32-2-clients", "IOPS", "v_nr32x2", keys(NBD, "nr32x2"), None, clients=2),
+    row("nbd-4k-randwrite-qd32-2-clients", "IOPS", "v_nw32x2", keys(NBD, "nw32x2"), None, clients=2),
     row("nbd-1m-seqread-qd8", "MB/s", "v_nseq", keys(NBD, "nseq"), 1.2, 0.5),
     # DBDisk (examples/dbdisk) beside a mem LUN of the same size in the same vstor: no goal.
     row("dbdisk-4k-randread-qd32", "IOPS", "v_db_rr32", {"mem-lun": "m_db_rr32"}, None),
@@ -181,7 +188,8 @@ for r in rows:
         line += "  (medians)"
     print(line)
 print("cpu/op: the target's CPU in µs per I/O (per MiB for MB/s rows), median over the rounds, against the\n"
-      "peer with the lowest median; client-bound: the client kept a whole core busy in vstor's best run")
+      "peer with the lowest median; client-bound: the client kept a whole core busy in vstor's best run\n"
+      "(each of the two clients, on -2-clients rows)")
 for r in rows:
     if "runs" in r:
         print(f"  {r['name']}: " + "; ".join(f"{side} {', '.join(map(str, v))}" for side, v in r["runs"].items()))

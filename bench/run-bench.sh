@@ -13,6 +13,8 @@
 #          one in /dev/shm and one in the output directory's file system: 4 KiB random read at
 #          QD 1 and 32 (iscsi-perf), 4 KiB random write at QD 32 (vstor-bench-iscsi), 1 MiB
 #          sequential read at QD 8 against the loopback ceiling.
+#   Two clients: the 4 KiB QD32 scenarios of iSCSI (read, write; vs tgt aio) and NBD (vs nbdkit and
+#          qemu-nbd) again from two client processes on two connections at QD 16 each.
 #   Ceiling: iperf3 single stream on loopback, 1 MiB writes (-l 1M).
 #   Memory: peak RSS of vstor serving a 1 GiB mem LUN after 100 MiB of scattered 4 KiB writes;
 #          RSS per idle session; peak RSS with 64 x 64 MiB half-sent writes against the write
@@ -160,6 +162,21 @@ qemu_write_iops() {  # qemu_write_iops KEY SERVER_PID URL: 4 KiB writes at QD 32
   t=$(metered "$key" "$spid" qemu-img bench -f raw -w -t none -c $n -d 32 -s 4k "$url" 2>&1 | awk '/Run completed in/ {print $4}')
   python3 -c "print(round($n / $t))"
 }
+# The single-threaded clients keep a core busy before the target does, so the QD32 scenarios also
+# run as two client processes on two sessions (connections), QD 16 each: the same 32 commands in
+# flight, with up to two cores of client. `two KEY SERVER_PID CMD...` runs CMD twice at once
+# ("{i}" in an argument becomes 1 and 2), output in $out/KEY.1.out and .2.out, metered as one client.
+two() {
+  local key=$1 spid=$2; shift 2
+  metered "$key" "$spid" bash -c 'for i in 1 2; do "${@//\{i\}/$i}" >"$0.$i.out" 2>&1 & done; wait' "$out/$key" "$@"
+}
+sum2() { cat "$out/$1".[12].out | awk '{i += $1; m += $2} END {print i + 0, m + 0}'; }  # sum2 KEY -> "IOPS MBps"
+perf2() {  # perf2 KEY SERVER_PID URL QD BLOCKS [-r]: iscsi-perf twice at QD/2 -> summed "IOPS MBps"
+  local key=$1 spid=$2 url=$3 qd=$4 blocks=$5; shift 5
+  two "$key" "$spid" iscsi-perf -i "iqn.2026-12.org.vstor:bench-c{i}" -m $((qd / 2)) -b "$blocks" -t "$secs" "$@" "$url"
+  cat "$out/$key".[12].out | tr '\r' '\n' | awk '/iops average/ {i += $3; m = $4; gsub(/\(/, "", m); t += m} END {print i + 0, t + 0}'
+}
+randwrite2() { two "$1" "$2" "$client" "$3" 4096 16 0 "$secs"; sum2 "$1"; }  # 4 KiB random writes, 2 x QD 16
 mixed() { metered "$1" "$2" "$client" "$3" 65536 32 70 "$secs"; }  # mixed KEY SERVER_PID URL -> "IOPS MBps"
 randwrite() { metered "$1" "$2" "$client" "$3" 4096 32 0 "$secs"; }  # 4 KiB random writes at QD 32
 rss_kib() { awk '/VmRSS/ {print $2}' /proc/$1/status; }
@@ -211,6 +228,8 @@ for round in $(seq "$rounds"); do
   iscsi_pair seq "t a" 8 2048
   sample ceiling "$(ceiling)"  # next to the sequential read it is compared with
   pair w32 iscsi "t a" 1 qemu_write_iops
+  pair rr32x2 iscsi a 1 perf2 32 8 -r
+  pair w32x2 iscsi a 1 randwrite2
 done
 round=1
 iscsi_pair rr8 t 8 8 -r
@@ -241,17 +260,20 @@ if want file; then
 fi
 
 # fio's nbd engine (libnbd): prints IOPS and MB/s of the one job.
-nbd_fio() {  # nbd_fio KEY SERVER_PID URI RW BS QD -> "IOPS MBps"
+nbd_fio() {  # nbd_fio KEY SERVER_PID URI RW BS QD [JOBS] -> "IOPS MBps" (JOBS processes, a connection each)
   local key=$1 spid=$2; shift 2
   (cd "$out" && metered "$key" "$spid" fio --name=bench --ioengine=nbd --uri="$1" --rw="$2" --bs="$3" --iodepth="$4" --size=1G \
-      --time_based --runtime="$secs" --output-format=json --output="$out/fio-nbd.json" >/dev/null 2>&1)
+      --numjobs="${5:-1}" --group_reporting --time_based --runtime="$secs" --output-format=json --output="$out/fio-nbd.json" >/dev/null 2>&1)
   python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; d=j["write"] if j["write"]["io_bytes"] else j["read"]; print(round(d["iops"]), round(d["bw_bytes"]/1e6))' "$out/fio-nbd.json"
 }
-nbd_pair() {  # nbd_pair NAME RW BS QD COLUMN: fio against vstor, nbdkit and qemu-nbd
-  pair "$1" nbd "k q" "$5" nbd_fio "$2" "$3" "$4"
+nbd_pair() {  # nbd_pair NAME RW BS QD COLUMN [JOBS]: fio against vstor, nbdkit and qemu-nbd
+  pair "$1" nbd "k q" "$5" nbd_fio "$2" "$3" "$4" "${6:-1}"
 }
 if want nbd; then
-for round in $(seq "$rounds"); do nbd_pair nw32 randwrite 4k 32 1; done
+for round in $(seq "$rounds"); do
+  nbd_pair nw32 randwrite 4k 32 1
+  nbd_pair nw32x2 randwrite 4k 16 1 2
+done
 # The reads below run on disks with the same content: the random writes above leave each server
 # with a different share of holes (they ran at different speeds), and a hole reads as a memset
 # where stored data is a copy from memory the cache does not hold. Fill the whole 1 GiB first.
@@ -261,6 +283,7 @@ nbd_fill "nbd://127.0.0.1:$knport"
 nbd_fill "nbd://127.0.0.1:$qnport"
 for round in $(seq "$rounds"); do
   nbd_pair nr32 randread 4k 32 1
+  nbd_pair nr32x2 randread 4k 16 1 2
   nbd_pair nseq read 1M 8 2
 done
 round=1

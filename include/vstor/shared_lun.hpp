@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "vstor/reservation_store.hpp"
 
@@ -54,6 +55,30 @@ public:
     // (vstor/reservation_store.hpp); asked once, when the LUN is added. Null (the default): each
     // gateway keeps its own, as for a LUN that is not shared.
     virtual std::shared_ptr<ReservationStore> reservation_store() { return nullptr; }
+};
+
+// One target port group as REPORT TARGET PORT GROUPS lists it.
+struct TargetPortGroup {
+    std::uint16_t group = 0;
+    AccessState state = AccessState::active_optimized;
+    std::vector<std::uint16_t> relative_ports;  // ascending
+};
+
+// Optional, besides SharedLun: the gateways of a shared LU tell each other their target port
+// groups, so that REPORT TARGET PORT GROUPS on any of them lists every group with its state. A
+// backend opts in by deriving from this too (found with dynamic_cast like SharedLun, whose
+// interface and ABI therefore stay as they were); without it a gateway lists its own group only.
+class SharedLunPortGroups {
+public:
+    virtual ~SharedLunPortGroups() = default;
+
+    // This gateway's target port group and the relative ports in it that initiators use (called
+    // again whenever they change), for the other gateways to see. Any thread, network loops
+    // included: return at once, publish later.
+    virtual void publish_port_group(std::uint16_t group, std::vector<std::uint16_t> relative_ports) = 0;
+    // The other gateways' groups as this one sees them now (never its own), each with its state:
+    // e.g. unavailable for a gateway that stopped answering. Any thread: return at once.
+    virtual std::vector<TargetPortGroup> peer_port_groups() const = 0;
 };
 
 // ALUA (SPC-5 5.16): the target port group of `adapter`'s ports, as VPD page 83h gives it

@@ -7,6 +7,7 @@
 
 #include "scsi/dispatch.hpp"
 #include "scsi/logical_unit.hpp"
+#include "scsi/lun_alua.hpp"
 #include "scsi/persistent_reservations.hpp"
 #include "scsi/task_set.hpp"
 #include "scsi/sync_io.hpp"
@@ -83,6 +84,10 @@ Status AdapterImpl::add_lun(std::uint16_t target_id, std::uint16_t lun,
     auto lu = std::make_shared<scsi::LogicalUnit>(t.get(), lun, std::move(backend), std::move(opts));
     std::unique_lock changing(changes_mu_);
     if (!t->insert_lun(lun, lu)) return error_status("LUN " + std::to_string(lun) + " already exists");
+    if (auto* alua = lu->alua()) {  // a shared LUN: the other gateways learn this one's group and ports
+        alua->note_port(port_group_.load(), 0);
+        for (const auto& n : t->nexuses()) alua->note_port(n->port_group(), n->relative_port());
+    }
     t->broadcast_ua_all_luns(scsi::sense::ua_reported_luns_changed());
     publish(changing, *t, lun, LunChange::added, lu->options().name);
     return ok_status();
@@ -203,6 +208,8 @@ std::shared_ptr<Nexus> AdapterImpl::open_nexus(std::uint16_t target_id,
     // A new nexus starts without unit attentions: nothing happened to it yet. (Initiators such as
     // libiscsi expect the first command of a fresh login to succeed.)
     t->attach(n);
+    for (const auto& lu : t->luns())
+        if (auto* alua = lu->alua()) alua->note_port(n->port_group(), relative_port);
     return n;
 }
 

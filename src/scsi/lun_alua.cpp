@@ -21,11 +21,28 @@ const char* name(AccessState s) {
 }  // namespace
 
 LunAlua::LunAlua(LogicalUnit& lu, SharedLun& shared)
-    : lu_(lu), shared_(shared), state_(static_cast<std::uint8_t>(shared.access_state())) {
+    : lu_(lu),
+      shared_(shared),
+      state_(static_cast<std::uint8_t>(shared.access_state())),
+      groups_(dynamic_cast<SharedLunPortGroups*>(&shared)) {
     shared_.watch_access_state([this] { on_change(); });
 }
 
 LunAlua::~LunAlua() { shared_.watch_access_state({}); }
+
+void LunAlua::note_port(std::uint16_t group, std::uint16_t relative_port) {
+    if (!groups_) return;
+    std::lock_guard lk(ports_mu_);
+    bool changed = group != group_;
+    if (changed) ports_.clear();  // ports belong to one group (set_target_port_group moved them)
+    if (relative_port && ports_.insert(relative_port).second) changed = true;
+    group_ = group;
+    if (changed) groups_->publish_port_group(group, std::vector<std::uint16_t>(ports_.begin(), ports_.end()));
+}
+
+std::vector<TargetPortGroup> LunAlua::peer_groups() const {
+    return groups_ ? groups_->peer_port_groups() : std::vector<TargetPortGroup>{};
+}
 
 void LunAlua::on_change() {
     std::lock_guard lk(mu_);

@@ -1,6 +1,7 @@
 // SPC-5 6.37 REPORT TARGET PORT GROUPS (MAINTENANCE IN, service action 0Ah) on a shared LUN
-// (scsi/lun_alua.hpp): this gateway's target port group, its state and its ports. Other LUNs do
-// not implement it (no TPGS in their standard INQUIRY data).
+// (scsi/lun_alua.hpp): this gateway's target port group, its state and its ports, then the other
+// gateways' groups as the backend knows them (SharedLunPortGroups). Other LUNs do not implement
+// it (no TPGS in their standard INQUIRY data).
 #include <algorithm>
 #include <vector>
 
@@ -29,27 +30,37 @@ std::vector<std::uint16_t> group_ports(const Task& t) {
     return ports;
 }
 
+// One target port group descriptor (SPC-5 table 204): PREF 0, the state, the supported states
+// (active/optimized and non-optimized, as on a live lock holder or not; unavailable and
+// transitioning, as a gateway reports another that stopped answering or one that reconnects), the
+// status code and the relative ports.
+void append_group(std::vector<std::uint8_t>& d, const TargetPortGroup& g, std::uint8_t status) {
+    const std::size_t ports = std::min<std::size_t>(g.relative_ports.size(), 255);
+    const std::size_t at = d.size();
+    d.resize(at + 8 + 4 * ports, 0);
+    d[at] = static_cast<std::uint8_t>(g.state);
+    d[at + 1] = 0x80 | 0x08 | 0x02 | 0x01;  // T_SUP, U_SUP, AN_SUP, AO_SUP
+    util::store_be16(&d[at + 2], g.group);
+    d[at + 5] = status;
+    d[at + 7] = static_cast<std::uint8_t>(ports);
+    for (std::size_t i = 0; i < ports; ++i) util::store_be16(&d[at + 8 + 4 * i + 2], g.relative_ports[i]);
+}
+
 Outcome report_target_port_groups(const TaskPtr& t) {
     const std::uint8_t format = t->cdb()[1] >> 5;
     if (format > 1) return Outcome::check(sense::invalid_field_in_cdb(1, 7));
     const std::uint32_t alloc = util::load_be32(t->cdb() + 6);
     const LunAlua& alua = *t->lu->alua();
-    const auto ports = group_ports(*t);
     std::vector<std::uint8_t> d(format == 1 ? 8 : 4, 0);
     if (format == 1) {
         d[4] = 0x10;  // format type 001b: extended header
         d[5] = kImplicitTransitionSeconds;
     }
-    // One target port group descriptor (SPC-5 table 204): PREF 0, the state; supported states
-    // active/optimized and active/non-optimized (the only two this LU enters).
-    const std::size_t at = d.size();
-    d.resize(at + 8 + 4 * ports.size(), 0);
-    d[at] = static_cast<std::uint8_t>(alua.state());
-    d[at + 1] = 0x02 | 0x01;  // AN_SUP, AO_SUP
-    util::store_be16(&d[at + 2], t->nexus->port_group());
-    d[at + 5] = alua.changed_implicitly() ? 0x02 : 0x00;  // status: altered by implicit behavior
-    d[at + 7] = static_cast<std::uint8_t>(ports.size());
-    for (std::size_t i = 0; i < ports.size(); ++i) util::store_be16(&d[at + 8 + 4 * i + 2], ports[i]);
+    // This gateway's group first (status 02h: altered by implicit behavior), then the others'.
+    const std::uint16_t own = t->nexus->port_group();
+    append_group(d, TargetPortGroup{own, alua.state(), group_ports(*t)}, alua.changed_implicitly() ? 0x02 : 0x00);
+    for (const auto& g : alua.peer_groups())
+        if (g.group != own) append_group(d, g, 0x00);
     util::store_be32(d.data(), static_cast<std::uint32_t>(d.size() - 4));
     d.resize(std::min<std::size_t>(d.size(), alloc));
     return reply_data(*t, d);

@@ -6,6 +6,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "scsi/engine_fixture.hpp"
 #include "vstor/shared_lun.hpp"
@@ -13,7 +14,7 @@
 namespace vstor::test {
 namespace {
 
-class FlippingShared final : public Backend, public SharedLun {
+class FlippingShared final : public Backend, public SharedLun, public SharedLunPortGroups {
 public:
     std::string kind() const override { return "shared"; }
     std::uint32_t block_size() const override { return 512; }
@@ -43,9 +44,21 @@ public:
         return static_cast<bool>(changed);
     }
 
+    // SharedLunPortGroups: what the engine published last, and the other gateways the test sets.
+    void publish_port_group(std::uint16_t group, std::vector<std::uint16_t> ports) override {
+        std::lock_guard lk(mu);
+        published = TargetPortGroup{group, AccessState::active_optimized, std::move(ports)};
+    }
+    std::vector<TargetPortGroup> peer_port_groups() const override {
+        std::lock_guard lk(mu);
+        return peers;
+    }
+
     std::atomic<AccessState> state{AccessState::active_optimized};
-    std::mutex mu;
+    mutable std::mutex mu;
     std::function<void()> changed;
+    TargetPortGroup published;
+    std::vector<TargetPortGroup> peers;
 };
 
 class SharedLunAlua : public EngineTest {
@@ -80,7 +93,7 @@ TEST_F(SharedLunAlua, ReportTargetPortGroupsBothFormats) {
     ASSERT_EQ(r.data.size(), 4u + 8 + 4);  // header, one group, one port
     EXPECT_EQ(r.data[3], 12);               // return data length
     EXPECT_EQ(r.data[4], 0x00);             // active/optimized, PREF 0
-    EXPECT_EQ(r.data[5], 0x03);             // AN_SUP, AO_SUP
+    EXPECT_EQ(r.data[5], 0x8b);             // T_SUP, U_SUP, AN_SUP, AO_SUP
     EXPECT_EQ((r.data[6] << 8) | r.data[7], 1);  // target port group 1
     EXPECT_EQ(r.data[9], 0x00);                  // status: none yet
     EXPECT_EQ(r.data[11], 1);                    // one port
@@ -131,6 +144,48 @@ TEST_F(SharedLunAlua, StateChangeIsReportedWithAUnitAttentionOnEveryNexus) {
     EXPECT_EQ(r.data[11], 2);    // both relative ports the initiators use
     shared->move_to(AccessState::active_non_optimized);  // no change: no unit attention
     EXPECT_EQ(send({0x00, 0, 0, 0, 0, 0}, 1).status(), 0);
+}
+
+TEST_F(SharedLunAlua, PublishesItsGroupAndListsTheOtherGateways) {
+    {
+        std::lock_guard lk(shared->mu);
+        EXPECT_EQ(shared->published.group, 1);
+        EXPECT_EQ(shared->published.relative_ports, std::vector<std::uint16_t>{1});
+        shared->peers = {TargetPortGroup{2, AccessState::active_non_optimized, {2, 3}},
+                         TargetPortGroup{1, AccessState::unavailable, {9}},  // its own group: not twice
+                         TargetPortGroup{7, AccessState::unavailable, {}}};
+    }
+    auto other = adapter->open_nexus(tid, "iqn.2026-11.org.test:other,i,0x2", 4);
+    {
+        std::lock_guard lk(shared->mu);
+        EXPECT_EQ(shared->published.relative_ports, (std::vector<std::uint16_t>{1, 4}));
+    }
+    auto r = rtpg(0);
+    ASSERT_EQ(r.status(), 0);
+    // Header, this group (2 ports), group 2 (2 ports), group 7 (none).
+    ASSERT_EQ(r.data.size(), 4u + (8 + 8) + (8 + 8) + 8);
+    EXPECT_EQ(r.data[3], r.data.size() - 4);
+    std::size_t at = 4;
+    EXPECT_EQ(r.data[at], 0x00);
+    EXPECT_EQ((r.data[at + 2] << 8) | r.data[at + 3], 1);
+    EXPECT_EQ(r.data[at + 7], 2);
+    at += 16;
+    EXPECT_EQ(r.data[at], 0x01);  // active/non-optimized
+    EXPECT_EQ(r.data[at + 1], 0x8b);
+    EXPECT_EQ((r.data[at + 2] << 8) | r.data[at + 3], 2);
+    EXPECT_EQ(r.data[at + 5], 0x00);  // status
+    EXPECT_EQ(r.data[at + 7], 2);
+    EXPECT_EQ((r.data[at + 10] << 8) | r.data[at + 11], 2);
+    EXPECT_EQ((r.data[at + 14] << 8) | r.data[at + 15], 3);
+    at += 16;
+    EXPECT_EQ(r.data[at], 0x03);  // unavailable
+    EXPECT_EQ((r.data[at + 2] << 8) | r.data[at + 3], 7);
+    EXPECT_EQ(r.data[at + 7], 0);
+    set_target_port_group(*adapter, 5);  // the ports move to another group: published anew
+    auto moved = adapter->open_nexus(tid, "iqn.2026-11.org.test:third,i,0x3", 6);
+    std::lock_guard lk(shared->mu);
+    EXPECT_EQ(shared->published.group, 5);
+    EXPECT_EQ(shared->published.relative_ports, std::vector<std::uint16_t>{6});
 }
 
 TEST_F(SharedLunAlua, RemovingTheLunStopsTheBackendsCalls) {

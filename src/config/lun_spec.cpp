@@ -54,6 +54,29 @@ bool parse_kind_argument(LunSpec& spec, const std::string& arg, const std::strin
     return true;
 }
 
+// rbd's own options: conf=PATH, id=NAME, stall_ms=N.
+enum class OptionParse { not_mine, taken, bad };
+OptionParse parse_rbd_option(LunSpec& spec, const std::string& key, const std::string& val, const std::string& text,
+                      std::string& error) {
+    if (spec.kind != "rbd") return OptionParse::not_mine;
+    if ((key == "conf" || key == "id") && !val.empty()) {
+        (key == "conf" ? spec.rbd_conf : spec.rbd_id) = val;
+        return OptionParse::taken;
+    }
+    if (key != "stall_ms") return OptionParse::not_mine;
+    std::uint32_t ms = 0;
+    auto [p, ec] = std::from_chars(val.data(), val.data() + val.size(), ms);
+    if (ec != std::errc() || p != val.data() + val.size() || val.empty() || ms < kRbdStallMinMs ||
+        ms > kRbdStallMaxMs) {
+        error = "--lun '" + text + "': stall_ms is the milliseconds of stalled writes before a lock holder is " +
+                "taken for dead, " + std::to_string(kRbdStallMinMs) + " to " + std::to_string(kRbdStallMaxMs) +
+                ", not '" + val + "'";
+        return OptionParse::bad;
+    }
+    spec.rbd_stall_ms = ms;
+    return OptionParse::taken;
+}
+
 }  // namespace
 
 std::optional<LunSpec> parse_lun_spec(const std::string& text, std::string& error) {
@@ -108,8 +131,8 @@ std::optional<LunSpec> parse_lun_spec(const std::string& text, std::string& erro
                 return std::nullopt;
             }
             spec.sanitize_rate = *v;
-        } else if ((key == "conf" || key == "id") && spec.kind == "rbd" && !val.empty()) {
-            (key == "conf" ? spec.rbd_conf : spec.rbd_id) = val;
+        } else if (const auto rbd = parse_rbd_option(spec, key, val, text, error); rbd != OptionParse::not_mine) {
+            if (rbd == OptionParse::bad) return std::nullopt;
         } else if (key == "name" && !val.empty()) {
             spec.name = val;
         } else if (key == "lun") {
@@ -123,7 +146,7 @@ std::optional<LunSpec> parse_lun_spec(const std::string& text, std::string& erro
         } else if (is_plugin_kind(spec.kind) && eq != std::string::npos && !key.empty() && key != "name") {
             spec.plugin_params.emplace_back(key, val);  // not vstor's: the plugin's config() decides
         } else {
-            error = "--lun '" + text + "': unknown option '" + opt + "' (ro, removable, thick, size=, bs=, pbs=, sanitize_rate=, name=, lun=; rbd: conf=, id=)";
+            error = "--lun '" + text + "': unknown option '" + opt + "' (ro, removable, thick, size=, bs=, pbs=, sanitize_rate=, name=, lun=; rbd: conf=, id=, stall_ms=)";
             return std::nullopt;
         }
     }
@@ -161,6 +184,7 @@ std::string format_lun_spec(const LunSpec& s) {
         out += s.path;  // the size is the image's own
         if (!s.rbd_conf.empty()) out += ",conf=" + s.rbd_conf;
         if (!s.rbd_id.empty()) out += ",id=" + s.rbd_id;
+        if (s.rbd_stall_ms) out += ",stall_ms=" + std::to_string(s.rbd_stall_ms);
     } else if (is_plugin_kind(s.kind)) {
         out += s.path;
         for (const auto& kv : s.plugin_params) out += "," + kv.first + "=" + kv.second;

@@ -1,5 +1,5 @@
 // `--lun KIND:ARG[,opt...]` specifications: mem:1G, null:1G, file:/path/disk.img,size=8G,ro,
-// rbd:POOL/IMAGE,conf=/etc/ceph/ceph.conf,id=admin,
+// rbd:POOL/IMAGE,conf=/etc/ceph/ceph.conf,id=admin,stall_ms=3000,
 // plugin:/path/plugin.so,key=value (keys that are not vstor's own go to the plugin, in order),
 // python:/path/script.py,key=value (the same, for a plugin written in Python).
 #pragma once
@@ -24,10 +24,16 @@ struct LunSpec {
     bool thick = false;
     std::string rbd_conf;  // rbd: conf=PATH, the ceph.conf to read
     std::string rbd_id;    // rbd: id=NAME, the cephx client id (admin for client.admin)
+    std::uint32_t rbd_stall_ms = 0;  // rbd: stall_ms=N, writes stalled this long break a holder's lock (0: 3000)
     std::string name;  // export name (NBD) / free label
     std::optional<std::uint16_t> lun;  // lun=N: explicit LUN number (default: position in the list)
     std::vector<std::pair<std::string, std::string>> plugin_params;  // plugin, python: key=value for config()
 };
+
+// rbd: stall_ms= bounds (docs/ceph.md "Failover"): below 500 ms a live holder that is merely slow
+// would be fenced; above 10 minutes nothing is left to fail over.
+inline constexpr std::uint32_t kRbdStallMinMs = 500;
+inline constexpr std::uint32_t kRbdStallMaxMs = 600000;
 
 // Sizes: plain bytes or with K/M/G/T suffix (powers of 1024), e.g. 512, 64M, 1G, 1.5T is refused.
 std::optional<std::uint64_t> parse_size(const std::string& s);

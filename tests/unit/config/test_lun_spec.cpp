@@ -69,6 +69,24 @@ TEST(LunSpec, RbdReadsAndFormatsBack) {
         EXPECT_FALSE(parse_lun_spec(bad, err)) << bad;
 }
 
+TEST(LunSpec, RbdStallIsMillisecondsInRange) {
+    std::string err;
+    auto s = parse_lun_spec("rbd:rbd/vol1,stall_ms=1500,id=gw", err);
+    ASSERT_TRUE(s) << err;
+    EXPECT_EQ(s->rbd_stall_ms, 1500u);
+    EXPECT_EQ(format_lun_spec(*s), "rbd:rbd/vol1,id=gw,stall_ms=1500");  // what `ctl save` writes
+    EXPECT_EQ(parse_lun_spec(format_lun_spec(*s), err)->rbd_stall_ms, 1500u);
+    EXPECT_EQ(format_lun_spec(*parse_lun_spec("rbd:rbd/vol1", err)), "rbd:rbd/vol1");  // default: not written
+    for (const char* bad : {"rbd:rbd/vol1,stall_ms=", "rbd:rbd/vol1,stall_ms=499", "rbd:rbd/vol1,stall_ms=600001",
+                            "rbd:rbd/vol1,stall_ms=3s", "rbd:rbd/vol1,stall_ms=-1", "rbd:rbd/vol1,stall_ms=99999999999"}) {
+        err.clear();
+        EXPECT_FALSE(parse_lun_spec(bad, err)) << bad;
+        EXPECT_NE(err.find("stall_ms is the milliseconds"), std::string::npos) << err;
+    }
+    EXPECT_FALSE(parse_lun_spec("mem:1G,stall_ms=1000", err));  // rbd only
+    EXPECT_NE(err.find("unknown option 'stall_ms=1000'"), std::string::npos) << err;
+}
+
 TEST(LunSpec, SizeOverflowIsRefused) {
     EXPECT_FALSE(parse_size("99999999999T"));
     EXPECT_EQ(parse_size("512"), 512u);

@@ -46,6 +46,7 @@ std::shared_ptr<Backend> open_backend(const BackendSpec& spec, std::string& erro
         o.image = slash == std::string::npos ? "" : spec.path.substr(slash + 1);
         o.conf = spec.rbd_conf;
         o.client_id = spec.rbd_id;
+        if (spec.rbd_stall_ms) o.stall = std::chrono::milliseconds(spec.rbd_stall_ms);
         o.block_size = spec.block_size;
         o.read_only = spec.read_only;
         return RbdBackend::open(o, error);

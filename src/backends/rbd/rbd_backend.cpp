@@ -86,10 +86,12 @@ struct DataCall {
 };
 
 // A COMPARE AND WRITE in flight: librbd writes the first differing byte's offset to `mismatch`.
+// It counts toward the lock watch's stall clock like any write (a CAW waits for the lock too).
 struct CompareOp {
     CompareCallback done;
     std::uint64_t off;
     rbd_image_t flush_after;
+    RbdIoProgress* progress;
     std::uint64_t mismatch = 0;
 };
 
@@ -97,6 +99,7 @@ void on_compare(rbd_completion_t c, void* arg) {
     std::unique_ptr<CompareOp> op(static_cast<CompareOp*>(arg));
     const auto r = rbd_aio_get_return_value(c);
     rbd_aio_release(c);
+    op->progress->finished();
     // librbd 16 reports the mismatch as an offset in the image; older ones within the request.
     if (r == -EILSEQ) return op->done(IoStatus::ok, op->mismatch >= op->off ? op->mismatch - op->off : op->mismatch);
     // -EINVAL: the range crosses an object boundary, which librbd cannot do atomically; the
@@ -120,9 +123,11 @@ RbdBackend::RbdBackend(RbdOptions opts, std::unique_ptr<Handles> h, std::uint64_
       image_id_(std::move(id)),
       unit_id_(std::move(unit_id)),
       io_(std::make_unique<RbdIoProgress>()) {
+    const std::string what = "rbd:" + opts_.pool + "/" + opts_.image;
+    if (opts_.read_only) return;
     std::uint64_t features = 0;
-    if (!opts_.read_only && rbd_get_features(h_->image, &features) == 0 && (features & RBD_FEATURE_EXCLUSIVE_LOCK))
-        lock_watch_ = std::make_unique<RbdLockWatch>(h_->image, "rbd:" + opts_.pool + "/" + opts_.image, *io_);
+    if (rbd_get_features(h_->image, &features) == 0 && (features & RBD_FEATURE_EXCLUSIVE_LOCK))
+        lock_watch_ = std::make_unique<RbdLockWatch>(h_->image, what, *io_, opts_.stall);
 }
 
 // The lock watch and the reservation store stop first; then Handles closes the image (waiting
@@ -213,15 +218,18 @@ void RbdBackend::compare_and_write(std::uint64_t lba, std::span<const std::byte>
                                    bool fua, CompareCallback done) {
     if (opts_.read_only) return done(IoStatus::read_only, std::nullopt);
     const std::uint64_t off = lba * opts_.block_size;
-    auto op = std::make_unique<CompareOp>(CompareOp{std::move(done), off, fua && write_cache_ ? h_->image : nullptr});
+    auto op = std::make_unique<CompareOp>(
+        CompareOp{std::move(done), off, fua && write_cache_ ? h_->image : nullptr, io_.get()});
     rbd_completion_t c = nullptr;
     if (int r = rbd_aio_create_completion(op.get(), on_compare, &c); r < 0)
         return op->done(rbd_status(r), std::nullopt);
     CompareOp* raw = op.release();  // owned by the completion from here on
+    io_->started();
     const auto r = rbd_aio_compare_and_write(h_->image, off, verify.size(), reinterpret_cast<const char*>(verify.data()),
                                              reinterpret_cast<const char*>(data.data()), c, &raw->mismatch, 0);
     if (r < 0) {
         rbd_aio_release(c);
+        io_->finished();
         std::unique_ptr<CompareOp> back(raw);
         back->done(r == -EINVAL ? IoStatus::not_supported : rbd_status(static_cast<int>(r)), std::nullopt);
     }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -30,6 +31,9 @@ struct RbdOptions {
     std::string client_id;  // cephx user without "client." (admin); empty: librados' default
     std::uint32_t block_size = 512;
     bool read_only = false;
+    // Writes stalled this long while another client holds the exclusive lock: that client is
+    // taken for dead and its lock broken (stall_ms= in the LUN spec; rbd_lock_watch.hpp).
+    std::chrono::milliseconds stall{3000};
 };
 
 class RbdBackend final : public Backend, public SharedLun {

@@ -28,9 +28,12 @@ void RbdIoProgress::finished() {
     in_flight.fetch_sub(1);
 }
 
-RbdLockWatch::RbdLockWatch(rbd_image_t image, std::string what, const RbdIoProgress& io)
-    : image_(image), what_(std::move(what)), io_(io) {
-    poll(0);  // the state is right before the LUN is added
+RbdLockWatch::RbdLockWatch(rbd_image_t image, std::string what, const RbdIoProgress& io,
+                           std::chrono::milliseconds stall)
+    : image_(image), what_(std::move(what)), io_(io), stall_(stall) {
+    other_owner(owner_);  // the state is right before the LUN is added (LUN creation may block)
+    poll(0);
+    call_thread_ = std::thread([this] { run_calls(); });
     thread_ = std::thread([this] { run(); });
 }
 
@@ -40,7 +43,9 @@ RbdLockWatch::~RbdLockWatch() {
         stop_ = true;
     }
     cv_.notify_all();
+    calls_cv_.notify_all();
     thread_.join();
+    call_thread_.join();  // after a hanging lookup returns: rbd_close would wait for it anyway
 }
 
 void RbdLockWatch::watch(std::function<void()> changed) {
@@ -55,6 +60,27 @@ void RbdLockWatch::run() {
             if (cv_.wait_for(lk, kPollEvery, [this] { return stop_; })) return;
         }
         poll(round);
+    }
+}
+
+void RbdLockWatch::run_calls() {
+    std::unique_lock lk(mu_);
+    for (;;) {
+        calls_cv_.wait(lk, [this] { return stop_ || calls_.lookup || !calls_.break_owner.empty(); });
+        if (stop_) return;
+        const std::string victim = std::exchange(calls_.break_owner, {});
+        const bool lookup = std::exchange(calls_.lookup, false);
+        calls_.busy = true;
+        calls_.busy_since_ms = RbdIoProgress::now_ms();
+        lk.unlock();
+        if (!victim.empty()) break_lock(victim);
+        std::string owner;
+        const bool ok = lookup && other_owner(owner);
+        lk.lock();
+        calls_.busy = false;
+        if (calls_.warned) spdlog::info("{}: the lock lookup returned", what_);
+        calls_.warned = false;
+        if (ok) calls_.answered = true, calls_.owner = std::move(owner);
     }
 }
 
@@ -76,10 +102,23 @@ bool RbdLockWatch::other_owner(std::string& owner) {
 void RbdLockWatch::break_lock(const std::string& owner) {
     spdlog::warn("{}: no I/O progress for {} ms while {} holds the exclusive lock: blocklisting it and breaking "
                  "the lock",
-                 what_, kStall.count(), owner);
-    broken_ = owner;
+                 what_, stall_.count(), owner);
     if (int r = rbd_lock_break(image_, RBD_LOCK_MODE_EXCLUSIVE, owner.c_str()); r < 0)
         spdlog::warn("{}: breaking the lock of {} failed: {}", what_, owner, std::strerror(-r));
+}
+
+void RbdLockWatch::exchange_calls(bool lookup, bool stalled) {
+    std::lock_guard lk(mu_);
+    if (calls_.answered) owner_ = std::move(calls_.owner), calls_.answered = false;
+    const std::int64_t busy_ms = calls_.busy ? RbdIoProgress::now_ms() - calls_.busy_since_ms : 0;
+    if (busy_ms >= kCallTimeout.count() && !calls_.warned) {
+        calls_.warned = true;  // keep going on what was seen last; the call thread stays with it
+        spdlog::warn("{}: a lock lookup has not returned for {} ms (OSDs unreachable?)", what_, busy_ms);
+    }
+    if (calls_.busy) return;
+    if (lookup) calls_.lookup = true;
+    if (stalled && !owner_.empty() && owner_ != broken_) calls_.break_owner = broken_ = owner_;
+    if (calls_.lookup || !calls_.break_owner.empty()) calls_cv_.notify_one();
 }
 
 void RbdLockWatch::poll(int round) {
@@ -87,12 +126,9 @@ void RbdLockWatch::poll(int round) {
     if (rbd_is_exclusive_lock_owner(image_, &mine) < 0) mine = 0;
     const std::int64_t stalled_ms =
         io_.in_flight.load() > 0 ? RbdIoProgress::now_ms() - io_.last_progress_ms.load() : 0;
-    const bool stalled = !mine && stalled_ms >= kStall.count();
-    if (mine)
-        owner_.clear();
-    else if (round % kOwnerLookupEvery == 0 || stalled)
-        other_owner(owner_);  // on failure keep what was seen last
-    if (stalled && !owner_.empty() && owner_ != broken_) break_lock(owner_);
+    const bool stalled = !mine && stalled_ms >= stall_.count();
+    if (round > 0) exchange_calls(!mine && (round % kOwnerLookupEvery == 0 || stalled), stalled);
+    if (mine) owner_.clear();  // also an answer from before this client took the lock
     const auto now = !mine && !owner_.empty() ? AccessState::active_non_optimized : AccessState::active_optimized;
     if (static_cast<AccessState>(state_.exchange(static_cast<std::uint8_t>(now))) == now) return;
     std::lock_guard lk(cb_mu_);

@@ -3,7 +3,7 @@
 // free lock costs nothing), active/non-optimized while another client does (each write here
 // would first have to fetch the lock from it). librbd moves the lock between live clients by
 // itself when one writes; a holder that died keeps it until its watch expires (about 30 s), so
-// when this gateway's I/O has made no progress for kStall while a dead or unresponsive client
+// when this gateway's I/O has made no progress for `stall` while a dead or unresponsive client
 // holds the lock, it breaks that lock (rbd_lock_break, which blocklists the holder first: it
 // can never write again) and librbd then acquires it for the waiting writes.
 #pragma once
@@ -34,11 +34,17 @@ struct RbdIoProgress {
 
 class RbdLockWatch {
 public:
-    // I/O stuck this long while another client holds the lock: that client is taken for dead.
-    static constexpr std::chrono::milliseconds kStall{3000};
+    // The default of `stall`: I/O stuck this long while another client holds the lock means that
+    // client is taken for dead (stall_ms= in the LUN spec).
+    static constexpr std::chrono::milliseconds kDefaultStall{3000};
+    // rbd_lock_get_owners and rbd_lock_break ask an OSD and have no timeout of their own
+    // (rados_osd_op_timeout is 0, and setting it would fail the LUN's data I/O as well): they run
+    // on a thread of their own, and the watch stops waiting for one that hangs this long.
+    static constexpr std::chrono::milliseconds kCallTimeout{10000};
 
-    RbdLockWatch(rbd_image_t image, std::string what, const RbdIoProgress& io);
-    ~RbdLockWatch();  // stops the thread (after a librbd call in flight returns)
+    RbdLockWatch(rbd_image_t image, std::string what, const RbdIoProgress& io,
+                 std::chrono::milliseconds stall = kDefaultStall);
+    ~RbdLockWatch();  // stops the threads (after a librbd call in flight returns)
     RbdLockWatch(const RbdLockWatch&) = delete;
     RbdLockWatch& operator=(const RbdLockWatch&) = delete;
 
@@ -46,8 +52,21 @@ public:
     void watch(std::function<void()> changed);  // SharedLun::watch_access_state
 
 private:
+    // What the watch thread asks of the call thread, and the answer (under mu_).
+    struct Calls {
+        bool lookup = false;       // rbd_lock_get_owners wanted
+        std::string break_owner;   // rbd_lock_break wanted on this owner
+        bool busy = false;         // a call runs ...
+        std::int64_t busy_since_ms = 0;  // ... since then
+        bool warned = false;       // the hang was logged
+        bool answered = false;     // a lookup's result waits in `owner`
+        std::string owner;
+    };
     void run();
+    void run_calls();  // the call thread
     void poll(int round);
+    // Asks the call thread for a lookup (and a break); takes a finished lookup's answer.
+    void exchange_calls(bool lookup, bool stalled);
     // The other holder of the lock ("" when none or unknown); false when the lookup failed.
     bool other_owner(std::string& owner);
     void break_lock(const std::string& owner);
@@ -55,15 +74,19 @@ private:
     const rbd_image_t image_;
     const std::string what_;  // "rbd:POOL/IMAGE" for the log
     const RbdIoProgress& io_;
+    const std::chrono::milliseconds stall_;
     std::atomic<std::uint8_t> state_{static_cast<std::uint8_t>(AccessState::active_optimized)};
     std::string owner_;   // the other holder last seen (watch thread only)
     std::string broken_;  // the holder whose lock this watch broke last (watch thread only)
     std::mutex cb_mu_;    // guards changed_; held while it runs
     std::function<void()> changed_;
-    std::mutex mu_;  // guards stop_
+    std::mutex mu_;  // guards stop_, calls_
     std::condition_variable cv_;
     bool stop_ = false;
+    Calls calls_;
+    std::condition_variable calls_cv_;
     std::thread thread_;
+    std::thread call_thread_;
 };
 
 }  // namespace vstor::backends

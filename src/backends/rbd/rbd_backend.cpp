@@ -10,6 +10,7 @@
 #include "backends/rbd/rbd_handles.hpp"
 #include "backends/rbd/rbd_lock_watch.hpp"
 #include "backends/rbd/rbd_pr_store.hpp"
+#include "backends/rbd/rbd_tpg_peers.hpp"
 
 namespace vstor::backends {
 
@@ -125,16 +126,27 @@ RbdBackend::RbdBackend(RbdOptions opts, std::unique_ptr<Handles> h, std::uint64_
       io_(std::make_unique<RbdIoProgress>()) {
     const std::string what = "rbd:" + opts_.pool + "/" + opts_.image;
     if (opts_.read_only) return;
+    peers_ = std::make_unique<RbdTpgPeers>(h_->cluster, h_->io,
+                                           "vstor_alua." + (image_id_.empty() ? "name." + opts_.image : image_id_), what);
     std::uint64_t features = 0;
     if (rbd_get_features(h_->image, &features) == 0 && (features & RBD_FEATURE_EXCLUSIVE_LOCK))
-        lock_watch_ = std::make_unique<RbdLockWatch>(h_->image, what, *io_, opts_.stall);
+        lock_watch_ = std::make_unique<RbdLockWatch>(h_->image, what, *io_, opts_.stall, peers_.get());
 }
 
-// The lock watch and the reservation store stop first; then Handles closes the image (waiting
-// for its I/O) and the cluster.
+// The lock watch, the port-group registry and the reservation store stop first; then Handles
+// closes the image (waiting for its I/O) and the cluster.
 RbdBackend::~RbdBackend() {
     lock_watch_.reset();
+    peers_.reset();
     if (pr_store_) pr_store_->close();
+}
+
+void RbdBackend::publish_port_group(std::uint16_t group, std::vector<std::uint16_t> relative_ports) {
+    if (peers_) peers_->set_ports(group, std::move(relative_ports));
+}
+
+std::vector<TargetPortGroup> RbdBackend::peer_port_groups() const {
+    return peers_ ? peers_->peers() : std::vector<TargetPortGroup>{};
 }
 
 AccessState RbdBackend::access_state() const {

@@ -23,6 +23,7 @@ namespace vstor::backends {
 struct RbdIoProgress;
 class RbdLockWatch;
 class RbdPrStore;
+class RbdTpgPeers;
 
 struct RbdOptions {
     std::string pool;
@@ -36,7 +37,7 @@ struct RbdOptions {
     std::chrono::milliseconds stall{3000};
 };
 
-class RbdBackend final : public Backend, public SharedLun {
+class RbdBackend final : public Backend, public SharedLun, public SharedLunPortGroups {
 public:
     // Connects, opens the image and reads its size; nullptr with `error` set on failure. Blocks
     // (bounded by client_mount_timeout): call it off the network loops.
@@ -54,6 +55,9 @@ public:
     // Active/optimized unless another client holds the image's exclusive lock (rbd_lock_watch.hpp).
     AccessState access_state() const override;
     void watch_access_state(std::function<void()> changed) override;
+    // Every gateway's target port group, through a registry next to the image (rbd_tpg_peers.hpp).
+    void publish_port_group(std::uint16_t group, std::vector<std::uint16_t> relative_ports) override;
+    std::vector<TargetPortGroup> peer_port_groups() const override;
     // The persistent reservations every gateway of this image shares (rbd_pr_store.hpp).
     std::shared_ptr<ReservationStore> reservation_store() override;
 
@@ -85,6 +89,7 @@ private:
     const std::string image_id_;
     const std::string unit_id_;
     std::unique_ptr<RbdIoProgress> io_;         // writes in flight, for the lock watch
+    std::unique_ptr<RbdTpgPeers> peers_;        // null: read-only (it would write the registry)
     std::unique_ptr<RbdLockWatch> lock_watch_;  // null: read-only, or no exclusive-lock feature
     std::shared_ptr<RbdPrStore> pr_store_;      // set by open(); closed before the cluster connection
 };

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <utility>
 
+#include "backends/rbd/rbd_tpg_peers.hpp"
+
 namespace vstor::backends {
 
 namespace {
@@ -29,8 +31,8 @@ void RbdIoProgress::finished() {
 }
 
 RbdLockWatch::RbdLockWatch(rbd_image_t image, std::string what, const RbdIoProgress& io,
-                           std::chrono::milliseconds stall)
-    : image_(image), what_(std::move(what)), io_(io), stall_(stall) {
+                           std::chrono::milliseconds stall, RbdTpgPeers* peers)
+    : image_(image), what_(std::move(what)), io_(io), stall_(stall), peers_(peers) {
     other_owner(owner_);  // the state is right before the LUN is added (LUN creation may block)
     poll(0);
     call_thread_ = std::thread([this] { run_calls(); });
@@ -130,6 +132,7 @@ void RbdLockWatch::poll(int round) {
     if (round > 0) exchange_calls(!mine && (round % kOwnerLookupEvery == 0 || stalled), stalled);
     if (mine) owner_.clear();  // also an answer from before this client took the lock
     const auto now = !mine && !owner_.empty() ? AccessState::active_non_optimized : AccessState::active_optimized;
+    if (peers_) peers_->set_state(now, mine != 0);
     if (static_cast<AccessState>(state_.exchange(static_cast<std::uint8_t>(now))) == now) return;
     std::lock_guard lk(cb_mu_);
     if (changed_) changed_();

@@ -24,6 +24,8 @@
 namespace vstor::backends {
 
 // I/O of one image as the lock watch sees it: how much is in flight, and when it last moved.
+class RbdTpgPeers;
+
 struct RbdIoProgress {
     std::atomic<std::int64_t> in_flight{0};
     std::atomic<std::int64_t> last_progress_ms{0};  // steady clock
@@ -42,8 +44,9 @@ public:
     // on a thread of their own, and the watch stops waiting for one that hangs this long.
     static constexpr std::chrono::milliseconds kCallTimeout{10000};
 
+    // `peers` (may be null) hears this gateway's state after every poll.
     RbdLockWatch(rbd_image_t image, std::string what, const RbdIoProgress& io,
-                 std::chrono::milliseconds stall = kDefaultStall);
+                 std::chrono::milliseconds stall = kDefaultStall, RbdTpgPeers* peers = nullptr);
     ~RbdLockWatch();  // stops the threads (after a librbd call in flight returns)
     RbdLockWatch(const RbdLockWatch&) = delete;
     RbdLockWatch& operator=(const RbdLockWatch&) = delete;
@@ -75,6 +78,7 @@ private:
     const std::string what_;  // "rbd:POOL/IMAGE" for the log
     const RbdIoProgress& io_;
     const std::chrono::milliseconds stall_;
+    RbdTpgPeers* const peers_;
     std::atomic<std::uint8_t> state_{static_cast<std::uint8_t>(AccessState::active_optimized)};
     std::string owner_;   // the other holder last seen (watch thread only)
     std::string broken_;  // the holder whose lock this watch broke last (watch thread only)

@@ -1,0 +1,88 @@
+// The target port groups of every gateway serving one RBD image (vstor/shared_lun.hpp,
+// SharedLunPortGroups). Each gateway keeps its entry (rbd_tpg_entry.hpp: group, ports, the state
+// it reports for itself, a heartbeat sequence) under the omap key "tpg.<group>" of one RADOS
+// object next to the image, `vstor_alua.<image id>`, rewrites it every kBeat and at once when its
+// state or ports change, and reads the others' every kRead. Why an object of its own and not the
+// image's metadata: rbd_metadata_set is an image operation that needs the exclusive lock (librbd
+// asks the holder to do it, or takes the lock), so a heartbeat there would move or wait for the
+// lock whose holder it is meant to describe, and would make every client refresh the image
+// header; an omap key per group changes atomically and independently of the image.
+//
+// The state of a peer is the one it reports, except: an entry whose sequence has not moved for
+// kStale (this gateway's clock only; no clocks are compared) is `unavailable`: that gateway died,
+// was blocklisted, or lost its cluster (and a gateway that cannot read the registry at all sees
+// every peer so); and while this gateway holds the exclusive lock, no peer is optimized (its
+// entry may lag by one beat). A gateway that stops cleanly removes its entry; a dead one's stays,
+// reported unavailable, until it comes back with the same group or someone removes the key
+// (`rados -p POOL rmomapkey vstor_alua.<id> tpg.<group>`).
+//
+// Every cluster call is asynchronous and polled on the registry's own thread, so neither that
+// thread nor any caller waits for an OSD: an operation that does not finish just delays the next.
+#pragma once
+
+#include <rados/librados.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends/rbd/rbd_tpg_entry.hpp"
+#include "vstor/shared_lun.hpp"
+
+namespace vstor::backends {
+
+class RbdTpgPeers {
+public:
+    static constexpr std::chrono::milliseconds kBeat{1000};
+    static constexpr std::chrono::milliseconds kRead{500};
+    static constexpr std::chrono::milliseconds kStale{5000};
+
+    // Works on `object` in the pool of `pool_io` (with an I/O context of its own). Returns at once.
+    RbdTpgPeers(rados_t cluster, rados_ioctx_t pool_io, std::string object, std::string what);
+    // Stops the thread and removes this gateway's entry (waiting at most 2 s for the cluster).
+    ~RbdTpgPeers();
+    RbdTpgPeers(const RbdTpgPeers&) = delete;
+    RbdTpgPeers& operator=(const RbdTpgPeers&) = delete;
+
+    // This gateway's group and ports (SharedLunPortGroups::publish_port_group). Any thread.
+    void set_ports(std::uint16_t group, std::vector<std::uint16_t> ports);
+    // This gateway's state and whether it holds the exclusive lock (the lock watch, each poll).
+    void set_state(AccessState state, bool holds_lock);
+    // The other gateways' groups as seen now (SharedLunPortGroups::peer_port_groups).
+    std::vector<TargetPortGroup> peers() const;
+
+private:
+    struct Seen {
+        TpgEntry entry;
+        std::int64_t moved_ms = 0;  // when its sequence last changed (steady clock)
+    };
+    struct Pending;  // one asynchronous operation in flight (the .cpp)
+    void run();
+    void tick();
+    void start_write();
+    void start_read();
+    void finish_read(Pending& p);
+    void remove_own_entry();
+
+    rados_ioctx_t io_ = nullptr;
+    const std::string object_;
+    const std::string what_;
+    mutable std::mutex mu_;  // guards everything below but the thread
+    std::condition_variable cv_;
+    bool stop_ = false;
+    TpgEntry own_;              // group 0 until the engine published it
+    bool own_dirty_ = false;    // changed since the last write
+    bool holds_lock_ = false;
+    std::int64_t last_write_ms_ = 0, last_read_ms_ = 0;
+    std::map<std::uint16_t, Seen> seen_;
+    Pending* write_ = nullptr;  // in flight (registry thread only)
+    Pending* read_ = nullptr;
+    std::thread thread_;
+};
+
+}  // namespace vstor::backends

@@ -3,8 +3,9 @@
  *
  *   alua_probe ident URL          "naa=HEX serial=S relport=N tpg=N tpgs=N" from the standard
  *                                 INQUIRY data and VPD pages 80h and 83h
- *   alua_probe rtpg URL           "tpg=N state=AO|AN status=N ports=N,..." from REPORT TARGET
- *                                 PORT GROUPS (extended header) for the group of the path asked
+ *   alua_probe rtpg URL           "tpg=N state=AO|AN|U|T status=N ports=N,... fmt=1" from REPORT
+ *                                 TARGET PORT GROUPS (extended header) for the group of the path
+ *                                 asked, then " | tpg=N state=..." for each other group listed
  *   alua_probe await URL STATE S  logs in, prints "ready", then asks REPORT TARGET PORT GROUPS every
  *                                 100 ms until the state is STATE (AO or AN), at most S seconds;
  *                                 prints "state=STATE ua=2a/06" (or ua=none: the unit attention
@@ -167,15 +168,26 @@ static int rtpg(struct path *p, unsigned char *d, int len) {
     return -1;
 }
 
-static const char *state_name(int s) { return s == 0 ? "AO" : s == 1 ? "AN" : s == 2 ? "S" : "other"; }
+static const char *state_name(int s) {
+    return s == 0 ? "AO" : s == 1 ? "AN" : s == 2 ? "S" : s == 3 ? "U" : s == 15 ? "T" : "other";
+}
 
-static int print_rtpg(struct path *p) {
-    unsigned char d[256] = {0};
-    if (rtpg(p, d, sizeof d) != 0) return fprintf(stderr, "rtpg failed\n"), 2;
-    const unsigned char *g = d + 8;
+/* One target port group descriptor at g; returns its length. */
+static int print_group(const unsigned char *g) {
     printf("tpg=%d state=%s status=%d ports=", g[2] << 8 | g[3], state_name(g[0] & 0x0f), g[5]);
     for (int i = 0; i < g[7]; i++) printf("%s%d", i ? "," : "", g[8 + 4 * i + 2] << 8 | g[8 + 4 * i + 3]);
-    printf(" fmt=%d\n", d[4] >> 4);
+    return 8 + 4 * g[7];
+}
+
+/* The group of the path asked first, then " fmt=N", then " | " and every other group. */
+static int print_rtpg(struct path *p) {
+    unsigned char d[1024] = {0};
+    if (rtpg(p, d, sizeof d) != 0) return fprintf(stderr, "rtpg failed\n"), 2;
+    const int end = 4 + (d[0] << 24 | d[1] << 16 | d[2] << 8 | d[3]);
+    int at = 8 + print_group(d + 8);
+    printf(" fmt=%d", d[4] >> 4);
+    for (; at + 8 <= end && at + 8 <= (int)sizeof d; at += print_group(d + at)) printf(" | ");
+    printf("\n");
     return 0;
 }
 

@@ -7,7 +7,9 @@
 # other active/non-optimized, that the states follow the lock when a write moves it (with the
 # ASYMMETRIC ACCESS STATE CHANGED unit attention), and that when the lock holder is killed with
 # SIGKILL while a client writes with FUA, the survivor blocklists it, breaks its lock and takes
-# over within seconds, and every acknowledged write reads back.
+# over within seconds, and every acknowledged write reads back. Each gateway's REPORT TARGET PORT
+# GROUPS lists both groups (the registry next to the image): the holder's optimized, the other
+# non-optimized, the dead gateway's unavailable, a restarted one's back, a cleanly stopped one's gone.
 set -euo pipefail
 vstor=${1:?path to vstor binary}
 out=${2:?work directory}
@@ -39,9 +41,24 @@ echo "== the lock holder is active/optimized, the other gateway active/non-optim
 "$probe" write "$url_a" 0 || fail "write through A"
 ra=$("$probe" rtpg "$url_a"); echo "A: $ra"
 grep -q 'tpg=1 state=AO .*ports=1 fmt=1' <<<"$ra" || fail "A after its write: $ra"
-for _ in $(seq 30); do rb=$("$probe" rtpg "$url_b"); grep -q 'state=AN' <<<"$rb" && break; sleep 0.2; done
+for _ in $(seq 30); do rb=$("$probe" rtpg "$url_b"); grep -q '^tpg=2 state=AN' <<<"$rb" && break; sleep 0.2; done
 echo "B: $rb"
-grep -q 'tpg=2 state=AN status=2 ports=2' <<<"$rb" || fail "B while A holds the lock: $rb"
+grep -q '^tpg=2 state=AN status=2 ports=2' <<<"$rb" || fail "B while A holds the lock: $rb"
+
+echo "== each gateway lists the other's group too: the holder's optimized, the other non-optimized"
+# rtpg_wait URL PATTERN: until REPORT TARGET PORT GROUPS through URL matches (5 s); sets $r.
+rtpg_wait() {
+  for _ in $(seq 50); do r=$("$probe" rtpg "$1"); grep -q -- "$2" <<<"$r" && return 0; sleep 0.1; done
+  return 1
+}
+rtpg_wait "$url_a" '^tpg=1 state=AO .* | tpg=2 state=AN status=0 ports=2$' || fail "A does not list B's group: $r"
+echo "A: $r"
+rtpg_wait "$url_b" '^tpg=2 state=AN .* | tpg=1 state=AO status=0 ports=1$' || fail "B does not list A's group: $r"
+echo "B: $r"
+rados -p rbd getomapval "vstor_alua.$(image_id rbd/ha)" tpg.00002 "$out/entry_b" >/dev/null
+grep -q '^vstor-tpg 1 group=2 state=an seq=[1-9][0-9]* ports=2$' "$out/entry_b" ||
+  fail "B's entry in the registry: $(cat "$out/entry_b")"
+echo "B's registry entry: $(cat "$out/entry_b")"
 
 echo "== a write through B moves the lock: the states swap, A's session gets 2A/06"
 "$probe" await "$url_a" AN 20 >"$out/await.out" 2>&1 & bg=$!
@@ -51,9 +68,10 @@ grep -q ready "$out/await.out" || fail "await did not log in: $(cat "$out/await.
 wait "$bg" || true; bg=
 line=$(tail -1 "$out/await.out"); echo "A: $line"
 [ "$line" = "state=AN ua=2a/06" ] || fail "A after B's write: $line"
-for _ in $(seq 30); do rb=$("$probe" rtpg "$url_b"); grep -q 'state=AO' <<<"$rb" && break; sleep 0.2; done
-echo "B: $rb"
-grep -q 'state=AO' <<<"$rb" || fail "B after its write: $rb"
+rtpg_wait "$url_b" '^tpg=2 state=AO .* | tpg=1 state=AN status=0 ports=1$' || fail "B after its write: $r"
+echo "B: $r"
+rtpg_wait "$url_a" '^tpg=1 state=AN .* | tpg=2 state=AO status=0 ports=2$' || fail "A after B's write: $r"
+echo "A: $r"
 
 echo "== kill -9 the lock holder while writing: B blocklists it, breaks the lock, no acknowledged write lost"
 "$probe" writer "$url_a" "$url_b" 1024 60 >"$out/writer.out" 2>&1 & bg=$!
@@ -67,7 +85,24 @@ ms=$(sed -n 's/.*failover_ms=\([0-9]*\).*/\1/p' <<<"$w")
 grep -q 'ua=2a/06' <<<"$w" || fail "the writer saw no ASYMMETRIC ACCESS STATE CHANGED: $w"
 grep -q 'blocklisting it and breaking the lock' "$out/b.log" || fail "B did not break the lock"
 ceph osd blocklist ls 2>/dev/null | grep -q '127.0.0.1' || fail "no client blocklisted"
-for _ in $(seq 30); do rb=$("$probe" rtpg "$url_b"); grep -q 'state=AO' <<<"$rb" && break; sleep 0.2; done
+for _ in $(seq 30); do rb=$("$probe" rtpg "$url_b"); grep -q '^tpg=2 state=AO' <<<"$rb" && break; sleep 0.2; done
 echo "B: $rb"
-grep -q 'tpg=2 state=AO' <<<"$rb" || fail "B after the takeover: $rb"
+grep -q '^tpg=2 state=AO' <<<"$rb" || fail "B after the takeover: $rb"
+
+echo "== the dead gateway's group: unavailable once its heartbeat stopped, never optimized"
+for _ in $(seq 100); do r=$("$probe" rtpg "$url_b"); grep -q '| tpg=1 state=U ' <<<"$r" && break; sleep 0.1; done
+echo "B: $r"
+grep -q '^tpg=2 state=AO .* | tpg=1 state=U status=0 ports=1$' <<<"$r" || fail "B still reports dead A as: $r"
+
+echo "== A restarted: its entry is fresh again (non-optimized); a clean stop removes it"
+port_a=${url_a#iscsi://127.0.0.1:}; port_a=${port_a%%/*}
+gateway a "$port_a" 1 rbd/ha; pid_a=$!
+wait_up "$pid_a" a
+rtpg_wait "$url_b" '^tpg=2 state=AO .* | tpg=1 state=AN status=0 ports=' || fail "B after A came back: $r"
+echo "B: $r"
+kill -TERM "$pid_a"; wait "$pid_a" 2>/dev/null || true; pid_a=
+rtpg_wait "$url_b" '^tpg=2 state=AO [^|]*$' || fail "B still lists A after A stopped cleanly: $r"
+echo "B: $r"
+keys=$(rados -p rbd listomapkeys "vstor_alua.$(image_id rbd/ha)")
+[ "$keys" = "tpg.00002" ] || fail "the registry after A stopped: $keys"
 echo "PASS rbd_gateways (failover ${ms} ms)"

@@ -77,7 +77,7 @@ void Connection::send_bytes(std::vector<std::uint8_t> bytes) {
 void Connection::send_out(OutBuf out) {
     if (closed_) return;
     write_queue_.push_back(std::move(out));
-    if (!writing_) flush_writes();
+    if (!writing_ && !corked_) flush_writes();
 }
 
 void Connection::flush_writes() {
@@ -109,6 +109,8 @@ void Connection::flush_writes() {
 
 void Connection::close(const std::string& why) {
     if (closed_) return;
+    // What this turn queued (a Reject saying why) still gets its one try, as when unbatched.
+    if (!writing_ && !write_queue_.empty()) flush_writes();
     closed_ = true;
     spdlog::debug("iscsi {}: closing connection: {}", peer_, why);
     asio::error_code ec;

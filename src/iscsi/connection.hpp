@@ -1,7 +1,8 @@
 // One iSCSI connection: reads PDUs from its socket on one event loop, runs the login state
 // machine, then the full feature phase (commands, data, task management, text, logout, NOP).
 // Thread rule: everything here runs on the connection's io_context, except the adapter
-// completion callbacks, which only post back to it.
+// completion callbacks, which only post back to it (or, arriving inside submit() on the loop,
+// hand the completion to it: connection_scsi.cpp).
 #pragma once
 
 #include <asio.hpp>
@@ -49,7 +50,8 @@ private:
 
     // I/O.
     void read_more();         // read what the socket has into rx_
-    void handle_received();   // handle every complete PDU in rx_, then read_more()
+    void handle_received();   // handle every complete PDU in rx_, send what that queued, read_more()
+    bool handle_pdus();
     bool decode_one(std::size_t avail);  // the PDU at rx_begin_, if it is all there
     enum class Rx { next, need_bytes, reading, unplaced };  // what to do after a receive step
     Rx start_incoming(std::span<const std::uint8_t, kBhsLength> bhs, std::size_t avail);
@@ -131,6 +133,7 @@ private:
     void send_out(OutBuf out);
     std::deque<OutBuf> write_queue_;
     bool writing_ = false;
+    bool corked_ = false;  // handling received PDUs: what they send waits for the turn's end
     bool closed_ = false;
     bool logout_after_flush_ = false;
     bool paused_ = false;  // no PDU is handled (nor read) while a CHAP answer is held back

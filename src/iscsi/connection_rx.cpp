@@ -40,11 +40,24 @@ void Connection::read_more() {
                             });
 }
 
+// Everything this turn sends (responses of commands that completed inline, R2Ts) goes out with
+// one gathered write at its end, not the first PDU alone and the rest after it.
 void Connection::handle_received() {
+    corked_ = true;
+    const bool reading = handle_pdus();
+    corked_ = false;
+    if (!writing_ && !write_queue_.empty()) flush_writes();
+    if (reading) return;  // a data segment is being read into place: its completion comes back here
+    if (rx_begin_ == rx_end_) rx_begin_ = rx_end_ = 0;
+    if (!paused_) read_more();  // else the CHAP delay timer resumes
+}
+
+// Handles every complete PDU in rx_; true if it stopped for a data segment read into place.
+bool Connection::handle_pdus() {
     while (!closed_ && !paused_) {
         if (incoming_) {
             const Rx r = continue_incoming();
-            if (r == Rx::reading) return;  // its completion comes back here
+            if (r == Rx::reading) return true;
             if (r == Rx::need_bytes) break;
             continue;
         }
@@ -60,18 +73,18 @@ void Connection::handle_received() {
             Pdu p;
             std::copy(bhs.begin(), bhs.end(), p.bhs.begin());
             reject(p, reject_reason::protocol_error);
-            return close("oversized data segment");
+            close("oversized data segment");
+            return false;
         }
         if (session_ && dl) {
             const Rx r = start_incoming(bhs, avail);
-            if (r == Rx::reading) return;
+            if (r == Rx::reading) return true;
             if (r == Rx::need_bytes) break;
             if (r == Rx::next) continue;
         }
         if (!decode_one(avail)) break;
     }
-    if (rx_begin_ == rx_end_) rx_begin_ = rx_end_ = 0;
-    if (!paused_) read_more();  // else the CHAP delay timer resumes
+    return false;
 }
 
 // The PDU at rx_begin_, decoded whole (data into Pdu::data) and handled; false if not all in.

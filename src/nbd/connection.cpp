@@ -19,6 +19,7 @@ constexpr std::size_t kReceiveBuffer = 64u << 10;   // transmission
 constexpr std::size_t kMaxInflight = 128;                 // requests per connection before reading pauses
 constexpr std::uint64_t kMaxInflightBytes = 256ull << 20; // READ/WRITE payload bytes likewise
 constexpr std::size_t kKeepBufferCapacity = 8u << 20;     // larger buffers go back to the heap
+constexpr std::size_t kReadsNowPerTurn = 16;              // receive(): recv at once, then via the reactor
 }  // namespace
 
 void Connection::start_tls() {
@@ -169,42 +170,73 @@ void Connection::on_probe_done(Req* r) {
 
 // ---- Receive side ------------------------------------------------------------------------
 
+void Connection::compact() {
+    if (rpos_ == 0) return;
+    std::memmove(rbuf_.data(), rbuf_.data() + rpos_, rlen_ - rpos_);
+    rlen_ -= rpos_;
+    rpos_ = 0;
+}
+
 void Connection::read_more() {
-    if (rpos_ > 0) {
-        std::memmove(rbuf_.data(), rbuf_.data() + rpos_, rlen_ - rpos_);
-        rlen_ -= rpos_;
-        rpos_ = 0;
-    }
+    compact();
     read_pending_ = true;
     auto on_read = [this, self = shared_from_this()](std::error_code ec, std::size_t n) {
         read_pending_ = false;
         if (closed_) return;
-        if (ec) {
-            // The peer went away (or the server stops): answer what is in flight, then close.
-            spdlog::debug("nbd {}: receive side ended: {}", peer_, ec.message());
-            draining_ = true;
-            return maybe_finish();
-        }
+        if (ec) return receive_ended(ec);
         rlen_ += n;
         pump();
     };
     stream_.read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_), std::move(on_read));
 }
 
+// The peer went away (or the server stops): answer what is in flight, then close.
+void Connection::receive_ended(std::error_code ec) {
+    spdlog::debug("nbd {}: receive side ended: {}", peer_, ec.message());
+    draining_ = true;
+    maybe_finish();
+}
+
+// The turn needs more bytes. While the client keeps the loop busy the next request is usually
+// in the socket already: read it here and go on (a recv, where a trip through the reactor costs
+// an epoll_wait and a handler). Only for a few turns in a row, so other connections on this loop
+// get their turn; else, and when nothing is there, wait for the socket as usual.
+bool Connection::receive(bool read_now) {
+    compact();
+    if (read_now) {
+        std::error_code ec;
+        const std::size_t n = stream_.read_now(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_), ec);
+        if (ec) {
+            receive_ended(ec);
+            return false;
+        }
+        if (n) {
+            rlen_ += n;
+            return true;
+        }
+    }
+    read_more();
+    return false;
+}
+
 // One turn: start what is buffered, answer the commands that completed inside submit() (the mem
 // backend reads and writes inline), then send every reply queued with one gathered write. A
-// write the socket takes at once frees requests, which may let reading go on: another turn.
+// write the socket takes at once frees requests, which may let reading go on: another turn; so
+// does a request read at once after the replies went out (receive()).
 void Connection::pump() {
     if (pumping_) {
         pump_again_ = true;
         return;
     }
     pumping_ = true;
+    std::size_t reads_now = 0;
     do {
         pump_again_ = false;
+        want_read_ = false;
         pump_requests();
         complete_inline();
         flush_writes();
+        if (want_read_ && !pump_again_ && !closed_) pump_again_ = receive(reads_now++ < kReadsNowPerTurn);
     } while (pump_again_ && !closed_);
     pumping_ = false;
     maybe_finish();
@@ -216,13 +248,19 @@ void Connection::pump_requests() {
             const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(discard_left_, rlen_ - rpos_));
             rpos_ += n;
             discard_left_ -= n;
-            if (discard_left_) return read_more();
+            if (discard_left_) {
+                want_read_ = true;
+                return;
+            }
             reply_error(std::exchange(discard_req_, nullptr));
             continue;
         }
         if (draining_) return maybe_finish();
         if (inflight_ >= kMaxInflight || inflight_bytes_ >= kMaxInflightBytes) return;  // resumed on replies
-        if (rlen_ - rpos_ < kRequestHeaderSize) return read_more();
+        if (rlen_ - rpos_ < kRequestHeaderSize) {
+            want_read_ = true;  // the turn's end reads (receive())
+            return;
+        }
         const auto parsed =
             parse_request(std::span<const std::uint8_t, kRequestHeaderSize>(rbuf_.data() + rpos_, kRequestHeaderSize));
         if (!parsed) {

@@ -64,7 +64,10 @@ private:
 
     // Transmission: receive side. pump() is one turn (nbd/connection.cpp), pump_requests() its
     // receive part.
-    void read_more();
+    void compact();    // moves unparsed bytes to the front of rbuf_
+    void read_more();  // an asynchronous read into rbuf_
+    bool receive(bool read_now);  // end of a turn that needs bytes: true if some were read at once
+    void receive_ended(std::error_code ec);
     void pump();
     void pump_requests();
     // Copies what of a WRITE's payload is already buffered; false while the rest is being read
@@ -116,6 +119,7 @@ private:
     std::vector<std::uint8_t> rbuf_;
     std::size_t rpos_ = 0, rlen_ = 0;
     bool read_pending_ = false;    // an async read into rbuf_ or a payload is outstanding
+    bool want_read_ = false;       // the pump turn stopped for want of bytes
     std::uint64_t discard_left_ = 0;  // payload bytes of a refused WRITE still to drop
     Req* discard_req_ = nullptr;      // ... answered once they are gone
 

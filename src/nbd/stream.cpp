@@ -84,6 +84,27 @@ void Stream::tls_write(std::shared_ptr<std::vector<asio::const_buffer>> bufs, st
     asio::post(exec_, [h = std::move(h), total] { h({}, total); });
 }
 
+std::size_t Stream::read_now(asio::mutable_buffer b, std::error_code& ec) {
+    ec.clear();
+#ifdef _WIN32
+    (void)b;
+    return 0;  // reads go through read_some()
+#else
+    if (tls_ || closed_ || b.size() == 0) return 0;
+    for (;;) {
+        const ssize_t n = ::recv(socket_.native_handle(), b.data(), b.size(), MSG_DONTWAIT);
+        if (n > 0) return static_cast<std::size_t>(n);
+        if (n == 0) {
+            ec = asio::error::eof;
+            return 0;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) ec = std::error_code(errno, std::system_category());
+        return 0;
+    }
+#endif
+}
+
 std::size_t Stream::write_now(const std::vector<asio::const_buffer>& bufs, std::error_code& ec) {
     ec.clear();
 #ifdef _WIN32

@@ -54,6 +54,11 @@ public:
         tls_write(std::move(v), 0, 0, 0, Handler(std::forward<H>(h)));
     }
 
+    // Reads what the socket holds now, at most b.size() bytes, without waiting (MSG_DONTWAIT):
+    // 0 when nothing is there, on a TLS stream and on Windows; `ec` is asio::error::eof when the
+    // peer closed, or another error. Not while a read() or read_some() is in progress.
+    std::size_t read_now(asio::mutable_buffer b, std::error_code& ec);
+
     // Writes what the socket takes now, without waiting: one sendmsg per up to IOV_MAX buffers
     // (asio's async_write gathers at most 16 per call, 8 NBD replies). Returns the bytes written
     // (0 on a TLS stream, whose records go through write()); `ec` is set on a failure other than

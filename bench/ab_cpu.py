@@ -2,7 +2,7 @@
 """Before/after of two vstor builds, interleaved: target CPU per I/O and IOPS.
 
     bench/ab_cpu.py BEFORE_VSTOR AFTER_VSTOR [--rounds 5] [--seconds 5] [--only iscsi-w32,...]
-                    [--lun file:/dev/shm/ab.img] [--client build/vstor-bench-iscsi]
+                    [--lun file:/dev/shm/ab.img] [--client build/vstor-bench-iscsi] [--fill]
 
 Each round serves a 1 GiB LUN (mem:1G unless --lun says otherwise) from each build in turn (who goes first alternates) and runs
 every scenario against it with the same client; the target's CPU time comes from /proc (utime +
@@ -11,6 +11,9 @@ that a change is measured against the build before it in the same minutes of a b
 (docs/performance.md). Scenarios: iSCSI 4 KiB random read QD1 and QD32 (iscsi-perf), 4 KiB write
 QD32 (qemu-img bench), 4 KiB random write QD32 (vstor-bench-iscsi, --client), 1 MiB read QD8
 (iscsi-perf), NBD 4 KiB random read/write QD32 and 1 MiB read QD8 (fio's nbd engine).
+--fill writes the whole LUN (fio, 1 MiB writes over NBD) after the write scenarios and before the
+reads, as `make bench` does for its NBD reads: a read of unwritten blocks is a memset, a read of
+written ones a copy from cold memory.
 """
 import argparse
 import json
@@ -106,6 +109,14 @@ SCENARIOS = {
 }
 
 
+WRITES = ("iscsi-rw32", "iscsi-w32", "nbd-rw32")
+
+
+def fill(srv):
+    subprocess.run(["fio", "--name=fill", "--ioengine=nbd", f"--uri={srv.nbd}", "--rw=write", "--bs=1M",
+                    "--iodepth=8", "--size=1G"], capture_output=True, cwd=tempfile.gettempdir())
+
+
 def measure(srv, name, secs):
     c0, w0 = cpu_seconds(srv.proc.pid), time.monotonic()
     iops = SCENARIOS[name](srv, secs)
@@ -122,12 +133,15 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--only", default="iscsi-rr32,iscsi-w32,nbd-rr32,nbd-rw32,nbd-seq1m")
     ap.add_argument("--lun", default="mem:1G")
+    ap.add_argument("--fill", action="store_true", help="fill the LUN after the write scenarios")
     ap.add_argument("--client", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build",
                                                      "vstor-bench-iscsi"))
     a = ap.parse_args()
     global CLIENT
     CLIENT = a.client
     names = a.only.split(",")
+    if a.fill:  # writes first, then the fill, then the reads
+        names = [n for n in names if n in WRITES] + [n for n in names if n not in WRITES]
     runs = {(b, n): [] for b in ("before", "after") for n in names}
     log = open(os.path.join(tempfile.gettempdir(), "ab_cpu.log"), "ab")
     for r in range(a.rounds):
@@ -135,12 +149,14 @@ def main():
         for build in order:
             srv = Served(getattr(a, build), log, a.lun)
             try:
-                for n in names:
+                for i, n in enumerate(names):
+                    if a.fill and n not in WRITES and (i == 0 or names[i - 1] in WRITES):
+                        fill(srv)
                     runs[(build, n)].append(measure(srv, n, a.seconds))
             finally:
                 srv.stop()
         print(f"round {r + 1}/{a.rounds} done", file=sys.stderr)
-    print(f"lun {a.lun}, {a.rounds} rounds of {a.seconds}s, load average at the end {os.getloadavg()[0]:.1f}")
+    print(f"lun {a.lun}{' (filled before the reads)' if a.fill else ''}, {a.rounds} rounds of {a.seconds}s, load average at the end {os.getloadavg()[0]:.1f}")
     print(f"{'scenario':12} {'build':7} {'IOPS med':>9} {'us/IO med':>9}  rounds (IOPS / us per I/O)")
     for n in names:
         for b in ("before", "after"):

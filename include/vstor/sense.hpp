@@ -58,6 +58,8 @@ Sense invalid_lun();                                      // 5/25/00
 Sense write_protected();                                  // 7/27/00
 Sense medium_not_present();                               // 2/3A/00
 Sense not_ready_sanitize_in_progress(std::uint16_t progress); // 2/04/1B
+Sense not_ready_alua_transition();                        // 2/04/0A asymmetric access state transition
+Sense not_ready_alua_unavailable();                       // 2/04/0C target port in unavailable state
 Sense medium_removal_prevented();                         // 5/53/02
 Sense unrecovered_read_error();                           // 3/11/00
 Sense write_error();                                      // 3/0C/00

@@ -2,6 +2,7 @@
 
 #include "scsi/command_table.hpp"
 #include "scsi/logical_unit.hpp"
+#include "scsi/lun_alua.hpp"
 #include "scsi/nexus_state.hpp"
 #include "scsi/persistent_reservations.hpp"
 #include "scsi/task_set.hpp"
@@ -24,6 +25,11 @@ std::optional<Sense> readiness(const Task& t) {
         return sense::not_ready_sanitize_in_progress(static_cast<std::uint16_t>(progress));
     if (!(flags & cmd_flag::needs_medium)) return std::nullopt;
     if (!lu.medium_present.load()) return sense::medium_not_present();
+    // SPC-5 5.16.2.4: a shared LU's ports that cannot reach the data (RBD: blocklisted).
+    if (const auto* alua = lu.alua()) {
+        if (alua->state() == AccessState::unavailable) return sense::not_ready_alua_unavailable();
+        if (alua->state() == AccessState::transitioning) return sense::not_ready_alua_transition();
+    }
     return std::nullopt;
 }
 

@@ -40,6 +40,8 @@ Sense not_ready_sanitize_in_progress(std::uint16_t progress) {
     s.progress = progress;
     return s;
 }
+Sense not_ready_alua_transition() { return make(not_ready, 0x04, 0x0a); }
+Sense not_ready_alua_unavailable() { return make(not_ready, 0x04, 0x0c); }
 Sense medium_removal_prevented() { return make(illegal_request, 0x53, 0x02); }
 Sense unrecovered_read_error() { return make(medium_error, 0x11, 0x00); }
 Sense write_error() { return make(medium_error, 0x0c, 0x00); }

@@ -188,6 +188,26 @@ TEST_F(SharedLunAlua, PublishesItsGroupAndListsTheOtherGateways) {
     EXPECT_EQ(shared->published.relative_ports, std::vector<std::uint16_t>{6});
 }
 
+TEST_F(SharedLunAlua, UnavailableAndTransitioningPortsAnswerNotReady) {
+    const std::vector<std::uint8_t> read10{0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0};
+    for (auto [state, ascq] : {std::pair{AccessState::unavailable, 0x0c}, std::pair{AccessState::transitioning, 0x0a}}) {
+        shared->move_to(state);
+        clear_ua(1);  // ASYMMETRIC ACCESS STATE CHANGED
+        auto r = send_cdb(read10, 1, 512);
+        EXPECT_EQ(r.key(), 0x2);
+        EXPECT_EQ(r.asc(), 0x04);  // LOGICAL UNIT NOT ACCESSIBLE, ...
+        EXPECT_EQ(r.ascq(), ascq);
+        EXPECT_EQ(send({0x12, 0, 0, 0, 96, 0}, 1, 96).status(), 0);  // INQUIRY and RTPG still answer
+        r = rtpg(0);
+        ASSERT_EQ(r.status(), 0);
+        EXPECT_EQ(r.data[4], static_cast<std::uint8_t>(state));
+        EXPECT_EQ(send_cdb(read10, 0, 512).status(), 0);  // the LUN that is not shared is unaffected
+    }
+    shared->move_to(AccessState::active_non_optimized);
+    clear_ua(1);
+    EXPECT_EQ(send_cdb(read10, 1, 512).status(), 0);
+}
+
 TEST_F(SharedLunAlua, RemovingTheLunStopsTheBackendsCalls) {
     EXPECT_TRUE(shared->watched());
     ASSERT_TRUE(adapter->remove_lun(tid, 1));

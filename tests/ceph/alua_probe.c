@@ -65,7 +65,11 @@ static int path_open(struct path *p, const char *text) {
     iscsi_set_session_type(p->iscsi, ISCSI_SESSION_NORMAL);
     iscsi_set_header_digest(p->iscsi, ISCSI_HEADER_DIGEST_NONE);
     iscsi_set_timeout(p->iscsi, 2);
-    if (iscsi_full_connect_sync(p->iscsi, p->url->portal, p->url->lun) != 0) return path_close(p), -1;
+    /* Connect and log in only: iscsi_full_connect_sync also wants TEST UNIT READY to pass, which
+     * an unavailable port (a blocklisted gateway) refuses with NOT READY. */
+    iscsi_set_targetname(p->iscsi, p->url->target);
+    if (iscsi_connect_sync(p->iscsi, p->url->portal) != 0 || iscsi_login_sync(p->iscsi) != 0)
+        return path_close(p), -1;
     for (int i = 0; i < 5; i++) {
         struct scsi_task *t = iscsi_testunitready_sync(p->iscsi, p->url->lun);
         int good = t && t->status == SCSI_STATUS_GOOD;
@@ -129,6 +133,8 @@ static int outcome(struct scsi_task *t) {
     else if (t->status == SCSI_STATUS_CHECK_CONDITION && t->sense.key == SCSI_SENSE_UNIT_ATTENTION) {
         snprintf(ua_seen, sizeof ua_seen, "%02x/%02x", (t->sense.ascq >> 8) & 0xff, t->sense.ascq & 0xff);
         r = 1;
+    } else if (t->status == SCSI_STATUS_CHECK_CONDITION) {
+        fprintf(stderr, "sense=%x/%02x/%02x\n", t->sense.key, (t->sense.ascq >> 8) & 0xff, t->sense.ascq & 0xff);
     }
     return r;
 }

@@ -10,6 +10,8 @@
 # over within seconds, and every acknowledged write reads back. Each gateway's REPORT TARGET PORT
 # GROUPS lists both groups (the registry next to the image): the holder's optimized, the other
 # non-optimized, the dead gateway's unavailable, a restarted one's back, a cleanly stopped one's gone.
+# Last, a live gateway is blocklisted: its ports turn unavailable (NOT READY 04/0C) and the other
+# takes over.
 set -euo pipefail
 vstor=${1:?path to vstor binary}
 out=${2:?work directory}
@@ -105,4 +107,21 @@ rtpg_wait "$url_b" '^tpg=2 state=AO [^|]*$' || fail "B still lists A after A sto
 echo "B: $r"
 keys=$(rados -p rbd listomapkeys "vstor_alua.$(image_id rbd/ha)")
 [ "$keys" = "tpg.00002" ] || fail "the registry after A stopped: $keys"
+echo "== a live gateway blocklisted: its ports say unavailable (NOT READY 04/0C), the other takes over"
+gateway a "$port_a" 1 rbd/ha; pid_a=$!
+wait_up "$pid_a" a
+"$probe" write "$url_b" 2 || fail "write through B"
+addr=$(rbd lock ls rbd/ha --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
+echo "blocklisting B's client $addr"
+ceph osd blocklist add "$addr" >/dev/null 2>&1 || fail "cannot blocklist $addr"
+"$probe" write "$url_b" 3 2>"$out/fenced.err" && fail "a blocklisted gateway acknowledged a write"
+rtpg_wait "$url_b" '^tpg=2 state=U ' || fail "blocklisted B reports: $r"
+echo "B: $r"
+"$probe" write "$url_b" 3 2>"$out/fenced.err" && fail "a blocklisted gateway acknowledged a write"
+grep -q 'sense=2/04/0c' "$out/fenced.err" || fail "B's write got: $(cat "$out/fenced.err")"
+echo "B's write: $(tail -1 "$out/fenced.err")"
+grep -q 'this gateway was blocklisted' "$out/b.log" || fail "B did not log its blocklisting"
+"$probe" write "$url_a" 3 || fail "write through A after B was blocklisted"
+rtpg_wait "$url_a" '^tpg=1 state=AO .* | tpg=2 state=U ' || fail "A after B was blocklisted: $r"
+echo "A: $r"
 echo "PASS rbd_gateways (failover ${ms} ms)"

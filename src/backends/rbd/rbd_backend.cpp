@@ -32,22 +32,25 @@ namespace {
 
 // One rbd_aio_* call in flight: what to tell, how many bytes a read must return (-1: a write-like
 // call that returns 0), the image to flush before telling (a FUA write on a cached image), and
-// where a write-like call counts as in flight (the lock watch's stall clock).
+// the image's I/O record: a write-like call counts as in flight there (`counts`, the lock
+// watch's stall clock), and any call that finds this client blocklisted says so there.
 struct AioOp {
     IoCallback done;
     std::int64_t expect = -1;
     rbd_image_t flush_after = nullptr;
     RbdIoProgress* progress = nullptr;
+    bool counts = false;
 };
 
 void start_aio(rbd_image_t flush_after, std::int64_t expect, IoCallback done,
-               int (*start)(rbd_completion_t, void*), void* arg, RbdIoProgress* progress = nullptr);
+               int (*start)(rbd_completion_t, void*), void* arg, RbdIoProgress* progress, bool counts = true);
 
 void on_complete(rbd_completion_t c, void* arg) {
     std::unique_ptr<AioOp> op(static_cast<AioOp*>(arg));
     const auto r = rbd_aio_get_return_value(c);
     rbd_aio_release(c);
-    if (op->progress) op->progress->finished();
+    if (op->counts) op->progress->finished();
+    if (r == -ESHUTDOWN && op->progress) op->progress->fence();
     IoStatus st = IoStatus::ok;
     if (r < 0) st = rbd_status(static_cast<int>(r));
     else if (op->expect >= 0 && r != op->expect) st = IoStatus::medium_error;  // short read
@@ -56,23 +59,23 @@ void on_complete(rbd_completion_t c, void* arg) {
         auto image = op->flush_after;
         return start_aio(nullptr, -1, std::move(op->done),
                          [](rbd_completion_t cc, void* img) { return rbd_aio_flush(static_cast<rbd_image_t>(img), cc); },
-                         image);
+                         image, op->progress, false);
     }
     op->done(st);
 }
 
 // Creates the completion and runs start(completion, arg); a call refused at once completes here.
 void start_aio(rbd_image_t flush_after, std::int64_t expect, IoCallback done,
-               int (*start)(rbd_completion_t, void*), void* arg, RbdIoProgress* progress) {
-    auto op = std::make_unique<AioOp>(AioOp{std::move(done), expect, flush_after, progress});
+               int (*start)(rbd_completion_t, void*), void* arg, RbdIoProgress* progress, bool counts) {
+    auto op = std::make_unique<AioOp>(AioOp{std::move(done), expect, flush_after, progress, counts && progress});
     rbd_completion_t c = nullptr;
     if (int r = rbd_aio_create_completion(op.get(), on_complete, &c); r < 0) return op->done(rbd_status(r));
     AioOp* raw = op.release();  // owned by the completion from here on
-    if (progress) progress->started();
+    if (raw->counts) progress->started();
     if (int r = start(c, arg); r < 0) {
         rbd_aio_release(c);
         std::unique_ptr<AioOp> back(raw);
-        if (progress) progress->finished();
+        if (back->counts) progress->finished();
         back->done(rbd_status(r));
     }
 }
@@ -101,6 +104,7 @@ void on_compare(rbd_completion_t c, void* arg) {
     const auto r = rbd_aio_get_return_value(c);
     rbd_aio_release(c);
     op->progress->finished();
+    if (r == -ESHUTDOWN) op->progress->fence();
     // librbd 16 reports the mismatch as an offset in the image; older ones within the request.
     if (r == -EILSEQ) return op->done(IoStatus::ok, op->mismatch >= op->off ? op->mismatch - op->off : op->mismatch);
     // -EINVAL: the range crosses an object boundary, which librbd cannot do atomically; the
@@ -110,7 +114,7 @@ void on_compare(rbd_completion_t c, void* arg) {
     if (!op->flush_after) return op->done(IoStatus::ok, std::nullopt);
     start_aio(nullptr, -1, [done = std::move(op->done)](IoStatus st) { done(st, std::nullopt); },
               [](rbd_completion_t cc, void* img) { return rbd_aio_flush(static_cast<rbd_image_t>(img), cc); },
-              op->flush_after);
+              op->flush_after, op->progress, false);
 }
 
 }  // namespace
@@ -182,7 +186,7 @@ void RbdBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback do
                   auto* d = static_cast<DataCall*>(a);
                   return rbd_aio_read(d->image, d->off, d->len, d->buf, c);
               },
-              &call);
+              &call, io_.get(), false);
 }
 
 void RbdBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool fua, IoCallback done) {
@@ -199,7 +203,8 @@ void RbdBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool f
 
 void RbdBackend::flush(IoCallback done) {
     start_aio(nullptr, -1, std::move(done),
-              [](rbd_completion_t c, void* img) { return rbd_aio_flush(static_cast<rbd_image_t>(img), c); }, h_->image);
+              [](rbd_completion_t c, void* img) { return rbd_aio_flush(static_cast<rbd_image_t>(img), c); }, h_->image,
+              io_.get(), false);
 }
 
 void RbdBackend::unmap(std::uint64_t lba, std::uint64_t count, IoCallback done) {

@@ -124,6 +124,7 @@ void RbdLockWatch::exchange_calls(bool lookup, bool stalled) {
 }
 
 void RbdLockWatch::poll(int round) {
+    if (io_.fenced.load(std::memory_order_acquire)) return fenced();
     int mine = 0;
     if (rbd_is_exclusive_lock_owner(image_, &mine) < 0) mine = 0;
     const std::int64_t stalled_ms =
@@ -133,9 +134,25 @@ void RbdLockWatch::poll(int round) {
     if (mine) owner_.clear();  // also an answer from before this client took the lock
     const auto now = !mine && !owner_.empty() ? AccessState::active_non_optimized : AccessState::active_optimized;
     if (peers_) peers_->set_state(now, mine != 0);
+    set_state(now);
+}
+
+void RbdLockWatch::set_state(AccessState now) {
     if (static_cast<AccessState>(state_.exchange(static_cast<std::uint8_t>(now))) == now) return;
     std::lock_guard lk(cb_mu_);
     if (changed_) changed_();
+}
+
+// Blocklisted: this gateway's ports are unavailable (the engine answers NOT READY, 04h/0Ch) and
+// it asks the cluster nothing more; the registry line it can no longer write goes stale, so the
+// other gateways report it unavailable too.
+void RbdLockWatch::fenced() {
+    if (state() != AccessState::unavailable)
+        spdlog::error("{}: this gateway was blocklisted (another one broke its exclusive lock): its ports are "
+                      "unavailable until vstor restarts",
+                      what_);
+    if (peers_) peers_->set_state(AccessState::unavailable, false);
+    set_state(AccessState::unavailable);
 }
 
 }  // namespace vstor::backends

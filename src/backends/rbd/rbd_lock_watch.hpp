@@ -29,8 +29,12 @@ class RbdTpgPeers;
 struct RbdIoProgress {
     std::atomic<std::int64_t> in_flight{0};
     std::atomic<std::int64_t> last_progress_ms{0};  // steady clock
+    // A call failed with EBLOCKLISTED (ESHUTDOWN): another gateway broke this client's lock and
+    // fenced it off the cluster; nothing it sends will be accepted again.
+    std::atomic<bool> fenced{false};
     void started();
     void finished();
+    void fence() { fenced.store(true, std::memory_order_release); }
     static std::int64_t now_ms();
 };
 
@@ -68,6 +72,8 @@ private:
     void run();
     void run_calls();  // the call thread
     void poll(int round);
+    void fenced();
+    void set_state(AccessState now);  // and tell the engine when it changed
     // Asks the call thread for a lookup (and a break); takes a finished lookup's answer.
     void exchange_calls(bool lookup, bool stalled);
     // The other holder of the lock ("" when none or unknown); false when the lookup failed.

@@ -6,8 +6,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # The id of rbd image POOL/NAME in the cluster.
 image_id() { rbd info "$1" --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
 
-# gateway NAME PORT GROUP POOL/IMAGE: serve the image in the background as port group GROUP and
-# relative port GROUP, control socket $out/NAME.sock, log $out/NAME.log ($! is its PID).
+# gateway NAME PORT GROUP POOL/IMAGE[,OPTIONS]: serve the image in the background as port group
+# GROUP and relative port GROUP, control socket $out/NAME.sock, log $out/NAME.log ($! is its PID).
 gateway() {
   "$vstor" serve --control "$out/$1.sock" --listen "127.0.0.1:$2" --target "$iqn" --port-group "$3" \
     --relative-port "$3" --lun "rbd:$4,conf=$CEPH_CONF" >>"$out/$1.log" 2>&1 &
@@ -23,14 +23,15 @@ wait_up() {
   fail "gateway $2 did not start"
 }
 
-# two_gateways POOL/IMAGE: gateways a (port group and relative port 1) and b (2) serving the
-# image, both answering; sets pid_a and pid_b (for the caller's cleanup), url_a and url_b.
+# two_gateways POOL/IMAGE [B_OPTIONS]: gateways a (port group and relative port 1) and b (2)
+# serving the image (b with ,B_OPTIONS added to its spec), both answering; sets pid_a and pid_b
+# (for the caller's cleanup), url_a and url_b.
 two_gateways() {
   local port_a port_b
   port_a=$(free_port)
   port_b=$(free_port)
   gateway a "$port_a" 1 "$1"; pid_a=$!
-  gateway b "$port_b" 2 "$1"; pid_b=$!
+  gateway b "$port_b" 2 "$1${2:+,$2}"; pid_b=$!
   wait_up "$pid_a" a
   wait_up "$pid_b" b
   url_a=iscsi://127.0.0.1:$port_a/$iqn/0

@@ -27,7 +27,9 @@ fail() { echo "FAIL: $*"; for g in a b; do echo "-- gateway $g"; tail -15 "$out/
 source "$(dirname "$0")/lib.sh"
 
 iqn=iqn.2026-12.org.vstor:ha
-two_gateways rbd/ha
+two_gateways rbd/ha stall_ms=2000  # B takes a dead holder's lock after 2 s of stalled writes
+"$vstor" ctl --control "$out/b.sock" save "$out/b.toml" >/dev/null || fail "ctl save on B"
+grep -q 'stall_ms=2000' "$out/b.toml" || fail "ctl save lost stall_ms: $(cat "$out/b.toml")"
 
 echo "== one logical unit, two ports: same NAA and serial, own relative port and group, TPGS 01b"
 ia=$("$probe" ident "$url_a") || fail "ident A"
@@ -85,7 +87,8 @@ w=$(cat "$out/writer.out"); echo "writer: $w"
 ms=$(sed -n 's/.*failover_ms=\([0-9]*\).*/\1/p' <<<"$w")
 [ -n "$ms" ] && [ "$ms" -lt 20000 ] || fail "failover took ${ms:-?} ms"
 grep -q 'ua=2a/06' <<<"$w" || fail "the writer saw no ASYMMETRIC ACCESS STATE CHANGED: $w"
-grep -q 'blocklisting it and breaking the lock' "$out/b.log" || fail "B did not break the lock"
+grep -q 'no I/O progress for 2000 ms .*blocklisting it and breaking the lock' "$out/b.log" ||
+  fail "B did not break the lock after stall_ms: $(grep 'progress' "$out/b.log")"
 ceph osd blocklist ls 2>/dev/null | grep -q '127.0.0.1' || fail "no client blocklisted"
 for _ in $(seq 30); do rb=$("$probe" rtpg "$url_b"); grep -q '^tpg=2 state=AO' <<<"$rb" && break; sleep 0.2; done
 echo "B: $rb"

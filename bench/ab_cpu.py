@@ -9,7 +9,7 @@ every scenario against it with the same client; the target's CPU time comes from
 stime of the server process over the run). Prints the median over the rounds and every round, so
 that a change is measured against the build before it in the same minutes of a busy machine
 (docs/performance.md). Scenarios: iSCSI 4 KiB random read QD1 and QD32 (iscsi-perf), 4 KiB write
-QD32 (qemu-img bench), 4 KiB random write QD32 (vstor-bench-iscsi, --client), 1 MiB read QD8
+QD32 (qemu-img bench; iscsi-w32-again rewrites the same blocks), 4 KiB random write QD32 (vstor-bench-iscsi, --client), 1 MiB read QD8
 (iscsi-perf), NBD 4 KiB random read/write QD32 and 1 MiB read QD8 (fio's nbd engine).
 --fill writes the whole LUN (fio, 1 MiB writes over NBD) after the write scenarios and before the
 reads, as `make bench` does for its NBD reads: a read of unwritten blocks is a memset, a read of
@@ -103,13 +103,15 @@ SCENARIOS = {
     "iscsi-rw32": lambda s, t: bench_client(s, t, 4096, 32, 0),
     "iscsi-seq1m": lambda s, t: iscsi_perf(s, t, 8, 2048),
     "iscsi-w32": lambda s, t: qemu_write(s, t),
+    # The same writes again: after iscsi-w32 they land on blocks already written (no new chunks).
+    "iscsi-w32-again": lambda s, t: qemu_write(s, t),
     "nbd-rr32": lambda s, t: fio_nbd(s, t, "randread", "4k", 32),
     "nbd-rw32": lambda s, t: fio_nbd(s, t, "randwrite", "4k", 32),
     "nbd-seq1m": lambda s, t: fio_nbd(s, t, "read", "1M", 8),
 }
 
 
-WRITES = ("iscsi-rw32", "iscsi-w32", "nbd-rw32")
+WRITES = ("iscsi-rw32", "iscsi-w32", "iscsi-w32-again", "nbd-rw32")
 
 
 def fill(srv):

@@ -83,9 +83,17 @@ serve_vstor $vport --nbd-listen 127.0.0.1:$vnport --lun mem:1G --lun null:1G "${
 vpid=$served
 vurl=iscsi://127.0.0.1:$vport/$iqn/0
 vnull=iscsi://127.0.0.1:$vport/$iqn/1
+# The iSCSI reads run on written disks on every side: an unwritten block of a mem LUN reads as a
+# memset and a hole in tgt's tmpfs files as the zero page, where stored data is a copy from memory
+# the cache does not hold (the NBD group fills its disks for the same reason, and serves LUN 0).
+if want iscsi; then
+  head -c 1G /dev/urandom >"$tgt_img"
+  cp "$tgt_img" "$tgt_aio_img"
+  qemu-img convert -n -f raw -O raw "$tgt_img" "$vurl"
+fi
 
 tport=$(free_port)
-truncate -s 1G "$tgt_img" "$tgt_aio_img"
+[ -e "$tgt_img" ] || truncate -s 1G "$tgt_img" "$tgt_aio_img"
 tgtd -f --iscsi portal=127.0.0.1:$tport --control-port $tctl >"$out/tgt.log" 2>&1 &
 tpid=$!
 pids+=($tpid)

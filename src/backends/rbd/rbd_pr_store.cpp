@@ -77,6 +77,7 @@ void RbdPrStore::close() {
 
 ReservationStore::Result RbdPrStore::load(Snapshot& out, std::string& error) {
     if (closed()) return error = object_ + " is closed", Result::error;
+    std::shared_lock io_lk(io_mu_);
     for (std::size_t size = 64 << 10;; size = kMaxBytes) {
         out.state.assign(size, 0);
         std::size_t got = 0;
@@ -107,6 +108,7 @@ ReservationStore::Result RbdPrStore::compare_and_set(std::uint64_t expected_vers
                                                      const std::vector<std::uint8_t>& state, std::string& error) {
     if (closed()) return error = object_ + " is closed", Result::error;
     if (state.size() > kMaxBytes) return error = "the reservation state is too large", Result::error;
+    std::shared_lock io_lk(io_mu_);
     rados_write_op_t op = rados_create_write_op();
     if (expected_version == 0)
         rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, nullptr);  // it did not exist when read
@@ -151,21 +153,54 @@ void RbdPrStore::post(Event e) {
 
 void RbdPrStore::on_notify(void* arg, std::uint64_t notify_id, std::uint64_t cookie, std::uint64_t, void*,
                            std::size_t) {
-    static_cast<RbdPrStore*>(arg)->post(Event{false, notify_id, cookie});
+    static_cast<RbdPrStore*>(arg)->post(Event{false, false, notify_id, cookie});
 }
 
 void RbdPrStore::on_watch_error(void* arg, std::uint64_t, int err) {
     auto* self = static_cast<RbdPrStore*>(arg);
     spdlog::warn("{}: watch lost ({}), watching again", self->object_, std::strerror(-err));
-    self->post(Event{true, 0, 0});
+    self->post(Event{true, false, 0, 0});
 }
 
-void RbdPrStore::rewatch() {
+bool RbdPrStore::rebind(rados_t cluster, std::string& error) {
+    rados_ioctx_t fresh = nullptr;
+    std::unique_lock io_lk(io_mu_);  // waits for an operation on the old connection (they fail fast)
+    if (int r = rados_ioctx_create2(cluster, rados_ioctx_get_id(io_), &fresh); r < 0)
+        return error = why("cannot open the pool for the reservation state", r), false;
     std::lock_guard wl(watch_mu_);
-    if (watching_) rados_unwatch2(io_, watch_cookie_);
-    while (start_watch() < 0) {
+    if (watching_) rados_unwatch2(io_, watch_cookie_);  // fails at once on a fenced client
+    rados_watch_flush(rados_ioctx_get_cluster(io_));     // no callback of the old watch left
+    rados_ioctx_destroy(io_);
+    io_ = fresh;
+    {
+        std::lock_guard lk(mu_);
+        ++io_gen_;
+    }
+    if (int r = start_watch(); r < 0) {  // the new connection is in use from now on regardless
+        spdlog::warn("{}: cannot watch it ({}), trying again", object_, std::strerror(-r));
+        post(Event{true, false, 0, 0});
+    }
+    post(Event{false, true, 0, 0});  // changes made while this gateway was fenced
+    return true;
+}
+
+// Once, then once a second until it works, the store stops, or rebind() moved to a new connection.
+void RbdPrStore::rewatch() {
+    std::uint64_t gen = 0;
+    {
+        std::lock_guard lk(mu_);
+        gen = io_gen_;
+    }
+    for (;;) {
+        {
+            std::shared_lock io_lk(io_mu_);
+            std::lock_guard wl(watch_mu_);
+            if (watching_) rados_unwatch2(io_, watch_cookie_);
+            watching_ = false;
+            if (start_watch() >= 0) return;
+        }
         std::unique_lock lk(mu_);
-        if (cv_.wait_for(lk, std::chrono::seconds(1), [&] { return stop_; })) return;
+        if (cv_.wait_for(lk, std::chrono::seconds(1), [&] { return stop_ || io_gen_ != gen; })) return;
     }
 }
 
@@ -182,7 +217,10 @@ void RbdPrStore::run() {
             std::lock_guard cb(cb_mu_);
             if (changed_) changed_();  // the engine re-reads the state
         }
-        if (!e.rewatch) rados_notify_ack(io_, object_.c_str(), e.notify_id, e.cookie, nullptr, 0);
+        if (!e.rewatch && !e.reread) {
+            std::shared_lock io_lk(io_mu_);
+            rados_notify_ack(io_, object_.c_str(), e.notify_id, e.cookie, nullptr, 0);
+        }
         lk.lock();
     }
 }

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 
@@ -43,10 +44,16 @@ public:
     // Ends the watch and the thread and closes the I/O context; afterwards every call fails.
     // The backend calls it before it shuts its cluster connection down.
     void close();
+    // Moves the store to a new cluster connection (the old one was blocklisted): a new I/O
+    // context on the same pool, the watch established there, the state re-read by the engine.
+    // The shared_ptr the engine holds stays valid. False (and nothing changed) with `error` set
+    // when no I/O context can be made; a watch that fails is retried in the background.
+    bool rebind(rados_t cluster, std::string& error);
 
 private:
     struct Event {
         bool rewatch = false;  // the watch failed: establish it again
+        bool reread = false;   // rebound: the engine re-reads the state (nothing to acknowledge)
         std::uint64_t notify_id = 0, cookie = 0;
     };
     RbdPrStore(rados_ioctx_t io, std::string object);
@@ -59,7 +66,11 @@ private:
                           void* data, std::size_t len);
     static void on_watch_error(void* arg, std::uint64_t cookie, int err);
 
+    // Held shared by every use of io_ (a whole operation), exclusively by rebind(); taken before
+    // watch_mu_.
+    std::shared_mutex io_mu_;
     rados_ioctx_t io_;
+    std::uint64_t io_gen_ = 0;  // rebinds so far (under mu_): a retrying rewatch of an old io_ stops
     const std::string object_;
     std::mutex watch_mu_;  // guards the watch (cookie, state); mu_ may be taken under it, not the reverse
     std::uint64_t watch_cookie_ = 0;

@@ -37,6 +37,7 @@ enum class IoStatus : std::uint8_t {
     aborted,        // cancelled -> ABORTED COMMAND
     invalid_field,  // the request is malformed for this backend -> INVALID FIELD IN CDB
     no_resources,   // out of memory / try again -> ABORTED COMMAND, INSUFFICIENT RESOURCES
+    transitioning,  // the path is reconnecting (e.g. to its cluster) -> NOT READY, ALUA STATE TRANSITION
 };
 
 const char* to_string(IoStatus s) noexcept;

@@ -20,6 +20,7 @@ const char* to_string(IoStatus s) noexcept {
         case IoStatus::aborted: return "aborted";
         case IoStatus::invalid_field: return "invalid field";
         case IoStatus::no_resources: return "insufficient resources";
+        case IoStatus::transitioning: return "transitioning";
     }
     return "unknown";
 }

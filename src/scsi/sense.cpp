@@ -87,6 +87,7 @@ Sense from_io_status(IoStatus s, bool is_write) {
         case IoStatus::aborted: return aborted_command();
         case IoStatus::invalid_field: return make(illegal_request, 0x24, 0x00);
         case IoStatus::no_resources: return make(sense_key::aborted_command, 0x55, 0x03);  // retryable
+        case IoStatus::transitioning: return not_ready_alua_transition();  // retryable, 04h/0Ah
     }
     return internal_target_failure();
 }

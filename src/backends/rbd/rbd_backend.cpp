@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <utility>
 
 #include "backends/rbd/rbd_handles.hpp"
@@ -20,7 +21,9 @@ IoStatus rbd_status(int err) {
     case -EROFS: return IoStatus::read_only;  // e.g. another client holds the exclusive lock
     case -ENOSPC:
     case -EDQUOT: return IoStatus::no_space;
-    case -ESHUTDOWN:  // Ceph's EBLOCKLISTED: this client was fenced off the cluster
+    // Ceph's EBLOCKLISTED: this client was fenced off the cluster, and the backend reconnects
+    // as a new one (rbd_recover.cpp): the path is in transition, try again.
+    case -ESHUTDOWN: return IoStatus::transitioning;
     case -ENOTCONN: return IoStatus::not_ready;
     case -ECANCELED: return IoStatus::aborted;
     case -EOPNOTSUPP: return IoStatus::not_supported;
@@ -30,52 +33,57 @@ IoStatus rbd_status(int err) {
 
 namespace {
 
+using Handles = RbdBackend::Handles;
+
 // One rbd_aio_* call in flight: what to tell, how many bytes a read must return (-1: a write-like
-// call that returns 0), the image to flush before telling (a FUA write on a cached image), and
-// the image's I/O record: a write-like call counts as in flight there (`counts`, the lock
-// watch's stall clock), and any call that finds this client blocklisted says so there.
+// call that returns 0), whether to flush before telling (a FUA write on a cached image), and the
+// connection it went to (kept open until it completes): a write-like call counts as in flight
+// there (`counts`, the lock watch's stall clock), and any call that finds this client
+// blocklisted marks that connection fenced, which starts the recovery (rbd_recover.cpp).
 struct AioOp {
     IoCallback done;
     std::int64_t expect = -1;
-    rbd_image_t flush_after = nullptr;
-    RbdIoProgress* progress = nullptr;
+    bool flush_after = false;
+    std::shared_ptr<Handles> h;
     bool counts = false;
 };
 
-void start_aio(rbd_image_t flush_after, std::int64_t expect, IoCallback done,
-               int (*start)(rbd_completion_t, void*), void* arg, RbdIoProgress* progress, bool counts = true);
+void start_aio(std::shared_ptr<Handles> h, bool flush_after, std::int64_t expect, IoCallback done,
+               int (*start)(rbd_completion_t, void*), void* arg, bool counts = true);
+
+int start_flush(rbd_completion_t c, void* img) { return rbd_aio_flush(static_cast<rbd_image_t>(img), c); }
 
 void on_complete(rbd_completion_t c, void* arg) {
     std::unique_ptr<AioOp> op(static_cast<AioOp*>(arg));
     const auto r = rbd_aio_get_return_value(c);
     rbd_aio_release(c);
-    if (op->counts) op->progress->finished();
-    if (r == -ESHUTDOWN && op->progress) op->progress->fence();
+    if (op->counts) op->h->progress.finished();
+    if (r == -ESHUTDOWN) op->h->progress.fence();
     IoStatus st = IoStatus::ok;
     if (r < 0) st = rbd_status(static_cast<int>(r));
     else if (op->expect >= 0 && r != op->expect) st = IoStatus::medium_error;  // short read
     if (st == IoStatus::ok && op->flush_after) {
         // FUA on a cached image: durable only once flushed. rbd_aio_flush queues and returns.
-        auto image = op->flush_after;
-        return start_aio(nullptr, -1, std::move(op->done),
-                         [](rbd_completion_t cc, void* img) { return rbd_aio_flush(static_cast<rbd_image_t>(img), cc); },
-                         image, op->progress, false);
+        rbd_image_t image = op->h->image;
+        return start_aio(std::move(op->h), false, -1, std::move(op->done), start_flush, image, false);
     }
     op->done(st);
 }
 
 // Creates the completion and runs start(completion, arg); a call refused at once completes here.
-void start_aio(rbd_image_t flush_after, std::int64_t expect, IoCallback done,
-               int (*start)(rbd_completion_t, void*), void* arg, RbdIoProgress* progress, bool counts) {
-    auto op = std::make_unique<AioOp>(AioOp{std::move(done), expect, flush_after, progress, counts && progress});
+void start_aio(std::shared_ptr<Handles> h, bool flush_after, std::int64_t expect, IoCallback done,
+               int (*start)(rbd_completion_t, void*), void* arg, bool counts) {
+    auto op = std::make_unique<AioOp>(AioOp{std::move(done), expect, flush_after, std::move(h), counts});
+    RbdIoProgress& progress = op->h->progress;
     rbd_completion_t c = nullptr;
     if (int r = rbd_aio_create_completion(op.get(), on_complete, &c); r < 0) return op->done(rbd_status(r));
     AioOp* raw = op.release();  // owned by the completion from here on
-    if (raw->counts) progress->started();
+    if (counts) progress.started();
     if (int r = start(c, arg); r < 0) {
         rbd_aio_release(c);
         std::unique_ptr<AioOp> back(raw);
-        if (back->counts) progress->finished();
+        if (counts) progress.finished();
+        if (r == -ESHUTDOWN) progress.fence();
         back->done(rbd_status(r));
     }
 }
@@ -94,8 +102,8 @@ struct DataCall {
 struct CompareOp {
     CompareCallback done;
     std::uint64_t off;
-    rbd_image_t flush_after;
-    RbdIoProgress* progress;
+    bool flush_after;
+    std::shared_ptr<Handles> h;
     std::uint64_t mismatch = 0;
 };
 
@@ -103,8 +111,8 @@ void on_compare(rbd_completion_t c, void* arg) {
     std::unique_ptr<CompareOp> op(static_cast<CompareOp*>(arg));
     const auto r = rbd_aio_get_return_value(c);
     rbd_aio_release(c);
-    op->progress->finished();
-    if (r == -ESHUTDOWN) op->progress->fence();
+    op->h->progress.finished();
+    if (r == -ESHUTDOWN) op->h->progress.fence();
     // librbd 16 reports the mismatch as an offset in the image; older ones within the request.
     if (r == -EILSEQ) return op->done(IoStatus::ok, op->mismatch >= op->off ? op->mismatch - op->off : op->mismatch);
     // -EINVAL: the range crosses an object boundary, which librbd cannot do atomically; the
@@ -112,53 +120,86 @@ void on_compare(rbd_completion_t c, void* arg) {
     if (r == -EINVAL) return op->done(IoStatus::not_supported, std::nullopt);
     if (r < 0) return op->done(rbd_status(static_cast<int>(r)), std::nullopt);
     if (!op->flush_after) return op->done(IoStatus::ok, std::nullopt);
-    start_aio(nullptr, -1, [done = std::move(op->done)](IoStatus st) { done(st, std::nullopt); },
-              [](rbd_completion_t cc, void* img) { return rbd_aio_flush(static_cast<rbd_image_t>(img), cc); },
-              op->flush_after, op->progress, false);
+    rbd_image_t image = op->h->image;
+    start_aio(std::move(op->h), false, -1, [done = std::move(op->done)](IoStatus st) { done(st, std::nullopt); },
+              start_flush, image, false);
 }
 
 }  // namespace
 
-RbdBackend::RbdBackend(RbdOptions opts, std::unique_ptr<Handles> h, std::uint64_t size, bool cache, std::string id,
+RbdBackend::RbdBackend(RbdOptions opts, std::shared_ptr<Handles> h, std::uint64_t size, bool cache, std::string id,
                        std::string unit_id)
     : opts_(std::move(opts)),
+      what_("rbd:" + opts_.pool + "/" + opts_.image),
       h_(std::move(h)),
       size_bytes_(size),
       write_cache_(cache),
       image_id_(std::move(id)),
-      unit_id_(std::move(unit_id)),
-      io_(std::make_unique<RbdIoProgress>()) {
-    const std::string what = "rbd:" + opts_.pool + "/" + opts_.image;
-    if (opts_.read_only) return;
-    peers_ = std::make_unique<RbdTpgPeers>(h_->cluster, h_->io,
-                                           "vstor_alua." + (image_id_.empty() ? "name." + opts_.image : image_id_), what);
-    std::uint64_t features = 0;
-    if (rbd_get_features(h_->image, &features) == 0 && (features & RBD_FEATURE_EXCLUSIVE_LOCK))
-        lock_watch_ = std::make_unique<RbdLockWatch>(h_->image, what, *io_, opts_.stall, peers_.get());
+      unit_id_(std::move(unit_id)) {
+    attach(h_, peers_, lock_watch_);
 }
 
-// The lock watch, the port-group registry and the reservation store stop first; then Handles
-// closes the image (waiting for its I/O) and the cluster.
+void RbdBackend::attach(const std::shared_ptr<Handles>& h, std::unique_ptr<RbdTpgPeers>& peers,
+                        std::unique_ptr<RbdLockWatch>& lock_watch) {
+    if (opts_.read_only) return;
+    peers = std::make_unique<RbdTpgPeers>(h->cluster, h->io,
+                                          "vstor_alua." + (image_id_.empty() ? "name." + opts_.image : image_id_), what_);
+    {
+        std::lock_guard lk(cb_mu_);
+        if (group_) peers->set_ports(group_, ports_);
+    }
+    std::uint64_t features = 0;
+    if (rbd_get_features(h->image, &features) == 0 && (features & RBD_FEATURE_EXCLUSIVE_LOCK)) {
+        lock_watch = std::make_unique<RbdLockWatch>(h->image, what_, h->progress, opts_.stall, peers.get());
+        lock_watch->watch([this] { notify_access_changed(); });
+    }
+}
+
+// The recovery, the lock watch, the port-group registry and the reservation store stop first;
+// then the connection closes once the I/O still in flight on it completed.
 RbdBackend::~RbdBackend() {
+    stop_recovery();
     lock_watch_.reset();
     peers_.reset();
     if (pr_store_) pr_store_->close();
+    retire(std::move(h_), what_);
+}
+
+std::shared_ptr<RbdBackend::Handles> RbdBackend::handles() const {
+    std::shared_lock lk(mu_);
+    return h_;
+}
+
+void RbdBackend::notify_access_changed() {
+    std::lock_guard lk(cb_mu_);
+    if (changed_) changed_();
 }
 
 void RbdBackend::publish_port_group(std::uint16_t group, std::vector<std::uint16_t> relative_ports) {
+    {
+        std::lock_guard lk(cb_mu_);  // a registry made by a recovery publishes it too
+        group_ = group;
+        ports_ = relative_ports;
+    }
+    std::shared_lock lk(mu_);
     if (peers_) peers_->set_ports(group, std::move(relative_ports));
 }
 
 std::vector<TargetPortGroup> RbdBackend::peer_port_groups() const {
+    std::shared_lock lk(mu_);
     return peers_ ? peers_->peers() : std::vector<TargetPortGroup>{};
 }
 
 AccessState RbdBackend::access_state() const {
+    if (recovering_.load(std::memory_order_acquire)) return AccessState::transitioning;
+    std::shared_lock lk(mu_);
+    if (h_->progress.fenced.load(std::memory_order_acquire)) return AccessState::transitioning;  // recovery starts
     return lock_watch_ ? lock_watch_->state() : AccessState::active_optimized;
 }
 
 void RbdBackend::watch_access_state(std::function<void()> changed) {
-    if (lock_watch_) lock_watch_->watch(std::move(changed));
+    std::lock_guard lk(cb_mu_);  // waits for a call in flight
+    changed_ = std::move(changed);
 }
 
 BackendCaps RbdBackend::caps() const {
@@ -180,74 +221,80 @@ BackendIdentity RbdBackend::identity() const {
 }
 
 void RbdBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) {
-    DataCall call{h_->image, lba * opts_.block_size, buf.size(), reinterpret_cast<char*>(buf.data())};
-    start_aio(nullptr, static_cast<std::int64_t>(buf.size()), std::move(done),
+    auto h = handles();
+    DataCall call{h->image, lba * opts_.block_size, buf.size(), reinterpret_cast<char*>(buf.data())};
+    start_aio(std::move(h), false, static_cast<std::int64_t>(buf.size()), std::move(done),
               [](rbd_completion_t c, void* a) {
                   auto* d = static_cast<DataCall*>(a);
                   return rbd_aio_read(d->image, d->off, d->len, d->buf, c);
               },
-              &call, io_.get(), false);
+              &call, false);
 }
 
 void RbdBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool fua, IoCallback done) {
     if (opts_.read_only) return done(IoStatus::read_only);
-    DataCall call{h_->image, lba * opts_.block_size, buf.size(),
+    auto h = handles();
+    DataCall call{h->image, lba * opts_.block_size, buf.size(),
                   const_cast<char*>(reinterpret_cast<const char*>(buf.data()))};
-    start_aio(fua && write_cache_ ? h_->image : nullptr, -1, std::move(done),
+    start_aio(std::move(h), fua && write_cache_, -1, std::move(done),
               [](rbd_completion_t c, void* a) {
                   auto* d = static_cast<DataCall*>(a);
                   return rbd_aio_write(d->image, d->off, d->len, d->buf, c);
               },
-              &call, io_.get());
+              &call);
 }
 
 void RbdBackend::flush(IoCallback done) {
-    start_aio(nullptr, -1, std::move(done),
-              [](rbd_completion_t c, void* img) { return rbd_aio_flush(static_cast<rbd_image_t>(img), c); }, h_->image,
-              io_.get(), false);
+    auto h = handles();
+    rbd_image_t image = h->image;
+    start_aio(std::move(h), false, -1, std::move(done), start_flush, image, false);
 }
 
 void RbdBackend::unmap(std::uint64_t lba, std::uint64_t count, IoCallback done) {
     if (opts_.read_only) return done(IoStatus::read_only);
     // Whole objects are removed; smaller pieces are zeroed because open() turns
     // rbd_skip_partial_discard off, so every unmapped block reads back as zeroes (LBPRZ).
-    DataCall call{h_->image, lba * opts_.block_size, count * opts_.block_size, nullptr};
-    start_aio(nullptr, -1, std::move(done),
+    auto h = handles();
+    DataCall call{h->image, lba * opts_.block_size, count * opts_.block_size, nullptr};
+    start_aio(std::move(h), false, -1, std::move(done),
               [](rbd_completion_t c, void* a) {
                   auto* d = static_cast<DataCall*>(a);
                   return rbd_aio_discard(d->image, d->off, d->len, c);
               },
-              &call, io_.get());
+              &call);
 }
 
 void RbdBackend::write_zeroes(std::uint64_t lba, std::uint64_t count, IoCallback done) {
     if (opts_.read_only) return done(IoStatus::read_only);
-    DataCall call{h_->image, lba * opts_.block_size, count * opts_.block_size, nullptr};
-    start_aio(nullptr, -1, std::move(done),
+    auto h = handles();
+    DataCall call{h->image, lba * opts_.block_size, count * opts_.block_size, nullptr};
+    start_aio(std::move(h), false, -1, std::move(done),
               [](rbd_completion_t c, void* a) {
                   auto* d = static_cast<DataCall*>(a);
                   return rbd_aio_write_zeroes(d->image, d->off, d->len, c, 0, 0);
               },
-              &call, io_.get());
+              &call);
 }
 
 void RbdBackend::compare_and_write(std::uint64_t lba, std::span<const std::byte> verify, std::span<const std::byte> data,
                                    bool fua, CompareCallback done) {
     if (opts_.read_only) return done(IoStatus::read_only, std::nullopt);
     const std::uint64_t off = lba * opts_.block_size;
-    auto op = std::make_unique<CompareOp>(
-        CompareOp{std::move(done), off, fua && write_cache_ ? h_->image : nullptr, io_.get()});
+    auto op = std::make_unique<CompareOp>(CompareOp{std::move(done), off, fua && write_cache_, handles()});
     rbd_completion_t c = nullptr;
     if (int r = rbd_aio_create_completion(op.get(), on_compare, &c); r < 0)
         return op->done(rbd_status(r), std::nullopt);
     CompareOp* raw = op.release();  // owned by the completion from here on
-    io_->started();
-    const auto r = rbd_aio_compare_and_write(h_->image, off, verify.size(), reinterpret_cast<const char*>(verify.data()),
+    RbdIoProgress& progress = raw->h->progress;
+    progress.started();
+    const auto r = rbd_aio_compare_and_write(raw->h->image, off, verify.size(),
+                                             reinterpret_cast<const char*>(verify.data()),
                                              reinterpret_cast<const char*>(data.data()), c, &raw->mismatch, 0);
     if (r < 0) {
         rbd_aio_release(c);
-        io_->finished();
         std::unique_ptr<CompareOp> back(raw);
+        progress.finished();
+        if (r == -ESHUTDOWN) progress.fence();
         back->done(r == -EINVAL ? IoStatus::not_supported : rbd_status(static_cast<int>(r)), std::nullopt);
     }
 }
@@ -255,14 +302,15 @@ void RbdBackend::compare_and_write(std::uint64_t lba, std::span<const std::byte>
 void RbdBackend::write_same(std::uint64_t lba, std::uint64_t count, std::span<const std::byte> pattern, bool fua,
                             IoCallback done) {
     if (opts_.read_only) return done(IoStatus::read_only);
-    DataCall call{h_->image, lba * opts_.block_size, count * opts_.block_size,
+    auto h = handles();
+    DataCall call{h->image, lba * opts_.block_size, count * opts_.block_size,
                   const_cast<char*>(reinterpret_cast<const char*>(pattern.data())), pattern.size()};
-    start_aio(fua && write_cache_ ? h_->image : nullptr, -1, std::move(done),
+    start_aio(std::move(h), fua && write_cache_, -1, std::move(done),
               [](rbd_completion_t c, void* a) {
                   auto* d = static_cast<DataCall*>(a);
                   return rbd_aio_writesame(d->image, d->off, d->len, d->buf, d->unit, c, 0);
               },
-              &call, io_.get());
+              &call);
 }
 
 std::vector<Extent> RbdBackend::allocation_status(std::uint64_t lba, std::uint64_t count) {
@@ -288,7 +336,7 @@ std::vector<Extent> RbdBackend::allocation_status(std::uint64_t lba, std::uint64
         w->next = end;
         return 0;
     };
-    const int r = rbd_diff_iterate2(h_->image, nullptr, lba * opts_.block_size, count * opts_.block_size, 1, 0, cb, &w);
+    const int r = rbd_diff_iterate2(handles()->image, nullptr, lba * opts_.block_size, count * opts_.block_size, 1, 0, cb, &w);
     if (r < 0) return {Extent{lba, count, true}};  // unknown: say mapped, which is always safe
     const std::uint64_t end = lba + count;
     if (!w.out.empty() && w.out.back().lba + w.out.back().count > end) w.out.back().count = end - w.out.back().lba;
@@ -299,7 +347,7 @@ std::vector<Extent> RbdBackend::allocation_status(std::uint64_t lba, std::uint64
 IoStatus RbdBackend::resize(std::uint64_t new_block_count) {
     if (opts_.read_only) return IoStatus::read_only;
     const std::uint64_t bytes = new_block_count * opts_.block_size;
-    if (int r = rbd_resize(h_->image, bytes); r < 0) return rbd_status(r);
+    if (int r = rbd_resize(handles()->image, bytes); r < 0) return rbd_status(r);
     size_bytes_.store(bytes);
     return IoStatus::ok;
 }

@@ -12,8 +12,13 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "vstor/backend.hpp"
 #include "vstor/shared_lun.hpp"
@@ -77,21 +82,46 @@ public:
     // The image's size in bytes as librbd sees it now (the LUN's may be smaller: whole blocks).
     std::uint64_t image_bytes() const { return size_bytes_.load(); }
 
+    struct Handles;  // rados_t, rados_ioctx_t, rbd_image_t (rbd_handles.hpp)
+
 private:
-    struct Handles;  // rados_t, rados_ioctx_t, rbd_image_t (librbd's types stay in the .cpp)
-    RbdBackend(RbdOptions opts, std::unique_ptr<Handles> h, std::uint64_t size, bool cache, std::string id,
+    RbdBackend(RbdOptions opts, std::shared_ptr<Handles> h, std::uint64_t size, bool cache, std::string id,
                std::string unit_id);
+    // The connection to submit on now (the data path holds it until its request completes).
+    std::shared_ptr<Handles> handles() const;
+    // The lock watch and the port-group registry of connection `h` (null where not wanted).
+    void attach(const std::shared_ptr<Handles>& h, std::unique_ptr<RbdTpgPeers>& peers,
+                std::unique_ptr<RbdLockWatch>& lock_watch);
+    void notify_access_changed();
+    // Recovery after a blocklisting (rbd_recover.cpp): a thread of its own watches the current
+    // connection's fenced flag and replaces the connection with a new client.
+    void start_recovery();
+    void stop_recovery();
+    void recovery_loop();
+    bool recover(std::shared_ptr<Handles> old);  // false: stopped before it was back
+    bool recovery_wait(std::chrono::milliseconds d);  // false: stopping
+    static void retire(std::shared_ptr<Handles> old, const std::string& what);
 
     const RbdOptions opts_;
-    std::unique_ptr<Handles> h_;
+    const std::string what_;  // "rbd:POOL/IMAGE" for the log
+    mutable std::shared_mutex mu_;  // guards h_, peers_, lock_watch_ (swapped by recovery)
+    std::shared_ptr<Handles> h_;
     std::atomic<std::uint64_t> size_bytes_;
     const bool write_cache_;  // rbd cache is on: flush and FUA matter
     const std::string image_id_;
     const std::string unit_id_;
-    std::unique_ptr<RbdIoProgress> io_;         // writes in flight, for the lock watch
     std::unique_ptr<RbdTpgPeers> peers_;        // null: read-only (it would write the registry)
     std::unique_ptr<RbdLockWatch> lock_watch_;  // null: read-only, or no exclusive-lock feature
     std::shared_ptr<RbdPrStore> pr_store_;      // set by open(); closed before the cluster connection
+    std::mutex cb_mu_;                          // guards changed_, group_, ports_
+    std::function<void()> changed_;             // the engine's ALUA state callback
+    std::uint16_t group_ = 0;                   // what publish_port_group said last
+    std::vector<std::uint16_t> ports_;
+    std::atomic<bool> recovering_{false};       // reconnecting: the ports are transitioning
+    std::mutex rec_mu_;                         // guards rec_stop_
+    std::condition_variable rec_cv_;
+    bool rec_stop_ = false;
+    std::thread rec_thread_;
 };
 
 // librbd's negative errno as the backend status the engine maps to sense.

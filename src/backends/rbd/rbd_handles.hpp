@@ -1,10 +1,17 @@
-// The librados/librbd handles of one RBD LUN, closed in reverse order of opening.
+// The librados/librbd handles of one RBD LUN's cluster connection, closed in reverse order of
+// opening. A blocklisted connection is replaced by a fresh one (rbd_recover.cpp), so the data
+// path holds a shared_ptr to the Handles it submits on until the request completes: the old
+// connection is closed only once nothing uses it any more.
 #pragma once
 
 #include <rados/librados.h>
 #include <rbd/librbd.h>
 
+#include <memory>
+#include <string>
+
 #include "backends/rbd/rbd_backend.hpp"
+#include "backends/rbd/rbd_lock_watch.hpp"
 
 namespace vstor::backends {
 
@@ -12,6 +19,11 @@ struct RbdBackend::Handles {
     rados_t cluster = nullptr;
     rados_ioctx_t io = nullptr;
     rbd_image_t image = nullptr;
+    RbdIoProgress progress;  // this connection's writes in flight, and whether it was fenced
+
+    // Connects (a new client: a new instance id, so a blocklisting of an earlier one does not
+    // apply) and opens the image. nullptr with `error` set on failure. Blocks: never on a loop.
+    static std::shared_ptr<Handles> connect(const RbdOptions& o, std::string& error);
 
     Handles() = default;
     Handles(const Handles&) = delete;

@@ -143,14 +143,11 @@ void RbdLockWatch::set_state(AccessState now) {
     if (changed_) changed_();
 }
 
-// Blocklisted: this gateway's ports are unavailable (the engine answers NOT READY, 04h/0Ch) and
-// it asks the cluster nothing more; the registry line it can no longer write goes stale, so the
-// other gateways report it unavailable too.
+// Blocklisted: this watch's connection is dead and it asks the cluster nothing more; the backend
+// reports the ports transitioning and replaces the connection, this watch with it
+// (rbd_recover.cpp). Until then its registry line goes stale, so the other gateways report this
+// one unavailable.
 void RbdLockWatch::fenced() {
-    if (state() != AccessState::unavailable)
-        spdlog::error("{}: this gateway was blocklisted (another one broke its exclusive lock): its ports are "
-                      "unavailable until vstor restarts",
-                      what_);
     if (peers_) peers_->set_state(AccessState::unavailable, false);
     set_state(AccessState::unavailable);
 }

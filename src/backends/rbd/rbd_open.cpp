@@ -34,12 +34,8 @@ std::string shared_unit_id(rados_t cluster, rados_ioctx_t io, const RbdOptions& 
 
 }  // namespace
 
-std::unique_ptr<RbdBackend> RbdBackend::open(const RbdOptions& o, std::string& error) {
-    if (o.pool.empty() || o.image.empty()) {
-        error = "rbd LUN needs POOL/IMAGE";
-        return nullptr;
-    }
-    auto h = std::make_unique<Handles>();
+std::shared_ptr<RbdBackend::Handles> RbdBackend::Handles::connect(const RbdOptions& o, std::string& error) {
+    auto h = std::make_shared<Handles>();
     int r = rados_create(&h->cluster, o.client_id.empty() ? nullptr : o.client_id.c_str());
     if (r < 0) return error = failed("rados_create", o, r), nullptr;
     r = rados_conf_read_file(h->cluster, o.conf.empty() ? nullptr : o.conf.c_str());
@@ -52,6 +48,17 @@ std::unique_ptr<RbdBackend> RbdBackend::open(const RbdOptions& o, std::string& e
     r = o.read_only ? rbd_open_read_only(h->io, o.image.c_str(), &h->image, nullptr)
                     : rbd_open(h->io, o.image.c_str(), &h->image, nullptr);
     if (r < 0) return error = failed("cannot open the image", o, r), nullptr;
+    return h;
+}
+
+std::unique_ptr<RbdBackend> RbdBackend::open(const RbdOptions& o, std::string& error) {
+    if (o.pool.empty() || o.image.empty()) {
+        error = "rbd LUN needs POOL/IMAGE";
+        return nullptr;
+    }
+    auto h = Handles::connect(o, error);
+    if (!h) return nullptr;
+    int r = 0;
     std::uint64_t size = 0;
     if ((r = rbd_get_size(h->image, &size)) < 0) return error = failed("cannot read the image size", o, r), nullptr;
     if (size < o.block_size) {
@@ -75,6 +82,7 @@ std::unique_ptr<RbdBackend> RbdBackend::open(const RbdOptions& o, std::string& e
         spdlog::warn("rbd:{}/{}: persistent reservations not shared with other gateways: {}", o.pool, o.image,
                      pr_error);
     }
+    b->start_recovery();  // after a blocklisting, reconnects by itself (rbd_recover.cpp)
     return b;
 }
 

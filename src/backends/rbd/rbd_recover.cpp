@@ -1,0 +1,130 @@
+// Recovery after a blocklisting. A client that another gateway fenced (it broke this one's
+// exclusive lock) or that an operator blocklisted (`ceph osd blocklist add`) can never talk to
+// the cluster again: every call fails with EBLOCKLISTED (ESHUTDOWN). The first call that does
+// marks its connection fenced (RbdIoProgress); a thread of the backend's own sees that, reports
+// the ports transitioning (NOT READY 04h/0Ah), connects again as a new client (a new instance
+// id: the blocklist entry names the old one), reopens the image, moves the reservation store's
+// watch to it, starts a lock watch and a registry on it, swaps it in and reports the ports'
+// state again (ASYMMETRIC ACCESS STATE CHANGED). The old connection is closed last, off the
+// data path, once no request holds it any more.
+//
+// No acknowledged write is lost or reordered: a write that failed with ESHUTDOWN got an error
+// (the initiator retries it on the new connection); one acknowledged before the fencing is in
+// the cluster, or, without FUA or a flush on a cached image, in the old connection's volatile
+// write cache, whose loss the initiator was told to expect (WCE=1).
+#include <rbd/librbd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <future>
+#include <utility>
+
+#include "backends/rbd/rbd_backend.hpp"
+#include "backends/rbd/rbd_handles.hpp"
+#include "backends/rbd/rbd_lock_watch.hpp"
+#include "backends/rbd/rbd_pr_store.hpp"
+#include "backends/rbd/rbd_tpg_peers.hpp"
+
+namespace vstor::backends {
+
+namespace {
+constexpr auto kFenceCheck = std::chrono::milliseconds(100);
+constexpr auto kFirstRetry = std::chrono::milliseconds(500);
+constexpr auto kMaxRetry = std::chrono::milliseconds(5000);
+constexpr auto kCloseWait = std::chrono::seconds(10);  // requests in flight on, then closing, a fenced connection
+}  // namespace
+
+void RbdBackend::start_recovery() {
+    rec_thread_ = std::thread([this] { recovery_loop(); });
+}
+
+void RbdBackend::stop_recovery() {
+    {
+        std::lock_guard lk(rec_mu_);
+        rec_stop_ = true;
+    }
+    rec_cv_.notify_all();
+    if (rec_thread_.joinable()) rec_thread_.join();
+}
+
+bool RbdBackend::recovery_wait(std::chrono::milliseconds d) {
+    std::unique_lock lk(rec_mu_);
+    return !rec_cv_.wait_for(lk, d, [this] { return rec_stop_; });
+}
+
+void RbdBackend::recovery_loop() {
+    while (recovery_wait(kFenceCheck)) {
+        auto h = handles();
+        if (h->progress.fenced.load(std::memory_order_acquire) && !recover(std::move(h))) return;
+    }
+}
+
+bool RbdBackend::recover(std::shared_ptr<Handles> old) {
+    const auto t0 = std::chrono::steady_clock::now();
+    spdlog::error("{}: this gateway was blocklisted (another one broke its exclusive lock, or an operator fenced "
+                  "it): its ports are transitioning while it reconnects as a new client",
+                  what_);
+    recovering_.store(true, std::memory_order_release);
+    notify_access_changed();
+    {
+        // What works on the old connection stops first (outside mu_: their threads may be
+        // calling the engine, which asks access_state()).
+        std::unique_ptr<RbdLockWatch> lock_watch;
+        std::unique_ptr<RbdTpgPeers> peers;
+        {
+            std::unique_lock lk(mu_);
+            lock_watch = std::move(lock_watch_);
+            peers = std::move(peers_);
+        }
+    }
+    std::shared_ptr<Handles> fresh;
+    for (auto delay = kFirstRetry;; delay = std::min(delay * 2, kMaxRetry)) {
+        std::string error;
+        fresh = Handles::connect(opts_, error);  // bounded by client_mount_timeout
+        if (fresh && pr_store_ && !pr_store_->rebind(fresh->cluster, error)) fresh.reset();
+        if (fresh) break;
+        spdlog::warn("{}: reconnecting failed ({}), trying again in {} ms", what_, error, delay.count());
+        if (!recovery_wait(delay)) return false;
+    }
+    std::unique_ptr<RbdLockWatch> lock_watch;
+    std::unique_ptr<RbdTpgPeers> peers;
+    attach(fresh, peers, lock_watch);
+    {
+        std::unique_lock lk(mu_);
+        h_ = fresh;
+        peers_ = std::move(peers);
+        lock_watch_ = std::move(lock_watch);
+    }
+    recovering_.store(false, std::memory_order_release);
+    notify_access_changed();
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    spdlog::warn("{}: reconnected to the cluster as a new client after {} ms", what_, ms.count());
+    retire(std::move(old), what_);
+    return true;
+}
+
+// Closes a connection once the requests still holding it completed (rbd_close must not run on a
+// librbd thread, where the last completion would drop it), waiting at most kCloseWait for them
+// and for the close: a fenced connection's calls fail at once, but a connection is left open,
+// not waited for, when the cluster does not answer (its memory is the price of going on).
+void RbdBackend::retire(std::shared_ptr<Handles> old, const std::string& what) {
+    if (!old) return;
+    const auto deadline = std::chrono::steady_clock::now() + kCloseWait;
+    while (old.use_count() > 1 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (old.use_count() > 1) {
+        spdlog::warn("{}: requests still in flight on the old connection after {} s: left open", what,
+                     kCloseWait.count());
+        new std::shared_ptr<Handles>(std::move(old));  // never freed: a late completion still finds it
+        return;
+    }
+    auto closing = std::make_shared<std::packaged_task<void()>>([h = std::move(old)]() mutable { h.reset(); });
+    auto closed = closing->get_future();
+    std::thread([closing] { (*closing)(); }).detach();
+    if (closed.wait_for(kCloseWait) != std::future_status::ready)
+        spdlog::warn("{}: closing the old connection takes more than {} s: left to finish in the background", what,
+                     kCloseWait.count());
+}
+
+}  // namespace vstor::backends

@@ -11,6 +11,7 @@
  *                                 prints "state=STATE ua=2a/06" (or ua=none: the unit attention
  *                                 the session got meanwhile); exit 1 on timeout
  *   alua_probe write URL LBA      one block with FUA
+ *   alua_probe check URL LBA      reads the block back: exit 0 when it holds what "write" wrote
  *   alua_probe writer URL_A URL_B BLOCKS SECONDS
  *                                 writes blocks 0..BLOCKS-1 over and over with FUA, each with its
  *                                 LBA and a sequence number, through A; when A stops answering
@@ -281,6 +282,18 @@ static int writer(const char *url_a, const char *url_b, uint64_t blocks, int sec
     return bad || !first_b ? 1 : 0;
 }
 
+/* Reads block lba and compares it with what "write" puts there: 0 the same, 1 not. */
+static int check_block(struct path *p, uint64_t lba) {
+    unsigned char b[BS];
+    pattern(b, lba, 1);
+    struct scsi_task *t = iscsi_read16_sync(p->iscsi, p->url->lun, lba, BS, BS, 0, 0, 0, 0, 0);
+    if (t && outcome(t) == 1) scsi_free_scsi_task(t), t = iscsi_read16_sync(p->iscsi, p->url->lun, lba, BS, BS, 0, 0, 0, 0, 0);
+    const int same = t && t->status == SCSI_STATUS_GOOD && t->datain.size == BS && memcmp(t->datain.data, b, BS) == 0;
+    if (!same) fprintf(stderr, "block %llu does not hold what write put there\n", (unsigned long long)lba);
+    if (t) scsi_free_scsi_task(t);
+    return same ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) return fprintf(stderr, "usage: see the top of alua_probe.c\n"), 2;
     if (strcmp(argv[1], "writer") == 0 && argc == 6)
@@ -296,6 +309,8 @@ int main(int argc, char **argv) {
         unsigned char b[BS];
         pattern(b, strtoull(argv[3], NULL, 0), 1);
         rc = write_block(&p, strtoull(argv[3], NULL, 0), b, 30000) == 0 ? 0 : 1;
+    } else if (strcmp(argv[1], "check") == 0 && argc == 4) {
+        rc = check_block(&p, strtoull(argv[3], NULL, 0));
     }
     path_close(&p);
     return rc;

@@ -110,21 +110,30 @@ rtpg_wait "$url_b" '^tpg=2 state=AO [^|]*$' || fail "B still lists A after A sto
 echo "B: $r"
 keys=$(rados -p rbd listomapkeys "vstor_alua.$(image_id rbd/ha)")
 [ "$keys" = "tpg.00002" ] || fail "the registry after A stopped: $keys"
-echo "== a live gateway blocklisted: its ports say unavailable (NOT READY 04/0C), the other takes over"
+echo "== a live gateway blocklisted: transitioning (NOT READY 04/0A), then back by itself as a new client"
 gateway a "$port_a" 1 rbd/ha; pid_a=$!
 wait_up "$pid_a" a
 "$probe" write "$url_b" 2 || fail "write through B"
 addr=$(rbd lock ls rbd/ha --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
 echo "blocklisting B's client $addr"
 ceph osd blocklist add "$addr" >/dev/null 2>&1 || fail "cannot blocklist $addr"
+t0=$(date +%s%N)
 "$probe" write "$url_b" 3 2>"$out/fenced.err" && fail "a blocklisted gateway acknowledged a write"
-rtpg_wait "$url_b" '^tpg=2 state=U ' || fail "blocklisted B reports: $r"
-echo "B: $r"
-"$probe" write "$url_b" 3 2>"$out/fenced.err" && fail "a blocklisted gateway acknowledged a write"
-grep -q 'sense=2/04/0c' "$out/fenced.err" || fail "B's write got: $(cat "$out/fenced.err")"
+grep -q 'sense=2/04/0a' "$out/fenced.err" || fail "B's write got: $(cat "$out/fenced.err")"
 echo "B's write: $(tail -1 "$out/fenced.err")"
+# Back within 15 s: active/non-optimized (its old client still holds the lock), its line fresh.
+for _ in $(seq 150); do r=$("$probe" rtpg "$url_b" 2>/dev/null); grep -q '^tpg=2 state=AN ' <<<"$r" && break; sleep 0.1; done
+rec_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "B: $r (back after ${rec_ms} ms)"
+grep -q '^tpg=2 state=AN status=2 ' <<<"$r" || fail "B did not come back within 15 s: $r"
 grep -q 'this gateway was blocklisted' "$out/b.log" || fail "B did not log its blocklisting"
+grep -q 'reconnected to the cluster as a new client' "$out/b.log" || fail "B did not log its reconnection"
 "$probe" write "$url_a" 3 || fail "write through A after B was blocklisted"
-rtpg_wait "$url_a" '^tpg=1 state=AO .* | tpg=2 state=U ' || fail "A after B was blocklisted: $r"
+rtpg_wait "$url_a" '^tpg=1 state=AO .* | tpg=2 state=AN ' || fail "A after B came back: $r"
 echo "A: $r"
-echo "PASS rbd_gateways (failover ${ms} ms)"
+"$probe" check "$url_b" 3 || fail "B reads back other bytes than A wrote"
+"$probe" write "$url_b" 4 || fail "write through B after it came back"
+"$probe" check "$url_a" 4 || fail "A reads back other bytes than B wrote after coming back"
+rtpg_wait "$url_b" '^tpg=2 state=AO .* | tpg=1 state=AN ' || fail "B after its write: $r"
+echo "B: $r"
+echo "PASS rbd_gateways (failover ${ms} ms, blocklisted gateway back after ${rec_ms} ms)"

@@ -11,6 +11,9 @@
  *                                 prints "state=STATE ua=2a/06" (or ua=none: the unit attention
  *                                 the session got meanwhile); exit 1 on timeout
  *   alua_probe write URL LBA      one block with FUA
+ *   alua_probe write-cached URL LBA  the same without FUA (into the write cache)
+ *   alua_probe sync URL           SYNCHRONIZE CACHE, retried while the path is in transition:
+ *                                 exit 0 on GOOD, else 1 with "sense=K/AS/CQ" on stderr
  *   alua_probe check URL LBA      reads the block back: exit 0 when it holds what "write" wrote
  *   alua_probe writer URL_A URL_B BLOCKS SECONDS
  *                                 writes blocks 0..BLOCKS-1 over and over with FUA, each with its
@@ -148,13 +151,32 @@ static void pattern(unsigned char *b, uint64_t lba, uint64_t seq) {
 
 /* One FUA write through p, retried on unit attentions: 0 acknowledged, -1 failed (and the path
  * closed when it did not answer within timeout_ms). */
-static int write_block(struct path *p, uint64_t lba, unsigned char *b, int timeout_ms) {
+static int write_block_fua(struct path *p, uint64_t lba, unsigned char *b, int timeout_ms, int fua) {
     for (int i = 0; i < 5 && p->iscsi; i++) {
-        struct scsi_task *t = scsi_cdb_write16(lba, BS, BS, 0, 0, 1, 0, 0);
+        struct scsi_task *t = scsi_cdb_write16(lba, BS, BS, 0, 0, fua, 0, 0);
         struct iscsi_data out = {.size = BS, .data = b};
         int r = run_task(p, t, &out, timeout_ms) == 0 ? outcome(t) : -1;
         scsi_free_scsi_task(t);
         if (r <= 0) return r;
+    }
+    return -1;
+}
+static int write_block(struct path *p, uint64_t lba, unsigned char *b, int timeout_ms) {
+    return write_block_fua(p, lba, b, timeout_ms, 1);
+}
+
+/* SYNCHRONIZE CACHE(10) of the whole LU, retried on unit attentions and while the path is in
+ * ALUA transition (NOT READY 04h/0Ah), for at most 20 s: 0 GOOD, -1 anything else (sense on
+ * stderr). */
+static int sync_cache(struct path *p) {
+    for (const long long end = now_ms() + 20000; p->iscsi && now_ms() < end;) {
+        struct scsi_task *t = iscsi_synchronizecache10_sync(p->iscsi, p->url->lun, 0, 0, 0, 0);
+        const int transition = t && t->status == SCSI_STATUS_CHECK_CONDITION &&
+                               t->sense.key == SCSI_SENSE_NOT_READY && t->sense.ascq == 0x040a;
+        const int r = transition ? 1 : outcome(t);
+        if (t) scsi_free_scsi_task(t);
+        if (r <= 0) return r;
+        usleep(100000);
     }
     return -1;
 }
@@ -309,6 +331,12 @@ int main(int argc, char **argv) {
         unsigned char b[BS];
         pattern(b, strtoull(argv[3], NULL, 0), 1);
         rc = write_block(&p, strtoull(argv[3], NULL, 0), b, 30000) == 0 ? 0 : 1;
+    } else if (strcmp(argv[1], "write-cached") == 0 && argc == 4) {
+        unsigned char b[BS];
+        pattern(b, strtoull(argv[3], NULL, 0), 1);
+        rc = write_block_fua(&p, strtoull(argv[3], NULL, 0), b, 30000, 0) == 0 ? 0 : 1;
+    } else if (strcmp(argv[1], "sync") == 0) {
+        rc = sync_cache(&p) == 0 ? 0 : 1;
     } else if (strcmp(argv[1], "check") == 0 && argc == 4) {
         rc = check_block(&p, strtoull(argv[3], NULL, 0));
     }

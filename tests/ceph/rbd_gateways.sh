@@ -136,4 +136,13 @@ echo "A: $r"
 "$probe" check "$url_a" 4 || fail "A reads back other bytes than B wrote after coming back"
 rtpg_wait "$url_b" '^tpg=2 state=AO .* | tpg=1 state=AN ' || fail "B after its write: $r"
 echo "B: $r"
+echo "== cached writes lost with a blocklisted client: the next SYNCHRONIZE CACHE fails once"
+"$probe" sync "$url_b" || fail "SYNCHRONIZE CACHE through B"  # librbd writes back from here on
+"$probe" write-cached "$url_b" 5 || fail "cached write through B"
+addr=$(rbd lock ls rbd/ha --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
+ceph osd blocklist add "$addr" >/dev/null 2>&1 || fail "cannot blocklist $addr"
+"$probe" sync "$url_b" 2>"$out/sync.err" && fail "B vouched for cached writes its old client lost"
+grep -q 'sense=3/0c/00' "$out/sync.err" || fail "B's SYNCHRONIZE CACHE got: $(cat "$out/sync.err")"
+echo "B's SYNCHRONIZE CACHE: $(tail -1 "$out/sync.err")"
+"$probe" sync "$url_b" || fail "the SYNCHRONIZE CACHE after the failed one"
 echo "PASS rbd_gateways (failover ${ms} ms, blocklisted gateway back after ${rec_ms} ms)"

@@ -101,6 +101,7 @@ private:
     bool recover(std::shared_ptr<Handles> old);  // false: stopped before it was back
     bool recovery_wait(std::chrono::milliseconds d);  // false: stopping
     static void retire(std::shared_ptr<Handles> old, const std::string& what);
+    void note_lost_cache(const Handles& old);
 
     const RbdOptions opts_;
     const std::string what_;  // "rbd:POOL/IMAGE" for the log
@@ -118,6 +119,7 @@ private:
     std::uint16_t group_ = 0;                   // what publish_port_group said last
     std::vector<std::uint16_t> ports_;
     std::atomic<bool> recovering_{false};       // reconnecting: the ports are transitioning
+    std::atomic<bool> lost_cache_{false};       // a recovery lost cached writes: fail the next flush
     std::mutex rec_mu_;                         // guards rec_stop_
     std::condition_variable rec_cv_;
     bool rec_stop_ = false;

@@ -7,6 +7,8 @@
 #include <rados/librados.h>
 #include <rbd/librbd.h>
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -20,6 +22,13 @@ struct RbdBackend::Handles {
     rados_ioctx_t io = nullptr;
     rbd_image_t image = nullptr;
     RbdIoProgress progress;  // this connection's writes in flight, and whether it was fenced
+    // What a loss of this connection's volatile write cache would take with it: writes
+    // acknowledged from the cache (no FUA, once librbd writes back: after the first flush by
+    // default), and how many of them a completed flush covers (rbd_recover.cpp).
+    std::atomic<bool> writeback{false};
+    std::atomic<std::uint64_t> cached_writes{0};
+    std::atomic<std::uint64_t> flushed_writes{0};
+    bool unflushed() const { return cached_writes.load() > flushed_writes.load(); }
 
     // Connects (a new client: a new instance id, so a blocklisting of an earlier one does not
     // apply) and opens the image. nullptr with `error` set on failure. Blocks: never on a loop.

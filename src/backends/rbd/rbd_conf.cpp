@@ -13,10 +13,16 @@ constexpr const char* kForced[][2] = {
     {"rbd_skip_partial_discard", "false"},
 };
 
-// Bounds for a cluster that does not answer: LUN creation fails instead of hanging.
 constexpr const char* kDefaults[][2] = {
+    // Bounds for a cluster that does not answer: LUN creation fails instead of hanging.
     {"client_mount_timeout", "30"},
     {"rados_mon_op_timeout", "30"},
+    // The LUN reports its volatile write cache (WCE=1) from the first command, and a FUA write or
+    // SYNCHRONIZE CACHE is a flush, so librbd's cache may acknowledge writes from the start.
+    // Ceph's default (true) writes through until the first flush, for guests that never flush:
+    // an initiator that sends none (a benchmark) then waits for the OSD on every write, at most
+    // QD writes in flight where the cache keeps up to rbd_cache_max_dirty bytes going.
+    {"rbd_cache_writethrough_until_flush", "false"},
 };
 
 }  // namespace

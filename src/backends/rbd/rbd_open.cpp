@@ -42,6 +42,9 @@ std::shared_ptr<RbdBackend::Handles> RbdBackend::Handles::connect(const RbdOptio
     if (r < 0 && !o.conf.empty()) return error = failed(("cannot read " + o.conf).c_str(), o, r), nullptr;
     rados_conf_parse_env(h->cluster, nullptr);  // CEPH_ARGS
     apply_rbd_conf(h->cluster);
+    // Writes acknowledged from librbd's cache count as cached (lost if this client is fenced)
+    // from the start, or only after the first flush where the file asks to write through until then.
+    h->writeback = conf_true(h->cluster, "rbd_cache") && !conf_true(h->cluster, "rbd_cache_writethrough_until_flush");
     if ((r = rados_connect(h->cluster)) < 0) return error = failed("cannot connect to the cluster", o, r), nullptr;
     if ((r = rados_ioctx_create(h->cluster, o.pool.c_str(), &h->io)) < 0)
         return error = failed("cannot open the pool", o, r), nullptr;

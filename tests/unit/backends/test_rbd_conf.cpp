@@ -48,6 +48,11 @@ TEST(RbdConf, TheFilesOwnTimeoutsWin) {
     EXPECT_EQ(c.number("rados_mon_op_timeout"), 12);
 }
 
+TEST(RbdConf, TheCacheWritesBackFromTheStart) {
+    Conf c("");
+    EXPECT_EQ(c.text("rbd_cache_writethrough_until_flush"), "false");
+}
+
 TEST(RbdConf, PartialDiscardIsNeverSkipped) {
     Conf c("rbd_skip_partial_discard = true\n");
     EXPECT_EQ(c.text("rbd_skip_partial_discard"), "false");

@@ -167,6 +167,7 @@ class Cluster:
         # Clients first would be nicer, but nothing may outlive the fixture: SIGTERM, then SIGKILL.
         for name, p in reversed(self.daemons):
             if p.poll() is None:
+                os.kill(p.pid, signal.SIGCONT)  # a test may have stopped it
                 p.terminate()
         for name, p in reversed(self.daemons):
             try:
@@ -241,7 +242,9 @@ def main():
         for spec in a.image:
             cluster.add_image(spec, deadline)
         log(f"ready in {time.monotonic() - t0:.1f} s: {st}")
-        env = dict(os.environ, CEPH_CONF=cluster.conf)
+        # The daemons' PIDs, for a test that stops one for a while (SIGSTOP/SIGCONT).
+        pids = {name.split(".")[0].upper(): str(p.pid) for name, p in cluster.daemons}
+        env = dict(os.environ, CEPH_CONF=cluster.conf, CEPH_MON_PID=pids["MON"], CEPH_OSD_PID=pids["OSD"])
         rc = run_command(cmd, env, a.timeout)
     except Exception as e:  # report, stop the daemons, fail
         log(f"FAIL: {e}")

@@ -10,16 +10,19 @@
 # over within seconds, and every acknowledged write reads back. Each gateway's REPORT TARGET PORT
 # GROUPS lists both groups (the registry next to the image): the holder's optimized, the other
 # non-optimized, the dead gateway's unavailable, a restarted one's back, a cleanly stopped one's gone.
-# Last, a live gateway is blocklisted: its ports turn unavailable (NOT READY 04/0C) and the other
-# takes over.
+# A live gateway is blocklisted: its ports turn transitioning (NOT READY 04/0A) and it comes back
+# by itself as a new client; cached writes its old client acknowledged fail the next SYNCHRONIZE
+# CACHE once. Last, the OSD stops answering: removing the LUN and stopping the gateway do not hang
+# on a lock lookup.
 set -euo pipefail
 vstor=${1:?path to vstor binary}
 out=${2:?work directory}
 probe=${3:?path to vstor_alua_probe}
 : "${CEPH_CONF:?run me under tests/ceph/ceph_cluster.py}"
 rm -rf "$out"; mkdir -p "$out"
-pid_a= pid_b= bg=
+pid_a= pid_b= bg= stopped=
 cleanup() {
+  for p in $stopped; do kill -CONT "$p" 2>/dev/null || true; done  # the fixture's mon or OSD
   for p in $bg $pid_a $pid_b; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 }
 trap cleanup EXIT
@@ -145,4 +148,23 @@ ceph osd blocklist add "$addr" >/dev/null 2>&1 || fail "cannot blocklist $addr"
 grep -q 'sense=3/0c/00' "$out/sync.err" || fail "B's SYNCHRONIZE CACHE got: $(cat "$out/sync.err")"
 echo "B's SYNCHRONIZE CACHE: $(tail -1 "$out/sync.err")"
 "$probe" sync "$url_b" || fail "the SYNCHRONIZE CACHE after the failed one"
-echo "PASS rbd_gateways (failover ${ms} ms, blocklisted gateway back after ${rec_ms} ms)"
+
+echo "== the OSD stops answering: removing B's LUN and stopping B do not hang on a lock lookup"
+kill -STOP "$CEPH_OSD_PID"; stopped=$CEPH_OSD_PID
+sleep 2  # B does not hold the lock: its lookup of the holder (every 0.5 s) is stuck now
+t0=$(date +%s%N)
+timeout 60 "$vstor" ctl --control "$out/b.sock" lun remove 0 >/dev/null || fail "lun remove on B"
+rm_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+grep -q 'a lock lookup has not returned after 2000 ms: its thread is left' "$out/b.log" ||
+  fail "B did not leave its stuck lookup: $(grep -i 'lookup' "$out/b.log")"
+t0=$(date +%s%N)
+kill -TERM "$pid_b"
+for _ in $(seq 300); do kill -0 "$pid_b" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid_b" 2>/dev/null && fail "B did not stop within 30 s of SIGTERM with the OSD stopped"
+wait "$pid_b" 2>/dev/null || true; pid_b=
+stop_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+kill -CONT "$CEPH_OSD_PID"; stopped=
+echo "OSD stopped: lun remove took ${rm_ms} ms, SIGTERM to exit ${stop_ms} ms"
+[ "$rm_ms" -lt 30000 ] || fail "lun remove took ${rm_ms} ms"
+echo "PASS rbd_gateways (failover ${ms} ms, blocklisted gateway back after ${rec_ms} ms; OSD stopped:" \
+  "lun remove ${rm_ms} ms, exit ${stop_ms} ms)"

@@ -154,7 +154,7 @@ void RbdBackend::attach(const std::shared_ptr<Handles>& h, std::unique_ptr<RbdTp
     }
     std::uint64_t features = 0;
     if (rbd_get_features(h->image, &features) == 0 && (features & RBD_FEATURE_EXCLUSIVE_LOCK)) {
-        lock_watch = std::make_unique<RbdLockWatch>(h->image, what_, h->progress, opts_.stall, peers.get());
+        lock_watch = std::make_unique<RbdLockWatch>(h->image, what_, h->progress, opts_.stall, peers.get(), h);
         lock_watch->watch([this] { notify_access_changed(); });
     }
 }

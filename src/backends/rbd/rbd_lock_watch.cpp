@@ -31,23 +31,48 @@ void RbdIoProgress::finished() {
 }
 
 RbdLockWatch::RbdLockWatch(rbd_image_t image, std::string what, const RbdIoProgress& io,
-                           std::chrono::milliseconds stall, RbdTpgPeers* peers)
-    : image_(image), what_(std::move(what)), io_(io), stall_(stall), peers_(peers) {
-    other_owner(owner_);  // the state is right before the LUN is added (LUN creation may block)
-    poll(0);
-    call_thread_ = std::thread([this] { run_calls(); });
-    thread_ = std::thread([this] { run(); });
+                           std::chrono::milliseconds stall, RbdTpgPeers* peers, std::shared_ptr<const void> keep)
+    : image_(image),
+      what_(std::move(what)),
+      io_(io),
+      stall_(stall),
+      peers_(peers),
+      calls_(std::make_shared<CallThread>()) {
+    calls_->image = image;
+    calls_->what = what_;
+    calls_->stall = stall;
+    calls_->keep = std::move(keep);
+    other_owner(image_, owner_);  // the state is right before the LUN is added (LUN creation may block)
+    int mine = 0;
+    if (rbd_is_exclusive_lock_owner(image_, &mine) < 0) mine = 0;
+    poll(0, mine);
+    call_thread_ = std::thread([ct = calls_] { run_calls(ct); });
+    thread_ = std::thread([this, ct = calls_] { run_watch(this, ct); });
 }
 
+// Either thread may be inside a librbd call on a cluster that does not answer: each gets
+// kStopWait, then it is left to end by itself when the call returns (its state and the
+// connection's `keep` are its own, and the watch thread no longer touches this object), so a
+// recovery or a shutdown never hangs on it.
 RbdLockWatch::~RbdLockWatch() {
-    {
-        std::lock_guard lk(mu_);
-        stop_ = true;
-    }
-    cv_.notify_all();
-    calls_cv_.notify_all();
-    thread_.join();
-    call_thread_.join();  // after a hanging lookup returns: rbd_close would wait for it anyway
+    std::unique_lock life(calls_->life_mu);
+    calls_->life_stop = true;
+    calls_->life_cv.notify_all();
+    const bool watch_done = calls_->life_cv.wait_for(life, kStopWait, [this] { return calls_->watch_exited; });
+    life.unlock();
+    std::unique_lock lk(calls_->mu);
+    calls_->stop = true;
+    calls_->cv.notify_all();
+    const bool calls_done = calls_->cv.wait_for(lk, kStopWait, [this] { return calls_->exited; });
+    lk.unlock();
+    if (watch_done) thread_.join();
+    else thread_.detach();
+    if (calls_done) call_thread_.join();
+    else call_thread_.detach();
+    if (!watch_done || !calls_done)
+        spdlog::warn("{}: a lock lookup has not returned after {} ms: its thread is left to finish by itself, the "
+                     "connection stays open until it does",
+                     what_, kStopWait.count());
 }
 
 void RbdLockWatch::watch(std::function<void()> changed) {
@@ -55,42 +80,54 @@ void RbdLockWatch::watch(std::function<void()> changed) {
     changed_ = std::move(changed);
 }
 
-void RbdLockWatch::run() {
+void RbdLockWatch::run_watch(RbdLockWatch* self, const std::shared_ptr<CallThread>& ct) {
+    std::unique_lock lk(ct->life_mu);
     for (int round = 1;; ++round) {
-        {
-            std::unique_lock lk(mu_);
-            if (cv_.wait_for(lk, kPollEvery, [this] { return stop_; })) return;
-        }
-        poll(round);
-    }
-}
-
-void RbdLockWatch::run_calls() {
-    std::unique_lock lk(mu_);
-    for (;;) {
-        calls_cv_.wait(lk, [this] { return stop_ || calls_.lookup || !calls_.break_owner.empty(); });
-        if (stop_) return;
-        const std::string victim = std::exchange(calls_.break_owner, {});
-        const bool lookup = std::exchange(calls_.lookup, false);
-        calls_.busy = true;
-        calls_.busy_since_ms = RbdIoProgress::now_ms();
+        if (ct->life_cv.wait_for(lk, kPollEvery, [&] { return ct->life_stop; })) break;
+        const bool fenced = self->io_.fenced.load(std::memory_order_acquire);
         lk.unlock();
-        if (!victim.empty()) break_lock(victim);
-        std::string owner;
-        const bool ok = lookup && other_owner(owner);
+        int mine = 0;
+        // No network as a rule, but it refreshes the image first when its header changed.
+        if (!fenced && rbd_is_exclusive_lock_owner(ct->image, &mine) < 0) mine = 0;
         lk.lock();
-        calls_.busy = false;
-        if (calls_.warned) spdlog::info("{}: the lock lookup returned", what_);
-        calls_.warned = false;
-        if (ok) calls_.answered = true, calls_.owner = std::move(owner);
+        if (ct->life_stop) break;  // the watch may be gone: touch nothing of it
+        self->poll(round, mine);
     }
+    ct->watch_exited = true;
+    ct->life_cv.notify_all();
 }
 
-bool RbdLockWatch::other_owner(std::string& owner) {
+void RbdLockWatch::run_calls(const std::shared_ptr<CallThread>& ct) {
+    std::unique_lock lk(ct->mu);
+    for (;;) {
+        Calls& calls = ct->calls;
+        ct->cv.wait(lk, [&] { return ct->stop || calls.lookup || !calls.break_owner.empty(); });
+        if (ct->stop) break;
+        const std::string victim = std::exchange(calls.break_owner, {});
+        const bool lookup = std::exchange(calls.lookup, false);
+        calls.busy = true;
+        calls.busy_since_ms = RbdIoProgress::now_ms();
+        lk.unlock();
+        if (!victim.empty()) break_lock(*ct, victim);
+        std::string owner;
+        const bool ok = lookup && other_owner(ct->image, owner);
+        lk.lock();
+        calls.busy = false;
+        if (calls.warned) spdlog::info("{}: the lock lookup returned", ct->what);
+        calls.warned = false;
+        if (ok) calls.answered = true, calls.owner = std::move(owner);
+    }
+    ct->exited = true;
+    ct->cv.notify_all();
+    // A thread left behind by its watch releases the connection here, on its own thread (never a
+    // librbd one), once the call returned: ct and ct->keep die with the last reference.
+}
+
+bool RbdLockWatch::other_owner(rbd_image_t image, std::string& owner) {
     rbd_lock_mode_t mode;
     char* owners[4];
     size_t n = 4;
-    const int r = rbd_lock_get_owners(image_, &mode, owners, &n);
+    const int r = rbd_lock_get_owners(image, &mode, owners, &n);
     if (r == -ENOENT) {  // nobody holds it
         owner.clear();
         return true;
@@ -101,32 +138,31 @@ bool RbdLockWatch::other_owner(std::string& owner) {
     return true;
 }
 
-void RbdLockWatch::break_lock(const std::string& owner) {
+void RbdLockWatch::break_lock(const CallThread& ct, const std::string& owner) {
     spdlog::warn("{}: no I/O progress for {} ms while {} holds the exclusive lock: blocklisting it and breaking "
                  "the lock",
-                 what_, stall_.count(), owner);
-    if (int r = rbd_lock_break(image_, RBD_LOCK_MODE_EXCLUSIVE, owner.c_str()); r < 0)
-        spdlog::warn("{}: breaking the lock of {} failed: {}", what_, owner, std::strerror(-r));
+                 ct.what, ct.stall.count(), owner);
+    if (int r = rbd_lock_break(ct.image, RBD_LOCK_MODE_EXCLUSIVE, owner.c_str()); r < 0)
+        spdlog::warn("{}: breaking the lock of {} failed: {}", ct.what, owner, std::strerror(-r));
 }
 
 void RbdLockWatch::exchange_calls(bool lookup, bool stalled) {
-    std::lock_guard lk(mu_);
-    if (calls_.answered) owner_ = std::move(calls_.owner), calls_.answered = false;
-    const std::int64_t busy_ms = calls_.busy ? RbdIoProgress::now_ms() - calls_.busy_since_ms : 0;
-    if (busy_ms >= kCallTimeout.count() && !calls_.warned) {
-        calls_.warned = true;  // keep going on what was seen last; the call thread stays with it
+    std::lock_guard lk(calls_->mu);
+    Calls& calls = calls_->calls;
+    if (calls.answered) owner_ = std::move(calls.owner), calls.answered = false;
+    const std::int64_t busy_ms = calls.busy ? RbdIoProgress::now_ms() - calls.busy_since_ms : 0;
+    if (busy_ms >= kCallTimeout.count() && !calls.warned) {
+        calls.warned = true;  // keep going on what was seen last; the call thread stays with it
         spdlog::warn("{}: a lock lookup has not returned for {} ms (OSDs unreachable?)", what_, busy_ms);
     }
-    if (calls_.busy) return;
-    if (lookup) calls_.lookup = true;
-    if (stalled && !owner_.empty() && owner_ != broken_) calls_.break_owner = broken_ = owner_;
-    if (calls_.lookup || !calls_.break_owner.empty()) calls_cv_.notify_one();
+    if (calls.busy) return;
+    if (lookup) calls.lookup = true;
+    if (stalled && !owner_.empty() && owner_ != broken_) calls.break_owner = broken_ = owner_;
+    if (calls.lookup || !calls.break_owner.empty()) calls_->cv.notify_all();
 }
 
-void RbdLockWatch::poll(int round) {
+void RbdLockWatch::poll(int round, int mine) {
     if (io_.fenced.load(std::memory_order_acquire)) return fenced();
-    int mine = 0;
-    if (rbd_is_exclusive_lock_owner(image_, &mine) < 0) mine = 0;
     const std::int64_t stalled_ms =
         io_.in_flight.load() > 0 ? RbdIoProgress::now_ms() - io_.last_progress_ms.load() : 0;
     const bool stalled = !mine && stalled_ms >= stall_.count();

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -47,11 +48,17 @@ public:
     // (rados_osd_op_timeout is 0, and setting it would fail the LUN's data I/O as well): they run
     // on a thread of their own, and the watch stops waiting for one that hangs this long.
     static constexpr std::chrono::milliseconds kCallTimeout{10000};
+    // How long the destructor waits for a call in flight; then the call thread is left to finish
+    // by itself (it holds `keep`, so the connection stays open until the call returns).
+    static constexpr std::chrono::milliseconds kStopWait{2000};
 
-    // `peers` (may be null) hears this gateway's state after every poll.
+    // `peers` (may be null) hears this gateway's state after every poll. `keep` (may be null) is
+    // what keeps `image` open: the call thread holds it while it runs.
     RbdLockWatch(rbd_image_t image, std::string what, const RbdIoProgress& io,
-                 std::chrono::milliseconds stall = kDefaultStall, RbdTpgPeers* peers = nullptr);
-    ~RbdLockWatch();  // stops the threads (after a librbd call in flight returns)
+                 std::chrono::milliseconds stall = kDefaultStall, RbdTpgPeers* peers = nullptr,
+                 std::shared_ptr<const void> keep = nullptr);
+    // Stops the threads; waits at most kStopWait for a librbd call in flight (logged if longer).
+    ~RbdLockWatch();
     RbdLockWatch(const RbdLockWatch&) = delete;
     RbdLockWatch& operator=(const RbdLockWatch&) = delete;
 
@@ -59,7 +66,7 @@ public:
     void watch(std::function<void()> changed);  // SharedLun::watch_access_state
 
 private:
-    // What the watch thread asks of the call thread, and the answer (under mu_).
+    // What the watch thread asks of the call thread, and the answer (under CallThread::mu).
     struct Calls {
         bool lookup = false;       // rbd_lock_get_owners wanted
         std::string break_owner;   // rbd_lock_break wanted on this owner
@@ -69,16 +76,35 @@ private:
         bool answered = false;     // a lookup's result waits in `owner`
         std::string owner;
     };
-    void run();
-    void run_calls();  // the call thread
-    void poll(int round);
+    // What the two threads work on: shared with them, since a thread stuck in a librbd call
+    // outlives the watch (rbd_lock_get_owners, rbd_lock_break and even rbd_is_exclusive_lock_owner,
+    // which refreshes the image from an OSD when its header changed, have no timeout).
+    struct CallThread {
+        std::mutex mu;  // guards stop, exited, calls
+        std::condition_variable cv;
+        bool stop = false;
+        bool exited = false;
+        Calls calls;
+        // The watch thread: it touches the RbdLockWatch only under life_mu and while !life_stop.
+        std::mutex life_mu;
+        std::condition_variable life_cv;
+        bool life_stop = false;
+        bool watch_exited = false;
+        rbd_image_t image;
+        std::string what;
+        std::chrono::milliseconds stall;
+        std::shared_ptr<const void> keep;  // the connection, open while the thread may use it
+    };
+    static void run_watch(RbdLockWatch* self, const std::shared_ptr<CallThread>& ct);  // the watch thread
+    static void run_calls(const std::shared_ptr<CallThread>& ct);                       // the call thread
+    void poll(int round, int mine);  // `mine`: rbd_is_exclusive_lock_owner's answer
     void fenced();
     void set_state(AccessState now);  // and tell the engine when it changed
     // Asks the call thread for a lookup (and a break); takes a finished lookup's answer.
     void exchange_calls(bool lookup, bool stalled);
     // The other holder of the lock ("" when none or unknown); false when the lookup failed.
-    bool other_owner(std::string& owner);
-    void break_lock(const std::string& owner);
+    static bool other_owner(rbd_image_t image, std::string& owner);
+    static void break_lock(const CallThread& ct, const std::string& owner);
 
     const rbd_image_t image_;
     const std::string what_;  // "rbd:POOL/IMAGE" for the log
@@ -90,11 +116,7 @@ private:
     std::string broken_;  // the holder whose lock this watch broke last (watch thread only)
     std::mutex cb_mu_;    // guards changed_; held while it runs
     std::function<void()> changed_;
-    std::mutex mu_;  // guards stop_, calls_
-    std::condition_variable cv_;
-    bool stop_ = false;
-    Calls calls_;
-    std::condition_variable calls_cv_;
+    const std::shared_ptr<CallThread> calls_;
     std::thread thread_;
     std::thread call_thread_;
 };

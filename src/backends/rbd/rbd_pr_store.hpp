@@ -9,13 +9,13 @@
 
 #include <rados/librados.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <thread>
 
@@ -28,11 +28,13 @@ public:
     static constexpr std::uint32_t kNotifyTimeoutMs = 3000;  // a gateway that died does not ack
     static constexpr std::uint32_t kWatchTimeoutS = 10;      // ... and its watch ends after this
     static constexpr std::size_t kMaxBytes = 4 << 20;        // a state larger than this is refused
+    static constexpr int kUnwatchWaitMs = 2000;  // then a watch is left to the cluster (close, rebind)
 
     // A store on `object` in the pool of `pool_io` (an I/O context of its own is made from it).
+    // `keep` (may be null) keeps `cluster` connected while an I/O context of it is in use.
     // nullptr with `error` set when the object cannot be created or watched. Blocks: LUN creation.
     static std::shared_ptr<RbdPrStore> open(rados_t cluster, rados_ioctx_t pool_io, std::string object,
-                                            std::string& error);
+                                            std::string& error, std::shared_ptr<const void> keep = nullptr);
     ~RbdPrStore() override;
     RbdPrStore(const RbdPrStore&) = delete;
     RbdPrStore& operator=(const RbdPrStore&) = delete;
@@ -41,23 +43,44 @@ public:
     Result compare_and_set(std::uint64_t expected_version, const std::vector<std::uint8_t>& state,
                            std::string& error) override;
     void watch(std::function<void()> changed) override;
-    // Ends the watch and the thread and closes the I/O context; afterwards every call fails.
-    // The backend calls it before it shuts its cluster connection down.
+    // Ends the watch (waiting at most kUnwatchWaitMs for the cluster) and the thread, and lets go
+    // of the I/O context (closed once no operation uses it); afterwards every call fails.
     void close();
     // Moves the store to a new cluster connection (the old one was blocklisted): a new I/O
     // context on the same pool, the watch established there, the state re-read by the engine.
-    // The shared_ptr the engine holds stays valid. False (and nothing changed) with `error` set
-    // when no I/O context can be made; a watch that fails is retried in the background.
-    bool rebind(rados_t cluster, std::string& error);
+    // An operation in flight on the old context is not waited for: it ends there (failing, on a
+    // fenced client), and the old context closes after it. The shared_ptr the engine holds stays
+    // valid. False (and nothing changed) with `error` set when no I/O context can be made; a
+    // watch that fails is retried in the background.
+    bool rebind(rados_t cluster, std::string& error, std::shared_ptr<const void> keep = nullptr);
 
 private:
+    // One I/O context and the connection it belongs to, closed when the last operation using it
+    // let go (an operation holds it from start to end).
+    struct Io {
+        rados_ioctx_t ctx = nullptr;
+        std::shared_ptr<const void> keep;
+        Io(rados_ioctx_t c, std::shared_ptr<const void> k) : ctx(c), keep(std::move(k)) {}
+        Io(const Io&) = delete;
+        Io& operator=(const Io&) = delete;
+        ~Io() { rados_ioctx_destroy(ctx); }
+    };
+    // The watch callbacks' argument: forwards to the store until close() cut it off, so a watch
+    // the cluster did not confirm ending can call nothing that is gone (then it is never freed).
+    struct Relay {
+        std::mutex mu;
+        RbdPrStore* store = nullptr;
+        std::atomic<std::uint64_t> cookie{0};  // the current watch: callbacks of older ones are ignored
+    };
     struct Event {
         bool rewatch = false;  // the watch failed: establish it again
         bool reread = false;   // rebound: the engine re-reads the state (nothing to acknowledge)
         std::uint64_t notify_id = 0, cookie = 0;
     };
-    RbdPrStore(rados_ioctx_t io, std::string object);
-    int start_watch();  // under watch_mu_
+    RbdPrStore(std::shared_ptr<Io> io, std::string object);
+    std::shared_ptr<Io> io() const;
+    int start_watch(const std::shared_ptr<Io>& io);  // under watch_mu_
+    void end_watch();                                // under watch_mu_; bounded by kUnwatchWaitMs
     void rewatch();
     bool closed();
     void run();  // the store's thread: callbacks and acknowledgements, re-watching
@@ -66,15 +89,15 @@ private:
                           void* data, std::size_t len);
     static void on_watch_error(void* arg, std::uint64_t cookie, int err);
 
-    // Held shared by every use of io_ (a whole operation), exclusively by rebind(); taken before
-    // watch_mu_.
-    std::shared_mutex io_mu_;
-    rados_ioctx_t io_;
+    mutable std::mutex io_mu_;  // guards io_ (held only to copy or swap it)
+    std::shared_ptr<Io> io_;
     std::uint64_t io_gen_ = 0;  // rebinds so far (under mu_): a retrying rewatch of an old io_ stops
     const std::string object_;
-    std::mutex watch_mu_;  // guards the watch (cookie, state); mu_ may be taken under it, not the reverse
+    std::mutex watch_mu_;  // guards the watch (cookie, its Io); mu_ may be taken under it, not the reverse
     std::uint64_t watch_cookie_ = 0;
-    bool watching_ = false;
+    std::shared_ptr<Io> watch_io_;  // the watch's context; null: not watching
+    Relay* const relay_;
+    bool unwatched_all_ = true;  // every watch confirmed ended (under watch_mu_): relay_ may be freed
     std::mutex cb_mu_;  // guards changed_; held while it runs
     std::function<void()> changed_;
     std::mutex mu_;  // guards events_, stop_, closed_

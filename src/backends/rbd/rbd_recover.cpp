@@ -83,7 +83,7 @@ bool RbdBackend::recover(std::shared_ptr<Handles> old) {
     for (auto delay = kFirstRetry;; delay = std::min(delay * 2, kMaxRetry)) {
         std::string error;
         fresh = Handles::connect(opts_, error);  // bounded by client_mount_timeout
-        if (fresh && pr_store_ && !pr_store_->rebind(fresh->cluster, error)) fresh.reset();
+        if (fresh && pr_store_ && !pr_store_->rebind(fresh->cluster, error, fresh)) fresh.reset();
         if (fresh) break;
         spdlog::warn("{}: reconnecting failed ({}), trying again in {} ms", what_, error, delay.count());
         if (!recovery_wait(delay)) return false;
@@ -115,20 +115,21 @@ void RbdBackend::note_lost_cache(const Handles& old) {
 
 // Closes a connection once the requests still holding it completed (rbd_close must not run on a
 // librbd thread, where the last completion would drop it), waiting at most kCloseWait for them
-// and for the close: a fenced connection's calls fail at once, but a connection is left open,
-// not waited for, when the cluster does not answer (its memory is the price of going on).
+// and for the close. What takes longer (a cluster that does not answer, a lock lookup stuck on
+// it) is left to a thread of its own that closes the connection when the last holder let go:
+// the caller goes on, and the connection's memory is reclaimed once the cluster answers.
 void RbdBackend::retire(std::shared_ptr<Handles> old, const std::string& what) {
     if (!old) return;
-    const auto deadline = std::chrono::steady_clock::now() + kCloseWait;
-    while (old.use_count() > 1 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (old.use_count() > 1) {
-        spdlog::warn("{}: requests still in flight on the old connection after {} s: left open", what,
-                     kCloseWait.count());
-        new std::shared_ptr<Handles>(std::move(old));  // never freed: a late completion still finds it
-        return;
-    }
-    auto closing = std::make_shared<std::packaged_task<void()>>([h = std::move(old)]() mutable { h.reset(); });
+    auto closing = std::make_shared<std::packaged_task<void()>>([h = std::move(old), what]() mutable {
+        for (auto waited = std::chrono::milliseconds(0); h.use_count() > 1; waited += std::chrono::milliseconds(10)) {
+            if (waited == kCloseWait)
+                spdlog::warn("{}: requests still in flight on the old connection after {} s: it is closed once "
+                             "they end",
+                             what, kCloseWait.count());
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        h.reset();
+    });
     auto closed = closing->get_future();
     std::thread([closing] { (*closing)(); }).detach();
     if (closed.wait_for(kCloseWait) != std::future_status::ready)

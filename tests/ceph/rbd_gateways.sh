@@ -12,8 +12,9 @@
 # non-optimized, the dead gateway's unavailable, a restarted one's back, a cleanly stopped one's gone.
 # A live gateway is blocklisted: its ports turn transitioning (NOT READY 04/0A) and it comes back
 # by itself as a new client; cached writes its old client acknowledged fail the next SYNCHRONIZE
-# CACHE once. Last, the OSD stops answering: removing the LUN and stopping the gateway do not hang
-# on a lock lookup.
+# CACHE once. Blocklisted again while the monitor does not answer (SIGSTOP): through it, REPORT
+# TARGET PORT GROUPS still lists the other group as last seen. Last, the OSD stops answering:
+# removing the LUN and stopping the gateway do not hang on a lock lookup.
 set -euo pipefail
 vstor=${1:?path to vstor binary}
 out=${2:?work directory}
@@ -149,6 +150,27 @@ grep -q 'sense=3/0c/00' "$out/sync.err" || fail "B's SYNCHRONIZE CACHE got: $(ca
 echo "B's SYNCHRONIZE CACHE: $(tail -1 "$out/sync.err")"
 "$probe" sync "$url_b" || fail "the SYNCHRONIZE CACHE after the failed one"
 
+echo "== B fenced while the monitor does not answer: through B, A's group is still listed"
+"$probe" write "$url_b" 6 || fail "write through B"  # B holds the lock: its client's address
+addr=$(rbd lock ls rbd/ha --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
+"$probe" write "$url_a" 7 || fail "write through A"  # A takes the lock
+rtpg_wait "$url_b" '^tpg=2 state=AN .* | tpg=1 state=AO ' || fail "B before its fencing: $r"
+ceph osd blocklist add "$addr" >/dev/null 2>&1 || fail "cannot blocklist $addr"
+sleep 1  # the OSD has the new blocklist
+kill -STOP "$CEPH_MON_PID"; stopped=$CEPH_MON_PID
+t0=$(date +%s%N)
+"$probe" write "$url_b" 8 2>"$out/fenced2.err" && fail "a blocklisted gateway acknowledged a write"
+grep -q 'sense=2/04/0a' "$out/fenced2.err" || fail "B's write got: $(cat "$out/fenced2.err")"
+sleep 1
+r=$("$probe" rtpg "$url_b")
+echo "B reconnecting: $r"
+kill -CONT "$CEPH_MON_PID"; stopped=
+grep -q '^tpg=2 state=T status=2 .* | tpg=1 state=A[ON] status=0 ports=1$' <<<"$r" ||
+  fail "B while it reconnects lists: $r"
+rtpg_wait "$url_b" '^tpg=2 state=AN ' || fail "B did not come back after the monitor answered: $r"
+rec2_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "B: $r (back after ${rec2_ms} ms, monitor stopped for about 1 s)"
+
 echo "== the OSD stops answering: removing B's LUN and stopping B do not hang on a lock lookup"
 kill -STOP "$CEPH_OSD_PID"; stopped=$CEPH_OSD_PID
 sleep 2  # B does not hold the lock: its lookup of the holder (every 0.5 s) is stuck now
@@ -166,5 +188,5 @@ stop_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 kill -CONT "$CEPH_OSD_PID"; stopped=
 echo "OSD stopped: lun remove took ${rm_ms} ms, SIGTERM to exit ${stop_ms} ms"
 [ "$rm_ms" -lt 30000 ] || fail "lun remove took ${rm_ms} ms"
-echo "PASS rbd_gateways (failover ${ms} ms, blocklisted gateway back after ${rec_ms} ms; OSD stopped:" \
-  "lun remove ${rm_ms} ms, exit ${stop_ms} ms)"
+echo "PASS rbd_gateways (failover ${ms} ms, blocklisted gateway back after ${rec_ms} ms; with its monitor stopped" \
+  "${rec2_ms} ms; OSD stopped: lun remove ${rm_ms} ms, exit ${stop_ms} ms)"

@@ -144,10 +144,11 @@ RbdBackend::RbdBackend(RbdOptions opts, std::shared_ptr<Handles> h, std::uint64_
 }
 
 void RbdBackend::attach(const std::shared_ptr<Handles>& h, std::unique_ptr<RbdTpgPeers>& peers,
-                        std::unique_ptr<RbdLockWatch>& lock_watch) {
+                        std::unique_ptr<RbdLockWatch>& lock_watch, RbdTpgPeers::Memory carried) {
     if (opts_.read_only) return;
     peers = std::make_unique<RbdTpgPeers>(h->cluster, h->io,
-                                          "vstor_alua." + (image_id_.empty() ? "name." + opts_.image : image_id_), what_);
+                                          "vstor_alua." + (image_id_.empty() ? "name." + opts_.image : image_id_), what_,
+                                          std::move(carried));
     {
         std::lock_guard lk(cb_mu_);
         if (group_) peers->set_ports(group_, ports_);
@@ -189,9 +190,11 @@ void RbdBackend::publish_port_group(std::uint16_t group, std::vector<std::uint16
     if (peers_) peers_->set_ports(group, std::move(relative_ports));
 }
 
+// While a recovery reconnects (and until the new connection's registry was read once), the
+// peers are reported as this gateway last saw them: see RbdBackend::recover.
 std::vector<TargetPortGroup> RbdBackend::peer_port_groups() const {
     std::shared_lock lk(mu_);
-    return peers_ ? peers_->peers() : std::vector<TargetPortGroup>{};
+    return peers_ && peers_->has_read() ? peers_->peers() : last_peers_;
 }
 
 AccessState RbdBackend::access_state() const {

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "backends/rbd/rbd_tpg_peers.hpp"
 #include "vstor/backend.hpp"
 #include "vstor/shared_lun.hpp"
 
@@ -28,7 +29,6 @@ namespace vstor::backends {
 struct RbdIoProgress;
 class RbdLockWatch;
 class RbdPrStore;
-class RbdTpgPeers;
 
 struct RbdOptions {
     std::string pool;
@@ -89,9 +89,10 @@ private:
                std::string unit_id);
     // The connection to submit on now (the data path holds it until its request completes).
     std::shared_ptr<Handles> handles() const;
-    // The lock watch and the port-group registry of connection `h` (null where not wanted).
+    // The lock watch and the port-group registry of connection `h` (null where not wanted); the
+    // registry starts from what an earlier connection's had seen (`carried`).
     void attach(const std::shared_ptr<Handles>& h, std::unique_ptr<RbdTpgPeers>& peers,
-                std::unique_ptr<RbdLockWatch>& lock_watch);
+                std::unique_ptr<RbdLockWatch>& lock_watch, RbdTpgPeers::Memory carried = {});
     void notify_access_changed();
     // Recovery after a blocklisting (rbd_recover.cpp): a thread of its own watches the current
     // connection's fenced flag and replaces the connection with a new client.
@@ -112,6 +113,7 @@ private:
     const std::string image_id_;
     const std::string unit_id_;
     std::unique_ptr<RbdTpgPeers> peers_;        // null: read-only (it would write the registry)
+    std::vector<TargetPortGroup> last_peers_;   // the peers as a recovery found them (rbd_recover.cpp)
     std::unique_ptr<RbdLockWatch> lock_watch_;  // null: read-only, or no exclusive-lock feature
     std::shared_ptr<RbdPrStore> pr_store_;      // set by open(); closed before the cluster connection
     std::mutex cb_mu_;                          // guards changed_, group_, ports_

@@ -68,6 +68,7 @@ bool RbdBackend::recover(std::shared_ptr<Handles> old) {
                   what_);
     recovering_.store(true, std::memory_order_release);
     notify_access_changed();
+    RbdTpgPeers::Memory carried;
     {
         // What works on the old connection stops first (outside mu_: their threads may be
         // calling the engine, which asks access_state()).
@@ -77,6 +78,15 @@ bool RbdBackend::recover(std::shared_ptr<Handles> old) {
             std::unique_lock lk(mu_);
             lock_watch = std::move(lock_watch_);
             peers = std::move(peers_);
+            // REPORT TARGET PORT GROUPS goes on listing the other gateways' groups meanwhile, as
+            // last seen, not as unavailable: this gateway cannot see them now, but nothing says
+            // they changed, and a descriptor is the group's state as this device server knows it
+            // (SPC-5 6.37). Initiators that take one path's answer for every group (Windows'
+            // MSDSM, ESXi's ALUA SATP) would otherwise stop using the paths that still work,
+            // while Linux multipath's alua prioritizer reads only the asked path's own group,
+            // which says transitioning. Dropping them instead (the old behaviour) looked to such
+            // initiators like the groups were gone.
+            if (peers) last_peers_ = peers->peers(), carried = peers->memory();
         }
     }
     std::shared_ptr<Handles> fresh;
@@ -90,7 +100,7 @@ bool RbdBackend::recover(std::shared_ptr<Handles> old) {
     }
     std::unique_ptr<RbdLockWatch> lock_watch;
     std::unique_ptr<RbdTpgPeers> peers;
-    attach(fresh, peers, lock_watch);
+    attach(fresh, peers, lock_watch, std::move(carried));
     {
         std::unique_lock lk(mu_);
         note_lost_cache(*old);  // before any flush reaches the new connection

@@ -42,8 +42,9 @@ struct RbdTpgPeers::Pending {
     }
 };
 
-RbdTpgPeers::RbdTpgPeers(rados_t cluster, rados_ioctx_t pool_io, std::string object, std::string what)
-    : object_(std::move(object)), what_(std::move(what)) {
+RbdTpgPeers::RbdTpgPeers(rados_t cluster, rados_ioctx_t pool_io, std::string object, std::string what,
+                         Memory carried)
+    : object_(std::move(object)), what_(std::move(what)), seen_(std::move(carried)) {
     if (int r = rados_ioctx_create2(cluster, rados_ioctx_get_id(pool_io), &io_); r < 0) {
         spdlog::warn("{}: no port-group registry ({}): other gateways' groups are not reported", what_,
                      std::strerror(-r));
@@ -101,6 +102,16 @@ std::vector<TargetPortGroup> RbdTpgPeers::peers() const {
         out.push_back(TargetPortGroup{group, st, seen.entry.ports});
     }
     return out;
+}
+
+bool RbdTpgPeers::has_read() const {
+    std::lock_guard lk(mu_);
+    return read_once_;
+}
+
+RbdTpgPeers::Memory RbdTpgPeers::memory() const {
+    std::lock_guard lk(mu_);
+    return seen_;
 }
 
 void RbdTpgPeers::run() {
@@ -192,6 +203,7 @@ void RbdTpgPeers::finish_read(Pending& p) {
         next[group] = Seen{std::move(e), moved ? now : old->second.moved_ms};
     }
     seen_ = std::move(next);
+    read_once_ = true;
 }
 
 void RbdTpgPeers::remove_own_entry() {

@@ -42,8 +42,17 @@ public:
     static constexpr std::chrono::milliseconds kRead{500};
     static constexpr std::chrono::milliseconds kStale{5000};
 
+    struct Seen {
+        TpgEntry entry;
+        std::int64_t moved_ms = 0;  // when its sequence last changed (steady clock)
+    };
+    using Memory = std::map<std::uint16_t, Seen>;  // the other gateways' entries as last read
+
     // Works on `object` in the pool of `pool_io` (with an I/O context of its own). Returns at once.
-    RbdTpgPeers(rados_t cluster, rados_ioctx_t pool_io, std::string object, std::string what);
+    // `carried`: what a registry of this gateway's earlier connection had seen (a recovery), so
+    // a peer's staleness goes on being measured from its last heartbeat seen, not from now.
+    RbdTpgPeers(rados_t cluster, rados_ioctx_t pool_io, std::string object, std::string what,
+                Memory carried = {});
     // Stops the thread and removes this gateway's entry (waiting at most 2 s for the cluster).
     ~RbdTpgPeers();
     RbdTpgPeers(const RbdTpgPeers&) = delete;
@@ -55,12 +64,12 @@ public:
     void set_state(AccessState state, bool holds_lock);
     // The other gateways' groups as seen now (SharedLunPortGroups::peer_port_groups).
     std::vector<TargetPortGroup> peers() const;
+    // Whether the registry was read since this object was made (before, peers() holds only what
+    // was carried over).
+    bool has_read() const;
+    Memory memory() const;
 
 private:
-    struct Seen {
-        TpgEntry entry;
-        std::int64_t moved_ms = 0;  // when its sequence last changed (steady clock)
-    };
     struct Pending;  // one asynchronous operation in flight (the .cpp)
     void run();
     void tick();
@@ -79,7 +88,8 @@ private:
     bool own_dirty_ = false;    // changed since the last write
     bool holds_lock_ = false;
     std::int64_t last_write_ms_ = 0, last_read_ms_ = 0;
-    std::map<std::uint16_t, Seen> seen_;
+    Memory seen_;
+    bool read_once_ = false;
     Pending* write_ = nullptr;  // in flight (registry thread only)
     Pending* read_ = nullptr;
     std::thread thread_;

@@ -49,6 +49,9 @@ public:
     // From now on call `changed` whenever access_state() may have changed, from a thread of the
     // backend's own, never while holding a lock the backend's other entry points take. An empty
     // function stops the calls: watch_access_state({}) returns once no call is running any more.
+    // Also call it when block_count() changed by itself (another gateway resized the data, seen
+    // when reconnecting): the engine then takes the new capacity as Adapter::resize_lun does
+    // (CAPACITY DATA HAS CHANGED to every nexus of the LUN).
     virtual void watch_access_state(std::function<void()> changed) = 0;
 
     // Where this LU's persistent reservations live, shared with the other gateways

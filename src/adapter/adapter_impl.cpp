@@ -131,9 +131,8 @@ Status AdapterImpl::resize_lun(std::uint16_t target_id, std::uint16_t lun,
     const auto st = lu->backend().resize(new_block_count);
     if (st != IoStatus::ok)
         return error_status(std::string("backend cannot resize: ") + to_string(st));
-    lu->refresh_capacity();
+    lu->capacity_changed();
     const auto t = target(target_id);
-    t->broadcast_ua(lun, scsi::sense::ua_capacity_changed());
     publish(changing, *t, lun, LunChange::resized, lu->options().name);
     return ok_status();
 }

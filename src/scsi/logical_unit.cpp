@@ -73,6 +73,11 @@ LogicalUnit::~LogicalUnit() {
     reservations_->stop_sharing();
 }
 
+void LogicalUnit::capacity_changed() {
+    refresh_capacity();
+    target_->broadcast_ua(lun_, sense::ua_capacity_changed());
+}
+
 bool LogicalUnit::read_only() const {
     return admin_read_only_.load(std::memory_order_acquire) || backend_->caps().read_only || mode().swp;
 }

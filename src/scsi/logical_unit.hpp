@@ -54,6 +54,9 @@ public:
     }
     std::uint64_t block_count() const { return block_count_.load(std::memory_order_acquire); }
     void refresh_capacity() { block_count_.store(backend_->block_count(), std::memory_order_release); }
+    // The backend's size changed (Adapter::resize_lun, or a shared LUN's data resized elsewhere):
+    // take it, and every nexus gets CAPACITY DATA HAS CHANGED.
+    void capacity_changed();
 
     bool read_only() const;  // option, backend capability or SWP
     bool removable() const { return opts_.removable || backend_->caps().removable; }

@@ -46,6 +46,12 @@ std::vector<TargetPortGroup> LunAlua::peer_groups() const {
 
 void LunAlua::on_change() {
     std::lock_guard lk(mu_);
+    // The data was resized through another gateway (RBD: seen when reconnecting): as a resize.
+    if (const auto blocks = lu_.backend().block_count(); blocks && blocks != lu_.block_count()) {
+        spdlog::info("{} LUN {}: capacity now {} blocks (was {}), resized elsewhere", lu_.target().name(), lu_.lun(),
+                     blocks, lu_.block_count());
+        lu_.capacity_changed();
+    }
     const AccessState now = shared_.access_state();
     const auto before = static_cast<AccessState>(state_.exchange(static_cast<std::uint8_t>(now)));
     if (before == now) return;

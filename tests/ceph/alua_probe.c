@@ -10,6 +10,11 @@
  *                                 100 ms until the state is STATE (AO or AN), at most S seconds;
  *                                 prints "state=STATE ua=2a/06" (or ua=none: the unit attention
  *                                 the session got meanwhile); exit 1 on timeout
+ *   alua_probe await-capacity URL BLOCKS S
+ *                                 logs in, prints "ready", then asks READ CAPACITY(16) every 100 ms
+ *                                 until the LU has BLOCKS blocks, at most S seconds; prints
+ *                                 "blocks=N uas=2a/06,2a/09,..." (the unit attentions the
+ *                                 session got meanwhile, in order); exit 1 on timeout
  *   alua_probe write URL LBA      one block with FUA
  *   alua_probe write-cached URL LBA  the same without FUA (into the write cache)
  *   alua_probe sync URL           SYNCHRONIZE CACHE, retried while the path is in transition:
@@ -259,6 +264,38 @@ static int await_state(struct path *p, const char *want, int seconds) {
     return 1;
 }
 
+static char uas_seen[256] = "";
+
+/* READ CAPACITY(16): the LU's block count, or 0 (and a unit attention added to uas_seen) when it
+ * failed. */
+static uint64_t capacity(struct path *p) {
+    struct scsi_task *t = iscsi_readcapacity16_sync(p->iscsi, p->url->lun);
+    uint64_t blocks = 0;
+    if (t && t->status == SCSI_STATUS_GOOD && t->datain.size >= 12) {
+        for (int i = 0; i < 8; i++) blocks = blocks << 8 | t->datain.data[i];
+        blocks++;
+    } else if (t && t->status == SCSI_STATUS_CHECK_CONDITION && t->sense.key == SCSI_SENSE_UNIT_ATTENTION) {
+        outcome(t);
+        if (strlen(uas_seen) + 8 < sizeof uas_seen) strcat(strcat(uas_seen, *uas_seen ? "," : ""), ua_seen);
+    }
+    if (t) scsi_free_scsi_task(t);
+    return blocks;
+}
+
+static int await_capacity(struct path *p, uint64_t want, int seconds) {
+    printf("ready\n");
+    fflush(stdout);
+    uint64_t blocks = 0;
+    for (const long long end = now_ms() + seconds * 1000LL; now_ms() < end; usleep(100000)) {
+        if ((blocks = capacity(p)) == want) {
+            printf("blocks=%llu uas=%s\n", (unsigned long long)blocks, uas_seen);
+            return 0;
+        }
+    }
+    printf("timeout blocks=%llu uas=%s\n", (unsigned long long)blocks, uas_seen);
+    return 1;
+}
+
 /* The writer: see the top of the file. */
 static int writer(const char *url_a, const char *url_b, uint64_t blocks, int seconds) {
     struct path p = {0};
@@ -327,6 +364,8 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "ident") == 0) rc = print_ident(&p);
     else if (strcmp(argv[1], "rtpg") == 0) rc = print_rtpg(&p);
     else if (strcmp(argv[1], "await") == 0 && argc == 5) rc = await_state(&p, argv[3], atoi(argv[4]));
+    else if (strcmp(argv[1], "await-capacity") == 0 && argc == 5)
+        rc = await_capacity(&p, strtoull(argv[3], NULL, 0), atoi(argv[4]));
     else if (strcmp(argv[1], "write") == 0 && argc == 4) {
         unsigned char b[BS];
         pattern(b, strtoull(argv[3], NULL, 0), 1);

@@ -12,9 +12,10 @@
 # non-optimized, the dead gateway's unavailable, a restarted one's back, a cleanly stopped one's gone.
 # A live gateway is blocklisted: its ports turn transitioning (NOT READY 04/0A) and it comes back
 # by itself as a new client; cached writes its old client acknowledged fail the next SYNCHRONIZE
-# CACHE once. Blocklisted again while the monitor does not answer (SIGSTOP): through it, REPORT
-# TARGET PORT GROUPS still lists the other group as last seen. Last, the OSD stops answering:
-# removing the LUN and stopping the gateway do not hang on a lock lookup.
+# CACHE once. Blocklisted again while the image grows and the monitor does not answer (SIGSTOP):
+# through it, REPORT TARGET PORT GROUPS still lists the other group as last seen, and once back it
+# has the new size (2A/09). Last, the OSD stops answering: removing the LUN and stopping the
+# gateway do not hang on a lock lookup.
 set -euo pipefail
 vstor=${1:?path to vstor binary}
 out=${2:?work directory}
@@ -150,12 +151,16 @@ grep -q 'sense=3/0c/00' "$out/sync.err" || fail "B's SYNCHRONIZE CACHE got: $(ca
 echo "B's SYNCHRONIZE CACHE: $(tail -1 "$out/sync.err")"
 "$probe" sync "$url_b" || fail "the SYNCHRONIZE CACHE after the failed one"
 
-echo "== B fenced while the monitor does not answer: through B, A's group is still listed"
+echo "== B fenced while the image grows and the monitor does not answer: A's group still listed, then the new size"
 "$probe" write "$url_b" 6 || fail "write through B"  # B holds the lock: its client's address
 addr=$(rbd lock ls rbd/ha --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
 "$probe" write "$url_a" 7 || fail "write through A"  # A takes the lock
 rtpg_wait "$url_b" '^tpg=2 state=AN .* | tpg=1 state=AO ' || fail "B before its fencing: $r"
+blocks=$((80 * 2048))
+"$probe" await-capacity "$url_b" "$blocks" 60 >"$out/capacity.out" 2>&1 & bg=$!
+for _ in $(seq 100); do grep -q ready "$out/capacity.out" && break; sleep 0.1; done
 ceph osd blocklist add "$addr" >/dev/null 2>&1 || fail "cannot blocklist $addr"
+rbd resize --size 80M rbd/ha >/dev/null 2>&1 || fail "rbd resize"
 sleep 1  # the OSD has the new blocklist
 kill -STOP "$CEPH_MON_PID"; stopped=$CEPH_MON_PID
 t0=$(date +%s%N)
@@ -167,9 +172,11 @@ echo "B reconnecting: $r"
 kill -CONT "$CEPH_MON_PID"; stopped=
 grep -q '^tpg=2 state=T status=2 .* | tpg=1 state=A[ON] status=0 ports=1$' <<<"$r" ||
   fail "B while it reconnects lists: $r"
-rtpg_wait "$url_b" '^tpg=2 state=AN ' || fail "B did not come back after the monitor answered: $r"
+wait "$bg" || fail "B's capacity: $(cat "$out/capacity.out")"; bg=
 rec2_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-echo "B: $r (back after ${rec2_ms} ms, monitor stopped for about 1 s)"
+line=$(tail -1 "$out/capacity.out"); echo "B: $line (back after ${rec2_ms} ms, monitor stopped for about 1 s)"
+grep -q "^blocks=$blocks uas=.*2a/09" <<<"$line" || fail "B's session after the resize: $line"
+grep -q 'the image was resized to 83886080 bytes' "$out/b.log" || fail "B did not log the new size"
 
 echo "== the OSD stops answering: removing B's LUN and stopping B do not hang on a lock lookup"
 kill -STOP "$CEPH_OSD_PID"; stopped=$CEPH_OSD_PID

@@ -103,6 +103,7 @@ private:
     bool recovery_wait(std::chrono::milliseconds d);  // false: stopping
     static void retire(std::shared_ptr<Handles> old, const std::string& what);
     void note_lost_cache(const Handles& old);
+    void reread_size(const Handles& fresh);
 
     const RbdOptions opts_;
     const std::string what_;  // "rbd:POOL/IMAGE" for the log

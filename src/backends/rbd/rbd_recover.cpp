@@ -101,6 +101,7 @@ bool RbdBackend::recover(std::shared_ptr<Handles> old) {
     std::unique_ptr<RbdLockWatch> lock_watch;
     std::unique_ptr<RbdTpgPeers> peers;
     attach(fresh, peers, lock_watch, std::move(carried));
+    reread_size(*fresh);
     {
         std::unique_lock lk(mu_);
         note_lost_cache(*old);  // before any flush reaches the new connection
@@ -114,6 +115,17 @@ bool RbdBackend::recover(std::shared_ptr<Handles> old) {
     spdlog::warn("{}: reconnected to the cluster as a new client after {} ms", what_, ms.count());
     retire(std::move(old), what_);
     return true;
+}
+
+// The image may have been resized through another gateway while this one could not hear of it
+// (its header watch died with the old client). The new size is the LUN's from now on: the
+// engine, told by the access-state callback that follows, reports CAPACITY DATA HAS CHANGED.
+void RbdBackend::reread_size(const Handles& fresh) {
+    std::uint64_t size = 0;
+    if (int r = rbd_get_size(fresh.image, &size); r < 0 || size < opts_.block_size) return;
+    if (const std::uint64_t was = size_bytes_.exchange(size); was != size)
+        spdlog::warn("{}: the image was resized to {} bytes (from {}) while this gateway was fenced", what_, size,
+                     was);
 }
 
 void RbdBackend::note_lost_cache(const Handles& old) {

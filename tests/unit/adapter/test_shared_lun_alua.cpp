@@ -1,7 +1,8 @@
 // ALUA on a shared LUN (vstor/shared_lun.hpp, scsi/lun_alua.hpp): TPGS 01b in INQUIRY, REPORT
 // TARGET PORT GROUPS in both formats and in REPORT SUPPORTED OPERATION CODES, the state the
-// backend reports, and ASYMMETRIC ACCESS STATE CHANGED on every nexus when it changes. A LUN that
-// is not shared has none of it.
+// backend reports, and ASYMMETRIC ACCESS STATE CHANGED on every nexus when it changes; a size the
+// backend found changed (resized through another gateway) as a resize. A LUN that is not shared
+// has none of it.
 #include <atomic>
 #include <functional>
 #include <mutex>
@@ -18,7 +19,7 @@ class FlippingShared final : public Backend, public SharedLun, public SharedLunP
 public:
     std::string kind() const override { return "shared"; }
     std::uint32_t block_size() const override { return 512; }
-    std::uint64_t block_count() const override { return 2048; }
+    std::uint64_t block_count() const override { return blocks.load(); }
     BackendCaps caps() const override { return {}; }
     std::string unit_id() const override { return "test:unit-1"; }
     AccessState access_state() const override { return state.load(); }
@@ -55,6 +56,7 @@ public:
     }
 
     std::atomic<AccessState> state{AccessState::active_optimized};
+    std::atomic<std::uint64_t> blocks{2048};
     mutable std::mutex mu;
     std::function<void()> changed;
     TargetPortGroup published;
@@ -206,6 +208,27 @@ TEST_F(SharedLunAlua, UnavailableAndTransitioningPortsAnswerNotReady) {
     shared->move_to(AccessState::active_non_optimized);
     clear_ua(1);
     EXPECT_EQ(send_cdb(read10, 1, 512).status(), 0);
+}
+
+// RBD: a gateway that reconnected after a blocklisting reads the image's size again; another
+// gateway may have resized it meanwhile.
+TEST_F(SharedLunAlua, ASizeChangedElsewhereIsACapacityChangeOnEveryNexus) {
+    auto other = adapter->open_nexus(tid, "iqn.2026-11.org.test:other,i,0x2", 2);
+    const std::vector<std::uint8_t> read_capacity{0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    shared->blocks = 4096;
+    shared->move_to(AccessState::active_optimized);  // the state itself did not change
+    for (const auto& via : {nexus, other}) {
+        auto r = send({0x00, 0, 0, 0, 0, 0}, 1, 0, {}, via);
+        EXPECT_EQ(r.key(), 0x6);
+        EXPECT_EQ(r.asc(), 0x2a);
+        EXPECT_EQ(r.ascq(), 0x09);  // CAPACITY DATA HAS CHANGED
+        EXPECT_EQ(send({0x00, 0, 0, 0, 0, 0}, 1, 0, {}, via).status(), 0);  // and nothing else
+        r = send_cdb(read_capacity, 1, 8, {}, via);
+        ASSERT_EQ(r.status(), 0);
+        EXPECT_EQ((r.data[0] << 24) | (r.data[1] << 16) | (r.data[2] << 8) | r.data[3], 4095);
+    }
+    shared->move_to(AccessState::active_optimized);  // same size: no unit attention
+    EXPECT_EQ(send({0x00, 0, 0, 0, 0, 0}, 1).status(), 0);
 }
 
 TEST_F(SharedLunAlua, RemovingTheLunStopsTheBackendsCalls) {

@@ -62,7 +62,7 @@ void on_complete(rbd_completion_t c, void* arg) {
     IoStatus st = IoStatus::ok;
     if (r < 0) st = rbd_status(static_cast<int>(r));
     else if (op->expect >= 0 && r != op->expect) st = IoStatus::medium_error;  // short read
-    if (st == IoStatus::ok && op->counts && !op->flush_after && op->h->writeback.load()) op->h->cached_writes.fetch_add(1);
+    if (st == IoStatus::ok && op->counts && !op->flush_after) op->h->cache.acked();
     if (st == IoStatus::ok && op->flush_after) {
         // FUA on a cached image: durable only once flushed. rbd_aio_flush queues and returns.
         rbd_image_t image = op->h->image;
@@ -121,7 +121,7 @@ void on_compare(rbd_completion_t c, void* arg) {
     if (r == -EINVAL) return op->done(IoStatus::not_supported, std::nullopt);
     if (r < 0) return op->done(rbd_status(static_cast<int>(r)), std::nullopt);
     if (!op->flush_after) {
-        if (op->h->writeback.load()) op->h->cached_writes.fetch_add(1);
+        op->h->cache.acked();
         return op->done(IoStatus::ok, std::nullopt);
     }
     rbd_image_t image = op->h->image;
@@ -140,6 +140,7 @@ RbdBackend::RbdBackend(RbdOptions opts, std::shared_ptr<Handles> h, std::uint64_
       write_cache_(cache),
       image_id_(std::move(id)),
       unit_id_(std::move(unit_id)) {
+    h_->cache.set_lost_flag(lost_cache_);
     attach(h_, peers_, lock_watch_);
 }
 
@@ -255,20 +256,16 @@ void RbdBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool f
 // some (rbd_recover.cpp), the next flush fails once: the initiator must not take those writes
 // for durable.
 void RbdBackend::flush(IoCallback done) {
-    if (lost_cache_.exchange(false))
+    if (lost_cache_->exchange(false))
         return done(IoStatus::medium_error, "writes acknowledged from the write cache were lost when this gateway "
                                             "was blocklisted");
     auto h = handles();
     rbd_image_t image = h->image;
-    if (write_cache_) h->writeback.store(true);  // librbd writes back after a first flush
-    const std::uint64_t covers = h->cached_writes.load();
+    if (write_cache_) h->cache.start_writeback();  // librbd writes back after a first flush at the latest
+    const std::uint64_t covers = h->cache.flush_covers();
     start_aio(h, false, -1,
               [h, covers, done = std::move(done)](IoStatus st, std::string_view why) {
-                  if (st == IoStatus::ok) {
-                      std::uint64_t at = h->flushed_writes.load();
-                      while (at < covers && !h->flushed_writes.compare_exchange_weak(at, covers)) {
-                      }
-                  }
+                  if (st == IoStatus::ok) h->cache.flushed(covers);
                   done(st, why);
               },
               start_flush, image, false);

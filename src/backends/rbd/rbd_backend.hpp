@@ -102,7 +102,7 @@ private:
     bool recover(std::shared_ptr<Handles> old);  // false: stopped before it was back
     bool recovery_wait(std::chrono::milliseconds d);  // false: stopping
     static void retire(std::shared_ptr<Handles> old, const std::string& what);
-    void note_lost_cache(const Handles& old);
+    void note_lost_cache(Handles& old);
     void reread_size(const Handles& fresh);
 
     const RbdOptions opts_;
@@ -122,7 +122,8 @@ private:
     std::uint16_t group_ = 0;                   // what publish_port_group said last
     std::vector<std::uint16_t> ports_;
     std::atomic<bool> recovering_{false};       // reconnecting: the ports are transitioning
-    std::atomic<bool> lost_cache_{false};       // a recovery lost cached writes: fail the next flush
+    // A recovery lost cached writes: fail the next flush (shared with every connection's ledger).
+    const std::shared_ptr<std::atomic<bool>> lost_cache_ = std::make_shared<std::atomic<bool>>(false);
     std::mutex rec_mu_;                         // guards rec_stop_
     std::condition_variable rec_cv_;
     bool rec_stop_ = false;

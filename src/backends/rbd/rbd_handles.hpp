@@ -13,6 +13,7 @@
 #include <string>
 
 #include "backends/rbd/rbd_backend.hpp"
+#include "backends/rbd/rbd_cache_ledger.hpp"
 #include "backends/rbd/rbd_lock_watch.hpp"
 
 namespace vstor::backends {
@@ -22,13 +23,8 @@ struct RbdBackend::Handles {
     rados_ioctx_t io = nullptr;
     rbd_image_t image = nullptr;
     RbdIoProgress progress;  // this connection's writes in flight, and whether it was fenced
-    // What a loss of this connection's volatile write cache would take with it: writes
-    // acknowledged from the cache (no FUA, once librbd writes back: after the first flush by
-    // default), and how many of them a completed flush covers (rbd_recover.cpp).
-    std::atomic<bool> writeback{false};
-    std::atomic<std::uint64_t> cached_writes{0};
-    std::atomic<std::uint64_t> flushed_writes{0};
-    bool unflushed() const { return cached_writes.load() > flushed_writes.load(); }
+    // What a loss of this connection's volatile write cache would take with it.
+    RbdCacheLedger cache;
 
     // Connects (a new client: a new instance id, so a blocklisting of an earlier one does not
     // apply) and opens the image. nullptr with `error` set on failure. Blocks: never on a loop.

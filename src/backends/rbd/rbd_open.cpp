@@ -44,7 +44,8 @@ std::shared_ptr<RbdBackend::Handles> RbdBackend::Handles::connect(const RbdOptio
     apply_rbd_conf(h->cluster);
     // Writes acknowledged from librbd's cache count as cached (lost if this client is fenced)
     // from the start, or only after the first flush where the file asks to write through until then.
-    h->writeback = conf_true(h->cluster, "rbd_cache") && !conf_true(h->cluster, "rbd_cache_writethrough_until_flush");
+    if (conf_true(h->cluster, "rbd_cache") && !conf_true(h->cluster, "rbd_cache_writethrough_until_flush"))
+        h->cache.start_writeback();
     if ((r = rados_connect(h->cluster)) < 0) return error = failed("cannot connect to the cluster", o, r), nullptr;
     if ((r = rados_ioctx_create(h->cluster, o.pool.c_str(), &h->io)) < 0)
         return error = failed("cannot open the pool", o, r), nullptr;

@@ -100,6 +100,7 @@ bool RbdBackend::recover(std::shared_ptr<Handles> old) {
     }
     std::unique_ptr<RbdLockWatch> lock_watch;
     std::unique_ptr<RbdTpgPeers> peers;
+    fresh->cache.set_lost_flag(lost_cache_);
     attach(fresh, peers, lock_watch, std::move(carried));
     reread_size(*fresh);
     {
@@ -128,11 +129,13 @@ void RbdBackend::reread_size(const Handles& fresh) {
                      was);
 }
 
-void RbdBackend::note_lost_cache(const Handles& old) {
-    if (!write_cache_ || !old.unflushed() || lost_cache_.exchange(true)) return;
-    spdlog::error("{}: {} writes acknowledged from the old client's write cache and not yet flushed may be lost: "
-                  "the next SYNCHRONIZE CACHE fails",
-                  what_, old.cached_writes.load() - old.flushed_writes.load());
+// From here on, a write the old connection acknowledges from its cache (one in flight at the
+// swap) raises the flag by itself (RbdCacheLedger).
+void RbdBackend::note_lost_cache(Handles& old) {
+    if (const std::uint64_t lost = old.cache.retire())
+        spdlog::error("{}: {} writes acknowledged from the old client's write cache and not yet flushed may be lost: "
+                      "the next SYNCHRONIZE CACHE fails",
+                      what_, lost);
 }
 
 // Closes a connection once the requests still holding it completed (rbd_close must not run on a

@@ -10,12 +10,13 @@
 # over within seconds, and every acknowledged write reads back. Each gateway's REPORT TARGET PORT
 # GROUPS lists both groups (the registry next to the image): the holder's optimized, the other
 # non-optimized, the dead gateway's unavailable, a restarted one's back, a cleanly stopped one's gone.
-# A live gateway is blocklisted: its ports turn transitioning (NOT READY 04/0A) and it comes back
-# by itself as a new client; cached writes its old client acknowledged fail the next SYNCHRONIZE
-# CACHE once. Blocklisted again while the image grows and the monitor does not answer (SIGSTOP):
-# through it, REPORT TARGET PORT GROUPS still lists the other group as last seen, and once back it
-# has the new size (2A/09). Last, the OSD stops answering: removing the LUN and stopping the
-# gateway do not hang on a lock lookup.
+# A dead gateway's group is forgotten by the lock holder once its entry is stale long enough
+# (VSTOR_RBD_TPG_FORGET_MS, 20 s here). A live gateway is blocklisted: its ports turn
+# transitioning (NOT READY 04/0A) and it comes back by itself as a new client; cached writes its
+# old client acknowledged fail the next SYNCHRONIZE CACHE once. Blocklisted again while the image
+# grows and the monitor does not answer (SIGSTOP): through it, REPORT TARGET PORT GROUPS still
+# lists the other group as last seen, and once back it has the new size (2A/09). Last, the OSD
+# stops answering: removing the LUN and stopping the gateway do not hang on a lock lookup.
 set -euo pipefail
 vstor=${1:?path to vstor binary}
 out=${2:?work directory}
@@ -32,6 +33,7 @@ fail() { echo "FAIL: $*"; for g in a b; do echo "-- gateway $g"; tail -15 "$out/
 source "$(dirname "$0")/lib.sh"
 
 iqn=iqn.2026-12.org.vstor:ha
+export VSTOR_RBD_TPG_FORGET_MS=20000  # a dead gateway's group is forgotten after 20 s, not 60
 two_gateways rbd/ha stall_ms=2000  # B takes a dead holder's lock after 2 s of stalled writes
 "$vstor" ctl --control "$out/b.sock" save "$out/b.toml" >/dev/null || fail "ctl save on B"
 grep -q 'stall_ms=2000' "$out/b.toml" || fail "ctl save lost stall_ms: $(cat "$out/b.toml")"
@@ -103,6 +105,14 @@ echo "== the dead gateway's group: unavailable once its heartbeat stopped, never
 for _ in $(seq 100); do r=$("$probe" rtpg "$url_b"); grep -q '| tpg=1 state=U ' <<<"$r" && break; sleep 0.1; done
 echo "B: $r"
 grep -q '^tpg=2 state=AO .* | tpg=1 state=U status=0 ports=1$' <<<"$r" || fail "B still reports dead A as: $r"
+
+echo "== the dead gateway's group is forgotten once stale for VSTOR_RBD_TPG_FORGET_MS"
+for _ in $(seq 150); do r=$("$probe" rtpg "$url_b"); grep -q '|' <<<"$r" || break; sleep 0.1; done
+echo "B: $r"
+grep -q '^tpg=2 state=AO [^|]*$' <<<"$r" || fail "B still lists dead A after 20 s: $r"
+keys=$(rados -p rbd listomapkeys "vstor_alua.$(image_id rbd/ha)")
+[ "$keys" = "tpg.00002" ] || fail "the registry after A was forgotten: $keys"
+grep -q 'forgetting target port group 1: .* has not moved for 2[0-9] s' "$out/b.log" || fail "B did not log forgetting A"
 
 echo "== A restarted: its entry is fresh again (non-optimized); a clean stop removes it"
 port_a=${url_a#iscsi://127.0.0.1:}; port_a=${port_a%%/*}

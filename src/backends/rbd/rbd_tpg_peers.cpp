@@ -1,6 +1,8 @@
 #include "backends/rbd/rbd_tpg_peers.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -23,7 +25,9 @@ struct RbdTpgPeers::Pending {
     rados_omap_iter_t iter = nullptr;
     unsigned char more = 0;
     int rval = 0;
-    std::string key, value;  // what a write sets (the op keeps pointers to them)
+    std::string key, value;  // what a write sets or a removal compares (the op keeps pointers to them)
+    std::uint16_t group = 0;
+    std::uint64_t seq = 0;
 
     Pending() = default;
     Pending(const Pending&) = delete;
@@ -64,10 +68,11 @@ RbdTpgPeers::~RbdTpgPeers() {
     thread_.join();
     // An operation the cluster does not finish in time is left to it (its memory too): the I/O
     // context keeps what it needs, and a gateway must be able to stop without its cluster.
-    for (Pending** p : {&write_, &read_})
+    for (Pending** p : {&write_, &read_, &forget_})
         if (*p && !(*p)->wait(1000)) *p = nullptr;
     delete write_;
     delete read_;
+    delete forget_;
     remove_own_entry();
     rados_ioctx_destroy(io_);
 }
@@ -134,6 +139,8 @@ void RbdTpgPeers::tick() {
         finish_read(*read_);
         delete std::exchange(read_, nullptr);
     }
+    if (forget_ && forget_->done()) finish_forget();
+    if (!forget_) start_forget();
     const std::int64_t now = RbdIoProgress::now_ms();
     bool write = false, read = false;
     {
@@ -178,7 +185,7 @@ void RbdTpgPeers::start_read() {
 void RbdTpgPeers::finish_read(Pending& p) {
     const int r = rados_aio_get_return_value(p.c);
     if (r < 0 && r != -ENOENT) return;  // unread: the entries age towards stale
-    std::map<std::uint16_t, TpgEntry> now_there;
+    std::map<std::uint16_t, std::pair<TpgEntry, std::string>> now_there;  // and the value as read
     if (r >= 0 && p.rval >= 0 && p.iter) {
         char *key = nullptr, *val = nullptr;
         std::size_t key_len = 0, val_len = 0;
@@ -190,20 +197,80 @@ void RbdTpgPeers::finish_read(Pending& p) {
                               error.empty() ? "key and group differ" : error);
                 continue;
             }
-            now_there[e->group] = std::move(*e);
+            now_there[e->group] = {std::move(*e), std::string(val, val_len)};
         }
     }
     const std::int64_t now = RbdIoProgress::now_ms();
     std::lock_guard lk(mu_);
     std::map<std::uint16_t, Seen> next;
+    to_forget_.clear();
+    for (auto it = forgotten_.begin(); it != forgotten_.end();) {
+        const auto there = now_there.find(it->first);
+        it = there == now_there.end() || there->second.first.seq != it->second ? forgotten_.erase(it) : std::next(it);
+    }
     for (auto& [group, e] : now_there) {
-        if (group == own_.group) continue;
+        if (group == own_.group || forgotten_.count(group)) continue;
         const auto old = seen_.find(group);
-        const bool moved = old == seen_.end() || old->second.entry.seq != e.seq;
-        next[group] = Seen{std::move(e), moved ? now : old->second.moved_ms};
+        const bool moved = old == seen_.end() || old->second.entry.seq != e.first.seq;
+        const std::int64_t moved_ms = moved ? now : old->second.moved_ms;
+        if (holds_lock_ && group != forgetting_ && now - moved_ms >= forget_after_.count())
+            to_forget_.push_back(Forget{tpg_entry_key(group), e.second, group, e.first.seq, now - moved_ms});
+        next[group] = Seen{std::move(e.first), moved_ms};
     }
     seen_ = std::move(next);
     read_once_ = true;
+}
+
+std::chrono::milliseconds RbdTpgPeers::forget() {
+    const char* env = std::getenv("VSTOR_RBD_TPG_FORGET_MS");
+    const long long ms = env ? std::atoll(env) : 0;
+    return ms > 0 ? std::max(std::chrono::milliseconds(ms), 2 * kStale) : kForget;
+}
+
+// Removes one stale entry of another gateway, if it still holds what was read (omap_cmp: a
+// gateway that came back and rewrote it keeps it).
+void RbdTpgPeers::start_forget() {
+    Forget f;
+    {
+        std::lock_guard lk(mu_);
+        if (to_forget_.empty()) return;
+        f = std::move(to_forget_.back());
+        to_forget_.pop_back();
+    }
+    auto p = std::make_unique<Pending>();
+    p->key = std::move(f.key);
+    p->value = std::move(f.value);
+    p->group = f.group;
+    p->seq = f.seq;
+    const char* keys[] = {p->key.c_str()};
+    const std::size_t key_lens[] = {p->key.size()};
+    p->wop = rados_create_write_op();
+    rados_write_op_omap_cmp(p->wop, p->key.c_str(), LIBRADOS_CMPXATTR_OP_EQ, p->value.data(), p->value.size(),
+                            &p->rval);
+    rados_write_op_omap_rm_keys2(p->wop, keys, key_lens, 1);
+    if (rados_aio_create_completion2(nullptr, nullptr, &p->c) < 0) return;
+    if (rados_aio_write_op_operate(p->wop, io_, p->c, object_.c_str(), nullptr, 0) < 0) return;
+    spdlog::warn("{}: forgetting target port group {}: its gateway's registry entry has not moved for {} s", what_,
+                 p->group, f.silent_ms / 1000);
+    {
+        std::lock_guard lk(mu_);
+        forgetting_ = p->group;
+    }
+    forget_ = p.release();
+}
+
+void RbdTpgPeers::finish_forget() {
+    std::unique_ptr<Pending> p(std::exchange(forget_, nullptr));
+    const int r = rados_aio_get_return_value(p->c);
+    std::lock_guard lk(mu_);
+    forgetting_ = 0;
+    if (r < 0) {
+        spdlog::info("{}: target port group {} kept: {}", what_, p->group,
+                     r == -ECANCELED ? "its gateway wrote it again" : std::strerror(-r));
+        return;
+    }
+    forgotten_[p->group] = p->seq;
+    seen_.erase(p->group);  // REPORT TARGET PORT GROUPS stops listing it now
 }
 
 void RbdTpgPeers::remove_own_entry() {

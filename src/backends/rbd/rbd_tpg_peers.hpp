@@ -12,9 +12,12 @@
 // kStale (this gateway's clock only; no clocks are compared) is `unavailable`: that gateway died,
 // was blocklisted, or lost its cluster (and a gateway that cannot read the registry at all sees
 // every peer so); and while this gateway holds the exclusive lock, no peer is optimized (its
-// entry may lag by one beat). A gateway that stops cleanly removes its entry; a dead one's stays,
-// reported unavailable, until it comes back with the same group or someone removes the key
-// (`rados -p POOL rmomapkey vstor_alua.<id> tpg.<group>`).
+// entry may lag by one beat). A gateway that stops cleanly removes its entry; a dead one's is
+// reported unavailable until it comes back with the same group, or until the gateway holding the
+// exclusive lock removes it once it has not moved for forget() (60 s): a group gone that long is
+// no path an initiator should keep asking about. The removal compares the value first
+// (omap_cmp), so an entry its gateway rewrote meanwhile stays. One gateway at a time holds the
+// lock, and a fenced one cannot write, so two gateways never race for it.
 //
 // Every cluster call is asynchronous and polled on the registry's own thread, so neither that
 // thread nor any caller waits for an OSD: an operation that does not finish just delays the next.
@@ -41,6 +44,10 @@ public:
     static constexpr std::chrono::milliseconds kBeat{1000};
     static constexpr std::chrono::milliseconds kRead{500};
     static constexpr std::chrono::milliseconds kStale{5000};
+    static constexpr std::chrono::milliseconds kForget{60000};
+    // kForget, or VSTOR_RBD_TPG_FORGET_MS from the environment (at least 2 * kStale): how long an
+    // entry stays after its heartbeat stopped.
+    static std::chrono::milliseconds forget();
 
     struct Seen {
         TpgEntry entry;
@@ -71,6 +78,14 @@ public:
 
 private:
     struct Pending;  // one asynchronous operation in flight (the .cpp)
+    struct Forget {  // a stale entry to remove: its key and the value read
+        std::string key, value;
+        std::uint16_t group = 0;
+        std::uint64_t seq = 0;
+        std::int64_t silent_ms = 0;
+    };
+    void start_forget();
+    void finish_forget();
     void run();
     void tick();
     void start_write();
@@ -92,6 +107,13 @@ private:
     bool read_once_ = false;
     Pending* write_ = nullptr;  // in flight (registry thread only)
     Pending* read_ = nullptr;
+    Pending* forget_ = nullptr;
+    std::vector<Forget> to_forget_;  // found by the last read (under mu_)
+    std::uint16_t forgetting_ = 0;   // the group being removed (under mu_)
+    // Entries removed, by group and sequence (under mu_): a read that started before the removal
+    // may still return one; it is not a gateway coming back (that one's sequence moves).
+    std::map<std::uint16_t, std::uint64_t> forgotten_;
+    const std::chrono::milliseconds forget_after_ = forget();
     std::thread thread_;
 };
 

@@ -152,7 +152,7 @@ echo "A: $r"
 rtpg_wait "$url_b" '^tpg=2 state=AO .* | tpg=1 state=AN ' || fail "B after its write: $r"
 echo "B: $r"
 echo "== cached writes lost with a blocklisted client: the next SYNCHRONIZE CACHE fails once"
-"$probe" sync "$url_b" || fail "SYNCHRONIZE CACHE through B"  # librbd writes back from here on
+"$probe" sync "$url_b" || fail "SYNCHRONIZE CACHE through B"  # nothing cached before the write below
 "$probe" write-cached "$url_b" 5 || fail "cached write through B"
 addr=$(rbd lock ls rbd/ha --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
 ceph osd blocklist add "$addr" >/dev/null 2>&1 || fail "cannot blocklist $addr"

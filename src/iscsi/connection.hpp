@@ -2,7 +2,7 @@
 // machine, then the full feature phase (commands, data, task management, text, logout, NOP).
 // Thread rule: everything here runs on the connection's io_context, except the adapter
 // completion callbacks, which only post back to it (or, arriving inside submit() on the loop,
-// hand the completion to it: connection_scsi.cpp).
+// leave the completion for it: util::InlineCompletions, connection_scsi.cpp).
 #pragma once
 
 #include <asio.hpp>
@@ -20,6 +20,7 @@
 #include "iscsi/session.hpp"
 #include "iscsi/session_registry.hpp"
 #include "util/connection_limiter.hpp"
+#include "util/inline_completions.hpp"
 #include "vstor/adapter.hpp"
 #include "vstor/sense.hpp"
 
@@ -144,6 +145,8 @@ private:
     std::uint16_t cid_ = 0;
     std::uint32_t statsn_ = 0;
     std::map<std::uint32_t, std::shared_ptr<Cmd>> cmds_;  // by ITT
+    using InlineDone = util::InlineCompletions<Cmd*>;
+    InlineDone inline_done_;  // completions that arrived inside their own submit()
     std::deque<std::weak_ptr<Cmd>> budget_wait_;  // writes waiting for the write budget, oldest first
     std::uint32_t next_ttt_ = 1;
     std::uint32_t nop_ttt_pending_ = kReservedTag;

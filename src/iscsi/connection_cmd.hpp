@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "iscsi/connection.hpp"
@@ -40,6 +41,7 @@ struct Connection::Cmd {
     bool granted = false;  // R2Ts may be sent
     bool submitted = false;
     bool dead = false;  // connection gone or task aborted: completion is dropped
+    std::optional<Completion> done;  // one that arrived inside submit(), answered as it returns
 };
 
 }  // namespace vstor::iscsi

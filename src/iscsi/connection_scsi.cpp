@@ -187,50 +187,26 @@ void Connection::on_data_out(const Pdu& pdu) {
     if (cmd->received >= cmd->edtl && cmd->r2ts.empty() && cmd->r2t_next >= cmd->edtl) submit(cmd);
 }
 
-namespace {
-// The command whose submit() is on this thread's stack, and where its completion goes if it
-// arrives inside (a mem LUN, a file in memory): it is then answered as submit() returns,
-// without a trip through the loop's queue. Any other completion (another thread, or another
-// command the engine finishes meanwhile) is posted to the loop as before.
-struct InlineSlot {
-    const void* cmd;
-    std::optional<Completion> done;
-};
-thread_local InlineSlot* tl_inline = nullptr;
-
-class InlineScope {
-public:
-    explicit InlineScope(InlineSlot& slot) : outer_(std::exchange(tl_inline, &slot)) {}
-    ~InlineScope() { tl_inline = outer_; }
-    InlineScope(const InlineScope&) = delete;
-    InlineScope& operator=(const InlineScope&) = delete;
-
-private:
-    InlineSlot* outer_;
-};
-}  // namespace
-
 void Connection::submit(const std::shared_ptr<Cmd>& cmd) {
     cmd->submitted = true;
     session_->task_started();
     auto weak = weak_from_this();
     auto session = session_;
     auto exec = socket_.get_executor();
-    InlineSlot slot{cmd.get(), std::nullopt};
     {
-        InlineScope scope(slot);
+        // A completion that arrives inside this submit (a mem LUN, a file in memory) is answered
+        // as it returns, without a trip through the loop's queue; any other is posted.
+        InlineDone::Submitting scope(inline_done_, cmd.get());
         server_.adapter().submit(cmd->command, [weak, cmd, session, exec](const Completion& c) {
             session->task_finished();
-            if (tl_inline && tl_inline->cmd == cmd.get()) {
-                tl_inline->done.emplace(c);
-                return;
-            }
+            if (InlineDone::keep(cmd.get(), cmd.get())) return void(cmd->done.emplace(c));
             asio::post(exec, [weak, cmd, c] {
                 if (auto self = weak.lock()) self->complete(cmd, c);
             });
         });
     }
-    if (slot.done) complete(cmd, *slot.done);
+    // The scope kept nothing but this command's completion (a nested submit runs its own).
+    inline_done_.run([&](Cmd* kept) { complete(cmd, *kept->done); });
 }
 
 void Connection::complete(const std::shared_ptr<Cmd>& cmd, const Completion& c) {

@@ -396,12 +396,6 @@ void Connection::drive(Req* r, Step step) {
     }
 }
 
-namespace {
-// The connection whose submit() is on this thread's stack: a completion that arrives inside it
-// is answered when submit() returns, without a post back to the loop.
-thread_local Connection* tl_submitting = nullptr;
-}  // namespace
-
 void Connection::submit(Req* r) {
     Command& c = r->plan.command();
     c.nexus = nexus_;
@@ -415,13 +409,12 @@ void Connection::submit(Req* r) {
     auto done = [r, in_engine](const Completion& c) {
         r->done = c;
         Connection* conn = r->owner.get();
-        if (tl_submitting == conn) conn->inline_done_.push_back(r);  // on the loop, inside submit()
-        else asio::post(conn->exec_, [r] { r->owner->on_complete(r); });
+        // On the loop, inside this connection's submit(): answered in the pump turn, no post.
+        if (!InlineDone::keep(conn, r)) asio::post(conn->exec_, [r] { r->owner->on_complete(r); });
         in_engine->fetch_sub(1);
     };
-    Connection* const outer = std::exchange(tl_submitting, this);
+    InlineDone::Submitting scope(inline_done_, this);
     server_.adapter().submit(c, done);
-    tl_submitting = outer;
 }
 
 // A completion posted from another thread: its reply waits for the pump turn posted once for
@@ -438,9 +431,7 @@ void Connection::on_complete(Req* r) {
 
 // Re-entrant: finish_command() may submit again (the next TRIM chunk) or pump (the probe).
 void Connection::complete_inline() {
-    while (inline_next_ < inline_done_.size()) finish_command(inline_done_[inline_next_++]);
-    inline_done_.clear();
-    inline_next_ = 0;
+    inline_done_.run([this](Req* r) { finish_command(r); });
 }
 
 void Connection::finish_command(Req* r) {

@@ -21,6 +21,7 @@
 #include "nbd/stream.hpp"
 #include "nbd/transmission_plan.hpp"
 #include "util/connection_limiter.hpp"
+#include "util/inline_completions.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::nbd {
@@ -149,8 +150,8 @@ private:
     bool pumping_ = false;
     bool pump_again_ = false;
     bool pump_posted_ = false;
-    std::vector<Req*> inline_done_;
-    std::size_t inline_next_ = 0;
+    using InlineDone = util::InlineCompletions<Req*>;
+    InlineDone inline_done_;
 };
 
 }  // namespace vstor::nbd

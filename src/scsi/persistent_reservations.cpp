@@ -26,18 +26,19 @@ bool Reservations::conflicts(const Task& t) const {
     std::lock_guard lk(mu_);
     const auto op = t.cdb()[0];
     const auto flags = t.info->flags;
-    const std::string me = nexus_id(t);
     if (legacy_holder_ && t.nexus && *legacy_holder_ != t.nexus->instance_key()) {
         // SPC-2 reservation: other initiators get only the commands that never conflict, and
         // RELEASE (which is then a no-op for them).
         if (op == kRelease6 || op == kRelease10) return false;
         return !(flags & cmd_flag::reservation_any) || op == 0x5e || op == 0x5f;
     }
-    if (op == kReserve6 || op == kReserve10 || op == kRelease6 || op == kRelease10) {
-        // SPC-5 5.14.3: RESERVE/RELEASE conflict with an existing persistent reservation.
-        return st_.holder.has_value() && !st_.holds(me);
-    }
-    if (!st_.holder || st_.holds(me)) return false;
+    // No persistent reservation (the common case): nothing below conflicts, and the nexus id
+    // (a string built per call) is not needed.
+    if (!st_.holder) return false;
+    const std::string me = nexus_id(t);
+    // SPC-5 5.14.3: RESERVE/RELEASE conflict with an existing persistent reservation.
+    if (op == kReserve6 || op == kReserve10 || op == kRelease6 || op == kRelease10) return !st_.holds(me);
+    if (st_.holds(me)) return false;
     if (flags & cmd_flag::reservation_any) return false;
     const std::uint8_t type = st_.holder->type;
     // Registrants-only and all-registrants types give every registrant holder-like access.

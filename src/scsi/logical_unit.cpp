@@ -27,6 +27,7 @@ LogicalUnit::LogicalUnit(Target* target, std::uint16_t lun, std::shared_ptr<Back
       reservations_(std::make_unique<Reservations>(opts_.pr_state_path)),
       task_set_(std::make_unique<TaskSet>()) {
     mode_.wce = backend_->caps().write_cache;
+    hot_mode_.store(hot_bits(mode_), std::memory_order_release);
     resolve_identity();
     // A shared LUN has ALUA: its state follows the backend's from here on; and its persistent
     // reservations live where every gateway sees them, if it says where.
@@ -79,7 +80,12 @@ void LogicalUnit::capacity_changed() {
 }
 
 bool LogicalUnit::read_only() const {
-    return admin_read_only_.load(std::memory_order_acquire) || backend_->caps().read_only || mode().swp;
+    return admin_read_only_.load(std::memory_order_acquire) || backend_->caps().read_only ||
+           (hot_mode_.load(std::memory_order_acquire) & kHotSwp);
+}
+
+std::uint8_t LogicalUnit::hot_bits(const ModeState& m) {
+    return static_cast<std::uint8_t>((m.wce ? kHotWce : 0) | (m.swp ? kHotSwp : 0) | (m.d_sense ? kHotDSense : 0));
 }
 
 ModeState LogicalUnit::mode() const {
@@ -90,6 +96,7 @@ ModeState LogicalUnit::mode() const {
 void LogicalUnit::set_mode(const ModeState& m) {
     std::lock_guard lk(mode_mu_);
     mode_ = m;
+    hot_mode_.store(hot_bits(m), std::memory_order_release);
 }
 
 void LogicalUnit::set_prevent(const std::string& initiator_port, bool prevent) {

@@ -64,7 +64,9 @@ public:
 
     ModeState mode() const;
     void set_mode(const ModeState& m);
-    bool descriptor_sense() const { return mode().d_sense; }
+    // The mode bits every READ/WRITE or completion reads, without mode_mu_ (set_mode keeps them).
+    bool write_cache_enabled() const { return hot_mode_.load(std::memory_order_acquire) & kHotWce; }
+    bool descriptor_sense() const { return hot_mode_.load(std::memory_order_acquire) & kHotDSense; }
 
     // Removable medium state (START STOP UNIT / PREVENT ALLOW MEDIUM REMOVAL).
     std::atomic<bool> medium_present{true};
@@ -120,6 +122,9 @@ private:
     std::vector<std::string> preventers_;
     mutable std::mutex mode_mu_;  // guards mode_
     ModeState mode_;
+    static constexpr std::uint8_t kHotWce = 1, kHotSwp = 2, kHotDSense = 4;
+    static std::uint8_t hot_bits(const ModeState& m);
+    std::atomic<std::uint8_t> hot_mode_{0};  // mode_'s wce, swp and d_sense, stored under mode_mu_
     std::unique_ptr<Reservations> reservations_;
     std::unique_ptr<TaskSet> task_set_;
     std::unique_ptr<LunAlua> alua_;  // set in the constructor, before any command can arrive

@@ -17,7 +17,7 @@ namespace vstor::scsi {
 
 namespace {
 
-bool fua_of(const std::uint8_t* cdb, const LogicalUnit& lu) { return (cdb[1] & 0x08) || !lu.mode().wce; }
+bool fua_of(const std::uint8_t* cdb, const LogicalUnit& lu) { return (cdb[1] & 0x08) || !lu.write_cache_enabled(); }
 
 // The backend's own atomic compare-and-write (e.g. RBD's, atomic in the cluster and not just in
 // this process); nullopt when it has none, or none for this range.

@@ -88,7 +88,7 @@ Outcome write(const TaskPtr& t) {
     const auto n = writable_bytes(*t, bytes);
     if (!n) return Outcome::check(sense::invalid_field_in_information_unit(), bytes);
     if (*n == 0) return Outcome::good(bytes);
-    const bool fua = rw.fua || !t->lu->mode().wce;
+    const bool fua = rw.fua || !t->lu->write_cache_enabled();
     t->lu->backend().write(rw.lba, t->cmd.data.first(*n), fua, [t, bytes](IoStatus s, std::string_view why) {
         t->complete(io_outcome(s, true, Outcome::good(bytes), why));
     });

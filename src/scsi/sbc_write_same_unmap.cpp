@@ -57,9 +57,9 @@ Outcome write_same(const TaskPtr& t) {
         st = IoStatus::not_supported;
         if (lu.backend().caps().write_same)
             st = util::wait_io([&](IoCallback cb) {
-                lu.backend().write_same(lba, blocks, pattern, !lu.mode().wce, std::move(cb));
+                lu.backend().write_same(lba, blocks, pattern, !lu.write_cache_enabled(), std::move(cb));
             });
-        if (st == IoStatus::not_supported) st = write_pattern(lu, lba, blocks, pattern, !lu.mode().wce);
+        if (st == IoStatus::not_supported) st = write_pattern(lu, lba, blocks, pattern, !lu.write_cache_enabled());
     }
     return io_outcome(st, true, Outcome::good(ndob ? 0 : bs));
 }

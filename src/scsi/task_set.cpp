@@ -29,7 +29,7 @@ void TaskSet::enter(const TaskPtr& t, Runner run) {
             now = true;
             if (attr == TaskAttribute::ordered) ++ordered_running_;
         }
-        if (now) running_.push_back(t);
+        if (now) add_running(t);
     }
     if (now) run(t);
 }
@@ -40,15 +40,33 @@ void TaskSet::drain_locked(std::vector<TaskPtr>& to_run) {
         if (front->cmd.attr == TaskAttribute::ordered) {
             if (!running_.empty()) break;
             ++ordered_running_;
-            running_.push_back(front);
+            add_running(front);
             to_run.push_back(front);
             blocked_.pop_front();
             break;
         }
-        running_.push_back(front);
+        add_running(front);
         to_run.push_back(front);
         blocked_.pop_front();
     }
+}
+
+void TaskSet::add_running(const TaskPtr& t) {
+    t->running_slot = running_.size();
+    running_.push_back(t);
+}
+
+// O(1): the task knows its slot; the last running task takes it (running_ has no order).
+TaskPtr TaskSet::take_running(Task* t) {
+    const std::size_t slot = t->running_slot;
+    if (slot >= running_.size() || running_[slot].get() != t) return nullptr;  // not running
+    TaskPtr taken = std::move(running_[slot]);
+    if (slot + 1 != running_.size()) {
+        running_[slot] = std::move(running_.back());
+        running_[slot]->running_slot = slot;
+    }
+    running_.pop_back();
+    return taken;
 }
 
 TaskPtr TaskSet::leave(Task* t) {
@@ -57,10 +75,8 @@ TaskPtr TaskSet::leave(Task* t) {
     Runner run;
     {
         std::lock_guard lk(mu_);
-        auto it = std::find_if(running_.begin(), running_.end(), [t](const TaskPtr& p) { return p.get() == t; });
-        if (it == running_.end()) return nullptr;
-        keep = std::move(*it);
-        running_.erase(it);
+        keep = take_running(t);
+        if (!keep) return nullptr;
         if (t->cmd.attr == TaskAttribute::ordered && ordered_running_ > 0) --ordered_running_;
         drain_locked(to_run);
         run = run_;

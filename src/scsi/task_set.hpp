@@ -41,10 +41,12 @@ public:
 private:
     bool matches(const Task& t, const Scope& s) const;
     void drain_locked(std::vector<TaskPtr>& to_run);
+    void add_running(const TaskPtr& t);
+    TaskPtr take_running(Task* t);  // null if `t` is not running
 
     mutable std::mutex mu_;  // guards everything below
     std::condition_variable idle_cv_;
-    std::vector<TaskPtr> running_;
+    std::vector<TaskPtr> running_;  // in no order: each task knows its slot (Task::running_slot)
     std::deque<TaskPtr> blocked_;
     std::size_t ordered_running_ = 0;
     Runner run_ = nullptr;

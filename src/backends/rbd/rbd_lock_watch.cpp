@@ -54,21 +54,24 @@ RbdLockWatch::RbdLockWatch(rbd_image_t image, std::string what, const RbdIoProgr
 // kStopWait, then it is left to end by itself when the call returns (its state and the
 // connection's `keep` are its own, and the watch thread no longer touches this object), so a
 // recovery or a shutdown never hangs on it.
+bool join_within(std::thread& t, std::unique_lock<std::mutex>& lk, std::condition_variable& cv, const bool& exited,
+                 std::chrono::milliseconds d) {
+    const bool done = cv.wait_for(lk, d, [&] { return exited; });
+    lk.unlock();
+    if (done) t.join();
+    else t.detach();
+    return done;
+}
+
 RbdLockWatch::~RbdLockWatch() {
     std::unique_lock life(calls_->life_mu);
     calls_->life_stop = true;
     calls_->life_cv.notify_all();
-    const bool watch_done = calls_->life_cv.wait_for(life, kStopWait, [this] { return calls_->watch_exited; });
-    life.unlock();
+    const bool watch_done = join_within(thread_, life, calls_->life_cv, calls_->watch_exited, kStopWait);
     std::unique_lock lk(calls_->mu);
     calls_->stop = true;
     calls_->cv.notify_all();
-    const bool calls_done = calls_->cv.wait_for(lk, kStopWait, [this] { return calls_->exited; });
-    lk.unlock();
-    if (watch_done) thread_.join();
-    else thread_.detach();
-    if (calls_done) call_thread_.join();
-    else call_thread_.detach();
+    const bool calls_done = join_within(call_thread_, lk, calls_->cv, calls_->exited, kStopWait);
     if (!watch_done || !calls_done)
         spdlog::warn("{}: a lock lookup has not returned after {} ms: its thread is left to finish by itself, the "
                      "connection stays open until it does",

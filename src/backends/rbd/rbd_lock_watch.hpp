@@ -39,6 +39,13 @@ struct RbdIoProgress {
     static std::int64_t now_ms();
 };
 
+// Waits at most `d` for `exited` (set under `lk`'s mutex and announced on `cv`), then joins `t`,
+// or leaves it to finish by itself (detached): how a thread of a watch that may be stuck in a
+// librbd call on a cluster that does not answer is stopped (RbdLockWatch, RbdSizeWatch). The
+// thread must own what it uses. Unlocks `lk`; false: left behind.
+bool join_within(std::thread& t, std::unique_lock<std::mutex>& lk, std::condition_variable& cv, const bool& exited,
+                 std::chrono::milliseconds d);
+
 class RbdLockWatch {
 public:
     // The default of `stall`: I/O stuck this long while another client holds the lock means that

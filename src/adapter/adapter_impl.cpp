@@ -30,7 +30,16 @@ namespace adapter {
 AdapterImpl::AdapterImpl(std::string name)
     : name_(std::move(name)), pool_(std::max(2u, std::thread::hardware_concurrency())) {}
 
-AdapterImpl::~AdapterImpl() = default;
+// The LUs' resize hooks point here: cleared (waiting for a call in flight) before the members go.
+AdapterImpl::~AdapterImpl() {
+    std::vector<std::shared_ptr<scsi::Target>> targets;
+    {
+        std::lock_guard lk(mu_);
+        for (const auto& [id, t] : targets_) targets.push_back(t);
+    }
+    for (const auto& t : targets)
+        for (const auto& lu : t->luns()) lu->set_resize_hook({});
+}
 
 std::shared_ptr<scsi::Target> AdapterImpl::target(std::uint16_t id) const {
     std::lock_guard lk(mu_);
@@ -82,15 +91,29 @@ Status AdapterImpl::add_lun(std::uint16_t target_id, std::uint16_t lun,
     if (const auto p = opts.physical_block_size; p && (p < bs || (p & (p - 1)) || p > (bs << 15)))
         return error_status("physical block size must be a power of two of at least the block size");
     auto lu = std::make_shared<scsi::LogicalUnit>(t.get(), lun, std::move(backend), std::move(opts));
+    lu->set_resize_hook([this](scsi::LogicalUnit& l) { resized_elsewhere(l); });
     std::unique_lock changing(changes_mu_);
     if (!t->insert_lun(lun, lu)) return error_status("LUN " + std::to_string(lun) + " already exists");
-    if (auto* alua = lu->alua()) {  // a shared LUN: the other gateways learn this one's group and ports
+    t->broadcast_ua_all_luns(scsi::sense::ua_reported_luns_changed());
+    publish(changing, *t, lun, LunChange::added, lu->options().name);
+    // A shared LUN: the other gateways learn this one's group and ports. Outside changes_mu_: the
+    // backend may hold the lock it publishes under while its callback waits for changes_mu_.
+    if (auto* alua = lu->alua()) {
         alua->note_port(port_group_.load(), 0);
         for (const auto& n : t->nexuses()) alua->note_port(n->port_group(), n->relative_port());
     }
-    t->broadcast_ua_all_luns(scsi::sense::ua_reported_luns_changed());
-    publish(changing, *t, lun, LunChange::added, lu->options().name);
     return ok_status();
+}
+
+void AdapterImpl::resized_elsewhere(scsi::LogicalUnit& lu) {
+    std::unique_lock changing(changes_mu_);
+    const auto was = lu.block_count(), now = lu.backend().block_count();
+    if (now == was) return;  // a local resize_lun, serialized before this, took it already
+    if (lu.target().find_lun(lu.lun()).get() != &lu) return lu.refresh_capacity();  // not (or no longer) served
+    spdlog::info("{} LUN {}: capacity now {} blocks (was {}), resized elsewhere", lu.target().name(), lu.lun(), now,
+                 was);
+    lu.capacity_changed();
+    publish(changing, lu.target(), lu.lun(), LunChange::resized, lu.options().name);
 }
 
 Result<std::shared_ptr<scsi::LogicalUnit>> AdapterImpl::find_lu(std::uint16_t target_id, std::uint16_t lun) const {

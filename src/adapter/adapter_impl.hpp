@@ -47,6 +47,9 @@ private:
     std::shared_ptr<scsi::Target> target(std::uint16_t id) const;
     // The LUN, or an error naming what is missing.
     Result<std::shared_ptr<scsi::LogicalUnit>> find_lu(std::uint16_t target_id, std::uint16_t lun) const;
+    // A shared LUN's size changed through another gateway (LogicalUnit::resized_elsewhere): the
+    // same capacity change, unit attention and LUN event as resize_lun.
+    void resized_elsewhere(scsi::LogicalUnit& lu);
     // Puts the change in the bus order while `changing` (on changes_mu_) still holds, releases
     // it, and returns once every subscriber has the event.
     void publish(std::unique_lock<std::mutex>& changing, const scsi::Target& t, std::uint16_t lun,

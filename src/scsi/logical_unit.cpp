@@ -79,6 +79,17 @@ void LogicalUnit::capacity_changed() {
     target_->broadcast_ua(lun_, sense::ua_capacity_changed());
 }
 
+void LogicalUnit::set_resize_hook(std::function<void(LogicalUnit&)> hook) {
+    std::lock_guard lk(resize_hook_mu_);
+    resize_hook_ = std::move(hook);
+}
+
+void LogicalUnit::resized_elsewhere() {
+    std::lock_guard lk(resize_hook_mu_);
+    if (resize_hook_) return resize_hook_(*this);
+    if (backend_->block_count() != block_count()) capacity_changed();
+}
+
 bool LogicalUnit::read_only() const {
     return admin_read_only_.load(std::memory_order_acquire) || backend_->caps().read_only ||
            (hot_mode_.load(std::memory_order_acquire) & kHotSwp);

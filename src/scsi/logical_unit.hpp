@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -57,6 +58,12 @@ public:
     // The backend's size changed (Adapter::resize_lun, or a shared LUN's data resized elsewhere):
     // take it, and every nexus gets CAPACITY DATA HAS CHANGED.
     void capacity_changed();
+    // The backend's size changed without Adapter::resize_lun (a shared LUN's data resized through
+    // another gateway, scsi/lun_alua.cpp): the hook the adapter set takes it as resize_lun does
+    // (capacity, unit attention, LUN event); without one, capacity_changed(). Setting an empty
+    // hook waits for a call in flight.
+    void set_resize_hook(std::function<void(LogicalUnit&)> hook);
+    void resized_elsewhere();
 
     bool read_only() const;  // option, backend capability or SWP
     bool removable() const { return opts_.removable || backend_->caps().removable; }
@@ -127,6 +134,8 @@ private:
     std::atomic<std::uint8_t> hot_mode_{0};  // mode_'s wce, swp and d_sense, stored under mode_mu_
     std::unique_ptr<Reservations> reservations_;
     std::unique_ptr<TaskSet> task_set_;
+    std::mutex resize_hook_mu_;  // guards resize_hook_; held while it runs
+    std::function<void(LogicalUnit&)> resize_hook_;
     std::unique_ptr<LunAlua> alua_;  // set in the constructor, before any command can arrive
     std::string vendor_, product_, serial_;
     std::uint16_t rotation_rate_ = 1;

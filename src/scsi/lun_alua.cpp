@@ -46,12 +46,10 @@ std::vector<TargetPortGroup> LunAlua::peer_groups() const {
 
 void LunAlua::on_change() {
     std::lock_guard lk(mu_);
-    // The data was resized through another gateway (RBD: seen when reconnecting): as a resize.
-    if (const auto blocks = lu_.backend().block_count(); blocks && blocks != lu_.block_count()) {
-        spdlog::info("{} LUN {}: capacity now {} blocks (was {}), resized elsewhere", lu_.target().name(), lu_.lun(),
-                     blocks, lu_.block_count());
-        lu_.capacity_changed();
-    }
+    // The data was resized through another gateway (RBD: its header watch, or a reconnection):
+    // as a resize (the adapter's hook, LogicalUnit::resized_elsewhere).
+    if (const auto blocks = lu_.backend().block_count(); blocks && blocks != lu_.block_count())
+        lu_.resized_elsewhere();
     const AccessState now = shared_.access_state();
     const auto before = static_cast<AccessState>(state_.exchange(static_cast<std::uint8_t>(now)));
     if (before == now) return;

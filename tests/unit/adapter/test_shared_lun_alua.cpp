@@ -33,6 +33,10 @@ public:
     }
     void write(std::uint64_t, std::span<const std::byte>, bool, IoCallback done) override { done(IoStatus::ok); }
     void flush(IoCallback done) override { done(IoStatus::ok); }
+    IoStatus resize(std::uint64_t n) override {
+        blocks = n;
+        return IoStatus::ok;
+    }
 
     // What the RBD lock watch does when the lock moves.
     void move_to(AccessState s) {
@@ -229,6 +233,51 @@ TEST_F(SharedLunAlua, ASizeChangedElsewhereIsACapacityChangeOnEveryNexus) {
     }
     shared->move_to(AccessState::active_optimized);  // same size: no unit attention
     EXPECT_EQ(send({0x00, 0, 0, 0, 0, 0}, 1).status(), 0);
+}
+
+// RBD: the size watch saw another gateway's resize (or a reconnection re-read the size): the same
+// LUN event as `vstor ctl lun resize` (iSCSI sends its Async Message from it), once per change,
+// in order with the other changes.
+TEST_F(SharedLunAlua, ASizeChangedElsewhereIsPublishedAsALunEvent) {
+    std::mutex mu;
+    std::vector<LunEvent> events;
+    auto sub = adapter->subscribe_lun_events([&](const LunEvent& e) {
+        std::lock_guard lk(mu);
+        events.push_back(e);
+    });
+    shared->blocks = 8192;
+    shared->move_to(AccessState::active_optimized);
+    shared->move_to(AccessState::active_non_optimized);  // a state change alone: no LUN event
+    ASSERT_TRUE(adapter->remove_lun(tid, 1));
+    std::lock_guard lk(mu);
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_EQ(events[0].change, LunChange::resized);
+    EXPECT_EQ(events[0].lun, 1);
+    EXPECT_EQ(events[0].target_id, tid);
+    EXPECT_EQ(events[1].change, LunChange::removed);
+    EXPECT_LT(events[0].sequence, events[1].sequence);
+}
+
+// A resize_lun made here is not told twice when the backend's callback reports the same size.
+TEST_F(SharedLunAlua, ALocalResizeIsNotRepeatedByTheCallback) {
+    std::atomic<int> resized{0};
+    auto sub = adapter->subscribe_lun_events([&](const LunEvent& e) {
+        if (e.change == LunChange::resized) ++resized;
+    });
+    ASSERT_TRUE(adapter->resize_lun(tid, 1, 4096));
+    shared->move_to(AccessState::active_optimized);  // the RBD size watch sees its own gateway's resize
+    EXPECT_EQ(resized.load(), 1);
+    shared->blocks = 6144;
+    shared->move_to(AccessState::active_optimized);
+    shared->move_to(AccessState::active_optimized);  // the same size seen again
+    EXPECT_EQ(resized.load(), 2);
+    const auto r = send_cdb({0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 1, 8);
+    EXPECT_EQ(r.key(), 0x6);  // CAPACITY DATA HAS CHANGED first
+    EXPECT_EQ(r.asc(), 0x2a);
+    clear_ua(1);
+    const auto c = send_cdb({0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 1, 8);
+    ASSERT_EQ(c.status(), 0);
+    EXPECT_EQ((c.data[0] << 24) | (c.data[1] << 16) | (c.data[2] << 8) | c.data[3], 6143);
 }
 
 TEST_F(SharedLunAlua, RemovingTheLunStopsTheBackendsCalls) {

@@ -3,6 +3,8 @@
 #include <rados/librados.h>
 #include <rbd/librbd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -11,6 +13,7 @@
 #include "backends/rbd/rbd_handles.hpp"
 #include "backends/rbd/rbd_lock_watch.hpp"
 #include "backends/rbd/rbd_pr_store.hpp"
+#include "backends/rbd/rbd_size_watch.hpp"
 #include "backends/rbd/rbd_tpg_peers.hpp"
 
 namespace vstor::backends {
@@ -142,6 +145,23 @@ RbdBackend::RbdBackend(RbdOptions opts, std::shared_ptr<Handles> h, std::uint64_
       unit_id_(std::move(unit_id)) {
     h_->cache.set_lost_flag(lost_cache_);
     attach(h_, peers_, lock_watch_);
+    size_watch_ = watch_size(h_);
+}
+
+std::unique_ptr<RbdSizeWatch> RbdBackend::watch_size(const std::shared_ptr<Handles>& h) {
+    return std::make_unique<RbdSizeWatch>(h->image, what_, [this](std::uint64_t bytes) { size_seen(bytes, "(seen in its header)"); },
+                                          h);
+}
+
+// A shrink below what initiators already used is the operator's business; from here on the
+// engine refuses LBAs past the new end (LOGICAL BLOCK ADDRESS OUT OF RANGE), and until then librbd
+// itself refuses I/O past the image's end (short read or EINVAL: MEDIUM ERROR, never stale data).
+void RbdBackend::size_seen(std::uint64_t bytes, const char* when) {
+    if (bytes < opts_.block_size) return;
+    const std::uint64_t was = size_bytes_.exchange(bytes);
+    if (was == bytes) return;
+    spdlog::warn("{}: the image was resized to {} bytes (from {}) {}", what_, bytes, was, when);
+    notify_access_changed();  // the engine compares the block counts (scsi/lun_alua.cpp)
 }
 
 void RbdBackend::attach(const std::shared_ptr<Handles>& h, std::unique_ptr<RbdTpgPeers>& peers,
@@ -161,10 +181,11 @@ void RbdBackend::attach(const std::shared_ptr<Handles>& h, std::unique_ptr<RbdTp
     }
 }
 
-// The recovery, the lock watch, the port-group registry and the reservation store stop first;
+// The recovery, the size watch, the lock watch, the port-group registry and the reservation store stop first;
 // then the connection closes once the I/O still in flight on it completed.
 RbdBackend::~RbdBackend() {
     stop_recovery();
+    size_watch_.reset();
     lock_watch_.reset();
     peers_.reset();
     if (pr_store_) pr_store_->close();

@@ -29,6 +29,7 @@ namespace vstor::backends {
 struct RbdIoProgress;
 class RbdLockWatch;
 class RbdPrStore;
+class RbdSizeWatch;
 
 struct RbdOptions {
     std::string pool;
@@ -104,10 +105,15 @@ private:
     static void retire(std::shared_ptr<Handles> old, const std::string& what);
     void note_lost_cache(Handles& old);
     void reread_size(const Handles& fresh);
+    // The image's size as read now (rbd_size_watch.hpp, or a reconnection): a new one is the
+    // LUN's from now on, and the engine, told through the access-state callback, takes it as a
+    // resize (CAPACITY DATA HAS CHANGED, the LUN event). `when` ends the log line.
+    void size_seen(std::uint64_t bytes, const char* when);
+    std::unique_ptr<RbdSizeWatch> watch_size(const std::shared_ptr<Handles>& h);
 
     const RbdOptions opts_;
     const std::string what_;  // "rbd:POOL/IMAGE" for the log
-    mutable std::shared_mutex mu_;  // guards h_, peers_, lock_watch_ (swapped by recovery)
+    mutable std::shared_mutex mu_;  // guards h_, peers_, lock_watch_, size_watch_ (swapped by recovery)
     std::shared_ptr<Handles> h_;
     std::atomic<std::uint64_t> size_bytes_;
     const bool write_cache_;  // rbd cache is on: flush and FUA matter
@@ -116,6 +122,7 @@ private:
     std::unique_ptr<RbdTpgPeers> peers_;        // null: read-only (it would write the registry)
     std::vector<TargetPortGroup> last_peers_;   // the peers as a recovery found them (rbd_recover.cpp)
     std::unique_ptr<RbdLockWatch> lock_watch_;  // null: read-only, or no exclusive-lock feature
+    std::unique_ptr<RbdSizeWatch> size_watch_;  // resizes by other clients (rbd_size_watch.hpp)
     std::shared_ptr<RbdPrStore> pr_store_;      // set by open(); closed before the cluster connection
     std::mutex cb_mu_;                          // guards changed_, group_, ports_
     std::function<void()> changed_;             // the engine's ALUA state callback

@@ -25,6 +25,7 @@
 #include "backends/rbd/rbd_handles.hpp"
 #include "backends/rbd/rbd_lock_watch.hpp"
 #include "backends/rbd/rbd_pr_store.hpp"
+#include "backends/rbd/rbd_size_watch.hpp"
 #include "backends/rbd/rbd_tpg_peers.hpp"
 
 namespace vstor::backends {
@@ -74,9 +75,11 @@ bool RbdBackend::recover(std::shared_ptr<Handles> old) {
         // calling the engine, which asks access_state()).
         std::unique_ptr<RbdLockWatch> lock_watch;
         std::unique_ptr<RbdTpgPeers> peers;
+        std::unique_ptr<RbdSizeWatch> size_watch;
         {
             std::unique_lock lk(mu_);
             lock_watch = std::move(lock_watch_);
+            size_watch = std::move(size_watch_);
             peers = std::move(peers_);
             // REPORT TARGET PORT GROUPS goes on listing the other gateways' groups meanwhile, as
             // last seen, not as unavailable: this gateway cannot see them now, but nothing says
@@ -103,12 +106,14 @@ bool RbdBackend::recover(std::shared_ptr<Handles> old) {
     fresh->cache.set_lost_flag(lost_cache_);
     attach(fresh, peers, lock_watch, std::move(carried));
     reread_size(*fresh);
+    auto size_watch = watch_size(fresh);
     {
         std::unique_lock lk(mu_);
         note_lost_cache(*old);  // before any flush reaches the new connection
         h_ = fresh;
         peers_ = std::move(peers);
         lock_watch_ = std::move(lock_watch);
+        size_watch_ = std::move(size_watch);
     }
     recovering_.store(false, std::memory_order_release);
     notify_access_changed();
@@ -119,14 +124,10 @@ bool RbdBackend::recover(std::shared_ptr<Handles> old) {
 }
 
 // The image may have been resized through another gateway while this one could not hear of it
-// (its header watch died with the old client). The new size is the LUN's from now on: the
-// engine, told by the access-state callback that follows, reports CAPACITY DATA HAS CHANGED.
+// (its size watch died with the old client): taken as any resize seen elsewhere (size_seen).
 void RbdBackend::reread_size(const Handles& fresh) {
     std::uint64_t size = 0;
-    if (int r = rbd_get_size(fresh.image, &size); r < 0 || size < opts_.block_size) return;
-    if (const std::uint64_t was = size_bytes_.exchange(size); was != size)
-        spdlog::warn("{}: the image was resized to {} bytes (from {}) while this gateway was fenced", what_, size,
-                     was);
+    if (rbd_get_size(fresh.image, &size) == 0) size_seen(size, "while this gateway was fenced");
 }
 
 // From here on, a write the old connection acknowledges from its cache (one in flight at the

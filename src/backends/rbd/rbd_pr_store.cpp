@@ -6,6 +6,8 @@
 #include <thread>
 #include <utility>
 
+#include "backends/rbd/rbd_async_op.hpp"
+
 #include <spdlog/spdlog.h>
 
 namespace vstor::backends {
@@ -13,21 +15,6 @@ namespace vstor::backends {
 namespace {
 std::string why(const char* what, int r) { return std::string(what) + ": " + std::strerror(-r); }
 
-// Runs one operation to its end through an asynchronous completion, whose version is this
-// operation's own (rados_get_last_version is per I/O context, and other threads use it too).
-template <typename Start>
-int run_op(Start start, std::uint64_t* version) {
-    rados_completion_t c = nullptr;
-    if (int r = rados_aio_create_completion2(nullptr, nullptr, &c); r < 0) return r;
-    int r = start(c);
-    if (r >= 0) {
-        rados_aio_wait_for_complete(c);
-        r = rados_aio_get_return_value(c);
-        if (version) *version = rados_aio_get_version(c);
-    }
-    rados_aio_release(c);
-    return r;
-}
 }  // namespace
 
 std::shared_ptr<RbdPrStore> RbdPrStore::open(rados_t cluster, rados_ioctx_t pool_io, std::string object,
@@ -45,13 +32,15 @@ std::shared_ptr<RbdPrStore> RbdPrStore::open(rados_t cluster, rados_ioctx_t pool
     if (r < 0) return error = why(("cannot create " + s->object_).c_str(), r), nullptr;
     std::lock_guard wl(s->watch_mu_);
     if ((r = s->start_watch(io)) < 0) return error = why(("cannot watch " + s->object_).c_str(), r), nullptr;
+    // The thread holds the store: close() may leave it behind (kStopWait), and then it must
+    // still find everything it uses.
+    s->thread_ = util::BoundedThread([s] { s->run(); });
     return s;
 }
 
 RbdPrStore::RbdPrStore(std::shared_ptr<Io> io, std::string object)
     : io_(std::move(io)), object_(std::move(object)), relay_(new Relay) {
     relay_->store = this;
-    thread_ = std::thread([this] { run(); });
 }
 
 RbdPrStore::~RbdPrStore() { close(); }
@@ -61,10 +50,24 @@ std::shared_ptr<RbdPrStore::Io> RbdPrStore::io() const {
     return io_;
 }
 
+// Asynchronous, so that close() can stop waiting for a cluster that does not answer; a watch
+// left behind that is made after all is ended by the thread that frees it.
 int RbdPrStore::start_watch(const std::shared_ptr<Io>& io) {
+    if (closing_.load()) return -ECANCELED;  // under watch_mu_: close() may free relay_ after it
+    auto op = std::make_shared<RbdAsyncOp>(io);
+    if (!op->ok()) return -ENOMEM;
     std::uint64_t cookie = 0;
-    const int r = rados_watch3(io->ctx, object_.c_str(), &cookie, on_notify, on_watch_error, kWatchTimeoutS, relay_);
+    int r = rados_aio_watch2(io->ctx, object_.c_str(), op->completion(), &cookie, on_notify, on_watch_error,
+                             kWatchTimeoutS, relay_);
     if (r < 0) return r;
+    op->started();
+    op->watch_cookie = cookie, op->watch_ctx = io->ctx;
+    if ((r = op->wait(closing_)) == -ECANCELED) {
+        unwatched_all_ = false;  // its callbacks may come: relay_ is never freed
+        RbdAsyncOp::leave(std::move(op), object_ + ": watching");
+    }
+    if (r < 0) return r;
+    op->watch_cookie = 0;  // the store's now
     watch_cookie_ = cookie;
     watch_io_ = io;
     relay_->cookie.store(cookie);
@@ -101,8 +104,13 @@ void RbdPrStore::close() {
         if (closed_) return;
         closed_ = stop_ = true;
     }
+    closing_.store(true);
+    abandon_.store(true);
     cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
+    if (!thread_.join_for(kStopWait))
+        spdlog::warn("{}: the reservation store's thread has not returned after {} ms: it is left to finish by "
+                     "itself",
+                     object_, kStopWait.count());
     {
         std::lock_guard rl(relay_->mu);  // waits for a callback in flight; none reaches the store after
         relay_->store = nullptr;
@@ -119,29 +127,38 @@ ReservationStore::Result RbdPrStore::load(Snapshot& out, std::string& error) {
     const auto io = this->io();
     if (!io) return error = object_ + " is closed", Result::error;
     for (std::size_t size = 64 << 10;; size = kMaxBytes) {
-        out.state.assign(size, 0);
-        std::size_t got = 0;
-        std::uint64_t object_size = 0;
-        int read_rv = 0, stat_rv = 0;
-        rados_read_op_t op = rados_create_read_op();
-        rados_read_op_stat(op, &object_size, nullptr, &stat_rv);
-        rados_read_op_read(op, 0, size, reinterpret_cast<char*>(out.state.data()), &got, &read_rv);
-        const int r = run_op(
-            [&](rados_completion_t c) { return rados_aio_read_op_operate(op, io->ctx, c, object_.c_str(), 0); },
-            &out.version);
-        rados_release_read_op(op);
+        auto op = std::make_shared<RbdAsyncOp>(io);  // what librados writes into lives with it
+        op->buf.assign(size, 0);
+        op->rop = rados_create_read_op();
+        rados_read_op_stat(op->rop, &op->object_size, nullptr, &op->stat_rv);
+        rados_read_op_read(op->rop, 0, size, reinterpret_cast<char*>(op->buf.data()), &op->got, &op->read_rv);
+        const int r = finish(op, op->ok() ? rados_aio_read_op_operate(op->rop, io->ctx, op->completion(),
+                                                                      object_.c_str(), 0)
+                                          : -ENOMEM);
         if (r == -ENOENT) {  // removed behind our back: the empty state, created again on write
             out.state.clear();
             out.version = 0;
             return Result::ok;
         }
-        if (r < 0 || read_rv < 0) return error = why(("cannot read " + object_).c_str(), r < 0 ? r : read_rv), Result::error;
-        if (object_size > kMaxBytes) return error = object_ + " is too large", Result::error;
-        if (object_size <= size) {
-            out.state.resize(got);
+        const int fail = r < 0 ? r : op->read_rv;
+        if (fail < 0) return error = why(("cannot read " + object_).c_str(), fail), Result::error;
+        if (op->object_size > kMaxBytes) return error = object_ + " is too large", Result::error;
+        if (op->object_size <= size) {
+            out.version = op->version();
+            out.state.assign(op->buf.begin(), op->buf.begin() + static_cast<std::ptrdiff_t>(op->got));
             return Result::ok;
         }
     }
+}
+
+// Starts nothing itself: `started` is the start call's result. Waits for the op unless the store
+// gives up on it (closing, or the engine stopped listening): then it is left behind.
+int RbdPrStore::finish(std::shared_ptr<RbdAsyncOp> op, int started) {
+    if (started < 0) return started;
+    op->started();
+    const int r = op->wait(abandon_);
+    if (r == -ECANCELED) RbdAsyncOp::leave(std::move(op), object_);
+    return r;
 }
 
 ReservationStore::Result RbdPrStore::compare_and_set(std::uint64_t expected_version,
@@ -150,25 +167,25 @@ ReservationStore::Result RbdPrStore::compare_and_set(std::uint64_t expected_vers
     if (state.size() > kMaxBytes) return error = "the reservation state is too large", Result::error;
     const auto io = this->io();
     if (!io) return error = object_ + " is closed", Result::error;
-    rados_write_op_t op = rados_create_write_op();
+    auto op = std::make_shared<RbdAsyncOp>(io);
+    op->wop = rados_create_write_op();
     if (expected_version == 0)
-        rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, nullptr);  // it did not exist when read
+        rados_write_op_create(op->wop, LIBRADOS_CREATE_EXCLUSIVE, nullptr);  // it did not exist when read
     else
-        rados_write_op_assert_version(op, expected_version);
-    rados_write_op_write_full(op, reinterpret_cast<const char*>(state.data()), state.size());
-    const int r = run_op(
-        [&](rados_completion_t c) { return rados_aio_write_op_operate(op, io->ctx, c, object_.c_str(), nullptr, 0); },
-        nullptr);
-    rados_release_write_op(op);
+        rados_write_op_assert_version(op->wop, expected_version);
+    rados_write_op_write_full(op->wop, reinterpret_cast<const char*>(state.data()), state.size());  // copied
+    const int r = finish(op, op->ok() ? rados_aio_write_op_operate(op->wop, io->ctx, op->completion(),
+                                                                   object_.c_str(), nullptr, 0)
+                                      : -ENOMEM);
     // ERANGE/EOVERFLOW: the version moved; EEXIST/ENOENT: created or removed since it was read.
     if (r == -ERANGE || r == -EOVERFLOW || r == -EEXIST || r == -ENOENT) return Result::conflict;
     if (r < 0) return error = why(("cannot write " + object_).c_str(), r), Result::error;
     // Tell the other gateways, and wait until they have read it (or kNotifyTimeoutMs passed: a
     // gateway that died stays a watcher until its watch times out).
-    char* reply = nullptr;
-    std::size_t reply_len = 0;
-    const int n = rados_notify2(io->ctx, object_.c_str(), nullptr, 0, kNotifyTimeoutMs, &reply, &reply_len);
-    if (reply) rados_buffer_free(reply);
+    auto note = std::make_shared<RbdAsyncOp>(io);
+    const int n = finish(note, note->ok() ? rados_aio_notify(io->ctx, object_.c_str(), note->completion(), nullptr,
+                                                             0, kNotifyTimeoutMs, &note->reply, &note->reply_len)
+                                          : -ENOMEM);
     if (n < 0) spdlog::warn("{}: not every gateway acknowledged the change: {}", object_, std::strerror(-n));
     return Result::ok;
 }
@@ -178,7 +195,11 @@ bool RbdPrStore::closed() {
     return closed_;
 }
 
+// Removing the callback gives up on a read in flight first: the engine's refresh then returns at
+// once instead of holding a LUN removal until the cluster answers.
 void RbdPrStore::watch(std::function<void()> changed) {
+    if (!changed) abandon_.store(true);
+    else if (!closing_.load()) abandon_.store(false);
     std::lock_guard lk(cb_mu_);
     changed_ = std::move(changed);
 }
@@ -198,7 +219,7 @@ void RbdPrStore::on_notify(void* arg, std::uint64_t notify_id, std::uint64_t coo
                            std::size_t) {
     auto* relay = static_cast<Relay*>(arg);
     std::lock_guard lk(relay->mu);
-    if (relay->store && cookie == relay->cookie.load()) relay->store->post(Event{false, false, notify_id, cookie});
+    if (relay->store && cookie == relay->cookie.load()) relay->store->post(Event{false, notify_id, cookie});
 }
 
 void RbdPrStore::on_watch_error(void* arg, std::uint64_t cookie, int err) {
@@ -206,7 +227,7 @@ void RbdPrStore::on_watch_error(void* arg, std::uint64_t cookie, int err) {
     std::lock_guard lk(relay->mu);
     if (!relay->store || cookie != relay->cookie.load()) return;
     spdlog::warn("{}: watch lost ({}), watching again", relay->store->object_, std::strerror(-err));
-    relay->store->post(Event{true, false, 0, 0});
+    relay->store->post(Event{true, 0, 0});
 }
 
 bool RbdPrStore::rebind(rados_t cluster, std::string& error, std::shared_ptr<const void> keep) {
@@ -226,11 +247,9 @@ bool RbdPrStore::rebind(rados_t cluster, std::string& error, std::shared_ptr<con
         std::lock_guard lk(mu_);
         ++io_gen_;
     }
-    if (int r = start_watch(fresh); r < 0) {  // the new connection is in use from now on regardless
-        spdlog::warn("{}: cannot watch it ({}), trying again", object_, std::strerror(-r));
-        post(Event{true, false, 0, 0});
-    }
-    post(Event{false, true, 0, 0});  // changes made while this gateway was fenced
+    // The store's thread watches on the new connection (a recovery must not wait for it), then
+    // the engine re-reads the state: changes made while this gateway was fenced.
+    post(Event{true, 0, 0});  // changes made while this gateway was fenced
     return true;
 }
 
@@ -267,7 +286,7 @@ void RbdPrStore::run() {
             std::lock_guard cb(cb_mu_);
             if (changed_) changed_();  // the engine re-reads the state
         }
-        if (!e.rewatch && !e.reread)
+        if (!e.rewatch)
             if (const auto io = this->io()) rados_notify_ack(io->ctx, object_.c_str(), e.notify_id, e.cookie, nullptr, 0);
         lk.lock();
     }

@@ -10,6 +10,7 @@
 #include <rados/librados.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -19,9 +20,12 @@
 #include <string>
 #include <thread>
 
+#include "util/bounded_thread.hpp"
 #include "vstor/reservation_store.hpp"
 
 namespace vstor::backends {
+
+class RbdAsyncOp;
 
 class RbdPrStore final : public ReservationStore {
 public:
@@ -29,6 +33,8 @@ public:
     static constexpr std::uint32_t kWatchTimeoutS = 10;      // ... and its watch ends after this
     static constexpr std::size_t kMaxBytes = 4 << 20;        // a state larger than this is refused
     static constexpr int kUnwatchWaitMs = 2000;  // then a watch is left to the cluster (close, rebind)
+    // close() waits this long for the store's thread (it gives up on its cluster calls at once).
+    static constexpr std::chrono::milliseconds kStopWait{2000};
 
     // A store on `object` in the pool of `pool_io` (an I/O context of its own is made from it).
     // `keep` (may be null) keeps `cluster` connected while an I/O context of it is in use.
@@ -42,6 +48,7 @@ public:
     Result load(Snapshot& out, std::string& error) override;
     Result compare_and_set(std::uint64_t expected_version, const std::vector<std::uint8_t>& state,
                            std::string& error) override;
+    // An empty `changed` also gives up on a read or write in flight (it fails: the LUN goes away).
     void watch(std::function<void()> changed) override;
     // Ends the watch (waiting at most kUnwatchWaitMs for the cluster) and the thread, and lets go
     // of the I/O context (closed once no operation uses it); afterwards every call fails.
@@ -73,14 +80,15 @@ private:
         std::atomic<std::uint64_t> cookie{0};  // the current watch: callbacks of older ones are ignored
     };
     struct Event {
-        bool rewatch = false;  // the watch failed: establish it again
-        bool reread = false;   // rebound: the engine re-reads the state (nothing to acknowledge)
+        bool rewatch = false;  // the watch failed or moved: establish it (the engine re-reads the state)
         std::uint64_t notify_id = 0, cookie = 0;
     };
     RbdPrStore(std::shared_ptr<Io> io, std::string object);
     std::shared_ptr<Io> io() const;
     int start_watch(const std::shared_ptr<Io>& io);  // under watch_mu_
     void end_watch();                                // under watch_mu_; bounded by kUnwatchWaitMs
+    // Waits for an op whose start call returned `started`, unless abandon_ says to give up.
+    int finish(std::shared_ptr<RbdAsyncOp> op, int started);
     void rewatch();
     bool closed();
     void run();  // the store's thread: callbacks and acknowledgements, re-watching
@@ -105,7 +113,9 @@ private:
     std::deque<Event> events_;
     bool stop_ = false;
     bool closed_ = false;
-    std::thread thread_;
+    std::atomic<bool> closing_{false};  // close() began: every wait for the cluster gives up
+    std::atomic<bool> abandon_{false};  // ... or the engine stopped listening: reads and writes give up
+    util::BoundedThread thread_;        // started by open(), holding the store
 };
 
 }  // namespace vstor::backends

@@ -188,22 +188,53 @@ line=$(tail -1 "$out/capacity.out"); echo "B: $line (back after ${rec2_ms} ms, m
 grep -q "^blocks=$blocks uas=.*2a/09" <<<"$line" || fail "B's session after the resize: $line"
 grep -q 'the image was resized to 83886080 bytes' "$out/b.log" || fail "B did not log the new size"
 
+# remove_then_stop G PID: `ctl lun remove 0` on gateway G, then SIGTERM to PID (30 s at most);
+# sets rm_ms and stop_ms (how long each took) and stop_rc (its exit status).
+remove_then_stop() {
+  local t0
+  t0=$(date +%s%N)
+  timeout 60 "$vstor" ctl --control "$out/$1.sock" lun remove 0 >/dev/null || fail "lun remove on $1"
+  rm_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  t0=$(date +%s%N)
+  kill -TERM "$2"
+  for _ in $(seq 300); do kill -0 "$2" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$2" 2>/dev/null && fail "$1 did not stop within 30 s of SIGTERM with the cluster stopped"
+  stop_rc=0; wait "$2" || stop_rc=$?
+  stop_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+}
+
 echo "== the OSD stops answering: removing B's LUN and stopping B do not hang on a lock lookup"
 kill -STOP "$CEPH_OSD_PID"; stopped=$CEPH_OSD_PID
 sleep 2  # B does not hold the lock: its lookup of the holder (every 0.5 s) is stuck now
-t0=$(date +%s%N)
-timeout 60 "$vstor" ctl --control "$out/b.sock" lun remove 0 >/dev/null || fail "lun remove on B"
-rm_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+remove_then_stop b "$pid_b"; pid_b=
+kill -CONT "$CEPH_OSD_PID"; stopped=
+echo "OSD stopped: lun remove took ${rm_ms} ms, SIGTERM to exit ${stop_ms} ms (status $stop_rc)"
 grep -q 'a lock lookup has not returned after 2000 ms: its thread is left' "$out/b.log" ||
   fail "B did not leave its stuck lookup: $(grep -i 'lookup' "$out/b.log")"
-t0=$(date +%s%N)
-kill -TERM "$pid_b"
-for _ in $(seq 300); do kill -0 "$pid_b" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$pid_b" 2>/dev/null && fail "B did not stop within 30 s of SIGTERM with the OSD stopped"
-wait "$pid_b" 2>/dev/null || true; pid_b=
-stop_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-kill -CONT "$CEPH_OSD_PID"; stopped=
-echo "OSD stopped: lun remove took ${rm_ms} ms, SIGTERM to exit ${stop_ms} ms"
-[ "$rm_ms" -lt 30000 ] || fail "lun remove took ${rm_ms} ms"
+[ "$stop_rc" -eq 0 ] || fail "B exited with status $stop_rc"
+[ "$rm_ms" -lt 12000 ] || fail "lun remove took ${rm_ms} ms (bound: 10 s for the cluster, then left)"
+rm1_ms=$rm_ms stop1_ms=$stop_ms
+
+echo "== A fenced and reconnecting while the monitor and the OSD do not answer: lun remove and SIGTERM do not wait"
+"$probe" write "$url_a" 9 || fail "write through A"  # A holds the lock: its client's address
+addr=$(rbd lock ls rbd/ha --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
+ceph osd blocklist add "$addr" >/dev/null 2>&1 || fail "cannot blocklist $addr"
+sleep 1  # the OSD has the new blocklist
+kill -STOP "$CEPH_MON_PID"; stopped=$CEPH_MON_PID
+"$probe" write "$url_a" 10 2>"$out/fenced3.err" && fail "a blocklisted gateway acknowledged a write"
+grep -q 'sense=2/04/0a' "$out/fenced3.err" || fail "A's write got: $(cat "$out/fenced3.err")"
+kill -STOP "$CEPH_OSD_PID"; stopped="$CEPH_MON_PID $CEPH_OSD_PID"
+sleep 1  # A's reconnection waits for the monitor now (client_mount_timeout: 30 s)
+remove_then_stop a "$pid_a"; pid_a=
+kill -CONT "$CEPH_OSD_PID" "$CEPH_MON_PID"; stopped=
+echo "monitor and OSD stopped while A reconnects: lun remove ${rm_ms} ms, SIGTERM to exit ${stop_ms} ms" \
+  "(status $stop_rc)"
+grep -q 'stopping while reconnecting: the connection attempt .* is left to finish by itself' "$out/a.log" ||
+  fail "A did not leave its reconnection: $(grep -i 'reconnect' "$out/a.log")"
+grep -q 'vstor_pr.*left to a thread of its own' "$out/a.log" &&
+  echo "A's reservation store gave up a cluster call in flight: $(grep 'vstor_pr.*left' "$out/a.log" | head -1)"
+[ "$stop_rc" -eq 0 ] || fail "A exited with status $stop_rc"
+[ "$rm_ms" -lt 12000 ] || fail "lun remove on A took ${rm_ms} ms (bound: 10 s for the cluster, then left)"
 echo "PASS rbd_gateways (failover ${ms} ms, blocklisted gateway back after ${rec_ms} ms; with its monitor stopped" \
-  "${rec2_ms} ms; OSD stopped: lun remove ${rm_ms} ms, exit ${stop_ms} ms)"
+  "${rec2_ms} ms; OSD stopped: lun remove ${rm1_ms} ms, exit ${stop1_ms} ms; A reconnecting with the cluster" \
+  "stopped: lun remove ${rm_ms} ms, exit ${stop_ms} ms)"

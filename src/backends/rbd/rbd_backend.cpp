@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -15,6 +16,7 @@
 #include "backends/rbd/rbd_pr_store.hpp"
 #include "backends/rbd/rbd_size_watch.hpp"
 #include "backends/rbd/rbd_tpg_peers.hpp"
+#include "util/bounded_thread.hpp"
 
 namespace vstor::backends {
 
@@ -165,7 +167,8 @@ void RbdBackend::size_seen(std::uint64_t bytes, const char* when) {
 }
 
 void RbdBackend::attach(const std::shared_ptr<Handles>& h, std::unique_ptr<RbdTpgPeers>& peers,
-                        std::unique_ptr<RbdLockWatch>& lock_watch, RbdTpgPeers::Memory carried) {
+                        std::unique_ptr<RbdLockWatch>& lock_watch, RbdTpgPeers::Memory carried,
+                        const std::string* owner) {
     if (opts_.read_only) return;
     peers = std::make_unique<RbdTpgPeers>(h->cluster, h->io,
                                           "vstor_alua." + (image_id_.empty() ? "name." + opts_.image : image_id_), what_,
@@ -176,20 +179,28 @@ void RbdBackend::attach(const std::shared_ptr<Handles>& h, std::unique_ptr<RbdTp
     }
     std::uint64_t features = 0;
     if (rbd_get_features(h->image, &features) == 0 && (features & RBD_FEATURE_EXCLUSIVE_LOCK)) {
-        lock_watch = std::make_unique<RbdLockWatch>(h->image, what_, h->progress, opts_.stall, peers.get(), h);
+        lock_watch = std::make_unique<RbdLockWatch>(h->image, what_, h->progress, opts_.stall, peers.get(), h,
+                                                    owner);
         lock_watch->watch([this] { notify_access_changed(); });
     }
 }
 
-// The recovery, the size watch, the lock watch, the port-group registry and the reservation store stop first;
-// then the connection closes once the I/O still in flight on it completed.
+// The recovery, the size watch, the lock watch, the port-group registry and the reservation store stop first
+// (the store alongside the other two: each waits for the cluster at most 2 s); then the
+// connection closes once the I/O still in flight on it completed. All of it shares one bound,
+// kTeardownWait, so that a cluster that does not answer holds a LUN removal or a shutdown that
+// long at most; what it did not finish by then is left to finish by itself (and logged).
 RbdBackend::~RbdBackend() {
+    const auto deadline = std::chrono::steady_clock::now() + kTeardownWait;
     stop_recovery();
+    util::BoundedThread store;
+    if (pr_store_) store = util::BoundedThread([s = pr_store_] { s->close(); });
     size_watch_.reset();
     lock_watch_.reset();
     peers_.reset();
-    if (pr_store_) pr_store_->close();
-    retire(std::move(h_), what_);
+    store.join();  // close() is bounded itself
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    retire(std::move(h_), what_, std::max(left, std::chrono::milliseconds(0)));
 }
 
 std::shared_ptr<RbdBackend::Handles> RbdBackend::handles() const {

@@ -92,8 +92,10 @@ private:
     std::shared_ptr<Handles> handles() const;
     // The lock watch and the port-group registry of connection `h` (null where not wanted); the
     // registry starts from what an earlier connection's had seen (`carried`).
+    // `owner`: the lock's holder when already looked up (a recovery), else the lock watch asks.
     void attach(const std::shared_ptr<Handles>& h, std::unique_ptr<RbdTpgPeers>& peers,
-                std::unique_ptr<RbdLockWatch>& lock_watch, RbdTpgPeers::Memory carried = {});
+                std::unique_ptr<RbdLockWatch>& lock_watch, RbdTpgPeers::Memory carried = {},
+                const std::string* owner = nullptr);
     void notify_access_changed();
     // Recovery after a blocklisting (rbd_recover.cpp): a thread of its own watches the current
     // connection's fenced flag and replaces the connection with a new client.
@@ -101,8 +103,12 @@ private:
     void stop_recovery();
     void recovery_loop();
     bool recover(std::shared_ptr<Handles> old);  // false: stopped before it was back
+    // A new connection (and the lock holder) from a thread of its own that a stop does not wait
+    // for; false: stopping.
+    bool reconnect(std::shared_ptr<Handles>& fresh, std::string& owner, std::string& error);
     bool recovery_wait(std::chrono::milliseconds d);  // false: stopping
-    static void retire(std::shared_ptr<Handles> old, const std::string& what);
+    // Closes `old` once unused; the caller waits at most `wait` (rbd_recover.cpp).
+    static void retire(std::shared_ptr<Handles> old, const std::string& what, std::chrono::milliseconds wait);
     void note_lost_cache(Handles& old);
     void reread_size(const Handles& fresh);
     // The image's size as read now (rbd_size_watch.hpp, or a reconnection): a new one is the
@@ -110,6 +116,9 @@ private:
     // resize (CAPACITY DATA HAS CHANGED, the LUN event). `when` ends the log line.
     void size_seen(std::uint64_t bytes, const char* when);
     std::unique_ptr<RbdSizeWatch> watch_size(const std::shared_ptr<Handles>& h);
+
+    // Destruction waits this long at most for a cluster that does not answer (see ~RbdBackend).
+    static constexpr std::chrono::milliseconds kTeardownWait{10000};
 
     const RbdOptions opts_;
     const std::string what_;  // "rbd:POOL/IMAGE" for the log

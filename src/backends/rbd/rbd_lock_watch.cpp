@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -31,7 +32,8 @@ void RbdIoProgress::finished() {
 }
 
 RbdLockWatch::RbdLockWatch(rbd_image_t image, std::string what, const RbdIoProgress& io,
-                           std::chrono::milliseconds stall, RbdTpgPeers* peers, std::shared_ptr<const void> keep)
+                           std::chrono::milliseconds stall, RbdTpgPeers* peers, std::shared_ptr<const void> keep,
+                           const std::string* known_owner)
     : image_(image),
       what_(std::move(what)),
       io_(io),
@@ -42,7 +44,9 @@ RbdLockWatch::RbdLockWatch(rbd_image_t image, std::string what, const RbdIoProgr
     calls_->what = what_;
     calls_->stall = stall;
     calls_->keep = std::move(keep);
-    other_owner(image_, owner_);  // the state is right before the LUN is added (LUN creation may block)
+    // The state is right before the LUN is added (LUN creation may block; a recovery looked first).
+    if (known_owner) owner_ = *known_owner;
+    else other_owner(image_, owner_);
     int mine = 0;
     if (rbd_is_exclusive_lock_owner(image_, &mine) < 0) mine = 0;
     poll(0, mine);
@@ -64,6 +68,7 @@ bool join_within(std::thread& t, std::unique_lock<std::mutex>& lk, std::conditio
 }
 
 RbdLockWatch::~RbdLockWatch() {
+    const auto deadline = std::chrono::steady_clock::now() + kStopWait;  // one bound for both threads
     std::unique_lock life(calls_->life_mu);
     calls_->life_stop = true;
     calls_->life_cv.notify_all();
@@ -71,7 +76,9 @@ RbdLockWatch::~RbdLockWatch() {
     std::unique_lock lk(calls_->mu);
     calls_->stop = true;
     calls_->cv.notify_all();
-    const bool calls_done = join_within(call_thread_, lk, calls_->cv, calls_->exited, kStopWait);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const bool calls_done =
+        join_within(call_thread_, lk, calls_->cv, calls_->exited, std::max(left, std::chrono::milliseconds(0)));
     if (!watch_done || !calls_done)
         spdlog::warn("{}: a lock lookup has not returned after {} ms: its thread is left to finish by itself, the "
                      "connection stays open until it does",

@@ -63,7 +63,7 @@ public:
     // what keeps `image` open: the call thread holds it while it runs.
     RbdLockWatch(rbd_image_t image, std::string what, const RbdIoProgress& io,
                  std::chrono::milliseconds stall = kDefaultStall, RbdTpgPeers* peers = nullptr,
-                 std::shared_ptr<const void> keep = nullptr);
+                 std::shared_ptr<const void> keep = nullptr, const std::string* known_owner = nullptr);
     // Stops the threads; waits at most kStopWait for a librbd call in flight (logged if longer).
     ~RbdLockWatch();
     RbdLockWatch(const RbdLockWatch&) = delete;
@@ -71,6 +71,9 @@ public:
 
     AccessState state() const { return static_cast<AccessState>(state_.load(std::memory_order_acquire)); }
     void watch(std::function<void()> changed);  // SharedLun::watch_access_state
+    // The other holder of the lock ("" when none or unknown); false when the lookup failed. It
+    // asks an OSD, without a timeout. The constructor does it unless given `known_owner`.
+    static bool other_owner(rbd_image_t image, std::string& owner);
 
 private:
     // What the watch thread asks of the call thread, and the answer (under CallThread::mu).
@@ -109,8 +112,6 @@ private:
     void set_state(AccessState now);  // and tell the engine when it changed
     // Asks the call thread for a lookup (and a break); takes a finished lookup's answer.
     void exchange_calls(bool lookup, bool stalled);
-    // The other holder of the lock ("" when none or unknown); false when the lookup failed.
-    static bool other_owner(rbd_image_t image, std::string& owner);
     static void break_lock(const CallThread& ct, const std::string& owner);
 
     const rbd_image_t image_;

@@ -27,6 +27,7 @@
 #include "backends/rbd/rbd_pr_store.hpp"
 #include "backends/rbd/rbd_size_watch.hpp"
 #include "backends/rbd/rbd_tpg_peers.hpp"
+#include "util/bounded_thread.hpp"
 
 namespace vstor::backends {
 
@@ -93,9 +94,10 @@ bool RbdBackend::recover(std::shared_ptr<Handles> old) {
         }
     }
     std::shared_ptr<Handles> fresh;
+    std::string owner;
     for (auto delay = kFirstRetry;; delay = std::min(delay * 2, kMaxRetry)) {
         std::string error;
-        fresh = Handles::connect(opts_, error);  // bounded by client_mount_timeout
+        if (!reconnect(fresh, owner, error)) return false;
         if (fresh && pr_store_ && !pr_store_->rebind(fresh->cluster, error, fresh)) fresh.reset();
         if (fresh) break;
         spdlog::warn("{}: reconnecting failed ({}), trying again in {} ms", what_, error, delay.count());
@@ -104,7 +106,7 @@ bool RbdBackend::recover(std::shared_ptr<Handles> old) {
     std::unique_ptr<RbdLockWatch> lock_watch;
     std::unique_ptr<RbdTpgPeers> peers;
     fresh->cache.set_lost_flag(lost_cache_);
-    attach(fresh, peers, lock_watch, std::move(carried));
+    attach(fresh, peers, lock_watch, std::move(carried), &owner);
     reread_size(*fresh);
     auto size_watch = watch_size(fresh);
     {
@@ -119,7 +121,35 @@ bool RbdBackend::recover(std::shared_ptr<Handles> old) {
     notify_access_changed();
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
     spdlog::warn("{}: reconnected to the cluster as a new client after {} ms", what_, ms.count());
-    retire(std::move(old), what_);
+    retire(std::move(old), what_, kCloseWait);
+    return true;
+}
+
+// rados_connect is bounded by client_mount_timeout, but rbd_open and rbd_lock_get_owners wait
+// for an OSD as long as it takes. They run on a thread of their own holding what it made: a
+// backend that stops leaves it (and the connection it opened, which it closes itself).
+bool RbdBackend::reconnect(std::shared_ptr<Handles>& fresh, std::string& owner, std::string& error) {
+    struct Made {
+        std::shared_ptr<Handles> h;
+        std::string error, owner;
+    };
+    auto made = std::make_shared<Made>();
+    util::BoundedThread worker([made, opts = opts_] {
+        made->h = Handles::connect(opts, made->error);
+        if (made->h && !opts.read_only) RbdLockWatch::other_owner(made->h->image, made->owner);
+    });
+    while (!worker.done()) {
+        if (recovery_wait(kFenceCheck)) continue;
+        worker.join_until({});  // stopping: not waited for
+        spdlog::warn("{}: stopping while reconnecting: the connection attempt (the cluster has not answered) is "
+                     "left to finish by itself",
+                     what_);
+        return false;
+    }
+    worker.join();
+    fresh = std::move(made->h);
+    owner = std::move(made->owner);
+    error = std::move(made->error);
     return true;
 }
 
@@ -140,11 +170,12 @@ void RbdBackend::note_lost_cache(Handles& old) {
 }
 
 // Closes a connection once the requests still holding it completed (rbd_close must not run on a
-// librbd thread, where the last completion would drop it), waiting at most kCloseWait for them
-// and for the close. What takes longer (a cluster that does not answer, a lock lookup stuck on
-// it) is left to a thread of its own that closes the connection when the last holder let go:
-// the caller goes on, and the connection's memory is reclaimed once the cluster answers.
-void RbdBackend::retire(std::shared_ptr<Handles> old, const std::string& what) {
+// librbd thread, where the last completion would drop it), waiting at most `wait` for them and
+// for the close (kCloseWait after a recovery, what is left of kTeardownWait when the LUN goes).
+// What takes longer (a cluster that does not answer, a lock lookup stuck on it) is left to a
+// thread of its own that closes the connection when the last holder let go: the caller goes
+// on, and the connection's memory is reclaimed once the cluster answers.
+void RbdBackend::retire(std::shared_ptr<Handles> old, const std::string& what, std::chrono::milliseconds wait) {
     if (!old) return;
     auto closing = std::make_shared<std::packaged_task<void()>>([h = std::move(old), what]() mutable {
         for (auto waited = std::chrono::milliseconds(0); h.use_count() > 1; waited += std::chrono::milliseconds(10)) {
@@ -158,9 +189,9 @@ void RbdBackend::retire(std::shared_ptr<Handles> old, const std::string& what) {
     });
     auto closed = closing->get_future();
     std::thread([closing] { (*closing)(); }).detach();
-    if (closed.wait_for(kCloseWait) != std::future_status::ready)
-        spdlog::warn("{}: closing the old connection takes more than {} s: left to finish in the background", what,
-                     kCloseWait.count());
+    if (closed.wait_for(wait) != std::future_status::ready)
+        spdlog::warn("{}: closing the connection takes more than {} ms: left to finish in the background", what,
+                     wait.count());
 }
 
 }  // namespace vstor::backends

@@ -68,8 +68,11 @@ RbdTpgPeers::~RbdTpgPeers() {
     thread_.join();
     // An operation the cluster does not finish in time is left to it (its memory too): the I/O
     // context keeps what it needs, and a gateway must be able to stop without its cluster.
-    for (Pending** p : {&write_, &read_, &forget_})
-        if (*p && !(*p)->wait(1000)) *p = nullptr;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1000);  // for all three
+    for (Pending** p : {&write_, &read_, &forget_}) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        if (*p && !(*p)->wait(static_cast<int>(std::max<std::int64_t>(left.count(), 0)))) *p = nullptr;
+    }
     delete write_;
     delete read_;
     delete forget_;

@@ -50,35 +50,28 @@ RbdLockWatch::RbdLockWatch(rbd_image_t image, std::string what, const RbdIoProgr
     int mine = 0;
     if (rbd_is_exclusive_lock_owner(image_, &mine) < 0) mine = 0;
     poll(0, mine);
-    call_thread_ = std::thread([ct = calls_] { run_calls(ct); });
-    thread_ = std::thread([this, ct = calls_] { run_watch(this, ct); });
+    call_thread_ = util::BoundedThread([ct = calls_] { run_calls(ct); });
+    thread_ = util::BoundedThread([this, ct = calls_] { run_watch(this, ct); });
 }
 
 // Either thread may be inside a librbd call on a cluster that does not answer: each gets
 // kStopWait, then it is left to end by itself when the call returns (its state and the
 // connection's `keep` are its own, and the watch thread no longer touches this object), so a
 // recovery or a shutdown never hangs on it.
-bool join_within(std::thread& t, std::unique_lock<std::mutex>& lk, std::condition_variable& cv, const bool& exited,
-                 std::chrono::milliseconds d) {
-    const bool done = cv.wait_for(lk, d, [&] { return exited; });
-    lk.unlock();
-    if (done) t.join();
-    else t.detach();
-    return done;
-}
-
 RbdLockWatch::~RbdLockWatch() {
     const auto deadline = std::chrono::steady_clock::now() + kStopWait;  // one bound for both threads
-    std::unique_lock life(calls_->life_mu);
-    calls_->life_stop = true;
+    {
+        std::lock_guard life(calls_->life_mu);  // waits for a poll in flight; none starts after
+        calls_->life_stop = true;
+    }
     calls_->life_cv.notify_all();
-    const bool watch_done = join_within(thread_, life, calls_->life_cv, calls_->watch_exited, kStopWait);
-    std::unique_lock lk(calls_->mu);
-    calls_->stop = true;
+    const bool watch_done = thread_.join_until(deadline);
+    {
+        std::lock_guard lk(calls_->mu);
+        calls_->stop = true;
+    }
     calls_->cv.notify_all();
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    const bool calls_done =
-        join_within(call_thread_, lk, calls_->cv, calls_->exited, std::max(left, std::chrono::milliseconds(0)));
+    const bool calls_done = call_thread_.join_until(deadline);
     if (!watch_done || !calls_done)
         spdlog::warn("{}: a lock lookup has not returned after {} ms: its thread is left to finish by itself, the "
                      "connection stays open until it does",
@@ -103,8 +96,6 @@ void RbdLockWatch::run_watch(RbdLockWatch* self, const std::shared_ptr<CallThrea
         if (ct->life_stop) break;  // the watch may be gone: touch nothing of it
         self->poll(round, mine);
     }
-    ct->watch_exited = true;
-    ct->life_cv.notify_all();
 }
 
 void RbdLockWatch::run_calls(const std::shared_ptr<CallThread>& ct) {
@@ -127,8 +118,6 @@ void RbdLockWatch::run_calls(const std::shared_ptr<CallThread>& ct) {
         calls.warned = false;
         if (ok) calls.answered = true, calls.owner = std::move(owner);
     }
-    ct->exited = true;
-    ct->cv.notify_all();
     // A thread left behind by its watch releases the connection here, on its own thread (never a
     // librbd one), once the call returned: ct and ct->keep die with the last reference.
 }

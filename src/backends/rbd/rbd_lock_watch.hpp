@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "util/bounded_thread.hpp"
 #include "vstor/shared_lun.hpp"
 
 namespace vstor::backends {
@@ -38,13 +39,6 @@ struct RbdIoProgress {
     void fence() { fenced.store(true, std::memory_order_release); }
     static std::int64_t now_ms();
 };
-
-// Waits at most `d` for `exited` (set under `lk`'s mutex and announced on `cv`), then joins `t`,
-// or leaves it to finish by itself (detached): how a thread of a watch that may be stuck in a
-// librbd call on a cluster that does not answer is stopped (RbdLockWatch, RbdSizeWatch). The
-// thread must own what it uses. Unlocks `lk`; false: left behind.
-bool join_within(std::thread& t, std::unique_lock<std::mutex>& lk, std::condition_variable& cv, const bool& exited,
-                 std::chrono::milliseconds d);
 
 class RbdLockWatch {
 public:
@@ -90,16 +84,14 @@ private:
     // outlives the watch (rbd_lock_get_owners, rbd_lock_break and even rbd_is_exclusive_lock_owner,
     // which refreshes the image from an OSD when its header changed, have no timeout).
     struct CallThread {
-        std::mutex mu;  // guards stop, exited, calls
+        std::mutex mu;  // guards stop, calls
         std::condition_variable cv;
         bool stop = false;
-        bool exited = false;
         Calls calls;
         // The watch thread: it touches the RbdLockWatch only under life_mu and while !life_stop.
         std::mutex life_mu;
         std::condition_variable life_cv;
         bool life_stop = false;
-        bool watch_exited = false;
         rbd_image_t image;
         std::string what;
         std::chrono::milliseconds stall;
@@ -125,8 +117,8 @@ private:
     std::mutex cb_mu_;    // guards changed_; held while it runs
     std::function<void()> changed_;
     const std::shared_ptr<CallThread> calls_;
-    std::thread thread_;
-    std::thread call_thread_;
+    util::BoundedThread thread_;
+    util::BoundedThread call_thread_;
 };
 
 }  // namespace vstor::backends

@@ -18,7 +18,6 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <future>
 #include <utility>
 
 #include "backends/rbd/rbd_backend.hpp"
@@ -177,7 +176,7 @@ void RbdBackend::note_lost_cache(Handles& old) {
 // on, and the connection's memory is reclaimed once the cluster answers.
 void RbdBackend::retire(std::shared_ptr<Handles> old, const std::string& what, std::chrono::milliseconds wait) {
     if (!old) return;
-    auto closing = std::make_shared<std::packaged_task<void()>>([h = std::move(old), what]() mutable {
+    util::BoundedThread closing([h = std::move(old), what]() mutable {
         for (auto waited = std::chrono::milliseconds(0); h.use_count() > 1; waited += std::chrono::milliseconds(10)) {
             if (waited == kCloseWait)
                 spdlog::warn("{}: requests still in flight on the old connection after {} s: it is closed once "
@@ -187,9 +186,7 @@ void RbdBackend::retire(std::shared_ptr<Handles> old, const std::string& what, s
         }
         h.reset();
     });
-    auto closed = closing->get_future();
-    std::thread([closing] { (*closing)(); }).detach();
-    if (closed.wait_for(wait) != std::future_status::ready)
+    if (!closing.join_for(wait))
         spdlog::warn("{}: closing the connection takes more than {} ms: left to finish in the background", what,
                      wait.count());
 }

@@ -24,19 +24,21 @@ RbdSizeWatch::RbdSizeWatch(rbd_image_t image, std::string what, std::function<vo
                      st_->what, std::strerror(-r));
         return;
     }
-    thread_ = std::thread([st = st_] { run(st); });
+    thread_ = util::BoundedThread([st = st_] { run(st); });
 }
 
 RbdSizeWatch::~RbdSizeWatch() {
-    if (!thread_.joinable()) return;
+    if (!thread_.started()) return;
     {
         std::lock_guard life(st_->life_mu);  // waits for a `seen` in flight; none starts after
         st_->life_stop = true;
     }
-    std::unique_lock lk(st_->mu);
-    st_->stop = true;
+    {
+        std::lock_guard lk(st_->mu);
+        st_->stop = true;
+    }
     st_->cv.notify_all();
-    if (!join_within(thread_, lk, st_->cv, st_->exited, RbdLockWatch::kStopWait))
+    if (!thread_.join_for(RbdLockWatch::kStopWait))
         spdlog::warn("{}: a read of the image's size has not returned after {} ms: its thread is left to finish by "
                      "itself, the connection stays open until it does",
                      st_->what, RbdLockWatch::kStopWait.count());
@@ -66,11 +68,6 @@ void RbdSizeWatch::run(const std::shared_ptr<State>& st) {
         if (r == 0) st->seen(size);
     }
     rbd_update_unwatch(st->image, st->handle);  // waits for a callback in flight (it never blocks)
-    {
-        std::lock_guard lk(st->mu);
-        st->exited = true;
-    }
-    st->cv.notify_all();
 }
 
 }  // namespace vstor::backends

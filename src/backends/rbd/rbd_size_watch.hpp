@@ -13,7 +13,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
+
+#include "util/bounded_thread.hpp"
 
 namespace vstor::backends {
 
@@ -26,7 +27,7 @@ public:
                  std::shared_ptr<const void> keep);
     // Unregisters the watch on its thread and waits for that at most RbdLockWatch::kStopWait (a
     // read of the header may hang on a cluster that does not answer); then the thread is left to
-    // finish by itself, holding the connection until it does (join_within).
+    // finish by itself, holding the connection until it does (util::BoundedThread).
     ~RbdSizeWatch();
     RbdSizeWatch(const RbdSizeWatch&) = delete;
     RbdSizeWatch& operator=(const RbdSizeWatch&) = delete;
@@ -34,11 +35,10 @@ public:
 private:
     // What the thread works on: its own, since it may outlive the watch.
     struct State {
-        std::mutex mu;  // guards pending, stop, exited; never held across a call
+        std::mutex mu;  // guards pending and stop; never held across a call
         std::condition_variable cv;
         bool pending = true;  // the header changed since the last read (true: read once at the start)
         bool stop = false;
-        bool exited = false;
         std::mutex life_mu;  // held while `seen` runs; the destructor takes it to set life_stop
         bool life_stop = false;
         rbd_image_t image = nullptr;
@@ -51,7 +51,7 @@ private:
     static void run(const std::shared_ptr<State>& st);
 
     std::shared_ptr<State> st_;
-    std::thread thread_;
+    util::BoundedThread thread_;
 };
 
 }  // namespace vstor::backends

@@ -14,7 +14,7 @@ import select
 import socket
 import struct
 
-from iscsi_pdu import (DATA_IN, DATA_OUT, LOGIN_RESPONSE, NOP_IN, R2T, REJECT, RESERVED_TAG, SCSI_COMMAND,
+from iscsi_pdu import (ASYNC_MESSAGE, DATA_IN, DATA_OUT, LOGIN_RESPONSE, NOP_IN, R2T, REJECT, RESERVED_TAG, SCSI_COMMAND,
                        SCSI_RESPONSE, frame, kv, login_request, parse_kv, take_pdu)
 
 
@@ -52,11 +52,11 @@ class RawSession:
 
     def _note(self, pdu):
         op = pdu.opcode
-        if op in (SCSI_RESPONSE, LOGIN_RESPONSE, NOP_IN) or (op == DATA_IN and pdu.bhs[1] & 1):
+        if op in (SCSI_RESPONSE, LOGIN_RESPONSE, NOP_IN, ASYNC_MESSAGE) or (op == DATA_IN and pdu.bhs[1] & 1):
             if op != NOP_IN or pdu.itt != RESERVED_TAG:
                 self.exp_statsn = (pdu.u32(24) + 1) & 0xFFFFFFFF
         m = pdu.u32(32)
-        if op in (SCSI_RESPONSE, LOGIN_RESPONSE, NOP_IN, DATA_IN, R2T, REJECT):
+        if op in (SCSI_RESPONSE, LOGIN_RESPONSE, NOP_IN, DATA_IN, R2T, REJECT, ASYNC_MESSAGE):
             if self.max_cmdsn is None or sn_gt(m, self.max_cmdsn):
                 self.max_cmdsn = m
 

@@ -4,7 +4,8 @@
 # exists, 16 MiB). Two `vstor serve` export rbd/rs; tests/ceph/alua_probe.c (libiscsi) keeps a
 # session open on gateway B while `vstor ctl lun resize` grows the LUN through gateway A: B's session
 # gets CAPACITY DATA HAS CHANGED (2A/09) and READ CAPACITY(16) through B shows the new size within
-# 2 s, a block written through B at the new last LBA reads back byte for byte through A. Then an
+# 2 s, a raw session on B (tests/ceph/async_probe.py) gets the iSCSI Async Message for it, and a
+# block written through B at the new last LBA reads back byte for byte through A. Then an
 # operator's `rbd resize` grows the image under both gateways (both sessions see it within 2 s),
 # and a shrink makes both refuse the blocks past the new end (LBA OUT OF RANGE 05/21/00).
 set -euo pipefail
@@ -51,14 +52,20 @@ both_see() {
 
 "$probe" write "$url_a" 0 || fail "write through A"  # A holds the exclusive lock
 
-echo "== ctl lun resize through A: B's session gets 2A/09 and the new size"
+echo "== ctl lun resize through A: B's sessions get 2A/09, the new size and an Async Message"
 blocks=$((24 * 2048))
 watch b "$url_b" "$blocks"; bg=$!
+port_b=${url_b#iscsi://127.0.0.1:}; port_b=${port_b%%/*}
+python3 "$(dirname "$0")/async_probe.py" 127.0.0.1 "$port_b" "$iqn" 10 >"$out/b.async" 2>&1 & bg2=$!
+for _ in $(seq 100); do grep -q ready "$out/b.async" && break; sleep 0.1; done
 t0=$(date +%s%N)
 "$vstor" ctl --control "$out/a.sock" lun resize 0 24M >/dev/null || fail "ctl lun resize on A"
 wait "$bg" || fail "B's capacity: $(cat "$out/b.cap")"; bg=
 ctl_ms=$(ms_since "$t0")
 seen b "$blocks"
+wait "$bg2" || fail "B's raw session: $(cat "$out/b.async")"; bg2=
+echo "b: $(tail -1 "$out/b.async")"
+grep -q '^async lun=0 event=0 sense=6/2a/09 statsn=ok' "$out/b.async" || fail "B's Async Message: $(cat "$out/b.async")"
 # From A's log line of the resize to B's of the new capacity (spdlog's millisecond clock).
 log_ms=$(python3 - "$out/a.log" "$out/b.log" <<'PY'
 import datetime, re, sys

@@ -145,6 +145,31 @@ class RawSession:
                 break
         return datasn
 
+    def test_unit_ready(self, itt, lun=0, timeout=5.0):
+        """TEST UNIT READY to lun: (SCSI status, (key, ASC, ASCQ) of its sense or None)."""
+        bhs = bytearray(48)
+        bhs[0] = SCSI_COMMAND
+        bhs[1] = 0x80 | 1  # final, simple task attribute
+        bhs[8:16] = sam_lun(lun)
+        struct.pack_into(">IIII", bhs, 16, itt, 0, self.cmdsn, self.exp_statsn)
+        self.cmdsn = (self.cmdsn + 1) & 0xFFFFFFFF
+        self.send_pdu(bhs)
+        pdu = self.recv_pdu(timeout)
+        if pdu is None or pdu.opcode != SCSI_RESPONSE or pdu.itt != itt:
+            raise IOError(f"no SCSI Response to TEST UNIT READY itt {itt:#x}")
+        return pdu.bhs[3], sense_of(pdu.data) if pdu.bhs[3] == 2 else None
+
+    def async_message(self, timeout=5.0):
+        """The next PDU if it is an Async Message within timeout, with the StatSN it should carry
+        (the ExpStatSN before it arrived): (pdu, statsn). Raises if another PDU or none comes."""
+        statsn = self.exp_statsn
+        pdu = self.recv_pdu(timeout)
+        if pdu is None:
+            raise TimeoutError(f"no Async Message within {timeout} s")
+        if pdu.opcode != ASYNC_MESSAGE:
+            raise IOError(f"expected an Async Message, got opcode {pdu.opcode:#x}")
+        return pdu, statsn
+
     def read_back(self, itt, lba, length, timeout=20.0):
         """READ(16); returns the data (GOOD status) or raises."""
         self.read16(itt, lba, length)
@@ -166,6 +191,21 @@ class RawSession:
                 if pdu.bhs[3] != 0:
                     raise IOError(f"READ itt {itt:#x}: status {pdu.bhs[3]:#x}")
                 return bytes(out)
+
+
+def sam_lun(n):
+    """The 8-byte LUN field for LUN n (SAM peripheral addressing below 256, flat space above)."""
+    return struct.pack(">HHI", n if n < 256 else 0x4000 | n, 0, 0)
+
+
+def sense_of(data):
+    """(key, ASC, ASCQ) of a data segment holding SenseLength and fixed-format sense, or None."""
+    if len(data) < 2 + 14:
+        return None
+    sense = data[2:2 + struct.unpack_from(">H", data, 0)[0]]
+    if len(sense) < 14 or sense[0] & 0x7F not in (0x70, 0x71):
+        return None
+    return sense[2] & 0x0F, sense[12], sense[13]
 
 
 def pattern(tag, offset, length):

@@ -57,7 +57,11 @@ blocks=$((24 * 2048))
 watch b "$url_b" "$blocks"; bg=$!
 port_b=${url_b#iscsi://127.0.0.1:}; port_b=${port_b%%/*}
 python3 "$(dirname "$0")/async_probe.py" 127.0.0.1 "$port_b" "$iqn" 10 >"$out/b.async" 2>&1 & bg2=$!
-for _ in $(seq 100); do grep -q ready "$out/b.async" && break; sleep 0.1; done
+for _ in $(seq 100); do
+  grep -q ready "$out/b.async" && break
+  kill -0 "$bg2" 2>/dev/null || fail "B's raw session: $(cat "$out/b.async")"
+  sleep 0.1
+done
 t0=$(date +%s%N)
 "$vstor" ctl --control "$out/a.sock" lun resize 0 24M >/dev/null || fail "ctl lun resize on A"
 wait "$bg" || fail "B's capacity: $(cat "$out/b.cap")"; bg=

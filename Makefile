@@ -29,14 +29,16 @@ check: build
 # compiles ~15% faster than with full debug info.
 SAN_CMAKE = -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG=-g1 -DCMAKE_CXX_FLAGS_DEBUG=-g1 $(CMAKE_FLAGS)
 
-# ASan+UBSan build in build-asan/ with clang-14: the unit tests, the conformance suite and real
-# clients against the sanitized server (a sanitizer report makes the server exit non-zero: the
-# test fails), and the libFuzzer targets built from the same objects (one engine compile for both).
+# ASan+UBSan build in build-asan/ with clang-14: the unit tests, the conformance suite, real
+# clients and the RBD gateways (ceph: the backend's watch, recovery and teardown threads) against
+# the sanitized server (a sanitizer report makes the server exit non-zero: the test fails), and
+# the libFuzzer targets built from the same objects (one engine compile for both).
 asan: deps
 	cmake -S . -B build-asan $(SAN_CMAKE) -DVSTOR_SANITIZE=address -DVSTOR_FUZZ=ON \
 	  -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14
-	cmake --build build-asan -j $(JOBS) --target vstor vstor_unit_tests serve_my_backend vstor_fuzzers
-	cd build-asan && ctest --output-on-failure -L 'unit|conformance|interop|fuzz' -j $(JOBS)
+	cmake --build build-asan -j $(JOBS) --target vstor vstor_unit_tests serve_my_backend vstor_fuzzers \
+	  vstor_sense_probe vstor_alua_probe vstor_pr_probe
+	cd build-asan && ctest --output-on-failure -L 'unit|conformance|interop|fuzz|ceph' -j $(JOBS)
 
 # TSan build in build-tsan/, running the threaded tests.
 tsan: deps

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <system_error>
 #include <thread>
 
 #include "scsi/dispatch.hpp"
@@ -30,15 +31,42 @@ namespace adapter {
 AdapterImpl::AdapterImpl(std::string name)
     : name_(std::move(name)), pool_(std::max(2u, std::thread::hardware_concurrency())) {}
 
+namespace {
+
+// Lets go of the LUs together, each on a thread of its own, and returns once every thread did: a
+// backend may wait for its storage on the way out (an RBD LUN whose cluster does not answer
+// waits up to 10 s), and a shutdown should take as long as the slowest of them, not their sum.
+// An LU someone else still holds goes when they let go of it.
+void release_together(std::vector<std::shared_ptr<scsi::LogicalUnit>> lus) {
+    std::vector<std::thread> threads;
+    for (auto& lu : lus) {
+        try {
+            threads.emplace_back([lu = std::move(lu)]() mutable { lu.reset(); });
+        } catch (const std::system_error&) {
+            lu.reset();  // no thread to be had: here, one after another
+        }
+    }
+    for (auto& t : threads) t.join();
+}
+
+}  // namespace
+
 // The LUs' resize hooks point here: cleared (waiting for a call in flight) before the members go.
+// Then the LUs leave their targets and are released together (release_together).
 AdapterImpl::~AdapterImpl() {
     std::vector<std::shared_ptr<scsi::Target>> targets;
     {
         std::lock_guard lk(mu_);
         for (const auto& [id, t] : targets_) targets.push_back(t);
     }
+    std::vector<std::shared_ptr<scsi::LogicalUnit>> lus;
     for (const auto& t : targets)
-        for (const auto& lu : t->luns()) lu->set_resize_hook({});
+        for (auto& lu : t->luns()) {
+            lu->set_resize_hook({});
+            t->erase_lun(lu->lun());
+            lus.push_back(std::move(lu));
+        }
+    release_together(std::move(lus));
 }
 
 std::shared_ptr<scsi::Target> AdapterImpl::target(std::uint16_t id) const {

@@ -15,21 +15,22 @@
 # transitioning (NOT READY 04/0A) and it comes back by itself as a new client; cached writes its
 # old client acknowledged fail the next SYNCHRONIZE CACHE once. Blocklisted again while the image
 # grows and the monitor does not answer (SIGSTOP): through it, REPORT TARGET PORT GROUPS still
-# lists the other group as last seen, and once back it has the new size (2A/09). Last, the OSD
-# stops answering: removing the LUN and stopping the gateway do not hang on a lock lookup.
+# lists the other group as last seen, and once back it has the new size (2A/09). Then the OSD
+# stops answering: removing the LUN and stopping the gateway do not hang on a lock lookup; a
+# gateway with three LUNs stops within one teardown bound (10 s), not three.
 set -euo pipefail
 vstor=${1:?path to vstor binary}
 out=${2:?work directory}
 probe=${3:?path to vstor_alua_probe}
 : "${CEPH_CONF:?run me under tests/ceph/ceph_cluster.py}"
 rm -rf "$out"; mkdir -p "$out"
-pid_a= pid_b= bg= stopped=
+pid_a= pid_b= pid_c= bg= stopped=
 cleanup() {
   for p in $stopped; do kill -CONT "$p" 2>/dev/null || true; done  # the fixture's mon or OSD
-  for p in $bg $pid_a $pid_b; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for p in $bg $pid_a $pid_b $pid_c; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*"; for g in a b; do echo "-- gateway $g"; tail -15 "$out/$g.log" || true; done; exit 1; }
+fail() { echo "FAIL: $*"; for g in a b c; do echo "-- gateway $g"; tail -15 "$out/$g.log" 2>/dev/null || true; done; exit 1; }
 source "$(dirname "$0")/lib.sh"
 # Under ASan (make asan), no leak report: the last phase stops the OSD, and a gateway that cannot
 # reach its cluster leaves what it had in flight to the cluster on purpose (docs/ceph.md), which
@@ -239,6 +240,31 @@ grep -q 'vstor_pr.*left to a thread of its own' "$out/a.log" &&
   echo "A's reservation store gave up a cluster call in flight: $(grep 'vstor_pr.*left' "$out/a.log" | head -1)"
 [ "$stop_rc" -eq 0 ] || fail "A exited with status $stop_rc"
 [ "$rm_ms" -lt 12000 ] || fail "lun remove on A took ${rm_ms} ms (bound: 10 s for the cluster, then left)"
-echo "PASS rbd_gateways (failover ${ms} ms, blocklisted gateway back after ${rec_ms} ms; with its monitor stopped" \
-  "${rec2_ms} ms; OSD stopped: lun remove ${rm1_ms} ms, exit ${stop1_ms} ms; A reconnecting with the cluster" \
-  "stopped: lun remove ${rm_ms} ms, exit ${stop_ms} ms)"
+rm2_ms=$rm_ms stop2_ms=$stop_ms
+
+echo "== three LUNs whose cluster stops answering: SIGTERM tears them down together, not one after another"
+port_c=$(free_port)
+"$vstor" serve --control "$out/c.sock" --listen "127.0.0.1:$port_c" --target "$iqn" --port-group 3 --relative-port 3 \
+  --lun "rbd:rbd/ha,conf=$CEPH_CONF" --lun "rbd:rbd/ha2,conf=$CEPH_CONF" --lun "rbd:rbd/ha3,conf=$CEPH_CONF" \
+  >>"$out/c.log" 2>&1 & pid_c=$!
+wait_up "$pid_c" c
+for lun in 0 1 2; do  # each LUN's client takes its image's exclusive lock: closing it must tell the OSD
+  "$probe" write "iscsi://127.0.0.1:$port_c/$iqn/$lun" 13 || fail "write through C's LUN $lun"
+done
+kill -STOP "$CEPH_OSD_PID"; stopped=$CEPH_OSD_PID
+sleep 1
+t0=$(date +%s%N)
+kill -TERM "$pid_c"
+for _ in $(seq 400); do kill -0 "$pid_c" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid_c" 2>/dev/null && fail "C did not stop within 40 s of SIGTERM with the OSD stopped"
+stop_rc=0; wait "$pid_c" || stop_rc=$?; pid_c=
+stop3_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+kill -CONT "$CEPH_OSD_PID"; stopped=
+echo "OSD stopped, three LUNs: SIGTERM to exit ${stop3_ms} ms (status $stop_rc)"
+[ "$(grep -c 'closing the connection takes more than' "$out/c.log")" -eq 3 ] ||
+  fail "C's LUNs did not each wait for the cluster: $(grep -c 'closing the connection' "$out/c.log")"
+[ "$stop_rc" -eq 0 ] || fail "C exited with status $stop_rc"
+[ "$stop3_ms" -lt 16000 ] || fail "C took ${stop3_ms} ms to stop: its LUNs were torn down one after another"
+echo "PASS rbd_gateways (failover ${ms} ms, blocklisted gateway back after ${rec_ms} ms; with its" \
+  "monitor stopped ${rec2_ms} ms; OSD stopped: lun remove ${rm1_ms} ms, exit ${stop1_ms} ms; A reconnecting" \
+  "with the cluster stopped: lun remove ${rm2_ms} ms, exit ${stop2_ms} ms; three LUNs, OSD stopped: exit ${stop3_ms} ms)"

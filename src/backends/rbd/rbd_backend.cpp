@@ -168,7 +168,7 @@ void RbdBackend::size_seen(std::uint64_t bytes, const char* when) {
 
 void RbdBackend::attach(const std::shared_ptr<Handles>& h, std::unique_ptr<RbdTpgPeers>& peers,
                         std::unique_ptr<RbdLockWatch>& lock_watch, RbdTpgPeers::Memory carried,
-                        const std::string* owner) {
+                        const Looked* looked) {
     if (opts_.read_only) return;
     peers = std::make_unique<RbdTpgPeers>(h->cluster, h->io,
                                           "vstor_alua." + (image_id_.empty() ? "name." + opts_.image : image_id_), what_,
@@ -177,10 +177,10 @@ void RbdBackend::attach(const std::shared_ptr<Handles>& h, std::unique_ptr<RbdTp
         std::lock_guard lk(cb_mu_);
         if (group_) peers->set_ports(group_, ports_);
     }
-    std::uint64_t features = 0;
-    if (rbd_get_features(h->image, &features) == 0 && (features & RBD_FEATURE_EXCLUSIVE_LOCK)) {
+    std::uint64_t features = looked ? looked->features : 0;
+    if ((looked || rbd_get_features(h->image, &features) == 0) && (features & RBD_FEATURE_EXCLUSIVE_LOCK)) {
         lock_watch = std::make_unique<RbdLockWatch>(h->image, what_, h->progress, opts_.stall, peers.get(), h,
-                                                    owner);
+                                                    looked ? &looked->lock : nullptr);
         lock_watch->watch([this] { notify_access_changed(); });
     }
 }

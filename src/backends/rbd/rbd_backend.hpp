@@ -20,14 +20,14 @@
 #include <thread>
 #include <vector>
 
+#include "backends/rbd/rbd_lock_watch.hpp"
 #include "backends/rbd/rbd_tpg_peers.hpp"
+#include "util/bounded_thread.hpp"
 #include "vstor/backend.hpp"
 #include "vstor/shared_lun.hpp"
 
 namespace vstor::backends {
 
-struct RbdIoProgress;
-class RbdLockWatch;
 class RbdPrStore;
 class RbdSizeWatch;
 
@@ -90,12 +90,20 @@ private:
                std::string unit_id);
     // The connection to submit on now (the data path holds it until its request completes).
     std::shared_ptr<Handles> handles() const;
+    // What a recovery read of a new connection on a thread it need not wait for (each read may
+    // refresh the image from its header, waiting for an OSD), so that setting the connection up
+    // afterwards asks the cluster nothing (rbd_recover.cpp).
+    struct Looked {
+        RbdLockWatch::Known lock;
+        std::uint64_t features = 0;
+        std::uint64_t size = 0;  // 0: could not be read
+    };
     // The lock watch and the port-group registry of connection `h` (null where not wanted); the
-    // registry starts from what an earlier connection's had seen (`carried`).
-    // `owner`: the lock's holder when already looked up (a recovery), else the lock watch asks.
+    // registry starts from what an earlier connection's had seen (`carried`). Without `looked`,
+    // the features and the lock are read here (LUN creation may block).
     void attach(const std::shared_ptr<Handles>& h, std::unique_ptr<RbdTpgPeers>& peers,
                 std::unique_ptr<RbdLockWatch>& lock_watch, RbdTpgPeers::Memory carried = {},
-                const std::string* owner = nullptr);
+                const Looked* looked = nullptr);
     void notify_access_changed();
     // Recovery after a blocklisting (rbd_recover.cpp): a thread of its own watches the current
     // connection's fenced flag and replaces the connection with a new client.
@@ -103,14 +111,16 @@ private:
     void stop_recovery();
     void recovery_loop();
     bool recover(std::shared_ptr<Handles> old);  // false: stopped before it was back
-    // A new connection (and the lock holder) from a thread of its own that a stop does not wait
-    // for; false: stopping.
-    bool reconnect(std::shared_ptr<Handles>& fresh, std::string& owner, std::string& error);
+    // A new connection, and what setting it up needs to know of it (`looked`), from a thread of
+    // its own that a stop does not wait for; false: stopping.
+    bool reconnect(std::shared_ptr<Handles>& fresh, Looked& looked, std::string& error);
+    static void look(const Handles& h, bool read_only, Looked& out);
     bool recovery_wait(std::chrono::milliseconds d);  // false: stopping
-    // Closes `old` once unused; the caller waits at most `wait` (rbd_recover.cpp).
+    // Closes `old` once unused, on the thread returned; retire() waits at most `wait` for it
+    // (rbd_recover.cpp).
+    static util::BoundedThread start_retire(std::shared_ptr<Handles> old, const std::string& what);
     static void retire(std::shared_ptr<Handles> old, const std::string& what, std::chrono::milliseconds wait);
     void note_lost_cache(Handles& old);
-    void reread_size(const Handles& fresh);
     // The image's size as read now (rbd_size_watch.hpp, or a reconnection): a new one is the
     // LUN's from now on, and the engine, told through the access-state callback, takes it as a
     // resize (CAPACITY DATA HAS CHANGED, the LUN event). `when` ends the log line.

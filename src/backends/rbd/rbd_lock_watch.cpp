@@ -33,7 +33,7 @@ void RbdIoProgress::finished() {
 
 RbdLockWatch::RbdLockWatch(rbd_image_t image, std::string what, const RbdIoProgress& io,
                            std::chrono::milliseconds stall, RbdTpgPeers* peers, std::shared_ptr<const void> keep,
-                           const std::string* known_owner)
+                           const Known* known)
     : image_(image),
       what_(std::move(what)),
       io_(io),
@@ -45,10 +45,14 @@ RbdLockWatch::RbdLockWatch(rbd_image_t image, std::string what, const RbdIoProgr
     calls_->stall = stall;
     calls_->keep = std::move(keep);
     // The state is right before the LUN is added (LUN creation may block; a recovery looked first).
-    if (known_owner) owner_ = *known_owner;
-    else other_owner(image_, owner_);
     int mine = 0;
-    if (rbd_is_exclusive_lock_owner(image_, &mine) < 0) mine = 0;
+    if (known) {
+        owner_ = known->owner;
+        mine = known->mine;
+    } else {
+        other_owner(image_, owner_);
+        if (rbd_is_exclusive_lock_owner(image_, &mine) < 0) mine = 0;
+    }
     poll(0, mine);
     call_thread_ = util::BoundedThread([ct = calls_] { run_calls(ct); });
     thread_ = util::BoundedThread([this, ct = calls_] { run_watch(this, ct); });

@@ -53,11 +53,18 @@ public:
     // by itself (it holds `keep`, so the connection stays open until the call returns).
     static constexpr std::chrono::milliseconds kStopWait{2000};
 
+    // The lock as a caller already looked it up (a recovery, on a thread it need not wait for).
+    struct Known {
+        std::string owner;  // the other holder, "" when none
+        bool mine = false;  // this client holds it
+    };
+
     // `peers` (may be null) hears this gateway's state after every poll. `keep` (may be null) is
-    // what keeps `image` open: the call thread holds it while it runs.
+    // what keeps `image` open: the call thread holds it while it runs. Without `known`, the
+    // constructor looks the lock up itself (it may wait for an OSD).
     RbdLockWatch(rbd_image_t image, std::string what, const RbdIoProgress& io,
                  std::chrono::milliseconds stall = kDefaultStall, RbdTpgPeers* peers = nullptr,
-                 std::shared_ptr<const void> keep = nullptr, const std::string* known_owner = nullptr);
+                 std::shared_ptr<const void> keep = nullptr, const Known* known = nullptr);
     // Stops the threads; waits at most kStopWait for a librbd call in flight (logged if longer).
     ~RbdLockWatch();
     RbdLockWatch(const RbdLockWatch&) = delete;
@@ -66,7 +73,7 @@ public:
     AccessState state() const { return static_cast<AccessState>(state_.load(std::memory_order_acquire)); }
     void watch(std::function<void()> changed);  // SharedLun::watch_access_state
     // The other holder of the lock ("" when none or unknown); false when the lookup failed. It
-    // asks an OSD, without a timeout. The constructor does it unless given `known_owner`.
+    // asks an OSD, without a timeout. The constructor does it unless given `known`.
     static bool other_owner(rbd_image_t image, std::string& owner);
 
 private:

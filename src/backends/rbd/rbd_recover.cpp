@@ -93,21 +93,25 @@ bool RbdBackend::recover(std::shared_ptr<Handles> old) {
         }
     }
     std::shared_ptr<Handles> fresh;
-    std::string owner;
+    Looked looked;
     for (auto delay = kFirstRetry;; delay = std::min(delay * 2, kMaxRetry)) {
         std::string error;
-        if (!reconnect(fresh, owner, error)) return false;
+        if (!reconnect(fresh, looked, error)) return false;
         if (fresh && pr_store_ && !pr_store_->rebind(fresh->cluster, error, fresh)) fresh.reset();
         if (fresh) break;
         spdlog::warn("{}: reconnecting failed ({}), trying again in {} ms", what_, error, delay.count());
         if (!recovery_wait(delay)) return false;
     }
+    // From here on nothing asks the cluster (reconnect() read what is needed): a recovery that
+    // a stop interrupts ends at once.
     std::unique_ptr<RbdLockWatch> lock_watch;
     std::unique_ptr<RbdTpgPeers> peers;
     fresh->cache.set_lost_flag(lost_cache_);
-    attach(fresh, peers, lock_watch, std::move(carried), &owner);
-    reread_size(*fresh);
-    auto size_watch = watch_size(fresh);
+    attach(fresh, peers, lock_watch, std::move(carried), &looked);
+    // The image may have been resized through another gateway while this one could not hear of
+    // it (its size watch died with the old client): taken as any resize seen elsewhere.
+    if (looked.size) size_seen(looked.size, "while this gateway was fenced");
+    auto size_watch = watch_size(fresh);  // rbd_update_watch registers a callback locally
     {
         std::unique_lock lk(mu_);
         note_lost_cache(*old);  // before any flush reaches the new connection
@@ -120,22 +124,42 @@ bool RbdBackend::recover(std::shared_ptr<Handles> old) {
     notify_access_changed();
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
     spdlog::warn("{}: reconnected to the cluster as a new client after {} ms", what_, ms.count());
-    retire(std::move(old), what_, kCloseWait);
+    // The old connection closes once its last request ended; waited for at most kCloseWait, and
+    // not at all once the backend stops (its teardown has a bound of its own).
+    auto closing = start_retire(std::move(old), what_);
+    const auto until = std::chrono::steady_clock::now() + kCloseWait;
+    while (!closing.done() && std::chrono::steady_clock::now() < until && recovery_wait(kFenceCheck)) {
+    }
+    if (!closing.join_until({}))
+        spdlog::warn("{}: the old connection is not closed yet: left to close in the background", what_);
     return true;
 }
 
-// rados_connect is bounded by client_mount_timeout, but rbd_open and rbd_lock_get_owners wait
-// for an OSD as long as it takes. They run on a thread of their own holding what it made: a
-// backend that stops leaves it (and the connection it opened, which it closes itself).
-bool RbdBackend::reconnect(std::shared_ptr<Handles>& fresh, std::string& owner, std::string& error) {
+// What setting up a new connection asks the cluster, asked here once (each of these calls
+// refreshes the image from its header first when it changed, which waits for an OSD).
+void RbdBackend::look(const Handles& h, bool read_only, Looked& out) {
+    if (rbd_get_size(h.image, &out.size) < 0) out.size = 0;
+    if (read_only) return;
+    if (rbd_get_features(h.image, &out.features) < 0) out.features = 0;
+    RbdLockWatch::other_owner(h.image, out.lock.owner);
+    int mine = 0;
+    out.lock.mine = rbd_is_exclusive_lock_owner(h.image, &mine) == 0 && mine;
+}
+
+// rados_connect is bounded by client_mount_timeout, but rbd_open, rbd_lock_get_owners and the
+// reads of look() wait for an OSD as long as it takes. They run on a thread of their own holding
+// what it made: a backend that stops leaves it (and the connection it opened, which it closes
+// itself).
+bool RbdBackend::reconnect(std::shared_ptr<Handles>& fresh, Looked& looked, std::string& error) {
     struct Made {
         std::shared_ptr<Handles> h;
-        std::string error, owner;
+        std::string error;
+        Looked looked;
     };
     auto made = std::make_shared<Made>();
     util::BoundedThread worker([made, opts = opts_] {
         made->h = Handles::connect(opts, made->error);
-        if (made->h && !opts.read_only) RbdLockWatch::other_owner(made->h->image, made->owner);
+        if (made->h) look(*made->h, opts.read_only, made->looked);
     });
     while (!worker.done()) {
         if (recovery_wait(kFenceCheck)) continue;
@@ -147,16 +171,9 @@ bool RbdBackend::reconnect(std::shared_ptr<Handles>& fresh, std::string& owner, 
     }
     worker.join();
     fresh = std::move(made->h);
-    owner = std::move(made->owner);
+    looked = std::move(made->looked);
     error = std::move(made->error);
     return true;
-}
-
-// The image may have been resized through another gateway while this one could not hear of it
-// (its size watch died with the old client): taken as any resize seen elsewhere (size_seen).
-void RbdBackend::reread_size(const Handles& fresh) {
-    std::uint64_t size = 0;
-    if (rbd_get_size(fresh.image, &size) == 0) size_seen(size, "while this gateway was fenced");
 }
 
 // From here on, a write the old connection acknowledges from its cache (one in flight at the
@@ -176,7 +193,14 @@ void RbdBackend::note_lost_cache(Handles& old) {
 // on, and the connection's memory is reclaimed once the cluster answers.
 void RbdBackend::retire(std::shared_ptr<Handles> old, const std::string& what, std::chrono::milliseconds wait) {
     if (!old) return;
-    util::BoundedThread closing([h = std::move(old), what]() mutable {
+    if (!start_retire(std::move(old), what).join_for(wait))
+        spdlog::warn("{}: closing the connection takes more than {} ms: left to finish in the background", what,
+                     wait.count());
+}
+
+util::BoundedThread RbdBackend::start_retire(std::shared_ptr<Handles> old, const std::string& what) {
+    if (!old) return {};
+    return util::BoundedThread([h = std::move(old), what]() mutable {
         for (auto waited = std::chrono::milliseconds(0); h.use_count() > 1; waited += std::chrono::milliseconds(10)) {
             if (waited == kCloseWait)
                 spdlog::warn("{}: requests still in flight on the old connection after {} s: it is closed once "
@@ -186,9 +210,6 @@ void RbdBackend::retire(std::shared_ptr<Handles> old, const std::string& what, s
         }
         h.reset();
     });
-    if (!closing.join_for(wait))
-        spdlog::warn("{}: closing the connection takes more than {} ms: left to finish in the background", what,
-                     wait.count());
 }
 
 }  // namespace vstor::backends

@@ -15,9 +15,10 @@
 # transitioning (NOT READY 04/0A) and it comes back by itself as a new client; cached writes its
 # old client acknowledged fail the next SYNCHRONIZE CACHE once. Blocklisted again while the image
 # grows and the monitor does not answer (SIGSTOP): through it, REPORT TARGET PORT GROUPS still
-# lists the other group as last seen, and once back it has the new size (2A/09). Then the OSD
-# stops answering: removing the LUN and stopping the gateway do not hang on a lock lookup; a
-# gateway with three LUNs stops within one teardown bound (10 s), not three.
+# lists the other group as last seen, and once back it has the new size (2A/09). An idle
+# gateway blocklisted notices without any I/O and comes back. Then the OSD stops answering:
+# removing the LUN and stopping the gateway do not hang on a lock lookup; a gateway with three
+# LUNs stops within one teardown bound (10 s), not three.
 set -euo pipefail
 vstor=${1:?path to vstor binary}
 out=${2:?work directory}
@@ -166,6 +167,24 @@ grep -q 'sense=3/0c/00' "$out/sync.err" || fail "B's SYNCHRONIZE CACHE got: $(ca
 echo "B's SYNCHRONIZE CACHE: $(tail -1 "$out/sync.err")"
 "$probe" sync "$url_b" || fail "the SYNCHRONIZE CACHE after the failed one"
 
+echo "== an idle gateway blocklisted: it notices without any I/O (its registry heartbeat is refused) and comes back"
+"$probe" write "$url_b" 11 || fail "write through B"  # B holds the lock: its client's address
+addr=$(rbd lock ls rbd/ha --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
+back() { grep -c 'reconnected to the cluster as a new client' "$out/b.log" || true; }
+n0=$(back)
+ceph osd blocklist add "$addr" >/dev/null 2>&1 || fail "cannot blocklist $addr"
+t0=$(date +%s%N)
+for _ in $(seq 150); do [ "$(back)" -gt "$n0" ] && break; sleep 0.1; done  # no command reaches B's LUN
+idle_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$(back)" -gt "$n0" ] || fail "idle B did not notice its blocklisting within 15 s"
+grep -q 'the cluster refused \(the port-group registry\|a call\): this client is blocklisted' "$out/b.log" ||
+  fail "B does not say what noticed its blocklisting"
+echo "idle B reconnected ${idle_ms} ms after the blocklisting: $(grep 'refused .*blocklisted' "$out/b.log" | tail -1 | cut -c27-)"
+rtpg_wait "$url_b" '^tpg=2 state=A[ON] .* | tpg=1 state=A[ON] ' || fail "B after coming back idle: $r"
+echo "B: $r"
+"$probe" write "$url_b" 12 || fail "write through B after it came back idle"
+"$probe" check "$url_a" 12 || fail "A reads back other bytes than B wrote after coming back idle"
+
 echo "== B fenced while the image grows and the monitor does not answer: A's group still listed, then the new size"
 "$probe" write "$url_b" 6 || fail "write through B"  # B holds the lock: its client's address
 addr=$(rbd lock ls rbd/ha --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
@@ -174,11 +193,20 @@ rtpg_wait "$url_b" '^tpg=2 state=AN .* | tpg=1 state=AO ' || fail "B before its 
 blocks=$((80 * 2048))
 "$probe" await-capacity "$url_b" "$blocks" 60 >"$out/capacity.out" 2>&1 & bg=$!
 for _ in $(seq 100); do grep -q ready "$out/capacity.out" && break; sleep 0.1; done
-ceph osd blocklist add "$addr" >/dev/null 2>&1 || fail "cannot blocklist $addr"
-rbd resize --size 80M rbd/ha >/dev/null 2>&1 || fail "rbd resize"
-sleep 1  # the OSD has the new blocklist
-kill -STOP "$CEPH_MON_PID"; stopped=$CEPH_MON_PID
+# fence_stopped ADDR: blocklists ADDR and leaves the monitor stopped, the OSD running with the
+# new map: the fenced gateway notices at once (without I/O), but its reconnection waits for the
+# monitor. (The OSD is stopped meanwhile, so that it applies the map only once the monitor is:
+# the monitor sends a new map to its subscribers before it answers the command.)
+fence_stopped() {
+  kill -STOP "$CEPH_OSD_PID"; stopped=$CEPH_OSD_PID
+  ceph osd blocklist add "$1" >/dev/null 2>&1 || fail "cannot blocklist $1"
+  kill -STOP "$CEPH_MON_PID"; stopped="$CEPH_OSD_PID $CEPH_MON_PID"
+  kill -CONT "$CEPH_OSD_PID"; stopped=$CEPH_MON_PID
+}
+fence_stopped "$addr"
 t0=$(date +%s%N)
+# A's client grows the image (it needs only the OSD); B's old client cannot hear of it.
+timeout 20 "$vstor" ctl --control "$out/a.sock" lun resize 0 80M >/dev/null || fail "ctl lun resize on A"
 "$probe" write "$url_b" 8 2>"$out/fenced2.err" && fail "a blocklisted gateway acknowledged a write"
 grep -q 'sense=2/04/0a' "$out/fenced2.err" || fail "B's write got: $(cat "$out/fenced2.err")"
 sleep 1
@@ -223,9 +251,7 @@ rm1_ms=$rm_ms stop1_ms=$stop_ms
 echo "== A fenced and reconnecting while the monitor and the OSD do not answer: lun remove and SIGTERM do not wait"
 "$probe" write "$url_a" 9 || fail "write through A"  # A holds the lock: its client's address
 addr=$(rbd lock ls rbd/ha --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
-ceph osd blocklist add "$addr" >/dev/null 2>&1 || fail "cannot blocklist $addr"
-sleep 1  # the OSD has the new blocklist
-kill -STOP "$CEPH_MON_PID"; stopped=$CEPH_MON_PID
+fence_stopped "$addr"
 "$probe" write "$url_a" 10 2>"$out/fenced3.err" && fail "a blocklisted gateway acknowledged a write"
 grep -q 'sense=2/04/0a' "$out/fenced3.err" || fail "A's write got: $(cat "$out/fenced3.err")"
 kill -STOP "$CEPH_OSD_PID"; stopped="$CEPH_MON_PID $CEPH_OSD_PID"
@@ -265,6 +291,6 @@ echo "OSD stopped, three LUNs: SIGTERM to exit ${stop3_ms} ms (status $stop_rc)"
   fail "C's LUNs did not each wait for the cluster: $(grep -c 'closing the connection' "$out/c.log")"
 [ "$stop_rc" -eq 0 ] || fail "C exited with status $stop_rc"
 [ "$stop3_ms" -lt 16000 ] || fail "C took ${stop3_ms} ms to stop: its LUNs were torn down one after another"
-echo "PASS rbd_gateways (failover ${ms} ms, blocklisted gateway back after ${rec_ms} ms; with its" \
-  "monitor stopped ${rec2_ms} ms; OSD stopped: lun remove ${rm1_ms} ms, exit ${stop1_ms} ms; A reconnecting" \
+echo "PASS rbd_gateways (failover ${ms} ms, blocklisted gateway back after ${rec_ms} ms, idle ${idle_ms} ms; with" \
+  "its monitor stopped ${rec2_ms} ms; OSD stopped: lun remove ${rm1_ms} ms, exit ${stop1_ms} ms; A reconnecting" \
   "with the cluster stopped: lun remove ${rm2_ms} ms, exit ${stop2_ms} ms; three LUNs, OSD stopped: exit ${stop3_ms} ms)"

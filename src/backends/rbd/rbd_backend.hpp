@@ -121,6 +121,9 @@ private:
     static util::BoundedThread start_retire(std::shared_ptr<Handles> old, const std::string& what);
     static void retire(std::shared_ptr<Handles> old, const std::string& what, std::chrono::milliseconds wait);
     void note_lost_cache(Handles& old);
+    // What the reservation store calls when the cluster refuses it as blocklisted: marks `h`
+    // fenced, as a data call would (the store's I/O context keeps `h` alive).
+    static std::function<void()> fence_of(const std::shared_ptr<Handles>& h);
     // The image's size as read now (rbd_size_watch.hpp, or a reconnection): a new one is the
     // LUN's from now on, and the engine, told through the access-state callback, takes it as a
     // resize (CAPACITY DATA HAS CHANGED, the LUN event). `when` ends the log line.

@@ -79,7 +79,7 @@ std::unique_ptr<RbdBackend> RbdBackend::open(const RbdOptions& o, std::string& e
     // Persistent reservations live next to the image, shared by every gateway (rbd_pr_store.hpp).
     std::string pr_error;
     const std::string object = "vstor_pr." + (id[0] ? std::string(id) : "name." + o.image);
-    b->pr_store_ = RbdPrStore::open(cluster, io, object, pr_error, b->h_);
+    b->pr_store_ = RbdPrStore::open(cluster, io, object, pr_error, b->h_, fence_of(b->h_));
     if (!b->pr_store_) {
         // Reservations each gateway kept for itself could disagree: refuse, unless read-only.
         if (!o.read_only) return error = "rbd:" + o.pool + "/" + o.image + ": " + pr_error, nullptr;

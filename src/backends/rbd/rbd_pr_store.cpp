@@ -18,11 +18,12 @@ std::string why(const char* what, int r) { return std::string(what) + ": " + std
 }  // namespace
 
 std::shared_ptr<RbdPrStore> RbdPrStore::open(rados_t cluster, rados_ioctx_t pool_io, std::string object,
-                                             std::string& error, std::shared_ptr<const void> keep) {
+                                             std::string& error, std::shared_ptr<const void> keep,
+                                             std::function<void()> fenced) {
     rados_ioctx_t ctx = nullptr;
     if (int r = rados_ioctx_create2(cluster, rados_ioctx_get_id(pool_io), &ctx); r < 0)
         return error = why("cannot open the pool for the reservation state", r), nullptr;
-    auto io = std::make_shared<Io>(ctx, std::move(keep));
+    auto io = std::make_shared<Io>(ctx, std::move(keep), std::move(fenced));
     std::shared_ptr<RbdPrStore> s(new RbdPrStore(io, std::move(object)));
     // A watch needs the object: create it empty unless it exists (the empty state).
     rados_write_op_t op = rados_create_write_op();
@@ -50,6 +51,13 @@ std::shared_ptr<RbdPrStore::Io> RbdPrStore::io() const {
     return io_;
 }
 
+int RbdPrStore::refused(const std::shared_ptr<Io>& io, int r) const {
+    if (r != -ESHUTDOWN || !io || !io->fenced || io->told.exchange(true)) return r;
+    spdlog::warn("{}: the cluster refused a call: this client is blocklisted", object_);
+    io->fenced();
+    return r;
+}
+
 // Asynchronous, so that close() can stop waiting for a cluster that does not answer; a watch
 // left behind that is made after all is ended by the thread that frees it.
 int RbdPrStore::start_watch(const std::shared_ptr<Io>& io) {
@@ -59,14 +67,14 @@ int RbdPrStore::start_watch(const std::shared_ptr<Io>& io) {
     std::uint64_t cookie = 0;
     int r = rados_aio_watch2(io->ctx, object_.c_str(), op->completion(), &cookie, on_notify, on_watch_error,
                              kWatchTimeoutS, relay_);
-    if (r < 0) return r;
+    if (r < 0) return refused(io, r);
     op->started();
     op->watch_cookie = cookie, op->watch_ctx = io->ctx;
     if ((r = op->wait(closing_)) == -ECANCELED) {
         unwatched_all_ = false;  // its callbacks may come: relay_ is never freed
         RbdAsyncOp::leave(std::move(op), object_ + ": watching");
     }
-    if (r < 0) return r;
+    if (r < 0) return refused(io, r);
     op->watch_cookie = 0;  // the store's now
     watch_cookie_ = cookie;
     watch_io_ = io;
@@ -135,6 +143,7 @@ ReservationStore::Result RbdPrStore::load(Snapshot& out, std::string& error) {
         const int r = finish(op, op->ok() ? rados_aio_read_op_operate(op->rop, io->ctx, op->completion(),
                                                                       object_.c_str(), 0)
                                           : -ENOMEM);
+        refused(io, r);
         if (r == -ENOENT) {  // removed behind our back: the empty state, created again on write
             out.state.clear();
             out.version = 0;
@@ -177,6 +186,7 @@ ReservationStore::Result RbdPrStore::compare_and_set(std::uint64_t expected_vers
     const int r = finish(op, op->ok() ? rados_aio_write_op_operate(op->wop, io->ctx, op->completion(),
                                                                    object_.c_str(), nullptr, 0)
                                       : -ENOMEM);
+    refused(io, r);
     // ERANGE/EOVERFLOW: the version moved; EEXIST/ENOENT: created or removed since it was read.
     if (r == -ERANGE || r == -EOVERFLOW || r == -EEXIST || r == -ENOENT) return Result::conflict;
     if (r < 0) return error = why(("cannot write " + object_).c_str(), r), Result::error;
@@ -186,7 +196,8 @@ ReservationStore::Result RbdPrStore::compare_and_set(std::uint64_t expected_vers
     const int n = finish(note, note->ok() ? rados_aio_notify(io->ctx, object_.c_str(), note->completion(), nullptr,
                                                              0, kNotifyTimeoutMs, &note->reply, &note->reply_len)
                                           : -ENOMEM);
-    if (n < 0) spdlog::warn("{}: not every gateway acknowledged the change: {}", object_, std::strerror(-n));
+    if (refused(io, n) < 0)
+        spdlog::warn("{}: not every gateway acknowledged the change: {}", object_, std::strerror(-n));
     return Result::ok;
 }
 
@@ -230,13 +241,14 @@ void RbdPrStore::on_watch_error(void* arg, std::uint64_t cookie, int err) {
     relay->store->post(Event{true, 0, 0});
 }
 
-bool RbdPrStore::rebind(rados_t cluster, std::string& error, std::shared_ptr<const void> keep) {
+bool RbdPrStore::rebind(rados_t cluster, std::string& error, std::shared_ptr<const void> keep,
+                        std::function<void()> fenced) {
     const auto old = io();
     if (!old) return error = object_ + " is closed", false;
     rados_ioctx_t ctx = nullptr;
     if (int r = rados_ioctx_create2(cluster, rados_ioctx_get_id(old->ctx), &ctx); r < 0)
         return error = why("cannot open the pool for the reservation state", r), false;
-    auto fresh = std::make_shared<Io>(ctx, std::move(keep));
+    auto fresh = std::make_shared<Io>(ctx, std::move(keep), std::move(fenced));
     {
         std::lock_guard lk(io_mu_);  // operations from now on use the new context
         io_ = fresh;

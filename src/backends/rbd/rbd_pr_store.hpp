@@ -5,6 +5,9 @@
 // win; after each write the writer notifies the object's watchers and waits (kNotifyTimeout)
 // for their acknowledgements, which they send once they have re-read the state. A watch that
 // fails (the OSD restarted, the connection timed out) is re-established and the state re-read.
+// A call the cluster refuses with EBLOCKLISTED (this client was fenced) calls the connection's
+// `fenced`, which starts its replacement as a data call failing so does (rbd_recover.cpp); the
+// watch's pings find it out on an idle gateway too (the watch fails, and watching again is refused).
 #pragma once
 
 #include <rados/librados.h>
@@ -39,8 +42,11 @@ public:
     // A store on `object` in the pool of `pool_io` (an I/O context of its own is made from it).
     // `keep` (may be null) keeps `cluster` connected while an I/O context of it is in use.
     // nullptr with `error` set when the object cannot be created or watched. Blocks: LUN creation.
+    // `fenced` (may be empty) is called, on any thread, when the cluster refuses a call with
+    // EBLOCKLISTED; it must not block.
     static std::shared_ptr<RbdPrStore> open(rados_t cluster, rados_ioctx_t pool_io, std::string object,
-                                            std::string& error, std::shared_ptr<const void> keep = nullptr);
+                                            std::string& error, std::shared_ptr<const void> keep = nullptr,
+                                            std::function<void()> fenced = {});
     ~RbdPrStore() override;
     RbdPrStore(const RbdPrStore&) = delete;
     RbdPrStore& operator=(const RbdPrStore&) = delete;
@@ -59,7 +65,8 @@ public:
     // fenced client), and the old context closes after it. The shared_ptr the engine holds stays
     // valid. False (and nothing changed) with `error` set when no I/O context can be made; a
     // watch that fails is retried in the background.
-    bool rebind(rados_t cluster, std::string& error, std::shared_ptr<const void> keep = nullptr);
+    bool rebind(rados_t cluster, std::string& error, std::shared_ptr<const void> keep = nullptr,
+                std::function<void()> fenced = {});
 
 private:
     // One I/O context and the connection it belongs to, closed when the last operation using it
@@ -67,7 +74,10 @@ private:
     struct Io {
         rados_ioctx_t ctx = nullptr;
         std::shared_ptr<const void> keep;
-        Io(rados_ioctx_t c, std::shared_ptr<const void> k) : ctx(c), keep(std::move(k)) {}
+        std::function<void()> fenced;  // the connection was blocklisted
+        std::atomic<bool> told{false};  // fenced was called
+        Io(rados_ioctx_t c, std::shared_ptr<const void> k, std::function<void()> f)
+            : ctx(c), keep(std::move(k)), fenced(std::move(f)) {}
         Io(const Io&) = delete;
         Io& operator=(const Io&) = delete;
         ~Io() { rados_ioctx_destroy(ctx); }
@@ -85,6 +95,8 @@ private:
     };
     RbdPrStore(std::shared_ptr<Io> io, std::string object);
     std::shared_ptr<Io> io() const;
+    // r: a call's result on `io`; EBLOCKLISTED (ESHUTDOWN) tells the connection, once. Returns r.
+    int refused(const std::shared_ptr<Io>& io, int r) const;
     int start_watch(const std::shared_ptr<Io>& io);  // under watch_mu_
     void end_watch();                                // under watch_mu_; bounded by kUnwatchWaitMs
     // Waits for an op whose start call returned `started`, unless abandon_ says to give up.

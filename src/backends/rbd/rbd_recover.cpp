@@ -97,7 +97,7 @@ bool RbdBackend::recover(std::shared_ptr<Handles> old) {
     for (auto delay = kFirstRetry;; delay = std::min(delay * 2, kMaxRetry)) {
         std::string error;
         if (!reconnect(fresh, looked, error)) return false;
-        if (fresh && pr_store_ && !pr_store_->rebind(fresh->cluster, error, fresh)) fresh.reset();
+        if (fresh && pr_store_ && !pr_store_->rebind(fresh->cluster, error, fresh, fence_of(fresh))) fresh.reset();
         if (fresh) break;
         spdlog::warn("{}: reconnecting failed ({}), trying again in {} ms", what_, error, delay.count());
         if (!recovery_wait(delay)) return false;
@@ -174,6 +174,10 @@ bool RbdBackend::reconnect(std::shared_ptr<Handles>& fresh, Looked& looked, std:
     looked = std::move(made->looked);
     error = std::move(made->error);
     return true;
+}
+
+std::function<void()> RbdBackend::fence_of(const std::shared_ptr<Handles>& h) {
+    return [progress = &h->progress] { progress->fence(); };
 }
 
 // From here on, a write the old connection acknowledges from its cache (one in flight at the

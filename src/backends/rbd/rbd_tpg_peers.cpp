@@ -47,8 +47,8 @@ struct RbdTpgPeers::Pending {
 };
 
 RbdTpgPeers::RbdTpgPeers(rados_t cluster, rados_ioctx_t pool_io, std::string object, std::string what,
-                         Memory carried)
-    : object_(std::move(object)), what_(std::move(what)), seen_(std::move(carried)) {
+                         Memory carried, RbdIoProgress* progress)
+    : progress_(progress), object_(std::move(object)), what_(std::move(what)), seen_(std::move(carried)) {
     if (int r = rados_ioctx_create2(cluster, rados_ioctx_get_id(pool_io), &io_); r < 0) {
         spdlog::warn("{}: no port-group registry ({}): other gateways' groups are not reported", what_,
                      std::strerror(-r));
@@ -134,11 +134,13 @@ void RbdTpgPeers::run() {
 
 void RbdTpgPeers::tick() {
     if (write_ && write_->done()) {
-        if (write_->rval < 0 || rados_aio_get_return_value(write_->c) < 0)
-            spdlog::debug("{}: writing the port-group entry failed", what_);
+        const int r = rados_aio_get_return_value(write_->c);
+        if (r < 0) spdlog::debug("{}: writing the port-group entry failed: {}", what_, std::strerror(-r));
+        refused(r);
         delete std::exchange(write_, nullptr);
     }
     if (read_ && read_->done()) {
+        refused(rados_aio_get_return_value(read_->c));
         finish_read(*read_);
         delete std::exchange(read_, nullptr);
     }
@@ -172,7 +174,7 @@ void RbdTpgPeers::start_write() {
     p->wop = rados_create_write_op();
     rados_write_op_omap_set2(p->wop, keys, vals, key_lens, val_lens, 1);
     if (rados_aio_create_completion2(nullptr, nullptr, &p->c) < 0) return;
-    if (rados_aio_write_op_operate(p->wop, io_, p->c, object_.c_str(), nullptr, 0) < 0) return;
+    if (int r = rados_aio_write_op_operate(p->wop, io_, p->c, object_.c_str(), nullptr, 0); r < 0) return refused(r);
     write_ = p.release();
 }
 
@@ -181,7 +183,7 @@ void RbdTpgPeers::start_read() {
     p->rop = rados_create_read_op();
     rados_read_op_omap_get_vals2(p->rop, "", "tpg.", kMaxEntries, &p->iter, &p->more, &p->rval);
     if (rados_aio_create_completion2(nullptr, nullptr, &p->c) < 0) return;
-    if (rados_aio_read_op_operate(p->rop, io_, p->c, object_.c_str(), 0) < 0) return;
+    if (int r = rados_aio_read_op_operate(p->rop, io_, p->c, object_.c_str(), 0); r < 0) return refused(r);
     read_ = p.release();
 }
 
@@ -265,6 +267,7 @@ void RbdTpgPeers::start_forget() {
 void RbdTpgPeers::finish_forget() {
     std::unique_ptr<Pending> p(std::exchange(forget_, nullptr));
     const int r = rados_aio_get_return_value(p->c);
+    refused(r);
     std::lock_guard lk(mu_);
     forgetting_ = 0;
     if (r < 0) {
@@ -274,6 +277,15 @@ void RbdTpgPeers::finish_forget() {
     }
     forgotten_[p->group] = p->seq;
     seen_.erase(p->group);  // REPORT TARGET PORT GROUPS stops listing it now
+}
+
+// EBLOCKLISTED is ESHUTDOWN in librados: this client was fenced off the cluster (another gateway
+// broke its lock, or an operator blocklisted it). Marking the connection fenced starts its
+// replacement, as a data call failing so does (rbd_recover.cpp).
+void RbdTpgPeers::refused(int r) {
+    if (r != -ESHUTDOWN || !progress_ || progress_->fenced.load(std::memory_order_acquire)) return;
+    spdlog::warn("{}: the cluster refused the port-group registry: this client is blocklisted", what_);
+    progress_->fence();
 }
 
 void RbdTpgPeers::remove_own_entry() {

@@ -21,6 +21,8 @@
 //
 // Every cluster call is asynchronous and polled on the registry's own thread, so neither that
 // thread nor any caller waits for an OSD: an operation that does not finish just delays the next.
+// One the cluster refuses with EBLOCKLISTED marks the connection fenced, as an I/O would, and the
+// backend reconnects (rbd_recover.cpp): the heartbeat is how an idle gateway learns of it.
 #pragma once
 
 #include <rados/librados.h>
@@ -38,6 +40,8 @@
 #include "vstor/shared_lun.hpp"
 
 namespace vstor::backends {
+
+struct RbdIoProgress;
 
 class RbdTpgPeers {
 public:
@@ -58,8 +62,10 @@ public:
     // Works on `object` in the pool of `pool_io` (with an I/O context of its own). Returns at once.
     // `carried`: what a registry of this gateway's earlier connection had seen (a recovery), so
     // a peer's staleness goes on being measured from its last heartbeat seen, not from now.
+    // `progress` (may be null; it outlives the registry): the connection's, fenced when a call
+    // finds this client blocklisted.
     RbdTpgPeers(rados_t cluster, rados_ioctx_t pool_io, std::string object, std::string what,
-                Memory carried = {});
+                Memory carried = {}, RbdIoProgress* progress = nullptr);
     // Stops the thread and removes this gateway's entry (waiting at most 2 s for the cluster).
     ~RbdTpgPeers();
     RbdTpgPeers(const RbdTpgPeers&) = delete;
@@ -92,8 +98,10 @@ private:
     void start_read();
     void finish_read(Pending& p);
     void remove_own_entry();
+    void refused(int r);  // r < 0: a call's result; EBLOCKLISTED fences the connection
 
     rados_ioctx_t io_ = nullptr;
+    RbdIoProgress* const progress_;
     const std::string object_;
     const std::string what_;
     mutable std::mutex mu_;  // guards everything below but the thread

@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
-#include <cstring>
 #include <memory>
 #include <mutex>
 
+#include "adapter/zero_backend.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::test {
@@ -24,7 +24,7 @@ struct Meeting {
     int gone = 0;
 };
 
-class SlowToCloseBackend final : public Backend {
+class SlowToCloseBackend final : public ZeroBackend {
 public:
     SlowToCloseBackend(std::shared_ptr<Meeting> m, int expected) : m_(std::move(m)), expected_(expected) {}
     // Waits (at most 5 s) until every backend of the test is inside its destructor: one after
@@ -38,15 +38,6 @@ public:
         ++m_->gone;
     }
     std::string kind() const override { return "slow-to-close"; }
-    std::uint32_t block_size() const override { return 512; }
-    std::uint64_t block_count() const override { return 64; }
-    BackendCaps caps() const override { return {}; }
-    void read(std::uint64_t, std::span<std::byte> buf, IoCallback done) override {
-        std::memset(buf.data(), 0, buf.size());
-        done(IoStatus::ok);
-    }
-    void write(std::uint64_t, std::span<const std::byte>, bool, IoCallback done) override { done(IoStatus::ok); }
-    void flush(IoCallback done) override { done(IoStatus::ok); }
 
 private:
     std::shared_ptr<Meeting> m_;

@@ -13,24 +13,17 @@
 #include <thread>
 #include <vector>
 
+#include "adapter/zero_backend.hpp"
 #include "vstor/adapter.hpp"
 #include "vstor/sense.hpp"
 
 namespace vstor::test {
 namespace {
 
-class SlowResizeBackend final : public Backend {
+class SlowResizeBackend final : public ZeroBackend {
 public:
     std::string kind() const override { return "slow-resize"; }
-    std::uint32_t block_size() const override { return 512; }
     std::uint64_t block_count() const override { return blocks_.load(); }
-    BackendCaps caps() const override { return {}; }
-    void read(std::uint64_t, std::span<std::byte> buf, IoCallback done) override {
-        std::memset(buf.data(), 0, buf.size());
-        done(IoStatus::ok);
-    }
-    void write(std::uint64_t, std::span<const std::byte>, bool, IoCallback done) override { done(IoStatus::ok); }
-    void flush(IoCallback done) override { done(IoStatus::ok); }
     IoStatus resize(std::uint64_t new_block_count) override {
         entered.count_down();
         release.wait();  // a slow storage call: a database, a remote volume

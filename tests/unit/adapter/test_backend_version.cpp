@@ -2,27 +2,17 @@
 // adapter refuses one built for another version, with a message naming both.
 #include <gtest/gtest.h>
 
-#include <cstring>
-
+#include "adapter/zero_backend.hpp"
 #include "vstor/adapter.hpp"
 
 namespace vstor::test {
 namespace {
 
-class VersionedBackend final : public Backend {
+class VersionedBackend final : public ZeroBackend {
 public:
-    explicit VersionedBackend(int version) : Backend(version) {}
+    explicit VersionedBackend(int version) : ZeroBackend(version) {}
     VersionedBackend() = default;
     std::string kind() const override { return "versioned"; }
-    std::uint32_t block_size() const override { return 512; }
-    std::uint64_t block_count() const override { return 8; }
-    BackendCaps caps() const override { return {}; }
-    void read(std::uint64_t, std::span<std::byte> buf, IoCallback done) override {
-        std::memset(buf.data(), 0, buf.size());
-        done(IoStatus::ok);
-    }
-    void write(std::uint64_t, std::span<const std::byte>, bool, IoCallback done) override { done(IoStatus::ok); }
-    void flush(IoCallback done) override { done(IoStatus::ok); }
 };
 
 TEST(BackendVersion, BackendRecordsTheHeadersContractVersion) {

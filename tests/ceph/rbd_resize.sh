@@ -7,11 +7,15 @@
 # 2 s, a raw session on B (tests/ceph/async_probe.py) gets the iSCSI Async Message for it, and a
 # block written through B at the new last LBA reads back byte for byte through A. Then an
 # operator's `rbd resize` grows the image under both gateways (both sessions see it within 2 s),
-# and a shrink makes both refuse the blocks past the new end (LBA OUT OF RANGE 05/21/00).
+# and a shrink makes both refuse the blocks past the new end (LBA OUT OF RANGE 05/21/00). Last,
+# tests/ceph/shrink_probe.cpp (rbd/sw, 8 MiB) gives a backend the I/O a gateway's engine still
+# lets through right after another client shrank the image: each request that crosses or starts
+# past the new end fails with LBA OUT OF RANGE, none is acknowledged clipped.
 set -euo pipefail
 vstor=${1:?path to vstor binary}
 out=${2:?work directory}
 probe=${3:?path to vstor_alua_probe}
+shrink_probe=${4:?path to vstor_shrink_probe}
 : "${CEPH_CONF:?run me under tests/ceph/ceph_cluster.py}"
 rm -rf "$out"; mkdir -p "$out"
 pid_a= pid_b= bg= bg2=
@@ -109,5 +113,7 @@ grep -q 'sense=5/21/00' "$out/past.err" || fail "B's read past the end: $(cat "$
 grep -q 'sense=5/21/00' "$out/past.err" || fail "A's write past the end: $(cat "$out/past.err")"
 "$probe" write "$url_b" $((blocks - 1)) || fail "write through B at the last LBA"
 "$probe" check "$url_a" $((blocks - 1)) || fail "A reads back other bytes than B wrote at the last LBA"
+echo "== the window before a gateway sees a shrink made elsewhere, at its backend"
+"$shrink_probe" rbd/sw || fail "a request past the new end was not refused (shrink_probe)"
 echo "PASS rbd_resize (ctl lun resize on A seen by B's session after ${ctl_ms} ms, B's log ${log_ms} ms after A's;" \
   "rbd resize seen by both after ${rbd_ms} ms)"

@@ -41,22 +41,48 @@ namespace {
 using Handles = RbdBackend::Handles;
 
 // One rbd_aio_* call in flight: what to tell, how many bytes a read must return (-1: a write-like
-// call that returns 0), whether to flush before telling (a FUA write on a cached image), and the
-// connection it went to (kept open until it completes): a write-like call counts as in flight
-// there (`counts`, the lock watch's stall clock), and any call that finds this client
-// blocklisted marks that connection fenced, which starts the recovery (rbd_recover.cpp).
+// call that returns 0), where the request ends in the image (0: no range, a flush), whether to
+// flush before telling (a FUA write on a cached image), and the connection it went to (kept open
+// until it completes): a write-like call counts as in flight there (`counts`, the lock watch's
+// stall clock), and any call that finds this client blocklisted marks that connection fenced,
+// which starts the recovery (rbd_recover.cpp).
 struct AioOp {
     IoCallback done;
     std::int64_t expect = -1;
+    std::uint64_t end = 0;
     bool flush_after = false;
     std::shared_ptr<Handles> h;
     bool counts = false;
 };
 
-void start_aio(std::shared_ptr<Handles> h, bool flush_after, std::int64_t expect, IoCallback done,
-               int (*start)(rbd_completion_t, void*), void* arg, bool counts = true);
+void start_aio(std::unique_ptr<AioOp> op, int (*start)(rbd_completion_t, void*), void* arg);
 
 int start_flush(rbd_completion_t c, void* img) { return rbd_aio_flush(static_cast<rbd_image_t>(img), c); }
+
+// A request past the end of the image as librbd knew it: librbd refused it or clipped it.
+constexpr std::string_view kPastEnd = "past the end of the image, which was shrunk meanwhile";
+
+// Tells the op's outcome, once its end was checked against the image's size where it had to be.
+void finish(std::unique_ptr<AioOp> op, IoStatus st) {
+    if (st == IoStatus::ok && op->counts && !op->flush_after) op->h->cache.acked();
+    if (st == IoStatus::ok && op->flush_after) {
+        // FUA on a cached image: durable only once flushed. rbd_aio_flush queues and returns.
+        rbd_image_t image = op->h->image;
+        op->end = 0, op->flush_after = false, op->counts = false;
+        return start_aio(std::move(op), start_flush, image);
+    }
+    if (st == IoStatus::out_of_range) return op->done(st, kPastEnd);
+    op->done(st);
+}
+
+// What librbd's answer means once the request's end is known to be inside the image or not.
+IoStatus past_end(RbdSizeGate::Verdict v, IoStatus st) {
+    if (v == RbdSizeGate::Verdict::outside) return IoStatus::out_of_range;
+    // The size cannot be read (the connection is being replaced, or its cluster does not
+    // answer): a success cannot be vouched for, and the initiator retries the path.
+    if (v == RbdSizeGate::Verdict::unknown && st == IoStatus::ok) return IoStatus::transitioning;
+    return st;
+}
 
 void on_complete(rbd_completion_t c, void* arg) {
     std::unique_ptr<AioOp> op(static_cast<AioOp*>(arg));
@@ -67,20 +93,37 @@ void on_complete(rbd_completion_t c, void* arg) {
     IoStatus st = IoStatus::ok;
     if (r < 0) st = rbd_status(static_cast<int>(r));
     else if (op->expect >= 0 && r != op->expect) st = IoStatus::medium_error;  // short read
-    if (st == IoStatus::ok && op->counts && !op->flush_after) op->h->cache.acked();
-    if (st == IoStatus::ok && op->flush_after) {
-        // FUA on a cached image: durable only once flushed. rbd_aio_flush queues and returns.
-        rbd_image_t image = op->h->image;
-        return start_aio(std::move(op->h), false, -1, std::move(op->done), start_flush, image, false);
-    }
-    op->done(st);
+    // librbd clips a request that crosses the image's end and refuses one that starts past it
+    // (rbd_size_gate.hpp): a success, a short read or -EINVAL stands once the end is inside.
+    const bool check = r == -EINVAL || (op->expect >= 0 ? r >= 0 && r != op->expect : r == 0);
+    if (!op->end || !check) return finish(std::move(op), st);
+    RbdSizeGate& gate = op->h->size_gate;
+    const std::uint64_t end = op->end;
+    if (auto v = gate.now(end)) return finish(std::move(op), past_end(*v, st));
+    gate.wait(end, [raw = op.release(), st](RbdSizeGate::Verdict v) {
+        finish(std::unique_ptr<AioOp>(raw), past_end(v, st));
+    });
+}
+
+// The arguments of one data call, passed through start_aio's plain function pointer.
+struct DataCall {
+    rbd_image_t image;
+    std::uint64_t off;
+    std::uint64_t len;
+    char* buf;
+    std::size_t unit = 0;  // writesame: the pattern's length
+};
+
+// A data call's op: the request ends at byte call.off + call.len.
+std::unique_ptr<AioOp> data_op(std::shared_ptr<Handles> h, IoCallback done, const DataCall& call, bool flush_after,
+                               std::int64_t expect = -1, bool counts = true) {
+    return std::make_unique<AioOp>(AioOp{std::move(done), expect, call.off + call.len, flush_after, std::move(h), counts});
 }
 
 // Creates the completion and runs start(completion, arg); a call refused at once completes here.
-void start_aio(std::shared_ptr<Handles> h, bool flush_after, std::int64_t expect, IoCallback done,
-               int (*start)(rbd_completion_t, void*), void* arg, bool counts) {
-    auto op = std::make_unique<AioOp>(AioOp{std::move(done), expect, flush_after, std::move(h), counts});
+void start_aio(std::unique_ptr<AioOp> op, int (*start)(rbd_completion_t, void*), void* arg) {
     RbdIoProgress& progress = op->h->progress;
+    const bool counts = op->counts;
     rbd_completion_t c = nullptr;
     if (int r = rbd_aio_create_completion(op.get(), on_complete, &c); r < 0) return op->done(rbd_status(r));
     AioOp* raw = op.release();  // owned by the completion from here on
@@ -94,24 +137,28 @@ void start_aio(std::shared_ptr<Handles> h, bool flush_after, std::int64_t expect
     }
 }
 
-// The arguments of one data call, passed through start_aio's plain function pointer.
-struct DataCall {
-    rbd_image_t image;
-    std::uint64_t off;
-    std::uint64_t len;
-    char* buf;
-    std::size_t unit = 0;  // writesame: the pattern's length
-};
-
 // A COMPARE AND WRITE in flight: librbd writes the first differing byte's offset to `mismatch`.
 // It counts toward the lock watch's stall clock like any write (a CAW waits for the lock too).
 struct CompareOp {
     CompareCallback done;
     std::uint64_t off;
+    std::uint64_t end;
     bool flush_after;
     std::shared_ptr<Handles> h;
     std::uint64_t mismatch = 0;
 };
+
+// Tells a COMPARE AND WRITE's outcome (st: ok, or not_supported for the engine's own).
+void compared(std::unique_ptr<CompareOp> op, IoStatus st) {
+    if (st != IoStatus::ok || !op->flush_after) {
+        if (st == IoStatus::ok) op->h->cache.acked();
+        return op->done(st, std::nullopt);
+    }
+    rbd_image_t image = op->h->image;
+    IoCallback flushed = [done = std::move(op->done)](IoStatus s) { done(s, std::nullopt); };
+    start_aio(std::make_unique<AioOp>(AioOp{std::move(flushed), -1, 0, false, std::move(op->h), false}), start_flush,
+              image);
+}
 
 void on_compare(rbd_completion_t c, void* arg) {
     std::unique_ptr<CompareOp> op(static_cast<CompareOp*>(arg));
@@ -121,17 +168,17 @@ void on_compare(rbd_completion_t c, void* arg) {
     if (r == -ESHUTDOWN) op->h->progress.fence();
     // librbd 16 reports the mismatch as an offset in the image; older ones within the request.
     if (r == -EILSEQ) return op->done(IoStatus::ok, op->mismatch >= op->off ? op->mismatch - op->off : op->mismatch);
-    // -EINVAL: the range crosses an object boundary, which librbd cannot do atomically; the
-    // engine then compares and writes itself (atomic within this gateway only).
-    if (r == -EINVAL) return op->done(IoStatus::not_supported, std::nullopt);
-    if (r < 0) return op->done(rbd_status(static_cast<int>(r)), std::nullopt);
-    if (!op->flush_after) {
-        op->h->cache.acked();
-        return op->done(IoStatus::ok, std::nullopt);
-    }
-    rbd_image_t image = op->h->image;
-    start_aio(std::move(op->h), false, -1, [done = std::move(op->done)](IoStatus st) { done(st, std::nullopt); },
-              start_flush, image, false);
+    if (r < 0 && r != -EINVAL) return op->done(rbd_status(static_cast<int>(r)), std::nullopt);
+    // -EINVAL: the range crosses an object boundary, which librbd cannot do atomically (the
+    // engine then compares and writes itself, atomic within this gateway only), or the end of the
+    // image as librbd knows it, which the gate tells (rbd_size_gate.hpp).
+    const IoStatus st = r == 0 ? IoStatus::ok : IoStatus::not_supported;
+    RbdSizeGate& gate = op->h->size_gate;
+    const std::uint64_t end = op->end;
+    if (auto v = gate.now(end)) return compared(std::move(op), past_end(*v, st));
+    gate.wait(end, [raw = op.release(), st](RbdSizeGate::Verdict v) {
+        compared(std::unique_ptr<CompareOp>(raw), past_end(v, st));
+    });
 }
 
 }  // namespace
@@ -146,18 +193,21 @@ RbdBackend::RbdBackend(RbdOptions opts, std::shared_ptr<Handles> h, std::uint64_
       image_id_(std::move(id)),
       unit_id_(std::move(unit_id)) {
     h_->cache.set_lost_flag(lost_cache_);
+    h_->size_gate.set(size);
     attach(h_, peers_, lock_watch_);
     size_watch_ = watch_size(h_);
 }
 
 std::unique_ptr<RbdSizeWatch> RbdBackend::watch_size(const std::shared_ptr<Handles>& h) {
     return std::make_unique<RbdSizeWatch>(h->image, what_, [this](std::uint64_t bytes) { size_seen(bytes, "(seen in its header)"); },
-                                          h);
+                                          h, &h->size_gate);
 }
 
 // A shrink below what initiators already used is the operator's business; from here on the
-// engine refuses LBAs past the new end (LOGICAL BLOCK ADDRESS OUT OF RANGE), and until then librbd
-// itself refuses I/O past the image's end (short read or EINVAL: MEDIUM ERROR, never stale data).
+// engine refuses LBAs past the new end (LOGICAL BLOCK ADDRESS OUT OF RANGE). Until then librbd
+// refuses or clips I/O past the image's end, and the completions say LOGICAL BLOCK ADDRESS OUT OF
+// RANGE too once the size watch read the new size (rbd_size_gate.hpp): never stale data, never
+// a clipped write acknowledged.
 void RbdBackend::size_seen(std::uint64_t bytes, const char* when) {
     if (bytes < opts_.block_size) return;
     const std::uint64_t was = size_bytes_.exchange(bytes);
@@ -263,12 +313,12 @@ BackendIdentity RbdBackend::identity() const {
 void RbdBackend::read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) {
     auto h = handles();
     DataCall call{h->image, lba * opts_.block_size, buf.size(), reinterpret_cast<char*>(buf.data())};
-    start_aio(std::move(h), false, static_cast<std::int64_t>(buf.size()), std::move(done),
+    start_aio(data_op(std::move(h), std::move(done), call, false, static_cast<std::int64_t>(buf.size()), false),
               [](rbd_completion_t c, void* a) {
                   auto* d = static_cast<DataCall*>(a);
                   return rbd_aio_read(d->image, d->off, d->len, d->buf, c);
               },
-              &call, false);
+              &call);
 }
 
 void RbdBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool fua, IoCallback done) {
@@ -276,7 +326,7 @@ void RbdBackend::write(std::uint64_t lba, std::span<const std::byte> buf, bool f
     auto h = handles();
     DataCall call{h->image, lba * opts_.block_size, buf.size(),
                   const_cast<char*>(reinterpret_cast<const char*>(buf.data()))};
-    start_aio(std::move(h), fua && write_cache_, -1, std::move(done),
+    start_aio(data_op(std::move(h), std::move(done), call, fua && write_cache_),
               [](rbd_completion_t c, void* a) {
                   auto* d = static_cast<DataCall*>(a);
                   return rbd_aio_write(d->image, d->off, d->len, d->buf, c);
@@ -295,12 +345,11 @@ void RbdBackend::flush(IoCallback done) {
     rbd_image_t image = h->image;
     if (write_cache_) h->cache.start_writeback();  // librbd writes back after a first flush at the latest
     const std::uint64_t covers = h->cache.flush_covers();
-    start_aio(h, false, -1,
-              [h, covers, done = std::move(done)](IoStatus st, std::string_view why) {
-                  if (st == IoStatus::ok) h->cache.flushed(covers);
-                  done(st, why);
-              },
-              start_flush, image, false);
+    IoCallback flushed = [h, covers, done = std::move(done)](IoStatus st, std::string_view why) {
+        if (st == IoStatus::ok) h->cache.flushed(covers);
+        done(st, why);
+    };
+    start_aio(std::make_unique<AioOp>(AioOp{std::move(flushed), -1, 0, false, h, false}), start_flush, image);
 }
 
 void RbdBackend::unmap(std::uint64_t lba, std::uint64_t count, IoCallback done) {
@@ -309,7 +358,7 @@ void RbdBackend::unmap(std::uint64_t lba, std::uint64_t count, IoCallback done) 
     // rbd_skip_partial_discard off, so every unmapped block reads back as zeroes (LBPRZ).
     auto h = handles();
     DataCall call{h->image, lba * opts_.block_size, count * opts_.block_size, nullptr};
-    start_aio(std::move(h), false, -1, std::move(done),
+    start_aio(data_op(std::move(h), std::move(done), call, false),
               [](rbd_completion_t c, void* a) {
                   auto* d = static_cast<DataCall*>(a);
                   return rbd_aio_discard(d->image, d->off, d->len, c);
@@ -321,7 +370,7 @@ void RbdBackend::write_zeroes(std::uint64_t lba, std::uint64_t count, IoCallback
     if (opts_.read_only) return done(IoStatus::read_only);
     auto h = handles();
     DataCall call{h->image, lba * opts_.block_size, count * opts_.block_size, nullptr};
-    start_aio(std::move(h), false, -1, std::move(done),
+    start_aio(data_op(std::move(h), std::move(done), call, false),
               [](rbd_completion_t c, void* a) {
                   auto* d = static_cast<DataCall*>(a);
                   return rbd_aio_write_zeroes(d->image, d->off, d->len, c, 0, 0);
@@ -333,7 +382,8 @@ void RbdBackend::compare_and_write(std::uint64_t lba, std::span<const std::byte>
                                    bool fua, CompareCallback done) {
     if (opts_.read_only) return done(IoStatus::read_only, std::nullopt);
     const std::uint64_t off = lba * opts_.block_size;
-    auto op = std::make_unique<CompareOp>(CompareOp{std::move(done), off, fua && write_cache_, handles()});
+    auto op = std::make_unique<CompareOp>(CompareOp{std::move(done), off, off + verify.size(), fua && write_cache_,
+                                                    handles()});
     rbd_completion_t c = nullptr;
     if (int r = rbd_aio_create_completion(op.get(), on_compare, &c); r < 0)
         return op->done(rbd_status(r), std::nullopt);
@@ -358,7 +408,7 @@ void RbdBackend::write_same(std::uint64_t lba, std::uint64_t count, std::span<co
     auto h = handles();
     DataCall call{h->image, lba * opts_.block_size, count * opts_.block_size,
                   const_cast<char*>(reinterpret_cast<const char*>(pattern.data())), pattern.size()};
-    start_aio(std::move(h), fua && write_cache_, -1, std::move(done),
+    start_aio(data_op(std::move(h), std::move(done), call, fua && write_cache_),
               [](rbd_completion_t c, void* a) {
                   auto* d = static_cast<DataCall*>(a);
                   return rbd_aio_writesame(d->image, d->off, d->len, d->buf, d->unit, c, 0);
@@ -400,7 +450,15 @@ std::vector<Extent> RbdBackend::allocation_status(std::uint64_t lba, std::uint64
 IoStatus RbdBackend::resize(std::uint64_t new_block_count) {
     if (opts_.read_only) return IoStatus::read_only;
     const std::uint64_t bytes = new_block_count * opts_.block_size;
-    if (int r = rbd_resize(handles()->image, bytes); r < 0) return rbd_status(r);
+    auto h = handles();
+    // The engine lets commands go on meanwhile with the old capacity: what completes during a
+    // shrink waits for the new size, as after a change made elsewhere (rbd_size_gate.hpp).
+    const std::uint64_t upto = h->size_gate.changed();
+    const int r = rbd_resize(h->image, bytes);
+    std::uint64_t now = 0;
+    if (rbd_get_size(h->image, &now) == 0) h->size_gate.read(upto, now);
+    else h->size_gate.read_failed(upto);
+    if (r < 0) return rbd_status(r);
     size_bytes_.store(bytes);
     return IoStatus::ok;
 }

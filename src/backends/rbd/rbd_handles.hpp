@@ -15,6 +15,7 @@
 #include "backends/rbd/rbd_backend.hpp"
 #include "backends/rbd/rbd_cache_ledger.hpp"
 #include "backends/rbd/rbd_lock_watch.hpp"
+#include "backends/rbd/rbd_size_gate.hpp"
 
 namespace vstor::backends {
 
@@ -25,6 +26,9 @@ struct RbdBackend::Handles {
     RbdIoProgress progress;  // this connection's writes in flight, and whether it was fenced
     // What a loss of this connection's volatile write cache would take with it.
     RbdCacheLedger cache;
+    // The image's size as this connection's librbd knows it, for the completions: librbd clips
+    // a write that crosses the end and reports it done (rbd_size_gate.hpp).
+    RbdSizeGate size_gate;
 
     // Connects (a new client: a new instance id, so a blocklisting of an earlier one does not
     // apply) and opens the image. nullptr with `error` set on failure. Blocks: never on a loop.

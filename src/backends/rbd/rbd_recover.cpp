@@ -111,6 +111,7 @@ bool RbdBackend::recover(std::shared_ptr<Handles> old) {
     // The image may have been resized through another gateway while this one could not hear of
     // it (its size watch died with the old client): taken as any resize seen elsewhere.
     if (looked.size) size_seen(looked.size, "while this gateway was fenced");
+    fresh->size_gate.set(looked.size);  // what its completions check (0: not known)
     auto size_watch = watch_size(fresh);  // rbd_update_watch registers a callback locally
     {
         std::unique_lock lk(mu_);

@@ -47,6 +47,7 @@ std::shared_ptr<Backend> open_backend(const BackendSpec& spec, std::string& erro
         o.conf = spec.rbd_conf;
         o.client_id = spec.rbd_id;
         if (spec.rbd_stall_ms) o.stall = std::chrono::milliseconds(spec.rbd_stall_ms);
+        o.forget = std::chrono::milliseconds(spec.rbd_forget_ms);
         o.block_size = spec.block_size;
         o.read_only = spec.read_only;
         return RbdBackend::open(o, error);

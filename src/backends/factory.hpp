@@ -22,6 +22,7 @@ struct BackendSpec {
     std::string rbd_id;    // rbd: client id (empty: librados' default)
     std::vector<std::pair<std::string, std::string>> params;  // plugin, python: its key=value pairs, in order
     std::uint32_t rbd_stall_ms = 0;  // rbd: stalled writes that break a holder's lock (0: the default)
+    std::uint32_t rbd_forget_ms = 0;  // rbd: a dead gateway's port group is removed after (0: the default)
 };
 
 std::shared_ptr<Backend> open_backend(const BackendSpec& spec, std::string& error);

@@ -100,7 +100,7 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
                       "(1-3600; default 15)");
     serve->add_option("--lun", o.luns,
                       "LUN spec, numbered from 0 in order: mem:SIZE | null:SIZE | file:PATH[,size=SIZE]"
-                      " | rbd:POOL/IMAGE[,conf=PATH,id=NAME,stall_ms=N] | plugin:PATH.so[,KEY=VALUE...]"
+                      " | rbd:POOL/IMAGE[,conf=PATH,id=NAME,stall_ms=N,forget_ms=N] | plugin:PATH.so[,KEY=VALUE...]"
                       " | python:SCRIPT.py[,KEY=VALUE...] with options ro, removable, thick, bs=512|4096, pbs=4096, sanitize_rate=RATE, name=NAME (default: file:data/disk0.img,size=1G)");
     serve->add_option("--target", o.target, "target name: iqn.YYYY-MM.reversed.domain[:id], eui.<16 hex> or naa.<16|32 hex>")
         ->capture_default_str();

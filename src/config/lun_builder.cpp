@@ -28,6 +28,7 @@ bool add_lun_from_spec(Adapter& adapter, std::uint16_t target_id, std::uint16_t 
     backends::BackendSpec bs{s.kind,  s.path,     s.size_bytes, s.block_size,   s.read_only,
                              s.thick, s.rbd_conf, s.rbd_id,     s.plugin_params};
     bs.rbd_stall_ms = s.rbd_stall_ms;
+    bs.rbd_forget_ms = s.rbd_forget_ms;
     auto backend = backends::open_backend(bs, error);
     if (!backend) return fail();
     LunOptions lo;

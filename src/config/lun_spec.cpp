@@ -54,8 +54,23 @@ bool parse_kind_argument(LunSpec& spec, const std::string& arg, const std::strin
     return true;
 }
 
-// rbd's own options: conf=PATH, id=NAME, stall_ms=N.
+// rbd's own options: conf=PATH, id=NAME, stall_ms=N, forget_ms=N.
 enum class OptionParse { not_mine, taken, bad };
+
+// A whole number of milliseconds in [min, max] for rbd option `key`, or `error` saying what it is.
+bool parse_rbd_ms(const std::string& key, const std::string& val, std::uint32_t min, std::uint32_t max,
+                  const char* what, const std::string& text, std::uint32_t& out, std::string& error) {
+    std::uint32_t ms = 0;
+    auto [p, ec] = std::from_chars(val.data(), val.data() + val.size(), ms);
+    if (ec == std::errc() && p == val.data() + val.size() && !val.empty() && ms >= min && ms <= max) {
+        out = ms;
+        return true;
+    }
+    error = "--lun '" + text + "': " + key + " is the milliseconds " + what + ", " + std::to_string(min) + " to " +
+            std::to_string(max) + ", not '" + val + "'";
+    return false;
+}
+
 OptionParse parse_rbd_option(LunSpec& spec, const std::string& key, const std::string& val, const std::string& text,
                       std::string& error) {
     if (spec.kind != "rbd") return OptionParse::not_mine;
@@ -63,18 +78,17 @@ OptionParse parse_rbd_option(LunSpec& spec, const std::string& key, const std::s
         (key == "conf" ? spec.rbd_conf : spec.rbd_id) = val;
         return OptionParse::taken;
     }
-    if (key != "stall_ms") return OptionParse::not_mine;
-    std::uint32_t ms = 0;
-    auto [p, ec] = std::from_chars(val.data(), val.data() + val.size(), ms);
-    if (ec != std::errc() || p != val.data() + val.size() || val.empty() || ms < kRbdStallMinMs ||
-        ms > kRbdStallMaxMs) {
-        error = "--lun '" + text + "': stall_ms is the milliseconds of stalled writes before a lock holder is " +
-                "taken for dead, " + std::to_string(kRbdStallMinMs) + " to " + std::to_string(kRbdStallMaxMs) +
-                ", not '" + val + "'";
-        return OptionParse::bad;
-    }
-    spec.rbd_stall_ms = ms;
-    return OptionParse::taken;
+    bool ok = true;
+    if (key == "stall_ms")
+        ok = parse_rbd_ms(key, val, kRbdStallMinMs, kRbdStallMaxMs,
+                          "of stalled writes before a lock holder is taken for dead", text, spec.rbd_stall_ms, error);
+    else if (key == "forget_ms")
+        ok = parse_rbd_ms(key, val, kRbdForgetMinMs, kRbdForgetMaxMs,
+                          "a dead gateway's port group stays listed before it is removed", text, spec.rbd_forget_ms,
+                          error);
+    else
+        return OptionParse::not_mine;
+    return ok ? OptionParse::taken : OptionParse::bad;
 }
 
 }  // namespace
@@ -146,7 +160,7 @@ std::optional<LunSpec> parse_lun_spec(const std::string& text, std::string& erro
         } else if (is_plugin_kind(spec.kind) && eq != std::string::npos && !key.empty() && key != "name") {
             spec.plugin_params.emplace_back(key, val);  // not vstor's: the plugin's config() decides
         } else {
-            error = "--lun '" + text + "': unknown option '" + opt + "' (ro, removable, thick, size=, bs=, pbs=, sanitize_rate=, name=, lun=; rbd: conf=, id=, stall_ms=)";
+            error = "--lun '" + text + "': unknown option '" + opt + "' (ro, removable, thick, size=, bs=, pbs=, sanitize_rate=, name=, lun=; rbd: conf=, id=, stall_ms=, forget_ms=)";
             return std::nullopt;
         }
     }
@@ -185,6 +199,7 @@ std::string format_lun_spec(const LunSpec& s) {
         if (!s.rbd_conf.empty()) out += ",conf=" + s.rbd_conf;
         if (!s.rbd_id.empty()) out += ",id=" + s.rbd_id;
         if (s.rbd_stall_ms) out += ",stall_ms=" + std::to_string(s.rbd_stall_ms);
+        if (s.rbd_forget_ms) out += ",forget_ms=" + std::to_string(s.rbd_forget_ms);
     } else if (is_plugin_kind(s.kind)) {
         out += s.path;
         for (const auto& kv : s.plugin_params) out += "," + kv.first + "=" + kv.second;

@@ -11,7 +11,7 @@
 # GROUPS lists both groups (the registry next to the image): the holder's optimized, the other
 # non-optimized, the dead gateway's unavailable, a restarted one's back, a cleanly stopped one's gone.
 # A dead gateway's group is forgotten by the lock holder once its entry is stale long enough
-# (VSTOR_RBD_TPG_FORGET_MS, 20 s here). A live gateway is blocklisted: its ports turn
+# (forget_ms=, 20 s here). A live gateway is blocklisted: its ports turn
 # transitioning (NOT READY 04/0A) and it comes back by itself as a new client; cached writes its
 # old client acknowledged fail the next SYNCHRONIZE CACHE once. Blocklisted again while the image
 # grows and the monitor does not answer (SIGSTOP): through it, REPORT TARGET PORT GROUPS still
@@ -39,10 +39,11 @@ source "$(dirname "$0")/lib.sh"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 
 iqn=iqn.2026-12.org.vstor:ha
-export VSTOR_RBD_TPG_FORGET_MS=20000  # a dead gateway's group is forgotten after 20 s, not 60
-two_gateways rbd/ha stall_ms=2000  # B takes a dead holder's lock after 2 s of stalled writes
+# B takes a dead holder's lock after 2 s of stalled writes, and forgets a dead gateway's group
+# after 20 s, not 60.
+two_gateways rbd/ha stall_ms=2000,forget_ms=20000
 "$vstor" ctl --control "$out/b.sock" save "$out/b.toml" >/dev/null || fail "ctl save on B"
-grep -q 'stall_ms=2000' "$out/b.toml" || fail "ctl save lost stall_ms: $(cat "$out/b.toml")"
+grep -q 'stall_ms=2000,forget_ms=20000' "$out/b.toml" || fail "ctl save lost B's options: $(cat "$out/b.toml")"
 
 echo "== one logical unit, two ports: same NAA and serial, own relative port and group, TPGS 01b"
 ia=$("$probe" ident "$url_a") || fail "ident A"
@@ -112,7 +113,7 @@ for _ in $(seq 100); do r=$("$probe" rtpg "$url_b"); grep -q '| tpg=1 state=U ' 
 echo "B: $r"
 grep -q '^tpg=2 state=AO .* | tpg=1 state=U status=0 ports=1$' <<<"$r" || fail "B still reports dead A as: $r"
 
-echo "== the dead gateway's group is forgotten once stale for VSTOR_RBD_TPG_FORGET_MS"
+echo "== the dead gateway's group is forgotten once stale for forget_ms"
 for _ in $(seq 150); do r=$("$probe" rtpg "$url_b"); grep -q '|' <<<"$r" || break; sleep 0.1; done
 echo "B: $r"
 grep -q '^tpg=2 state=AO [^|]*$' <<<"$r" || fail "B still lists dead A after 20 s: $r"

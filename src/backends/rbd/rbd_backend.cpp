@@ -222,7 +222,7 @@ void RbdBackend::attach(const std::shared_ptr<Handles>& h, std::unique_ptr<RbdTp
     if (opts_.read_only) return;
     peers = std::make_unique<RbdTpgPeers>(h->cluster, h->io,
                                           "vstor_alua." + (image_id_.empty() ? "name." + opts_.image : image_id_), what_,
-                                          std::move(carried), &h->progress);
+                                          std::move(carried), &h->progress, RbdTpgPeers::forget(opts_.forget));
     {
         std::lock_guard lk(cb_mu_);
         if (group_) peers->set_ports(group_, ports_);

@@ -41,6 +41,9 @@ struct RbdOptions {
     // Writes stalled this long while another client holds the exclusive lock: that client is
     // taken for dead and its lock broken (stall_ms= in the LUN spec; rbd_lock_watch.hpp).
     std::chrono::milliseconds stall{3000};
+    // How long another gateway's port group stays listed after its heartbeat stopped before the
+    // lock holder removes it (forget_ms= in the LUN spec; 0: the default, RbdTpgPeers::forget).
+    std::chrono::milliseconds forget{0};
 };
 
 class RbdBackend final : public Backend, public SharedLun, public SharedLunPortGroups {

@@ -47,8 +47,12 @@ struct RbdTpgPeers::Pending {
 };
 
 RbdTpgPeers::RbdTpgPeers(rados_t cluster, rados_ioctx_t pool_io, std::string object, std::string what,
-                         Memory carried, RbdIoProgress* progress)
-    : progress_(progress), object_(std::move(object)), what_(std::move(what)), seen_(std::move(carried)) {
+                         Memory carried, RbdIoProgress* progress, std::chrono::milliseconds forget_after)
+    : progress_(progress),
+      object_(std::move(object)),
+      what_(std::move(what)),
+      seen_(std::move(carried)),
+      forget_after_(forget_after) {
     if (int r = rados_ioctx_create2(cluster, rados_ioctx_get_id(pool_io), &io_); r < 0) {
         spdlog::warn("{}: no port-group registry ({}): other gateways' groups are not reported", what_,
                      std::strerror(-r));
@@ -226,9 +230,9 @@ void RbdTpgPeers::finish_read(Pending& p) {
     read_once_ = true;
 }
 
-std::chrono::milliseconds RbdTpgPeers::forget() {
+std::chrono::milliseconds RbdTpgPeers::forget(std::chrono::milliseconds configured) {
     const char* env = std::getenv("VSTOR_RBD_TPG_FORGET_MS");
-    const long long ms = env ? std::atoll(env) : 0;
+    const long long ms = configured.count() > 0 ? configured.count() : env ? std::atoll(env) : 0;
     return ms > 0 ? std::max(std::chrono::milliseconds(ms), 2 * kStale) : kForget;
 }
 

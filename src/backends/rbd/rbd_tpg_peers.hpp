@@ -14,7 +14,7 @@
 // every peer so); and while this gateway holds the exclusive lock, no peer is optimized (its
 // entry may lag by one beat). A gateway that stops cleanly removes its entry; a dead one's is
 // reported unavailable until it comes back with the same group, or until the gateway holding the
-// exclusive lock removes it once it has not moved for forget() (60 s): a group gone that long is
+// exclusive lock removes it once it has not moved for forget() (60 s by default): a group gone that long is
 // no path an initiator should keep asking about. The removal compares the value first
 // (omap_cmp), so an entry its gateway rewrote meanwhile stays. One gateway at a time holds the
 // lock, and a fenced one cannot write, so two gateways never race for it.
@@ -49,9 +49,9 @@ public:
     static constexpr std::chrono::milliseconds kRead{500};
     static constexpr std::chrono::milliseconds kStale{5000};
     static constexpr std::chrono::milliseconds kForget{60000};
-    // kForget, or VSTOR_RBD_TPG_FORGET_MS from the environment (at least 2 * kStale): how long an
-    // entry stays after its heartbeat stopped.
-    static std::chrono::milliseconds forget();
+    // How long an entry stays after its heartbeat stopped: `configured` (forget_ms= in the LUN
+    // spec), else VSTOR_RBD_TPG_FORGET_MS from the environment, else kForget; at least 2 * kStale.
+    static std::chrono::milliseconds forget(std::chrono::milliseconds configured = {});
 
     struct Seen {
         TpgEntry entry;
@@ -63,9 +63,10 @@ public:
     // `carried`: what a registry of this gateway's earlier connection had seen (a recovery), so
     // a peer's staleness goes on being measured from its last heartbeat seen, not from now.
     // `progress` (may be null; it outlives the registry): the connection's, fenced when a call
-    // finds this client blocklisted.
+    // finds this client blocklisted. `forget_after`: see forget().
     RbdTpgPeers(rados_t cluster, rados_ioctx_t pool_io, std::string object, std::string what,
-                Memory carried = {}, RbdIoProgress* progress = nullptr);
+                Memory carried = {}, RbdIoProgress* progress = nullptr,
+                std::chrono::milliseconds forget_after = forget());
     // Stops the thread and removes this gateway's entry (waiting at most 2 s for the cluster).
     ~RbdTpgPeers();
     RbdTpgPeers(const RbdTpgPeers&) = delete;
@@ -121,7 +122,7 @@ private:
     // Entries removed, by group and sequence (under mu_): a read that started before the removal
     // may still return one; it is not a gateway coming back (that one's sequence moves).
     std::map<std::uint16_t, std::uint64_t> forgotten_;
-    const std::chrono::milliseconds forget_after_ = forget();
+    const std::chrono::milliseconds forget_after_;
     std::thread thread_;
 };
 

@@ -87,6 +87,37 @@ TEST(LunSpec, RbdStallIsMillisecondsInRange) {
     EXPECT_NE(err.find("unknown option 'stall_ms=1000'"), std::string::npos) << err;
 }
 
+// forget_ms=: how long a dead gateway's target port group stays listed (docs/ceph.md), read
+// from --lun, the configuration file and `ctl lun add` alike (all parse_lun_spec), and written
+// back by `ctl save` (format_lun_spec) only when given.
+TEST(LunSpec, RbdForgetIsMillisecondsInRangeAndSaved) {
+    std::string err;
+    auto s = parse_lun_spec("rbd:rbd/vol1,forget_ms=20000,stall_ms=2000", err);
+    ASSERT_TRUE(s) << err;
+    EXPECT_EQ(s->rbd_forget_ms, 20000u);
+    EXPECT_EQ(s->rbd_stall_ms, 2000u);
+    EXPECT_EQ(format_lun_spec(*s), "rbd:rbd/vol1,stall_ms=2000,forget_ms=20000");
+    auto again = parse_lun_spec(format_lun_spec(*s), err);
+    ASSERT_TRUE(again) << err;
+    EXPECT_EQ(again->rbd_forget_ms, 20000u);
+    EXPECT_EQ(parse_lun_spec("rbd:rbd/vol1,forget_ms=10000", err)->rbd_forget_ms, 10000u);
+    EXPECT_EQ(parse_lun_spec("rbd:rbd/vol1,forget_ms=86400000", err)->rbd_forget_ms, 86400000u);
+    EXPECT_EQ(parse_lun_spec("rbd:rbd/vol1", err)->rbd_forget_ms, 0u);  // the default: not written back
+    for (const char* bad : {"rbd:rbd/vol1,forget_ms=", "rbd:rbd/vol1,forget_ms", "rbd:rbd/vol1,forget_ms=9999",
+                            "rbd:rbd/vol1,forget_ms=86400001", "rbd:rbd/vol1,forget_ms=60s",
+                            "rbd:rbd/vol1,forget_ms=-1", "rbd:rbd/vol1,forget_ms=99999999999"}) {
+        err.clear();
+        EXPECT_FALSE(parse_lun_spec(bad, err)) << bad;
+        EXPECT_NE(err.find("forget_ms is the milliseconds a dead gateway's port group stays listed before it is "
+                           "removed, 10000 to 86400000"),
+                  std::string::npos)
+            << err;
+    }
+    EXPECT_FALSE(parse_lun_spec("file:/x.img,forget_ms=20000", err));  // rbd only
+    EXPECT_NE(err.find("unknown option 'forget_ms=20000'"), std::string::npos) << err;
+    EXPECT_NE(err.find("stall_ms=, forget_ms=)"), std::string::npos) << err;  // listed among the options
+}
+
 TEST(LunSpec, SizeOverflowIsRefused) {
     EXPECT_FALSE(parse_size("99999999999T"));
     EXPECT_EQ(parse_size("512"), 512u);

@@ -91,6 +91,11 @@ bool RbdBackend::recover(std::shared_ptr<Handles> old) {
             // initiators like the groups were gone.
             if (peers) last_peers_ = peers->peers(), carried = peers->memory();
         }
+        // In this order, as in ~RbdBackend: the lock watch's thread reports to the registry
+        // (peers) until the watch is gone, so the registry goes last.
+        lock_watch.reset();
+        size_watch.reset();
+        peers.reset();
     }
     std::shared_ptr<Handles> fresh;
     Looked looked;

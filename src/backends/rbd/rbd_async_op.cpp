@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "util/bounded_thread.hpp"
+
 namespace vstor::backends {
 
 // The completion's argument is a heap copy of the signal's shared_ptr, which the callback (on a
@@ -47,12 +49,12 @@ void RbdAsyncOp::leave(std::shared_ptr<RbdAsyncOp> op, const std::string& what) 
     spdlog::warn("{}: an operation the cluster has not answered is left to a thread of its own, which frees it "
                  "(and lets go of the connection) once it completes",
                  what);
-    std::thread([op = std::move(op)]() mutable {
+    util::BoundedThread([op = std::move(op)]() mutable {
         std::unique_lock lk(op->signal_->mu);
         op->signal_->cv.wait(lk, [&] { return op->signal_->done; });
         lk.unlock();
         op.reset();  // here, not on a librados thread: it may close the connection
-    }).detach();
+    }).join_until({});  // not waited for, but counted among the threads left running
 }
 
 }  // namespace vstor::backends

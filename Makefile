@@ -37,7 +37,7 @@ asan: deps
 	cmake -S . -B build-asan $(SAN_CMAKE) -DVSTOR_SANITIZE=address -DVSTOR_FUZZ=ON \
 	  -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14
 	cmake --build build-asan -j $(JOBS) --target vstor vstor_unit_tests serve_my_backend vstor_fuzzers \
-	  vstor_sense_probe vstor_alua_probe vstor_pr_probe
+	  vstor_ceph_probes
 	cd build-asan && ctest --output-on-failure -L 'unit|conformance|interop|fuzz|ceph' -j $(JOBS)
 
 # TSan build in build-tsan/, running the threaded tests.

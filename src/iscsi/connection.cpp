@@ -13,6 +13,12 @@
 
 namespace vstor::iscsi {
 
+namespace {
+// Larger batches (1 MiB reads) keep asio's write: sent at once, each completion's Data-In went
+// out on its own and 1 MiB reads ran slower (docs/performance.md, "QD1").
+constexpr std::size_t kSendNowMax = 64 * 1024;
+}  // namespace
+
 Connection::Connection(asio::ip::tcp::socket socket, ServerImpl& server, const PortalConfig& portal)
     : socket_(std::move(socket)),
       keepalive_(socket_.get_executor()),
@@ -33,6 +39,9 @@ void Connection::start() {
     spdlog::debug("iscsi: connection from {}", peer_);
     last_rx_ = std::chrono::steady_clock::now();
     arm_login_deadline();
+    std::error_code ec;
+    if (kInlineSocketIo) socket_.non_blocking(true, ec);  // read_more() and send_now() never wait
+    if (ec) return close("socket: " + ec.message());
     read_more();
 }
 
@@ -81,36 +90,59 @@ void Connection::send_out(OutBuf out) {
 }
 
 void Connection::flush_writes() {
-    if (write_queue_.empty() || closed_) {
-        writing_ = false;
-        if (logout_after_flush_ && !closed_) close("logged out");
+    for (;;) {
+        if (write_queue_.empty() || closed_) {
+            writing_ = false;
+            if (logout_after_flush_ && !closed_) close("logged out");
+            return;
+        }
+        writing_ = true;
+        // Batch everything queued into one gathered write.
+        auto batch = std::make_shared<std::vector<OutBuf>>();
+        while (!write_queue_.empty()) {
+            batch->push_back(std::move(write_queue_.front()));
+            write_queue_.pop_front();
+        }
+        std::vector<asio::const_buffer> bufs;
+        bufs.reserve(batch->size() * 3);
+        for (const auto& b : *batch) {
+            bufs.emplace_back(asio::buffer(b.head));
+            if (b.data_len) bufs.emplace_back(b.data, b.data_len);
+            if (!b.tail.empty()) bufs.emplace_back(asio::buffer(b.tail));
+        }
+        // One sendmsg now; what the socket does not take (or an error) goes the asynchronous
+        // way, whose completion handler comes back here.
+        std::size_t bytes = 0;
+        for (const auto& b : bufs) bytes += b.size();
+        if (kInlineSocketIo && bytes <= kSendNowMax && send_now(bufs)) continue;
+        auto self = shared_from_this();
+        asio::async_write(socket_, bufs, util::TransferAllAtOnce{}, [this, self, batch](std::error_code ec, std::size_t) {
+            if (ec) return close("write failed: " + ec.message());
+            flush_writes();
+        });
         return;
     }
-    writing_ = true;
-    // Batch everything queued into one gathered write.
-    auto batch = std::make_shared<std::vector<OutBuf>>();
-    while (!write_queue_.empty()) {
-        batch->push_back(std::move(write_queue_.front()));
-        write_queue_.pop_front();
-    }
-    std::vector<asio::const_buffer> bufs;
-    bufs.reserve(batch->size() * 3);
-    for (const auto& b : *batch) {
-        bufs.emplace_back(asio::buffer(b.head));
-        if (b.data_len) bufs.emplace_back(b.data, b.data_len);
-        if (!b.tail.empty()) bufs.emplace_back(asio::buffer(b.tail));
-    }
-    auto self = shared_from_this();
-    asio::async_write(socket_, bufs, util::TransferAllAtOnce{}, [this, self, batch](std::error_code ec, std::size_t) {
-        if (ec) return close("write failed: " + ec.message());
-        flush_writes();
-    });
+}
+
+// Sends what the non-blocking socket takes at once; true if it took all of `bufs`, else `bufs`
+// is left holding the rest. An error is left to the asynchronous write to report.
+bool Connection::send_now(std::vector<asio::const_buffer>& bufs) {
+    std::error_code ec;
+    std::size_t sent = socket_.write_some(bufs, ec);
+    if (ec) return false;
+    std::size_t i = 0;
+    for (; i < bufs.size() && sent >= bufs[i].size(); ++i) sent -= bufs[i].size();
+    if (i == bufs.size()) return true;
+    bufs[i] += sent;
+    bufs.erase(bufs.begin(), bufs.begin() + static_cast<std::ptrdiff_t>(i));
+    return false;
 }
 
 void Connection::close(const std::string& why) {
     if (closed_) return;
     // What this turn queued (a Reject saying why) still gets its one try, as when unbatched.
     if (!writing_ && !write_queue_.empty()) flush_writes();
+    if (closed_) return;  // that flush sent a Logout Response and closed
     closed_ = true;
     spdlog::debug("iscsi {}: closing connection: {}", peer_, why);
     asio::error_code ec;
@@ -179,7 +211,7 @@ void Connection::on_login(const Pdu& pdu) {
                 if (ec || closed_) return;
                 paused_ = false;
                 act_on_login_step(std::move(*held));
-                handle_received();
+                if (handle_received()) read_more();
             });
             return;
         }

@@ -50,8 +50,8 @@ private:
     struct Cmd;  // a SCSI command in flight on this connection (connection.cpp)
 
     // I/O.
-    void read_more();         // read what the socket has into rx_
-    void handle_received();   // handle every complete PDU in rx_, send what that queued, read_more()
+    void read_more();         // read what the socket has into rx_ and handle it, until it is empty
+    bool handle_received();   // handle every complete PDU in rx_, send what that queued; false: stop reading
     bool handle_pdus();
     bool decode_one(std::size_t avail);  // the PDU at rx_begin_, if it is all there
     enum class Rx { next, need_bytes, reading, unplaced };  // what to do after a receive step
@@ -62,6 +62,7 @@ private:
     void send(Pdu& pdu);
     void send_bytes(std::vector<std::uint8_t> bytes);
     void flush_writes();
+    bool send_now(std::vector<asio::const_buffer>& bufs);
     void close(const std::string& why);
 
     // Phases.
@@ -132,6 +133,27 @@ private:
         std::vector<std::uint8_t> tail;
     };
     void send_out(OutBuf out);
+    // Holds back flush_writes() while one step queues several PDUs (a read's Data-In), which
+    // then go out in one gathered write when it ends, unless an outer step holds them still.
+    struct Cork {
+        Connection& c;
+        const bool outer;
+        explicit Cork(Connection& conn) : c(conn), outer(conn.corked_) { c.corked_ = true; }
+        ~Cork() {
+            c.corked_ = outer;
+            if (!outer && !c.writing_ && !c.write_queue_.empty()) c.flush_writes();
+        }
+        Cork(const Cork&) = delete;
+        Cork& operator=(const Cork&) = delete;
+    };
+    // Reads and writes are tried on the (non-blocking) socket at once and handled inline; only
+    // an empty socket or a full send buffer waits through the loop (docs/performance.md,
+    // "QD1"). Windows' completion ports have no such readiness path: asio's plain async ops.
+#ifdef _WIN32
+    static constexpr bool kInlineSocketIo = false;
+#else
+    static constexpr bool kInlineSocketIo = true;
+#endif
     std::deque<OutBuf> write_queue_;
     bool writing_ = false;
     bool corked_ = false;  // handling received PDUs: what they send waits for the turn's end

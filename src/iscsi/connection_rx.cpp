@@ -19,37 +19,62 @@ namespace {
 // A rest of a data segment at least this large is read from the socket straight into place;
 // a smaller one comes with the next read into rx_, which also brings the PDUs that follow.
 constexpr std::size_t kDirectReadMin = 8 * 1024;
+// Reads handled in a row on one connection before it lets the loop run other handlers.
+constexpr int kInlineReads = 16;
 }  // namespace
 
 void Connection::read_more() {
-    if (closed_) return;
-    // Compact, and grow only when one PDU is larger than the whole buffer.
-    if (rx_begin_ > 0) {
-        std::memmove(rx_.data(), rx_.data() + rx_begin_, rx_end_ - rx_begin_);
-        rx_end_ -= rx_begin_;
-        rx_begin_ = 0;
+    for (int reads = 0; !closed_ && !paused_; ++reads) {
+        // Compact, and grow only when one PDU is larger than the whole buffer.
+        if (rx_begin_ > 0) {
+            std::memmove(rx_.data(), rx_.data() + rx_begin_, rx_end_ - rx_begin_);
+            rx_end_ -= rx_begin_;
+            rx_begin_ = 0;
+        }
+        if (rx_end_ == rx_.size()) rx_.resize(rx_.size() * 2);
+        if (!login_ && rx_.size() < kFullFeatureRxBuffer) rx_.resize(kFullFeatureRxBuffer);  // logged in: read in large pieces
+        const auto room = asio::buffer(rx_.data() + rx_end_, rx_.size() - rx_end_);
+        if constexpr (!kInlineSocketIo) {
+            socket_.async_read_some(room, [this, self = shared_from_this()](std::error_code ec, std::size_t n) {
+                if (ec) return close(ec == asio::error::eof ? "peer closed the connection" : ec.message());
+                rx_end_ += n;
+                if (handle_received()) read_more();
+            });
+            return;
+        }
+        if (reads == kInlineReads) {  // let the loop's other connections have a turn
+            asio::post(socket_.get_executor(), [this, self = shared_from_this()] { read_more(); });
+            return;
+        }
+        // The socket is non-blocking (start()): what it holds is read and handled here, without
+        // a handler posted through the loop's queue; only an empty socket waits for epoll.
+        std::error_code ec;
+        const std::size_t n = socket_.read_some(room, ec);
+        if (ec == asio::error::would_block) {
+            // Nothing arrived since this read (edge-triggered epoll reports anything later).
+            socket_.async_wait(asio::socket_base::wait_read, [this, self = shared_from_this()](std::error_code ec) {
+                if (ec) return close(ec.message());
+                read_more();
+            });
+            return;
+        }
+        if (ec) return close(ec == asio::error::eof ? "peer closed the connection" : ec.message());
+        rx_end_ += n;
+        if (!handle_received()) return;
     }
-    if (rx_end_ == rx_.size()) rx_.resize(rx_.size() * 2);
-    if (!login_ && rx_.size() < kFullFeatureRxBuffer) rx_.resize(kFullFeatureRxBuffer);  // logged in: read in large pieces
-    auto self = shared_from_this();
-    socket_.async_read_some(asio::buffer(rx_.data() + rx_end_, rx_.size() - rx_end_),
-                            [this, self](std::error_code ec, std::size_t n) {
-                                if (ec) return close(ec == asio::error::eof ? "peer closed the connection" : ec.message());
-                                rx_end_ += n;
-                                handle_received();
-                            });
 }
 
 // Everything this turn sends (responses of commands that completed inline, R2Ts) goes out with
-// one gathered write at its end, not the first PDU alone and the rest after it.
-void Connection::handle_received() {
+// one gathered write at its end, not the first PDU alone and the rest after it. False when
+// something else resumes reading: a data segment read into place, a held CHAP answer, a close.
+bool Connection::handle_received() {
     corked_ = true;
     const bool reading = handle_pdus();
     corked_ = false;
     if (!writing_ && !write_queue_.empty()) flush_writes();
-    if (reading) return;  // a data segment is being read into place: its completion comes back here
+    if (reading) return false;  // a data segment is being read into place: its completion comes back here
     if (rx_begin_ == rx_end_) rx_begin_ = rx_end_ = 0;
-    if (!paused_) read_more();  // else the CHAP delay timer resumes
+    return !closed_ && !paused_;  // paused: the CHAP delay timer resumes
 }
 
 // Handles every complete PDU in rx_; true if it stopped for a data segment read into place.
@@ -200,7 +225,7 @@ Connection::Rx Connection::continue_incoming() {
                              if (ec) return close(ec == asio::error::eof ? "peer closed the connection" : ec.message());
                              if (closed_) return;
                              incoming_->got += n;
-                             handle_received();
+                             if (handle_received()) read_more();
                          });
         return Rx::reading;
     }

@@ -101,6 +101,7 @@ void Connection::on_scsi_command(Pdu& pdu) {
 }
 
 void Connection::grant_waiting() {
+    Cork cork(*this);  // the R2Ts granted go out in one write
     auto weak = weak_from_this();
     auto exec = socket_.get_executor();
     while (!budget_wait_.empty() && !closed_) {
@@ -211,6 +212,7 @@ void Connection::submit(const std::shared_ptr<Cmd>& cmd) {
 
 void Connection::complete(const std::shared_ptr<Cmd>& cmd, const Completion& c) {
     if (cmd->dead || closed_) return;
+    Cork cork(*this);  // its Data-In PDUs and response go out in one write
     cmds_.erase(cmd->itt);
     // Given back before the response goes out, so that its MaxCmdSN reflects the room.
     cmd->hold.release();

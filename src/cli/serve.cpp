@@ -119,6 +119,11 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
         ->check(CLI::Range(0u, kMaxEventLoops));
     serve->add_option("--login-timeout", o.login_timeout,
                       "seconds an iSCSI connection may take to log in before it is closed (default 15, as LIO)");
+    serve->add_option("--iscsi-busy-poll", o.busy_poll_us,
+                      fmt::format("microseconds an iSCSI connection with nothing in flight keeps reading its "
+                                  "socket before it sleeps (queue depth 1 latency; 0: off, default {})",
+                                  iscsi::kDefaultBusyPollUs))
+        ->check(CLI::Range(0u, iscsi::kMaxBusyPollUs));
     serve->add_option("--write-buffer-per-session", o.write_buffer_per_session,
                       "SIZE of write data one iSCSI session or NBD connection may hold in memory while it "
                       "arrives; beyond it writes wait (no R2T, MaxCmdSN held; NBD stops reading). 0 = no "

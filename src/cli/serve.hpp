@@ -34,6 +34,7 @@ struct ServeOptions {
     std::string metrics;      // Prometheus endpoint HOST:PORT ("" = none)
     unsigned loops = 0;
     std::optional<std::int64_t> login_timeout;  // --login-timeout SECONDS (default 15, as LIO)
+    std::uint32_t busy_poll_us = iscsi::kDefaultBusyPollUs;  // --iscsi-busy-poll USEC
     std::string write_buffer_per_session;  // SIZE; empty = from the config file, else the default
     std::string write_buffer_total;
     std::optional<std::size_t> max_connections;              // --max-connections N (per listener)

@@ -114,6 +114,7 @@ iscsi::ServerConfig iscsi_config(const ServeOptions& o, const ServePlan& plan) {
     for (auto& p : cfg.portals) p.portal_group_tag = static_cast<std::uint16_t>(p.portal_group_tag + plan.relative_port - 1);
     cfg.event_loops = plan.loops;
     cfg.login_timeout_s = plan.login_timeout_s;
+    cfg.busy_poll_us = o.busy_poll_us;
     cfg.discovery_chap = plan.discovery_chap;
     cfg.limits = plan.limits;
     cfg.portals_optional = o.uses_storport();

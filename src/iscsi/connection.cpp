@@ -15,7 +15,7 @@ namespace vstor::iscsi {
 
 namespace {
 // Larger batches (1 MiB reads) keep asio's write: sent at once, each completion's Data-In went
-// out on its own and 1 MiB reads ran slower (docs/performance.md, "QD1").
+// out on its own and 1 MiB reads ran slower (docs/performance.md, "iSCSI at queue depth 1").
 constexpr std::size_t kSendNowMax = 64 * 1024;
 }  // namespace
 

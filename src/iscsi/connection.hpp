@@ -52,6 +52,7 @@ private:
     // I/O.
     void read_more();         // read what the socket has into rx_ and handle it, until it is empty
     bool handle_received();   // handle every complete PDU in rx_, send what that queued; false: stop reading
+    std::size_t busy_poll(asio::mutable_buffer room, std::error_code& ec);  // read_some, retried briefly
     bool handle_pdus();
     bool decode_one(std::size_t avail);  // the PDU at rx_begin_, if it is all there
     enum class Rx { next, need_bytes, reading, unplaced };  // what to do after a receive step
@@ -112,6 +113,7 @@ private:
     static constexpr std::size_t kFullFeatureRxBuffer = 64 * 1024;
     std::vector<std::uint8_t> rx_ = std::vector<std::uint8_t>(kLoginRxBuffer);
     std::size_t rx_begin_ = 0, rx_end_ = 0;
+    unsigned poll_skip_ = 0, poll_backoff_ = 0;  // busy_poll(): waits to sleep at once after a poll ran out
     // A Data-Out or SCSI Command whose data segment is being received straight into the
     // command's buffer (connection_rx.cpp): its header, where the data goes and how much came.
     struct Incoming {
@@ -147,8 +149,8 @@ private:
         Cork& operator=(const Cork&) = delete;
     };
     // Reads and writes are tried on the (non-blocking) socket at once and handled inline; only
-    // an empty socket or a full send buffer waits through the loop (docs/performance.md,
-    // "QD1"). Windows' completion ports have no such readiness path: asio's plain async ops.
+    // an empty socket or a full send buffer waits through the loop (docs/performance.md, "iSCSI
+    // at queue depth 1"). Windows' completion ports have no readiness path: asio's async ops.
 #ifdef _WIN32
     static constexpr bool kInlineSocketIo = false;
 #else

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include "iscsi/connection.hpp"
 #include "iscsi/connection_cmd.hpp"
@@ -49,7 +50,8 @@ void Connection::read_more() {
         // The socket is non-blocking (start()): what it holds is read and handled here, without
         // a handler posted through the loop's queue; only an empty socket waits for epoll.
         std::error_code ec;
-        const std::size_t n = socket_.read_some(room, ec);
+        std::size_t n = socket_.read_some(room, ec);
+        if (ec == asio::error::would_block && !login_ && cmds_.empty()) n = busy_poll(room, ec);
         if (ec == asio::error::would_block) {
             // Nothing arrived since this read (edge-triggered epoll reports anything later).
             socket_.async_wait(asio::socket_base::wait_read, [this, self = shared_from_this()](std::error_code ec) {
@@ -62,6 +64,34 @@ void Connection::read_more() {
         rx_end_ += n;
         if (!handle_received()) return;
     }
+}
+
+// The socket ran dry and nothing is in flight: at queue depth 1 the initiator is reading the last
+// answer and sends its next command within microseconds, and going to sleep in epoll_wait and
+// being woken can cost more than that on a VM (docs/performance.md, "iSCSI at queue depth 1").
+// So the socket is read again for up to busy_poll_us (off by default), yielding the CPU before
+// each try, so that a task woken on this CPU (often the initiator itself) runs first. A poll
+// that runs out is a sign of an initiator that is not that close: the next 1, 3, 7 ... 63 waits
+// then sleep at once (an idle connection costs one poll now and then, not one per command).
+std::size_t Connection::busy_poll(asio::mutable_buffer room, std::error_code& ec) {
+    const std::uint32_t us = server_.config().busy_poll_us;
+    if (us == 0) return 0;
+    if (poll_skip_ > 0) {
+        --poll_skip_;
+        return 0;
+    }
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+    do {
+        std::this_thread::yield();
+        const std::size_t n = socket_.read_some(room, ec);
+        if (ec != asio::error::would_block) {
+            poll_backoff_ = 0;
+            return n;
+        }
+    } while (std::chrono::steady_clock::now() < until);
+    poll_backoff_ = std::min(poll_backoff_ * 2 + 1, 63u);
+    poll_skip_ = poll_backoff_;
+    return 0;
 }
 
 // Everything this turn sends (responses of commands that completed inline, R2Ts) goes out with

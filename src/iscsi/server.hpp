@@ -53,6 +53,10 @@ struct PortalConfig {
 
 inline constexpr std::uint32_t kDefaultLoginTimeout = 15;
 inline constexpr std::uint32_t kMaxLoginTimeout = 3600;
+// Busy polling after a connection's socket ran dry with no command in flight (docs/iscsi.md):
+// off by default, since on a machine with idle cores it costs CPU time per command.
+inline constexpr std::uint32_t kDefaultBusyPollUs = 0;
+inline constexpr std::uint32_t kMaxBusyPollUs = 1000;
 
 struct ServerConfig {
     std::vector<PortalConfig> portals;
@@ -64,6 +68,10 @@ struct ServerConfig {
     // A connection that has not finished login within this many seconds is closed (LIO's 15 s),
     // so half-done logins cannot pile up. 1..kMaxLoginTimeout.
     std::uint32_t login_timeout_s = kDefaultLoginTimeout;
+    // Microseconds a connection with nothing in flight keeps reading its socket (yielding the
+    // CPU between tries) before it sleeps in epoll: at queue depth 1 the next command usually
+    // comes within them, and waking a sleeping loop may cost more than the poll. 0 = off.
+    std::uint32_t busy_poll_us = kDefaultBusyPollUs;
     // Write data buffered for commands still receiving it (shared with NBD; docs/iscsi.md).
     // Null: a budget of its own with the default limits.
     std::shared_ptr<util::WriteBudget> write_budget;

@@ -34,6 +34,10 @@ std::unique_ptr<Server> Server::create(ServerConfig config, Adapter& adapter, st
         error = "login timeout must be 1.." + std::to_string(kMaxLoginTimeout) + " seconds";
         return nullptr;
     }
+    if (config.busy_poll_us > kMaxBusyPollUs) {
+        error = "busy poll must be 0.." + std::to_string(kMaxBusyPollUs) + " microseconds";
+        return nullptr;
+    }
     if (error = validate_chap(config.discovery_chap, "discovery"); !error.empty()) return nullptr;
     if (config.portals.empty() && !config.portals_optional) {
         error = "no portal to listen on";

@@ -117,6 +117,15 @@ start $aport --target $iqn --lun mem:16M --allow iqn.2026-11.org.test:allowed
 iscsi-inq -i iqn.2026-11.org.test:allowed "iscsi://127.0.0.1:$aport/$iqn/0" >/dev/null || fail "allowed initiator refused"
 if iscsi-inq -i iqn.2026-11.org.test:stranger "iscsi://127.0.0.1:$aport/$iqn/0" >/dev/null 2>&1; then fail "unknown initiator accepted"; fi
 
+echo "== busy poll on: the same 64 MiB written and compared (QEMU, mostly one command at a time)"
+bport=$(free_port)
+start $bport --target $iqn --lun mem:64M --iscsi-busy-poll 50
+qemu-img convert -n -f raw -O raw "$out/random.img" "iscsi://127.0.0.1:$bport/$iqn/0"
+qemu-img compare -f raw -F raw "$out/random.img" "iscsi://127.0.0.1:$bport/$iqn/0" ||
+  fail "data differs with --iscsi-busy-poll"
+if err=$("$vstor" serve --iscsi-busy-poll 1001 2>&1); then fail "--iscsi-busy-poll 1001 accepted"; fi
+grep -q "not in range" <<<"$err" || fail "unclear error: $err"
+
 echo "== bad command line: one clear error, non-zero exit"
 if err=$("$vstor" serve --lun mem:12Q 2>&1); then fail "bad --lun accepted"; fi
 grep -q "bad size '12Q'" <<<"$err" || fail "unclear error: $err"

@@ -136,6 +136,9 @@ struct DataView {
 //   resize: the thread calling Adapter::resize_lun (`vstor ctl lun resize`: the control thread),
 //     never a network loop; may block that caller (the engine holds no lock meanwhile: commands
 //     on the LUN go on and see the old capacity until resize returns).
+//   the destructor: whoever lets go of the backend last: the thread calling Adapter::remove_lun
+//     (after the commands running on it ended), or, when the Adapter is destroyed, a thread of
+//     its own per LUN, all at once; it may block, and a shutdown waits for the slowest one.
 class Backend {
 public:
     // The default argument is evaluated where the derived class is compiled, so it records the

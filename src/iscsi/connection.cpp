@@ -91,35 +91,35 @@ void Connection::send_out(OutBuf out) {
 
 void Connection::flush_writes() {
     for (;;) {
+        sending_.clear();  // the last batch is out: let go of its buffers
         if (write_queue_.empty() || closed_) {
             writing_ = false;
             if (logout_after_flush_ && !closed_) close("logged out");
             return;
         }
         writing_ = true;
-        // Batch everything queued into one gathered write.
-        auto batch = std::make_shared<std::vector<OutBuf>>();
+        // Batch everything queued into one gathered write. sending_ and send_bufs_ are reused
+        // (no allocation per turn) and stay untouched until the write ends: writing_ is set.
         while (!write_queue_.empty()) {
-            batch->push_back(std::move(write_queue_.front()));
+            sending_.push_back(std::move(write_queue_.front()));
             write_queue_.pop_front();
         }
-        std::vector<asio::const_buffer> bufs;
-        bufs.reserve(batch->size() * 3);
-        for (const auto& b : *batch) {
-            bufs.emplace_back(asio::buffer(b.head));
-            if (b.data_len) bufs.emplace_back(b.data, b.data_len);
-            if (!b.tail.empty()) bufs.emplace_back(asio::buffer(b.tail));
+        send_bufs_.clear();
+        std::size_t bytes = 0;
+        for (const auto& b : sending_) {
+            send_bufs_.emplace_back(asio::buffer(b.head));
+            if (b.data_len) send_bufs_.emplace_back(b.data, b.data_len);
+            if (!b.tail.empty()) send_bufs_.emplace_back(asio::buffer(b.tail));
+            bytes += b.head.size() + b.data_len + b.tail.size();
         }
         // One sendmsg now; what the socket does not take (or an error) goes the asynchronous
         // way, whose completion handler comes back here.
-        std::size_t bytes = 0;
-        for (const auto& b : bufs) bytes += b.size();
-        if (kInlineSocketIo && bytes <= kSendNowMax && send_now(bufs)) continue;
-        auto self = shared_from_this();
-        asio::async_write(socket_, bufs, util::TransferAllAtOnce{}, [this, self, batch](std::error_code ec, std::size_t) {
-            if (ec) return close("write failed: " + ec.message());
-            flush_writes();
-        });
+        if (kInlineSocketIo && bytes <= kSendNowMax && send_now(send_bufs_)) continue;
+        asio::async_write(socket_, send_bufs_, util::TransferAllAtOnce{},
+                          [this, self = shared_from_this()](std::error_code ec, std::size_t) {
+                              if (ec) return close("write failed: " + ec.message());
+                              flush_writes();
+                          });
         return;
     }
 }

@@ -157,6 +157,8 @@ private:
     static constexpr bool kInlineSocketIo = true;
 #endif
     std::deque<OutBuf> write_queue_;
+    std::vector<OutBuf> sending_;                 // the batch being written (flush_writes)
+    std::vector<asio::const_buffer> send_bufs_;  // its gathered buffers
     bool writing_ = false;
     bool corked_ = false;  // handling received PDUs: what they send waits for the turn's end
     bool closed_ = false;

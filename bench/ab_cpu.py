@@ -6,9 +6,9 @@
 
 Each round serves a 1 GiB LUN (mem:1G unless --lun says otherwise) from each build in turn (who goes first alternates) and runs
 every scenario against it with the same client; the target's CPU time comes from /proc (utime +
-stime of the server process over the run). Prints the median over the rounds and every round, so
-that a change is measured against the build before it in the same minutes of a busy machine
-(docs/performance.md). Scenarios: iSCSI 4 KiB random read QD1 and QD32 (iscsi-perf), 4 KiB write
+stime of the server process over the run). Prints the median over the rounds, every round, and
+the median of each round's after/before ratio, so that a change is measured against the build
+before it in the same minutes of a busy machine (docs/performance.md). Scenarios: iSCSI 4 KiB random read QD1 and QD32 (iscsi-perf), 4 KiB write
 QD32 (qemu-img bench; iscsi-w32-again rewrites the same blocks), 4 KiB random write QD32 (vstor-bench-iscsi, --client), 1 MiB read QD8
 (iscsi-perf), NBD 4 KiB random read/write QD32 and 1 MiB read QD8 (fio's nbd engine).
 --fill writes the whole LUN (fio, 1 MiB writes over NBD) after the write scenarios and before the
@@ -181,6 +181,12 @@ def main():
             rounds = ", ".join(f"{i:.0f}/{c:.1f}" for i, c in v)
             print(f"{n:12} {b:7} {statistics.median(i for i, _ in v):>9.0f} "
                   f"{statistics.median(c for _, c in v):>9.2f}  {rounds}")
+        # Each round's two runs are minutes apart at most: their ratio cancels what drifts over
+        # the whole A/B (an RBD image's memstore OSD slows as its objects fragment).
+        pairs = [(x[0] / y[0], x[1] / y[1]) for x, y in zip(runs[("after", n)], runs[("before", n)]) if y[0] and y[1]]
+        if pairs:
+            print(f"{n:12} after/before, median of the rounds' ratios: IOPS {statistics.median(p[0] for p in pairs):.3f}, "
+                  f"us/IO {statistics.median(p[1] for p in pairs):.3f}")
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ private:
     void enter_transmission();
     void on_probe_done(Req* r);
 
-    // Transmission: receive side. pump() is one turn (nbd/connection.cpp), pump_requests() its
+    // Transmission: receive side. pump() is one turn (nbd/connection_receive.cpp), pump_requests() its
     // receive part.
     void compact();    // moves unparsed bytes to the front of rbuf_
     void read_more();  // an asynchronous read into rbuf_

@@ -1,5 +1,5 @@
-// One NBD request in flight on a Connection (connection.cpp receives and submits it,
-// connection_send.cpp answers it). Pooled per connection: never freed per I/O.
+// One NBD request in flight on a Connection (connection_receive.cpp receives it, connection.cpp
+// submits it, connection_send.cpp answers it). Pooled per connection: never freed per I/O.
 #pragma once
 
 #include <cstddef>

@@ -156,6 +156,10 @@ private:
 #else
     static constexpr bool kInlineSocketIo = true;
 #endif
+    // A completion a backend's own thread posted (an RBD LUN's): its response waits for a flush
+    // posted behind it, so that the completions the loop runs meanwhile leave in one sendmsg.
+    void complete_posted(const std::shared_ptr<Cmd>& cmd, const Completion& c);
+    bool flush_posted_ = false;  // that flush is queued
     std::deque<OutBuf> write_queue_;
     std::vector<OutBuf> sending_;                 // the batch being written (flush_writes)
     std::vector<asio::const_buffer> send_bufs_;  // its gathered buffers

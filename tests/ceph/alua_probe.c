@@ -154,6 +154,17 @@ static void pattern(unsigned char *b, uint64_t lba, uint64_t seq) {
     memcpy(b + 8, &seq, 8);
 }
 
+/* READ(16) of block lba, retried on unit attentions: with both gateways active an ALUA state or
+ * capacity change may queue a second one behind the new session's first (as write_block_fua). */
+static struct scsi_task *read_block(struct path *p, uint64_t lba) {
+    struct scsi_task *t = iscsi_read16_sync(p->iscsi, p->url->lun, lba, BS, BS, 0, 0, 0, 0, 0);
+    for (int i = 0; i < 5 && t && outcome(t) == 1; i++) {
+        scsi_free_scsi_task(t);
+        t = iscsi_read16_sync(p->iscsi, p->url->lun, lba, BS, BS, 0, 0, 0, 0, 0);
+    }
+    return t;
+}
+
 /* One FUA write through p, retried on unit attentions: 0 acknowledged, -1 failed (and the path
  * closed when it did not answer within timeout_ms). */
 static int write_block_fua(struct path *p, uint64_t lba, unsigned char *b, int timeout_ms, int fua) {
@@ -322,8 +333,7 @@ static int writer(const char *url_a, const char *url_b, uint64_t blocks, int sec
     uint64_t verified = 0, bad = 0;
     for (uint64_t lba = 0; lba < blocks; lba++) {
         if (!acked[lba]) continue;
-        struct scsi_task *t = iscsi_read16_sync(p.iscsi, p.url->lun, lba, BS, BS, 0, 0, 0, 0, 0);
-        if (outcome(t) == 1) scsi_free_scsi_task(t), t = iscsi_read16_sync(p.iscsi, p.url->lun, lba, BS, BS, 0, 0, 0, 0, 0);
+        struct scsi_task *t = read_block(&p, lba);
         pattern(b, lba, acked[lba]);
         if (!t || t->status != SCSI_STATUS_GOOD || t->datain.size != BS || memcmp(t->datain.data, b, BS)) {
             if (bad++ < 5) fprintf(stderr, "block %llu does not hold write %llu\n", (unsigned long long)lba,
@@ -345,10 +355,12 @@ static int writer(const char *url_a, const char *url_b, uint64_t blocks, int sec
 static int check_block(struct path *p, uint64_t lba) {
     unsigned char b[BS];
     pattern(b, lba, 1);
-    struct scsi_task *t = iscsi_read16_sync(p->iscsi, p->url->lun, lba, BS, BS, 0, 0, 0, 0, 0);
-    if (t && outcome(t) == 1) scsi_free_scsi_task(t), t = iscsi_read16_sync(p->iscsi, p->url->lun, lba, BS, BS, 0, 0, 0, 0, 0);
+    struct scsi_task *t = read_block(p, lba);
     const int same = t && t->status == SCSI_STATUS_GOOD && t->datain.size == BS && memcmp(t->datain.data, b, BS) == 0;
-    if (!same) fprintf(stderr, "block %llu does not hold what write put there\n", (unsigned long long)lba);
+    if (!same)
+        fprintf(stderr, "block %llu does not hold what write put there (status %d, sense %x/%02x/%02x)\n",
+                (unsigned long long)lba, t ? t->status : -1, t ? t->sense.key : 0, t ? (t->sense.ascq >> 8) & 0xff : 0,
+                t ? t->sense.ascq & 0xff : 0);
     if (t) scsi_free_scsi_task(t);
     return same ? 0 : 1;
 }

@@ -127,6 +127,7 @@ void Connection::enter_transmission() {
     sam_lun_ = encode_sam_lun(n.exp.lun);
     plan_.zero_block.assign(n.exp.block_size, std::byte{0});
     plan_.peer = peer_;
+    plan_.lend = stream_.tls() == nullptr;
     handshake_timer_.cancel();
     rbuf_.resize(kReceiveBuffer);  // keeps bytes the client sent past the handshake
     // Publish first, then decide under the current rules: an access change either happens

@@ -26,6 +26,9 @@ struct PlanContext {
     BlockLimits block_limits;           // from the Block Limits VPD probe (defaults until then)
     std::vector<std::byte> zero_block;  // one logical block of zeroes: WRITE SAME's data-out
     std::string peer;                   // for logs
+    // Large reads may be sent from memory the LUN lends. Not under TLS: the encryption reads it
+    // in user space, where a lent file page truncated under the send is SIGBUS, not EFAULT.
+    bool lend = true;
 };
 
 // What the connection does next.

@@ -65,6 +65,19 @@ TEST(NbdTransmissionPlan, WriteFuaSetsTheFuaBitOnWrite16) {
     }
 }
 
+TEST(NbdTransmissionPlan, LargeReadsAskForLentMemoryUnlessTold) {
+    auto ctx = context(true);
+    for (bool lend : {true, false}) {
+        ctx.lend = lend;  // false under TLS (the connection says so)
+        for (std::uint32_t len : {4096u, 65536u, 1u << 20}) {
+            TransmissionPlan p;
+            p.reset(req(cmd::read, 0, len));
+            ASSERT_EQ(p.begin(ctx), Step::submit);
+            EXPECT_EQ(p.command().accept_data_view, lend && len >= 65536) << len;
+        }
+    }
+}
+
 TEST(NbdTransmissionPlan, TrimFollowsBlockLimitsThenFlushesForFua) {
     auto ctx = context(true);
     ctx.block_limits.max_unmap_blocks = 8;

@@ -2,9 +2,10 @@
 // cache hit) finish on the calling thread; the rest go to io_uring or the backend's own worker
 // threads, never blocking the caller's event loop. Flush is fdatasync, FUA writes are durable
 // before they complete, unmap punches holes. An flock keeps two servers from opening one image
-// read-write.
+// read-write. A file in memory (tmpfs, ramfs) also lends reads (read_view): the file is mapped
+// read-only and shared, and a read whose pages are all resident is sent straight from the mapping.
 // Linux: file_backend_posix.cpp (io_uring when the kernel allows it, else the worker threads),
-// file_backend_inline_posix.cpp (the inline path).
+// file_backend_inline_posix.cpp (the inline path), file_backend_view_posix.cpp (the lending).
 // Windows: file_backend_win32.cpp (worker threads, positional ReadFile/WriteFile, FlushFileBuffers,
 // FSCTL_SET_ZERO_DATA, LockFileEx); `fd_` is then a CRT descriptor wrapping the file's HANDLE.
 #pragma once
@@ -57,6 +58,9 @@ public:
     void write_zeroes(std::uint64_t lba, std::uint64_t count, IoCallback done) override;
     std::vector<Extent> allocation_status(std::uint64_t lba, std::uint64_t count) override;
     IoStatus resize(std::uint64_t new_block_count) override;
+    // A file in memory only, and only blocks every page of which the file holds (a hole read
+    // through the mapping would allocate it); nullptr otherwise: read() reads holes as zeroes.
+    std::shared_ptr<const DataView> read_view(std::uint64_t lba, std::uint64_t count) override;
 
 private:
     // An image that does not exist is created only for a writable LUN with a size.
@@ -104,9 +108,22 @@ private:
     std::mutex check_mu_;
     util::RateLimiter error_log_{std::chrono::seconds(10), 5};
 
+    // Lending (file_backend_view_posix.cpp). A view holds its mapping: one a view points at is
+    // never unmapped, and a shrink waits for the views of the old size to go first.
+    struct Mapping;
+    std::shared_ptr<const Mapping> mapping_;  // under map_mu_; null: nothing is lent
+    std::mutex map_mu_;
+    std::atomic<std::uint64_t> views_lent_{0};
+    void map_file(std::uint64_t bytes);  // lend from a new mapping of the file's first `bytes`
+    // Lends nothing from now on and waits (up to `patience`) until no view points into the
+    // mapping; false, lending again as before, if some still did then.
+    bool stop_lending(std::chrono::milliseconds patience);
+    static constexpr std::chrono::milliseconds kViewsDrain{5000};
+
 public:
     bool uses_io_uring() const { return uring_ != nullptr; }
     bool is_memory_file() const { return memory_file_; }
+    std::uint64_t views_lent() const { return views_lent_.load(std::memory_order_relaxed); }
 };
 
 }  // namespace vstor::backends

@@ -154,6 +154,7 @@ FileBackend::FileBackend(int fd, FileOptions opts, std::uint64_t size, bool bloc
       image_end_(size),
       last_check_ns_(now_ns()) {
     memory_file_ = opts_.inline_io && !block_device_ && on_memory_file_system(fd_);
+    if (memory_file_) map_file(size);  // reads are lent from it (file_backend_view_posix.cpp)
     const char* env = std::getenv("VSTOR_IO_URING");  // VSTOR_IO_URING=0 forces the worker threads
     if (opts_.io_uring && !(env && std::strcmp(env, "0") == 0)) {
         std::string why;
@@ -393,9 +394,22 @@ std::vector<Extent> FileBackend::allocation_status(std::uint64_t lba, std::uint6
 IoStatus FileBackend::resize(std::uint64_t new_block_count) {
     if (opts_.read_only || block_device_) return IoStatus::not_supported;
     const auto bytes = static_cast<off_t>(new_block_count * opts_.block_size);
-    if (::ftruncate(fd_, bytes) != 0) return failed("resize", bytes, 0, errno);
+    // A view past the new end would fault when sent: let those out first (a grown file only
+    // needs a new mapping; the old one stays valid for the views that hold it).
+    if (memory_file_ && static_cast<std::uint64_t>(bytes) < size_bytes_.load() && !stop_lending(kViewsDrain)) {
+        spdlog::warn("file {}: resize refused: reads lent from the image were not sent within {} s (a client "
+                     "that does not read its socket?)",
+                     opts_.path, kViewsDrain.count() / 1000);
+        return IoStatus::no_resources;
+    }
+    if (::ftruncate(fd_, bytes) != 0) {
+        const IoStatus st = failed("resize", bytes, 0, errno);
+        if (memory_file_) map_file(size_bytes_.load());
+        return st;
+    }
     size_bytes_.store(static_cast<std::uint64_t>(bytes));
     image_end_.store(static_cast<std::uint64_t>(bytes));
+    if (memory_file_) map_file(static_cast<std::uint64_t>(bytes));
     return IoStatus::ok;
 }
 

@@ -315,4 +315,6 @@ IoStatus FileBackend::resize(std::uint64_t new_block_count) {
     return IoStatus::ok;
 }
 
+std::shared_ptr<const DataView> FileBackend::read_view(std::uint64_t, std::uint64_t) { return nullptr; }  // copies
+
 }  // namespace vstor::backends

@@ -202,6 +202,7 @@ TEST_F(FileViews, ATruncationUnderALiveViewFailsTheSendAndIsNotLentAgain) {
 }
 
 TEST_F(FileViews, AFileOnDiskIsNotLent) {
+    std::filesystem::remove_all(dir);  // SetUp's, in /dev/shm
     dir = std::filesystem::current_path() / ("vstor-views-disk-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     path = (dir / "disk.img").string();

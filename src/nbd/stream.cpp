@@ -1,5 +1,7 @@
 #include "nbd/stream.hpp"
 
+#include "util/gathered_send.hpp"
+
 #include <spdlog/spdlog.h>
 
 #ifndef _WIN32
@@ -107,53 +109,9 @@ std::size_t Stream::read_now(asio::mutable_buffer b, std::error_code& ec) {
 
 std::size_t Stream::write_now(const std::vector<asio::const_buffer>& bufs, std::error_code& ec) {
     ec.clear();
-#ifdef _WIN32
-    // No sendmsg: everything goes through write() (vstor.exe, where this is not the hot path).
-    (void)bufs;
-    return 0;
-#else
+    // On Windows no sendmsg: everything goes through write() (vstor.exe, not the hot path).
     if (tls_ || closed_) return 0;
-    constexpr std::size_t kMaxIov = 1024;  // IOV_MAX on Linux
-    iovec iov[kMaxIov];
-    std::size_t total = 0, i = 0, off = 0;  // next byte: bufs[i] + off
-    while (i < bufs.size()) {
-        std::size_t n = 0, want = 0;
-        for (std::size_t j = i; j < bufs.size() && n < kMaxIov; ++j, ++n) {
-            const std::size_t skip = j == i ? off : 0;
-            iov[n].iov_base = const_cast<char*>(static_cast<const char*>(bufs[j].data()) + skip);
-            iov[n].iov_len = bufs[j].size() - skip;
-            want += iov[n].iov_len;
-        }
-        msghdr m{};
-        m.msg_iov = iov;
-        m.msg_iovlen = n;
-        const ssize_t w = ::sendmsg(socket_.native_handle(), &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) ec = std::error_code(errno, std::system_category());
-            return total;
-        }
-        total += static_cast<std::size_t>(w);
-        // Step past what went out.
-        for (std::size_t left = static_cast<std::size_t>(w); left && i < bufs.size();) {
-            const std::size_t rest = bufs[i].size() - off;
-            if (left < rest) {
-                off += left;
-                left = 0;
-            } else {
-                left -= rest;
-                ++i;
-                off = 0;
-            }
-        }
-        while (i < bufs.size() && bufs[i].size() == off) {
-            ++i;
-            off = 0;
-        }
-        if (static_cast<std::size_t>(w) < want) return total;  // the socket buffer is full
-    }
-    return total;
-#endif
+    return util::send_gathered(static_cast<int>(socket_.native_handle()), bufs, ec);
 }
 
 void Stream::start_tls(const TlsCredentials& creds, std::function<void(const std::string&)> done) {

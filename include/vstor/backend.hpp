@@ -101,7 +101,8 @@ using CompareCallback = std::function<void(IoStatus, std::optional<std::uint64_t
 // Blocks lent by a backend instead of copied (Backend::read_view): the pieces, in order, cover
 // the requested range. They stay readable, and are not reused for other blocks, for as long as
 // the owning shared_ptr lives. A concurrent write to the same blocks may show through, as it
-// may when two overlapping commands run at once.
+// may when two overlapping commands run at once; the engine keeps the read in its task set
+// until the view is let go, so a write ordered after the read (ORDERED) does not.
 struct DataView {
     std::vector<std::span<const std::byte>> pieces;
 };

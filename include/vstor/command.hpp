@@ -44,9 +44,12 @@ struct Command {
     // (expected_length bytes of room). Owned by the front end until completion.
     std::span<std::byte> data;
     // The front end can send data-in from memory the backend lends (Completion::data_view) and
-    // keeps that memory's owner until it is sent. Only for front ends whose protocol has no
-    // ordered tasks (NBD): the data is read when it is sent, after the engine has completed the
-    // command, so a later ORDERED write could otherwise show through.
+    // keeps that memory's owner until it is sent (NBD and iSCSI reads of 64 KiB and more). The
+    // data is read when it is sent, after the completion: so the task stays in its LU's task
+    // set until the last copy of the view is let go, and a later ORDERED task (a write to the
+    // same blocks) starts only then. Let go of it as soon as the data is in the socket, and
+    // without waiting for anything: task management no longer waits for such a task (it has
+    // completed), but ORDERED tasks behind it do.
     bool accept_data_view = false;
 };
 
@@ -62,7 +65,8 @@ struct Completion {
     // as status TASK ABORTED.
     bool aborted = false;
     // Set only if Command::accept_data_view: the data_in_len bytes of data-in are these pieces,
-    // not Command::data. Hold it until they are sent.
+    // not Command::data. Hold it until they are sent, then let go of every copy: the task
+    // leaves its task set when the last one goes (see accept_data_view).
     std::shared_ptr<const DataView> data_view;
 
     std::span<const std::uint8_t> sense_bytes() const { return {sense.data(), sense_len}; }

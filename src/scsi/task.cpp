@@ -41,11 +41,26 @@ void log_backend_message(const Task& t, const Outcome& o) {
                  suppressed ? fmt::format(" ({} more suppressed)", suppressed) : "");
 }
 
+// Data-in the backend lent is read when the front end sends it, after this completion: the task
+// stays in its task set until then (TaskSet::hold_lent), so that an ORDERED write queued behind
+// it cannot show through. The view handed over leaves the set when its last holder lets go.
+bool hold_until_sent(Task& t, Completion& c) {
+    TaskPtr held = t.lu->task_set().hold_lent(&t);
+    if (!held) return false;  // aborted: leave() now, and the view is dropped below
+    const DataView* pieces = c.data_view.get();
+    c.data_view = std::shared_ptr<const DataView>(
+        pieces, [lent = std::move(c.data_view), held = std::move(held)](const DataView*) {
+            held->lu->task_set().leave(held.get());
+        });
+    return true;
+}
+
 void finish(Task& t, Completion& c) {
     if (t.completed.exchange(true, std::memory_order_acq_rel)) return report_duplicate(t);
     // Leave the task set before looking at the abort flag: a TMF that found this task running
     // has set the flag by now, and one that comes later will not find it.
-    TaskPtr keep = (t.lu && t.in_task_set) ? t.lu->task_set().leave(&t) : nullptr;
+    const bool held = t.lu && t.in_task_set && c.data_view && hold_until_sent(t, c);
+    TaskPtr keep = (t.lu && t.in_task_set && !held) ? t.lu->task_set().leave(&t) : nullptr;
     if (t.aborted.load()) {
         if (t.abort_reported) {
             c = Completion{};

@@ -95,6 +95,7 @@ struct Task {
     std::atomic<bool> aborted{false};
     bool abort_reported = false;  // aborted by another nexus with TAS=1: answer TASK ABORTED
     bool in_task_set = false;     // admitted to the LU's task set (leave() on completion)
+    bool lent = false;            // completed, in the set until its lent data is sent (TaskSet::mu_)
     std::size_t running_slot = 0; // its index in TaskSet::running_ while there (TaskSet::mu_)
     std::atomic<bool> completed{false};  // the first complete() has claimed the task
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();

@@ -98,7 +98,16 @@ TaskPtr TaskSet::leave(Task* t) {
     return keep;
 }
 
+TaskPtr TaskSet::hold_lent(Task* t) {
+    std::lock_guard lk(mu_);
+    const std::size_t slot = t->running_slot;
+    if (t->aborted.load() || slot >= running_.size() || running_[slot].get() != t) return nullptr;
+    t->lent = true;
+    return running_[slot];
+}
+
 bool TaskSet::matches(const Task& t, const Scope& s) const {
+    if (t.lent) return false;  // completed: only its data is still being sent
     if (s.nexus && t.cmd.nexus.get() != s.nexus) return false;
     if (s.tag && t.cmd.tag != *s.tag) return false;
     return true;

@@ -25,6 +25,14 @@ public:
     // thread, and hands back the set's reference so the caller decides when the task dies.
     // Reading Task::aborted after this is race-free against abort().
     TaskPtr leave(Task* t);
+    // Called instead of leave() when a task completes with data-in its backend lent
+    // (Completion::data_view), which the front end reads when it sends it, after the completion.
+    // Unless an abort has claimed the task, it stays in the set as `lent`: the tasks behind it
+    // are still ordered after it (an ORDERED write waits, so it cannot show through the data),
+    // but task management no longer sees it, because it has completed (abort() neither waits for
+    // it nor counts it, so a TMF never waits for a connection to send). Returns the set's
+    // reference; whoever holds the view calls leave() once the data is out. Null: leave() now.
+    TaskPtr hold_lent(Task* t);
 
     // Which tasks a task management function affects.
     struct Scope {
@@ -32,7 +40,7 @@ public:
         std::optional<std::uint64_t> tag;  // only this tag (ABORT TASK / QUERY TASK)
     };
     // Marks matching tasks aborted (queued ones complete at once), waits until every running
-    // match has completed, and returns how many matched. `by` is the nexus asking, so tasks of
+    // match has completed, and returns how many matched (lent tasks have completed: not them). `by` is the nexus asking, so tasks of
     // other nexuses can be reported with TASK ABORTED when TAS=1.
     std::size_t abort(const Scope& scope, const void* by, bool tas);
     bool contains(const Scope& scope) const;

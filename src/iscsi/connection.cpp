@@ -9,6 +9,7 @@
 
 #include "iscsi/connection_cmd.hpp"
 #include "iscsi/server_impl.hpp"
+#include "util/gathered_send.hpp"
 #include "util/transfer_all.hpp"
 
 namespace vstor::iscsi {
@@ -108,16 +109,30 @@ void Connection::flush_writes() {
         std::size_t bytes = 0;
         for (const auto& b : sending_) {
             send_bufs_.emplace_back(asio::buffer(b.head));
-            if (b.data_len) send_bufs_.emplace_back(b.data, b.data_len);
+            if (b.view.view) {
+                ViewCursor at = b.view;
+                at.take(b.data_len, [&](const void* p, std::size_t n) { send_bufs_.emplace_back(p, n); });
+            } else if (b.data_len) {
+                send_bufs_.emplace_back(b.data, b.data_len);
+            }
             if (!b.tail.empty()) send_bufs_.emplace_back(asio::buffer(b.tail));
             bytes += b.head.size() + b.data_len + b.tail.size();
         }
         // One sendmsg now; what the socket does not take (or an error) goes the asynchronous
-        // way, whose completion handler comes back here.
-        if (kInlineSocketIo && bytes <= kSendNowMax && send_now(send_bufs_)) continue;
+        // way, whose completion handler comes back here. A large batch that went out whole
+        // comes back here through the loop, as asio's write would: meanwhile the completions
+        // the loop runs queue up for one batch, not one sendmsg each (docs/performance.md).
+        if (kInlineSocketIo && send_now(send_bufs_)) {
+            if (bytes <= kSendNowMax) continue;
+            asio::post(socket_.get_executor(), [this, self = shared_from_this()] { flush_writes(); });
+            return;
+        }
         asio::async_write(socket_, send_bufs_, util::TransferAllAtOnce{},
                           [this, self = shared_from_this()](std::error_code ec, std::size_t) {
-                              if (ec) return close("write failed: " + ec.message());
+                              if (ec) {
+                                  sending_.clear();  // lent memory goes back (its task leaves the set)
+                                  return close("write failed: " + ec.message());
+                              }
                               flush_writes();
                           });
         return;
@@ -128,8 +143,7 @@ void Connection::flush_writes() {
 // is left holding the rest. An error is left to the asynchronous write to report.
 bool Connection::send_now(std::vector<asio::const_buffer>& bufs) {
     std::error_code ec;
-    std::size_t sent = socket_.write_some(bufs, ec);
-    if (ec) return false;
+    std::size_t sent = util::send_gathered(static_cast<int>(socket_.native_handle()), bufs, ec);
     std::size_t i = 0;
     for (; i < bufs.size() && sent >= bufs[i].size(); ++i) sent -= bufs[i].size();
     if (i == bufs.size()) return true;
@@ -153,6 +167,10 @@ void Connection::close(const std::string& why) {
     socket_.close(ec);
     for (auto& [itt, cmd] : cmds_) cmd->dead = true;
     cmds_.clear();
+    // Lent memory not sent goes back now, so the reads it belongs to leave their task sets (a
+    // write in flight keeps its batch until its handler runs, at once: the socket is closed).
+    write_queue_.clear();
+    if (!writing_) sending_.clear();
     budget_wait_.clear();
     if (session_ && session_->write_account()) session_->write_account()->forget_waiter(this);
     if (session_) {

@@ -19,6 +19,7 @@
 #include "iscsi/pdu.hpp"
 #include "iscsi/session.hpp"
 #include "iscsi/session_registry.hpp"
+#include "iscsi/view_cursor.hpp"
 #include "util/connection_limiter.hpp"
 #include "util/inline_completions.hpp"
 #include "vstor/adapter.hpp"
@@ -89,6 +90,10 @@ private:
     void grant_waiting();  // writes waiting for the budget get it in order, then their R2Ts
     void submit(const std::shared_ptr<Cmd>& cmd);
     void complete(const std::shared_ptr<Cmd>& cmd, const Completion& c);
+    struct DataInStatus;  // what the last Data-In carries when the status goes with it
+    std::uint32_t send_data_in(const std::shared_ptr<Cmd>& cmd, const Completion& c, const DataInStatus* status);
+    void queue_data_in(Pdu& d, const std::shared_ptr<Cmd>& cmd, const Completion& c, ViewCursor& at, std::uint32_t off,
+                       std::uint32_t n);
     void send_check_condition(std::uint32_t itt, std::uint32_t edtl, const scsi::Sense& sense);
     void fill_sn(Pdu& pdu, bool with_status);
 
@@ -125,12 +130,14 @@ private:
         bool data_digest = false;
     };
     std::optional<Incoming> incoming_;
-    // One queued PDU: header bytes, then optionally a span of data owned elsewhere (a command's
-    // buffer, kept alive by `keep` — Data-In goes out without a copy), then padding/digest.
+    // One queued PDU: header bytes, then optionally data owned elsewhere, kept alive by `keep`
+    // (Data-In goes out without a copy): a span of a command's buffer, or bytes of the memory a
+    // LUN lent from `view` on (whose owner leaves the task set when let go), then padding/digest.
     struct OutBuf {
         std::vector<std::uint8_t> head;
         std::shared_ptr<const void> keep;
         const std::uint8_t* data = nullptr;
+        ViewCursor view;  // used when view.view is set, instead of `data`
         std::size_t data_len = 0;
         std::vector<std::uint8_t> tail;
     };

@@ -13,6 +13,8 @@
 namespace vstor::iscsi {
 
 inline constexpr std::uint32_t kMaxCommandBytes = 64u << 20;  // larger transfers are refused
+// Reads this large are sent from the LUN's memory when its backend lends it (as NBD's are).
+inline constexpr std::uint32_t kLendFrom = 64u << 10;
 
 struct Connection::Cmd {
     struct R2t {

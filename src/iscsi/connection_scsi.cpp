@@ -65,6 +65,12 @@ void Connection::on_scsi_command(Pdu& pdu) {
     }
     c.expected_length = cmd->edtl;
     c.dir = cmd->write ? DataDirection::write : (cmd->read ? DataDirection::read : DataDirection::none);
+    // Large reads go out from the LUN's memory when its backend lends it (Backend::read_view):
+    // the engine keeps the task in its task set until the view is let go, i.e. sent, so an
+    // ORDERED write behind it waits (docs/performance.md). Lending 4 KiB costs more than a copy.
+    // Not with data digests: the CRC reads the data in user space, where a lent file page
+    // truncated meanwhile is SIGBUS (the kernel's copy gets EFAULT), as under NBD's TLS.
+    c.accept_data_view = cmd->read && cmd->edtl >= kLendFrom && !params_.data_digest;
     // Immediate data may already be in place (connection_rx.cpp): its buffer becomes the command's.
     if (pdu.placed_len) cmd->buffer = std::move(pdu.placed_buffer);
     cmd->buffer.resize(cmd->edtl);
@@ -207,7 +213,8 @@ void Connection::submit(const std::shared_ptr<Cmd>& cmd) {
         });
     }
     // The scope kept nothing but this command's completion (a nested submit runs its own).
-    inline_done_.run([&](Cmd* kept) { complete(cmd, *kept->done); });
+    // Taken out of the command: a lent view must go when its Data-In has been sent.
+    inline_done_.run([&](Cmd* kept) { complete(cmd, *std::exchange(kept->done, std::nullopt)); });
 }
 
 // Sent at once, each response of an RBD LUN at queue depth 32 cost a sendmsg of its own (0.97 a
@@ -223,6 +230,12 @@ void Connection::complete_posted(const std::shared_ptr<Cmd>& cmd, const Completi
         if (!self->writing_ && !self->corked_ && !self->write_queue_.empty()) self->flush_writes();
     });
 }
+
+struct Connection::DataInStatus {
+    std::uint8_t status;
+    bool overflow, underflow;
+    std::uint32_t residual;
+};
 
 void Connection::complete(const std::shared_ptr<Cmd>& cmd, const Completion& c) {
     if (cmd->dead || closed_) return;
@@ -244,42 +257,14 @@ void Connection::complete(const std::shared_ptr<Cmd>& cmd, const Completion& c) 
     const bool overflow = c.residual < 0;
     const auto residual = static_cast<std::uint32_t>(overflow ? -c.residual : c.residual);
     const bool collapse = c.status == scsi_status::good && c.sense_len == 0;
-    std::uint32_t datasn = 0;
     if (cmd->read && c.data_in_len > 0) {
-        const std::uint32_t seg = params_.max_recv_data_segment_length_initiator;
-        const std::uint32_t burst = params_.max_burst_length;
-        std::uint32_t off = 0;
-        while (off < c.data_in_len) {
-            const std::uint32_t burst_end = std::min<std::uint32_t>(c.data_in_len, (off / burst + 1) * burst);
-            const std::uint32_t n = std::min(seg, burst_end - off);
-            const bool last = off + n == c.data_in_len;
-            Pdu d;
-            const auto h = d.init<DataInBhs>();
-            h.set_final(off + n == burst_end);  // end of a sequence (burst)
-            if (last && collapse) {
-                h.set_status_present(true);  // S: status in this PDU (phase collapse)
-                h.set_residual_overflow(overflow);
-                h.set_residual_underflow(underflow);
-                h.set_status(c.status);
-                h.set_residual_count(residual);
-            }
-            h.set_lun(cmd->command.lun);
-            h.set_itt(cmd->itt);
-            h.set_ttt(kReservedTag);
-            fill_sn(d, last && collapse);
-            h.set_datasn(datasn++);
-            h.set_buffer_offset(off);
-            // The data goes out straight from the command's buffer (no copy).
-            OutBuf out;
-            encode_split(d, std::span<const std::uint8_t>(cmd->buffer.data() + off, n), params_.header_digest,
-                         params_.data_digest, out.head, out.tail);
-            out.keep = cmd;
-            out.data = cmd->buffer.data() + off;
-            out.data_len = n;
-            send_out(std::move(out));
-            off += n;
+        if (c.data_view && view_bytes(*c.data_view) < c.data_in_len) {
+            spdlog::error("iscsi {}: the LUN lent {} bytes for a read of {}", peer_, view_bytes(*c.data_view),
+                          c.data_in_len);
+            return close("a LUN lent less data than it read");
         }
-        cmd->data_pdus_sent += datasn;
+        const DataInStatus status{c.status, overflow, underflow, residual};
+        cmd->data_pdus_sent += send_data_in(cmd, c, collapse ? &status : nullptr);
         if (collapse) return;
     }
     Pdu r;
@@ -299,6 +284,62 @@ void Connection::complete(const std::shared_ptr<Cmd>& cmd, const Completion& c) 
         std::memcpy(r.data.data() + 2, c.sense.data(), c.sense_len);
     }
     send(r);
+}
+
+// Data-In PDUs of at most MaxRecvDataSegmentLength (the initiator's), F at the end of each
+// MaxBurstLength sequence; the status rides on the last one when `status` is given (phase
+// collapse). Returns how many were sent.
+std::uint32_t Connection::send_data_in(const std::shared_ptr<Cmd>& cmd, const Completion& c,
+                                       const DataInStatus* status) {
+    const std::uint32_t seg = params_.max_recv_data_segment_length_initiator;
+    const std::uint32_t burst = params_.max_burst_length;
+    ViewCursor at{c.data_view.get()};
+    std::uint32_t off = 0, datasn = 0;
+    while (off < c.data_in_len) {
+        const std::uint32_t burst_end = std::min<std::uint32_t>(c.data_in_len, (off / burst + 1) * burst);
+        const std::uint32_t n = std::min(seg, burst_end - off);
+        const bool last = off + n == c.data_in_len;
+        Pdu d;
+        const auto h = d.init<DataInBhs>();
+        h.set_final(off + n == burst_end);  // end of a sequence (burst)
+        if (last && status) {
+            h.set_status_present(true);  // S: status in this PDU (phase collapse)
+            h.set_residual_overflow(status->overflow);
+            h.set_residual_underflow(status->underflow);
+            h.set_status(status->status);
+            h.set_residual_count(status->residual);
+        }
+        h.set_lun(cmd->command.lun);
+        h.set_itt(cmd->itt);
+        h.set_ttt(kReservedTag);
+        fill_sn(d, last && status);
+        h.set_datasn(datasn++);
+        h.set_buffer_offset(off);
+        queue_data_in(d, cmd, c, at, off, n);
+        off += n;
+    }
+    return datasn;
+}
+
+// One Data-In's data goes out without a copy: from the command's buffer, or from the memory the
+// LUN lent (held until sent: only then does the read leave its task set).
+void Connection::queue_data_in(Pdu& d, const std::shared_ptr<Cmd>& cmd, const Completion& c, ViewCursor& at,
+                               std::uint32_t off, std::uint32_t n) {
+    OutBuf out;
+    out.data_len = n;
+    if (!c.data_view) {
+        out.data = cmd->buffer.data() + off;
+        out.keep = cmd;
+        encode_split(d, std::span<const std::uint8_t>(out.data, n), params_.header_digest, params_.data_digest,
+                     out.head, out.tail);
+        return send_out(std::move(out));
+    }
+    // No data digest here: views are not asked for when data digests are on.
+    out.view = at;
+    out.keep = c.data_view;
+    at.take(n, [](const void*, std::size_t) {});
+    encode_split(d, n, params_.header_digest, out.head, out.tail);
+    send_out(std::move(out));
 }
 
 void Connection::send_check_condition(std::uint32_t itt, std::uint32_t edtl, const scsi::Sense& s) {

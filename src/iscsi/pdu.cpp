@@ -96,12 +96,17 @@ void encode(Pdu& pdu, bool header_digest, bool data_digest, std::vector<std::uin
 
 void encode_split(Pdu& pdu, std::span<const std::uint8_t> data, bool header_digest, bool data_digest,
                   std::vector<std::uint8_t>& head, std::vector<std::uint8_t>& tail) {
-    set_lengths(pdu, data.size());
+    encode_split(pdu, data.size(), header_digest, head, tail);
+    if (data_digest && !data.empty()) append_le32(tail, data_crc(data));
+}
+
+void encode_split(Pdu& pdu, std::size_t data_len, bool header_digest, std::vector<std::uint8_t>& head,
+                  std::vector<std::uint8_t>& tail) {
+    set_lengths(pdu, data_len);
     head.insert(head.end(), pdu.bhs.begin(), pdu.bhs.end());
     head.insert(head.end(), pdu.ahs.begin(), pdu.ahs.end());
     if (header_digest) append_le32(head, header_crc(pdu));
-    tail.resize(tail.size() + padded(data.size()) - data.size(), 0);
-    if (data_digest && !data.empty()) append_le32(tail, data_crc(data));
+    tail.resize(tail.size() + padded(data_len) - data_len, 0);
 }
 
 const char* opcode_name(std::uint8_t opcode) {

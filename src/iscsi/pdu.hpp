@@ -93,6 +93,10 @@ void encode(Pdu& pdu, bool header_digest, bool data_digest, std::vector<std::uin
 // `head` and the padding/data digest for `data` into `tail`.
 void encode_split(Pdu& pdu, std::span<const std::uint8_t> data, bool header_digest, bool data_digest,
                   std::vector<std::uint8_t>& head, std::vector<std::uint8_t>& tail);
+// The same for a data segment of `data_len` bytes without a data digest (Data-In sent from a
+// LUN's lent memory, which is not read in user space).
+void encode_split(Pdu& pdu, std::size_t data_len, bool header_digest, std::vector<std::uint8_t>& head,
+                  std::vector<std::uint8_t>& tail);
 
 const char* opcode_name(std::uint8_t opcode);
 

@@ -61,7 +61,7 @@ Step TransmissionPlan::begin(PlanContext& ctx) {
             if (!blocks) return Step::reply_read;
             buf_.resize(h.length);
             cdb_read16(cmd_, lba, blocks, std::span(buf_.data(), h.length));
-            cmd_.accept_data_view = ctx.lend && h.length >= kLendFrom;  // NBD has no ORDERED tasks
+            cmd_.accept_data_view = ctx.lend && h.length >= kLendFrom;
             return Step::submit;
         case cmd::write:
             if (!blocks) return Step::reply_ok;

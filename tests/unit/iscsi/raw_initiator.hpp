@@ -1,7 +1,7 @@
 // A bare iSCSI initiator for tests that must misbehave or watch the PDUs: raw Login Requests
 // (stalled or half-done logins, chosen TSIH/CID), hand-built SCSI Command / Data-Out PDUs
 // (half-sent writes, R2Ts, MaxCmdSN), Text Requests in parts, and raw bytes (malformed headers).
-// One blocking connection, no digests, 5 s read timeouts.
+// One blocking connection, 5 s read timeouts; digests once set_digests() says they were negotiated.
 #pragma once
 
 #include <arpa/inet.h>
@@ -31,8 +31,10 @@ inline std::uint16_t login_tsih(const Pdu& r) { return util::load_be16(&r.bhs[14
 
 class RawInitiator {
 public:
-    explicit RawInitiator(std::uint16_t port) {
+    // `rcvbuf`: a small receive buffer (SO_RCVBUF) makes the target's sends wait for the reader.
+    explicit RawInitiator(std::uint16_t port, int rcvbuf = 0) {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        if (rcvbuf > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_port = htons(port);
@@ -93,11 +95,12 @@ public:
 
     // WRITE(10) of `blocks` 512-byte blocks at `lba` with `immediate` leading bytes of `data` in
     // the command PDU. F is set when no unsolicited Data-Out follows.
+    // `attr`: the task attribute (1 SIMPLE, 2 ORDERED, 3 HEAD OF QUEUE).
     bool write10(std::uint32_t itt, std::uint32_t lba, const std::vector<std::uint8_t>& data, std::size_t immediate,
-                 bool final_bit = true) {
+                 bool final_bit = true, std::uint8_t attr = 1) {
         Pdu p;
         p.bhs[0] = op::scsi_command;
-        p.bhs[1] = static_cast<std::uint8_t>((final_bit ? 0x80 : 0) | 0x20 | 1);  // W, simple
+        p.bhs[1] = static_cast<std::uint8_t>((final_bit ? 0x80 : 0) | 0x20 | attr);  // W
         util::store_be32(&p.bhs[16], itt);
         util::store_be32(&p.bhs[20], static_cast<std::uint32_t>(data.size()));
         util::store_be32(&p.bhs[24], cmdsn_++);
@@ -111,31 +114,69 @@ public:
     }
 
     std::optional<std::vector<std::uint8_t>> read10(std::uint32_t itt, std::uint32_t lba, std::uint32_t bytes) {
+        if (!send_read10(itt, lba, bytes)) return std::nullopt;
+        return collect_read(itt, bytes);
+    }
+
+    // READ(10) of bytes/512 blocks at `lba`, Expected Data Transfer Length `edtl` (default
+    // `bytes`); the answer is left for collect_read().
+    bool send_read10(std::uint32_t itt, std::uint32_t lba, std::uint32_t bytes, std::uint8_t attr = 1,
+                     std::optional<std::uint32_t> edtl = std::nullopt) {
         Pdu p;
         p.bhs[0] = op::scsi_command;
-        p.bhs[1] = 0x80 | 0x40 | 1;
+        p.bhs[1] = static_cast<std::uint8_t>(0x80 | 0x40 | attr);
         util::store_be32(&p.bhs[16], itt);
-        util::store_be32(&p.bhs[20], bytes);
+        util::store_be32(&p.bhs[20], edtl.value_or(bytes));
         util::store_be32(&p.bhs[24], cmdsn_++);
         util::store_be32(&p.bhs[28], exp_statsn_);
         p.bhs[32] = 0x28;
         util::store_be32(&p.bhs[34], lba);
         util::store_be16(&p.bhs[39], static_cast<std::uint16_t>(bytes / 512));
-        if (!send(p)) return std::nullopt;
+        return send(p);
+    }
+
+    // The Data-In of read `itt` (room for `bytes`) until its status: the data if GOOD, else
+    // nullopt. Checks that the Data-In PDUs come in order (DataSN, offsets) without gaps and
+    // that the status sees the residual `residual` (underflow).
+    std::optional<std::vector<std::uint8_t>> collect_read(std::uint32_t itt, std::uint32_t bytes,
+                                                          std::uint32_t residual = 0) {
         std::vector<std::uint8_t> out(bytes);
+        std::uint32_t next_off = 0, datasn = 0;
         for (;;) {
             auto r = recv();
             if (!r) return std::nullopt;
             note_sn(*r);
             if (r->opcode() == op::data_in && r->itt() == itt) {
                 const auto off = util::load_be32(&r->bhs[40]);
+                if (off != next_off || util::load_be32(&r->bhs[36]) != datasn++) return std::nullopt;
                 if (off + r->data.size() > bytes) return std::nullopt;
                 std::memcpy(out.data() + off, r->data.data(), r->data.size());
-                if (r->bhs[1] & 0x01) return r->bhs[3] == 0 ? std::optional(out) : std::nullopt;
+                next_off += static_cast<std::uint32_t>(r->data.size());
+                if (r->bhs[1] & 0x01) return status_ok(*r, residual) && next_off + residual == bytes ? std::optional(out) : std::nullopt;
             } else if (r->opcode() == op::scsi_response && r->itt() == itt) {
-                return r->bhs[3] == 0 ? std::optional(out) : std::nullopt;
+                return status_ok(*r, residual) && next_off + residual == bytes ? std::optional(out) : std::nullopt;
             }
         }
+    }
+
+    // An immediate Task Management Function Request (`function`: 1 ABORT TASK, 2 ABORT TASK
+    // SET, 5 LOGICAL UNIT RESET) for LUN 0; the response is left for next().
+    bool tmf(std::uint32_t itt, std::uint8_t function, std::uint32_t ref_itt = kReservedTag) {
+        Pdu p;
+        const auto t = p.init<TmfRequestBhs>();
+        t.set_opcode(op::tmf_request, true);
+        t.set_function(function);
+        t.set_itt(itt);
+        t.set_referenced_task_tag(ref_itt);
+        t.set_cmdsn(cmdsn_);
+        t.set_exp_statsn(exp_statsn_);
+        return send(p);
+    }
+
+    // Header and data digests (CRC32C) on, as the login negotiated.
+    void set_digests(bool header, bool data) {
+        header_digest_ = header;
+        data_digest_ = data;
     }
 
     // Data-Out carrying data[offset, offset+len) in PDUs of at most `seg` bytes, answering the R2T
@@ -204,9 +245,13 @@ private:
         util::store_be32(&p.bhs[28], exp_statsn_);
         return p;
     }
+    // GOOD, and the residual count (underflow) the test expects.
+    static bool status_ok(const Pdu& r, std::uint32_t residual) {
+        return r.bhs[3] == 0 && util::load_be32(&r.bhs[44]) == residual && ((r.bhs[1] & 0x02) != 0) == (residual != 0);
+    }
     bool send(Pdu& p) {
         std::vector<std::uint8_t> bytes;
-        encode(p, false, false, bytes);
+        encode(p, header_digest_, data_digest_, bytes);
         return write_all(bytes);
     }
     bool write_all(const std::vector<std::uint8_t>& bytes) {
@@ -230,9 +275,9 @@ private:
     std::optional<Pdu> recv() {
         Pdu p;
         if (!read_exact(p.bhs.data(), kBhsLength)) return std::nullopt;
-        std::vector<std::uint8_t> rest(rest_length(p.bhs, false, false));
+        std::vector<std::uint8_t> rest(rest_length(p.bhs, header_digest_, data_digest_));
         if (!read_exact(rest.data(), rest.size())) return std::nullopt;
-        if (decode_rest(p, rest, false, false, 1u << 24) != DecodeError::none) return std::nullopt;
+        if (decode_rest(p, rest, header_digest_, data_digest_, 1u << 24) != DecodeError::none) return std::nullopt;
         return p;
     }
     void note_sn(const Pdu& r) {
@@ -246,6 +291,7 @@ private:
 
     int fd_ = -1;
     bool connected_ = false;
+    bool header_digest_ = false, data_digest_ = false;
     std::uint32_t next_itt_ = 0x1000;
     std::uint32_t cmdsn_ = 1;
     std::uint32_t exp_statsn_ = 0;

@@ -102,6 +102,11 @@ public:
     // attentions SPC requires (REPORTED LUNS DATA HAS CHANGED, CAPACITY DATA HAS CHANGED).
     virtual Status add_lun(std::uint16_t target_id, std::uint16_t lun,
                            std::shared_ptr<Backend> backend, LunOptions opts = {}) = 0;
+    // remove_lun returns once the LUN's backend was destroyed (a removed file or image can be
+    // added again at once), waiting at most 15 s for commands still running on it; it does not
+    // wait for a front end still sending data the backend lent (the backend closes after). The
+    // LUN is gone from targets() and its removal event delivered before the backend closes, and
+    // the adapter's other changes do not wait for that close.
     virtual Status remove_lun(std::uint16_t target_id, std::uint16_t lun, bool force = false) = 0;
     virtual Status resize_lun(std::uint16_t target_id, std::uint16_t lun,
                               std::uint64_t new_block_count) = 0;

@@ -153,23 +153,62 @@ Result<std::shared_ptr<scsi::LogicalUnit>> AdapterImpl::find_lu(std::uint16_t ta
 }
 
 Status AdapterImpl::remove_lun(std::uint16_t target_id, std::uint16_t lun, bool force) {
-    std::unique_lock changing(changes_mu_);
-    auto found = find_lu(target_id, lun);
-    if (!found) return error_status(found.error);
-    auto& lu = *found.value;
-    auto t = target(target_id);
-    if (!force && lu->in_flight.load() > 0)
-        return error_status("LUN " + std::to_string(lun) + " has commands in flight (use force)");
-    if (!force && lu->reservations().holder())
-        return error_status("LUN " + std::to_string(lun) + " is reserved by " + *lu->reservations().holder() +
-                            " (use force)");
-    t->erase_lun(lun);
+    std::shared_ptr<scsi::LogicalUnit> removed;  // let go of at the end, with no lock held
+    {
+        std::unique_lock changing(changes_mu_);
+        auto found = find_lu(target_id, lun);
+        if (!found) return error_status(found.error);
+        auto& lu = *found.value;
+        auto t = target(target_id);
+        if (!force && lu->in_flight.load() > 0)
+            return error_status("LUN " + std::to_string(lun) + " has commands in flight (use force)");
+        if (!force && lu->reservations().holder())
+            return error_status("LUN " + std::to_string(lun) + " is reserved by " + *lu->reservations().holder() +
+                                " (use force)");
+        t->erase_lun(lun);
+        for (const auto& n : t->nexuses()) n->clear_ua(lun);
+        t->broadcast_ua_all_luns(scsi::sense::ua_reported_luns_changed());
+        removed = std::move(lu);
+        publish(changing, *t, lun, LunChange::removed, removed->options().name);  // releases changes_mu_
+    }
     // Forced removal: commands still running end with TASK ABORTED (TAS) for their initiators.
-    if (force) lu->task_set().abort(scsi::TaskSet::Scope{}, nullptr, true);
-    for (const auto& n : t->nexuses()) n->clear_ua(lun);
-    t->broadcast_ua_all_luns(scsi::sense::ua_reported_luns_changed());
-    publish(changing, *t, lun, LunChange::removed, lu->options().name);
+    // The abort waits for those the backend is running (it cannot cancel them): without the lock.
+    if (force) removed->task_set().abort(scsi::TaskSet::Scope{}, nullptr, true);
+    release_removed(std::move(removed));
     return ok_status();
+}
+
+// The backend may wait for its storage on the way out (an RBD LUN whose cluster does not answer
+// waits up to 10 s): that happens here, with no lock of the adapter's held, so that other LUNs'
+// changes and targets() go on meanwhile. Usually this is the last holder and the LU is destroyed
+// right here. Otherwise this waits until whoever let go last destroyed it: while commands still
+// run on it (one that found the LUN just before it went) or it is being destroyed, at most
+// kRemovedLunWait; once only completed commands hold it, kRemovedLunGrace: a read whose data
+// the backend lent stays until its connection sent it, and a removal does not wait for that.
+void AdapterImpl::release_removed(std::shared_ptr<scsi::LogicalUnit> lu) {
+    using Clock = std::chrono::steady_clock;
+    const auto gone = lu->gone();
+    const std::weak_ptr<scsi::LogicalUnit> held = lu;
+    const auto what = lu->target().name() + " LUN " + std::to_string(lu->lun());
+    lu.reset();
+    const auto deadline = Clock::now() + kRemovedLunWait;
+    auto grace_end = Clock::time_point::max();
+    while (!gone->wait_until(std::min({deadline, grace_end, Clock::now() + std::chrono::milliseconds(10)}))) {
+        const auto now = Clock::now();
+        if (now >= grace_end) {
+            spdlog::debug("{}: removed; its backend closes once the data it lent is sent", what);
+            return;
+        }
+        if (now >= deadline) {
+            spdlog::warn("{}: removed, but commands in flight still hold it after {} s: its backend closes when "
+                         "they end",
+                         what, std::chrono::duration_cast<std::chrono::seconds>(kRemovedLunWait).count());
+            return;
+        }
+        auto alive = held.lock();  // expired but not gone: being destroyed elsewhere, wait for it
+        if (alive && alive->in_flight.load() == 0 && grace_end == Clock::time_point::max())
+            grace_end = now + kRemovedLunGrace;
+    }
 }
 
 Status AdapterImpl::resize_lun(std::uint16_t target_id, std::uint16_t lun,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,10 @@ private:
     std::shared_ptr<scsi::Target> target(std::uint16_t id) const;
     // The LUN, or an error naming what is missing.
     Result<std::shared_ptr<scsi::LogicalUnit>> find_lu(std::uint16_t target_id, std::uint16_t lun) const;
+    // Lets go of a LUN remove_lun took out and waits (bounded) until it and its backend are gone.
+    void release_removed(std::shared_ptr<scsi::LogicalUnit> lu);
+    static constexpr std::chrono::seconds kRemovedLunWait{15};
+    static constexpr std::chrono::milliseconds kRemovedLunGrace{200};
     // A shared LUN's size changed through another gateway (LogicalUnit::resized_elsewhere): the
     // same capacity change, unit attention and LUN event as resize_lun.
     void resized_elsewhere(scsi::LogicalUnit& lu);
@@ -62,7 +67,8 @@ private:
     std::atomic<std::uint16_t> port_group_{1};  // ALUA target port group of every nexus opened
     util::ThreadPool pool_;
     // Serializes LUN changes (add, remove, resize, medium) with their place in the event order, so
-    // that subscribers see them in the order they took effect. Never held while events are delivered.
+    // that subscribers see them in the order they took effect. Never held while events are delivered,
+    // nor while a removed LUN's backend closes (release_removed).
     std::mutex changes_mu_;
     LunEventBus lun_events_;
 };

@@ -14,6 +14,7 @@
 
 #include "scsi/sense.hpp"
 #include "scsi/lun_stats.hpp"
+#include "util/done_flag.hpp"
 #include "util/rate_limiter.hpp"
 #include "vstor/adapter.hpp"
 #include "vstor/backend.hpp"
@@ -37,9 +38,16 @@ struct ModeState {
 };
 
 class LogicalUnit {
+    // The first member, so the last destroyed: set once the LU's members, the backend among them,
+    // are gone (unless something else still holds the backend).
+    util::SetOnDestroy gone_;
+
 public:
     LogicalUnit(Target* target, std::uint16_t lun, std::shared_ptr<Backend> backend, LunOptions opts);
     ~LogicalUnit();
+    // Set when this LU is destroyed, on whichever thread let go of it last: Adapter::remove_lun
+    // waits for it, so that a removal returns once the backend closed.
+    std::shared_ptr<const util::DoneFlag> gone() const { return gone_.flag(); }
 
     Target& target() const { return *target_; }
     std::uint16_t lun() const { return lun_; }

@@ -61,6 +61,13 @@ cli::ServePlan ControlContext::effective_plan() const {
     return out;
 }
 
+std::shared_ptr<Nexus> ControlContext::control_nexus(const cli::TargetPlan& tp) {
+    std::lock_guard lk(nexus_mu_);
+    auto& nexus = nexus_[tp.config.adapter_target_id];
+    if (!nexus) nexus = adapter.open_nexus(tp.config.adapter_target_id, "vstor-ctl,i,0x0");
+    return nexus;
+}
+
 std::size_t ControlContext::access_changed() {
     std::size_t closed = 0;
     for (const auto& h : access_hooks) closed += h();

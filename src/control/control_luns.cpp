@@ -50,7 +50,9 @@ json lun_add(ControlContext& ctx, const json& p) {
     }
     if (used.count(*spec->lun)) refuse(fmt::format("LUN {} of {} already exists", *spec->lun, tp.config.name));
     refuse_duplicate(ctx, *spec);
-    if (!cli::add_lun_from_spec(ctx.adapter, tp.config.adapter_target_id, *spec->lun, *spec, error)) refuse(error);
+    // Opening the backend may wait for its storage (an RBD cluster: up to client_mount_timeout).
+    const auto tid = tp.config.adapter_target_id;
+    if (!ctx.unlocked([&] { return cli::add_lun_from_spec(ctx.adapter, tid, *spec->lun, *spec, error); })) refuse(error);
     tp.luns.push_back(*spec);
     std::sort(tp.luns.begin(), tp.luns.end(), [](const auto& a, const auto& b) { return *a.lun < *b.lun; });
     spdlog::info("control: added LUN {} of {}: {}", *spec->lun, tp.config.name, cli::format_lun_spec(*spec));
@@ -61,7 +63,10 @@ json lun_remove(ControlContext& ctx, const json& p) {
     auto& tp = ctx.target_plan(p);
     const auto lun = req_lun(p);
     ctx.lun_plan(tp, lun);
-    if (auto st = ctx.adapter.remove_lun(tp.config.adapter_target_id, lun, opt_bool(p, "force")); !st) refuse(st.error);
+    // Returns once the backend closed (an RBD LUN whose cluster does not answer: up to 10 s).
+    const auto force = opt_bool(p, "force");
+    if (auto st = ctx.unlocked([&] { return ctx.adapter.remove_lun(tp.config.adapter_target_id, lun, force); }); !st)
+        refuse(st.error);
     std::erase_if(tp.luns, [&](const cli::LunSpec& s) { return s.lun == lun; });
     ctx.admin_read_only.erase({tp.config.name, lun});
     spdlog::info("control: removed LUN {} of {}", lun, tp.config.name);
@@ -84,7 +89,8 @@ json lun_resize(ControlContext& ctx, const json& p) {
     if (blocks < info->block_count && !opt_bool(p, "force"))
         refuse(fmt::format("shrinking LUN {} from {} to {} bytes discards data (use force)", lun,
                            info->block_count * info->block_size, *bytes));
-    if (auto st = ctx.adapter.resize_lun(tp.config.adapter_target_id, lun, blocks); !st) refuse(st.error);
+    if (auto st = ctx.unlocked([&] { return ctx.adapter.resize_lun(tp.config.adapter_target_id, lun, blocks); }); !st)
+        refuse(st.error);
     if (spec.kind != "rbd") spec.size_bytes = *bytes;  // an RBD image's size is its own, not the spec's
     spdlog::info("control: resized LUN {} of {} to {} bytes", lun, tp.config.name, *bytes);
     return json{{"target", tp.config.name}, {"lun", lun}, {"size_bytes", *bytes}};

@@ -28,8 +28,7 @@ bool is_unit_attention(std::span<const std::uint8_t> sense) {
 // Runs one SCSI command on the LUN through the control plane's own I_T nexus and waits.
 Completion run_command(ControlContext& ctx, const cli::TargetPlan& tp, std::uint16_t lun, std::vector<std::uint8_t> cdb,
                        std::vector<std::uint8_t>& data, DataDirection dir) {
-    auto& nexus = ctx.nexus[tp.config.adapter_target_id];
-    if (!nexus) nexus = ctx.adapter.open_nexus(tp.config.adapter_target_id, "vstor-ctl,i,0x0");
+    const auto nexus = ctx.control_nexus(tp);
     if (!nexus) refuse("target " + tp.config.name + " is gone");
     Command cmd;
     cmd.nexus = nexus;
@@ -80,7 +79,8 @@ json lun_sanitize(ControlContext& ctx, const json& p) {
     cdb[0] = 0x48;
     cdb[1] = static_cast<std::uint8_t>(0x80 | sa);  // IMMED: progress shows in REQUEST SENSE
     util::store_be16(&cdb[7], static_cast<std::uint16_t>(params.size()));
-    const auto c = run_command(ctx, tp, lun, cdb, params, params.empty() ? DataDirection::none : DataDirection::write);
+    const auto dir = params.empty() ? DataDirection::none : DataDirection::write;
+    const auto c = ctx.unlocked([&] { return run_command(ctx, tp, lun, cdb, params, dir); });
     if (c.status != scsi_status::good)
         refuse(fmt::format("SANITIZE of LUN {} refused: {}", lun, describe_failure(c)));
     spdlog::info("control: SANITIZE ({}) of LUN {} of {} started", method, lun, tp.config.name);
@@ -115,7 +115,7 @@ json lun_progress(ControlContext& ctx, const json& p) {
 void register_sanitize_methods(MethodRegistry& r) {
     using K = ParamKind;
     r.add("lun.sanitize", {{"target", K::text}, {"lun", K::lun, true}, {"method", K::text}}, lun_sanitize);
-    r.add("lun.progress", {{"target", K::text}, {"lun", K::lun, true}}, lun_progress);
+    r.add_reader("lun.progress", {{"target", K::text}, {"lun", K::lun, true}}, lun_progress);
 }
 
 }  // namespace vstor::control

@@ -17,7 +17,8 @@ json save(ControlContext& ctx, const json& p) {
     const auto path = opt_string(p, "path").value_or(ctx.config_path);
     if (path.empty()) throw RpcError(rpc_code::invalid_params, "serve was started without --config: give a path to save to");
     std::string error;
-    if (!write_file_atomically(path, render_toml(ctx.effective_plan()), error)) refuse(error);
+    const auto text = render_toml(ctx.effective_plan());
+    if (!ctx.unlocked([&] { return write_file_atomically(path, text, error); })) refuse(error);
     spdlog::info("control: configuration saved to {}", path);
     return json{{"path", path}};
 }

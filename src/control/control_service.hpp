@@ -1,14 +1,21 @@
-// The control plane of a running `vstor serve`: one JSON-RPC call at a time, dispatched to the
-// handler a domain file registered (method_registry.hpp): status and stats (control_status.cpp),
-// LUNs (control_luns.cpp), targets, ACLs and CHAP (control_targets.cpp), SANITIZE
+// The control plane of a running `vstor serve`: JSON-RPC calls dispatched to the handler a domain
+// file registered (method_registry.hpp): status and stats (control_status.cpp), LUNs
+// (control_luns.cpp), targets, ACLs and CHAP (control_targets.cpp), SANITIZE
 // (control_sanitize.cpp) and save (control_save.cpp). Every method checks all of its input
 // before it changes anything, so a failed call leaves the adapter, the front ends and the saved
 // plan as they were.
+//
+// call() is safe from any number of threads. Changes run one at a time, each for its whole
+// length (a LUN removal until its backend closed, so a file or image removed can be added again
+// at once). Read-only methods (status, stats, lun.progress) run alongside each other and
+// alongside a change: they wait only while the change edits the plan, never while it waits for
+// storage (a backend being created, resized or closed: ControlContext::unlocked).
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <mutex>
+#include <shared_mutex>
 #include <stdexcept>
 #include <string>
 
@@ -42,10 +49,12 @@ public:
 
     // Runs one method; throws RpcError.
     nlohmann::json call(const std::string& method, const nlohmann::json& params);
+    // Whether `method` only reads (false for an unknown one).
+    bool read_only(const std::string& method) const;
 
     // Other front ends (NBD) follow access rule changes (ACL, CHAP) through this: called after the
-    // change, with the control lock held; returns how many of its connections the new rules
-    // closed. (LUN changes they follow through the Adapter's LUN events.)
+    // change, with the control locks held; returns how many of its connections the new rules
+    // closed. (LUN changes they follow through the Adapter's LUN events.) Set before calls start.
     using AccessHook = ControlContext::AccessHook;
     void on_access_change(AccessHook hook) { ctx_.access_hooks.push_back(std::move(hook)); }
 
@@ -55,7 +64,8 @@ public:
 private:
     ControlContext ctx_;
     MethodRegistry methods_;
-    mutable std::mutex mu_;  // one call at a time
+    std::mutex change_mu_;                 // one change at a time, for its whole length
+    mutable std::shared_mutex state_mu_;   // ctx_'s plan: ControlContext says who holds it how
 };
 
 }  // namespace vstor::control

@@ -103,8 +103,8 @@ json stats(ControlContext& ctx, const json&) {
 }  // namespace
 
 void register_status_methods(MethodRegistry& r) {
-    r.add("status", {}, status);
-    r.add("stats", {}, stats);
+    r.add_reader("status", {}, status);
+    r.add_reader("stats", {}, stats);
 }
 
 }  // namespace vstor::control

@@ -59,7 +59,9 @@ json target_remove(ControlContext& ctx, const json& p) {
             if (l.reserved) refuse(fmt::format("LUN {} of {} is reserved (use force)", l.lun, name));
     }
     ctx.iscsi.remove_target(name);  // closes its sessions
-    for (const auto& s : it->luns) ctx.adapter.remove_lun(it->config.adapter_target_id, *s.lun, true);
+    ctx.unlocked([&] {  // each returns once its backend closed
+        for (const auto& s : it->luns) ctx.adapter.remove_lun(it->config.adapter_target_id, *s.lun, true);
+    });
     ctx.adapter.remove_target(it->config.adapter_target_id);
     ctx.plan.targets.erase(it);
     spdlog::info("control: removed target {}", name);

@@ -14,6 +14,12 @@ void MethodRegistry::add(const std::string& name, std::initializer_list<ParamSpe
         throw std::logic_error("control method " + name + " registered twice");
 }
 
+void MethodRegistry::add_reader(const std::string& name, std::initializer_list<ParamSpec> params,
+                                MethodHandler handler) {
+    if (!methods_.emplace(name, Method{params, handler, true}).second)
+        throw std::logic_error("control method " + name + " registered twice");
+}
+
 const Method* MethodRegistry::find(const std::string& name) const {
     const auto it = methods_.find(name);
     return it == methods_.end() ? nullptr : &it->second;

@@ -28,17 +28,22 @@ struct ParamSpec {
     bool required = false;
 };
 
-// Runs one method on the control state (under the service's lock); throws RpcError.
+// Runs one method on the control state (under the service's locks: control_service.hpp); throws
+// RpcError.
 using MethodHandler = nlohmann::json (*)(ControlContext& ctx, const nlohmann::json& params);
 
 struct Method {
     std::vector<ParamSpec> params;  // the members the method reads
     MethodHandler handler = nullptr;
+    bool read_only = false;  // changes nothing: runs alongside other calls, never waits for a change
 };
 
 class MethodRegistry {
 public:
+    // A method that changes something (they run one at a time).
     void add(const std::string& name, std::initializer_list<ParamSpec> params, MethodHandler handler);
+    // A method that only reads: it must not change the plan nor anything else the context holds.
+    void add_reader(const std::string& name, std::initializer_list<ParamSpec> params, MethodHandler handler);
     const Method* find(const std::string& name) const;
 
 private:

@@ -7,9 +7,12 @@
 #include <asio.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <memory>
 #include <thread>
 
 #include "util/accept_loop.hpp"
+#include "util/thread_pool.hpp"
 
 namespace vstor::control {
 
@@ -44,6 +47,17 @@ json handle_one(ControlService& service, const json& req) {
         response = error_response(id, rpc_code::failed, std::string("internal error: ") + e.what());
     }
     return notification ? json() : response;
+}
+
+// Whether answering `req` (a request or a batch) only reads: every member names a read-only
+// method. Anything else (a change, an unknown method, a malformed member) goes the changes' way.
+bool only_reads(const ControlService& service, const json& req) {
+    const auto reads = [&service](const json& r) {
+        return r.is_object() && r.contains("method") && r["method"].is_string() &&
+               service.read_only(r["method"].get<std::string>());
+    };
+    if (!req.is_array()) return reads(req);
+    return !req.empty() && std::all_of(req.begin(), req.end(), reads);
 }
 
 class RpcServerImpl final : public RpcServer {
@@ -89,15 +103,20 @@ public:
     void serve(ControlService& service) override {
         if (service_ || stopped_) return;
         service_ = &service;
+        changes_ = std::make_unique<util::ThreadPool>(1);  // changes run one at a time anyway
+        readers_ = std::make_unique<util::ThreadPool>(kReaders);
         accepting_.start();
         thread_ = std::thread([this] { io_.run(); });
     }
 
+    // Waits for the calls that run (a LUN removal waits for its backend); queued ones are dropped.
     void stop() override {
         if (stopped_.exchange(true)) return;
         accepting_.stop();
         io_.stop();
         if (thread_.joinable()) thread_.join();
+        changes_.reset();
+        readers_.reset();
         if (bound_) ::unlink(path_.c_str());
     }
 
@@ -133,9 +152,24 @@ private:
             }
             std::string line(asio::buffers_begin(c->buf.data()), asio::buffers_begin(c->buf.data()) + static_cast<std::ptrdiff_t>(n));
             c->buf.consume(n);
-            const auto reply = handle_rpc_text(*service_, line);
-            if (reply.empty()) return read(c);
-            write_line(c, reply, true);
+            answer(c, std::move(line));
+        });
+    }
+
+    // The request is answered on a worker (read-only methods on their own, so they never queue
+    // behind a change), its reply written on the io thread; only then is the connection's next
+    // request read, so one connection's replies come in the order of its requests.
+    void answer(const std::shared_ptr<Client>& c, std::string line) {
+        json req;
+        if (auto refused = parse_rpc_text(line, req); !refused.empty()) return write_line(c, std::move(refused), true);
+        auto& lane = only_reads(*service_, req) ? *readers_ : *changes_;
+        lane.post([this, c, req = std::move(req)] {
+            if (stopped_) return;
+            auto reply = answer_rpc(*service_, req);
+            asio::post(io_, [this, c, reply = std::move(reply)]() mutable {
+                if (reply.empty()) return read(c);
+                write_line(c, std::move(reply), true);
+            });
         });
     }
 
@@ -152,14 +186,15 @@ private:
     local::acceptor acceptor_{io_};
     util::AcceptLoop<local> accepting_{acceptor_, "control", [this](local::socket s) { on_accept(std::move(s)); }};
     std::thread thread_;
+    static constexpr unsigned kReaders = 2;
+    std::unique_ptr<util::ThreadPool> changes_, readers_;  // the calls' workers, from serve() to stop()
     std::atomic<bool> stopped_{false};
     bool bound_ = false;
 };
 }  // namespace
 
-std::string handle_rpc_text(ControlService& service, const std::string& text) {
+std::string parse_rpc_text(const std::string& text, json& req) {
     struct TooDeep {};
-    json req;
     try {
         // The callback sees every array/object start with its depth (0 = the top level) and stops
         // the parse before anything deeper is built.
@@ -176,8 +211,12 @@ std::string handle_rpc_text(ControlService& service, const std::string& text) {
     } catch (const json::exception&) {  // parse_error, or out_of_range for numbers like 3e347
         return error_response(nullptr, rpc_code::parse_error, "the request is not valid JSON").dump();
     }
+    if (req.is_array() && req.empty()) return error_response(nullptr, rpc_code::invalid_request, "empty batch").dump();
+    return {};
+}
+
+std::string answer_rpc(ControlService& service, const json& req) {
     if (req.is_array()) {  // batch (JSON-RPC 2.0 section 6)
-        if (req.empty()) return error_response(nullptr, rpc_code::invalid_request, "empty batch").dump();
         json out = json::array();
         for (const auto& r : req)
             if (auto resp = handle_one(service, r); !resp.is_null()) out.push_back(std::move(resp));
@@ -185,6 +224,12 @@ std::string handle_rpc_text(ControlService& service, const std::string& text) {
     }
     const auto resp = handle_one(service, req);
     return resp.is_null() ? "" : resp.dump();
+}
+
+std::string handle_rpc_text(ControlService& service, const std::string& text) {
+    json req;
+    if (auto refused = parse_rpc_text(text, req); !refused.empty()) return refused;
+    return answer_rpc(service, req);
 }
 
 std::string control_socket_unavailable_reason() { return {}; }

@@ -1,5 +1,8 @@
 // JSON-RPC 2.0 over a Unix stream socket, one JSON text per line, for `vstor ctl`.
 // The socket is created mode 0600 and only the same user (or root) may talk to it.
+// Requests run on worker threads, read-only ones apart from changes (ControlService says which
+// is which), so `status` answers while a slow change runs; each connection has one request in
+// flight at a time, so a client that pipelines gets its replies in order.
 #pragma once
 
 #include <memory>
@@ -28,8 +31,14 @@ public:
 inline constexpr int kMaxJsonDepth = 64;
 
 // One JSON-RPC request text in, the response text out ("" for a notification). Public so that
-// tests and the fuzzer can drive it without a socket.
+// tests and the fuzzer can drive it without a socket. It is parse_rpc_text, then answer_rpc:
+// the server parses on its io thread and answers on a worker.
 std::string handle_rpc_text(ControlService& service, const std::string& text);
+// The error reply for a text that is no request (bad JSON, too deep, an empty batch), else ""
+// and the request (or batch) in `req`.
+std::string parse_rpc_text(const std::string& text, nlohmann::json& req);
+// The reply to a parsed request or batch ("" when it holds only notifications).
+std::string answer_rpc(ControlService& service, const nlohmann::json& req);
 
 // The default control socket path: $XDG_RUNTIME_DIR/vstor.sock, else /tmp/vstor-UID.sock.
 std::string default_control_path();

@@ -25,9 +25,10 @@ class ControlRig : public ::testing::Test {
 protected:
     enum class Portal { none, loopback };
 
-    // Target `iqn` with LUN 0 from `lun_spec`; with Portal::loopback the server is started and
-    // `port` is its port.
-    void start(const std::string& iqn, const std::string& lun_spec, Portal portal) {
+    // Target `iqn` with LUN 0 from `lun_spec` (or served by `backend`, the spec then only what the
+    // plan says); with Portal::loopback the server is started and `port` is its port.
+    void start(const std::string& iqn, const std::string& lun_spec, Portal portal,
+               std::shared_ptr<Backend> backend = nullptr) {
         std::string err;
         auto spec = cli::parse_lun_spec(lun_spec, err);
         ASSERT_TRUE(spec) << err;
@@ -40,7 +41,8 @@ protected:
         tp.config.adapter_target_id = tid;
         tp.luns.push_back(*spec);
         plan.targets.push_back(tp);
-        ASSERT_TRUE(cli::add_lun_from_spec(*adapter, tid, 0, *spec, err)) << err;
+        if (backend) ASSERT_TRUE(adapter->add_lun(tid, 0, std::move(backend)));
+        else ASSERT_TRUE(cli::add_lun_from_spec(*adapter, tid, 0, *spec, err)) << err;
         iscsi::ServerConfig cfg;
         cfg.portals = plan.portals;
         cfg.portals_optional = portal == Portal::none;

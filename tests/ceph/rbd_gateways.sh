@@ -17,8 +17,9 @@
 # grows and the monitor does not answer (SIGSTOP): through it, REPORT TARGET PORT GROUPS still
 # lists the other group as last seen, and once back it has the new size (2A/09). An idle
 # gateway blocklisted notices without any I/O and comes back. Then the OSD stops answering:
-# removing the LUN and stopping the gateway do not hang on a lock lookup; a gateway with three
-# LUNs stops within one teardown bound (10 s), not three.
+# removing the LUN and stopping the gateway do not hang on a lock lookup, and `ctl status` answers
+# at once while the removal waits for the cluster; a gateway with three LUNs stops within one
+# teardown bound (10 s), not three.
 set -euo pipefail
 vstor=${1:?path to vstor binary}
 out=${2:?work directory}
@@ -222,13 +223,27 @@ line=$(tail -1 "$out/capacity.out"); echo "B: $line (back after ${rec2_ms} ms, m
 grep -q "^blocks=$blocks uas=.*2a/09" <<<"$line" || fail "B's session after the resize: $line"
 grep -q 'the image was resized to 83886080 bytes' "$out/b.log" || fail "B did not log the new size"
 
-# remove_then_stop G PID: `ctl lun remove 0` on gateway G, then SIGTERM to PID (30 s at most);
-# sets rm_ms and stop_ms (how long each took) and stop_rc (its exit status).
+# remove_then_stop G PID: `ctl lun remove 0` on gateway G, with a `ctl status` 1 s into it (which
+# must answer at once, without the LUN, while the removal still waits for the cluster), then
+# SIGTERM to PID (30 s at most); sets rm_ms, status_ms and stop_ms (how long each took) and
+# stop_rc (its exit status).
 remove_then_stop() {
-  local t0
+  local t0 s0 rm_pid pending
   t0=$(date +%s%N)
-  timeout 60 "$vstor" ctl --control "$out/$1.sock" lun remove 0 >/dev/null || fail "lun remove on $1"
+  timeout 60 "$vstor" ctl --control "$out/$1.sock" lun remove 0 >/dev/null & rm_pid=$!
+  sleep 1
+  s0=$(date +%s%N)
+  timeout 20 "$vstor" ctl --control "$out/$1.sock" --json status >"$out/$1.status.json" ||
+    fail "ctl status on $1 during lun remove"
+  status_ms=$(( ($(date +%s%N) - s0) / 1000000 ))
+  pending=no; kill -0 "$rm_pid" 2>/dev/null && pending=yes
+  wait "$rm_pid" || fail "lun remove on $1"
   rm_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  echo "$1: ctl status during lun remove: ${status_ms} ms (removal still pending: $pending)"
+  [ "$pending" = yes ] || fail "lun remove on $1 ended within 1 s: the status probe measured nothing"
+  [ "$status_ms" -lt 1000 ] || fail "ctl status waited ${status_ms} ms for lun remove on $1"
+  python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["targets"][0]; sys.exit(len(t["luns"]))' \
+    "$out/$1.status.json" || fail "status during the removal still lists the LUN: $(cat "$out/$1.status.json")"
   t0=$(date +%s%N)
   kill -TERM "$2"
   for _ in $(seq 300); do kill -0 "$2" 2>/dev/null || break; sleep 0.1; done
@@ -247,7 +262,7 @@ grep -q 'a lock lookup has not returned after 2000 ms: its thread is left' "$out
   fail "B did not leave its stuck lookup: $(grep -i 'lookup' "$out/b.log")"
 [ "$stop_rc" -eq 0 ] || fail "B exited with status $stop_rc"
 [ "$rm_ms" -lt 12000 ] || fail "lun remove took ${rm_ms} ms (bound: 10 s for the cluster, then left)"
-rm1_ms=$rm_ms stop1_ms=$stop_ms
+rm1_ms=$rm_ms stop1_ms=$stop_ms st1_ms=$status_ms
 
 echo "== A fenced and reconnecting while the monitor and the OSD do not answer: lun remove and SIGTERM do not wait"
 "$probe" write "$url_a" 9 || fail "write through A"  # A holds the lock: its client's address
@@ -267,7 +282,7 @@ grep -q 'vstor_pr.*left to a thread of its own' "$out/a.log" &&
   echo "A's reservation store gave up a cluster call in flight: $(grep 'vstor_pr.*left' "$out/a.log" | head -1)"
 [ "$stop_rc" -eq 0 ] || fail "A exited with status $stop_rc"
 [ "$rm_ms" -lt 12000 ] || fail "lun remove on A took ${rm_ms} ms (bound: 10 s for the cluster, then left)"
-rm2_ms=$rm_ms stop2_ms=$stop_ms
+rm2_ms=$rm_ms stop2_ms=$stop_ms st2_ms=$status_ms
 
 echo "== three LUNs whose cluster stops answering: SIGTERM tears them down together, not one after another"
 port_c=$(free_port)
@@ -293,5 +308,6 @@ echo "OSD stopped, three LUNs: SIGTERM to exit ${stop3_ms} ms (status $stop_rc)"
 [ "$stop_rc" -eq 0 ] || fail "C exited with status $stop_rc"
 [ "$stop3_ms" -lt 16000 ] || fail "C took ${stop3_ms} ms to stop: its LUNs were torn down one after another"
 echo "PASS rbd_gateways (failover ${ms} ms, blocklisted gateway back after ${rec_ms} ms, idle ${idle_ms} ms; with" \
-  "its monitor stopped ${rec2_ms} ms; OSD stopped: lun remove ${rm1_ms} ms, exit ${stop1_ms} ms; A reconnecting" \
-  "with the cluster stopped: lun remove ${rm2_ms} ms, exit ${stop2_ms} ms; three LUNs, OSD stopped: exit ${stop3_ms} ms)"
+  "its monitor stopped ${rec2_ms} ms; OSD stopped: lun remove ${rm1_ms} ms (status meanwhile ${st1_ms} ms)," \
+  "exit ${stop1_ms} ms; A reconnecting with the cluster stopped: lun remove ${rm2_ms} ms (status ${st2_ms} ms)," \
+  "exit ${stop2_ms} ms; three LUNs, OSD stopped: exit ${stop3_ms} ms)"

@@ -36,7 +36,14 @@ Connection::Connection(asio::ip::tcp::socket socket, ServerImpl& server, const P
 
 Connection::~Connection() = default;
 
+// The acceptor's loop is not this connection's: begin there, since begin() may already read and
+// answer PDUs (inline socket calls) while the loop runs a posted logout or close.
 void Connection::start() {
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->begin(); });
+}
+
+void Connection::begin() {
+    if (closed_) return;
     spdlog::debug("iscsi: connection from {}", peer_);
     last_rx_ = std::chrono::steady_clock::now();
     arm_login_deadline();

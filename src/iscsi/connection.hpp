@@ -34,6 +34,7 @@ public:
     Connection(asio::ip::tcp::socket socket, ServerImpl& server, const PortalConfig& portal);
     ~Connection();
 
+    // Any thread (the acceptor's): the connection begins on its own loop, where all its work runs.
     void start();
     // Close from any thread (posts to the connection's loop).
     void close_async(const std::string& why);
@@ -48,6 +49,7 @@ public:
     const std::string& peer() const { return peer_; }
 
 private:
+    void begin();  // start(), on the connection's loop
     struct Cmd;  // a SCSI command in flight on this connection (connection.cpp)
 
     // I/O.

@@ -51,7 +51,13 @@ Connection::~Connection() = default;
 
 // ---- Handshake ---------------------------------------------------------------------------
 
+// The acceptor's loop is not this connection's: its timer and first write start on its own.
 void Connection::start() {
+    asio::dispatch(exec_, [self = shared_from_this()] { self->begin(); });
+}
+
+void Connection::begin() {
+    if (closed_) return;
     spdlog::debug("nbd {}: connection", peer_);
     arm_handshake_timer();
     handshake_.emplace(catalog_, server_.tls_policy());

@@ -33,6 +33,7 @@ public:
     Connection(asio::ip::tcp::socket socket, ServerImpl& server, std::uint64_t id);
     ~Connection();
 
+    // Any thread (the acceptor's): the connection begins on its own loop, where all its work runs.
     void start();
     void close_async(std::string why);
     // Server stop: no new requests (ESHUTDOWN), finish what is in flight, then close.
@@ -53,6 +54,7 @@ public:
     const Serving* serving() const { return serving_ ? &*serving_ : nullptr; }
 
 private:
+    void begin();  // start(), on the connection's loop
     struct Req;  // one request in flight (connection.cpp); pooled, never freed per I/O
 
     // Handshake.

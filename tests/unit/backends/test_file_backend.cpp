@@ -20,6 +20,7 @@
 #include "backends/file/file_backend.hpp"
 #include "backends/mem/mem_backend.hpp"
 #include "scsi/sync_io.hpp"
+#include "test_data.hpp"
 
 namespace vstor::backends {
 namespace {
@@ -51,11 +52,7 @@ protected:
     static IoStatus read(Backend& b, std::uint64_t lba, std::vector<std::byte>& d) {
         return util::wait_io([&](IoCallback cb) { b.read(lba, d, std::move(cb)); });
     }
-    std::uint64_t allocated() const {
-        struct stat st {};
-        ::stat(path.c_str(), &st);
-        return static_cast<std::uint64_t>(st.st_blocks) * 512;
-    }
+    std::uint64_t allocated() const { return test::allocated_bytes(path); }
 
     std::filesystem::path dir;
     std::string path;

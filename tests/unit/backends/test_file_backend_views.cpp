@@ -20,6 +20,7 @@
 
 #include "backends/file/file_backend.hpp"
 #include "scsi/sync_io.hpp"
+#include "test_data.hpp"
 
 namespace vstor::backends {
 namespace {
@@ -68,23 +69,14 @@ protected:
         for (auto p : v.pieces) out.insert(out.end(), p.begin(), p.end());
         return out;
     }
-    std::uint64_t allocated() const {
-        struct stat st {};
-        ::stat(path.c_str(), &st);
-        return static_cast<std::uint64_t>(st.st_blocks) * 512;
-    }
+    std::uint64_t allocated() const { return test::allocated_bytes(path); }
 
     std::filesystem::path dir;
     std::string path;
     std::unique_ptr<FileBackend> b;
 };
 
-std::vector<std::byte> random_bytes(std::size_t n, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::vector<std::byte> v(n);
-    for (auto& x : v) x = static_cast<std::byte>(rng());
-    return v;
-}
+std::vector<std::byte> random_bytes(std::size_t n, unsigned seed) { return test::random_bytes<std::byte>(n, seed); }
 
 TEST_F(FileViews, LentBytesArePreadsForRandomRanges) {
     open(16 * kMiB);

@@ -10,9 +10,12 @@
 
 #include "backends/mem/mem_backend.hpp"
 #include "live_server.hpp"
+#include "test_data.hpp"
 
 namespace vstor::nbd {
 namespace {
+
+using ::vstor::test::random_bytes;
 
 using test::LiveServerTest;
 using test::RawClient;
@@ -73,13 +76,6 @@ protected:
 
     std::uint16_t tid = 0;
 };
-
-std::vector<std::uint8_t> random_bytes(std::size_t n, unsigned seed) {
-    std::mt19937 g(seed);
-    std::vector<std::uint8_t> v(n);
-    for (auto& b : v) b = static_cast<std::uint8_t>(g());
-    return v;
-}
 
 TEST_F(NbdServerTest, WriteReadRoundTripSimpleAndStructured) {
     for (bool structured : {false, true}) {

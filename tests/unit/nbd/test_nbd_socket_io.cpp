@@ -14,22 +14,18 @@
 
 #include "backends/mem/mem_backend.hpp"
 #include "live_server.hpp"
+#include "test_data.hpp"
 
 namespace vstor::nbd {
 namespace {
+
+using ::vstor::test::random_bytes;
 
 using test::LiveServerTest;
 using test::RawClient;
 using namespace std::chrono_literals;
 
 constexpr std::uint64_t kDiskSize = 64u << 20;
-
-std::vector<std::uint8_t> random_bytes(std::size_t n, unsigned seed) {
-    std::mt19937 g(seed);
-    std::vector<std::uint8_t> v(n);
-    for (auto& b : v) b = static_cast<std::uint8_t>(g());
-    return v;
-}
 
 class NbdSocketIoTest : public LiveServerTest {
 protected:

@@ -13,9 +13,12 @@
 #include <vector>
 
 #include "live_server.hpp"
+#include "test_data.hpp"
 
 namespace vstor::nbd {
 namespace {
+
+using ::vstor::test::random_bytes;
 
 using test::LiveServerTest;
 using test::RawClient;
@@ -90,13 +93,6 @@ protected:
 
     std::shared_ptr<GatedWrites> gate;
 };
-
-std::vector<std::uint8_t> random_bytes(std::size_t n, unsigned seed) {
-    std::mt19937 g(seed);
-    std::vector<std::uint8_t> v(n);
-    for (auto& b : v) b = static_cast<std::uint8_t>(g());
-    return v;
-}
 
 TEST_F(NbdWriteBudget, ConnectionOverItsBudgetStopsReadingAndResumes) {
     start(MiB, 16 * MiB);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 #include "control/params.hpp"
 
@@ -10,13 +11,16 @@ namespace vstor::control {
 using nlohmann::json;
 
 void MethodRegistry::add(const std::string& name, std::initializer_list<ParamSpec> params, MethodHandler handler) {
-    if (!methods_.emplace(name, Method{params, handler}).second)
-        throw std::logic_error("control method " + name + " registered twice");
+    insert(name, Method{params, handler, false});
 }
 
 void MethodRegistry::add_reader(const std::string& name, std::initializer_list<ParamSpec> params,
                                 MethodHandler handler) {
-    if (!methods_.emplace(name, Method{params, handler, true}).second)
+    insert(name, Method{params, handler, true});
+}
+
+void MethodRegistry::insert(const std::string& name, Method m) {
+    if (!methods_.emplace(name, std::move(m)).second)
         throw std::logic_error("control method " + name + " registered twice");
 }
 

@@ -47,6 +47,7 @@ public:
     const Method* find(const std::string& name) const;
 
 private:
+    void insert(const std::string& name, Method m);  // refuses a name registered twice
     std::map<std::string, Method> methods_;
 };
 

@@ -16,10 +16,6 @@ public:
         done_ = true;
         cv_.notify_all();
     }
-    bool is_set() const {
-        std::lock_guard lk(mu_);
-        return done_;
-    }
     // True once set, false if `deadline` came first.
     bool wait_until(std::chrono::steady_clock::time_point deadline) const {
         std::unique_lock lk(mu_);

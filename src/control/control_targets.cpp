@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "control/control_context.hpp"
 #include "control/control_service.hpp"
@@ -59,8 +61,14 @@ json target_remove(ControlContext& ctx, const json& p) {
             if (l.reserved) refuse(fmt::format("LUN {} of {} is reserved (use force)", l.lun, name));
     }
     ctx.iscsi.remove_target(name);  // closes its sessions
-    ctx.unlocked([&] {  // each returns once its backend closed
-        for (const auto& s : it->luns) ctx.adapter.remove_lun(it->config.adapter_target_id, *s.lun, true);
+    // Each removal returns once its backend closed, which for storage that does not answer (an RBD
+    // LUN of a dead cluster) takes its full timeout: the LUNs close side by side, not one by one.
+    ctx.unlocked([&] {
+        std::vector<std::jthread> closing;
+        for (const auto& s : it->luns)
+            closing.emplace_back([&ctx, tid = it->config.adapter_target_id, lun = *s.lun] {
+                ctx.adapter.remove_lun(tid, lun, true);
+            });
     });
     ctx.adapter.remove_target(it->config.adapter_target_id);
     ctx.plan.targets.erase(it);

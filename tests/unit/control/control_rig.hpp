@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "config/lun_builder.hpp"
 #include "config/serve_plan.hpp"
@@ -26,9 +27,10 @@ protected:
     enum class Portal { none, loopback };
 
     // Target `iqn` with LUN 0 from `lun_spec` (or served by `backend`, the spec then only what the
-    // plan says); with Portal::loopback the server is started and `port` is its port.
+    // plan says), and LUNs 1, 2, ... served by `more` (the plan says `lun_spec` for them too); with
+    // Portal::loopback the server is started and `port` is its port.
     void start(const std::string& iqn, const std::string& lun_spec, Portal portal,
-               std::shared_ptr<Backend> backend = nullptr) {
+               std::shared_ptr<Backend> backend = nullptr, std::vector<std::shared_ptr<Backend>> more = {}) {
         std::string err;
         auto spec = cli::parse_lun_spec(lun_spec, err);
         ASSERT_TRUE(spec) << err;
@@ -43,6 +45,11 @@ protected:
         plan.targets.push_back(tp);
         if (backend) ASSERT_TRUE(adapter->add_lun(tid, 0, std::move(backend)));
         else ASSERT_TRUE(cli::add_lun_from_spec(*adapter, tid, 0, *spec, err)) << err;
+        for (std::uint16_t i = 1; i <= more.size(); ++i) {
+            ASSERT_TRUE(adapter->add_lun(tid, i, std::move(more[i - 1])));
+            plan.targets.back().luns.push_back(*spec);
+            plan.targets.back().luns.back().lun = i;
+        }
         iscsi::ServerConfig cfg;
         cfg.portals = plan.portals;
         cfg.portals_optional = portal == Portal::none;

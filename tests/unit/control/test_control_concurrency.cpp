@@ -9,6 +9,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -179,6 +181,52 @@ TEST_F(ControlConcurrency, CallsFromManyThreadsAtOnce) {
     const auto luns = call("status")["targets"][0]["luns"];
     ASSERT_EQ(luns.size(), 1u);  // LUN 0 alone, as before
     EXPECT_EQ(luns[0]["lun"], 0);
+}
+
+// `target remove` of a target whose LUNs all take long to close (an RBD cluster that died: 10 s
+// each) closes them side by side: every backend is in its teardown before any is let go, and the
+// call answers once all of them closed.
+class TargetRemoval : public test::ControlRig {
+protected:
+    void SetUp() override {
+        start("iqn.2026-12.org.vstor:rm", "mem:32K", Portal::none, std::make_shared<SlowCloseBackend>(t[0]),
+              {std::make_shared<SlowCloseBackend>(t[1]), std::make_shared<SlowCloseBackend>(t[2])});
+    }
+    void TearDown() override {
+        for (auto& x : t) x->release = true;
+        ControlRig::TearDown();
+    }
+    std::array<std::shared_ptr<Teardown>, 3> t{std::make_shared<Teardown>(), std::make_shared<Teardown>(),
+                                               std::make_shared<Teardown>()};
+};
+
+TEST_F(TargetRemoval, ClosesItsLunsSideBySide) {
+    ASSERT_EQ(call("status")["targets"][0]["luns"].size(), 3u);
+    std::optional<json> reply;
+    std::string error;
+    std::atomic<bool> answered{false};
+    std::jthread remover([&] {
+        try {
+            reply = call("target.remove", {{"name", "iqn.2026-12.org.vstor:rm"}, {"force", true}});
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+        answered = true;
+    });
+    const auto entered = [&] {
+        return std::all_of(t.begin(), t.end(), [](const auto& x) { return x->entered.try_wait(); });
+    };
+    for (int i = 0; i < 500 && !entered(); ++i) std::this_thread::sleep_for(10ms);
+    int in_teardown = 0;
+    for (const auto& x : t) in_teardown += x->entered.try_wait();
+    EXPECT_EQ(in_teardown, 3) << "the LUNs were closed one after another";
+    EXPECT_FALSE(answered) << "target.remove answered before its LUNs closed";
+    for (auto& x : t) x->release = true;
+    remover.join();
+    ASSERT_TRUE(reply) << error;
+    EXPECT_EQ((*reply)["target"], "iqn.2026-12.org.vstor:rm");
+    for (const auto& x : t) EXPECT_TRUE(x->closed);
+    EXPECT_TRUE(call("status")["targets"].empty());
 }
 
 }  // namespace

@@ -118,6 +118,7 @@ rows = [
     # The same 32 commands in flight from two client processes (QD 16 each), so the target is pushed.
     row("iscsi-4k-randread-qd32-2-clients", "IOPS", "v_rr32x2", {"tgt-aio": "a_rr32x2"}, None, clients=2),
     row("iscsi-4k-write-qd32-2-clients", "IOPS", "v_w32x2", {"tgt-aio": "a_w32x2"}, None, clients=2),
+    row("iscsi-4k-randread-qd32-2-bench-clients", "IOPS", "v_rr32c2", {"tgt-aio": "a_rr32c2"}, None, clients=2),
     row("iscsi-64k-randrw-70-30-qd32", "IOPS", "v_mix", keys(T, "mix"), None),
     row("iscsi-1m-seqread-qd8", "MB/s", "v_seq", keys(TA, "seq"), 1.7, 0.5),
     row("iscsi-1m-seqread-qd8-vs-loopback", "MB/s", "v_seq", {"iperf3-loopback": "ceiling"}, 0.9),
@@ -149,6 +150,11 @@ rows = [
     fixed("memory-peak-rss-1g-mem-lun-100m-written", "MiB", m_peak, "data-written", 100, 1.5),
     fixed("memory-rss-per-idle-session", "KiB", m_per_conn, "1-MiB", 1024, 1.0),
 ]
+# Issue 18's write/read goal, with the same client both ways (vstor-bench-iscsi, 2 x QD 16 on
+# filled blocks): vstor's median CPU per write over its median CPU per read.
+w_cpu, r_cpu = cpu_summary(cpu_per_unit("v_w32x2", "IOPS")), cpu_summary(cpu_per_unit("v_rr32c2", "IOPS"))
+if w_cpu and r_cpu:
+    rows.append(fixed("iscsi-4k-write-vs-read-cpu-same-client", "us/IO", w_cpu["median"], "read", r_cpu["median"], 1.5))
 # Half-sent writes: peak RSS against the total write buffer budget + 100 MiB (bench/write_budget.py).
 if os.path.exists(wb_path):
     wb = json.load(open(wb_path))

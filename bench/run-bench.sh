@@ -14,7 +14,8 @@
 #          QD 1 and 32 (iscsi-perf), 4 KiB random write at QD 32 (vstor-bench-iscsi), 1 MiB
 #          sequential read at QD 8 against the loopback ceiling.
 #   Two clients: the 4 KiB QD32 scenarios of iSCSI (read, write; vs tgt aio) and NBD (vs nbdkit and
-#          qemu-nbd) again from two client processes on two connections at QD 16 each.
+#          qemu-nbd) again from two client processes on two connections at QD 16 each; iSCSI reads
+#          also with the writes' client (vstor-bench-iscsi), for the write/read CPU ratio.
 #   Ceiling: iperf3 single stream on loopback, 1 MiB writes (-l 1M).
 #   Memory: peak RSS of vstor serving a 1 GiB mem LUN after 100 MiB of scattered 4 KiB writes;
 #          RSS per idle session; peak RSS with 64 x 64 MiB half-sent writes against the write
@@ -185,6 +186,9 @@ perf2() {  # perf2 KEY SERVER_PID URL QD BLOCKS [-r]: iscsi-perf twice at QD/2 -
   cat "$out/$key".[12].out | tr '\r' '\n' | awk '/iops average/ {i += $3; m = $4; gsub(/\(/, "", m); t += m} END {print i + 0, t + 0}'
 }
 randwrite2() { two "$1" "$2" "$client" "$3" 4096 16 0 "$secs"; sum2 "$1"; }  # 4 KiB random writes, 2 x QD 16
+# The same client reading, so that a write's CPU can be set against a read's with equal clients
+# (iscsi-perf batches its reads differently from vstor-bench-iscsi's writes).
+randread2() { two "$1" "$2" "$client" "$3" 4096 16 100 "$secs"; sum2 "$1"; }
 mixed() { metered "$1" "$2" "$client" "$3" 65536 32 70 "$secs"; }  # mixed KEY SERVER_PID URL -> "IOPS MBps"
 randwrite() { metered "$1" "$2" "$client" "$3" 4096 32 0 "$secs"; }  # 4 KiB random writes at QD 32
 rss_kib() { awk '/VmRSS/ {print $2}' /proc/$1/status; }
@@ -238,6 +242,7 @@ for round in $(seq "$rounds"); do
   pair w32 iscsi "t a" 1 qemu_write_iops
   pair rr32x2 iscsi a 1 perf2 32 8 -r
   pair w32x2 iscsi a 1 randwrite2
+  pair rr32c2 iscsi a 1 randread2
 done
 round=1
 iscsi_pair rr8 t 8 8 -r

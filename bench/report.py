@@ -150,11 +150,24 @@ rows = [
     fixed("memory-peak-rss-1g-mem-lun-100m-written", "MiB", m_peak, "data-written", 100, 1.5),
     fixed("memory-rss-per-idle-session", "KiB", m_per_conn, "1-MiB", 1024, 1.0),
 ]
+
+
+def cpu_ratio(name, key, ref_key, ref_name, goal):
+    """vstor's median CPU per I/O in scenario `key` over that in `ref_key` (both must have run)."""
+    a, b = cpu_summary(cpu_per_unit(key, "IOPS")), cpu_summary(cpu_per_unit(ref_key, "IOPS"))
+    if a and b:
+        rows.append(fixed(name, "us/IO", a["median"], ref_name, b["median"], goal))
+
+
 # Issue 18's write/read goal, with the same client both ways (vstor-bench-iscsi, 2 x QD 16 on
 # filled blocks): vstor's median CPU per write over its median CPU per read.
-w_cpu, r_cpu = cpu_summary(cpu_per_unit("v_w32x2", "IOPS")), cpu_summary(cpu_per_unit("v_rr32c2", "IOPS"))
-if w_cpu and r_cpu:
-    rows.append(fixed("iscsi-4k-write-vs-read-cpu-same-client", "us/IO", w_cpu["median"], "read", r_cpu["median"], 1.5))
+cpu_ratio("iscsi-4k-write-vs-read-cpu-same-client", "v_w32x2", "v_rr32c2", "read", 1.5)
+# NBD against iSCSI for the same operation (goal ≤ 1.2×): the clients differ (fio's nbd engine,
+# iscsi-perf or qemu-img), and with one client each the target wakes per I/O as its client sends.
+cpu_ratio("nbd-vs-iscsi-4k-randread-cpu", "v_nr32", "v_rr32", "iscsi", 1.2)
+cpu_ratio("nbd-vs-iscsi-4k-write-cpu", "v_nw32", "v_w32", "iscsi", 1.2)
+cpu_ratio("nbd-vs-iscsi-4k-randread-cpu-2-clients", "v_nr32x2", "v_rr32x2", "iscsi", 1.2)
+cpu_ratio("nbd-vs-iscsi-4k-write-cpu-2-clients", "v_nw32x2", "v_w32x2", "iscsi", 1.2)
 # Half-sent writes: peak RSS against the total write buffer budget + 100 MiB (bench/write_budget.py).
 if os.path.exists(wb_path):
     wb = json.load(open(wb_path))

@@ -9,7 +9,8 @@ every scenario against it with the same client; the target's CPU time comes from
 stime of the server process over the run). Prints the median over the rounds, every round, and
 the median of each round's after/before ratio, so that a change is measured against the build
 before it in the same minutes of a busy machine (docs/performance.md). Scenarios: iSCSI 4 KiB random read QD1 and QD32 (iscsi-perf), 4 KiB write
-QD32 (qemu-img bench; iscsi-w32-again rewrites the same blocks), 4 KiB random write QD32 (vstor-bench-iscsi, --client), 1 MiB read QD8
+QD32 (qemu-img bench; iscsi-w32-again rewrites the same blocks), 4 KiB random write QD32 (vstor-bench-iscsi, --client; iscsi-rw16x2
+and iscsi-rr16x2: two such clients at QD 16 writing or reading), 1 MiB read QD8
 (iscsi-perf), NBD 4 KiB random read/write QD32 and 1 MiB read QD8 (fio's nbd engine).
 --fill writes the whole LUN (fio, 1 MiB writes over NBD) after the write scenarios and before the
 reads, as `make bench` does for its NBD reads: a read of unwritten blocks is a memset, a read of
@@ -102,11 +103,23 @@ def bench_client(srv, secs, bs, qd, read_percent):
     return float(out[0]) if out else 0.0
 
 
+def bench_clients(srv, secs, bs, qd, read_percent, n=2):
+    """n clients at once, each its own session (the target's loops both busy): summed IOPS."""
+    procs = [subprocess.Popen([CLIENT, srv.url, str(bs), str(qd), str(read_percent), str(secs)],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(n)]
+    outs = [p.communicate()[0].split() for p in procs]
+    return sum(float(o[0]) for o in outs if o)
+
+
 CLIENT = "vstor-bench-iscsi"
 SCENARIOS = {
     "iscsi-rr1": lambda s, t: iscsi_perf(s, t, 1, 8, "-r"),
     "iscsi-rr32": lambda s, t: iscsi_perf(s, t, 32, 8, "-r"),
     "iscsi-rw32": lambda s, t: bench_client(s, t, 4096, 32, 0),
+    # Two --client sessions at QD 16 each, writing or reading: the same client both ways, so the
+    # write/read ratio of the target's CPU is the target's own (docs/performance.md).
+    "iscsi-rw16x2": lambda s, t: bench_clients(s, t, 4096, 16, 0),
+    "iscsi-rr16x2": lambda s, t: bench_clients(s, t, 4096, 16, 100),
     "iscsi-seq1m": lambda s, t: iscsi_perf(s, t, 8, 2048),
     "iscsi-w32": lambda s, t: qemu_write(s, t),
     # The same writes again: after iscsi-w32 they land on blocks already written (no new chunks).
@@ -117,7 +130,7 @@ SCENARIOS = {
 }
 
 
-WRITES = ("iscsi-rw32", "iscsi-w32", "iscsi-w32-again", "nbd-rw32")
+WRITES = ("iscsi-rw32", "iscsi-rw16x2", "iscsi-w32", "iscsi-w32-again", "nbd-rw32")
 
 
 def fill(srv):

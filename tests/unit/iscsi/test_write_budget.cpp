@@ -6,15 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cstring>
 #include <memory>
-#include <mutex>
 #include <numeric>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "backends/mem/mem_backend.hpp"
+#include "gated_writes.hpp"
 #include "live_server.hpp"
 #include "raw_initiator.hpp"
 
@@ -26,46 +25,6 @@ using test::RawInitiator;
 
 constexpr const char* kIqn = "iqn.2026-11.org.vstor:budget";
 constexpr std::uint32_t KiB = 1024;
-
-// Stores writes, but completes each only when the test says so, from the test's thread (as a
-// file or RBD LUN completes from its own): the write's buffer stays held meanwhile.
-class HeldWrites final : public Backend {
-public:
-    std::string kind() const override { return "held"; }
-    std::uint32_t block_size() const override { return 512; }
-    std::uint64_t block_count() const override { return data_.size() / 512; }
-    BackendCaps caps() const override { return {}; }
-    void read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) override {
-        {
-            std::lock_guard lk(mu_);
-            std::memcpy(buf.data(), data_.data() + lba * 512, buf.size());
-        }
-        done(IoStatus::ok);
-    }
-    void write(std::uint64_t lba, std::span<const std::byte> buf, bool, IoCallback done) override {
-        std::lock_guard lk(mu_);
-        std::memcpy(data_.data() + lba * 512, buf.data(), buf.size());
-        held_.push_back(std::move(done));
-    }
-    void flush(IoCallback done) override { done(IoStatus::ok); }
-    std::size_t held() {
-        std::lock_guard lk(mu_);
-        return held_.size();
-    }
-    void complete_all() {
-        std::vector<IoCallback> done;
-        {
-            std::lock_guard lk(mu_);
-            done.swap(held_);
-        }
-        for (auto& d : done) d(IoStatus::ok);
-    }
-
-private:
-    std::mutex mu_;
-    std::vector<std::byte> data_ = std::vector<std::byte>(1u << 20);
-    std::vector<IoCallback> held_;
-};
 
 class WriteBudgetIscsi : public LiveServerTest {
 protected:
@@ -212,15 +171,15 @@ TEST_F(WriteBudgetIscsi, UnsolicitedDataIsCountedAndWritesComplete) {
 // A write whose data all came as immediate data is counted while its LUN holds it (a mem LUN's,
 // completed inside submit(), never is: it is given back before anything could look).
 TEST_F(WriteBudgetIscsi, ImmediateWriteIsCountedWhileTheLunHoldsIt) {
-    auto lun = std::make_shared<HeldWrites>();
+    auto lun = std::make_shared<::vstor::test::GatedWrites>(1u << 20);
     start(1 << 20, 64 << 20, lun);
     auto ini = login({{"InitialR2T", "Yes"}, {"ImmediateData", "Yes"}, {"FirstBurstLength", "65536"}});
     const auto data = pattern(16 * KiB, 7);
     ASSERT_TRUE(ini->write10(1, 8, data, data.size()));
-    for (int i = 0; i < 500 && lun->held() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    ASSERT_EQ(lun->held(), 1u);
+    for (int i = 0; i < 500 && lun->held_count() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    ASSERT_EQ(lun->held_count(), 1u);
     EXPECT_EQ(budget->used(), 16 * KiB);
-    lun->complete_all();
+    lun->release_all();
     auto r = ini->next();
     ASSERT_TRUE(r && r->opcode() == op::scsi_response && r->itt() == 1u);
     EXPECT_EQ(r->bhs[3], 0) << "the write failed";

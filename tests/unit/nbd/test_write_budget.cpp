@@ -5,19 +5,19 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cstring>
 #include <future>
-#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
 
+#include "gated_writes.hpp"
 #include "live_server.hpp"
 #include "test_data.hpp"
 
 namespace vstor::nbd {
 namespace {
 
+using ::vstor::test::GatedWrites;
 using ::vstor::test::random_bytes;
 
 using test::LiveServerTest;
@@ -25,56 +25,11 @@ using test::RawClient;
 
 constexpr std::uint32_t MiB = 1u << 20;
 
-// Stores data like a memory disk, but a write completes only when the test opens the gate.
-class GatedWrites final : public Backend {
-public:
-    std::string kind() const override { return "gated"; }
-    std::uint32_t block_size() const override { return 512; }
-    std::uint64_t block_count() const override { return store.size() / 512; }
-    BackendCaps caps() const override { return {}; }
-    void read(std::uint64_t lba, std::span<std::byte> buf, IoCallback done) override {
-        {
-            std::lock_guard lk(mu);
-            std::memcpy(buf.data(), store.data() + lba * 512, buf.size());
-        }
-        done(IoStatus::ok);
-    }
-    void write(std::uint64_t lba, std::span<const std::byte> buf, bool, IoCallback done) override {
-        std::lock_guard lk(mu);
-        std::memcpy(store.data() + lba * 512, buf.data(), buf.size());
-        held.push_back(std::move(done));
-    }
-    void flush(IoCallback done) override { done(IoStatus::ok); }
-    std::size_t held_count() {
-        std::lock_guard lk(mu);
-        return held.size();
-    }
-    void release_one() {
-        IoCallback cb;
-        {
-            std::lock_guard lk(mu);
-            if (held.empty()) return;
-            cb = std::move(held.front());
-            held.erase(held.begin());
-        }
-        cb(IoStatus::ok);
-    }
-    // Waits until `n` writes are held (or 5 s pass) and reports how many there are.
-    std::size_t wait_held(std::size_t n) {
-        for (int i = 0; i < 500 && held_count() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        return held_count();
-    }
-
-    std::mutex mu;
-    std::vector<std::byte> store = std::vector<std::byte>(16 * MiB);
-    std::vector<IoCallback> held;
-};
-
 class NbdWriteBudget : public LiveServerTest {
 protected:
     void start(std::uint64_t per_connection, std::uint64_t total) {
         const auto tid = *adapter->add_target("iqn.2026-11.org.vstor:nbdbudget").value;
-        gate = std::make_shared<GatedWrites>();
+        gate = std::make_shared<GatedWrites>(16 * MiB);
         ASSERT_TRUE(adapter->add_lun(tid, 0, gate));
         ServerConfig cfg;
         cfg.exports.push_back(ExportConfig{"disk", "", tid, 0});
@@ -84,7 +39,7 @@ protected:
     }
     void TearDown() override {
         if (gate)
-            while (gate->held_count()) gate->release_one();
+            gate->release_all();
         LiveServerTest::TearDown();
     }
     std::unique_ptr<RawClient> client() { return LiveServerTest::client("disk", false); }

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <system_error>
 #include <thread>
 
 #include "scsi/dispatch.hpp"
@@ -12,6 +11,7 @@
 #include "scsi/persistent_reservations.hpp"
 #include "scsi/task_set.hpp"
 #include "scsi/sync_io.hpp"
+#include "util/side_by_side.hpp"
 #include "vstor/shared_lun.hpp"
 
 namespace vstor {
@@ -38,15 +38,7 @@ namespace {
 // waits up to 10 s), and a shutdown should take as long as the slowest of them, not their sum.
 // An LU someone else still holds goes when they let go of it.
 void release_together(std::vector<std::shared_ptr<scsi::LogicalUnit>> lus) {
-    std::vector<std::thread> threads;
-    for (auto& lu : lus) {
-        try {
-            threads.emplace_back([lu = std::move(lu)]() mutable { lu.reset(); });
-        } catch (const std::system_error&) {
-            lu.reset();  // no thread to be had: here, one after another
-        }
-    }
-    for (auto& t : threads) t.join();
+    util::run_side_by_side(lus, [](std::shared_ptr<scsi::LogicalUnit>& lu) { lu.reset(); }, "closing a LUN");
 }
 
 }  // namespace

@@ -6,13 +6,13 @@
 
 #include <algorithm>
 #include <set>
-#include <thread>
 #include <vector>
 
 #include "control/control_context.hpp"
 #include "control/control_service.hpp"
 #include "control/method_registry.hpp"
 #include "control/params.hpp"
+#include "util/side_by_side.hpp"
 
 namespace vstor::control {
 
@@ -63,12 +63,11 @@ json target_remove(ControlContext& ctx, const json& p) {
     ctx.iscsi.remove_target(name);  // closes its sessions
     // Each removal returns once its backend closed, which for storage that does not answer (an RBD
     // LUN of a dead cluster) takes its full timeout: the LUNs close side by side, not one by one.
-    ctx.unlocked([&] {
-        std::vector<std::jthread> closing;
-        for (const auto& s : it->luns)
-            closing.emplace_back([&ctx, tid = it->config.adapter_target_id, lun = *s.lun] {
-                ctx.adapter.remove_lun(tid, lun, true);
-            });
+    std::vector<std::uint16_t> luns;
+    for (const auto& s : it->luns) luns.push_back(*s.lun);
+    ctx.unlocked([&, tid = it->config.adapter_target_id] {
+        util::run_side_by_side(luns, [&](std::uint16_t lun) { ctx.adapter.remove_lun(tid, lun, true); },
+                               "target remove");
     });
     ctx.adapter.remove_target(it->config.adapter_target_id);
     ctx.plan.targets.erase(it);

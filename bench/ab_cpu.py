@@ -108,7 +108,7 @@ def bench_clients(srv, secs, bs, qd, read_percent, n=2):
     procs = [subprocess.Popen([CLIENT, srv.url, str(bs), str(qd), str(read_percent), str(secs)],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(n)]
     outs = [p.communicate()[0].split() for p in procs]
-    return sum(float(o[0]) for o in outs if o)
+    return sum(float(o[0]) for o in outs) if all(outs) else 0.0  # a client that failed voids the run
 
 
 CLIENT = "vstor-bench-iscsi"
@@ -117,7 +117,8 @@ SCENARIOS = {
     "iscsi-rr32": lambda s, t: iscsi_perf(s, t, 32, 8, "-r"),
     "iscsi-rw32": lambda s, t: bench_client(s, t, 4096, 32, 0),
     # Two --client sessions at QD 16 each, writing or reading: the same client both ways, so the
-    # write/read ratio of the target's CPU is the target's own (docs/performance.md).
+    # clients do not set the write/read ratio of the target's CPU (docs/performance.md). Use --fill
+    # for reads of written blocks; the writes run before it, on a fresh LUN (new chunks).
     "iscsi-rw16x2": lambda s, t: bench_clients(s, t, 4096, 16, 0),
     "iscsi-rr16x2": lambda s, t: bench_clients(s, t, 4096, 16, 100),
     "iscsi-seq1m": lambda s, t: iscsi_perf(s, t, 8, 2048),

@@ -172,6 +172,10 @@ TEST_F(WriteBudgetIscsi, UnsolicitedDataIsCountedAndWritesComplete) {
 // completed inside submit(), never is: it is given back before anything could look).
 TEST_F(WriteBudgetIscsi, ImmediateWriteIsCountedWhileTheLunHoldsIt) {
     auto lun = std::make_shared<::vstor::test::GatedWrites>(1u << 20);
+    struct ReleaseAtEnd {  // whatever fails, no write is left held when the server stops
+        std::shared_ptr<::vstor::test::GatedWrites> lun;
+        ~ReleaseAtEnd() { lun->release_all(); }
+    } release_at_end{lun};
     start(1 << 20, 64 << 20, lun);
     auto ini = login({{"InitialR2T", "Yes"}, {"ImmediateData", "Yes"}, {"FirstBurstLength", "65536"}});
     const auto data = pattern(16 * KiB, 7);

@@ -97,14 +97,9 @@ def fio_nbd(srv, secs, rw, bs, qd):
     return d["iops"]
 
 
-def bench_client(srv, secs, bs, qd, read_percent):
-    out = subprocess.run([CLIENT, srv.url, str(bs), str(qd), str(read_percent), str(secs)],
-                         capture_output=True, text=True).stdout.split()
-    return float(out[0]) if out else 0.0
-
-
-def bench_clients(srv, secs, bs, qd, read_percent, n=2):
-    """n clients at once, each its own session (the target's loops both busy): summed IOPS."""
+def bench_clients(srv, secs, bs, qd, read_percent, n=1):
+    """n --client processes at once, each its own session (n=2: the target's loops both busy):
+    summed IOPS."""
     procs = [subprocess.Popen([CLIENT, srv.url, str(bs), str(qd), str(read_percent), str(secs)],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(n)]
     outs = [p.communicate()[0].split() for p in procs]
@@ -115,12 +110,12 @@ CLIENT = "vstor-bench-iscsi"
 SCENARIOS = {
     "iscsi-rr1": lambda s, t: iscsi_perf(s, t, 1, 8, "-r"),
     "iscsi-rr32": lambda s, t: iscsi_perf(s, t, 32, 8, "-r"),
-    "iscsi-rw32": lambda s, t: bench_client(s, t, 4096, 32, 0),
+    "iscsi-rw32": lambda s, t: bench_clients(s, t, 4096, 32, 0),
     # Two --client sessions at QD 16 each, writing or reading: the same client both ways, so the
     # clients do not set the write/read ratio of the target's CPU (docs/performance.md). Use --fill
     # for reads of written blocks; the writes run before it, on a fresh LUN (new chunks).
-    "iscsi-rw16x2": lambda s, t: bench_clients(s, t, 4096, 16, 0),
-    "iscsi-rr16x2": lambda s, t: bench_clients(s, t, 4096, 16, 100),
+    "iscsi-rw16x2": lambda s, t: bench_clients(s, t, 4096, 16, 0, n=2),
+    "iscsi-rr16x2": lambda s, t: bench_clients(s, t, 4096, 16, 100, n=2),
     "iscsi-seq1m": lambda s, t: iscsi_perf(s, t, 8, 2048),
     "iscsi-w32": lambda s, t: qemu_write(s, t),
     # The same writes again: after iscsi-w32 they land on blocks already written (no new chunks).

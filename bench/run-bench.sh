@@ -185,10 +185,10 @@ perf2() {  # perf2 KEY SERVER_PID URL QD BLOCKS [-r]: iscsi-perf twice at QD/2 -
   two "$key" "$spid" iscsi-perf -i "iqn.2026-12.org.vstor:bench-c{i}" -m $((qd / 2)) -b "$blocks" -t "$secs" "$@" "$url"
   cat "$out/$key".[12].out | tr '\r' '\n' | awk '/iops average/ {i += $3; m = $4; gsub(/\(/, "", m); t += m} END {print i + 0, t + 0}'
 }
-randwrite2() { two "$1" "$2" "$client" "$3" 4096 16 0 "$secs"; sum2 "$1"; }  # 4 KiB random writes, 2 x QD 16
-# The same client reading, so that a write's CPU can be set against a read's with equal clients
-# (iscsi-perf batches its reads differently from vstor-bench-iscsi's writes).
-randread2() { two "$1" "$2" "$client" "$3" 4096 16 100 "$secs"; sum2 "$1"; }
+# rand2 KEY SERVER_PID URL READ_PERCENT: 4 KiB random I/O from 2 x vstor-bench-iscsi at QD 16. Its
+# reads (100) set a write's CPU (0) against a read's with equal clients (iscsi-perf batches its
+# reads differently from vstor-bench-iscsi).
+rand2() { two "$1" "$2" "$client" "$3" 4096 16 "$4" "$secs"; sum2 "$1"; }
 mixed() { metered "$1" "$2" "$client" "$3" 65536 32 70 "$secs"; }  # mixed KEY SERVER_PID URL -> "IOPS MBps"
 randwrite() { metered "$1" "$2" "$client" "$3" 4096 32 0 "$secs"; }  # 4 KiB random writes at QD 32
 rss_kib() { awk '/VmRSS/ {print $2}' /proc/$1/status; }
@@ -241,8 +241,8 @@ for round in $(seq "$rounds"); do
   sample ceiling "$(ceiling)"  # next to the sequential read it is compared with
   pair w32 iscsi "t a" 1 qemu_write_iops
   pair rr32x2 iscsi a 1 perf2 32 8 -r
-  pair w32x2 iscsi a 1 randwrite2
-  pair rr32c2 iscsi a 1 randread2
+  pair w32x2 iscsi a 1 rand2 0
+  pair rr32c2 iscsi a 1 rand2 100
 done
 round=1
 iscsi_pair rr8 t 8 8 -r

@@ -39,6 +39,9 @@ public:
         a.sin_family = AF_INET;
         a.sin_port = htons(port);
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        // With a timeout a blocking read is not restarted after an interruption: it fails with
+        // EINTR, which needs no signal (task work the kernel queues for this thread, e.g. from an
+        // io_uring ring an earlier test in the process submitted to), so the reads retry on EINTR.
         timeval tv{5, 0};
         ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
@@ -223,7 +226,9 @@ public:
             pollfd p{fd_, POLLIN, 0};
             if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
             std::uint8_t buf[4096];
-            if (::read(fd_, buf, sizeof buf) <= 0) return true;
+            const ssize_t r = ::read(fd_, buf, sizeof buf);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) return true;
         }
     }
 
@@ -258,6 +263,7 @@ private:
         std::size_t off = 0;
         while (off < bytes.size()) {
             const ssize_t n = ::write(fd_, bytes.data() + off, bytes.size() - off);
+            if (n < 0 && errno == EINTR) continue;  // see the note at the socket's timeout
             if (n <= 0) return false;
             off += static_cast<std::size_t>(n);
         }
@@ -266,6 +272,7 @@ private:
     bool read_exact(std::uint8_t* p, std::size_t n) {
         while (n) {
             const ssize_t r = ::read(fd_, p, n);
+            if (r < 0 && errno == EINTR) continue;
             if (r <= 0) return false;
             p += r;
             n -= static_cast<std::size_t>(r);

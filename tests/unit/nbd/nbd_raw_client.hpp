@@ -54,6 +54,10 @@ public:
         a.sin_family = AF_INET;
         a.sin_port = htons(port);
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        // With a timeout a blocking socket call is not restarted after an interruption: it fails
+        // with EINTR, which needs no signal. Task work the kernel queues for this thread (an
+        // io_uring ring it submitted to, torn down by an earlier test in the process) interrupts
+        // it too, so the loops below retry on EINTR.
         timeval tv{5, 0};
         ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -64,6 +68,7 @@ public:
         const auto* b = static_cast<const std::uint8_t*>(p);
         while (n) {
             const ssize_t w = ::send(fd_, b, n, MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR) continue;  // see the note at connect()
             if (w <= 0) return false;
             b += w;
             n -= static_cast<std::size_t>(w);
@@ -74,6 +79,7 @@ public:
         auto* b = static_cast<std::uint8_t*>(p);
         while (n) {
             const ssize_t r = ::recv(fd_, b, n, 0);
+            if (r < 0 && errno == EINTR) continue;
             if (r <= 0) return false;
             b += r;
             n -= static_cast<std::size_t>(r);
@@ -230,6 +236,7 @@ public:
         std::uint8_t buf[4096];
         for (int i = 0; i < 64; ++i) {
             const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n < 0 && errno == EINTR) continue;
             if (n == 0) return true;
             if (n < 0) return errno == ECONNRESET;
         }

@@ -40,6 +40,7 @@ public:
         const auto* b = static_cast<const std::uint8_t*>(p);
         while (n) {
             const ssize_t w = gnutls_record_send(s_, b, n);
+            if (w == GNUTLS_E_INTERRUPTED) continue;  // EINTR on the raw client's socket (its note)
             if (w <= 0) return false;
             b += w;
             n -= static_cast<std::size_t>(w);
@@ -50,6 +51,7 @@ public:
         auto* b = static_cast<std::uint8_t*>(p);
         while (n) {
             const ssize_t r = gnutls_record_recv(s_, b, n);
+            if (r == GNUTLS_E_INTERRUPTED) continue;
             if (r <= 0) return false;
             b += r;
             n -= static_cast<std::size_t>(r);

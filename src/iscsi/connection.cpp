@@ -259,20 +259,28 @@ void Connection::act_on_login_step(Login::Step step) {
             return;
         }
         case Login::Outcome::ready_to_bind:
-            if (!bind_session()) logout_after_flush_ = true;
-            return;
+            return settle_then_bind();
     }
 }
 
 // Leading login creates (or reinstates) a session; a non-zero TSIH adds a connection (MC/S).
 // Which of these a login gets is the session registry's rule (session_registry.hpp).
-bool Connection::bind_session() {
+LoginIdentity Connection::identity() const {
     LoginIdentity who;
     who.tsih = login_->requested_tsih();
     std::memcpy(who.isid.data(), login_->isid(), who.isid.size());
     who.cid = login_->cid();
     who.initiator_name = login_->keys().initiator_name;
     who.target = login_->target().get();
+    return who;
+}
+
+void Connection::bind_now() {
+    if (!bind_session()) logout_after_flush_ = true;
+}
+
+bool Connection::bind_session() {
+    const LoginIdentity who = identity();
     std::shared_ptr<Session> session;
     std::uint16_t status = login_status::success;
     if (who.tsih != 0) {
@@ -296,16 +304,11 @@ bool Connection::bind_session() {
     return true;
 }
 
-// A new session for a leading login, reinstating the one of the same initiator port if there is
-// one. Null (with `status` set) when the adapter has no such target any more.
+// A new session for a leading login (the one it reinstates is closed already: settle_then_bind).
+// Null (with `status` set) when the adapter has no such target any more.
 std::shared_ptr<Session> Connection::open_session(const LoginIdentity& who, std::uint16_t& status) {
     auto& reg = server_.sessions();
     const auto& keys = login_->keys();
-    if (auto old = reg.take_for_reinstatement(who)) {
-        // Session reinstatement (RFC 7143 6.3.5): the old session's connections are closed.
-        spdlog::info("iscsi {}: reinstating session {:#x} of {}", peer_, old->tsih(), keys.initiator_name);
-        for (auto& c : old->connections()) c->close_async("session reinstated");
-    }
     std::shared_ptr<Nexus> nexus;
     if (keys.session_type == SessionType::normal) {
         char isid[16];

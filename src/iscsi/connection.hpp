@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -38,6 +39,11 @@ public:
     void start();
     // Close from any thread (posts to the connection's loop).
     void close_async(const std::string& why);
+    // From another connection's loop, before a leading login of the same initiator binds: on this
+    // connection's loop, closes it if its initiator has already closed it, or whatever its state
+    // if `always` (its session is being reinstated); then posts `done` to `reply_to`
+    // (connection_settle.cpp).
+    void settle_async(bool always, const asio::any_io_executor& reply_to, std::function<void()> done);
     // Ask the initiator to log out (Async Message, event 1) — used on shutdown.
     void request_logout_async();
     // SCSI asynchronous event (Async Message event 0) with the given sense, e.g. REPORTED LUNS
@@ -72,6 +78,10 @@ private:
     // Phases.
     void on_login(const Pdu& pdu);
     void act_on_login_step(Login::Step step);
+    void settle_then_bind();  // connection_settle.cpp
+    void bind_now();
+    bool peer_gone();
+    LoginIdentity identity() const;
     bool bind_session();
     std::shared_ptr<Session> open_session(const LoginIdentity& who, std::uint16_t& status);
     void enter_full_feature(std::shared_ptr<Session> session, Pdu last_login_response);
@@ -176,7 +186,9 @@ private:
     bool corked_ = false;  // handling received PDUs: what they send waits for the turn's end
     bool closed_ = false;
     bool logout_after_flush_ = false;
-    bool paused_ = false;  // no PDU is handled (nor read) while a CHAP answer is held back
+    // No PDU is handled (nor read) while a CHAP answer is held back, or while a login waits for
+    // the connections it settles first.
+    bool paused_ = false;
 
     std::optional<Login> login_;
     std::shared_ptr<Session> session_;

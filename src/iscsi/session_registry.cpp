@@ -60,6 +60,15 @@ std::shared_ptr<Session> SessionRegistry::find(std::uint16_t tsih) const {
     return it == sessions_.end() ? nullptr : it->second;
 }
 
+std::vector<std::shared_ptr<Session>> SessionRegistry::of_initiator(const std::string& name,
+                                                                    const TargetConfig* target) const {
+    std::lock_guard lk(mu_);
+    std::vector<std::shared_ptr<Session>> v;
+    for (const auto& [t, s] : sessions_)
+        if (s->keys().initiator_name == name && target_name(s->target()) == target_name(target)) v.push_back(s);
+    return v;
+}
+
 std::vector<std::shared_ptr<Session>> SessionRegistry::all() const {
     std::lock_guard lk(mu_);
     std::vector<std::shared_ptr<Session>> v;

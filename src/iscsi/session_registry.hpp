@@ -51,6 +51,8 @@ public:
     // Removes `s` if it is still the session registered under its TSIH.
     void remove(const Session* s);
     std::shared_ptr<Session> find(std::uint16_t tsih) const;
+    // The sessions an initiator (by name, any ISID) has with `target`.
+    std::vector<std::shared_ptr<Session>> of_initiator(const std::string& name, const TargetConfig* target) const;
     std::vector<std::shared_ptr<Session>> all() const;
 
 private:

@@ -162,6 +162,21 @@ public:
         }
     }
 
+    // A SCSI command with its CDB (6 to 16 bytes) to `lun`; with `read_len` a READ-type command
+    // expecting that many bytes. The answer is left for next().
+    bool command(std::uint32_t itt, std::uint16_t lun, const std::vector<std::uint8_t>& cdb, std::uint32_t read_len = 0) {
+        Pdu p;
+        p.bhs[0] = op::scsi_command;
+        p.bhs[1] = static_cast<std::uint8_t>(0x80 | (read_len ? 0x40 : 0) | 1);  // F, R, SIMPLE
+        util::store_be16(&p.bhs[8], lun);  // single-level LUN (SAM-5 4.7.3), peripheral addressing
+        util::store_be32(&p.bhs[16], itt);
+        util::store_be32(&p.bhs[20], read_len);
+        util::store_be32(&p.bhs[24], cmdsn_++);
+        util::store_be32(&p.bhs[28], exp_statsn_);
+        std::copy(cdb.begin(), cdb.end(), p.bhs.begin() + 32);
+        return send(p);
+    }
+
     // An immediate Task Management Function Request (`function`: 1 ABORT TASK, 2 ABORT TASK
     // SET, 5 LOGICAL UNIT RESET) for LUN 0; the response is left for next().
     bool tmf(std::uint32_t itt, std::uint8_t function, std::uint32_t ref_itt = kReservedTag) {

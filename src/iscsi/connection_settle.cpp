@@ -1,0 +1,73 @@
+// Before a leading login binds, what its initiator left behind is settled on the loops it lives on.
+//
+// Each connection runs on one event loop, and a new session's login may run on another. An
+// initiator that drops its connection and logs in again at once (libiscsi's
+// PreventAllow.ITNexusLoss does just that) expects the old I_T nexus to be gone: its PREVENT
+// MEDIUM REMOVAL and RESERVE(6) end with it (SPC-5 5.14, SAM-5 6.3.4). The old connection's loop
+// sees the end of its stream when it next runs, and on a busy machine the new session's first
+// commands can come first. So the login waits, without blocking its loop, until each connection
+// of the same initiator to the same target has been looked at on its own loop: closed there if
+// the initiator has already closed it (nothing it sent is lost: a peek finds nothing unread), and
+// closed whatever its state if its session is the one this login reinstates (RFC 7143 6.3.5).
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+#include <vector>
+
+#include "iscsi/connection.hpp"
+#include "iscsi/server_impl.hpp"
+
+namespace vstor::iscsi {
+
+void Connection::settle_then_bind() {
+    const LoginIdentity who = identity();
+    std::vector<std::pair<std::shared_ptr<Connection>, bool>> others;  // bool: close it whatever
+    if (who.tsih == 0) {
+        auto& reg = server_.sessions();
+        if (auto old = reg.take_for_reinstatement(who)) {
+            spdlog::info("iscsi {}: reinstating session {:#x} of {}", peer_, old->tsih(), who.initiator_name);
+            for (auto& c : old->connections()) others.emplace_back(c, true);
+        }
+        if (login_->keys().session_type == SessionType::normal)
+            for (auto& s : reg.of_initiator(who.initiator_name, who.target))
+                for (auto& c : s->connections()) others.emplace_back(c, false);
+    }
+    if (others.empty()) return bind_now();
+    paused_ = true;
+    auto left = std::make_shared<std::size_t>(others.size());  // only touched on this loop
+    auto resume = [this, self = shared_from_this(), left] {
+        if (--*left != 0) return;
+        paused_ = false;
+        if (closed_) return;
+        bind_now();
+        if (handle_received()) read_more();
+    };
+    for (auto& [c, always] : others) c->settle_async(always, socket_.get_executor(), resume);
+}
+
+void Connection::settle_async(bool always, const asio::any_io_executor& reply_to, std::function<void()> done) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), always, reply_to, done = std::move(done)] {
+        if (!self->closed_) {
+            if (always)
+                self->close("session reinstated");
+            else if (self->peer_gone())
+                self->close("the initiator closed the connection (seen at its next login)");
+        }
+        asio::post(reply_to, done);
+    });
+}
+
+// True when the initiator has closed its side (or reset it) and left nothing unread. A peek:
+// nothing is taken from the socket, and a socket still open is left as it was.
+bool Connection::peer_gone() {
+    asio::error_code ec, peek;
+    const bool user_non_blocking = socket_.non_blocking();
+    if (!user_non_blocking) socket_.non_blocking(true, ec);
+    std::uint8_t byte = 0;
+    socket_.receive(asio::buffer(&byte, 1), asio::socket_base::message_peek, peek);
+    if (!user_non_blocking) socket_.non_blocking(false, ec);
+    return peek && peek != asio::error::would_block && peek != asio::error::try_again;
+}
+
+}  // namespace vstor::iscsi

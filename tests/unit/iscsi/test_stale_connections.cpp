@@ -1,0 +1,152 @@
+// An initiator that drops its connection and logs in again at once finds its old I_T nexus gone,
+// and with it the PREVENT MEDIUM REMOVAL it held, even when the loop of the old connection has
+// not run since (connection_settle.cpp). This is libiscsi's PreventAllow.ITNexusLoss on a busy
+// machine, where the new session's START STOP UNIT came before the old loop saw the stream end.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "backends/mem/mem_backend.hpp"
+#include "live_server.hpp"
+#include "raw_initiator.hpp"
+
+namespace vstor::iscsi {
+namespace {
+
+using namespace std::chrono_literals;
+using test::login_status;
+using test::LiveServerTest;
+using test::RawInitiator;
+
+constexpr const char* kIqn = "iqn.2026-12.org.vstor:stale";
+
+// A LUN whose READ blocks the thread that submits it (the connection's loop) until released.
+class LoopBlocker final : public Backend {
+public:
+    std::string kind() const override { return "blocker"; }
+    std::uint32_t block_size() const override { return 512; }
+    std::uint64_t block_count() const override { return 2048; }
+    BackendCaps caps() const override { return {}; }
+    void read(std::uint64_t, std::span<std::byte> buf, IoCallback done) override {
+        std::unique_lock lk(mu_);
+        entered_ = true;
+        cv_.notify_all();
+        cv_.wait(lk, [this] { return released_; });
+        std::memset(buf.data(), 0, buf.size());
+        lk.unlock();
+        done(IoStatus::ok);
+    }
+    void write(std::uint64_t, std::span<const std::byte>, bool, IoCallback done) override { done(IoStatus::ok); }
+    void flush(IoCallback done) override { done(IoStatus::ok); }
+
+    bool wait_entered() {
+        std::unique_lock lk(mu_);
+        return cv_.wait_for(lk, 5s, [this] { return entered_; });
+    }
+    void release() {
+        std::lock_guard lk(mu_);
+        released_ = true;
+        cv_.notify_all();
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool entered_ = false, released_ = false;
+};
+
+class StaleConnections : public LiveServerTest {
+protected:
+    void SetUp() override {
+        ServerConfig cfg;
+        const auto tid = add_target(cfg, kIqn);
+        LunOptions removable;
+        removable.removable = true;
+        ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<backends::MemBackend>(1u << 20), removable));
+        ASSERT_TRUE(adapter->add_lun(tid, 1, blocker));
+        cfg.event_loops = 2;
+        start_server(cfg);
+    }
+    void TearDown() override {
+        blocker->release();
+        LiveServerTest::TearDown();
+    }
+
+    // The SCSI status of the command's response (0xff when none came).
+    static std::uint8_t status_of(RawInitiator& ini, std::uint32_t itt) {
+        for (auto r = ini.next(); r; r = ini.next())
+            if (r->opcode() == op::scsi_response && r->itt() == itt) return r->bhs[3];
+        return 0xff;
+    }
+
+    // TEST UNIT READY until GOOD: a new nexus may have a unit attention to report first.
+    static bool ready(RawInitiator& ini) {
+        for (std::uint32_t itt = 100; itt < 104; ++itt)
+            if (ini.command(itt, 0, {0, 0, 0, 0, 0, 0}) && status_of(ini, itt) == 0) return true;
+        return false;
+    }
+
+    std::shared_ptr<LoopBlocker> blocker = std::make_shared<LoopBlocker>();
+};
+
+const std::vector<std::uint8_t> kPrevent{0x1e, 0, 0, 0, 1, 0};    // PREVENT ALLOW MEDIUM REMOVAL, prevent
+const std::vector<std::uint8_t> kEject{0x1b, 0, 0, 0, 0x02, 0};   // START STOP UNIT, LOEJ, stop: eject
+const std::vector<std::uint8_t> kRead{0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0};  // READ(10), one block
+
+TEST_F(StaleConnections, ALoginAfterADroppedConnectionFindsItsPreventGone) {
+    // Connections go to the loops in turn, and the first loop also accepts: this one takes it, so
+    // that the old connection below runs on the second loop and the new one on the first.
+    RawInitiator spacer(port);
+    ASSERT_TRUE(spacer.connected());
+    auto old_conn = std::make_unique<RawInitiator>(port);
+    auto r = old_conn->login(kIqn, {}, 1);
+    ASSERT_TRUE(r && login_status(*r) == 0);
+    ASSERT_TRUE(ready(*old_conn));
+    ASSERT_TRUE(old_conn->command(1, 0, kPrevent));
+    ASSERT_EQ(status_of(*old_conn, 1), 0) << "PREVENT";
+    ASSERT_TRUE(old_conn->command(2, 0, kEject));
+    ASSERT_EQ(status_of(*old_conn, 2), 2) << "the eject is refused while removal is prevented";
+    // The old connection's loop is held inside a READ, then the initiator drops the connection.
+    ASSERT_TRUE(old_conn->command(3, 1, kRead, 512));
+    ASSERT_TRUE(blocker->wait_entered());
+    old_conn.reset();
+
+    // The new login waits for the old loop (released here after a while); without that wait the
+    // eject below would be refused by the old nexus's PREVENT.
+    std::thread releaser([this] {
+        std::this_thread::sleep_for(300ms);
+        blocker->release();
+    });
+    auto fresh = std::make_unique<RawInitiator>(port);
+    r = fresh->login(kIqn, {}, 2);
+    const bool logged_in = r && login_status(*r) == 0;
+    std::uint8_t eject = 0xff;
+    if (logged_in && ready(*fresh) && fresh->command(1, 0, kEject)) eject = status_of(*fresh, 1);
+    releaser.join();
+    ASSERT_TRUE(logged_in);
+    EXPECT_EQ(eject, 0) << "the dropped connection's PREVENT still held the medium";
+}
+
+TEST_F(StaleConnections, ALiveSessionOfTheSameInitiatorKeepsItsPrevent) {
+    auto first = std::make_unique<RawInitiator>(port);
+    auto r = first->login(kIqn, {}, 1);
+    ASSERT_TRUE(r && login_status(*r) == 0);
+    ASSERT_TRUE(ready(*first));
+    ASSERT_TRUE(first->command(1, 0, kPrevent));
+    ASSERT_EQ(status_of(*first, 1), 0);
+    auto second = std::make_unique<RawInitiator>(port);
+    r = second->login(kIqn, {}, 2);
+    ASSERT_TRUE(r && login_status(*r) == 0);
+    ASSERT_TRUE(ready(*second));
+    ASSERT_TRUE(second->command(1, 0, kEject));
+    EXPECT_EQ(status_of(*second, 1), 2) << "a session still connected keeps its nexus";
+    EXPECT_FALSE(first->closed_within(200ms));
+}
+
+}  // namespace
+}  // namespace vstor::iscsi

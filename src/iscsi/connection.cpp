@@ -304,11 +304,16 @@ bool Connection::bind_session() {
     return true;
 }
 
-// A new session for a leading login (the one it reinstates is closed already: settle_then_bind).
+// A new session for a leading login. The session it reinstates was closed before the login went
+// on (settle_then_bind); one of the same initiator port that logged in meanwhile is closed here.
 // Null (with `status` set) when the adapter has no such target any more.
 std::shared_ptr<Session> Connection::open_session(const LoginIdentity& who, std::uint16_t& status) {
     auto& reg = server_.sessions();
     const auto& keys = login_->keys();
+    if (auto old = reg.take_for_reinstatement(who)) {
+        spdlog::info("iscsi {}: reinstating session {:#x} of {}", peer_, old->tsih(), keys.initiator_name);
+        for (auto& c : old->connections()) c->close_async("session reinstated");
+    }
     std::shared_ptr<Nexus> nexus;
     if (keys.session_type == SessionType::normal) {
         char isid[16];

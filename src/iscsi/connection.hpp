@@ -118,7 +118,7 @@ private:
     asio::ip::tcp::socket socket_;
     asio::steady_timer keepalive_;
     asio::steady_timer login_deadline_;
-    asio::steady_timer auth_delay_;  // holds the answer to a throttled CHAP response
+    asio::steady_timer auth_delay_;  // holds the answer to a throttled CHAP response; bounds a settle
     ServerImpl& server_;
     const PortalConfig portal_;
     std::string peer_;          // address:port

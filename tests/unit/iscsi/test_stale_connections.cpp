@@ -3,12 +3,15 @@
 // not run since (connection_settle.cpp). This is libiscsi's PreventAllow.ITNexusLoss on a busy
 // machine, where the new session's START STOP UNIT came before the old loop saw the stream end.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "backends/mem/mem_backend.hpp"
@@ -99,11 +102,14 @@ const std::vector<std::uint8_t> kEject{0x1b, 0, 0, 0, 0x02, 0};   // START STOP 
 const std::vector<std::uint8_t> kRead{0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0};  // READ(10), one block
 
 TEST_F(StaleConnections, ALoginAfterADroppedConnectionFindsItsPreventGone) {
-    // Connections go to the loops in turn, and the first loop also accepts: this one takes it, so
-    // that the old connection below runs on the second loop and the new one on the first.
+    // Connections go to the two loops in turn, and the first loop also accepts: the spacers put
+    // the old connection and the one that blocks its loop on the second loop, the new one on the
+    // first.
     RawInitiator spacer(port);
-    ASSERT_TRUE(spacer.connected());
     auto old_conn = std::make_unique<RawInitiator>(port);
+    RawInitiator spacer2(port);
+    RawInitiator holder(port);
+    ASSERT_TRUE(spacer.connected() && spacer2.connected());
     auto r = old_conn->login(kIqn, {}, 1);
     ASSERT_TRUE(r && login_status(*r) == 0);
     ASSERT_TRUE(ready(*old_conn));
@@ -111,13 +117,20 @@ TEST_F(StaleConnections, ALoginAfterADroppedConnectionFindsItsPreventGone) {
     ASSERT_EQ(status_of(*old_conn, 1), 0) << "PREVENT";
     ASSERT_TRUE(old_conn->command(2, 0, kEject));
     ASSERT_EQ(status_of(*old_conn, 2), 2) << "the eject is refused while removal is prevented";
-    // The old connection's loop is held inside a READ, then the initiator drops the connection.
-    ASSERT_TRUE(old_conn->command(3, 1, kRead, 512));
+    r = holder.login(kIqn, {}, 3);
+    ASSERT_TRUE(r && login_status(*r) == 0);
+    // The second loop is held inside the holder's READ, then the initiator drops the old
+    // connection, which that loop cannot see while it is held.
+    ASSERT_TRUE(holder.command(1, 1, kRead, 512));
     ASSERT_TRUE(blocker->wait_entered());
     old_conn.reset();
 
-    // The new login waits for the old loop (released here after a while); without that wait the
-    // eject below would be refused by the old nexus's PREVENT.
+    // The new login waits for the held loop (released here after a while): the settle it posts
+    // there runs before that loop polls its sockets again, so the close is the settle's.
+    std::ostringstream log;
+    auto previous = spdlog::default_logger();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+        "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
     std::thread releaser([this] {
         std::this_thread::sleep_for(300ms);
         blocker->release();
@@ -128,8 +141,11 @@ TEST_F(StaleConnections, ALoginAfterADroppedConnectionFindsItsPreventGone) {
     std::uint8_t eject = 0xff;
     if (logged_in && ready(*fresh) && fresh->command(1, 0, kEject)) eject = status_of(*fresh, 1);
     releaser.join();
+    spdlog::set_default_logger(previous);
     ASSERT_TRUE(logged_in);
     EXPECT_EQ(eject, 0) << "the dropped connection's PREVENT still held the medium";
+    EXPECT_NE(log.str().find("dropped this connection before its new login"), std::string::npos) << log.str();
+    EXPECT_FALSE(holder.closed_within(100ms)) << "a connection still open is left open";
 }
 
 TEST_F(StaleConnections, ALiveSessionOfTheSameInitiatorKeepsItsPrevent) {

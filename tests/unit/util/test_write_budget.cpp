@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -136,10 +137,17 @@ TEST(WriteBudget, ConcurrentGrantsNeverLoseAWakeUp) {
         threads.emplace_back([b] {
             auto a = b->open_account();
             int key = 0;
+            // Wake-ups are counted, in a count every callback shares: a wake can come late, from
+            // a give_back that took this waiter before a later try of its own succeeded (after this
+            // iteration, or this thread, ended). A flag on the iteration's stack was written then
+            // (TSan: a data race with the next iteration's flag).
+            auto wakes = std::make_shared<std::atomic<unsigned>>(0);
             for (int i = 0; i < 2000; ++i) {
-                std::atomic<bool> woke{false};
-                while (!a->try_grant(1 * MiB, &key, [&woke] { woke = true; }))
-                    while (!woke.load()) std::this_thread::yield();
+                for (;;) {
+                    const unsigned seen = wakes->load();
+                    if (a->try_grant(1 * MiB, &key, [wakes] { ++*wakes; })) break;
+                    while (wakes->load() == seen) std::this_thread::yield();
+                }
                 a->give_back(1 * MiB, 0);
             }
         });

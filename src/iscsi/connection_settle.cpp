@@ -41,6 +41,8 @@ void Connection::settle_then_bind() {
                 for (auto& c : s->connections()) others.emplace_back(c, false);
     }
     if (others.empty()) return bind_now();
+    spdlog::debug("iscsi {}: login waits for {} connection(s) of {} on their loops", peer_, others.size(),
+                  who.initiator_name);
     // Only touched on this loop: answers still awaited, and whether the login went on already.
     struct Wait {
         std::size_t left;

@@ -3,7 +3,7 @@
 // not run since (connection_settle.cpp). This is libiscsi's PreventAllow.ITNexusLoss on a busy
 // machine, where the new session's START STOP UNIT came before the old loop saw the stream end.
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -11,7 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
-#include <sstream>
+#include <string>
 #include <thread>
 
 #include "backends/mem/mem_backend.hpp"
@@ -61,6 +61,32 @@ private:
     std::mutex mu_;
     std::condition_variable cv_;
     bool entered_ = false, released_ = false;
+};
+
+// The server's log lines, which a test thread can wait for while the server writes more.
+class WatchedLog final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    bool wait_for(const std::string& text, std::chrono::milliseconds limit) {
+        std::unique_lock lk(lines_mu_);
+        return seen_.wait_for(lk, limit, [&] { return all_.find(text) != std::string::npos; });
+    }
+    std::string text() {
+        std::lock_guard lk(lines_mu_);
+        return all_;
+    }
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+        std::lock_guard lk(lines_mu_);
+        all_.append(msg.payload.data(), msg.payload.size()).push_back('\n');
+        seen_.notify_all();
+    }
+    void flush_() override {}
+
+private:
+    std::mutex lines_mu_;
+    std::condition_variable seen_;
+    std::string all_;
 };
 
 class StaleConnections : public LiveServerTest {
@@ -125,14 +151,15 @@ TEST_F(StaleConnections, ALoginAfterADroppedConnectionFindsItsPreventGone) {
     ASSERT_TRUE(blocker->wait_entered());
     old_conn.reset();
 
-    // The new login waits for the held loop (released here after a while): the settle it posts
-    // there runs before that loop polls its sockets again, so the close is the settle's.
-    std::ostringstream log;
+    // The new login waits for the held loop, released here once the login waits: the settle it
+    // posted there runs before that loop polls its sockets again, so the close is the settle's.
+    auto log = std::make_shared<WatchedLog>();
     auto previous = spdlog::default_logger();
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>(
-        "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
-    std::thread releaser([this] {
-        std::this_thread::sleep_for(300ms);
+    auto capture = std::make_shared<spdlog::logger>("capture", log);
+    capture->set_level(spdlog::level::debug);
+    spdlog::set_default_logger(capture);
+    std::thread releaser([this, log] {
+        log->wait_for("login waits for", 5s);
         blocker->release();
     });
     auto fresh = std::make_unique<RawInitiator>(port);
@@ -144,7 +171,7 @@ TEST_F(StaleConnections, ALoginAfterADroppedConnectionFindsItsPreventGone) {
     spdlog::set_default_logger(previous);
     ASSERT_TRUE(logged_in);
     EXPECT_EQ(eject, 0) << "the dropped connection's PREVENT still held the medium";
-    EXPECT_NE(log.str().find("dropped this connection before its new login"), std::string::npos) << log.str();
+    EXPECT_NE(log->text().find("dropped this connection before its new login"), std::string::npos) << log->text();
     EXPECT_FALSE(holder.closed_within(100ms)) << "a connection still open is left open";
 }
 

@@ -41,8 +41,6 @@ void Connection::settle_then_bind() {
                 for (auto& c : s->connections()) others.emplace_back(c, false);
     }
     if (others.empty()) return bind_now();
-    spdlog::debug("iscsi {}: login waits for {} connection(s) of {} on their loops", peer_, others.size(),
-                  who.initiator_name);
     // Only touched on this loop: answers still awaited, and whether the login went on already.
     struct Wait {
         std::size_t left;
@@ -70,6 +68,8 @@ void Connection::settle_then_bind() {
         c->settle_async(always, socket_.get_executor(), [wait, go_on] {
             if (--wait->left == 0) go_on();
         });
+    spdlog::debug("iscsi {}: login waits for {} connection(s) of {} on their loops", peer_, others.size(),
+                  who.initiator_name);
 }
 
 void Connection::settle_async(bool always, const asio::any_io_executor& reply_to, std::function<void()> done) {

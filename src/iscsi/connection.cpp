@@ -304,16 +304,22 @@ bool Connection::bind_session() {
     return true;
 }
 
+// The session of the same initiator port this leading login reinstates (RFC 7143 6.3.5), out of
+// the registry; the caller closes its connections. Null when there is none.
+std::shared_ptr<Session> Connection::take_reinstated(const LoginIdentity& who) {
+    auto old = server_.sessions().take_for_reinstatement(who);
+    if (old) spdlog::info("iscsi {}: reinstating session {:#x} of {}", peer_, old->tsih(), who.initiator_name);
+    return old;
+}
+
 // A new session for a leading login. The session it reinstates was closed before the login went
 // on (settle_then_bind); one of the same initiator port that logged in meanwhile is closed here.
 // Null (with `status` set) when the adapter has no such target any more.
 std::shared_ptr<Session> Connection::open_session(const LoginIdentity& who, std::uint16_t& status) {
     auto& reg = server_.sessions();
     const auto& keys = login_->keys();
-    if (auto old = reg.take_for_reinstatement(who)) {
-        spdlog::info("iscsi {}: reinstating session {:#x} of {}", peer_, old->tsih(), keys.initiator_name);
+    if (auto old = take_reinstated(who))
         for (auto& c : old->connections()) c->close_async("session reinstated");
-    }
     std::shared_ptr<Nexus> nexus;
     if (keys.session_type == SessionType::normal) {
         char isid[16];

@@ -82,6 +82,7 @@ private:
     void bind_now();
     bool peer_gone();
     LoginIdentity identity() const;
+    std::shared_ptr<Session> take_reinstated(const LoginIdentity& who);
     bool bind_session();
     std::shared_ptr<Session> open_session(const LoginIdentity& who, std::uint16_t& status);
     void enter_full_feature(std::shared_ptr<Session> session, Pdu last_login_response);

@@ -31,13 +31,10 @@ void Connection::settle_then_bind() {
     const LoginIdentity who = identity();
     std::vector<std::pair<std::shared_ptr<Connection>, bool>> others;  // bool: close it whatever
     if (who.tsih == 0 && !server_.stopping()) {  // stopping: a loop that has returned runs no post
-        auto& reg = server_.sessions();
-        if (auto old = reg.take_for_reinstatement(who)) {
-            spdlog::info("iscsi {}: reinstating session {:#x} of {}", peer_, old->tsih(), who.initiator_name);
+        if (auto old = take_reinstated(who))
             for (auto& c : old->connections()) others.emplace_back(c, true);
-        }
         if (login_->keys().session_type == SessionType::normal)
-            for (auto& s : reg.of_initiator(who.initiator_name, who.target))
+            for (auto& s : server_.sessions().of_initiator(who.initiator_name, who.target))
                 for (auto& c : s->connections()) others.emplace_back(c, false);
     }
     if (others.empty()) return bind_now();

@@ -2,10 +2,12 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -142,9 +144,18 @@ public:
     virtual void submit(Command cmd, CompletionCallback done) = 0;
     virtual TmfResponse task_management(const TmfRequest& req) = 0;
 
-    // Flush every backend (orderly shutdown). False when any flush failed (each failure is logged
-    // at error level naming the LUN): data the initiators were told is written may not be durable.
+    // Flush every backend, all at once, and wait for them (orderly shutdown). False when any flush
+    // failed (each failure is logged at error level naming the LUN): data the initiators were told
+    // is written may not be durable.
     virtual bool flush_all() = 0;
+
+    // flush_all for a shutdown that must end: every LUN's flush starts at once, and the wait ends
+    // when all have answered, after `limit`, or once `stop` is requested (a second Ctrl+C, say).
+    // A flush that has not answered by then is given up on and logged at error level naming the
+    // LUN (writes acknowledged from its volatile cache may be lost): false, as for a failed one.
+    // A flush given up on may still answer later; it then touches nothing of the caller's.
+    // (Appended after the other members, so that libvstor.so.2's vtable keeps their places.)
+    virtual bool flush_all_within(std::chrono::milliseconds limit, std::stop_token stop = {}) = 0;
 };
 
 }  // namespace vstor

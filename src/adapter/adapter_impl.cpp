@@ -10,7 +10,6 @@
 #include "scsi/lun_alua.hpp"
 #include "scsi/persistent_reservations.hpp"
 #include "scsi/task_set.hpp"
-#include "scsi/sync_io.hpp"
 #include "util/side_by_side.hpp"
 #include "vstor/shared_lun.hpp"
 
@@ -391,24 +390,6 @@ TmfResponse AdapterImpl::task_management(const TmfRequest& req) {
             return TmfResponse::not_supported;  // NACA=1 is refused in every CDB, so no ACA exists
     }
     return TmfResponse::not_supported;
-}
-
-bool AdapterImpl::flush_all() {
-    std::vector<std::shared_ptr<scsi::LogicalUnit>> all;
-    {
-        std::lock_guard lk(mu_);
-        for (const auto& [id, t] : targets_)
-            for (auto& lu : t->luns()) all.push_back(lu);
-    }
-    bool all_flushed = true;
-    for (const auto& lu : all) {
-        const auto st = util::wait_io([&](IoCallback cb) { lu->backend().flush(std::move(cb)); });
-        if (st == IoStatus::ok) continue;
-        all_flushed = false;
-        spdlog::error("{} LUN {}: the final flush failed ({}): data written before it may not be durable",
-                      lu->target().name(), lu->lun(), to_string(st));
-    }
-    return all_flushed;
 }
 
 }  // namespace adapter

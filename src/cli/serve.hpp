@@ -41,6 +41,7 @@ struct ServeOptions {
     std::optional<std::size_t> max_connections_per_address;  // --max-connections-per-address N
     std::optional<std::uint16_t> port_group;     // --port-group N: this gateway's ALUA target port group
     std::optional<std::uint16_t> relative_port;  // --relative-port N: the first portal's relative port id
+    std::uint32_t final_flush_timeout = 60;  // --final-flush-timeout SECONDS (0: no limit)
     std::string log_level = "info";
     bool storport = false;         // serve the LUNs to vstor.sys (Windows)
     std::string storport_connect;  // HOST:PORT of the StorPort emulator's IOCTL server (tests)

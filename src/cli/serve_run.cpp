@@ -8,6 +8,7 @@
 
 #include "cli/serve.hpp"
 #include "cli/serve_nbd.hpp"
+#include "cli/serve_stop.hpp"
 #include "cli/serve_storport.hpp"
 #include "cli/shutdown_signal.hpp"
 #include "config/lun_builder.hpp"
@@ -203,6 +204,8 @@ int run_serve(const ServeOptions& o) {
     if (level == spdlog::level::off && o.log_level != "off")
         return fail(fmt::format("--log-level '{}': expected trace, debug, info, warn or error", o.log_level));
     spdlog::set_level(level);
+    prepare_shutdown_signals();  // before any thread starts: the adapter's workers, librados' threads
+    InterruptibleStart start;
     const std::string no_control = control::control_socket_unavailable_reason();
     if (const auto why = flag_conflict(o, no_control); !why.empty()) return fail(why);
     std::string error;
@@ -217,8 +220,8 @@ int run_serve(const ServeOptions& o) {
     auto adapter = Adapter::create();
     set_target_port_group(*adapter, plan->port_group);
     if (!build_adapter(*plan, *adapter, created.paths, error)) return fail(error);
+    start.built();  // from here a signal waits for wait_for_shutdown(), which stops in order
     const auto cfg = iscsi_config(o, *plan);
-    prepare_shutdown_signals();  // before any thread starts
     FrontEnds fe;
     if (!start_front_ends(o, *plan, cfg, *adapter, fe, error)) return fail(error);
     print_portals(cfg, *fe.iscsi, *plan);
@@ -244,9 +247,9 @@ int run_serve(const ServeOptions& o) {
     if (metrics) metrics->stop();
     if (ctl_server) ctl_server->stop();
     fe.stop();
-    // A failed final flush (logged per LUN) may have lost acknowledged writes: say so in the exit
-    // status, so that a service manager or script does not take the shutdown for a clean one.
-    return adapter->flush_all() ? 0 : 1;
+    // A failed or unfinished final flush (logged per LUN) may have lost acknowledged writes: say so
+    // in the exit status, so that a service manager or script does not take the shutdown for a clean one.
+    return final_flush(*adapter, std::chrono::seconds(o.final_flush_timeout)) ? 0 : 1;
 }
 
 }  // namespace vstor::cli

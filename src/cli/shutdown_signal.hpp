@@ -4,6 +4,8 @@
 // delivers a SIGINT sent to its process as Ctrl+C).
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 
 namespace vstor::cli {
@@ -13,5 +15,9 @@ void prepare_shutdown_signals();
 
 // Blocks until asked to stop; returns what asked ("SIGINT", "SIGTERM", "Ctrl+C", ...).
 std::string wait_for_shutdown();
+
+// After wait_for_shutdown(): waits at most `wait` for the next request (a second Ctrl+C or
+// SIGTERM during the shutdown); what asked, or nullopt when none came.
+std::optional<std::string> wait_for_shutdown_for(std::chrono::milliseconds wait);
 
 }  // namespace vstor::cli

@@ -19,7 +19,8 @@
 # gateway blocklisted notices without any I/O and comes back. Then the OSD stops answering:
 # removing the LUN and stopping the gateway do not hang on a lock lookup, and `ctl status` answers
 # at once while the removal waits for the cluster; a gateway with three LUNs stops within one
-# teardown bound (10 s), not three.
+# teardown bound (10 s), not three, after giving up on the final flush of a write the stopped
+# OSD never got (--final-flush-timeout 2: exit status 1, that LUN named).
 set -euo pipefail
 vstor=${1:?path to vstor binary}
 out=${2:?work directory}
@@ -284,16 +285,20 @@ grep -q 'vstor_pr.*left to a thread of its own' "$out/a.log" &&
 [ "$rm_ms" -lt 12000 ] || fail "lun remove on A took ${rm_ms} ms (bound: 10 s for the cluster, then left)"
 rm2_ms=$rm_ms stop2_ms=$stop_ms st2_ms=$status_ms
 
-echo "== three LUNs whose cluster stops answering: SIGTERM tears them down together, not one after another"
+echo "== three LUNs whose cluster stops answering: SIGTERM tears them down together, not one after another;" \
+  "the final flush of a write the OSD never got is given up on after --final-flush-timeout"
 port_c=$(free_port)
 "$vstor" serve --control "$out/c.sock" --listen "127.0.0.1:$port_c" --target "$iqn" --port-group 3 --relative-port 3 \
   --lun "rbd:rbd/ha,conf=$CEPH_CONF" --lun "rbd:rbd/ha2,conf=$CEPH_CONF" --lun "rbd:rbd/ha3,conf=$CEPH_CONF" \
-  >>"$out/c.log" 2>&1 & pid_c=$!
+  --final-flush-timeout 2 >>"$out/c.log" 2>&1 & pid_c=$!
 wait_up "$pid_c" c
 for lun in 0 1 2; do  # each LUN's client takes its image's exclusive lock: closing it must tell the OSD
   "$probe" write "iscsi://127.0.0.1:$port_c/$iqn/$lun" 13 || fail "write through C's LUN $lun"
 done
 kill -STOP "$CEPH_OSD_PID"; stopped=$CEPH_OSD_PID
+# Acknowledged from librbd's cache (it holds the lock already) and sent to an OSD that does not
+# answer: the final flush of LUN 2 waits for it. (Before: SIGTERM waited until the OSD came back.)
+timeout 20 "$probe" write-cached "iscsi://127.0.0.1:$port_c/$iqn/2" 14 || fail "cached write through C's LUN 2"
 sleep 1
 t0=$(date +%s%N)
 kill -TERM "$pid_c"
@@ -305,8 +310,11 @@ kill -CONT "$CEPH_OSD_PID"; stopped=
 echo "OSD stopped, three LUNs: SIGTERM to exit ${stop3_ms} ms (status $stop_rc)"
 [ "$(grep -c 'closing the connection takes more than' "$out/c.log")" -eq 3 ] ||
   fail "C's LUNs did not each wait for the cluster: $(grep -c 'closing the connection' "$out/c.log")"
-[ "$stop_rc" -eq 0 ] || fail "C exited with status $stop_rc"
-[ "$stop3_ms" -lt 16000 ] || fail "C took ${stop3_ms} ms to stop: its LUNs were torn down one after another"
+[ "$stop_rc" -eq 1 ] || fail "C exited with status $stop_rc (expected 1: a final flush was given up on)"
+grep -q 'LUN 2: the final flush has not finished after 2' "$out/c.log" ||
+  fail "C did not name the LUN whose flush it gave up on: $(grep -i 'final flush' "$out/c.log")"
+[ "$(grep -c 'the final flush' "$out/c.log")" -eq 1 ] || fail "C's other LUNs' flushes: $(grep 'final flush' "$out/c.log")"
+[ "$stop3_ms" -lt 18000 ] || fail "C took ${stop3_ms} ms to stop (bound: 2 s of flush, then one 10 s teardown)"
 echo "PASS rbd_gateways (failover ${ms} ms, blocklisted gateway back after ${rec_ms} ms, idle ${idle_ms} ms; with" \
   "its monitor stopped ${rec2_ms} ms; OSD stopped: lun remove ${rm1_ms} ms (status meanwhile ${st1_ms} ms)," \
   "exit ${stop1_ms} ms; A reconnecting with the cluster stopped: lun remove ${rm2_ms} ms (status ${st2_ms} ms)," \

@@ -1,0 +1,71 @@
+// The end of `vstor serve`: a signal while it starts, and the final flush, bounded by
+// --final-flush-timeout and by a second SIGINT/SIGTERM, with a watchdog for the teardown that
+// follows a flush given up on.
+#include "cli/serve_stop.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <stop_token>
+#include <thread>
+
+#include "cli/shutdown_signal.hpp"
+
+namespace vstor::cli {
+
+namespace {
+
+// A backend that did not answer its flush may not answer its teardown either (a plugin's call in
+// flight is joined; librbd's close flushes too): end the process if the teardown outlasts the
+// bound. Only async-signal-safe-enough calls here: it may fire while static destructors run.
+void exit_unless_stopped_within(std::chrono::seconds bound) {
+    std::thread([bound] {
+        std::this_thread::sleep_for(bound);
+        std::fprintf(stderr, "vstor: the shutdown did not finish within %lld s of giving up on the final flush: "
+                             "exiting without it\n",
+                     static_cast<long long>(bound.count()));
+        std::fflush(stderr);
+        std::_Exit(1);
+    }).detach();
+}
+
+}  // namespace
+
+InterruptibleStart::InterruptibleStart()
+    : watch_([](std::stop_token started) {
+          while (!started.stop_requested())
+              if (const auto why = wait_for_shutdown_for(std::chrono::milliseconds(100))) {
+                  std::fprintf(stderr, "vstor: %s while building the LUNs: stopped before serving\n", why->c_str());
+                  std::fflush(nullptr);
+                  std::_Exit(130);
+              }
+      }) {}
+
+void InterruptibleStart::built() {
+    watch_.request_stop();
+    if (watch_.joinable()) watch_.join();
+}
+
+bool final_flush(Adapter& adapter, std::chrono::seconds limit) {
+    std::stop_source give_up;
+    // A second request while the flush waits: the operator does not want to wait any longer.
+    std::jthread again([&give_up](std::stop_token flushed) {
+        while (!flushed.stop_requested())
+            if (const auto why = wait_for_shutdown_for(std::chrono::milliseconds(100))) {
+                spdlog::warn("vstor: {} again: not waiting for the final flush any longer", *why);
+                give_up.request_stop();
+                return;
+            }
+    });
+    const auto bound = limit.count() > 0 ? std::chrono::duration_cast<std::chrono::milliseconds>(limit)
+                                         : std::chrono::milliseconds::max();
+    const bool flushed = adapter.flush_all_within(bound, give_up.get_token());
+    again.request_stop();
+    again.join();
+    // (A flush that failed rather than went unanswered gets the same bound: harmless, it is quick.)
+    if (!flushed) exit_unless_stopped_within(kTeardownAfterGiveUp);
+    return flushed;
+}
+
+}  // namespace vstor::cli

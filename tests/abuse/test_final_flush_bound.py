@@ -1,0 +1,141 @@
+"""A backend that stops answering must not hold `vstor serve`'s shutdown forever (before: SIGTERM
+waited in the final flush until the store answered, e.g. an RBD image whose cluster is gone).
+
+Three servers at once, each with a Python LUN whose flush takes flush_ms (-1: never answers):
+- a slow but answering flush (0.5 s) is waited for: exit 0, nothing logged about the flush;
+- `--final-flush-timeout 2` and a flush that never answers: exit 1 after about 2 s, the LUN named
+  in the log; the plugin's teardown, which waits for the same call, is then cut short too;
+- the default limit (60 s) and a second SIGTERM 1 s after the first: exit 1 at once, saying why.
+And a fourth whose LUN takes 30 s to open: SIGTERM while it is built still ends it at once (the
+signals are blocked from the start, so that no thread takes a second one by its default action).
+"""
+import os
+import signal
+import subprocess
+import time
+
+from vstor_fixture import Server, TestFailure, check, main
+
+SCRIPT = '''
+import threading
+import time
+
+thread_model = "parallel"
+_cfg = {}
+
+
+def config(key, value):
+    if key not in ("flush_ms", "open_ms"):
+        raise ValueError(f"unknown key {key!r} (flush_ms, open_ms)")
+    _cfg[key] = int(value)
+
+
+def open(readonly):
+    time.sleep(_cfg.get("open_ms", 0) / 1000)
+    return {"disk": bytearray(1 << 20), "flush_ms": _cfg.get("flush_ms", 0)}
+
+
+def get_size(h):
+    return len(h["disk"])
+
+
+def pread(h, buf, offset, flags):
+    buf[:] = h["disk"][offset:offset + len(buf)]
+
+
+def pwrite(h, buf, offset, flags):
+    h["disk"][offset:offset + len(buf)] = buf
+
+
+def flush(h, flags):
+    if h["flush_ms"] < 0:
+        threading.Event().wait()  # a store that never answers
+    time.sleep(h["flush_ms"] / 1000)
+'''
+
+# The bound on the teardown after a flush was given up on (src/cli/serve_stop.hpp), plus slack.
+TEARDOWN_BOUND_S = 15
+SLACK_S = 8
+
+
+def wait_exit(srv, timeout):
+    """The exit status; a failure if it does not exit within timeout."""
+    try:
+        return srv.proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        srv.proc.kill()
+        srv.proc.wait()
+        raise TestFailure(f"{srv.log_path}: vstor did not exit within {timeout} s of SIGTERM")
+
+
+def run(args):
+    script = os.path.join(args.workdir, "slow_flush.py")
+    with open(script, "w") as f:
+        f.write(SCRIPT)
+
+    def server(name, flush_ms, extra=()):
+        srv = Server(args, ["--lun", f"python:{script},flush_ms={flush_ms}", *extra], name=name)
+        srv.__enter__()
+        return srv
+
+    with open(os.path.join(args.workdir, "opening.log"), "wb") as opening_log:
+        opening = subprocess.Popen([args.vstor, "serve", "--control", "off", "--listen", "127.0.0.1:0",
+                                    "--lun", f"python:{script},open_ms=30000"],
+                                   stdout=opening_log, stderr=subprocess.STDOUT, cwd=args.workdir)
+    slow = server("slow", 500)
+    bounded = server("bounded", -1, ["--final-flush-timeout", "2"])
+    again = server("again", -1)
+    try:
+        t0 = time.monotonic()
+        for srv in (slow, bounded, again):
+            srv.proc.send_signal(signal.SIGTERM)
+        time.sleep(1)
+        again.proc.send_signal(signal.SIGTERM)
+
+        opening.send_signal(signal.SIGTERM)
+        try:
+            rc = opening.wait(10)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("SIGTERM while the LUNs are built did not end vstor within 10 s")
+        with open(os.path.join(args.workdir, "opening.log"), "rb") as f:
+            log = f.read().decode(errors="replace")
+        check(rc == 130 and "SIGTERM while building the LUNs: stopped before serving" in log,
+              f"SIGTERM while the LUNs are built: exit {rc}\n{log}")
+
+        rc = wait_exit(slow, 30)
+        log = slow.log_text()
+        check(rc == 0, f"a flush that answered after 0.5 s: exit {rc}\n{log}")
+        check("final flush" not in log, f"a flush that answered was reported:\n{log}")
+
+        rc = wait_exit(again, 1 + TEARDOWN_BOUND_S + SLACK_S)
+        again_s = time.monotonic() - t0
+        log = again.log_text()
+        check(rc == 1, f"second SIGTERM: exit {rc}, expected 1\n{log}")
+        check("SIGTERM again: not waiting for the final flush any longer" in log, f"second SIGTERM not logged:\n{log}")
+        check("LUN 0: the final flush has not finished after" in log and "(asked not to wait any longer)" in log,
+              f"the LUN given up on is not named:\n{log}")
+
+        rc = wait_exit(bounded, 2 + TEARDOWN_BOUND_S + SLACK_S)
+        bounded_s = time.monotonic() - t0
+        log = bounded.log_text()
+        check(rc == 1, f"--final-flush-timeout 2: exit {rc}, expected 1\n{log}")
+        check(bounded_s >= 2, f"--final-flush-timeout 2: exited after {bounded_s:.1f} s, before the limit")
+        check("LUN 0: the final flush has not finished after 2" in log, f"the LUN given up on is not named:\n{log}")
+        check("asked not to wait" not in log, f"a single SIGTERM was taken for two:\n{log}")
+        # The Python call still sleeps, so the teardown that joins it is cut short and says so.
+        check("the shutdown did not finish within 15 s of giving up on the final flush" in log,
+              f"the teardown after the give-up was not bounded as expected:\n{log}")
+        print(f"exits: slow flush 0, --final-flush-timeout 2 after {bounded_s:.1f} s, "
+              f"second SIGTERM after {again_s:.1f} s")
+    finally:
+        if opening.poll() is None:
+            opening.kill()
+            opening.wait()
+        for srv in (slow, bounded, again):
+            if srv.proc.poll() is None:
+                srv.proc.kill()
+                srv.proc.wait()
+            srv.log.close()
+
+
+main(run)

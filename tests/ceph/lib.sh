@@ -13,14 +13,17 @@ gateway() {
     --relative-port "$3" --lun "rbd:$4,conf=$CEPH_CONF" >>"$out/$1.log" 2>&1 &
 }
 
-# wait_up PID NAME: until gateway NAME answers on its control socket (30 s).
+# wait_up PID NAME: until gateway NAME answers on its control socket (30 s). The socket is
+# claimed before the LUNs are built and answered once they are, so a `ctl` call meanwhile waits:
+# each try is bounded too, so that a start stuck on the cluster fails here, with the logs.
 wait_up() {
-  for _ in $(seq 300); do
-    if "$vstor" ctl --control "$out/$2.sock" status >/dev/null 2>&1; then return 0; fi
+  local end=$(( $(date +%s) + 30 ))
+  while [ "$(date +%s)" -lt "$end" ]; do
+    if timeout 5 "$vstor" ctl --control "$out/$2.sock" status >/dev/null 2>&1; then return 0; fi
     kill -0 "$1" 2>/dev/null || fail "gateway $2 exited"
     sleep 0.1
   done
-  fail "gateway $2 did not start"
+  fail "gateway $2 did not start within 30 s"
 }
 
 # two_gateways POOL/IMAGE [B_OPTIONS]: gateways a (port group and relative port 1) and b (2)

@@ -50,6 +50,11 @@ memstore device bytes = 4294967296
 osd pool default size = 1
 osd pool default min size = 1
 mon allow pool size one = true
+# The tests pause the OSD (SIGSTOP) for 10-15 s at a time. A PG's read lease is 0.8 x this grace
+# (16 s by default): a pause near that lets the lease run out, the PG turns laggy and, with one
+# OSD, may stay so (a stalled lease renewal: Ceph PR 71663): every op then waits, for good
+# (seen here: rbd_gateways hung in 3 of 14 runs). 60 s gives 48 s of lease.
+osd heartbeat grace = 60
 mon warn on pool no redundancy = false
 osd crush chooseleaf type = 0
 osd pool default pg autoscale mode = off

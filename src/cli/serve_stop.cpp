@@ -7,6 +7,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <string>
 #include <stop_token>
 #include <thread>
 
@@ -30,17 +32,23 @@ void exit_unless_stopped_within(std::chrono::seconds bound) {
     }).detach();
 }
 
+// A thread that takes the next SIGINT/SIGTERM (or console event) until it is stopped, and hands
+// what asked to `act`: the signals are blocked in every thread, so someone must wait for them.
+std::jthread on_next_request(std::function<void(const std::string&)> act) {
+    return std::jthread([act = std::move(act)](std::stop_token stop) {
+        while (!stop.stop_requested())
+            if (const auto why = wait_for_shutdown_for(std::chrono::milliseconds(100))) return act(*why);
+    });
+}
+
 }  // namespace
 
 InterruptibleStart::InterruptibleStart()
-    : watch_([](std::stop_token started) {
-          while (!started.stop_requested())
-              if (const auto why = wait_for_shutdown_for(std::chrono::milliseconds(100))) {
-                  std::fprintf(stderr, "vstor: %s while building the LUNs: stopped before serving\n", why->c_str());
-                  std::fflush(nullptr);
-                  std::_Exit(130);
-              }
-      }) {}
+    : watch_(on_next_request([](const std::string& why) {
+          std::fprintf(stderr, "vstor: %s while building the LUNs: stopped before serving\n", why.c_str());
+          std::fflush(nullptr);
+          std::_Exit(130);
+      })) {}
 
 void InterruptibleStart::built() {
     watch_.request_stop();
@@ -50,13 +58,9 @@ void InterruptibleStart::built() {
 bool final_flush(Adapter& adapter, std::chrono::seconds limit) {
     std::stop_source give_up;
     // A second request while the flush waits: the operator does not want to wait any longer.
-    std::jthread again([&give_up](std::stop_token flushed) {
-        while (!flushed.stop_requested())
-            if (const auto why = wait_for_shutdown_for(std::chrono::milliseconds(100))) {
-                spdlog::warn("vstor: {} again: not waiting for the final flush any longer", *why);
-                give_up.request_stop();
-                return;
-            }
+    std::jthread again = on_next_request([&give_up](const std::string& why) {
+        spdlog::warn("vstor: {} again: not waiting for the final flush any longer", why);
+        give_up.request_stop();
     });
     const auto bound = limit.count() > 0 ? std::chrono::duration_cast<std::chrono::milliseconds>(limit)
                                          : std::chrono::milliseconds::max();

@@ -17,12 +17,17 @@ namespace vstor::adapter {
 
 namespace {
 
-// What the flushes answered. Shared with their callbacks, which may run after the wait ended.
+struct FlushAnswer {
+    IoStatus status;
+    std::string why;  // the backend's message
+};
+
+// What the flushes answered, one per LUN (none yet: nullopt). Shared with their callbacks, which
+// may run after the wait ended.
 struct FlushAnswers {
     std::mutex mu;
     std::condition_variable_any cv;
-    std::vector<std::optional<IoStatus>> status;
-    std::vector<std::string> why;
+    std::vector<std::optional<FlushAnswer>> of;
     std::size_t left = 0;
 };
 
@@ -38,15 +43,13 @@ bool AdapterImpl::flush_all_within(std::chrono::milliseconds limit, std::stop_to
             for (auto& lu : t->luns()) all.push_back(lu);
     }
     auto answers = std::make_shared<FlushAnswers>();
-    answers->status.resize(all.size());
-    answers->why.resize(all.size());
+    answers->of.resize(all.size());
     answers->left = all.size();
     const auto started = std::chrono::steady_clock::now();
     for (std::size_t i = 0; i < all.size(); ++i)
         all[i]->backend().flush([answers, i](IoStatus st, std::string_view why) {
             std::lock_guard lk(answers->mu);
-            answers->status[i] = st;
-            answers->why[i].assign(why);
+            answers->of[i] = FlushAnswer{st, std::string(why)};
             --answers->left;
             answers->cv.notify_all();
         });
@@ -61,7 +64,8 @@ bool AdapterImpl::flush_all_within(std::chrono::milliseconds limit, std::stop_to
     bool all_flushed = true;
     for (std::size_t i = 0; i < all.size(); ++i) {
         const auto& lu = *all[i];
-        if (!answers->status[i]) {
+        const auto& answer = answers->of[i];
+        if (!answer) {
             all_flushed = false;
             spdlog::error("{} LUN {}: the final flush has not finished after {} ms{}: writes acknowledged from its "
                           "cache may be lost",
@@ -69,11 +73,11 @@ bool AdapterImpl::flush_all_within(std::chrono::milliseconds limit, std::stop_to
                           stop.stop_requested() ? " (asked not to wait any longer)" : "");
             continue;
         }
-        if (*answers->status[i] == IoStatus::ok) continue;
+        if (answer->status == IoStatus::ok) continue;
         all_flushed = false;
-        const std::string& why = answers->why[i];
         spdlog::error("{} LUN {}: the final flush failed ({}{}{}): data written before it may not be durable",
-                      lu.target().name(), lu.lun(), to_string(*answers->status[i]), why.empty() ? "" : ": ", why);
+                      lu.target().name(), lu.lun(), to_string(answer->status), answer->why.empty() ? "" : ": ",
+                      answer->why);
     }
     return all_flushed;
 }

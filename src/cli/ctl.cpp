@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdint>
+#include <cstdio>
 #include <thread>
 
 #include "config/lun_spec.hpp"
@@ -15,6 +17,8 @@ namespace vstor::cli {
 using nlohmann::json;
 
 namespace {
+
+constexpr std::chrono::milliseconds kWaitingNoticeAfter{5000};
 
 std::string human_size(std::uint64_t bytes) {
     static const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -85,12 +89,31 @@ void print_stats(const json& s) {
     }
 }
 
+// A server still building its LUNs has claimed its socket but answers only once they are built
+// (one that waits for a cluster may take minutes), and a change may wait for its backend: the
+// user is told after a while that the call is waiting, and --timeout bounds the wait.
+control::CallOptions call_options(const CtlOptions& o, const std::string& path) {
+    control::CallOptions c;
+    c.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout_s * 1000));
+    c.notice_after = kWaitingNoticeAfter;
+    c.on_waiting = [path] {
+        fmt::print(stderr,
+                   "vstor ctl: no answer yet from {} after {} s (a server answers once its LUNs are built; "
+                   "--timeout SECONDS bounds the wait)\n",
+                   path, kWaitingNoticeAfter.count() / 1000);
+        std::fflush(stderr);
+    };
+    return c;
+}
+
 }  // namespace
 
 void add_ctl_command(CLI::App& app, CtlOptions& o) {
     auto* ctl = app.add_subcommand("ctl", "Change a running `vstor serve` (JSON-RPC over its control socket)");
     ctl->add_option("--control", o.control, "control socket (default: " + control::default_control_path() + ")");
     ctl->add_flag("--json", o.json, "print the JSON result instead of text");
+    ctl->add_option("--timeout", o.timeout_s, "give up after SECONDS without an answer (default: wait for it)")
+        ->check(CLI::Range(0.0, 86400.0));
     ctl->require_subcommand(1);
     auto method = [&o](CLI::App* sub, const char* m) { sub->callback([&o, m] { o.method = m; }); };
     auto target_opt = [&o](CLI::App* sub) { sub->add_option("--target", o.target, "target IQN (default: the first)"); };
@@ -219,7 +242,8 @@ int run_ctl(const CtlOptions& o) {
     }
 
     const auto path = o.control.empty() ? control::default_control_path() : o.control;
-    const auto r = control::call_control(path, m, params);
+    const auto call = call_options(o, path);
+    const auto r = control::call_control(path, m, params, call);
     if (!r.result) {
         fmt::print(stderr, "vstor ctl: {}\n", r.error);
         return 1;
@@ -230,7 +254,7 @@ int run_ctl(const CtlOptions& o) {
         if (!o.target.empty()) q["target"] = o.target;
         q["lun"] = *o.lun;
         for (;;) {
-            const auto s = control::call_control(path, "lun.progress", q);
+            const auto s = control::call_control(path, "lun.progress", q, call);
             if (!s.result) {
                 fmt::print(stderr, "\nvstor ctl: {}\n", s.error);
                 return 1;

@@ -12,6 +12,7 @@ namespace vstor::cli {
 struct CtlOptions {
     std::string control;  // socket path ("" = default)
     bool json = false;
+    double timeout_s = 0;  // --timeout: give up after this long without an answer (0: wait)
     // Arguments of whichever subcommand ran.
     std::string target, spec, size, name, alias, chap, mutual, initiator, path, state;
     std::vector<std::string> allow;

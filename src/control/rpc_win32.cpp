@@ -22,7 +22,7 @@ std::unique_ptr<RpcServer> RpcServer::start(const std::string&, ControlService&,
     return nullptr;
 }
 
-CallResult call_control(const std::string&, const std::string&, const nlohmann::json&) {
+CallResult call_control(const std::string&, const std::string&, const nlohmann::json&, const CallOptions&) {
     CallResult out;
     out.error = control_socket_unavailable_reason();
     return out;

@@ -80,15 +80,15 @@ std::unique_ptr<control::RpcServer> claim_control_socket(const ServeOptions& o, 
 // A start that fails removes the images (and directories) it created; declared before the
 // adapter so that the images are closed when it runs.
 struct RemoveCreatedUnlessStarted {
-    std::vector<std::string> paths;
+    CreatedPaths& paths;
     bool started = false;
     ~RemoveCreatedUnlessStarted() {
-        if (!started) remove_created(paths);
+        if (!started) paths.discard_all();
     }
 };
 
 // Opens every backend and registers targets and LUNs; the first failure is reported.
-bool build_adapter(ServePlan& plan, Adapter& adapter, std::vector<std::string>& created, std::string& error) {
+bool build_adapter(ServePlan& plan, Adapter& adapter, CreatedPaths& created, std::string& error) {
     for (auto& tp : plan.targets) {
         auto tid = adapter.add_target(tp.config.name);
         if (!tid) {
@@ -214,12 +214,13 @@ int run_serve(const ServeOptions& o) {
     std::string ctl_path;
     auto ctl_server = claim_control_socket(o, no_control, ctl_path, error);
     if (!ctl_server && !error.empty()) return fail(error);
+    if (ctl_server) start.control_socket(ctl_path);
 
-    RemoveCreatedUnlessStarted created;
+    RemoveCreatedUnlessStarted created{start.created()};
     if (!apply_write_buffer_flags(o, *plan, error)) return fail(error);
     auto adapter = Adapter::create();
     set_target_port_group(*adapter, plan->port_group);
-    if (!build_adapter(*plan, *adapter, created.paths, error)) return fail(error);
+    if (!build_adapter(*plan, *adapter, start.created(), error)) return fail(error);
     start.built();  // from here a signal waits for wait_for_shutdown(), which stops in order
     const auto cfg = iscsi_config(o, *plan);
     FrontEnds fe;

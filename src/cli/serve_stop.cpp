@@ -7,10 +7,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <stop_token>
 #include <thread>
+#include <vector>
 
 #include "cli/shutdown_signal.hpp"
 
@@ -44,11 +46,30 @@ std::jthread on_next_request(std::function<void(const std::string&)> act) {
 }  // namespace
 
 InterruptibleStart::InterruptibleStart()
-    : watch_(on_next_request([](const std::string& why) {
-          std::fprintf(stderr, "vstor: %s while building the LUNs: stopped before serving\n", why.c_str());
+    : watch_(on_next_request([this](const std::string& why) {
+          // The build goes on meanwhile (it may be stuck in a call to a cluster): the list stays
+          // held until the process ends, so that it cannot create anything after this.
+          std::vector<std::string> made;
+          const auto held = created_.discard_all_and_hold(&made);
+          std::string socket;
+          {
+              std::lock_guard lk(mu_);
+              socket = socket_;
+          }
+          std::error_code ec;
+          if (!socket.empty()) std::filesystem::remove(socket, ec);
+          std::string removed;
+          for (const auto& p : made) removed += (removed.empty() ? "" : ", ") + p;
+          std::fprintf(stderr, "vstor: %s while building the LUNs: stopped before serving%s%s\n", why.c_str(),
+                       made.empty() ? "" : "; removed what this start created: ", removed.c_str());
           std::fflush(nullptr);
           std::_Exit(130);
       })) {}
+
+void InterruptibleStart::control_socket(const std::string& path) {
+    std::lock_guard lk(mu_);
+    socket_ = path;
+}
 
 void InterruptibleStart::built() {
     watch_.request_stop();

@@ -1,5 +1,6 @@
 #include "config/lun_builder.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "backends/factory.hpp"
@@ -7,7 +8,7 @@
 namespace vstor::cli {
 
 bool add_lun_from_spec(Adapter& adapter, std::uint16_t target_id, std::uint16_t lun, const LunSpec& s,
-                       std::string& error, std::vector<std::string>* created) {
+                       std::string& error, CreatedPaths* created) {
     std::vector<std::string> made;  // what this call creates, outermost directory first
     if (s.kind == "file") {
         std::error_code ec;
@@ -17,12 +18,14 @@ bool add_lun_from_spec(Adapter& adapter, std::uint16_t target_id, std::uint16_t 
             missing_dirs.insert(missing_dirs.begin(), dir.string());
             if (dir == dir.parent_path()) break;
         }
-        if (!missing_dirs.empty()) std::filesystem::create_directories(missing_dirs.back(), ec);
         made = missing_dirs;
         if (!std::filesystem::exists(s.path, ec)) made.push_back(s.path);
+        if (created) created->add(made);  // before anything is made: an interrupted start removes it
+        if (!missing_dirs.empty()) std::filesystem::create_directories(missing_dirs.back(), ec);
     }
     auto fail = [&] {
-        remove_created(made);
+        if (created) created->discard(made);
+        else remove_created(made);
         return false;
     };
     backends::BackendSpec bs{s.kind,  s.path,     s.size_bytes, s.block_size,   s.read_only,
@@ -43,8 +46,33 @@ bool add_lun_from_spec(Adapter& adapter, std::uint16_t target_id, std::uint16_t 
         backend.reset();  // closes the image before it is removed
         return fail();
     }
-    if (created) created->insert(created->end(), made.begin(), made.end());
     return true;
+}
+
+void CreatedPaths::add(const std::vector<std::string>& paths) {
+    std::lock_guard lk(mu_);
+    paths_.insert(paths_.end(), paths.begin(), paths.end());
+}
+
+void CreatedPaths::discard(const std::vector<std::string>& paths) {
+    std::lock_guard lk(mu_);
+    remove_created(paths);
+    std::erase_if(paths_, [&](const std::string& p) { return std::find(paths.begin(), paths.end(), p) != paths.end(); });
+}
+
+void CreatedPaths::discard_all() { (void)discard_all_and_hold(); }
+
+std::unique_lock<std::mutex> CreatedPaths::discard_all_and_hold(std::vector<std::string>* removed) {
+    std::unique_lock lk(mu_);
+    remove_created(paths_);
+    if (removed) *removed = std::move(paths_);
+    paths_.clear();
+    return lk;
+}
+
+std::vector<std::string> CreatedPaths::list() const {
+    std::lock_guard lk(mu_);
+    return paths_;
 }
 
 void remove_created(const std::vector<std::string>& created) {

@@ -43,6 +43,11 @@ std::jthread on_next_request(std::function<void(const std::string&)> act) {
     });
 }
 
+std::chrono::milliseconds bound_of(std::chrono::seconds limit) {
+    return limit.count() > 0 ? std::chrono::duration_cast<std::chrono::milliseconds>(limit)
+                             : std::chrono::milliseconds::max();
+}
+
 }  // namespace
 
 InterruptibleStart::InterruptibleStart()
@@ -76,6 +81,37 @@ void InterruptibleStart::built() {
     if (watch_.joinable()) watch_.join();
 }
 
+void stop_front_ends(const std::function<void()>& stop, Adapter& adapter, std::chrono::seconds limit) {
+    // The watcher takes the next signal itself (not on_next_request: it also keeps the time).
+    std::jthread watch([&adapter, limit](std::stop_token stopped) {
+        const auto start = std::chrono::steady_clock::now();
+        std::string why;
+        bool asked = false;
+        while (!stopped.stop_requested() && why.empty()) {
+            if (const auto again = wait_for_shutdown_for(std::chrono::milliseconds(100))) {
+                why = *again + " again";
+                asked = true;
+            } else if (limit.count() > 0 && std::chrono::steady_clock::now() - start >= limit) {
+                why = "not within " + std::to_string(limit.count()) + " s (--final-flush-timeout)";
+            }
+        }
+        if (why.empty()) return;
+        spdlog::error("vstor: the front ends have not stopped, {}: commands are still in a backend that does not "
+                      "answer; flushing the LUNs without waiting for them",
+                      why);
+        // Asked not to wait: the flush still gets a moment, enough for the LUNs that answer.
+        const auto flush_limit =
+            asked && (limit.count() == 0 || limit > kFlushWhenAskedNotToWait) ? kFlushWhenAskedNotToWait : limit;
+        const bool flushed = final_flush(adapter, flush_limit);
+        spdlog::error("vstor: exiting with commands still in a backend{}",
+                      flushed ? "" : ", and the final flush not done");
+        std::fflush(nullptr);
+        std::_Exit(1);
+    });
+    stop();
+    watch.request_stop();
+}
+
 bool final_flush(Adapter& adapter, std::chrono::seconds limit) {
     std::stop_source give_up;
     // A second request while the flush waits: the operator does not want to wait any longer.
@@ -83,9 +119,7 @@ bool final_flush(Adapter& adapter, std::chrono::seconds limit) {
         spdlog::warn("vstor: {} again: not waiting for the final flush any longer", why);
         give_up.request_stop();
     });
-    const auto bound = limit.count() > 0 ? std::chrono::duration_cast<std::chrono::milliseconds>(limit)
-                                         : std::chrono::milliseconds::max();
-    const bool flushed = adapter.flush_all_within(bound, give_up.get_token());
+    const bool flushed = adapter.flush_all_within(bound_of(limit), give_up.get_token());
     again.request_stop();
     again.join();
     // (A flush that failed rather than went unanswered gets the same bound: harmless, it is quick.)

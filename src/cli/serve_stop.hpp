@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -30,6 +31,14 @@ private:
     std::string socket_;
     std::jthread watch_;  // last: it uses the members above
 };
+
+// Runs `stop` (the front ends: they ask initiators to log out and wait for the commands still in
+// the backends, which a store that stopped answering never ends). When it has not returned within
+// `limit` (0: no limit) or a second SIGINT or SIGTERM comes first, the LUNs are flushed from here
+// (bounded as final_flush() is; after a second signal at most kFlushWhenAskedNotToWait) and the
+// process ends at once with exit status 1.
+void stop_front_ends(const std::function<void()>& stop, Adapter& adapter, std::chrono::seconds limit);
+inline constexpr std::chrono::seconds kFlushWhenAskedNotToWait{2};
 
 // Flushes every LUN, waiting at most `limit` (0: as long as it takes) or until a second SIGINT or
 // SIGTERM. False when a flush failed or was given up on (serve exits 1, and each LUN is logged).

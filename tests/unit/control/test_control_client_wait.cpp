@@ -21,16 +21,22 @@ std::filesystem::path socket_path(const char* name) {
     return std::filesystem::temp_directory_path() / (std::string("vstor-ctlwait-") + name + "-" + std::to_string(::getpid()));
 }
 
+// Options whose notice counts into `notices`.
+CallOptions counting(std::atomic<int>& notices, std::chrono::milliseconds timeout, std::chrono::milliseconds notice) {
+    CallOptions opt;
+    opt.timeout = timeout;
+    opt.notice_after = notice;
+    opt.on_waiting = [&notices] { ++notices; };
+    return opt;
+}
+
 TEST(ControlClientWait, TimeoutEndsACallTheServerDoesNotAnswer) {
     const auto path = socket_path("bound").string();
     std::string err;
     auto bound = RpcServer::bind(path, err);  // claimed, not served: connections wait in the backlog
     ASSERT_TRUE(bound) << err;
     std::atomic<int> notices{0};
-    CallOptions opt;
-    opt.timeout = 600ms;
-    opt.notice_after = 150ms;
-    opt.on_waiting = [&] { ++notices; };
+    const auto opt = counting(notices, 600ms, 150ms);
     const auto t0 = Clock::now();
     const auto r = call_control(path, "lun.remove", {{"lun", 1}}, opt);
     const auto took = Clock::now() - t0;
@@ -49,10 +55,7 @@ TEST(ControlClientWait, NoServerIsAConnectionErrorAtOnce) {
     std::error_code ec;
     std::filesystem::remove(path, ec);
     std::atomic<int> notices{0};
-    CallOptions opt;
-    opt.timeout = 5s;
-    opt.notice_after = 2s;
-    opt.on_waiting = [&] { ++notices; };
+    const auto opt = counting(notices, 5s, 2s);
     // No server: refused at once, as a connection error, neither a notice nor a timeout.
     const auto t0 = Clock::now();
     const auto r = call_control(path, "status", nlohmann::json::object(), opt);

@@ -137,7 +137,9 @@ public:
                                               std::optional<std::vector<std::uint16_t>> visible_luns = std::nullopt) = 0;
 
     // The front end lost this I_T nexus (logout, connection drop): its tasks are aborted and its
-    // SPC-2 reservations released (SPC-5 5.14.2); persistent reservations stay.
+    // SPC-2 reservations released (SPC-5 5.14.2); persistent reservations stay. It does not wait
+    // for the nexus's commands still in a backend (their results are dropped): the reservation
+    // goes once they have completed, before this returns when none is running.
     virtual void nexus_lost(const std::shared_ptr<Nexus>& nexus) = 0;
 
     // Submit a command; `done` is called exactly once, inline or from another thread.

@@ -185,7 +185,8 @@ void Connection::close(const std::string& why) {
         if (session_->connection_count() == 0) {
             server_.sessions().remove(session_.get());
             // The I_T nexus ends with its last connection. Done at once so that a new session
-            // of the same initiator never races with the cleanup of the old one.
+            // of the same initiator never races with the cleanup of the old one (which returns
+            // without waiting for commands still in a backend: this is the event loop).
             if (auto nexus = session_->nexus()) server_.adapter().nexus_lost(nexus);
         }
     }

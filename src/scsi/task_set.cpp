@@ -71,6 +71,7 @@ TaskPtr TaskSet::take_running(Task* t) {
 
 TaskPtr TaskSet::leave(Task* t) {
     std::vector<TaskPtr> to_run;
+    std::vector<std::function<void()>> after;  // abort_then() continuations this leave completes
     TaskPtr keep;
     Runner run;
     {
@@ -81,7 +82,20 @@ TaskPtr TaskSet::leave(Task* t) {
         drain_locked(to_run);
         run = run_;
         idle_cv_.notify_all();
+        for (auto it = after_abort_.begin(); it != after_abort_.end();) {
+            std::erase(it->running, t);
+            if (it->running.empty()) {
+                after.push_back(std::move(it->then));
+                it = after_abort_.erase(it);
+            } else {
+                ++it;
+            }
+        }
     }
+    // Not on this thread (a backend's, inside its `done`): the continuations take other locks.
+    if (!after.empty()) t->pool->post([after = std::move(after)] {
+        for (const auto& fn : after) fn();
+    });
     if (!to_run.empty()) {
         // Never start them here: this is whichever thread completed `t`, often a backend's own
         // thread inside its `done`, which must not be re-entered (nor a lock it holds retaken).
@@ -113,10 +127,9 @@ bool TaskSet::matches(const Task& t, const Scope& s) const {
     return true;
 }
 
-std::size_t TaskSet::abort(const Scope& scope, const void* by, bool tas) {
-    std::vector<TaskPtr> dropped;
+std::size_t TaskSet::mark_aborted(const Scope& scope, const void* by, bool tas, std::vector<TaskPtr>& dropped,
+                                  std::vector<Task*>& running) {
     std::size_t matched = 0;
-    std::unique_lock lk(mu_);
     for (auto it = blocked_.begin(); it != blocked_.end();) {
         if (matches(**it, scope)) {
             (*it)->aborted = true;
@@ -128,25 +141,49 @@ std::size_t TaskSet::abort(const Scope& scope, const void* by, bool tas) {
             ++it;
         }
     }
-    std::vector<Task*> waiting;
     for (const auto& t : running_) {
         if (!matches(*t, scope)) continue;
         t->aborted = true;
         t->abort_reported = tas && t->cmd.nexus.get() != by;
-        waiting.push_back(t.get());
+        running.push_back(t.get());
         ++matched;
     }
+    return matched;
+}
+
+bool TaskSet::still_running(const Task* t) const {
+    return std::any_of(running_.begin(), running_.end(), [t](const TaskPtr& p) { return p.get() == t; });
+}
+
+std::size_t TaskSet::abort(const Scope& scope, const void* by, bool tas) {
+    std::vector<TaskPtr> dropped;
+    std::vector<Task*> waiting;
+    std::unique_lock lk(mu_);
+    const std::size_t matched = mark_aborted(scope, by, tas, dropped, waiting);
     lk.unlock();
     for (const auto& t : dropped) t->complete(Outcome::with_status(scsi_status::task_aborted));
     lk.lock();
     // SAM-5 7.1: the TMF completes only after the affected tasks are terminated. Running tasks
     // cannot be cancelled inside a backend, so wait for them (their results are discarded).
-    idle_cv_.wait(lk, [&] {
-        return std::none_of(waiting.begin(), waiting.end(), [&](Task* w) {
-            return std::any_of(running_.begin(), running_.end(), [w](const TaskPtr& p) { return p.get() == w; });
-        });
-    });
+    idle_cv_.wait(lk, [&] { return std::none_of(waiting.begin(), waiting.end(), [&](Task* w) { return still_running(w); }); });
     return matched;
+}
+
+void TaskSet::abort_then(const Scope& scope, const void* by, bool tas, std::function<void()> then) {
+    std::vector<TaskPtr> dropped;
+    std::vector<Task*> waiting;
+    std::unique_lock lk(mu_);
+    mark_aborted(scope, by, tas, dropped, waiting);
+    lk.unlock();
+    for (const auto& t : dropped) t->complete(Outcome::with_status(scsi_status::task_aborted));
+    lk.lock();
+    std::erase_if(waiting, [&](Task* w) { return !still_running(w); });  // left while unlocked
+    if (!waiting.empty()) {
+        after_abort_.push_back({std::move(waiting), std::move(then)});
+        return;
+    }
+    lk.unlock();
+    then();
 }
 
 bool TaskSet::contains(const Scope& scope) const {

@@ -43,11 +43,21 @@ public:
     // match has completed, and returns how many matched (lent tasks have completed: not them). `by` is the nexus asking, so tasks of
     // other nexuses can be reported with TASK ABORTED when TAS=1.
     std::size_t abort(const Scope& scope, const void* by, bool tas);
+    // The same without waiting, for a nexus that is gone (the front end's event loop must not wait
+    // for a backend, which may never answer): `then` runs once every running match has completed,
+    // at once on this thread when none is running, else on the worker pool (Task::pool) after the
+    // last one leaves. If one never completes, `then` never runs (dropped with the set).
+    void abort_then(const Scope& scope, const void* by, bool tas, std::function<void()> then);
     bool contains(const Scope& scope) const;
     std::size_t size() const;
 
 private:
     bool matches(const Task& t, const Scope& s) const;
+    // abort()'s first half: marks the matches, takes the queued ones out (to complete, unlocked)
+    // and lists the running ones; returns how many matched.
+    std::size_t mark_aborted(const Scope& scope, const void* by, bool tas, std::vector<TaskPtr>& dropped,
+                             std::vector<Task*>& running);
+    bool still_running(const Task* t) const;
     void drain_locked(std::vector<TaskPtr>& to_run);
     void add_running(const TaskPtr& t);
     TaskPtr take_running(Task* t);  // null if `t` is not running
@@ -58,6 +68,11 @@ private:
     std::deque<TaskPtr> blocked_;
     std::size_t ordered_running_ = 0;
     Runner run_ = nullptr;
+    struct AfterAbort {
+        std::vector<Task*> running;  // what it still waits for; each leaves through leave()
+        std::function<void()> then;
+    };
+    std::vector<AfterAbort> after_abort_;
 };
 
 }  // namespace vstor::scsi

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <future>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "vstor/adapter.hpp"
@@ -113,6 +114,36 @@ TEST_F(TaskManagement, AbortTaskDropsResponseOfRunningTask) {
     gate->release_all();
     EXPECT_EQ(tmf.get(), TmfResponse::complete);
     EXPECT_TRUE(read1->f.get().aborted);
+}
+
+// A lost nexus (its connection dropped) must not make the front end wait for its commands still in
+// the backend: the front end's event loop calls nexus_lost(), and a store may never answer. Its
+// SPC-2 reservation goes once those commands have completed (at once when none runs).
+TEST_F(TaskManagement, NexusLostDoesNotWaitForRunningTasksAndReleasesItsReservationAfterThem) {
+    constexpr std::uint8_t kReserve6 = 0x16;
+    constexpr std::uint8_t kReservationConflict = 0x18;
+    auto other = adapter->open_nexus(tid, "iqn.test:b,i,0x2");
+    ASSERT_EQ(submit(kReserve6, TaskAttribute::simple, 1)->f.get().status, scsi_status::good);
+    auto read = submit(0x28, TaskAttribute::simple, 2);
+    ASSERT_EQ(gate->pending(), 1u);
+    auto lost = std::async(std::launch::async, [&] { adapter->nexus_lost(nexus); });
+    ASSERT_EQ(lost.wait_for(std::chrono::seconds(2)), std::future_status::ready) << "nexus_lost waited for the backend";
+    // Its read still runs in the backend: the reservation it holds stays until it ends.
+    EXPECT_EQ(submit(kReserve6, TaskAttribute::simple, 3, other)->f.get().status, kReservationConflict);
+    gate->release_all();
+    EXPECT_TRUE(read->f.get().aborted);
+    std::uint8_t status = kReservationConflict;
+    for (int i = 0; i < 200 && status == kReservationConflict; ++i) {  // released on the engine's workers
+        status = submit(kReserve6, TaskAttribute::simple, 4, other)->f.get().status;
+        if (status == kReservationConflict) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(status, scsi_status::good);
+    // With nothing running, the reservation goes before nexus_lost() returns.
+    auto third = adapter->open_nexus(tid, "iqn.test:c,i,0x3");
+    ASSERT_EQ(submit(0x17, TaskAttribute::simple, 5, other)->f.get().status, scsi_status::good);  // RELEASE(6)
+    ASSERT_EQ(submit(kReserve6, TaskAttribute::simple, 6, third)->f.get().status, scsi_status::good);
+    adapter->nexus_lost(third);
+    EXPECT_EQ(submit(kReserve6, TaskAttribute::simple, 7, other)->f.get().status, scsi_status::good);
 }
 
 TEST_F(TaskManagement, AbortUnknownTagIsTaskNotExist) {

@@ -149,9 +149,9 @@ void add_serve_command(CLI::App& app, ServeOptions& o) {
                       "portals count on (1-65535, default 1): different on each gateway of one rbd image")
         ->check(CLI::Range(1, 65535));
     serve->add_option("--final-flush-timeout", o.final_flush_timeout,
-                      "seconds a shutdown waits for the commands still in a backend, then for the LUNs' "
-                      "final flush (writes still in a backend's cache), before it gives up, logs the LUNs "
-                      "and exits 1; a second SIGINT/SIGTERM gives up at once (0: no limit)")
+                      "seconds a shutdown waits for the LUNs' final flush (writes still in a backend's "
+                      "cache) before it gives up, logs the LUNs and exits 1; a second SIGINT/SIGTERM gives "
+                      "up at once (0: no limit)")
         ->check(CLI::Range(0u, 86400u))
         ->capture_default_str();
     serve->add_option("--log-level", o.log_level, "trace, debug, info, warn, error")->capture_default_str();

@@ -247,7 +247,7 @@ int run_serve(const ServeOptions& o) {
     spdlog::info("vstor: {} received, shutting down", why);
     if (metrics) metrics->stop();
     if (ctl_server) ctl_server->stop();
-    stop_front_ends([&fe] { fe.stop(); }, *adapter, std::chrono::seconds(o.final_flush_timeout));
+    fe.stop();
     // A failed or unfinished final flush (logged per LUN) may have lost acknowledged writes: say so
     // in the exit status, so that a service manager or script does not take the shutdown for a clean one.
     return final_flush(*adapter, std::chrono::seconds(o.final_flush_timeout)) ? 0 : 1;

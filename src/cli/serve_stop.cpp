@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <stop_token>
 #include <thread>
@@ -20,16 +21,25 @@ namespace vstor::cli {
 
 namespace {
 
-// A backend that did not answer its flush may not answer its teardown either (a plugin's call in
-// flight is joined; librbd's close flushes too): end the process if the teardown outlasts the
-// bound. Only async-signal-safe-enough calls here: it may fire while static destructors run.
-void exit_unless_stopped_within(std::chrono::seconds bound) {
+// The LUNs' teardown (closing their backends) follows the final flush, and a backend with a call
+// still in flight (a command it never answered, a flush given up on) may never close: a plugin's
+// calls are joined, librbd's close flushes too. So the process ends without it after `bound`, or
+// at the next SIGINT/SIGTERM. Detached: a normal exit does not wait for it. Only
+// async-signal-safe-enough calls here: it may fire while static destructors run.
+void guard_teardown(std::chrono::seconds bound) {
     std::thread([bound] {
-        std::this_thread::sleep_for(bound);
-        std::fprintf(stderr, "vstor: the shutdown did not finish within %lld s of giving up on the final flush: "
-                             "exiting without it\n",
-                     static_cast<long long>(bound.count()));
-        std::fflush(stderr);
+        const auto until = std::chrono::steady_clock::now() + bound;
+        std::optional<std::string> why;
+        while (!why && std::chrono::steady_clock::now() < until)
+            why = wait_for_shutdown_for(std::chrono::milliseconds(100));
+        if (why)
+            std::fprintf(stderr, "vstor: %s again: not waiting for the LUNs to close: exiting without it\n",
+                         why->c_str());
+        else
+            std::fprintf(stderr, "vstor: the LUNs have not closed within %lld s of the final flush (a backend is "
+                                 "still busy): exiting without it\n",
+                         static_cast<long long>(bound.count()));
+        std::fflush(nullptr);
         std::_Exit(1);
     }).detach();
 }
@@ -81,37 +91,6 @@ void InterruptibleStart::built() {
     if (watch_.joinable()) watch_.join();
 }
 
-void stop_front_ends(const std::function<void()>& stop, Adapter& adapter, std::chrono::seconds limit) {
-    // The watcher takes the next signal itself (not on_next_request: it also keeps the time).
-    std::jthread watch([&adapter, limit](std::stop_token stopped) {
-        const auto start = std::chrono::steady_clock::now();
-        std::string why;
-        bool asked = false;
-        while (!stopped.stop_requested() && why.empty()) {
-            if (const auto again = wait_for_shutdown_for(std::chrono::milliseconds(100))) {
-                why = *again + " again";
-                asked = true;
-            } else if (limit.count() > 0 && std::chrono::steady_clock::now() - start >= limit) {
-                why = "not within " + std::to_string(limit.count()) + " s (--final-flush-timeout)";
-            }
-        }
-        if (why.empty()) return;
-        spdlog::error("vstor: the front ends have not stopped, {}: commands are still in a backend that does not "
-                      "answer; flushing the LUNs without waiting for them",
-                      why);
-        // Asked not to wait: the flush still gets a moment, enough for the LUNs that answer.
-        const auto flush_limit =
-            asked && (limit.count() == 0 || limit > kFlushWhenAskedNotToWait) ? kFlushWhenAskedNotToWait : limit;
-        const bool flushed = final_flush(adapter, flush_limit);
-        spdlog::error("vstor: exiting with commands still in a backend{}",
-                      flushed ? "" : ", and the final flush not done");
-        std::fflush(nullptr);
-        std::_Exit(1);
-    });
-    stop();
-    watch.request_stop();
-}
-
 bool final_flush(Adapter& adapter, std::chrono::seconds limit) {
     std::stop_source give_up;
     // A second request while the flush waits: the operator does not want to wait any longer.
@@ -122,8 +101,7 @@ bool final_flush(Adapter& adapter, std::chrono::seconds limit) {
     const bool flushed = adapter.flush_all_within(bound_of(limit), give_up.get_token());
     again.request_stop();
     again.join();
-    // (A flush that failed rather than went unanswered gets the same bound: harmless, it is quick.)
-    if (!flushed) exit_unless_stopped_within(kTeardownAfterGiveUp);
+    guard_teardown(kTeardownBound);
     return flushed;
 }
 

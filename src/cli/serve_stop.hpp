@@ -3,7 +3,6 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -32,21 +31,14 @@ private:
     std::jthread watch_;  // last: it uses the members above
 };
 
-// Runs `stop` (the front ends: they ask initiators to log out and wait for the commands still in
-// the backends, which a store that stopped answering never ends). When it has not returned within
-// `limit` (0: no limit) or a second SIGINT or SIGTERM comes first, the LUNs are flushed from here
-// (bounded as final_flush() is; after a second signal at most kFlushWhenAskedNotToWait) and the
-// process ends at once with exit status 1.
-void stop_front_ends(const std::function<void()>& stop, Adapter& adapter, std::chrono::seconds limit);
-inline constexpr std::chrono::seconds kFlushWhenAskedNotToWait{2};
-
 // Flushes every LUN, waiting at most `limit` (0: as long as it takes) or until a second SIGINT or
 // SIGTERM. False when a flush failed or was given up on (serve exits 1, and each LUN is logged).
-// Then the rest of the shutdown (the LUNs' teardown may wait for the same silent store) gets
-// kTeardownAfterGiveUp before the process ends without it.
+// Then the rest of the shutdown (the LUNs' teardown, which may wait for a silent store: a command
+// it never answered, the flush given up on) gets kTeardownBound, or until the next SIGINT or
+// SIGTERM, before the process ends without it (exit status 1).
 bool final_flush(Adapter& adapter, std::chrono::seconds limit);
 
 // Longer than an RBD LUN's own teardown bound (10 s), which logs what it left behind.
-inline constexpr std::chrono::seconds kTeardownAfterGiveUp{15};
+inline constexpr std::chrono::seconds kTeardownBound{15};
 
 }  // namespace vstor::cli

@@ -127,8 +127,8 @@ bool TaskSet::matches(const Task& t, const Scope& s) const {
     return true;
 }
 
-std::size_t TaskSet::mark_aborted(const Scope& scope, const void* by, bool tas, std::vector<TaskPtr>& dropped,
-                                  std::vector<Task*>& running) {
+std::size_t TaskSet::mark_locked(const Scope& scope, const void* by, bool tas, std::vector<TaskPtr>& dropped,
+                                 std::vector<Task*>& running) {
     std::size_t matched = 0;
     for (auto it = blocked_.begin(); it != blocked_.end();) {
         if (matches(**it, scope)) {
@@ -155,14 +155,21 @@ bool TaskSet::still_running(const Task* t) const {
     return std::any_of(running_.begin(), running_.end(), [t](const TaskPtr& p) { return p.get() == t; });
 }
 
-std::size_t TaskSet::abort(const Scope& scope, const void* by, bool tas) {
+std::unique_lock<std::mutex> TaskSet::mark_aborted(const Scope& scope, const void* by, bool tas,
+                                                   std::vector<Task*>& running, std::size_t& matched) {
     std::vector<TaskPtr> dropped;
-    std::vector<Task*> waiting;
     std::unique_lock lk(mu_);
-    const std::size_t matched = mark_aborted(scope, by, tas, dropped, waiting);
+    matched = mark_locked(scope, by, tas, dropped, running);
     lk.unlock();
     for (const auto& t : dropped) t->complete(Outcome::with_status(scsi_status::task_aborted));
     lk.lock();
+    return lk;
+}
+
+std::size_t TaskSet::abort(const Scope& scope, const void* by, bool tas) {
+    std::vector<Task*> waiting;
+    std::size_t matched = 0;
+    auto lk = mark_aborted(scope, by, tas, waiting, matched);
     // SAM-5 7.1: the TMF completes only after the affected tasks are terminated. Running tasks
     // cannot be cancelled inside a backend, so wait for them (their results are discarded).
     idle_cv_.wait(lk, [&] { return std::none_of(waiting.begin(), waiting.end(), [&](Task* w) { return still_running(w); }); });
@@ -170,13 +177,9 @@ std::size_t TaskSet::abort(const Scope& scope, const void* by, bool tas) {
 }
 
 void TaskSet::abort_then(const Scope& scope, const void* by, bool tas, std::function<void()> then) {
-    std::vector<TaskPtr> dropped;
     std::vector<Task*> waiting;
-    std::unique_lock lk(mu_);
-    mark_aborted(scope, by, tas, dropped, waiting);
-    lk.unlock();
-    for (const auto& t : dropped) t->complete(Outcome::with_status(scsi_status::task_aborted));
-    lk.lock();
+    std::size_t matched = 0;
+    auto lk = mark_aborted(scope, by, tas, waiting, matched);
     std::erase_if(waiting, [&](Task* w) { return !still_running(w); });  // left while unlocked
     if (!waiting.empty()) {
         after_abort_.push_back({std::move(waiting), std::move(then)});

@@ -53,10 +53,13 @@ public:
 
 private:
     bool matches(const Task& t, const Scope& s) const;
-    // abort()'s first half: marks the matches, takes the queued ones out (to complete, unlocked)
-    // and lists the running ones; returns how many matched.
-    std::size_t mark_aborted(const Scope& scope, const void* by, bool tas, std::vector<TaskPtr>& dropped,
-                             std::vector<Task*>& running);
+    // What abort() and abort_then() share: marks the matches, completes the queued ones (unlocked)
+    // and lists the running ones in `running`; returns the set's lock, held again.
+    std::unique_lock<std::mutex> mark_aborted(const Scope& scope, const void* by, bool tas,
+                                              std::vector<Task*>& running, std::size_t& matched);
+    // Its part under the lock: the queued matches go to `dropped`; returns how many matched.
+    std::size_t mark_locked(const Scope& scope, const void* by, bool tas, std::vector<TaskPtr>& dropped,
+                            std::vector<Task*>& running);
     bool still_running(const Task* t) const;
     void drain_locked(std::vector<TaskPtr>& to_run);
     void add_running(const TaskPtr& t);

@@ -53,11 +53,6 @@ std::jthread on_next_request(std::function<void(const std::string&)> act) {
     });
 }
 
-std::chrono::milliseconds bound_of(std::chrono::seconds limit) {
-    return limit.count() > 0 ? std::chrono::duration_cast<std::chrono::milliseconds>(limit)
-                             : std::chrono::milliseconds::max();
-}
-
 }  // namespace
 
 InterruptibleStart::InterruptibleStart()
@@ -98,7 +93,9 @@ bool final_flush(Adapter& adapter, std::chrono::seconds limit) {
         spdlog::warn("vstor: {} again: not waiting for the final flush any longer", why);
         give_up.request_stop();
     });
-    const bool flushed = adapter.flush_all_within(bound_of(limit), give_up.get_token());
+    const auto bound = limit.count() > 0 ? std::chrono::duration_cast<std::chrono::milliseconds>(limit)
+                                         : std::chrono::milliseconds::max();
+    const bool flushed = adapter.flush_all_within(bound, give_up.get_token());
     again.request_stop();
     again.join();
     guard_teardown(kTeardownBound);

@@ -13,51 +13,13 @@ the connection closes at once, the flush answers, and it exits 0 (an unanswered 
 nothing) within a second.
 (A signal while the LUNs are built: test_start_interrupted.py.)
 """
-import os
 import signal
 import subprocess
 import time
 
 from raw_iscsi import RawSession
+from stuck_lun import STUCK_LBA, stuck_lun
 from vstor_fixture import Server, TestFailure, check, main
-
-SCRIPT = '''
-import threading
-import time
-
-thread_model = "parallel"
-_cfg = {}
-
-
-def config(key, value):
-    if key not in ("flush_ms", "hang_reads"):
-        raise ValueError(f"unknown key {key!r} (flush_ms, hang_reads)")
-    _cfg[key] = int(value)
-
-
-def open(readonly):
-    return {"disk": bytearray(1 << 20), "flush_ms": _cfg.get("flush_ms", 0), "hang_reads": _cfg.get("hang_reads", 0)}
-
-
-def get_size(h):
-    return len(h["disk"])
-
-
-def pread(h, buf, offset, flags):
-    if h["hang_reads"] and offset >= len(h["disk"]) // 2:
-        threading.Event().wait()  # a store that never answers this read
-    buf[:] = h["disk"][offset:offset + len(buf)]
-
-
-def pwrite(h, buf, offset, flags):
-    h["disk"][offset:offset + len(buf)] = buf
-
-
-def flush(h, flags):
-    if h["flush_ms"] < 0:
-        threading.Event().wait()  # a store that never answers
-    time.sleep(h["flush_ms"] / 1000)
-'''
 
 READ_TARGET = "iqn.2026-12.org.vstor:reads"
 
@@ -77,23 +39,19 @@ def wait_exit(srv, timeout):
 
 
 def run(args):
-    script = os.path.join(args.workdir, "slow_flush.py")
-    with open(script, "w") as f:
-        f.write(SCRIPT)
-
     def server(name, flush_ms, extra=()):
-        srv = Server(args, ["--lun", f"python:{script},flush_ms={flush_ms}", *extra], name=name)
+        srv = Server(args, ["--lun", stuck_lun(args.workdir, flush_ms=flush_ms), *extra], name=name)
         srv.__enter__()
         return srv
 
     slow = server("slow", 500)
     bounded = server("bounded", -1, ["--final-flush-timeout", "2"])
     again = server("again", -1)
-    read = Server(args, ["--target", READ_TARGET, "--lun", f"python:{script},hang_reads=1"], name="read")
+    read = Server(args, ["--target", READ_TARGET, "--lun", stuck_lun(args.workdir, hang_reads=1)], name="read")
     read.__enter__()
     session = RawSession("127.0.0.1", read.iscsi_port)
     session.login(READ_TARGET)
-    session.read16(1, 1536, 4096)  # LBA 1536 of 2048: in the half that never answers
+    session.read16(1, STUCK_LBA, 4096)  # in the half that never answers
     try:
         time.sleep(0.5)  # the READ reaches the backend
         t0 = time.monotonic()

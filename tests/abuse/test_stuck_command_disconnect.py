@@ -11,44 +11,18 @@ TEST UNIT READY of LUN 1 and reads LUN 0's first half, all within 3 s (before: n
 import time
 
 from raw_iscsi import RawSession
+from stuck_lun import STUCK_LBA, stuck_lun
 from vstor_fixture import Server, check, main
 
 TARGET = "iqn.2026-12.org.vstor:stuck"
 
-SCRIPT = '''
-import threading
-
-thread_model = "parallel"
-
-
-def open(readonly):
-    return bytearray(1 << 20)
-
-
-def get_size(h):
-    return len(h)
-
-
-def pread(h, buf, offset, flags):
-    if offset >= len(h) // 2:
-        threading.Event().wait()  # a store that never answers this read
-    buf[:] = h[offset:offset + len(buf)]
-
-
-def pwrite(h, buf, offset, flags):
-    h[offset:offset + len(buf)] = buf
-'''
-
 
 def run(args):
-    script = f"{args.workdir}/never_answers.py"
-    with open(script, "w") as f:
-        f.write(SCRIPT)
-    with Server(args, ["--loops", "1", "--target", TARGET, "--lun", f"python:{script}", "--lun", "mem:16M"],
-                name="stuck") as srv:
+    luns = ["--lun", stuck_lun(args.workdir, hang_reads=1), "--lun", "mem:16M"]
+    with Server(args, ["--loops", "1", "--target", TARGET, *luns], name="stuck") as srv:
         a = RawSession("127.0.0.1", srv.iscsi_port)
         a.login(TARGET, isid_last=1)
-        a.read16(1, 1536, 4096)  # LBA 1536 of 2048: never answered
+        a.read16(1, STUCK_LBA, 4096)  # never answered
         time.sleep(0.5)
         a.close()  # the initiator gives up on it and goes away
         time.sleep(0.3)

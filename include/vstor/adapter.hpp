@@ -144,6 +144,7 @@ public:
 
     // Submit a command; `done` is called exactly once, inline or from another thread.
     virtual void submit(Command cmd, CompletionCallback done) = 0;
+    // Performs a task management function and waits for it: as long as the affected tasks run.
     virtual TmfResponse task_management(const TmfRequest& req) = 0;
 
     // Flush every backend, all at once, and wait for them (orderly shutdown). False when any flush
@@ -158,6 +159,13 @@ public:
     // A flush given up on may still answer later; it then touches nothing of the caller's.
     // (Appended after the other members, so that libvstor.so.2's vtable keeps their places.)
     virtual bool flush_all_within(std::chrono::milliseconds limit, std::stop_token stop = {}) = 0;
+
+    // task_management without a thread that waits: `done` gets the response once every task the
+    // function affects has terminated (SAM-5 7.1), on this thread when none is running, else on
+    // the engine's worker pool when the last one leaves its backend. A backend that never answers
+    // a command never completes the functions that wait for it; others proceed meanwhile. `done`
+    // must not block. (Appended, as flush_all_within was, so the vtable keeps its places.)
+    virtual void task_management_async(const TmfRequest& req, TmfCallback done) = 0;
 };
 
 }  // namespace vstor

@@ -96,6 +96,8 @@ enum class TmfResponse : std::uint8_t {
     not_supported,
 };
 
+using TmfCallback = std::function<void(TmfResponse)>;
+
 struct TmfRequest {
     std::shared_ptr<Nexus> nexus;
     TmfFunction function = TmfFunction::abort_task;

@@ -305,7 +305,7 @@ void AdapterImpl::nexus_lost(const std::shared_ptr<Nexus>& nexus) {
         // when none is running. The LU is held weakly: a command that never completes must not
         // keep a removed LU alive.
         lu->task_set().abort_then(scsi::TaskSet::Scope{nexus.get(), std::nullopt}, nexus.get(), false,
-                                  [weak = std::weak_ptr(lu), key] {
+                                  [weak = std::weak_ptr(lu), key](std::size_t) {
                                       if (auto lu = weak.lock()) {
                                           lu->reservations().nexus_lost(key);
                                           lu->clear_prevent(&key);
@@ -328,77 +328,6 @@ void AdapterImpl::submit(Command cmd, CompletionCallback done) {
     }
     if (!task->target) return task->complete(scsi::Outcome::check(scsi::sense::invalid_lun()));
     scsi::dispatch(task, pool_);
-}
-
-TmfResponse AdapterImpl::task_management(const TmfRequest& req) {
-    auto* nexus = static_cast<scsi::NexusState*>(req.nexus.get());
-    if (!nexus) return TmfResponse::rejected;
-    auto t = target(nexus->target_id());
-    if (!t) return TmfResponse::rejected;
-    const auto lun = decode_sam_lun(req.lun);
-    auto lu = lun && nexus->sees(*lun) ? t->find_lun(*lun) : nullptr;
-    using Scope = scsi::TaskSet::Scope;
-
-    // LUN-scoped functions need an existing LUN.
-    switch (req.function) {
-        case TmfFunction::abort_task:
-        case TmfFunction::abort_task_set:
-        case TmfFunction::clear_task_set:
-        case TmfFunction::clear_aca:
-        case TmfFunction::lun_reset:
-        case TmfFunction::query_task:
-            if (!lu) return TmfResponse::incorrect_lun;
-            break;
-        default:
-            break;
-    }
-    // Every LUN's state is reset the same way by LUN RESET and the target resets (SAM-5 6.3).
-    auto reset_lu = [&](scsi::LogicalUnit& unit, const scsi::Sense& ua) {
-        unit.task_set().abort(Scope{}, nexus, unit.mode().tas);
-        unit.reservations().reset();
-        unit.clear_prevent(nullptr);
-        t->broadcast_ua(unit.lun(), ua, nullptr);
-    };
-    switch (req.function) {
-        case TmfFunction::abort_task: {
-            // A task that completed before the abort took hold no longer exists.
-            if (lu->task_set().abort(Scope{nexus, req.referenced_tag}, nexus, false) == 0)
-                return TmfResponse::task_not_exist;
-            return TmfResponse::complete;
-        }
-        case TmfFunction::query_task:
-            return lu->task_set().contains(Scope{nexus, req.referenced_tag}) ? TmfResponse::succeeded
-                                                                               : TmfResponse::complete;
-        case TmfFunction::abort_task_set:
-            lu->task_set().abort(Scope{nexus, std::nullopt}, nexus, false);
-            return TmfResponse::complete;
-        case TmfFunction::clear_task_set: {
-            const bool tas = lu->mode().tas;
-            lu->task_set().abort(Scope{}, nexus, tas);
-            // SAM-5 7.4: with TAS=0 the other initiators learn through a unit attention.
-            if (!tas) t->broadcast_ua(*lun, scsi::sense::ua_commands_cleared_by_another_initiator(), nexus);
-            return TmfResponse::complete;
-        }
-        case TmfFunction::lun_reset:
-            reset_lu(*lu, scsi::sense::ua_lun_reset());
-            return TmfResponse::complete;
-        case TmfFunction::target_warm_reset:
-        case TmfFunction::target_cold_reset:
-            for (const auto& unit : t->luns()) reset_lu(*unit, scsi::sense::ua_power_on_reset());
-            return TmfResponse::complete;
-        case TmfFunction::i_t_nexus_reset:
-            for (const auto& unit : t->luns()) {
-                unit->task_set().abort(Scope{nexus, std::nullopt}, nexus, false);
-                const auto key = nexus->instance_key();
-                unit->reservations().nexus_lost(key);
-                unit->clear_prevent(&key);
-                nexus->add_ua(unit->lun(), scsi::sense::ua_i_t_nexus_loss());
-            }
-            return TmfResponse::complete;
-        case TmfFunction::clear_aca:
-            return TmfResponse::not_supported;  // NACA=1 is refused in every CDB, so no ACA exists
-    }
-    return TmfResponse::not_supported;
 }
 
 }  // namespace adapter

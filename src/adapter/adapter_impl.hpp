@@ -40,7 +40,8 @@ public:
 
     void nexus_lost(const std::shared_ptr<Nexus>& nexus) override;
     void submit(Command cmd, CompletionCallback done) override;
-    TmfResponse task_management(const TmfRequest& req) override;
+    TmfResponse task_management(const TmfRequest& req) override;  // task_management.cpp
+    void task_management_async(const TmfRequest& req, TmfCallback done) override;
     bool flush_all() override;  // final_flush.cpp
     bool flush_all_within(std::chrono::milliseconds limit, std::stop_token stop) override;
     void set_target_port_group(std::uint16_t group) { port_group_.store(group); }

@@ -28,6 +28,23 @@ void Connection::on_nop_out(const Pdu& pdu) {
     send(r);
 }
 
+namespace {
+
+// The Response field of a Task Management Function Response (RFC 7143 11.6.1).
+std::uint8_t tmf_response_code(TmfResponse res) {
+    switch (res) {
+        case TmfResponse::complete:
+        case TmfResponse::succeeded: return 0;
+        case TmfResponse::task_not_exist: return 1;
+        case TmfResponse::incorrect_lun: return 2;
+        case TmfResponse::not_supported: return 5;
+        case TmfResponse::rejected: return 255;
+    }
+    return 255;
+}
+
+}  // namespace
+
 void Connection::on_tmf(const Pdu& pdu) {
     const auto h = pdu.as<TmfRequestBhs>();
     const std::uint8_t function = h.function();
@@ -75,22 +92,12 @@ void Connection::on_tmf(const Pdu& pdu) {
         send(r);
     };
     if (immediate) return respond(itt, *immediate);
-    // Task management waits for affected tasks to terminate: run it off the event loop.
+    // Task management completes once the affected tasks have terminated, which a backend may
+    // take long over: nothing waits for it here, the response goes out when it comes.
     auto weak = weak_from_this();
     auto exec = socket_.get_executor();
-    Adapter& adapter = server_.adapter();
-    server_.slow_pool().post([weak, exec, req, itt, respond, &adapter] {
-        const TmfResponse res = adapter.task_management(req);
-        std::uint8_t code = 255;
-        switch (res) {
-            case TmfResponse::complete:
-            case TmfResponse::succeeded: code = 0; break;
-            case TmfResponse::task_not_exist: code = 1; break;
-            case TmfResponse::incorrect_lun: code = 2; break;
-            case TmfResponse::not_supported: code = 5; break;
-            case TmfResponse::rejected: code = 255; break;
-        }
-        asio::post(exec, [weak, respond, itt, code] {
+    server_.adapter().task_management_async(req, [weak, exec, respond, itt](TmfResponse res) {
+        asio::post(exec, [weak, respond, itt, code = tmf_response_code(res)] {
             if (auto self = weak.lock()) respond(itt, code);
         });
     });

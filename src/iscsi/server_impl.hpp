@@ -18,7 +18,6 @@
 #include "util/connection_registry.hpp"
 #include "util/event_loops.hpp"
 #include "util/rate_limiter.hpp"
-#include "util/thread_pool.hpp"
 
 namespace vstor::iscsi {
 
@@ -50,7 +49,6 @@ public:
     Adapter& adapter() { return adapter_; }
     SessionRegistry& sessions() { return sessions_; }
     const std::shared_ptr<util::WriteBudget>& write_budget() const { return write_budget_; }
-    util::ThreadPool& slow_pool() { return slow_pool_; }  // task management, which may wait
     bool stopping() const { return stopping_.load(); }
 
     // Counts, logs (rate-limited) and throttles the outcome of a CHAP response from `address` as
@@ -81,7 +79,6 @@ private:
     std::atomic<bool> stopping_{false};
     bool started_ = false;
     util::ConnectionRegistry<Connection> conns_;
-    util::ThreadPool slow_pool_{2};
     AuthThrottle auth_throttle_;
     util::RateLimiter chap_warnings_{std::chrono::seconds(10), 5};
     std::atomic<std::uint64_t> chap_failures_{0};

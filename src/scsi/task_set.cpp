@@ -176,17 +176,17 @@ std::size_t TaskSet::abort(const Scope& scope, const void* by, bool tas) {
     return matched;
 }
 
-void TaskSet::abort_then(const Scope& scope, const void* by, bool tas, std::function<void()> then) {
+void TaskSet::abort_then(const Scope& scope, const void* by, bool tas, std::function<void(std::size_t)> then) {
     std::vector<Task*> waiting;
     std::size_t matched = 0;
     auto lk = mark_aborted(scope, by, tas, waiting, matched);
     std::erase_if(waiting, [&](Task* w) { return !still_running(w); });  // left while unlocked
     if (!waiting.empty()) {
-        after_abort_.push_back({std::move(waiting), std::move(then)});
+        after_abort_.push_back({std::move(waiting), [then = std::move(then), matched] { then(matched); }});
         return;
     }
     lk.unlock();
-    then();
+    then(matched);
 }
 
 bool TaskSet::contains(const Scope& scope) const {

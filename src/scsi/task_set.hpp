@@ -43,11 +43,12 @@ public:
     // match has completed, and returns how many matched (lent tasks have completed: not them). `by` is the nexus asking, so tasks of
     // other nexuses can be reported with TASK ABORTED when TAS=1.
     std::size_t abort(const Scope& scope, const void* by, bool tas);
-    // The same without waiting, for a nexus that is gone (the front end's event loop must not wait
-    // for a backend, which may never answer): `then` runs once every running match has completed,
-    // at once on this thread when none is running, else on the worker pool (Task::pool) after the
-    // last one leaves. If one never completes, `then` never runs (dropped with the set).
-    void abort_then(const Scope& scope, const void* by, bool tas, std::function<void()> then);
+    // The same without waiting, for task management and a nexus that is gone (no thread may wait
+    // for a backend, which may never answer): `then(matched)` runs once every running match has
+    // completed, at once on this thread when none is running, else on the worker pool (Task::pool)
+    // after the last one leaves. If one never completes, `then` never runs (a running task holds
+    // its LU, so the set, and the continuation with it, lives as long as the task).
+    void abort_then(const Scope& scope, const void* by, bool tas, std::function<void(std::size_t matched)> then);
     bool contains(const Scope& scope) const;
     std::size_t size() const;
 

@@ -13,9 +13,13 @@ No digests, ERL 0, one connection per session. PDUs are framed and parsed by isc
 import select
 import socket
 import struct
+import time
 
 from iscsi_pdu import (ASYNC_MESSAGE, DATA_IN, DATA_OUT, LOGIN_RESPONSE, NOP_IN, R2T, REJECT, RESERVED_TAG, SCSI_COMMAND,
-                       SCSI_RESPONSE, frame, kv, login_request, parse_kv, take_pdu)
+                       SCSI_RESPONSE, TMF_REQUEST, TMF_RESPONSE, frame, kv, login_request, parse_kv, take_pdu)
+
+# Task management functions (RFC 7143 11.5.1).
+ABORT_TASK, ABORT_TASK_SET, CLEAR_TASK_SET, LOGICAL_UNIT_RESET, TARGET_WARM_RESET = 1, 2, 4, 5, 6
 
 
 def sn_gt(a, b):
@@ -52,11 +56,11 @@ class RawSession:
 
     def _note(self, pdu):
         op = pdu.opcode
-        if op in (SCSI_RESPONSE, LOGIN_RESPONSE, NOP_IN, ASYNC_MESSAGE) or (op == DATA_IN and pdu.bhs[1] & 1):
+        if op in (SCSI_RESPONSE, TMF_RESPONSE, LOGIN_RESPONSE, NOP_IN, ASYNC_MESSAGE) or (op == DATA_IN and pdu.bhs[1] & 1):
             if op != NOP_IN or pdu.itt != RESERVED_TAG:
                 self.exp_statsn = (pdu.u32(24) + 1) & 0xFFFFFFFF
         m = pdu.u32(32)
-        if op in (SCSI_RESPONSE, LOGIN_RESPONSE, NOP_IN, DATA_IN, R2T, REJECT, ASYNC_MESSAGE):
+        if op in (SCSI_RESPONSE, TMF_RESPONSE, LOGIN_RESPONSE, NOP_IN, DATA_IN, R2T, REJECT, ASYNC_MESSAGE):
             if self.max_cmdsn is None or sn_gt(m, self.max_cmdsn):
                 self.max_cmdsn = m
 
@@ -158,6 +162,29 @@ class RawSession:
         if pdu is None or pdu.opcode != SCSI_RESPONSE or pdu.itt != itt:
             raise IOError(f"no SCSI Response to TEST UNIT READY itt {itt:#x}")
         return pdu.bhs[3], sense_of(pdu.data) if pdu.bhs[3] == 2 else None
+
+    def tmf(self, itt, function, lun=0, ref_itt=RESERVED_TAG, ref_cmdsn=0):
+        """Sends a Task Management Function Request, immediate (it takes no CmdSN)."""
+        bhs = bytearray(48)
+        bhs[0] = 0x40 | TMF_REQUEST
+        bhs[1] = 0x80 | function
+        bhs[8:16] = sam_lun(lun)
+        struct.pack_into(">IIIII", bhs, 16, itt, ref_itt, self.cmdsn, self.exp_statsn, ref_cmdsn)
+        self.send_pdu(bhs)
+
+    def tmf_responses(self, timeout, want=()):
+        """{ITT: Response field} of the Task Management Function Responses that arrive within
+        timeout (sooner, once one has for every ITT in want); other PDUs are dropped."""
+        out = {}
+        deadline = time.monotonic() + timeout
+        while not (want and all(itt in out for itt in want)):
+            left = deadline - time.monotonic()
+            pdu = self.recv_pdu(left) if left > 0 else None
+            if pdu is None:
+                break
+            if pdu.opcode == TMF_RESPONSE:
+                out[pdu.itt] = pdu.bhs[2]
+        return out
 
     def async_message(self, timeout=5.0):
         """The next PDU if it is an Async Message within timeout, with the StatSN it should carry

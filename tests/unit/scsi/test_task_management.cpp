@@ -5,6 +5,7 @@
 #include <cstring>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -144,6 +145,46 @@ TEST_F(TaskManagement, NexusLostDoesNotWaitForRunningTasksAndReleasesItsReservat
     ASSERT_EQ(submit(kReserve6, TaskAttribute::simple, 6, third)->f.get().status, scsi_status::good);
     adapter->nexus_lost(third);
     EXPECT_EQ(submit(kReserve6, TaskAttribute::simple, 7, other)->f.get().status, scsi_status::good);
+}
+
+// task_management_async holds no thread while the affected tasks run: functions waiting for a
+// backend that does not answer pile up without keeping any other LUN's task management waiting,
+// and each completes (with its LU reset done) when the backend answers.
+TEST_F(TaskManagement, AsyncFunctionsWaitingForABackendHoldNoThreadAndCompleteWhenItAnswers) {
+    ASSERT_TRUE(adapter->add_lun(tid, 1, std::make_shared<GateBackend>()));
+    submit(0x00, TaskAttribute::simple, 98)->f.get();  // REPORTED LUNS DATA HAS CHANGED
+    auto read = submit(0x28, TaskAttribute::simple, 1);
+    ASSERT_EQ(gate->pending(), 1u);
+    constexpr int kStuck = 8;  // more than any pool of threads that would each wait for one
+    std::vector<std::promise<TmfResponse>> answers(kStuck);
+    std::vector<std::future<TmfResponse>> got;
+    for (auto& a : answers) {
+        got.push_back(a.get_future());
+        adapter->task_management_async(TmfRequest{nexus, TmfFunction::lun_reset, encode_sam_lun(0), 0},
+                                       [&a](TmfResponse r) { a.set_value(r); });
+    }
+    for (auto& f : got) EXPECT_EQ(f.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+    // LUN 1's reset and an ABORT TASK of a tag that is gone answer at once, on this thread.
+    std::optional<TmfResponse> other, unknown;
+    adapter->task_management_async(TmfRequest{nexus, TmfFunction::lun_reset, encode_sam_lun(1), 0},
+                                   [&](TmfResponse r) { other = r; });
+    adapter->task_management_async(TmfRequest{nexus, TmfFunction::abort_task, encode_sam_lun(1), 77},
+                                   [&](TmfResponse r) { unknown = r; });
+    EXPECT_EQ(other, TmfResponse::complete);
+    EXPECT_EQ(unknown, TmfResponse::task_not_exist);
+    // LUN 0 takes new commands meanwhile, and its resets have not happened yet: no unit attention.
+    EXPECT_EQ(submit(0x00, TaskAttribute::simple, 2)->f.get().status, scsi_status::good);
+    gate->release_all();
+    EXPECT_TRUE(read->f.get().aborted);
+    for (auto& f : got) {
+        ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+        EXPECT_EQ(f.get(), TmfResponse::complete);
+    }
+    // Now they have: LUN RESET's unit attention (29h/03h).
+    const auto ua = submit(0x00, TaskAttribute::simple, 3)->f.get();
+    ASSERT_EQ(ua.status, scsi_status::check_condition);
+    EXPECT_EQ(ua.sense[12], 0x29);
+    EXPECT_EQ(ua.sense[13], 0x03);
 }
 
 TEST_F(TaskManagement, AbortUnknownTagIsTaskNotExist) {

@@ -297,21 +297,9 @@ void AdapterImpl::nexus_lost(const std::shared_ptr<Nexus>& nexus) {
     if (!nexus) return;
     auto t = target(nexus->target_id());
     if (!t) return;
-    const auto key = static_cast<scsi::NexusState&>(*nexus).instance_key();
-    for (const auto& lu : t->luns()) {
-        // Without waiting for the nexus's commands still in the backend (the caller is usually a
-        // front end's event loop, which must never wait for a store that may not answer): its
-        // SPC-2 reservation and medium-removal prevention go once they have completed, at once
-        // when none is running. The LU is held weakly: a command that never completes must not
-        // keep a removed LU alive.
-        lu->task_set().abort_then(scsi::TaskSet::Scope{nexus.get(), std::nullopt}, nexus.get(), false,
-                                  [weak = std::weak_ptr(lu), key](std::size_t) {
-                                      if (auto lu = weak.lock()) {
-                                          lu->reservations().nexus_lost(key);
-                                          lu->clear_prevent(&key);
-                                      }
-                                  });
-    }
+    // Without waiting for the nexus's commands still in the backend: the caller is usually a
+    // front end's event loop, which must never wait for a store that may not answer.
+    for (const auto& lu : t->luns()) release_nexus(lu, nexus, nullptr);
 }
 
 void AdapterImpl::submit(Command cmd, CompletionCallback done) {

@@ -48,6 +48,11 @@ public:
 
 private:
     std::shared_ptr<scsi::Target> target(std::uint16_t id) const;
+    // Aborts the nexus's tasks on `lu` without waiting; once the running ones have completed (at
+    // once when none runs) its SPC-2 reservation and medium-removal prevention there go, then
+    // `then(lu)` runs if given (null: the LU was removed meanwhile). task_management.cpp.
+    static void release_nexus(const std::shared_ptr<scsi::LogicalUnit>& lu, const std::shared_ptr<Nexus>& nexus,
+                              std::function<void(scsi::LogicalUnit*)> then);
     // The LUN, or an error naming what is missing.
     Result<std::shared_ptr<scsi::LogicalUnit>> find_lu(std::uint16_t target_id, std::uint16_t lun) const;
     // Lets go of a LUN remove_lun took out and waits (bounded) until it and its backend are gone.

@@ -30,6 +30,22 @@ private:
 
 }  // namespace
 
+// The LU is held weakly: a command that never completes keeps the continuation in the LU's task
+// set, and must not keep a removed LU alive through it.
+void AdapterImpl::release_nexus(const std::shared_ptr<scsi::LogicalUnit>& lu, const std::shared_ptr<Nexus>& nexus,
+                                std::function<void(scsi::LogicalUnit*)> then) {
+    lu->task_set().abort_then(scsi::TaskSet::Scope{nexus.get(), std::nullopt}, nexus.get(), false,
+                              [weak = std::weak_ptr(lu), key = static_cast<scsi::NexusState&>(*nexus).instance_key(),
+                               then = std::move(then)](std::size_t) {
+                                  auto unit = weak.lock();
+                                  if (unit) {
+                                      unit->reservations().nexus_lost(key);
+                                      unit->clear_prevent(&key);
+                                  }
+                                  if (then) then(unit.get());
+                              });
+}
+
 TmfResponse AdapterImpl::task_management(const TmfRequest& req) {
     std::promise<TmfResponse> answer;
     auto got = answer.get_future();
@@ -117,17 +133,10 @@ void AdapterImpl::task_management_async(const TmfRequest& req, TmfCallback done)
             const auto units = t->luns();
             auto join = std::make_shared<Join>(units.size(), std::move(done));
             for (const auto& unit : units)
-                unit->task_set().abort_then(Scope{nexus, std::nullopt}, nexus, false,
-                                            [weak = std::weak_ptr(unit), by = req.nexus, join](std::size_t) {
-                                                if (auto u = weak.lock()) {
-                                                    auto* n = static_cast<scsi::NexusState*>(by.get());
-                                                    const auto key = n->instance_key();
-                                                    u->reservations().nexus_lost(key);
-                                                    u->clear_prevent(&key);
-                                                    n->add_ua(u->lun(), scsi::sense::ua_i_t_nexus_loss());
-                                                }
-                                                join->one();
-                                            });
+                release_nexus(unit, req.nexus, [nexus = req.nexus, join](scsi::LogicalUnit* u) {
+                    if (u) static_cast<scsi::NexusState&>(*nexus).add_ua(u->lun(), scsi::sense::ua_i_t_nexus_loss());
+                    join->one();
+                });
             return join->one();
         }
         case TmfFunction::clear_aca:

@@ -6,8 +6,10 @@
 
 #include "cli/commands.hpp"
 #include "util/bounded_thread.hpp"
+#include "cli/heap_tuning.hpp"
 
 int main(int argc, char** argv) {
+    vstor::cli::keep_freed_command_buffers();
     const int rc = vstor::cli::run(argc, argv);
     // A LUN whose cluster stopped answering leaves threads inside librados/librbd calls when it
     // goes (util::BoundedThread); the static destructors that follow `return` would free

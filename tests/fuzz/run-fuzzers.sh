@@ -22,6 +22,9 @@ status=0
 for t in $targets; do
   corpus="$out/corpus/$t"
   mkdir -p "$corpus"
+  # Seeds (tests/fuzz/seeds/TARGET.py writes them): where a bounded run would spend its time
+  # finding the input's layout before reaching the code under test.
+  if [ -f "$src/tests/fuzz/seeds/$t.py" ]; then python3 "$src/tests/fuzz/seeds/$t.py" "$corpus"; fi
   echo "== $t: ${seconds}s"
   if ! "$out/tests/fuzz/$t" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
         -rss_limit_mb=4096 -artifact_prefix="$out/$t-" -print_final_stats=1 "$corpus" >"$out/$t.log" 2>&1; then

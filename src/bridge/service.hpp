@@ -24,6 +24,8 @@ struct IoctlResult {
     std::int32_t status = 0;  // NTSTATUS
     std::uint32_t information = 0;
 };
+// STATUS_UNSUCCESSFUL: what a channel answers when the call did not reach the driver.
+inline constexpr std::int32_t kStatusUnsuccessful = static_cast<std::int32_t>(0xC0000001u);
 
 // One DeviceIoControl(VSTOR_BRIDGE_IOCTL) on the adapter: `in_len` bytes of input, and the output
 // buffer `out`, `out_len` bytes (METHOD_OUT_DIRECT: the driver reads and writes it in place through

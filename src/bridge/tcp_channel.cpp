@@ -23,8 +23,6 @@ namespace vstor::bridge {
 
 namespace {
 
-constexpr std::int32_t kStatusUnsuccessful = static_cast<std::int32_t>(0xC0000001u);
-
 bool send_all(sock_t s, const void* p, std::size_t n) {
     const char* c = static_cast<const char*>(p);
     while (n) {

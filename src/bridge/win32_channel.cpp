@@ -65,7 +65,7 @@ IoctlResult Win32Channel::ioctl(const void* in, std::uint32_t in_len, void* out,
     CloseHandle(ov.hEvent);
     // OVERLAPPED.Internal carries the IRP's NTSTATUS, which the protocol speaks.
     const auto status = static_cast<std::int32_t>(ov.Internal);
-    if (!ok) return {status < 0 ? status : static_cast<std::int32_t>(0xC0000001) /* UNSUCCESSFUL */, 0};
+    if (!ok) return {status < 0 ? status : kStatusUnsuccessful, 0};
     return {status, bytes};
 }
 

@@ -27,8 +27,7 @@
 namespace {
 
 using vstor::bridge::IoctlResult;
-
-constexpr std::int32_t kStatusUnsuccessful = static_cast<std::int32_t>(0xC0000001u);
+using vstor::bridge::kStatusUnsuccessful;
 constexpr std::uint32_t kHeader = sizeof(vstor_bridge_header);
 constexpr std::uint32_t kInData = VSTOR_TRANSACT_IN_DATA_OFFSET;
 constexpr std::uint32_t kOutData = VSTOR_TRANSACT_OUT_DATA_OFFSET;

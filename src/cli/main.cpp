@@ -5,8 +5,8 @@
 #include <cstdlib>
 
 #include "cli/commands.hpp"
-#include "util/bounded_thread.hpp"
 #include "cli/heap_tuning.hpp"
+#include "util/bounded_thread.hpp"
 
 int main(int argc, char** argv) {
     vstor::cli::keep_freed_command_buffers();

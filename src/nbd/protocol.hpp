@@ -92,6 +92,9 @@ inline constexpr std::uint16_t cache = 5;
 inline constexpr std::uint16_t write_zeroes = 6;
 inline constexpr std::uint16_t block_status = 7;
 inline constexpr std::uint16_t resize = 8;
+
+// The commands that change the export (refused on a read-only one).
+inline constexpr bool changes_data(std::uint16_t type) { return type == write || type == trim || type == write_zeroes; }
 }  // namespace cmd
 
 namespace cmd_flag {

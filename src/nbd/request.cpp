@@ -30,10 +30,6 @@ namespace {
 
 Verdict error(std::uint32_t e, const char* why) { return Verdict{Action::reply_error, e, why}; }
 
-bool writes(std::uint16_t type) {
-    return type == cmd::write || type == cmd::trim || type == cmd::write_zeroes;
-}
-
 // Flags each command may carry (proto.md "Command flags").
 std::uint16_t allowed_flags(std::uint16_t type, bool structured) {
     std::uint16_t f = cmd_flag::fua;  // valid on every command; meaningful on writes
@@ -78,7 +74,7 @@ Verdict validate(const RequestHeader& h, const ExportLimits& lim) {
     if (h.type == cmd::flush) return Verdict{};  // offset and length are reserved
     if (h.type == cmd::read && h.length > lim.max_payload)
         return error(err::inval, "read larger than the advertised maximum");
-    if (lim.read_only && writes(h.type)) return error(err::perm, "export is read-only");
+    if (lim.read_only && cmd::changes_data(h.type)) return error(err::perm, "export is read-only");
     if (h.type == cmd::trim && !lim.thin) return error(err::inval, "TRIM not supported on a thick LUN");
     if (h.type == cmd::block_status) {
         if (!lim.base_allocation) return error(err::inval, "no metadata context negotiated");
@@ -87,8 +83,8 @@ Verdict validate(const RequestHeader& h, const ExportLimits& lim) {
     const std::uint64_t bs = lim.block_size ? lim.block_size : 1;
     if (h.offset % bs || h.length % bs) return error(err::inval, "request not aligned to the block size");
     if (h.offset > lim.size_bytes || h.length > lim.size_bytes - h.offset)
-        return writes(h.type) ? error(err::nospc, "request past the end of the export")
-                              : error(err::inval, "request past the end of the export");
+        return cmd::changes_data(h.type) ? error(err::nospc, "request past the end of the export")
+                                         : error(err::inval, "request past the end of the export");
     return Verdict{};
 }
 

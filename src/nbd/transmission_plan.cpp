@@ -18,8 +18,6 @@ constexpr std::size_t kMaxUnmapDescriptors = 256;  // per UNMAP parameter list t
 // faster 1 MiB reads of cached blocks, the same for blocks the cache does not hold). Smaller
 // reads are copied: lending costs more than copying 4 KiB.
 constexpr std::uint32_t kLendFrom = 64u << 10;
-
-bool writes(std::uint16_t type) { return type == cmd::write || type == cmd::trim || type == cmd::write_zeroes; }
 }  // namespace
 
 void TransmissionPlan::reset(const RequestHeader& h) {
@@ -125,7 +123,7 @@ Step TransmissionPlan::complete(const Completion& c) {
                 std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(buf_.data()), c.data_in_len));
         return Step::probed;
     }
-    const Mapped m = map_completion(c, writes(h_.type));
+    const Mapped m = map_completion(c, cmd::changes_data(h_.type));
     if (m.outcome == Outcome::retry) {
         // NBD cannot report a UNIT ATTENTION; the command did not run, so it runs again.
         if (++retries_ <= kMaxRetries) return Step::submit;

@@ -6,15 +6,12 @@
 #include "scsi/logical_unit.hpp"
 #include "scsi/nexus_state.hpp"
 #include "scsi/persistent_reservations.hpp"
+#include "scsi/pr_rules.hpp"
 #include "scsi/target.hpp"
 #include "util/endian.hpp"
 #include "util/thread_pool.hpp"
 
 namespace vstor::scsi {
-
-namespace {
-constexpr std::uint32_t kParamListLength = 24;  // without SPEC_I_PT, the list is always 24 bytes
-}  // namespace
 
 Outcome Reservations::pr_out(const TaskPtr& t) {
     auto& r = t->lu->reservations();
@@ -53,7 +50,7 @@ std::optional<Sense> Reservations::parse_pr_out(const Task& t, bool can_persist,
     out.type = cdb[2] & 0x0f;
     // REGISTER AND MOVE (7) is not offered.
     if (out.sa >= 7) return sense::invalid_field_in_cdb(1, 4);
-    if (util::load_be32(cdb + 5) != kParamListLength || t.cmd.data.size() < kParamListLength)
+    if (util::load_be32(cdb + 5) != kPrOutParamListLength || t.cmd.data.size() < kPrOutParamListLength)
         return sense::param_list_length_error();
     const auto* p = reinterpret_cast<const std::uint8_t*>(t.cmd.data.data());
     out.key = util::load_be64(p);

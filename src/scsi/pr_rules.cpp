@@ -8,12 +8,11 @@
 namespace vstor::scsi {
 
 namespace {
-constexpr std::uint32_t kParamListLength = 24;  // without SPEC_I_PT, the list is always 24 bytes
 constexpr std::uint8_t kRegistrationsPreempted = 0x05, kReservationsReleased = 0x04, kReservationsPreempted = 0x03;
 constexpr std::uint8_t kWriteExclusive = 1, kExclusiveAccess = 3;
 
 Outcome conflict() { return Outcome::with_status(scsi_status::reservation_conflict); }
-Outcome good() { return Outcome::good(kParamListLength); }
+Outcome good() { return Outcome::good(kPrOutParamListLength); }
 
 void unregister(PrState& s, const std::string& me) {
     const bool was_holder = s.holds(me);

@@ -11,6 +11,9 @@
 
 namespace vstor::scsi {
 
+// PERSISTENT RESERVE OUT's parameter list: without SPEC_I_PT it is always 24 bytes.
+inline constexpr std::uint32_t kPrOutParamListLength = 24;
+
 // One PERSISTENT RESERVE OUT, its CDB and parameter list checked.
 struct PrOut {
     std::uint8_t sa = 0, scope = 0, type = 0;

@@ -9,12 +9,12 @@ namespace vstor::scsi {
 
 namespace {
 
-struct Range {
+struct CacheRange {
     std::uint64_t lba;
     std::uint64_t blocks;
 };
 
-Range decode(const std::uint8_t* cdb) {
+CacheRange decode_cache_range(const std::uint8_t* cdb) {
     if (cdb[0] == 0x35 || cdb[0] == 0x34) return {util::load_be32(cdb + 2), util::load_be16(cdb + 7)};
     return {util::load_be64(cdb + 2), util::load_be32(cdb + 10)};
 }
@@ -22,7 +22,7 @@ Range decode(const std::uint8_t* cdb) {
 // SBC-4 5.24/5.25: the range is checked even though the whole cache is flushed; zero blocks
 // means "to the end of the medium".
 Outcome synchronize_cache(const TaskPtr& t) {
-    const Range r = decode(t->cdb());
+    const CacheRange r = decode_cache_range(t->cdb());
     if (auto s = check_range(*t, r.lba, r.blocks)) return Outcome::check(*s);
     t->lu->backend().flush([t](IoStatus s, std::string_view why) {
         t->complete(io_outcome(s, true, Outcome::good(), why));
@@ -32,7 +32,7 @@ Outcome synchronize_cache(const TaskPtr& t) {
 
 // SBC-4 5.9/5.10: every block fits in the (virtual) cache, so the answer is CONDITION MET.
 Outcome pre_fetch(const TaskPtr& t) {
-    const Range r = decode(t->cdb());
+    const CacheRange r = decode_cache_range(t->cdb());
     if (auto s = check_range(*t, r.lba, r.blocks)) return Outcome::check(*s);
     return Outcome::with_status(scsi_status::condition_met);
 }

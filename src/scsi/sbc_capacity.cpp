@@ -7,6 +7,7 @@
 #include "scsi/command_table.hpp"
 #include "scsi/logical_unit.hpp"
 #include "scsi/sbc.hpp"
+#include "scsi/vpd.hpp"
 #include "util/endian.hpp"
 
 namespace vstor::scsi {
@@ -16,11 +17,6 @@ using util::store_be32;
 using util::store_be64;
 
 namespace {
-
-void vpd_header(std::vector<std::uint8_t>& d, std::uint8_t page) {
-    d[1] = page;
-    store_be16(&d[2], static_cast<std::uint16_t>(d.size() - 4));
-}
 
 Outcome read_capacity10(const TaskPtr& t) {
     // SBC-4 5.20: PMI is obsolete; LBA field must be zero when PMI is zero.

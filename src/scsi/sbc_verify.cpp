@@ -13,13 +13,13 @@ namespace vstor::scsi {
 
 namespace {
 
-struct Range {
+struct VerifyRange {
     std::uint64_t lba;
     std::uint32_t blocks;
     std::uint16_t len_byte;
 };
 
-Range decode(const std::uint8_t* cdb) {
+VerifyRange decode_verify_range(const std::uint8_t* cdb) {
     switch (cdb[0]) {
         case 0x2f:
         case 0x2e: return {util::load_be32(cdb + 2), util::load_be16(cdb + 7), 7};
@@ -31,7 +31,7 @@ Range decode(const std::uint8_t* cdb) {
 
 // Compares the medium with `expect` (one block repeated when `one_block`), MISCOMPARE with the
 // byte offset of the first difference (SBC-4 5.33).
-Outcome compare_range(const TaskPtr& t, const Range& r, std::span<const std::byte> expect, bool one_block,
+Outcome compare_range(const TaskPtr& t, const VerifyRange& r, std::span<const std::byte> expect, bool one_block,
                       std::uint32_t needed) {
     LogicalUnit& lu = *t->lu;
     const std::size_t bs = lu.block_size();
@@ -47,7 +47,7 @@ Outcome compare_range(const TaskPtr& t, const Range& r, std::span<const std::byt
 
 Outcome verify(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
-    const Range r = decode(cdb);
+    const VerifyRange r = decode_verify_range(cdb);
     const std::uint8_t bytchk = (cdb[1] >> 1) & 3;
     if (cdb[1] & 0xe0) return Outcome::check(sense::invalid_field_in_cdb(1, 7));  // VRPROTECT: no PI
     if (bytchk == 2) return Outcome::check(sense::invalid_field_in_cdb(1, 2));
@@ -69,7 +69,7 @@ Outcome verify(const TaskPtr& t) {
 
 Outcome write_and_verify(const TaskPtr& t) {
     const std::uint8_t* cdb = t->cdb();
-    const Range r = decode(cdb);
+    const VerifyRange r = decode_verify_range(cdb);
     if (cdb[1] & 0xe0) return Outcome::check(sense::invalid_field_in_cdb(1, 7));  // WRPROTECT: no PI
     if (auto s = check_range(*t, r.lba, r.blocks)) return Outcome::check(*s);
     if (auto s = check_transfer_length(*t, r.blocks, r.len_byte)) return Outcome::check(*s);
@@ -82,7 +82,7 @@ Outcome write_and_verify(const TaskPtr& t) {
     // The verify step reads back what was written: it must be durable first.
     if (auto st = write_blocks(*t->lu, r.lba, data, true); st != IoStatus::ok)
         return Outcome::check(sense::from_io_status(st, true));
-    const Range written{r.lba, *n / t->lu->block_size(), r.len_byte};
+    const VerifyRange written{r.lba, *n / t->lu->block_size(), r.len_byte};
     return compare_range(t, written, data, false, bytes);
 }
 

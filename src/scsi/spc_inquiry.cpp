@@ -8,6 +8,7 @@
 #include "scsi/logical_unit.hpp"
 #include "scsi/families.hpp"
 #include "scsi/target.hpp"
+#include "scsi/vpd.hpp"
 #include "util/endian.hpp"
 
 namespace vstor::scsi {
@@ -45,12 +46,6 @@ std::vector<std::uint8_t> standard_inquiry(const Task& t) {
     const std::uint16_t versions[] = {0x00a0, 0x0460, 0x05c0, 0x04c0, 0x0600, 0x0960};
     for (std::size_t i = 0; i < std::size(versions); ++i) store_be16(&d[58 + 2 * i], versions[i]);
     return d;
-}
-
-void vpd_header(std::vector<std::uint8_t>& d, std::uint8_t page) {
-    d[0] = 0x00;
-    d[1] = page;
-    store_be16(&d[2], static_cast<std::uint16_t>(d.size() - 4));
 }
 
 std::vector<std::uint8_t> vpd_supported(const Task&);

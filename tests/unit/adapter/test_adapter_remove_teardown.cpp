@@ -23,18 +23,18 @@ using namespace std::chrono_literals;
 
 // What a test and a backend it no longer holds share: the backend's destructor says it started,
 // waits for `release` (5 s at most) and says it ended.
-struct Teardown {
+struct RemovalTeardown {
     std::latch entered{1};
     std::latch release{1};
     std::atomic<bool> closed{false};
     std::mutex mu;
-    IoCallback held_read;  // GateBackend's read, completed when the test says
+    IoCallback held_read;  // HeldReadBackend's read, completed when the test says
 };
 
-class GateBackend final : public ZeroBackend {
+class HeldReadBackend final : public ZeroBackend {
 public:
-    explicit GateBackend(std::shared_ptr<Teardown> t) : t_(std::move(t)) {}
-    ~GateBackend() override {
+    explicit HeldReadBackend(std::shared_ptr<RemovalTeardown> t) : t_(std::move(t)) {}
+    ~HeldReadBackend() override {
         t_->entered.count_down();
         for (auto until = std::chrono::steady_clock::now() + 5s; !t_->release.try_wait();) {
             if (std::chrono::steady_clock::now() > until) break;
@@ -50,14 +50,14 @@ public:
     }
 
 private:
-    std::shared_ptr<Teardown> t_;
+    std::shared_ptr<RemovalTeardown> t_;
 };
 
 TEST(AdapterRemoveTeardown, OtherChangesGoOnWhileARemovedBackendCloses) {
-    auto t = std::make_shared<Teardown>();
+    auto t = std::make_shared<RemovalTeardown>();
     auto adapter = Adapter::create();
     const auto tid = *adapter->add_target("iqn.2026-12.org.vstor:teardown").value;
-    ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<GateBackend>(t)));
+    ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<HeldReadBackend>(t)));
     ASSERT_TRUE(adapter->add_lun(tid, 1, std::make_shared<ZeroBackend>()));
     auto removing = std::async(std::launch::async, [&] { return adapter->remove_lun(tid, 0); });
     t->entered.wait();
@@ -77,11 +77,11 @@ TEST(AdapterRemoveTeardown, OtherChangesGoOnWhileARemovedBackendCloses) {
 }
 
 TEST(AdapterRemoveTeardown, AForcedRemovalWaitsForTheCommandThatHoldsTheLun) {
-    auto t = std::make_shared<Teardown>();
+    auto t = std::make_shared<RemovalTeardown>();
     t->release.count_down();  // the destructor itself is quick here
     auto adapter = Adapter::create();
     const auto tid = *adapter->add_target("iqn.2026-12.org.vstor:held").value;
-    ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<GateBackend>(t)));
+    ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<HeldReadBackend>(t)));
     auto nexus = adapter->open_nexus(tid, "iqn.test:a,i,0x1");
     std::promise<Completion> read_done;
     Command read;

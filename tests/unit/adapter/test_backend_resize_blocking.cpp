@@ -37,7 +37,7 @@ private:
     std::atomic<std::uint64_t> blocks_{1024};
 };
 
-struct Reply {
+struct ResizeReply {
     Completion c;
     std::vector<std::byte> data;
 };
@@ -48,7 +48,7 @@ class Submitted {
 public:
     Submitted(Adapter& a, const std::shared_ptr<Nexus>& nexus, std::initializer_list<std::uint8_t> cdb,
               std::uint32_t alloc)
-        : reply_(std::make_shared<Reply>()) {
+        : reply_(std::make_shared<ResizeReply>()) {
         reply_->data.resize(alloc);
         Command c;
         c.nexus = nexus;
@@ -68,23 +68,23 @@ public:
     }
     ~Submitted() { loop_.join(); }
     // The reply, or nullopt if the command did not complete within 3 s.
-    std::optional<Reply> get() {
+    std::optional<ResizeReply> get() {
         if (done_.wait_for(std::chrono::seconds(3)) != std::future_status::ready) return std::nullopt;
         return *reply_;
     }
 
 private:
-    std::shared_ptr<Reply> reply_;
+    std::shared_ptr<ResizeReply> reply_;
     std::future<void> done_;
     std::thread loop_;
 };
 
-std::optional<Reply> send(Adapter& a, const std::shared_ptr<Nexus>& nexus, std::initializer_list<std::uint8_t> cdb,
+std::optional<ResizeReply> send(Adapter& a, const std::shared_ptr<Nexus>& nexus, std::initializer_list<std::uint8_t> cdb,
                           std::uint32_t alloc) {
     return Submitted(a, nexus, cdb, alloc).get();
 }
 
-std::uint32_t last_lba(const Reply& r) {
+std::uint32_t last_lba(const ResizeReply& r) {
     return (std::to_integer<std::uint32_t>(r.data[0]) << 24) | (std::to_integer<std::uint32_t>(r.data[1]) << 16) |
            (std::to_integer<std::uint32_t>(r.data[2]) << 8) | std::to_integer<std::uint32_t>(r.data[3]);
 }

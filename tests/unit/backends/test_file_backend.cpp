@@ -58,7 +58,7 @@ protected:
     std::string path;
 };
 
-std::vector<std::byte> pattern(std::size_t n, std::uint8_t seed) {
+std::vector<std::byte> file_pattern(std::size_t n, std::uint8_t seed) {
     std::vector<std::byte> v(n);
     for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::byte>(seed + i * 31);
     return v;
@@ -68,7 +68,7 @@ TEST_F(FileBackendTest, CreatesSparseImageAndRoundTripsData) {
     auto b = open(64 << 20);
     EXPECT_EQ(b->block_count(), (64u << 20) / 512);
     EXPECT_LT(allocated(), 1u << 20);  // sparse
-    const auto d = pattern(8192, 7);
+    const auto d = file_pattern(8192, 7);
     ASSERT_EQ(write(*b, 100, d, true), IoStatus::ok);
     std::vector<std::byte> r(8192);
     ASSERT_EQ(read(*b, 100, r), IoStatus::ok);
@@ -101,7 +101,7 @@ void exercise_paths(const std::string& path) {
             EXPECT_EQ(b->is_memory_file(), memory_fs && use_inline);
             constexpr int kN = 512;  // more than the ring holds: some fall back to the threads
             std::vector<std::vector<std::byte>> data;
-            for (int i = 0; i < kN; ++i) data.push_back(pattern(4096, static_cast<std::uint8_t>(i + use_inline)));
+            for (int i = 0; i < kN; ++i) data.push_back(file_pattern(4096, static_cast<std::uint8_t>(i + use_inline)));
             std::atomic<int> pending{kN}, failed{0};
             for (int i = 0; i < kN; ++i)
                 b->write(static_cast<std::uint64_t>(i) * 8, data[static_cast<std::size_t>(i)], i % 7 == 0,
@@ -137,7 +137,7 @@ TEST_F(FileBackendTest, EveryIoPathAgreesOnTmpfs) {
 
 TEST_F(FileBackendTest, UnmapPunchesHolesThatReadAsZeroes) {
     auto b = open(64 << 20);
-    const auto d = pattern(1 << 20, 3);
+    const auto d = file_pattern(1 << 20, 3);
     ASSERT_EQ(write(*b, 0, d), IoStatus::ok);
     ASSERT_EQ(util::wait_io([&](IoCallback cb) { b->flush(std::move(cb)); }), IoStatus::ok);
     const auto before = allocated();
@@ -150,7 +150,7 @@ TEST_F(FileBackendTest, UnmapPunchesHolesThatReadAsZeroes) {
 
 TEST_F(FileBackendTest, AllocationStatusFollowsWrites) {
     auto b = open(16 << 20);
-    ASSERT_EQ(write(*b, 8192, pattern(1 << 20, 1)), IoStatus::ok);
+    ASSERT_EQ(write(*b, 8192, file_pattern(1 << 20, 1)), IoStatus::ok);
     const auto ext = b->allocation_status(0, b->block_count());
     ASSERT_FALSE(ext.empty());
     bool saw_mapped = false;
@@ -180,7 +180,7 @@ TEST_F(FileBackendTest, ReadOnlyRefusesWritesAndMissingImage) {
     { auto b = open(1 << 20); }
     auto ro = open(0, true);
     EXPECT_TRUE(ro->caps().read_only);
-    EXPECT_EQ(write(*ro, 0, pattern(512, 1)), IoStatus::read_only);
+    EXPECT_EQ(write(*ro, 0, file_pattern(512, 1)), IoStatus::read_only);
     FileOptions o;
     o.path = (dir / "missing.img").string();
     o.read_only = true;
@@ -221,7 +221,7 @@ TEST_F(FileBackendTest, AcknowledgedFuaWritesSurviveSigkill) {
         if (!b) ::_exit(2);
         for (std::uint32_t i = 0;; ++i) {
             const std::uint64_t lba = i % 16384;
-            auto d = pattern(512, static_cast<std::uint8_t>(i));
+            auto d = file_pattern(512, static_cast<std::uint8_t>(i));
             std::memcpy(d.data(), &i, sizeof i);
             if (write(*b, lba, d, true) != IoStatus::ok) ::_exit(3);
             if (::write(fds[1], &i, sizeof i) != sizeof i) ::_exit(4);
@@ -242,7 +242,7 @@ TEST_F(FileBackendTest, AcknowledgedFuaWritesSurviveSigkill) {
         if (n + 16384 <= acked.back()) continue;  // overwritten later by the same LBA
         std::vector<std::byte> r(512);
         ASSERT_EQ(read(*b, n % 16384, r), IoStatus::ok);
-        auto want = pattern(512, static_cast<std::uint8_t>(n));
+        auto want = file_pattern(512, static_cast<std::uint8_t>(n));
         std::memcpy(want.data(), &n, sizeof n);
         ASSERT_EQ(r, want) << "acknowledged write " << n << " lost";
     }

@@ -18,7 +18,7 @@
 namespace vstor::backends {
 namespace {
 
-std::vector<std::byte> pattern(std::size_t n, int seed) {
+std::vector<std::byte> ring_pattern(std::size_t n, int seed) {
     std::vector<std::byte> v(n);
     for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::byte>(seed * 7 + static_cast<int>(i) * 13);
     return v;
@@ -86,7 +86,7 @@ TEST_F(FileLoopRing, CompletionsRunOnTheLoopThatStartedThem) {
     loops.start();
     constexpr int kN = 64;
     std::vector<std::vector<std::byte>> data, back(kN, std::vector<std::byte>(4096));
-    for (int i = 0; i < kN; ++i) data.push_back(pattern(4096, i));
+    for (int i = 0; i < kN; ++i) data.push_back(ring_pattern(4096, i));
     Tally w, r;
     run_on_loop(loops, kN, w, data, true);
     run_on_loop(loops, kN, r, back, false);
@@ -104,7 +104,7 @@ TEST_F(FileLoopRing, MoreThanTheRingHoldsInOneTurnSpillsOver) {
     loops.start();
     constexpr int kN = 1500;  // > the ring's 256 entries and its 512 in flight
     std::vector<std::vector<std::byte>> data, back(kN, std::vector<std::byte>(4096));
-    for (int i = 0; i < kN; ++i) data.push_back(pattern(4096, i));
+    for (int i = 0; i < kN; ++i) data.push_back(ring_pattern(4096, i));
     Tally w, r;
     run_on_loop(loops, kN, w, data, true);
     run_on_loop(loops, kN, r, back, false);

@@ -13,7 +13,7 @@
 namespace vstor::backends {
 namespace {
 
-constexpr std::uint32_t kBlock = 512;
+constexpr std::uint32_t kViewBlock = 512;
 
 using test::unmap_sync;
 using test::write_sync;
@@ -27,17 +27,17 @@ std::vector<std::byte> flatten(const DataView& v) {
 std::vector<std::byte> filled(std::size_t n, std::uint8_t value) { return std::vector<std::byte>(n, std::byte{value}); }
 
 TEST(MemBackendViews, ViewHoldsTheWrittenBytesAndZeroesElsewhere) {
-    auto m = std::make_shared<MemBackend>(16ull << 20, kBlock);
+    auto m = std::make_shared<MemBackend>(16ull << 20, kViewBlock);
     std::vector<std::byte> data(3u << 20);
     for (std::size_t i = 0; i < data.size(); ++i) data[i] = std::byte(static_cast<std::uint8_t>(i * 131 + 7) | 1);
     ASSERT_EQ(write_sync(*m, 4096 + 3, data), IoStatus::ok);  // unaligned, across a 2 MiB page
-    const std::uint64_t blocks = (8u << 20) / kBlock;
+    const std::uint64_t blocks = (8u << 20) / kViewBlock;
     auto view = m->read_view(4096 - 8, blocks);
     ASSERT_TRUE(view);
     const auto got = flatten(*view);
-    ASSERT_EQ(got.size(), blocks * kBlock);
-    std::vector<std::byte> want(blocks * kBlock);
-    std::memcpy(want.data() + 11 * kBlock, data.data(), data.size());
+    ASSERT_EQ(got.size(), blocks * kViewBlock);
+    std::vector<std::byte> want(blocks * kViewBlock);
+    std::memcpy(want.data() + 11 * kViewBlock, data.data(), data.size());
     EXPECT_EQ(got, want);
     // Chunks written in order sit next to each other and go out as few pieces; the unwritten
     // tail is lent from one zero area in 64 KiB pieces.
@@ -45,13 +45,13 @@ TEST(MemBackendViews, ViewHoldsTheWrittenBytesAndZeroesElsewhere) {
 }
 
 TEST(MemBackendViews, UnownedBackendDoesNotLend) {
-    MemBackend m(1u << 20, kBlock);  // not owned by a shared_ptr: nothing could keep it alive
+    MemBackend m(1u << 20, kViewBlock);  // not owned by a shared_ptr: nothing could keep it alive
     EXPECT_FALSE(m.read_view(0, 8));
 }
 
 TEST(MemBackendViews, FreedChunkIsNotReusedWhileAViewHoldsIt) {
-    auto m = std::make_shared<MemBackend>(8ull << 20, kBlock);
-    const std::uint64_t per_chunk = m->chunk_bytes() / kBlock;
+    auto m = std::make_shared<MemBackend>(8ull << 20, kViewBlock);
+    const std::uint64_t per_chunk = m->chunk_bytes() / kViewBlock;
     ASSERT_EQ(write_sync(*m, 0, filled(m->chunk_bytes(), 0xaa)), IoStatus::ok);
     auto view = m->read_view(0, per_chunk);
     ASSERT_TRUE(view);
@@ -67,8 +67,8 @@ TEST(MemBackendViews, FreedChunkIsNotReusedWhileAViewHoldsIt) {
 }
 
 TEST(MemBackendViews, TooMuchParkedMemoryTurnsLendingOffUntilViewsDrain) {
-    auto m = std::make_shared<MemBackend>(128ull << 20, kBlock);
-    const std::uint64_t blocks = (80ull << 20) / kBlock;
+    auto m = std::make_shared<MemBackend>(128ull << 20, kViewBlock);
+    const std::uint64_t blocks = (80ull << 20) / kViewBlock;
     ASSERT_EQ(write_sync(*m, 0, filled(80u << 20, 0x11)), IoStatus::ok);
     auto view = m->read_view(0, 8);
     ASSERT_TRUE(view);
@@ -85,9 +85,9 @@ TEST(MemBackendViews, TooMuchParkedMemoryTurnsLendingOffUntilViewsDrain) {
 // (same page, same arena): unmap A, write 0x22 to B, unmap B, write 0x11 to A. A view of A may see 0x11 or zeroes,
 // never 0x22: that would be a chunk of A reused for B while the view still pointed at it.
 TEST(MemBackendViews, ConcurrentUnmapsNeverLeakOtherBlocksIntoAView) {
-    auto m = std::make_shared<MemBackend>(4ull << 20, kBlock);
+    auto m = std::make_shared<MemBackend>(4ull << 20, kViewBlock);
     constexpr std::size_t kRegion = 256u << 10;
-    const std::uint64_t region_blocks = kRegion / kBlock;
+    const std::uint64_t region_blocks = kRegion / kViewBlock;
     const auto a = filled(kRegion, 0x11), b = filled(kRegion, 0x22);
     ASSERT_EQ(write_sync(*m, 0, a), IoStatus::ok);
     std::atomic<bool> stop{false};

@@ -14,7 +14,7 @@ namespace {
 
 const char* const kModels[] = {"serialize_all", "serialize_requests", "parallel"};
 
-struct Seen {
+struct PythonSeen {
     long all = 0, one_handle = 0, calls = 0;
     bool on_submitter = false;
 };
@@ -39,13 +39,13 @@ protected:
         backends::python::Ref r(PyObject_CallMethod(module(), fn, nullptr));
         ASSERT_TRUE(r);
     }
-    Seen seen() const {
+    PythonSeen seen() const {
         backends::python::Gil gil;
         auto number = [this](const char* attr) {
             backends::python::Ref v(PyObject_GetAttrString(module(), attr));
             return v ? PyLong_AsLong(v.get()) : -1;
         };
-        Seen s{number("all_max"), number("handle_max"), number("calls")};
+        PythonSeen s{number("all_max"), number("handle_max"), number("calls")};
         backends::python::Ref ids(PyObject_GetAttrString(module(), "thread_ids"));
         backends::python::Ref me(PyLong_FromLong(::gettid()));
         s.on_submitter = ids && PySet_Contains(ids.get(), me.get()) == 1;
@@ -57,7 +57,7 @@ TEST_P(PythonThreadsTest, CallbacksRunOffTheSubmittingThread) {
     auto r = send({0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}, 1, 512);
     ASSERT_EQ(r.status(), 0);
     EXPECT_EQ(r.data, std::vector<std::uint8_t>(512, 0x5a));
-    const Seen s = seen();
+    const PythonSeen s = seen();
     EXPECT_EQ(s.calls, 1);
     EXPECT_FALSE(s.on_submitter);
     // No identity function: the product is the script's `name` by kind.
@@ -67,7 +67,7 @@ TEST_P(PythonThreadsTest, CallbacksRunOffTheSubmittingThread) {
 
 TEST_P(PythonThreadsTest, ThreadModelIsEnforced) {
     read_at_once();
-    const Seen s = seen();
+    const PythonSeen s = seen();
     EXPECT_EQ(s.calls, 12);
     switch (GetParam()) {
         case 0: EXPECT_EQ(s.all, 1); break;  // serialize_all: one call at a time across both LUNs
@@ -79,12 +79,12 @@ TEST_P(PythonThreadsTest, ThreadModelIsEnforced) {
     }
 }
 
-std::string model_name(const ::testing::TestParamInfo<int>& info) {
+std::string python_model_name(const ::testing::TestParamInfo<int>& info) {
     static const char* const names[] = {"SerializeAll", "SerializeRequests", "Parallel"};
     return names[info.param];
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, PythonThreadsTest, ::testing::Values(0, 1, 2), model_name);
+INSTANTIATE_TEST_SUITE_P(Models, PythonThreadsTest, ::testing::Values(0, 1, 2), python_model_name);
 
 }  // namespace
 }  // namespace vstor::test

@@ -15,7 +15,7 @@ namespace {
 using Verdict = RbdSizeGate::Verdict;
 
 // Records the verdicts `then` was called with, in order.
-struct Seen {
+struct Verdicts {
     std::vector<Verdict> got;
     RbdSizeGate::Then then() {
         return [this](Verdict v) { got.push_back(v); };
@@ -28,7 +28,7 @@ TEST(RbdSizeGate, SettledAnswersAtOnce) {
     g.set(8192);
     EXPECT_EQ(g.now(8192), Verdict::inside);
     EXPECT_EQ(g.now(8193), Verdict::outside);
-    Seen s;
+    Verdicts s;
     g.wait(9000, s.then());  // settled: runs inline
     EXPECT_EQ(s.got, std::vector<Verdict>{Verdict::outside});
 }
@@ -38,7 +38,7 @@ TEST(RbdSizeGate, AnUnreadChangeHoldsCompletionsUntilTheRead) {
     g.set(8192);
     const auto c = g.changed();  // a shrink elsewhere, told by librbd's update watch
     EXPECT_EQ(g.now(4096), std::nullopt);  // even a request inside the old size waits
-    Seen s;
+    Verdicts s;
     g.wait(8192, s.then());
     g.wait(2048, s.then());
     EXPECT_TRUE(s.got.empty());
@@ -53,7 +53,7 @@ TEST(RbdSizeGate, AReadCoversOnlyTheChangesBeforeIt) {
     g.set(8192);
     const auto first = g.changed();
     const auto second = g.changed();  // came in while the first was being read
-    Seen s;
+    Verdicts s;
     g.wait(8192, s.then());  // waits for the second
     g.read(first, 8192);
     EXPECT_TRUE(s.got.empty());
@@ -67,7 +67,7 @@ TEST(RbdSizeGate, AReadCoversOnlyTheChangesBeforeIt) {
 TEST(RbdSizeGate, AFailedReadOrAStopSaysUnknown) {
     RbdSizeGate g;
     g.set(8192);
-    Seen s;
+    Verdicts s;
     const auto c = g.changed();
     g.wait(4096, s.then());
     g.read_failed(c);  // the waiting completion cannot be vouched for; later ones use the old size

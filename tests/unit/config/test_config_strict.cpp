@@ -145,7 +145,6 @@ TEST_F(ConfigStrict, DiscoveryChap) {
               path + ": discovery_mutual_chap needs discovery_chap as well");
 }
 
-}  // namespace
 TEST_F(ConfigStrict, ConnectionLimitsAreCountsWithZeroForNone) {
     EXPECT_EQ(load("max_connections = -1\n" + kTarget),
               path + ":1: 'max_connections' = -1 is out of range (0 to 1000000)");
@@ -161,4 +160,5 @@ TEST_F(ConfigStrict, ConnectionLimitsAreCountsWithZeroForNone) {
     EXPECT_EQ(load_config_file(path, err)->limits.max_connections, util::kDefaultMaxConnections);
 }
 
+}  // namespace
 }  // namespace vstor::cli

@@ -8,11 +8,11 @@ namespace vstor::control {
 namespace {
 
 using test::json;
-constexpr const char* kIqn = "iqn.2026-12.org.vstor:errors";
+constexpr const char* kErrorsIqn = "iqn.2026-12.org.vstor:errors";
 
 class ControlErrors : public test::ControlRig {
 protected:
-    void SetUp() override { start(kIqn, "mem:4M", Portal::none); }  // the target registry only
+    void SetUp() override { start(kErrorsIqn, "mem:4M", Portal::none); }  // the target registry only
 };
 
 TEST_F(ControlErrors, UnknownMethodIsMethodNotFound) {
@@ -59,12 +59,12 @@ TEST_F(ControlErrors, BadParamsNameTheMember) {
         {"target.add", {{"name", "iqn.2026-12.org.vstor:b"}, {"allow", json::array({1})}},
          "'allow' must be a list of initiator names"},
         {"target.add", {{"name", "iqn.2026-12.org.vstor:b"}, {"alias", false}}, "'alias' must be a string"},
-        {"target.remove", {{"name", kIqn}, {"force", 1}}, "'force' must be true or false"},
+        {"target.remove", {{"name", kErrorsIqn}, {"force", 1}}, "'force' must be true or false"},
         {"acl.allow", json::object(), "missing 'initiator'"},
         {"acl.deny", {{"initiator", json::array()}}, "'initiator' must be a string"},
         {"chap.set", json::object(), "missing 'chap'"},
         {"chap.set", {{"clear", "yes"}}, "'clear' must be true or false"},
-        {"chap.set", {{"discovery", true}, {"target", kIqn}}, "'discovery' and 'target' exclude each other"},
+        {"chap.set", {{"discovery", true}, {"target", kErrorsIqn}}, "'discovery' and 'target' exclude each other"},
         {"chap.set", {{"chap", "user"}}, "chap 'user': expected USER:SECRET"},
         {"save", json::object(), "serve was started without --config: give a path to save to"},
         {"save", {{"path", 3}}, "'path' must be a string"},
@@ -76,17 +76,17 @@ TEST_F(ControlErrors, BadParamsNameTheMember) {
 
 TEST_F(ControlErrors, RefusalsNameWhatIsInTheWay) {
     const std::vector<std::tuple<std::string, json, std::string>> cases = {
-        {"lun.remove", {{"lun", 7}}, std::string("no LUN 7 on target ") + kIqn},
-        {"lun.resize", {{"lun", 9}, {"size", "8M"}}, std::string("no LUN 9 on target ") + kIqn},
+        {"lun.remove", {{"lun", 7}}, std::string("no LUN 7 on target ") + kErrorsIqn},
+        {"lun.resize", {{"lun", 9}, {"size", "8M"}}, std::string("no LUN 9 on target ") + kErrorsIqn},
         {"lun.add", {{"spec", "mem:1M"}, {"target", "iqn.2026-12.org.vstor:nope"}}, "no target iqn.2026-12.org.vstor:nope"},
-        {"lun.add", {{"spec", "mem:1M"}, {"lun", 0}}, std::string("LUN 0 of ") + kIqn + " already exists"},
+        {"lun.add", {{"spec", "mem:1M"}, {"lun", 0}}, std::string("LUN 0 of ") + kErrorsIqn + " already exists"},
         {"lun.resize", {{"lun", 0}, {"size", "1M"}},
          "shrinking LUN 0 from 4194304 to 1048576 bytes discards data (use force)"},
         {"lun.eject", {{"lun", 0}}, "LUN 0 is not removable"},
         {"target.remove", {{"name", "iqn.2026-12.org.vstor:nope"}}, "no target iqn.2026-12.org.vstor:nope"},
-        {"target.add", {{"name", kIqn}}, std::string("target ") + kIqn + " already exists"},
+        {"target.add", {{"name", kErrorsIqn}}, std::string("target ") + kErrorsIqn + " already exists"},
         {"acl.deny", {{"initiator", "iqn.2026-12.org.test:absent"}},
-         std::string("iqn.2026-12.org.test:absent is not in the ACL of ") + kIqn},
+         std::string("iqn.2026-12.org.test:absent is not in the ACL of ") + kErrorsIqn},
     };
     for (const auto& [method, params, message] : cases)
         EXPECT_EQ(error_of(method, params), std::make_pair(rpc_code::failed, message)) << method << " " << params.dump();
@@ -108,8 +108,8 @@ TEST_F(ControlErrors, UnknownMembersAreRefused) {
     EXPECT_EQ(error_of("lun.remove", {{"lun", 0}, {"forced", true}}).first, rpc_code::invalid_params);
     EXPECT_EQ(service->call("status", json()).dump(), before);
     // What `vstor ctl` sends is taken as before.
-    EXPECT_EQ(error_of("lun.add", {{"spec", "mem:1M"}, {"lun", 3}, {"target", kIqn}}).first, 0);
-    EXPECT_EQ(error_of("lun.remove", {{"lun", 3}, {"force", true}, {"target", kIqn}}).first, 0);
+    EXPECT_EQ(error_of("lun.add", {{"spec", "mem:1M"}, {"lun", 3}, {"target", kErrorsIqn}}).first, 0);
+    EXPECT_EQ(error_of("lun.remove", {{"lun", 3}, {"force", true}, {"target", kErrorsIqn}}).first, 0);
 }
 
 // Through the JSON-RPC text layer as a client sees it.

@@ -15,13 +15,13 @@ namespace vstor::control {
 namespace {
 
 using test::json;
-constexpr const char* kIqn = "iqn.2026-12.org.vstor:sanitize";
+constexpr const char* kSanitizeIqn = "iqn.2026-12.org.vstor:sanitize";
 
 class ControlSanitize : public test::ControlRig {
 protected:
     void SetUp() override {
         // 4 MiB overwritten at 1 MiB/s: the SANITIZE runs for seconds, long enough to look at it.
-        start(kIqn, "mem:4M,sanitize_rate=1M", Portal::none);
+        start(kSanitizeIqn, "mem:4M,sanitize_rate=1M", Portal::none);
         initiator = adapter->open_nexus(tid, "iqn.2026-12.org.test:d-sense,i,0x1");
     }
 
@@ -58,7 +58,7 @@ protected:
         ASSERT_EQ(bad.sense[0] & 0x7f, 0x72);
     }
 
-    static json lun0() { return json{{"target", kIqn}, {"lun", 0}}; }
+    static json lun0() { return json{{"target", kSanitizeIqn}, {"lun", 0}}; }
 
     std::string refusal(const std::string& method, const json& params) { return error_of(method, params).second; }
 
@@ -70,7 +70,7 @@ protected:
 TEST_F(ControlSanitize, UnitAttentionInDescriptorFormatIsPassed) {
     ASSERT_FALSE(call("lun.progress", lun0()).at("in_progress").get<bool>());  // opens the control nexus
     set_descriptor_sense();
-    EXPECT_NO_THROW(call("lun.sanitize", json{{"target", kIqn}, {"lun", 0}, {"method", "overwrite"}}));
+    EXPECT_NO_THROW(call("lun.sanitize", json{{"target", kSanitizeIqn}, {"lun", 0}, {"method", "overwrite"}}));
 }
 
 // The initiator runs the SANITIZE; the control plane reports its progress (past the unit attention
@@ -88,7 +88,7 @@ TEST_F(ControlSanitize, SanitizeStartedByAnInitiatorReadsAsRunning) {
     EXPECT_TRUE(progress.at("in_progress").get<bool>()) << progress.dump();
     EXPECT_TRUE(progress.contains("percent")) << progress.dump();
 
-    const auto again = refusal("lun.sanitize", json{{"target", kIqn}, {"lun", 0}, {"method", "overwrite"}});
+    const auto again = refusal("lun.sanitize", json{{"target", kSanitizeIqn}, {"lun", 0}, {"method", "overwrite"}});
     EXPECT_NE(again.find("a SANITIZE is already running"), std::string::npos) << again;
 }
 

@@ -25,14 +25,14 @@ namespace vstor::control {
 namespace {
 
 using test::json;
-constexpr const char* kIqn = "iqn.2026-12.org.vstor:ctl";
+constexpr const char* kCtlIqn = "iqn.2026-12.org.vstor:ctl";
 
 class ControlPlane : public test::ControlRig {
 protected:
     void SetUp() override {
         dir = std::filesystem::temp_directory_path() / ("vstor-ctl-" + std::to_string(::getpid()));
         std::filesystem::create_directories(dir);
-        start(kIqn, "mem:16M", Portal::loopback);
+        start(kCtlIqn, "mem:16M", Portal::loopback);
     }
     void TearDown() override {
         ControlRig::TearDown();
@@ -42,7 +42,7 @@ protected:
 
     iscsi_context* login() {
         auto* ctx = iscsi_create_context("iqn.2026-12.org.test:ctl-initiator");
-        iscsi_set_targetname(ctx, kIqn);
+        iscsi_set_targetname(ctx, kCtlIqn);
         iscsi_set_session_type(ctx, ISCSI_SESSION_NORMAL);
         iscsi_set_header_digest(ctx, ISCSI_HEADER_DIGEST_NONE);
         const auto portal = "127.0.0.1:" + std::to_string(port);
@@ -78,7 +78,7 @@ TEST_F(ControlPlane, BadInputIsRefusedAndChangesNothing) {
         {"lun.set_ro", {{"lun", 1}, {"read_only", "yes"}}},
         {"lun.eject", {{"lun", 0}}},  // not removable
         {"lun.insert", {{"lun", 5}}},
-        {"target.add", {{"name", kIqn}}},
+        {"target.add", {{"name", kCtlIqn}}},
         {"target.add", {{"name", "iqn.2026-12.org.vstor:b"}, {"chap", "user:short"}}},
         {"target.add", {{"name", "iqn.2026-12.org.vstor:b"}, {"allow", json::array({"not an iqn"})}}},
         {"target.remove", {{"name", "iqn.2026-12.org.vstor:nope"}}},

@@ -24,11 +24,11 @@ using namespace std::chrono_literals;
 using test::LiveServerTest;
 using test::RawInitiator;
 
-constexpr const char* kIqn = "iqn.2026-11.org.vstor:lent";
+constexpr const char* kLentIqn = "iqn.2026-11.org.vstor:lent";
 constexpr std::uint32_t KiB = 1024, MiB = 1024 * KiB;
 constexpr std::uint32_t kBig = 16 * MiB;  // more than the target's socket buffer takes at once
 
-std::vector<std::uint8_t> pattern(std::size_t n, std::uint8_t seed) {
+std::vector<std::uint8_t> lent_pattern(std::size_t n, std::uint8_t seed) {
     std::vector<std::uint8_t> v(n);
     for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::uint8_t>(seed * 31 + i * 7 + (i >> 9));
     return v;
@@ -38,7 +38,7 @@ class LentDataIn : public LiveServerTest {
 protected:
     void SetUp() override {
         ServerConfig cfg;
-        const auto tid = add_target(cfg, kIqn);
+        const auto tid = add_target(cfg, kLentIqn);
         mem = std::make_shared<backends::MemBackend>(64ull << 20, 512);
         ASSERT_TRUE(adapter->add_lun(tid, 0, mem));
         cfg.event_loops = 2;
@@ -55,7 +55,7 @@ protected:
     std::unique_ptr<RawInitiator> login(std::uint32_t seg, bool header_digest = false, bool data_digest = false,
                                         std::uint8_t isid = 1, int rcvbuf = 0) {
         auto ini = std::make_unique<RawInitiator>(port, rcvbuf);
-        auto r = ini->login(kIqn,
+        auto r = ini->login(kLentIqn,
                             {{"HeaderDigest", header_digest ? "CRC32C" : "None"},
                              {"DataDigest", data_digest ? "CRC32C" : "None"},
                              {"MaxRecvDataSegmentLength", std::to_string(seg)},
@@ -73,7 +73,7 @@ protected:
     // (lent from the shared zero area), and another pattern starting mid-chunk.
     std::vector<std::uint8_t> fill(std::size_t n) {
         std::vector<std::uint8_t> image(n, 0);
-        const auto a = pattern(n / 2, 3), b = pattern(n / 4 - 1536, 9);
+        const auto a = lent_pattern(n / 2, 3), b = lent_pattern(n / 4 - 1536, 9);
         store(0, a);
         store(n / 2 + n / 4 + 1536, b);
         std::copy(a.begin(), a.end(), image.begin());
@@ -117,10 +117,10 @@ TEST_F(LentDataIn, ReadsWithDataDigestsAreCopiedAndExact) { reads_back_exactly(t
 // The read's last bytes are still lent (not yet in the socket: the initiator is not reading)
 // when an ORDERED write to them arrives: the write must wait until they are sent.
 TEST_F(LentDataIn, AnOrderedWriteDoesNotShowThroughAReadStillBeingSent) {
-    const auto old_data = pattern(kBig, 5);
+    const auto old_data = lent_pattern(kBig, 5);
     store(0, old_data);
     auto ini = login(262144, false, false, 1, 64 * KiB);
-    const auto new_data = pattern(64 * KiB, 6);
+    const auto new_data = lent_pattern(64 * KiB, 6);
     const std::uint32_t tail_lba = (kBig - 64 * KiB) / 512;
     ASSERT_TRUE(ini->send_read10(1, 0, kBig));
     std::this_thread::sleep_for(100ms);  // the read completes; its data fills the socket
@@ -140,7 +140,7 @@ TEST_F(LentDataIn, AnOrderedWriteDoesNotShowThroughAReadStillBeingSent) {
 // LUN RESET from another session returns while a read's data is stuck in a full socket; an
 // ORDERED write from that session waits for it, and goes on when the stuck connection dies.
 TEST_F(LentDataIn, ResetAndTeardownWithLentDataQueued) {
-    const auto old_data = pattern(kBig, 7);
+    const auto old_data = lent_pattern(kBig, 7);
     store(0, old_data);
     auto stuck = login(262144, false, false, 1, 64 * KiB);
     ASSERT_TRUE(stuck->send_read10(1, 0, kBig));
@@ -152,7 +152,7 @@ TEST_F(LentDataIn, ResetAndTeardownWithLentDataQueued) {
     EXPECT_EQ(r->bhs[2], 0);  // function complete
     // Uses up the reset's unit attention.
     EXPECT_FALSE(other->read10(11, 0, 512));
-    const auto new_data = pattern(64 * KiB, 8);
+    const auto new_data = lent_pattern(64 * KiB, 8);
     ASSERT_TRUE(other->write10(12, 0, new_data, new_data.size(), true, 2 /* ORDERED */));
     EXPECT_TRUE(other->quiet(300)) << "the ORDERED write ran while the read's data was lent";
     stuck.reset();  // the initiator goes away with 16 MiB unread

@@ -12,7 +12,7 @@
 namespace vstor::iscsi {
 namespace {
 
-Pdu login_pdu(bool cont, std::size_t text_bytes) {
+Pdu text_login_pdu(bool cont, std::size_t text_bytes) {
     Pdu p;
     p.bhs[0] = op::login_request | 0x40;  // immediate
     p.bhs[1] = static_cast<std::uint8_t>((cont ? 0x40 : 0x80) | 0x01);  // CSG 0; T+NSG 1 when final
@@ -32,7 +32,7 @@ struct LoginTextCap : ::testing::Test {
 TEST_F(LoginTextCap, ContinuedPdusUpToTheCapAreAcknowledged) {
     const std::size_t piece = 8192;
     for (std::size_t sent = 0; sent + piece <= kMaxRequestText; sent += piece) {
-        const auto step = login.on_pdu(login_pdu(true, piece));
+        const auto step = login.on_pdu(text_login_pdu(true, piece));
         ASSERT_EQ(step.outcome, Login::Outcome::respond) << "after " << sent << " bytes";
         EXPECT_EQ(util::load_be16(&step.response.bhs[36]), login_status::success);
         EXPECT_TRUE(step.response.data.empty());
@@ -42,8 +42,8 @@ TEST_F(LoginTextCap, ContinuedPdusUpToTheCapAreAcknowledged) {
 TEST_F(LoginTextCap, ThePduPastTheCapIsRejectedWithAnInitiatorError) {
     const std::size_t piece = 8192;
     std::size_t sent = 0;
-    for (; sent + piece <= kMaxRequestText; sent += piece) ASSERT_EQ(login.on_pdu(login_pdu(true, piece)).outcome, Login::Outcome::respond);
-    const auto step = login.on_pdu(login_pdu(true, piece));
+    for (; sent + piece <= kMaxRequestText; sent += piece) ASSERT_EQ(login.on_pdu(text_login_pdu(true, piece)).outcome, Login::Outcome::respond);
+    const auto step = login.on_pdu(text_login_pdu(true, piece));
     ASSERT_EQ(step.outcome, Login::Outcome::fail);
     EXPECT_EQ(step.response.opcode(), op::login_response);
     EXPECT_EQ(util::load_be16(&step.response.bhs[36]), login_status::initiator_error);
@@ -52,14 +52,14 @@ TEST_F(LoginTextCap, ThePduPastTheCapIsRejectedWithAnInitiatorError) {
 }
 
 TEST_F(LoginTextCap, OneFinalPduPastTheCapIsRejectedToo) {
-    ASSERT_EQ(login.on_pdu(login_pdu(true, kMaxRequestText - 100)).outcome, Login::Outcome::respond);
-    const auto step = login.on_pdu(login_pdu(false, 200));
+    ASSERT_EQ(login.on_pdu(text_login_pdu(true, kMaxRequestText - 100)).outcome, Login::Outcome::respond);
+    const auto step = login.on_pdu(text_login_pdu(false, 200));
     ASSERT_EQ(step.outcome, Login::Outcome::fail);
     EXPECT_EQ(util::load_be16(&step.response.bhs[36]), login_status::initiator_error);
 }
 
 TEST_F(LoginTextCap, TextUnderTheCapStillLogsIn) {
-    Pdu p = login_pdu(false, 0);
+    Pdu p = text_login_pdu(false, 0);
     const std::string text = std::string("InitiatorName=iqn.2026-12.org.test:init") + '\0' + "SessionType=Discovery" + '\0' +
                              "AuthMethod=None" + '\0';
     p.data.assign(text.begin(), text.end());

@@ -16,13 +16,13 @@ namespace {
 
 using test::LiveServerTest;
 
-constexpr const char* kIqn = "iqn.2026-12.org.vstor:masking";
+constexpr const char* kMaskingIqn = "iqn.2026-12.org.vstor:masking";
 
 class LunMasking : public LiveServerTest {
 protected:
     void SetUp() override {
         ServerConfig cfg;
-        const auto tid = add_target(cfg, kIqn);
+        const auto tid = add_target(cfg, kMaskingIqn);
         for (std::uint16_t l : {0, 1, 2}) ASSERT_TRUE(adapter->add_lun(tid, l, std::make_shared<backends::MemBackend>(1u << 20)));
         cfg.targets.back().lun_masks.push_back({"iqn.2026-12.org.test:masked", {1, 2}});
         cfg.event_loops = 1;
@@ -30,7 +30,7 @@ protected:
     }
     iscsi_context* login(const char* initiator, int lun) {
         auto* ctx = iscsi_create_context(initiator);
-        iscsi_set_targetname(ctx, kIqn);
+        iscsi_set_targetname(ctx, kMaskingIqn);
         iscsi_set_session_type(ctx, ISCSI_SESSION_NORMAL);
         iscsi_set_header_digest(ctx, ISCSI_HEADER_DIGEST_NONE);
         const auto portal = "127.0.0.1:" + std::to_string(port);

@@ -20,13 +20,13 @@ namespace {
 using test::LiveServerTest;
 using test::RawInitiator;
 
-constexpr const char* kIqn = "iqn.2026-11.org.vstor:malformed";
+constexpr const char* kMalformedIqn = "iqn.2026-11.org.vstor:malformed";
 
 class MalformedPdus : public LiveServerTest {
 protected:
     void SetUp() override {
         ServerConfig cfg;
-        const auto tid = add_target(cfg, kIqn);
+        const auto tid = add_target(cfg, kMalformedIqn);
         ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<backends::MemBackend>(16u << 20)));
         cfg.event_loops = 2;
         start_server(cfg);
@@ -36,7 +36,7 @@ protected:
     void expect_other_session_works() const {
         iscsi_context* ctx = iscsi_create_context("iqn.2026-11.org.test:good");
         ASSERT_NE(ctx, nullptr);
-        iscsi_set_targetname(ctx, kIqn);
+        iscsi_set_targetname(ctx, kMalformedIqn);
         iscsi_set_session_type(ctx, ISCSI_SESSION_NORMAL);
         const std::string portal = "127.0.0.1:" + std::to_string(port);
         ASSERT_EQ(iscsi_full_connect_sync(ctx, portal.c_str(), 0), 0) << iscsi_get_error(ctx);

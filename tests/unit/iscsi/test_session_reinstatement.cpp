@@ -22,14 +22,14 @@ using test::LiveServerTest;
 using test::RawInitiator;
 using Keys = std::vector<std::pair<std::string, std::string>>;
 
-constexpr const char* kIqn = "iqn.2026-12.org.vstor:reinstate";
+constexpr const char* kReinstateIqn = "iqn.2026-12.org.vstor:reinstate";
 
 
 class SessionReinstatement : public LiveServerTest {
 protected:
     void SetUp() override {
         ServerConfig cfg;
-        const auto tid = add_target(cfg, kIqn);
+        const auto tid = add_target(cfg, kReinstateIqn);
         ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<backends::MemBackend>(1u << 20)));
         cfg.event_loops = 2;
         start_server(cfg);
@@ -39,7 +39,7 @@ protected:
     std::unique_ptr<RawInitiator> login(std::uint8_t isid, std::uint16_t tsih, std::uint16_t cid, const Keys& keys,
                                         std::uint16_t& status, std::uint16_t* got_tsih = nullptr) {
         auto ini = std::make_unique<RawInitiator>(port);
-        auto r = ini->login(kIqn, keys, isid, tsih, cid);
+        auto r = ini->login(kReinstateIqn, keys, isid, tsih, cid);
         status = r && r->opcode() == op::login_response ? login_status(*r) : 0xffff;
         if (got_tsih && r) *got_tsih = login_tsih(*r);
         return ini;

@@ -26,7 +26,7 @@ using test::login_status;
 using test::LiveServerTest;
 using test::RawInitiator;
 
-constexpr const char* kIqn = "iqn.2026-12.org.vstor:stale";
+constexpr const char* kStaleIqn = "iqn.2026-12.org.vstor:stale";
 
 // A LUN whose READ blocks the thread that submits it (the connection's loop) until released.
 class LoopBlocker final : public Backend {
@@ -93,7 +93,7 @@ class StaleConnections : public LiveServerTest {
 protected:
     void SetUp() override {
         ServerConfig cfg;
-        const auto tid = add_target(cfg, kIqn);
+        const auto tid = add_target(cfg, kStaleIqn);
         LunOptions removable;
         removable.removable = true;
         ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<backends::MemBackend>(1u << 20), removable));
@@ -136,14 +136,14 @@ TEST_F(StaleConnections, ALoginAfterADroppedConnectionFindsItsPreventGone) {
     RawInitiator spacer2(port);
     RawInitiator holder(port);
     ASSERT_TRUE(spacer.connected() && spacer2.connected());
-    auto r = old_conn->login(kIqn, {}, 1);
+    auto r = old_conn->login(kStaleIqn, {}, 1);
     ASSERT_TRUE(r && login_status(*r) == 0);
     ASSERT_TRUE(ready(*old_conn));
     ASSERT_TRUE(old_conn->command(1, 0, kPrevent));
     ASSERT_EQ(status_of(*old_conn, 1), 0) << "PREVENT";
     ASSERT_TRUE(old_conn->command(2, 0, kEject));
     ASSERT_EQ(status_of(*old_conn, 2), 2) << "the eject is refused while removal is prevented";
-    r = holder.login(kIqn, {}, 3);
+    r = holder.login(kStaleIqn, {}, 3);
     ASSERT_TRUE(r && login_status(*r) == 0);
     // The second loop is held inside the holder's READ, then the initiator drops the old
     // connection, which that loop cannot see while it is held.
@@ -163,7 +163,7 @@ TEST_F(StaleConnections, ALoginAfterADroppedConnectionFindsItsPreventGone) {
         blocker->release();
     });
     auto fresh = std::make_unique<RawInitiator>(port);
-    r = fresh->login(kIqn, {}, 2);
+    r = fresh->login(kStaleIqn, {}, 2);
     const bool logged_in = r && login_status(*r) == 0;
     std::uint8_t eject = 0xff;
     if (logged_in && ready(*fresh) && fresh->command(1, 0, kEject)) eject = status_of(*fresh, 1);
@@ -177,13 +177,13 @@ TEST_F(StaleConnections, ALoginAfterADroppedConnectionFindsItsPreventGone) {
 
 TEST_F(StaleConnections, ALiveSessionOfTheSameInitiatorKeepsItsPrevent) {
     auto first = std::make_unique<RawInitiator>(port);
-    auto r = first->login(kIqn, {}, 1);
+    auto r = first->login(kStaleIqn, {}, 1);
     ASSERT_TRUE(r && login_status(*r) == 0);
     ASSERT_TRUE(ready(*first));
     ASSERT_TRUE(first->command(1, 0, kPrevent));
     ASSERT_EQ(status_of(*first, 1), 0);
     auto second = std::make_unique<RawInitiator>(port);
-    r = second->login(kIqn, {}, 2);
+    r = second->login(kStaleIqn, {}, 2);
     ASSERT_TRUE(r && login_status(*r) == 0);
     ASSERT_TRUE(ready(*second));
     ASSERT_TRUE(second->command(1, 0, kEject));

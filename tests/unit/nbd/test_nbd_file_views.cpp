@@ -18,7 +18,7 @@
 namespace vstor::nbd {
 namespace {
 
-constexpr std::uint64_t kMiB = 1u << 20;
+constexpr std::uint64_t kViewMiB = 1u << 20;
 
 std::uint64_t allocated(const std::string& p) {
     struct stat st {};
@@ -44,15 +44,15 @@ protected:
         image = (dir / "disk.img").string();
         // 64 MiB: 24 MiB of data, a hole, one more MiB of data at 40 MiB, a hole to the end.
         std::mt19937 rng(11);
-        std::vector<char> data(25 * kMiB);
+        std::vector<char> data(25 * kViewMiB);
         for (auto& c : data) c = static_cast<char>(rng());
         {
             std::ofstream f(image, std::ios::binary);
-            f.write(data.data(), 24 * kMiB);
-            f.seekp(40 * kMiB);
-            f.write(data.data() + 24 * kMiB, kMiB);
+            f.write(data.data(), 24 * kViewMiB);
+            f.seekp(40 * kViewMiB);
+            f.write(data.data() + 24 * kViewMiB, kViewMiB);
         }
-        std::filesystem::resize_file(image, 64 * kMiB);
+        std::filesystem::resize_file(image, 64 * kViewMiB);
         backends::FileOptions o;
         o.path = image;
         std::string err;

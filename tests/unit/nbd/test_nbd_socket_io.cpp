@@ -25,13 +25,13 @@ using test::LiveServerTest;
 using test::RawClient;
 using namespace std::chrono_literals;
 
-constexpr std::uint64_t kDiskSize = 64u << 20;
+constexpr std::uint64_t kSocketDiskSize = 64u << 20;
 
 class NbdSocketIoTest : public LiveServerTest {
 protected:
     void SetUp() override {
         const auto tid = *adapter->add_target("iqn.2026-11.org.vstor:nbdsock").value;
-        ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<backends::MemBackend>(kDiskSize)));
+        ASSERT_TRUE(adapter->add_lun(tid, 0, std::make_shared<backends::MemBackend>(kSocketDiskSize)));
         ServerConfig cfg;
         cfg.exports.push_back(ExportConfig{"disk", "", tid, 0});
         cfg.event_loops = 1;

@@ -20,20 +20,20 @@ namespace {
 
 using test::check_condition;
 
-constexpr std::uint32_t kBlock = 512;
+constexpr std::uint32_t kPlanBlock = 512;
 constexpr std::uint64_t kLunBytes = 1u << 20;
 
-RequestHeader req(std::uint16_t type, std::uint64_t offset, std::uint32_t length, std::uint16_t flags = 0) {
+RequestHeader plan_req(std::uint16_t type, std::uint64_t offset, std::uint32_t length, std::uint16_t flags = 0) {
     return RequestHeader{flags, type, 42, offset, length};
 }
 
 PlanContext context(bool thin) {
     PlanContext ctx;
     ctx.limits.size_bytes = kLunBytes;
-    ctx.limits.block_size = kBlock;
+    ctx.limits.block_size = kPlanBlock;
     ctx.limits.thin = thin;
     ctx.limits.structured = true;
-    ctx.zero_block.assign(kBlock, std::byte{0});
+    ctx.zero_block.assign(kPlanBlock, std::byte{0});
     return ctx;
 }
 
@@ -53,7 +53,7 @@ TEST(NbdTransmissionPlan, WriteFuaSetsTheFuaBitOnWrite16) {
     auto ctx = context(true);
     for (bool fua : {false, true}) {
         TransmissionPlan p;
-        p.reset(req(cmd::write, 8192, 4096, fua ? cmd_flag::fua : 0));
+        p.reset(plan_req(cmd::write, 8192, 4096, fua ? cmd_flag::fua : 0));
         p.buffer().assign(4096, std::byte{7});
         ASSERT_EQ(p.begin(ctx), Step::submit);
         EXPECT_EQ(p.command().cdb[0], 0x8a);
@@ -71,7 +71,7 @@ TEST(NbdTransmissionPlan, LargeReadsAskForLentMemoryUnlessTold) {
         ctx.lend = lend;  // false under TLS (the connection says so)
         for (std::uint32_t len : {4096u, 65536u, 1u << 20}) {
             TransmissionPlan p;
-            p.reset(req(cmd::read, 0, len));
+            p.reset(plan_req(cmd::read, 0, len));
             ASSERT_EQ(p.begin(ctx), Step::submit);
             EXPECT_EQ(p.command().accept_data_view, lend && len >= 65536) << len;
         }
@@ -83,7 +83,7 @@ TEST(NbdTransmissionPlan, TrimFollowsBlockLimitsThenFlushesForFua) {
     ctx.block_limits.max_unmap_blocks = 8;
     ctx.block_limits.max_unmap_descriptors = 2;
     TransmissionPlan p;
-    p.reset(req(cmd::trim, 100 * kBlock, 40 * kBlock, cmd_flag::fua));
+    p.reset(plan_req(cmd::trim, 100 * kPlanBlock, 40 * kPlanBlock, cmd_flag::fua));
     ASSERT_EQ(p.begin(ctx), Step::submit);
     std::vector<std::pair<std::uint64_t, std::uint32_t>> all;
     int unmaps = 0;
@@ -107,7 +107,7 @@ TEST(NbdTransmissionPlan, TrimFollowsBlockLimitsThenFlushesForFua) {
 TEST(NbdTransmissionPlan, TrimWithoutFuaDoesNotFlush) {
     auto ctx = context(true);
     TransmissionPlan p;
-    p.reset(req(cmd::trim, 0, 64 * kBlock));
+    p.reset(plan_req(cmd::trim, 0, 64 * kPlanBlock));
     ASSERT_EQ(p.begin(ctx), Step::submit);
     EXPECT_EQ(p.command().cdb[0], 0x42);
     EXPECT_EQ(p.complete(Completion{}), Step::reply_ok);
@@ -119,14 +119,14 @@ TEST(NbdTransmissionPlan, WriteZeroesUnmapBitFollowsNoHole) {
     for (bool no_hole : {false, true}) {
         SCOPED_TRACE(no_hole ? "no_hole" : "holes allowed");
         TransmissionPlan p;
-        p.reset(req(cmd::write_zeroes, 0, 40 * kBlock, no_hole ? cmd_flag::no_hole : 0));
+        p.reset(plan_req(cmd::write_zeroes, 0, 40 * kPlanBlock, no_hole ? cmd_flag::no_hole : 0));
         Step s = p.begin(ctx);
         std::vector<std::uint32_t> counts;
         while (s == Step::submit) {
             ASSERT_EQ(p.command().cdb[0], 0x93);  // WRITE SAME(16)
             EXPECT_EQ(p.command().cdb[1], no_hole ? 0x00 : 0x08) << "UNMAP bit";
             EXPECT_EQ(cdb_lba(p.command()), 16u * counts.size());
-            EXPECT_EQ(p.command().data.size(), kBlock);  // one zero block
+            EXPECT_EQ(p.command().data.size(), kPlanBlock);  // one zero block
             counts.push_back(cdb_count(p.command()));
             s = p.complete(Completion{});
         }
@@ -138,7 +138,7 @@ TEST(NbdTransmissionPlan, WriteZeroesUnmapBitFollowsNoHole) {
 TEST(NbdTransmissionPlan, WriteZeroesNeverSetsUnmapOnAThickLun) {
     auto ctx = context(false);
     TransmissionPlan p;
-    p.reset(req(cmd::write_zeroes, 0, 4 * kBlock));
+    p.reset(plan_req(cmd::write_zeroes, 0, 4 * kPlanBlock));
     ASSERT_EQ(p.begin(ctx), Step::submit);
     ASSERT_EQ(p.command().cdb[0], 0x93);
     EXPECT_EQ(p.command().cdb[1], 0x00) << "a thick LUN refuses WRITE SAME's UNMAP bit";
@@ -148,23 +148,23 @@ TEST(NbdTransmissionPlan, FastZeroOnlyWhereItDeallocates) {
     auto thin = context(true);
     auto thick = context(false);
     TransmissionPlan p;
-    p.reset(req(cmd::write_zeroes, 0, 4096, cmd_flag::fast_zero));
+    p.reset(plan_req(cmd::write_zeroes, 0, 4096, cmd_flag::fast_zero));
     EXPECT_EQ(p.begin(thin), Step::submit);
-    p.reset(req(cmd::write_zeroes, 0, 4096, cmd_flag::fast_zero | cmd_flag::no_hole));
+    p.reset(plan_req(cmd::write_zeroes, 0, 4096, cmd_flag::fast_zero | cmd_flag::no_hole));
     EXPECT_EQ(p.begin(thin),
               Step::reply_error);
     EXPECT_EQ(p.error(), err::notsup);
-    p.reset(req(cmd::write_zeroes, 0, 4096, cmd_flag::fast_zero));
+    p.reset(plan_req(cmd::write_zeroes, 0, 4096, cmd_flag::fast_zero));
     EXPECT_EQ(p.begin(thick), Step::reply_error);
     EXPECT_EQ(p.error(), err::notsup);
-    p.reset(req(cmd::write_zeroes, 0, 4096));
+    p.reset(plan_req(cmd::write_zeroes, 0, 4096));
     EXPECT_EQ(p.begin(thick), Step::submit);
 }
 
 TEST(NbdTransmissionPlan, WriteZeroesWithFuaFlushesAfterTheLastChunk) {
     auto ctx = context(false);
     TransmissionPlan p;
-    p.reset(req(cmd::write_zeroes, 0, 8 * kBlock, cmd_flag::fua));
+    p.reset(plan_req(cmd::write_zeroes, 0, 8 * kPlanBlock, cmd_flag::fua));
     ASSERT_EQ(p.begin(ctx), Step::submit);
     EXPECT_EQ(p.command().cdb[0], 0x93);
     ASSERT_EQ(p.complete(Completion{}), Step::submit);
@@ -175,14 +175,14 @@ TEST(NbdTransmissionPlan, WriteZeroesWithFuaFlushesAfterTheLastChunk) {
 TEST(NbdTransmissionPlan, UnitAttentionRetriesThenGivesUpWithEio) {
     auto ctx = context(true);
     TransmissionPlan p;
-    p.reset(req(cmd::read, 0, 4096));
+    p.reset(plan_req(cmd::read, 0, 4096));
     ASSERT_EQ(p.begin(ctx), Step::submit);
     for (int i = 0; i < 64; ++i) ASSERT_EQ(p.complete(check_condition(0x6, 0x29, 0x00)), Step::submit) << i;
     EXPECT_EQ(p.command().cdb[0], 0x88);  // the same command again
     ASSERT_EQ(p.complete(check_condition(0x6, 0x29, 0x00)), Step::reply_error);
     EXPECT_EQ(p.error(), err::io);
     // A retry that then succeeds answers normally.
-    p.reset(req(cmd::read, 0, 4096));
+    p.reset(plan_req(cmd::read, 0, 4096));
     ASSERT_EQ(p.begin(ctx), Step::submit);
     Completion busy;
     busy.status = scsi_status::busy;
@@ -193,7 +193,7 @@ TEST(NbdTransmissionPlan, UnitAttentionRetriesThenGivesUpWithEio) {
 TEST(NbdTransmissionPlan, FailuresCarryErrnoAndWhy) {
     auto ctx = context(true);
     TransmissionPlan p;
-    p.reset(req(cmd::write, 0, 4096));
+    p.reset(plan_req(cmd::write, 0, 4096));
     p.buffer().resize(4096);
     ASSERT_EQ(p.begin(ctx), Step::submit);
     Completion rc;
@@ -201,16 +201,16 @@ TEST(NbdTransmissionPlan, FailuresCarryErrnoAndWhy) {
     ASSERT_EQ(p.complete(rc), Step::reply_error);
     EXPECT_EQ(p.error(), err::perm);
     EXPECT_STREQ(p.why(), "reservation conflict");
-    p.reset(req(cmd::trim, 0, 4096));
+    p.reset(plan_req(cmd::trim, 0, 4096));
     ASSERT_EQ(p.begin(ctx), Step::submit);
     ASSERT_EQ(p.complete(check_condition(0x7, 0x27, 0x00)), Step::reply_error);
     EXPECT_EQ(p.error(), err::perm);
     EXPECT_STREQ(p.why(), "write protected");
-    p.reset(req(cmd::write, 0, 100));
+    p.reset(plan_req(cmd::write, 0, 100));
     EXPECT_EQ(p.refuse(err::inval, "misaligned"), Step::reply_error);
     EXPECT_EQ(p.request().cookie, 42u);
     EXPECT_STREQ(p.why(), "misaligned");
-    p.reset(req(99, 0, 0));
+    p.reset(plan_req(99, 0, 0));
     EXPECT_EQ(p.begin(ctx), Step::reply_error);
     EXPECT_EQ(p.error(), err::inval);
 }
@@ -218,13 +218,13 @@ TEST(NbdTransmissionPlan, FailuresCarryErrnoAndWhy) {
 TEST(NbdTransmissionPlan, EmptyRequestsNeedNoCommand) {
     auto ctx = context(true);
     TransmissionPlan p;
-    p.reset(req(cmd::read, 0, 0));
+    p.reset(plan_req(cmd::read, 0, 0));
     EXPECT_EQ(p.begin(ctx), Step::reply_read);
-    p.reset(req(cmd::write, 0, 0));
+    p.reset(plan_req(cmd::write, 0, 0));
     EXPECT_EQ(p.begin(ctx), Step::reply_ok);
-    p.reset(req(cmd::trim, 0, 0));
+    p.reset(plan_req(cmd::trim, 0, 0));
     EXPECT_EQ(p.begin(ctx), Step::reply_ok);
-    p.reset(req(cmd::cache, 0, 0));
+    p.reset(plan_req(cmd::cache, 0, 0));
     EXPECT_EQ(p.begin(ctx), Step::reply_ok);
 }
 
@@ -344,16 +344,16 @@ protected:
     }
     // Whether the LUN reports blocks [lba, lba+8) deallocated (through BLOCK_STATUS).
     bool hole(TransmissionPlan& p, PlanContext& ctx, std::uint16_t lun, std::uint64_t offset) {
-        EXPECT_EQ(serve(p, req(cmd::block_status, offset, 4096), ctx, lun), Step::reply_extents);
+        EXPECT_EQ(serve(p, plan_req(cmd::block_status, offset, 4096), ctx, lun), Step::reply_extents);
         return !p.extents().empty() && (p.extents()[0].second & kStateHole);
     }
     void write_pattern(TransmissionPlan& p, PlanContext& ctx, std::uint16_t lun, std::uint64_t offset) {
-        p.reset(req(cmd::write, offset, 4096));
+        p.reset(plan_req(cmd::write, offset, 4096));
         p.buffer().assign(4096, std::byte{0xab});
         ASSERT_EQ(run(p, p.begin(ctx), lun), Step::reply_ok);
     }
     bool reads_zeroes(TransmissionPlan& p, PlanContext& ctx, std::uint16_t lun, std::uint64_t offset) {
-        EXPECT_EQ(serve(p, req(cmd::read, offset, 4096), ctx, lun), Step::reply_read);
+        EXPECT_EQ(serve(p, plan_req(cmd::read, offset, 4096), ctx, lun), Step::reply_read);
         return std::all_of(p.buffer().begin(), p.buffer().begin() + 4096, [](std::byte b) { return b == std::byte{0}; });
     }
 
@@ -368,11 +368,11 @@ TEST_F(NbdPlanEngine, TrimAndReadBeyondTheEnd) {
     auto ctx = context(true);
     TransmissionPlan p;
     // The LUN refuses with LBA OUT OF RANGE: ENOSPC for what writes, EINVAL for reads.
-    ASSERT_EQ(serve(p, req(cmd::trim, kLunBytes - 4096, 8192), ctx, 0), Step::reply_error);
+    ASSERT_EQ(serve(p, plan_req(cmd::trim, kLunBytes - 4096, 8192), ctx, 0), Step::reply_error);
     EXPECT_EQ(p.error(), err::nospc);
-    ASSERT_EQ(serve(p, req(cmd::write_zeroes, kLunBytes, 4096, cmd_flag::no_hole), ctx, 0), Step::reply_error);
+    ASSERT_EQ(serve(p, plan_req(cmd::write_zeroes, kLunBytes, 4096, cmd_flag::no_hole), ctx, 0), Step::reply_error);
     EXPECT_EQ(p.error(), err::nospc);
-    ASSERT_EQ(serve(p, req(cmd::read, kLunBytes, 512), ctx, 0), Step::reply_error);
+    ASSERT_EQ(serve(p, plan_req(cmd::read, kLunBytes, 512), ctx, 0), Step::reply_error);
     EXPECT_EQ(p.error(), err::inval);
     EXPECT_STREQ(p.why(), "request refused by the LUN");
 }
@@ -386,10 +386,10 @@ TEST_F(NbdPlanEngine, WriteZeroesOnThinZeroesWithOrWithoutNoHole) {
     ASSERT_FALSE(reads_zeroes(p, ctx, 0, 0));
     // NO_HOLE: WRITE SAME without UNMAP (pinned above); the blocks read back as zeroes. (The RAM
     // backend keeps zeroes as holes either way, which SBC allows with LBPRZ.)
-    ASSERT_EQ(serve(p, req(cmd::write_zeroes, 0, 4096, cmd_flag::no_hole), ctx, 0), Step::reply_ok);
+    ASSERT_EQ(serve(p, plan_req(cmd::write_zeroes, 0, 4096, cmd_flag::no_hole), ctx, 0), Step::reply_ok);
     EXPECT_TRUE(reads_zeroes(p, ctx, 0, 0));
     // Holes allowed: the blocks are deallocated and read back as zeroes.
-    ASSERT_EQ(serve(p, req(cmd::write_zeroes, 65536, 4096), ctx, 0), Step::reply_ok);
+    ASSERT_EQ(serve(p, plan_req(cmd::write_zeroes, 65536, 4096), ctx, 0), Step::reply_ok);
     EXPECT_TRUE(reads_zeroes(p, ctx, 0, 65536));
     EXPECT_TRUE(hole(p, ctx, 0, 65536));
 }
@@ -400,22 +400,22 @@ TEST_F(NbdPlanEngine, WriteZeroesOnThickWritesZeroes) {
     for (std::uint16_t flags : {std::uint16_t{0}, cmd_flag::no_hole, cmd_flag::fua}) {
         write_pattern(p, ctx, 1, 8192);
         ASSERT_FALSE(reads_zeroes(p, ctx, 1, 8192));
-        ASSERT_EQ(serve(p, req(cmd::write_zeroes, 8192, 4096, flags), ctx, 1), Step::reply_ok) << p.why();
+        ASSERT_EQ(serve(p, plan_req(cmd::write_zeroes, 8192, 4096, flags), ctx, 1), Step::reply_ok) << p.why();
         EXPECT_TRUE(reads_zeroes(p, ctx, 1, 8192)) << flags;
     }
-    ASSERT_EQ(serve(p, req(cmd::write_zeroes, 8192, 4096, cmd_flag::fast_zero), ctx, 1), Step::reply_error);
+    ASSERT_EQ(serve(p, plan_req(cmd::write_zeroes, 8192, 4096, cmd_flag::fast_zero), ctx, 1), Step::reply_error);
     EXPECT_EQ(p.error(), err::notsup);
 }
 
 TEST_F(NbdPlanEngine, WriteProtectedLunIsEperm) {
     auto ctx = context(true);
     TransmissionPlan p;
-    p.reset(req(cmd::write, 0, 4096));
+    p.reset(plan_req(cmd::write, 0, 4096));
     p.buffer().assign(4096, std::byte{1});
     ASSERT_EQ(run(p, p.begin(ctx), 2), Step::reply_error);
     EXPECT_EQ(p.error(), err::perm);
     EXPECT_STREQ(p.why(), "write protected");
-    ASSERT_EQ(serve(p, req(cmd::trim, 0, 4096), ctx, 2), Step::reply_error);
+    ASSERT_EQ(serve(p, plan_req(cmd::trim, 0, 4096), ctx, 2), Step::reply_error);
     EXPECT_EQ(p.error(), err::perm);
 }
 
@@ -428,14 +428,14 @@ TEST_F(NbdPlanEngine, DescriptorFormatSenseMapsToTheSameErrors) {
     TransmissionPlan p;
     // The mode change is a unit attention for this nexus (descriptor format too): the plan
     // retries, then the LUN refuses the read with LBA OUT OF RANGE.
-    ASSERT_EQ(serve(p, req(cmd::read, kLunBytes, 512), ctx, 0), Step::reply_error);
+    ASSERT_EQ(serve(p, plan_req(cmd::read, kLunBytes, 512), ctx, 0), Step::reply_error);
     EXPECT_EQ(p.error(), err::inval);
     ASSERT_GE(sense_formats.size(), 2u);
     EXPECT_TRUE(std::all_of(sense_formats.begin(), sense_formats.end(), [](std::uint8_t f) { return f == 0x72; }));
     sense_formats.clear();
-    ASSERT_EQ(serve(p, req(cmd::trim, kLunBytes - 4096, 8192), ctx, 0), Step::reply_error);
+    ASSERT_EQ(serve(p, plan_req(cmd::trim, kLunBytes - 4096, 8192), ctx, 0), Step::reply_error);
     EXPECT_EQ(p.error(), err::nospc);
-    p.reset(req(cmd::write, 0, 4096));
+    p.reset(plan_req(cmd::write, 0, 4096));
     p.buffer().assign(4096, std::byte{1});
     ASSERT_EQ(run(p, p.begin(ctx), 2), Step::reply_error);
     EXPECT_EQ(p.error(), err::perm);
@@ -443,7 +443,7 @@ TEST_F(NbdPlanEngine, DescriptorFormatSenseMapsToTheSameErrors) {
     ASSERT_FALSE(sense_formats.empty());
     EXPECT_EQ(sense_formats.back(), 0x72);
     // Reads still work.
-    EXPECT_EQ(serve(p, req(cmd::read, 0, 4096), ctx, 0), Step::reply_read);
+    EXPECT_EQ(serve(p, plan_req(cmd::read, 0, 4096), ctx, 0), Step::reply_read);
 }
 
 }  // namespace

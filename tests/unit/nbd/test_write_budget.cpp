@@ -23,13 +23,13 @@ using ::vstor::test::random_bytes;
 using test::LiveServerTest;
 using test::RawClient;
 
-constexpr std::uint32_t MiB = 1u << 20;
+constexpr std::uint32_t kNbdMiB = 1u << 20;
 
 class NbdWriteBudget : public LiveServerTest {
 protected:
     void start(std::uint64_t per_connection, std::uint64_t total) {
         const auto tid = *adapter->add_target("iqn.2026-11.org.vstor:nbdbudget").value;
-        gate = std::make_shared<GatedWrites>(16 * MiB);
+        gate = std::make_shared<GatedWrites>(16 * kNbdMiB);
         ASSERT_TRUE(adapter->add_lun(tid, 0, gate));
         ServerConfig cfg;
         cfg.exports.push_back(ExportConfig{"disk", "", tid, 0});
@@ -50,16 +50,16 @@ protected:
 };
 
 TEST_F(NbdWriteBudget, ConnectionOverItsBudgetStopsReadingAndResumes) {
-    start(MiB, 16 * MiB);
+    start(kNbdMiB, 16 * kNbdMiB);
     auto c = client();
     constexpr int kWrites = 4;
     std::vector<std::vector<std::uint8_t>> data;
-    for (int i = 0; i < kWrites; ++i) data.push_back(random_bytes(MiB, static_cast<unsigned>(i + 1)));
+    for (int i = 0; i < kWrites; ++i) data.push_back(random_bytes(kNbdMiB, static_cast<unsigned>(i + 1)));
     // The payloads may not all fit in the socket buffers once the server stops reading: send
     // them from another thread.
     auto sent = std::async(std::launch::async, [&] {
         for (int i = 0; i < kWrites; ++i)
-            if (!c->request(cmd::write, 0, 100 + i, std::uint64_t(i) * MiB, MiB, data[i])) return false;
+            if (!c->request(cmd::write, 0, 100 + i, std::uint64_t(i) * kNbdMiB, kNbdMiB, data[i])) return false;
         return true;
     });
     for (int i = 0; i < kWrites; ++i) {
@@ -74,8 +74,8 @@ TEST_F(NbdWriteBudget, ConnectionOverItsBudgetStopsReadingAndResumes) {
     }
     ASSERT_TRUE(sent.get());
     for (int i = 0; i < kWrites; ++i) {
-        ASSERT_TRUE(c->request(cmd::read, 0, 200 + i, std::uint64_t(i) * MiB, MiB));
-        auto r = c->reply(MiB);
+        ASSERT_TRUE(c->request(cmd::read, 0, 200 + i, std::uint64_t(i) * kNbdMiB, kNbdMiB));
+        auto r = c->reply(kNbdMiB);
         ASSERT_TRUE(r.ok);
         EXPECT_TRUE(r.data == data[i]) << "write " << i << " reads back wrong";
     }
@@ -83,12 +83,12 @@ TEST_F(NbdWriteBudget, ConnectionOverItsBudgetStopsReadingAndResumes) {
 
 // The total spans connections: the second connection's write waits for the first's to finish.
 TEST_F(NbdWriteBudget, TotalBudgetHoldsAnotherConnection) {
-    start(MiB, MiB);
+    start(kNbdMiB, kNbdMiB);
     auto a = client(), b = client();
-    const auto da = random_bytes(MiB, 7), db = random_bytes(MiB, 8);
-    ASSERT_TRUE(a->request(cmd::write, 0, 1, 0, MiB, da));
+    const auto da = random_bytes(kNbdMiB, 7), db = random_bytes(kNbdMiB, 8);
+    ASSERT_TRUE(a->request(cmd::write, 0, 1, 0, kNbdMiB, da));
     ASSERT_EQ(gate->wait_held(1), 1u);
-    auto sent = std::async(std::launch::async, [&] { return b->request(cmd::write, 0, 2, MiB, MiB, db); });
+    auto sent = std::async(std::launch::async, [&] { return b->request(cmd::write, 0, 2, kNbdMiB, kNbdMiB, db); });
     settle();
     ASSERT_EQ(gate->held_count(), 1u) << "the second connection's write was read over the total budget";
     gate->release_one();
@@ -97,19 +97,19 @@ TEST_F(NbdWriteBudget, TotalBudgetHoldsAnotherConnection) {
     gate->release_one();
     EXPECT_EQ(b->reply().error, 0u);
     ASSERT_TRUE(sent.get());
-    ASSERT_TRUE(b->request(cmd::read, 0, 3, 0, 2 * MiB));
-    auto r = b->reply(2 * MiB);
+    ASSERT_TRUE(b->request(cmd::read, 0, 3, 0, 2 * kNbdMiB));
+    auto r = b->reply(2 * kNbdMiB);
     ASSERT_TRUE(r.ok);
     EXPECT_TRUE(std::equal(da.begin(), da.end(), r.data.begin()));
-    EXPECT_TRUE(std::equal(db.begin(), db.end(), r.data.begin() + MiB));
+    EXPECT_TRUE(std::equal(db.begin(), db.end(), r.data.begin() + kNbdMiB));
 }
 
 // One write larger than the connection's whole budget still goes through (it is the only one).
 TEST_F(NbdWriteBudget, WriteLargerThanTheBudgetProceedsAlone) {
     start(256 * 1024, 256 * 1024);
     auto c = client();
-    const auto d = random_bytes(2 * MiB, 9);
-    ASSERT_TRUE(c->request(cmd::write, 0, 1, 0, 2 * MiB, d));
+    const auto d = random_bytes(2 * kNbdMiB, 9);
+    ASSERT_TRUE(c->request(cmd::write, 0, 1, 0, 2 * kNbdMiB, d));
     ASSERT_EQ(gate->wait_held(1), 1u);
     gate->release_one();
     EXPECT_EQ(c->reply().error, 0u);

@@ -78,13 +78,13 @@ private:
     std::thread thread_;  // last: starts after the members it uses
 };
 
-struct Pending {
+struct PendingStatus {
     std::vector<std::byte> buf;
     std::promise<Completion> p;
     std::future<Completion> f = p.get_future();
 };
 
-Command make_command(const std::shared_ptr<Nexus>& nexus, std::initializer_list<std::uint8_t> cdb, Pending& r,
+Command make_command(const std::shared_ptr<Nexus>& nexus, std::initializer_list<std::uint8_t> cdb, PendingStatus& r,
                      std::uint64_t tag) {
     Command c;
     c.nexus = nexus;
@@ -106,7 +106,7 @@ TEST(LbaStatusOffLoop, SlowAllocationStatusDoesNotStallTheSubmittingLoop) {
     auto nexus = adapter->open_nexus(tid, "iqn.test:a,i,0x1");
     clear_unit_attention(*adapter, nexus);
 
-    Pending status, tur;
+    PendingStatus status, tur;
     FakeLoop loop;  // after what its jobs use: joined first
     status.buf.resize(24);
     Adapter* a = adapter.get();

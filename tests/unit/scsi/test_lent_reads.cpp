@@ -16,7 +16,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr std::uint32_t kBlocks = 256;  // 128 KiB: over the front ends' lending threshold
-constexpr std::uint32_t kBytes = kBlocks * 512;
+constexpr std::uint32_t kLentBytes = kBlocks * 512;
 
 std::vector<std::uint8_t> rw10(std::uint8_t op, std::uint32_t lba, std::uint16_t blocks) {
     return {op, 0, static_cast<std::uint8_t>(lba >> 24), static_cast<std::uint8_t>(lba >> 16),
@@ -44,8 +44,8 @@ class LentReads : public EngineTest {
 protected:
     void SetUp() override {
         EngineTest::SetUp();
-        old_data.assign(kBytes, 0xa1);
-        new_data.assign(kBytes, 0xb2);
+        old_data.assign(kLentBytes, 0xa1);
+        new_data.assign(kLentBytes, 0xb2);
         ASSERT_EQ(send_cdb(rw10(0x2a, 0, kBlocks), 0, 0, old_data).status(), scsi_status::good);
     }
 
@@ -59,7 +59,7 @@ protected:
         c.attr = attr;
         c.tag = tag;
         c.dir = out.empty() ? DataDirection::read : DataDirection::write;
-        f->buf = out.empty() ? std::vector<std::uint8_t>(kBytes) : std::move(out);
+        f->buf = out.empty() ? std::vector<std::uint8_t>(kLentBytes) : std::move(out);
         c.expected_length = static_cast<std::uint32_t>(f->buf.size());
         c.data = std::as_writable_bytes(std::span(f->buf));
         c.accept_data_view = lend;
@@ -107,7 +107,7 @@ TEST_F(LentReads, AnOrderedWriteWaitsUntilTheViewIsLetGo) {
     read.data_view.reset();  // sent
     ASSERT_EQ(write->f.wait_for(5s), std::future_status::ready);
     EXPECT_EQ(write->f.get().status, scsi_status::good);
-    Reply after = send_cdb(rw10(0x28, 0, kBlocks), 0, kBytes);
+    Reply after = send_cdb(rw10(0x28, 0, kBlocks), 0, kLentBytes);
     EXPECT_EQ(after.data, new_data);
 }
 

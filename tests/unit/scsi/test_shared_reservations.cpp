@@ -85,7 +85,7 @@ public:
     std::shared_ptr<MemoryStore> store;
 };
 
-std::vector<std::uint8_t> pr_out_cdb(std::uint8_t sa, std::uint8_t type = 0) {
+std::vector<std::uint8_t> shared_pr_out_cdb(std::uint8_t sa, std::uint8_t type = 0) {
     return {0x5f, sa, type, 0, 0, 0, 0, 0, 24, 0};
 }
 std::vector<std::uint8_t> params(std::uint64_t key, std::uint64_t sa_key) {
@@ -144,9 +144,9 @@ protected:
 };
 
 TEST_F(SharedReservations, PreemptOnOneGatewayReachesTheOtherAtOnce) {
-    ASSERT_EQ(a(pr_out_cdb(0x00), params(0, 0xa)).status(), 0);
-    ASSERT_EQ(b(pr_out_cdb(0x00), params(0, 0xb)).status(), 0);
-    ASSERT_EQ(b(pr_out_cdb(0x01, 3), params(0xb, 0)).status(), 0);  // B: EXCLUSIVE ACCESS
+    ASSERT_EQ(a(shared_pr_out_cdb(0x00), params(0, 0xa)).status(), 0);
+    ASSERT_EQ(b(shared_pr_out_cdb(0x00), params(0, 0xb)).status(), 0);
+    ASSERT_EQ(b(shared_pr_out_cdb(0x01, 3), params(0xb, 0)).status(), 0);  // B: EXCLUSIVE ACCESS
     EXPECT_EQ(a(kWrite10, std::vector<std::uint8_t>(512)).status(), scsi_status::reservation_conflict);
     // READ FULL STATUS on A names both nexuses with their own relative target ports.
     auto fs = a({0x5e, 0x03, 0, 0, 0, 0, 0, 1, 0, 0}, {}, 256);
@@ -156,7 +156,7 @@ TEST_F(SharedReservations, PreemptOnOneGatewayReachesTheOtherAtOnce) {
         ports.push_back(util::load_be16(&fs.data[at + 18]));
     EXPECT_EQ(ports, (std::vector<int>{1, 2}));
     // PREEMPT from A: B's registration goes, B's nexus gets 2A/05, then conflicts.
-    ASSERT_EQ(a(pr_out_cdb(0x04, 3), params(0xa, 0xb)).status(), 0);
+    ASSERT_EQ(a(shared_pr_out_cdb(0x04, 3), params(0xa, 0xb)).status(), 0);
     auto r = b(kWrite10, std::vector<std::uint8_t>(512));
     EXPECT_EQ(r.status(), scsi_status::check_condition);
     EXPECT_EQ(r.key(), 0x06);
@@ -167,11 +167,11 @@ TEST_F(SharedReservations, PreemptOnOneGatewayReachesTheOtherAtOnce) {
 }
 
 TEST_F(SharedReservations, ClearOnOneGatewayReleasesOnTheOther) {
-    ASSERT_EQ(a(pr_out_cdb(0x00), params(0, 0xa)).status(), 0);
-    ASSERT_EQ(b(pr_out_cdb(0x00), params(0, 0xb), 0, other_b).status(), 0);
-    ASSERT_EQ(a(pr_out_cdb(0x01, 1), params(0xa, 0)).status(), 0);  // A: WRITE EXCLUSIVE
+    ASSERT_EQ(a(shared_pr_out_cdb(0x00), params(0, 0xa)).status(), 0);
+    ASSERT_EQ(b(shared_pr_out_cdb(0x00), params(0, 0xb), 0, other_b).status(), 0);
+    ASSERT_EQ(a(shared_pr_out_cdb(0x01, 1), params(0xa, 0)).status(), 0);  // A: WRITE EXCLUSIVE
     EXPECT_EQ(b(kWrite10, std::vector<std::uint8_t>(512), 0, other_b).status(), scsi_status::reservation_conflict);
-    ASSERT_EQ(a(pr_out_cdb(0x03), params(0xa, 0)).status(), 0);  // CLEAR
+    ASSERT_EQ(a(shared_pr_out_cdb(0x03), params(0xa, 0)).status(), 0);  // CLEAR
     auto r = b(kWrite10, std::vector<std::uint8_t>(512), 0, other_b);
     EXPECT_EQ(r.asc(), 0x2a);
     EXPECT_EQ(r.ascq(), 0x03);  // RESERVATIONS PREEMPTED
@@ -183,7 +183,7 @@ TEST_F(SharedReservations, ClearOnOneGatewayReleasesOnTheOther) {
 
 TEST_F(SharedReservations, ALostCompareAndSetIsRetried) {
     obj->interfere = 2;
-    ASSERT_EQ(b(pr_out_cdb(0x00), params(0, 0xb)).status(), 0);
+    ASSERT_EQ(b(shared_pr_out_cdb(0x00), params(0, 0xb)).status(), 0);
     EXPECT_EQ(obj->conflicts.load(), 2);
     EXPECT_EQ(obj->writes.load(), 1);
     auto keys = a({0x5e, 0x00, 0, 0, 0, 0, 0, 0, 64, 0}, {}, 64);
@@ -192,7 +192,7 @@ TEST_F(SharedReservations, ALostCompareAndSetIsRetried) {
 }
 
 TEST_F(SharedReservations, ARefusedCommandWritesNothing) {
-    EXPECT_EQ(a(pr_out_cdb(0x01, 1), params(0x1, 0)).status(), scsi_status::reservation_conflict);
+    EXPECT_EQ(a(shared_pr_out_cdb(0x01, 1), params(0x1, 0)).status(), scsi_status::reservation_conflict);
     EXPECT_EQ(obj->writes.load(), 0);
 }
 

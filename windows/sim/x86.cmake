@@ -2,8 +2,9 @@
 # loader (VSTOR_EMULATOR_SOURCES) and the whole storport suite, built with -m32 (Debian's
 # g++-multilib, scripts/install-deps) together with its own 32-bit GoogleTest from
 # /usr/src/googletest and a 32-bit build of the engine the rigs run in process (vstor_engine32:
-# util, scsi, adapter, the mem backend and the bridge service; fmt and spdlog header-only, so no
-# i386 packages are needed). No driver sources: the driver is the x86 image. The external test's
+# util, scsi, adapter, the mem backend and the bridge service; fmt and spdlog from their headers,
+# compiled once in windows/cli/log_impl.cpp as for vstor.exe, so no i386 packages are needed).
+# No driver sources: the driver is the x86 image. The external test's
 # service side is the 64-bit `vstor serve --storport-connect`, which talks to this process over TCP
 # (ioctl_server). Not built in sanitizer trees (TSan has no 32-bit runtime) or without the x86 image.
 set(VSTOR_GTEST_SRC /usr/src/googletest/googletest)
@@ -45,14 +46,16 @@ else()
 
   # The engine for the rigs, 32-bit: the modules the bridge service and a mem LUN need, with the
   # same source selection as src/CMakeLists.txt (no *_win32.cpp). The Linux build's modules link
-  # the compiled fmt/spdlog (64-bit only here); these use both header-only.
+  # the compiled fmt/spdlog (64-bit only here); these compile them from their headers, once
+  # (header-only, spdlog cost every file that logs ~10 s more).
   set(engine_src ${CMAKE_SOURCE_DIR}/src)
   file(GLOB engine32_sources CONFIGURE_DEPENDS ${engine_src}/util/*.cpp ${engine_src}/scsi/*.cpp
        ${engine_src}/adapter/*.cpp ${engine_src}/backends/mem/*.cpp)
   list(FILTER engine32_sources EXCLUDE REGEX "_win32\\.cpp$")
-  add_library(vstor_engine32 STATIC ${engine32_sources} ${engine_src}/bridge/service.cpp)
+  add_library(vstor_engine32 STATIC ${engine32_sources} ${engine_src}/bridge/service.cpp
+              ${CMAKE_SOURCE_DIR}/windows/cli/log_impl.cpp)
   target_include_directories(vstor_engine32 PUBLIC ${CMAKE_SOURCE_DIR}/include ${engine_src})
-  target_compile_definitions(vstor_engine32 PUBLIC FMT_HEADER_ONLY SPDLOG_FMT_EXTERNAL
+  target_compile_definitions(vstor_engine32 PUBLIC SPDLOG_COMPILED_LIB SPDLOG_FMT_EXTERNAL
                              ASIO_STANDALONE ASIO_NO_DEPRECATED)
   target_compile_options(vstor_engine32 PRIVATE -m32)
   target_link_options(vstor_engine32 INTERFACE -m32)

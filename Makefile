@@ -36,7 +36,7 @@ check: build
 
 # The sanitizer trees carry line tables only (-g1): all a sanitizer report needs, and the engine
 # compiles ~15% faster than with full debug info. They compile the engine's modules and the unit
-# tests in unity batches (VSTOR_UNITY_BUILD, CMakeLists.txt): the ASan tree builds in 4.0 instead
+# tests in unity batches (VSTOR_UNITY_BUILD, CMakeLists.txt): the ASan tree builds in 5.0 instead
 # of 11.3 minutes on 2 cores. The ASan tree is built at -O1, as ASan's authors
 # advise: at -O0 each byte of a data buffer's resize went through four calls that were not
 # inlined (70% of the server's time) and real clients ran 2-27x slower against it. With -O1 the

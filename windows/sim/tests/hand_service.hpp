@@ -22,12 +22,20 @@ struct HandService {
     }
     std::vector<std::uint8_t> with_header(std::uint16_t op, std::uint32_t flags = 0) {
         std::vector<std::uint8_t> buf(VSTOR_TRANSACT_MIN_BUFFER);
-        vstor_bridge_header h{VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, op, session, flags};
-        std::memcpy(buf.data(), &h, sizeof(h));
+        put_header(buf, op, flags);
         return buf;
     }
+    void put_header(std::vector<std::uint8_t>& buf, std::uint16_t op, std::uint32_t flags = 0) const {
+        vstor_bridge_header h{VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, op, session, flags};
+        std::memcpy(buf.data(), &h, sizeof(h));
+    }
+    // Each on a buffer of its own, or on `buf` (VSTOR_TRANSACT_MIN_BUFFER bytes) when given.
     NTSTATUS connect() {
         auto buf = with_header(VSTOR_OP_CONNECT);
+        return connect(buf);
+    }
+    NTSTATUS connect(std::vector<std::uint8_t>& buf) {
+        put_header(buf, VSTOR_OP_CONNECT);
         vstor_bridge_connect c{};
         std::memcpy(&c, buf.data(), sizeof(c.hdr));
         c.buffer_size = VSTOR_TRANSACT_MIN_BUFFER;
@@ -40,6 +48,10 @@ struct HandService {
     }
     NTSTATUS announce_lun0() {
         auto buf = with_header(VSTOR_OP_LUN);
+        return announce_lun0(buf);
+    }
+    NTSTATUS announce_lun0(std::vector<std::uint8_t>& buf) {
+        put_header(buf, VSTOR_OP_LUN);
         vstor_bridge_lun l{};
         std::memcpy(&l, buf.data(), sizeof(l.hdr));
         l.present = 1;

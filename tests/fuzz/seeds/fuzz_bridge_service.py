@@ -2,9 +2,9 @@
 """Seeds for fuzz_bridge_service: well-formed driver outputs (bridge_protocol.h), so that a short
 bounded run starts from requests the service runs rather than searching for the 80-byte layout.
 Usage: fuzz_bridge_service.py CORPUS_DIR (writes seed-*.bin there)."""
-import os
 import struct
-import sys
+
+import seed_files
 
 MAGIC, VERSION, OP_TRANSACT = 0x52545356, 2, 2
 REQ_SCSI, REQ_BUS_RESET, REQ_LUN_RESET, REQ_SHUTDOWN = 1, 2, 3, 4
@@ -38,13 +38,5 @@ def seeds():
                                 + scsi(7, bytes([0x25] + [0] * 9), DIR_IN, 8, target=t, attribute=1))  # same tag
 
 
-def main():
-    out = sys.argv[1]
-    os.makedirs(out, exist_ok=True)
-    for name, data in seeds():
-        with open(os.path.join(out, f"seed-{name}.bin"), "wb") as f:
-            f.write(data)
-
-
 if __name__ == "__main__":
-    main()
+    seed_files.write(seeds())

@@ -3,9 +3,9 @@
 (SRBs started, handed out, answered with their real tags and lengths; LUNs announced; a new
 session), so that a short bounded run mutates a working exchange instead of searching for one.
 Usage: fuzz_driver_channel.py CORPUS_DIR (writes seed-*.bin there)."""
-import os
 import struct
-import sys
+
+import seed_files
 
 START, ANSWER, FETCH, RAW, ANNOUNCE, RECONNECT = 0, 2, 4, 5, 6, 7
 OP_CONNECT, OP_TRANSACT, OP_LUN, OP_DISCONNECT = 1, 2, 3, 4
@@ -40,13 +40,5 @@ def seeds():
                         + raw(OP_LUN, body=bytes([0, 0, 0, 1]) + bytes(4)) + start(2) + bytes([FETCH]) + answer(0))
 
 
-def main():
-    out = sys.argv[1]
-    os.makedirs(out, exist_ok=True)
-    for name, data in seeds():
-        with open(os.path.join(out, f"seed-{name}.bin"), "wb") as f:
-            f.write(data)
-
-
 if __name__ == "__main__":
-    main()
+    seed_files.write(seeds())

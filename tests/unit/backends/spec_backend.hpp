@@ -24,6 +24,13 @@ inline std::shared_ptr<Backend> open_spec(const std::string& kind, const std::st
     return backends::open_backend(s, error);
 }
 
+// The test name suffix of a thread-model parameter (0, 1, 2: serialize all, serialize requests,
+// parallel), for the plugin and Python thread tests.
+inline std::string thread_model_name(const ::testing::TestParamInfo<int>& info) {
+    static const char* const names[] = {"SerializeAll", "SerializeRequests", "Parallel"};
+    return names[info.param];
+}
+
 class SpecBackendTest : public EngineTest {
 protected:
     // Adds the LUN; `clear` uses up its unit attention (pass false to add several first: adding

@@ -78,15 +78,10 @@ TEST_P(PluginThreadsTest, ThreadModelIsEnforced) {
     }
 }
 
-std::string model_name(const ::testing::TestParamInfo<int>& info) {
-    static const char* const names[] = {"SerializeAll", "SerializeRequests", "Parallel"};
-    return names[info.param];
-}
-
 INSTANTIATE_TEST_SUITE_P(Models, PluginThreadsTest,
                          ::testing::Values(VSTOR_THREAD_MODEL_SERIALIZE_ALL, VSTOR_THREAD_MODEL_SERIALIZE_REQUESTS,
                                            VSTOR_THREAD_MODEL_PARALLEL),
-                         model_name);
+                         thread_model_name);
 
 }  // namespace
 }  // namespace vstor::test

@@ -79,12 +79,7 @@ TEST_P(PythonThreadsTest, ThreadModelIsEnforced) {
     }
 }
 
-std::string python_model_name(const ::testing::TestParamInfo<int>& info) {
-    static const char* const names[] = {"SerializeAll", "SerializeRequests", "Parallel"};
-    return names[info.param];
-}
-
-INSTANTIATE_TEST_SUITE_P(Models, PythonThreadsTest, ::testing::Values(0, 1, 2), python_model_name);
+INSTANTIATE_TEST_SUITE_P(Models, PythonThreadsTest, ::testing::Values(0, 1, 2), thread_model_name);
 
 }  // namespace
 }  // namespace vstor::test

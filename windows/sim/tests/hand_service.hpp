@@ -31,7 +31,7 @@ struct HandService {
     }
     // Each on a buffer of its own, or on `buf` (VSTOR_TRANSACT_MIN_BUFFER bytes) when given.
     NTSTATUS connect() {
-        auto buf = with_header(VSTOR_OP_CONNECT);
+        std::vector<std::uint8_t> buf(VSTOR_TRANSACT_MIN_BUFFER);
         return connect(buf);
     }
     NTSTATUS connect(std::vector<std::uint8_t>& buf) {
@@ -47,7 +47,7 @@ struct HandService {
         return r.status;
     }
     NTSTATUS announce_lun0() {
-        auto buf = with_header(VSTOR_OP_LUN);
+        std::vector<std::uint8_t> buf(VSTOR_TRANSACT_MIN_BUFFER);
         return announce_lun0(buf);
     }
     NTSTATUS announce_lun0(std::vector<std::uint8_t>& buf) {

@@ -37,11 +37,11 @@ check: build
 # The sanitizer trees carry line tables only (-g1): all a sanitizer report needs, and the engine
 # compiles ~15% faster than with full debug info. They compile the engine's modules and the unit
 # tests in unity batches (VSTOR_UNITY_BUILD, CMakeLists.txt): the ASan tree builds in 5.0 instead
-# of 11.3 minutes on 2 cores. The ASan tree is built at -O1, as ASan's authors
-# advise: at -O0 each byte of a data buffer's resize went through four calls that were not
-# inlined (70% of the server's time) and real clients ran 2-27x slower against it. With -O1 the
-# tree builds 2.4 min longer and its tests take 3.7 min less (2 cores): the conformance suite
-# 325 -> 164 s, ceph 321 -> 250 s, interop 229 -> 117 s.
+# of 11.3 minutes on 2 cores. The ASan tree is built at -O1, as ASan's authors advise: at -O0 each
+# byte of a data buffer's resize went through four calls that were not inlined (70% of the
+# server's time) and real clients ran 2-27x slower against it. With -O1 the tree builds 2.4 min
+# longer and its tests take 3.7 min less (2 cores): the conformance suite 325 -> 164 s, ceph
+# 321 -> 250 s, interop 229 -> 117 s.
 SAN_CMAKE = -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="$(SAN_OPT)" \
   -DCMAKE_CXX_FLAGS_DEBUG="$(SAN_OPT)" -DVSTOR_UNITY_BUILD=ON $(CMAKE_FLAGS)
 asan: SAN_OPT = -O1 -g1

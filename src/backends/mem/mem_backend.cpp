@@ -230,13 +230,16 @@ void MemBackend::unpin() {
 }
 
 void MemBackend::reclaim_parked() {
+    // gen may be stale by the time a shard is visited: views of later generations may have come
+    // and parked chunks since. Only a chunk parked before gen began is in no live view.
     const auto gen = static_cast<std::uint32_t>(pins_.load() >> 32);
     for (auto& sh : shards_) {
         std::lock_guard lk(sh.mu);
         if (sh.parked.empty()) continue;
         std::size_t freed = 0;
         std::erase_if(sh.parked, [&](const std::pair<std::byte*, std::uint32_t>& e) {
-            if (e.second == gen) return false;  // parked in this generation: a live view may hold it
+            // Generations wrap: compare by distance.
+            if (static_cast<std::int32_t>(e.second - gen) >= 0) return false;
             sh.arena->release(e.first);
             ++freed;
             return true;

@@ -81,18 +81,22 @@ TEST(MemBackendViews, TooMuchParkedMemoryTurnsLendingOffUntilViewsDrain) {
     EXPECT_TRUE(m->read_view(0, 8));
 }
 
-// A reader lends region A over and over while a writer keeps moving A's memory to region B
-// (same page, same arena): unmap A, write 0x22 to B, unmap B, write 0x11 to A. A view of A may see 0x11 or zeroes,
-// never 0x22: that would be a chunk of A reused for B while the view still pointed at it.
+// Readers lend region A over and over while a writer keeps moving A's memory to region B (same
+// page, same arena): unmap A, write 0x22 to B, unmap B, write 0x11 to A. A view of A may see
+// 0x11 or zeroes, never 0x22: that would be a chunk of A reused for B while the view still
+// pointed at it. Two readers, so that views overlap and generations turn over while chunks are
+// parked and reclaimed. The writer goes one round per view taken, not by the clock: on a loaded
+// machine (TSan, other tests on both cores) a timed loop could end before the readers ran.
 TEST(MemBackendViews, ConcurrentUnmapsNeverLeakOtherBlocksIntoAView) {
     auto m = std::make_shared<MemBackend>(4ull << 20, kViewBlock);
     constexpr std::size_t kRegion = 256u << 10;
+    constexpr int kRounds = 400;
     const std::uint64_t region_blocks = kRegion / kViewBlock;
     const auto a = filled(kRegion, 0x11), b = filled(kRegion, 0x22);
     ASSERT_EQ(write_sync(*m, 0, a), IoStatus::ok);
     std::atomic<bool> stop{false};
     std::atomic<int> bad{0}, views{0};
-    std::thread reader([&] {
+    const auto read_views = [&] {
         while (!stop.load()) {
             auto v = m->read_view(0, region_blocks);
             if (!v) continue;
@@ -104,21 +108,26 @@ TEST(MemBackendViews, ConcurrentUnmapsNeverLeakOtherBlocksIntoAView) {
                 std::this_thread::yield();
             }
         }
-    });
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (views.load() < 300 && std::chrono::steady_clock::now() < deadline) {
+    };
+    std::thread r1(read_views), r2(read_views);
+    int parked_rounds = 0;  // rounds whose unmap found a view alive: the case under test
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);  // a hang guard only
+    for (int round = 0; round < kRounds && std::chrono::steady_clock::now() < deadline; ++round) {
+        while (views.load() <= round && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
         // B's write takes the chunks A's unmap just freed, unless a view parked them.
         ASSERT_EQ(unmap_sync(*m, 0, region_blocks), IoStatus::ok);
+        if (m->parked_bytes() != 0) ++parked_rounds;
         ASSERT_EQ(write_sync(*m, region_blocks, b), IoStatus::ok);
         std::this_thread::yield();
         ASSERT_EQ(unmap_sync(*m, region_blocks, region_blocks), IoStatus::ok);
         ASSERT_EQ(write_sync(*m, 0, a), IoStatus::ok);
-        std::this_thread::yield();  // the shard lock is not fair: let the reader in
     }
     stop = true;
-    reader.join();
+    r1.join();
+    r2.join();
     EXPECT_EQ(bad.load(), 0);
-    EXPECT_GE(views.load(), 300) << "the reader hardly ran: the test proved nothing";
+    EXPECT_GE(views.load(), kRounds) << "the readers hardly ran in two minutes";
+    EXPECT_GT(parked_rounds, 0) << "no unmap met a live view: the test proved nothing";
     EXPECT_EQ(m->parked_bytes(), 0u);
 }
 

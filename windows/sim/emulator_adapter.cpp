@@ -125,6 +125,10 @@ void Emulator::drain() {
     ULONG longest = 0;
     for (auto& [srb, r] : outstanding_) longest = std::max(longest, srb->TimeOutValue);
     cv_.wait_for(lk, std::chrono::seconds(longest + 5), [&] { return outstanding_.empty() && busy_.empty(); });
+    // The SRBs a timeout's HwResetBus completes leave the list while it still runs (it may go on
+    // to complete service IRPs it handed the reset notice). StorPort holds its lock across the
+    // call, so a stop or power change never overlaps it: wait until it has returned.
+    cv_.wait(lk, [&] { return in_timeout_reset_ == 0; });
 }
 
 void Emulator::power_cycle() {

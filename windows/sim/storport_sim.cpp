@@ -207,9 +207,12 @@ void Emulator::watchdog_loop() {
         if (timed_out) {
             // What StorPort does with a request that timed out: reset the bus it is on.
             ++timeouts_;
+            ++in_timeout_reset_;  // counted under the lock, before the SRBs can complete (drain)
             lk.unlock();
             reset_bus(0);
             lk.lock();
+            --in_timeout_reset_;
+            cv_.notify_all();
         }
         std::vector<RequestPtr> due;
         for (auto it = busy_.begin(); it != busy_.end();) {

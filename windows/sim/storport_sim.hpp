@@ -264,6 +264,7 @@ private:
     bool adapter_stopping_ = false;  // remove in progress: the port driver issues no new SRBs
     bool paused_ = false;            // powered down: new SRBs wait
     unsigned in_start_io_ = 0;       // threads between registering an SRB and HwStartIo returning
+    unsigned in_timeout_reset_ = 0;  // the watchdog's HwResetBus calls not yet returned
     // IOCTLs between registering their IRP and HwProcessServiceRequest returning, and cancel
     // routines running: what StorPort's remove lock waits for before the adapter goes away.
     std::size_t in_service_dispatch_ = 0;

@@ -75,11 +75,10 @@ public:
 
     // TRANSACT, NO_WAIT, optionally answering one request the driver handed out (or one it did not).
     void transact(Script& s, bool with_completion) {
-        vstor_bridge_header h{VSTOR_BRIDGE_MAGIC, VSTOR_BRIDGE_VERSION, VSTOR_OP_TRANSACT, svc_.session,
-                              VSTOR_FLAG_NO_WAIT};
-        std::uint32_t in_len = sizeof(h);
+        std::uint32_t flags = VSTOR_FLAG_NO_WAIT;
+        std::uint32_t in_len = sizeof(vstor_bridge_header);
         if (with_completion) {
-            h.flags |= VSTOR_FLAG_HAS_COMPLETION;
+            flags |= VSTOR_FLAG_HAS_COMPLETION;
             const std::uint8_t how = s.u8();
             vstor_bridge_completion c{};
             const vstor_bridge_request* real = handed_.empty() ? nullptr : &handed_[s.u8() % handed_.size()];
@@ -96,12 +95,12 @@ public:
             c.result = s.u8() % 6;
             c.scsi_status = (how & 0x10) ? 0x02 : 0;
             c.sense_length = (how & 0x20) ? s.u8() : 18;
-            std::memcpy(buf_.data() + sizeof(h), &c, sizeof(c));
+            std::memcpy(buf_.data() + sizeof(vstor_bridge_header), &c, sizeof(c));
             const std::uint32_t honest = VSTOR_TRANSACT_IN_DATA_OFFSET + std::min<std::uint32_t>(c.data_length, 8 * kBlock);
             in_len = (how & 0x40) ? s.u16() : honest;
             std::fill_n(buf_.data() + VSTOR_TRANSACT_IN_DATA_OFFSET, 8 * kBlock, static_cast<std::uint8_t>(how));
         }
-        std::memcpy(buf_.data(), &h, sizeof(h));
+        svc_.put_header(buf_, VSTOR_OP_TRANSACT, flags);
         call(in_len, static_cast<std::uint32_t>(buf_.size()));
     }
 
@@ -130,15 +129,8 @@ public:
     }
 
     void announce(Script& s) {
-        svc_.put_header(buf_, VSTOR_OP_LUN);
-        vstor_bridge_lun l{};
-        std::memcpy(&l, buf_.data(), sizeof(l.hdr));
         const std::uint8_t b = s.u8();
-        l.target_id = b % 10;  // two past the last
-        l.lun = (b >> 4) % 10;
-        l.present = (b & 0x80) ? 0 : 1;
-        std::memcpy(buf_.data(), &l, sizeof(l));
-        svc_.call(buf_, sizeof(l));
+        svc_.announce(buf_, b % 10, (b >> 4) % 10, !(b & 0x80));  // targets and LUNs two past the last
     }
 
     // The orderly end, then the oracle. A CONNECT first (the same process replaces its session), so

@@ -50,11 +50,15 @@ struct HandService {
         std::vector<std::uint8_t> buf(VSTOR_TRANSACT_MIN_BUFFER);
         return announce_lun0(buf);
     }
-    NTSTATUS announce_lun0(std::vector<std::uint8_t>& buf) {
+    NTSTATUS announce_lun0(std::vector<std::uint8_t>& buf) { return announce(buf, 0, 0, true); }
+    // VSTOR_OP_LUN: LUN `lun` of target `target` added (present) or withdrawn.
+    NTSTATUS announce(std::vector<std::uint8_t>& buf, std::uint8_t target, std::uint8_t lun, bool present) {
         put_header(buf, VSTOR_OP_LUN);
         vstor_bridge_lun l{};
         std::memcpy(&l, buf.data(), sizeof(l.hdr));
-        l.present = 1;
+        l.target_id = target;
+        l.lun = lun;
+        l.present = present ? 1 : 0;
         std::memcpy(buf.data(), &l, sizeof(l));
         return call(buf, sizeof(l)).status;
     }
